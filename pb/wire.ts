@@ -1,0 +1,335 @@
+/**
+ * Protocol buffers wire primitives for the hand-written codecs (raftpb, walpb, snappb, mvccpb).
+ *
+ * The generated client API code uses protobufjs; the durable and consensus formats are encoded by
+ * hand so that their bytes match etcd's gogoproto output exactly (gogoproto writes non-nullable
+ * proto2 fields even when they hold zero, which no generic encoder does by default).
+ *
+ * Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32.
+ *
+ * @module
+ */
+
+/** The wire type of a varint field. */
+export const WIRE_VARINT = 0;
+/** The wire type of a fixed 64-bit field. */
+export const WIRE_FIXED64 = 1;
+/** The wire type of a length-delimited field (bytes, strings, messages, packed). */
+export const WIRE_BYTES = 2;
+/** The wire type of a fixed 32-bit field. */
+export const WIRE_FIXED32 = 5;
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/** Thrown when bytes are not a well-formed protobuf message. */
+export class ProtoDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtoDecodeError";
+  }
+}
+
+/**
+ * Appends protobuf fields to a growable buffer. One writer may be reused: `reset()` keeps the
+ * allocation, `finish()` copies out the bytes written so far.
+ */
+export class ProtoWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = new Uint8Array(initialBytes);
+  }
+
+  /** Number of bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Forgets what was written, keeping the buffer. */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** A copy of the bytes written so far. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  private ensure(extraBytes: number): void {
+    const need = this.pos + extraBytes;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** Writes a field key (tag). */
+  tag(field: number, wireType: number): void {
+    this.uint32((field << 3) | wireType);
+  }
+
+  /** Writes an unsigned varint below 2^32. */
+  uint32(value: number): void {
+    this.ensure(5);
+    let v = value >>> 0;
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /** Writes an unsigned varint from a non-negative safe integer. */
+  uint64(value: number): void {
+    if (value < 0x80000000) {
+      if (value < 0 || !Number.isInteger(value)) {
+        throw new RangeError(`uint64 field value ${value} is not a non-negative integer`);
+      }
+      this.uint32(value);
+      return;
+    }
+    if (value > MAX_SAFE) throw new RangeError(`uint64 field value ${value} is not safe`);
+    this.ensure(10);
+    let v = value;
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /** Writes an unsigned varint from a bigint in [0, 2^64). */
+  uint64Big(value: bigint): void {
+    if (value >= 0n && value < 0x80000000n) {
+      this.uint32(Number(value));
+      return;
+    }
+    if (value < 0n || value > UINT64_MAX) {
+      throw new RangeError(`uint64 field value ${value} is out of range`);
+    }
+    this.ensure(10);
+    let v = value;
+    while (v > 0x7fn) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  /** Writes an int64 varint (negative values as their two's complement, 10 bytes). */
+  int64Big(value: bigint): void {
+    this.uint64Big(BigInt.asUintN(64, value));
+  }
+
+  /** Writes an int64 varint from a safe integer (negative values take 10 bytes). */
+  int64(value: number): void {
+    if (value >= 0) this.uint64(value);
+    else this.int64Big(BigInt(value));
+  }
+
+  /** Writes a bool as a one-byte varint. */
+  bool(value: boolean): void {
+    this.ensure(1);
+    this.buf[this.pos++] = value ? 1 : 0;
+  }
+
+  /** Writes a length-delimited byte string (length then bytes). */
+  bytes(value: Uint8Array): void {
+    this.uint32(value.length);
+    this.raw(value);
+  }
+
+  /** Writes bytes with no length prefix. */
+  raw(value: Uint8Array): void {
+    this.ensure(value.length);
+    this.buf.set(value, this.pos);
+    this.pos += value.length;
+  }
+
+  /** Writes a fixed 32-bit little-endian value. */
+  fixed32(value: number): void {
+    this.ensure(4);
+    const v = value >>> 0;
+    this.buf[this.pos++] = v & 0xff;
+    this.buf[this.pos++] = (v >>> 8) & 0xff;
+    this.buf[this.pos++] = (v >>> 16) & 0xff;
+    this.buf[this.pos++] = (v >>> 24) & 0xff;
+  }
+
+  /**
+   * Writes a nested message: the body is written by `body`, then its length is inserted before it.
+   * The length prefix is reserved as one byte and the body moved only when it needs more.
+   */
+  message(body: (w: ProtoWriter) => void): void {
+    this.ensure(1);
+    const lengthAt = this.pos;
+    this.pos += 1;
+    const bodyStart = this.pos;
+    body(this);
+    const bodyLength = this.pos - bodyStart;
+    const prefixBytes = varintSize(bodyLength);
+    if (prefixBytes > 1) {
+      this.ensure(prefixBytes - 1);
+      this.buf.copyWithin(bodyStart + prefixBytes - 1, bodyStart, this.pos);
+      this.pos += prefixBytes - 1;
+    }
+    let v = bodyLength;
+    let at = lengthAt;
+    while (v > 0x7f) {
+      this.buf[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[at] = v;
+  }
+}
+
+/** The number of bytes a varint of a value below 2^53 takes. */
+export function varintSize(value: number): number {
+  let size = 1;
+  let v = value;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Reads protobuf fields from a byte array without copying length-delimited values. */
+export class ProtoReader {
+  pos: number;
+  readonly end: number;
+
+  constructor(readonly buf: Uint8Array, start = 0, end = buf.length) {
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** True while fields remain. */
+  more(): boolean {
+    return this.pos < this.end;
+  }
+
+  /** Reads a field key; returns `[fieldNumber, wireType]` packed as `field * 8 + wireType`. */
+  tag(): number {
+    return this.uint32();
+  }
+
+  /** Reads a varint that must fit in 32 bits. */
+  uint32(): number {
+    const v = this.uint64();
+    if (v > 0xffffffff) throw new ProtoDecodeError(`varint ${v} does not fit 32 bits`);
+    return v;
+  }
+
+  /** Reads a varint as a safe integer; larger values are an error. */
+  uint64(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtoDecodeError("unexpected end of varint");
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (result > MAX_SAFE) {
+          throw new ProtoDecodeError(`varint ${result} exceeds 2^53; use a 64-bit reader`);
+        }
+        return result;
+      }
+      scale *= 128;
+    }
+    throw new ProtoDecodeError("varint longer than 10 bytes");
+  }
+
+  /** Reads a varint as an unsigned 64-bit bigint. */
+  uint64Big(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtoDecodeError("unexpected end of varint");
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, result);
+      shift += 7n;
+    }
+    throw new ProtoDecodeError("varint longer than 10 bytes");
+  }
+
+  /** Reads a varint as a signed 64-bit bigint. */
+  int64Big(): bigint {
+    return BigInt.asIntN(64, this.uint64Big());
+  }
+
+  /** Reads an int64 varint as a safe integer (negative values allowed). */
+  int64(): number {
+    const v = this.int64Big();
+    if (v > BigInt(MAX_SAFE) || v < -BigInt(MAX_SAFE)) {
+      throw new ProtoDecodeError(`int64 ${v} is outside the safe integer range`);
+    }
+    return Number(v);
+  }
+
+  /** Reads a bool varint. */
+  bool(): boolean {
+    return this.uint64() !== 0;
+  }
+
+  /** Reads a fixed 32-bit little-endian value. */
+  fixed32(): number {
+    if (this.pos + 4 > this.end) throw new ProtoDecodeError("unexpected end of fixed32");
+    const b = this.buf;
+    const p = this.pos;
+    this.pos += 4;
+    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+  }
+
+  /** Reads a length-delimited value as a view into the buffer (no copy). */
+  bytes(): Uint8Array {
+    const length = this.uint64();
+    if (this.pos + length > this.end) {
+      throw new ProtoDecodeError(`length ${length} runs past the end of the message`);
+    }
+    const view = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return view;
+  }
+
+  /** Reads a nested message: returns a reader over its bytes. */
+  sub(): ProtoReader {
+    const length = this.uint64();
+    if (this.pos + length > this.end) {
+      throw new ProtoDecodeError(`length ${length} runs past the end of the message`);
+    }
+    const reader = new ProtoReader(this.buf, this.pos, this.pos + length);
+    this.pos += length;
+    return reader;
+  }
+
+  /** Skips a field of the given wire type. */
+  skip(wireType: number): void {
+    switch (wireType) {
+      case WIRE_VARINT:
+        this.uint64Big();
+        return;
+      case WIRE_FIXED64:
+        this.advance(8);
+        return;
+      case WIRE_BYTES:
+        this.bytes();
+        return;
+      case WIRE_FIXED32:
+        this.advance(4);
+        return;
+      default:
+        throw new ProtoDecodeError(`unsupported wire type ${wireType}`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.end) throw new ProtoDecodeError("unexpected end of message");
+    this.pos += n;
+  }
+}
