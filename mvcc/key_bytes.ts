@@ -1,0 +1,51 @@
+/**
+ * Keys are bytes. The index keys its tree by a latin1 string of those bytes: one UTF-16 code unit
+ * per byte, so JavaScript's string order is exactly byte order and the string is a fast map key.
+ * (TextDecoder's "latin1" is windows-1252 and remaps 0x80-0x9f, so it is not used.)
+ *
+ * @module
+ */
+
+const _CHUNK = 4096;
+
+/** Returns the latin1 string whose code units are the bytes of `bytes`. */
+export function bytesToKeyString(bytes: Uint8Array): string {
+  if (bytes.length <= 16) {
+    let s = "";
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+    return s;
+  }
+  let s = "";
+  for (let i = 0; i < bytes.length; i += _CHUNK) {
+    s += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + _CHUNK)));
+  }
+  return s;
+}
+
+/** Inverse of {@link bytesToKeyString}. */
+export function keyStringToBytes(s: string): Uint8Array {
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code > 0xff) throw new RangeError("key string holds a code unit above 0xff");
+    bytes[i] = code;
+  }
+  return bytes;
+}
+
+/** Bytewise comparison: negative, zero or positive as `a` sorts before, with or after `b`. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** True when both arrays hold the same bytes. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,341 @@
+/**
+ * The in-memory index from a key to the revisions of its versions (etcd `mvcc/key_index.go`,
+ * `index.go`).
+ *
+ * A key's history is a list of generations. A generation runs from the put that (re)creates the
+ * key to the tombstone that deletes it; the last generation is the live one and is empty when the
+ * key is deleted. For example put(1.0); put(2.0); tombstone(3.0); put(4.0); tombstone(5.0) gives
+ * generations {1.0, 2.0, 3.0(t)}, {4.0, 5.0(t)}, {} and modified 5.0.
+ *
+ * Compacting at revision R drops every revision <= R except the newest one at or below R in each
+ * generation (that one still answers reads at R); a generation whose only remaining revision is
+ * its tombstone is dropped; a key whose generations are all gone leaves the index.
+ *
+ * @module
+ */
+
+import { BTree } from "./_btree.ts";
+import { bytesToKeyString } from "./key_bytes.ts";
+import { type Revision, revisionGreater, revisionId } from "./revision.ts";
+
+/** Revisions kept by a compaction, keyed by {@link revisionId}. */
+export type RevisionSet = Map<string, Revision>;
+
+/** One life of a key: from its creation to its deletion (or until now). */
+export interface Generation {
+  /** Number of puts in this generation, counting the ones compacted away. */
+  ver: number;
+  /** The revision of the put that created the key in this generation. */
+  created: Revision;
+  /** Revisions in ascending order; the last one is the tombstone in a closed generation. */
+  revs: Revision[];
+}
+
+/** What a read at a revision finds for a key. */
+export interface KeyAtRevision {
+  modified: Revision;
+  created: Revision;
+  version: number;
+}
+
+const _ZERO: Revision = { main: 0, sub: 0 };
+
+/** The history of one key. */
+export class KeyIndex {
+  modified: Revision = _ZERO;
+  generations: Generation[] = [];
+
+  constructor(readonly key: Uint8Array, readonly keyString: string) {}
+
+  /** Records a put at {main, sub}, which must be later than every revision recorded so far. */
+  put(main: number, sub: number): void {
+    const rev = { main, sub };
+    if (!revisionGreater(rev, this.modified)) {
+      throw new Error(
+        `keyIndex.put: revision ${main}.${sub} is not after ${this.modified.main}.${this.modified.sub}`,
+      );
+    }
+    if (this.generations.length === 0) this.generations.push(_newGeneration());
+    const g = this.generations[this.generations.length - 1]!;
+    if (g.revs.length === 0) g.created = rev;
+    g.revs.push(rev);
+    g.ver++;
+    this.modified = rev;
+  }
+
+  /** Seeds an empty index with the newest live version found on disk (restore). */
+  restore(created: Revision, modified: Revision, version: number): void {
+    if (this.generations.length !== 0) throw new Error("keyIndex.restore on a non-empty index");
+    this.modified = modified;
+    this.generations.push({ created, ver: version, revs: [modified] });
+  }
+
+  /**
+   * Records a tombstone at {main, sub} and opens a new empty generation. Returns false (and
+   * changes nothing) when the key is not live, as etcd's ErrRevisionNotFound.
+   */
+  tombstone(main: number, sub: number): boolean {
+    if (this.isEmpty()) throw new Error("keyIndex.tombstone on an empty index");
+    if (this.generations[this.generations.length - 1]!.revs.length === 0) return false;
+    this.put(main, sub);
+    this.generations.push(_newGeneration());
+    return true;
+  }
+
+  /** The version of the key visible at main revision `atRev`, or undefined if none. */
+  get(atRev: number): KeyAtRevision | undefined {
+    if (this.isEmpty()) throw new Error("keyIndex.get on an empty index");
+    const g = this._findGeneration(atRev);
+    if (g === undefined || g.revs.length === 0) return undefined;
+    for (let i = g.revs.length - 1; i >= 0; i--) {
+      const rev = g.revs[i]!;
+      if (rev.main <= atRev) {
+        return { modified: rev, created: g.created, version: g.ver - (g.revs.length - i - 1) };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Revisions at or after main revision `rev`, keeping only the one with the largest sub
+   * revision where several share a main revision (etcd `keyIndex.since`).
+   */
+  since(rev: number): Revision[] {
+    if (this.isEmpty()) throw new Error("keyIndex.since on an empty index");
+    const since: Revision = { main: rev, sub: 0 };
+    let gi = this.generations.length - 1;
+    for (; gi > 0; gi--) {
+      const g = this.generations[gi]!;
+      if (g.revs.length === 0) continue;
+      if (revisionGreater(since, g.created)) break;
+    }
+    const revs: Revision[] = [];
+    let last = 0;
+    for (; gi < this.generations.length; gi++) {
+      for (const r of this.generations[gi]!.revs) {
+        if (revisionGreater(since, r)) continue;
+        if (r.main === last) {
+          revs[revs.length - 1] = r;
+          continue;
+        }
+        revs.push(r);
+        last = r.main;
+      }
+    }
+    return revs;
+  }
+
+  /** Compacts at main revision `atRev`, adding the kept revisions to `available`. */
+  compact(atRev: number, available: RevisionSet): void {
+    if (this.isEmpty()) throw new Error("keyIndex.compact on an empty index");
+    let [genIdx, revIdx] = this._doCompact(atRev, available);
+    const g = this.generations[genIdx]!;
+    if (g.revs.length > 0) {
+      if (revIdx !== -1) g.revs = g.revs.slice(revIdx);
+      // A generation left with only its tombstone is over: drop it and its tombstone.
+      if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
+        available.delete(revisionId(g.revs[0]!));
+        genIdx++;
+      }
+    }
+    this.generations = this.generations.slice(genIdx);
+  }
+
+  /** Adds to `available` the revisions a compaction at `atRev` would keep, changing nothing. */
+  keep(atRev: number, available: RevisionSet): void {
+    if (this.isEmpty()) return;
+    const [genIdx, revIdx] = this._doCompact(atRev, available);
+    const g = this.generations[genIdx]!;
+    if (
+      g.revs.length > 0 && revIdx === g.revs.length - 1 && genIdx !== this.generations.length - 1
+    ) {
+      available.delete(revisionId(g.revs[revIdx]!));
+    }
+  }
+
+  /** True when the key has no revision left (only one empty generation). */
+  isEmpty(): boolean {
+    return this.generations.length === 1 && this.generations[0]!.revs.length === 0;
+  }
+
+  private _doCompact(atRev: number, available: RevisionSet): [number, number] {
+    let genIdx = 0;
+    // Find the first generation that holds atRev or was created after it.
+    while (genIdx < this.generations.length - 1) {
+      const g = this.generations[genIdx]!;
+      const tomb = g.revs[g.revs.length - 1]!.main;
+      if (tomb > atRev) break;
+      genIdx++;
+    }
+    const g = this.generations[genIdx]!;
+    let revIdx = -1;
+    for (let i = g.revs.length - 1; i >= 0; i--) {
+      const rev = g.revs[i]!;
+      if (rev.main <= atRev) {
+        available.set(revisionId(rev), rev);
+        revIdx = i;
+        break;
+      }
+    }
+    return [genIdx, revIdx];
+  }
+
+  private _findGeneration(rev: number): Generation | undefined {
+    const last = this.generations.length - 1;
+    for (let cg = last; cg >= 0; cg--) {
+      const g = this.generations[cg]!;
+      if (g.revs.length === 0) continue;
+      if (cg !== last) {
+        const tomb = g.revs[g.revs.length - 1]!.main;
+        if (tomb <= rev) return undefined;
+      }
+      if (g.revs[0]!.main <= rev) return g;
+    }
+    return undefined;
+  }
+}
+
+function _newGeneration(): Generation {
+  return { ver: 0, created: _ZERO, revs: [] };
+}
+
+function _compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The result of {@link TreeIndex.revisions}. */
+export interface IndexRangeResult {
+  /** Up to `limit` keys that exist at the revision, in key order. */
+  keys: KeyIndex[];
+  /** The revision of each key in `keys`. */
+  revs: Revision[];
+  /** How many keys in the range exist at the revision, ignoring the limit. */
+  total: number;
+}
+
+/**
+ * The index of all keys, ordered bytewise, over `sorted-btree`. A range end of `undefined` means
+ * the single key, an empty end means every key from `key` on, otherwise `[key, end)`.
+ */
+export class TreeIndex {
+  private readonly _tree = new BTree<string, KeyIndex>(undefined, _compareStrings);
+
+  /** Number of keys in the index (live or with history). */
+  get size(): number {
+    return this._tree.size;
+  }
+
+  /** Records a put of `key` at `rev`. */
+  put(key: Uint8Array, rev: Revision): void {
+    const keyString = bytesToKeyString(key);
+    let ki = this._tree.get(keyString);
+    if (ki === undefined) {
+      ki = new KeyIndex(key, keyString);
+      this._tree.set(keyString, ki);
+    }
+    ki.put(rev.main, rev.sub);
+  }
+
+  /** Records a tombstone of `key` at `rev`; false when the key is not live. */
+  tombstone(key: Uint8Array, rev: Revision): boolean {
+    const ki = this._tree.get(bytesToKeyString(key));
+    if (ki === undefined) return false;
+    return ki.tombstone(rev.main, rev.sub);
+  }
+
+  /** The state of `key` at main revision `atRev`, or undefined when it does not exist then. */
+  get(key: Uint8Array, atRev: number): KeyAtRevision | undefined {
+    const ki = this._tree.get(bytesToKeyString(key));
+    if (ki === undefined) return undefined;
+    return ki.get(atRev);
+  }
+
+  /** The key's index entry, if any (restore). */
+  keyIndex(keyString: string): KeyIndex | undefined {
+    return this._tree.get(keyString);
+  }
+
+  /** Inserts a key index built elsewhere (restore). */
+  insert(ki: KeyIndex): void {
+    this._tree.set(ki.keyString, ki);
+  }
+
+  /** Keys of the range that exist at `atRev` with their revisions; `limit <= 0` is no limit. */
+  revisions(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    atRev: number,
+    limit = 0,
+  ): IndexRangeResult {
+    const result: IndexRangeResult = { keys: [], revs: [], total: 0 };
+    this.visit(key, end, (ki) => {
+      const found = ki.get(atRev);
+      if (found === undefined) return;
+      result.total++;
+      if (limit > 0 && result.keys.length >= limit) return;
+      result.keys.push(ki);
+      result.revs.push(found.modified);
+    });
+    return result;
+  }
+
+  /** Revisions at or after `rev` of the keys in the range, sorted by revision. */
+  rangeSince(key: Uint8Array, end: Uint8Array | undefined, rev: number): Revision[] {
+    const revs: Revision[] = [];
+    this.visit(key, end, (ki) => {
+      for (const r of ki.since(rev)) revs.push(r);
+    });
+    if (end !== undefined) revs.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    return revs;
+  }
+
+  /** Calls `visitor` for every key index in the range, in key order. */
+  visit(key: Uint8Array, end: Uint8Array | undefined, visitor: (ki: KeyIndex) => void): void {
+    const low = bytesToKeyString(key);
+    if (end === undefined) {
+      const ki = this._tree.get(low);
+      if (ki !== undefined) visitor(ki);
+      return;
+    }
+    if (end.length === 0) {
+      const max = this._tree.maxKey();
+      if (max === undefined || max < low) return;
+      this._tree.forRange(low, max, true, (_k, ki) => {
+        visitor(ki);
+      });
+      return;
+    }
+    const high = bytesToKeyString(end);
+    if (high <= low) return;
+    this._tree.forRange(low, high, false, (_k, ki) => {
+      visitor(ki);
+    });
+  }
+
+  /** Compacts every key at `rev`; returns the revisions that must stay in the backend. */
+  compact(rev: number): RevisionSet {
+    const available: RevisionSet = new Map();
+    const emptied: string[] = [];
+    this._tree.forEach((ki, keyString) => {
+      ki.compact(rev, available);
+      if (ki.isEmpty()) emptied.push(keyString);
+    });
+    for (const keyString of emptied) {
+      const deleted = this._tree.delete(keyString);
+      if (!deleted) throw new Error("treeIndex.compact: failed to delete an emptied key");
+    }
+    return available;
+  }
+
+  /** The revisions a compaction at `rev` would keep (for HashKV), changing nothing. */
+  keep(rev: number): RevisionSet {
+    const available: RevisionSet = new Map();
+    this._tree.forEach((ki) => ki.keep(rev, available));
+    return available;
+  }
+
+  /** All key indexes in key order (tests). */
+  all(): KeyIndex[] {
+    return this._tree.valuesArray();
+  }
+}

@@ -1,0 +1,654 @@
+/**
+ * The multi-version key-value store over the backend (etcd `mvcc/kvstore.go`, `kvstore_txn.go`,
+ * `kvstore_compaction.go`).
+ *
+ * Layout in the backend:
+ * - bucket `key`: revision key (see `revision.ts`) -> encoded `mvccpb.KeyValue`. A tombstone's
+ *   key carries the 't' mark and its value holds only the key.
+ * - bucket `meta`: `consistent_index` (8-byte big-endian raft index), `scheduledCompactRev` and
+ *   `finishedCompactRev` (17-byte revision keys of {rev, 0}).
+ *
+ * One write transaction is one main revision; its changes get sub revisions 0, 1, 2, ... The
+ * store starts at revision 1, so the first write is revision 2 (as etcd).
+ *
+ * Everything here is synchronous except the physical part of a compaction, which deletes old
+ * revisions in batches between event-loop turns so that writers are never held up for long.
+ *
+ * @module
+ */
+
+import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
+import { crc32cUpdate } from "./_crc32c.ts";
+import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
+import { bytesToKeyString, equalBytes } from "./key_bytes.ts";
+import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
+import { decodeKeyValue, encodeKeyValue, type KeyValue } from "./mvccpb.ts";
+import {
+  assertRevisionNumber,
+  bytesToRevision,
+  isTombstoneKey,
+  type Revision,
+  revisionGreater,
+  revisionId,
+  revisionToBytes,
+} from "./revision.ts";
+
+const _encoder = new TextEncoder();
+/** Name of the bucket of key revisions. */
+export const KEY_BUCKET: Uint8Array = _encoder.encode("key");
+/** Name of the bucket of store metadata. */
+export const META_BUCKET: Uint8Array = _encoder.encode("meta");
+/** Meta key of the raft index of the last applied entry. */
+export const CONSISTENT_INDEX_KEY: Uint8Array = _encoder.encode("consistent_index");
+/** Meta key of the revision of the last compaction requested. */
+export const SCHEDULED_COMPACT_KEY: Uint8Array = _encoder.encode("scheduledCompactRev");
+/** Meta key of the revision of the last compaction completed on disk. */
+export const FINISHED_COMPACT_KEY: Uint8Array = _encoder.encode("finishedCompactRev");
+
+const _RESTORE_CHUNK_KEYS = 10_000;
+const _COMPACTION_BATCH_LIMIT = 1000;
+const _COMPACTION_SLEEP_MS = 10;
+const _NO_LEASE = 0n;
+
+/**
+ * The lessor as the store sees it: keys are latin1 strings of their bytes (see `key_bytes.ts`),
+ * as etcd's `lease.LeaseItem{Key: string(key)}`.
+ */
+export interface LeaseAttacher {
+  /** Attaches `key` to the lease; throws when the lease does not exist. */
+  attach(id: bigint, key: string): void;
+  /** Detaches `key` from the lease; throws when the lease does not exist. */
+  detach(id: bigint, key: string): void;
+  /** The lease `key` is attached to, 0n for none. */
+  getLease(key: string): bigint;
+}
+
+/** Options of {@link KvStore}. */
+export interface StoreOptions {
+  /** The lessor that tracks which keys hang on which lease. Needed for puts with a lease. */
+  lessor?: LeaseAttacher;
+  /**
+   * The raft index of the entry being applied. When given, every write transaction stores it
+   * under `meta/consistent_index` in the same backend batch as its changes.
+   */
+  consistentIndex?: () => number;
+  /** Revisions deleted per backend batch by a compaction (etcd default 1000). */
+  compactionBatchLimit?: number;
+  /** Pause between compaction batches, in milliseconds (etcd: 10). */
+  compactionSleepMs?: number;
+}
+
+/** Options of a range read. */
+export interface RangeOptions {
+  /** Maximum number of key-values returned; 0 or less is no limit. */
+  limit?: number;
+  /** Revision to read at; 0 or less reads the newest. */
+  rev?: number;
+  /** Return only the count. */
+  countOnly?: boolean;
+}
+
+/** What a range read returns. */
+export interface RangeResult {
+  /** The key-values, in key order, at most `limit`. */
+  kvs: KeyValue[];
+  /** How many keys the range holds at the revision (before the limit). */
+  count: number;
+  /** The store's revision the read was served at (the response header revision). */
+  rev: number;
+}
+
+/** A read view at a fixed revision. */
+export interface TxnRead {
+  /** The compacted revision when the view was opened (-1 if none). */
+  readonly firstRev: number;
+  /** The current revision when the view was opened. */
+  readonly rev: number;
+  /**
+   * Reads `[key, end)`; `end` undefined reads the single key, an empty `end` every key from
+   * `key` on. Throws {@link CompactedError} or {@link FutureRevisionError}.
+   */
+  range(key: Uint8Array, end: Uint8Array | undefined, options?: RangeOptions): RangeResult;
+}
+
+/** A write transaction: every change in it shares one main revision. */
+export interface TxnWrite extends TxnRead {
+  /** Puts `value` under `key` with `lease` (0n: none); returns the revision it will have. */
+  put(key: Uint8Array, value: Uint8Array, lease?: bigint): number;
+  /** Deletes the keys of the range; returns how many and the revision. */
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): { deleted: number; rev: number };
+  /** The changes made so far (a deletion has createRevision 0). */
+  readonly changes: readonly KeyValue[];
+  /** Ends the transaction: the revision becomes current and watchers are told. */
+  end(): void;
+}
+
+/** The result of {@link KvStore.hashByRev}. */
+export interface HashKvResult {
+  hash: number;
+  currentRev: number;
+  compactRev: number;
+}
+
+/** The multi-version key-value store. */
+export class KvStore {
+  protected readonly backend: Backend;
+  protected readonly index = new TreeIndex();
+  private readonly _lessor: LeaseAttacher | undefined;
+  private readonly _consistentIndexGetter: (() => number) | undefined;
+  private readonly _compactionBatchLimit: number;
+  private readonly _compactionSleepMs: number;
+  private _currentRev = 1;
+  private _compactMainRev = -1;
+  private _savedConsistentIndex = -1;
+  private _writeOpen = false;
+  private _closed = false;
+  private _compactionChain: Promise<void> = Promise.resolve();
+  private _compactionTimer: ReturnType<typeof setTimeout> | undefined;
+  private _compactionWake: (() => void) | undefined;
+
+  /** Opens the store over `backend`: creates the buckets and rebuilds the index from disk. */
+  constructor(backend: Backend, options: StoreOptions = {}) {
+    this.backend = backend;
+    this._lessor = options.lessor;
+    this._consistentIndexGetter = options.consistentIndex;
+    this._compactionBatchLimit = options.compactionBatchLimit ?? _COMPACTION_BATCH_LIMIT;
+    this._compactionSleepMs = options.compactionSleepMs ?? _COMPACTION_SLEEP_MS;
+    if (this._compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
+    const tx = backend.batchTx;
+    tx.lock();
+    tx.unsafeCreateBucket(KEY_BUCKET);
+    tx.unsafeCreateBucket(META_BUCKET);
+    tx.unlock();
+    backend.forceCommit();
+    this._restore();
+  }
+
+  /** The revision of the last completed write transaction. */
+  get rev(): number {
+    return this._currentRev;
+  }
+
+  /** The revision of the last compaction (-1 when never compacted). */
+  get compactRev(): number {
+    return this._compactMainRev;
+  }
+
+  /** Opens a read view at the current revision. */
+  read(): TxnRead {
+    this._assertOpen();
+    const store = this;
+    const tx = this.backend.readTx();
+    const rev = this._currentRev;
+    return {
+      firstRev: this._compactMainRev,
+      rev,
+      range: (key, end, options = {}) => store._rangeKeys(tx, key, end, rev, options),
+    };
+  }
+
+  /** Opens the write transaction (one at a time); call `end()` on it. */
+  write(): TxnWrite {
+    this._assertOpen();
+    if (this._writeOpen) throw new Error("mvcc: a write transaction is already open");
+    this._writeOpen = true;
+    const tx = this.backend.batchTx;
+    tx.lock();
+    return new _StoreTxnWrite(this, tx, this._currentRev);
+  }
+
+  /** Shorthand: one put in its own write transaction. Returns the new revision. */
+  put(key: Uint8Array, value: Uint8Array, lease: bigint = _NO_LEASE): number {
+    const txn = this.write();
+    const rev = txn.put(key, value, lease);
+    txn.end();
+    return rev;
+  }
+
+  /** Shorthand: one delete range in its own write transaction. */
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): { deleted: number; rev: number } {
+    const txn = this.write();
+    const result = txn.deleteRange(key, end);
+    txn.end();
+    return result;
+  }
+
+  /** Shorthand: one range read at the current revision. */
+  range(key: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
+    return this.read().range(key, end, options);
+  }
+
+  /**
+   * Compacts the history at `rev`: reads below `rev` fail from now on, and the old revisions are
+   * deleted from the backend in batches. Returns a promise that resolves when they are (the
+   * "physical" option). Throws {@link CompactedError} or {@link FutureRevisionError}.
+   */
+  compact(rev: number): { done: Promise<void> } {
+    this._assertOpen();
+    this._updateCompactRev(rev);
+    return { done: this._scheduleCompaction(rev) };
+  }
+
+  /**
+   * The hash of the whole backend except `meta/consistent_index` (etcd `store.Hash`), with the
+   * current revision.
+   */
+  hash(): { hash: number; revision: number } {
+    this.backend.forceCommit();
+    const hash = this.backend.hash((bucket, key) =>
+      equalBytes(bucket, META_BUCKET) && equalBytes(key, CONSISTENT_INDEX_KEY)
+    );
+    return { hash, revision: this._currentRev };
+  }
+
+  /**
+   * The CRC-32C of the key bucket as of revision `rev` (0: current), skipping revisions that a
+   * compaction has scheduled for deletion (etcd `store.HashByRev`, used by HashKV).
+   */
+  hashByRev(rev: number): HashKvResult {
+    const compactRev = this._compactMainRev;
+    const currentRev = this._currentRev;
+    if (rev > 0 && rev <= compactRev) throw new CompactedError(compactRev);
+    if (rev > 0 && rev > currentRev) throw new FutureRevisionError(currentRev);
+    const atRev = rev === 0 ? currentRev : rev;
+    const keep = this.index.keep(atRev);
+    const upper: Revision = { main: atRev + 1, sub: 0 };
+    const lower: Revision = { main: compactRev + 1, sub: 0 };
+    let crc = crc32cUpdate(0, KEY_BUCKET);
+    this.backend.readTx().unsafeForEach(KEY_BUCKET, (k, v) => {
+      const kr = bytesToRevision(k);
+      if (!revisionGreater(upper, kr)) return;
+      // Skip what the compaction will delete; etcd keeps everything when nothing is kept.
+      if (revisionGreater(lower, kr) && keep.size > 0 && !keep.has(revisionId(kr))) return;
+      crc = crc32cUpdate(crc, k);
+      crc = crc32cUpdate(crc, v);
+    });
+    return { hash: crc, currentRev, compactRev };
+  }
+
+  /** The consistent index stored in `meta` (0 when none). */
+  consistentIndex(): number {
+    const { values } = this.backend.readTx().unsafeRange(
+      META_BUCKET,
+      CONSISTENT_INDEX_KEY,
+      undefined,
+      0,
+    );
+    const value = values[0];
+    if (value === undefined) return 0;
+    if (value.length !== 8) throw new Error("mvcc: consistent_index is not 8 bytes");
+    const index = Number(new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0, false));
+    assertRevisionNumber(index, "consistent index");
+    return index;
+  }
+
+  /**
+   * Stores the caller's consistent index (if any) and forces a backend commit (etcd
+   * `store.Commit`), e.g. after applying an entry that changes no key.
+   */
+  commit(): void {
+    const tx = this.backend.batchTx;
+    tx.lock();
+    this.saveConsistentIndex(tx);
+    tx.unlock();
+    this.backend.forceCommit();
+  }
+
+  /** Writes the consistent index into `tx` if it changed; `tx` must be locked. */
+  saveConsistentIndex(tx: BatchTx): void {
+    if (this._consistentIndexGetter === undefined) return;
+    const index = this._consistentIndexGetter();
+    assertRevisionNumber(index, "consistent index");
+    if (index === this._savedConsistentIndex) return;
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(index), false);
+    tx.unsafePut(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
+    this._savedConsistentIndex = index;
+  }
+
+  /** Stops background compaction; the store can no longer be used. */
+  close(): void {
+    this._closed = true;
+    if (this._compactionTimer !== undefined) clearTimeout(this._compactionTimer);
+    this._compactionTimer = undefined;
+    this._compactionWake?.();
+  }
+
+  /** Waits for scheduled physical compactions (tests and shutdown). */
+  compactionsDone(): Promise<void> {
+    return this._compactionChain;
+  }
+
+  /** The store's key index (read-only use by the watchable store and tests). */
+  get keyIndex(): TreeIndex {
+    return this.index;
+  }
+
+  /** Called when a write transaction that changed keys ends, before it becomes current. */
+  protected onWriteEnd(_rev: number, _changes: KeyValue[]): void {}
+
+  // -- internals used by the write transaction ---------------------------------------------
+
+  /** @internal */
+  _rangeKeys(
+    tx: ReadTx,
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    curRev: number,
+    options: RangeOptions,
+  ): RangeResult {
+    let rev = options.rev ?? 0;
+    if (rev > curRev) throw new FutureRevisionError(curRev);
+    if (rev <= 0) rev = curRev;
+    if (rev < this._compactMainRev) throw new CompactedError(this._compactMainRev);
+    const limit = options.countOnly ? 1 : options.limit ?? 0;
+    const found = this.index.revisions(key, end, rev, limit);
+    if (found.total === 0 || options.countOnly) return { kvs: [], count: found.total, rev: curRev };
+    const kvs: KeyValue[] = [];
+    for (const revpair of found.revs) {
+      const { values } = tx.unsafeRange(KEY_BUCKET, revisionToBytes(revpair), undefined, 0);
+      const value = values[0];
+      if (values.length !== 1 || value === undefined) {
+        throw new Error(`mvcc: range cannot find revision ${revpair.main}.${revpair.sub}`);
+      }
+      // Copy once: the backend may reuse its buffers, the client keeps the result.
+      kvs.push(decodeKeyValue(value.slice()));
+    }
+    return { kvs, count: found.total, rev: curRev };
+  }
+
+  /** @internal */
+  _put(tx: BatchTx, beginRev: number, changes: KeyValue[], put: _PutArgs): void {
+    const rev = beginRev + 1;
+    const prev = this.index.get(put.key, rev);
+    const keyString = bytesToKeyString(put.key);
+    let oldLease = _NO_LEASE;
+    if (prev !== undefined && this._lessor !== undefined) {
+      oldLease = this._lessor.getLease(keyString);
+    }
+    const idxRev: Revision = { main: rev, sub: changes.length };
+    const kv: KeyValue = {
+      key: put.key,
+      value: put.value,
+      createRevision: prev === undefined ? rev : prev.created.main,
+      modRevision: rev,
+      version: prev === undefined ? 1 : prev.version + 1,
+      lease: put.lease,
+    };
+    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encodeKeyValue(kv));
+    this.index.put(put.key, idxRev);
+    changes.push(kv);
+    if (oldLease !== _NO_LEASE) this._lessor!.detach(oldLease, keyString);
+    if (put.lease !== _NO_LEASE) {
+      if (this._lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
+      this._lessor.attach(put.lease, keyString);
+    }
+  }
+
+  /** @internal */
+  _deleteRange(
+    tx: BatchTx,
+    beginRev: number,
+    changes: KeyValue[],
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+  ): number {
+    const rrev = changes.length > 0 ? beginRev + 1 : beginRev;
+    const { keys } = this.index.revisions(key, end, rrev);
+    for (const ki of keys) this._delete(tx, beginRev, changes, ki);
+    return keys.length;
+  }
+
+  private _delete(tx: BatchTx, beginRev: number, changes: KeyValue[], ki: KeyIndex): void {
+    const idxRev: Revision = { main: beginRev + 1, sub: changes.length };
+    const kv: KeyValue = {
+      key: ki.key,
+      value: new Uint8Array(0),
+      createRevision: 0,
+      modRevision: 0,
+      version: 0,
+      lease: _NO_LEASE,
+    };
+    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeKeyValue(kv));
+    if (!this.index.tombstone(ki.key, idxRev)) {
+      throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
+    }
+    changes.push(kv);
+    if (this._lessor !== undefined) {
+      const lease = this._lessor.getLease(ki.keyString);
+      if (lease !== _NO_LEASE) this._lessor.detach(lease, ki.keyString);
+    }
+  }
+
+  /** @internal */
+  _endWrite(tx: BatchTx, changes: KeyValue[]): void {
+    try {
+      if (changes.length > 0) {
+        this.saveConsistentIndex(tx);
+        const rev = this._currentRev + 1;
+        this.onWriteEnd(rev, changes);
+        this._currentRev = rev;
+      } else {
+        this.saveConsistentIndex(tx);
+      }
+    } finally {
+      tx.unlock();
+      this._writeOpen = false;
+    }
+  }
+
+  // -- compaction -----------------------------------------------------------------------------
+
+  private _updateCompactRev(rev: number): void {
+    assertRevisionNumber(rev, "compact revision");
+    if (rev <= this._compactMainRev) throw new CompactedError(this._compactMainRev);
+    if (rev > this._currentRev) throw new FutureRevisionError(this._currentRev);
+    this._compactMainRev = rev;
+    const tx = this.backend.batchTx;
+    tx.lock();
+    tx.unsafePut(META_BUCKET, SCHEDULED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
+    tx.unlock();
+    // The schedule must be on disk before any revision is removed.
+    this.backend.forceCommit();
+  }
+
+  private _scheduleCompaction(rev: number): Promise<void> {
+    const keep = this.index.compact(rev);
+    const run = this._compactionChain.then(() => this._compactPhysically(rev, keep));
+    this._compactionChain = run.catch(() => {});
+    return run;
+  }
+
+  private async _compactPhysically(rev: number, keep: RevisionSet): Promise<void> {
+    const end = new Uint8Array(8);
+    new DataView(end.buffer).setBigUint64(0, BigInt(rev + 1), false);
+    let last: Uint8Array = new Uint8Array(17);
+    while (!this._closed) {
+      if (this._writeOpen) {
+        await this._sleep(0);
+        continue;
+      }
+      const next = this._compactBatch(rev, keep, last, end);
+      if (next === undefined) return;
+      last = next;
+      // Commit the deletes at once rather than letting them pile up in the write buffer.
+      this.backend.forceCommit();
+      await this._sleep(this._compactionSleepMs);
+    }
+  }
+
+  /** Deletes one batch; returns where to go on, or undefined when the compaction finished. */
+  private _compactBatch(
+    rev: number,
+    keep: RevisionSet,
+    last: Uint8Array,
+    end: Uint8Array,
+  ): Uint8Array | undefined {
+    const tx = this.backend.batchTx;
+    tx.lock();
+    try {
+      const { keys } = tx.unsafeRange(KEY_BUCKET, last, end, this._compactionBatchLimit);
+      let lastRev: Revision | undefined;
+      for (const key of keys) {
+        lastRev = bytesToRevision(key);
+        if (!keep.has(revisionId(lastRev))) tx.unsafeDelete(KEY_BUCKET, key);
+      }
+      if (keys.length < this._compactionBatchLimit || lastRev === undefined) {
+        tx.unsafePut(META_BUCKET, FINISHED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
+        return undefined;
+      }
+      return revisionToBytes({ main: lastRev.main, sub: lastRev.sub + 1 });
+    } finally {
+      tx.unlock();
+    }
+  }
+
+  private _sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this._compactionWake = resolve;
+      this._compactionTimer = setTimeout(() => {
+        this._compactionTimer = undefined;
+        this._compactionWake = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  // -- restore ----------------------------------------------------------------------------------
+
+  private _restore(): void {
+    const tx = this.backend.batchTx;
+    tx.lock();
+    let scheduledCompact = 0;
+    const keyToLease = new Map<string, bigint>();
+    try {
+      const finished = tx.unsafeRange(META_BUCKET, FINISHED_COMPACT_KEY, undefined, 0).values[0];
+      if (finished !== undefined) this._compactMainRev = bytesToRevision(finished).main;
+      const scheduled = tx.unsafeRange(META_BUCKET, SCHEDULED_COMPACT_KEY, undefined, 0).values[0];
+      if (scheduled !== undefined) scheduledCompact = bytesToRevision(scheduled).main;
+      this._currentRev = this._restoreIndex(tx, keyToLease);
+      // Revisions up to the compaction may all be gone; the store is at least there.
+      if (this._currentRev < this._compactMainRev) this._currentRev = this._compactMainRev;
+      if (scheduledCompact <= this._compactMainRev) scheduledCompact = 0;
+    } finally {
+      tx.unlock();
+    }
+    for (const [key, lease] of keyToLease) {
+      if (this._lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
+      try {
+        this._lessor.attach(lease, key);
+      } catch {
+        // etcd logs and goes on: the lease was revoked while the key was not yet deleted.
+      }
+    }
+    this._savedConsistentIndex = this.consistentIndex();
+    if (scheduledCompact !== 0) {
+      // Finish the compaction a crash interrupted.
+      this._updateCompactRev(scheduledCompact);
+      void this._scheduleCompaction(scheduledCompact);
+    }
+  }
+
+  /** Rebuilds the index from the key bucket in chunks; returns the last main revision seen. */
+  private _restoreIndex(tx: BatchTx, keyToLease: Map<string, bigint>): number {
+    let currentRev = 1;
+    let min = revisionToBytes({ main: 1, sub: 0 });
+    const max = new Uint8Array(17).fill(0xff);
+    for (;;) {
+      const { keys, values } = tx.unsafeRange(KEY_BUCKET, min, max, _RESTORE_CHUNK_KEYS);
+      for (let i = 0; i < keys.length; i++) {
+        currentRev = this._restoreOne(keys[i]!, values[i]!, keyToLease);
+      }
+      if (keys.length < _RESTORE_CHUNK_KEYS) break;
+      const lastRev = bytesToRevision(keys[keys.length - 1]!);
+      min = revisionToBytes({ main: lastRev.main, sub: lastRev.sub + 1 });
+    }
+    return currentRev;
+  }
+
+  private _restoreOne(
+    revKey: Uint8Array,
+    value: Uint8Array,
+    keyToLease: Map<string, bigint>,
+  ): number {
+    const kv = decodeKeyValue(value.slice());
+    const keyString = bytesToKeyString(kv.key);
+    const rev = bytesToRevision(revKey);
+    const tombstone = isTombstoneKey(revKey);
+    if (tombstone) keyToLease.delete(keyString);
+    else if (kv.lease !== _NO_LEASE) keyToLease.set(keyString, kv.lease);
+    else keyToLease.delete(keyString);
+    const ki = this.index.keyIndex(keyString);
+    if (ki !== undefined) {
+      if (tombstone) ki.tombstone(rev.main, rev.sub);
+      else ki.put(rev.main, rev.sub);
+    } else if (!tombstone) {
+      const fresh = new KeyIndex(kv.key, keyString);
+      fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version);
+      this.index.insert(fresh);
+    }
+    return rev.main;
+  }
+
+  private _assertOpen(): void {
+    if (this._closed) throw new StoreClosedError();
+  }
+}
+
+interface _PutArgs {
+  key: Uint8Array;
+  value: Uint8Array;
+  lease: bigint;
+}
+
+class _StoreTxnWrite implements TxnWrite {
+  readonly firstRev: number;
+  private readonly _changes: KeyValue[] = [];
+  private _ended = false;
+
+  constructor(
+    private readonly _store: KvStore,
+    private readonly _tx: BatchTx,
+    readonly rev: number,
+  ) {
+    this.firstRev = _store.compactRev;
+  }
+
+  get changes(): readonly KeyValue[] {
+    return this._changes;
+  }
+
+  range(key: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
+    this._assertActive();
+    const rev = this._changes.length > 0 ? this.rev + 1 : this.rev;
+    return this._store._rangeKeys(this._tx, key, end, rev, options);
+  }
+
+  put(key: Uint8Array, value: Uint8Array, lease: bigint = _NO_LEASE): number {
+    this._assertActive();
+    if (key.length === 0) throw new RangeError("mvcc: key is not provided");
+    this._store._put(this._tx, this.rev, this._changes, {
+      key: key.slice(),
+      value: value.slice(),
+      lease,
+    });
+    return this.rev + 1;
+  }
+
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): { deleted: number; rev: number } {
+    this._assertActive();
+    const deleted = this._store._deleteRange(this._tx, this.rev, this._changes, key, end);
+    if (deleted !== 0 || this._changes.length > 0) return { deleted, rev: this.rev + 1 };
+    return { deleted: 0, rev: this.rev };
+  }
+
+  end(): void {
+    this._assertActive();
+    this._ended = true;
+    this._store._endWrite(this._tx, this._changes);
+  }
+
+  private _assertActive(): void {
+    if (this._ended) throw new Error("mvcc: write transaction already ended");
+  }
+}
