@@ -1,0 +1,426 @@
+/**
+ * The gRPC transport adapter: serves etcd's v3 services (`methods.ts`) over `@grpc/grpc-js`,
+ * calling transport-independent handlers (`handler.ts`), and serves plain HTTP/1.1 (health,
+ * version, metrics) on the same port, as etcd does with cmux.
+ *
+ * Port sharing: a `node:net` server accepts each connection and reads its first bytes. A
+ * connection that opens with the HTTP/2 client preface (`PRI * HTTP/2.0...`) is handed to
+ * grpc-js through its connection injector; any other is served as HTTP/1.1 by `_http1.ts`.
+ *
+ * Errors: a handler's `EtcdError` becomes the call's status; a request that does not decode
+ * gets INTERNAL ("Error deserializing request: ...") from grpc-js, never a crash; a method
+ * or service without a handler gets UNIMPLEMENTED.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import * as net from "node:net";
+import { Buffer } from "node:buffer";
+import { EtcdError, Status, toEtcdError } from "./errors.ts";
+import type {
+  BidiHandler,
+  CallContext,
+  HttpHandler,
+  ServerStreamHandler,
+  StreamSink,
+  UnaryHandler,
+} from "./handler.ts";
+import {
+  allMethods,
+  type AnyMethodDescriptor,
+  type EtcdServices,
+  SERVICE_KEYS,
+} from "./methods.ts";
+import { serveHttp1 } from "./_http1.ts";
+
+/** etcd's default `--max-request-bytes` (1.5 MiB). */
+export const MAX_REQUEST_BYTES_DEFAULT = 1.5 * 1024 * 1024;
+/** Extra room etcd grants gRPC framing over `--max-request-bytes` (`grpcOverheadBytes`). */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/** etcd's gRPC send limit (`math.MaxInt32`). */
+export const MAX_SEND_BYTES_DEFAULT = 2 ** 31 - 1;
+
+/** Requests a bidirectional stream buffers before it stops reading from the socket. */
+const STREAM_INPUT_QUEUE_MAX = 64;
+/** Bytes of a new connection read at most before deciding between HTTP/1.1 and HTTP/2. */
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/** Options of `startGrpcServer`. */
+export interface GrpcServerOptions {
+  /** Address to listen on; tests use 127.0.0.1. */
+  host: string;
+  /** Port to listen on; 0 picks a free one (see `GrpcServer.port`). */
+  port: number;
+  /** The service handlers. */
+  services: EtcdServices;
+  /**
+   * Largest request message accepted, in bytes; larger ones fail with RESOURCE_EXHAUSTED.
+   * etcd uses `--max-request-bytes` + `GRPC_OVERHEAD_BYTES`, and checks the request size
+   * itself (`ErrRequestTooLarge`); that is the default here.
+   */
+  maxRecvBytes?: number;
+  /** Largest response message sent, in bytes. Default `MAX_SEND_BYTES_DEFAULT`. */
+  maxSendBytes?: number;
+  /** Largest number of concurrent streams per connection (`--max-concurrent-streams`). */
+  maxConcurrentStreams?: number;
+  /** Served for HTTP/1.1 connections on the same port; without it they get 404. */
+  http?: HttpHandler;
+}
+
+/** A running server. */
+export interface GrpcServer {
+  /** The port actually bound. */
+  readonly port: number;
+  /** Stops accepting, cancels running calls and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts serving etcd's gRPC services (and plain HTTP) on one port. */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const maxRecvBytes = options.maxRecvBytes ?? MAX_REQUEST_BYTES_DEFAULT + GRPC_OVERHEAD_BYTES;
+  const maxSendBytes = options.maxSendBytes ?? MAX_SEND_BYTES_DEFAULT;
+  if (!(maxRecvBytes > 0 && maxSendBytes > 0)) throw new RangeError("message limits must be > 0");
+  const serverOptions: grpc.ServerOptions = {
+    "grpc.max_receive_message_length": maxRecvBytes,
+    "grpc.max_send_message_length": maxSendBytes,
+  };
+  if (options.maxConcurrentStreams !== undefined) {
+    serverOptions["grpc.max_concurrent_streams"] = options.maxConcurrentStreams;
+  }
+  const server = new grpc.Server(serverOptions);
+  _registerServices(server, options.services);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+  const http = options.http ?? (() => new Response("404 page not found\n", { status: 404 }));
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    _route(socket, (first) => {
+      if (_isHttp2(first)) {
+        socket.unshift(first);
+        injector.injectConnection(socket);
+      } else {
+        serveHttp1(socket, first, http);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(options.port, options.host, () => {
+      listener.off("error", reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address bound");
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: address.port,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+        injector.destroy();
+        server.forceShutdown();
+        for (const socket of sockets) socket.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+/** Reads until the first bytes tell HTTP/2 from HTTP/1.x, then calls `decide` once. */
+function _route(socket: net.Socket, decide: (first: Buffer) => void): void {
+  let first: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
+    // A prefix of the preface may still grow into it; anything else has decided already.
+    const undecided = first.length < PREFACE.length &&
+      PREFACE.subarray(0, first.length).equals(first);
+    if (undecided) return;
+    socket.off("data", onData);
+    socket.pause();
+    decide(first);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}
+
+function _isHttp2(first: Buffer): boolean {
+  return first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE);
+}
+
+function _registerServices(server: grpc.Server, services: EtcdServices): void {
+  const definitions = new Map<string, Record<string, grpc.MethodDefinition<unknown, unknown>>>();
+  const implementations = new Map<string, grpc.UntypedServiceImplementation>();
+  for (const method of allMethods()) {
+    const service = services[SERVICE_KEYS[method.service]] as Record<string, unknown> | undefined;
+    const handler = service?.[method.handlerKey];
+    if (handler === undefined) continue; // grpc-js answers UNIMPLEMENTED for it.
+    if (typeof handler !== "function") throw new TypeError(`${method.path}: not a function`);
+    const definition = definitions.get(method.service) ?? {};
+    const implementation = implementations.get(method.service) ?? {};
+    definition[method.name] = _definition(method);
+    implementation[method.name] = _implementation(method, handler);
+    definitions.set(method.service, definition);
+    implementations.set(method.service, implementation);
+  }
+  for (const [name, definition] of definitions) {
+    const implementation = implementations.get(name);
+    if (implementation === undefined) throw new Error(`no implementation for ${name}`);
+    server.addService(definition, implementation);
+  }
+}
+
+function _definition(method: AnyMethodDescriptor): grpc.MethodDefinition<unknown, unknown> {
+  return {
+    path: method.path,
+    requestStream: method.kind === "bidi",
+    responseStream: method.kind !== "unary",
+    requestSerialize: (message: unknown) => _toBuffer(method.request.encode(message)),
+    requestDeserialize: (bytes: Buffer) => method.request.decode(bytes),
+    responseSerialize: (message: unknown) => _toBuffer(method.response.encode(message)),
+    responseDeserialize: (bytes: Buffer) => method.response.decode(bytes),
+    originalName: method.handlerKey,
+  };
+}
+
+/** protobufjs returns a Buffer under Deno's Node compatibility; wrap without copying if not. */
+function _toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function _implementation(
+  method: AnyMethodDescriptor,
+  handler: unknown,
+): grpc.UntypedHandleCall {
+  switch (method.kind) {
+    case "unary":
+      return _unary(method.path, handler as UnaryHandler<unknown, unknown>);
+    case "serverStream":
+      return _serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>);
+    case "bidi":
+      return _bidi(method.path, handler as BidiHandler<unknown, unknown>);
+  }
+}
+
+function _statusOf(thrown: unknown): grpc.StatusObject {
+  const error = toEtcdError(thrown);
+  return { code: error.code, details: error.message, metadata: new grpc.Metadata() };
+}
+
+function _unary(path: string, handler: UnaryHandler<unknown, unknown>): grpc.UntypedHandleCall {
+  return (
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    callback: grpc.sendUnaryData<unknown>,
+  ): void => {
+    const context = new _GrpcCallContext(call, path);
+    let result: Promise<unknown>;
+    try {
+      result = handler(call.request, context);
+    } catch (thrown) {
+      callback(_statusOf(thrown));
+      return;
+    }
+    result.then(
+      (response) => callback(null, response),
+      (thrown) => callback(_statusOf(thrown)),
+    );
+  };
+}
+
+function _serverStream(
+  path: string,
+  handler: ServerStreamHandler<unknown, unknown>,
+): grpc.UntypedHandleCall {
+  return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
+    const context = new _GrpcCallContext(call, path);
+    const sink = new _GrpcSink(call);
+    _finish(call, sink, () => handler(call.request, sink, context));
+  };
+}
+
+function _bidi(path: string, handler: BidiHandler<unknown, unknown>): grpc.UntypedHandleCall {
+  return (call: grpc.ServerDuplexStream<unknown, unknown>): void => {
+    const context = new _GrpcCallContext(call, path);
+    const sink = new _GrpcSink(call);
+    const input = new _InputQueue(call);
+    _finish(call, sink, () => handler(input, sink, context));
+  };
+}
+
+/** Runs a streaming handler and ends the call with OK or the status of what it threw. */
+function _finish(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  sink: _GrpcSink<unknown>,
+  run: () => Promise<void>,
+): void {
+  let result: Promise<void>;
+  try {
+    result = run();
+  } catch (thrown) {
+    result = Promise.reject(thrown);
+  }
+  result.then(
+    () => {
+      if (sink.close()) call.end();
+    },
+    (thrown) => {
+      // grpc-js turns an 'error' event on the call into the call's final status.
+      if (sink.close()) call.emit("error", _statusOf(thrown));
+    },
+  );
+}
+
+/** The CallContext of a grpc-js call; the AbortSignal is made only when asked for. */
+class _GrpcCallContext implements CallContext {
+  readonly method: string;
+  readonly #call: _SurfaceCall;
+  #controller: AbortController | undefined;
+  #cancelled = false;
+
+  constructor(call: _SurfaceCall, method: string) {
+    this.method = method;
+    this.#call = call;
+    call.once("cancelled", () => {
+      this.#cancelled = true;
+      this.#controller?.abort(_cancelledError());
+    });
+  }
+
+  get token(): string | undefined {
+    return this.metadata("token");
+  }
+
+  get requireLeader(): boolean {
+    return this.metadata("hasleader") === "true";
+  }
+
+  get peer(): string {
+    return this.#call.getPeer();
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(_cancelledError());
+    }
+    return this.#controller.signal;
+  }
+
+  metadata(key: string): string | undefined {
+    const value = this.#call.metadata.get(key)[0];
+    if (value === undefined) return undefined;
+    return typeof value === "string" ? value : value.toString("utf8");
+  }
+}
+
+/** The part of a grpc-js server call that every kind shares. */
+interface _SurfaceCall {
+  readonly metadata: grpc.Metadata;
+  getPeer(): string;
+  once(event: "cancelled", listener: () => void): unknown;
+}
+
+function _cancelledError(): EtcdError {
+  return new EtcdError(Status.CANCELLED, "context canceled");
+}
+
+type _WritableCall = grpc.ServerWritableStream<unknown, unknown>;
+
+/** StreamSink over a grpc-js writable call, with back-pressure through 'drain'. */
+class _GrpcSink<T> implements StreamSink<T> {
+  readonly #call: _WritableCall | grpc.ServerDuplexStream<unknown, unknown>;
+  #closed = false;
+  #waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+
+  constructor(call: _WritableCall | grpc.ServerDuplexStream<unknown, unknown>) {
+    this.#call = call;
+    call.once("cancelled", () => this.close());
+    call.on("drain", () => this.#wake());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(message: T): Promise<void> {
+    if (this.#closed) return Promise.reject(_cancelledError());
+    if (this.#call.write(message)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Marks the sink closed; true the first time (when the caller must end the call). */
+  close(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(_cancelledError());
+    return true;
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
+}
+
+/**
+ * The requests of a bidirectional call as an AsyncIterable, buffered up to
+ * `STREAM_INPUT_QUEUE_MAX` (the socket is paused beyond that). Ends on half-close, cancel
+ * or error.
+ */
+class _InputQueue<T> implements AsyncIterable<T> {
+  readonly #call: grpc.ServerDuplexStream<T, unknown>;
+  readonly #queue: T[] = [];
+  #ended = false;
+  #paused = false;
+  #wake: (() => void) | undefined;
+
+  constructor(call: grpc.ServerDuplexStream<T, unknown>) {
+    this.#call = call;
+    call.on("data", (message: T) => {
+      this.#queue.push(message);
+      if (this.#queue.length >= STREAM_INPUT_QUEUE_MAX && !this.#paused) {
+        this.#paused = true;
+        call.pause();
+      }
+      this.#notify();
+    });
+    const end = (): void => {
+      this.#ended = true;
+      this.#notify();
+    };
+    call.once("end", end);
+    call.once("cancelled", end);
+    call.once("close", end);
+    call.once("error", end);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    while (true) {
+      const message = this.#queue.shift();
+      if (message !== undefined) {
+        if (this.#paused && this.#queue.length < STREAM_INPUT_QUEUE_MAX / 2) {
+          this.#paused = false;
+          this.#call.resume();
+        }
+        yield message;
+        continue;
+      }
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}

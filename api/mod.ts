@@ -1,0 +1,51 @@
+/**
+ * detcd's client API wire layer: etcd 3.4's protobuf messages (generated), the method table,
+ * transport-independent handler types, etcd's errors, 64-bit helpers, and the grpc-js
+ * adapter (server and client).
+ *
+ * @module
+ */
+
+export { authpb, etcdserverpb, leasepb, mvccpb } from "./gen/etcd.js";
+export * from "./errors.ts";
+export * from "./int64.ts";
+export type {
+  BidiHandler,
+  CallContext,
+  HttpHandler,
+  ServerStreamHandler,
+  StreamSink,
+  UnaryHandler,
+} from "./handler.ts";
+export {
+  allMethods,
+  type AnyMethodDescriptor,
+  type AuthService,
+  type ClusterService,
+  type Codec,
+  type EtcdServices,
+  type KVService,
+  type LeaseService,
+  type MaintenanceService,
+  type MethodDescriptor,
+  type MethodKind,
+  METHODS,
+  SERVICE_KEYS,
+  type ServiceName,
+  type WatchService,
+} from "./methods.ts";
+export {
+  GRPC_OVERHEAD_BYTES,
+  type GrpcServer,
+  type GrpcServerOptions,
+  MAX_REQUEST_BYTES_DEFAULT,
+  MAX_SEND_BYTES_DEFAULT,
+  startGrpcServer,
+} from "./grpc_server.ts";
+export {
+  type BidiCall,
+  type CallOptions,
+  EtcdGrpcClient,
+  type EtcdGrpcClientOptions,
+  toClientError,
+} from "./grpc_client.ts";
