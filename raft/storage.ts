@@ -1,0 +1,168 @@
+/**
+ * The log storage interface raft reads its stable log through, and `MemoryStorage`, the
+ * in-memory implementation the server fills from the WAL on restart (etcd's raft/storage.go).
+ *
+ * Layout of MemoryStorage: `#entries[0]` is a dummy entry holding the index and term of the
+ * last compacted entry (the snapshot's), so `firstIndex() = #entries[0].index + 1` and
+ * `lastIndex() = #entries[0].index + #entries.length - 1`.
+ *
+ * @module
+ */
+
+import {
+  type ConfState,
+  emptyConfState,
+  emptyHardState,
+  emptySnapshot,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Snapshot,
+} from "./raftpb.ts";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, raftAssert } from "./errors.ts";
+import { limitSize } from "./util.ts";
+
+/** The persisted state raft starts from. */
+export interface InitialState {
+  hardState: HardState;
+  confState: ConfState;
+}
+
+/**
+ * Read access to the stable log. Methods throw `ErrCompacted` for an index before the first
+ * available one and `ErrUnavailable` for one after the last.
+ */
+export interface Storage {
+  /** The saved HardState and ConfState. */
+  initialState(): InitialState;
+  /** Entries in [lo, hi), at most `maxSize` bytes but at least one entry if any. */
+  entries(lo: number, hi: number, maxSize: number): Entry[];
+  /** The term of entry i, for i in [firstIndex()-1, lastIndex()]. */
+  term(i: number): number;
+  /** The index of the last entry in the log. */
+  lastIndex(): number;
+  /** The index of the first entry that may be read (older ones are in the snapshot). */
+  firstIndex(): number;
+  /** The most recent snapshot (may throw ErrSnapshotTemporarilyUnavailable). */
+  snapshot(): Snapshot;
+}
+
+/** An in-memory Storage, written by the driver after each Ready. */
+export class MemoryStorage implements Storage {
+  #hardState: HardState = emptyHardState();
+  #snapshot: Snapshot = emptySnapshot();
+  #entries: Entry[] = [{ term: 0, index: 0, type: EntryType.EntryNormal }];
+
+  /** The saved HardState and the ConfState of the saved snapshot. */
+  initialState(): InitialState {
+    return { hardState: { ...this.#hardState }, confState: this.#snapshot.metadata.confState };
+  }
+
+  /** Saves the current HardState. */
+  setHardState(hs: HardState): void {
+    this.#hardState = { ...hs };
+  }
+
+  /** Entries in [lo, hi), limited by `maxSize` bytes. */
+  entries(lo: number, hi: number, maxSize: number): Entry[] {
+    const offset = this.#entries[0]!.index;
+    if (lo <= offset) throw new ErrCompacted();
+    raftAssert(
+      hi <= this.lastIndex() + 1,
+      () => `entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`,
+    );
+    // Only the dummy entry is left: nothing can be read.
+    if (this.#entries.length === 1) throw new ErrUnavailable();
+    return limitSize(this.#entries.slice(lo - offset, hi - offset), maxSize);
+  }
+
+  /** The term of entry i. */
+  term(i: number): number {
+    const offset = this.#entries[0]!.index;
+    if (i < offset) throw new ErrCompacted();
+    const entry = this.#entries[i - offset];
+    if (entry === undefined) throw new ErrUnavailable();
+    return entry.term;
+  }
+
+  /** The index of the last entry. */
+  lastIndex(): number {
+    return this.#entries[0]!.index + this.#entries.length - 1;
+  }
+
+  /** The index of the first readable entry. */
+  firstIndex(): number {
+    return this.#entries[0]!.index + 1;
+  }
+
+  /** The current snapshot. */
+  snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  /** Replaces the contents with a snapshot (when a follower receives one). */
+  applySnapshot(snapshot: Snapshot): void {
+    if (this.#snapshot.metadata.index >= snapshot.metadata.index) throw new ErrSnapOutOfDate();
+    this.#snapshot = snapshot;
+    this.#entries = [{
+      term: snapshot.metadata.term,
+      index: snapshot.metadata.index,
+      type: EntryType.EntryNormal,
+    }];
+  }
+
+  /**
+   * Records a snapshot of the state machine at applied index i (with the ConfState as of i and
+   * the application's data); the log is not compacted here, see `compact`.
+   */
+  createSnapshot(i: number, confState: ConfState | undefined, data: Uint8Array): Snapshot {
+    if (i <= this.#snapshot.metadata.index) throw new ErrSnapOutOfDate();
+    const offset = this.#entries[0]!.index;
+    raftAssert(
+      i <= this.lastIndex(),
+      () => `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`,
+    );
+    this.#snapshot = {
+      data,
+      metadata: {
+        index: i,
+        term: this.#entries[i - offset]!.term,
+        confState: confState ?? this.#snapshot.metadata.confState ?? emptyConfState(),
+      },
+    };
+    return this.#snapshot;
+  }
+
+  /** Discards entries up to and including `compactIndex`; the caller must not compact past the
+   * applied index. */
+  compact(compactIndex: number): void {
+    const offset = this.#entries[0]!.index;
+    if (compactIndex <= offset) throw new ErrCompacted();
+    raftAssert(
+      compactIndex <= this.lastIndex(),
+      () => `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`,
+    );
+    const at = compactIndex - offset;
+    const kept = this.#entries.slice(at);
+    kept[0] = { term: kept[0]!.term, index: kept[0]!.index, type: EntryType.EntryNormal };
+    this.#entries = kept;
+  }
+
+  /** Appends entries, truncating any conflicting suffix; entries must be contiguous with the
+   * log (their first index at most lastIndex()+1). */
+  append(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.firstIndex();
+    const last = entries[0]!.index + entries.length - 1;
+    // Entries wholly before the compacted point are already in the snapshot.
+    if (last < first) return;
+    if (first > entries[0]!.index) entries = entries.slice(first - entries[0]!.index);
+    const offset = entries[0]!.index - this.#entries[0]!.index;
+    raftAssert(
+      this.#entries.length >= offset,
+      () => `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0]!.index}]`,
+    );
+    if (this.#entries.length > offset) this.#entries.length = offset;
+    for (const e of entries) this.#entries.push(e);
+  }
+}
