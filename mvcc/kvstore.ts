@@ -177,13 +177,12 @@ export class KvStore {
   /** Opens a read view at the current revision. */
   read(): TxnRead {
     this._assertOpen();
-    const store = this;
     const tx = this.backend.readTx();
     const rev = this._currentRev;
     return {
       firstRev: this._compactMainRev,
       rev,
-      range: (key, end, options = {}) => store._rangeKeys(tx, key, end, rev, options),
+      range: (key, end, options = {}) => this._rangeKeys(tx, key, end, rev, options),
     };
   }
 

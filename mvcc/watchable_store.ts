@@ -1,0 +1,493 @@
+/**
+ * The store with watchers (etcd `mvcc/watchable_store.go`, `watcher.go`).
+ *
+ * Watchers live in one of three places:
+ * - synced: they have seen every revision up to the current one; each write transaction's
+ *   events are pushed to them as it ends;
+ * - unsynced: they started in the past (or fell behind) and catch up from the `key` bucket in
+ *   bounded batches on a timer;
+ * - victims: their stream's queue was full; the pending batch is kept aside and retried on a
+ *   timer and whenever a stream is drained.
+ * Sending never waits, so a slow consumer never holds up a writer: its watchers turn victims,
+ * then unsynced, and catch up from disk later.
+ *
+ * A watcher whose next revision has been compacted receives one response carrying the
+ * compacted revision and is removed.
+ *
+ * @module
+ */
+
+import { WatchStreamFullError } from "./errors.ts";
+import { EmptyWatcherRangeError, WatcherDuplicateIdError, WatcherNotExistError } from "./errors.ts";
+import { bytesToKeyString } from "./key_bytes.ts";
+import { KEY_BUCKET, KvStore, type StoreOptions } from "./kvstore.ts";
+import { decodeKeyValue, type Event, EventType, type KeyValue } from "./mvccpb.ts";
+import { bytesToRevision, isTombstoneKey, revisionToBytes } from "./revision.ts";
+import {
+  type FilterType,
+  Watcher,
+  type WatcherBatch,
+  WatcherGroup,
+  type WatchResponse,
+  type WatchSink,
+} from "./watcher_group.ts";
+
+/** Responses a stream queues before its watchers turn victims (etcd `chanBufLen`). */
+export const WATCH_STREAM_QUEUE_MAX = 128;
+/** Unsynced watchers caught up per round (etcd `maxWatchersPerSync`). */
+export const WATCHERS_PER_SYNC_MAX = 512;
+/** Watchers one stream may hold. */
+export const WATCHERS_PER_STREAM_MAX = 100_000;
+/** Rows of the key bucket read per catch-up round. */
+const _SYNC_ROWS_MAX = 10_000;
+
+/** Options of {@link WatchableStore}. */
+export interface WatchableStoreOptions extends StoreOptions {
+  /** Pause between catch-up rounds of unsynced watchers (etcd: 100 ms). */
+  syncIntervalMs?: number;
+  /** Pause between retries of victims (etcd: 10 ms). */
+  victimIntervalMs?: number;
+}
+
+/** What {@link WatchStream.watch} takes. */
+export interface WatchOptions {
+  /** The watch ID; allocated by the stream when absent (etcd `AutoWatchID`). */
+  id?: number;
+  key: Uint8Array;
+  /** Undefined: only `key`; empty: every key from `key` on; otherwise `[key, end)`. */
+  end?: Uint8Array;
+  /** The first revision wanted; 0 or absent: the next one. */
+  startRev?: number;
+  filters?: readonly FilterType[];
+  /** Fill `prevKv` in events (read back at revision - 1). */
+  prevKv?: boolean;
+}
+
+/** A key-value store whose changes can be watched. */
+export class WatchableStore extends KvStore {
+  private readonly _synced = new WatcherGroup();
+  private readonly _unsynced = new WatcherGroup();
+  private _victims: WatcherBatch[] = [];
+  private readonly _syncIntervalMs: number;
+  private readonly _victimIntervalMs: number;
+  private _syncTimer: ReturnType<typeof setTimeout> | undefined;
+  private _victimTimer: ReturnType<typeof setTimeout> | undefined;
+  private _stopped = false;
+
+  constructor(
+    backend: ConstructorParameters<typeof KvStore>[0],
+    options: WatchableStoreOptions = {},
+  ) {
+    super(backend, options);
+    this._syncIntervalMs = options.syncIntervalMs ?? 100;
+    this._victimIntervalMs = options.victimIntervalMs ?? 10;
+  }
+
+  /** Opens a stream that carries the responses of many watchers. */
+  newWatchStream(): WatchStream {
+    return new WatchStream(this);
+  }
+
+  /** Counts of watchers by state (tests, metrics). */
+  watcherCounts(): { synced: number; unsynced: number; victims: number } {
+    let victims = 0;
+    for (const batch of this._victims) victims += batch.size;
+    return { synced: this._synced.size, unsynced: this._unsynced.size, victims };
+  }
+
+  override close(): void {
+    this._stopped = true;
+    if (this._syncTimer !== undefined) clearTimeout(this._syncTimer);
+    if (this._victimTimer !== undefined) clearTimeout(this._victimTimer);
+    this._syncTimer = undefined;
+    this._victimTimer = undefined;
+    super.close();
+  }
+
+  /** @internal Registers a watcher in the right group. */
+  _addWatcher(w: Watcher, startRev: number): void {
+    const synced = startRev === 0 || startRev > this.rev;
+    if (synced) {
+      w.minRev = Math.max(this.rev + 1, startRev);
+      this._synced.add(w);
+    } else {
+      this._unsynced.add(w);
+      this._scheduleSync(0);
+    }
+  }
+
+  /** @internal Removes a watcher wherever it is. */
+  _removeWatcher(w: Watcher): void {
+    w.cancelled = true;
+    if (this._unsynced.delete(w) || this._synced.delete(w) || w.compacted) return;
+    for (const batch of this._victims) if (batch.delete(w)) return;
+  }
+
+  /** @internal Sends a progress notification to a synced watcher. */
+  _progress(w: Watcher): void {
+    if (!this._synced.has(w)) return;
+    // A full queue means events are on their way; no progress notice needed then.
+    w.send({ watchId: w.id, events: [], revision: this.rev, compactRevision: 0 });
+  }
+
+  /** @internal A stream made room in its queue: retry victims soon. */
+  _kickVictims(): void {
+    if (this._victims.length > 0) this._scheduleVictims(0);
+  }
+
+  protected override onWriteEnd(rev: number, changes: KeyValue[]): void {
+    if (this._synced.size === 0) return;
+    const events: Event[] = [];
+    const keyStrings: string[] = [];
+    for (const change of changes) {
+      if (change.createRevision === 0) {
+        events.push({ type: EventType.DELETE, kv: { ...change, modRevision: rev } });
+      } else {
+        events.push({ type: EventType.PUT, kv: change });
+      }
+      keyStrings.push(bytesToKeyString(change.key));
+    }
+    this._notify(rev, events, keyStrings);
+  }
+
+  private _notify(rev: number, events: Event[], keyStrings: string[]): void {
+    const victims: WatcherBatch = new Map();
+    for (const [w, eb] of this._synced.batch(events, keyStrings)) {
+      if (eb.revs !== 1) throw new Error("mvcc: several revisions in one notification");
+      if (w.send({ watchId: w.id, events: eb.events, revision: rev, compactRevision: 0 })) continue;
+      // The stream is full: park the batch, the watcher leaves the synced group.
+      w.minRev = rev + 1;
+      w.victim = true;
+      victims.set(w, eb);
+      this._synced.delete(w);
+    }
+    this._addVictims(victims);
+  }
+
+  private _addVictims(victims: WatcherBatch): void {
+    if (victims.size === 0) return;
+    this._victims.push(victims);
+    this._scheduleVictims(this._victimIntervalMs);
+  }
+
+  /**
+   * Catches up one round of unsynced watchers from the backend (etcd `syncWatchers`); returns
+   * how many remain unsynced. Public for deterministic tests; normally driven by a timer.
+   */
+  syncWatchers(): number {
+    if (this._unsynced.size === 0) return 0;
+    const curRev = this.rev;
+    const compactRev = this.compactRev;
+    const chosen = this._chooseUnsynced(curRev, compactRev);
+    if (chosen.group.size === 0) return this._unsynced.size;
+    const { events, keyStrings, upTo } = this._readEvents(chosen.group, chosen.minRev, curRev);
+    const batches = chosen.group.batch(events, keyStrings);
+    const victims: WatcherBatch = new Map();
+    for (const w of chosen.group.watchers) {
+      w.minRev = upTo + 1;
+      const eb = batches.get(w);
+      if (eb === undefined) {
+        if (upTo === curRev) this._moveToSynced(w);
+        continue;
+      }
+      if (eb.moreRev !== 0) w.minRev = eb.moreRev;
+      if (!w.send({ watchId: w.id, events: eb.events, revision: curRev, compactRevision: 0 })) {
+        w.victim = true;
+        victims.set(w, eb);
+        this._unsynced.delete(w);
+        continue;
+      }
+      if (eb.moreRev === 0 && upTo === curRev) this._moveToSynced(w);
+    }
+    this._addVictims(victims);
+    return this._unsynced.size;
+  }
+
+  private _moveToSynced(w: Watcher): void {
+    this._unsynced.delete(w);
+    this._synced.add(w);
+  }
+
+  /** Picks up to {@link WATCHERS_PER_SYNC_MAX} watchers; tells and drops compacted ones. */
+  private _chooseUnsynced(
+    curRev: number,
+    compactRev: number,
+  ): { group: WatcherGroup; minRev: number } {
+    const group = new WatcherGroup();
+    let minRev = Number.MAX_SAFE_INTEGER;
+    for (const w of [...this._unsynced.watchers]) {
+      if (group.size >= WATCHERS_PER_SYNC_MAX) break;
+      if (w.minRev > curRev) throw new Error("mvcc: unsynced watcher is ahead of the store");
+      if (w.minRev < compactRev) {
+        const sent = w.sink.trySend(
+          { watchId: w.id, events: [], revision: curRev, compactRevision: compactRev },
+          false,
+        );
+        if (sent) {
+          w.compacted = true;
+          this._unsynced.delete(w);
+        }
+        continue; // retried next round when the queue was full
+      }
+      group.add(w);
+      if (w.minRev < minRev) minRev = w.minRev;
+    }
+    return { group, minRev };
+  }
+
+  /**
+   * Reads the revisions from `minRev` on, bounded to whole revisions of at most about
+   * {@link _SYNC_ROWS_MAX} rows; returns the events the group wants and the last revision read.
+   */
+  private _readEvents(
+    group: WatcherGroup,
+    minRev: number,
+    curRev: number,
+  ): { events: Event[]; keyStrings: string[]; upTo: number } {
+    const tx = this.backend.readTx();
+    const low = revisionToBytes({ main: minRev, sub: 0 });
+    const high = revisionToBytes({ main: curRev + 1, sub: 0 });
+    let { keys, values } = tx.unsafeRange(KEY_BUCKET, low, high, _SYNC_ROWS_MAX);
+    let upTo = curRev;
+    if (keys.length >= _SYNC_ROWS_MAX) {
+      // Stop before the last (possibly partial) revision, unless that is the only one.
+      const lastMain = bytesToRevision(keys[keys.length - 1]!).main;
+      if (lastMain > minRev) {
+        upTo = lastMain - 1;
+        let n = keys.length;
+        while (n > 0 && bytesToRevision(keys[n - 1]!).main > upTo) n--;
+        keys = keys.slice(0, n);
+        values = values.slice(0, n);
+      } else {
+        const all = tx.unsafeRange(
+          KEY_BUCKET,
+          low,
+          revisionToBytes({ main: minRev + 1, sub: 0 }),
+          0,
+        );
+        keys = all.keys;
+        values = all.values;
+        upTo = minRev;
+      }
+    }
+    const events: Event[] = [];
+    const keyStrings: string[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const kv = decodeKeyValue(values[i]!.slice());
+      const keyString = bytesToKeyString(kv.key);
+      if (!group.contains(keyString)) continue;
+      const revKey = keys[i]!;
+      if (isTombstoneKey(revKey)) {
+        kv.modRevision = bytesToRevision(revKey).main;
+        events.push({ type: EventType.DELETE, kv });
+      } else {
+        events.push({ type: EventType.PUT, kv });
+      }
+      keyStrings.push(keyString);
+    }
+    return { events, keyStrings, upTo };
+  }
+
+  /**
+   * Retries the parked batches (etcd `moveVictims`); returns how many were delivered. Public for
+   * deterministic tests; normally driven by a timer and by streams being drained.
+   */
+  moveVictims(): number {
+    const victims = this._victims;
+    this._victims = [];
+    let moved = 0;
+    const stillBlocked: WatcherBatch = new Map();
+    for (const batch of victims) {
+      for (const [w, eb] of batch) {
+        if (w.cancelled) continue;
+        // The watcher has seen everything before w.minRev.
+        const rev = w.minRev - 1;
+        if (!w.send({ watchId: w.id, events: eb.events, revision: rev, compactRevision: 0 })) {
+          stillBlocked.set(w, eb);
+          continue;
+        }
+        moved++;
+        w.victim = false;
+        if (eb.moreRev !== 0) w.minRev = eb.moreRev;
+        if (w.minRev <= this.rev) this._unsynced.add(w);
+        else this._synced.add(w);
+      }
+    }
+    if (stillBlocked.size > 0) this._victims.push(stillBlocked);
+    if (this._unsynced.size > 0) this._scheduleSync(0);
+    if (this._victims.length > 0) this._scheduleVictims(this._victimIntervalMs);
+    return moved;
+  }
+
+  private _scheduleSync(delayMs: number): void {
+    if (this._stopped || this._syncTimer !== undefined) return;
+    this._syncTimer = setTimeout(() => {
+      this._syncTimer = undefined;
+      if (this._stopped) return;
+      const before = this._unsynced.size;
+      const start = performance.now();
+      const left = this.syncWatchers();
+      if (left === 0) return;
+      // More work pending: go on at once if progress was made (yielding as long as the round
+      // took), otherwise wait the interval.
+      const took = performance.now() - start;
+      this._scheduleSync(
+        left < before ? Math.min(took, this._syncIntervalMs) : this._syncIntervalMs,
+      );
+    }, delayMs);
+  }
+
+  private _scheduleVictims(delayMs: number): void {
+    if (this._stopped || this._victimTimer !== undefined) return;
+    this._victimTimer = setTimeout(() => {
+      this._victimTimer = undefined;
+      if (!this._stopped) this.moveVictims();
+    }, delayMs);
+  }
+}
+
+interface _Queued {
+  response: WatchResponse;
+  prevKv: boolean;
+}
+
+/**
+ * Many watchers sharing one bounded queue of responses (etcd `WatchStream`). The gRPC Watch
+ * handler drives it: `watch`, `cancel`, `requestProgress`, and reads responses with `next()`.
+ */
+export class WatchStream implements WatchSink {
+  private readonly _watchers = new Map<number, Watcher>();
+  private readonly _queue: _Queued[] = [];
+  private _nextId = 0;
+  private _closed = false;
+  private _waiter: ((response: WatchResponse | undefined) => void) | undefined;
+
+  constructor(private readonly _store: WatchableStore) {}
+
+  /** Creates a watcher; returns its ID. Throws on a duplicate ID or an empty range. */
+  watch(options: WatchOptions): number {
+    const { key, end } = options;
+    const keyString = bytesToKeyString(key);
+    const endString = end === undefined ? undefined : bytesToKeyString(end);
+    if (endString !== undefined && endString !== "" && keyString >= endString) {
+      throw new EmptyWatcherRangeError();
+    }
+    if (this._closed) throw new EmptyWatcherRangeError();
+    if (this._watchers.size >= WATCHERS_PER_STREAM_MAX) throw new WatchStreamFullError();
+    let id = options.id ?? -1;
+    if (id < 0) {
+      while (this._watchers.has(this._nextId)) this._nextId++;
+      id = this._nextId++;
+    } else if (this._watchers.has(id)) {
+      throw new WatcherDuplicateIdError();
+    }
+    const startRev = Math.max(0, options.startRev ?? 0);
+    const w = new Watcher(
+      id,
+      keyString,
+      endString,
+      startRev,
+      options.filters ?? [],
+      options.prevKv ?? false,
+      this,
+    );
+    this._watchers.set(id, w);
+    this._store._addWatcher(w, startRev);
+    return id;
+  }
+
+  /** Cancels a watcher; queued responses of it are dropped. */
+  cancel(id: number): void {
+    const w = this._watchers.get(id);
+    if (w === undefined) throw new WatcherNotExistError();
+    this._store._removeWatcher(w);
+    this._watchers.delete(id);
+    for (let i = this._queue.length - 1; i >= 0; i--) {
+      if (this._queue[i]!.response.watchId === id) this._queue.splice(i, 1);
+    }
+    this._store._kickVictims();
+  }
+
+  /** Asks for a progress notification of a synced watcher (none when it is catching up). */
+  requestProgress(id: number): void {
+    const w = this._watchers.get(id);
+    if (w !== undefined) this._store._progress(w);
+  }
+
+  /** The store's current revision. */
+  rev(): number {
+    return this._store.rev;
+  }
+
+  /** Number of responses waiting. */
+  get pending(): number {
+    return this._queue.length;
+  }
+
+  /** IDs of the stream's watchers. */
+  ids(): number[] {
+    return [...this._watchers.keys()];
+  }
+
+  /** @internal The store's side: queue a response unless the queue is full. */
+  trySend(response: WatchResponse, prevKv: boolean): boolean {
+    if (this._closed) return true;
+    if (this._queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
+    this._queue.push({ response, prevKv });
+    // Hand over after the writer is done, never from inside its transaction.
+    if (this._waiter !== undefined && this._queue.length === 1) queueMicrotask(() => this._wake());
+    return true;
+  }
+
+  private _wake(): void {
+    if (this._waiter === undefined || this._queue.length === 0) return;
+    const waiter = this._waiter;
+    this._waiter = undefined;
+    waiter(this.poll());
+  }
+
+  /** Takes the next response if one is waiting. */
+  poll(): WatchResponse | undefined {
+    const item = this._queue.shift();
+    if (item === undefined) return undefined;
+    this._store._kickVictims();
+    return this._finish(item);
+  }
+
+  /** Waits for the next response; undefined once the stream is closed. */
+  next(): Promise<WatchResponse | undefined> {
+    const ready = this.poll();
+    if (ready !== undefined || this._closed) return Promise.resolve(ready);
+    if (this._waiter !== undefined) throw new Error("mvcc: one reader per watch stream");
+    return new Promise((resolve) => {
+      this._waiter = resolve;
+    });
+  }
+
+  /** Cancels every watcher and ends `next()`. */
+  close(): void {
+    if (this._closed) return;
+    for (const w of this._watchers.values()) this._store._removeWatcher(w);
+    this._watchers.clear();
+    this._queue.length = 0;
+    this._closed = true;
+    const waiter = this._waiter;
+    this._waiter = undefined;
+    waiter?.(undefined);
+  }
+
+  /** Fills `prevKv` from the store at revision - 1 when the watcher asked for it. */
+  private _finish(item: _Queued): WatchResponse {
+    if (!item.prevKv || item.response.events.length === 0) return item.response;
+    const events = item.response.events.map((ev) => {
+      try {
+        const prev = this._store.range(ev.kv.key, undefined, { rev: ev.kv.modRevision - 1 });
+        const prevKv = prev.kvs[0];
+        return prevKv === undefined ? ev : { ...ev, prevKv };
+      } catch {
+        return ev; // compacted since: etcd sends the event without prev_kv
+      }
+    });
+    return { ...item.response, events };
+  }
+}
