@@ -269,7 +269,8 @@ function _finish(
       if (sink.close()) call.end();
     },
     (thrown) => {
-      // grpc-js turns an 'error' event on the call into the call's final status.
+      // grpc-js turns an 'error' event on the call into its final status, sent after the
+      // messages already written (Writable.end waits for them).
       if (sink.close()) call.emit("error", _statusOf(thrown));
     },
   );
