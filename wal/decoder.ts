@@ -1,0 +1,227 @@
+/**
+ * Reads framed records back out of WAL segments, checking the CRC chain, and tells a torn
+ * final write (a crash mid-append, repairable) from corruption of data that was synced (never
+ * silently dropped).
+ *
+ * Frame layout (wal/encoder.go, wal/decoder.go), little-endian:
+ * | offset | size | field                                                                    |
+ * |--------|------|--------------------------------------------------------------------------|
+ * | 0      | 8    | length word: low 56 bits = record bytes; if bit 63 is set, the low 3 bits  |
+ * |        |      | of the top byte are the padding bytes that follow the record              |
+ * | 8      | n    | walpb.Record                                                              |
+ * | 8 + n  | pad  | zeros, so that the next length word is 8-byte aligned                     |
+ *
+ * A zero length word (or the end of the file) ends a segment: that is the preallocated tail.
+ *
+ * @module
+ */
+
+import { crc32c } from "./crc32c.ts";
+import { WalError } from "./errors.ts";
+import { decodeRecord, RecordType, recordTypeName, type WalRecord } from "./walpb.ts";
+
+/** Bytes of the length word that opens every frame. */
+export const FRAME_HEADER_BYTES = 8;
+/** The sector size torn writes are judged against (etcd's minSectorSize). */
+export const SECTOR_BYTES = 512;
+/** etcd refuses records of 10 MiB or more (maxWALEntrySizeLimit). */
+export const RECORD_BYTES_MAX = 10 * 1024 * 1024;
+
+const PAD_FLAG = 0x80;
+
+/** One segment to decode: its name (for messages) and a way to read its bytes. */
+export interface DecoderSegment {
+  name: string;
+  read(): Uint8Array;
+}
+
+/** A decoded record and where it was found. */
+export interface DecodedRecord {
+  record: WalRecord;
+  segment: string;
+  /** Offset of the frame's length word in its segment. */
+  offset: number;
+  /** Bytes the frame takes, header and padding included. */
+  frameBytes: number;
+}
+
+/** The decoder stopped at a torn write at the end of the last segment. */
+export interface TornTail {
+  segment: string;
+  /** Offset of the end of the last whole record: where a repair truncates. */
+  offset: number;
+  reason: string;
+}
+
+/** Splits a length word into record bytes and padding bytes. */
+export function decodeFrameSize(
+  low: number,
+  high: number,
+): { recordBytes: number; padBytes: number } {
+  const top = high >>> 24;
+  const recordBytes = (high & 0x00ffffff) * 0x100000000 + (low >>> 0);
+  const padBytes = top & PAD_FLAG ? top & 0x7 : 0;
+  return { recordBytes, padBytes };
+}
+
+/**
+ * Walks the records of a list of segments in order. `next()` returns the next record that
+ * decodes and passes its CRC, or undefined at the end; after undefined, `torn` says whether the
+ * end was a torn write in the last segment. Anything else that is wrong throws a WalError that
+ * names the segment and offset.
+ */
+export class WalDecoder {
+  /** The running CRC: the chained checksum of every record's data so far. */
+  crc = 0;
+  /** The torn write the decoder stopped at, if any. */
+  torn: TornTail | undefined;
+  /** The end of the last whole record in the current segment. */
+  lastValidOffset = 0;
+  private segmentIndex = 0;
+  private bytes: Uint8Array | undefined;
+  private view: DataView | undefined;
+
+  constructor(private readonly segments: readonly DecoderSegment[]) {}
+
+  /** The name of the segment being read (the last one once the end is reached). */
+  get segmentName(): string {
+    return this.segments[Math.min(this.segmentIndex, this.segments.length - 1)]?.name ?? "";
+  }
+
+  /** The bytes of the current segment, as read (for repair). */
+  get segmentBytes(): Uint8Array | undefined {
+    return this.bytes;
+  }
+
+  /** Restarts the CRC chain at a crc record's value (done by the reader, as etcd's ReadAll). */
+  updateCrc(crc: number): void {
+    this.crc = crc >>> 0;
+  }
+
+  /** The next valid record, or undefined at the end of the log. */
+  next(): DecodedRecord | undefined {
+    while (this.segmentIndex < this.segments.length) {
+      const found = this.nextInSegment();
+      if (found !== undefined) return found;
+      if (this.torn !== undefined) return undefined;
+      // End of this segment: move on, unless it is the last one (keep its state for appending).
+      if (this.segmentIndex === this.segments.length - 1) return undefined;
+      this.segmentIndex++;
+      this.bytes = undefined;
+      this.lastValidOffset = 0;
+    }
+    return undefined;
+  }
+
+  private load(): Uint8Array {
+    if (this.bytes === undefined) {
+      this.bytes = this.segments[this.segmentIndex]!.read();
+      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    }
+    return this.bytes;
+  }
+
+  private get isLast(): boolean {
+    return this.segmentIndex === this.segments.length - 1;
+  }
+
+  /** Fails, or records a torn tail when the damage can only be an unfinished last write. */
+  private damaged(reason: string, torn: boolean, code: "corrupt" | "crc-mismatch"): undefined {
+    const name = this.segments[this.segmentIndex]!.name;
+    if (torn && this.isLast) {
+      this.torn = { segment: name, offset: this.lastValidOffset, reason };
+      return undefined;
+    }
+    const prefix = code === "crc-mismatch" ? "wal: crc mismatch" : "wal: corrupt record";
+    throw new WalError(
+      code,
+      `${prefix} in ${name} at offset ${this.lastValidOffset}: ${reason}; ` +
+        "the data there was synced, so the WAL is refused rather than truncated",
+    );
+  }
+
+  private nextInSegment(): DecodedRecord | undefined {
+    const bytes = this.load();
+    const view = this.view!;
+    const offset = this.lastValidOffset;
+    const remaining = bytes.length - offset;
+    if (remaining === 0) return undefined;
+    if (remaining < FRAME_HEADER_BYTES) {
+      return this.damaged(
+        `the file ends inside a length word (${remaining} bytes)`,
+        true,
+        "corrupt",
+      );
+    }
+    const low = view.getUint32(offset, true);
+    const high = view.getUint32(offset + 4, true);
+    // A zero length word is the preallocated tail: the end of this segment.
+    if (low === 0 && high === 0) return undefined;
+    const { recordBytes, padBytes } = decodeFrameSize(low, high);
+    if (recordBytes >= RECORD_BYTES_MAX - padBytes) {
+      throw new WalError(
+        "entry-too-large",
+        `wal: max entry size limit exceeded in ${this.segmentName} at offset ${offset} ` +
+          `(record of ${recordBytes} bytes)`,
+      );
+    }
+    const start = offset + FRAME_HEADER_BYTES;
+    const end = start + recordBytes + padBytes;
+    if (end > bytes.length) {
+      return this.damaged(
+        `the file ends inside a record of ${recordBytes} bytes`,
+        true,
+        "corrupt",
+      );
+    }
+    const body = bytes.subarray(start, start + recordBytes);
+    let record: WalRecord;
+    try {
+      record = decodeRecord(body);
+    } catch (err) {
+      const reason = `record does not decode (${(err as Error).message})`;
+      return this.damaged(reason, _hasZeroSector(body, start), "corrupt");
+    }
+    // The crc record restarts the chain instead of extending it; the reader checks it.
+    if (record.type !== RecordType.crc) {
+      const crc = crc32c(record.data ?? EMPTY, this.crc);
+      if (crc !== record.crc) {
+        const reason = `${recordTypeName(record.type)} record crc ${_hex(record.crc)}, ` +
+          `computed ${_hex(crc)}`;
+        return this.damaged(reason, _hasZeroSector(body, start), "crc-mismatch");
+      }
+      this.crc = crc;
+    }
+    this.lastValidOffset = end;
+    return { record, segment: this.segmentName, offset, frameBytes: end - offset };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function _hex(value: number): string {
+  return `0x${value.toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * True when some sector-aligned piece of a record's bytes is all zeros: what a write that
+ * reached the disk only in part leaves behind (etcd's isTornEntry). Unlike etcd, the padding
+ * after the record is left out: if only padding is zero, every byte of the record arrived and a
+ * bad checksum is corruption, not a torn write.
+ */
+function _hasZeroSector(body: Uint8Array, fileOffset: number): boolean {
+  let at = 0;
+  while (at < body.length) {
+    const chunk = Math.min(SECTOR_BYTES - ((fileOffset + at) % SECTOR_BYTES), body.length - at);
+    let zero = true;
+    for (let i = at; i < at + chunk; i++) {
+      if (body[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return true;
+    at += chunk;
+  }
+  return false;
+}

@@ -1,0 +1,509 @@
+/**
+ * The write-ahead log, in etcd 3.4's on-disk format.
+ *
+ * A WAL is a directory of segments `%016x-%016x.wal` (sequence, first raft index). Every
+ * segment opens with a crc record (the CRC chain value so far), then the metadata record, then
+ * (after the first) the last hard state; the first segment also holds an empty snapshot record.
+ * Records then follow as raft hands them over: entries, hard states, snapshot markers.
+ *
+ * A WAL is either being read or being appended to: `open()` then `readAll()` (which repairs a
+ * torn last write) and only then `save()`. `create()` returns a WAL ready to append.
+ *
+ * Durability recipe for `save()` (group commit): frame every record of the call into one
+ * buffer, one write, one fdatasync, and only then resolve. Cutting to a new segment: truncate
+ * and sync the old tail, take a preallocated temp file, write crc + metadata + hard state into
+ * it, sync it, rename it into place, fsync the directory.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import type { Entry, HardState } from "../raft/raftpb.ts";
+import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
+import { type DecodedRecord, type DecoderSegment, type TornTail, WalDecoder } from "./decoder.ts";
+import { RecordEncoder } from "./encoder.ts";
+import { WalError } from "./errors.ts";
+import { FilePipeline } from "./file_pipeline.ts";
+import { type DurationHistogram, walFsyncDurationSeconds, walWriteBytes } from "./histogram.ts";
+import { isValidSeq, parseWalName, readWalNames, searchIndex, syncDir, walName } from "./names.ts";
+import { decodeWalSnapshot, encodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
+
+/** etcd's SegmentSizeBytes: 64 * 1000 * 1000 (decimal megabytes, as etcd writes it). */
+export const SEGMENT_BYTES_DEFAULT = 64 * 1000 * 1000;
+
+/** Options for creating or opening a WAL. */
+export interface WalOptions {
+  /** Preallocated size of a segment; a save that passes it cuts to a new segment. */
+  segmentBytes?: number;
+  /** Where fsync durations are observed (default: the process-wide WAL histogram). */
+  histogram?: DurationHistogram;
+  /** Skip fdatasync (etcd's --unsafe-no-fsync). Tests and benchmarks only. */
+  unsafeNoFsync?: boolean;
+}
+
+/** What `readAll()` returns. */
+export interface WalContents {
+  metadata: Uint8Array;
+  hardState: HardState;
+  entries: Entry[];
+  /** Set when a torn last write was cut off: the segment, the offset kept, the backup copy. */
+  repaired?: { segment: string; offset: number; brokenPath: string; reason: string };
+}
+
+interface _Segment {
+  name: string;
+  /** Open and locked while the WAL holds the segment; undefined once released. */
+  file: Deno.FsFile | undefined;
+}
+
+const ZERO_HARD_STATE: HardState = { term: 0, vote: 0n, commit: 0 };
+
+function _isEmptyHardState(hs: HardState): boolean {
+  return hs.term === 0 && hs.vote === 0n && hs.commit === 0;
+}
+
+/** An etcd-format write-ahead log. */
+export class Wal {
+  private readonly segmentBytes: number;
+  private readonly histogram: DurationHistogram;
+  private readonly unsafeNoFsync: boolean;
+  private segments: _Segment[];
+  private metadata: Uint8Array | undefined;
+  private state: HardState = { ...ZERO_HARD_STATE };
+  /** The snapshot reading starts at; undefined once read out. */
+  private start: WalSnapshot | undefined;
+  private encoder: RecordEncoder | undefined;
+  private pipeline: FilePipeline | undefined;
+  /** Index of the last entry saved (or snapshot marker, whichever is later). */
+  private lastIndex = 0;
+  /** Write position in the tail segment. */
+  private tailOffset = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(readonly dir: string, segments: _Segment[], options: WalOptions) {
+    this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
+    this.histogram = options.histogram ?? walFsyncDurationSeconds;
+    this.unsafeNoFsync = options.unsafeNoFsync ?? false;
+    this.segments = segments;
+    if (!(this.segmentBytes >= 4096)) throw new RangeError("wal: segmentBytes must be >= 4096");
+  }
+
+  /** True when `dir` holds at least one segment. */
+  static exists(dir: string): boolean {
+    try {
+      return readWalNames(dir).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Creates a WAL in `dir` (which must hold no segment) and returns it ready to append. The
+   * first segment is written in `dir.tmp` and the directory renamed into place, so that a crash
+   * never leaves a half-made WAL behind.
+   */
+  static async create(dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
+    if (Wal.exists(dir)) throw new WalError("exists", `wal: ${dir} already holds a WAL`);
+    const tmpDir = dir.replace(/\/+$/, "") + ".tmp";
+    await Deno.remove(tmpDir, { recursive: true }).catch(_ignoreNotFound);
+    await Deno.mkdir(tmpDir, { recursive: true, mode: 0o700 });
+    const name = walName(0, 0);
+    const file = await Deno.open(join(tmpDir, name), { read: true, write: true, create: true });
+    const wal = new Wal(dir, [{ name, file }], options);
+    try {
+      await file.lock(true);
+      await file.truncate(wal.segmentBytes);
+      wal.metadata = metadata.slice();
+      wal.encoder = new RecordEncoder(0);
+      wal.encoder.append(RecordType.crc, undefined);
+      wal.encoder.append(RecordType.metadata, wal.metadata);
+      wal.encoder.append(RecordType.snapshot, encodeWalSnapshot({ index: 0, term: 0 }));
+      await wal.writeTail(wal.encoder.take());
+      await wal.sync();
+      // Rename the directory into place while holding the lock, then persist the rename.
+      await Deno.remove(dir, { recursive: true }).catch(_ignoreNotFound);
+      await Deno.rename(tmpDir, dir);
+      syncDir(dirname(dir.replace(/\/+$/, "")) || ".");
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    wal.pipeline = new FilePipeline(dir, wal.segmentBytes);
+    return wal;
+  }
+
+  /**
+   * Opens the WAL in `dir` for reading from the snapshot `snap` and, after `readAll()`, for
+   * appending. Every segment from the one holding `snap.index` on is locked.
+   */
+  static async open(dir: string, snap: WalSnapshot, options: WalOptions = {}): Promise<Wal> {
+    const names = _selectWalFiles(dir, snap);
+    const segments: _Segment[] = [];
+    try {
+      for (const name of names) {
+        const file = await Deno.open(join(dir, name), { read: true, write: true });
+        segments.push({ name, file });
+        if (!(await file.tryLock(true))) {
+          throw new WalError("locked", `wal: ${join(dir, name)} is locked by another process`);
+        }
+      }
+    } catch (err) {
+      for (const s of segments) s.file?.close();
+      throw err;
+    }
+    const wal = new Wal(dir, segments, options);
+    wal.start = { ...snap };
+    return wal;
+  }
+
+  /**
+   * Reads every record after the snapshot the WAL was opened at: the metadata, the last hard
+   * state, and the entries, later ones replacing conflicting earlier ones as etcd's reader does.
+   * A torn last write is cut off (a `.broken` copy of the segment is kept first); damage
+   * anywhere else throws. Afterwards the WAL appends after the last whole record.
+   */
+  readAll(): Promise<WalContents> {
+    return this.serialize(() => this.readAllLocked());
+  }
+
+  private async readAllLocked(): Promise<WalContents> {
+    const start = this.start;
+    if (start === undefined) throw new WalError("closed", "wal: decoder not found");
+    const decoder = new WalDecoder(this.segments.map((s) => this.segmentReader(s.name)));
+    const result = readRecords(decoder, start);
+    const contents: WalContents = {
+      metadata: result.metadata ?? new Uint8Array(0),
+      hardState: result.hardState,
+      entries: result.entries,
+    };
+    // Make the tail appendable: cut off a torn write, or zero stale bytes past the end.
+    const tail = this.segments[this.segments.length - 1]!;
+    const tailBytes = decoder.segmentBytes ?? new Uint8Array(0);
+    if (decoder.torn !== undefined) {
+      contents.repaired = await this.repairTail(tail, tailBytes, decoder.torn);
+    } else {
+      await this.zeroPastEnd(tail, tailBytes, decoder.lastValidOffset);
+    }
+    this.tailOffset = decoder.lastValidOffset;
+    await tail.file!.seek(this.tailOffset, Deno.SeekMode.Start);
+    this.encoder = new RecordEncoder(decoder.crc);
+    this.metadata = result.metadata;
+    this.state = { ...result.hardState };
+    this.lastIndex = result.lastIndex;
+    this.start = undefined;
+    this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
+    return contents;
+  }
+
+  private segmentReader(name: string): DecoderSegment {
+    return { name, read: () => Deno.readFileSync(join(this.dir, name)) };
+  }
+
+  /** Keeps a `.broken` copy, truncates to the last whole record, syncs, re-extends. */
+  private async repairTail(tail: _Segment, bytes: Uint8Array, torn: TornTail) {
+    const path = join(this.dir, tail.name);
+    const brokenPath = path + ".broken";
+    await Deno.writeFile(brokenPath, bytes, { mode: 0o600 });
+    const file = tail.file!;
+    await file.truncate(torn.offset);
+    await this.timedSync(file, true);
+    // Preallocate again so that appends keep landing in allocated space.
+    await file.truncate(Math.max(bytes.length, this.segmentBytes));
+    syncDir(this.dir);
+    return { segment: tail.name, offset: torn.offset, brokenPath, reason: torn.reason };
+  }
+
+  /** Zeros whatever lies past the last record (unsynced leftovers of a torn write). */
+  private async zeroPastEnd(tail: _Segment, bytes: Uint8Array, offset: number): Promise<void> {
+    if (_allZero(bytes, offset)) return;
+    const file = tail.file!;
+    await file.truncate(offset);
+    await file.truncate(bytes.length);
+    await this.timedSync(file, true);
+  }
+
+  /**
+   * Appends entries and the hard state in one write and one fdatasync (group commit). As in
+   * etcd, the sync is skipped when there are no entries and neither term nor vote changed
+   * (a commit index alone may be lost; raft recomputes it).
+   */
+  save(hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    return this.serialize(() => this.saveLocked(hardState, entries));
+  }
+
+  private async saveLocked(hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    const encoder = this.appendable();
+    if (_isEmptyHardState(hardState) && entries.length === 0) return;
+    const mustSync = entries.length > 0 || hardState.term !== this.state.term ||
+      hardState.vote !== this.state.vote;
+    for (const entry of entries) {
+      encoder.append(RecordType.entry, encodeEntry(entry));
+      this.lastIndex = entry.index;
+    }
+    if (!_isEmptyHardState(hardState)) {
+      this.state = { ...hardState };
+      encoder.append(RecordType.state, encodeHardState(hardState));
+    }
+    await this.writeTail(encoder.take());
+    if (this.tailOffset < this.segmentBytes) {
+      if (mustSync) await this.sync();
+      return;
+    }
+    await this.cut();
+  }
+
+  /** Records that a snapshot at (index, term) was taken, and syncs. */
+  saveSnapshot(snapshot: WalSnapshot): Promise<void> {
+    return this.serialize(async () => {
+      const encoder = this.appendable();
+      encoder.append(RecordType.snapshot, encodeWalSnapshot(snapshot));
+      await this.writeTail(encoder.take());
+      if (this.lastIndex < snapshot.index) this.lastIndex = snapshot.index;
+      await this.sync();
+    });
+  }
+
+  /** Forces an fdatasync of the tail segment. */
+  sync(): Promise<void> {
+    const tail = this.segments[this.segments.length - 1];
+    if (tail?.file === undefined || this.unsafeNoFsync) return Promise.resolve();
+    return this.timedSync(tail.file, false);
+  }
+
+  private async timedSync(file: Deno.FsFile, always: boolean): Promise<void> {
+    if (this.unsafeNoFsync && !always) return;
+    const began = performance.now();
+    await file.syncData();
+    this.histogram.observe((performance.now() - began) / 1000);
+  }
+
+  private async writeTail(bytes: Uint8Array): Promise<void> {
+    const file = this.segments[this.segments.length - 1]!.file!;
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    this.tailOffset += written;
+    walWriteBytes.total += written;
+  }
+
+  /** Closes the full tail and continues in a new segment (see the module comment). */
+  private async cut(): Promise<void> {
+    const tail = this.segments[this.segments.length - 1]!;
+    await tail.file!.truncate(this.tailOffset);
+    await this.sync();
+    const seq = parseWalName(tail.name)!.seq + 1;
+    const name = walName(seq, this.lastIndex + 1);
+    const temp = await this.pipeline!.take();
+    this.segments.push({ name, file: temp.file });
+    this.tailOffset = 0;
+    const encoder = this.encoder!;
+    encoder.append(RecordType.crc, undefined);
+    encoder.append(RecordType.metadata, this.metadata ?? new Uint8Array(0));
+    if (!_isEmptyHardState(this.state)) {
+      encoder.append(RecordType.state, encodeHardState(this.state));
+    }
+    await this.writeTail(encoder.take());
+    await this.sync();
+    await Deno.rename(temp.path, join(this.dir, name));
+    const began = performance.now();
+    syncDir(this.dir);
+    this.histogram.observe((performance.now() - began) / 1000);
+  }
+
+  /**
+   * Releases the locks of segments wholly before `index`, keeping the last of them (it may hold
+   * entries past `index`): with locks 1..6, releaseLockTo(4) releases 1 and 2.
+   */
+  releaseLockTo(index: number): void {
+    if (this.segments.length === 0) return;
+    let smaller = this.segments.length - 1;
+    for (let i = 0; i < this.segments.length; i++) {
+      if (parseWalName(this.segments[i]!.name)!.index >= index) {
+        smaller = i - 1;
+        break;
+      }
+    }
+    if (smaller <= 0) return;
+    for (const segment of this.segments.slice(0, smaller)) segment.file?.close();
+    this.segments = this.segments.slice(smaller);
+  }
+
+  /** The names of the segments this WAL holds locked, oldest first. */
+  lockedSegments(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  /** Syncs the tail and releases every file. */
+  close(): Promise<void> {
+    return this.serialize(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.pipeline?.close();
+      this.pipeline = undefined;
+      if (this.encoder !== undefined) await this.sync();
+      for (const segment of this.segments) segment.file?.close();
+      this.segments = [];
+    });
+  }
+
+  /**
+   * Reads the WAL in `dir` from `snap` without locking or repairing it, checking the CRC chain,
+   * the metadata and that the snapshot is recorded (etcd's wal.Verify). Throws on a problem.
+   */
+  static verify(dir: string, snap: WalSnapshot): void {
+    const names = _selectWalFiles(dir, snap);
+    const decoder = new WalDecoder(
+      names.map((name) => ({ name, read: () => Deno.readFileSync(join(dir, name)) })),
+    );
+    readRecords(decoder, snap);
+  }
+
+  private appendable(): RecordEncoder {
+    if (this.closed) throw new WalError("closed", "wal: closed");
+    if (this.encoder === undefined) {
+      throw new WalError("closed", "wal: read the WAL out with readAll() before appending");
+    }
+    return this.encoder;
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+}
+
+/** What the reader collects from a decoder. */
+export interface ReadResult {
+  metadata: Uint8Array | undefined;
+  hardState: HardState;
+  entries: Entry[];
+  snapshots: WalSnapshot[];
+  lastIndex: number;
+}
+
+/**
+ * Reads all records from a decoder as etcd's ReadAll does: entries after `start` (a later entry
+ * at an index replaces the earlier one and everything after it), the last hard state, metadata
+ * that must be the same in every segment, crc records that must continue the chain, and the
+ * snapshot marker for `start`, which must be present.
+ */
+export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult {
+  const result: ReadResult = {
+    metadata: undefined,
+    hardState: { ...ZERO_HARD_STATE },
+    entries: [],
+    snapshots: [],
+    lastIndex: 0,
+  };
+  let match = false;
+  for (let found = decoder.next(); found !== undefined; found = decoder.next()) {
+    const { record } = found;
+    const data = record.data ?? new Uint8Array(0);
+    switch (record.type) {
+      case RecordType.entry: {
+        const entry = decodeEntry(data);
+        if (entry.index > start.index) {
+          const up = entry.index - start.index - 1;
+          if (up > result.entries.length) {
+            throw new WalError(
+              "slice-out-of-range",
+              `wal: slice bounds out of range ${_where(found)}`,
+            );
+          }
+          result.entries.length = up;
+          if (entry.data !== undefined) entry.data = entry.data.slice();
+          result.entries.push(entry);
+        }
+        result.lastIndex = entry.index;
+        break;
+      }
+      case RecordType.state:
+        result.hardState = decodeHardState(data);
+        break;
+      case RecordType.metadata:
+        if (result.metadata !== undefined && !_equalBytes(result.metadata, data)) {
+          throw new WalError(
+            "metadata-conflict",
+            `wal: conflicting metadata found ${_where(found)}`,
+          );
+        }
+        result.metadata = data.slice();
+        break;
+      case RecordType.crc:
+        // A fresh decoder (crc 0) accepts any value; otherwise the chain must continue.
+        if (decoder.crc !== 0 && decoder.crc !== record.crc) {
+          throw new WalError("crc-mismatch", `wal: crc mismatch ${_where(found)}`);
+        }
+        decoder.updateCrc(record.crc);
+        break;
+      case RecordType.snapshot: {
+        const snap = decodeWalSnapshot(data);
+        result.snapshots.push(snap);
+        if (snap.index === start.index) {
+          if (snap.term !== start.term) {
+            throw new WalError(
+              "snapshot-mismatch",
+              `wal: snapshot mismatch: term ${snap.term} at index ${snap.index}, ` +
+                `expected term ${start.term} ${_where(found)}`,
+            );
+          }
+          match = true;
+        }
+        if (result.lastIndex < snap.index) result.lastIndex = snap.index;
+        break;
+      }
+      default:
+        throw new WalError(
+          "unexpected-record-type",
+          `wal: unexpected block type ${record.type} ${_where(found)}`,
+        );
+    }
+  }
+  if (!match) {
+    throw new WalError(
+      "snapshot-not-found",
+      `wal: snapshot not found (index ${start.index}, term ${start.term})`,
+    );
+  }
+  return result;
+}
+
+function _where(found: DecodedRecord): string {
+  return `(in ${found.segment} at offset ${found.offset})`;
+}
+
+function _equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function _selectWalFiles(dir: string, snap: WalSnapshot): string[] {
+  let names: string[];
+  try {
+    names = readWalNames(dir);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new WalError("file-not-found", `wal: file not found (no directory ${dir})`);
+    }
+    throw err;
+  }
+  const at = searchIndex(names, snap.index);
+  if (at < 0 || !isValidSeq(names.slice(at))) {
+    throw new WalError(
+      "file-not-found",
+      `wal: file not found (no segment sequence in ${basename(dir)} covers index ${snap.index})`,
+    );
+  }
+  return names.slice(at);
+}
+
+function _allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function _ignoreNotFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}

@@ -1,0 +1,176 @@
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
+import { join } from "node:path";
+import type { Entry, HardState } from "../raft/raftpb.ts";
+import { DurationHistogram, WAL_FSYNC_BUCKETS } from "./histogram.ts";
+import { readWalNames } from "./names.ts";
+import { purgeWals } from "./purge.ts";
+import { Wal } from "./wal.ts";
+import { decodeMetadata, encodeMetadata } from "./walpb.ts";
+import { WalError } from "./errors.ts";
+
+const METADATA = encodeMetadata({ nodeId: 0x8e9e05c52164694dn, clusterId: 0xcdf818194e3a8c32n });
+
+function entry(index: number, term = 1, bytes = 64): Entry {
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) data[i] = (index * 31 + i * 7) & 0xff;
+  return { term, index, type: 0, data };
+}
+
+function hs(term: number, commit: number): HardState {
+  return { term, vote: 1n, commit };
+}
+
+async function tempWalDir(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "wal_test_" });
+  return join(root, "member", "wal");
+}
+
+Deno.test("save() then open+readAll() returns metadata, last hard state and every entry", async () => {
+  // Goal: the basic durability contract. Method: save three batches, close, reopen, compare.
+  const dir = await tempWalDir();
+  const histogram = new DurationHistogram("h", "h", WAL_FSYNC_BUCKETS);
+  const wal = await Wal.create(dir, METADATA, { segmentBytes: 1 << 20, histogram });
+  const saved: Entry[] = [];
+  for (let batch = 0; batch < 3; batch++) {
+    const entries = [1, 2, 3].map((k) => entry(batch * 3 + k));
+    await wal.save(hs(1, batch * 3 + 3), entries);
+    saved.push(...entries);
+  }
+  // Three saves with entries: three fdatasyncs (plus the one of create), one per call.
+  strictEqual(histogram.count, 4);
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  const contents = await reopened.readAll();
+  deepStrictEqual(decodeMetadata(contents.metadata).nodeId, 0x8e9e05c52164694dn);
+  deepStrictEqual(contents.hardState, hs(1, 9));
+  deepStrictEqual(contents.entries, saved);
+  strictEqual(contents.repaired, undefined);
+  // Appending continues the CRC chain: a further save reads back after another reopen.
+  await reopened.save(hs(2, 10), [entry(10, 2)]);
+  await reopened.close();
+  const again = await Wal.open(dir, { index: 0, term: 0 });
+  strictEqual((await again.readAll()).entries.length, 10);
+  await again.close();
+});
+
+Deno.test("later entries replace conflicting ones from their index on, as etcd's reader does", async () => {
+  // Raft §5.3: a new leader's entries overwrite a follower's uncommitted suffix.
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await wal.save(hs(1, 0), [entry(1), entry(2), entry(3), entry(4)]);
+  await wal.save(hs(2, 2), [entry(3, 2), entry(4, 2)]);
+  await wal.save(hs(2, 2), [entry(4, 3)]);
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  const { entries } = await reopened.readAll();
+  deepStrictEqual(entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 2], [4, 3]]);
+  await reopened.close();
+});
+
+Deno.test("open() at a snapshot returns only later entries and needs the snapshot marker", async () => {
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await wal.save(hs(1, 5), [1, 2, 3, 4, 5].map((i) => entry(i)));
+  await wal.saveSnapshot({ index: 3, term: 1 });
+  await wal.save(hs(1, 6), [entry(6)]);
+  await wal.close();
+  const at = await Wal.open(dir, { index: 3, term: 1 });
+  deepStrictEqual((await at.readAll()).entries.map((e) => e.index), [4, 5, 6]);
+  await at.close();
+  const wrongTerm = await Wal.open(dir, { index: 3, term: 2 });
+  await rejects(
+    wrongTerm.readAll(),
+    (e) => e instanceof WalError && e.code === "snapshot-mismatch",
+  );
+  await wrongTerm.close();
+  const missing = await Wal.open(dir, { index: 2, term: 1 });
+  await rejects(missing.readAll(), (e) => e instanceof WalError && e.code === "snapshot-not-found");
+  await missing.close();
+  Wal.verify(dir, { index: 3, term: 1 });
+  throws(() => Wal.verify(dir, { index: 4, term: 1 }), /snapshot not found/);
+});
+
+Deno.test("save() cuts to new segments named (seq, first index) and reads back across them", async () => {
+  // Method: 4 KiB segments and 500-byte entries force a cut every few saves.
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA, { segmentBytes: 4096 });
+  const saved: Entry[] = [];
+  for (let i = 1; i <= 60; i++) {
+    const e = entry(i, 1, 500);
+    await wal.save(hs(1, i), [e]);
+    saved.push(e);
+  }
+  await wal.close();
+  const names = readWalNames(dir);
+  ok(names.length >= 6, `expected several segments, got ${names}`);
+  strictEqual(names[0], "0000000000000000-0000000000000000.wal");
+  // The second segment starts after the entries the first one holds.
+  ok(/^0000000000000001-[0-9a-f]{16}\.wal$/.test(names[1]!));
+  ok(!(await Array.fromAsync(Deno.readDir(dir))).some((e) => e.name.endsWith(".tmp")));
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  const contents = await reopened.readAll();
+  deepStrictEqual(contents.entries, saved);
+  deepStrictEqual(contents.hardState, hs(1, 60));
+  await reopened.close();
+});
+
+Deno.test("a second writer cannot open a locked WAL; releaseLockTo() then purgeWals() frees old segments", async () => {
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA, { segmentBytes: 4096 });
+  for (let i = 1; i <= 40; i++) await wal.save(hs(1, i), [entry(i, 1, 500)]);
+  await wal.saveSnapshot({ index: 30, term: 1 });
+  await wal.close();
+
+  const writer = await Wal.open(dir, { index: 0, term: 0 });
+  await writer.readAll();
+  await rejects(
+    Wal.open(dir, { index: 0, term: 0 }),
+    (e) => e instanceof WalError && e.code === "locked",
+  );
+  const before = readWalNames(dir);
+  // While every segment is locked, a purge removes nothing.
+  deepStrictEqual(await purgeWals(dir, 1), []);
+  writer.releaseLockTo(30);
+  const removed = await purgeWals(dir, 1);
+  ok(removed.length > 0, "released segments are purged");
+  const after = readWalNames(dir);
+  deepStrictEqual([...removed, ...after], before);
+  // What remains still opens at the snapshot and holds every entry after it.
+  await writer.close();
+  const reopened = await Wal.open(dir, { index: 30, term: 1 });
+  deepStrictEqual((await reopened.readAll()).entries.map((e) => e.index), [
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    38,
+    39,
+    40,
+  ]);
+  await reopened.close();
+});
+
+Deno.test("create() refuses a directory that already holds a WAL; exists() sees it", async () => {
+  const dir = await tempWalDir();
+  strictEqual(Wal.exists(dir), false);
+  const wal = await Wal.create(dir, METADATA);
+  await wal.close();
+  strictEqual(Wal.exists(dir), true);
+  await rejects(Wal.create(dir, METADATA), (e) => e instanceof WalError && e.code === "exists");
+});
+
+Deno.test("a hard state with only a new commit index is written but not synced (raft MustSync)", async () => {
+  const dir = await tempWalDir();
+  const histogram = new DurationHistogram("h", "h", WAL_FSYNC_BUCKETS);
+  const wal = await Wal.create(dir, METADATA, { histogram });
+  await wal.save(hs(1, 0), [entry(1)]);
+  const syncs = histogram.count;
+  await wal.save(hs(1, 1), []);
+  strictEqual(histogram.count, syncs);
+  await wal.save({ term: 2, vote: 1n, commit: 1 }, []);
+  strictEqual(histogram.count, syncs + 1);
+  await wal.close();
+});
