@@ -1,0 +1,449 @@
+/**
+ * etcd's batched backend (`mvcc/backend/backend.go`, `batch_tx.go`, `read_tx.go`) over the
+ * bolt file: one long-lived write transaction that collects writes and commits them every
+ * `batchIntervalMs` or after `batchLimit` writes, whichever comes first.
+ *
+ * Readers see the writes of the batch before it commits, as etcd's txReadBuffer makes them
+ * do. Here a ReadTx reads straight through the open write transaction (one thread, so no read
+ * can interleave with a half-done write): it sees puts and deletes at once, a superset of
+ * etcd's buffer, which holds puts only.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import { crc32c } from "./_crc32c.ts";
+import { DB, type DBOptions } from "./db.ts";
+import { assert, BoltError, ERR_BUCKET_EXISTS, ERR_BUCKET_NOT_FOUND } from "./errors.ts";
+import type { FreelistType } from "./free_spans.ts";
+import { compareBytes, equalBytes, META_PAGE_FLAG, Page, writeMeta } from "./page.ts";
+import type { Tx } from "./tx.ts";
+import type { Bucket } from "./bucket.ts";
+
+/** Options of openBackend (etcd's backend.BackendConfig). */
+export interface BackendOptions {
+  /** The db file, e.g. member/snap/db. */
+  path: string;
+  /** Commit the batch at least this often. Default 100. */
+  batchIntervalMs?: number;
+  /** Commit the batch once it holds this many writes. Default 10000. */
+  batchLimit?: number;
+  /** Free-page set, as etcd's --experimental-backend-bbolt-freelist-type. Default "map". */
+  freelistType?: FreelistType;
+  /** Do not persist the freelist (etcd 3.4 on Linux). Default true. */
+  noFreelistSync?: boolean;
+  /** Ignored: there is no mmap to size. */
+  initialMmapSize?: number;
+  /** Run check() after every commit (tests). */
+  strictMode?: boolean;
+}
+
+/** A read view; in this backend it also sees the batch's uncommitted writes. */
+export interface ReadTx {
+  /** Keys in [key, endKey) (or just `key` when endKey is undefined or empty), at most `limit`. */
+  unsafeRange(
+    bucket: Uint8Array,
+    key: Uint8Array,
+    endKey: Uint8Array | undefined,
+    limit: number,
+  ): { keys: Uint8Array[]; values: Uint8Array[] };
+  /** Calls `visitor` for each key of `bucket` in order. */
+  unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void): void;
+}
+
+/** The one write transaction of the backend. */
+export interface BatchTx extends ReadTx {
+  lock(): void;
+  /** Commits when the pending writes reached batchLimit. */
+  unlock(): void;
+  unsafeCreateBucket(name: Uint8Array): void;
+  unsafeDeleteBucket(name: Uint8Array): void;
+  unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
+  /** A put whose keys mostly grow: pages are split at 90% instead of 50%. */
+  unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
+  unsafeDelete(bucket: Uint8Array, key: Uint8Array): void;
+  commit(): void;
+}
+
+/** A consistent copy of the committed db file. */
+export interface BackendSnapshot {
+  size(): number;
+  writeTo(sink: (chunk: Uint8Array) => Promise<void> | void): Promise<number>;
+  close(): void;
+}
+
+/** The backend of an etcd member. */
+export interface Backend {
+  readonly batchTx: BatchTx;
+  readTx(): ReadTx;
+  concurrentReadTx(): ReadTx;
+  forceCommit(): void;
+  size(): number;
+  sizeInUse(): number;
+  defrag(onProgress?: (done: number, total: number) => void): Promise<void>;
+  snapshot(): BackendSnapshot;
+  hash(ignore?: (bucket: Uint8Array, key: Uint8Array) => boolean): number;
+  commits(): number;
+  close(): void;
+  /** The bolt file under the backend (tests, inspector). */
+  db(): DB;
+}
+
+/** Opens (creating if needed) the backend file. */
+export function openBackend(options: BackendOptions): Backend {
+  return new _Backend(options);
+}
+
+const DEFRAG_COMMIT_KEYS = 10000;
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+
+function _range(
+  tx: Tx,
+  bucketName: Uint8Array,
+  key: Uint8Array,
+  endKey: Uint8Array | undefined,
+  limit: number,
+): { keys: Uint8Array[]; values: Uint8Array[] } {
+  const keys: Uint8Array[] = [];
+  const values: Uint8Array[] = [];
+  const bucket = tx.bucket(bucketName);
+  if (bucket === null) return { keys, values };
+  const single = endKey === undefined || endKey.length === 0;
+  const max = single ? 1 : limit <= 0 ? Infinity : limit;
+  const c = bucket.cursor();
+  for (let k = c.seek(key); k !== null; k = c.next()) {
+    if (single ? !equalBytes(k, key) : compareBytes(k, endKey!) >= 0) break;
+    keys.push(k);
+    values.push(c.value ?? new Uint8Array(0));
+    if (keys.length >= max) break;
+  }
+  return { keys, values };
+}
+
+function _forEach(tx: Tx, bucketName: Uint8Array, visitor: (k: Uint8Array, v: Uint8Array) => void) {
+  const bucket = tx.bucket(bucketName);
+  if (bucket === null) return;
+  const c = bucket.cursor();
+  for (let k = c.first(); k !== null; k = c.next()) visitor(k, c.value ?? new Uint8Array(0));
+}
+
+class _ReadTx implements ReadTx {
+  constructor(private readonly _backend: _Backend) {}
+  unsafeRange(bucket: Uint8Array, key: Uint8Array, endKey: Uint8Array | undefined, limit: number) {
+    return _range(this._backend.writeTx(), bucket, key, endKey, limit);
+  }
+  unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void) {
+    _forEach(this._backend.writeTx(), bucket, visitor);
+  }
+}
+
+class _BatchTx extends _ReadTx implements BatchTx {
+  pending = 0;
+  private _locked = false;
+  constructor(private readonly _owner: _Backend) {
+    super(_owner);
+  }
+  lock(): void {
+    this._locked = true;
+  }
+  unlock(): void {
+    this._locked = false;
+    if (this.pending >= this._owner.batchLimit) this.commit();
+  }
+  isLocked(): boolean {
+    return this._locked;
+  }
+  private _bucket(name: Uint8Array): Bucket {
+    const bucket = this._owner.writeTx().bucket(name);
+    if (bucket === null) {
+      throw new BoltError(
+        `failed to find a bucket (bucket-name ${new TextDecoder().decode(name)})`,
+      );
+    }
+    return bucket;
+  }
+  unsafeCreateBucket(name: Uint8Array): void {
+    try {
+      this._owner.writeTx().createBucket(name);
+    } catch (error) {
+      if (!(error instanceof BoltError && error.message === ERR_BUCKET_EXISTS)) throw error;
+    }
+    this.pending++;
+  }
+  unsafeDeleteBucket(name: Uint8Array): void {
+    try {
+      this._owner.writeTx().deleteBucket(name);
+    } catch (error) {
+      if (!(error instanceof BoltError && error.message === ERR_BUCKET_NOT_FOUND)) throw error;
+    }
+    this.pending++;
+  }
+  unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
+    this._bucket(bucket).put(key, value);
+    this.pending++;
+  }
+  unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
+    const b = this._bucket(bucket);
+    // etcd: keys that only grow leave old pages full, so split them at 90%.
+    b.fillPercent = 0.9;
+    b.put(key, value);
+    this.pending++;
+  }
+  unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {
+    this._bucket(bucket).delete(key);
+    this.pending++;
+  }
+  commit(): void {
+    this._owner.commitBatch();
+  }
+}
+
+class _Backend implements Backend {
+  readonly batchTx: _BatchTx;
+  readonly batchLimit: number;
+  private _db: DB;
+  private _tx: Tx;
+  private _commits = 0;
+  private _timer: ReturnType<typeof setInterval> | undefined;
+  private readonly _dbOptions: DBOptions;
+  private readonly _path: string;
+
+  constructor(options: BackendOptions) {
+    this._path = options.path;
+    this.batchLimit = options.batchLimit ?? 10000;
+    assert(this.batchLimit >= 1, "batchLimit must be at least 1");
+    this._dbOptions = {
+      freelistType: options.freelistType ?? "map",
+      noFreelistSync: options.noFreelistSync ?? true,
+      strictMode: options.strictMode ?? false,
+    };
+    this._db = DB.open(this._path, this._dbOptions);
+    this._tx = this._db.begin(true);
+    this.batchTx = new _BatchTx(this);
+    const intervalMs = options.batchIntervalMs ?? 100;
+    assert(intervalMs > 0, "batchIntervalMs must be positive");
+    this._timer = setInterval(() => {
+      if (!this.batchTx.isLocked() && this.batchTx.pending > 0) this.commitBatch();
+    }, intervalMs);
+    // The batch timer must not keep the process alive on its own.
+    Deno.unrefTimer(this._timer);
+  }
+
+  db(): DB {
+    return this._db;
+  }
+
+  writeTx(): Tx {
+    assert(!this._db.isClosed(), "backend is closed");
+    return this._tx;
+  }
+
+  /** Commits the open batch (if it holds writes) and starts the next one. */
+  commitBatch(): void {
+    if (this.batchTx.pending === 0) return;
+    this._tx.commit();
+    this._commits++;
+    this.batchTx.pending = 0;
+    this._tx = this._db.begin(true);
+  }
+
+  readTx(): ReadTx {
+    return new _ReadTx(this);
+  }
+
+  concurrentReadTx(): ReadTx {
+    return new _ReadTx(this);
+  }
+
+  forceCommit(): void {
+    this.commitBatch();
+  }
+
+  size(): number {
+    return this._db.fileSize();
+  }
+
+  sizeInUse(): number {
+    return this._db.fileSize() - this._db.freelist.freeCount() * this._db.pageSize;
+  }
+
+  commits(): number {
+    return this._commits;
+  }
+
+  hash(ignore?: (bucket: Uint8Array, key: Uint8Array) => boolean): number {
+    // As etcd's backend.Hash: the committed state, bucket names then keys and values.
+    return this._db.view((tx) => {
+      let crc = 0;
+      const c = tx.cursor();
+      for (let name = c.first(); name !== null; name = c.next()) {
+        const bucket = tx.bucket(name);
+        if (bucket === null) {
+          throw new BoltError(`cannot get hash of bucket ${new TextDecoder().decode(name)}`);
+        }
+        crc = crc32c(crc, name);
+        bucket.forEach((k, v) => {
+          if (ignore !== undefined && ignore(name, k)) return;
+          crc = crc32c(crc, k);
+          if (v !== null) crc = crc32c(crc, v);
+        });
+      }
+      return crc;
+    });
+  }
+
+  snapshot(): BackendSnapshot {
+    this.commitBatch();
+    return new _Snapshot(this._db, this._path);
+  }
+
+  defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
+    try {
+      this._defrag(onProgress);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private _defrag(onProgress?: (done: number, total: number) => void): void {
+    this.commitBatch();
+    this._tx.rollback();
+    const temporary = this._path + ".defrag.tmp";
+    if (fs.existsSync(temporary)) fs.unlinkSync(temporary);
+    const target = DB.open(temporary, { ...this._dbOptions, strictMode: false });
+    try {
+      _copyDb(this._db, target, onProgress);
+    } catch (error) {
+      target.close();
+      fs.unlinkSync(temporary);
+      this._tx = this._db.begin(true);
+      throw error;
+    }
+    target.close();
+    this._db.close();
+    // The rename is the switch: the old file stays whole until it happens.
+    fs.renameSync(temporary, this._path);
+    _syncDirectory(this._path);
+    this._db = DB.open(this._path, this._dbOptions);
+    this._tx = this._db.begin(true);
+  }
+
+  close(): void {
+    if (this._timer !== undefined) {
+      clearInterval(this._timer);
+      this._timer = undefined;
+    }
+    if (this._db.isClosed()) return;
+    this.commitBatch();
+    this._tx.rollback();
+    this._db.close();
+  }
+}
+
+/** Copies every bucket of `source` into the empty `target`, committing every 10000 keys. */
+function _copyDb(source: DB, target: DB, onProgress?: (done: number, total: number) => void): void {
+  source.view((sourceTx) => {
+    let total = 0;
+    sourceTx.forEach((_name, bucket) => (total += bucket.stats().keyN));
+    let done = 0;
+    let sinceCommit = 0;
+    let targetTx = target.begin(true);
+    // A commit ends the target transaction, so target buckets are found again by their path.
+    const resolve = (path: Uint8Array[]): Bucket => {
+      let bucket = targetTx.root;
+      for (const name of path) bucket = bucket.createBucketIfNotExists(name);
+      bucket.fillPercent = 0.9;
+      return bucket;
+    };
+    const copy = (from: Bucket, path: Uint8Array[]) => {
+      let to = resolve(path);
+      if (from.sequence !== 0) to.setSequence(from.sequence);
+      const c = from.cursor();
+      for (let k = c.first(); k !== null; k = c.next()) {
+        if (c.value === null) {
+          copy(from.bucket(k)!, [...path, k.slice()]);
+          to = resolve(path);
+        } else {
+          to.put(k, c.value);
+        }
+        done++;
+        if (++sinceCommit >= DEFRAG_COMMIT_KEYS) {
+          targetTx.commit();
+          onProgress?.(done, total);
+          targetTx = target.begin(true);
+          sinceCommit = 0;
+          to = resolve(path);
+        }
+      }
+    };
+    const names: Uint8Array[] = [];
+    sourceTx.forEach((name) => names.push(name.slice()));
+    for (const name of names) copy(sourceTx.bucket(name)!, [name]);
+    targetTx.commit();
+    onProgress?.(done, total);
+  });
+}
+
+function _syncDirectory(path: string): void {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A snapshot: a read transaction that pins its pages, and its own handle on the file. */
+class _Snapshot implements BackendSnapshot {
+  private readonly _tx: Tx;
+  private readonly _fd: number;
+  private readonly _pageSize: number;
+  private _closed = false;
+
+  constructor(db: DB, path: string) {
+    this._tx = db.begin(false);
+    this._fd = fs.openSync(path, "r");
+    this._pageSize = db.pageSize;
+  }
+
+  size(): number {
+    return this._tx.size();
+  }
+
+  async writeTo(sink: (chunk: Uint8Array) => Promise<void> | void): Promise<number> {
+    assert(!this._closed, "snapshot is closed");
+    const ps = this._pageSize;
+    // Both meta pages carry this snapshot's meta (as bbolt's Tx.WriteTo does).
+    const metas = new Uint8Array(ps * 2);
+    for (let i = 0; i < 2; i++) {
+      const page = new Page(metas.subarray(i * ps, (i + 1) * ps));
+      page.id = i;
+      page.flags = META_PAGE_FLAG;
+      writeMeta(page, this._tx.meta);
+    }
+    await sink(metas);
+    let written = metas.length;
+    const end = this._tx.size();
+    while (written < end) {
+      const chunk = new Uint8Array(Math.min(SNAPSHOT_CHUNK_BYTES, end - written));
+      let done = 0;
+      while (done < chunk.length) {
+        const n = fs.readSync(this._fd, chunk, done, chunk.length - done, written + done);
+        if (n === 0) throw new BoltError(`snapshot: short read at ${written + done}`);
+        done += n;
+      }
+      await sink(chunk);
+      written += chunk.length;
+    }
+    return written;
+  }
+
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    this._tx.rollback();
+    fs.closeSync(this._fd);
+  }
+}

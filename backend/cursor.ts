@@ -1,0 +1,224 @@
+/**
+ * A cursor over a bucket (bbolt `cursor.go`): a stack of references from the bucket's root to
+ * a leaf element, each a page (not yet materialised) or a node (changed in this transaction).
+ *
+ * A move returns the key or null at the end; the value of the current element is then in
+ * `value` (null for a nested bucket) and its flags in `flags`. Keys and values are views into
+ * page buffers: no copy is made on the read path.
+ *
+ * @module
+ */
+
+import type { Bucket } from "./bucket.ts";
+import { assert, BoltError } from "./errors.ts";
+import type { Node } from "./node.ts";
+import {
+  BRANCH_PAGE_FLAG,
+  BUCKET_LEAF_FLAG,
+  compareBytes,
+  LEAF_PAGE_FLAG,
+  type Page,
+} from "./page.ts";
+
+interface _ElemRef {
+  page: Page | null;
+  node: Node | null;
+  index: number;
+}
+
+function _count(ref: _ElemRef): number {
+  return ref.node !== null ? ref.node.inodes.length : ref.page!.count;
+}
+
+function _isLeaf(ref: _ElemRef): boolean {
+  return ref.node !== null ? ref.node.isLeaf : ref.page!.isLeaf();
+}
+
+/** Iterates over the keys of one bucket in byte order. */
+export class Cursor {
+  readonly bucket: Bucket;
+  /** Value of the current element; null for a nested bucket or when off the end. */
+  value: Uint8Array | null = null;
+  /** Leaf flags of the current element (BUCKET_LEAF_FLAG for a nested bucket). */
+  flags = 0;
+  private _stack: _ElemRef[] = [];
+
+  constructor(bucket: Bucket) {
+    this.bucket = bucket;
+  }
+
+  /** Moves to the first key; returns it, or null if the bucket is empty. */
+  first(): Uint8Array | null {
+    this._stack.length = 0;
+    this._pushPageNode(this.bucket.root);
+    this._first();
+    if (_count(this._top()) === 0) return this._next();
+    return this._keyValue();
+  }
+
+  /** Moves to the last key; returns it, or null if the bucket is empty. */
+  last(): Uint8Array | null {
+    this._stack.length = 0;
+    this._pushPageNode(this.bucket.root);
+    const ref = this._top();
+    ref.index = _count(ref) - 1;
+    this._last();
+    return this._keyValue();
+  }
+
+  /** Moves to the next key; returns it, or null at the end. */
+  next(): Uint8Array | null {
+    return this._next();
+  }
+
+  /** Moves to the previous key; returns it, or null before the start. */
+  prev(): Uint8Array | null {
+    const stack = this._stack;
+    while (stack.length > 0) {
+      const ref = stack[stack.length - 1]!;
+      if (ref.index > 0) {
+        ref.index--;
+        break;
+      }
+      stack.pop();
+    }
+    if (stack.length === 0) return this._clear();
+    this._last();
+    return this._keyValue();
+  }
+
+  /** Moves to `seek` or, when absent, to the next key after it; null if none. */
+  seek(seek: Uint8Array): Uint8Array | null {
+    this._seek(seek);
+    const ref = this._top();
+    if (ref.index >= _count(ref)) return this._next();
+    return this._keyValue();
+  }
+
+  /** Positions on `seek` or where it would go, without skipping to the next leaf. */
+  _seek(seek: Uint8Array): Uint8Array | null {
+    this._stack.length = 0;
+    this._search(seek, this.bucket.root);
+    return this._keyValue();
+  }
+
+  /** The node of the current leaf, materialising the path from the root. */
+  _node(): Node {
+    assert(this._stack.length > 0, "accessing a node with a zero-length cursor stack");
+    const top = this._top();
+    if (top.node !== null && top.node.isLeaf) return top.node;
+    const root = this._stack[0]!;
+    let node = root.node ?? this.bucket.node(root.page!.id, null);
+    for (let i = 0; i < this._stack.length - 1; i++) node = node.childAt(this._stack[i]!.index);
+    assert(node.isLeaf, "expected leaf node");
+    return node;
+  }
+
+  private _top(): _ElemRef {
+    return this._stack[this._stack.length - 1]!;
+  }
+
+  private _pushPageNode(pgid: number): _ElemRef {
+    const [page, node] = this.bucket.pageNode(pgid);
+    const ref: _ElemRef = { page, node, index: 0 };
+    this._stack.push(ref);
+    return ref;
+  }
+
+  private _childPgid(ref: _ElemRef): number {
+    return ref.node !== null ? ref.node.inodes[ref.index]!.pgid : ref.page!.branchPgid(ref.index);
+  }
+
+  private _first(): void {
+    for (;;) {
+      const ref = this._top();
+      if (_isLeaf(ref)) return;
+      this._pushPageNode(this._childPgid(ref));
+    }
+  }
+
+  private _last(): void {
+    for (;;) {
+      const ref = this._top();
+      if (_isLeaf(ref)) return;
+      const child = this._pushPageNode(this._childPgid(ref));
+      child.index = _count(child) - 1;
+    }
+  }
+
+  private _next(): Uint8Array | null {
+    const stack = this._stack;
+    for (;;) {
+      let i = stack.length - 1;
+      for (; i >= 0; i--) {
+        const ref = stack[i]!;
+        if (ref.index < _count(ref) - 1) {
+          ref.index++;
+          break;
+        }
+      }
+      if (i === -1) return this._clear();
+      stack.length = i + 1;
+      this._first();
+      if (_count(this._top()) === 0) continue;
+      return this._keyValue();
+    }
+  }
+
+  private _search(key: Uint8Array, pgid: number): void {
+    const ref = this._pushPageNode(pgid);
+    if (ref.page !== null && (ref.page.flags & (BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG)) === 0) {
+      throw new BoltError(`invalid page type: ${ref.page.id}: ${ref.page.flags}`);
+    }
+    const count = _count(ref);
+    // Index of the first element >= key.
+    let lo = 0;
+    let hi = count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = ref.node !== null ? ref.node.inodes[mid]!.key : ref.page!.key(mid);
+      if (compareBytes(k, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (_isLeaf(ref)) {
+      ref.index = lo;
+      return;
+    }
+    const exact = lo < count &&
+      compareBytes(ref.node !== null ? ref.node.inodes[lo]!.key : ref.page!.key(lo), key) === 0;
+    if (!exact && lo > 0) lo--;
+    ref.index = lo;
+    this._search(key, this._childPgid(ref));
+  }
+
+  private _keyValue(): Uint8Array | null {
+    const ref = this._top();
+    if (_count(ref) === 0 || ref.index >= _count(ref)) return this._clear();
+    let key: Uint8Array;
+    if (ref.node !== null) {
+      const inode = ref.node.inodes[ref.index]!;
+      key = inode.key;
+      this.flags = inode.flags;
+      this.value = inode.value;
+    } else {
+      const page = ref.page!;
+      key = page.key(ref.index);
+      this.flags = page.leafFlags(ref.index);
+      this.value = page.leafValue(ref.index);
+    }
+    if ((this.flags & BUCKET_LEAF_FLAG) !== 0) this.value = null;
+    return key;
+  }
+
+  /** The raw value (the bucket header for a nested bucket) of the current element. */
+  _rawValue(): Uint8Array {
+    const ref = this._top();
+    return ref.node !== null ? ref.node.inodes[ref.index]!.value : ref.page!.leafValue(ref.index);
+  }
+
+  private _clear(): null {
+    this.value = null;
+    this.flags = 0;
+    return null;
+  }
+}

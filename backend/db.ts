@@ -1,0 +1,580 @@
+/**
+ * The bolt database file (bbolt `db.go`): open and validate, the page cache that replaces
+ * bbolt's mmap, page allocation, the commit's disk writes, and the freelist that is either
+ * read from its page or rebuilt by walking the tree.
+ *
+ * Reads are positional (`pread`) into a bounded LRU page cache. A page buffer is never written
+ * after it was read or committed: a page id gets new contents only after it was freed and no
+ * reader can see it, and then the cache entry is replaced by the new buffer.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import { checkTx } from "./check.ts";
+import { assert, BoltError, ERR_DATABASE_NOT_OPEN, ERR_INVALID } from "./errors.ts";
+import { Freelist } from "./freelist.ts";
+import type { FreelistType } from "./free_spans.ts";
+import {
+  BRANCH_PAGE_FLAG,
+  BUCKET_HEADER_SIZE,
+  BUCKET_LEAF_FLAG,
+  FREELIST_PAGE_FLAG,
+  LEAF_PAGE_FLAG,
+  type Meta,
+  META_PAGE_FLAG,
+  Page,
+  PAGE_HEADER_SIZE,
+  PGID_NO_FREELIST,
+  readMeta,
+  readU64,
+  writeMeta,
+} from "./page.ts";
+import { Tx } from "./tx.ts";
+
+/** Options of DB.open. */
+export interface DBOptions {
+  /** Page size of a new file (an existing file keeps its own). Default 4096. */
+  pageSize?: number;
+  /** Free-page set: "map" (default) or "array". */
+  freelistType?: FreelistType;
+  /** Do not persist the freelist; rebuild it on open by walking the tree. Default false. */
+  noFreelistSync?: boolean;
+  /** Run check() after every commit (tests). */
+  strictMode?: boolean;
+  /** Open without ever writing. */
+  readOnly?: boolean;
+  /** Bytes of the page cache. Default 64 MiB. */
+  pageCacheBytes?: number;
+  /** Skip fdatasync (benchmarks of the CPU side only). */
+  noSync?: boolean;
+}
+
+/** Counters of a DB. */
+export interface DBStats {
+  freePageN: number;
+  pendingPageN: number;
+  txN: number;
+  openTxN: number;
+  cacheHits: number;
+  cacheMisses: number;
+  /** Milliseconds spent loading the freelist at open. */
+  freelistLoadMs: number;
+}
+
+const DEFAULT_PAGE_SIZE = 4096;
+const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+const WRITE_CHUNK_BYTES = 1024 * 1024;
+
+/** A bolt database file. */
+export class DB {
+  readonly path: string;
+  readonly pageSize: number;
+  readonly noFreelistSync: boolean;
+  readonly strictMode: boolean;
+  readonly readOnly: boolean;
+  readonly noSync: boolean;
+  freelist: Freelist;
+  /** The meta of the last commit. */
+  meta: Meta;
+  readonly stats: DBStats = {
+    freePageN: 0,
+    pendingPageN: 0,
+    txN: 0,
+    openTxN: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    freelistLoadMs: 0,
+  };
+  private _fd: number;
+  private _fileSize: number;
+  private _rwtx: Tx | null = null;
+  private readonly _readers = new Set<Tx>();
+  private readonly _cache = new Map<number, Page>();
+  private _cacheBytes = 0;
+  private readonly _cacheLimit: number;
+
+  private constructor(
+    path: string,
+    fd: number,
+    fileSize: number,
+    pageSize: number,
+    meta: Meta,
+    options: DBOptions,
+  ) {
+    this.path = path;
+    this._fd = fd;
+    this._fileSize = fileSize;
+    this.pageSize = pageSize;
+    this.meta = meta;
+    this.noFreelistSync = options.noFreelistSync ?? false;
+    this.strictMode = options.strictMode ?? false;
+    this.readOnly = options.readOnly ?? false;
+    this.noSync = options.noSync ?? false;
+    this._cacheLimit = options.pageCacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.freelist = new Freelist(options.freelistType ?? "map");
+  }
+
+  /**
+   * Opens (or creates) the database at `path`. A file that cannot be read is left untouched:
+   * the error names the file and the problem.
+   */
+  static open(path: string, options: DBOptions = {}): DB {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, options.readOnly ? "r" : fs.existsSync(path) ? "r+" : "w+", 0o600);
+    } catch (error) {
+      throw new BoltError(`${path}: cannot open: ${(error as Error).message}`);
+    }
+    try {
+      let size = fs.fstatSync(fd).size;
+      if (size === 0 && !options.readOnly) {
+        size = _initFile(fd, options.pageSize ?? DEFAULT_PAGE_SIZE);
+      }
+      const [pageSize, meta] = _readMetas(fd, size);
+      if (meta.pgid * pageSize > size) {
+        throw new BoltError(
+          `file is truncated: ${size} bytes, but meta txid ${meta.txid} has high-water page ` +
+            `${meta.pgid} (${meta.pgid * pageSize} bytes)`,
+        );
+      }
+      const db = new DB(path, fd, size, pageSize, meta, options);
+      db._checkTopLevel();
+      db._loadFreelist();
+      return db;
+    } catch (error) {
+      fs.closeSync(fd);
+      const message = (error as Error).message;
+      throw new BoltError(message.startsWith(path) ? message : `${path}: ${message}`);
+    }
+  }
+
+  /** Begins a transaction; only one writable transaction may be open. */
+  begin(writable: boolean): Tx {
+    if (this._fd < 0) throw new BoltError(ERR_DATABASE_NOT_OPEN);
+    if (!writable) {
+      const tx = new Tx(this, false, this.meta);
+      this._readers.add(tx);
+      this.stats.openTxN = this._readers.size;
+      return tx;
+    }
+    assert(!this.readOnly, "database is in read-only mode");
+    assert(this._rwtx === null, "a write transaction is already open");
+    // Pages freed by transactions that no open reader predates can be reused now.
+    let minReader = Infinity;
+    for (const reader of this._readers) minReader = Math.min(minReader, reader.meta.txid);
+    this.freelist.release(minReader === Infinity ? this.meta.txid : minReader - 1);
+    const tx = new Tx(this, true, this.meta);
+    this._rwtx = tx;
+    return tx;
+  }
+
+  /** Runs `fn` in a write transaction and commits it (rolls back if `fn` throws). */
+  update<T>(fn: (tx: Tx) => T): T {
+    const tx = this.begin(true);
+    try {
+      const result = fn(tx);
+      tx.commit();
+      return result;
+    } finally {
+      tx.rollback();
+    }
+  }
+
+  /** Runs `fn` in a read transaction. */
+  view<T>(fn: (tx: Tx) => T): T {
+    const tx = this.begin(false);
+    try {
+      return fn(tx);
+    } finally {
+      tx.rollback();
+    }
+  }
+
+  /** Called by a transaction when it ends. */
+  closeTx(tx: Tx): void {
+    if (tx.writable) {
+      assert(this._rwtx === tx, "closing a write transaction that is not the open one");
+      this._rwtx = null;
+      this.stats.txN++;
+    } else {
+      this._readers.delete(tx);
+      this.stats.openTxN = this._readers.size;
+    }
+    this.stats.freePageN = this.freelist.freeCount();
+    this.stats.pendingPageN = this.freelist.pendingCount();
+  }
+
+  /** The open write transaction, if any. */
+  writeTx(): Tx | null {
+    return this._rwtx;
+  }
+
+  /** The file size in bytes. */
+  fileSize(): number {
+    return this._fileSize;
+  }
+
+  /** The committed page `id` (through the cache). */
+  page(id: number): Page {
+    const cached = this._cache.get(id);
+    if (cached !== undefined) {
+      // Refresh the LRU position.
+      this._cache.delete(id);
+      this._cache.set(id, cached);
+      this.stats.cacheHits++;
+      return cached;
+    }
+    this.stats.cacheMisses++;
+    const page = this.readPage(id);
+    this._cachePut(id, page);
+    return page;
+  }
+
+  /** Reads page `id` (with its overflow pages) from the file, bypassing the cache. */
+  readPage(id: number): Page {
+    const ps = this.pageSize;
+    if ((id + 1) * ps > this._fileSize) {
+      throw new BoltError(
+        `${this.path}: page ${id} is past the end of the file (${this._fileSize} bytes)`,
+      );
+    }
+    let buf = new Uint8Array(ps);
+    _readFully(this._fd, buf, id * ps);
+    let page = new Page(buf);
+    const overflow = page.overflow;
+    if (overflow > 0) {
+      if ((id + 1 + overflow) * ps > this._fileSize) {
+        throw new BoltError(
+          `${this.path}: page ${id} with ${overflow} overflow pages runs past the end of the file`,
+        );
+      }
+      buf = new Uint8Array((overflow + 1) * ps);
+      _readFully(this._fd, buf, id * ps);
+      page = new Page(buf);
+    }
+    if (page.id !== id) {
+      throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
+    }
+    return page;
+  }
+
+  private _cachePut(id: number, page: Page): void {
+    const old = this._cache.get(id);
+    if (old !== undefined) {
+      this._cacheBytes -= old.buf.length;
+      this._cache.delete(id);
+    }
+    this._cache.set(id, page);
+    this._cacheBytes += page.buf.length;
+    while (this._cacheBytes > this._cacheLimit && this._cache.size > 1) {
+      const [oldestId, oldest] = this._cache.entries().next().value!;
+      this._cache.delete(oldestId);
+      this._cacheBytes -= oldest.buf.length;
+    }
+  }
+
+  /** Drops every cached page (tests of the read path). */
+  dropCache(): void {
+    this._cache.clear();
+    this._cacheBytes = 0;
+  }
+
+  /** Takes `count` contiguous pages from the freelist, or from the end of the file. */
+  allocate(tx: Tx, count: number): Page {
+    let start = this.freelist.allocate(tx.meta.txid, count);
+    if (start === 0) {
+      start = tx.meta.pgid;
+      tx.meta.pgid += count;
+    }
+    const page = new Page(new Uint8Array(count * this.pageSize));
+    page.id = start;
+    page.overflow = count - 1;
+    return page;
+  }
+
+  /** Writes a transaction's dirty pages in id order and syncs them. */
+  writePages(tx: Tx): void {
+    const ids = [...tx.pages.keys()].sort((a, b) => a - b);
+    const ps = this.pageSize;
+    let i = 0;
+    while (i < ids.length) {
+      // Coalesce pages that are adjacent on disk into one write.
+      let j = i;
+      let bytes = tx.pages.get(ids[i]!)!.buf.length;
+      while (j + 1 < ids.length && bytes < WRITE_CHUNK_BYTES) {
+        const previous = tx.pages.get(ids[j]!)!;
+        if (ids[j]! + previous.buf.length / ps !== ids[j + 1]!) break;
+        j++;
+        bytes += tx.pages.get(ids[j]!)!.buf.length;
+      }
+      let chunk: Uint8Array;
+      if (i === j) chunk = tx.pages.get(ids[i]!)!.buf;
+      else {
+        chunk = new Uint8Array(bytes);
+        let offset = 0;
+        for (let k = i; k <= j; k++) {
+          const buf = tx.pages.get(ids[k]!)!.buf;
+          chunk.set(buf, offset);
+          offset += buf.length;
+        }
+      }
+      _writeFully(this._fd, chunk, ids[i]! * ps);
+      this._fileSize = Math.max(this._fileSize, ids[i]! * ps + chunk.length);
+      i = j + 1;
+    }
+    this._sync();
+    for (const [id, page] of tx.pages) this._cachePut(id, page);
+  }
+
+  /** Writes the meta page of `meta.txid` and syncs: the commit point. */
+  writeMeta(meta: Meta): void {
+    const page = new Page(new Uint8Array(this.pageSize));
+    page.id = meta.txid % 2;
+    page.flags = META_PAGE_FLAG;
+    writeMeta(page, meta);
+    // Check it right before it goes to disk.
+    assert(readMeta(page).txid === meta.txid, "meta does not read back");
+    _writeFully(this._fd, page.buf, page.id * this.pageSize);
+    this._sync();
+    this.meta = { ...meta };
+  }
+
+  /** Runs check() on the state a write transaction is about to commit (strict mode). */
+  strictCheck(tx: Tx): void {
+    const errors = checkTx(tx);
+    if (errors.length > 0) throw new BoltError("check fail: " + errors.slice(0, 10).join("; "));
+  }
+
+  private _sync(): void {
+    if (!this.noSync) fs.fdatasyncSync(this._fd);
+  }
+
+  /** Reads `length` bytes at `position` of the file (snapshots, copies). */
+  readAt(buf: Uint8Array, position: number): void {
+    _readFully(this._fd, buf, position);
+  }
+
+  /** Closes the file; open transactions become unusable. */
+  close(): void {
+    if (this._fd < 0) return;
+    if (this._rwtx !== null) this._rwtx.rollback();
+    for (const reader of [...this._readers]) reader.rollback();
+    fs.closeSync(this._fd);
+    this._fd = -1;
+    this._cache.clear();
+  }
+
+  /** True once close() was called. */
+  isClosed(): boolean {
+    return this._fd < 0;
+  }
+
+  /** Reads the root bucket's pages and the root page of each top-level bucket. */
+  private _checkTopLevel(): void {
+    const highWater = this.meta.pgid;
+    const visit = (page: Page) => {
+      if (page.isBranch()) {
+        for (let i = 0; i < page.count; i++) {
+          visit(this._walkPage(page.branchPgid(i), highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
+        }
+        return;
+      }
+      for (let i = 0; i < page.count; i++) {
+        if ((page.leafFlags(i) & BUCKET_LEAF_FLAG) === 0) continue;
+        const value = page.leafValue(i);
+        const root = readU64(new DataView(value.buffer, value.byteOffset, value.byteLength), 0);
+        if (root !== 0) this._walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
+      }
+    };
+    visit(this._walkPage(this.meta.root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
+  }
+
+  private _loadFreelist(): void {
+    const started = performance.now();
+    if (this.meta.freelist !== PGID_NO_FREELIST) {
+      this.freelist.read(this.readPage(this.meta.freelist), this.meta.pgid);
+    } else {
+      this.freelist.readIds(this.freePageIds());
+    }
+    this.stats.freelistLoadMs = performance.now() - started;
+    this.stats.freePageN = this.freelist.freeCount();
+  }
+
+  /**
+   * Page ids below the high-water mark that no bucket of the last commit reaches (the freelist
+   * of a file whose freelist is not persisted). Reads pages directly, past the cache.
+   */
+  freePageIds(): Uint32Array {
+    const reachable = this.reachablePages(this.meta);
+    let free = 0;
+    for (let id = 2; id < this.meta.pgid; id++) if (reachable[id] === 0) free++;
+    const ids = new Uint32Array(free);
+    let k = 0;
+    for (let id = 2; id < this.meta.pgid; id++) if (reachable[id] === 0) ids[k++] = id;
+    return ids;
+  }
+
+  /** One byte per page below the high-water mark: 1 when reachable from `meta`. */
+  reachablePages(meta: Meta): Uint8Array {
+    const reachable = new Uint8Array(meta.pgid);
+    reachable[0] = 1;
+    reachable[1] = 1;
+    const mark = (page: Page) => {
+      for (let i = 0; i <= page.overflow; i++) reachable[page.id + i] = 1;
+    };
+    if (meta.freelist !== PGID_NO_FREELIST) {
+      mark(this._walkPage(meta.freelist, meta.pgid, FREELIST_PAGE_FLAG));
+    }
+    this._walkBucket(meta.root, meta.pgid, mark);
+    return reachable;
+  }
+
+  private _walkPage(id: number, highWater: number, want: number): Page {
+    if (id < 2 || id >= highWater) {
+      throw new BoltError(
+        `${this.path}: page ${id} is past the high-water mark ${highWater} or reserved`,
+      );
+    }
+    const page = this._cache.get(id) ?? this.readPage(id);
+    if ((page.flags & want) === 0) {
+      throw new BoltError(
+        `${this.path}: page ${id}: expected ${
+          want === FREELIST_PAGE_FLAG ? "freelist" : "branch or leaf"
+        } page, found ${page.type()}`,
+      );
+    }
+    if (id + page.overflow >= highWater) {
+      throw new BoltError(
+        `${this.path}: page ${id} overflows past the high-water mark ${highWater}`,
+      );
+    }
+    return page;
+  }
+
+  private _walkBucket(root: number, highWater: number, mark: (page: Page) => void): void {
+    const page = this._walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
+    mark(page);
+    this._walkElements(page, highWater, mark);
+  }
+
+  private _walkElements(page: Page, highWater: number, mark: (page: Page) => void): void {
+    if (page.isBranch()) {
+      for (let i = 0; i < page.count; i++) {
+        const child = this._walkPage(
+          page.branchPgid(i),
+          highWater,
+          BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG,
+        );
+        mark(child);
+        this._walkElements(child, highWater, mark);
+      }
+      return;
+    }
+    for (let i = 0; i < page.count; i++) {
+      if ((page.leafFlags(i) & BUCKET_LEAF_FLAG) === 0) continue;
+      const value = page.leafValue(i);
+      if (value.length < BUCKET_HEADER_SIZE) {
+        throw new BoltError(`${this.path}: bucket value too short in page ${page.id}`);
+      }
+      const root = readU64(new DataView(value.buffer, value.byteOffset, value.byteLength), 0);
+      if (root !== 0) this._walkBucket(root, highWater, mark);
+      else if (value.length >= BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE) {
+        this._walkElements(new Page(value.subarray(BUCKET_HEADER_SIZE)), highWater, mark);
+      }
+    }
+  }
+}
+
+function _initFile(fd: number, pageSize: number): number {
+  assert(
+    pageSize >= 1024 && (pageSize & (pageSize - 1)) === 0,
+    "page size must be a power of two >= 1024",
+  );
+  const buf = new Uint8Array(pageSize * 4);
+  for (let i = 0; i < 2; i++) {
+    const page = new Page(buf.subarray(i * pageSize, (i + 1) * pageSize));
+    page.id = i;
+    page.flags = META_PAGE_FLAG;
+    writeMeta(page, { pageSize, flags: 0, root: 3, sequence: 0, freelist: 2, pgid: 4, txid: i });
+  }
+  const freelist = new Page(buf.subarray(2 * pageSize, 3 * pageSize));
+  freelist.id = 2;
+  freelist.flags = FREELIST_PAGE_FLAG;
+  const leaf = new Page(buf.subarray(3 * pageSize));
+  leaf.id = 3;
+  leaf.flags = LEAF_PAGE_FLAG;
+  _writeFully(fd, buf, 0);
+  fs.fdatasyncSync(fd);
+  return buf.length;
+}
+
+const _CANDIDATE_PAGE_SIZES = [4096, 1024, 2048, 8192, 16384, 32768, 65536];
+
+/** Reads both metas and picks the valid one with the higher txid. */
+function _readMetas(fd: number, size: number): [number, Meta] {
+  const header = PAGE_HEADER_SIZE + 64;
+  if (size < 1024 * 2) {
+    throw new BoltError(`file is truncated: ${size} bytes is less than two pages`);
+  }
+  const readAt = (offset: number): Meta => {
+    if (offset + header > size) {
+      throw new BoltError(`file is truncated: no meta page at offset ${offset}`);
+    }
+    const buf = new Uint8Array(header);
+    _readFully(fd, buf, offset);
+    return readMeta(new Page(buf));
+  };
+  let pageSize = 0;
+  let error0: Error | null = null;
+  let meta0: Meta | null = null;
+  try {
+    meta0 = readAt(0);
+    pageSize = meta0.pageSize;
+  } catch (error) {
+    error0 = error as Error;
+    // Meta 0 is damaged: find the page size from meta 1 at the usual sizes.
+    for (const candidate of _CANDIDATE_PAGE_SIZES) {
+      try {
+        if (readAt(candidate).pageSize === candidate) {
+          pageSize = candidate;
+          break;
+        }
+      } catch { /* not at this offset */ }
+    }
+  }
+  if (pageSize === 0) pageSize = DEFAULT_PAGE_SIZE;
+  if (size < pageSize * 2) {
+    throw new BoltError(`file is truncated: ${size} bytes is less than two ${pageSize}-byte pages`);
+  }
+  let error1: Error | null = null;
+  let meta1: Meta | null = null;
+  try {
+    meta1 = readAt(pageSize);
+  } catch (error) {
+    error1 = error as Error;
+  }
+  if (meta0 === null && meta1 === null) {
+    throw new BoltError(
+      `${ERR_INVALID}: meta page 0: ${error0!.message}; meta page 1: ${error1!.message}`,
+    );
+  }
+  if (meta0 !== null && meta1 !== null) return [pageSize, meta1.txid > meta0.txid ? meta1 : meta0];
+  return [pageSize, (meta0 ?? meta1)!];
+}
+
+function _readFully(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw new BoltError(`short read at offset ${position + done}`);
+    done += n;
+  }
+}
+
+function _writeFully(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+  }
+}

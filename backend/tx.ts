@@ -1,0 +1,171 @@
+/**
+ * A transaction (bbolt `tx.go`): a read transaction sees the meta it started with; the one
+ * write transaction builds new pages copy-on-write and commits them with a new meta.
+ *
+ * @module
+ */
+
+import { Bucket } from "./bucket.ts";
+import type { Cursor } from "./cursor.ts";
+import type { DB } from "./db.ts";
+import { assert, BoltError, ERR_TX_CLOSED, ERR_TX_NOT_WRITABLE } from "./errors.ts";
+import { copyMeta, type Meta, Page, PGID_NO_FREELIST } from "./page.ts";
+
+/** Counters of one transaction (bbolt's TxStats, the parts we keep). */
+export interface TxStats {
+  pageCount: number;
+  pageAlloc: number;
+  cursorCount: number;
+  nodeCount: number;
+  rebalance: number;
+  split: number;
+  spill: number;
+  write: number;
+}
+
+/** A read or read-write transaction. */
+export class Tx {
+  readonly db: DB;
+  readonly writable: boolean;
+  readonly meta: Meta;
+  readonly root: Bucket;
+  /** Pages allocated by this write transaction, written on commit. */
+  readonly pages = new Map<number, Page>();
+  readonly stats: TxStats = {
+    pageCount: 0,
+    pageAlloc: 0,
+    cursorCount: 0,
+    nodeCount: 0,
+    rebalance: 0,
+    split: 0,
+    spill: 0,
+    write: 0,
+  };
+  closed = false;
+  private readonly _startHighWater: number;
+
+  constructor(db: DB, writable: boolean, meta: Meta) {
+    this.db = db;
+    this.writable = writable;
+    this.meta = copyMeta(meta);
+    this._startHighWater = meta.pgid;
+    if (writable) this.meta.txid += 1;
+    this.root = new Bucket(this);
+    this.root.root = this.meta.root;
+    this.root.sequence = this.meta.sequence;
+  }
+
+  /** The transaction id (a read tx has the id of the commit it sees). */
+  id(): number {
+    return this.meta.txid;
+  }
+
+  /** Bytes of the database as this transaction sees it (high-water mark * page size). */
+  size(): number {
+    return this.meta.pgid * this.db.pageSize;
+  }
+
+  /** The top-level bucket `name`, or null. */
+  bucket(name: Uint8Array): Bucket | null {
+    return this.root.bucket(name);
+  }
+
+  /** Creates a top-level bucket. */
+  createBucket(name: Uint8Array): Bucket {
+    return this.root.createBucket(name);
+  }
+
+  /** Creates a top-level bucket unless it exists. */
+  createBucketIfNotExists(name: Uint8Array): Bucket {
+    return this.root.createBucketIfNotExists(name);
+  }
+
+  /** Deletes a top-level bucket. */
+  deleteBucket(name: Uint8Array): void {
+    this.root.deleteBucket(name);
+  }
+
+  /** A cursor over the names of the top-level buckets. */
+  cursor(): Cursor {
+    return this.root.cursor();
+  }
+
+  /** Calls `fn` with each top-level bucket. */
+  forEach(fn: (name: Uint8Array, bucket: Bucket) => void): void {
+    this.root.forEach((name) => fn(name, this.root.bucket(name)!));
+  }
+
+  /** The page `id` as this transaction sees it. */
+  page(id: number): Page {
+    if (this.writable) {
+      const dirty = this.pages.get(id);
+      if (dirty !== undefined) return dirty;
+    }
+    return this.db.page(id);
+  }
+
+  /** Allocates `count` contiguous pages, zeroed, marked as dirty. */
+  allocate(count: number): Page {
+    assert(this.writable && !this.closed, "allocate outside an open write transaction");
+    const page = this.db.allocate(this, count);
+    this.pages.set(page.id, page);
+    this.stats.pageCount += count;
+    this.stats.pageAlloc += count * this.db.pageSize;
+    return page;
+  }
+
+  /** Moves page `id` (with its overflow) to this transaction's pending list. */
+  freePage(id: number): void {
+    const page = this.page(id);
+    assert(page.id === id, () => `page ${id} has id ${page.id}`);
+    this.db.freelist.free(this.meta.txid, id, page.overflow);
+  }
+
+  /**
+   * Commits. Each step keeps the file valid if the process dies right after it: the old meta
+   * still points at untouched pages until the new meta is written and synced.
+   */
+  commit(): void {
+    if (this.closed) throw new BoltError(ERR_TX_CLOSED);
+    if (!this.writable) throw new BoltError(ERR_TX_NOT_WRITABLE);
+    try {
+      // Merge underfull nodes, then write changed nodes to new pages.
+      this.root.rebalance();
+      this.root.spill();
+      this.meta.root = this.root.root;
+      this.meta.sequence = this.root.sequence;
+      // The old freelist page is replaced by a fresh one (or by none).
+      if (this.meta.freelist !== PGID_NO_FREELIST) this.freePage(this.meta.freelist);
+      if (!this.db.noFreelistSync) {
+        const page = this.allocate(Math.floor(this.db.freelist.size() / this.db.pageSize) + 1);
+        this.db.freelist.write(page);
+        this.meta.freelist = page.id;
+      } else {
+        this.meta.freelist = PGID_NO_FREELIST;
+      }
+      // Write the dirty pages and sync them before the meta can point at them.
+      this.db.writePages(this);
+      this.stats.write += this.pages.size;
+      if (this.db.strictMode) this.db.strictCheck(this);
+      // Write the meta page for this txid and sync: the commit point.
+      this.db.writeMeta(this.meta);
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    this.db.freelist.commitTx();
+    this._close();
+  }
+
+  /** Discards a write transaction's changes, or ends a read transaction. */
+  rollback(): void {
+    if (this.closed) return;
+    if (this.writable) this.db.freelist.rollback(this.meta.txid, this._startHighWater);
+    this._close();
+  }
+
+  private _close(): void {
+    this.closed = true;
+    this.db.closeTx(this);
+  }
+}
