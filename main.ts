@@ -1,0 +1,234 @@
+/**
+ * detcd's command line: `deno run -A main.ts [etcd 3.4 flags]` starts a member, as `etcd` does.
+ *
+ * main.ts only wires: it parses flags, `ETCD_*` variables or `--config-file` (server/config.ts),
+ * sets up the logger, generates auto-TLS certificates, checks that the data dir is usable,
+ * then hands the config to `startServer` (server/mod.ts) and stops it on SIGTERM/SIGINT.
+ *
+ * Exit status: 0 after a clean stop, `--help` or `--version`; 2 for a configuration error
+ * (unknown flag, bad value, inconsistent flags, bad config file); 1 when the server cannot
+ * start or fails while running.
+ *
+ * Also: `main.ts inspect db|wal|snap PATH [--json]` prints the contents of a bolt db file, a
+ * WAL directory or a snap directory.
+ *
+ * @module
+ */
+
+import { parse as parseYaml } from "yaml";
+import {
+  ConfigError,
+  ETCD_VERSION,
+  helpText,
+  parseCommandLine,
+  type ServerConfig,
+  usageText,
+  verifyBootstrap,
+} from "./server/config.ts";
+import { goUrlString } from "./server/ids.ts";
+import { createLogger, type Logger } from "./server/log.ts";
+import { selfSignedCert } from "./server/tls.ts";
+
+/** What `startServer` returns (server/mod.ts); repeated here so main.ts depends on no more. */
+interface _RunningServer {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly clientAddrs: string[];
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+type _StartServer = (cfg: ServerConfig, log: Logger) => Promise<_RunningServer>;
+
+/** The text `--version` prints: etcd's shape, naming detcd and the etcd version it speaks. */
+export function versionText(): string {
+  return [
+    `detcd Version: ${ETCD_VERSION}`,
+    `Git SHA: Not provided`,
+    `Deno Version: ${Deno.version.deno}`,
+    `Deno OS/Arch: ${Deno.build.os}/${Deno.build.arch}`,
+    "",
+  ].join("\n");
+}
+
+/** Runs `inspect db|wal|snap PATH [--json]`; returns the exit status. */
+async function _inspect(args: string[]): Promise<number> {
+  const json = args.includes("--json") || args.includes("-json");
+  const [what, path] = args.filter((arg) => arg !== "--json" && arg !== "-json");
+  if (path === undefined || !["db", "wal", "snap"].includes(what ?? "")) {
+    console.error("usage: detcd inspect db FILE | wal DIR | snap DIR [--json]");
+    return 2;
+  }
+  try {
+    let text: string;
+    if (what === "db") text = (await import("./backend/mod.ts")).inspectDb(path, { json });
+    else if (what === "wal") text = (await import("./wal/mod.ts")).inspectWal(path, { json });
+    else text = (await import("./snap/mod.ts")).inspectSnap(path, { json });
+    console.log(text);
+    return 0;
+  } catch (error) {
+    console.error(`detcd inspect ${what}: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+/** Fills in auto-TLS certificate paths, generating the certificates as etcd does. */
+async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
+  const hostsOf = (urls: URL[]) => urls.map((url) => url.host);
+  if (cfg.peerTls.autoTls && (cfg.peerTls.certFile === "" || cfg.peerTls.keyFile === "")) {
+    const files = await selfSignedCert(`${cfg.dataDir}/fixtures/peer`, hostsOf(cfg.listenPeerUrls));
+    cfg.peerTls.certFile = files.certFile;
+    cfg.peerTls.keyFile = files.keyFile;
+    log.named("embed").info(`peerTLS: cert = ${files.certFile}, key = ${files.keyFile}`);
+  } else if (cfg.peerTls.autoTls) {
+    log.named("embed").warn("ignoring peer auto TLS since certs given");
+  }
+  if (cfg.clientTls.autoTls && (cfg.clientTls.certFile === "" || cfg.clientTls.keyFile === "")) {
+    const files = await selfSignedCert(
+      `${cfg.dataDir}/fixtures/client`,
+      hostsOf(cfg.listenClientUrls),
+    );
+    cfg.clientTls.certFile = files.certFile;
+    cfg.clientTls.keyFile = files.keyFile;
+    log.named("embed").info(`ClientTLS: cert = ${files.certFile}, key = ${files.keyFile}`);
+  } else if (cfg.clientTls.autoTls) {
+    log.named("embed").warn("ignoring client auto TLS since certs given");
+  }
+}
+
+/**
+ * Checks that the data dir (and a dedicated WAL/snap dir) is a directory detcd can use, creating
+ * it like etcd (mode 0700). For a member without a WAL yet, also checks the bootstrap flags.
+ * Returns an error message or undefined.
+ */
+function _checkDataDir(cfg: ServerConfig): string | undefined {
+  for (const dir of new Set([cfg.dataDir, `${cfg.dataDir}/member`, cfg.walDir, cfg.snapDir])) {
+    try {
+      const info = Deno.statSync(dir);
+      if (!info.isDirectory) return `cannot access data directory: ${dir} is not a directory`;
+      for (const _entry of Deno.readDirSync(dir)) break;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      return `cannot access data directory: ${(error as Error).message}`;
+    }
+  }
+  try {
+    Deno.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    return `cannot access data directory: ${(error as Error).message}`;
+  }
+  let hasWal = false;
+  try {
+    hasWal = [...Deno.readDirSync(cfg.walDir)].some((entry) => entry.name.endsWith(".wal"));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      return `cannot access data directory: ${(error as Error).message}`;
+    }
+  }
+  if (!hasWal && cfg.initialClusterState === "new") return verifyBootstrap(cfg);
+  return undefined;
+}
+
+function _logStart(cfg: ServerConfig, log: Logger): void {
+  const main = log.named("etcdmain");
+  main.info(`etcd Version: ${ETCD_VERSION}`);
+  main.info(`detcd on Deno ${Deno.version.deno} (${Deno.build.os}/${Deno.build.arch})`);
+  const embed = log.named("embed");
+  embed.info(`name = ${cfg.name}`);
+  embed.info(`data dir = ${cfg.dataDir}`);
+  embed.info(`member dir = ${cfg.dataDir}/member`);
+  if (cfg.walDir !== `${cfg.dataDir}/member/wal`) embed.info(`dedicated WAL dir = ${cfg.walDir}`);
+  embed.info(`heartbeat = ${cfg.heartbeatIntervalMs}ms`);
+  embed.info(`election = ${cfg.electionTimeoutMs}ms`);
+  embed.info(`snapshot count = ${cfg.snapshotCount}`);
+  embed.info(`advertise client URLs = ${cfg.advertiseClientUrls.map(goUrlString).join(",")}`);
+}
+
+/** Loads `startServer` from server/mod.ts. */
+async function _loadStartServer(): Promise<_StartServer> {
+  // A computed specifier while server/mod.ts is being written, so that `deno check main.ts`
+  // passes without it; becomes a literal import once it exists (deno compile needs that).
+  const specifier = ["./server", "mod.ts"].join("/");
+  const mod = await import(specifier) as { startServer?: _StartServer };
+  if (typeof mod.startServer !== "function") throw new Error("server/mod.ts has no startServer");
+  return mod.startServer;
+}
+
+/** Starts a member and waits until it stops; returns the exit status. */
+async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
+  let log: Logger;
+  try {
+    log = createLogger({ logger: cfg.logger, level: cfg.logLevel, outputs: cfg.logOutputs });
+  } catch (error) {
+    console.error(`detcd: cannot set up logging: ${(error as Error).message}`);
+    return 2;
+  }
+  for (const warning of warnings) log.named("etcdmain").warn(warning);
+  _logStart(cfg, log);
+  const problem = _checkDataDir(cfg);
+  if (problem !== undefined) {
+    log.named("etcdmain").error(problem);
+    return 1;
+  }
+  let server: _RunningServer;
+  try {
+    await _autoTls(cfg, log);
+    const startServer = await _loadStartServer();
+    server = await startServer(cfg, log);
+  } catch (error) {
+    log.named("etcdmain").error(`cannot start the server: ${(error as Error).message}`);
+    return 1;
+  }
+  let stopping: Promise<void> | undefined;
+  const onSignal = (signal: Deno.Signal) => () => {
+    const name = signal === "SIGTERM" ? "terminated" : "interrupt";
+    log.named("pkg/osutil").info(`received ${name} signal, shutting down...`);
+    stopping ??= server.stop();
+  };
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  try {
+    await server.done;
+    await stopping;
+    return 0;
+  } catch (error) {
+    log.named("etcdserver").error(`server stopped: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+  }
+}
+
+/** The whole command: returns the process exit status. */
+export async function main(args: string[]): Promise<number> {
+  if (args[0] === "inspect") return await _inspect(args.slice(1));
+  let command;
+  try {
+    command = parseCommandLine(args, {
+      env: Deno.env.toObject(),
+      readTextFile: (path) => Deno.readTextFileSync(path),
+      parseYaml: (text) => parseYaml(text),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    if (error.showUsage) console.error(usageText());
+    return error.exitCode;
+  }
+  if (command.kind === "help") {
+    console.log(helpText());
+    return 0;
+  }
+  if (command.kind === "version") {
+    Deno.stdout.writeSync(new TextEncoder().encode(versionText()));
+    return 0;
+  }
+  return await _serve(command.config, command.warnings);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
