@@ -1,0 +1,384 @@
+/**
+ * The lessor (etcd `lease/lessor.go`): leases with a TTL, the keys attached to them, and which
+ * ones have expired.
+ *
+ * Time is injected (`now()` in milliseconds) and there are no timers here: the server polls
+ * {@link Lessor.findExpired} on the leader and proposes a revoke through raft for each lease it
+ * returns; applying that revoke calls {@link Lessor.revoke}, which deletes the attached keys and
+ * the lease record in one write transaction.
+ *
+ * Only the primary (the leader's lessor) tracks expiry. A follower's leases never expire
+ * ("forever") until {@link Lessor.promote} refreshes them all, as in etcd.
+ *
+ * Persistence: bucket `lease`, key = the lease ID as 8 bytes big-endian, value =
+ * `leasepb.Lease{ID, TTL, RemainingTTL}`. On open every lease is restored with its TTL raised to
+ * the minimum TTL and no expiry; the store attaches keys to leases as it rebuilds its index.
+ *
+ * @module
+ */
+
+import {
+  LeaseExistsError,
+  LeaseNotFoundError,
+  LeaseTtlTooLargeError,
+  NotPrimaryError,
+} from "./errors.ts";
+import { LeaseQueue } from "./lease_queue.ts";
+import { decodeLeaseRecord, encodeLeaseRecord } from "./leasepb.ts";
+
+/** The largest TTL a lease may have, in seconds (etcd `MaxLeaseTTL`). */
+export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
+/** The ID meaning "no lease". */
+export const NO_LEASE = 0n;
+/** Leases revoked per second at most (etcd `leaseRevokeRate`). */
+export const LEASE_REVOKE_RATE = 1000;
+/** What etcd reports as the remaining TTL of a lease that never expires (MaxInt64 ns). */
+const _FOREVER_SECONDS = 9_223_372_036;
+const _EXPIRED_RETRY_MS = 3000;
+
+/** The name of the lease bucket. */
+export const LEASE_BUCKET: Uint8Array = new TextEncoder().encode("lease");
+
+/** The backend surface the lessor needs (structurally the backend's). */
+export interface LessorBackend {
+  readonly batchTx: {
+    lock(): void;
+    unlock(): void;
+    unsafeCreateBucket(name: Uint8Array): void;
+    unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
+    unsafeDelete(bucket: Uint8Array, key: Uint8Array): void;
+    unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void): void;
+  };
+  forceCommit(): void;
+}
+
+/** A write transaction that deletes keys (the store's `TxnWrite` fits). */
+export interface TxnDelete {
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): unknown;
+  end(): void;
+}
+
+/** Opens a write transaction on the store, used by {@link Lessor.revoke}. */
+export type RangeDeleter = () => TxnDelete;
+
+/** Options of {@link Lessor}. */
+export interface LessorOptions {
+  backend: LessorBackend;
+  /** The clock, in milliseconds. */
+  now: () => number;
+  /** Shorter TTLs are raised to this many seconds (see {@link minLeaseTtlSeconds}). */
+  minLeaseTtlSeconds?: number;
+  /** After a lease is reported expired, wait this long before reporting it again. */
+  expiredRetryIntervalMs?: number;
+  /** Persist the remaining TTL on checkpoints (etcd 3.4 does not, by default). */
+  checkpointPersist?: boolean;
+}
+
+/**
+ * The minimum lease TTL etcd derives from raft timing: 1.5 election timeouts, rounded up to
+ * whole seconds (etcdserver: `(3 * electionTicks / 2) * heartbeat`).
+ */
+export function minLeaseTtlSeconds(electionTimeoutMs: number, heartbeatIntervalMs: number): number {
+  const electionTicks = Math.floor(electionTimeoutMs / heartbeatIntervalMs);
+  const minTtlMs = Math.floor((3 * electionTicks) / 2) * heartbeatIntervalMs;
+  return Math.ceil(minTtlMs / 1000);
+}
+
+/** One lease. */
+export class Lease {
+  /** Expiry time in ms; Infinity while the lessor is not primary. */
+  expiryMs = Infinity;
+  /** Keys attached, as latin1 strings of their bytes. */
+  readonly keySet = new Set<string>();
+
+  constructor(
+    readonly id: bigint,
+    /** The granted TTL in seconds (after the minimum-TTL rule). */
+    public ttl: number,
+    /** The checkpointed remaining TTL in seconds; 0 means unset. */
+    public remainingTtl = 0,
+  ) {}
+
+  /** The TTL the next refresh counts from: the checkpointed remainder if set. */
+  get effectiveTtl(): number {
+    return this.remainingTtl > 0 ? this.remainingTtl : this.ttl;
+  }
+
+  /** Milliseconds left at `nowMs` (Infinity when it never expires). */
+  remainingMs(nowMs: number): number {
+    return this.expiryMs === Infinity ? Infinity : this.expiryMs - nowMs;
+  }
+
+  /** The attached keys as bytes, in byte order. */
+  keys(): Uint8Array[] {
+    return [...this.keySet].sort().map(_keyStringToBytes);
+  }
+}
+
+/** What TimeToLive reports. */
+export interface LeaseTimeToLive {
+  id: bigint;
+  /** Remaining seconds, truncated; -1 when the lease does not exist. */
+  ttl: number;
+  grantedTtl: number;
+  keys: Uint8Array[];
+}
+
+/** The lessor. */
+export class Lessor {
+  private readonly _backend: LessorBackend;
+  private readonly _now: () => number;
+  private readonly _minTtl: number;
+  private readonly _retryMs: number;
+  private readonly _checkpointPersist: boolean;
+  private readonly _leases = new Map<bigint, Lease>();
+  private readonly _items = new Map<string, bigint>();
+  private readonly _expiry = new LeaseQueue();
+  private _rangeDeleter: RangeDeleter | undefined;
+  private _primary = false;
+
+  /** Opens the lessor and restores the leases kept in the backend. */
+  constructor(options: LessorOptions) {
+    this._backend = options.backend;
+    this._now = options.now;
+    this._minTtl = options.minLeaseTtlSeconds ?? 0;
+    this._retryMs = options.expiredRetryIntervalMs ?? _EXPIRED_RETRY_MS;
+    this._checkpointPersist = options.checkpointPersist ?? false;
+    this._restore();
+  }
+
+  /** Sets how revoke opens a write transaction on the store. */
+  setRangeDeleter(rangeDeleter: RangeDeleter): void {
+    this._rangeDeleter = rangeDeleter;
+  }
+
+  /** True while this lessor tracks expiry (the leader's). */
+  get isPrimary(): boolean {
+    return this._primary;
+  }
+
+  /** Grants a lease; the TTL is raised to the minimum. Persists it in the current batch. */
+  grant(id: bigint, ttlSeconds: number): Lease {
+    if (id === NO_LEASE) throw new LeaseNotFoundError();
+    if (ttlSeconds > MAX_LEASE_TTL_SECONDS) throw new LeaseTtlTooLargeError();
+    if (this._leases.has(id)) throw new LeaseExistsError();
+    if (!Number.isSafeInteger(ttlSeconds)) throw new RangeError("lease TTL must be an integer");
+    const lease = new Lease(id, Math.max(ttlSeconds, this._minTtl));
+    if (this._primary) this._refresh(lease, 0);
+    this._leases.set(id, lease);
+    this._persist(lease, true);
+    return lease;
+  }
+
+  /**
+   * Revokes a lease: its keys are deleted (in byte order, so every member hashes the same) and
+   * its record removed, in one write transaction of the store.
+   */
+  revoke(id: bigint): void {
+    const lease = this._leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError();
+    if (this._rangeDeleter === undefined) {
+      this._forget(lease);
+      this._backend.batchTx.lock();
+      this._backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
+      this._backend.batchTx.unlock();
+      return;
+    }
+    const txn = this._rangeDeleter();
+    try {
+      for (const key of lease.keys()) txn.deleteRange(key, undefined);
+      this._forget(lease);
+      // Same backend batch as the deletions: the write transaction holds the batch.
+      this._backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
+    } finally {
+      txn.end();
+    }
+  }
+
+  /** Renews a lease (keep-alive) on the primary; returns its TTL in seconds. */
+  renew(id: bigint): number {
+    if (!this._primary) throw new NotPrimaryError();
+    const lease = this._leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError();
+    // An expired lease is waiting for its revoke to pass through raft; etcd makes the renewal
+    // wait for that and then answers "not found". Without blocking, answer that at once.
+    if (lease.remainingMs(this._now()) <= 0) throw new LeaseNotFoundError();
+    lease.remainingTtl = 0;
+    this._refresh(lease, 0);
+    return lease.ttl;
+  }
+
+  /** Applies a checkpoint of the remaining TTL (LeaseCheckpoint through raft). */
+  checkpoint(id: bigint, remainingTtlSeconds: number): void {
+    const lease = this._leases.get(id);
+    if (lease === undefined) return;
+    lease.remainingTtl = remainingTtlSeconds;
+    if (this._checkpointPersist) this._persist(lease, true);
+  }
+
+  /** The lease with this ID, if any. */
+  lookup(id: bigint): Lease | undefined {
+    return this._leases.get(id);
+  }
+
+  /** All leases, soonest expiry first. */
+  leases(): Lease[] {
+    const now = this._now();
+    return [...this._leases.values()].sort((a, b) => a.remainingMs(now) - b.remainingMs(now));
+  }
+
+  /** TimeToLive as the server reports it; throws {@link LeaseNotFoundError}. */
+  timeToLive(id: bigint, withKeys: boolean): LeaseTimeToLive {
+    const lease = this._leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError();
+    const remaining = lease.remainingMs(this._now());
+    const ttl = remaining === Infinity ? _FOREVER_SECONDS : Math.trunc(remaining / 1000);
+    return { id, ttl, grantedTtl: lease.ttl, keys: withKeys ? lease.keys() : [] };
+  }
+
+  /** Attaches a key (latin1 string of its bytes) to a lease. */
+  attach(id: bigint, key: string): void {
+    const lease = this._leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError();
+    lease.keySet.add(key);
+    this._items.set(key, id);
+  }
+
+  /** Detaches a key from a lease. */
+  detach(id: bigint, key: string): void {
+    const lease = this._leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError();
+    lease.keySet.delete(key);
+    this._items.delete(key);
+  }
+
+  /** The lease a key is attached to, or {@link NO_LEASE}. */
+  getLease(key: string): bigint {
+    return this._items.get(key) ?? NO_LEASE;
+  }
+
+  /**
+   * Becomes primary: every lease expires `extendMs` + its TTL from now. With many leases the
+   * expiries are spread so that at most 3/4 of the revoke rate fall in any second (etcd).
+   */
+  promote(extendMs: number): void {
+    this._primary = true;
+    for (const lease of this._leases.values()) this._refresh(lease, extendMs);
+    if (this._leases.size < LEASE_REVOKE_RATE) return;
+    this._spreadExpiries(extendMs);
+  }
+
+  /** Stops being primary: no lease expires until the next promote. */
+  demote(): void {
+    this._primary = false;
+    for (const lease of this._leases.values()) lease.expiryMs = Infinity;
+    this._expiry.clear();
+  }
+
+  /**
+   * Up to `limit` expired leases (primary only). A lease returned here is not returned again
+   * for the retry interval, so a lost revoke proposal is retried later.
+   */
+  findExpired(limit = LEASE_REVOKE_RATE / 2): Lease[] {
+    const found: Lease[] = [];
+    if (!this._primary) return found;
+    const now = this._now();
+    while (found.length < limit) {
+      const head = this._expiry.peek();
+      if (head === undefined || head.timeMs > now) break;
+      const lease = this._leases.get(head.id);
+      if (lease === undefined) {
+        this._expiry.remove(head.id);
+        continue;
+      }
+      this._expiry.registerOrUpdate(head.id, now + this._retryMs);
+      if (lease.remainingMs(now) <= 0) found.push(lease);
+    }
+    return found;
+  }
+
+  private _spreadExpiries(extendMs: number): void {
+    const now = this._now();
+    const sorted = this.leases();
+    const targetPerSecond = Math.floor((3 * LEASE_REVOKE_RATE) / 4);
+    let baseWindow = sorted[0]!.remainingMs(now);
+    let nextWindow = baseWindow + 1000;
+    let expires = 0;
+    for (const lease of sorted) {
+      const remaining = lease.remainingMs(now);
+      if (remaining > nextWindow) {
+        baseWindow = remaining;
+        nextWindow = baseWindow + 1000;
+        expires = 1;
+        continue;
+      }
+      expires++;
+      if (expires <= targetPerSecond) continue;
+      // Leases already n seconds past the base window are pushed back by only the difference.
+      const delayMs = 1000 * (expires / targetPerSecond) - (remaining - baseWindow);
+      nextWindow = baseWindow + delayMs;
+      this._refresh(lease, delayMs + extendMs);
+    }
+  }
+
+  private _refresh(lease: Lease, extendMs: number): void {
+    lease.expiryMs = this._now() + extendMs + lease.effectiveTtl * 1000;
+    this._expiry.registerOrUpdate(lease.id, lease.expiryMs);
+  }
+
+  private _forget(lease: Lease): void {
+    for (const key of lease.keySet) this._items.delete(key);
+    this._leases.delete(lease.id);
+    this._expiry.remove(lease.id);
+  }
+
+  private _persist(lease: Lease, lock: boolean): void {
+    const tx = this._backend.batchTx;
+    const value = encodeLeaseRecord({
+      id: lease.id,
+      ttl: lease.ttl,
+      remainingTtl: lease.remainingTtl,
+    });
+    if (lock) tx.lock();
+    tx.unsafePut(LEASE_BUCKET, leaseIdToBytes(lease.id), value);
+    if (lock) tx.unlock();
+  }
+
+  private _restore(): void {
+    const tx = this._backend.batchTx;
+    tx.lock();
+    try {
+      tx.unsafeCreateBucket(LEASE_BUCKET);
+      tx.unsafeForEach(LEASE_BUCKET, (key, value) => {
+        const record = decodeLeaseRecord(value);
+        if (record.id !== bytesToLeaseId(key)) {
+          throw new Error("lease: record ID differs from its key");
+        }
+        const ttl = Math.max(record.ttl, this._minTtl);
+        this._leases.set(record.id, new Lease(record.id, ttl, record.remainingTtl));
+      });
+    } finally {
+      tx.unlock();
+    }
+    this._backend.forceCommit();
+  }
+}
+
+/** The 8-byte big-endian bucket key of a lease ID (int64 two's complement). */
+export function leaseIdToBytes(id: bigint): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt.asUintN(64, id), false);
+  return bytes;
+}
+
+/** Inverse of {@link leaseIdToBytes}. */
+export function bytesToLeaseId(bytes: Uint8Array): bigint {
+  if (bytes.length !== 8) throw new RangeError("lease ID must be 8 bytes");
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0, false);
+}
+
+function _keyStringToBytes(s: string): Uint8Array {
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}

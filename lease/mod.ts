@@ -1,0 +1,30 @@
+/**
+ * The lessor: leases, their TTLs and attached keys, expiry detection driven by an injected clock,
+ * persistence in the `lease` bucket. See `lessor.ts`.
+ *
+ * @module
+ */
+export {
+  bytesToLeaseId,
+  Lease,
+  LEASE_BUCKET,
+  LEASE_REVOKE_RATE,
+  leaseIdToBytes,
+  type LeaseTimeToLive,
+  Lessor,
+  type LessorBackend,
+  type LessorOptions,
+  MAX_LEASE_TTL_SECONDS,
+  minLeaseTtlSeconds,
+  NO_LEASE,
+  type RangeDeleter,
+  type TxnDelete,
+} from "./lessor.ts";
+export {
+  LeaseExistsError,
+  LeaseNotFoundError,
+  LeaseTtlTooLargeError,
+  NotPrimaryError,
+} from "./errors.ts";
+export { decodeLeaseRecord, encodeLeaseRecord, type LeaseRecord } from "./leasepb.ts";
+export { LeaseQueue } from "./lease_queue.ts";
