@@ -1,0 +1,109 @@
+/**
+ * A queue of received byte chunks that a decoder can peek into and take from.
+ *
+ * A stream body arrives in chunks cut wherever the network cut it; the frame decoders look ahead
+ * (`peekUint8`, `peekUint64`) until a whole frame is buffered and only then `take` it, so a
+ * decoder never has to keep a half-read frame as state.
+ *
+ * @module
+ */
+
+/** Received bytes not yet consumed, as a list of chunks. */
+export class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  /** Offset of the first unconsumed byte in `chunks[0]`. */
+  private head = 0;
+  private size = 0;
+
+  /** Number of bytes buffered. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Appends a received chunk (kept by reference, not copied). */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  /** The byte at `offset` from the front; the caller checks `length` first. */
+  peekUint8(offset: number): number {
+    if (offset < 0 || offset >= this.size) {
+      throw new RangeError(`peek at ${offset} of ${this.size}`);
+    }
+    let at = offset + this.head;
+    for (const chunk of this.chunks) {
+      if (at < chunk.length) return chunk[at]!;
+      at -= chunk.length;
+    }
+    throw new Error("unreachable: size and chunks disagree");
+  }
+
+  /** The big-endian unsigned 64-bit integer at `offset` from the front. */
+  peekUint64(offset: number): bigint {
+    if (offset + 8 > this.size) {
+      throw new RangeError(`peek of 8 bytes at ${offset} of ${this.size}`);
+    }
+    let value = 0n;
+    for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(this.peekUint8(offset + i));
+    return value;
+  }
+
+  /** Removes and returns the first `count` bytes (a view when they lie in one chunk). */
+  take(count: number): Uint8Array {
+    if (count < 0 || count > this.size) throw new RangeError(`take ${count} of ${this.size}`);
+    const first = this.chunks[0];
+    if (count === 0) return new Uint8Array(0);
+    if (first !== undefined && this.head + count <= first.length) {
+      const view = first.subarray(this.head, this.head + count);
+      this._consume(count);
+      return view;
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.chunks[0]!;
+      const n = Math.min(chunk.length - this.head, count - filled);
+      out.set(chunk.subarray(this.head, this.head + n), filled);
+      filled += n;
+      this._consume(n);
+    }
+    return out;
+  }
+
+  /** Removes and returns the big-endian unsigned 64-bit integer at the front. */
+  takeUint64(): bigint {
+    const value = this.peekUint64(0);
+    this._consume(8);
+    return value;
+  }
+
+  /** Removes and returns everything buffered, as chunks. */
+  drain(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const first = this.chunks[0];
+    if (first !== undefined) out.push(first.subarray(this.head));
+    for (let i = 1; i < this.chunks.length; i++) out.push(this.chunks[i]!);
+    this.chunks = [];
+    this.head = 0;
+    this.size = 0;
+    return out;
+  }
+
+  private _consume(count: number): void {
+    let left = count;
+    while (left > 0) {
+      const chunk = this.chunks[0]!;
+      const rest = chunk.length - this.head;
+      if (left < rest) {
+        this.head += left;
+        break;
+      }
+      left -= rest;
+      this.chunks.shift();
+      this.head = 0;
+    }
+    this.size -= count;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The "msgappv2" stream encoding (etcd rafthttp msgappv2_codec.go), used only for MsgApp from a
+ * leader to one follower. Both ends keep the term and the index of the last entry sent, so an
+ * append that continues the previous one is sent without its header fields.
+ *
+ * Each record starts with one type byte:
+ *
+ * | type | name          | layout after the type byte                                         |
+ * |------|---------------|--------------------------------------------------------------------|
+ * | 0    | link heartbeat| nothing (decodes to the link heartbeat message, From = To = 0)    |
+ * | 1    | AppEntries    | count u64, then per entry: size u64 + Entry bytes; then commit u64 |
+ * | 2    | App (full)    | size u64, then the whole raftpb.Message                            |
+ *
+ * All integers are big-endian. AppEntries is chosen when the message's `index` equals the
+ * encoder's last index and `logTerm` equals both its term and the message's term; the decoded
+ * message then gets `term = logTerm = ` the remembered term and `index = ` the remembered index,
+ * `from`/`to` from the connection.
+ *
+ * @module
+ */
+
+import {
+  decodeEntry,
+  decodeMessage,
+  encodeEntry,
+  encodeMessage,
+  type Entry,
+  type Message,
+  MessageType,
+  newMessage,
+} from "../raft/raftpb.ts";
+import type { ByteQueue } from "./byte_queue.ts";
+import { FrameError, MESSAGE_BYTES_MAX } from "./msg_codec.ts";
+
+/** Record type bytes. */
+export const MSGAPPV2_LINK_HEARTBEAT = 0;
+/** An append that continues the previous one (entries and commit only). */
+export const MSGAPPV2_APP_ENTRIES = 1;
+/** A whole message. */
+export const MSGAPPV2_APP = 2;
+
+/** The link-layer heartbeat: a MsgHeartbeat with From = To = 0, never given to raft. */
+export function linkHeartbeatMessage(): Message {
+  return newMessage({ type: MessageType.MsgHeartbeat });
+}
+
+/** True for the link-layer heartbeat (stream.go isLinkHeartbeatMessage). */
+export function isLinkHeartbeat(message: Message): boolean {
+  return message.type === MessageType.MsgHeartbeat && message.from === 0n && message.to === 0n;
+}
+
+function _u64(value: number | bigint): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(value), false);
+  return bytes;
+}
+
+/** Stateful encoder for one msgappv2 connection. */
+export class MsgAppV2Encoder {
+  private term = 0;
+  private index = 0;
+
+  /** Encodes one message (a MsgApp or a link heartbeat) as byte pieces to write in order. */
+  encode(message: Message): Uint8Array[] {
+    if (isLinkHeartbeat(message)) return [Uint8Array.of(MSGAPPV2_LINK_HEARTBEAT)];
+    if (
+      this.index === message.index && this.term === message.logTerm &&
+      message.logTerm === message.term
+    ) {
+      const pieces: Uint8Array[] = [
+        Uint8Array.of(MSGAPPV2_APP_ENTRIES),
+        _u64(message.entries.length),
+      ];
+      for (const entry of message.entries) {
+        const bytes = encodeEntry(entry);
+        pieces.push(_u64(bytes.length), bytes);
+        this.index++;
+      }
+      pieces.push(_u64(message.commit));
+      return pieces;
+    }
+    const body = encodeMessage(message);
+    this.term = message.term;
+    this.index = message.index;
+    const last = message.entries[message.entries.length - 1];
+    if (last !== undefined) this.index = last.index;
+    return [Uint8Array.of(MSGAPPV2_APP), _u64(body.length), body];
+  }
+}
+
+/** Stateful decoder for one msgappv2 connection from `remote` to `local`. */
+export class MsgAppV2Decoder {
+  private term = 0;
+  private index = 0;
+
+  constructor(private readonly local: bigint, private readonly remote: bigint) {}
+
+  /**
+   * Decodes the next whole record from `queue`, or returns `undefined` (consuming nothing) when
+   * it is not fully buffered yet.
+   */
+  decode(queue: ByteQueue): Message | undefined {
+    if (queue.length < 1) return undefined;
+    const type = queue.peekUint8(0);
+    switch (type) {
+      case MSGAPPV2_LINK_HEARTBEAT:
+        queue.take(1);
+        return linkHeartbeatMessage();
+      case MSGAPPV2_APP_ENTRIES:
+        return this._decodeAppEntries(queue);
+      case MSGAPPV2_APP:
+        return this._decodeApp(queue);
+      default:
+        throw new FrameError(`failed to parse type ${type} in msgappv2 stream`);
+    }
+  }
+
+  private _decodeApp(queue: ByteQueue): Message | undefined {
+    if (queue.length < 9) return undefined;
+    const size = queue.peekUint64(1);
+    if (size > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 message of ${size} bytes`);
+    if (queue.length < 9 + Number(size)) return undefined;
+    queue.take(9);
+    const message = decodeMessage(queue.take(Number(size)));
+    this.term = message.term;
+    this.index = message.index;
+    const last = message.entries[message.entries.length - 1];
+    if (last !== undefined) this.index = last.index;
+    return message;
+  }
+
+  private _decodeAppEntries(queue: ByteQueue): Message | undefined {
+    // Measure the whole record first so that a partial one consumes nothing.
+    if (queue.length < 9) return undefined;
+    const count = queue.peekUint64(1);
+    if (count > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 with ${count} entries`);
+    let at = 9;
+    const sizes: number[] = [];
+    for (let i = 0n; i < count; i++) {
+      if (queue.length < at + 8) return undefined;
+      const size = queue.peekUint64(at);
+      if (size > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 entry of ${size} bytes`);
+      sizes.push(Number(size));
+      at += 8 + Number(size);
+    }
+    if (queue.length < at + 8) return undefined;
+    queue.take(9);
+    const entries: Entry[] = [];
+    for (const size of sizes) {
+      queue.take(8);
+      entries.push(decodeEntry(queue.take(size)));
+    }
+    const commit = Number(queue.takeUint64());
+    const message = newMessage({
+      type: MessageType.MsgApp,
+      from: this.remote,
+      to: this.local,
+      term: this.term,
+      logTerm: this.term,
+      index: this.index,
+      entries,
+      commit,
+    });
+    this.index += entries.length;
+    return message;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The pipeline (etcd pipeline.go): messages that have no stream — before streams connect, and
+ * always for MsgSnap without a db body — go one per POST to `/raft`, with
+ * {@link PIPELINE_CONNECTIONS} POSTs in flight and at most {@link PIPELINE_BUFFER_MESSAGES}
+ * waiting. A failed POST reports the peer unreachable (and a MsgSnap as failed).
+ *
+ * @module
+ */
+
+import { encodeMessage, type Message, MessageType } from "../raft/raftpb.ts";
+import type { PeerStatus } from "./peer_status.ts";
+import { postToPeer } from "./post.ts";
+import { RAFT_PREFIX } from "./stream_type.ts";
+import {
+  PIPELINE_BUFFER_MESSAGES,
+  PIPELINE_CONNECTIONS,
+  type TransportContext,
+} from "./transport_types.ts";
+import type { UrlPicker } from "./url_picker.ts";
+
+/** The POST pipeline to one peer. */
+export class Pipeline {
+  private queue: Message[] = [];
+  private waiters: ((message: Message | undefined) => void)[] = [];
+  private readonly abort = new AbortController();
+  private workers: Promise<void>[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly context: TransportContext,
+    private readonly peerId: bigint,
+    private readonly picker: UrlPicker,
+    private readonly status: PeerStatus,
+  ) {}
+
+  /** Starts the workers. */
+  start(): void {
+    for (let i = 0; i < PIPELINE_CONNECTIONS; i++) this.workers.push(this._work());
+  }
+
+  /** Queues a message; false when the buffer is full (the caller drops it). */
+  send(message: Message): boolean {
+    if (this.stopped) return false;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter(message);
+      return true;
+    }
+    if (this.queue.length >= PIPELINE_BUFFER_MESSAGES) return false;
+    this.queue.push(message);
+    return true;
+  }
+
+  /** Stops the workers, aborting POSTs in flight, and waits for them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    this.queue = [];
+    await Promise.all(this.workers);
+  }
+
+  private _next(): Promise<Message | undefined> {
+    const message = this.queue.shift();
+    if (message !== undefined || this.stopped) return Promise.resolve(message);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private async _work(): Promise<void> {
+    while (true) {
+      const message = await this._next();
+      if (message === undefined) return;
+      await this._post(message);
+    }
+  }
+
+  private async _post(message: Message): Promise<void> {
+    const base = this.picker.pick();
+    try {
+      await postToPeer(this.context, {
+        url: base + RAFT_PREFIX,
+        peerId: this.peerId,
+        body: encodeMessage(message) as Uint8Array<ArrayBuffer>,
+        contentType: "application/protobuf",
+        timeoutMs: this.context.timings.pipelineTimeoutMs,
+        signal: this.abort.signal,
+      });
+    } catch (error) {
+      if (this.stopped) return;
+      this.picker.unreachable(base);
+      const reason = error instanceof Error ? error.message : String(error);
+      this.status.deactivate("pipeline", "write", reason);
+      this.context.raft.reportUnreachable(message.to);
+      if (message.type === MessageType.MsgSnap) {
+        this.context.raft.reportSnapshot(message.to, "failure");
+      }
+      return;
+    }
+    this.status.activate();
+    if (message.type === MessageType.MsgSnap) {
+      this.context.raft.reportSnapshot(message.to, "finish");
+    }
+  }
+}
