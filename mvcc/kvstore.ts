@@ -488,10 +488,13 @@ export class KvStore {
     try {
       const { keys } = tx.unsafeRange(KEY_BUCKET, last, end, this._compactionBatchLimit);
       let lastRev: Revision | undefined;
+      // Decide first, delete after: the keys may be views into pages that deletes change.
+      const doomed: Uint8Array[] = [];
       for (const key of keys) {
         lastRev = bytesToRevision(key);
-        if (!keep.has(revisionId(lastRev))) tx.unsafeDelete(KEY_BUCKET, key);
+        if (!keep.has(revisionId(lastRev))) doomed.push(key.slice());
       }
+      for (const key of doomed) tx.unsafeDelete(KEY_BUCKET, key);
       if (keys.length < this._compactionBatchLimit || lastRev === undefined) {
         tx.unsafePut(META_BUCKET, FINISHED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
         return undefined;
