@@ -201,12 +201,11 @@ export class Node {
   /** Breaks this node into nodes that each fit a page at the bucket's fill percent. */
   split(pageSize: number): Node[] {
     const nodes: Node[] = [];
-    let node: Node = this;
-    for (;;) {
-      const [a, b] = node._splitTwo(pageSize);
-      nodes.push(a);
-      if (b === null) break;
-      node = b;
+    let [first, rest] = this._splitTwo(pageSize);
+    nodes.push(first);
+    while (rest !== null) {
+      [first, rest] = rest._splitTwo(pageSize);
+      nodes.push(first);
     }
     return nodes;
   }

@@ -1,0 +1,58 @@
+/**
+ * Helpers shared by the backend tests: a seeded PRNG, byte/string conversion and temp dirs.
+ *
+ * @module
+ */
+
+/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Bytes of a latin1 string. */
+export function b(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+/** Latin1 string of bytes. */
+export function s(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]!);
+  return out;
+}
+
+/** A fresh temporary directory. */
+export function tempDir(): string {
+  return Deno.makeTempDirSync({ prefix: "detcd-backend-" });
+}
+
+import { deepStrictEqual, ok } from "node:assert/strict";
+
+/** Deep equality (node:assert/strict). */
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  deepStrictEqual(actual, expected, message);
+}
+
+/** Truthiness. */
+export function assert(condition: unknown, message?: string): asserts condition {
+  ok(condition, message);
+}
+
+/** Asserts that `fn` throws an error whose message includes `includes`. */
+export function assertThrows(fn: () => unknown, includes: string): Error {
+  try {
+    fn();
+  } catch (error) {
+    ok(error instanceof Error, "thrown value is not an Error");
+    ok(error.message.includes(includes), `error "${error.message}" does not include "${includes}"`);
+    return error;
+  }
+  throw new Error(`expected an error including "${includes}"`);
+}

@@ -1,0 +1,195 @@
+/**
+ * Tests of etcd's batched backend over the bolt file: writes visible to readers before the
+ * commit, commits by batch limit and by timer, hash as etcd computes it, snapshots that are
+ * valid db files, and defrag that keeps every key, shrinks the file and reports progress.
+ */
+
+import { openBackend } from "./mod.ts";
+import { check } from "./mod.ts";
+import { crc32c } from "./_crc32c.ts";
+import { assert, assertEquals, b, s, tempDir } from "./_test_util.ts";
+
+Deno.test("crc32c matches the Castagnoli check value", () => {
+  // The standard check value of CRC-32C over "123456789".
+  assertEquals(crc32c(0, b("123456789")), 0xe3069283);
+  assertEquals(crc32c(crc32c(0, b("1234")), b("56789")), 0xe3069283);
+});
+
+Deno.test("batchTx writes are visible to readTx before the commit, and survive reopen after it", () => {
+  const dir = tempDir();
+  const path = `${dir}/db`;
+  let backend = openBackend({ path, batchIntervalMs: 60000, batchLimit: 1000 });
+  try {
+    const tx = backend.batchTx;
+    tx.lock();
+    tx.unsafeCreateBucket(b("key"));
+    tx.unsafeCreateBucket(b("key")); // exists: ignored, as etcd does
+    tx.unsafePut(b("key"), b("a"), b("1"));
+    tx.unsafeSeqPut(b("key"), b("b"), b("2"));
+    tx.unsafePut(b("key"), b("c"), b("3"));
+    tx.unlock();
+    assertEquals(backend.commits(), 0);
+    const read = backend.readTx();
+    assertEquals(read.unsafeRange(b("key"), b("a"), b("c"), 0).keys.map(s), ["a", "b"]);
+    assertEquals(read.unsafeRange(b("key"), b("b"), undefined, 0).values.map(s), ["2"]);
+    assertEquals(read.unsafeRange(b("key"), b("a"), b("z"), 2).keys.map(s), ["a", "b"]);
+    tx.lock();
+    tx.unsafeDelete(b("key"), b("b"));
+    tx.unlock();
+    assertEquals(read.unsafeRange(b("key"), b("a"), b("z"), 0).keys.map(s), ["a", "c"]);
+    const seen: string[] = [];
+    backend.concurrentReadTx().unsafeForEach(b("key"), (k, v) => seen.push(s(k) + "=" + s(v)));
+    assertEquals(seen, ["a=1", "c=3"]);
+    backend.forceCommit();
+    assertEquals(backend.commits(), 1);
+    backend.close();
+    backend = openBackend({ path });
+    assertEquals(backend.readTx().unsafeRange(b("key"), b("a"), b("z"), 0).keys.map(s), ["a", "c"]);
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("unlock() commits once pending writes reach batchLimit", () => {
+  const dir = tempDir();
+  const backend = openBackend({ path: `${dir}/db`, batchIntervalMs: 60000, batchLimit: 10 });
+  try {
+    const tx = backend.batchTx;
+    tx.lock();
+    tx.unsafeCreateBucket(b("key"));
+    for (let i = 0; i < 8; i++) tx.unsafePut(b("key"), b("k" + i), b("v"));
+    tx.unlock();
+    assertEquals(backend.commits(), 0);
+    tx.lock();
+    tx.unsafePut(b("key"), b("k8"), b("v"));
+    tx.unlock();
+    assertEquals(backend.commits(), 1);
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the batch timer commits pending writes and is cleared on close", async () => {
+  const dir = tempDir();
+  const backend = openBackend({ path: `${dir}/db`, batchIntervalMs: 20 });
+  try {
+    backend.batchTx.lock();
+    backend.batchTx.unsafeCreateBucket(b("key"));
+    backend.batchTx.unlock();
+    for (let i = 0; i < 100 && backend.commits() === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals(backend.commits(), 1);
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+function fill(backend: ReturnType<typeof openBackend>, count: number, valueBytes: number) {
+  const tx = backend.batchTx;
+  tx.lock();
+  for (const name of ["key", "meta", "lease"]) tx.unsafeCreateBucket(b(name));
+  for (let i = 0; i < count; i++) {
+    tx.unsafePut(
+      b("key"),
+      b("k" + String(i).padStart(6, "0")),
+      new Uint8Array(valueBytes).fill(i & 255),
+    );
+  }
+  tx.unsafePut(b("meta"), b("consistent_index"), new Uint8Array(8));
+  tx.unlock();
+  backend.forceCommit();
+}
+
+Deno.test("hash() is etcd's crc32c over bucket names, keys and values, honouring ignores", () => {
+  const dir = tempDir();
+  const backend = openBackend({ path: `${dir}/db` });
+  try {
+    fill(backend, 3, 2);
+    let expected = 0;
+    expected = crc32c(expected, b("key"));
+    for (let i = 0; i < 3; i++) {
+      expected = crc32c(expected, b("k" + String(i).padStart(6, "0")));
+      expected = crc32c(expected, new Uint8Array(2).fill(i));
+    }
+    expected = crc32c(expected, b("lease"));
+    expected = crc32c(expected, b("meta"));
+    assertEquals(backend.hash((bucket) => s(bucket) === "meta"), expected);
+    assert(backend.hash() !== expected, "meta's key must change the hash when not ignored");
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("snapshot() streams a consistent db file while writes go on", async () => {
+  const dir = tempDir();
+  const backend = openBackend({ path: `${dir}/db` });
+  try {
+    fill(backend, 2000, 100);
+    const hashBefore = backend.hash();
+    const snapshot = backend.snapshot();
+    // Writes after the snapshot began must not show in it.
+    const tx = backend.batchTx;
+    tx.lock();
+    for (let i = 0; i < 2000; i++) tx.unsafeDelete(b("key"), b("k" + String(i).padStart(6, "0")));
+    tx.unlock();
+    backend.forceCommit();
+    const file = await Deno.open(`${dir}/snap.db`, { write: true, create: true });
+    const written = await snapshot.writeTo(async (chunk) => {
+      await file.write(chunk);
+    });
+    file.close();
+    assertEquals(written, snapshot.size());
+    snapshot.close();
+    const copy = openBackend({ path: `${dir}/snap.db` });
+    assertEquals(copy.hash(), hashBefore);
+    assertEquals(check(copy.db()), []);
+    copy.close();
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("defrag() keeps every key, shrinks the file and reports progress", async () => {
+  const dir = tempDir();
+  const path = `${dir}/db`;
+  const backend = openBackend({ path });
+  try {
+    fill(backend, 25000, 64);
+    const tx = backend.batchTx;
+    tx.lock();
+    for (let i = 0; i < 25000; i += 3) {
+      tx.unsafeDelete(b("key"), b("k" + String(i).padStart(6, "0")));
+    }
+    tx.unlock();
+    backend.forceCommit();
+    const hashBefore = backend.hash();
+    const sizeBefore = backend.size();
+    assert(backend.sizeInUse() < sizeBefore);
+    const progress: [number, number][] = [];
+    await backend.defrag((done, total) => progress.push([done, total]));
+    assertEquals(backend.hash(), hashBefore);
+    assert(backend.size() < sizeBefore, `size ${backend.size()} not below ${sizeBefore}`);
+    assert(progress.length >= 2, "progress is reported at every intermediate commit");
+    // 25000 keys less the 8334 deleted, plus meta's consistent_index.
+    assertEquals(progress.at(-1), [16667, 16667]);
+    assertEquals(check(backend.db()), []);
+    // The backend keeps working on the new file.
+    tx.lock();
+    tx.unsafePut(b("key"), b("after"), b("defrag"));
+    tx.unlock();
+    backend.forceCommit();
+    assertEquals(
+      s(backend.readTx().unsafeRange(b("key"), b("after"), undefined, 0).values[0]!),
+      "defrag",
+    );
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

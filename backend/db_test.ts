@@ -1,0 +1,266 @@
+/**
+ * Model-based random tests of the bolt file: random transactions of puts, deletes, bucket
+ * creation and deletion, commits and rollbacks are applied both to the DB and to an in-memory
+ * model (Map of Maps); after every commit strict mode runs check() (tree shape and page
+ * accounting), and the DB is compared with the model through cursors in both directions,
+ * through seeks, after reopening, and through read transactions held open across commits.
+ * Both freelists and both freelist persistence modes run; values range from 0 bytes to five
+ * pages. BACKEND_SEEDS=N runs N seeds per configuration (default 2).
+ */
+
+import { DB } from "./db.ts";
+import type { Tx } from "./tx.ts";
+import type { FreelistType } from "./free_spans.ts";
+import { check } from "./mod.ts";
+import { assert, assertEquals, assertThrows, b, prng, s, tempDir } from "./_test_util.ts";
+import type { Bucket } from "./bucket.ts";
+
+type Model = Map<string, Map<string, string>>;
+
+const BUCKETS = ["a", "b", "key", "a/n"];
+
+function cloneModel(m: Model): Model {
+  return new Map([...m].map(([k, v]) => [k, new Map(v)]));
+}
+
+function resolve(tx: Tx, path: string): Bucket | null {
+  const parts = path.split("/");
+  let bucket = tx.bucket(b(parts[0]!));
+  for (const part of parts.slice(1)) bucket = bucket?.bucket(b(part)) ?? null;
+  return bucket;
+}
+
+function randomValue(rand: () => number, pageSize: number): string {
+  const r = rand();
+  const length = r < 0.1
+    ? 0
+    : r < 0.7
+    ? Math.floor(rand() * 100)
+    : r < 0.93
+    ? Math.floor(rand() * pageSize)
+    : Math.floor(rand() * pageSize * 5);
+  const c = String.fromCharCode(Math.floor(rand() * 256));
+  return c.repeat(length);
+}
+
+/** Compares the DB (as `tx` sees it) with the model, forwards, backwards and by seeks. */
+function verify(tx: Tx, model: Model, rand: () => number): void {
+  for (const path of BUCKETS) {
+    const expected = model.get(path);
+    const bucket = resolve(tx, path);
+    assertEquals(bucket !== null, expected !== undefined, `bucket ${path} existence`);
+    if (bucket === null || expected === undefined) continue;
+    const keys = [...expected.keys()].sort();
+    const c = bucket.cursor();
+    const forward: string[] = [];
+    for (let k = c.first(); k !== null; k = c.next()) {
+      if (c.value === null) continue; // nested bucket
+      forward.push(s(k));
+      assertEquals(s(c.value), expected.get(s(k)), `value of ${path}/${s(k)}`);
+    }
+    assertEquals(forward, keys, `keys of ${path}`);
+    const backward: string[] = [];
+    for (let k = c.last(); k !== null; k = c.prev()) if (c.value !== null) backward.push(s(k));
+    assertEquals(backward, keys.slice().reverse(), `reverse keys of ${path}`);
+    for (let i = 0; i < 5; i++) {
+      const probe = "k" + Math.floor(rand() * 300);
+      const next = keys.find((k) => k >= probe);
+      let k = c.seek(b(probe));
+      while (k !== null && c.value === null) k = c.next();
+      assertEquals(k === null ? undefined : s(k), next, `seek ${probe} in ${path}`);
+      const got = bucket.get(b(probe));
+      assertEquals(got === undefined ? undefined : s(got), expected.get(probe));
+    }
+  }
+}
+
+function applyRandomOp(tx: Tx, model: Model, rand: () => number, pageSize: number): void {
+  const path = BUCKETS[Math.floor(rand() * BUCKETS.length)]!;
+  const r = rand();
+  const existing = model.get(path);
+  if (existing === undefined) {
+    const parent = path.includes("/") ? path.split("/")[0]! : null;
+    if (parent !== null && !model.has(parent)) return;
+    const container = parent === null ? tx.root : resolve(tx, parent)!;
+    container.createBucket(b(path.split("/").pop()!));
+    model.set(path, new Map());
+    return;
+  }
+  const bucket = resolve(tx, path)!;
+  if (r < 0.01) {
+    const parts = path.split("/");
+    const container = parts.length === 1 ? tx.root : resolve(tx, parts[0]!)!;
+    container.deleteBucket(b(parts.pop()!));
+    for (const p of [...model.keys()]) if (p === path || p.startsWith(path + "/")) model.delete(p);
+  } else if (r < 0.65) {
+    const key = "k" + Math.floor(rand() * 300);
+    const value = randomValue(rand, pageSize);
+    bucket.put(b(key), b(value));
+    existing.set(key, value);
+  } else if (r < 0.97) {
+    const key = "k" + Math.floor(rand() * 300);
+    bucket.delete(b(key));
+    existing.delete(key);
+  } else {
+    const seq = bucket.nextSequence();
+    assert(seq >= 1);
+  }
+}
+
+function runModel(
+  seed: number,
+  freelistType: FreelistType,
+  noFreelistSync: boolean,
+  transactions: number,
+) {
+  const rand = prng(seed);
+  const dir = tempDir();
+  const path = `${dir}/db`;
+  const pageSize = rand() < 0.5 ? 1024 : 4096;
+  const options = {
+    freelistType,
+    noFreelistSync,
+    strictMode: true,
+    pageSize,
+    pageCacheBytes: 64 * pageSize,
+  };
+  let db = DB.open(path, options);
+  let committed: Model = new Map();
+  const readers: { tx: Tx; model: Model }[] = [];
+  try {
+    for (let t = 0; t < transactions; t++) {
+      const tx = db.begin(true);
+      const working = cloneModel(committed);
+      const ops = 1 + Math.floor(rand() * 40);
+      for (let i = 0; i < ops; i++) applyRandomOp(tx, working, rand, pageSize);
+      if (rand() < 0.2) verify(tx, working, rand);
+      if (rand() < 0.15) {
+        tx.rollback();
+      } else {
+        tx.commit();
+        committed = working;
+      }
+      // Readers opened now must keep seeing this state across later commits.
+      if (rand() < 0.1 && readers.length < 3) {
+        readers.push({ tx: db.begin(false), model: cloneModel(committed) });
+      }
+      if (readers.length > 0 && rand() < 0.1) {
+        const reader = readers.shift()!;
+        verify(reader.tx, reader.model, rand);
+        reader.tx.rollback();
+      }
+      if (rand() < 0.05) {
+        for (const reader of readers.splice(0)) {
+          verify(reader.tx, reader.model, rand);
+          reader.tx.rollback();
+        }
+        db.close();
+        db = DB.open(path, options);
+        assertEquals(check(db), []);
+      }
+      if (rand() < 0.1) db.view((reader) => verify(reader, committed, rand));
+    }
+    for (const reader of readers.splice(0)) reader.tx.rollback();
+    db.close();
+    db = DB.open(path, { ...options, freelistType: freelistType === "map" ? "array" : "map" });
+    db.view((reader) => verify(reader, committed, rand));
+    assertEquals(check(db), []);
+    db.close();
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+const SEEDS = Number(Deno.env.get("BACKEND_SEEDS") ?? "2");
+const TRANSACTIONS = Number(Deno.env.get("BACKEND_TRANSACTIONS") ?? "150");
+
+for (const freelistType of ["map", "array"] as const) {
+  for (const noFreelistSync of [false, true]) {
+    Deno.test(`model: random transactions match a Map (freelist ${freelistType}, ${noFreelistSync ? "not persisted" : "persisted"})`, () => {
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        runModel(
+          seed * 7919 + (freelistType === "map" ? 0 : 1) + (noFreelistSync ? 2 : 0),
+          freelistType,
+          noFreelistSync,
+          TRANSACTIONS,
+        );
+      }
+    });
+  }
+}
+
+Deno.test("rollback leaves the committed state and the page accounting unchanged", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => tx.createBucket(b("x")).put(b("k"), b("v")));
+    const before = db.meta.pgid;
+    const tx = db.begin(true);
+    const bucket = tx.bucket(b("x"))!;
+    for (let i = 0; i < 1000; i++) bucket.put(b("k" + i), new Uint8Array(100));
+    tx.rollback();
+    assertEquals(db.meta.pgid, before);
+    assertEquals(check(db), []);
+    db.view((r) => assertEquals(s(r.bucket(b("x"))!.get(b("k"))!), "v"));
+    assertEquals(db.view((r) => r.bucket(b("x"))!.get(b("k999"))), undefined);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("bucket errors carry bbolt's messages", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`);
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      x.put(b("k"), b("v"));
+      assertThrows(() => tx.createBucket(b("x")), "bucket already exists");
+      assertThrows(() => tx.createBucket(b("")), "bucket name required");
+      assertThrows(() => x.put(new Uint8Array(0), b("v")), "key required");
+      assertThrows(() => x.createBucket(b("k")), "incompatible value");
+      assertThrows(() => tx.deleteBucket(b("nope")), "bucket not found");
+    });
+    db.view((tx) => assertThrows(() => tx.bucket(b("x"))!.put(b("a"), b("b")), "tx not writable"));
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("pages freed while a reader is open are reused only after it closes", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 500; i++) x.put(b("k" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const reader = db.begin(false);
+    const seen = reader.bucket(b("x"))!.get(b("k7"))!.slice();
+    for (let round = 0; round < 5; round++) {
+      db.update((tx) => {
+        const x = tx.bucket(b("x"))!;
+        for (let i = 0; i < 500; i++) {
+          x.put(b("k" + i), new Uint8Array(200).fill((i + round + 1) & 255));
+        }
+      });
+    }
+    assert(db.freelist.pendingCount() > 0, "old pages must stay pending while the reader is open");
+    db.dropCache();
+    assertEquals(reader.bucket(b("x"))!.get(b("k7")), seen);
+    reader.rollback();
+    db.update(() => {});
+    assertEquals(
+      db.freelist.pendingCount() > 0,
+      true,
+      "the empty commit's own old freelist is pending",
+    );
+    assertEquals(check(db), []);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
