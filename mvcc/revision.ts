@@ -61,10 +61,35 @@ export function compareRevisions(a: Revision, b: Revision): number {
 export function writeRevisionBytes(rev: Revision, target: Uint8Array): void {
   if (target.length < REVISION_BYTES) throw new RangeError("revision buffer too short");
   if (rev.main < 0 || rev.sub < 0) throw new RangeError("negative revision");
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  view.setBigUint64(_MAIN_OFFSET, BigInt(rev.main), false);
+  _writeUint64(target, _MAIN_OFFSET, rev.main);
   target[_SEPARATOR_OFFSET] = _SEPARATOR;
-  view.setBigUint64(_SUB_OFFSET, BigInt(rev.sub), false);
+  _writeUint64(target, _SUB_OFFSET, rev.sub);
+}
+
+const _TWO_32 = 4294967296;
+
+/** Big-endian uint64 from a safe integer, without BigInt (this is on every write path). */
+function _writeUint64(target: Uint8Array, offset: number, value: number): void {
+  const high = Math.floor(value / _TWO_32);
+  const low = value >>> 0;
+  target[offset] = high >>> 24;
+  target[offset + 1] = (high >>> 16) & 0xff;
+  target[offset + 2] = (high >>> 8) & 0xff;
+  target[offset + 3] = high & 0xff;
+  target[offset + 4] = low >>> 24;
+  target[offset + 5] = (low >>> 16) & 0xff;
+  target[offset + 6] = (low >>> 8) & 0xff;
+  target[offset + 7] = low & 0xff;
+}
+
+/** Reads a big-endian uint64 that must be a safe integer. */
+function _readUint64(bytes: Uint8Array, offset: number): number {
+  const high = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
+    bytes[offset + 3]!) >>> 0;
+  const low = ((bytes[offset + 4]! << 24) | (bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) |
+    bytes[offset + 7]!) >>> 0;
+  if (high >= 0x200000) throw new RangeError("revision does not fit a safe integer");
+  return high * _TWO_32 + low;
 }
 
 /** Returns the 17-byte key of `rev`, or the 18-byte tombstone key when `tombstone` is set. */
@@ -80,12 +105,7 @@ export function bytesToRevision(bytes: Uint8Array): Revision {
   if (bytes.length !== REVISION_BYTES && bytes.length !== MARKED_REVISION_BYTES) {
     throw new RangeError(`revision key has ${bytes.length} bytes, want 17 or 18`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const main = Number(view.getBigUint64(_MAIN_OFFSET, false));
-  const sub = Number(view.getBigUint64(_SUB_OFFSET, false));
-  assertRevisionNumber(main, "main revision");
-  assertRevisionNumber(sub, "sub revision");
-  return { main, sub };
+  return { main: _readUint64(bytes, _MAIN_OFFSET), sub: _readUint64(bytes, _SUB_OFFSET) };
 }
 
 /** True when the bucket key marks a tombstone (etcd `isTombstone`). */
