@@ -1,0 +1,462 @@
+/**
+ * Test harness: start a detcd process (`deno run -A main.ts ...`) or the real `/usr/bin/etcd` on
+ * given ports with a temporary data dir, wait until it serves, run the real `etcdctl` against
+ * it, and always stop it (SIGTERM, then SIGKILL after a grace period). Every process started
+ * here is tracked, and anything still alive when the test process unloads is killed, so a
+ * failing test leaks no server.
+ *
+ * The differential tests run one script against real etcd and against detcd and compare the
+ * outputs after {@link normalize}. `DETCD_DIFF_TARGET=etcd` makes the "detcd" side a second
+ * real etcd (to develop the scripts while detcd's server is not ready), `=detcd` forces detcd;
+ * unset, detcd is used when `server/mod.ts` exports `startServer`.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+/** The repository root (the folder holding main.ts). */
+export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
+/** The real etcd and etcdctl binaries (Debian's etcd-server and etcd-client). */
+export const ETCD_BIN = Deno.env.get("ETCD_BIN") ?? "/usr/bin/etcd";
+export const ETCDCTL_BIN = Deno.env.get("ETCDCTL_BIN") ?? "/usr/bin/etcdctl";
+
+/** Which server a member runs. */
+export type Impl = "etcd" | "detcd";
+
+/** Options of {@link startMember}. */
+export interface MemberOptions {
+  impl: Impl;
+  clientPort: number;
+  peerPort: number;
+  /** Data dir to use (kept); default: a fresh temporary dir removed on stop. */
+  dataDir?: string;
+  name?: string;
+  token?: string;
+  /** Flags appended after the harness's own (later flags win in Go's flag package). */
+  extraArgs?: string[];
+  /** Extra environment for the process. */
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+/** A running member. */
+export interface Member {
+  readonly impl: Impl;
+  readonly endpoint: string;
+  readonly dataDir: string;
+  readonly pid: number;
+  /** Everything the process printed so far (stdout and stderr interleaved). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; removes a temporary data dir. Idempotent. */
+  stop(graceMs?: number): Promise<{ code: number; signal: string | null }>;
+  /** SIGKILL now and wait for the exit; keeps the data dir. */
+  kill(): Promise<void>;
+}
+
+const _live = new Set<Deno.ChildProcess>();
+
+globalThis.addEventListener("unload", () => {
+  for (const child of _live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+/** Whether detcd's server exists yet (server/mod.ts exporting startServer). */
+export async function detcdServerAvailable(): Promise<boolean> {
+  try {
+    const text = await Deno.readTextFile(`${REPO_ROOT}/server/mod.ts`);
+    return /export\s+(async\s+)?function\s+startServer|export\s*\{[^}]*\bstartServer\b/.test(text);
+  } catch {
+    return false;
+  }
+}
+
+/** The implementation the "detcd" side of a differential test runs (see module doc). */
+export async function diffTarget(): Promise<Impl> {
+  const forced = Deno.env.get("DETCD_DIFF_TARGET");
+  if (forced === "etcd" || forced === "detcd") return forced;
+  return (await detcdServerAvailable()) ? "detcd" : "etcd";
+}
+
+function _command(impl: Impl, args: string[]): { path: string; args: string[] } {
+  if (impl === "etcd") return { path: ETCD_BIN, args };
+  return { path: Deno.execPath(), args: ["run", "-A", `${REPO_ROOT}/main.ts`, ...args] };
+}
+
+/** The flags a single test member runs with: localhost-only ports, a fast election. */
+export function memberArgs(options: MemberOptions, dataDir: string): string[] {
+  const name = options.name ?? "m1";
+  const client = `http://127.0.0.1:${options.clientPort}`;
+  const peer = `http://127.0.0.1:${options.peerPort}`;
+  return [
+    "--name",
+    name,
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    client,
+    "--advertise-client-urls",
+    client,
+    "--listen-peer-urls",
+    peer,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster",
+    `${name}=${peer}`,
+    "--initial-cluster-token",
+    options.token ?? "detcd-test",
+    ...(options.extraArgs ?? []),
+  ];
+}
+
+/** Starts a member and waits until it answers `etcdctl endpoint health`. */
+export async function startMember(options: MemberOptions): Promise<Member> {
+  const temporary = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "detcd-test-" })}/data`;
+  const { path, args } = _command(options.impl, memberArgs(options, dataDir));
+  const child = new Deno.Command(path, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: REPO_ROOT,
+    env: { ETCD_UNSUPPORTED_ARCH: "", ...options.env },
+  }).spawn();
+  _live.add(child);
+  let text = "";
+  const decoder = () => new TextDecoderStream();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(decoder())) text += chunk;
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  let exited: { code: number; signal: string | null } | undefined;
+  const status = child.status.then((result) => {
+    _live.delete(child);
+    exited = { code: result.code, signal: result.signal };
+    return exited;
+  });
+  const endpoint = `127.0.0.1:${options.clientPort}`;
+  let stopped: Promise<{ code: number; signal: string | null }> | undefined;
+  const member: Member = {
+    impl: options.impl,
+    endpoint,
+    dataDir,
+    pid: child.pid,
+    output: () => text,
+    stop(graceMs = 5000) {
+      stopped ??= (async () => {
+        if (exited === undefined) {
+          _signal(child, "SIGTERM");
+          const timer = setTimeout(() => _signal(child, "SIGKILL"), graceMs);
+          await status;
+          clearTimeout(timer);
+        }
+        await pumps;
+        if (temporary) await Deno.remove(dataDir.replace(/\/data$/, ""), { recursive: true });
+        return (await status);
+      })();
+      return stopped;
+    },
+    async kill() {
+      _signal(child, "SIGKILL");
+      await status;
+      await pumps;
+    },
+  };
+  try {
+    await _waitReady(member, () => exited, options.readyTimeoutMs ?? 20000);
+  } catch (error) {
+    await member.stop(1000);
+    throw error;
+  }
+  return member;
+}
+
+function _signal(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // The process has exited already.
+  }
+}
+
+async function _waitReady(
+  member: Member,
+  exited: () => { code: number } | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = "";
+  while (Date.now() < deadline) {
+    const exit = exited();
+    if (exit !== undefined) {
+      throw new Error(
+        `${member.impl} exited with ${exit.code} before it was ready:\n${
+          member.output().slice(-3000)
+        }`,
+      );
+    }
+    const output = member.output();
+    const ready = output.includes("enabled capabilities for version") &&
+      output.includes("published");
+    if (ready || await _tcpOpen(member.endpoint)) {
+      const health = await etcdctl(member.endpoint, ["endpoint", "health"], { timeoutMs: 3000 });
+      if (health.code === 0) return;
+      lastError = health.stdout + health.stderr;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `${member.impl} not ready within ${timeoutMs} ms (${lastError.trim()}):\n${
+      member.output().slice(-3000)
+    }`,
+  );
+}
+
+async function _tcpOpen(endpoint: string): Promise<boolean> {
+  const [hostname, port] = endpoint.split(":");
+  try {
+    const conn = await Deno.connect({ hostname: hostname!, port: Number(port) });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The result of one command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link etcdctl} and {@link run}. */
+export interface RunOptions {
+  stdin?: string;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+/** Runs a command to completion with a time limit (killed with SIGKILL past it). */
+export async function run(
+  path: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(path, {
+    args,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: REPO_ROOT,
+    env: options.env ?? {},
+  }).spawn();
+  _live.add(child);
+  const timer = setTimeout(() => _signal(child, "SIGKILL"), options.timeoutMs ?? 30000);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+    _live.delete(child);
+  }
+}
+
+/** Runs the real etcdctl (API v3) against `endpoint`. */
+export function etcdctl(
+  endpoint: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return run(ETCDCTL_BIN, [`--endpoints=${endpoint}`, ...args], {
+    ...options,
+    env: { ETCDCTL_API: "3", ...options.env },
+  });
+}
+
+/** Starts a long-running etcdctl (e.g. `watch`), returning a handle to read and stop it. */
+export function spawnEtcdctl(endpoint: string, args: string[]): {
+  output(): string;
+  write(text: string): Promise<void>;
+  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
+  stop(): Promise<string>;
+} {
+  const child = new Deno.Command(ETCDCTL_BIN, {
+    args: [`--endpoints=${endpoint}`, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { ETCDCTL_API: "3" },
+  }).spawn();
+  _live.add(child);
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  const writer = child.stdin.getWriter();
+  const status = child.status.finally(() => _live.delete(child));
+  return {
+    output: () => text,
+    write: (input) => writer.write(new TextEncoder().encode(input)),
+    async waitFor(pattern, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
+      const matches = () =>
+        typeof pattern === "string" ? text.includes(pattern) : pattern.test(text);
+      while (!matches()) {
+        if (Date.now() > deadline) {
+          throw new Error(`etcdctl output never matched ${pattern}:\n${text}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async stop() {
+      // Signal before closing stdin: an interactive etcdctl reports EOF on stdin as an error.
+      _signal(child, "SIGTERM");
+      const timer = setTimeout(() => _signal(child, "SIGKILL"), 2000);
+      await status;
+      clearTimeout(timer);
+      await writer.close().catch(() => {});
+      await pumps;
+      return text;
+    },
+  };
+}
+
+/**
+ * Masks what legitimately differs between two servers: member, cluster and lease IDs, raft
+ * terms and indexes, hashes, db sizes, timings and temporary paths. Revisions, keys, values,
+ * counts and error texts stay.
+ */
+export function normalize(text: string): string {
+  return text
+    // etcdctl's own zap log lines (retries, snapshot save/restore) carry timestamps and paths.
+    .replace(/\{"level":"[a-z]+","ts":[^\n]*\}\n?/g, "")
+    .replace(/^stderr: $/gm, "")
+    .replace(
+      /"(cluster_id|member_id|ID|leader|raft_index|raft_applied_index|raft_term|lease|dbSize|dbSizeInUse)":\s*"?[0-9a-f]+"?/g,
+      '"$1":<N>',
+    )
+    .replace(
+      /\b(cluster_id|member_id|raft_term|raft_index|raft_applied_index|leader|memberID):\s*\d+/g,
+      "$1:<N>",
+    )
+    .replace(/\b[0-9a-f]{14,16}\b/g, "<ID>")
+    .replace(/"id":\d+/g, '"id":<N>')
+    .replace(/"ttl":\d+/g, '"ttl":<T>')
+    .replace(/took = \S+/g, "took = <T>")
+    .replace(/remaining\(-?\d+s\)/g, "remaining(<T>)")
+    .replace(/\b\d+(\.\d+)? (kB|MB|B)\b/g, "<SIZE>")
+    .replace(/\/tmp\/[^\s,"\]]+/g, "<TMP>")
+    .replace(/127\.0\.0\.1:\d+/g, "<ENDPOINT>");
+}
+
+/** Runs `fn` with one member, stopping it whatever happens. */
+export async function withMember<T>(
+  options: MemberOptions,
+  fn: (member: Member) => Promise<T>,
+): Promise<T> {
+  const member = await startMember(options);
+  try {
+    return await fn(member);
+  } finally {
+    await member.stop();
+  }
+}
+
+/** Values captured by earlier steps of a script (e.g. a lease ID), used by later ones. */
+export type ScriptVars = Record<string, string>;
+
+/** One step of an etcdctl script. */
+export interface ScriptStep {
+  /** etcdctl arguments (after `--endpoints`), or a function of the captured values. */
+  args: string[] | ((vars: ScriptVars) => string[]);
+  stdin?: string;
+  /** Reads values out of this step's stdout for later steps. */
+  capture?: (stdout: string, vars: ScriptVars) => void;
+  /** A function instead of etcdctl: its returned text goes to the transcript. */
+  run?: (member: Member, vars: ScriptVars) => Promise<string>;
+}
+
+/**
+ * Runs the steps in order against `member` and returns the transcript: each command, its
+ * stdout, its stderr and its exit status.
+ */
+export async function runScript(
+  member: Member,
+  steps: ScriptStep[],
+  vars: ScriptVars = {},
+): Promise<string> {
+  const transcript: string[] = [];
+  for (const step of steps) {
+    if (step.run !== undefined) {
+      transcript.push(`# ${await step.run(member, vars)}`);
+      continue;
+    }
+    const args = typeof step.args === "function" ? step.args(vars) : step.args;
+    const result = await etcdctl(
+      member.endpoint,
+      args,
+      step.stdin === undefined ? {} : { stdin: step.stdin },
+    );
+    step.capture?.(result.stdout, vars);
+    transcript.push(
+      `$ etcdctl ${args.join(" ")}`,
+      result.stdout.trimEnd(),
+      result.stderr === "" ? "" : `stderr: ${result.stderr.trimEnd()}`,
+      `exit ${result.code}`,
+    );
+  }
+  return transcript.filter((line) => line !== "").join("\n");
+}
+
+/** Ports of one side of a differential test. */
+export interface Ports {
+  clientPort: number;
+  peerPort: number;
+}
+
+/**
+ * Runs the same script against real etcd (on `etcdPorts`) and against the target
+ * ({@link diffTarget}, on `targetPorts`), concurrently, and returns both transcripts, raw.
+ */
+export async function differential(
+  options: {
+    etcdPorts: Ports;
+    targetPorts: Ports;
+    extraArgs?: string[];
+    steps: ScriptStep[];
+  },
+): Promise<{ etcd: string; target: string; targetImpl: Impl }> {
+  const targetImpl = await diffTarget();
+  const side = (impl: Impl, ports: Ports) =>
+    withMember(
+      {
+        impl,
+        ...ports,
+        ...(options.extraArgs === undefined ? {} : { extraArgs: options.extraArgs }),
+      },
+      (member) => runScript(member, options.steps),
+    );
+  const [etcd, target] = await Promise.all([
+    side("etcd", options.etcdPorts),
+    side(targetImpl, options.targetPorts),
+  ]);
+  return { etcd, target, targetImpl };
+}
