@@ -451,6 +451,8 @@ export class WatchStream implements WatchSink {
     const item = this._queue.shift();
     if (item === undefined) return undefined;
     this._store._kickVictims();
+    // A compaction notice ends the watcher; its ID becomes free again.
+    if (item.response.compactRevision !== 0) this._watchers.delete(item.response.watchId);
     return this._finish(item);
   }
 

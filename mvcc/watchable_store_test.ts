@@ -105,6 +105,8 @@ Deno.test("a watcher whose start revision is compacted gets the compact revision
   assert.ok(notice !== undefined);
   assert.equal(notice.compactRevision, 8);
   assert.equal(notice.watchId, 0);
+  // The notice ends the watcher: its ID can be used again.
+  assert.equal(stream.watch({ id: 0, key: enc("k") }), 0);
   assert.deepEqual(
     got.filter((r) => r.watchId === ok).flatMap((r) => r.events.map((e) => e.kv.modRevision)),
     [8, 9, 10, 11],
