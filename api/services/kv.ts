@@ -1,0 +1,227 @@
+/**
+ * The KV service (etcd's `etcdserver/api/v3rpc/key.go` over `v3_server.go`): request
+ * validation with etcd's errors, then reads served locally (after a ReadIndex round unless
+ * serializable) and writes proposed through raft; every response header filled with cluster
+ * ID, member ID, revision and raft term.
+ *
+ * @module
+ */
+
+import type { etcdserverpb } from "../gen/etcd.js";
+import {
+  ErrDuplicateKey,
+  ErrEmptyKey,
+  ErrKeyNotFound,
+  ErrLeaseProvided,
+  ErrNoSpace,
+  ErrTooManyOps,
+  ErrValueProvided,
+} from "../errors.ts";
+import type { KVService } from "../methods.ts";
+import type { EtcdServer } from "../../server/etcd_server.ts";
+import { applyRange, applyTxn, big, bytes, int64, isTxnReadOnly } from "../../server/kv_ops.ts";
+import { toApiError } from "../../server/apply.ts";
+import { costPut, costTxn } from "../../server/quota.ts";
+import type { TxnRead, TxnWrite } from "../../mvcc/mod.ts";
+
+type RangeRequest = etcdserverpb.RangeRequest.$Properties;
+type PutRequest = etcdserverpb.PutRequest.$Properties;
+type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest.$Properties;
+type TxnRequest = etcdserverpb.TxnRequest.$Properties;
+type RequestOp = etcdserverpb.RequestOp.$Properties;
+
+/** etcd's checkRangeRequest. */
+export function checkRangeRequest(r: RangeRequest): void {
+  if (bytes(r.key).length === 0) throw ErrEmptyKey;
+}
+
+/** etcd's checkPutRequest. */
+export function checkPutRequest(r: PutRequest): void {
+  if (bytes(r.key).length === 0) throw ErrEmptyKey;
+  if (r.ignoreValue === true && bytes(r.value).length !== 0) throw ErrValueProvided;
+  if (r.ignoreLease === true && big(r.lease) !== 0n) throw ErrLeaseProvided;
+}
+
+/** etcd's checkDeleteRequest. */
+export function checkDeleteRequest(r: DeleteRangeRequest): void {
+  if (bytes(r.key).length === 0) throw ErrEmptyKey;
+}
+
+/** etcd's checkTxnRequest: operation count, then every operation, recursively. */
+export function checkTxnRequest(r: TxnRequest, maxTxnOps: number): void {
+  const compare = r.compare ?? [];
+  const success = r.success ?? [];
+  const failure = r.failure ?? [];
+  const opc = Math.max(compare.length, success.length, failure.length);
+  if (opc > maxTxnOps) throw ErrTooManyOps;
+  for (const c of compare) if (bytes(c.key).length === 0) throw ErrEmptyKey;
+  for (const op of [...success, ...failure]) _checkRequestOp(op, maxTxnOps - opc);
+}
+
+function _checkRequestOp(op: RequestOp, maxTxnOps: number): void {
+  if (op.requestRange) return checkRangeRequest(op.requestRange);
+  if (op.requestPut) return checkPutRequest(op.requestPut);
+  if (op.requestDeleteRange) return checkDeleteRequest(op.requestDeleteRange);
+  if (op.requestTxn) return checkTxnRequest(op.requestTxn, maxTxnOps);
+  throw ErrKeyNotFound;
+}
+
+/** A key interval [begin, end) as latin1 strings; end "" is unbounded. */
+interface _Interval {
+  begin: string;
+  end: string;
+}
+
+function _latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 4096) {
+    s += String.fromCharCode(...b.subarray(i, Math.min(b.length, i + 4096)));
+  }
+  return s;
+}
+
+function _intersects(dels: _Interval[], key: string): boolean {
+  return dels.some((iv) => iv.begin <= key && (iv.end === "" || key < iv.end));
+}
+
+/**
+ * etcd's checkIntervals: within one branch, no key may be put twice or put and deleted, also
+ * across nested txns (a key put in both branches of one nested txn is fine).
+ */
+export function checkIntervals(ops: RequestOp[]): { puts: Set<string>; dels: _Interval[] } {
+  const dels: _Interval[] = [];
+  for (const op of ops) {
+    const d = op.requestDeleteRange;
+    if (!d) continue;
+    const begin = _latin1(bytes(d.key));
+    const rangeEnd = bytes(d.rangeEnd);
+    // A point is [k, k+"\0"); a range [k, end) with "\0" as end of "from key" kept literal,
+    // as etcd's string affine interval does.
+    const end = rangeEnd.length !== 0 ? _latin1(rangeEnd) : begin + "\0";
+    dels.push({ begin, end });
+  }
+  const puts = new Set<string>();
+  for (const op of ops) {
+    const t = op.requestTxn;
+    if (!t) continue;
+    const then = checkIntervals(t.success ?? []);
+    const otherwise = checkIntervals(t.failure ?? []);
+    for (const k of then.puts) {
+      if (puts.has(k) || _intersects(dels, k)) throw ErrDuplicateKey;
+      puts.add(k);
+    }
+    for (const k of otherwise.puts) {
+      if (puts.has(k) && !then.puts.has(k)) throw ErrDuplicateKey;
+      if (_intersects(dels, k)) throw ErrDuplicateKey;
+      puts.add(k);
+    }
+    dels.push(...then.dels, ...otherwise.dels);
+  }
+  for (const op of ops) {
+    const p = op.requestPut;
+    if (!p) continue;
+    const k = _latin1(bytes(p.key));
+    if (puts.has(k) || _intersects(dels, k)) throw ErrDuplicateKey;
+    puts.add(k);
+  }
+  return { puts, dels };
+}
+
+/** Whether every range of a read-only txn is serializable (etcd's isTxnSerializable). */
+function _isTxnSerializable(r: TxnRequest): boolean {
+  for (const op of [...(r.success ?? []), ...(r.failure ?? [])]) {
+    if (op.requestRange && op.requestRange.serializable !== true) return false;
+    if (op.requestTxn && !_isTxnSerializable(op.requestTxn)) return false;
+  }
+  return true;
+}
+
+/** A read view that refuses writes, to run a read-only txn without raft. */
+function _readOnlyTxn(view: TxnRead): TxnWrite {
+  return {
+    firstRev: view.firstRev,
+    rev: view.rev,
+    range: (key, end, options) => view.range(key, end, options),
+    put: () => {
+      throw new Error("read-only txn");
+    },
+    deleteRange: () => {
+      throw new Error("read-only txn");
+    },
+    changes: [],
+    end: () => {},
+  };
+}
+
+/** Builds the KV handlers over `server`. */
+export function kvService(server: EtcdServer): KVService {
+  return {
+    range: async (r, ctx) => {
+      checkRangeRequest(r);
+      if (r.serializable !== true) await server.linearizableReadNotify(ctx.signal);
+      let response: etcdserverpb.RangeResponse.$Properties;
+      try {
+        response = applyRange(server.kv.read(), r);
+      } catch (error) {
+        throw toApiError(error);
+      }
+      response.header = server.fillHeader(response.header);
+      return response;
+    },
+    put: async (r, ctx) => {
+      checkPutRequest(r);
+      if (!server.quota.available(costPut(r))) {
+        await server.raiseNoSpace(ctx.signal);
+        throw ErrNoSpace;
+      }
+      const result = await server.propose({ put: r }, ctx.signal);
+      const response = (result.response ?? {}) as etcdserverpb.PutResponse.$Properties;
+      response.header = server.fillHeader(response.header);
+      return response;
+    },
+    deleteRange: async (r, ctx) => {
+      checkDeleteRequest(r);
+      const result = await server.propose({ deleteRange: r }, ctx.signal);
+      const response = (result.response ?? {}) as etcdserverpb.DeleteRangeResponse.$Properties;
+      response.header = server.fillHeader(response.header);
+      return response;
+    },
+    txn: async (r, ctx) => {
+      checkTxnRequest(r, server.cfg.maxTxnOps);
+      checkIntervals(r.success ?? []);
+      checkIntervals(r.failure ?? []);
+      if (isTxnReadOnly(r)) {
+        if (!_isTxnSerializable(r)) await server.linearizableReadNotify(ctx.signal);
+        let response: etcdserverpb.TxnResponse.$Properties;
+        try {
+          const exists = (id: bigint) => server.lessor.lookup(id) !== undefined;
+          response = applyTxn(_readOnlyTxn(server.kv.read()), r, exists);
+        } catch (error) {
+          throw toApiError(error);
+        }
+        response.header = server.fillHeader(response.header);
+        return response;
+      }
+      if (!server.quota.available(costTxn(r))) {
+        await server.raiseNoSpace(ctx.signal);
+        throw ErrNoSpace;
+      }
+      const result = await server.propose({ txn: r }, ctx.signal);
+      const response = (result.response ?? {}) as etcdserverpb.TxnResponse.$Properties;
+      response.header = server.fillHeader(response.header);
+      return response;
+    },
+    compact: async (r, ctx) => {
+      const result = await server.propose({ compaction: r }, ctx.signal);
+      if (r.physical === true && result.physical !== undefined) {
+        await result.physical;
+        server.backend.forceCommit();
+      }
+      const response: etcdserverpb.CompactionResponse.$Properties = {
+        header: { revision: int64(server.kv.rev) },
+      };
+      response.header = server.fillHeader(response.header);
+      return response;
+    },
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The Watch service (etcd's `etcdserver/api/v3rpc/watch.go`): one bidirectional stream
+ * carries many watchers. Create, cancel and progress requests come in; created and canceled
+ * notices, events (with `prev_kv`, fragmented when asked and too large), progress
+ * notifications and compaction cancellations go out.
+ *
+ * The store queues responses per stream in a bounded queue and never waits for a slow
+ * client: a full queue makes its watchers victims that catch up later (mvcc's business).
+ * This handler forwards one response at a time and waits for the transport to take it.
+ *
+ * @module
+ */
+
+import { etcdserverpb, type mvccpb } from "../gen/etcd.js";
+import type { WatchService } from "../methods.ts";
+import type { StreamSink } from "../handler.ts";
+import type { EtcdServer } from "../../server/etcd_server.ts";
+import type { Event, WatchResponse, WatchStream } from "../../mvcc/mod.ts";
+import { FilterType } from "../../mvcc/mod.ts";
+import { bytes, int64, kvToPb, num } from "../../server/kv_ops.ts";
+
+type PbWatchResponse = etcdserverpb.WatchResponse.$Properties;
+
+const _NO_WATCH_ID = -1;
+
+function _eventToPb(ev: Event): mvccpb.Event.$Properties {
+  const out: mvccpb.Event.$Properties = { kv: kvToPb(ev.kv) };
+  if (ev.type !== 0) out.type = ev.type;
+  if (ev.prevKv !== undefined) out.prevKv = kvToPb(ev.prevKv);
+  return out;
+}
+
+/** Per-watcher options remembered by the stream (etcd's progress/prevKV/fragment maps). */
+interface _WatcherState {
+  progressNotify: boolean;
+  fragment: boolean;
+  /** Whether an event went out since the last progress tick. */
+  sentSinceTick: boolean;
+}
+
+/** The state of one gRPC watch stream. */
+class _ServerWatchStream {
+  readonly #server: EtcdServer;
+  readonly #sink: StreamSink<PbWatchResponse>;
+  readonly #stream: WatchStream;
+  readonly #watchers = new Map<number, _WatcherState>();
+  /** Events that arrived before their watcher's "created" went out. */
+  readonly #pending = new Map<number, WatchResponse[]>();
+  #progressTimer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  /** Sends in call order; the chain keeps the transport's order equal to ours. */
+  #sendChain: Promise<void> = Promise.resolve();
+
+  constructor(server: EtcdServer, sink: StreamSink<PbWatchResponse>) {
+    this.#server = server;
+    this.#sink = sink;
+    this.#stream = server.kv.newWatchStream();
+    const interval = server.cfg.experimentalWatchProgressNotifyIntervalMs;
+    if (interval > 0) this.#progressTimer = setInterval(() => this.#progressTick(), interval);
+  }
+
+  #header(revision: number): etcdserverpb.ResponseHeader.$Properties {
+    return this.#server.fillHeader({ revision: int64(revision) });
+  }
+
+  #send(message: PbWatchResponse): Promise<void> {
+    const sent = this.#sendChain.then(() => this.#closed ? undefined : this.#sink.send(message));
+    this.#sendChain = sent.catch(() => {
+      this.#closed = true;
+    });
+    return this.#sendChain;
+  }
+
+  /** Handles one request from the client. */
+  handle(request: etcdserverpb.WatchRequest): void {
+    if (request.createRequest) this.#create(request.createRequest);
+    else if (request.cancelRequest) this.#cancel(num(request.cancelRequest.watchId));
+    else if (request.progressRequest) {
+      // Not tied to a watcher: the header revision tells the client how far it is.
+      void this.#send({ header: this.#header(this.#stream.rev()), watchId: int64(_NO_WATCH_ID) });
+    }
+  }
+
+  #create(c: etcdserverpb.WatchCreateRequest.$Properties): void {
+    let key = bytes(c.key);
+    if (key.length === 0) key = new Uint8Array([0]);
+    let end: Uint8Array | undefined = bytes(c.rangeEnd);
+    if (end.length === 0) end = undefined;
+    else if (end.length === 1 && end[0] === 0) end = new Uint8Array(0);
+    const filters: FilterType[] = [];
+    for (const f of c.filters ?? []) {
+      if (f === etcdserverpb.WatchCreateRequest.FilterType.NOPUT) filters.push(FilterType.NOPUT);
+      if (f === etcdserverpb.WatchCreateRequest.FilterType.NODELETE) {
+        filters.push(FilterType.NODELETE);
+      }
+    }
+    const requestedId = num(c.watchId);
+    let id = _NO_WATCH_ID;
+    let reason: string | undefined;
+    try {
+      const options: Parameters<WatchStream["watch"]>[0] = {
+        key,
+        startRev: num(c.startRevision),
+        filters,
+        prevKv: c.prevKv === true,
+      };
+      if (end !== undefined) options.end = end;
+      if (requestedId !== 0) options.id = requestedId;
+      id = this.#stream.watch(options);
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    const created: PbWatchResponse = {
+      header: this.#header(this.#stream.rev()),
+      watchId: int64(id),
+      created: true,
+    };
+    if (reason !== undefined) {
+      created.canceled = true;
+      created.cancelReason = reason;
+    }
+    void this.#send(created);
+    if (reason !== undefined) return;
+    this.#watchers.set(id, {
+      progressNotify: c.progressNotify === true,
+      fragment: c.fragment === true,
+      sentSinceTick: false,
+    });
+    const early = this.#pending.get(id);
+    this.#pending.delete(id);
+    for (const response of early ?? []) void this.#forward(response);
+  }
+
+  #cancel(id: number): void {
+    try {
+      this.#stream.cancel(id);
+    } catch {
+      return; // etcd sends nothing for an unknown ID
+    }
+    this.#watchers.delete(id);
+    this.#pending.delete(id);
+    void this.#send({
+      header: this.#header(this.#stream.rev()),
+      watchId: int64(id),
+      canceled: true,
+    });
+  }
+
+  #progressTick(): void {
+    for (const [id, state] of this.#watchers) {
+      if (state.progressNotify && !state.sentSinceTick) this.#stream.requestProgress(id);
+      state.sentSinceTick = false;
+    }
+  }
+
+  /** Forwards the store's responses until the stream closes. */
+  async pump(): Promise<void> {
+    while (!this.#closed) {
+      const response = await this.#stream.next();
+      if (response === undefined) return;
+      if (!this.#watchers.has(response.watchId)) {
+        const list = this.#pending.get(response.watchId) ?? [];
+        list.push(response);
+        this.#pending.set(response.watchId, list);
+        continue;
+      }
+      await this.#forward(response);
+    }
+  }
+
+  #forward(response: WatchResponse): Promise<void> {
+    const state = this.#watchers.get(response.watchId);
+    const message: PbWatchResponse = {
+      header: this.#header(response.revision),
+      watchId: int64(response.watchId),
+      events: response.events.map(_eventToPb),
+    };
+    if (response.compactRevision !== 0) {
+      message.compactRevision = int64(response.compactRevision);
+      message.canceled = true;
+      this.#watchers.delete(response.watchId);
+    }
+    if (state !== undefined && response.events.length > 0) state.sentSinceTick = true;
+    if (state?.fragment === true) return this.#sendFragments(message);
+    return this.#send(message);
+  }
+
+  /** etcd's sendFragments: split events so that each message stays under the limit. */
+  async #sendFragments(message: PbWatchResponse): Promise<void> {
+    const limit = this.#server.cfg.maxRequestBytes;
+    const events = message.events ?? [];
+    const size = (m: PbWatchResponse) => etcdserverpb.WatchResponse.encode(m).len;
+    if (events.length < 2 || size(message) < limit) return await this.#send(message);
+    let at = 0;
+    while (at < events.length) {
+      const part: PbWatchResponse = { ...message, events: [], fragment: true };
+      const partEvents = part.events!;
+      while (at < events.length) {
+        partEvents.push(events[at]!);
+        if (partEvents.length > 1 && size(part) >= limit) {
+          partEvents.pop();
+          break;
+        }
+        at++;
+      }
+      if (at === events.length) part.fragment = false;
+      await this.#send(part);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#progressTimer !== undefined) clearInterval(this.#progressTimer);
+    this.#stream.close();
+  }
+}
+
+/** Builds the Watch handler over `server`. */
+export function watchService(server: EtcdServer): WatchService {
+  return {
+    watch: async (input, sink, ctx) => {
+      const stream = new _ServerWatchStream(server, sink);
+      const pumping = stream.pump();
+      try {
+        for await (const request of input) stream.handle(request);
+        // A client that half-closes still receives events until it cancels (as etcd).
+        if (!ctx.signal.aborted) {
+          await new Promise<void>((resolve) =>
+            ctx.signal.addEventListener("abort", () => resolve(), { once: true })
+          );
+        }
+      } finally {
+        stream.close();
+        await pumping;
+      }
+    },
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * The applier (etcd's `etcdserver/apply.go` and the entry dispatch of `server.go`): turns one
+ * committed InternalRaftRequest into changes of the key-value store, the lessor, the alarms
+ * and the membership, and into the response its proposer waits for.
+ *
+ * Applying is synchronous and deterministic: the same entries applied to the same state give
+ * the same state on every member. A request that fails (a lease that does not exist, a
+ * compacted revision) fails the same way everywhere and changes nothing.
+ *
+ * @module
+ */
+
+import { etcdserverpb } from "../api/gen/etcd.js";
+import {
+  ErrCompacted,
+  ErrFutureRev,
+  ErrLeaseExist,
+  ErrLeaseNotFound,
+  ErrLeaseTTLTooLarge,
+  ErrNoSpace,
+  ErrNotCapable,
+  EtcdError,
+} from "../api/errors.ts";
+import { bigintToLong, bigintToULong } from "../api/int64.ts";
+import {
+  CompactedError,
+  FutureRevisionError,
+  type TxnWrite,
+  type WatchableStore,
+} from "../mvcc/mod.ts";
+import {
+  LeaseExistsError,
+  LeaseNotFoundError,
+  LeaseTtlTooLargeError,
+  type Lessor,
+} from "../lease/mod.ts";
+import type { Logger } from "./log.ts";
+import { type AlarmStore } from "./quota.ts";
+import type { RaftCluster } from "./membership.ts";
+import type { Backend } from "../backend/mod.ts";
+import {
+  applyDeleteRange,
+  applyPut,
+  applyTxn,
+  big,
+  type Header,
+  int64,
+  num,
+  txnHasPut,
+} from "./kv_ops.ts";
+
+type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
+const _AlarmType = etcdserverpb.AlarmType;
+const _AlarmAction = etcdserverpb.AlarmRequest.AlarmAction;
+
+/** What a proposer receives once its entry is applied. */
+export interface ApplyResult {
+  /** The response properties (its header holds the revision; the rest is filled later). */
+  response?: { header?: Header | null };
+  error?: EtcdError;
+  /** For a compaction: resolves once the old revisions are physically deleted. */
+  physical?: Promise<void>;
+}
+
+/** Where the applier reads and writes. */
+export interface ApplyTarget {
+  readonly kv: WatchableStore;
+  readonly lessor: Lessor;
+  readonly alarms: AlarmStore;
+  readonly cluster: RaftCluster;
+  readonly backend: Backend;
+  readonly log: Logger;
+  /** Called when an alarm is raised or cleared (the server logs and switches modes). */
+  onAlarmChange(): void;
+  /** Called when a member publishes its attributes or the cluster version is set. */
+  onMembershipChange(kind: "attributes" | "version", memberId: bigint): void;
+}
+
+/** Maps a store or lessor error to the client-visible etcd error. */
+export function toApiError(error: unknown): EtcdError {
+  if (error instanceof EtcdError) return error;
+  if (error instanceof CompactedError) return ErrCompacted;
+  if (error instanceof FutureRevisionError) return ErrFutureRev;
+  if (error instanceof LeaseNotFoundError) return ErrLeaseNotFound;
+  if (error instanceof LeaseExistsError) return ErrLeaseExist;
+  if (error instanceof LeaseTtlTooLargeError) return ErrLeaseTTLTooLarge;
+  throw error;
+}
+
+/** Applies one decoded request; never throws for a request-level failure. */
+export function applyRequest(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
+  try {
+    return _dispatch(target, req);
+  } catch (error) {
+    return { error: toApiError(error) };
+  }
+}
+
+function _noSpace(target: ApplyTarget): boolean {
+  return target.alarms.has(_AlarmType.NOSPACE);
+}
+
+function _inWriteTxn<T>(kv: WatchableStore, body: (txn: TxnWrite) => T): T {
+  const txn = kv.write();
+  try {
+    return body(txn);
+  } finally {
+    txn.end();
+  }
+}
+
+function _dispatch(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
+  const { kv, lessor } = target;
+  if (req.put) {
+    const put = req.put;
+    if (_noSpace(target)) return { error: ErrNoSpace };
+    const lease = big(put.lease);
+    if (lease !== 0n && lessor.lookup(lease) === undefined) return { error: ErrLeaseNotFound };
+    return { response: _inWriteTxn(kv, (txn) => applyPut(txn, put)) };
+  }
+  if (req.deleteRange) {
+    const dr = req.deleteRange;
+    return { response: _inWriteTxn(kv, (txn) => applyDeleteRange(txn, dr)) };
+  }
+  if (req.txn) {
+    const txnRequest = req.txn;
+    if (_noSpace(target) && txnHasPut(txnRequest)) return { error: ErrNoSpace };
+    const exists = (id: bigint) => lessor.lookup(id) !== undefined;
+    return { response: _inWriteTxn(kv, (txn) => applyTxn(txn, txnRequest, exists)) };
+  }
+  if (req.compaction) {
+    const { done } = kv.compact(num(req.compaction.revision));
+    // Keep a failed physical compaction from surfacing as an unhandled rejection.
+    done.catch((error) => target.log.warn("compaction failed", { error }));
+    return { response: { header: { revision: int64(kv.rev) } }, physical: done };
+  }
+  if (req.leaseGrant) {
+    if (_noSpace(target)) return { error: ErrNoSpace };
+    const lease = lessor.grant(big(req.leaseGrant.ID), num(req.leaseGrant.TTL));
+    const response: etcdserverpb.LeaseGrantResponse.$Properties = {
+      header: {},
+      ID: bigintToLong(lease.id),
+      TTL: int64(lease.ttl),
+    };
+    return { response };
+  }
+  if (req.leaseRevoke) {
+    lessor.revoke(big(req.leaseRevoke.ID));
+    return { response: { header: {} } };
+  }
+  if (req.leaseCheckpoint) {
+    for (const c of req.leaseCheckpoint.checkpoints ?? []) {
+      lessor.checkpoint(big(c.ID), num(c.remaining_TTL));
+    }
+    return { response: { header: {} } };
+  }
+  if (req.alarm) return { response: _applyAlarm(target, req.alarm) };
+  if (req.v2) return _applyV2(target, req.v2);
+  // Auth and the rest come with their features.
+  return { error: ErrNotCapable };
+}
+
+function _applyAlarm(
+  target: ApplyTarget,
+  ar: etcdserverpb.AlarmRequest.$Properties,
+): etcdserverpb.AlarmResponse.$Properties {
+  const alarm = ar.alarm ?? _AlarmType.NONE;
+  const memberId = big(ar.memberID);
+  const toPb = (a: { memberId: bigint; alarm: number }) => ({
+    memberID: bigintToULong(a.memberId),
+    alarm: a.alarm,
+  });
+  const response: etcdserverpb.AlarmResponse.$Properties = { header: {}, alarms: [] };
+  switch (ar.action ?? _AlarmAction.GET) {
+    case _AlarmAction.GET:
+      response.alarms = target.alarms.get(alarm).map(toPb);
+      break;
+    case _AlarmAction.ACTIVATE: {
+      if (alarm === _AlarmType.NONE) break;
+      const before = target.alarms.get(alarm).length;
+      const raised = target.alarms.activate(memberId, alarm);
+      response.alarms = [toPb(raised)];
+      if (before === 0) {
+        target.log.warn("alarm raised", {
+          alarm: _alarmName(alarm),
+          from: memberId.toString(16),
+        });
+        target.onAlarmChange();
+      }
+      break;
+    }
+    case _AlarmAction.DEACTIVATE: {
+      const cleared = target.alarms.deactivate(memberId, alarm);
+      if (cleared === undefined) break;
+      response.alarms = [toPb(cleared)];
+      if (target.alarms.get(alarm).length === 0) {
+        target.log.warn("alarm disarmed", {
+          alarm: _alarmName(alarm),
+          from: memberId.toString(16),
+        });
+        target.onAlarmChange();
+      }
+      break;
+    }
+  }
+  return response;
+}
+
+/** The alarm's enum name, as etcd prints it (`NOSPACE`). */
+export function _alarmName(alarm: number): string {
+  return etcdserverpb.AlarmType[alarm] ?? String(alarm);
+}
+
+const _MEMBER_ATTRIBUTES = /^\/0\/members\/([0-9a-f]+)\/attributes$/;
+
+/**
+ * The v2 requests etcd 3.4 still sends through raft for membership: a member publishes its
+ * name and client URLs (`PUT /0/members/<id>/attributes`), the leader sets the cluster
+ * version (`PUT /0/version`).
+ */
+function _applyV2(target: ApplyTarget, r: etcdserverpb.Request.$Properties): ApplyResult {
+  const path = r.Path ?? "";
+  if (r.Method === "PUT") {
+    const match = _MEMBER_ATTRIBUTES.exec(path);
+    if (match !== null) {
+      const id = BigInt("0x" + match[1]!);
+      const attrs = JSON.parse(r.Val ?? "{}") as { name?: string; clientURLs?: string[] };
+      target.cluster.updateAttributes(id, attrs.name ?? "", attrs.clientURLs ?? [], target.backend);
+      target.onMembershipChange("attributes", id);
+      return { response: {} };
+    }
+    if (path === "/0/version") {
+      target.cluster.setVersion(r.Val ?? "", target.backend);
+      target.onMembershipChange("version", 0n);
+      return { response: {} };
+    }
+  }
+  return { error: ErrNotCapable };
+}

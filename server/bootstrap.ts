@@ -1,0 +1,232 @@
+/**
+ * Bootstrap of a member from its data directory (etcd's `etcdserver/server.go` NewServer,
+ * `raft.go` startNode/restartNode):
+ *
+ * - no WAL yet: a new cluster. Member IDs come from the initial cluster's peer URLs and the
+ *   cluster token, the WAL is created with `Metadata{NodeID, ClusterID}`, and raft bootstraps
+ *   with one ConfChangeAddNode entry per member at term 1 whose context is the member's JSON;
+ * - a WAL: a restart. The newest `.snap` is loaded, the WAL opened at it and read to the end,
+ *   and the MemoryStorage filled with snapshot, hard state and entries. Raft replays every
+ *   entry after the snapshot; the applier skips those at or below the backend's consistent
+ *   index.
+ *
+ * The backend is `member/snap/db` in both cases.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { ServerConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { computeClusterId, computeMemberId, goUrlString } from "./ids.ts";
+import { type Member, memberJson, RaftCluster } from "./membership.ts";
+import {
+  type HardState,
+  MemoryStorage,
+  type Peer,
+  RawNode,
+  ReadOnlyOption,
+  type Snapshot,
+  Xoshiro128,
+} from "../raft/mod.ts";
+import { decodeMetadata, encodeMetadata, Wal } from "../wal/mod.ts";
+import { SnapError, Snapshotter } from "../snap/mod.ts";
+
+const _encoder = new TextEncoder();
+/** etcd's maxSizePerMsg (1 MiB) and maxInflightMsgs (4096 / 8). */
+const _MAX_SIZE_PER_MSG = 1024 * 1024;
+const _MAX_INFLIGHT_MSGS = 512;
+const _MAX_UNCOMMITTED_ENTRIES_BYTES = 1 << 30;
+
+/** Everything a server needs from its data directory. */
+export interface Bootstrapped {
+  memberId: bigint;
+  clusterId: bigint;
+  cluster: RaftCluster;
+  /** The peers of a new cluster (the bootstrap entries are in the first Ready); [] on restart. */
+  newCluster: boolean;
+  wal: Wal;
+  snapshotter: Snapshotter;
+  storage: MemoryStorage;
+  rawNode: RawNode;
+  hardState: HardState;
+  /** The snapshot loaded on restart, if any. */
+  snapshot: Snapshot | undefined;
+  /** Path of the backend file. */
+  backendPath: string;
+}
+
+/** Where the member's files live. */
+export function memberPaths(cfg: ServerConfig): { memberDir: string; dbPath: string } {
+  const memberDir = join(cfg.dataDir, "member");
+  return { memberDir, dbPath: join(cfg.dataDir, "member", "snap", "db") };
+}
+
+/** Makes `dir` (and parents) with etcd's private mode and checks that it is usable. */
+function _ensureDir(dir: string): void {
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Touch a probe to fail early, with a clear message, on a directory we cannot write.
+  const probe = join(dir, ".touch");
+  try {
+    Deno.writeFileSync(probe, new Uint8Array(0));
+    Deno.removeSync(probe);
+  } catch (error) {
+    throw new Error(`cannot access data directory: ${dir}: ${(error as Error).message}`);
+  }
+}
+
+/** The raft configuration of this member (etcd's raft.Config in startNode/restartNode). */
+function _raftConfig(cfg: ServerConfig, id: bigint, storage: MemoryStorage) {
+  const electionTick = Math.max(1, Math.floor(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+  // A seed of our own per start; raft uses it only for randomized election timeouts.
+  const seed = Number(id & 0xffffn) ^ (Date.now() & 0xffffffff);
+  return {
+    id,
+    electionTick,
+    heartbeatTick: 1,
+    storage,
+    maxSizePerMsg: _MAX_SIZE_PER_MSG,
+    maxInflightMsgs: _MAX_INFLIGHT_MSGS,
+    maxUncommittedEntriesSize: _MAX_UNCOMMITTED_ENTRIES_BYTES,
+    checkQuorum: true,
+    preVote: cfg.preVote,
+    readOnlyOption: ReadOnlyOption.ReadOnlySafe,
+    rand: new Xoshiro128(seed >>> 0),
+  };
+}
+
+/** Opens or creates the member's WAL, snapshots and raft node. */
+export async function bootstrap(cfg: ServerConfig, log: Logger): Promise<Bootstrapped> {
+  _ensureDir(cfg.dataDir);
+  const { dbPath } = memberPaths(cfg);
+  _ensureDir(cfg.snapDir);
+  const snapshotter = new Snapshotter(cfg.snapDir);
+  if (Wal.exists(cfg.walDir)) return await _restart(cfg, log, snapshotter, dbPath);
+  return await _startNew(cfg, log, snapshotter, dbPath);
+}
+
+/** The members of the initial cluster, with their IDs (etcd NewClusterFromURLsMap). */
+export function initialMembers(cfg: ServerConfig): Member[] {
+  const members: Member[] = [];
+  for (const [name, urls] of cfg.initialCluster) {
+    const peerUrls = urls.map(goUrlString);
+    const id = computeMemberId(peerUrls, cfg.initialClusterToken);
+    members.push({ id, peerUrls, isLearner: false, name, clientUrls: [] });
+  }
+  return members;
+}
+
+async function _startNew(
+  cfg: ServerConfig,
+  log: Logger,
+  snapshotter: Snapshotter,
+  dbPath: string,
+): Promise<Bootstrapped> {
+  if (cfg.initialClusterState === "existing") {
+    throw new Error("joining an existing cluster is not supported yet (--initial-cluster-state)");
+  }
+  const members = initialMembers(cfg);
+  const local = members.find((m) => m.name === cfg.name);
+  if (local === undefined) {
+    throw new Error(
+      `couldn't find local name "${cfg.name}" in the initial cluster configuration`,
+    );
+  }
+  const advertised = cfg.initialAdvertisePeerUrls.map(goUrlString).sort();
+  const listed = [...local.peerUrls].sort();
+  if (advertised.join(",") !== listed.join(",")) {
+    throw new Error(
+      `--initial-cluster has ${cfg.name}=${listed.join(",")} but missing from ` +
+        `--initial-advertise-peer-urls=${advertised.join(",")}`,
+    );
+  }
+  const clusterId = computeClusterId(members.map((m) => m.id));
+  const memberId = local.id;
+  const metadata = encodeMetadata({ nodeId: memberId, clusterId });
+  const wal = await Wal.create(cfg.walDir, metadata);
+  const storage = new MemoryStorage();
+  const rawNode = new RawNode(_raftConfig(cfg, memberId, storage));
+  const peers: Peer[] = members
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((m) => ({ id: m.id, context: _encoder.encode(memberJson(m)) }));
+  rawNode.bootstrap(peers);
+  log.info("starting local member", {
+    "local-member-id": memberId.toString(16),
+    "cluster-id": clusterId.toString(16),
+  });
+  return {
+    memberId,
+    clusterId,
+    cluster: new RaftCluster(memberId, clusterId),
+    newCluster: true,
+    wal,
+    snapshotter,
+    storage,
+    rawNode,
+    hardState: { term: 0, vote: 0n, commit: 0 },
+    snapshot: undefined,
+    backendPath: dbPath,
+  };
+}
+
+async function _restart(
+  cfg: ServerConfig,
+  log: Logger,
+  snapshotter: Snapshotter,
+  dbPath: string,
+): Promise<Bootstrapped> {
+  let snapshot: Snapshot | undefined;
+  try {
+    snapshot = snapshotter.load();
+  } catch (error) {
+    if (!(error instanceof SnapError) || error.code !== "no-snapshot") throw error;
+  }
+  const at = { index: snapshot?.metadata.index ?? 0, term: snapshot?.metadata.term ?? 0 };
+  const wal = await Wal.open(cfg.walDir, at);
+  const contents = await wal.readAll();
+  if (contents.repaired !== undefined) {
+    log.warn("repaired torn WAL tail", {
+      segment: contents.repaired.segment,
+      offset: contents.repaired.offset,
+    });
+  }
+  const metadata = decodeMetadata(contents.metadata);
+  const storage = new MemoryStorage();
+  if (snapshot !== undefined) storage.applySnapshot(snapshot);
+  storage.setHardState(contents.hardState);
+  storage.append(contents.entries);
+  const rawNode = new RawNode(_raftConfig(cfg, metadata.nodeId, storage));
+  // A crash between creating the WAL and saving the bootstrap entries leaves an empty log:
+  // bootstrap again, exactly as the first start would have.
+  const emptyLog = snapshot === undefined && contents.entries.length === 0 &&
+    contents.hardState.commit === 0;
+  if (emptyLog) {
+    const members = initialMembers(cfg);
+    const peers: Peer[] = members
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((m) => ({ id: m.id, context: _encoder.encode(memberJson(m)) }));
+    rawNode.bootstrap(peers);
+  }
+  log.info("restarting local member", {
+    "local-member-id": metadata.nodeId.toString(16),
+    "cluster-id": metadata.clusterId.toString(16),
+    "commit-index": contents.hardState.commit,
+  });
+  const cluster = new RaftCluster(metadata.nodeId, metadata.clusterId);
+  if (snapshot?.data !== undefined && snapshot.data.length > 0) {
+    cluster.loadFromV2Json(snapshot.data);
+  }
+  return {
+    memberId: metadata.nodeId,
+    clusterId: metadata.clusterId,
+    cluster,
+    newCluster: false,
+    wal,
+    snapshotter,
+    storage,
+    rawNode,
+    hardState: contents.hardState,
+    snapshot,
+    backendPath: dbPath,
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * server/: one detcd member — bootstrap from the data directory, the raft Ready loop, the
+ * applier, linearizable reads, quota and alarms, snapshots, auto-compaction — and
+ * `startServer`, which also opens the client and peer listeners.
+ *
+ * @module
+ */
+
+import { type GrpcServer, startGrpcServer } from "../api/grpc_server.ts";
+import { GRPC_OVERHEAD_BYTES } from "../api/grpc_server.ts";
+import { etcdServices } from "../api/services/mod.ts";
+import type { ServerConfig } from "./config.ts";
+import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { bootstrap } from "./bootstrap.ts";
+import { EtcdServer as _EtcdServer } from "./etcd_server.ts";
+
+export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
+export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
+export {
+  attributesJson,
+  type Member,
+  memberJson,
+  parseMemberJson,
+  RaftCluster,
+  v2StoreJson,
+} from "./membership.ts";
+export { AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
+export { applyRequest, type ApplyResult, toApiError } from "./apply.ts";
+export { Wait, WaitIndex } from "./wait.ts";
+export { ReadIndexer } from "./read_index.ts";
+export { RaftNode, type RaftNodeHandler, type Transport } from "./raft_node.ts";
+export { Compactor, parseGoDurationMs } from "./compactor.ts";
+
+/** A running member, as `main.ts` drives it. */
+export interface EtcdServer {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  /** `host:port` actually listened on, one per client URL. */
+  readonly clientAddrs: string[];
+  /** Stops serving, stops raft and closes every file. */
+  stop(): Promise<void>;
+  /** Settles when the member has stopped (rejects if it stopped on a fatal error). */
+  done: Promise<void>;
+  /** The member itself (tests). */
+  readonly core: _EtcdServer;
+}
+
+/** The plain HTTP endpoints etcd serves on its client port. */
+function _httpHandler(core: _EtcdServer) {
+  return (request: Request): Response => {
+    const path = new URL(request.url, "http://localhost").pathname;
+    if (path === "/health") {
+      const healthy = core.leader !== 0n;
+      return Response.json({ health: healthy ? "true" : "false" }, {
+        status: healthy ? 200 : 503,
+      });
+    }
+    if (path === "/version") {
+      return Response.json({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION });
+    }
+    if (path === "/metrics") {
+      const lines = [
+        "# TYPE etcd_server_has_leader gauge",
+        `etcd_server_has_leader ${core.leader !== 0n ? 1 : 0}`,
+        "# TYPE etcd_mvcc_db_total_size_in_bytes gauge",
+        `etcd_mvcc_db_total_size_in_bytes ${core.backend.size()}`,
+        "# TYPE etcd_debugging_mvcc_current_revision gauge",
+        `etcd_debugging_mvcc_current_revision ${core.kv.rev}`,
+      ];
+      return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+    }
+    return new Response("404 page not found\n", { status: 404 });
+  };
+}
+
+function _hostPort(url: URL): { host: string; port: number } {
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  return { host, port };
+}
+
+/**
+ * Peer listeners. Members talk raft over them once clusters come; for now they accept
+ * connections (TLS when configured, e.g. `--peer-auto-tls`) and answer 404, so that the port
+ * is held and tools that probe it see a listening etcd.
+ */
+function _startPeerListeners(cfg: ServerConfig, log: Logger): Deno.HttpServer[] {
+  const servers: Deno.HttpServer[] = [];
+  for (const url of cfg.listenPeerUrls) {
+    const { host, port } = _hostPort(url);
+    const handler = () => new Response("404 page not found\n", { status: 404 });
+    const options = { hostname: host, port, onListen: () => {} };
+    if (url.protocol === "https:") {
+      if (cfg.peerTls.certFile === "" || cfg.peerTls.keyFile === "") {
+        throw new Error(`TLS peer URL ${url.href} needs --peer-cert-file and --peer-key-file`);
+      }
+      servers.push(Deno.serve({
+        ...options,
+        cert: Deno.readTextFileSync(cfg.peerTls.certFile),
+        key: Deno.readTextFileSync(cfg.peerTls.keyFile),
+      }, handler));
+    } else {
+      servers.push(Deno.serve(options, handler));
+    }
+    log.info("now serving peer traffic", { address: `${host}:${port}` });
+  }
+  return servers;
+}
+
+/** Bootstraps the member in `cfg.dataDir`, starts raft and serves clients and peers. */
+export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdServer> {
+  const serverLog = log.named("etcdserver");
+  const boot = await bootstrap(cfg, serverLog);
+  let core: _EtcdServer;
+  try {
+    core = new _EtcdServer(cfg, serverLog, boot);
+  } catch (error) {
+    await boot.wal.close();
+    throw error;
+  }
+  const grpcServers: GrpcServer[] = [];
+  const peers: Deno.HttpServer[] = [];
+  const clientAddrs: string[] = [];
+  try {
+    peers.push(..._startPeerListeners(cfg, log.named("embed")));
+    core.start();
+    const services = etcdServices(core);
+    for (const url of cfg.listenClientUrls) {
+      if (url.protocol === "https:" || url.protocol === "unixs:") {
+        throw new Error(`client TLS is not supported yet (${url.href})`);
+      }
+      const { host, port } = _hostPort(url);
+      const grpc = await startGrpcServer(
+        {
+          host,
+          port,
+          services,
+          maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+          maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
+          http: _httpHandler(core),
+        } as Parameters<typeof startGrpcServer>[0],
+      );
+      grpcServers.push(grpc);
+      clientAddrs.push(`${host}:${grpc.port}`);
+      log.named("embed").info("serving client traffic insecurely; this is strongly discouraged!", {
+        address: `${host}:${grpc.port}`,
+      });
+    }
+  } catch (error) {
+    for (const grpc of grpcServers) await grpc.close();
+    for (const peer of peers) await peer.shutdown();
+    await core.stop();
+    throw error;
+  }
+  log.named("embed").info("ready to serve client requests");
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const grpc of grpcServers) await grpc.close();
+      for (const peer of peers) await peer.shutdown();
+      await core.stop();
+    })();
+    return stopping;
+  };
+  // A member that stops by itself (a fatal error) closes its listeners too.
+  const done = core.done.then(async () => {
+    if (stopping === undefined) await stop();
+    if (core.fatalError !== undefined) throw core.fatalError;
+  });
+  return { memberId: core.memberId, clusterId: core.clusterId, clientAddrs, stop, done, core };
+}

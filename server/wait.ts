@@ -1,0 +1,109 @@
+/**
+ * The wait registry: a proposer registers a request ID before proposing, and the apply loop
+ * triggers that ID with the result once the entry is applied (etcd's `pkg/wait`).
+ *
+ * IDs are bigint because etcd's request IDs are 64-bit (member ID bits + a counter). Every
+ * pending waiter is bounded by `maxPending`: a proposer that would exceed it is refused rather
+ * than queued without limit.
+ *
+ * @module
+ */
+
+/** A registered waiter: resolves with the apply result or rejects on `cancelAll`. */
+interface _Waiter {
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+}
+
+/** Request ID -> waiter; triggered at most once per ID. */
+export class Wait {
+  readonly #waiters = new Map<bigint, _Waiter>();
+  readonly #maxPending: number;
+
+  /** Makes an empty registry that holds at most `maxPending` waiters at once. */
+  constructor(maxPending = 1_000_000) {
+    if (!(maxPending > 0)) throw new RangeError("maxPending must be positive");
+    this.#maxPending = maxPending;
+  }
+
+  /** The number of waiters not yet triggered. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /** Registers `id`; the promise settles when `trigger(id, ...)` or `cancelAll` runs. */
+  register<T>(id: bigint): Promise<T> {
+    if (this.#waiters.has(id)) throw new Error(`wait: duplicate request ID ${id.toString(16)}`);
+    if (this.#waiters.size >= this.#maxPending) throw new Error("wait: too many pending requests");
+    return new Promise<T>((resolve, reject) => {
+      this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** Whether `id` is registered and not yet triggered. */
+  isRegistered(id: bigint): boolean {
+    return this.#waiters.has(id);
+  }
+
+  /** Resolves the waiter of `id` (if any) with `value`; returns whether one was waiting. */
+  trigger(id: bigint, value: unknown): boolean {
+    const waiter = this.#waiters.get(id);
+    if (waiter === undefined) return false;
+    this.#waiters.delete(id);
+    waiter.resolve(value);
+    return true;
+  }
+
+  /** Rejects the waiter of `id` (if any); used when a proposal is dropped or times out. */
+  fail(id: bigint, reason: unknown): boolean {
+    const waiter = this.#waiters.get(id);
+    if (waiter === undefined) return false;
+    this.#waiters.delete(id);
+    waiter.reject(reason);
+    return true;
+  }
+
+  /** Rejects every waiter, e.g. when the server stops. */
+  cancelAll(reason: unknown): void {
+    const waiters = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.reject(reason);
+  }
+}
+
+/**
+ * Waits for an index to be reached (etcd's `wait.WaitTime`, used for "applied >= readIndex").
+ * Waiters are kept sorted by the index they wait for, so `trigger` only touches ready ones.
+ */
+export class WaitIndex {
+  #reached = 0;
+  /** Pending waiters, sorted by index ascending. */
+  readonly #pending: { index: number; resolve: () => void }[] = [];
+
+  /** The highest index triggered so far. */
+  get reached(): number {
+    return this.#reached;
+  }
+
+  /** Resolves once `trigger(i)` has run with some `i >= index`. */
+  wait(index: number): Promise<void> {
+    if (index <= this.#reached) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      // Most waits arrive in increasing order: search from the back.
+      let at = this.#pending.length;
+      while (at > 0 && this.#pending[at - 1]!.index > index) at--;
+      this.#pending.splice(at, 0, { index, resolve });
+    });
+  }
+
+  /** Records that `index` is reached and wakes every waiter at or below it. */
+  trigger(index: number): void {
+    if (index <= this.#reached) return;
+    this.#reached = index;
+    let count = 0;
+    while (count < this.#pending.length && this.#pending[count]!.index <= index) count++;
+    if (count === 0) return;
+    const ready = this.#pending.splice(0, count);
+    for (const waiter of ready) waiter.resolve();
+  }
+}
