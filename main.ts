@@ -146,10 +146,8 @@ function _logStart(cfg: ServerConfig, log: Logger): void {
 
 /** Loads `startServer` from server/mod.ts. */
 async function _loadStartServer(): Promise<_StartServer> {
-  // A computed specifier while server/mod.ts is being written, so that `deno check main.ts`
-  // passes without it; becomes a literal import once it exists (deno compile needs that).
-  const specifier = ["./server", "mod.ts"].join("/");
-  const mod = await import(specifier) as { startServer?: _StartServer };
+  // Imported lazily so that `--help`, `--version`, flag errors and `inspect` start fast.
+  const mod = await import("./server/mod.ts") as { startServer?: _StartServer };
   if (typeof mod.startServer !== "function") throw new Error("server/mod.ts has no startServer");
   return mod.startServer;
 }
