@@ -16,6 +16,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { EtcdError, Status, toEtcdError } from "./errors.ts";
 import type {
@@ -63,9 +64,23 @@ export interface GrpcServerOptions {
   /** Largest response message sent, in bytes. Default `MAX_SEND_BYTES_DEFAULT`. */
   maxSendBytes?: number;
   /** Largest number of concurrent streams per connection (`--max-concurrent-streams`). */
-  maxConcurrentStreams?: number;
+  maxConcurrentStreams?: number | undefined;
   /** Served for HTTP/1.1 connections on the same port; without it they get 404. */
-  http?: HttpHandler;
+  http?: HttpHandler | undefined;
+  /** Serve TLS only (an `https://` client URL); plain connections are refused. */
+  tls?: GrpcTlsOptions | undefined;
+}
+
+/** TLS settings of a client listener, as etcd's `--cert-file` and friends. */
+export interface GrpcTlsOptions {
+  /** Server certificate chain, PEM (`--cert-file`). */
+  certPem: string;
+  /** Its private key, PEM (`--key-file`). */
+  keyPem: string;
+  /** CA certificates that client certificates must chain to, PEM (`--trusted-ca-file`). */
+  caPem?: string | undefined;
+  /** Require and verify a client certificate (`--client-cert-auth`). */
+  clientCertAuth?: boolean | undefined;
 }
 
 /** A running server. */
@@ -94,9 +109,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   const http = options.http ?? (() => new Response("404 page not found\n", { status: 404 }));
   const sockets = new Set<net.Socket>();
-  const listener = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+  const onConnection = (socket: net.Socket): void => {
     _route(socket, (first) => {
       if (_isHttp2(first)) {
         socket.unshift(first);
@@ -105,7 +118,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         serveHttp1(socket, first, http);
       }
     });
+  };
+  const listener = options.tls === undefined
+    ? net.createServer(onConnection)
+    : tls.createServer(_tlsServerOptions(options.tls), onConnection);
+  // Every accepted TCP connection, TLS or not, so that close() can end them all.
+  listener.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
   });
+  // A failed TLS handshake concerns one client only.
+  listener.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(options.port, options.host, () => {
@@ -129,6 +152,28 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       return closing;
     },
   };
+}
+
+/**
+ * Node TLS server options. ALPN: gRPC clients offer only "h2"; curl and browsers offer
+ * "http/1.1" too and get it, so that their requests reach the HTTP handler rather than
+ * grpc-js (etcd routes HTTP/2 requests by content type instead; grpc-js cannot share an
+ * HTTP/2 session with another handler). The first bytes decide in the end, as for plain TCP.
+ */
+function _tlsServerOptions(options: GrpcTlsOptions): tls.TlsOptions {
+  const clientCertAuth = options.clientCertAuth ?? false;
+  if (clientCertAuth && options.caPem === undefined) {
+    throw new Error("clientCertAuth needs caPem (--trusted-ca-file)");
+  }
+  const result: tls.TlsOptions & { ALPNCallback: (arg: { protocols: string[] }) => string } = {
+    cert: options.certPem,
+    key: options.keyPem,
+    requestCert: clientCertAuth,
+    rejectUnauthorized: clientCertAuth,
+    ALPNCallback: ({ protocols }) => protocols.includes("http/1.1") ? "http/1.1" : "h2",
+  };
+  if (options.caPem !== undefined) result.ca = options.caPem;
+  return result;
 }
 
 /** Reads until the first bytes tell HTTP/2 from HTTP/1.x, then calls `decide` once. */
@@ -312,6 +357,12 @@ class _GrpcCallContext implements CallContext {
     return this.#controller.signal;
   }
 
+  get commonName(): string | undefined {
+    const certificate = this.#call.getAuthContext().sslPeerCertificate;
+    const commonName = certificate?.subject?.CN;
+    return typeof commonName === "string" && commonName !== "" ? commonName : undefined;
+  }
+
   metadata(key: string): string | undefined {
     const value = this.#call.metadata.get(key)[0];
     if (value === undefined) return undefined;
@@ -323,6 +374,7 @@ class _GrpcCallContext implements CallContext {
 interface _SurfaceCall {
   readonly metadata: grpc.Metadata;
   getPeer(): string;
+  getAuthContext(): { sslPeerCertificate?: { subject?: { CN?: unknown } } };
   once(event: "cancelled", listener: () => void): unknown;
 }
 

@@ -24,6 +24,11 @@ export interface CallContext {
    * the call must fail with `ErrNoLeader` while the member has no leader.
    */
   readonly requireLeader: boolean;
+  /**
+   * Common name of the client's verified TLS certificate (`--client-cert-auth`), which etcd
+   * takes as the user name when a call carries no token; undefined without one.
+   */
+  readonly commonName: string | undefined;
   /** The client's address, as `host:port`, when known. */
   readonly peer: string;
   /**

@@ -38,6 +38,7 @@ export {
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcServerOptions,
+  type GrpcTlsOptions,
   MAX_REQUEST_BYTES_DEFAULT,
   MAX_SEND_BYTES_DEFAULT,
   startGrpcServer,

@@ -145,3 +145,80 @@ Deno.test({
     }
   },
 });
+
+const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+const TLS_PORT = 23803;
+
+Deno.test({
+  name: "etcdctl over TLS with --client-cert-auth; HTTPS on the same port; CN reaches ctx",
+  ignore: !(await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false)) ||
+    !(await Deno.stat(ETCDCTL).then(() => true, () => false)),
+  async fn() {
+    // etcd's e2e fixtures: server.crt (CN example.com, SAN 127.0.0.1) serves as both the
+    // server and the client certificate, signed by ca.crt.
+    const caPem = await Deno.readTextFile(`${FIXTURES}/ca.crt`);
+    const commonNames: (string | undefined)[] = [];
+    const kv = fakeKv();
+    const server = await startGrpcServer({
+      host: "127.0.0.1",
+      port: TLS_PORT,
+      services: {
+        kv: {
+          range: kv.range,
+          put: (request, context) => {
+            commonNames.push(context.commonName);
+            return kv.put(request, context);
+          },
+        },
+      },
+      http: () => new Response("tls ok"),
+      tls: {
+        certPem: await Deno.readTextFile(`${FIXTURES}/server.crt`),
+        keyPem: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+        caPem,
+        clientCertAuth: true,
+      },
+    });
+    const endpoint = `--endpoints=https://127.0.0.1:${TLS_PORT}`;
+    const withCert = [
+      `--cacert=${FIXTURES}/ca.crt`,
+      `--cert=${FIXTURES}/server.crt`,
+      `--key=${FIXTURES}/server.key.insecure`,
+    ];
+    try {
+      const put = await etcdctl(endpoint, ...withCert, "put", "k", "v");
+      assert.equal(put.code, 0, put.stderr);
+      const get = await etcdctl(endpoint, ...withCert, "get", "k", "--print-value-only");
+      assert.equal(get.stdout, "v\n", get.stderr);
+      assert.deepEqual(commonNames, ["example.com"]);
+
+      // Without a client certificate the handshake is refused.
+      const refused = await etcdctl(
+        endpoint,
+        `--cacert=${FIXTURES}/ca.crt`,
+        "--dial-timeout=1s",
+        "--command-timeout=1s",
+        "put",
+        "k",
+        "w",
+      );
+      assert.notEqual(refused.code, 0);
+      assert.deepEqual(commonNames, ["example.com"]);
+
+      // HTTPS (ALPN http/1.1) on the same port, with a client certificate.
+      const client = Deno.createHttpClient({
+        caCerts: [caPem],
+        cert: await Deno.readTextFile(`${FIXTURES}/server.crt`),
+        key: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+      });
+      try {
+        const response = await fetch(`https://127.0.0.1:${TLS_PORT}/health`, { client });
+        assert.equal(await response.text(), "tls ok");
+      } finally {
+        client.close();
+      }
+    } finally {
+      await server.close();
+    }
+  },
+});
