@@ -190,7 +190,8 @@ function _ratioLine(name: string, detcd: number, etcd: number): string {
 
 async function main(): Promise<void> {
   const flags = _parseFlags(Deno.args);
-  console.log(`command: deno task bench:kv ${Deno.args.join(" ")}`);
+  const quoted = Deno.args.map((arg) => /^[\w.,:\/=-]+$/.test(arg) ? arg : JSON.stringify(arg));
+  console.log(`command: deno task bench:kv ${quoted.join(" ")}`);
   const results: RunResult[] = [];
   if (!flags.compare) {
     const options = { ...flags.load, label: "target", endpoints: flags.endpoints };
