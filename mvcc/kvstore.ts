@@ -425,8 +425,10 @@ export class KvStore {
       if (changes.length > 0) {
         this.saveConsistentIndex(tx);
         const rev = this._currentRev + 1;
-        this.onWriteEnd(rev, changes);
+        // The revision is on its way to disk with the batch: make it current, then tell
+        // the watchers (a failure there must not leave the store behind its own data).
         this._currentRev = rev;
+        this.onWriteEnd(rev, changes);
       } else {
         this.saveConsistentIndex(tx);
       }
