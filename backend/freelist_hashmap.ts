@@ -27,7 +27,7 @@ class _Bucket {
 export class HashmapFreeSpans implements FreeSpans {
   readonly type = "map" as const;
   private _starts = new U32Table();
-  private _ends = new U32Table();
+  private _ends = new U32Table(16, 1);
   private _buckets = new Map<number, _Bucket>();
   private _lengths: number[] = [];
   private _count = 0;
@@ -66,12 +66,11 @@ export class HashmapFreeSpans implements FreeSpans {
       start > 1 && start + n - 1 <= MAX_FREE_PGID,
       () => `free span ${start}+${n} out of range`,
     );
-    assert(this._starts.find(start) < 0, () => `page ${start} freed twice`);
     let first = start;
     let size = n;
     const left = this._ends.find(start);
     if (left >= 0) {
-      const leftStart = this._ends.values[left]!;
+      const leftStart = this._ends.value(left);
       assert(leftStart < start, "left neighbour must end at the released run");
       const leftSize = start - leftStart;
       this._removeSpan(leftStart, leftSize);
@@ -80,7 +79,7 @@ export class HashmapFreeSpans implements FreeSpans {
     }
     const right = this._starts.find(start + n);
     if (right >= 0) {
-      const rightSize = this._starts.values[right]!;
+      const rightSize = this._starts.value(right);
       this._removeSpan(start + n, rightSize);
       size += rightSize;
     }
@@ -106,7 +105,7 @@ export class HashmapFreeSpans implements FreeSpans {
       else assert(ids[i - 1]! < ids[i]!, "freelist ids must be sorted");
     }
     this._starts = new U32Table(runs);
-    this._ends = new U32Table(runs);
+    this._ends = new U32Table(runs, 1);
     this._buckets = new Map();
     this._lengths = [];
     this._count = 0;
@@ -123,15 +122,14 @@ export class HashmapFreeSpans implements FreeSpans {
 
   ids(): Uint32Array {
     const starts = new Uint32Array(this._starts.size);
-    const keys = this._starts.keys;
     let k = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) starts[k++] = keys[i]!;
+    this._starts.forEach((key) => (starts[k++] = key));
     starts.sort();
     const out = new Uint32Array(this._count);
     let o = 0;
     for (let s = 0; s < starts.length; s++) {
       const start = starts[s]!;
-      const size = this._starts.values[this._starts.find(start)]!;
+      const size = this._starts.value(this._starts.find(start));
       for (let p = 0; p < size; p++) out[o++] = start + p;
     }
     assert(o === this._count, "hashmap free count mismatch");
@@ -164,15 +162,15 @@ export class HashmapFreeSpans implements FreeSpans {
 
   private _removeSpan(start: number, size: number): void {
     const slot = this._starts.find(start);
-    assert(slot >= 0 && this._starts.values[slot] === size, () => `no free span ${start}+${size}`);
-    const position = this._starts.values2[slot]!;
+    assert(slot >= 0 && this._starts.value(slot) === size, () => `no free span ${start}+${size}`);
+    const position = this._starts.value2(slot);
     this._starts.deleteAt(slot);
     const bucket = this._buckets.get(size)!;
     const last = bucket.starts[--bucket.length]!;
     if (last !== start) {
       // Move the last start of the bucket into the vacated position.
       bucket.starts[position] = last;
-      this._starts.values2[this._starts.find(last)] = position;
+      this._starts.setValue2(this._starts.find(last), position);
     }
     if (bucket.length === 0) this._removeLength(size);
     const endSlot = this._ends.find(start + size);

@@ -153,14 +153,14 @@ Deno.test("U32Table matches a Map under random inserts and deletes", () => {
       const slot = table.find(key);
       assertEquals(slot >= 0, model.has(key));
       if (slot >= 0) {
-        assertEquals(table.values[slot], model.get(key));
+        assertEquals(table.value(slot), model.get(key));
         table.deleteAt(slot);
         model.delete(key);
       }
     }
     assertEquals(table.size, model.size);
   }
-  for (const [key, value] of model) assertEquals(table.values[table.find(key)], value);
+  for (const [key, value] of model) assertEquals(table.value(table.find(key)), value);
 });
 
 Deno.test("freelist page round-trips more than 0xFFFF ids with bbolt's count convention", () => {
