@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Backend as BoltBackend, openBackend } from "../backend/mod.ts";
 import { runModel } from "../mvcc/_model_test_util.ts";
-import { type Backend, KvStore, WatchableStore } from "../mvcc/mod.ts";
+import { type Backend, WatchableStore } from "../mvcc/mod.ts";
 import { Lessor } from "../lease/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
