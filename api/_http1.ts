@@ -42,16 +42,19 @@ export function serveHttp1(socket: Socket, initial: Buffer, handler: HttpHandler
   let closed = false;
   const localAddress = `${socket.localAddress ?? "127.0.0.1"}:${socket.localPort ?? 0}`;
 
+  // Aborted when the connection closes: the signal of every request on it.
+  const connection = new AbortController();
+
   const pump = async (): Promise<void> => {
     if (busy || closed) return;
     busy = true;
     try {
       // One request at a time, in order (no pipelining of responses).
       while (!closed) {
-        const parsed = _parseRequest(pending, localAddress);
+        const parsed = _parseRequest(pending, localAddress, connection.signal);
         if (parsed === "incomplete") break;
         if (typeof parsed === "number") {
-          _writeResponse(socket, new Response(null, { status: parsed }), false);
+          await _writeResponse(socket, new Response(null, { status: parsed }), false);
           socket.end();
           closed = true;
           break;
@@ -64,8 +67,7 @@ export function serveHttp1(socket: Socket, initial: Buffer, handler: HttpHandler
           const text = error instanceof Error ? error.message : String(error);
           response = new Response(text, { status: 500 });
         }
-        const body = new Uint8Array(await response.arrayBuffer());
-        _writeResponse(socket, response, parsed.keepAlive, body);
+        await _writeResponse(socket, response, parsed.keepAlive);
         if (!parsed.keepAlive) {
           socket.end();
           closed = true;
@@ -83,6 +85,7 @@ export function serveHttp1(socket: Socket, initial: Buffer, handler: HttpHandler
   socket.on("error", () => socket.destroy());
   socket.on("close", () => {
     closed = true;
+    connection.abort();
   });
   void pump();
 }
@@ -94,7 +97,11 @@ interface _Parsed {
 }
 
 /** Parses one request from the front of `bytes`; a number is an HTTP status to fail with. */
-function _parseRequest(bytes: Buffer, host: string): _Parsed | "incomplete" | number {
+function _parseRequest(
+  bytes: Buffer,
+  host: string,
+  signal: AbortSignal,
+): _Parsed | "incomplete" | number {
   const headEnd = bytes.indexOf(HEAD_END);
   if (headEnd < 0) return bytes.length > HEAD_BYTES_MAX ? 413 : "incomplete";
   const lines = bytes.subarray(0, headEnd).toString("latin1").split("\r\n");
@@ -117,24 +124,71 @@ function _parseRequest(bytes: Buffer, host: string): _Parsed | "incomplete" | nu
   const keepAlive = version === "HTTP/1.1" ? connection !== "close" : connection === "keep-alive";
   const hasBody = bodyBytes > 0 && method !== "GET" && method !== "HEAD";
   const url = new URL(target, `http://${headers.get("host") ?? host}`);
-  const init: RequestInit = { method, headers };
+  const init: RequestInit = { method, headers, signal };
   if (hasBody) init.body = bytes.slice(bodyStart, bodyStart + bodyBytes);
   return { request: new Request(url, init), keepAlive, consumedBytes: bodyStart + bodyBytes };
 }
 
-function _writeResponse(
+/**
+ * Writes a response. One with `transfer-encoding: chunked` (a stream, such as the gateway's
+ * watch) is sent chunk by chunk as its body yields; any other is buffered and sent with a
+ * content-length.
+ */
+async function _writeResponse(
   socket: Socket,
   response: Response,
   keepAlive: boolean,
-  body: Uint8Array = new Uint8Array(0),
-): void {
+): Promise<void> {
+  const chunked = response.headers.get("transfer-encoding")?.toLowerCase() === "chunked";
   const statusText = response.statusText || _STATUS_TEXT[response.status] || "";
   let head = `HTTP/1.1 ${response.status} ${statusText}\r\n`;
   for (const [name, value] of response.headers) {
-    if (name === "content-length" || name === "connection") continue;
+    if (name === "content-length" || name === "connection" || name === "transfer-encoding") {
+      continue;
+    }
     head += `${name}: ${value}\r\n`;
   }
-  head += `content-length: ${body.length}\r\n`;
-  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-  socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n`;
+  if (!chunked || response.body === null) {
+    const body = new Uint8Array(await response.arrayBuffer());
+    head += `content-length: ${body.length}\r\n\r\n`;
+    socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));
+    return;
+  }
+  socket.write(Buffer.from(head + "transfer-encoding: chunked\r\n\r\n", "latin1"));
+  const reader = response.body.getReader();
+  const onClose = () => void reader.cancel().catch(() => {});
+  socket.once("close", onClose);
+  try {
+    while (!socket.destroyed) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (value.length === 0) continue;
+      const frame = Buffer.concat([
+        Buffer.from(`${value.length.toString(16)}\r\n`, "latin1"),
+        value,
+        Buffer.from("\r\n", "latin1"),
+      ]);
+      // Back-pressure: wait for the socket to drain before reading more of the body.
+      if (!socket.write(frame)) await _drained(socket);
+    }
+    if (!socket.destroyed) socket.write(Buffer.from("0\r\n\r\n", "latin1"));
+  } catch {
+    socket.destroy();
+  } finally {
+    socket.off("close", onClose);
+  }
+}
+
+/** Resolves when the socket drains or closes, whichever comes first. */
+function _drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    socket.once("drain", done);
+    socket.once("close", done);
+  });
 }

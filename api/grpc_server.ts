@@ -338,7 +338,8 @@ class _GrpcCallContext implements CallContext {
   }
 
   get token(): string | undefined {
-    return this.metadata("token");
+    // etcd reads `token`, then `authorization` (what the gateway and swagger clients send).
+    return this.metadata("token") ?? this.metadata("authorization");
   }
 
   get requireLeader(): boolean {

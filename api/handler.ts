@@ -17,7 +17,10 @@
 export interface CallContext {
   /** Full gRPC method path, e.g. `/etcdserverpb.KV/Range`. */
   readonly method: string;
-  /** The auth token from the `token` metadata entry (etcd's `rpctypes.TokenFieldNameGRPC`). */
+  /**
+   * The auth token: the `token` metadata entry, else `authorization` (etcd's
+   * `TokenFieldNameGRPC` and `TokenFieldNameSwagger`).
+   */
   readonly token: string | undefined;
   /**
    * True when the client sent `hasleader: true` metadata (clientv3's `WithRequireLeader`):

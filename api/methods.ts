@@ -9,17 +9,31 @@
  */
 
 import { etcdserverpb } from "./gen/etcd.js";
+import type { IConversionOptions } from "protobufjs/minimal.js";
 import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "./handler.ts";
+import { jsonToProtobufjs, protobufjsToJson } from "./json.ts";
 
 /** How requests and responses flow in a method. */
 export type MethodKind = "unary" | "serverStream" | "bidi";
 
-/** Encodes one message type to bytes and decodes it back. */
+/** Encodes one message type to bytes and decodes it back; also to and from JSON. */
 export interface Codec<Decoded, Properties> {
+  /** Full protobuf name, e.g. `etcdserverpb.RangeRequest`. */
+  readonly typeName: string;
   /** Encodes a message (a decoded instance or a plain object of its properties). */
   encode(message: Properties): Uint8Array;
   /** Decodes bytes; throws on malformed input. */
   decode(bytes: Uint8Array): Decoded;
+  /**
+   * Builds a message from grpc-gateway JSON: .proto or camelCase field names, base64 bytes,
+   * 64-bit integers as strings or numbers, enums by name or number. Throws on bad input.
+   */
+  fromJson(json: unknown): Decoded;
+  /**
+   * The message as grpc-gateway prints it (etcd 3.4, `JSONPb{OrigName: true}`): .proto
+   * field names, base64 bytes, 64-bit integers as strings, enums by name, defaults omitted.
+   */
+  toJson(message: Properties): Record<string, unknown>;
 }
 
 /** One gRPC method of etcd's API. */
@@ -45,14 +59,39 @@ export type AnyMethodDescriptor = MethodDescriptor<any, any, any, any>;
 interface _GeneratedType<Decoded, Properties> {
   encode(message: Properties): { finish(): Uint8Array };
   decode(bytes: Uint8Array): Decoded;
+  fromObject(object: { [key: string]: unknown }): Decoded;
+  toObject(message: Decoded, options?: IConversionOptions): { [key: string]: unknown };
 }
 
-function _codec<Decoded, Properties>(
+/** A generated class and its full name. */
+interface _NamedType<Decoded, Properties> {
+  type: _GeneratedType<Decoded, Properties>;
+  name: string;
+}
+
+function _type<Decoded, Properties>(
   type: _GeneratedType<Decoded, Properties>,
+  name: string,
+): _NamedType<Decoded, Properties> {
+  return { type, name: `etcdserverpb.${name}` };
+}
+
+/** grpc-gateway's output conventions, in protobufjs terms. */
+const _TO_JSON: IConversionOptions = { longs: String, enums: String, bytes: String };
+
+function _codec<Decoded, Properties>(
+  named: _NamedType<Decoded, Properties>,
 ): Codec<Decoded, Properties> {
+  const { type, name } = named;
   return {
+    typeName: name,
     encode: (message) => type.encode(message).finish(),
     decode: (bytes) => type.decode(bytes),
+    fromJson: (json) => type.fromObject(jsonToProtobufjs(name, json)),
+    // Through the wire form, so that any accepted shape (plain object, decoded instance)
+    // prints alike.
+    toJson: (message) =>
+      protobufjsToJson(name, type.toObject(type.decode(type.encode(message).finish()), _TO_JSON)),
   };
 }
 
@@ -60,8 +99,8 @@ function _method<Req, ReqProps, Resp, RespProps>(
   service: ServiceName,
   name: string,
   kind: MethodKind,
-  request: _GeneratedType<Req, ReqProps>,
-  response: _GeneratedType<Resp, RespProps>,
+  request: _NamedType<Req, ReqProps>,
+  response: _NamedType<Resp, RespProps>,
 ): MethodDescriptor<Req, ReqProps, Resp, RespProps> {
   const handlerKey = name.charAt(0).toLowerCase() + name.slice(1);
   const path = `/etcdserverpb.${service}/${name}`;
@@ -82,62 +121,86 @@ export type ServiceName = "KV" | "Watch" | "Lease" | "Cluster" | "Maintenance" |
 /** Every method of the v3 API, by service and method name. */
 export const METHODS = {
   KV: {
-    Range: _method("KV", "Range", "unary", etcdserverpb.RangeRequest, etcdserverpb.RangeResponse),
-    Put: _method("KV", "Put", "unary", etcdserverpb.PutRequest, etcdserverpb.PutResponse),
+    Range: _method(
+      "KV",
+      "Range",
+      "unary",
+      _type(etcdserverpb.RangeRequest, "RangeRequest"),
+      _type(etcdserverpb.RangeResponse, "RangeResponse"),
+    ),
+    Put: _method(
+      "KV",
+      "Put",
+      "unary",
+      _type(etcdserverpb.PutRequest, "PutRequest"),
+      _type(etcdserverpb.PutResponse, "PutResponse"),
+    ),
     DeleteRange: _method(
       "KV",
       "DeleteRange",
       "unary",
-      etcdserverpb.DeleteRangeRequest,
-      etcdserverpb.DeleteRangeResponse,
+      _type(etcdserverpb.DeleteRangeRequest, "DeleteRangeRequest"),
+      _type(etcdserverpb.DeleteRangeResponse, "DeleteRangeResponse"),
     ),
-    Txn: _method("KV", "Txn", "unary", etcdserverpb.TxnRequest, etcdserverpb.TxnResponse),
+    Txn: _method(
+      "KV",
+      "Txn",
+      "unary",
+      _type(etcdserverpb.TxnRequest, "TxnRequest"),
+      _type(etcdserverpb.TxnResponse, "TxnResponse"),
+    ),
     Compact: _method(
       "KV",
       "Compact",
       "unary",
-      etcdserverpb.CompactionRequest,
-      etcdserverpb.CompactionResponse,
+      _type(etcdserverpb.CompactionRequest, "CompactionRequest"),
+      _type(etcdserverpb.CompactionResponse, "CompactionResponse"),
     ),
   },
   Watch: {
-    Watch: _method("Watch", "Watch", "bidi", etcdserverpb.WatchRequest, etcdserverpb.WatchResponse),
+    Watch: _method(
+      "Watch",
+      "Watch",
+      "bidi",
+      _type(etcdserverpb.WatchRequest, "WatchRequest"),
+      _type(etcdserverpb.WatchResponse, "WatchResponse"),
+    ),
   },
   Lease: {
     LeaseGrant: _method(
       "Lease",
       "LeaseGrant",
       "unary",
-      etcdserverpb.LeaseGrantRequest,
-      etcdserverpb.LeaseGrantResponse,
+      _type(etcdserverpb.LeaseGrantRequest, "LeaseGrantRequest"),
+      _type(etcdserverpb.LeaseGrantResponse, "LeaseGrantResponse"),
     ),
     LeaseRevoke: _method(
       "Lease",
       "LeaseRevoke",
       "unary",
-      etcdserverpb.LeaseRevokeRequest,
-      etcdserverpb.LeaseRevokeResponse,
+      _type(etcdserverpb.LeaseRevokeRequest, "LeaseRevokeRequest"),
+      _type(etcdserverpb.LeaseRevokeResponse, "LeaseRevokeResponse"),
     ),
     LeaseKeepAlive: _method(
       "Lease",
       "LeaseKeepAlive",
       "bidi",
-      etcdserverpb.LeaseKeepAliveRequest,
-      etcdserverpb.LeaseKeepAliveResponse,
+      _type(etcdserverpb.LeaseKeepAliveRequest, "LeaseKeepAliveRequest"),
+      _type(etcdserverpb.LeaseKeepAliveResponse, "LeaseKeepAliveResponse"),
     ),
     LeaseTimeToLive: _method(
       "Lease",
       "LeaseTimeToLive",
       "unary",
-      etcdserverpb.LeaseTimeToLiveRequest,
-      etcdserverpb.LeaseTimeToLiveResponse,
+      _type(etcdserverpb.LeaseTimeToLiveRequest, "LeaseTimeToLiveRequest"),
+      _type(etcdserverpb.LeaseTimeToLiveResponse, "LeaseTimeToLiveResponse"),
     ),
     LeaseLeases: _method(
       "Lease",
       "LeaseLeases",
       "unary",
-      etcdserverpb.LeaseLeasesRequest,
-      etcdserverpb.LeaseLeasesResponse,
+      _type(etcdserverpb.LeaseLeasesRequest, "LeaseLeasesRequest"),
+      _type(etcdserverpb.LeaseLeasesResponse, "LeaseLeasesResponse"),
     ),
   },
   Cluster: {
@@ -145,36 +208,36 @@ export const METHODS = {
       "Cluster",
       "MemberAdd",
       "unary",
-      etcdserverpb.MemberAddRequest,
-      etcdserverpb.MemberAddResponse,
+      _type(etcdserverpb.MemberAddRequest, "MemberAddRequest"),
+      _type(etcdserverpb.MemberAddResponse, "MemberAddResponse"),
     ),
     MemberRemove: _method(
       "Cluster",
       "MemberRemove",
       "unary",
-      etcdserverpb.MemberRemoveRequest,
-      etcdserverpb.MemberRemoveResponse,
+      _type(etcdserverpb.MemberRemoveRequest, "MemberRemoveRequest"),
+      _type(etcdserverpb.MemberRemoveResponse, "MemberRemoveResponse"),
     ),
     MemberUpdate: _method(
       "Cluster",
       "MemberUpdate",
       "unary",
-      etcdserverpb.MemberUpdateRequest,
-      etcdserverpb.MemberUpdateResponse,
+      _type(etcdserverpb.MemberUpdateRequest, "MemberUpdateRequest"),
+      _type(etcdserverpb.MemberUpdateResponse, "MemberUpdateResponse"),
     ),
     MemberList: _method(
       "Cluster",
       "MemberList",
       "unary",
-      etcdserverpb.MemberListRequest,
-      etcdserverpb.MemberListResponse,
+      _type(etcdserverpb.MemberListRequest, "MemberListRequest"),
+      _type(etcdserverpb.MemberListResponse, "MemberListResponse"),
     ),
     MemberPromote: _method(
       "Cluster",
       "MemberPromote",
       "unary",
-      etcdserverpb.MemberPromoteRequest,
-      etcdserverpb.MemberPromoteResponse,
+      _type(etcdserverpb.MemberPromoteRequest, "MemberPromoteRequest"),
+      _type(etcdserverpb.MemberPromoteResponse, "MemberPromoteResponse"),
     ),
   },
   Maintenance: {
@@ -182,50 +245,50 @@ export const METHODS = {
       "Maintenance",
       "Alarm",
       "unary",
-      etcdserverpb.AlarmRequest,
-      etcdserverpb.AlarmResponse,
+      _type(etcdserverpb.AlarmRequest, "AlarmRequest"),
+      _type(etcdserverpb.AlarmResponse, "AlarmResponse"),
     ),
     Status: _method(
       "Maintenance",
       "Status",
       "unary",
-      etcdserverpb.StatusRequest,
-      etcdserverpb.StatusResponse,
+      _type(etcdserverpb.StatusRequest, "StatusRequest"),
+      _type(etcdserverpb.StatusResponse, "StatusResponse"),
     ),
     Defragment: _method(
       "Maintenance",
       "Defragment",
       "unary",
-      etcdserverpb.DefragmentRequest,
-      etcdserverpb.DefragmentResponse,
+      _type(etcdserverpb.DefragmentRequest, "DefragmentRequest"),
+      _type(etcdserverpb.DefragmentResponse, "DefragmentResponse"),
     ),
     Hash: _method(
       "Maintenance",
       "Hash",
       "unary",
-      etcdserverpb.HashRequest,
-      etcdserverpb.HashResponse,
+      _type(etcdserverpb.HashRequest, "HashRequest"),
+      _type(etcdserverpb.HashResponse, "HashResponse"),
     ),
     HashKV: _method(
       "Maintenance",
       "HashKV",
       "unary",
-      etcdserverpb.HashKVRequest,
-      etcdserverpb.HashKVResponse,
+      _type(etcdserverpb.HashKVRequest, "HashKVRequest"),
+      _type(etcdserverpb.HashKVResponse, "HashKVResponse"),
     ),
     Snapshot: _method(
       "Maintenance",
       "Snapshot",
       "serverStream",
-      etcdserverpb.SnapshotRequest,
-      etcdserverpb.SnapshotResponse,
+      _type(etcdserverpb.SnapshotRequest, "SnapshotRequest"),
+      _type(etcdserverpb.SnapshotResponse, "SnapshotResponse"),
     ),
     MoveLeader: _method(
       "Maintenance",
       "MoveLeader",
       "unary",
-      etcdserverpb.MoveLeaderRequest,
-      etcdserverpb.MoveLeaderResponse,
+      _type(etcdserverpb.MoveLeaderRequest, "MoveLeaderRequest"),
+      _type(etcdserverpb.MoveLeaderResponse, "MoveLeaderResponse"),
     ),
   },
   Auth: {
@@ -233,113 +296,113 @@ export const METHODS = {
       "Auth",
       "AuthEnable",
       "unary",
-      etcdserverpb.AuthEnableRequest,
-      etcdserverpb.AuthEnableResponse,
+      _type(etcdserverpb.AuthEnableRequest, "AuthEnableRequest"),
+      _type(etcdserverpb.AuthEnableResponse, "AuthEnableResponse"),
     ),
     AuthDisable: _method(
       "Auth",
       "AuthDisable",
       "unary",
-      etcdserverpb.AuthDisableRequest,
-      etcdserverpb.AuthDisableResponse,
+      _type(etcdserverpb.AuthDisableRequest, "AuthDisableRequest"),
+      _type(etcdserverpb.AuthDisableResponse, "AuthDisableResponse"),
     ),
     Authenticate: _method(
       "Auth",
       "Authenticate",
       "unary",
-      etcdserverpb.AuthenticateRequest,
-      etcdserverpb.AuthenticateResponse,
+      _type(etcdserverpb.AuthenticateRequest, "AuthenticateRequest"),
+      _type(etcdserverpb.AuthenticateResponse, "AuthenticateResponse"),
     ),
     UserAdd: _method(
       "Auth",
       "UserAdd",
       "unary",
-      etcdserverpb.AuthUserAddRequest,
-      etcdserverpb.AuthUserAddResponse,
+      _type(etcdserverpb.AuthUserAddRequest, "AuthUserAddRequest"),
+      _type(etcdserverpb.AuthUserAddResponse, "AuthUserAddResponse"),
     ),
     UserGet: _method(
       "Auth",
       "UserGet",
       "unary",
-      etcdserverpb.AuthUserGetRequest,
-      etcdserverpb.AuthUserGetResponse,
+      _type(etcdserverpb.AuthUserGetRequest, "AuthUserGetRequest"),
+      _type(etcdserverpb.AuthUserGetResponse, "AuthUserGetResponse"),
     ),
     UserList: _method(
       "Auth",
       "UserList",
       "unary",
-      etcdserverpb.AuthUserListRequest,
-      etcdserverpb.AuthUserListResponse,
+      _type(etcdserverpb.AuthUserListRequest, "AuthUserListRequest"),
+      _type(etcdserverpb.AuthUserListResponse, "AuthUserListResponse"),
     ),
     UserDelete: _method(
       "Auth",
       "UserDelete",
       "unary",
-      etcdserverpb.AuthUserDeleteRequest,
-      etcdserverpb.AuthUserDeleteResponse,
+      _type(etcdserverpb.AuthUserDeleteRequest, "AuthUserDeleteRequest"),
+      _type(etcdserverpb.AuthUserDeleteResponse, "AuthUserDeleteResponse"),
     ),
     UserChangePassword: _method(
       "Auth",
       "UserChangePassword",
       "unary",
-      etcdserverpb.AuthUserChangePasswordRequest,
-      etcdserverpb.AuthUserChangePasswordResponse,
+      _type(etcdserverpb.AuthUserChangePasswordRequest, "AuthUserChangePasswordRequest"),
+      _type(etcdserverpb.AuthUserChangePasswordResponse, "AuthUserChangePasswordResponse"),
     ),
     UserGrantRole: _method(
       "Auth",
       "UserGrantRole",
       "unary",
-      etcdserverpb.AuthUserGrantRoleRequest,
-      etcdserverpb.AuthUserGrantRoleResponse,
+      _type(etcdserverpb.AuthUserGrantRoleRequest, "AuthUserGrantRoleRequest"),
+      _type(etcdserverpb.AuthUserGrantRoleResponse, "AuthUserGrantRoleResponse"),
     ),
     UserRevokeRole: _method(
       "Auth",
       "UserRevokeRole",
       "unary",
-      etcdserverpb.AuthUserRevokeRoleRequest,
-      etcdserverpb.AuthUserRevokeRoleResponse,
+      _type(etcdserverpb.AuthUserRevokeRoleRequest, "AuthUserRevokeRoleRequest"),
+      _type(etcdserverpb.AuthUserRevokeRoleResponse, "AuthUserRevokeRoleResponse"),
     ),
     RoleAdd: _method(
       "Auth",
       "RoleAdd",
       "unary",
-      etcdserverpb.AuthRoleAddRequest,
-      etcdserverpb.AuthRoleAddResponse,
+      _type(etcdserverpb.AuthRoleAddRequest, "AuthRoleAddRequest"),
+      _type(etcdserverpb.AuthRoleAddResponse, "AuthRoleAddResponse"),
     ),
     RoleGet: _method(
       "Auth",
       "RoleGet",
       "unary",
-      etcdserverpb.AuthRoleGetRequest,
-      etcdserverpb.AuthRoleGetResponse,
+      _type(etcdserverpb.AuthRoleGetRequest, "AuthRoleGetRequest"),
+      _type(etcdserverpb.AuthRoleGetResponse, "AuthRoleGetResponse"),
     ),
     RoleList: _method(
       "Auth",
       "RoleList",
       "unary",
-      etcdserverpb.AuthRoleListRequest,
-      etcdserverpb.AuthRoleListResponse,
+      _type(etcdserverpb.AuthRoleListRequest, "AuthRoleListRequest"),
+      _type(etcdserverpb.AuthRoleListResponse, "AuthRoleListResponse"),
     ),
     RoleDelete: _method(
       "Auth",
       "RoleDelete",
       "unary",
-      etcdserverpb.AuthRoleDeleteRequest,
-      etcdserverpb.AuthRoleDeleteResponse,
+      _type(etcdserverpb.AuthRoleDeleteRequest, "AuthRoleDeleteRequest"),
+      _type(etcdserverpb.AuthRoleDeleteResponse, "AuthRoleDeleteResponse"),
     ),
     RoleGrantPermission: _method(
       "Auth",
       "RoleGrantPermission",
       "unary",
-      etcdserverpb.AuthRoleGrantPermissionRequest,
-      etcdserverpb.AuthRoleGrantPermissionResponse,
+      _type(etcdserverpb.AuthRoleGrantPermissionRequest, "AuthRoleGrantPermissionRequest"),
+      _type(etcdserverpb.AuthRoleGrantPermissionResponse, "AuthRoleGrantPermissionResponse"),
     ),
     RoleRevokePermission: _method(
       "Auth",
       "RoleRevokePermission",
       "unary",
-      etcdserverpb.AuthRoleRevokePermissionRequest,
-      etcdserverpb.AuthRoleRevokePermissionResponse,
+      _type(etcdserverpb.AuthRoleRevokePermissionRequest, "AuthRoleRevokePermissionRequest"),
+      _type(etcdserverpb.AuthRoleRevokePermissionResponse, "AuthRoleRevokePermissionResponse"),
     ),
   },
 } as const;

@@ -43,6 +43,7 @@ export {
   MAX_SEND_BYTES_DEFAULT,
   startGrpcServer,
 } from "./grpc_server.ts";
+export { gatewayHandler } from "./gateway.ts";
 export {
   type BidiCall,
   type CallOptions,

@@ -1,0 +1,80 @@
+/**
+ * Field-name translation between grpc-gateway JSON and protobufjs objects.
+ *
+ * etcd 3.4's gateway prints .proto field names (`range_end`, `create_revision`) and accepts
+ * both those and the lowerCamel JSON names; protobufjs objects use camelCase names
+ * (`rangeEnd`). The table `gen/json_names.json` (written by `gen_proto.ts`) gives, per
+ * message, each field's .proto name and its message type, so that nested messages are
+ * renamed too. Values (base64, Long strings, enum names) are converted by protobufjs's own
+ * `fromObject`/`toObject`.
+ *
+ * @module
+ */
+
+import names from "./gen/json_names.json" with { type: "json" };
+
+type _Fields = Record<string, [string, string | null]>;
+const _NAMES = names as unknown as Record<string, _Fields>;
+
+/** .proto name -> camelCase name, per message; built once. */
+const _FROM_JSON = new Map<string, Map<string, [string, string | null]>>();
+for (const [typeName, fields] of Object.entries(_NAMES)) {
+  const byJsonName = new Map<string, [string, string | null]>();
+  for (const [camel, [proto, nested]] of Object.entries(fields)) {
+    byJsonName.set(proto, [camel, nested]);
+    byJsonName.set(camel, [camel, nested]);
+  }
+  _FROM_JSON.set(typeName, byJsonName);
+}
+
+/** Bounds recursion on hostile input (TxnRequest nests; etcd limits it far below this). */
+const DEPTH_MAX = 64;
+
+/**
+ * Renames the fields of a JSON request to protobufjs names, recursively. Unknown fields are
+ * dropped, as etcd 3.4's gateway does (it answers 200 to `{"key": "..", "nonsense": 1}`).
+ */
+export function jsonToProtobufjs(typeName: string, json: unknown, depth = 0): {
+  [key: string]: unknown;
+} {
+  if (depth > DEPTH_MAX) throw new TypeError("JSON nests too deeply");
+  if (json === null || json === undefined) return {};
+  if (typeof json !== "object" || Array.isArray(json)) {
+    throw new TypeError(`${typeName}: expected a JSON object`);
+  }
+  const fields = _FROM_JSON.get(typeName);
+  if (fields === undefined) throw new Error(`unknown message type ${typeName}`);
+  const result: { [key: string]: unknown } = {};
+  for (const [key, value] of Object.entries(json)) {
+    const field = fields.get(key);
+    if (field === undefined) continue;
+    const [camel, nested] = field;
+    result[camel] = nested === null || value === null
+      ? value
+      : Array.isArray(value)
+      ? value.map((item) => jsonToProtobufjs(nested, item, depth + 1))
+      : jsonToProtobufjs(nested, value, depth + 1);
+  }
+  return result;
+}
+
+/** Renames the fields of a protobufjs `toObject` result to .proto names, recursively. */
+export function protobufjsToJson(
+  typeName: string,
+  object: { [key: string]: unknown },
+): Record<string, unknown> {
+  const fields = _NAMES[typeName];
+  if (fields === undefined) throw new Error(`unknown message type ${typeName}`);
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    const field = fields[key];
+    if (field === undefined) continue; // `$unknowns` and the like
+    const [proto, nested] = field;
+    result[proto] = nested === null || value === null || typeof value !== "object"
+      ? value
+      : Array.isArray(value)
+      ? value.map((item) => protobufjsToJson(nested, item as { [key: string]: unknown }))
+      : protobufjsToJson(nested, value as { [key: string]: unknown });
+  }
+  return result;
+}
