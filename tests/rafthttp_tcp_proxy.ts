@@ -3,6 +3,12 @@
  * (connections stay open, bytes wait: a partition as the kernel sees it), `cut()` closes every
  * connection and refuses new ones, `heal()` forwards again.
  *
+ * Put in front of a member's advertised peer URL, it sees every connection other members dial
+ * to it. Each carries HTTP requests with an `X-Server-From` header naming the dialer, so
+ * `block(["a1b2..."])` refuses exactly the traffic of some members (etcd streams are dialed by
+ * the reader: the messages from member T to member F travel on a connection F dialed to T).
+ * Blocking F at T's proxy and T at F's proxy is a symmetric partition between F and T.
+ *
  * @module
  */
 
@@ -11,6 +17,9 @@ export class TcpProxy {
   private readonly listener: Deno.Listener;
   private readonly connections = new Set<Deno.Conn>();
   private mode: "open" | "frozen" | "cut" = "open";
+  private blocked = new Set<string>();
+  /** The member each source connection speaks for (from its first request's headers). */
+  private readonly senders = new Map<Deno.Conn, string>();
   private resumeWaiters: (() => void)[] = [];
   private readonly accepting: Promise<void>;
 
@@ -36,12 +45,31 @@ export class TcpProxy {
     for (const resume of this.resumeWaiters.splice(0)) resume();
   }
 
+  /** Refuses connections from these member IDs (hex) and closes theirs; replaces the set. */
+  block(memberIds: string[]): void {
+    this.blocked = new Set(memberIds);
+    for (const [conn, from] of this.senders) {
+      if (this.blocked.has(from)) this._closeConn(conn);
+    }
+  }
+
   /** Stops listening and closes everything. */
   async close(): Promise<void> {
     this.listener.close();
     this._closeAll();
     for (const resume of this.resumeWaiters.splice(0)) resume();
     await this.accepting;
+  }
+
+  private _closeConn(conn: Deno.Conn): void {
+    this.senders.delete(conn);
+    if (this.connections.delete(conn)) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   private _closeAll(): void {
@@ -67,18 +95,41 @@ export class TcpProxy {
         source.close();
         continue;
       }
-      let target: Deno.Conn;
-      try {
-        target = await Deno.connect({ hostname: "127.0.0.1", port: this.targetPort });
-      } catch {
-        source.close();
-        continue;
-      }
-      this.connections.add(source);
-      this.connections.add(target);
-      void this._pump(source, target);
-      void this._pump(target, source);
+      void this._open(source);
     }
+  }
+
+  private async _open(source: Deno.Conn): Promise<void> {
+    // Read the first request's headers to learn who is dialing.
+    const first = await _readHead(source);
+    if (first === undefined) {
+      source.close();
+      return;
+    }
+    const from = /\r\nX-Server-From: *([0-9a-f]+)/i.exec(new TextDecoder().decode(first))?.[1];
+    if (from !== undefined && this.blocked.has(from)) {
+      source.close();
+      return;
+    }
+    let target: Deno.Conn;
+    try {
+      target = await Deno.connect({ hostname: "127.0.0.1", port: this.targetPort });
+      let written = 0;
+      while (written < first.length) written += await target.write(first.subarray(written));
+    } catch {
+      source.close();
+      return;
+    }
+    if (this.mode === "cut") {
+      source.close();
+      target.close();
+      return;
+    }
+    this.connections.add(source);
+    this.connections.add(target);
+    if (from !== undefined) this.senders.set(source, from);
+    void this._pump(source, target);
+    void this._pump(target, source);
   }
 
   private async _pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
@@ -97,14 +148,34 @@ export class TcpProxy {
     } catch {
       // A closed side ends the pump.
     }
-    for (const conn of [from, to]) {
-      if (this.connections.delete(conn)) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-      }
+    this._closeConn(from);
+    this._closeConn(to);
+  }
+}
+
+/** Reads until the end of the HTTP head (or 16 KiB, or 2 s); undefined when the peer left. */
+async function _readHead(conn: Deno.Conn): Promise<Uint8Array | undefined> {
+  const buffer = new Uint8Array(16 * 1024);
+  let length = 0;
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
     }
+  }, 2000);
+  try {
+    while (length < buffer.length) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) return undefined;
+      length += n;
+      const text = new TextDecoder().decode(buffer.subarray(0, length));
+      if (text.includes("\r\n\r\n")) break;
+    }
+    return buffer.slice(0, length);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }
