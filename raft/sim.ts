@@ -143,7 +143,10 @@ export class Simulation {
   readonly #checkQuorum: boolean;
   readonly #faults: Faults;
   readonly #nodes = new Map<bigint, SimNode>();
+  /** Messages in flight that are not due yet. */
   #network: InFlight[] = [];
+  /** Messages due now. */
+  #due: InFlight[] = [];
   /** Partition: node -> group; messages only flow within a group. */
   #groups = new Map<bigint, number>();
   #now = 0;
@@ -513,12 +516,13 @@ export class Simulation {
     const copies = faulty && this.#rand.float() < f.dupRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const delay = faulty ? this.#rand.intn(f.maxDelayTicks + 1) : 0;
-      this.#network.push({
+      const deliverAt = this.#now + delay;
+      (deliverAt <= this.#now ? this.#due : this.#network).push({
         message: bytes,
         from: m.from,
         to: m.to,
         type: m.type,
-        deliverAt: this.#now + delay,
+        deliverAt,
       });
     }
   }
@@ -551,15 +555,21 @@ export class Simulation {
 
   /** Delivers every due message in random order (new ones with no delay too). */
   #deliverDue(faulty: boolean): void {
+    const later: InFlight[] = [];
+    for (const m of this.#network) (m.deliverAt <= this.#now ? this.#due : later).push(m);
+    this.#network = later;
     for (let n = 0; n < DELIVERIES_PER_TICK_MAX; n++) {
-      const due: number[] = [];
-      for (let i = 0; i < this.#network.length; i++) {
-        if (this.#network[i]!.deliverAt <= this.#now) due.push(i);
+      if (this.#due.length === 0) return;
+      let inFlight: InFlight;
+      if (faulty) {
+        // Reorder: any due message may go next (swap-remove keeps this O(1)).
+        const at = this.#rand.intn(this.#due.length);
+        inFlight = this.#due[at]!;
+        this.#due[at] = this.#due[this.#due.length - 1]!;
+        this.#due.pop();
+      } else {
+        inFlight = this.#due.shift()!;
       }
-      if (due.length === 0) return;
-      const at = due[faulty ? this.#rand.intn(due.length) : 0]!;
-      const inFlight = this.#network[at]!;
-      this.#network.splice(at, 1);
       this.#deliver(inFlight, faulty);
     }
     this.#fail(`more than ${DELIVERIES_PER_TICK_MAX} deliveries in one tick`);
