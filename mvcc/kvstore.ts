@@ -22,7 +22,7 @@ import { crc32cUpdate } from "./_crc32c.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { bytesToKeyString, equalBytes } from "./key_bytes.ts";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
-import { decodeKeyValue, encodeKeyValue, type KeyValue } from "./mvccpb.ts";
+import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithView, type KeyValue } from "./mvccpb.ts";
 import {
   assertRevisionNumber,
   bytesToRevision,
@@ -374,7 +374,10 @@ export class KvStore {
       version: prev === undefined ? 1 : prev.version + 1,
       lease: put.lease,
     };
-    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encodeKeyValue(kv));
+    const encoded = encodeKeyValueWithView(kv);
+    // The change keeps a view of the value inside the encoding rather than the caller's array.
+    kv.value = encoded.value;
+    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
     this.index.put(put.key, idxRev);
     changes.push(kv);
     if (oldLease !== _NO_LEASE) this._lessor!.detach(oldLease, keyString);
@@ -631,11 +634,8 @@ class _StoreTxnWrite implements TxnWrite {
   put(key: Uint8Array, value: Uint8Array, lease: bigint = _NO_LEASE): number {
     this._assertActive();
     if (key.length === 0) throw new RangeError("mvcc: key is not provided");
-    this._store._put(this._tx, this.rev, this._changes, {
-      key: key.slice(),
-      value: value.slice(),
-      lease,
-    });
+    // The key is copied (the index keeps it); the value is copied once, by the encoding.
+    this._store._put(this._tx, this.rev, this._changes, { key: key.slice(), value, lease });
     return this.rev + 1;
   }
 

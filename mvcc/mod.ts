@@ -37,6 +37,7 @@ export {
   emptyKeyValue,
   encodeEvent,
   encodeKeyValue,
+  encodeKeyValueWithView,
   type Event,
   eventSize,
   EventType,

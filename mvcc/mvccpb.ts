@@ -154,6 +154,18 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
   return w.bytes;
 }
 
+/**
+ * Encodes a KeyValue and also returns a view of the value inside the encoding, so that a caller
+ * who needs both (the store: bytes for the backend, the value for watchers) copies it once.
+ */
+export function encodeKeyValueWithView(kv: KeyValue): { bytes: Uint8Array; value: Uint8Array } {
+  const bytes = encodeKeyValue(kv);
+  const leaseBytes = kv.lease === 0n ? 0 : 1 + _int64SizeBig(kv.lease);
+  const end = bytes.length - leaseBytes;
+  const value = bytes.subarray(end - kv.value.length, end);
+  return { bytes, value };
+}
+
 /** Size in bytes of the encoded Event. */
 export function eventSize(ev: Event): number {
   let size = 0;

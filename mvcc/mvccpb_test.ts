@@ -9,12 +9,14 @@ import {
   emptyKeyValue,
   encodeEvent,
   encodeKeyValue,
+  encodeKeyValueWithView,
   EventType,
   type KeyValue,
 } from "./mvccpb.ts";
 import { bytesToRevision, isTombstoneKey, revisionToBytes } from "./revision.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 const kv: KeyValue = {
@@ -36,6 +38,11 @@ Deno.test("KeyValue and Event encode byte-exact with gogoproto", () => {
   );
   assert.equal(hex(encodeEvent({ type: EventType.PUT, kv: emptyKeyValue() })), "1200");
   assert.deepEqual(decodeKeyValue(encodeKeyValue(kv)), kv);
+  for (const lease of [0n, kv.lease, -1n]) {
+    const withView = encodeKeyValueWithView({ ...kv, lease });
+    assert.equal(dec(withView.value), "bar");
+    assert.equal(withView.value.buffer, withView.bytes.buffer);
+  }
   assert.deepEqual(decodeEvent(encodeEvent(ev)), ev);
 });
 
