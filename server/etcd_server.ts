@@ -70,6 +70,20 @@ class _RequestIdGenerator {
   }
 }
 
+/**
+ * Decodes an entry's request. etcd 3.4 proposes v2 requests (a member publishing itself,
+ * the cluster version) as a bare `etcdserverpb.Request`, not wrapped: those that do not parse
+ * as an InternalRaftRequest are read as one (etcd's backward-compatible path).
+ */
+function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
+  try {
+    return etcdserverpb.InternalRaftRequest.decode(data);
+  } catch {
+    const v2 = etcdserverpb.Request.decode(data);
+    return etcdserverpb.InternalRaftRequest.create({ ID: v2.ID, v2 });
+  }
+}
+
 /** The member. Build it with `startServer` (mod.ts). */
 export class EtcdServer implements ApplyTarget {
   readonly cfg: ServerConfig;
@@ -440,7 +454,7 @@ export class EtcdServer implements ApplyTarget {
       this.#saveConsistentIndex(entry.index);
       return;
     }
-    const req = etcdserverpb.InternalRaftRequest.decode(data);
+    const req = _decodeRequest(data);
     const id =
       req.header?.ID !== undefined && req.header?.ID !== null && Number(req.header.ID) !== 0
         ? BigInt(req.header.ID.toString())

@@ -48,10 +48,10 @@ export interface EtcdServer {
 
 /** The plain HTTP endpoints etcd serves on its client port. */
 function _httpHandler(core: _EtcdServer) {
-  return (request: Request): Response => {
+  return async (request: Request): Promise<Response> => {
     const path = new URL(request.url, "http://localhost").pathname;
     if (path === "/health") {
-      const healthy = core.leader !== 0n;
+      const healthy = await _checkHealth(core);
       return Response.json({ health: healthy ? "true" : "false" }, {
         status: healthy ? 200 : 503,
       });
@@ -72,6 +72,21 @@ function _httpHandler(core: _EtcdServer) {
     }
     return new Response("404 page not found\n", { status: 404 });
   };
+}
+
+/**
+ * etcd's /health: unhealthy while any alarm is raised or there is no leader, or when a
+ * quorum read does not complete within a second.
+ */
+async function _checkHealth(core: _EtcdServer): Promise<boolean> {
+  if (core.alarms.get(0).length > 0) return false;
+  if (core.leader === 0n) return false;
+  try {
+    await core.linearizableReadNotify(AbortSignal.timeout(1000));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function _hostPort(url: URL): { host: string; port: number } {

@@ -1,0 +1,111 @@
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import {
+  type Member,
+  memberJson,
+  parseMemberJson,
+  RaftCluster,
+  v2StoreJson,
+} from "./membership.ts";
+
+// What etcd 3.4.23 put into the ConfChange context of its bootstrap entry (read from the WAL
+// of a real `etcd --name default` with peer URL http://127.0.0.1:23948).
+const ETCD_CONTEXT =
+  '{"id":11294028995576578411,"peerURLs":["http://127.0.0.1:23948"],"name":"default"}';
+
+// The membership part of the v2 store JSON that etcd 3.4.23 wrote into a `.snap` (event
+// history and statistics trimmed; they carry no membership).
+const ETCD_V2_SNAP = JSON.stringify({
+  Root: {
+    Path: "/",
+    Children: {
+      "0": {
+        Path: "/0",
+        Children: {
+          members: {
+            Path: "/0/members",
+            Children: {
+              "9cbc73887c4dc16b": {
+                Path: "/0/members/9cbc73887c4dc16b",
+                Children: {
+                  attributes: {
+                    Path: "/0/members/9cbc73887c4dc16b/attributes",
+                    Value: '{"name":"default","clientURLs":["http://127.0.0.1:23949"]}',
+                    Children: null,
+                  },
+                  raftAttributes: {
+                    Path: "/0/members/9cbc73887c4dc16b/raftAttributes",
+                    Value: '{"peerURLs":["http://127.0.0.1:23948"]}',
+                    Children: null,
+                  },
+                },
+              },
+            },
+          },
+          version: { Path: "/0/version", Value: "3.4.0", Children: null },
+        },
+      },
+      "1": { Path: "/1", Children: {} },
+    },
+  },
+  CurrentIndex: 3,
+  CurrentVersion: 2,
+});
+
+Deno.test("memberJson() writes the member exactly as etcd marshals the ConfChange context", () => {
+  const member = parseMemberJson(ETCD_CONTEXT);
+  strictEqual(member.id, 11294028995576578411n, "a 64-bit ID survives parsing exactly");
+  deepStrictEqual(member.peerUrls, ["http://127.0.0.1:23948"]);
+  strictEqual(member.name, "default");
+  strictEqual(memberJson(member), ETCD_CONTEXT);
+});
+
+Deno.test("memberJson() adds clientURLs and isLearner only when set, as omitempty does", () => {
+  const member: Member = {
+    id: 1n,
+    peerUrls: ["http://a:2380"],
+    isLearner: true,
+    name: "",
+    clientUrls: ["http://a:2379"],
+  };
+  strictEqual(
+    memberJson(member),
+    '{"id":1,"peerURLs":["http://a:2380"],"isLearner":true,"clientURLs":["http://a:2379"]}',
+  );
+});
+
+Deno.test("loadFromV2Json() reads members and version from a snap etcd wrote", () => {
+  const cluster = new RaftCluster(0x9cbc73887c4dc16bn, 1n);
+  cluster.loadFromV2Json(new TextEncoder().encode(ETCD_V2_SNAP));
+  const local = cluster.local();
+  strictEqual(local?.name, "default");
+  deepStrictEqual(local?.peerUrls, ["http://127.0.0.1:23948"]);
+  deepStrictEqual(local?.clientUrls, ["http://127.0.0.1:23949"]);
+  strictEqual(cluster.version, "3.4.0");
+});
+
+Deno.test("v2StoreJson() round-trips membership through the layout etcd reads", () => {
+  const cluster = new RaftCluster(0xabcdef0123456789n, 7n);
+  cluster.addMember({
+    id: 0xabcdef0123456789n,
+    peerUrls: ["https://h:2380"],
+    isLearner: false,
+    name: "n1",
+    clientUrls: ["http://h:2379"],
+  });
+  cluster.removed.add(0x42n);
+  cluster.version = "3.4.0";
+  const json = v2StoreJson(cluster, 12);
+  const parsed = JSON.parse(new TextDecoder().decode(json));
+  strictEqual(parsed.CurrentIndex, 12);
+  strictEqual(parsed.CurrentVersion, 2);
+  strictEqual(
+    parsed.Root.Children["0"].Children.members.Children["abcdef0123456789"].Children
+      .raftAttributes.Value,
+    '{"peerURLs":["https://h:2380"]}',
+  );
+  const back = new RaftCluster(0xabcdef0123456789n, 7n);
+  back.loadFromV2Json(json);
+  deepStrictEqual(back.local(), cluster.local());
+  deepStrictEqual([...back.removed], [0x42n]);
+  strictEqual(back.version, "3.4.0");
+});

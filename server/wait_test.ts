@@ -1,0 +1,42 @@
+import { deepStrictEqual, rejects, strictEqual, throws } from "node:assert/strict";
+import { Wait, WaitIndex } from "./wait.ts";
+
+Deno.test("Wait: trigger() resolves the registered waiter once, and only its own", async () => {
+  const wait = new Wait();
+  const a = wait.register<string>(1n);
+  const b = wait.register<string>(2n);
+  strictEqual(wait.trigger(2n, "two"), true);
+  strictEqual(wait.trigger(2n, "again"), false, "a waiter is triggered at most once");
+  strictEqual(await b, "two");
+  strictEqual(wait.isRegistered(1n), true);
+  wait.trigger(1n, "one");
+  strictEqual(await a, "one");
+  strictEqual(wait.size, 0);
+});
+
+Deno.test("Wait: duplicate IDs and the bound are refused; cancelAll rejects everyone", async () => {
+  const wait = new Wait(2);
+  const a = wait.register(1n);
+  throws(() => wait.register(1n), /duplicate request ID/);
+  const b = wait.register(2n);
+  throws(() => wait.register(3n), /too many pending/);
+  wait.cancelAll(new Error("stopped"));
+  await rejects(a, /stopped/);
+  await rejects(b, /stopped/);
+});
+
+Deno.test("WaitIndex: waiters wake in index order as the applied index passes them", async () => {
+  const applied = new WaitIndex();
+  const order: number[] = [];
+  const waits = [5, 2, 9, 2].map((i) => applied.wait(i).then(() => order.push(i)));
+  applied.trigger(4);
+  await Promise.resolve();
+  await Promise.resolve();
+  deepStrictEqual(order, [2, 2]);
+  applied.trigger(3); // going backwards changes nothing
+  applied.trigger(9);
+  await Promise.all(waits);
+  deepStrictEqual(order, [2, 2, 5, 9]);
+  await applied.wait(1); // already reached: resolves at once
+  strictEqual(applied.reached, 9);
+});
