@@ -6,7 +6,7 @@
  * revision included. The CRC covers the encoded KeyValues and the revision keys, so equal hashes
  * mean byte-identical `key` buckets as far as HashKV sees them.
  *
- * Skipped when /usr/bin/etcd is absent. Ports 23820 (client) and 23821 (peer).
+ * Skipped when /usr/bin/etcd or /usr/bin/etcdctl is absent. Ports 23820 (client) and 23821 (peer).
  */
 import assert from "node:assert/strict";
 import { MemBackend } from "../mvcc/_mem_backend_test_util.ts";
@@ -19,14 +19,14 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 function haveEtcd(): boolean {
   try {
-    return Deno.statSync(ETCD).isFile;
+    return Deno.statSync(ETCD).isFile && Deno.statSync("/usr/bin/etcdctl").isFile;
   } catch {
     return false;
   }
 }
 
 async function etcdctl(args: string[], stdin?: string): Promise<string> {
-  const cmd = new Deno.Command("etcdctl", {
+  const cmd = new Deno.Command("/usr/bin/etcdctl", {
     args: ["--endpoints", CLIENT, ...args],
     env: { ETCDCTL_API: "3" },
     stdin: stdin === undefined ? "null" : "piped",
