@@ -176,8 +176,10 @@ export class Cursor {
     let hi = count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const k = ref.node !== null ? ref.node.inodes[mid]!.key : ref.page!.key(mid);
-      if (compareBytes(k, key) < 0) lo = mid + 1;
+      const order = ref.node !== null
+        ? compareBytes(ref.node.inodes[mid]!.key, key)
+        : ref.page!.compareKey(mid, key);
+      if (order < 0) lo = mid + 1;
       else hi = mid;
     }
     if (_isLeaf(ref)) {
@@ -185,7 +187,9 @@ export class Cursor {
       return;
     }
     const exact = lo < count &&
-      compareBytes(ref.node !== null ? ref.node.inodes[lo]!.key : ref.page!.key(lo), key) === 0;
+      (ref.node !== null
+          ? compareBytes(ref.node.inodes[lo]!.key, key)
+          : ref.page!.compareKey(lo, key)) === 0;
     if (!exact && lo > 0) lo--;
     ref.index = lo;
     this._search(key, this._childPgid(ref));

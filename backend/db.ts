@@ -219,9 +219,7 @@ export class DB {
   page(id: number): Page {
     const cached = this._cache.get(id);
     if (cached !== undefined) {
-      // Refresh the LRU position.
-      this._cache.delete(id);
-      this._cache.set(id, cached);
+      cached.referenced = true;
       this.stats.cacheHits++;
       return cached;
     }
@@ -267,9 +265,17 @@ export class DB {
     }
     this._cache.set(id, page);
     this._cacheBytes += page.buf.length;
+    // CLOCK eviction: the oldest page goes unless it was hit since it last came round, in
+    // which case it moves to the back (hits cost one flag write instead of a Map reinsert).
+    let turns = 0;
     while (this._cacheBytes > this._cacheLimit && this._cache.size > 1) {
       const [oldestId, oldest] = this._cache.entries().next().value!;
       this._cache.delete(oldestId);
+      if (oldest.referenced && turns++ < this._cache.size) {
+        oldest.referenced = false;
+        this._cache.set(oldestId, oldest);
+        continue;
+      }
       this._cacheBytes -= oldest.buf.length;
     }
   }

@@ -98,6 +98,8 @@ export function writeU64(dv: DataView, offset: number, value: number): void {
 export class Page {
   readonly buf: Uint8Array;
   readonly dv: DataView;
+  /** Set on a cache hit; the cache's CLOCK eviction gives such pages a second chance. */
+  referenced = false;
   constructor(buf: Uint8Array) {
     this.buf = buf;
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -144,6 +146,27 @@ export class Page {
     const ksize = this.dv.getUint32(elem + 4, true);
     return this.buf.subarray(pos, pos + ksize);
   }
+  /** Compares the key of element `i` with `key` in place (no view is made). */
+  compareKey(i: number, key: Uint8Array): number {
+    const elem = PAGE_HEADER_SIZE + i * LEAF_ELEMENT_SIZE;
+    let pos: number;
+    let ksize: number;
+    if (this.isLeaf()) {
+      pos = elem + this.dv.getUint32(elem + 4, true);
+      ksize = this.dv.getUint32(elem + 8, true);
+    } else {
+      pos = elem + this.dv.getUint32(elem, true);
+      ksize = this.dv.getUint32(elem + 4, true);
+    }
+    const buf = this.buf;
+    const n = ksize < key.length ? ksize : key.length;
+    for (let j = 0; j < n; j++) {
+      const d = buf[pos + j]! - key[j]!;
+      if (d !== 0) return d;
+    }
+    return ksize - key.length;
+  }
+
   /** The value of leaf element `i` (a view). */
   leafValue(i: number): Uint8Array {
     const elem = PAGE_HEADER_SIZE + i * LEAF_ELEMENT_SIZE;
