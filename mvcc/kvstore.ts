@@ -28,9 +28,11 @@ import {
   bytesToRevision,
   isTombstoneKey,
   type Revision,
+  REVISION_BYTES,
   revisionGreater,
   revisionId,
   revisionToBytes,
+  writeRevisionBytes,
 } from "./revision.ts";
 
 const _encoder = new TextEncoder();
@@ -344,8 +346,11 @@ export class KvStore {
     const found = this.index.revisions(key, end, rev, limit);
     if (found.total === 0 || options.countOnly) return { kvs: [], count: found.total, rev: curRev };
     const kvs: KeyValue[] = [];
+    // One scratch key for the lookups: the backend only seeks with it.
+    const revKey = new Uint8Array(REVISION_BYTES);
     for (const revpair of found.revs) {
-      const { values } = tx.unsafeRange(KEY_BUCKET, revisionToBytes(revpair), undefined, 0);
+      writeRevisionBytes(revpair, revKey);
+      const { values } = tx.unsafeRange(KEY_BUCKET, revKey, undefined, 0);
       const value = values[0];
       if (values.length !== 1 || value === undefined) {
         throw new Error(`mvcc: range cannot find revision ${revpair.main}.${revpair.sub}`);
