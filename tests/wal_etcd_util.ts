@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import type { Entry, HardState } from "../raft/raftpb.ts";
 import { decodeEntry, decodeHardState } from "../raft/raftpb.ts";
-import { WalDecoder } from "../wal/decoder.ts";
+import { fileSegment, WalDecoder } from "../wal/decoder.ts";
 import { readWalNames } from "../wal/names.ts";
 import { Wal, type WalOptions } from "../wal/wal.ts";
 import { decodeWalSnapshot, RecordType, type WalRecord } from "../wal/walpb.ts";
@@ -107,7 +107,7 @@ export async function etcdIds(endpoint: string): Promise<{ memberId: bigint; clu
 export function walRecords(dir: string): WalRecord[] {
   const names = readWalNames(dir);
   const decoder = new WalDecoder(
-    names.map((name) => ({ name, read: () => Deno.readFileSync(join(dir, name)) })),
+    names.map((name) => fileSegment(dir, name)),
   );
   const records: WalRecord[] = [];
   for (let found = decoder.next(); found !== undefined; found = decoder.next()) {

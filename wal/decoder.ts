@@ -16,6 +16,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { WalError } from "./errors.ts";
 import { decodeRecord, RecordType, recordTypeName, type WalRecord } from "./walpb.ts";
@@ -29,10 +30,40 @@ export const RECORD_BYTES_MAX = 10 * 1024 * 1024;
 
 const PAD_FLAG = 0x80;
 
-/** One segment to decode: its name (for messages) and a way to read its bytes. */
+/**
+ * One segment to decode: its name (for messages) and a way to read the first `length` bytes
+ * of it (fewer when the file is shorter). The decoder reads a growing prefix, so that a 64 MB
+ * preallocated segment holding a few records costs a small read.
+ */
 export interface DecoderSegment {
   name: string;
-  read(): Uint8Array;
+  read(length: number): Uint8Array;
+}
+
+/** Bytes of a segment read at first; doubled as the decoder needs more. */
+const READ_BYTES_INITIAL = 1 << 20;
+
+/** A DecoderSegment over the file `dir/name`. */
+export function fileSegment(dir: string, name: string): DecoderSegment {
+  return {
+    name,
+    read(length: number): Uint8Array {
+      const file = Deno.openSync(join(dir, name), { read: true });
+      try {
+        const size = Math.min(length, file.statSync().size);
+        const bytes = new Uint8Array(size);
+        let at = 0;
+        while (at < size) {
+          const n = file.readSync(bytes.subarray(at));
+          if (n === null) break;
+          at += n;
+        }
+        return at === size ? bytes : bytes.subarray(0, at);
+      } finally {
+        file.close();
+      }
+    },
+  };
 }
 
 /** A decoded record and where it was found. */
@@ -78,19 +109,16 @@ export class WalDecoder {
   /** The end of the last whole record in the current segment. */
   lastValidOffset = 0;
   private segmentIndex = 0;
-  private bytes: Uint8Array | undefined;
-  private view: DataView | undefined;
+  private bytes: Uint8Array = new Uint8Array(0);
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  /** How many bytes were asked of the current segment; fewer came back at its end. */
+  private requested = 0;
 
   constructor(private readonly segments: readonly DecoderSegment[]) {}
 
   /** The name of the segment being read (the last one once the end is reached). */
   get segmentName(): string {
     return this.segments[Math.min(this.segmentIndex, this.segments.length - 1)]?.name ?? "";
-  }
-
-  /** The bytes of the current segment, as read (for repair). */
-  get segmentBytes(): Uint8Array | undefined {
-    return this.bytes;
   }
 
   /** Restarts the CRC chain at a crc record's value (done by the reader, as etcd's ReadAll). */
@@ -107,18 +135,22 @@ export class WalDecoder {
       // End of this segment: move on, unless it is the last one (keep its state for appending).
       if (this.segmentIndex === this.segments.length - 1) return undefined;
       this.segmentIndex++;
-      this.bytes = undefined;
+      this.bytes = new Uint8Array(0);
+      this.requested = 0;
       this.lastValidOffset = 0;
     }
     return undefined;
   }
 
-  private load(): Uint8Array {
-    if (this.bytes === undefined) {
-      this.bytes = this.segments[this.segmentIndex]!.read();
-      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
-    }
-    return this.bytes;
+  /** Makes the segment's bytes up to `end` available; false when the file is shorter. */
+  private ensure(end: number): boolean {
+    if (end <= this.bytes.length) return true;
+    // A short read already reached the end of the file.
+    if (this.requested > this.bytes.length) return false;
+    this.requested = Math.max(end, this.requested * 2, READ_BYTES_INITIAL);
+    this.bytes = this.segments[this.segmentIndex]!.read(this.requested);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    return end <= this.bytes.length;
   }
 
   private get isLast(): boolean {
@@ -141,18 +173,17 @@ export class WalDecoder {
   }
 
   private nextInSegment(): DecodedRecord | undefined {
-    const bytes = this.load();
-    const view = this.view!;
     const offset = this.lastValidOffset;
-    const remaining = bytes.length - offset;
-    if (remaining === 0) return undefined;
-    if (remaining < FRAME_HEADER_BYTES) {
+    if (!this.ensure(offset + FRAME_HEADER_BYTES)) {
+      const remaining = this.bytes.length - offset;
+      if (remaining === 0) return undefined;
       return this.damaged(
         `the file ends inside a length word (${remaining} bytes)`,
         true,
         "corrupt",
       );
     }
+    const view = this.view;
     const low = view.getUint32(offset, true);
     const high = view.getUint32(offset + 4, true);
     // A zero length word is the preallocated tail: the end of this segment.
@@ -167,14 +198,14 @@ export class WalDecoder {
     }
     const start = offset + FRAME_HEADER_BYTES;
     const end = start + recordBytes + padBytes;
-    if (end > bytes.length) {
+    if (!this.ensure(end)) {
       return this.damaged(
         `the file ends inside a record of ${recordBytes} bytes`,
         true,
         "corrupt",
       );
     }
-    const body = bytes.subarray(start, start + recordBytes);
+    const body = this.bytes.subarray(start, start + recordBytes);
     let record: WalRecord;
     try {
       record = decodeRecord(body);

@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { decodeConfChange, decodeEntry, decodeHardState, EntryType } from "../raft/raftpb.ts";
-import { WalDecoder } from "./decoder.ts";
+import { fileSegment, WalDecoder } from "./decoder.ts";
 import { readWalNames } from "./names.ts";
 import { decodeMetadata, decodeWalSnapshot, RecordType, recordTypeName } from "./walpb.ts";
 
@@ -77,7 +77,7 @@ function _text(fields: _Json): string {
 export function inspectWal(dir: string, options: InspectWalOptions = {}): string {
   const names = readWalNames(dir);
   const decoder = new WalDecoder(
-    names.map((name) => ({ name, read: () => Deno.readFileSync(join(dir, name)) })),
+    names.map((name) => fileSegment(dir, name)),
   );
   const records: _Json[] = [];
   const counts: Record<string, number> = {};

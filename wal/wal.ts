@@ -20,7 +20,7 @@
 import { basename, dirname, join } from "node:path";
 import type { Entry, HardState } from "../raft/raftpb.ts";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
-import { type DecodedRecord, type DecoderSegment, type TornTail, WalDecoder } from "./decoder.ts";
+import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
 import { RecordEncoder } from "./encoder.ts";
 import { WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
@@ -170,7 +170,7 @@ export class Wal {
   private async readAllLocked(): Promise<WalContents> {
     const start = this.start;
     if (start === undefined) throw new WalError("closed", "wal: decoder not found");
-    const decoder = new WalDecoder(this.segments.map((s) => this.segmentReader(s.name)));
+    const decoder = new WalDecoder(this.segments.map((s) => fileSegment(this.dir, s.name)));
     const result = readRecords(decoder, start);
     const contents: WalContents = {
       metadata: result.metadata ?? new Uint8Array(0),
@@ -179,11 +179,10 @@ export class Wal {
     };
     // Make the tail appendable: cut off a torn write, or zero stale bytes past the end.
     const tail = this.segments[this.segments.length - 1]!;
-    const tailBytes = decoder.segmentBytes ?? new Uint8Array(0);
     if (decoder.torn !== undefined) {
-      contents.repaired = await this.repairTail(tail, tailBytes, decoder.torn);
+      contents.repaired = await this.repairTail(tail, decoder.torn);
     } else {
-      await this.zeroPastEnd(tail, tailBytes, decoder.lastValidOffset);
+      await this.zeroPastEnd(tail, decoder.lastValidOffset);
     }
     this.tailOffset = decoder.lastValidOffset;
     await tail.file!.seek(this.tailOffset, Deno.SeekMode.Start);
@@ -196,14 +195,11 @@ export class Wal {
     return contents;
   }
 
-  private segmentReader(name: string): DecoderSegment {
-    return { name, read: () => Deno.readFileSync(join(this.dir, name)) };
-  }
-
   /** Keeps a `.broken` copy, truncates to the last whole record, syncs, re-extends. */
-  private async repairTail(tail: _Segment, bytes: Uint8Array, torn: TornTail) {
+  private async repairTail(tail: _Segment, torn: TornTail) {
     const path = join(this.dir, tail.name);
     const brokenPath = path + ".broken";
+    const bytes = await Deno.readFile(path);
     await Deno.writeFile(brokenPath, bytes, { mode: 0o600 });
     const file = tail.file!;
     await file.truncate(torn.offset);
@@ -214,12 +210,18 @@ export class Wal {
     return { segment: tail.name, offset: torn.offset, brokenPath, reason: torn.reason };
   }
 
-  /** Zeros whatever lies past the last record (unsynced leftovers of a torn write). */
-  private async zeroPastEnd(tail: _Segment, bytes: Uint8Array, offset: number): Promise<void> {
-    if (_allZero(bytes, offset)) return;
+  /**
+   * Zeros whatever lies past the last record: a zero length word ends the log, but unsynced
+   * leftovers of a torn write may follow it, and appending over part of them would leave a
+   * log that no longer reads (etcd's ZeroToEnd). Truncating and re-extending zeros the rest
+   * without reading it; the sync makes that durable before anything is appended.
+   */
+  private async zeroPastEnd(tail: _Segment, offset: number): Promise<void> {
     const file = tail.file!;
+    const size = (await file.stat()).size;
+    if (size === offset) return;
     await file.truncate(offset);
-    await file.truncate(bytes.length);
+    await file.truncate(size);
     await this.timedSync(file, true);
   }
 
@@ -352,9 +354,7 @@ export class Wal {
    */
   static verify(dir: string, snap: WalSnapshot): void {
     const names = _selectWalFiles(dir, snap);
-    const decoder = new WalDecoder(
-      names.map((name) => ({ name, read: () => Deno.readFileSync(join(dir, name)) })),
-    );
+    const decoder = new WalDecoder(names.map((name) => fileSegment(dir, name)));
     readRecords(decoder, snap);
   }
 
@@ -403,7 +403,27 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
     switch (record.type) {
       case RecordType.entry: {
         const entry = decodeEntry(data);
+        // Entry types are 0..2 and a configuration change always carries its change; anything
+        // else is another record whose type was damaged (a state record read as an entry).
+        if (entry.type > 2 || (entry.type !== 0 && entry.data === undefined)) {
+          throw new WalError(
+            "corrupt",
+            `wal: corrupt record: entry of type ${entry.type} without a valid body ${
+              _where(found)
+            }`,
+          );
+        }
         if (entry.index > start.index) {
+          // Raft never rewrites a committed entry (Raft §5.4, Leader Completeness): one that
+          // would is a damaged record, for instance a state record whose type bit flipped
+          // (the CRC covers a record's data, not its type).
+          if (entry.index <= result.hardState.commit) {
+            throw new WalError(
+              "corrupt",
+              `wal: corrupt record: entry ${entry.index} would overwrite committed entries ` +
+                `(commit ${result.hardState.commit}) ${_where(found)}`,
+            );
+          }
           const up = entry.index - start.index - 1;
           if (up > result.entries.length) {
             throw new WalError(
@@ -420,6 +440,13 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
       }
       case RecordType.state:
         result.hardState = decodeHardState(data);
+        // etcd writes exactly three fields; anything else is another record with a damaged type.
+        if (!_equalBytes(encodeHardState(result.hardState), data)) {
+          throw new WalError(
+            "corrupt",
+            `wal: corrupt record: state record does not hold a HardState ${_where(found)}`,
+          );
+        }
         break;
       case RecordType.metadata:
         if (result.metadata !== undefined && !_equalBytes(result.metadata, data)) {
@@ -497,11 +524,6 @@ function _selectWalFiles(dir: string, snap: WalSnapshot): string[] {
     );
   }
   return names.slice(at);
-}
-
-function _allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 function _ignoreNotFound(err: unknown): void {
