@@ -6,7 +6,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { Entry, HardState } from "../raft/raftpb.ts";
 import { decodeEntry, decodeHardState } from "../raft/raftpb.ts";
 import { fileSegment, WalDecoder } from "../wal/decoder.ts";

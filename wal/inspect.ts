@@ -5,7 +5,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import { decodeConfChange, decodeEntry, decodeHardState, EntryType } from "../raft/raftpb.ts";
 import { fileSegment, WalDecoder } from "./decoder.ts";
 import { readWalNames } from "./names.ts";
