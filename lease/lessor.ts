@@ -126,7 +126,7 @@ export interface LeaseTimeToLive {
 
 /** The lessor. */
 export class Lessor {
-  private readonly _backend: LessorBackend;
+  private _backend: LessorBackend;
   private readonly _now: () => number;
   private readonly _minTtl: number;
   private readonly _retryMs: number;
@@ -145,6 +145,19 @@ export class Lessor {
     this._retryMs = options.expiredRetryIntervalMs ?? _EXPIRED_RETRY_MS;
     this._checkpointPersist = options.checkpointPersist ?? false;
     this._restore();
+  }
+
+  /**
+   * Drops every lease and loads them from `backend` (a db snapshot from the leader; etcd
+   * `lessor.Recover`). Recover the lessor before restoring the store from the same backend.
+   */
+  recover(backend: LessorBackend): void {
+    this._backend = backend;
+    this._leases.clear();
+    this._items.clear();
+    this._expiry.clear();
+    this._restore();
+    if (this._primary) { for (const lease of this._leases.values()) this._refresh(lease, 0); }
   }
 
   /** Sets how revoke opens a write transaction on the store. */

@@ -154,3 +154,20 @@ Deno.test("leasepb encodes as gogoproto does", () => {
 function _hex(bytes: Uint8Array): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+Deno.test("recover replaces every lease with those of another backend", () => {
+  const leader = setup();
+  leader.lessor.grant(21n, 30);
+  leader.store.put(enc("l"), enc("1"), 21n);
+  const follower = setup();
+  follower.lessor.grant(99n, 30);
+  const snapshot = leader.backend.clone();
+  follower.lessor.recover(snapshot);
+  follower.store.restore(snapshot);
+  assert.equal(follower.lessor.lookup(99n), undefined);
+  assert.equal(follower.lessor.getLease("l"), 21n);
+  follower.lessor.revoke(21n);
+  assert.equal(follower.store.range(enc("l"), undefined).count, 0);
+  leader.store.close();
+  follower.store.close();
+});

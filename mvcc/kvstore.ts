@@ -134,8 +134,8 @@ export interface HashKvResult {
 
 /** The multi-version key-value store. */
 export class KvStore {
-  protected readonly backend: Backend;
-  protected readonly index = new TreeIndex();
+  protected backend: Backend;
+  protected index = new TreeIndex();
   private readonly _lessor: LeaseAttacher | undefined;
   private readonly _consistentIndexGetter: (() => number) | undefined;
   private readonly _compactionBatchLimit: number;
@@ -146,6 +146,8 @@ export class KvStore {
   private _writeOpen = false;
   private _closed = false;
   private _compactionChain: Promise<void> = Promise.resolve();
+  /** Bumped by restore: compactions of an older backend stop. */
+  private _epoch = 0;
   private _compactionTimer: ReturnType<typeof setTimeout> | undefined;
   private _compactionWake: (() => void) | undefined;
 
@@ -157,12 +159,36 @@ export class KvStore {
     this._compactionBatchLimit = options.compactionBatchLimit ?? _COMPACTION_BATCH_LIMIT;
     this._compactionSleepMs = options.compactionSleepMs ?? _COMPACTION_SLEEP_MS;
     if (this._compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
-    const tx = backend.batchTx;
+    this._open();
+  }
+
+  /**
+   * Replaces the backend with another one (a db snapshot received from the leader) and rebuilds
+   * everything from it (etcd `store.Restore`). The lessor must have been recovered from the same
+   * backend first, so that keys can be attached to their leases.
+   */
+  restore(backend: Backend): void {
+    this._assertOpen();
+    if (this._writeOpen) throw new Error("mvcc: restore during a write transaction");
+    this._epoch++;
+    if (this._compactionTimer !== undefined) clearTimeout(this._compactionTimer);
+    this._compactionTimer = undefined;
+    this._compactionWake?.();
+    this.backend = backend;
+    this.index = new TreeIndex();
+    this._currentRev = 1;
+    this._compactMainRev = -1;
+    this._savedConsistentIndex = -1;
+    this._open();
+  }
+
+  private _open(): void {
+    const tx = this.backend.batchTx;
     tx.lock();
     tx.unsafeCreateBucket(KEY_BUCKET);
     tx.unsafeCreateBucket(META_BUCKET);
     tx.unlock();
-    backend.forceCommit();
+    this.backend.forceCommit();
     this._restore();
   }
 
@@ -472,7 +498,8 @@ export class KvStore {
     const end = new Uint8Array(8);
     new DataView(end.buffer).setBigUint64(0, BigInt(rev + 1), false);
     let last: Uint8Array = new Uint8Array(17);
-    while (!this._closed) {
+    const epoch = this._epoch;
+    while (!this._closed && epoch === this._epoch) {
       if (this._writeOpen) {
         await this._sleep(0);
         continue;

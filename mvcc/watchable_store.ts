@@ -95,6 +95,19 @@ export class WatchableStore extends KvStore {
     return { synced: this._synced.size, unsynced: this._unsynced.size, victims };
   }
 
+  /**
+   * Replaces the backend (see {@link KvStore.restore}); every synced watcher becomes unsynced and
+   * catches up from the new data (etcd `watchableStore.Restore`).
+   */
+  override restore(backend: ConstructorParameters<typeof KvStore>[0]): void {
+    super.restore(backend);
+    for (const w of [...this._synced.watchers]) {
+      this._synced.delete(w);
+      this._unsynced.add(w);
+    }
+    if (this._unsynced.size > 0) this._scheduleSync(0);
+  }
+
   override close(): void {
     this._stopped = true;
     if (this._syncTimer !== undefined) clearTimeout(this._syncTimer);

@@ -178,3 +178,27 @@ Deno.test("filters, prev_kv, progress and cancel", async () => {
   assert.equal(await stream.next(), undefined);
   store.close();
 });
+
+Deno.test("restore from another backend rebuilds the store and catches watchers up", async () => {
+  // Goal: a follower receiving the leader's db (further ahead) serves the new data and its
+  // synced watchers see the revisions they had not seen, read from the new backend.
+  const leader = newStore();
+  for (let i = 0; i < 10; i++) leader.put(enc(`k${i % 3}`), enc(`leader${i}`)); // revs 2..11
+  await leader.compact(5).done;
+  const follower = newStore();
+  for (let i = 0; i < 4; i++) follower.put(enc(`k${i % 3}`), enc(`old${i}`)); // revs 2..5
+  const stream = follower.newWatchStream();
+  stream.watch({ key: enc("k"), end: enc("l") });
+  const snapshot = (leader as unknown as { backend: MemBackend }).backend.clone();
+  follower.restore(snapshot);
+  assert.equal(follower.rev, 11);
+  assert.equal(follower.compactRev, 5);
+  assert.equal(dec(follower.range(enc("k0"), undefined).kvs[0]!.value), "leader9");
+  const got = await collectEvents(stream, 6);
+  assert.deepEqual(got.flatMap((r) => r.events.map((e) => e.kv.modRevision)), [6, 7, 8, 9, 10, 11]);
+  follower.put(enc("k1"), enc("after"));
+  assert.equal((await collectEvents(stream, 1))[0]!.events[0]!.kv.modRevision, 12);
+  stream.close();
+  follower.close();
+  leader.close();
+});
