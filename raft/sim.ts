@@ -28,10 +28,12 @@ import {
   decodeConfChange,
   decodeMessage,
   emptyConfState,
+  emptyHardState,
   encodeConfChange,
   encodeMessage,
   type Entry,
   EntryType,
+  type HardState,
   type Message,
   MessageType,
   messageTypeName,
@@ -91,8 +93,12 @@ interface InFlight {
 }
 
 interface AppState {
-  /** keys[i] is the key of the entry applied at index i + 1. */
+  /** keys[i] is the key of the entry applied at index i + 1 (durable, like etcd's backend). */
   keys: string[];
+  /** The last index raft handed to the application since it started (etcd's appliedi); after
+   * a restart that lost an unsynced commit index it may trail `keys.length`. */
+  raftApplied: number;
+  /** The configuration as of `raftApplied`. */
   confState: ConfState;
 }
 
@@ -104,6 +110,8 @@ interface SimNode {
   /** Removed from the configuration: stopped for good. */
   removed: boolean;
   readCount: number;
+  /** The hard state as of the last sync; a crash loses later unsynced writes. */
+  synced: HardState;
 }
 
 interface Faults {
@@ -220,9 +228,10 @@ export class Simulation {
       id,
       storage,
       node: undefined,
-      app: { keys: [], confState: emptyConfState() },
+      app: { keys: [], raftApplied: 0, confState: emptyConfState() },
       removed: false,
       readCount: 0,
+      synced: emptyHardState(),
     };
     this.#nodes.set(id, sim);
     this.#start(sim);
@@ -233,6 +242,10 @@ export class Simulation {
   }
 
   #start(sim: SimNode): void {
+    // Raft restarts from its snapshot; the application follows raft's applied index from there.
+    const snapshot = sim.storage.snapshot();
+    sim.app.raftApplied = snapshot.metadata.index;
+    sim.app.confState = snapshot.metadata.confState;
     sim.node = new RawNode({
       id: sim.id,
       electionTick: ELECTION_TICK,
@@ -369,6 +382,9 @@ export class Simulation {
 
   #crash(sim: SimNode): void {
     this.#log(() => `crash ${sim.id}`);
+    // The disk forgets writes that were not synced (a hard state whose only change was the
+    // commit index is written without fsync when Ready.mustSync is false).
+    sim.storage.setHardState(sim.synced);
     sim.node = undefined;
     this.#crashes++;
   }
@@ -429,11 +445,13 @@ export class Simulation {
     const alive = this.#alive();
     if (alive.length === 0) return;
     const sim = alive[this.#rand.intn(alive.length)]!;
-    const applied = sim.app.keys.length;
+    const applied = sim.app.raftApplied;
     const snapIndex = sim.storage.snapshot().metadata.index;
     if (applied <= snapIndex) return;
-    const data = encoder.encode(JSON.stringify(sim.app.keys));
+    const data = encoder.encode(JSON.stringify(sim.app.keys.slice(0, applied)));
     sim.storage.createSnapshot(applied, sim.app.confState, data);
+    // Saving a snapshot syncs the WAL, and with it every hard state written before.
+    sim.synced = sim.storage.initialState().hardState;
     // Keep a few entries behind the snapshot so that slow followers sometimes catch up by log.
     const compactTo = applied - this.#rand.intn(3);
     if (compactTo > sim.storage.firstIndex()) sim.storage.compact(compactTo);
@@ -533,14 +551,14 @@ export class Simulation {
    * snapshot's ConfState.
    */
   #mergeSnapshot(from: SimNode, m: Message): void {
-    const applied = from.app.keys.length;
+    const applied = from.app.raftApplied;
     if (
       m.snapshot === undefined || applied <= m.snapshot.metadata.index || from.node === undefined
     ) return;
     const term = from.node.raft.raftLog.term(applied);
     if (term === undefined || term === 0) return;
     m.snapshot = {
-      data: encoder.encode(JSON.stringify(from.app.keys)),
+      data: encoder.encode(JSON.stringify(from.app.keys.slice(0, applied))),
       metadata: { index: applied, term, confState: from.app.confState },
     };
   }
@@ -651,6 +669,8 @@ export class Simulation {
       this.#recordLeaderCommit(sim, rd.hardState.commit);
       this.#checkCommitted(sim, before, rd.hardState.commit);
     }
+    // etcd fsyncs when mustSync says so, and always when it saves a snapshot.
+    if (rd.mustSync || rd.snapshot !== undefined) sim.synced = sim.storage.initialState().hardState;
     // 2. Send.
     for (const m of rd.messages) this.#send(sim, m, this.#faultyNow());
     // 3. Apply.
@@ -732,6 +752,10 @@ export class Simulation {
   }
 
   #apply(sim: SimNode, e: Entry): void {
+    if (e.index !== sim.app.raftApplied + 1) {
+      this.#fail(`node ${sim.id} got entry ${e.index} to apply after ${sim.app.raftApplied}`);
+    }
+    sim.app.raftApplied = e.index;
     if (e.index <= sim.app.keys.length) {
       this.#replay(sim, e);
       return;
@@ -794,7 +818,10 @@ export class Simulation {
         this.#fail(`snapshot entry ${i + 1} differs from what node ${sim.id} applied`);
       }
     }
-    sim.app.keys = keys;
+    // A snapshot older than what the application already holds (after a lost commit index)
+    // is a prefix of it, checked above.
+    if (keys.length > sim.app.keys.length) sim.app.keys = keys;
+    sim.app.raftApplied = snapshot.metadata.index;
     sim.app.confState = snapshot.metadata.confState;
     this.#log(() => `node ${sim.id} applied snapshot at ${snapshot.metadata.index}`);
   }
