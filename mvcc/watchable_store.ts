@@ -237,7 +237,8 @@ export class WatchableStore extends KvStore {
       }
       if (w.minRev < compactRev) {
         const sent = w.sink.trySend(
-          { watchId: w.id, events: [], revision: curRev, compactRevision: compactRev },
+          // etcd leaves the revision of this response at 0.
+          { watchId: w.id, events: [], revision: 0, compactRevision: compactRev },
           false,
         );
         if (sent) {
