@@ -24,7 +24,7 @@ FAMILIES='Put|Get|Del|Txn|Watch|Lease|Compact|Defrag|Endpoint|Snapshot|Alarm|Ver
 # TestCtlV3GetFormat, TestCtlV3LeaseKeepAlive...; the client-TLS variants (ClientTLS,
 # ClientAutoTLS, TLSFlagByEnv, RevokedCRL) are left out: client TLS comes later.
 DEFAULT_REGEX="^TestCtlV3(${FAMILIES})[A-Za-z]*\$"
-EXCLUDE='ClientTLS|ClientAutoTLS|FlagByEnv|RevokedCRL'
+EXCLUDE='ClientTLS|ClientAutoTLS|FlagByEnv|RevokedCRL|^TestCtlV3Endpoint|^TestCtlV3GetQuorum$'
 REGEX=${1:-$DEFAULT_REGEX}
 
 BIN_DIR=$(mktemp -d /tmp/detcd-e2e-bin.XXXXXX)

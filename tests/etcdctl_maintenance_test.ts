@@ -110,6 +110,15 @@ Deno.test("etcdctl endpoint/defrag/member list/snapshot save+restore: detcd as e
     { args: ["member", "list", "-w", "json"] },
     { args: ["compaction", "3"] },
     { args: ["defrag"] },
+    // With a scheme in the endpoint, etcdctl's maintenance client sends it in :authority
+    // (`http://127.0.0.1:port`); etcd's gRPC server accepts that, and so must detcd's.
+    {
+      args: [],
+      run: async (member) => {
+        const result = await etcdctl(`http://${member.endpoint}`, ["endpoint", "status"]);
+        return `status via http:// endpoint: exit ${result.code}`;
+      },
+    },
     { args: ["endpoint", "hashkv"] },
     { args: ["get", "a"] },
     // Each side restores onto its own ports; the order of the two calls is not fixed.
@@ -123,6 +132,7 @@ Deno.test("etcdctl endpoint/defrag/member list/snapshot save+restore: detcd as e
   ok(etcd.includes("status version=3.4.23 revision=5 leader-is-self=true"), etcd);
   ok(etcd.includes("Finished defragmenting etcd member"), etcd);
   ok(etcd.includes("restored keys: a=4@5 b=2@3 c=3@4"), etcd);
+  ok(etcd.includes("status via http:// endpoint: exit 0"), etcd);
   strictEqual(normalize(target), normalize(etcd), `${targetImpl} differs from etcd`);
 });
 
