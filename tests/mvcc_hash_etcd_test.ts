@@ -4,13 +4,14 @@
  * `etcd` (through `etcdctl`) and to our store; after each phase `etcdctl endpoint hashkv -w json`
  * (at the current revision and at older ones) must equal our `hashByRev`, revision and compact
  * revision included. The CRC covers the encoded KeyValues and the revision keys, so equal hashes
- * mean byte-identical `key` buckets as far as HashKV sees them.
+ * mean byte-identical `key` buckets as far as HashKV sees them. The history watched from
+ * revision 2 with prev_kv (`etcdctl watch -w json`) must also give identical events.
  *
  * Skipped when /usr/bin/etcd or /usr/bin/etcdctl is absent. Ports 23820 (client) and 23821 (peer).
  */
 import assert from "node:assert/strict";
 import { MemBackend } from "../mvcc/_mem_backend_test_util.ts";
-import { type LeaseAttacher, WatchableStore } from "../mvcc/mod.ts";
+import { type Event, type KeyValue, type LeaseAttacher, WatchableStore } from "../mvcc/mod.ts";
 
 const ETCD = "/usr/bin/etcd";
 const CLIENT = "127.0.0.1:23820";
@@ -110,8 +111,68 @@ function ourHashKv(store: WatchableStore, rev: number): _HashKv {
   return { hash: got.hash, compactRevision: got.compactRev, revision: got.currentRev };
 }
 
+/** Events as `etcdctl watch -w json` prints them (Go's encoding/json of mvccpb.Event). */
+function _eventJson(ev: Event): unknown {
+  const kvJson = (kv: KeyValue) => {
+    const out: Record<string, unknown> = {};
+    const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
+    if (kv.key.length > 0) out.key = b64(kv.key);
+    if (kv.createRevision !== 0) out.create_revision = kv.createRevision;
+    if (kv.modRevision !== 0) out.mod_revision = kv.modRevision;
+    if (kv.version !== 0) out.version = kv.version;
+    if (kv.value.length > 0) out.value = b64(kv.value);
+    if (kv.lease !== 0n) out.lease = Number(kv.lease);
+    return out;
+  };
+  const out: Record<string, unknown> = {};
+  if (ev.type !== 0) out.type = ev.type;
+  out.kv = kvJson(ev.kv);
+  if (ev.prevKv !== undefined) out.prev_kv = kvJson(ev.prevKv);
+  return out;
+}
+
+async function ourWatchEvents(store: WatchableStore, want: number): Promise<unknown[]> {
+  const stream = store.newWatchStream();
+  stream.watch({ key: new Uint8Array([0]), end: new Uint8Array(0), startRev: 2, prevKv: true });
+  const events: unknown[] = [];
+  while (events.length < want) {
+    const r = await stream.next();
+    for (const ev of r!.events) events.push(_eventJson(ev));
+  }
+  stream.close();
+  return events;
+}
+
+async function etcdWatchEvents(want: number): Promise<unknown[]> {
+  const child = new Deno.Command("/usr/bin/etcdctl", {
+    args: ["--endpoints", CLIENT, "watch", "--prefix", "", "--rev", "2", "--prev-kv", "-w", "json"],
+    env: { ETCDCTL_API: "3" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const events: unknown[] = [];
+  let text = "";
+  const reader = child.stdout.getReader();
+  while (events.length < want) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+    const lines = text.split("\n");
+    text = lines.pop()!;
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      for (const ev of JSON.parse(line).Events ?? []) events.push(ev);
+    }
+  }
+  child.kill("SIGTERM");
+  await reader.cancel();
+  await child.status;
+  return events;
+}
+
 Deno.test({
-  name: "HashKV equals real etcd's after the same puts, deletes, txns, leases and compactions",
+  name:
+    "HashKV and watch events equal real etcd's after the same puts, deletes, txns, leases, compactions",
   ignore: !haveEtcd(),
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "mvcc_hash_etcd_" });
@@ -152,6 +213,8 @@ Deno.test({
       for (const rev of before) {
         assert.deepEqual(ourHashKv(store, rev), await etcdHashKv(rev), `hashkv at ${rev}`);
       }
+      // The same history watched from revision 2 with prev_kv: identical events.
+      assert.deepEqual(await ourWatchEvents(store, 21), await etcdWatchEvents(21));
       // Compact in the middle of the history: the hash skips what the compaction removes.
       await etcdctl(["compact", "15", "--physical"]);
       await store.compact(15).done;
