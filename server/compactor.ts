@@ -109,6 +109,11 @@ export class Compactor {
     this.#timer = undefined;
   }
 
+  /** Runs one check now (tests; the loop calls it every interval). */
+  checkNow(): void {
+    this.#tick();
+  }
+
   #tick(): void {
     const rev = this.#host.kv.rev;
     let target: number;

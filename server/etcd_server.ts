@@ -251,6 +251,11 @@ export class EtcdServer implements ApplyTarget {
     return Math.max(members.length, this.#confState.voters.length);
   }
 
+  /** Runs one auto-compaction check at once (tests). */
+  compactorCheckNow(): void {
+    this.#compactor.checkNow();
+  }
+
   /** Stops everything and closes the files. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.#stopped) return await this.#done;
