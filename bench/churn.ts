@@ -1,12 +1,14 @@
 /**
- * Churn benchmark: grows a bolt file to --gb gigabytes (default 10) with an insert, overwrite
- * and delete workload on random keys, with some multi-page values, so that the freelist is
- * fragmented (many scattered single free pages, and runs wanted for the big values). Prints
+ * Churn benchmark: grows a bolt file to --gb gigabytes (default 10) with inserts (60%) and
+ * overwrites (40%) of random keys, 20% of the values 2..11 pages long, and every fifth commit a
+ * "compaction" that deletes 1.6 x ops random live keys at once, as etcd's compaction does. The
+ * deletes leave holes all over the file, so the freelist is large and fragmented while the
+ * multi-page values keep asking for contiguous runs. Prints
  * the commit latency p50/p99 for every gigabyte of file size, for each freelist, with the
  * free-page count: with the hashmap the latency stays flat as the file grows; the array's
  * linear scans show where it bends.
  *
- *   deno task bench:churn [--gb=10] [--freelist=map|array|both] [--ops=5000] [--json]
+ *   deno task bench:churn [--gb=10] [--freelist=map|array|both] [--ops=5000] [--compact=8000] [--json]
  *
  * Real fdatasync on every commit; the freelist is not persisted (etcd 3.4's default).
  * Progress lines go to bench/out/churn-<freelist>.jsonl as they are measured.
@@ -23,6 +25,9 @@ const targetGb = Number(flag("gb", "10"));
 const opsPerCommit = Number(flag("ops", "5000"));
 const which = flag("freelist", "both");
 const json = Deno.args.includes("--json");
+/** Every COMPACT_EVERY-th commit deletes `compactDeletes` random live keys (as etcd's compaction). */
+const COMPACT_EVERY = 5;
+const compactDeletes = Number(flag("compact", String(Math.round(opsPerCommit * 1.6))));
 const freelists = which === "both"
   ? (["map", "array"] as const)
   : ([which as "map" | "array"] as const);
@@ -84,25 +89,30 @@ function run(freelist: "map" | "array"): Row[] {
   const rows: Row[] = [];
   let latencies: number[] = [];
   let gb = 0;
+  let commitNumber = 0;
   const started = performance.now();
   while (db.fileSize() < targetGb * GB) {
     const tx = db.begin(true);
     const bucket = tx.bucket(bucketName)!;
-    for (let i = 0; i < opsPerCommit; i++) {
-      const r = rand();
-      if (r < 0.5 || live.length < 1000) {
-        const size = valueSize(rand);
-        const id = nextId++;
-        bucket.put(keyOf(id), new Uint8Array(size).fill(id & 255));
-        live.push(id);
-      } else if (r < 0.8) {
-        const id = live[Math.floor(rand() * live.length)]!;
-        bucket.put(keyOf(id), new Uint8Array(valueSize(rand)).fill(id & 255));
-      } else {
+    commitNumber++;
+    if (commitNumber % COMPACT_EVERY === 0) {
+      // A compaction: many scattered keys go at once, leaving holes all over the file.
+      for (let i = 0; i < compactDeletes && live.length > 0; i++) {
         const index = Math.floor(rand() * live.length);
         bucket.delete(keyOf(live[index]!));
         live[index] = live[live.length - 1]!;
         live.pop();
+      }
+    } else {
+      for (let i = 0; i < opsPerCommit; i++) {
+        if (rand() < 0.6 || live.length < 1000) {
+          const id = nextId++;
+          bucket.put(keyOf(id), new Uint8Array(valueSize(rand)).fill(id & 255));
+          live.push(id);
+        } else {
+          const id = live[Math.floor(rand() * live.length)]!;
+          bucket.put(keyOf(id), new Uint8Array(valueSize(rand)).fill(id & 255));
+        }
       }
     }
     const t = performance.now();
