@@ -20,8 +20,11 @@ export class ConfChangeError extends RaftError {}
 
 /** A configuration computed by a change, not yet installed. */
 export interface NewConfig {
+  /** Voter IDs. */
   voters: Set<bigint>;
+  /** Learner IDs (disjoint from voters). */
   learners: Set<bigint>;
+  /** Progress of every voter and learner. */
   progress: Map<bigint, Progress>;
 }
 

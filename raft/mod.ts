@@ -16,7 +16,23 @@ export {
   SnapshotStatus,
   type Status,
 } from "./raw_node.ts";
-export { confChangeOfEntry, type Config, type SoftState, STATE_NAMES, StateType } from "./raft.ts";
+export {
+  confChangeOfEntry,
+  type Config,
+  type Raft,
+  type SoftState,
+  STATE_NAMES,
+  StateType,
+} from "./raft.ts";
+export { type Inflights } from "./inflights.ts";
+// Internal types reachable from RawNode.raft (for status and tests; drive the node through
+// RawNode, not through these).
+export { type RaftLog } from "./log.ts";
+export { type Unstable } from "./log_unstable.ts";
+export { type ProgressTracker, type VoteTally } from "./tracker.ts";
+export { VoteResult } from "./quorum.ts";
+export { type ReadIndexStatus, type ReadOnly } from "./read_only.ts";
+export { type NewConfig } from "./conf_change.ts";
 export { type InitialState, MemoryStorage, type Storage } from "./storage.ts";
 export { ReadOnlyOption, type ReadState } from "./read_only.ts";
 export { type Progress, ProgressState } from "./progress.ts";

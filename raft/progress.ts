@@ -38,6 +38,7 @@ export class Progress {
   /** In probe state: a MsgApp was sent and is unanswered. */
   probeSent = false;
   /** The in-flight window. */
+  /** The in-flight window (shared by clones of this progress). */
   readonly inflights: Inflights;
   /** True for a non-voting member. */
   isLearner: boolean;

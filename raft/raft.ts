@@ -27,7 +27,7 @@ import {
 import type { Storage } from "./storage.ts";
 import { RaftLog } from "./log.ts";
 import { ProgressState } from "./progress.ts";
-import { ProgressTracker } from "./tracker.ts";
+import { ProgressTracker, type VoteTally } from "./tracker.ts";
 import { type NewConfig, restoreConfig, simpleChange } from "./conf_change.ts";
 import { VoteResult, voteResult } from "./quorum.ts";
 import { contextKey, ReadOnly, ReadOnlyOption, type ReadState } from "./read_only.ts";
@@ -432,11 +432,7 @@ export class Raft {
   }
 
   /** Records a vote and returns the tally. */
-  poll(
-    id: bigint,
-    _type: MessageType,
-    granted: boolean,
-  ): ReturnType<ProgressTracker["tallyVotes"]> {
+  poll(id: bigint, _type: MessageType, granted: boolean): VoteTally {
     this.prs.recordVote(id, granted);
     return this.prs.tallyVotes();
   }
@@ -733,7 +729,9 @@ export class Raft {
 
 /** The volatile state: who leads and this node's role. */
 export interface SoftState {
+  /** The leader's ID, NONE if unknown. */
   lead: bigint;
+  /** This node's role. */
   raftState: StateType;
 }
 

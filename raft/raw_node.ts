@@ -65,16 +65,23 @@ export type SnapshotStatus = typeof SnapshotStatus[keyof typeof SnapshotStatus];
 
 /** A peer for `bootstrap`: its ID and the context of its ConfChange (etcd's member JSON). */
 export interface Peer {
+  /** The member ID. */
   id: bigint;
+  /** Stored in the ConfChange entry (etcd puts the member's JSON here). */
   context?: Uint8Array;
 }
 
 /** A snapshot of a node's state for monitoring. */
 export interface Status {
+  /** This node's ID. */
   id: bigint;
+  /** Term, vote and commit index. */
   hardState: HardState;
+  /** Leader and role. */
   softState: SoftState;
+  /** The applied index. */
   applied: number;
+  /** The target of a leader transfer in progress, NONE if none. */
   leadTransferee: bigint;
   /** The progress of every node, only on a leader. */
   progress?: Map<bigint, Progress>;

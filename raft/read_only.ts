@@ -23,14 +23,19 @@ export type ReadOnlyOption = typeof ReadOnlyOption[keyof typeof ReadOnlyOption];
 
 /** A read answered: reads at `index` are linearizable once the node has applied `index`. */
 export interface ReadState {
+  /** The commit index when the read was confirmed. */
   index: number;
+  /** The context given to `readIndex`. */
   requestCtx: Uint8Array;
 }
 
 /** One pending request: the commit index when it arrived and who acknowledged it. */
 export interface ReadIndexStatus {
+  /** The MsgReadIndex (its entry holds the context). */
   req: Message;
+  /** The leader's commit index when the request arrived. */
   index: number;
+  /** Nodes that acknowledged the heartbeat carrying this context. */
   acks: Map<bigint, boolean>;
 }
 

@@ -24,7 +24,9 @@ import { limitSize } from "./util.ts";
 
 /** The persisted state raft starts from. */
 export interface InitialState {
+  /** Term, vote and commit index as last saved. */
   hardState: HardState;
+  /** The configuration of the stored snapshot. */
   confState: ConfState;
 }
 

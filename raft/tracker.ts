@@ -9,6 +9,16 @@ import { type ConfState, emptyConfState } from "./raftpb.ts";
 import type { Progress } from "./progress.ts";
 import { committedIndex, type VoteResult, voteResult } from "./quorum.ts";
 
+/** The outcome of counting votes. */
+export interface VoteTally {
+  /** Voters that granted their vote. */
+  granted: number;
+  /** Voters that refused. */
+  rejected: number;
+  /** Won, lost or pending. */
+  result: VoteResult;
+}
+
 function _sortIds(ids: Iterable<bigint>): bigint[] {
   return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -95,7 +105,7 @@ export class ProgressTracker {
   }
 
   /** Counts votes among voters and reports the outcome. */
-  tallyVotes(): { granted: number; rejected: number; result: VoteResult } {
+  tallyVotes(): VoteTally {
     let granted = 0;
     let rejected = 0;
     for (const [id, pr] of this.progress) {
