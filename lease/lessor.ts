@@ -237,7 +237,13 @@ export class Lessor {
   /** All leases, soonest expiry first. */
   leases(): Lease[] {
     const now = this._now();
-    return [...this._leases.values()].sort((a, b) => a.remainingMs(now) - b.remainingMs(now));
+    // Compare rather than subtract: leases that never expire are Infinity (and Infinity -
+    // Infinity is NaN).
+    return [...this._leases.values()].sort((a, b) => {
+      const left = a.remainingMs(now);
+      const right = b.remainingMs(now);
+      return left === right ? 0 : left < right ? -1 : 1;
+    });
   }
 
   /** TimeToLive as the server reports it; throws {@link LeaseNotFoundError}. */
