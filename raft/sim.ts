@@ -72,6 +72,8 @@ export interface SimResult {
   snapshots: number;
   crashes: number;
   confChanges: number;
+  /** Ticks from healing to a leader that committed an entry of its term (-1 if never). */
+  healLeaderTicks: number;
 }
 
 /** An invariant broke. */
@@ -174,6 +176,7 @@ export class Simulation {
   readonly #entryIds = new Map<string, { key: string; prevTerm: number }>();
   /** Read context -> the highest committed index when the read was asked. */
   readonly #reads = new Map<string, number>();
+  #healLeaderTicks = -1;
   /** IDs whose removal was proposed. */
   readonly #retired = new Set<bigint>();
 
@@ -308,6 +311,7 @@ export class Simulation {
       snapshots: 0,
       crashes: 0,
       confChanges: 0,
+      healLeaderTicks: -1,
     };
     try {
       this.#healing = false;
@@ -325,6 +329,7 @@ export class Simulation {
     result.snapshots = this.#snapshots;
     result.crashes = this.#crashes;
     result.confChanges = this.#confChanges;
+    result.healLeaderTicks = this.#healLeaderTicks;
     return result;
   }
 
@@ -897,6 +902,7 @@ export class Simulation {
       this.#calmTick();
       leader = this.#stableLeader();
     }
+    this.#healLeaderTicks = this.#now - healedAt;
     this.#log(() => `liveness: leader ${leader!.id} after ${this.#now - healedAt} ticks`);
     // Clients retry every proposal not yet committed, at the leader, until all commit.
     const retryDeadline = this.#now + 20 * ELECTION_TICK;

@@ -32,6 +32,7 @@ function main(args: string[]): number {
   const began = performance.now();
   let committed = 0;
   let reads = 0;
+  const healTicks: number[] = [];
   for (let seed = start; seed < start + count; seed++) {
     const sim = new Simulation({
       seed,
@@ -42,6 +43,7 @@ function main(args: string[]): number {
     const result = sim.run();
     committed += result.committed;
     reads += result.reads;
+    healTicks.push(result.healLeaderTicks);
     if (!result.ok) {
       console.error(result.error);
       console.error(
@@ -57,6 +59,14 @@ function main(args: string[]): number {
     }
   }
   const seconds = (performance.now() - began) / 1000;
+  healTicks.sort((a, b) => a - b);
+  const at = (q: number) =>
+    healTicks[Math.min(healTicks.length - 1, Math.floor(q * healTicks.length))];
+  console.log(
+    `ticks from healing to a working leader (electionTick 10): median ${at(0.5)}, p99 ${
+      at(0.99)
+    }, max ${at(1)}`,
+  );
   console.log(
     `${count} seeds ok from ${start}: ${committed} entries committed, ${reads} reads checked, ${
       seconds.toFixed(1)
