@@ -242,7 +242,10 @@ export class EtcdServer implements ApplyTarget {
       const electionTicks = Math.floor(this.cfg.electionTimeoutMs / this.cfg.heartbeatIntervalMs);
       this.raft.advanceTicks(Math.max(0, electionTicks - 1));
     }
-    this.#leaseTimer = setInterval(() => this.#revokeExpiredLeases(), _LEASE_CHECK_MS);
+    this.#leaseTimer = setInterval(() => {
+      this.#wait.sweep(Date.now(), ErrTimeout);
+      this.#revokeExpiredLeases();
+    }, _LEASE_CHECK_MS);
     this.#compactor.start();
   }
 
@@ -311,7 +314,7 @@ export class EtcdServer implements ApplyTarget {
     req.header = { ID: bigintToULong(id) };
     const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
-    const applied = this.#wait.register<ApplyResult>(id);
+    const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
     try {
       this.raft.propose(data);
     } catch {
@@ -319,21 +322,10 @@ export class EtcdServer implements ApplyTarget {
       applied.catch(() => {});
       throw ErrNoLeader;
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(ErrTimeout), this.#requestTimeoutMs);
-    });
-    timeout.catch(() => {});
-    try {
-      const result = await Promise.race([applied, timeout]);
-      if (result.error !== undefined) throw result.error;
-      return result;
-    } catch (error) {
-      this.#wait.fail(id, error);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+    // The sweep timer (start()) rejects it with ErrTimeout past the request timeout.
+    const result = await applied;
+    if (result.error !== undefined) throw result.error;
+    return result;
   }
 
   /** Waits for a leader (bounded by the request timeout). */

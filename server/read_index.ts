@@ -25,6 +25,8 @@ export interface ReadIndexHost {
 
 interface _Round {
   id: bigint;
+  /** When the round gives up with ErrTimeout (ms since epoch). */
+  deadlineMs: number;
   promise: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -54,23 +56,17 @@ export class ReadIndexer {
     this.#nextId = options.idSeed;
   }
 
-  /** Resolves once the local state reflects every write committed before the call. */
-  async wait(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once the local state reflects every write committed before the call. The round
+   * times out as a whole (no timer per read); `signal` is accepted for symmetry with the
+   * other waits but a round is never abandoned for one reader.
+   */
+  async wait(_signal?: AbortSignal): Promise<void> {
     if (this.#stopped) throw ErrStopped;
     if (this.#next === undefined) this.#next = this.#makeRound();
     const round = this.#next;
     if (this.#inFlight === undefined) this.#startNext();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(ErrTimeout), this.#timeoutMs);
-      signal?.addEventListener("abort", () => reject(ErrTimeout), { once: true });
-    });
-    timeout.catch(() => {});
-    try {
-      await Promise.race([round.promise, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await round.promise;
   }
 
   /** Feeds the read states of a Ready. */
@@ -108,7 +104,7 @@ export class ReadIndexer {
     // Nobody may be listening when a round fails at stop(): keep that quiet.
     promise.catch(() => {});
     this.#nextId++;
-    return { id: this.#nextId, promise, resolve, reject };
+    return { id: this.#nextId, deadlineMs: Infinity, promise, resolve, reject };
   }
 
   #startNext(): void {
@@ -116,6 +112,7 @@ export class ReadIndexer {
     if (round === undefined) return;
     this.#next = undefined;
     this.#inFlight = round;
+    round.deadlineMs = Date.now() + this.#timeoutMs;
     this.#send(round);
   }
 
@@ -129,6 +126,13 @@ export class ReadIndexer {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#inFlight !== round) return;
+      if (Date.now() >= round.deadlineMs) {
+        // Give up on this round; the reads queued behind it get a round of their own.
+        this.#inFlight = undefined;
+        round.reject(ErrTimeout);
+        if (this.#next !== undefined) this.#startNext();
+        return;
+      }
       // A new context: an answer to the old one, if it still comes, is ignored.
       this.#nextId++;
       round.id = this.#nextId;

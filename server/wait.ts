@@ -13,6 +13,8 @@
 interface _Waiter {
   resolve(value: unknown): void;
   reject(reason: unknown): void;
+  /** When `sweep` gives up on it (ms, the clock given to `sweep`); Infinity: never. */
+  deadlineMs: number;
 }
 
 /** Request ID -> waiter; triggered at most once per ID. */
@@ -31,13 +33,30 @@ export class Wait {
     return this.#waiters.size;
   }
 
-  /** Registers `id`; the promise settles when `trigger(id, ...)` or `cancelAll` runs. */
-  register<T>(id: bigint): Promise<T> {
+  /**
+   * Registers `id`; the promise settles when `trigger(id, ...)`, `fail`, `cancelAll` or, past
+   * `deadlineMs`, `sweep` runs. One sweep timer replaces a timer per request: registrations
+   * come in deadline order when every request has the same timeout, so a sweep stops at the
+   * first live one.
+   */
+  register<T>(id: bigint, deadlineMs = Infinity): Promise<T> {
     if (this.#waiters.has(id)) throw new Error(`wait: duplicate request ID ${id.toString(16)}`);
     if (this.#waiters.size >= this.#maxPending) throw new Error("wait: too many pending requests");
     return new Promise<T>((resolve, reject) => {
-      this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject, deadlineMs });
     });
+  }
+
+  /** Rejects, with `reason`, the waiters registered first whose deadline is before `nowMs`. */
+  sweep(nowMs: number, reason: unknown): number {
+    const expired: _Waiter[] = [];
+    for (const [id, waiter] of this.#waiters) {
+      if (waiter.deadlineMs > nowMs) break;
+      this.#waiters.delete(id);
+      expired.push(waiter);
+    }
+    for (const waiter of expired) waiter.reject(reason);
+    return expired.length;
   }
 
   /** Whether `id` is registered and not yet triggered. */

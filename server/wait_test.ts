@@ -40,3 +40,18 @@ Deno.test("WaitIndex: waiters wake in index order as the applied index passes th
   await applied.wait(1); // already reached: resolves at once
   strictEqual(applied.reached, 9);
 });
+
+Deno.test("Wait: sweep() rejects the waiters past their deadline, oldest first", async () => {
+  const wait = new Wait();
+  const early = wait.register(1n, 100);
+  const late = wait.register(2n, 200);
+  const never = wait.register(3n);
+  strictEqual(wait.sweep(150, new Error("timed out")), 1);
+  await rejects(early, /timed out/);
+  strictEqual(wait.isRegistered(2n), true);
+  strictEqual(wait.sweep(250, new Error("timed out")), 1);
+  await rejects(late, /timed out/);
+  strictEqual(wait.sweep(1e12, new Error("timed out")), 0, "no deadline: never swept");
+  wait.trigger(3n, "done");
+  strictEqual(await never, "done");
+});
