@@ -71,6 +71,8 @@ export class Network {
   filter: ((m: Message) => boolean) | undefined = undefined;
   /** Every message delivered, for assertions. */
   readonly delivered: Message[] = [];
+  /** Every message sent, in order, and whether the network dropped it (for traces). */
+  readonly trace: { message: Message; dropped: boolean }[] = [];
 
   /** Adds nodes. */
   constructor(nodes: Raft[]) {
@@ -97,7 +99,11 @@ export class Network {
       if (n > 100_000) throw new Error("network does not quiesce");
       const m = queue.shift()!;
       const target = this.peers.get(m.to);
-      if (target === undefined || !this.#deliverable(m)) continue;
+      if (target === undefined || !this.#deliverable(m)) {
+        this.trace.push({ message: m, dropped: true });
+        continue;
+      }
+      this.trace.push({ message: m, dropped: false });
       this.delivered.push(m);
       try {
         target.step(m);
