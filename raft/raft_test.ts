@@ -8,7 +8,9 @@ import {
   newMessage,
 } from "./raftpb.ts";
 import { MemoryStorage } from "./storage.ts";
-import { StateType } from "./raft.ts";
+import { Raft, StateType } from "./raft.ts";
+import { ReadOnlyOption } from "./read_only.ts";
+import { Xoshiro128 } from "./rand.ts";
 import { ErrProposalDropped } from "./errors.ts";
 import { ProgressState } from "./progress.ts";
 import { Network, newTestRaft, propMessage, readMessages } from "./network_test_util.ts";
@@ -554,4 +556,77 @@ Deno.test("proposals beyond maxUncommittedEntriesSize are dropped", () => {
   const n1 = net.node(1n);
   n1.step(propMessage("0123456789"));
   throws(() => n1.step(propMessage("more")), ErrProposalDropped);
+});
+
+// Goal: ReadOnlyLeaseBased answers from the leader's lease without a heartbeat round, and it
+// is refused without check-quorum (the lease depends on it).
+Deno.test("lease-based ReadIndex answers at once and requires check-quorum", () => {
+  const voters = [1n, 2n, 3n];
+  const mk = (id: bigint) =>
+    new Raft({
+      id,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage: new MemoryStorage(),
+      maxInflightMsgs: 16,
+      checkQuorum: true,
+      readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased,
+      rand: new Xoshiro128(Number(id)),
+    });
+  const nodes = voters.map((id) => {
+    const r = mk(id);
+    r.applyConfChange({ id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: 1n });
+    r.applyConfChange({ id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: 2n });
+    r.applyConfChange({ id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: 3n });
+    return r;
+  });
+  const net = new Network(nodes);
+  net.stepLocal(1n, hup());
+  net.isolate(2n);
+  net.isolate(3n);
+  const before = net.delivered.length;
+  net.stepLocal(
+    1n,
+    newMessage({
+      type: MessageType.MsgReadIndex,
+      entries: [{ term: 0, index: 0, type: 0, data: new Uint8Array([9]) }],
+    }),
+  );
+  strictEqual(net.delivered.length, before, "no heartbeat round");
+  strictEqual(net.node(1n).readStates.length, 1);
+  throws(
+    () =>
+      new Raft({
+        id: 1n,
+        electionTick: 10,
+        heartbeatTick: 1,
+        storage: new MemoryStorage(),
+        maxInflightMsgs: 16,
+        readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased,
+        rand: new Xoshiro128(1),
+      }),
+    /CheckQuorum must be enabled/,
+  );
+});
+
+// Goal: invalid configurations are refused with etcd's messages.
+Deno.test("Raft refuses invalid configurations", () => {
+  const base = {
+    id: 1n,
+    electionTick: 10,
+    heartbeatTick: 1,
+    storage: new MemoryStorage(),
+    maxInflightMsgs: 16,
+    rand: new Xoshiro128(1),
+  };
+  throws(() => new Raft({ ...base, id: 0n }), /cannot use none as id/);
+  throws(() => new Raft({ ...base, heartbeatTick: 0 }), /heartbeat tick must be greater than 0/);
+  throws(
+    () => new Raft({ ...base, electionTick: 1 }),
+    /election tick must be greater than heartbeat tick/,
+  );
+  throws(
+    () => new Raft({ ...base, maxInflightMsgs: 0 }),
+    /max inflight messages must be greater than 0/,
+  );
 });
