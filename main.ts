@@ -180,8 +180,13 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   let stopping: Promise<void> | undefined;
   const onSignal = (signal: Deno.Signal) => () => {
     const name = signal === "SIGTERM" ? "terminated" : "interrupt";
+    if (stopping !== undefined) {
+      // A second signal while stopping: the operator insists; the WAL keeps what was synced.
+      log.named("pkg/osutil").warn(`received ${name} signal again, exiting now`);
+      Deno.exit(1);
+    }
     log.named("pkg/osutil").info(`received ${name} signal, shutting down...`);
-    stopping ??= server.stop();
+    stopping = server.stop();
   };
   const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const handler = onSignal(signal);

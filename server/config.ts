@@ -1064,6 +1064,11 @@ function _validate(
     );
   }
   if (given.raw.text("proxy") !== "off") fail("detcd does not implement the v2 proxy (--proxy)");
+  if (cfg.discovery !== "" || cfg.discoverySrv !== "") {
+    fail(
+      "detcd does not implement discovery (--discovery, --discovery-srv); use --initial-cluster",
+    );
+  }
   if (cfg.logger === "capnslog") {
     warnings.push("Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
   }
