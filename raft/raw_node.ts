@@ -3,13 +3,17 @@
  * node.go), single-threaded and synchronous.
  *
  * The Ready contract, in order:
- * 1. Persist `hardState`, `entries` and `snapshot` (fsync if `mustSync`) BEFORE sending any
- *    message (a leader may send in parallel with its own write: it counts itself only after
- *    `advance`).
+ * 1. Persist `hardState`, `entries` and `snapshot` (fsync if `mustSync`; always sync a
+ *    snapshot) BEFORE sending any message: a vote or an ack must not leave before what it
+ *    promises is durable. A LEADER may send in parallel with its own write (Raft thesis
+ *    §10.2.1): a commit that counts its unwritten entries is only announced in a later Ready,
+ *    and the next Ready comes only after `advance`.
  * 2. Send `messages`.
  * 3. Apply `snapshot`, then `committedEntries` in order (calling `applyConfChange` for conf
- *    change entries); serve `readStates` once applied up to their index.
- * 4. Call `advance(rd)`.
+ *    change entries; after a restart raft replays entries after its snapshot and conf changes
+ *    must be applied again even when the state machine already has them); serve `readStates`
+ *    once applied up to their index.
+ * 4. Call `advance(rd)`; only then ask for the next Ready.
  *
  * @module
  */
@@ -47,7 +51,7 @@ export interface Ready {
   snapshot?: Snapshot;
   /** Committed entries to apply, in order (they were persisted in this or an earlier Ready). */
   committedEntries: Entry[];
-  /** Messages to send after the above is persisted. */
+  /** Messages to send once the above is persisted (a leader's may go out during its write). */
   messages: Message[];
   /** Answered ReadIndex requests. */
   readStates: ReadState[];
