@@ -610,7 +610,10 @@ export class KvStore {
     value: Uint8Array,
     keyToLease: Map<string, bigint>,
   ): number {
-    const kv = decodeKeyValue(value.slice());
+    // Only the key outlives this call: decode in place and copy the key alone (values may be
+    // large, and the backend may reuse its buffers).
+    const kv = decodeKeyValue(value);
+    kv.key = kv.key.slice();
     const keyString = bytesToKeyString(kv.key);
     const rev = bytesToRevision(revKey);
     const tombstone = isTombstoneKey(revKey);
