@@ -37,6 +37,8 @@ export interface MemberOptions {
   extraArgs?: string[];
   /** Extra environment for the process. */
   env?: Record<string, string>;
+  /** The whole command line instead of the harness's flags (config file or env tests). */
+  rawArgs?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -118,7 +120,7 @@ export function memberArgs(options: MemberOptions, dataDir: string): string[] {
 export async function startMember(options: MemberOptions): Promise<Member> {
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "detcd-test-" })}/data`;
-  const { path, args } = _command(options.impl, memberArgs(options, dataDir));
+  const { path, args } = _command(options.impl, options.rawArgs ?? memberArgs(options, dataDir));
   const child = new Deno.Command(path, {
     args,
     stdin: "null",
