@@ -45,8 +45,9 @@ Deno.test("a YAML --config-file configures the member; SIGTERM stops it with sta
     } finally {
       stopped = await member.stop();
     }
-    strictEqual(stopped.code, 0, member.output().slice(-2000));
-    strictEqual(stopped.signal, null);
+    // detcd exits 0 after a clean stop; etcd re-raises the signal after its cleanup (143).
+    strictEqual(stopped.code, impl === "detcd" ? 0 : 143, member.output().slice(-2000));
+    ok(member.output().includes("received terminated signal, shutting down"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
