@@ -18,8 +18,8 @@ import { METHODS } from "../api/methods.ts";
 import { longToNumber } from "../api/int64.ts";
 import { type DetcdProcess, startDetcd } from "./_server_process.ts";
 
-const CLIENT_PORT = 23910;
-const PEER_PORT = 23911;
+/** Client and peer ports of the lanes: independent members crashed side by side. */
+const LANES: [number, number][] = [[23910, 23911], [23940, 23941], [23942, 23943]];
 const WORKERS = 6;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -97,7 +97,11 @@ async function _verify(
   return revision;
 }
 
-async function _runCrashCycles(cycles: number, seed: number): Promise<void> {
+async function _runCrashCycles(
+  cycles: number,
+  seed: number,
+  [CLIENT_PORT, PEER_PORT]: [number, number],
+): Promise<number> {
   const random = _rng(seed);
   const dataDir = await Deno.makeTempDir({ prefix: "detcd_crash_" });
   const acked = new Map<string, _Acked>();
@@ -159,9 +163,9 @@ async function _runCrashCycles(cycles: number, seed: number): Promise<void> {
     }
     ok(acked.size > cycles, `the load made progress (${acked.size} acknowledged puts)`);
     strictEqual(restartsVerified, loadKills, "every load cycle verified the restart before it");
-    console.log(`${loadKills} kills under load, ${acked.size} acknowledged puts verified`);
+    return acked.size;
   } catch (error) {
-    console.error(`crash test failed; replay with CRASH_SEED=${seed} CRASH_CYCLES=${cycles}`);
+    console.error(`crash lane failed (lane seed ${seed}); replay with CRASH_SEED=<run seed>`);
     throw error;
   } finally {
     await Deno.remove(dataDir, { recursive: true });
@@ -175,7 +179,13 @@ Deno.test({
   fn: async () => {
     const cycles = Number(Deno.env.get("CRASH_CYCLES") ?? "100");
     const seed = Number(Deno.env.get("CRASH_SEED") ?? String(Date.now() % 1_000_000));
-    console.log(`crash test: ${cycles} cycles, seed ${seed}`);
-    await _runCrashCycles(cycles, seed);
+    console.log(`crash test: ${cycles} kills under load over ${LANES.length} lanes, seed ${seed}`);
+    // The lanes share the kills; lane i uses seed + i.
+    const perLane = Math.ceil(cycles / LANES.length);
+    const acked = await Promise.all(
+      LANES.map((ports, lane) => _runCrashCycles(perLane, seed + lane, ports)),
+    );
+    const total = acked.reduce((a, b) => a + b, 0);
+    console.log(`${perLane * LANES.length} kills under load, ${total} acknowledged puts verified`);
   },
 });
