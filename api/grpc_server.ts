@@ -34,6 +34,8 @@ import {
   SERVICE_KEYS,
 } from "./methods.ts";
 import { serveHttp1 } from "./_http1.ts";
+import { H2Connection } from "./h2/connection.ts";
+import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";
 
 /** etcd's default `--max-request-bytes` (1.5 MiB). */
 export const MAX_REQUEST_BYTES_DEFAULT = 1.5 * 1024 * 1024;
@@ -69,7 +71,15 @@ export interface GrpcServerOptions {
   http?: HttpHandler | undefined;
   /** Serve TLS only (an `https://` client URL); plain connections are refused. */
   tls?: GrpcTlsOptions | undefined;
+  /**
+   * Which HTTP/2 implementation serves gRPC: `grpc-js` (Deno's node:http2 under
+   * @grpc/grpc-js) or `native` (our own, `h2/`). Default `grpc-js`.
+   */
+  transport?: "grpc-js" | "native" | undefined;
 }
+
+/** Streams per connection when `maxConcurrentStreams` is not given (etcd: unlimited). */
+const CONCURRENT_STREAMS_DEFAULT = 10_000;
 
 /** TLS settings of a client listener, as etcd's `--cert-file` and friends. */
 export interface GrpcTlsOptions {
@@ -109,9 +119,30 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   const http = options.http ?? (() => new Response("404 page not found\n", { status: 404 }));
   const sockets = new Set<net.Socket>();
+  const native = options.transport === "native";
+  const connections = new Set<H2Connection>();
+  const lookup = native ? _methodTable(options.services) : undefined;
+  const callLimits = { maxRecvBytes, maxSendBytes };
+  const connectionLimits = {
+    maxConcurrentStreams: options.maxConcurrentStreams ?? CONCURRENT_STREAMS_DEFAULT,
+  };
   const onConnection = (socket: net.Socket): void => {
     _route(socket, (first) => {
-      if (_isHttp2(first)) {
+      if (_isHttp2(first) && lookup !== undefined) {
+        const peer = {
+          address: `${socket.remoteAddress}:${socket.remotePort}`,
+          ..._tlsPeer(socket),
+        };
+        const connection = new H2Connection(
+          socket,
+          first,
+          (stream, headers) =>
+            acceptGrpcStream(stream, headers, (path) => lookup.get(path), callLimits, peer),
+          connectionLimits,
+        );
+        connections.add(connection);
+        socket.on("close", () => connections.delete(connection));
+      } else if (_isHttp2(first)) {
         socket.unshift(first);
         injector.injectConnection(socket);
       } else {
@@ -145,6 +176,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         listener.close(() => resolve());
+        for (const connection of connections) connection.close(true);
         injector.destroy();
         server.forceShutdown();
         for (const socket of sockets) socket.destroy();
@@ -196,6 +228,26 @@ function _route(socket: net.Socket, decide: (first: Buffer) => void): void {
 
 function _isHttp2(first: Buffer): boolean {
   return first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE);
+}
+
+/** The common name of a verified client certificate, when the socket is TLS. */
+function _tlsPeer(socket: net.Socket): { commonName?: string } {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return {};
+  const commonName = socket.getPeerCertificate()?.subject?.CN;
+  return typeof commonName === "string" && commonName !== "" ? { commonName } : {};
+}
+
+/** Path -> method and handler, for the native transport. */
+function _methodTable(services: EtcdServices): Map<string, RegisteredMethod> {
+  const table = new Map<string, RegisteredMethod>();
+  for (const method of allMethods()) {
+    const service = services[SERVICE_KEYS[method.service]] as Record<string, unknown> | undefined;
+    const handler = service?.[method.handlerKey];
+    if (handler === undefined) continue;
+    if (typeof handler !== "function") throw new TypeError(`${method.path}: not a function`);
+    table.set(method.path, { method, handler });
+  }
+  return table;
 }
 
 function _registerServices(server: grpc.Server, services: EtcdServices): void {

@@ -78,147 +78,153 @@ async function etcdctl(
   };
 }
 
-Deno.test({
-  name: "etcdctl put/get/errors against the grpc-js adapter, HTTP on the same port",
-  ignore: !(await Deno.stat(ETCDCTL).then(() => true, () => false)),
-  async fn() {
-    const server = await startGrpcServer({
-      host: "127.0.0.1",
-      port: PORT,
-      services: { kv: fakeKv() },
-      http: (request) => {
-        const path = new URL(request.url).pathname;
-        if (path === "/health") return Response.json({ health: "true" });
-        return new Response("404 page not found\n", { status: 404 });
-      },
-    });
-    try {
-      assert.equal(server.port, PORT);
+for (const transport of ["grpc-js", "native"] as const) {
+  Deno.test({
+    name: `etcdctl put/get/errors against the ${transport} transport, HTTP on the same port`,
+    ignore: !(await Deno.stat(ETCDCTL).then(() => true, () => false)),
+    async fn() {
+      const server = await startGrpcServer({
+        transport,
+        host: "127.0.0.1",
+        port: PORT,
+        services: { kv: fakeKv() },
+        http: (request) => {
+          const path = new URL(request.url).pathname;
+          if (path === "/health") return Response.json({ health: "true" });
+          return new Response("404 page not found\n", { status: 404 });
+        },
+      });
+      try {
+        assert.equal(server.port, PORT);
 
-      const put = await etcdctl("put", "a", "b");
-      assert.equal(put.code, 0, put.stderr);
-      assert.equal(put.stdout.trim(), "OK");
-      assert.equal((await etcdctl("put", "a", "c")).code, 0);
-      assert.equal((await etcdctl("put", "ab", "d")).code, 0);
+        const put = await etcdctl("put", "a", "b");
+        assert.equal(put.code, 0, put.stderr);
+        assert.equal(put.stdout.trim(), "OK");
+        assert.equal((await etcdctl("put", "a", "c")).code, 0);
+        assert.equal((await etcdctl("put", "ab", "d")).code, 0);
 
-      const get = await etcdctl("get", "a", "-w", "json");
-      assert.equal(get.code, 0, get.stderr);
-      const json = JSON.parse(get.stdout);
-      // grpc-go's JSON printer writes uint64 fields as numbers; the cluster ID passes 2^53,
-      // so compare it in its decimal text.
-      assert.match(get.stdout, new RegExp(`"cluster_id":${CLUSTER_ID}`));
-      assert.equal(json.header.member_id, 1);
-      assert.equal(json.header.revision, 4);
-      assert.equal(json.header.raft_term, 2);
-      assert.equal(json.count, 1);
-      assert.equal(json.kvs.length, 1);
-      assert.equal(atob(json.kvs[0].key), "a");
-      assert.equal(atob(json.kvs[0].value), "c");
-      assert.equal(json.kvs[0].create_revision, 2);
-      assert.equal(json.kvs[0].mod_revision, 3);
-      assert.equal(json.kvs[0].version, 2);
+        const get = await etcdctl("get", "a", "-w", "json");
+        assert.equal(get.code, 0, get.stderr);
+        const json = JSON.parse(get.stdout);
+        // grpc-go's JSON printer writes uint64 fields as numbers; the cluster ID passes 2^53,
+        // so compare it in its decimal text.
+        assert.match(get.stdout, new RegExp(`"cluster_id":${CLUSTER_ID}`));
+        assert.equal(json.header.member_id, 1);
+        assert.equal(json.header.revision, 4);
+        assert.equal(json.header.raft_term, 2);
+        assert.equal(json.count, 1);
+        assert.equal(json.kvs.length, 1);
+        assert.equal(atob(json.kvs[0].key), "a");
+        assert.equal(atob(json.kvs[0].value), "c");
+        assert.equal(json.kvs[0].create_revision, 2);
+        assert.equal(json.kvs[0].mod_revision, 3);
+        assert.equal(json.kvs[0].version, 2);
 
-      const prefix = await etcdctl("get", "a", "--prefix");
-      assert.equal(prefix.code, 0, prefix.stderr);
-      assert.equal(prefix.stdout, "a\nc\nab\nd\n");
+        const prefix = await etcdctl("get", "a", "--prefix");
+        assert.equal(prefix.code, 0, prefix.stderr);
+        assert.equal(prefix.stdout, "a\nc\nab\nd\n");
 
-      // An EtcdError reaches clientv3 with its code and exact message.
-      const future = await etcdctl("get", "a", "--rev=99");
-      assert.notEqual(future.code, 0);
-      assert.match(future.stderr, /etcdserver: mvcc: required revision is a future revision/);
+        // An EtcdError reaches clientv3 with its code and exact message.
+        const future = await etcdctl("get", "a", "--rev=99");
+        assert.notEqual(future.code, 0);
+        assert.match(future.stderr, /etcdserver: mvcc: required revision is a future revision/);
 
-      // A method without a handler answers UNIMPLEMENTED, and the server keeps serving.
-      const del = await etcdctl("del", "a");
-      assert.notEqual(del.code, 0);
-      assert.match(del.stderr, /Unimplemented/);
-      assert.equal((await etcdctl("get", "a", "--print-value-only")).stdout, "c\n");
+        // A method without a handler answers UNIMPLEMENTED, and the server keeps serving.
+        const del = await etcdctl("del", "a");
+        assert.notEqual(del.code, 0);
+        assert.match(del.stderr, /Unimplemented/);
+        assert.equal((await etcdctl("get", "a", "--print-value-only")).stdout, "c\n");
 
-      // Plain HTTP/1.1 on the gRPC port.
-      const health = await fetch(`http://127.0.0.1:${PORT}/health`);
-      assert.equal(health.status, 200);
-      assert.deepEqual(await health.json(), { health: "true" });
-      const missing = await fetch(`http://127.0.0.1:${PORT}/nothing`);
-      assert.equal(missing.status, 404);
-      await missing.body?.cancel();
-    } finally {
-      await server.close();
-    }
-  },
-});
+        // Plain HTTP/1.1 on the gRPC port.
+        const health = await fetch(`http://127.0.0.1:${PORT}/health`);
+        assert.equal(health.status, 200);
+        assert.deepEqual(await health.json(), { health: "true" });
+        const missing = await fetch(`http://127.0.0.1:${PORT}/nothing`);
+        assert.equal(missing.status, 404);
+        await missing.body?.cancel();
+      } finally {
+        await server.close();
+      }
+    },
+  });
+}
 
 const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
 const TLS_PORT = 23803;
 
-Deno.test({
-  name: "etcdctl over TLS with --client-cert-auth; HTTPS on the same port; CN reaches ctx",
-  ignore: !(await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false)) ||
-    !(await Deno.stat(ETCDCTL).then(() => true, () => false)),
-  async fn() {
-    // etcd's e2e fixtures: server.crt (CN example.com, SAN 127.0.0.1) serves as both the
-    // server and the client certificate, signed by ca.crt.
-    const caPem = await Deno.readTextFile(`${FIXTURES}/ca.crt`);
-    const commonNames: (string | undefined)[] = [];
-    const kv = fakeKv();
-    const server = await startGrpcServer({
-      host: "127.0.0.1",
-      port: TLS_PORT,
-      services: {
-        kv: {
-          range: kv.range,
-          put: (request, context) => {
-            commonNames.push(context.commonName);
-            return kv.put(request, context);
+for (const transport of ["grpc-js", "native"] as const) {
+  Deno.test({
+    name: `etcdctl over TLS (${transport}) with --client-cert-auth; HTTPS on the same port`,
+    ignore: !(await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false)) ||
+      !(await Deno.stat(ETCDCTL).then(() => true, () => false)),
+    async fn() {
+      // etcd's e2e fixtures: server.crt (CN example.com, SAN 127.0.0.1) serves as both the
+      // server and the client certificate, signed by ca.crt.
+      const caPem = await Deno.readTextFile(`${FIXTURES}/ca.crt`);
+      const commonNames: (string | undefined)[] = [];
+      const kv = fakeKv();
+      const server = await startGrpcServer({
+        transport,
+        host: "127.0.0.1",
+        port: TLS_PORT,
+        services: {
+          kv: {
+            range: kv.range,
+            put: (request, context) => {
+              commonNames.push(context.commonName);
+              return kv.put(request, context);
+            },
           },
         },
-      },
-      http: () => new Response("tls ok"),
-      tls: {
-        certPem: await Deno.readTextFile(`${FIXTURES}/server.crt`),
-        keyPem: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
-        caPem,
-        clientCertAuth: true,
-      },
-    });
-    const endpoint = `--endpoints=https://127.0.0.1:${TLS_PORT}`;
-    const withCert = [
-      `--cacert=${FIXTURES}/ca.crt`,
-      `--cert=${FIXTURES}/server.crt`,
-      `--key=${FIXTURES}/server.key.insecure`,
-    ];
-    try {
-      const put = await etcdctl(endpoint, ...withCert, "put", "k", "v");
-      assert.equal(put.code, 0, put.stderr);
-      const get = await etcdctl(endpoint, ...withCert, "get", "k", "--print-value-only");
-      assert.equal(get.stdout, "v\n", get.stderr);
-      assert.deepEqual(commonNames, ["example.com"]);
-
-      // Without a client certificate the handshake is refused.
-      const refused = await etcdctl(
-        endpoint,
-        `--cacert=${FIXTURES}/ca.crt`,
-        "--dial-timeout=1s",
-        "--command-timeout=1s",
-        "put",
-        "k",
-        "w",
-      );
-      assert.notEqual(refused.code, 0);
-      assert.deepEqual(commonNames, ["example.com"]);
-
-      // HTTPS (ALPN http/1.1) on the same port, with a client certificate.
-      const client = Deno.createHttpClient({
-        caCerts: [caPem],
-        cert: await Deno.readTextFile(`${FIXTURES}/server.crt`),
-        key: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+        http: () => new Response("tls ok"),
+        tls: {
+          certPem: await Deno.readTextFile(`${FIXTURES}/server.crt`),
+          keyPem: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+          caPem,
+          clientCertAuth: true,
+        },
       });
+      const endpoint = `--endpoints=https://127.0.0.1:${TLS_PORT}`;
+      const withCert = [
+        `--cacert=${FIXTURES}/ca.crt`,
+        `--cert=${FIXTURES}/server.crt`,
+        `--key=${FIXTURES}/server.key.insecure`,
+      ];
       try {
-        const response = await fetch(`https://127.0.0.1:${TLS_PORT}/health`, { client });
-        assert.equal(await response.text(), "tls ok");
+        const put = await etcdctl(endpoint, ...withCert, "put", "k", "v");
+        assert.equal(put.code, 0, put.stderr);
+        const get = await etcdctl(endpoint, ...withCert, "get", "k", "--print-value-only");
+        assert.equal(get.stdout, "v\n", get.stderr);
+        assert.deepEqual(commonNames, ["example.com"]);
+
+        // Without a client certificate the handshake is refused.
+        const refused = await etcdctl(
+          endpoint,
+          `--cacert=${FIXTURES}/ca.crt`,
+          "--dial-timeout=1s",
+          "--command-timeout=1s",
+          "put",
+          "k",
+          "w",
+        );
+        assert.notEqual(refused.code, 0);
+        assert.deepEqual(commonNames, ["example.com"]);
+
+        // HTTPS (ALPN http/1.1) on the same port, with a client certificate.
+        const client = Deno.createHttpClient({
+          caCerts: [caPem],
+          cert: await Deno.readTextFile(`${FIXTURES}/server.crt`),
+          key: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+        });
+        try {
+          const response = await fetch(`https://127.0.0.1:${TLS_PORT}/health`, { client });
+          assert.equal(await response.text(), "tls ok");
+        } finally {
+          client.close();
+        }
       } finally {
-        client.close();
+        await server.close();
       }
-    } finally {
-      await server.close();
-    }
-  },
-});
+    },
+  });
+}

@@ -1,0 +1,561 @@
+/**
+ * A server-side HTTP/2 connection (RFC 7540) over one socket, as much of it as gRPC needs:
+ * SETTINGS, PING, GOAWAY, HEADERS + CONTINUATION (HPACK), DATA with flow control in both
+ * directions, RST_STREAM. No server push, priorities ignored.
+ *
+ * Writes are gathered into one socket write per microtask checkpoint, so the responses of
+ * many streams finished in one event-loop turn leave in one syscall.
+ *
+ * Frame header (§4.1), 9 bytes:
+ *
+ * | offset | size | field                         |
+ * |--------|------|-------------------------------|
+ * | 0      | 3    | payload length, big-endian    |
+ * | 3      | 1    | type                          |
+ * | 4      | 1    | flags                         |
+ * | 5      | 4    | reserved bit + stream ID (31) |
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import { Buffer } from "node:buffer";
+import { HpackDecoder, HpackError } from "./hpack.ts";
+
+export const FRAME_HEADER_BYTES = 9;
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+// Frame types (§6).
+const TYPE_DATA = 0x0;
+const TYPE_HEADERS = 0x1;
+const TYPE_RST_STREAM = 0x3;
+const TYPE_SETTINGS = 0x4;
+const TYPE_PUSH_PROMISE = 0x5;
+const TYPE_PING = 0x6;
+const TYPE_GOAWAY = 0x7;
+const TYPE_WINDOW_UPDATE = 0x8;
+const TYPE_CONTINUATION = 0x9;
+
+// Flags.
+const FLAG_END_STREAM = 0x1;
+const FLAG_ACK = 0x1;
+const FLAG_END_HEADERS = 0x4;
+const FLAG_PADDED = 0x8;
+const FLAG_PRIORITY = 0x20;
+
+// Settings identifiers (§6.5.2).
+const SETTINGS_HEADER_TABLE_SIZE = 0x1;
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
+const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
+const SETTINGS_MAX_FRAME_SIZE = 0x5;
+const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
+
+// Error codes (§7).
+export const NO_ERROR = 0x0;
+export const PROTOCOL_ERROR = 0x1;
+export const INTERNAL_ERROR = 0x2;
+export const FLOW_CONTROL_ERROR = 0x3;
+export const FRAME_SIZE_ERROR = 0x6;
+export const REFUSED_STREAM = 0x7;
+export const CANCEL = 0x8;
+export const COMPRESSION_ERROR = 0x9;
+
+const DEFAULT_WINDOW_BYTES = 65_535;
+const WINDOW_BYTES_MAX = 2 ** 31 - 1;
+/** Frames we accept are at most this large (the protocol default; we never raise it). */
+const FRAME_BYTES_MAX = 16_384;
+/** Our per-stream receive window, announced in SETTINGS. */
+const STREAM_WINDOW_BYTES = 1 << 20;
+/** Our connection receive window, raised by a WINDOW_UPDATE after the preface. */
+const CONNECTION_WINDOW_BYTES = 16 << 20;
+/** Largest header block (HEADERS + CONTINUATION) accepted. */
+const HEADER_BLOCK_BYTES_MAX = 64 * 1024;
+
+/** Limits of one connection. */
+export interface ConnectionLimits {
+  /** Streams open at once; more are refused with REFUSED_STREAM. */
+  maxConcurrentStreams: number;
+}
+
+/** What the connection tells the layer above about one stream. */
+export interface StreamEvents {
+  /** A DATA payload arrived. */
+  onData(bytes: Uint8Array): void;
+  /** The client half-closed (END_STREAM). */
+  onEnd(): void;
+  /** The stream was reset by the client or the connection went away. */
+  onReset(): void;
+}
+
+/** Creates the handler of a new stream from its request headers. */
+export type StreamAcceptor = (stream: H2Stream, headers: [string, string][]) => StreamEvents;
+
+/** One stream, as the layer above sees it. */
+export class H2Stream {
+  readonly id: number;
+  readonly #connection: H2Connection;
+  /** Bytes we may still send on this stream (the client's window for it). */
+  sendWindowBytes: number;
+  /** Frames waiting for flow-control window, in order; trailers may end the queue. */
+  readonly pending: { data?: Uint8Array; trailers?: Uint8Array; resolve?: () => void }[] = [];
+  receivedEnd = false;
+  sentEnd = false;
+  reset = false;
+  events: StreamEvents | undefined;
+
+  constructor(id: number, connection: H2Connection, sendWindowBytes: number) {
+    this.id = id;
+    this.#connection = connection;
+    this.sendWindowBytes = sendWindowBytes;
+  }
+
+  /** Sends a HEADERS frame (an encoded block), ending the stream if `endStream`. */
+  sendHeaders(block: Uint8Array, endStream: boolean): void {
+    if (this.reset || this.sentEnd) return;
+    if (endStream && this.pending.length > 0) {
+      // Trailers wait for the data queued before them.
+      this.pending.push({ trailers: block });
+      return;
+    }
+    this.#connection.writeHeaders(this.id, block, endStream);
+    if (endStream) this.#finishSending();
+  }
+
+  /** Sends DATA; resolves once all of it fits the flow-control windows and is queued out. */
+  sendData(bytes: Uint8Array): Promise<void> {
+    if (this.reset || this.sentEnd) return Promise.resolve();
+    if (this.pending.length === 0 && this.#connection.trySendData(this, bytes)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.pending.push({ data: bytes, resolve }));
+  }
+
+  /** Resets the stream from our side. */
+  sendReset(code: number): void {
+    if (this.reset) return;
+    this.reset = true;
+    this.#connection.writeFrame(TYPE_RST_STREAM, 0, this.id, _u32(code));
+    this.#connection.forget(this);
+  }
+
+  /** Flushes queued frames as far as the windows allow (after a WINDOW_UPDATE). */
+  drain(): void {
+    while (this.pending.length > 0 && !this.reset) {
+      const head = this.pending[0];
+      if (head === undefined) break;
+      if (head.trailers !== undefined) {
+        this.pending.shift();
+        this.#connection.writeHeaders(this.id, head.trailers, true);
+        this.#finishSending();
+        return;
+      }
+      const data = head.data ?? new Uint8Array();
+      const sent = this.#connection.sendDataPartially(this, data);
+      if (sent < data.length) {
+        head.data = data.subarray(sent);
+        return;
+      }
+      this.pending.shift();
+      head.resolve?.();
+    }
+  }
+
+  /** Wakes every sender still waiting (the stream is gone). */
+  releaseWaiters(): void {
+    for (const item of this.pending.splice(0)) item.resolve?.();
+  }
+
+  #finishSending(): void {
+    this.sentEnd = true;
+    // A client still sending gets RST_STREAM(NO_ERROR), as grpc-go does (§8.1).
+    if (!this.receivedEnd) this.sendReset(NO_ERROR);
+    else this.#connection.forget(this);
+  }
+}
+
+/** Serves HTTP/2 on an accepted socket whose first bytes (`initial`) were already read. */
+export class H2Connection {
+  readonly #socket: Socket;
+  readonly #accept: StreamAcceptor;
+  readonly #limits: ConnectionLimits;
+  readonly #decoder = new HpackDecoder();
+  readonly #streams = new Map<number, H2Stream>();
+  #input: Buffer;
+  #prefaceSeen = false;
+  #lastStreamId = 0;
+  #goingAway = false;
+  #closed = false;
+  /** Peer settings. */
+  #peerInitialWindowBytes = DEFAULT_WINDOW_BYTES;
+  #peerMaxFrameBytes = FRAME_BYTES_MAX;
+  #connectionSendWindowBytes = DEFAULT_WINDOW_BYTES;
+  #connectionRecvConsumedBytes = 0;
+  /** A header block being continued: stream, flags of its HEADERS, fragments. */
+  #continuation: { streamId: number; endStream: boolean; fragments: Uint8Array[] } | undefined;
+  #outgoing: Uint8Array[] = [];
+  #flushScheduled = false;
+
+  constructor(socket: Socket, initial: Buffer, accept: StreamAcceptor, limits: ConnectionLimits) {
+    this.#socket = socket;
+    this.#accept = accept;
+    this.#limits = limits;
+    this.#input = initial;
+    this.#writeSettings();
+    socket.on("data", (chunk: Buffer) => this.#receive(chunk));
+    socket.on("close", () => this.#teardown());
+    socket.on("error", () => socket.destroy());
+    this.#receive(Buffer.alloc(0));
+  }
+
+  /** Sends GOAWAY and closes once the open streams finish (or at once with `force`). */
+  close(force: boolean): void {
+    if (!this.#goingAway) {
+      this.#goingAway = true;
+      this.writeFrame(TYPE_GOAWAY, 0, 0, _concat([_u32(this.#lastStreamId), _u32(NO_ERROR)]));
+    }
+    if (force || this.#streams.size === 0) {
+      this.#flush();
+      this.#socket.end();
+      if (force) this.#socket.destroy();
+    }
+  }
+
+  // ---- receiving ----
+
+  #receive(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#input = this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
+    try {
+      if (!this.#prefaceSeen) {
+        if (this.#input.length < PREFACE.length) return;
+        if (!this.#input.subarray(0, PREFACE.length).equals(PREFACE)) {
+          throw new _ConnectionError(PROTOCOL_ERROR, "bad preface");
+        }
+        this.#prefaceSeen = true;
+        this.#input = this.#input.subarray(PREFACE.length);
+      }
+      let offset = 0;
+      while (this.#input.length - offset >= FRAME_HEADER_BYTES) {
+        const length = this.#input.readUIntBE(offset, 3);
+        if (length > FRAME_BYTES_MAX) throw new _ConnectionError(FRAME_SIZE_ERROR, "frame size");
+        if (this.#input.length - offset < FRAME_HEADER_BYTES + length) break;
+        const type = this.#input[offset + 3] ?? 0;
+        const flags = this.#input[offset + 4] ?? 0;
+        const streamId = this.#input.readUInt32BE(offset + 5) & 0x7fffffff;
+        const start = offset + FRAME_HEADER_BYTES;
+        // Copy: the payload may outlive this read buffer (messages are reassembled).
+        const payload = new Uint8Array(this.#input.subarray(start, start + length));
+        offset = start + length;
+        this.#frame(type, flags, streamId, payload);
+      }
+      this.#input = this.#input.subarray(offset);
+      this.#replenishConnectionWindow();
+    } catch (error) {
+      const code = error instanceof _ConnectionError
+        ? error.code
+        : error instanceof HpackError
+        ? COMPRESSION_ERROR
+        : INTERNAL_ERROR;
+      this.writeFrame(TYPE_GOAWAY, 0, 0, _concat([_u32(this.#lastStreamId), _u32(code)]));
+      this.#flush();
+      this.#socket.end();
+      this.#teardown();
+    }
+  }
+
+  #frame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
+    if (this.#continuation !== undefined && type !== TYPE_CONTINUATION) {
+      throw new _ConnectionError(PROTOCOL_ERROR, "expected CONTINUATION");
+    }
+    switch (type) {
+      case TYPE_DATA:
+        return this.#onData(flags, streamId, payload);
+      case TYPE_HEADERS:
+        return this.#onHeaders(flags, streamId, payload);
+      case TYPE_CONTINUATION:
+        return this.#onContinuation(flags, streamId, payload);
+      case TYPE_RST_STREAM:
+        return this.#onReset(streamId);
+      case TYPE_SETTINGS:
+        return this.#onSettings(flags, streamId, payload);
+      case TYPE_PING:
+        if ((flags & FLAG_ACK) === 0) this.writeFrame(TYPE_PING, FLAG_ACK, 0, payload);
+        return;
+      case TYPE_GOAWAY:
+        return this.close(false);
+      case TYPE_WINDOW_UPDATE:
+        return this.#onWindowUpdate(streamId, payload);
+      case TYPE_PUSH_PROMISE:
+        throw new _ConnectionError(PROTOCOL_ERROR, "PUSH_PROMISE from a client");
+      default:
+        return; // PRIORITY and unknown types are ignored (§5.5).
+    }
+  }
+
+  #onData(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId === 0) throw new _ConnectionError(PROTOCOL_ERROR, "DATA on stream 0");
+    this.#connectionRecvConsumedBytes += payload.length;
+    const stream = this.#streams.get(streamId);
+    const data = _unpad(flags, payload);
+    if (stream === undefined || stream.receivedEnd) {
+      // A stream we already finished: the data is dropped, the window still refilled.
+      if (streamId > this.#lastStreamId) throw new _ConnectionError(PROTOCOL_ERROR, "idle");
+      return;
+    }
+    if (payload.length > 0 && !stream.receivedEnd) {
+      // Refill the stream window at once: back-pressure is applied by the layer above.
+      this.writeFrame(TYPE_WINDOW_UPDATE, 0, streamId, _u32(payload.length));
+    }
+    if (data.length > 0) stream.events?.onData(data);
+    if (flags & FLAG_END_STREAM) {
+      stream.receivedEnd = true;
+      stream.events?.onEnd();
+      if (stream.sentEnd) this.forget(stream);
+    }
+  }
+
+  #onHeaders(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId === 0) throw new _ConnectionError(PROTOCOL_ERROR, "HEADERS on stream 0");
+    let fragment = _unpad(flags, payload);
+    if (flags & FLAG_PRIORITY) fragment = fragment.subarray(5);
+    const endStream = (flags & FLAG_END_STREAM) !== 0;
+    if (flags & FLAG_END_HEADERS) this.#headerBlock(streamId, endStream, fragment);
+    else this.#continuation = { streamId, endStream, fragments: [fragment] };
+  }
+
+  #onContinuation(flags: number, streamId: number, payload: Uint8Array): void {
+    const continuation = this.#continuation;
+    if (continuation === undefined || continuation.streamId !== streamId) {
+      throw new _ConnectionError(PROTOCOL_ERROR, "unexpected CONTINUATION");
+    }
+    continuation.fragments.push(payload);
+    const total = continuation.fragments.reduce((sum, part) => sum + part.length, 0);
+    if (total > HEADER_BLOCK_BYTES_MAX) throw new _ConnectionError(PROTOCOL_ERROR, "headers");
+    if ((flags & FLAG_END_HEADERS) === 0) return;
+    this.#continuation = undefined;
+    this.#headerBlock(streamId, continuation.endStream, _concat(continuation.fragments));
+  }
+
+  #headerBlock(streamId: number, endStream: boolean, block: Uint8Array): void {
+    // Always decode: the HPACK table must follow every block, even of a refused stream.
+    const headers = this.#decoder.decode(block);
+    const existing = this.#streams.get(streamId);
+    if (existing !== undefined) {
+      // Trailers from the client: they only end its side.
+      if (!endStream) throw new _ConnectionError(PROTOCOL_ERROR, "second HEADERS");
+      existing.receivedEnd = true;
+      existing.events?.onEnd();
+      return;
+    }
+    if (streamId % 2 === 0 || streamId <= this.#lastStreamId) {
+      if (streamId <= this.#lastStreamId) return; // a trailer of a stream already gone
+      throw new _ConnectionError(PROTOCOL_ERROR, "bad stream ID");
+    }
+    this.#lastStreamId = streamId;
+    const stream = new H2Stream(streamId, this, this.#peerInitialWindowBytes);
+    if (this.#goingAway || this.#streams.size >= this.#limits.maxConcurrentStreams) {
+      stream.sendReset(REFUSED_STREAM);
+      return;
+    }
+    this.#streams.set(streamId, stream);
+    stream.events = this.#accept(stream, headers);
+    if (endStream) {
+      stream.receivedEnd = true;
+      stream.events.onEnd();
+    }
+  }
+
+  #onReset(streamId: number): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) return;
+    stream.reset = true;
+    this.forget(stream);
+    stream.events?.onReset();
+  }
+
+  #onSettings(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId !== 0) throw new _ConnectionError(PROTOCOL_ERROR, "SETTINGS on a stream");
+    if (flags & FLAG_ACK) return;
+    if (payload.length % 6 !== 0) throw new _ConnectionError(FRAME_SIZE_ERROR, "SETTINGS size");
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+    for (let offset = 0; offset < payload.length; offset += 6) {
+      const id = view.getUint16(offset);
+      const value = view.getUint32(offset + 2);
+      if (id === SETTINGS_INITIAL_WINDOW_SIZE) {
+        if (value > WINDOW_BYTES_MAX) throw new _ConnectionError(FLOW_CONTROL_ERROR, "window");
+        const delta = value - this.#peerInitialWindowBytes;
+        this.#peerInitialWindowBytes = value;
+        for (const stream of this.#streams.values()) stream.sendWindowBytes += delta;
+      } else if (id === SETTINGS_MAX_FRAME_SIZE) {
+        if (value < FRAME_BYTES_MAX || value > 16_777_215) {
+          throw new _ConnectionError(PROTOCOL_ERROR, "max frame size");
+        }
+        this.#peerMaxFrameBytes = value;
+      }
+    }
+    this.writeFrame(TYPE_SETTINGS, FLAG_ACK, 0, new Uint8Array());
+    for (const stream of [...this.#streams.values()]) stream.drain();
+  }
+
+  #onWindowUpdate(streamId: number, payload: Uint8Array): void {
+    if (payload.length !== 4) throw new _ConnectionError(FRAME_SIZE_ERROR, "WINDOW_UPDATE");
+    const increment = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0) &
+      0x7fffffff;
+    if (increment === 0) throw new _ConnectionError(PROTOCOL_ERROR, "zero window increment");
+    if (streamId === 0) {
+      this.#connectionSendWindowBytes += increment;
+      if (this.#connectionSendWindowBytes > WINDOW_BYTES_MAX) {
+        throw new _ConnectionError(FLOW_CONTROL_ERROR, "connection window overflow");
+      }
+      for (const stream of [...this.#streams.values()]) stream.drain();
+      return;
+    }
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) return;
+    stream.sendWindowBytes += increment;
+    stream.drain();
+  }
+
+  /** Refills the connection receive window once half of it has been used. */
+  #replenishConnectionWindow(): void {
+    if (this.#connectionRecvConsumedBytes < CONNECTION_WINDOW_BYTES / 2) return;
+    this.writeFrame(TYPE_WINDOW_UPDATE, 0, 0, _u32(this.#connectionRecvConsumedBytes));
+    this.#connectionRecvConsumedBytes = 0;
+  }
+
+  // ---- sending ----
+
+  #writeSettings(): void {
+    const settings = new Uint8Array(24);
+    const view = new DataView(settings.buffer);
+    const entries: [number, number][] = [
+      [SETTINGS_MAX_CONCURRENT_STREAMS, this.#limits.maxConcurrentStreams],
+      [SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW_BYTES],
+      [SETTINGS_MAX_HEADER_LIST_SIZE, HEADER_BLOCK_BYTES_MAX],
+      [SETTINGS_HEADER_TABLE_SIZE, 4096],
+    ];
+    entries.forEach(([id, value], index) => {
+      view.setUint16(index * 6, id);
+      view.setUint32(index * 6 + 2, value);
+    });
+    this.writeFrame(TYPE_SETTINGS, 0, 0, settings);
+    const increment = CONNECTION_WINDOW_BYTES - DEFAULT_WINDOW_BYTES;
+    this.writeFrame(TYPE_WINDOW_UPDATE, 0, 0, _u32(increment));
+  }
+
+  /** Queues one frame for the next flush. */
+  writeFrame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
+    if (this.#closed) return;
+    const header = new Uint8Array(FRAME_HEADER_BYTES);
+    header[0] = (payload.length >>> 16) & 0xff;
+    header[1] = (payload.length >>> 8) & 0xff;
+    header[2] = payload.length & 0xff;
+    header[3] = type;
+    header[4] = flags;
+    new DataView(header.buffer).setUint32(5, streamId);
+    this.#outgoing.push(header);
+    if (payload.length > 0) this.#outgoing.push(payload);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /** Queues a header block, split into HEADERS + CONTINUATION frames as needed. */
+  writeHeaders(streamId: number, block: Uint8Array, endStream: boolean): void {
+    const max = this.#peerMaxFrameBytes;
+    let offset = 0;
+    let first = true;
+    do {
+      const part = block.subarray(offset, offset + max);
+      offset += part.length;
+      const last = offset >= block.length;
+      const flags = (last ? FLAG_END_HEADERS : 0) | (first && endStream ? FLAG_END_STREAM : 0);
+      this.writeFrame(first ? TYPE_HEADERS : TYPE_CONTINUATION, flags, streamId, part);
+      first = false;
+    } while (offset < block.length);
+  }
+
+  /** Sends all of `bytes` if both windows allow it now; otherwise sends nothing. */
+  trySendData(stream: H2Stream, bytes: Uint8Array): boolean {
+    const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);
+    if (window < bytes.length) return false;
+    this.sendDataPartially(stream, bytes);
+    return true;
+  }
+
+  /** Sends as much of `bytes` as the windows allow; returns the number of bytes sent. */
+  sendDataPartially(stream: H2Stream, bytes: Uint8Array): number {
+    let sent = 0;
+    while (sent < bytes.length) {
+      const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);
+      const size = Math.min(window, this.#peerMaxFrameBytes, bytes.length - sent);
+      if (size <= 0) break;
+      this.writeFrame(TYPE_DATA, 0, stream.id, bytes.subarray(sent, sent + size));
+      stream.sendWindowBytes -= size;
+      this.#connectionSendWindowBytes -= size;
+      sent += size;
+    }
+    return sent;
+  }
+
+  /** Drops a finished stream. */
+  forget(stream: H2Stream): void {
+    if (!this.#streams.delete(stream.id)) return;
+    stream.releaseWaiters();
+    if (this.#goingAway && this.#streams.size === 0) queueMicrotask(() => this.close(false));
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#outgoing.length === 0 || this.#closed) return;
+    const chunks = this.#outgoing;
+    this.#outgoing = [];
+    this.#socket.write(chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks));
+  }
+
+  #teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const stream of streams) {
+      stream.reset = true;
+      stream.releaseWaiters();
+      stream.events?.onReset();
+    }
+  }
+}
+
+class _ConnectionError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Removes padding (§6.1) when the PADDED flag is set. */
+function _unpad(flags: number, payload: Uint8Array): Uint8Array {
+  if ((flags & FLAG_PADDED) === 0) return payload;
+  const padBytes = payload[0] ?? 0;
+  if (padBytes >= payload.length) throw new _ConnectionError(PROTOCOL_ERROR, "padding");
+  return payload.subarray(1, payload.length - padBytes);
+}
+
+function _u32(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value >>> 0);
+  return bytes;
+}
+
+function _concat(parts: Uint8Array[]): Uint8Array {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
