@@ -262,7 +262,13 @@ function _handleStream(host: HandlerHost, request: Request, path: string): Respo
     });
     return httpError(412, "to field mismatch", headers);
   }
-  const body = peer.attachOutgoing(type);
+  let body: ReadableStream<Uint8Array>;
+  try {
+    body = peer.attachOutgoing(type);
+  } catch {
+    // The peer is being removed or the transport stopped under us.
+    return httpError(404, "error sender not found", headers);
+  }
   return new Response(body, { status: 200, headers });
 }
 

@@ -66,6 +66,9 @@ export class Peer {
 
   /** Sends a message without waiting; drops it when its way is full. */
   send(message: Message): void {
+    if (message.to !== this.id) {
+      throw new Error(`message to ${idToHex(message.to)} given to peer ${idToHex(this.id)}`);
+    }
     if (this.paused) return;
     let sent: boolean;
     let way: string;

@@ -68,6 +68,7 @@ export class StreamWriter {
    * case the caller drops it (the stream never blocks the sender).
    */
   send(message: Message): boolean {
+    if (message.to !== this.peerId) throw new Error("stream writer given another peer's message");
     if (!this.working || this.queued >= STREAM_BUFFER_MESSAGES) return false;
     this.queue.push(message);
     const wake = this.connection!.wake;

@@ -56,6 +56,7 @@ export class Transport implements HandlerHost {
 
   constructor(options: TransportOptions) {
     if (options.id === 0n) throw new Error("member ID 0 is reserved");
+    if (options.urls.length === 0) throw new Error("a member advertises at least one peer URL");
     const logger = options.logger ?? stderrLogger();
     const onCritical = options.onCriticalError;
     this.snapshotStore = options.snapshotStore;
@@ -118,6 +119,7 @@ export class Transport implements HandlerHost {
   /** Adds a member: starts its pipeline and dials its streams. Adding twice does nothing. */
   addPeer(id: bigint, urls: string[]): void {
     this._assertRunning();
+    if (id === 0n) throw new Error("member ID 0 is reserved");
     if (id === this.context.id) throw new Error("cannot add the local member as a peer");
     if (this.peers.has(id)) return;
     const peer = new Peer(this.context, id, urls);
