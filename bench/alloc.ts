@@ -73,7 +73,9 @@ function makeIds(count: number, pattern: Pattern): Uint32Array {
  * Rounds of: allocate a batch of runs of `n` pages, then release them, which puts the set back
  * as it was; the batch is 16 allocations (fewer when that would take over 10% of the free
  * pages), so the timer's own cost (~0.4 us here) is spread thin. Rounds go on until the time
- * budget is spent; the first two warm the JIT up and are not counted.
+ * budget is spent; the first two warm the JIT up. The figure is the median over rounds of the
+ * per-operation time: on a shared machine a round that lost the CPU to another process is an
+ * outlier, and the median leaves it out where a sum would not.
  */
 function measure(
   spans: FreeSpans,
@@ -81,13 +83,13 @@ function measure(
   freePages: number,
 ): { allocNs: number; releaseNs: number; hitRate: number } {
   const size = Math.max(1, Math.min(16, Math.floor(freePages / 10 / n)));
-  let allocMs = 0;
-  let releaseMs = 0;
+  const allocSamples: number[] = [];
+  const releaseSamples: number[] = [];
+  let spentMs = 0;
   let allocOps = 0;
-  let releaseOps = 0;
   let hits = 0;
   const batch: number[] = [];
-  for (let round = 0; round < 5 || allocMs + releaseMs < BUDGET_MS; round++) {
+  for (let round = 0; round < 5 || spentMs < BUDGET_MS; round++) {
     batch.length = 0;
     let t = performance.now();
     for (let i = 0; i < size; i++) {
@@ -98,17 +100,18 @@ function measure(
     t = performance.now();
     for (const start of batch) spans.releaseSpan(start, n);
     const released = performance.now() - t;
-    if (round >= 2) {
-      allocMs += allocated;
-      releaseMs += released;
-      allocOps += size;
-      hits += batch.length;
-      releaseOps += batch.length;
-    }
+    spentMs += allocated + released;
+    if (round < 2) continue;
+    allocSamples.push((allocated * 1e6) / size);
+    if (batch.length > 0) releaseSamples.push((released * 1e6) / batch.length);
+    allocOps += size;
+    hits += batch.length;
   }
+  const median = (xs: number[]) =>
+    xs.length === 0 ? NaN : xs.sort((x, y) => x - y)[xs.length >> 1]!;
   return {
-    allocNs: (allocMs * 1e6) / allocOps,
-    releaseNs: releaseOps > 0 ? (releaseMs * 1e6) / releaseOps : NaN,
+    allocNs: median(allocSamples),
+    releaseNs: median(releaseSamples),
     hitRate: hits / allocOps,
   };
 }
