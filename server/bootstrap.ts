@@ -29,8 +29,8 @@ import {
   type Snapshot,
   Xoshiro128,
 } from "../raft/mod.ts";
-import { decodeMetadata, encodeMetadata, Wal } from "../wal/mod.ts";
-import { SnapError, Snapshotter } from "../snap/mod.ts";
+import { decodeMetadata, encodeMetadata, Wal, type WalContents, WalError } from "../wal/mod.ts";
+import { parseSnapName, SnapError, Snapshotter } from "../snap/mod.ts";
 
 const _encoder = new TextEncoder();
 /** etcd's maxSizePerMsg (1 MiB) and maxInflightMsgs (4096 / 8). */
@@ -169,21 +169,49 @@ async function _startNew(
   };
 }
 
+/**
+ * The newest `.snap` that the WAL has a snapshot record for, with the WAL opened at it and
+ * read (etcd's LoadNewestAvailable over the WAL's valid snapshot entries). A snap is written
+ * before its WAL record, so a crash between the two leaves a newer orphan snap: it is
+ * skipped, as etcd skips it.
+ */
+async function _openAtNewestSnapshot(
+  cfg: ServerConfig,
+  snapshotter: Snapshotter,
+  log: Logger,
+): Promise<{ snapshot: Snapshot | undefined; wal: Wal; contents: WalContents }> {
+  const positions = snapshotter.snapNames()
+    .map(parseSnapName)
+    .filter((p): p is { term: number; index: number } => p !== undefined);
+  for (const position of positions) {
+    let snapshot: Snapshot;
+    try {
+      snapshot = snapshotter.loadNewestAvailable([position]);
+    } catch (error) {
+      if (error instanceof SnapError) continue; // damaged: set aside by the snapshotter
+      throw error;
+    }
+    const at = { index: snapshot.metadata.index, term: snapshot.metadata.term };
+    const wal = await Wal.open(cfg.walDir, at);
+    try {
+      return { snapshot, wal, contents: await wal.readAll() };
+    } catch (error) {
+      await wal.close();
+      if (!(error instanceof WalError) || error.code !== "snapshot-not-found") throw error;
+      log.warn("skipping a snapshot the WAL does not know", { "snapshot-index": at.index });
+    }
+  }
+  const wal = await Wal.open(cfg.walDir, { index: 0, term: 0 });
+  return { snapshot: undefined, wal, contents: await wal.readAll() };
+}
+
 async function _restart(
   cfg: ServerConfig,
   log: Logger,
   snapshotter: Snapshotter,
   dbPath: string,
 ): Promise<Bootstrapped> {
-  let snapshot: Snapshot | undefined;
-  try {
-    snapshot = snapshotter.load();
-  } catch (error) {
-    if (!(error instanceof SnapError) || error.code !== "no-snapshot") throw error;
-  }
-  const at = { index: snapshot?.metadata.index ?? 0, term: snapshot?.metadata.term ?? 0 };
-  const wal = await Wal.open(cfg.walDir, at);
-  const contents = await wal.readAll();
+  const { snapshot, wal, contents } = await _openAtNewestSnapshot(cfg, snapshotter, log);
   if (contents.repaired !== undefined) {
     log.warn("repaired torn WAL tail", {
       segment: contents.repaired.segment,

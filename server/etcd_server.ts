@@ -516,11 +516,12 @@ export class EtcdServer implements ApplyTarget {
     this.backend.forceCommit();
     const data = v2StoreJson(this.cluster, index);
     const snapshot = storage.createSnapshot(index, this.#confState, data);
-    await this.#boot.wal.saveSnapshot({ index, term: snapshot.metadata.term });
+    // The file first, then the WAL record (etcd 3.4.23's storage.SaveSnap order).
     await this.#boot.snapshotter.saveSnap(snapshot);
+    await this.#boot.wal.saveSnapshot({ index, term: snapshot.metadata.term });
     this.#snapshotIndex = index;
     const keep = this.cfg.snapshotCatchUpEntries;
-    if (index > keep) storage.compact(index - keep);
+    if (index > keep && index - keep >= storage.firstIndex()) storage.compact(index - keep);
     this.#boot.wal.releaseLockTo(index);
     this.log.info("saved snapshot", { "snapshot-index": index });
     purgeSnaps(this.cfg.snapDir, this.cfg.maxSnapshots > 0 ? this.cfg.maxSnapshots : 5);

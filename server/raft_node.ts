@@ -175,7 +175,8 @@ export class RaftNode {
     const rd = this.rawNode.ready();
     if (rd.softState !== undefined) this.#handler.onSoftState(rd.softState);
     if (rd.readStates.length > 0) this.#handler.onReadStates(rd.readStates);
-    // 1. A snapshot is durable before the WAL points at it.
+    // 1. A snapshot file is durable before the WAL records it (etcd 3.4.23's order: an orphan
+    //    snap is possible and skipped on restart; a WAL record without its snap is not).
     const snapshot = rd.snapshot;
     if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
       await this.#snapshotter.saveSnap(snapshot);
