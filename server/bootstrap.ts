@@ -180,7 +180,13 @@ async function _openAtNewestSnapshot(
   snapshotter: Snapshotter,
   log: Logger,
 ): Promise<{ snapshot: Snapshot | undefined; wal: Wal; contents: WalContents }> {
-  const positions = snapshotter.snapNames()
+  let names: string[] = [];
+  try {
+    names = snapshotter.snapNames();
+  } catch (error) {
+    if (!(error instanceof SnapError) || error.code !== "no-snapshot") throw error;
+  }
+  const positions = names
     .map(parseSnapName)
     .filter((p): p is { term: number; index: number } => p !== undefined);
   for (const position of positions) {

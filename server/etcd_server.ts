@@ -18,7 +18,8 @@ import {
   ErrTimeout,
   type EtcdError,
 } from "../api/errors.ts";
-import { bigintToLong, bigintToULong } from "../api/int64.ts";
+import type Long from "long";
+import { bigintToLong, bigintToULong, longToBigint } from "../api/int64.ts";
 import { type Backend, openBackend } from "../backend/mod.ts";
 import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";
@@ -70,6 +71,10 @@ class _RequestIdGenerator {
   }
 }
 
+function _isZero(value: Long | number): boolean {
+  return typeof value === "number" ? value === 0 : value.isZero();
+}
+
 /**
  * Decodes an entry's request. etcd 3.4 proposes v2 requests (a member publishing itself,
  * the cluster version) as a bare `etcdserverpb.Request`, not wrapped: those that do not parse
@@ -105,6 +110,9 @@ export class EtcdServer implements ApplyTarget {
   readonly #reads: ReadIndexer;
   readonly #compactor: Compactor;
   readonly #requestTimeoutMs: number;
+  /** The IDs as the encoder wants them, made once (every response header carries them). */
+  readonly #clusterIdLong: Long;
+  readonly #memberIdLong: Long;
   #consistentIndex: number;
   #applyingIndex = 0;
   #appliedIndex = 0;
@@ -137,6 +145,8 @@ export class EtcdServer implements ApplyTarget {
     this.clusterId = boot.clusterId;
     this.cluster = boot.cluster;
     this.#requestTimeoutMs = _REQUEST_TIMEOUT_BASE_MS + 2 * cfg.electionTimeoutMs;
+    this.#clusterIdLong = bigintToULong(boot.clusterId);
+    this.#memberIdLong = bigintToULong(boot.memberId);
     this.#ids = new _RequestIdGenerator(boot.memberId);
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.backend = openBackend({
@@ -284,8 +294,8 @@ export class EtcdServer implements ApplyTarget {
   /** Fills a response header as etcd's `header.fill` does. */
   fillHeader(header: etcdserverpb.ResponseHeader.$Properties | null | undefined) {
     const h = header ?? {};
-    h.clusterId = bigintToULong(this.clusterId);
-    h.memberId = bigintToULong(this.memberId);
+    h.clusterId = this.#clusterIdLong;
+    h.memberId = this.#memberIdLong;
     h.raftTerm = int64(this.#term);
     if (h.revision === undefined || h.revision === null || Number(h.revision) === 0) {
       h.revision = int64(this.kv.rev);
@@ -452,10 +462,11 @@ export class EtcdServer implements ApplyTarget {
       return;
     }
     const req = _decodeRequest(data);
-    const id =
-      req.header?.ID !== undefined && req.header?.ID !== null && Number(req.header.ID) !== 0
-        ? BigInt(req.header.ID.toString())
-        : BigInt(req.ID?.toString() ?? "0");
+    // etcd: the ID is in the header; bare v2 requests carry their own.
+    const headerId = req.header?.ID;
+    const id = headerId !== undefined && headerId !== null && !_isZero(headerId)
+      ? longToBigint(headerId)
+      : longToBigint(req.ID ?? 0);
     const result = applyRequest(this, req);
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;

@@ -20,6 +20,8 @@ import { type DetcdProcess, startDetcd } from "./_server_process.ts";
 
 /** Client and peer ports of the lanes: independent members crashed side by side. */
 const LANES: [number, number][] = [[23910, 23911], [23940, 23941], [23942, 23943]];
+/** Extra flags per lane: the last one snapshots every 25 entries, so kills hit snapshots too. */
+const LANE_FLAGS: string[][] = [[], [], ["--snapshot-count", "25"]];
 const WORKERS = 6;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -101,6 +103,7 @@ async function _runCrashCycles(
   cycles: number,
   seed: number,
   [CLIENT_PORT, PEER_PORT]: [number, number],
+  flags: string[],
 ): Promise<number> {
   const random = _rng(seed);
   const dataDir = await Deno.makeTempDir({ prefix: "detcd_crash_" });
@@ -115,6 +118,7 @@ async function _runCrashCycles(
       if (earlyKill) {
         proc = await startDetcd({
           dataDir,
+          flags,
           clientPort: CLIENT_PORT,
           peerPort: PEER_PORT,
           fast: true,
@@ -126,6 +130,7 @@ async function _runCrashCycles(
       }
       proc = await startDetcd({
         dataDir,
+        flags,
         clientPort: CLIENT_PORT,
         peerPort: PEER_PORT,
         fast: true,
@@ -150,6 +155,7 @@ async function _runCrashCycles(
     // A last clean start: everything is there.
     const proc = await startDetcd({
       dataDir,
+      flags,
       clientPort: CLIENT_PORT,
       peerPort: PEER_PORT,
       fast: true,
@@ -183,7 +189,7 @@ Deno.test({
     // The lanes share the kills; lane i uses seed + i.
     const perLane = Math.ceil(cycles / LANES.length);
     const acked = await Promise.all(
-      LANES.map((ports, lane) => _runCrashCycles(perLane, seed + lane, ports)),
+      LANES.map((ports, lane) => _runCrashCycles(perLane, seed + lane, ports, LANE_FLAGS[lane]!)),
     );
     const total = acked.reduce((a, b) => a + b, 0);
     console.log(`${perLane * LANES.length} kills under load, ${total} acknowledged puts verified`);
