@@ -3,6 +3,7 @@
 // (ports 23950-23959), exchanging messages over real HTTP; the raft side is a recorder.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
+  encodeMessage,
   isEmptySnapshot,
   type Message,
   MessageType,
@@ -10,7 +11,9 @@ import {
   type Snapshot,
 } from "../raft/raftpb.ts";
 import {
+  ERROR_MEMBER_REMOVED,
   MemoryLogger,
+  PeerHttpError,
   type PeerServer,
   type SnapshotStatus,
   startPeerServer,
@@ -38,7 +41,12 @@ interface Node {
   dbs: { index: number; bytes: Uint8Array }[];
 }
 
-function startNode(id: bigint, port: number, clusterId = CLUSTER): Node {
+function startNode(
+  id: bigint,
+  port: number,
+  clusterId = CLUSTER,
+  options: { removed?: Set<bigint>; critical?: Error[] } = {},
+): Node {
   const url = `http://127.0.0.1:${port}`;
   const node = {
     id,
@@ -56,11 +64,17 @@ function startNode(id: bigint, port: number, clusterId = CLUSTER): Node {
     logger: node.logger,
     timings: FAST,
     raft: {
-      process: (m) => void node.received.push(m),
-      isIdRemoved: (removed) => removed === 0xdeadn,
+      process: (m) => {
+        if (options.removed?.has(m.from)) {
+          throw new PeerHttpError(403, "cannot process message from removed member");
+        }
+        node.received.push(m);
+      },
+      isIdRemoved: (id) => id === 0xdeadn || options.removed?.has(id) === true,
       reportUnreachable: (to) => void node.unreachable.push(to),
       reportSnapshot: (to, status) => void node.snapshots.push({ id: to, status }),
     },
+    onCriticalError: (error) => void options.critical?.push(error),
     snapshotStore: {
       saveDbFrom: async (body, index) => {
         const bytes = new Uint8Array(await new Response(body).arrayBuffer());
@@ -285,7 +299,7 @@ Deno.test("a member of another cluster is refused with 412 and the mismatch is l
 Deno.test("streams refuse a wrong X-Raft-To, a removed member, and a wrong method", async () => {
   const node = startNode(1n, 23959);
   try {
-    node.transport.addPeer(2n, ["http://127.0.0.1:23949"]);
+    node.transport.addPeer(2n, ["http://127.0.0.1:23998"]);
     const headers = {
       "X-Etcd-Cluster-ID": CLUSTER.toString(16),
       "X-Server-Version": "3.4.23",
@@ -389,5 +403,63 @@ Deno.test("streams notice a frozen link, then reconnect when it heals", async ()
   } finally {
     await Promise.all(nodes.map(stopNode));
     await proxy.close();
+  }
+});
+
+Deno.test("a removed member hears it from streams (410) and pipeline (403) as a critical error", async () => {
+  const removed = new Set([2n]);
+  const critical: Error[] = [];
+  const nodes = [
+    startNode(1n, 23966, CLUSTER, { removed }),
+    startNode(2n, 23967, CLUSTER, { critical }),
+  ];
+  try {
+    const [a, b] = nodes as [Node, Node];
+    connect(nodes);
+    await waitFor("member 2 told it was removed", () => critical.length === 1);
+    strictEqual(critical[0]!.message, ERROR_MEMBER_REMOVED);
+    ok(a.logger.has("rejected stream from remote peer because it was removed"));
+    // The pipeline path: a message from the removed member is refused with 403.
+    const response = await fetch(`${a.url}/raft`, {
+      method: "POST",
+      headers: {
+        "X-Etcd-Cluster-ID": CLUSTER.toString(16),
+        "X-Server-Version": "3.4.23",
+        "X-Min-Cluster-Version": "3.0.0",
+      },
+      body: encodeMessage(
+        newMessage({ type: MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 1 }),
+      ) as Uint8Array<ArrayBuffer>,
+    });
+    strictEqual(response.status, 403);
+    deepStrictEqual(await response.json(), {
+      message: "cannot process message from removed member",
+    });
+    strictEqual(a.received.length, 0);
+    strictEqual(b.received.length, 0);
+  } finally {
+    await Promise.all(nodes.map(stopNode));
+  }
+});
+
+Deno.test("updatePeer moves the streams to the peer's new URL; removePeer closes them", async () => {
+  let nodes = [startNode(1n, 23968), startNode(2n, 23969)];
+  try {
+    connect(nodes);
+    await waitFor("streams", () => streamsUp(nodes));
+    // Member 2 comes back on another port.
+    await stopNode(nodes[1]!);
+    const moved = startNode(2n, 23978);
+    nodes = [nodes[0]!, moved];
+    moved.transport.addPeer(1n, [nodes[0]!.url]);
+    nodes[0]!.transport.updatePeer(2n, [moved.url]);
+    await waitFor("streams to the new URL", () => streamsUp(nodes), 5000);
+    nodes[0]!.transport.send([append(1n, 2n, 1, 0, 2)]);
+    await waitFor("append at the moved member", () => moved.received.length === 1);
+    await nodes[0]!.transport.removePeer(2n);
+    strictEqual(nodes[0]!.transport.peer(2n), undefined);
+    await waitFor("2 lost its streams", () => !moved.transport.peer(1n)!.writerWorking("message"));
+  } finally {
+    await Promise.all(nodes.map(stopNode));
   }
 });
