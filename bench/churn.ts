@@ -1,14 +1,14 @@
 /**
- * Churn benchmark: grows a bolt file to --gb gigabytes (default 10) with inserts (60%) and
- * overwrites (40%) of random keys, 20% of the values 2..11 pages long, and every fifth commit a
- * "compaction" that deletes 1.6 x ops random live keys at once, as etcd's compaction does. The
- * deletes leave holes all over the file, so the freelist is large and fragmented while the
- * multi-page values keep asking for contiguous runs. Prints
- * the commit latency p50/p99 for every gigabyte of file size, for each freelist, with the
+ * Churn benchmark: grows a bolt file to --gb gigabytes (default 10). Each commit puts 1/8 of
+ * --ops as big values (8..40 KiB: leaves of 3..11 pages) and 7/8 as small values (100..1000 B)
+ * under random keys; every fifth commit is a "compaction" that deletes 80% of the small keys.
+ * The deletes leave single free pages all over the file while the big values keep asking for
+ * runs, so the freelist grows with the file and is fragmented. Prints the commit latency
+ * p50/p99 for every gigabyte of file size, for each freelist, with the
  * free-page count: with the hashmap the latency stays flat as the file grows; the array's
  * linear scans show where it bends.
  *
- *   deno task bench:churn [--gb=10] [--freelist=map|array|both] [--ops=5000] [--compact=8000] [--json]
+ *   deno task bench:churn [--gb=10] [--step=1] [--freelist=map|array|both] [--ops=3200] [--json]
  *
  * Real fdatasync on every commit; the freelist is not persisted (etcd 3.4's default).
  * Progress lines go to bench/out/churn-<freelist>.jsonl as they are measured.
@@ -22,12 +22,16 @@ function flag(name: string, fallback: string): string {
 }
 
 const targetGb = Number(flag("gb", "10"));
-const opsPerCommit = Number(flag("ops", "5000"));
+/** Report a row every `step` GB (default 1). */
+const stepGb = Number(flag("step", "1"));
+const opsPerCommit = Number(flag("ops", "3200"));
 const which = flag("freelist", "both");
 const json = Deno.args.includes("--json");
-/** Every COMPACT_EVERY-th commit deletes `compactDeletes` random live keys (as etcd's compaction). */
+/** Every COMPACT_EVERY-th commit deletes COMPACT_FRACTION of the small keys (a compaction). */
 const COMPACT_EVERY = 5;
-const compactDeletes = Number(flag("compact", String(Math.round(opsPerCommit * 1.6))));
+const COMPACT_FRACTION = 0.8;
+const bigPerCommit = Math.round(opsPerCommit / 8);
+const smallPerCommit = opsPerCommit - bigPerCommit;
 const freelists = which === "both"
   ? (["map", "array"] as const)
   : ([which as "map" | "array"] as const);
@@ -52,11 +56,6 @@ function keyOf(id: number): Uint8Array {
   dv.setUint32(4, id);
   dv.setUint32(8, 0x6b657973);
   return key;
-}
-
-/** 80%: 100 B .. 3 KB (several per leaf); 20%: 4 .. 40 KB (runs of 2 .. 11 pages). */
-function valueSize(rand: () => number): number {
-  return rand() < 0.8 ? 100 + Math.floor(rand() * 3000) : 4096 + Math.floor(rand() * 36864);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -84,7 +83,7 @@ function run(freelist: "map" | "array"): Row[] {
   const rand = prng(42);
   const bucketName = new TextEncoder().encode("key");
   db.update((tx) => tx.createBucket(bucketName));
-  const live: number[] = [];
+  let small: number[] = [];
   let nextId = 1;
   const rows: Row[] = [];
   let latencies: number[] = [];
@@ -95,35 +94,36 @@ function run(freelist: "map" | "array"): Row[] {
     const tx = db.begin(true);
     const bucket = tx.bucket(bucketName)!;
     commitNumber++;
+    // Big values: new keys whose leaves need runs of 3..11 pages.
+    for (let i = 0; i < bigPerCommit; i++) {
+      const id = nextId++;
+      bucket.put(keyOf(id), new Uint8Array(8192 + Math.floor(rand() * 32768)).fill(id & 255));
+    }
+    // Small values: many per leaf page; most are deleted again by the next compaction.
+    for (let i = 0; i < smallPerCommit; i++) {
+      const id = nextId++;
+      bucket.put(keyOf(id), new Uint8Array(100 + Math.floor(rand() * 900)).fill(id & 255));
+      small.push(id);
+    }
     if (commitNumber % COMPACT_EVERY === 0) {
-      // A compaction: many scattered keys go at once, leaving holes all over the file.
-      for (let i = 0; i < compactDeletes && live.length > 0; i++) {
-        const index = Math.floor(rand() * live.length);
-        bucket.delete(keyOf(live[index]!));
-        live[index] = live[live.length - 1]!;
-        live.pop();
+      // A compaction: most small keys go at once, leaving single free pages all over the
+      // file that the big values, which want runs, cannot use.
+      const keep: number[] = [];
+      for (const id of small) {
+        if (rand() < COMPACT_FRACTION) bucket.delete(keyOf(id));
+        else keep.push(id);
       }
-    } else {
-      for (let i = 0; i < opsPerCommit; i++) {
-        if (rand() < 0.6 || live.length < 1000) {
-          const id = nextId++;
-          bucket.put(keyOf(id), new Uint8Array(valueSize(rand)).fill(id & 255));
-          live.push(id);
-        } else {
-          const id = live[Math.floor(rand() * live.length)]!;
-          bucket.put(keyOf(id), new Uint8Array(valueSize(rand)).fill(id & 255));
-        }
-      }
+      small = keep;
     }
     const t = performance.now();
     tx.commit();
     latencies.push(performance.now() - t);
-    const nowGb = Math.floor(db.fileSize() / GB);
+    const nowGb = Math.floor(db.fileSize() / GB / stepGb);
     if (nowGb > gb) {
       latencies.sort((a, b) => a - b);
       const row: Row = {
         freelist,
-        gb: gb + 1,
+        gb: Math.round((gb + 1) * stepGb * 100) / 100,
         commits: latencies.length,
         p50Ms: Math.round(percentile(latencies, 0.5) * 100) / 100,
         p99Ms: Math.round(percentile(latencies, 0.99) * 100) / 100,
