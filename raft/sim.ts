@@ -5,7 +5,8 @@
  * so a failing seed replays exactly. The network drops, delays, duplicates, reorders and
  * partitions messages (each one travels as raftpb bytes, encoded and decoded); nodes crash and
  * restart with only what they persisted (the MemoryStorage is the disk; a crash in the middle
- * of a Ready keeps a prefix of its entries and nothing else, as a torn WAL tail would).
+ * of a Ready keeps a prefix of its entries and nothing else, as a torn WAL tail would, and a
+ * leader's messages may already be out; a hard state written without sync is lost).
  *
  * Invariants checked after every event (the `_check*` methods):
  * - election safety: at most one leader per term;
@@ -111,6 +112,8 @@ interface SimNode {
   app: AppState;
   /** Removed from the configuration: stopped for good. */
   removed: boolean;
+  /** IDs whose removal this node applied; its transport refuses their messages. */
+  removedPeers: Set<bigint>;
   readCount: number;
   /** The hard state as of the last sync; a crash loses later unsynced writes. */
   synced: HardState;
@@ -233,6 +236,7 @@ export class Simulation {
       node: undefined,
       app: { keys: [], raftApplied: 0, confState: emptyConfState() },
       removed: false,
+      removedPeers: new Set(),
       readCount: 0,
       synced: emptyHardState(),
     };
@@ -608,6 +612,16 @@ export class Simulation {
       }
       return;
     }
+    if (target.removedPeers.has(inFlight.from)) {
+      // etcd's transport answers a removed member with "removed from the cluster", and that
+      // member stops: it must not keep disrupting elections with ever higher terms.
+      if (source?.node !== undefined) {
+        this.#log(() => `node ${inFlight.from} learns from ${inFlight.to} that it was removed`);
+        source.removed = true;
+        source.node = undefined;
+      }
+      return;
+    }
     const m = decodeMessage(inFlight.message);
     this.#deliveries++;
     this.#log(() => `deliver ${_describe(m)}`);
@@ -653,6 +667,19 @@ export class Simulation {
 
   /** A crash in the middle of persisting a Ready: a prefix of the entries reaches the disk. */
   #tornReady(sim: SimNode, rd: Ready): void {
+    // A leader may send while it writes (Raft thesis §10.2.1): its messages can be out before
+    // the crash that loses its own entries.
+    if (sim.node!.raft.state === StateType.StateLeader && this.#rand.intn(2) === 0) {
+      // Its commit index is announced with them. Up to the entries of this Ready (which no
+      // follower can have acknowledged yet) that commit counts only entries durable on a
+      // quorum, so it is a fact although this Ready is never written. (A lone voter commits
+      // its own unwritten entries too; those are not announced to anyone.)
+      if (rd.hardState !== undefined) {
+        const firstNew = rd.entries[0]?.index ?? Number.MAX_SAFE_INTEGER;
+        this.#recordLeaderCommit(sim, Math.min(rd.hardState.commit, firstNew - 1));
+      }
+      for (const m of rd.messages) this.#send(sim, m, true);
+    }
     if (rd.snapshot === undefined && rd.entries.length > 0) {
       const kept = rd.entries.slice(0, this.#rand.intn(rd.entries.length + 1));
       this.#persistEntries(sim, kept);
@@ -801,6 +828,9 @@ export class Simulation {
     this.#confChanges++;
     const inConfig = sim.app.confState.voters.includes(sim.id) ||
       sim.app.confState.learners.includes(sim.id);
+    if (cc.type === ConfChangeType.ConfChangeRemoveNode) {
+      sim.removedPeers.add(cc.nodeId);
+    }
     if (cc.type === ConfChangeType.ConfChangeRemoveNode && cc.nodeId === sim.id && !inConfig) {
       // etcd stops a member once it applies its own removal.
       this.#log(() => `node ${sim.id} removed`);
