@@ -68,6 +68,8 @@ const FRAME_BYTES_MAX = 16_384;
 const STREAM_WINDOW_BYTES = 1 << 20;
 /** Our connection receive window, raised by a WINDOW_UPDATE after the preface. */
 const CONNECTION_WINDOW_BYTES = 16 << 20;
+/** Initial size of a connection's output buffer. */
+const OUT_BUFFER_BYTES = 64 * 1024;
 /** Largest header block (HEADERS + CONTINUATION) accepted. */
 const HEADER_BLOCK_BYTES_MAX = 64 * 1024;
 
@@ -192,7 +194,8 @@ export class H2Connection {
   #connectionRecvConsumedBytes = 0;
   /** A header block being continued: stream, flags of its HEADERS, fragments. */
   #continuation: { streamId: number; endStream: boolean; fragments: Uint8Array[] } | undefined;
-  #outgoing: Uint8Array[] = [];
+  #out = new Uint8Array(OUT_BUFFER_BYTES);
+  #outBytes = 0;
   #flushScheduled = false;
 
   constructor(socket: Socket, initial: Buffer, accept: StreamAcceptor, limits: ConnectionLimits) {
@@ -443,22 +446,38 @@ export class H2Connection {
     this.writeFrame(TYPE_WINDOW_UPDATE, 0, 0, _u32(increment));
   }
 
-  /** Queues one frame for the next flush. */
+  /** Queues one frame for the next flush (copied into the connection's output buffer). */
   writeFrame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
     if (this.#closed) return;
-    const header = new Uint8Array(FRAME_HEADER_BYTES);
-    header[0] = (payload.length >>> 16) & 0xff;
-    header[1] = (payload.length >>> 8) & 0xff;
-    header[2] = payload.length & 0xff;
-    header[3] = type;
-    header[4] = flags;
-    new DataView(header.buffer).setUint32(5, streamId);
-    this.#outgoing.push(header);
-    if (payload.length > 0) this.#outgoing.push(payload);
+    const frameBytes = FRAME_HEADER_BYTES + payload.length;
+    this.#reserve(frameBytes);
+    const out = this.#out;
+    const at = this.#outBytes;
+    out[at] = (payload.length >>> 16) & 0xff;
+    out[at + 1] = (payload.length >>> 8) & 0xff;
+    out[at + 2] = payload.length & 0xff;
+    out[at + 3] = type;
+    out[at + 4] = flags;
+    out[at + 5] = (streamId >>> 24) & 0x7f;
+    out[at + 6] = (streamId >>> 16) & 0xff;
+    out[at + 7] = (streamId >>> 8) & 0xff;
+    out[at + 8] = streamId & 0xff;
+    out.set(payload, at + FRAME_HEADER_BYTES);
+    this.#outBytes = at + frameBytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
     }
+  }
+
+  /** Grows the output buffer to hold `bytes` more. */
+  #reserve(bytes: number): void {
+    if (this.#outBytes + bytes <= this.#out.length) return;
+    let size = this.#out.length * 2;
+    while (size < this.#outBytes + bytes) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#out.subarray(0, this.#outBytes));
+    this.#out = grown;
   }
 
   /** Queues a header block, split into HEADERS + CONTINUATION frames as needed. */
@@ -508,10 +527,12 @@ export class H2Connection {
 
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#outgoing.length === 0 || this.#closed) return;
-    const chunks = this.#outgoing;
-    this.#outgoing = [];
-    this.#socket.write(chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks));
+    if (this.#outBytes === 0 || this.#closed) return;
+    // One socket write per flush; the copy lets the output buffer be reused at once.
+    this.#socket.write(Buffer.from(this.#out.subarray(0, this.#outBytes)));
+    this.#outBytes = 0;
+    // A buffer grown by a large response does not stay large.
+    if (this.#out.length > OUT_BUFFER_BYTES * 16) this.#out = new Uint8Array(OUT_BUFFER_BYTES);
   }
 
   #teardown(): void {

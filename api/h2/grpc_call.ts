@@ -100,7 +100,10 @@ class _GrpcCall {
   readonly #headers: Map<string, string>;
   readonly #limits: CallLimits;
   readonly #peer: PeerInfo;
-  readonly #abort = new AbortController();
+  /** Made when a handler first asks for the signal (most unary calls never do). */
+  #abort: AbortController | undefined;
+  /** Why the call was cancelled, once it was. */
+  #cancelReason: EtcdError | undefined;
   #buffer: Uint8Array = new Uint8Array(0);
   #messages: Uint8Array[] = [];
   #ended = false;
@@ -127,7 +130,7 @@ class _GrpcCall {
         this.#ended = true;
         this.#notify();
       },
-      onReset: () => this.#cancel(new EtcdError(Status.CANCELLED, "context canceled")),
+      onReset: () => this.#cancel(_cancelled()),
     };
   }
 
@@ -201,7 +204,7 @@ class _GrpcCall {
         yield _decode(method, bytes);
         continue;
       }
-      if (this.#ended || this.#abort.signal.aborted) return;
+      if (this.#ended || this.#cancelReason !== undefined) return;
       await this.#waitInput();
     }
   }
@@ -256,7 +259,7 @@ class _GrpcCall {
     encodeLiteral(out, "grpc-status", String(code));
     if (error !== undefined) encodeLiteral(out, "grpc-message", _percentEncode(error.message));
     this.#stream.sendHeaders(Uint8Array.from(out), true);
-    this.#cancel(error ?? _cancelled());
+    this.#notify();
   }
 
   #onData(bytes: Uint8Array): void {
@@ -293,21 +296,15 @@ class _GrpcCall {
   }
 
   #context(): CallContext {
-    const headers = this.#headers;
-    const metadata = (key: string) => headers.get(key.toLowerCase());
-    return {
-      method: this.#path,
-      get token() {
-        return metadata("token") ?? metadata("authorization");
-      },
-      get requireLeader() {
-        return metadata("hasleader") === "true";
-      },
-      commonName: this.#peer.commonName,
-      peer: this.#peer.address,
-      signal: this.#abort.signal,
-      metadata,
-    };
+    return new _H2CallContext(this.#path, this.#headers, this.#peer, () => this.#signal());
+  }
+
+  #signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#cancelReason !== undefined) this.#abort.abort(this.#cancelReason);
+    }
+    return this.#abort.signal;
   }
 
   #waitInput(): Promise<void> {
@@ -322,14 +319,61 @@ class _GrpcCall {
 
   /** Aborts the handler's signal; after a reset no status is sent any more. */
   #cancel(reason: EtcdError): void {
-    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+    this.#cancelReason ??= reason;
+    if (this.#abort !== undefined && !this.#abort.signal.aborted) this.#abort.abort(reason);
     this.#finished = true;
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#notify();
   }
 
   #throwIfCancelled(): void {
-    if (this.#abort.signal.aborted) throw this.#abort.signal.reason;
+    if (this.#cancelReason !== undefined) throw this.#cancelReason;
+  }
+}
+
+/** The CallContext of a call on the native transport. */
+class _H2CallContext implements CallContext {
+  readonly method: string;
+  readonly #headers: Map<string, string>;
+  readonly #peer: PeerInfo;
+  readonly #signal: () => AbortSignal;
+
+  constructor(
+    method: string,
+    headers: Map<string, string>,
+    peer: PeerInfo,
+    signal: () => AbortSignal,
+  ) {
+    this.method = method;
+    this.#headers = headers;
+    this.#peer = peer;
+    this.#signal = signal;
+  }
+
+  get token(): string | undefined {
+    return this.metadata("token") ?? this.metadata("authorization");
+  }
+
+  get requireLeader(): boolean {
+    return this.metadata("hasleader") === "true";
+  }
+
+  get commonName(): string | undefined {
+    return this.#peer.commonName;
+  }
+
+  get peer(): string {
+    return this.#peer.address;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal();
+  }
+
+  metadata(key: string): string | undefined {
+    const lower = key.toLowerCase();
+    // Pseudo-headers are not metadata.
+    return lower.startsWith(":") ? undefined : this.#headers.get(lower);
   }
 }
 
