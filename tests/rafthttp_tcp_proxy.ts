@@ -111,6 +111,9 @@ export class TcpProxy {
       source.close();
       return;
     }
+    while (this.mode === "frozen") {
+      await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+    }
     let target: Deno.Conn;
     try {
       target = await Deno.connect({ hostname: "127.0.0.1", port: this.targetPort });
