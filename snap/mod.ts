@@ -17,5 +17,6 @@ export {
   snapName,
   type SnapPosition,
   Snapshotter,
+  type SnapshotterOptions,
 } from "./snapshotter.ts";
 export { decodeSnapEnvelope, encodeSnapEnvelope, type SnapEnvelope } from "./snappb.ts";

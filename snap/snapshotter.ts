@@ -111,9 +111,23 @@ export function syncDirectory(dir: string): void {
   }
 }
 
+/** Options for a Snapshotter. */
+export interface SnapshotterOptions {
+  /**
+   * Where `.snap.db` files go (default: `dir`). With `--snap-dir` on another disk this stays
+   * the db's directory, because a received `.snap.db` is renamed onto the db.
+   */
+  dbDir?: string;
+}
+
 /** Saves and loads the raft snapshots of one member. */
 export class Snapshotter {
-  constructor(readonly dir: string) {}
+  /** The directory of `.snap.db` files. */
+  readonly dbDir: string;
+
+  constructor(readonly dir: string, options: SnapshotterOptions = {}) {
+    this.dbDir = options.dbDir ?? dir;
+  }
 
   /** Writes a snap file for a non-empty snapshot (index > 0) durably. */
   async saveSnap(snapshot: Snapshot): Promise<void> {
@@ -193,7 +207,7 @@ export class Snapshotter {
     stream: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
     index: number,
   ): Promise<{ path: string; bytes: number }> {
-    const tmpPath = await Deno.makeTempFile({ dir: this.dir, prefix: "tmp" });
+    const tmpPath = await Deno.makeTempFile({ dir: this.dbDir, prefix: "tmp" });
     let bytes = 0;
     try {
       const file = await Deno.open(tmpPath, { write: true, truncate: true });
@@ -213,7 +227,7 @@ export class Snapshotter {
         return { path, bytes };
       }
       await Deno.rename(tmpPath, path);
-      syncDirectory(this.dir);
+      syncDirectory(this.dbDir);
       return { path, bytes };
     } catch (err) {
       await Deno.remove(tmpPath).catch(() => {});
@@ -233,18 +247,18 @@ export class Snapshotter {
   /** Removes `.snap.db` files older than the snapshot's index (etcd's ReleaseSnapDBs). */
   releaseSnapDbs(index: number): string[] {
     const removed: string[] = [];
-    for (const entry of Deno.readDirSync(this.dir)) {
+    for (const entry of Deno.readDirSync(this.dbDir)) {
       if (!entry.isFile || !entry.name.endsWith(".snap.db")) continue;
       const dbIndex = Number.parseInt(entry.name.slice(0, -".snap.db".length), 16);
       if (Number.isNaN(dbIndex) || dbIndex >= index) continue;
-      Deno.removeSync(join(this.dir, entry.name));
+      Deno.removeSync(join(this.dbDir, entry.name));
       removed.push(entry.name);
     }
     return removed;
   }
 
   private dbPath(index: number): string {
-    return join(this.dir, `${_hex16(index)}.snap.db`);
+    return join(this.dbDir, `${_hex16(index)}.snap.db`);
   }
 }
 

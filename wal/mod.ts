@@ -18,6 +18,7 @@ export {
   walWriteBytes,
 } from "./histogram.ts";
 export { inspectWal } from "./inspect.ts";
+export { type MemberDirOptions, type MemberDirs, memberDirs } from "./layout.ts";
 export { parseWalName, readWalNames, walName } from "./names.ts";
 export { MAX_WALS_DEFAULT, purgeWals } from "./purge.ts";
 export {

@@ -358,6 +358,32 @@ export class Wal {
     readRecords(decoder, snap);
   }
 
+  /**
+   * The snapshot markers of the WAL in `dir` that the last hard state has committed (index at
+   * or below its commit), oldest first: the snapshots a restarting member may load (etcd's
+   * ValidSnapshotEntries, used with `Snapshotter.loadNewestAvailable`). Reads all segments
+   * without locking; a torn tail ends the reading.
+   */
+  static validSnapshotEntries(dir: string): WalSnapshot[] {
+    const names = readWalNames(dir);
+    const decoder = new WalDecoder(names.map((name) => fileSegment(dir, name)));
+    const snapshots: WalSnapshot[] = [];
+    let commit = 0;
+    for (let found = decoder.next(); found !== undefined; found = decoder.next()) {
+      const { record } = found;
+      const data = record.data ?? new Uint8Array(0);
+      if (record.type === RecordType.snapshot) snapshots.push(decodeWalSnapshot(data));
+      else if (record.type === RecordType.state) commit = decodeHardState(data).commit;
+      else if (record.type === RecordType.crc) {
+        if (decoder.crc !== 0 && decoder.crc !== record.crc) {
+          throw new WalError("crc-mismatch", `wal: crc mismatch ${_where(found)}`);
+        }
+        decoder.updateCrc(record.crc);
+      }
+    }
+    return snapshots.filter((s) => s.index <= commit);
+  }
+
   private appendable(): RecordEncoder {
     if (this.closed) throw new WalError("closed", "wal: closed");
     if (this.encoder === undefined) {

@@ -174,3 +174,14 @@ Deno.test("a hard state with only a new commit index is written but not synced (
   strictEqual(histogram.count, syncs + 1);
   await wal.close();
 });
+
+Deno.test("validSnapshotEntries() lists the snapshot markers the last hard state committed", async () => {
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await wal.save(hs(1, 3), [1, 2, 3, 4].map((i) => entry(i)));
+  await wal.saveSnapshot({ index: 2, term: 1 });
+  await wal.saveSnapshot({ index: 4, term: 1 });
+  await wal.close();
+  // The marker at 4 is past commit 3: a crash may have lost what it depends on.
+  deepStrictEqual(Wal.validSnapshotEntries(dir), [{ index: 0, term: 0 }, { index: 2, term: 1 }]);
+});
