@@ -4,6 +4,26 @@
  * Drive a `RawNode`: `tick()` on a timer, `step()` every message received, `propose()` writes,
  * and loop on `hasReady()` / `ready()` / `advance()` (see raw_node.ts for the Ready contract).
  *
+ * ```ts ignore
+ * const storage = new MemoryStorage(); // on restart: applySnapshot, setHardState, append
+ * const node = new RawNode({
+ *   id: 1n, electionTick: 10, heartbeatTick: 1, storage, maxInflightMsgs: 256,
+ *   maxSizePerMsg: 1 << 20, checkQuorum: true, preVote: true, rand: new Xoshiro128(seed),
+ * });
+ * node.bootstrap([{ id: 1n }, { id: 2n }, { id: 3n }]); // a new cluster only
+ * // every tick: node.tick(); every message: node.step(m); writes: node.propose(data)
+ * while (node.hasReady()) {
+ *   const rd = node.ready();
+ *   if (rd.snapshot) storage.applySnapshot(rd.snapshot);      // 1. persist (WAL) ...
+ *   storage.append(rd.entries);
+ *   if (rd.hardState) storage.setHardState(rd.hardState);     //    ... fsync if rd.mustSync
+ *   send(rd.messages);                                          // 2. send
+ *   for (const e of rd.committedEntries) apply(e);              // 3. apply; conf changes:
+ *   // node.applyConfChange(decodeConfChange(e.data!)) for EntryConfChange entries
+ *   node.advance(rd);                                           // 4. advance
+ * }
+ * ```
+ *
  * @module
  */
 
