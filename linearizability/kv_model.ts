@@ -130,33 +130,52 @@ function _partitionByKeys(
 
 /**
  * Drops unknown blind writes that no operation could have observed. An unknown `put(x, v)` (or
- * `delete(x)`, with v = nil) may be moved after every other operation when no txn touches x and
- * no known read of x returned v: taking effect earlier could only make some read of x return
- * v before the next write of x, and none did; between that write and the end nothing else
- * looks at x (blind writes and unknown reads only). So moving it to the end, which is the same
- * as dropping it, keeps every linearization valid.
+ * `delete(x)`, with v = nil) is taken to happen after every other operation (which is the same
+ * as dropping it) when, for key x:
+ * - no known read (get, or a get inside a txn) returned v;
+ * - no txn compares x with v;
+ * - no known txn that failed compares x, and no unknown txn compares x.
+ * Why this keeps the verdict: in any linearization where the write takes effect earlier, x
+ * holds v from there to the next write of x. An operation in that stretch that looked at x
+ * would have read v, compared x with v, or failed a compare of x with another value (or, if
+ * unknown, had its effect decided by x): all excluded. So nothing in the stretch looks at x,
+ * and moving the write to the end changes no answer.
  */
 function _dropDeferrable(
   operations: Operation<KvInput, KvOutput>[],
 ): Operation<KvInput, KvOutput>[] {
-  const txnKeys = new Set<string>();
-  const readValues = new Map<string, Set<string | null>>();
+  const observed = new Map<string, Set<string | null>>();
+  const blocked = new Set<string>();
+  const note = (key: string, value: string | null) => {
+    const seen = observed.get(key) ?? new Set();
+    seen.add(value);
+    observed.set(key, seen);
+  };
   for (const op of operations) {
-    if (op.input.op === "txn") {
-      for (const key of kvKeys(op.input)) txnKeys.add(key);
-    } else if (op.input.op === "get" && op.output?.op === "get") {
-      const seen = readValues.get(op.input.key) ?? new Set();
-      seen.add(op.output.value);
-      readValues.set(op.input.key, seen);
+    const input = op.input;
+    if (input.op === "get") {
+      if (op.output?.op === "get") note(input.key, op.output.value);
+      continue;
+    }
+    if (input.op !== "txn") continue;
+    // Values compared count as observed: a write of such a value could decide a compare.
+    for (const c of input.compare) note(c.key, c.value);
+    const output = op.output;
+    if (output?.op !== "txn" || !output.succeeded) {
+      for (const c of input.compare) blocked.add(c.key);
+    }
+    if (output?.op === "txn") {
+      const gets = (output.succeeded ? input.success : input.failure).filter((o) => o.op === "get");
+      gets.forEach((o, i) => note(o.key, output.gets[i] ?? null));
     }
   }
   return operations.filter((op) => {
     if (op.output !== undefined) return true;
     const input = op.input;
     if (input.op !== "put" && input.op !== "delete") return true;
-    if (txnKeys.has(input.key)) return true;
+    if (blocked.has(input.key)) return true;
     const written = input.op === "put" ? input.value : null;
-    return readValues.get(input.key)?.has(written) === true;
+    return observed.get(input.key)?.has(written) === true;
   });
 }
 

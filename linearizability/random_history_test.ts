@@ -48,10 +48,15 @@ Deno.test("a stale read breaks every random history that allows one", () => {
 Deno.test("dropping unobserved unknown writes never changes a verdict", () => {
   // The same histories checked with the model's pruning and without it.
   const { dropDeferrable: _dropped, ...plainModel } = kvModel;
-  const shape = { ...SHAPE, operations: 150, unknownRate: 0.1, multiKeyTxnRate: 0 };
+  const shape = { ...SHAPE, operations: 150, unknownRate: 0.1 };
   for (let seed = 1; seed <= 20; seed++) {
     const history = randomKvHistory(seed, shape);
-    for (const h of [history, mutatePhantomRead(history, new Rng(seed))!]) {
+    const mutants = [
+      mutatePhantomRead(history, new Rng(seed)),
+      mutateStaleRead(history, new Rng(seed)),
+    ];
+    for (const h of [history, ...mutants]) {
+      if (h === undefined) continue;
       const pruned = checkOperations(kvModel, h, { timeoutMs: 5000 }).verdict;
       const full = checkOperations(plainModel, h, { timeoutMs: 5000 }).verdict;
       strictEqual(pruned, full, `seed ${seed}`);
