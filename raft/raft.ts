@@ -224,7 +224,9 @@ export class Raft {
     const m = newMessage({ type: MessageType.MsgApp, to });
     const term = this.raftLog.term(pr.next - 1);
     const entries = this.raftLog.entries(pr.next, this.#maxMsgSize);
-    if (entries !== undefined && entries.length === 0 && !sendIfEmpty) return false;
+    // As etcd: with nothing to send (or only a snapshot) and sendIfEmpty unset, send nothing;
+    // the snapshot goes out on the next sendAppend (a heartbeat response, a rejection).
+    if ((entries === undefined || entries.length === 0) && !sendIfEmpty) return false;
     if (term === undefined || entries === undefined) {
       // The entries are compacted: the follower needs the snapshot.
       if (!pr.recentActive) return false;
