@@ -4,7 +4,7 @@
  * (repairing a torn tail) and checks that every acknowledged entry is there, byte for byte,
  * with no gap. Small segments make cuts frequent, so kills land inside cuts too.
  *
- * Set WAL_CRASH_KILLS to run longer: `WAL_CRASH_KILLS=1000 deno test -A tests/wal_crash_test.ts`.
+ * Set WAL_CRASH_KILLS to run longer: `deno task test:wal-crash` runs 1000 kills.
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";

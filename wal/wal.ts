@@ -144,7 +144,7 @@ export class Wal {
       for (const name of names) {
         const file = await Deno.open(join(dir, name), { read: true, write: true });
         segments.push({ name, file });
-        if (!(await file.tryLock(true))) {
+        if (!(await _tryLockPatiently(file))) {
           throw new WalError("locked", `wal: ${join(dir, name)} is locked by another process`);
         }
       }
@@ -550,6 +550,24 @@ function _selectWalFiles(dir: string, snap: WalSnapshot): string[] {
     );
   }
   return names.slice(at);
+}
+
+/** Lock attempts before `open()` reports a WAL as locked, and the pause between them. */
+const LOCK_ATTEMPTS = 10;
+const LOCK_RETRY_MS = 50;
+
+/**
+ * Takes the exclusive lock, retrying for half a second: a process that forks (to spawn a
+ * child) holds copies of every descriptor until the child execs, so a lock just released by
+ * close() can linger for a moment (etcd notes the same window in renameWAL). A real second
+ * writer holds its lock for good and is still refused.
+ */
+async function _tryLockPatiently(file: Deno.FsFile): Promise<boolean> {
+  for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt++) {
+    if (await file.tryLock(true)) return true;
+    if (attempt < LOCK_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+  }
+  return false;
 }
 
 function _ignoreNotFound(err: unknown): void {
