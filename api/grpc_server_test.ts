@@ -28,7 +28,7 @@ async function withServer(
     transport,
     host: "127.0.0.1",
     port: PORT,
-    maxRecvBytes: 64 * 1024,
+    maxRecvBytes: 2 * 1024 * 1024,
     services: {
       kv: {
         put: (request, context) => {
@@ -56,6 +56,13 @@ async function withServer(
       },
       maintenance: {
         snapshot: async (_request, sink, context) => {
+          // Metadata `big: N` asks for N blobs of 512 KiB (flow control over many windows).
+          const big = Number(context.metadata("big") ?? "0");
+          for (let index = 0; index < big; index++) {
+            const blob = new Uint8Array(512 * 1024).fill(index + 1);
+            await sink.send({ remainingBytes: numberToLong(big - index - 1), blob });
+          }
+          if (big > 0) return;
           // Metadata `fail: now` asks for an error before any message.
           if (context.metadata("fail") === "now") throw ErrCompacted;
           for (let index = 0; index < 3; index++) {
@@ -136,7 +143,10 @@ for (const transport of ["grpc-js", "native"] as const) {
       const client = new EtcdGrpcClient(ENDPOINT);
       try {
         await assert.rejects(
-          client.unary(METHODS.KV.Put, { key: new Uint8Array(1), value: new Uint8Array(100_000) }),
+          client.unary(METHODS.KV.Put, {
+            key: new Uint8Array(1),
+            value: new Uint8Array(3 * 1024 * 1024),
+          }),
           (error) => error instanceof EtcdError && error.code === Status.RESOURCE_EXHAUSTED,
         );
         assert.deepEqual(observed, []);
@@ -211,6 +221,37 @@ for (const transport of ["grpc-js", "native"] as const) {
         await assert.rejects(failing.next(), (error) => error === ErrCompacted);
       } finally {
         failingClient.close();
+      }
+    });
+  });
+
+  Deno.test(`large messages both ways and many concurrent calls on one connection (${transport})`, async () => {
+    await withServer(transport, async () => {
+      const client = new EtcdGrpcClient(ENDPOINT, { metadata: { big: "8" } });
+      try {
+        // 8 x 512 KiB down: far beyond the first flow-control windows.
+        const seen: number[] = [];
+        for await (const response of client.serverStream(METHODS.Maintenance.Snapshot, {})) {
+          assert.equal(response.blob.length, 512 * 1024);
+          assert.ok(response.blob.every((byte) => byte === seen.length + 1));
+          seen.push(longToNumber(response.remainingBytes));
+        }
+        assert.deepEqual(seen, [7, 6, 5, 4, 3, 2, 1, 0]);
+        // 1.5 MiB up, 200 calls at once.
+        const big = await client.unary(METHODS.KV.Put, {
+          key: new Uint8Array([1]),
+          value: new Uint8Array(1536 * 1024),
+        });
+        assert.equal(longToNumber(big.header?.revision ?? 0), 1536 * 1024);
+        const sizes = Array.from({ length: 200 }, (_, index) => index * 7);
+        const responses = await Promise.all(
+          sizes.map((size) =>
+            client.unary(METHODS.KV.Put, { key: new Uint8Array([1]), value: new Uint8Array(size) })
+          ),
+        );
+        assert.deepEqual(responses.map((r) => longToNumber(r.header?.revision ?? 0)), sizes);
+      } finally {
+        client.close();
       }
     });
   });

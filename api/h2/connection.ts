@@ -129,7 +129,10 @@ export class H2Stream {
     if (this.pending.length === 0 && this.#connection.trySendData(this, bytes)) {
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.pending.push({ data: bytes, resolve }));
+    // Send what the windows allow now: the peer only opens them after receiving data.
+    const queued = new Promise<void>((resolve) => this.pending.push({ data: bytes, resolve }));
+    this.drain();
+    return queued;
   }
 
   /** Resets the stream from our side. */
