@@ -12,7 +12,7 @@ export {
   ERROR_MEMBER_REMOVED,
   PeerHttpError,
   type RaftHooks,
-  type SnapshotStatus,
+  SnapshotStatus,
   type SnapshotStore,
   type TransportTimings,
 } from "./transport_types.ts";

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { SnapshotStatus } from "./transport_types.ts";
 import { type Message, MessageType, messageTypeName } from "../raft/raftpb.ts";
 import { Inbox } from "./inbox.ts";
 import { PeerStatus } from "./peer_status.ts";
@@ -84,7 +85,7 @@ export class Peer {
     if (sent) return;
     this.context.raft.reportUnreachable(message.to);
     if (message.type === MessageType.MsgSnap) {
-      this.context.raft.reportSnapshot(message.to, "failure");
+      this.context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFailure);
     }
     const now = performance.now();
     if (now - this.lastDropLogMs > 1000) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { SnapshotStatus } from "./transport_types.ts";
 import { encodeMessage, type Message, MessageType } from "../raft/raftpb.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { postToPeer } from "./post.ts";
@@ -92,13 +93,13 @@ export class Pipeline {
       this.status.deactivate("pipeline", "write", reason);
       this.context.raft.reportUnreachable(message.to);
       if (message.type === MessageType.MsgSnap) {
-        this.context.raft.reportSnapshot(message.to, "failure");
+        this.context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFailure);
       }
       return;
     }
     this.status.activate();
     if (message.type === MessageType.MsgSnap) {
-      this.context.raft.reportSnapshot(message.to, "finish");
+      this.context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
     }
   }
 }

@@ -7,6 +7,7 @@
  */
 
 import type { Message } from "../raft/raftpb.ts";
+import { SnapshotStatus } from "./transport_types.ts";
 import { MessageType } from "../raft/raftpb.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";
@@ -85,11 +86,11 @@ export async function sendSnapshot(
     target.picker.unreachable(base);
     target.status.deactivate("sendMsgSnap", "post", reason);
     context.raft.reportUnreachable(message.to);
-    context.raft.reportSnapshot(message.to, "failure");
+    context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFailure);
     return false;
   }
   target.status.activate();
-  context.raft.reportSnapshot(message.to, "finish");
+  context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
   context.logger.info("sent database snapshot", fields);
   return true;
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { SnapshotStatus } from "./transport_types.ts";
 import { type Message, messageTypeName } from "../raft/raftpb.ts";
 import { handleRaftRequest, type HandlerHost, isRaftPath } from "./http_handler.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
@@ -192,7 +193,7 @@ export class Transport implements HandlerHost {
   sendSnapshot(snapshot: SnapshotMessage): Promise<boolean> {
     const peer = this.peers.get(snapshot.message.to);
     if (peer === undefined || this.stopped) {
-      this.context.raft.reportSnapshot(snapshot.message.to, "failure");
+      this.context.raft.reportSnapshot(snapshot.message.to, SnapshotStatus.SnapshotFailure);
       return Promise.resolve(false);
     }
     return peer.sendSnapshot(snapshot);

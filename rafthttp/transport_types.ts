@@ -6,10 +6,11 @@
  */
 
 import type { Message } from "../raft/raftpb.ts";
+import { SnapshotStatus } from "../raft/mod.ts";
 import type { Logger } from "./logger.ts";
 
-/** How a snapshot send ended (raft.SnapshotFinish / raft.SnapshotFailure). */
-export type SnapshotStatus = "finish" | "failure";
+/** How a snapshot send ended: raft's own `SnapshotStatus` (SnapshotFinish / SnapshotFailure). */
+export { SnapshotStatus };
 
 /** What the transport needs from the raft node that owns it. */
 export interface RaftHooks {

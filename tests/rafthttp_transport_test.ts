@@ -15,7 +15,7 @@ import {
   MemoryLogger,
   PeerHttpError,
   type PeerServer,
-  type SnapshotStatus,
+  SnapshotStatus,
   startPeerServer,
   Transport,
 } from "../rafthttp/mod.ts";
@@ -209,7 +209,7 @@ Deno.test("the pipeline carries messages before streams connect and reports MsgS
     deepStrictEqual(plain(byType(MessageType.MsgPreVote)), messages[0]);
     deepStrictEqual(byType(MessageType.MsgSnap), messages[1]);
     await waitFor("snapshot report", () => a.snapshots.length === 1);
-    deepStrictEqual(a.snapshots, [{ id: 2n, status: "finish" }]);
+    deepStrictEqual(a.snapshots, [{ id: 2n, status: SnapshotStatus.SnapshotFinish }]);
     ok(!a.transport.peer(2n)!.writerWorking("message"));
     // b learned a from the X-PeerURLs header and can answer by pipeline (etcd's remotes).
     b.transport.send([newMessage({ type: MessageType.MsgPreVoteResp, from: 2n, to: 1n, term: 3 })]);
@@ -261,7 +261,7 @@ Deno.test("a snapshot with its db reaches the peer's store, then raft", async ()
     strictEqual(b.dbs[0]!.index, 1234);
     deepStrictEqual(b.dbs[0]!.bytes, db);
     deepStrictEqual(b.received.filter((m) => m.type === MessageType.MsgSnap), [message]);
-    deepStrictEqual(a.snapshots, [{ id: 2n, status: "finish" }]);
+    deepStrictEqual(a.snapshots, [{ id: 2n, status: SnapshotStatus.SnapshotFinish }]);
   } finally {
     await Promise.all(nodes.map(stopNode));
   }
