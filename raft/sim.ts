@@ -644,7 +644,11 @@ export class Simulation {
 
   #processReady(sim: SimNode): void {
     for (let rounds = 0; sim.node !== undefined && sim.node.hasReady(); rounds++) {
-      if (rounds > 1000) this.#fail(`node ${sim.id} never runs out of Ready`);
+      // A Ready may carry a single committed entry (small maxCommittedSizePerReady), so the
+      // bound grows with the log.
+      if (rounds > 1000 + 2 * sim.node.raft.raftLog.lastIndex()) {
+        this.#fail(`node ${sim.id} never runs out of Ready`);
+      }
       const rd = sim.node.ready();
       if (
         this.#faultyNow() &&
@@ -936,15 +940,22 @@ export class Simulation {
     this.#log(() => `liveness: leader ${leader!.id} after ${this.#now - healedAt} ticks`);
     // Clients retry every proposal not yet committed, at the leader, until all commit.
     const retryDeadline = this.#now + 20 * ELECTION_TICK;
+    const retriedAt = new Map<string, number>();
     while (this.#pending.size > 0) {
       if (this.#now >= retryDeadline) {
         this.#fail(`liveness: ${this.#pending.size} proposals never committed`);
       }
       leader = this.#stableLeader() ?? leader;
       if (leader.node !== undefined) {
-        for (const data of this.#pending.values()) this.#propose(leader, data);
+        // A client retries after a timeout of an election timeout, not on every tick.
+        for (const [key, data] of this.#pending) {
+          const last = retriedAt.get(key) ?? -Infinity;
+          if (this.#now - last < ELECTION_TICK) continue;
+          retriedAt.set(key, this.#now);
+          this.#propose(leader, data);
+        }
       }
-      for (let i = 0; i < 3; i++) this.#calmTick();
+      this.#calmTick();
     }
     // A read at the leader completes, and every member applies everything committed.
     // (A read lost to a leader change is retried, as etcd's server retries on timeout.)
