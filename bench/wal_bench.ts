@@ -31,7 +31,7 @@ interface Rate {
   seconds: number;
 }
 
-async function rawLoop(dir: string, mode: "sync" | "async"): Promise<Rate> {
+async function rawLoop(dir: string, mode: "sync" | "async" | "hybrid"): Promise<Rate> {
   const path = join(dir, `raw-${mode}`);
   const file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
   await file.truncate(SEGMENT_BYTES);
@@ -44,6 +44,9 @@ async function rawLoop(dir: string, mode: "sync" | "async"): Promise<Rate> {
     if (mode === "sync") {
       file.writeSync(buffer);
       file.syncDataSync();
+    } else if (mode === "hybrid") {
+      file.writeSync(buffer);
+      await file.syncData();
     } else {
       await file.write(buffer);
       await file.syncData();
@@ -60,10 +63,16 @@ function makeEntries(first: number, count: number, data: Uint8Array): Entry[] {
   return Array.from({ length: count }, (_, i) => ({ term: 1, index: first + i, type: 0, data }));
 }
 
-async function walLoop(dir: string, batch: number, histogram: DurationHistogram): Promise<Rate> {
+async function walLoop(
+  dir: string,
+  batch: number,
+  histogram: DurationHistogram,
+  writeMode: "async" | "sync",
+): Promise<Rate> {
   const walDir = join(dir, `wal-${batch}-${crypto.randomUUID()}`);
   const wal = await Wal.create(walDir, encodeMetadata({ nodeId: 1n, clusterId: 2n }), {
     histogram,
+    writeMode,
   });
   const data = new Uint8Array(ENTRY_BYTES).fill(0x61);
   let next = 1;
@@ -90,40 +99,67 @@ function perSecond(count: number, seconds: number): string {
   return Math.round(count / seconds).toLocaleString("en-US").padStart(9);
 }
 
+function row(what: string, r: Rate, rawSyncRate: number, rawAsyncRate: number): string {
+  const rate = r.saves / r.seconds;
+  return `| ${what.padEnd(44)} | ${perSecond(r.entries, r.seconds)} | ${
+    perSecond(r.saves, r.seconds)
+  } | ` +
+    `${(rate / rawSyncRate).toFixed(2).padStart(11)} | ${
+      (rate / rawAsyncRate).toFixed(2).padStart(12)
+    } |`;
+}
+
 async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "wal_bench_" });
   const histogram = new DurationHistogram("bench", "bench", WAL_FSYNC_BUCKETS);
-  const raw: Record<string, Rate[]> = { sync: [], async: [] };
-  const wal: Record<number, Rate[]> = {};
+  const raw: Record<"sync" | "async" | "hybrid", Rate[]> = { sync: [], async: [], hybrid: [] };
+  const wal: Record<string, Rate[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
-    raw.sync!.push(await rawLoop(dir, "sync"));
-    raw.async!.push(await rawLoop(dir, "async"));
-    for (const batch of BATCHES) (wal[batch] ??= []).push(await walLoop(dir, batch, histogram));
+    for (const mode of ["sync", "async", "hybrid"] as const) {
+      raw[mode].push(await rawLoop(dir, mode));
+    }
+    for (const batch of BATCHES) {
+      (wal[`async ${batch}`] ??= []).push(await walLoop(dir, batch, histogram, "async"));
+    }
+    (wal["sync 1"] ??= []).push(await walLoop(dir, 1, histogram, "sync"));
   }
   await Deno.remove(dir, { recursive: true });
 
-  const rawSync = best(raw.sync!);
-  const rawAsync = best(raw.async!);
-  const rawSyncRate = rawSync.saves / rawSync.seconds;
-  const rawAsyncRate = rawAsync.saves / rawAsync.seconds;
+  const rawSync = best(raw.sync);
+  const rawAsync = best(raw.async);
+  const syncRate = rawSync.saves / rawSync.seconds;
+  const asyncRate = rawAsync.saves / rawAsync.seconds;
   const lines = [
     `WAL benchmark: ${ENTRY_BYTES}-byte entries, best of ${ROUNDS} interleaved rounds of ${SECONDS} s`,
     `command: deno task bench:wal   (deno run -A bench/wal_bench.ts --seconds ${SECONDS})`,
     "",
-    "| what                                   | entries/s | fsyncs/s | fsyncs vs raw sync | vs raw async |",
-    "|----------------------------------------|-----------|----------|--------------------|--------------|",
-    `| raw writeSync+fdatasyncSync, ${RAW_WRITE_BYTES} B    | ${perSecond(rawSync.entries, rawSync.seconds)} | ${perSecond(rawSync.saves, rawSync.seconds)} | 1.00               | ${(rawSyncRate / rawAsyncRate).toFixed(2)}         |`,
-    `| raw await write+syncData, ${RAW_WRITE_BYTES} B       | ${perSecond(rawAsync.entries, rawAsync.seconds)} | ${perSecond(rawAsync.saves, rawAsync.seconds)} | ${(rawAsyncRate / rawSyncRate).toFixed(2)}               | 1.00         |`,
+    "| what                                         | entries/s |  fsyncs/s | vs raw sync | vs raw async |",
+    "|----------------------------------------------|-----------|-----------|-------------|--------------|",
+    row(`raw writeSync + syncDataSync, ${RAW_WRITE_BYTES} B`, rawSync, syncRate, asyncRate),
+    row(`raw await write + await syncData, ${RAW_WRITE_BYTES} B`, rawAsync, syncRate, asyncRate),
+    row(
+      `raw writeSync + await syncData, ${RAW_WRITE_BYTES} B`,
+      best(raw.hybrid),
+      syncRate,
+      asyncRate,
+    ),
   ];
   for (const batch of BATCHES) {
-    const r = best(wal[batch]!);
-    const rate = r.saves / r.seconds;
     lines.push(
-      `| wal.save(), batch ${String(batch).padEnd(4)}                   | ${perSecond(r.entries, r.seconds)} | ${perSecond(r.saves, r.seconds)} | ${(rate / rawSyncRate).toFixed(2)}               | ${(rate / rawAsyncRate).toFixed(2)}         |`,
+      row(`wal.save(), batch ${batch}`, best(wal[`async ${batch}`]!), syncRate, asyncRate),
     );
   }
+  lines.push(
+    row(`wal.save(), batch 1, writeMode "sync"`, best(wal["sync 1"]!), syncRate, asyncRate),
+  );
   const h = histogram.snapshot();
-  lines.push("", `fsync histogram (all WAL runs): ${h.count} fsyncs, mean ${(h.sum / h.count * 1e3).toFixed(3)} ms`);
+  const mean = (h.sum / h.count * 1e3).toFixed(3);
+  lines.push(
+    "",
+    `etcd_disk_wal_fsync_duration_seconds over all WAL runs: ${h.count} fsyncs, mean ${mean} ms`,
+  );
+  const load = Deno.loadavg().map((x) => x.toFixed(1)).join(" ");
+  lines.push(`load average during the run: ${load} (${navigator.hardwareConcurrency} CPUs)`);
   console.log(lines.join("\n"));
 }
 

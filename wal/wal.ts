@@ -39,6 +39,12 @@ export interface WalOptions {
   histogram?: DurationHistogram;
   /** Skip fdatasync (etcd's --unsafe-no-fsync). Tests and benchmarks only. */
   unsafeNoFsync?: boolean;
+  /**
+   * How records reach the page cache before the (always asynchronous) fdatasync: "async"
+   * (default) awaits `FsFile.write`; "sync" copies them with `writeSync`, which does not wait
+   * for the disk and saves one thread-pool round trip per save (see bench/README-wal.md).
+   */
+  writeMode?: "async" | "sync";
 }
 
 /** What `readAll()` returns. */
@@ -67,6 +73,7 @@ export class Wal {
   private readonly segmentBytes: number;
   private readonly histogram: DurationHistogram;
   private readonly unsafeNoFsync: boolean;
+  private readonly syncWrites: boolean;
   private segments: _Segment[];
   private metadata: Uint8Array | undefined;
   private state: HardState = { ...ZERO_HARD_STATE };
@@ -85,6 +92,7 @@ export class Wal {
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.histogram = options.histogram ?? walFsyncDurationSeconds;
     this.unsafeNoFsync = options.unsafeNoFsync ?? false;
+    this.syncWrites = options.writeMode === "sync";
     this.segments = segments;
     if (!(this.segmentBytes >= 4096)) throw new RangeError("wal: segmentBytes must be >= 4096");
   }
@@ -283,7 +291,10 @@ export class Wal {
   private async writeTail(bytes: Uint8Array): Promise<void> {
     const file = this.segments[this.segments.length - 1]!.file!;
     let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    while (written < bytes.length) {
+      const rest = bytes.subarray(written);
+      written += this.syncWrites ? file.writeSync(rest) : await file.write(rest);
+    }
     this.tailOffset += written;
     walWriteBytes.total += written;
   }
