@@ -13,7 +13,7 @@
  */
 
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { check, DB, inspectDb, openBackend } from "../backend/mod.ts";
+import { type Bucket, check, crc32c, DB, inspectDb, openBackend } from "../backend/mod.ts";
 
 const ETCD = "/usr/bin/etcd";
 const ETCDCTL = "/usr/bin/etcdctl";
@@ -182,17 +182,13 @@ function ourView(db: DB): Map<string, string> {
   const view = new Map<string, string>();
   db.view((tx) => {
     tx.forEach((name, bucket) => {
-      const dummy = openBackendHashOf(bucket);
-      view.set(decoder.decode(name) + "/", dummy);
+      view.set(decoder.decode(name) + "/", bucketDigest(bucket));
     });
   });
   return view;
 }
 
-import { crc32c } from "../backend/_crc32c.ts";
-import type { Bucket } from "../backend/mod.ts";
-
-function openBackendHashOf(bucket: Bucket): string {
+function bucketDigest(bucket: Bucket): string {
   let count = 0;
   let crc = 0;
   bucket.forEach((k, v) => {
