@@ -1,7 +1,8 @@
 /**
  * detcd's command line: `deno run -A main.ts [etcd 3.4 flags]` starts a member, as `etcd` does.
  *
- * main.ts only wires: it parses flags, `ETCD_*` variables or `--config-file` (server/config.ts),
+ * main.ts only wires: it parses flags, `ETCD_*` variables or `--config-file`
+ * (server/config_flags.ts),
  * sets up the logger, generates auto-TLS certificates, checks that the data dir is usable,
  * then hands the config to `startServer` (server/mod.ts) and stops it on SIGTERM/SIGINT.
  *
@@ -16,15 +17,14 @@
  */
 
 import { parse as parseYaml } from "yaml";
+import { ETCD_VERSION, type ServerConfig } from "./server/config.ts";
 import {
   ConfigError,
-  ETCD_VERSION,
   helpText,
   parseCommandLine,
-  type ServerConfig,
   usageText,
   verifyBootstrap,
-} from "./server/config.ts";
+} from "./server/config_flags.ts";
 import { goUrlString } from "./server/ids.ts";
 import { createLogger, type Logger } from "./server/log.ts";
 import { selfSignedCert } from "./server/tls.ts";

@@ -7,13 +7,11 @@ import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
   autoCompactionRetention,
-  ConfigError,
   defaultConfig,
-  parseCommandLine,
   parseGoDurationMs,
   type ServerConfig,
-  verifyBootstrap,
 } from "./config.ts";
+import { ConfigError, parseCommandLine, verifyBootstrap } from "./config_flags.ts";
 
 function _serve(
   args: string[],
