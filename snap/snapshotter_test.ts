@@ -14,8 +14,15 @@ function snapshot(term: number, index: number): Snapshot {
   };
 }
 
+const roots: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const root of roots) Deno.removeSync(root, { recursive: true });
+});
+
 async function tempSnapDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "snap_test_" });
+  const dir = await Deno.makeTempDir({ prefix: "snap_test_" });
+  roots.push(dir);
+  return dir;
 }
 
 Deno.test("snappb envelope: crc always written, data only when present", () => {

@@ -87,6 +87,8 @@ export class Wal {
   private tailOffset = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The first write or sync failure: after it the file's state is unknown, so appends stop. */
+  private failure: Error | undefined;
 
   private constructor(readonly dir: string, segments: _Segment[], options: WalOptions) {
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
@@ -129,6 +131,7 @@ export class Wal {
       wal.encoder.append(RecordType.snapshot, encodeWalSnapshot({ index: 0, term: 0 }));
       await wal.writeTail(wal.encoder.take());
       await wal.sync();
+      syncDir(tmpDir);
       // Rename the directory into place while holding the lock, then persist the rename.
       await Deno.remove(dir, { recursive: true }).catch(_ignoreNotFound);
       await Deno.rename(tmpDir, dir);
@@ -239,7 +242,17 @@ export class Wal {
    * (a commit index alone may be lost; raft recomputes it).
    */
   save(hardState: HardState, entries: readonly Entry[]): Promise<void> {
-    return this.serialize(() => this.saveLocked(hardState, entries));
+    return this.serialize(() => this.guarded(() => this.saveLocked(hardState, entries)));
+  }
+
+  /** Runs an append; a failure poisons the WAL (etcd stops the member on a WAL error). */
+  private async guarded(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      if (!(err instanceof WalError)) this.failure ??= err as Error;
+      throw err;
+    }
   }
 
   private async saveLocked(hardState: HardState, entries: readonly Entry[]): Promise<void> {
@@ -265,13 +278,15 @@ export class Wal {
 
   /** Records that a snapshot at (index, term) was taken, and syncs. */
   saveSnapshot(snapshot: WalSnapshot): Promise<void> {
-    return this.serialize(async () => {
-      const encoder = this.appendable();
-      encoder.append(RecordType.snapshot, encodeWalSnapshot(snapshot));
-      await this.writeTail(encoder.take());
-      if (this.lastIndex < snapshot.index) this.lastIndex = snapshot.index;
-      await this.sync();
-    });
+    return this.serialize(() =>
+      this.guarded(async () => {
+        const encoder = this.appendable();
+        encoder.append(RecordType.snapshot, encodeWalSnapshot(snapshot));
+        await this.writeTail(encoder.take());
+        if (this.lastIndex < snapshot.index) this.lastIndex = snapshot.index;
+        await this.sync();
+      })
+    );
   }
 
   /** Forces an fdatasync of the tail segment. */
@@ -351,11 +366,15 @@ export class Wal {
     return this.serialize(async () => {
       if (this.closed) return;
       this.closed = true;
-      await this.pipeline?.close();
-      this.pipeline = undefined;
-      if (this.encoder !== undefined) await this.sync();
-      for (const segment of this.segments) segment.file?.close();
-      this.segments = [];
+      try {
+        await this.pipeline?.close();
+        this.pipeline = undefined;
+        if (this.encoder !== undefined && this.failure === undefined) await this.sync();
+      } finally {
+        // Release the files and their locks even when the last sync failed.
+        for (const segment of this.segments) segment.file?.close();
+        this.segments = [];
+      }
     });
   }
 
@@ -397,6 +416,9 @@ export class Wal {
 
   private appendable(): RecordEncoder {
     if (this.closed) throw new WalError("closed", "wal: closed");
+    if (this.failure !== undefined) {
+      throw new WalError("closed", `wal: an earlier write failed: ${this.failure.message}`);
+    }
     if (this.encoder === undefined) {
       throw new WalError("closed", "wal: read the WAL out with readAll() before appending");
     }

@@ -20,8 +20,14 @@ function hs(term: number, commit: number): HardState {
   return { term, vote: 1n, commit };
 }
 
+const roots: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const root of roots) Deno.removeSync(root, { recursive: true });
+});
+
 async function tempWalDir(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "wal_test_" });
+  roots.push(root);
   return join(root, "member", "wal");
 }
 
@@ -184,4 +190,20 @@ Deno.test("validSnapshotEntries() lists the snapshot markers the last hard state
   await wal.close();
   // The marker at 4 is past commit 3: a crash may have lost what it depends on.
   deepStrictEqual(Wal.validSnapshotEntries(dir), [{ index: 0, term: 0 }, { index: 2, term: 1 }]);
+});
+
+Deno.test("after a failed write the WAL refuses further appends instead of breaking the CRC chain", async () => {
+  // Method: close the tail segment's descriptor behind the WAL's back so the next write fails.
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await wal.save(hs(1, 1), [entry(1)]);
+  const internals = wal as unknown as { segments: { file: Deno.FsFile | undefined }[] };
+  internals.segments[0]!.file!.close();
+  await rejects(wal.save(hs(1, 2), [entry(2)]));
+  await rejects(wal.save(hs(1, 2), [entry(2)]), /an earlier write failed/);
+  internals.segments[0]!.file = undefined;
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  deepStrictEqual((await reopened.readAll()).entries, [entry(1)]);
+  await reopened.close();
 });
