@@ -5,7 +5,7 @@
 // processes on 127.0.0.1 whose advertised peer URLs go through TCP proxies this test controls
 // (a partition refuses the X-Server-From of the isolated member on every other proxy and vice
 // versa), clients on every member, a seeded fault schedule. The same harness is meant to
-// drive detcd clusters: set LIN_BINARY to its launcher. LIN_SEEDS and LIN_DURATION_MS run
+// drive detcd clusters: LIN_COMMAND="deno run -A main.ts". LIN_SEEDS and LIN_DURATION_MS run
 // longer (`deno task lin:cluster`).
 import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
@@ -24,7 +24,13 @@ import {
 import { computeMemberId } from "../server/ids.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
 
-const BINARY = Deno.env.get("LIN_BINARY") ?? "/usr/bin/etcd";
+// The member command: LIN_COMMAND="deno run -A main.ts" runs detcd instead of etcd.
+const COMMAND = (Deno.env.get("LIN_COMMAND") ?? "/usr/bin/etcd").split(/\s+/).filter((w) =>
+  w !== ""
+);
+const BINARY = COMMAND[0]!;
+const AVAILABLE = Deno.env.get("LIN_COMMAND") !== undefined ||
+  await Deno.stat(BINARY).then(() => true, () => false);
 const SEEDS = Number(Deno.env.get("LIN_SEEDS") ?? 1);
 const DURATION_MS = Number(Deno.env.get("LIN_DURATION_MS") ?? 4000);
 const TOKEN = "detcd-linearizability";
@@ -79,6 +85,7 @@ class Cluster {
     );
     this.processes[i] = new Deno.Command(BINARY, {
       args: [
+        ...COMMAND.slice(1),
         `--name=m${i}`,
         `--data-dir=${this.dataDirs[i]}`,
         `--listen-peer-urls=http://127.0.0.1:${peerPort(i)}`,
@@ -292,7 +299,7 @@ async function runSeed(seed: number): Promise<void> {
 
 Deno.test({
   name: "histories recorded on a 3-member cluster under kills and partitions are linearizable",
-  ignore: !(await Deno.stat(BINARY).then(() => true, () => false)),
+  ignore: !AVAILABLE,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -302,7 +309,7 @@ Deno.test({
 
 Deno.test({
   name: "the checker catches the stale reads of serializable gets on an isolated member",
-  ignore: !(await Deno.stat(BINARY).then(() => true, () => false)),
+  ignore: !AVAILABLE,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
