@@ -10,6 +10,8 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { etcdserverpb } from "../api/gen/etcd.js";
@@ -175,6 +177,67 @@ Deno.test({
       call.cancel();
     } finally {
       c.close();
+      await server.stop();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a watch stream that never reads does not slow down writers",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "detcd_watch_slow_" });
+    const cfg = defaultConfig();
+    cfg.name = "w";
+    cfg.dataDir = dataDir;
+    cfg.walDir = `${dataDir}/member/wal`;
+    cfg.snapDir = `${dataDir}/member/snap`;
+    const client = new URL("http://127.0.0.1:23936");
+    const peer = new URL("http://127.0.0.1:23937");
+    cfg.listenClientUrls = [client];
+    cfg.advertiseClientUrls = [client];
+    cfg.listenPeerUrls = [peer];
+    cfg.initialAdvertisePeerUrls = [peer];
+    cfg.initialCluster = new Map([["w", [peer]]]);
+    cfg.heartbeatIntervalMs = 10;
+    cfg.electionTimeoutMs = 50;
+    const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
+    const server = await startServer(cfg, log);
+    // A raw grpc-js stream, never read: HTTP/2 flow control stops the server's sends.
+    const stalled = new grpc.Client(server.clientAddrs[0]!, grpc.credentials.createInsecure());
+    const writer = new EtcdGrpcClient(server.clientAddrs[0]!);
+    try {
+      // Ten watchers over everything on a stream whose responses are never read.
+      const call = stalled.makeBidiStreamRequest(
+        METHODS.Watch.Watch.path,
+        (m: etcdserverpb.WatchRequest.$Properties) =>
+          Buffer.from(METHODS.Watch.Watch.request.encode(m)),
+        (bytes: Buffer) => bytes,
+      );
+      call.on("error", () => {}); // CANCELLED when the test ends it
+      for (let i = 0; i < 10; i++) {
+        call.write({ createRequest: { key: k("\0"), rangeEnd: k("\0") } });
+      }
+      const value = new Uint8Array(64 * 1024).fill(0x61);
+      const started = performance.now();
+      for (let i = 0; i < 150; i++) {
+        await writer.unary(METHODS.KV.Put, { key: k(`slow/${i}`), value }, { timeoutMs: 5000 });
+      }
+      const seconds = (performance.now() - started) / 1000;
+      // ~100 MB of events are owed to the stalled stream; writes must not wait for it.
+      ok(seconds < 30, `150 puts took ${seconds.toFixed(1)} s`);
+      const counts = server.core.kv.watcherCounts();
+      strictEqual(counts.synced + counts.unsynced + counts.victims, 10);
+      ok(
+        counts.victims + counts.unsynced > 0,
+        "the stalled watchers were set aside, not waited for",
+      );
+      call.cancel();
+    } finally {
+      stalled.close();
+      writer.close();
       await server.stop();
       await Deno.remove(dataDir, { recursive: true });
     }
