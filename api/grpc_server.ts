@@ -1,15 +1,18 @@
 /**
- * The gRPC transport adapter: serves etcd's v3 services (`methods.ts`) over `@grpc/grpc-js`,
- * calling transport-independent handlers (`handler.ts`), and serves plain HTTP/1.1 (health,
- * version, metrics) on the same port, as etcd does with cmux.
+ * The gRPC server: serves etcd's v3 services (`methods.ts`) by calling transport-independent
+ * handlers (`handler.ts`), and serves plain HTTP/1.1 (health, version, metrics, the JSON
+ * gateway) on the same port, as etcd does with cmux.
  *
- * Port sharing: a `node:net` server accepts each connection and reads its first bytes. A
- * connection that opens with the HTTP/2 client preface (`PRI * HTTP/2.0...`) is handed to
- * grpc-js through its connection injector; any other is served as HTTP/1.1 by `_http1.ts`.
+ * Two HTTP/2 transports behind one API: `native` (default; our own HTTP/2 in `h2/`) and
+ * `grpc-js` (@grpc/grpc-js over Deno's node:http2). See `_transportFromEnv` for why native.
+ *
+ * Port sharing: a `node:net` (or `node:tls`) server accepts each connection and reads its
+ * first bytes. A connection that opens with the HTTP/2 client preface (`PRI * HTTP/2.0...`)
+ * goes to the HTTP/2 transport; any other is served as HTTP/1.1 by `_http1.ts`. Over TLS,
+ * ALPN picks "h2" for gRPC clients and "http/1.1" for clients that offer it (curl).
  *
  * Errors: a handler's `EtcdError` becomes the call's status; a request that does not decode
- * gets INTERNAL ("Error deserializing request: ...") from grpc-js, never a crash; a method
- * or service without a handler gets UNIMPLEMENTED.
+ * gets INTERNAL, never a crash; a method or service without a handler gets UNIMPLEMENTED.
  *
  * @module
  */
@@ -73,7 +76,8 @@ export interface GrpcServerOptions {
   tls?: GrpcTlsOptions | undefined;
   /**
    * Which HTTP/2 implementation serves gRPC: `grpc-js` (Deno's node:http2 under
-   * @grpc/grpc-js) or `native` (our own, `h2/`). Default `grpc-js`.
+   * @grpc/grpc-js) or `native` (our own, `h2/`). Default: the `DETCD_GRPC_TRANSPORT`
+   * environment variable if set, else `native`.
    */
   transport?: "grpc-js" | "native" | undefined;
 }
@@ -119,7 +123,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   const http = options.http ?? (() => new Response("404 page not found\n", { status: 404 }));
   const sockets = new Set<net.Socket>();
-  const native = options.transport === "native";
+  const native = (options.transport ?? _transportFromEnv()) === "native";
   const connections = new Set<H2Connection>();
   const lookup = native ? _methodTable(options.services) : undefined;
   const callLimits = { maxRecvBytes, maxSendBytes };
@@ -228,6 +232,20 @@ function _route(socket: net.Socket, decide: (first: Buffer) => void): void {
 
 function _isHttp2(first: Buffer): boolean {
   return first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE);
+}
+
+/**
+ * `DETCD_GRPC_TRANSPORT`, when set and readable; lets whole test suites switch transport.
+ * The default is `native`: under load, Deno 2.9.6's node:http2 (beneath grpc-js) aborts the
+ * process (`free(): invalid pointer`, nghttp2 assertions) when busy client connections
+ * close, and it costs about 5x the CPU per request (bench: 212 us vs 39 us).
+ */
+function _transportFromEnv(): "grpc-js" | "native" {
+  try {
+    return Deno.env.get("DETCD_GRPC_TRANSPORT") === "grpc-js" ? "grpc-js" : "native";
+  } catch {
+    return "native"; // no env permission
+  }
 }
 
 /** The common name of a verified client certificate, when the socket is TLS. */
