@@ -24,6 +24,7 @@ import { type Backend, openBackend } from "../backend/mod.ts";
 import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";
 import {
+  type ConfChange,
   ConfChangeType,
   type ConfState,
   decodeConfChange,
@@ -43,7 +44,7 @@ import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./mem
 import { AlarmStore, BackendQuota } from "./quota.ts";
 import { applyRequest, type ApplyResult, type ApplyTarget } from "./apply.ts";
 import { ReadIndexer } from "./read_index.ts";
-import { RaftNode } from "./raft_node.ts";
+import { RaftNode, type Transport } from "./raft_node.ts";
 import { Wait, WaitIndex } from "./wait.ts";
 import { int64 } from "./kv_ops.ts";
 import { Compactor } from "./compactor.ts";
@@ -96,12 +97,17 @@ export class EtcdServer implements ApplyTarget {
   readonly memberId: bigint;
   readonly clusterId: bigint;
   readonly cluster: RaftCluster;
-  readonly backend: Backend;
+  /** Replaced when a db snapshot from the leader is applied. */
+  backend: Backend;
   readonly kv: WatchableStore;
   readonly lessor: Lessor;
-  readonly alarms: AlarmStore;
+  alarms: AlarmStore;
   readonly quota: BackendQuota;
   readonly raft: RaftNode;
+  /** Carries raft messages to the other members (cluster_peers.ts); one member sends none. */
+  transport: Transport = { send: () => {} };
+  /** Told after membership changed (a conf change applied, a snapshot restored). */
+  onMembershipApplied: () => void = () => {};
   /** The applied index, with waiters (ReadIndex). */
   readonly applied = new WaitIndex();
   readonly #boot: Bootstrapped;
@@ -194,7 +200,7 @@ export class EtcdServer implements ApplyTarget {
       storage: boot.storage,
       wal: boot.wal,
       snapshotter: boot.snapshotter,
-      transport: { send: () => {} },
+      transport: { send: (messages) => this.transport.send(messages) },
       handler: this.#handler(),
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       hardState: boot.hardState,
@@ -380,6 +386,26 @@ export class EtcdServer implements ApplyTarget {
     await this.#reads.wait(signal);
   }
 
+  /**
+   * Proposes a membership change and waits until it is applied (etcd's `configure`): the
+   * waiter is keyed by the ConfChange ID.
+   */
+  async proposeConfChange(cc: ConfChange, signal?: AbortSignal): Promise<void> {
+    if (this.#stopped) throw ErrStopped;
+    await this.#waitLeader(signal);
+    const applied = this.#wait.register<ApplyResult>(cc.id, Date.now() + this.#requestTimeoutMs);
+    try {
+      this.raft.rawNode.proposeConfChange(cc);
+      this.raft.kick();
+    } catch {
+      this.#wait.fail(cc.id, ErrNoLeader);
+      applied.catch(() => {});
+      throw ErrNoLeader;
+    }
+    const result = await applied;
+    if (result.error !== undefined) throw result.error;
+  }
+
   // -- raft callbacks --------------------------------------------------------------------
 
   #handler() {
@@ -416,13 +442,44 @@ export class EtcdServer implements ApplyTarget {
     }
   }
 
+  /**
+   * etcd's applySnapshot: the db received with the MsgSnap (saved by the peer transport as
+   * `<index>.snap.db`) replaces the backend, and leases, keys, alarms and membership are
+   * rebuilt from it. Entries after the snapshot that the db already holds are skipped by the
+   * consistent index, as on a restart.
+   */
   async #onRaftSnapshot(snapshot: Snapshot): Promise<void> {
-    // Only a follower receives snapshots; one member never does. A cluster needs the db
-    // transfer (snap.saveDbFrom) first: refuse loudly rather than diverge.
-    await Promise.resolve();
-    throw new Error(
-      `receiving raft snapshots is not supported yet (index ${snapshot.metadata.index})`,
-    );
+    const index = snapshot.metadata.index;
+    if (index <= this.#appliedIndex) return;
+    const dbPath = this.#boot.snapshotter.dbFilePath(index);
+    await this.kv.compactionsDone().catch(() => {});
+    this.backend.close();
+    await Deno.rename(dbPath, this.#boot.backendPath);
+    this.backend = openBackend({
+      path: this.#boot.backendPath,
+      batchIntervalMs: this.cfg.backendBatchIntervalMs,
+      batchLimit: this.cfg.backendBatchLimit,
+      freelistType: this.cfg.backendFreelistType,
+    });
+    this.lessor.recover(this.backend);
+    this.kv.restore(this.backend);
+    this.alarms = new AlarmStore(this.backend);
+    if (snapshot.data !== undefined && snapshot.data.length > 0) {
+      this.cluster.loadFromV2Json(snapshot.data);
+    }
+    this.#loadMembership();
+    this.#consistentIndex = this.kv.consistentIndex();
+    this.#applyingIndex = this.#consistentIndex;
+    this.#appliedIndex = index;
+    this.#snapshotIndex = index;
+    this.#confState = snapshot.metadata.confState;
+    this.#term = Math.max(this.#term, snapshot.metadata.term);
+    this.applied.trigger(index);
+    this.log.info("applied snapshot from the leader", {
+      "snapshot-index": index,
+      "consistent-index": this.#consistentIndex,
+    });
+    this.onMembershipApplied();
   }
 
   #applyEntries(entries: Entry[]): void {
@@ -499,10 +556,32 @@ export class EtcdServer implements ApplyTarget {
       }
       case ConfChangeType.ConfChangeRemoveNode:
         this.cluster.removeMember(cc.nodeId, be);
+        this.log.info("removed member", {
+          "local-member-id": this.memberId.toString(16),
+          "removed-remote-peer-id": cc.nodeId.toString(16),
+        });
+        if (cc.nodeId === this.memberId) this.#stopRemoved();
         break;
+      case ConfChangeType.ConfChangeUpdateNode: {
+        const update = parseMemberJson(_decoder.decode(cc.context ?? new Uint8Array(0)));
+        const member = this.cluster.members.get(cc.nodeId);
+        if (member !== undefined) {
+          member.peerUrls = update.peerUrls;
+          this.cluster.addMember(member, be);
+        }
+        break;
+      }
     }
     if (shouldApply) this.#saveConsistentIndex(entry.index);
     this.#wait.trigger(cc.id, { response: {} });
+    this.onMembershipApplied();
+  }
+
+  /** etcd stops a member a little after applying its own removal (stopWithDelay). */
+  #stopRemoved(): void {
+    const error = new Error("the member has been permanently removed from the cluster");
+    this.log.warn(error.message);
+    setTimeout(() => this.#onFatal(error), 10 * this.cfg.heartbeatIntervalMs);
   }
 
   async #afterApply(): Promise<void> {
