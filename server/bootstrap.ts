@@ -20,6 +20,7 @@ import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { computeClusterId, computeMemberId, goUrlString } from "./ids.ts";
 import { type Member, memberJson, RaftCluster } from "./membership.ts";
+import { assertNotBootstrapped, joinExistingCluster } from "./cluster_join.ts";
 import {
   type HardState,
   MemoryStorage,
@@ -123,7 +124,7 @@ async function _startNew(
   dbPath: string,
 ): Promise<Bootstrapped> {
   if (cfg.initialClusterState === "existing") {
-    throw new Error("joining an existing cluster is not supported yet (--initial-cluster-state)");
+    return await _joinExisting(cfg, log, snapshotter, dbPath);
   }
   const members = initialMembers(cfg);
   const local = members.find((m) => m.name === cfg.name);
@@ -142,6 +143,7 @@ async function _startNew(
   }
   const clusterId = computeClusterId(members.map((m) => m.id));
   const memberId = local.id;
+  if (members.length > 1) await assertNotBootstrapped(cfg, memberId);
   const metadata = encodeMetadata({ nodeId: memberId, clusterId });
   const wal = await Wal.create(cfg.walDir, metadata);
   const storage = new MemoryStorage();
@@ -163,6 +165,41 @@ async function _startNew(
     snapshotter,
     storage,
     rawNode,
+    hardState: { term: 0, vote: 0n, commit: 0 },
+    snapshot: undefined,
+    backendPath: dbPath,
+  };
+}
+
+/**
+ * A member added with MemberAdd joins the running cluster: IDs come from a peer's `/members`,
+ * and raft starts with an empty log that the leader fills (entries or a snapshot).
+ */
+async function _joinExisting(
+  cfg: ServerConfig,
+  log: Logger,
+  snapshotter: Snapshotter,
+  dbPath: string,
+): Promise<Bootstrapped> {
+  const joined = await joinExistingCluster(cfg);
+  const { memberId, clusterId } = joined;
+  const wal = await Wal.create(cfg.walDir, encodeMetadata({ nodeId: memberId, clusterId }));
+  const storage = new MemoryStorage();
+  const cluster = new RaftCluster(memberId, clusterId);
+  for (const member of joined.members) cluster.members.set(member.id, member);
+  log.info("joining existing cluster", {
+    "local-member-id": memberId.toString(16),
+    "cluster-id": clusterId.toString(16),
+  });
+  return {
+    memberId,
+    clusterId,
+    cluster,
+    newCluster: false,
+    wal,
+    snapshotter,
+    storage,
+    rawNode: new RawNode(_raftConfig(cfg, memberId, storage)),
     hardState: { term: 0, vote: 0n, commit: 0 },
     snapshot: undefined,
     backendPath: dbPath,
