@@ -47,7 +47,9 @@ async function main(): Promise<void> {
   let seed = Number(seedText) >>> 0 || 1;
   while (true) {
     seed = (seed * 1103515245 + 12345) >>> 0;
-    const count = 1 + (seed >>> 16) % 8;
+    // Mostly small batches; one in sixteen is large (about 200 KiB), so that some kills land
+    // inside a multi-page write and leave part of it on disk (a torn tail to repair).
+    const count = (seed >>> 12) % 16 === 0 ? 300 : 1 + (seed >>> 16) % 8;
     const entries: Entry[] = [];
     for (let i = 0; i < count; i++) {
       entries.push({ term: 1, index: next + i, type: 0, data: crashEntryData(next + i) });
