@@ -219,6 +219,11 @@ export class EtcdServer implements ApplyTarget {
     if (fromBackend.version !== undefined) this.cluster.version = fromBackend.version;
   }
 
+  /** Where `.snap` files and received db snapshots live. */
+  get snapshotter(): Bootstrapped["snapshotter"] {
+    return this.#boot.snapshotter;
+  }
+
   /** Resolves when the server has stopped. */
   get done(): Promise<void> {
     return this.#done;

@@ -14,6 +14,7 @@ import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { bootstrap } from "./bootstrap.ts";
 import { EtcdServer as _EtcdServer } from "./etcd_server.ts";
+import { ClusterPeers } from "./cluster_peers.ts";
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
@@ -31,6 +32,14 @@ export { Wait, WaitIndex } from "./wait.ts";
 export { ReadIndexer } from "./read_index.ts";
 export { RaftNode, type RaftNodeHandler, type Transport } from "./raft_node.ts";
 export { Compactor, parseGoDurationMs } from "./compactor.ts";
+export { ClusterPeers } from "./cluster_peers.ts";
+export {
+  assertNotBootstrapped,
+  fetchRemoteCluster,
+  joinExistingCluster,
+  parseMembersJson,
+  type RemoteCluster,
+} from "./cluster_join.ts";
 
 /** A running member, as `main.ts` drives it. */
 export interface EtcdServer {
@@ -95,34 +104,6 @@ function _hostPort(url: URL): { host: string; port: number } {
   return { host, port };
 }
 
-/**
- * Peer listeners. Members talk raft over them once clusters come; for now they accept
- * connections (TLS when configured, e.g. `--peer-auto-tls`) and answer 404, so that the port
- * is held and tools that probe it see a listening etcd.
- */
-function _startPeerListeners(cfg: ServerConfig, log: Logger): Deno.HttpServer[] {
-  const servers: Deno.HttpServer[] = [];
-  for (const url of cfg.listenPeerUrls) {
-    const { host, port } = _hostPort(url);
-    const handler = () => new Response("404 page not found\n", { status: 404 });
-    const options = { hostname: host, port, onListen: () => {} };
-    if (url.protocol === "https:") {
-      if (cfg.peerTls.certFile === "" || cfg.peerTls.keyFile === "") {
-        throw new Error(`TLS peer URL ${url.href} needs --peer-cert-file and --peer-key-file`);
-      }
-      servers.push(Deno.serve({
-        ...options,
-        cert: Deno.readTextFileSync(cfg.peerTls.certFile),
-        key: Deno.readTextFileSync(cfg.peerTls.keyFile),
-      }, handler));
-    } else {
-      servers.push(Deno.serve(options, handler));
-    }
-    log.info("now serving peer traffic", { address: `${host}:${port}` });
-  }
-  return servers;
-}
-
 /** Bootstraps the member in `cfg.dataDir`, starts raft and serves clients and peers. */
 export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdServer> {
   const serverLog = log.named("etcdserver");
@@ -135,10 +116,14 @@ export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdS
     throw error;
   }
   const grpcServers: GrpcServer[] = [];
-  const peers: Deno.HttpServer[] = [];
+  let clusterPeers: ClusterPeers | undefined;
   const clientAddrs: string[] = [];
   try {
-    peers.push(..._startPeerListeners(cfg, log.named("embed")));
+    clusterPeers = new ClusterPeers(core, cfg, log);
+    clusterPeers.listen();
+    core.transport = clusterPeers;
+    core.onMembershipApplied = () => clusterPeers?.syncPeers();
+    clusterPeers.start();
     core.start();
     const services = etcdServices(core);
     for (const url of cfg.listenClientUrls) {
@@ -164,7 +149,7 @@ export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdS
     }
   } catch (error) {
     for (const grpc of grpcServers) await grpc.close();
-    for (const peer of peers) await peer.shutdown();
+    await clusterPeers?.stop();
     await core.stop();
     throw error;
   }
@@ -173,7 +158,7 @@ export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdS
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const grpc of grpcServers) await grpc.close();
-      for (const peer of peers) await peer.shutdown();
+      await clusterPeers?.stop();
       await core.stop();
     })();
     return stopping;

@@ -1,0 +1,227 @@
+/**
+ * The member's side of the peer network: the rafthttp transport wired to the raft node, and
+ * the peer listeners (etcd's `etcdserver/server.go` transport setup and `etcdhttp/peer.go`).
+ *
+ * - Outgoing: raft's messages go to `rafthttp.Transport.send`, except MsgSnap, which leaves
+ *   with a fresh snapshot of the backend streamed behind it (etcd's
+ *   createMergedSnapshotMessage: the follower receives the whole db, whose consistent index is
+ *   at or past the raft snapshot's index).
+ * - Incoming: messages are stepped into raft; a received db is saved by the Snapshotter as
+ *   `<index>.snap.db` before its MsgSnap is stepped, and the server swaps it in when raft
+ *   hands the snapshot over.
+ * - The transport's peers follow the membership after every applied change.
+ * - A peer that says we were removed is a critical error: the member stops with it.
+ *
+ * @module
+ */
+
+import {
+  handlePeerRequest,
+  PeerHttpError,
+  type PeerServerHooks,
+  SnapshotStatus,
+  Transport as PeerTransport,
+} from "../rafthttp/mod.ts";
+import { type Message, MessageType } from "../raft/mod.ts";
+import type { ServerConfig } from "./config.ts";
+import { ETCD_CLUSTER_VERSION } from "./config.ts";
+import type { EtcdServer } from "./etcd_server.ts";
+import { goUrlString } from "./ids.ts";
+import type { Logger } from "./log.ts";
+import { memberJson } from "./membership.ts";
+
+/** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
+const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
+/** How long stopping waits for peer connections to close. */
+const _SHUTDOWN_MS = 2000;
+
+function _hostPort(url: URL): { hostname: string; port: number } {
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  return { hostname, port };
+}
+
+/** The peer transport and listeners of one member. */
+export class ClusterPeers {
+  readonly transport: PeerTransport;
+  readonly #core: EtcdServer;
+  readonly #cfg: ServerConfig;
+  readonly #log: Logger;
+  readonly #servers: Deno.HttpServer[] = [];
+  readonly #snapshotsInFlight = new Set<bigint>();
+  #stopped = false;
+
+  /** Builds the transport for `core`; call {@link listen} and {@link start}. */
+  constructor(core: EtcdServer, cfg: ServerConfig, log: Logger) {
+    this.#core = core;
+    this.#cfg = cfg;
+    this.#log = log;
+    const urls = cfg.initialAdvertisePeerUrls.map(goUrlString);
+    this.transport = new PeerTransport({
+      id: core.memberId,
+      clusterId: core.clusterId,
+      urls,
+      raft: {
+        process: (message) => this.#process(message),
+        isIdRemoved: (id) => core.cluster.removed.has(id),
+        reportUnreachable: (id) => core.raft.rawNode.reportUnreachable(id),
+        reportSnapshot: (id, status) => {
+          core.raft.rawNode.reportSnapshot(id, status);
+          core.raft.kick();
+        },
+      },
+      snapshotStore: {
+        saveDbFrom: async (body, index) => {
+          const saved = await this.#snapshotter().saveDbFrom(body, index);
+          this.#log.info("saved database snapshot from the leader", {
+            "snapshot-index": index,
+            bytes: saved.bytes,
+          });
+          return saved.bytes;
+        },
+      },
+      logger: log.named("rafthttp"),
+      onCriticalError: (error) => {
+        // etcd: "the member has been permanently removed from the cluster" -> exit.
+        if (core.fatalError === undefined) core.fatalError = error;
+        void core.stop();
+      },
+    });
+  }
+
+  #snapshotter() {
+    return this.#core.snapshotter;
+  }
+
+  /** Opens the peer listeners (`--listen-peer-urls`). */
+  listen(): void {
+    const hooks: PeerServerHooks = {
+      clusterVersion: () => this.#core.cluster.version ?? ETCD_CLUSTER_VERSION,
+      extra: (request) => this.#extra(request),
+    };
+    for (const url of this.#cfg.listenPeerUrls) {
+      const { hostname, port } = _hostPort(url);
+      const handler = (request: Request) => handlePeerRequest(this.transport, hooks, request);
+      const options = { hostname, port, onListen: () => {} };
+      if (url.protocol === "https:") {
+        const tls = this.#cfg.peerTls;
+        if (tls.certFile === "" || tls.keyFile === "") {
+          throw new Error(`TLS peer URL ${url.href} needs --peer-cert-file and --peer-key-file`);
+        }
+        this.#servers.push(Deno.serve({
+          ...options,
+          cert: Deno.readTextFileSync(tls.certFile),
+          key: Deno.readTextFileSync(tls.keyFile),
+        }, handler));
+      } else {
+        this.#servers.push(Deno.serve(options, handler));
+      }
+      this.#log.named("embed").info("now serving peer traffic", {
+        address: `${hostname}:${port}`,
+      });
+    }
+  }
+
+  /** `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
+  #extra(request: Request): Response | undefined {
+    const path = new URL(request.url).pathname;
+    if (path !== "/members" || request.method !== "GET") return undefined;
+    const members = this.#core.cluster.sortedMembers().map(memberJson);
+    return new Response(`[${members.join(",")}]\n`, {
+      headers: {
+        "Content-Type": "application/json",
+        "X-Etcd-Cluster-ID": this.#core.clusterId.toString(16),
+      },
+    });
+  }
+
+  /** Starts the transport and connects to every other member. */
+  start(): void {
+    this.transport.start();
+    this.syncPeers();
+  }
+
+  /** Adds, updates and removes transport peers to match the membership. */
+  syncPeers(): void {
+    if (this.#stopped) return;
+    const members = this.#core.cluster.members;
+    for (const member of members.values()) {
+      if (member.id === this.#core.memberId) continue;
+      if (this.transport.peer(member.id) === undefined) {
+        this.transport.addPeer(member.id, member.peerUrls);
+      } else {
+        this.transport.updatePeer(member.id, member.peerUrls);
+      }
+    }
+    for (const id of this.transport.peerIds()) {
+      if (!members.has(id)) void this.transport.removePeer(id).catch(() => {});
+    }
+  }
+
+  /** Sends raft's messages; MsgSnap goes with the db. */
+  send(messages: Message[]): void {
+    if (this.#stopped) return;
+    let plain = messages;
+    if (messages.some((m) => m.type === MessageType.MsgSnap)) {
+      plain = messages.filter((m) => m.type !== MessageType.MsgSnap);
+      for (const m of messages) if (m.type === MessageType.MsgSnap) this.#sendSnapshot(m);
+    }
+    if (plain.length > 0) this.transport.send(plain);
+  }
+
+  #process(message: Message): void {
+    if (this.#core.cluster.removed.has(message.from)) {
+      throw new PeerHttpError(403, "cannot process message from removed member");
+    }
+    try {
+      this.#core.raft.step(message);
+    } catch (error) {
+      // Raft refuses some messages (a response from a peer it no longer tracks): drop them.
+      this.#log.debug("dropped peer message", { error: String(error) });
+    }
+  }
+
+  /** Streams a backend snapshot behind the MsgSnap; raft hears the outcome. */
+  #sendSnapshot(message: Message): void {
+    const to = message.to;
+    const raw = this.#core.raft.rawNode;
+    if (
+      this.#snapshotsInFlight.has(to) || this.#snapshotsInFlight.size >= _SNAPSHOTS_IN_FLIGHT_MAX
+    ) {
+      raw.reportSnapshot(to, SnapshotStatus.SnapshotFailure);
+      return;
+    }
+    this.#snapshotsInFlight.add(to);
+    const snapshot = this.#core.backend.snapshot();
+    const dbBytes = snapshot.size();
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = pipe.writable.getWriter();
+    snapshot.writeTo(async (chunk) => {
+      await writer.ready;
+      await writer.write(chunk);
+    }).then(() => writer.close(), (error) => writer.abort(error)).catch(() => {})
+      .finally(() => snapshot.close());
+    this.#log.info("sending database snapshot", {
+      "remote-peer-id": to.toString(16),
+      "snapshot-index": message.snapshot?.metadata.index ?? 0,
+      bytes: dbBytes,
+    });
+    this.transport.sendSnapshot({ message, db: pipe.readable, dbBytes })
+      .catch(() => false)
+      .finally(() => this.#snapshotsInFlight.delete(to));
+  }
+
+  /** Stops the transport, then the listeners (open streams end only with the transport). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.transport.stop();
+    for (const server of this.#servers) {
+      // Bounded: a peer's half-open stream must not hold the member's exit.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, _SHUTDOWN_MS));
+      await Promise.race([server.shutdown().catch(() => {}), bound]);
+      clearTimeout(timer);
+    }
+  }
+}
