@@ -7,7 +7,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { EntryType } from "../raft/raftpb.ts";
 import { Snapshotter } from "../snap/snapshotter.ts";
-import { encodeSnapFile } from "../snap/snapshotter.ts";
+import { encodeSnapFile, readSnapFile } from "../snap/snapshotter.ts";
 import { inspectSnap } from "../snap/inspect.ts";
 import { inspectWal } from "../wal/inspect.ts";
 import { readWalNames } from "../wal/names.ts";
@@ -76,7 +76,7 @@ Deno.test({
     ok(snapshotMarkers.length >= 3, "the initial marker and one per snap file");
 
     // Our writer, fed the same calls, writes a byte-identical segment (preallocated tail too).
-    const ourDir = join(root, "ours", "wal");
+    const ourDir = join(root, "ours", "member", "wal");
     await replayInto(ourDir, contents.metadata, records);
     const theirs = Deno.readFileSync(join(walDir, readWalNames(walDir)[0]!));
     const ours = Deno.readFileSync(join(ourDir, readWalNames(ourDir)[0]!));
@@ -103,12 +103,34 @@ Deno.test({
       ),
     );
     ok(snapText.includes(`voters=[${memberHex}]`));
-    const ourSnapDir = join(root, "ours", "snap");
+    // Our snapshotter writes every snap file again; the operator's view matches etcd's.
+    const ourSnapDir = join(root, "ours", "member", "snap");
     await Deno.mkdir(ourSnapDir, { recursive: true });
-    await new Snapshotter(ourSnapDir).saveSnap(snapshot);
+    for (const name of names) {
+      await new Snapshotter(ourSnapDir).saveSnap(readSnapFile(join(snapDir, name)));
+    }
     deepStrictEqual(
-      JSON.parse(inspectSnap(ourSnapDir, { json: true })).snaps[0],
-      JSON.parse(inspectSnap(snapDir, { json: true })).snaps[0],
+      JSON.parse(inspectSnap(ourSnapDir, { json: true })).snaps,
+      JSON.parse(inspectSnap(snapDir, { json: true })).snaps,
+    );
+
+    // Real etcd starts on the member dir whose WAL and snap files we wrote (with its own db),
+    // loads our newest snap file, replays our WAL after it and serves every key.
+    Deno.copyFileSync(join(snapDir, "db"), join(ourSnapDir, "db"));
+    const again = await startEtcd(join(root, "ours"), {
+      clientPort: 23840,
+      peerPort: 23841,
+      snapshotCount: 10,
+    });
+    let values;
+    try {
+      values = await etcdctl(again.endpoint, "get", "key-", "--prefix", "--print-value-only");
+    } finally {
+      await again.stop();
+    }
+    deepStrictEqual(
+      values.trim().split("\n").sort(),
+      Array.from({ length: 25 }, (_, i) => `value-${i + 1}`).sort(),
     );
     await Deno.remove(root, { recursive: true });
   },
