@@ -59,24 +59,31 @@ async function runOne(path: string, seed: number, lastReported: number): Promise
   const reader = child.stdout.getReader();
   const decoder = new TextDecoder();
   let text = "";
-  let killAt = 0;
-  // Kill after a random number of reported commits (0..40), or at a random time.
+  let killScheduled = false;
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // The child is gone already.
+    }
+  };
+  // Kill after a random number of reported commits (0..40), or at a random time if slow.
   const commitsBeforeKill = Math.floor(((seed * 2654435761) >>> 0) % 41);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3000 + (seed % 50));
+  const timers = [setTimeout(kill, 5000 + (seed % 50))];
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value);
       const lines = text.split("\n").filter((l) => l !== "");
-      if (lines.length > commitsBeforeKill && killAt === 0) {
-        killAt = Date.now();
+      if (lines.length > commitsBeforeKill && !killScheduled) {
+        killScheduled = true;
         // A short random pause lands the kill at a random point of a later commit.
-        setTimeout(() => child.kill("SIGKILL"), seed % 7);
+        timers.push(setTimeout(kill, seed % 7));
       }
     }
   } finally {
-    clearTimeout(timer);
+    for (const timer of timers) clearTimeout(timer);
   }
   const status = await child.status;
   const stderr = await new Response(child.stderr).text();
