@@ -37,7 +37,10 @@ interface Variant {
   seconds: number;
 }
 
-async function rawVariant(dir: string, mode: "sync" | "async" | "hybrid"): Promise<Variant> {
+async function rawVariant(
+  dir: string,
+  mode: "sync" | "async" | "hybrid" | "nosync",
+): Promise<Variant> {
   const path = join(dir, `raw-${mode}`);
   const file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
   await file.truncate(SEGMENT_BYTES);
@@ -55,16 +58,17 @@ async function rawVariant(dir: string, mode: "sync" | "async" | "hybrid"): Promi
     sync: "raw writeSync + syncDataSync",
     async: "raw await write + await syncData",
     hybrid: "raw writeSync + await syncData",
+    nosync: "raw writeSync, no fsync",
   };
   return {
     name: `${names[mode]}, ${RAW_WRITE_BYTES} B`,
     saves: 0,
     entries: 0,
     seconds: 0,
-    step: mode === "sync"
+    step: mode === "sync" || mode === "nosync"
       ? () => {
         file.writeSync(buffer);
-        file.syncDataSync();
+        if (mode === "sync") file.syncDataSync();
         wrap();
         return 1;
       }
@@ -87,15 +91,18 @@ async function walVariant(
   batch: number,
   writeMode: "async" | "sync",
   histogram: DurationHistogram,
+  unsafeNoFsync = false,
 ): Promise<Variant> {
-  const walDir = join(dir, `wal-${batch}-${writeMode}`);
+  const walDir = join(dir, `wal-${batch}-${writeMode}-${unsafeNoFsync}`);
   const wal = await Wal.create(walDir, encodeMetadata({ nodeId: 1n, clusterId: 2n }), {
     histogram,
     writeMode,
+    unsafeNoFsync,
   });
   const data = new Uint8Array(ENTRY_BYTES).fill(0x61);
   let next = 1;
-  const suffix = writeMode === "sync" ? "" : `, writeMode "async"`;
+  const suffix = (writeMode === "sync" ? "" : `, writeMode "async"`) +
+    (unsafeNoFsync ? ", no fsync" : "");
   return {
     name: `wal.save(), batch ${batch}${suffix}`,
     saves: 0,
@@ -125,6 +132,10 @@ async function runSlice(variant: Variant): Promise<void> {
   variant.seconds += (performance.now() - began) / 1000;
 }
 
+function usPerSave(v: Variant): string {
+  return ((v.seconds / v.saves) * 1e6).toFixed(1);
+}
+
 function perSecond(count: number, seconds: number): string {
   return Math.round(count / seconds).toLocaleString("en-US").padStart(9);
 }
@@ -146,6 +157,9 @@ async function main(): Promise<void> {
   ];
   for (const batch of BATCHES) variants.push(await walVariant(dir, batch, "sync", histogram));
   variants.push(await walVariant(dir, 1, "async", histogram));
+  // Without fsync: what the WAL itself costs per save (framing, CRC, the write call).
+  variants.push(await rawVariant(dir, "nosync"));
+  variants.push(await walVariant(dir, 1, "sync", new DurationHistogram("x", "x", []), true));
   const slices = Math.max(1, Math.round((SECONDS * 1000) / SLICE_MS));
   for (let slice = 0; slice < slices; slice++) {
     for (const variant of variants) await runSlice(variant);
@@ -166,6 +180,8 @@ async function main(): Promise<void> {
     "|----------------------------------------------|-----------|-----------|-------------|--------------|",
     ...variants.map((v) => row(v, syncRate, asyncRate)),
     "",
+    `cost per save without fsync: raw writeSync ${usPerSave(variants[variants.length - 2]!)} us, ` +
+    `wal.save() batch 1 ${usPerSave(variants[variants.length - 1]!)} us`,
     `etcd_disk_wal_fsync_duration_seconds over the WAL runs: ${h.count} fsyncs, ` +
     `mean ${(h.sum / h.count * 1e3).toFixed(3)} ms`,
     `load average after the run: ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")} ` +
