@@ -1,19 +1,18 @@
 /**
  * The Cluster service (etcd's `etcdserver/api/v3rpc/member.go`). MemberList lists the members
- * as etcd does (sorted by ID, learners flagged). Membership changes need the cluster work that
- * comes later; until then they answer with etcd's own errors where one fits and
- * `etcdserver: not capable` otherwise.
+ * as etcd does (sorted by ID, learners flagged); the changes are proposed through raft by
+ * `server/cluster_membership.ts` and answer once applied on this member.
  *
  * @module
  */
 
 import type { etcdserverpb } from "../gen/etcd.js";
 import {
-  ErrMemberNotFound,
-  ErrMemberNotLearner,
-  ErrNotCapable,
-  ErrPeerURLExist,
-} from "../errors.ts";
+  addMember,
+  promoteMember,
+  removeMember,
+  updateMember,
+} from "../../server/cluster_membership.ts";
 import { bigintToULong } from "../int64.ts";
 import type { ClusterService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
@@ -34,32 +33,27 @@ function _memberToPb(m: Member): etcdserverpb.Member.$Properties {
 /** Builds the Cluster handlers over `server`. */
 export function clusterService(server: EtcdServer): ClusterService {
   const members = () => server.cluster.sortedMembers().map(_memberToPb);
-  const known = (id: bigint) => server.cluster.members.get(id);
   return {
     memberList: async (_r, ctx) => {
       await server.linearizableReadNotify(ctx.signal);
       return { header: server.fillHeader({}), members: members() };
     },
-    memberAdd: (r) => {
-      const urls = new Set(r.peerURLs ?? []);
-      for (const m of server.cluster.members.values()) {
-        if (m.peerUrls.some((u) => urls.has(u))) return Promise.reject(ErrPeerURLExist);
-      }
-      return Promise.reject(ErrNotCapable);
+    memberAdd: async (r, ctx) => {
+      const options = { peerUrls: r.peerURLs ?? [], isLearner: r.isLearner === true };
+      const member = await addMember(server, options, ctx.signal);
+      return { header: server.fillHeader({}), member: _memberToPb(member), members: members() };
     },
-    memberRemove: (r) => {
-      if (known(big(r.ID)) === undefined) return Promise.reject(ErrMemberNotFound);
-      return Promise.reject(ErrNotCapable);
+    memberRemove: async (r, ctx) => {
+      await removeMember(server, big(r.ID), ctx.signal);
+      return { header: server.fillHeader({}), members: members() };
     },
-    memberUpdate: (r) => {
-      if (known(big(r.ID)) === undefined) return Promise.reject(ErrMemberNotFound);
-      return Promise.reject(ErrNotCapable);
+    memberUpdate: async (r, ctx) => {
+      await updateMember(server, { id: big(r.ID), peerUrls: r.peerURLs ?? [] }, ctx.signal);
+      return { header: server.fillHeader({}), members: members() };
     },
-    memberPromote: (r) => {
-      const member = known(big(r.ID));
-      if (member === undefined) return Promise.reject(ErrMemberNotFound);
-      if (!member.isLearner) return Promise.reject(ErrMemberNotLearner);
-      return Promise.reject(ErrNotCapable);
+    memberPromote: async (r, ctx) => {
+      await promoteMember(server, big(r.ID), ctx.signal);
+      return { header: server.fillHeader({}), members: members() };
     },
   };
 }

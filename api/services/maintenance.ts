@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { etcdserverpb } from "../gen/etcd.js";
-import { ErrBadLeaderTransferee, ErrNotLeader } from "../errors.ts";
+import { moveLeader } from "../../server/cluster_membership.ts";
 import { bigintToULong } from "../int64.ts";
 import type { MaintenanceService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
@@ -115,11 +115,9 @@ export function maintenanceService(server: EtcdServer): MaintenanceService {
         snapshot.close();
       }
     },
-    moveLeader: (r) => {
-      if (!server.isLeader) return Promise.reject(ErrNotLeader);
-      const target = big(r.targetID);
-      if (target !== server.memberId) return Promise.reject(ErrBadLeaderTransferee);
-      return Promise.resolve({ header: server.fillHeader({}) });
+    moveLeader: async (r, ctx) => {
+      await moveLeader(server, big(r.targetID), ctx.signal);
+      return { header: server.fillHeader({}) };
     },
   };
 }

@@ -1,0 +1,222 @@
+/**
+ * Runtime membership changes and leader transfer (etcd's `etcdserver/server.go` AddMember,
+ * RemoveMember, UpdateMember, PromoteMember, MoveLeader, with `--strict-reconfig-check`):
+ * each validates against the current membership, then proposes a ConfChange whose context is
+ * the member's JSON, and resolves once the change is applied on this member.
+ *
+ * Strict reconfiguration (on by default), as etcd 3.4 checks it:
+ * - adding or promoting a voter needs a quorum of the grown voter set already started
+ *   (published), so that the new voter cannot stall the cluster;
+ * - removing a voter needs a quorum of the voters that remain to be started, and, counting
+ *   peers connected for at least 5 s, still a quorum after the removal (`etcdserver:
+ *   unhealthy cluster` otherwise).
+ *
+ * @module
+ */
+
+import {
+  ErrBadLeaderTransferee,
+  ErrMemberExist,
+  ErrMemberLearnerNotReady,
+  ErrMemberNotEnoughStarted,
+  ErrMemberNotFound,
+  ErrMemberNotLearner,
+  ErrNotLeader,
+  ErrPeerURLExist,
+  ErrTooManyLearners,
+  ErrUnhealthy,
+  EtcdError,
+  Status,
+} from "../api/errors.ts";
+import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
+import { ClusterPeers } from "./cluster_peers.ts";
+import type { EtcdServer } from "./etcd_server.ts";
+import { computeMemberId } from "./ids.ts";
+import { type Member, memberJson } from "./membership.ts";
+
+const _encoder = new TextEncoder();
+/** etcd 3.4 allows one learner at a time (maxLearners). */
+const _LEARNERS_MAX = 1;
+/** A learner is ready to promote when its log is within 90% of the leader's (readyPercent). */
+const _LEARNER_READY_RATIO = 0.9;
+/** A peer counts as healthy when connected at least this long (HealthInterval). */
+const _HEALTH_INTERVAL_MS = 5000;
+
+/** etcd's ErrGRPCTimeoutLeaderTransfer. */
+export const ErrTimeoutLeaderTransfer: EtcdError = new EtcdError(
+  Status.DEADLINE_EXCEEDED,
+  "etcdserver: request timed out, leader transfer took too long",
+);
+
+function _voters(core: EtcdServer): Member[] {
+  return [...core.cluster.members.values()].filter((m) => !m.isLearner);
+}
+
+function _isStarted(member: Member): boolean {
+  return member.name !== "";
+}
+
+/** etcd's IsReadyToAddVotingMember (also used for promotion). */
+function _readyToAddVoter(core: EtcdServer): boolean {
+  let members = 1;
+  let started = 0;
+  for (const member of _voters(core)) {
+    if (_isStarted(member)) started++;
+    members++;
+  }
+  if (started === 1 && members === 2) return true; // growing a 1-member cluster
+  return started >= Math.floor(members / 2) + 1;
+}
+
+/** etcd's IsReadyToRemoveVotingMember: a quorum of the remaining voters has started. */
+function _readyToRemoveVoter(core: EtcdServer, id: bigint): boolean {
+  let members = 0;
+  let started = 0;
+  for (const member of _voters(core)) {
+    if (member.id === id) continue;
+    if (_isStarted(member)) started++;
+    members++;
+  }
+  return started >= Math.floor(members / 2) + 1;
+}
+
+async function _propose(core: EtcdServer, cc: Omit<ConfChange, "id">, signal?: AbortSignal) {
+  await core.proposeConfChange({ ...cc, id: core.nextRequestId() }, signal);
+}
+
+function _assertUrlsFree(core: EtcdServer, urls: string[], except?: bigint): void {
+  const wanted = new Set(urls);
+  for (const member of core.cluster.members.values()) {
+    if (member.id === except) continue;
+    if (member.peerUrls.some((url) => wanted.has(url))) throw ErrPeerURLExist;
+  }
+}
+
+/** MemberAdd: a new voter or learner with `peerUrls`; resolves to the added member. */
+export async function addMember(
+  core: EtcdServer,
+  options: { peerUrls: string[]; isLearner: boolean },
+  signal?: AbortSignal,
+): Promise<Member> {
+  const peerUrls = [...options.peerUrls];
+  _assertUrlsFree(core, peerUrls);
+  // etcd NewMember: SHA-1 of the sorted peer URLs, no cluster token, and the time.
+  const id = computeMemberId([...peerUrls].sort(), "", new Date());
+  if (core.cluster.members.has(id) || core.cluster.removed.has(id)) throw ErrMemberExist;
+  const member: Member = { id, peerUrls, isLearner: options.isLearner, name: "", clientUrls: [] };
+  if (options.isLearner) {
+    const learners = [...core.cluster.members.values()].filter((m) => m.isLearner).length;
+    if (learners + 1 > _LEARNERS_MAX) throw ErrTooManyLearners;
+  } else if (core.cfg.strictReconfigCheck && !_readyToAddVoter(core)) {
+    throw ErrMemberNotEnoughStarted;
+  }
+  await _propose(core, {
+    type: options.isLearner
+      ? ConfChangeType.ConfChangeAddLearnerNode
+      : ConfChangeType.ConfChangeAddNode,
+    nodeId: id,
+    context: _encoder.encode(memberJson(member)),
+  }, signal);
+  return core.cluster.members.get(id) ?? member;
+}
+
+/** MemberRemove. */
+export async function removeMember(
+  core: EtcdServer,
+  id: bigint,
+  signal?: AbortSignal,
+): Promise<void> {
+  const member = core.cluster.members.get(id);
+  if (member === undefined) throw ErrMemberNotFound; // also a removed ID (ErrIDRemoved)
+  if (core.cfg.strictReconfigCheck && !member.isLearner) {
+    if (!_readyToRemoveVoter(core, id)) throw ErrMemberNotEnoughStarted;
+    // A member that is down is not part of the active quorum: safe to remove.
+    const down = id !== core.memberId && _activeSince(core, id) === undefined;
+    const voters = _voters(core);
+    const active = voters.filter((m) => _isHealthy(core, m.id)).length;
+    if (!down && active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw ErrUnhealthy;
+  }
+  await _propose(core, { type: ConfChangeType.ConfChangeRemoveNode, nodeId: id }, signal);
+}
+
+function _activeSince(core: EtcdServer, id: bigint): Date | undefined {
+  const peers = core.transport;
+  return peers instanceof ClusterPeers ? peers.transport.activeSince(id) : undefined;
+}
+
+/** etcd's isConnectedSince(now - HealthInterval); the member itself always counts. */
+function _isHealthy(core: EtcdServer, id: bigint): boolean {
+  if (id === core.memberId) return true;
+  const since = _activeSince(core, id);
+  return since !== undefined && Date.now() - since.getTime() >= _HEALTH_INTERVAL_MS;
+}
+
+/** MemberUpdate: new peer URLs for a member. */
+export async function updateMember(
+  core: EtcdServer,
+  options: { id: bigint; peerUrls: string[] },
+  signal?: AbortSignal,
+): Promise<void> {
+  const member = core.cluster.members.get(options.id);
+  if (member === undefined) throw ErrMemberNotFound;
+  _assertUrlsFree(core, options.peerUrls, options.id);
+  const updated: Member = { ...member, peerUrls: [...options.peerUrls], name: "", clientUrls: [] };
+  await _propose(core, {
+    type: ConfChangeType.ConfChangeUpdateNode,
+    nodeId: options.id,
+    context: _encoder.encode(memberJson(updated)),
+  }, signal);
+}
+
+/** MemberPromote: a learner becomes a voter once it has caught up with the leader. */
+export async function promoteMember(
+  core: EtcdServer,
+  id: bigint,
+  signal?: AbortSignal,
+): Promise<Member> {
+  const member = core.cluster.members.get(id);
+  if (member === undefined) throw ErrMemberNotFound;
+  if (!member.isLearner) throw ErrMemberNotLearner;
+  // Only the leader knows the learner's progress; etcd forwards the request to it. A follower
+  // proposes directly (raft forwards the proposal) without the readiness check.
+  const status = core.raft.rawNode.status();
+  if (status.progress !== undefined) {
+    const leaderMatch = status.progress.get(core.memberId)?.match ?? 0;
+    const learnerMatch = status.progress.get(id)?.match ?? 0;
+    if (learnerMatch < leaderMatch * _LEARNER_READY_RATIO) throw ErrMemberLearnerNotReady;
+  }
+  if (core.cfg.strictReconfigCheck && !_readyToAddVoter(core)) throw ErrMemberNotEnoughStarted;
+  const promoted: Member = { ...member, isLearner: false, name: "", clientUrls: [] };
+  await _propose(core, {
+    type: ConfChangeType.ConfChangeAddNode,
+    nodeId: id,
+    context: _encoder.encode(memberJson(promoted)),
+  }, signal);
+  return core.cluster.members.get(id) ?? promoted;
+}
+
+/** MoveLeader: hands leadership to `target` and waits until it leads. */
+export async function moveLeader(
+  core: EtcdServer,
+  target: bigint,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (!core.isLeader) throw ErrNotLeader;
+  const member = core.cluster.members.get(target);
+  if (member === undefined || member.isLearner) throw ErrBadLeaderTransferee;
+  if (target === core.memberId) return;
+  core.log.info("leadership transfer starting", {
+    "local-member-id": core.memberId.toString(16),
+    "transferee-member-id": target.toString(16),
+  });
+  core.raft.rawNode.transferLeader(target);
+  core.raft.kick();
+  const deadline = Date.now() + 5000 + 2 * core.cfg.electionTimeoutMs;
+  while (core.leader !== target) {
+    if (Date.now() > deadline || signal?.aborted === true) throw ErrTimeoutLeaderTransfer;
+    await new Promise((resolve) => setTimeout(resolve, core.cfg.heartbeatIntervalMs));
+  }
+  core.log.info("leadership transfer finished", {
+    "new-leader-member-id": target.toString(16),
+  });
+}
