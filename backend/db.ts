@@ -64,7 +64,9 @@ export interface DBStats {
 
 const DEFAULT_PAGE_SIZE = 4096;
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
-const WRITE_CHUNK_BYTES = 1024 * 1024;
+const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Linux's limit of buffers per writev. */
+const IOV_MAX = 1024;
 
 /** A bolt database file. */
 export class DB {
@@ -308,25 +310,18 @@ export class DB {
       // Coalesce pages that are adjacent on disk into one write.
       let j = i;
       let bytes = tx.pages.get(ids[i]!)!.buf.length;
-      while (j + 1 < ids.length && bytes < WRITE_CHUNK_BYTES) {
+      while (j + 1 < ids.length && bytes < WRITE_CHUNK_BYTES && j - i < IOV_MAX - 1) {
         const previous = tx.pages.get(ids[j]!)!;
         if (ids[j]! + previous.buf.length / ps !== ids[j + 1]!) break;
         j++;
         bytes += tx.pages.get(ids[j]!)!.buf.length;
       }
-      let chunk: Uint8Array;
-      if (i === j) chunk = tx.pages.get(ids[i]!)!.buf;
-      else {
-        chunk = new Uint8Array(bytes);
-        let offset = 0;
-        for (let k = i; k <= j; k++) {
-          const buf = tx.pages.get(ids[k]!)!.buf;
-          chunk.set(buf, offset);
-          offset += buf.length;
-        }
-      }
-      _writeFully(this._fd, chunk, ids[i]! * ps);
-      this._fileSize = Math.max(this._fileSize, ids[i]! * ps + chunk.length);
+      // One writev per run of adjacent pages: no copy into a joint buffer.
+      const buffers: Uint8Array[] = [];
+      for (let k = i; k <= j; k++) buffers.push(tx.pages.get(ids[k]!)!.buf);
+      const position = ids[i]! * ps;
+      _writevFully(this._fd, buffers, bytes, position);
+      this._fileSize = Math.max(this._fileSize, position + bytes);
       i = j + 1;
     }
     this._sync();
@@ -575,6 +570,23 @@ function _readFully(fd: number, buf: Uint8Array, position: number): void {
     const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
     if (n === 0) throw new BoltError(`short read at offset ${position + done}`);
     done += n;
+  }
+}
+
+function _writevFully(fd: number, buffers: Uint8Array[], total: number, position: number): void {
+  const written = buffers.length === 1
+    ? fs.writeSync(fd, buffers[0]!, 0, buffers[0]!.length, position)
+    : fs.writevSync(fd, buffers, position);
+  if (written === total) return;
+  // A short write: finish buffer by buffer.
+  let offset = 0;
+  for (const buf of buffers) {
+    const end = offset + buf.length;
+    if (end > written) {
+      const from = Math.max(0, written - offset);
+      _writeFully(fd, buf.subarray(from), position + offset + from);
+    }
+    offset = end;
   }
 }
 
