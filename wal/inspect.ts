@@ -19,6 +19,7 @@ export interface InspectWalOptions {
 type _Json = Record<string, unknown>;
 
 const CONF_CHANGE_TYPES = ["AddNode", "RemoveNode", "UpdateNode", "AddLearnerNode"];
+const ENTRY_TYPES = ["EntryNormal", "EntryConfChange", "EntryConfChangeV2"];
 
 function _hex(value: bigint): string {
   return value.toString(16);
@@ -36,7 +37,7 @@ function _describe(type: number, data: Uint8Array): _Json {
       const out: _Json = {
         term: e.term,
         index: e.index,
-        type: e.type,
+        entryType: ENTRY_TYPES[e.type] ?? e.type,
         dataBytes: e.data?.length ?? 0,
       };
       if (e.type === EntryType.EntryConfChange && e.data !== undefined) {

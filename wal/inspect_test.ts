@@ -24,6 +24,8 @@ Deno.test("inspectWal() shows every record decoded, as text and as JSON, and rep
 
   const text = inspectWal(dir);
   ok(text.includes("metadata crc=") && text.includes("nodeId=abc clusterId=def"), text);
+  ok(text.includes("@64 entry crc="), text);
+  ok(text.includes("term=1 index=1 entryType=EntryConfChange dataBytes="), text);
   ok(text.includes("confChange=id=1 type=AddNode nodeId=abc context=m1"), text);
   ok(text.includes("state crc=") && text.includes("term=2 vote=abc commit=2"), text);
   ok(text.includes("snapshot crc=") && text.includes("index=2 term=2"), text);
