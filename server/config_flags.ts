@@ -200,6 +200,8 @@ const _FLAGS: _FlagDef[] = [
   _def("Experimental", "experimental-enable-lease-checkpoint", "bool", "false", "Checkpoints."),
   _def("Experimental", "experimental-enable-lease-checkpoint-persist", "bool", "false", "Persist."),
   _def("Experimental", "experimental-compaction-batch-limit", "int", "1000", "Per batch."),
+  // etcd 3.5's flag (3.4 hard-codes 5000): raft entries kept behind a snapshot for followers.
+  _def("Experimental", "experimental-snapshot-catchup-entries", "int", "5000", "Catch-up."),
   _def("Experimental", "experimental-watch-progress-notify-interval", "duration", "10m", "Notify."),
   _def("Experimental", "experimental-warning-apply-duration", "duration", "100ms", "Slow apply."),
   _def("Unsafe", "unsafe-no-fsync", "bool", "false", "Disables fsync, unsafe."),
@@ -687,6 +689,7 @@ function _buildConfig(
     initialClusterState: values.text("initial-cluster-state") === "existing" ? "existing" : "new",
     initialClusterToken: values.text("initial-cluster-token"),
     snapshotCount: values.number("snapshot-count"),
+    snapshotCatchUpEntries: values.number("experimental-snapshot-catchup-entries"),
     heartbeatIntervalMs: values.number("heartbeat-interval"),
     electionTimeoutMs: values.number("election-timeout"),
     initialElectionTickAdvance: values.bool("initial-election-tick-advance"),
