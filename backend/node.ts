@@ -40,6 +40,8 @@ export class Node {
   /** The key under which the parent refers to this node (its first key when read). */
   key: Uint8Array | null = null;
   pgid = 0;
+  /** Overflow count of the page this node was read from (freed with it, without a read). */
+  overflow = 0;
   parent: Node | null;
   children: Node[] = [];
   inodes: Inode[] = [];
@@ -143,6 +145,7 @@ export class Node {
   /** Fills this node from a page. */
   read(page: Page): void {
     this.pgid = page.id;
+    this.overflow = page.overflow;
     this.isLeaf = page.isLeaf();
     const count = page.count;
     const inodes: Inode[] = new Array(count);
@@ -260,11 +263,12 @@ export class Node {
     for (const node of this.split(pageSize)) {
       // The old page goes to the pending list of this transaction.
       if (node.pgid > 0) {
-        tx.freePage(node.pgid);
+        tx.freePage(node.pgid, node.overflow);
         node.pgid = 0;
       }
       const page = tx.allocate(Math.ceil(node.size() / pageSize));
       node.pgid = page.id;
+      node.overflow = page.overflow;
       node.write(page);
       node.spilled = true;
       if (node.parent !== null) {
@@ -349,7 +353,7 @@ export class Node {
   /** Frees this node's page into the transaction's pending list. */
   free(): void {
     if (this.pgid !== 0) {
-      this.bucket.tx.freePage(this.pgid);
+      this.bucket.tx.freePage(this.pgid, this.overflow);
       this.pgid = 0;
     }
   }

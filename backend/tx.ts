@@ -114,11 +114,17 @@ export class Tx {
     return page;
   }
 
-  /** Moves page `id` (with its overflow) to this transaction's pending list. */
-  freePage(id: number): void {
-    const page = this.page(id);
-    assert(page.id === id, () => `page ${id} has id ${page.id}`);
-    this.db.freelist.free(this.meta.txid, id, page.overflow);
+  /**
+   * Moves page `id` (with its overflow pages) to this transaction's pending list. A node
+   * knows its page's overflow; otherwise the page header is read.
+   */
+  freePage(id: number, overflow?: number): void {
+    if (overflow === undefined) {
+      const page = this.page(id);
+      assert(page.id === id, () => `page ${id} has id ${page.id}`);
+      overflow = page.overflow;
+    }
+    this.db.freelist.free(this.meta.txid, id, overflow);
   }
 
   /**
