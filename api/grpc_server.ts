@@ -131,6 +131,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     maxConcurrentStreams: options.maxConcurrentStreams ?? CONCURRENT_STREAMS_DEFAULT,
   };
   const onConnection = (socket: net.Socket): void => {
+    // Small responses must not wait for the peer's delayed ACK (Nagle: +40 ms each).
+    socket.setNoDelay(true);
     _route(socket, (first) => {
       if (_isHttp2(first) && lookup !== undefined) {
         const peer = {
