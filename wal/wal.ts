@@ -495,6 +495,12 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
           result.entries.length = up;
           if (entry.data !== undefined) entry.data = entry.data.slice();
           result.entries.push(entry);
+        } else {
+          // An entry at or before the snapshot was written after the ones collected so far,
+          // so it replaced them all (raft writes an index again only to replace the log from
+          // there on). etcd 3.4 skips such an entry and keeps those stale later entries,
+          // handing raft a suffix it had already discarded; here they are dropped.
+          result.entries.length = 0;
         }
         result.lastIndex = entry.index;
         break;

@@ -207,3 +207,18 @@ Deno.test("after a failed write the WAL refuses further appends instead of break
   deepStrictEqual((await reopened.readAll()).entries, [entry(1)]);
   await reopened.close();
 });
+
+Deno.test("open() at a snapshot drops entries that a later overwrite before the snapshot discarded", async () => {
+  // Raft §5.3: a term-2 leader replaced entries 3.. of a follower; the snapshot at 4 comes
+  // after. Entry 5 of term 1 was discarded by that overwrite and must not come back (etcd 3.4's
+  // reader skips the entries at 3 and 4 as "before the snapshot" and returns the stale 5).
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await wal.save(hs(1, 2), [1, 2, 3, 4, 5].map((i) => entry(i, 1)));
+  await wal.save(hs(2, 4), [entry(3, 2), entry(4, 2)]);
+  await wal.saveSnapshot({ index: 4, term: 2 });
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 4, term: 2 });
+  deepStrictEqual((await reopened.readAll()).entries, []);
+  await reopened.close();
+});
