@@ -447,7 +447,10 @@ export interface ReadResult {
  * Reads all records from a decoder as etcd's ReadAll does: entries after `start` (a later entry
  * at an index replaces the earlier one and everything after it), the last hard state, metadata
  * that must be the same in every segment, crc records that must continue the chain, and the
- * snapshot marker for `start`, which must be present.
+ * snapshot marker for `start`, which must be present. Two differences, both refusing or
+ * dropping what raft itself discarded or never wrote: an entry rewritten at or before `start`
+ * drops the entries collected after it (etcd keeps them), and records whose type was damaged
+ * (the CRC does not cover the type) are refused.
  */
 export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult {
   const result: ReadResult = {
