@@ -192,7 +192,9 @@ export class ClusterPeers {
       return;
     }
     this.#snapshotsInFlight.add(to);
+    // The db and the snapshot that describes it, taken in the same turn (same applied index).
     const snapshot = this.#core.backend.snapshot();
+    message = { ...message, snapshot: this.#core.mergedSnapshot() };
     const dbBytes = snapshot.size();
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     const writer = pipe.writable.getWriter();

@@ -219,6 +219,23 @@ export class EtcdServer implements ApplyTarget {
     if (fromBackend.version !== undefined) this.cluster.version = fromBackend.version;
   }
 
+  /**
+   * The raft snapshot a follower gets with the current db (etcd's createMergedSnapshotMessage):
+   * at the applied index, with the current ConfState, so that a member added after the last
+   * `.snap` finds itself in it. Call in the same turn as `backend.snapshot()`.
+   */
+  mergedSnapshot(): Snapshot {
+    const index = this.#appliedIndex;
+    return {
+      data: v2StoreJson(this.cluster, index),
+      metadata: {
+        index,
+        term: this.#boot.storage.term(index),
+        confState: structuredClone(this.#confState),
+      },
+    };
+  }
+
   /** Where `.snap` files and received db snapshots live. */
   get snapshotter(): Bootstrapped["snapshotter"] {
     return this.#boot.snapshotter;
