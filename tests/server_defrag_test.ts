@@ -6,7 +6,7 @@
  * ends close to the live data (one 1 MiB value).
  * Method: puts through the gRPC client, sizes read from Maintenance.Status before and after;
  * printed, and the final size bounded. `DEFRAG_PUTS` sets the count (`deno task
- * scenario:defrag` runs the full 1000; the test suite runs 200 to stay fast).
+ * scenario:defrag` runs the full 1000; the test suite runs 100 to stay fast).
  */
 
 import { ok, strictEqual } from "node:assert/strict";
@@ -22,7 +22,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const puts = Number(Deno.env.get("DEFRAG_PUTS") ?? "200");
+    const puts = Number(Deno.env.get("DEFRAG_PUTS") ?? "100");
     const dataDir = await Deno.makeTempDir({ prefix: "detcd_defrag_" });
     const proc = await startDetcd({ dataDir, clientPort: 23928, peerPort: 23929, fast: true });
     const client = new EtcdGrpcClient(proc.endpoint);
