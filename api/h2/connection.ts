@@ -68,6 +68,8 @@ const FRAME_BYTES_MAX = 16_384;
 const STREAM_WINDOW_BYTES = 1 << 20;
 /** Our connection receive window, raised by a WINDOW_UPDATE after the preface. */
 const CONNECTION_WINDOW_BYTES = 16 << 20;
+/** Unsent bytes a connection may hold before its streams wait for the socket to drain. */
+const SOCKET_BUFFER_BYTES_MAX = 16 << 20;
 /** Initial size of a connection's output buffer. */
 const OUT_BUFFER_BYTES = 64 * 1024;
 /** Largest header block (HEADERS + CONTINUATION) accepted. */
@@ -208,6 +210,9 @@ export class H2Connection {
     this.#input = initial;
     this.#writeSettings();
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
+    socket.on("drain", () => {
+      for (const stream of [...this.#streams.values()]) stream.drain();
+    });
     socket.on("close", () => this.#teardown());
     socket.on("error", () => socket.destroy());
     this.#receive(Buffer.alloc(0));
@@ -502,12 +507,16 @@ export class H2Connection {
   trySendData(stream: H2Stream, bytes: Uint8Array): boolean {
     const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);
     if (window < bytes.length) return false;
+    if (this.#socket.writableLength + this.#outBytes > SOCKET_BUFFER_BYTES_MAX) return false;
     this.sendDataPartially(stream, bytes);
     return true;
   }
 
   /** Sends as much of `bytes` as the windows allow; returns the number of bytes sent. */
   sendDataPartially(stream: H2Stream, bytes: Uint8Array): number {
+    // A client that announces huge windows but does not read must not grow our memory
+    // without bound: past this many unsent socket bytes, wait for 'drain'.
+    if (this.#socket.writableLength + this.#outBytes > SOCKET_BUFFER_BYTES_MAX) return 0;
     let sent = 0;
     while (sent < bytes.length) {
       const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);

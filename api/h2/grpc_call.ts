@@ -31,6 +31,8 @@ import { encodeLiteral } from "./hpack.ts";
 const MESSAGE_PREFIX_BYTES = 5;
 /** Requests a bidirectional call may queue unread before it is cancelled. */
 const INPUT_QUEUE_MAX = 1024;
+/** Bytes of unread requests a call may hold before it is cancelled. */
+const INPUT_QUEUE_BYTES_MAX = 16 << 20;
 
 /** A method and its handler, found by path. */
 export interface RegisteredMethod {
@@ -106,6 +108,8 @@ class _GrpcCall {
   #cancelReason: EtcdError | undefined;
   #buffer: Uint8Array = new Uint8Array(0);
   #messages: Uint8Array[] = [];
+  /** Bytes in `#messages`. */
+  #queuedBytes = 0;
   #ended = false;
   #wake: (() => void) | undefined;
   #headersSent = false;
@@ -194,6 +198,7 @@ class _GrpcCall {
     if (bytes === undefined) {
       throw new EtcdError(Status.INTERNAL, "grpc: no request message received");
     }
+    this.#queuedBytes -= bytes.length;
     return _decode(method, bytes);
   }
 
@@ -201,6 +206,7 @@ class _GrpcCall {
     while (true) {
       const bytes = this.#messages.shift();
       if (bytes !== undefined) {
+        this.#queuedBytes -= bytes.length;
         yield _decode(method, bytes);
         continue;
       }
@@ -283,7 +289,8 @@ class _GrpcCall {
         this.#buffer.subarray(MESSAGE_PREFIX_BYTES, MESSAGE_PREFIX_BYTES + length),
       );
       this.#buffer = this.#buffer.subarray(MESSAGE_PREFIX_BYTES + length);
-      if (this.#messages.length > INPUT_QUEUE_MAX) {
+      this.#queuedBytes += length;
+      if (this.#messages.length > INPUT_QUEUE_MAX || this.#queuedBytes > INPUT_QUEUE_BYTES_MAX) {
         return this.#fail(Status.RESOURCE_EXHAUSTED, "grpc: too many unread requests");
       }
     }
