@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { computeClusterId, computeMemberId, goUrlString } from "./ids.ts";
@@ -101,7 +101,10 @@ export async function bootstrap(cfg: ServerConfig, log: Logger): Promise<Bootstr
   _ensureDir(cfg.dataDir);
   const { dbPath } = memberPaths(cfg);
   _ensureDir(cfg.snapDir);
-  const snapshotter = new Snapshotter(cfg.snapDir);
+  _ensureDir(dirname(dbPath));
+  // With --snap-dir on another disk, db files received from a leader must still land beside
+  // member/snap/db so that the rename that installs them stays on one file system.
+  const snapshotter = new Snapshotter(cfg.snapDir, { dbDir: dirname(dbPath) });
   if (Wal.exists(cfg.walDir)) return await _restart(cfg, log, snapshotter, dbPath);
   return await _startNew(cfg, log, snapshotter, dbPath);
 }
