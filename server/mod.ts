@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type GrpcServer, startGrpcServer } from "../api/grpc_server.ts";
+import { type GrpcServer, type GrpcTlsOptions, startGrpcServer } from "../api/grpc_server.ts";
+import { gatewayHandler } from "../api/gateway.ts";
 import { GRPC_OVERHEAD_BYTES } from "../api/grpc_server.ts";
 import { etcdServices } from "../api/services/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -104,6 +105,22 @@ function _hostPort(url: URL): { host: string; port: number } {
   return { host, port };
 }
 
+/** The client listener's TLS files (`--cert-file`, `--key-file`, `--trusted-ca-file`). */
+function _clientTls(cfg: ServerConfig): GrpcTlsOptions {
+  const tls = cfg.clientTls;
+  if (tls.certFile === "" || tls.keyFile === "") {
+    throw new Error(
+      "TLS key/cert (--cert-file, --key-file) must be provided for client URLs with https",
+    );
+  }
+  return {
+    certPem: Deno.readTextFileSync(tls.certFile),
+    keyPem: Deno.readTextFileSync(tls.keyFile),
+    caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
+    clientCertAuth: tls.clientCertAuth,
+  };
+}
+
 /** Bootstraps the member in `cfg.dataDir`, starts raft and serves clients and peers. */
 export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdServer> {
   const serverLog = log.named("etcdserver");
@@ -127,9 +144,7 @@ export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdS
     core.start();
     const services = etcdServices(core);
     for (const url of cfg.listenClientUrls) {
-      if (url.protocol === "https:" || url.protocol === "unixs:") {
-        throw new Error(`client TLS is not supported yet (${url.href})`);
-      }
+      const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
       const grpc = await startGrpcServer(
         {
@@ -138,14 +153,25 @@ export async function startServer(cfg: ServerConfig, log: Logger): Promise<EtcdS
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
-          http: _httpHandler(core),
+          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
+          http: gatewayHandler(services, _httpHandler(core)),
+          tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
       clientAddrs.push(`${host}:${grpc.port}`);
-      log.named("embed").info("serving client traffic insecurely; this is strongly discouraged!", {
-        address: `${host}:${grpc.port}`,
-      });
+      if (secure) {
+        log.named("embed").info("serving client traffic securely", {
+          address: `${host}:${grpc.port}`,
+        });
+      } else {
+        log.named("embed").info(
+          "serving client traffic insecurely; this is strongly discouraged!",
+          {
+            address: `${host}:${grpc.port}`,
+          },
+        );
+      }
     }
   } catch (error) {
     for (const grpc of grpcServers) await grpc.close();
