@@ -37,12 +37,16 @@ import { deepStrictEqual, ok } from "node:assert/strict";
 
 /** Deep equality (node:assert/strict). */
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  deepStrictEqual(actual, expected, message);
+  // Two calls rather than one with an optional message: the node:assert typings pulled in by
+  // some npm packages have no overload taking `string | undefined`.
+  if (message === undefined) deepStrictEqual(actual, expected);
+  else deepStrictEqual(actual, expected, message);
 }
 
 /** Truthiness. */
 export function assert(condition: unknown, message?: string): asserts condition {
-  ok(condition, message);
+  if (message === undefined) ok(condition);
+  else ok(condition, message);
 }
 
 /** Asserts that `fn` throws an error whose message includes `includes`. */
