@@ -29,6 +29,7 @@ import type { EtcdServer } from "./etcd_server.ts";
 import { goUrlString } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { memberJson } from "./membership.ts";
+import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
 
 /** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
 const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
@@ -122,9 +123,10 @@ export class ClusterPeers {
     }
   }
 
-  /** `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
-  #extra(request: Request): Response | undefined {
+  /** Forwarded lease renewals, and `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
+  async #extra(request: Request): Promise<Response | undefined> {
     const path = new URL(request.url).pathname;
+    if (path === LEASES_PATH) return await serveLeaseRenewal(this.#core, request);
     if (path !== "/members" || request.method !== "GET") return undefined;
     const members = this.#core.cluster.sortedMembers().map(memberJson);
     return new Response(`[${members.join(",")}]\n`, {

@@ -6,28 +6,18 @@
  */
 
 import type { etcdserverpb } from "../gen/etcd.js";
-import { ErrLeaseNotFound, ErrNoSpace, ErrNotLeader } from "../errors.ts";
+import { ErrLeaseNotFound, ErrNoSpace } from "../errors.ts";
 import { bigintToLong } from "../int64.ts";
 import type { LeaseService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
 import { toApiError } from "../../server/apply.ts";
 import { big, int64 } from "../../server/kv_ops.ts";
 import { costLeaseGrant } from "../../server/quota.ts";
-import { LeaseNotFoundError, NotPrimaryError } from "../../lease/mod.ts";
+import { LeaseNotFoundError } from "../../lease/mod.ts";
+import { renewLease } from "../../server/cluster_lease.ts";
 
 /** The largest lease ID the server picks (IDs are positive int64). */
 const _LEASE_ID_MASK = (1n << 63n) - 1n;
-
-/** Renews a lease on this member, which must be the leader. Returns the TTL. */
-function _renew(server: EtcdServer, id: bigint): number {
-  try {
-    return server.lessor.renew(id);
-  } catch (error) {
-    if (error instanceof NotPrimaryError) throw ErrNotLeader;
-    if (error instanceof LeaseNotFoundError) throw ErrLeaseNotFound;
-    throw error;
-  }
-}
 
 /** Builds the Lease handlers over `server`. */
 export function leaseService(server: EtcdServer): LeaseService {
@@ -61,7 +51,7 @@ export function leaseService(server: EtcdServer): LeaseService {
         try {
           // etcd waits for the applied index to catch up so that a just-granted lease is
           // known; on one member the applier is the same process and is current.
-          ttl = _renew(server, id);
+          ttl = await renewLease(server, id); // forwarded to the leader from a follower
         } catch (error) {
           if (error !== ErrLeaseNotFound) throw error;
         }
