@@ -12,6 +12,7 @@ import { ErrLeaseNotFound, ErrNoLeader, ErrTimeout } from "../api/errors.ts";
 import { bigintToLong, longToBigint } from "../api/int64.ts";
 import { LeaseNotFoundError, NotPrimaryError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
+import type Long from "long";
 
 /** The peer path of forwarded renewals. */
 export const LEASES_PATH = "/leases";
@@ -67,7 +68,10 @@ export async function serveLeaseRenewal(
   core: EtcdServer,
   request: Request,
 ): Promise<Response | undefined> {
-  if (new URL(request.url).pathname !== LEASES_PATH || request.method !== "POST") return undefined;
+  if (request.method !== "POST") return undefined;
+  const path = new URL(request.url).pathname;
+  if (path === LEASES_INTERNAL_PATH) return await serveLeaseTimeToLive(core, request);
+  if (path !== LEASES_PATH) return undefined;
   let id: bigint;
   try {
     const decoded = etcdserverpb.LeaseKeepAliveRequest.decode(
@@ -99,4 +103,115 @@ export async function serveLeaseRenewal(
     TTL: bigintToLong(BigInt(ttl)),
   }).finish().slice();
   return new Response(body, { headers: { "Content-Type": "application/protobuf" } });
+}
+
+/** The peer path of forwarded time-to-live queries. */
+export const LEASES_INTERNAL_PATH = "/leases/internal";
+
+/** `LeaseInternalRequest`/`Response` hold the v3 message as field 1: wrap it. */
+function _wrapField1(inner: Uint8Array): Uint8Array {
+  const length: number[] = [];
+  let n = inner.length;
+  while (n >= 0x80) {
+    length.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  length.push(n);
+  const out = new Uint8Array(1 + length.length + inner.length);
+  out[0] = 0x0a; // field 1, length-delimited
+  out.set(length, 1);
+  out.set(inner, 1 + length.length);
+  return out;
+}
+
+/** The field-1 bytes of a `LeaseInternal*` message (empty when absent). */
+function _unwrapField1(outer: Uint8Array): Uint8Array {
+  if (outer.length === 0) return outer;
+  if (outer[0] !== 0x0a) throw new Error("LeaseInternal message: unexpected field");
+  let length = 0;
+  let shift = 0;
+  let at = 1;
+  for (;;) {
+    const byte = outer[at++];
+    if (byte === undefined || shift > 28) throw new Error("LeaseInternal message: bad length");
+    length |= (byte & 0x7f) << shift;
+    if (byte < 0x80) break;
+    shift += 7;
+  }
+  if (at + length > outer.length) throw new Error("LeaseInternal message: truncated");
+  return outer.subarray(at, at + length);
+}
+
+/**
+ * LeaseTimeToLive on a follower asks the leader, whose lessor keeps the remaining time
+ * (etcd's TimeToLiveHTTP). Resolves to undefined on the leader (answer locally), to TTL -1
+ * for an unknown lease.
+ */
+export async function leaseTimeToLiveOnLeader(
+  core: EtcdServer,
+  request: { ID?: Long | number | null; keys?: boolean | null },
+): Promise<etcdserverpb.LeaseTimeToLiveResponse.$Properties | undefined> {
+  if (core.isLeader) return undefined;
+  const leader = core.cluster.members.get(core.leader);
+  if (leader === undefined) throw ErrNoLeader;
+  const id = bigintToLong(
+    request.ID === undefined || request.ID === null ? 0n : longToBigint(request.ID),
+  );
+  const inner = etcdserverpb.LeaseTimeToLiveRequest.encode({
+    ID: id,
+    keys: request.keys === true,
+  }).finish();
+  const body = _wrapField1(inner).slice();
+  for (const url of leader.peerUrls) {
+    let response: Response;
+    try {
+      response = await fetch(`${url.replace(/\/$/, "")}${LEASES_INTERNAL_PATH}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/protobuf" },
+        body,
+        signal: AbortSignal.timeout(_FORWARD_TIMEOUT_MS),
+      });
+    } catch {
+      continue;
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (response.status === 404) return { ID: id, TTL: bigintToLong(-1n) };
+    if (response.status !== 200) continue;
+    return etcdserverpb.LeaseTimeToLiveResponse.decode(_unwrapField1(bytes));
+  }
+  throw ErrTimeout;
+}
+
+/** Serves a forwarded time-to-live query on the leader (`POST /leases/internal`). */
+export async function serveLeaseTimeToLive(core: EtcdServer, request: Request): Promise<Response> {
+  let id: bigint;
+  let withKeys: boolean;
+  try {
+    const decoded = etcdserverpb.LeaseTimeToLiveRequest.decode(
+      _unwrapField1(new Uint8Array(await request.arrayBuffer())),
+    );
+    id = longToBigint(decoded.ID);
+    withKeys = decoded.keys === true;
+  } catch {
+    return new Response("error unmarshalling request\n", { status: 400 });
+  }
+  let info: ReturnType<EtcdServer["lessor"]["timeToLive"]>;
+  try {
+    info = core.lessor.timeToLive(id, withKeys);
+  } catch (error) {
+    if (error instanceof LeaseNotFoundError) {
+      return new Response("lease not found\n", { status: 404 });
+    }
+    return new Response(`${(error as Error).message}\n`, { status: 400 });
+  }
+  const inner = etcdserverpb.LeaseTimeToLiveResponse.encode({
+    header: {},
+    ID: bigintToLong(id),
+    TTL: bigintToLong(BigInt(info.ttl)),
+    grantedTTL: bigintToLong(BigInt(info.grantedTtl)),
+    keys: withKeys ? info.keys : [],
+  }).finish();
+  return new Response(_wrapField1(inner).slice(), {
+    headers: { "Content-Type": "application/protobuf" },
+  });
 }

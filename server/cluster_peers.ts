@@ -126,7 +126,7 @@ export class ClusterPeers {
   /** Forwarded lease renewals, and `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
   async #extra(request: Request): Promise<Response | undefined> {
     const path = new URL(request.url).pathname;
-    if (path === LEASES_PATH) return await serveLeaseRenewal(this.#core, request);
+    if (path.startsWith(LEASES_PATH)) return await serveLeaseRenewal(this.#core, request);
     if (path !== "/members" || request.method !== "GET") return undefined;
     const members = this.#core.cluster.sortedMembers().map(memberJson);
     return new Response(`[${members.join(",")}]\n`, {

@@ -58,6 +58,20 @@ Deno.test({
       reader.releaseLock();
       await watch.stdout.cancel().catch(() => {});
       strictEqual(text, "PUT\nw\nseen\n", "watch event through another member");
+      // Leases through every member: only the leader's lessor keeps time, so followers
+      // forward keep-alives and time-to-live queries to it.
+      for (const i of all) {
+        const granted = await etcdctlOk(cluster.endpoint(i), ["lease", "grant", "30"]);
+        const lease = /lease ([0-9a-f]+) granted/.exec(granted)![1]!;
+        await etcdctlOk(cluster.endpoint(i), ["put", `leased${i}`, "x", `--lease=${lease}`]);
+        const kept = await etcdctlOk(cluster.endpoint(i), ["lease", "keep-alive", "--once", lease]);
+        strictEqual(kept, `lease ${lease} keepalived with TTL(30)\n`);
+        const ttl = await etcdctlOk(cluster.endpoint(i), ["lease", "timetolive", "--keys", lease]);
+        ok(
+          /granted with TTL\(30s\), remaining\((29|30)s\), attached keys\(\[leased\d\]\)/.test(ttl),
+          `member ${i}: ${ttl}`,
+        );
+      }
       // Operator views.
       const list = await etcdctlOk(endpoints, ["member", "list"]);
       for (const m of cluster.members) {

@@ -14,7 +14,7 @@ import { toApiError } from "../../server/apply.ts";
 import { big, int64 } from "../../server/kv_ops.ts";
 import { costLeaseGrant } from "../../server/quota.ts";
 import { LeaseNotFoundError } from "../../lease/mod.ts";
-import { renewLease } from "../../server/cluster_lease.ts";
+import { leaseTimeToLiveOnLeader, renewLease } from "../../server/cluster_lease.ts";
 
 /** The largest lease ID the server picks (IDs are positive int64). */
 const _LEASE_ID_MASK = (1n << 63n) - 1n;
@@ -63,6 +63,9 @@ export function leaseService(server: EtcdServer): LeaseService {
       }
     },
     leaseTimeToLive: async (r, ctx) => {
+      // Only the leader's lessor knows the remaining time: a follower asks it.
+      const forwarded = await leaseTimeToLiveOnLeader(server, r);
+      if (forwarded !== undefined) return { ...forwarded, header: server.fillHeader({}) };
       await server.linearizableReadNotify(ctx.signal);
       const id = big(r.ID);
       try {
