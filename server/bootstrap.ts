@@ -21,6 +21,7 @@ import type { Logger } from "./log.ts";
 import { computeClusterId, computeMemberId, goUrlString } from "./ids.ts";
 import { type Member, memberJson, RaftCluster } from "./membership.ts";
 import { assertNotBootstrapped, joinExistingCluster } from "./cluster_join.ts";
+import { forceNewClusterLog } from "./cluster_force.ts";
 import {
   type HardState,
   MemoryStorage,
@@ -265,10 +266,21 @@ async function _restart(
     });
   }
   const metadata = decodeMetadata(contents.metadata);
+  let { entries, hardState } = contents;
+  if (cfg.forceNewCluster) {
+    // etcd's restartAsStandaloneNode: drop uncommitted entries, commit removals of the others.
+    const forced = forceNewClusterLog({ self: metadata.nodeId, snapshot, entries, hardState });
+    await wal.save(forced.hardState, forced.appended);
+    ({ entries, hardState } = forced);
+    log.info("forcing restart member", {
+      "local-member-id": metadata.nodeId.toString(16),
+      "commit-index": hardState.commit,
+    });
+  }
   const storage = new MemoryStorage();
   if (snapshot !== undefined) storage.applySnapshot(snapshot);
-  storage.setHardState(contents.hardState);
-  storage.append(contents.entries);
+  storage.setHardState(hardState);
+  storage.append(entries);
   const rawNode = new RawNode(_raftConfig(cfg, metadata.nodeId, storage));
   // A crash between creating the WAL and saving the bootstrap entries leaves an empty log:
   // bootstrap again, exactly as the first start would have.
@@ -299,7 +311,7 @@ async function _restart(
     snapshotter,
     storage,
     rawNode,
-    hardState: contents.hardState,
+    hardState,
     snapshot,
     backendPath: dbPath,
   };

@@ -150,7 +150,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const cluster = new LocalCluster({ size: 2, basePort: BASE_PORT + 20 });
+    const cluster = new LocalCluster({ size: 2, basePort: BASE_PORT + 22 });
     try {
       await cluster.init();
       const args = cluster.args(0);
@@ -168,4 +168,30 @@ Deno.test({
       await cluster.cleanup();
     }
   },
+});
+
+Deno.test({
+  name: "--force-new-cluster restarts one member alone with its data",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withCluster({ size: 3, basePort: BASE_PORT + 12 }, async (cluster) => {
+      await cluster.waitLeader([0, 1, 2]);
+      for (let n = 0; n < 10; n++) await cluster.put(n % 3, `forced/${n}`, `v${n}`);
+      // Let every member apply the last write before they all go down.
+      await retry("applied everywhere", 5000, async () => {
+        strictEqual(await cluster.get(1, "forced/9", { serializable: true }), "v9");
+      });
+      for (const i of [0, 1, 2]) await cluster.kill(i);
+      const survivor = cluster.spawn(1, { args: [...cluster.args(1), "--force-new-cluster"] });
+      await survivor.waitFor("ready to serve client requests", 20_000);
+      ok(survivor.log.includes("forcing restart member"));
+      await cluster.waitLeader([1], 10_000);
+      const list = await etcdctlOk(cluster.endpoint(1), ["member", "list"]);
+      strictEqual(list.trim().split("\n").length, 1, list);
+      ok(list.startsWith(`${cluster.members[1]!.id}, started, m1`), list);
+      strictEqual((await cluster.getPrefix(1, "forced/")).size, 10);
+      await cluster.put(1, "forced/alone", "yes");
+      strictEqual(await cluster.get(1, "forced/alone"), "yes");
+    }),
 });
