@@ -8,7 +8,7 @@
  * free-page count: with the hashmap the latency stays flat as the file grows; the array's
  * linear scans show where it bends.
  *
- *   deno task bench:churn [--gb=10] [--step=1] [--freelist=map|array|both] [--ops=3200] [--json]
+ *   deno task bench:churn [--gb=10] [--step=1] [--freelist=map|array|both] [--ops=3200] [--tag=NAME] [--json]
  *
  * Real fdatasync on every commit; the freelist is not persisted (etcd 3.4's default).
  * Progress lines go to bench/out/churn-<freelist>.jsonl as they are measured.
@@ -69,6 +69,8 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  freelistP50Ms: number;
+  freelistP99Ms: number;
   freePages: number;
   fileBytes: number;
 }
@@ -76,10 +78,27 @@ interface Row {
 function run(freelist: "map" | "array"): Row[] {
   const dir = Deno.makeTempDirSync({ prefix: "detcd-churn-", dir: flag("dir", "/tmp") });
   const path = `${dir}/db`;
-  const out = new URL(`./out/churn-${freelist}.jsonl`, import.meta.url);
+  const out = new URL(`./out/churn-${freelist}${flag("tag", "")}.jsonl`, import.meta.url);
   Deno.mkdirSync(new URL("./out/", import.meta.url), { recursive: true });
   Deno.writeTextFileSync(out, "");
   const db = DB.open(path, { freelistType: freelist, noFreelistSync: true });
+  // Time spent in the freelist itself (allocate, and release when a write tx begins), so the
+  // allocator's share of the commit is visible apart from I/O and the machine's load.
+  let freelistMs = 0;
+  const allocate = db.freelist.allocate.bind(db.freelist);
+  const release = db.freelist.release.bind(db.freelist);
+  db.freelist.allocate = (txid: number, n: number) => {
+    const t = performance.now();
+    const start = allocate(txid, n);
+    freelistMs += performance.now() - t;
+    return start;
+  };
+  db.freelist.release = (txid: number) => {
+    const t = performance.now();
+    release(txid);
+    freelistMs += performance.now() - t;
+  };
+  let freelistTimes: number[] = [];
   const rand = prng(42);
   const bucketName = new TextEncoder().encode("key");
   db.update((tx) => tx.createBucket(bucketName));
@@ -91,6 +110,7 @@ function run(freelist: "map" | "array"): Row[] {
   let commitNumber = 0;
   const started = performance.now();
   while (db.fileSize() < targetGb * GB) {
+    freelistMs = 0;
     const tx = db.begin(true);
     const bucket = tx.bucket(bucketName)!;
     commitNumber++;
@@ -118,9 +138,11 @@ function run(freelist: "map" | "array"): Row[] {
     const t = performance.now();
     tx.commit();
     latencies.push(performance.now() - t);
+    freelistTimes.push(freelistMs);
     const nowGb = Math.floor(db.fileSize() / GB / stepGb);
     if (nowGb > gb) {
       latencies.sort((a, b) => a - b);
+      freelistTimes.sort((a, b) => a - b);
       const row: Row = {
         freelist,
         gb: Math.round((gb + 1) * stepGb * 100) / 100,
@@ -128,6 +150,8 @@ function run(freelist: "map" | "array"): Row[] {
         p50Ms: Math.round(percentile(latencies, 0.5) * 100) / 100,
         p99Ms: Math.round(percentile(latencies, 0.99) * 100) / 100,
         maxMs: Math.round(latencies[latencies.length - 1]! * 100) / 100,
+        freelistP50Ms: Math.round(percentile(freelistTimes, 0.5) * 1000) / 1000,
+        freelistP99Ms: Math.round(percentile(freelistTimes, 0.99) * 1000) / 1000,
         freePages: db.freelist.freeCount(),
         fileBytes: db.fileSize(),
       };
@@ -147,10 +171,13 @@ function run(freelist: "map" | "array"): Row[] {
             String(row.commits).padStart(6)
           } commits  p50 ${row.p50Ms.toFixed(2).padStart(8)} ms  p99 ${
             row.p99Ms.toFixed(2).padStart(8)
-          } ms  max ${row.maxMs.toFixed(1).padStart(8)} ms  free pages ${row.freePages}`,
+          } ms  max ${row.maxMs.toFixed(1).padStart(8)} ms  freelist p50 ${
+            row.freelistP50Ms.toFixed(3)
+          } p99 ${row.freelistP99Ms.toFixed(3)} ms  free pages ${row.freePages}`,
         );
       }
       latencies = [];
+      freelistTimes = [];
       gb = nowGb;
     }
   }
