@@ -7,8 +7,7 @@
  *    the MemoryStorage;
  * 2. hard state and entries are appended to the WAL with one fdatasync (group commit: every
  *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage;
- * 3. messages go to the transport (none with one member, but the step is kept so that a
- *    cluster changes nothing here);
+ * 3. messages go to the transport (a leader's go first, in parallel with its write);
  * 4. committed entries are handed to the applier, in log order;
  * 5. `advance()`.
  *
@@ -25,6 +24,7 @@
 import type { Entry, HardState, Message, Snapshot } from "../raft/raftpb.ts";
 import { isEmptySnapshot } from "../raft/raftpb.ts";
 import type { MemoryStorage, RawNode, ReadState, SoftState } from "../raft/mod.ts";
+import { StateType } from "../raft/mod.ts";
 import type { Wal } from "../wal/mod.ts";
 import type { Snapshotter } from "../snap/mod.ts";
 
@@ -175,6 +175,11 @@ export class RaftNode {
     const rd = this.rawNode.ready();
     if (rd.softState !== undefined) this.#handler.onSoftState(rd.softState);
     if (rd.readStates.length > 0) this.#handler.onReadStates(rd.readStates);
+    // A leader's messages may leave in parallel with its own WAL write (etcd's raft.go sends
+    // them first): followers persist before they acknowledge, and this member applies only
+    // after its own write below. Everyone else sends only once the write is done.
+    const sendFirst = this.rawNode.raft.state === StateType.StateLeader;
+    if (sendFirst && rd.messages.length > 0) this.#transport.send(rd.messages);
     // 1. A snapshot file is durable before the WAL records it (etcd 3.4.23's order: an orphan
     //    snap is possible and skipped on restart; a WAL record without its snap is not).
     const snapshot = rd.snapshot;
@@ -197,7 +202,7 @@ export class RaftNode {
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) this.#storage.append(rd.entries);
     // 3. Messages leave only once what they promise is on disk.
-    if (rd.messages.length > 0) this.#transport.send(rd.messages);
+    if (!sendFirst && rd.messages.length > 0) this.#transport.send(rd.messages);
     // 4. Apply in log order.
     if (rd.committedEntries.length > 0) this.#handler.applyEntries(rd.committedEntries);
     // 5. Done with this Ready.

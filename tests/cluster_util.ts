@@ -24,6 +24,23 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   if (event.reason instanceof Deno.errors.BadResource) event.preventDefault();
 });
 
+/**
+ * Members die with the test runner: if it crashes (or is killed), `setpriv --pdeathsig` has
+ * the kernel SIGKILL them instead of leaving them holding the test ports.
+ */
+const _PARENT_DEATH_KILL: string[] = await (async () => {
+  try {
+    const probe = await new Deno.Command("setpriv", {
+      args: ["--pdeathsig", "KILL", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return probe.success ? ["setpriv", "--pdeathsig", "KILL", "--"] : [];
+  } catch {
+    return [];
+  }
+})();
+
 /** Raft timing of the test clusters: elections well above a busy 2-core machine's pauses. */
 export const HEARTBEAT_MS = 50;
 /** Election timeout of the test clusters. */
@@ -133,8 +150,10 @@ export class LocalCluster {
   /** Spawns member `i` (does not wait). */
   spawn(i: number, extra: { state?: "new" | "existing"; cluster?: string; args?: string[] } = {}) {
     const m = this.members[i]!;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", _MAIN, ...(extra.args ?? this.args(i, extra))],
+    const deno = [Deno.execPath(), "run", "--allow-all", "--quiet", _MAIN];
+    const argv = [..._PARENT_DEATH_KILL, ...deno, ...(extra.args ?? this.args(i, extra))];
+    const child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
