@@ -21,15 +21,16 @@ import {
   ErrMemberNotEnoughStarted,
   ErrMemberNotFound,
   ErrMemberNotLearner,
+  ErrNoLeader,
   ErrNotLeader,
   ErrPeerURLExist,
+  ErrTimeout,
   ErrTooManyLearners,
   ErrUnhealthy,
   EtcdError,
   Status,
 } from "../api/errors.ts";
 import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
-import { ClusterPeers } from "./cluster_peers.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { computeMemberId } from "./ids.ts";
 import { type Member, memberJson } from "./membership.ts";
@@ -140,8 +141,9 @@ export async function removeMember(
 }
 
 function _activeSince(core: EtcdServer, id: bigint): Date | undefined {
-  const peers = core.transport;
-  return peers instanceof ClusterPeers ? peers.transport.activeSince(id) : undefined;
+  // The peer transport when there is one (cluster_peers.ts); one member has none.
+  const peers = core.transport as { transport?: { activeSince?(id: bigint): Date | undefined } };
+  return peers.transport?.activeSince?.(id);
 }
 
 /** etcd's isConnectedSince(now - HealthInterval); the member itself always counts. */
@@ -177,14 +179,15 @@ export async function promoteMember(
   const member = core.cluster.members.get(id);
   if (member === undefined) throw ErrMemberNotFound;
   if (!member.isLearner) throw ErrMemberNotLearner;
-  // Only the leader knows the learner's progress; etcd forwards the request to it. A follower
-  // proposes directly (raft forwards the proposal) without the readiness check.
-  const status = core.raft.rawNode.status();
-  if (status.progress !== undefined) {
-    const leaderMatch = status.progress.get(core.memberId)?.match ?? 0;
-    const learnerMatch = status.progress.get(id)?.match ?? 0;
-    if (learnerMatch < leaderMatch * _LEARNER_READY_RATIO) throw ErrMemberLearnerNotReady;
+  // Only the leader knows the learner's progress: a follower hands the request to it.
+  if (!core.isLeader) {
+    await _promoteOnLeader(core, id, signal);
+    return core.cluster.members.get(id) ?? member;
   }
+  const progress = core.raft.rawNode.status().progress;
+  const leaderMatch = progress?.get(core.memberId)?.match ?? 0;
+  const learnerMatch = progress?.get(id)?.match ?? 0;
+  if (learnerMatch < leaderMatch * _LEARNER_READY_RATIO) throw ErrMemberLearnerNotReady;
   if (core.cfg.strictReconfigCheck && !_readyToAddVoter(core)) throw ErrMemberNotEnoughStarted;
   const promoted: Member = { ...member, isLearner: false, name: "", clientUrls: [] };
   await _propose(core, {
@@ -193,6 +196,71 @@ export async function promoteMember(
     context: _encoder.encode(memberJson(promoted)),
   }, signal);
   return core.cluster.members.get(id) ?? promoted;
+}
+
+/** The peer path etcd forwards MemberPromote on (`/members/promote/<decimal id>`). */
+export const PROMOTE_PATH_PREFIX = "/members/promote/";
+
+/** etcd's promoteMemberHTTP: ask the leader over its peer URL, map its answer to errors. */
+async function _promoteOnLeader(core: EtcdServer, id: bigint, signal?: AbortSignal) {
+  const leader = core.cluster.members.get(core.leader);
+  if (leader === undefined) throw ErrNoLeader;
+  const timeout = AbortSignal.timeout(5000 + 2 * core.cfg.electionTimeoutMs);
+  for (const url of leader.peerUrls) {
+    let response: Response;
+    try {
+      response = await fetch(`${url.replace(/\/$/, "")}${PROMOTE_PATH_PREFIX}${id}`, {
+        method: "POST",
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+      });
+    } catch {
+      continue;
+    }
+    const text = await response.text();
+    if (response.status === 200) {
+      // The leader applied it; wait until this member has too.
+      await core.linearizableReadNotify(signal);
+      return;
+    }
+    if (response.status === 404) throw ErrMemberNotFound;
+    if (text.includes(ErrMemberLearnerNotReady.message)) throw ErrMemberLearnerNotReady;
+    if (text.includes(ErrMemberNotLearner.message)) throw ErrMemberNotLearner;
+    if (text.includes(ErrMemberNotEnoughStarted.message)) throw ErrMemberNotEnoughStarted;
+    throw new EtcdError(Status.UNKNOWN, `member promote: unknown error(${text.trim()})`);
+  }
+  throw ErrTimeout;
+}
+
+/** Serves a forwarded MemberPromote on the leader; other paths: undefined. */
+export async function servePromote(
+  core: EtcdServer,
+  request: Request,
+): Promise<Response | undefined> {
+  const path = new URL(request.url).pathname;
+  if (!path.startsWith(PROMOTE_PATH_PREFIX)) return undefined;
+  const headers = { "X-Etcd-Cluster-ID": core.clusterId.toString(16) };
+  if (request.method !== "POST") {
+    return new Response("Method Not Allowed\n", { status: 405, headers: { Allow: "POST" } });
+  }
+  const text = path.slice(PROMOTE_PATH_PREFIX.length);
+  if (!/^\d+$/.test(text)) {
+    return new Response(`member ${text} not found in cluster\n`, { status: 404, headers });
+  }
+  try {
+    await promoteMember(core, BigInt(text), request.signal);
+  } catch (error) {
+    const message = (error as Error).message;
+    const status = error === ErrMemberNotFound
+      ? 404
+      : error === ErrMemberNotLearner || error === ErrMemberLearnerNotReady
+      ? 412
+      : 500;
+    return new Response(`${message}\n`, { status, headers });
+  }
+  const members = core.cluster.sortedMembers().map(memberJson);
+  return new Response(`[${members.join(",")}]\n`, {
+    headers: { ...headers, "Content-Type": "application/json" },
+  });
 }
 
 /** MoveLeader: hands leadership to `target` and waits until it leads. */

@@ -30,6 +30,7 @@ import { goUrlString } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { memberJson } from "./membership.ts";
 import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
+import { PROMOTE_PATH_PREFIX, servePromote } from "./cluster_membership.ts";
 
 /** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
 const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
@@ -127,6 +128,7 @@ export class ClusterPeers {
   async #extra(request: Request): Promise<Response | undefined> {
     const path = new URL(request.url).pathname;
     if (path.startsWith(LEASES_PATH)) return await serveLeaseRenewal(this.#core, request);
+    if (path.startsWith(PROMOTE_PATH_PREFIX)) return await servePromote(this.#core, request);
     if (path !== "/members" || request.method !== "GET") return undefined;
     const members = this.#core.cluster.sortedMembers().map(memberJson);
     return new Response(`[${members.join(",")}]\n`, {

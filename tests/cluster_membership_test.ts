@@ -61,6 +61,16 @@ Deno.test({
       ok(match !== null, added);
       slot.id = match[1]!;
       ok(added.includes(`ETCD_INITIAL_CLUSTER_STATE="existing"`), added);
+      // Promotion goes through the leader (forwarded from a follower), which refuses a learner
+      // that has not caught up: this one has not even started.
+      const firstLeader = await cluster.waitLeader([0, 1, 2]);
+      const follower = [0, 1, 2].find((i) => cluster.members[i]!.id !== firstLeader)!;
+      const early = await etcdctl(cluster.endpoint(follower), ["member", "promote", slot.id]);
+      ok(early.code !== 0);
+      ok(
+        early.stderr.includes("can only promote a learner member which is in sync with leader"),
+        early.stderr,
+      );
       const joined = cluster.spawn(learner, {
         state: "existing",
         cluster: cluster.initialCluster([0, 1, 2, learner]),
@@ -73,7 +83,7 @@ Deno.test({
       ok(list.includes(`${slot.id}, started, ${slot.name}, ${peerUrl}`), list);
       ok(/, true\n/.test(list.split("\n").find((l) => l.startsWith(slot.id))! + "\n"), list);
       await retry("promote", 15_000, async () => {
-        await etcdctlOk(cluster.endpoint(0), ["member", "promote", slot.id]);
+        await etcdctlOk(cluster.endpoint(follower), ["member", "promote", slot.id]);
       });
       list = await etcdctlOk(cluster.endpoint(0), ["member", "list"]);
       ok(list.includes(`${slot.id}, started, ${slot.name}, ${peerUrl}, http`), list);
