@@ -1,11 +1,11 @@
 /**
  * 3-member cluster benchmark: `deno task bench:kv-cluster [--total N] [--workers N]`.
  *
- * Starts a 3-member real etcd cluster on 127.0.0.1, runs four loads against all three
- * endpoints (connections spread round-robin, so two thirds of the writes enter through a
- * follower and are forwarded to the leader, as with `etcdctl --endpoints=a,b,c`), stops it,
- * then does the same with a 3-member detcd cluster given the same flags, and prints the
- * ratios detcd/etcd:
+ * For each of four loads, starts a fresh 3-member real etcd cluster on 127.0.0.1, runs the
+ * load against all three endpoints (connections spread round-robin, so two thirds of the
+ * writes enter through a follower and are forwarded to the leader, as with
+ * `etcdctl --endpoints=a,b,c`), stops it, then does the same with a 3-member detcd cluster
+ * given the same flags, and prints the ratios detcd/etcd:
  *
  * - put, 1 client, 1 connection;
  * - put, 1000 clients, 100 connections;
@@ -145,27 +145,26 @@ async function _waitReady(endpoint: string): Promise<void> {
   throw new Error(`${endpoint}: no answer within ${SERVER_READY_MS} ms`);
 }
 
-async function _runAll(
+/** One load against a fresh cluster of `command` (so that loads do not see each other's data). */
+async function _runOne(
+  command: string[],
   label: string,
-  cluster: _Cluster,
+  load: _Load,
   total: number,
   workers: number,
-): Promise<RunResult[]> {
-  const results: RunResult[] = [];
+): Promise<RunResult> {
+  const cluster = await _startCluster(command, label);
   try {
-    for (const load of LOADS) {
-      const options: LoadOptions = {
-        ...load.options,
-        label: `${label} ${load.name}`,
-        endpoints: cluster.endpoints,
-        total: Math.max(100, Math.round(total * load.share)),
-      };
-      results.push(await runLoadInWorkers(options, workers));
-    }
+    const options: LoadOptions = {
+      ...load.options,
+      label: `${label} ${load.name}`,
+      endpoints: cluster.endpoints,
+      total: Math.max(100, Math.round(total * load.share)),
+    };
+    return await runLoadInWorkers(options, workers);
   } finally {
     await cluster.stop();
   }
-  return results;
 }
 
 function _ratio(name: string, detcd: number, etcd: number): string {
@@ -190,18 +189,14 @@ async function main(): Promise<void> {
     throw new Error("--total and --workers are counts");
   }
   console.log(`command: deno task bench:kv-cluster ${Deno.args.join(" ")}`.trimEnd());
-  const etcd = await _runAll(
-    "etcd",
-    await _startCluster(values["etcd-cmd"].split(" "), "etcd"),
-    total,
-    workers,
-  );
-  const detcd = await _runAll(
-    "detcd",
-    await _startCluster(values["detcd-cmd"].split(" "), "detcd"),
-    total,
-    workers,
-  );
+  // Interleaved (etcd, detcd, next load...): on a shared machine the load drifts, and each
+  // ratio then compares runs made a few seconds apart.
+  const etcd: RunResult[] = [];
+  const detcd: RunResult[] = [];
+  for (const load of LOADS) {
+    etcd.push(await _runOne(values["etcd-cmd"].split(" "), "etcd", load, total, workers));
+    detcd.push(await _runOne(values["detcd-cmd"].split(" "), "detcd", load, total, workers));
+  }
   for (const result of [...etcd, ...detcd]) console.log(formatRun(result));
   console.log("ratios detcd/etcd, 3-member clusters (QPS higher is better, latency lower)");
   for (let i = 0; i < LOADS.length; i++) {
