@@ -93,6 +93,15 @@ export class LocalCluster {
   addSlot(): number {
     const i = this.members.length;
     const base = this.#options.basePort + 3 * i;
+    // A member that cannot listen dies with a terse log; name the real cause up front (a
+    // leftover process of an earlier run holding the port).
+    for (const port of [base, base + 1]) {
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port }).close();
+      } catch (error) {
+        throw new Error(`port ${port} is not free (another test run?): ${error}`);
+      }
+    }
     const slot: MemberSlot = {
       name: `m${i}`,
       clientPort: base,
