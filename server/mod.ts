@@ -35,6 +35,15 @@ export { RaftNode, type RaftNodeHandler, type Transport } from "./raft_node.ts";
 export { Compactor, parseGoDurationMs } from "./compactor.ts";
 export { ClusterPeers } from "./cluster_peers.ts";
 export {
+  addMember,
+  moveLeader,
+  promoteMember,
+  removeMember,
+  updateMember,
+} from "./cluster_membership.ts";
+export { leaseTimeToLiveOnLeader, renewLease } from "./cluster_lease.ts";
+export { forceNewClusterLog, memberIdsOf } from "./cluster_force.ts";
+export {
   assertNotBootstrapped,
   fetchRemoteCluster,
   joinExistingCluster,
