@@ -42,6 +42,7 @@ import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
 import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./membership.ts";
 import { AlarmStore, BackendQuota } from "./quota.ts";
+import { ensureAuthBuckets } from "../auth/mod.ts";
 import { applyRequest, type ApplyResult, type ApplyTarget } from "./apply.ts";
 import { ReadIndexer } from "./read_index.ts";
 import { RaftNode, type Transport } from "./raft_node.ts";
@@ -175,6 +176,7 @@ export class EtcdServer implements ApplyTarget {
     });
     this.lessor.setRangeDeleter(() => this.kv.write());
     this.alarms = new AlarmStore(this.backend);
+    ensureAuthBuckets(this.backend);
     this.quota = new BackendQuota(cfg.quotaBackendBytes, () => this.backend.size());
     this.#consistentIndex = this.kv.consistentIndex();
     this.#applyingIndex = this.#consistentIndex;
@@ -486,6 +488,7 @@ export class EtcdServer implements ApplyTarget {
     this.lessor.recover(this.backend);
     this.kv.restore(this.backend);
     this.alarms = new AlarmStore(this.backend);
+    ensureAuthBuckets(this.backend);
     if (snapshot.data !== undefined && snapshot.data.length > 0) {
       this.cluster.loadFromV2Json(snapshot.data);
     }

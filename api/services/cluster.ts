@@ -33,27 +33,32 @@ function _memberToPb(m: Member): etcdserverpb.Member.$Properties {
 /** Builds the Cluster handlers over `server`. */
 export function clusterService(server: EtcdServer): ClusterService {
   const members = () => server.cluster.sortedMembers().map(_memberToPb);
+  // etcd's ClusterServer.header(): cluster ID, member ID and raft term, but no revision.
+  const header = () => {
+    const { revision: _revision, ...rest } = server.fillHeader({});
+    return rest;
+  };
   return {
     memberList: async (_r, ctx) => {
       await server.linearizableReadNotify(ctx.signal);
-      return { header: server.fillHeader({}), members: members() };
+      return { header: header(), members: members() };
     },
     memberAdd: async (r, ctx) => {
       const options = { peerUrls: r.peerURLs ?? [], isLearner: r.isLearner === true };
       const member = await addMember(server, options, ctx.signal);
-      return { header: server.fillHeader({}), member: _memberToPb(member), members: members() };
+      return { header: header(), member: _memberToPb(member), members: members() };
     },
     memberRemove: async (r, ctx) => {
       await removeMember(server, big(r.ID), ctx.signal);
-      return { header: server.fillHeader({}), members: members() };
+      return { header: header(), members: members() };
     },
     memberUpdate: async (r, ctx) => {
       await updateMember(server, { id: big(r.ID), peerUrls: r.peerURLs ?? [] }, ctx.signal);
-      return { header: server.fillHeader({}), members: members() };
+      return { header: header(), members: members() };
     },
     memberPromote: async (r, ctx) => {
       await promoteMember(server, big(r.ID), ctx.signal);
-      return { header: server.fillHeader({}), members: members() };
+      return { header: header(), members: members() };
     },
   };
 }
