@@ -12,7 +12,7 @@
  * - range linearizable and range serializable, 1000 clients, 100 connections.
  *
  * Client and servers share this machine's cores: only ratios from one run mean anything.
- * Ports 24080-24085 (the cluster range of tests/cluster_*).
+ * Ports 24080-24085 (shared with tests/cluster_mixed_test.ts: do not run both at once).
  *
  * @module
  */
