@@ -17,13 +17,6 @@ const _MAIN = new URL("../main.ts", import.meta.url).pathname;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
 
-// tests/rafthttp_tcp_proxy.ts may close a connection twice when block() closes it while its
-// first request is being read (Deno.errors.BadResource from a dangling promise). The proxy is
-// not ours to change: that one error is contained here, and reported to its owner.
-globalThis.addEventListener("unhandledrejection", (event) => {
-  if (event.reason instanceof Deno.errors.BadResource) event.preventDefault();
-});
-
 /**
  * Members die with the test runner: if it crashes (or is killed), `setpriv --pdeathsig` has
  * the kernel SIGKILL them instead of leaving them holding the test ports.

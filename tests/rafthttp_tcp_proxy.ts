@@ -21,6 +21,9 @@ export class TcpProxy {
   /** The member each source connection speaks for (from its first request's headers). */
   private readonly senders = new Map<Deno.Conn, string>();
   private resumeWaiters: (() => void)[] = [];
+  /** Connections already closed: closing is idempotent (Deno throws BadResource twice). */
+  private readonly closed = new WeakSet<Deno.Conn>();
+  private stopped = false;
   private readonly accepting: Promise<void>;
 
   constructor(readonly listenPort: number, readonly targetPort: number) {
@@ -55,7 +58,10 @@ export class TcpProxy {
 
   /** Stops listening and closes everything. */
   async close(): Promise<void> {
-    this.listener.close();
+    // "cut" also stops a connection being opened right now from being forwarded.
+    this.mode = "cut";
+    if (!this.stopped) this.listener.close();
+    this.stopped = true;
     this._closeAll();
     for (const resume of this.resumeWaiters.splice(0)) resume();
     await this.accepting;
@@ -63,24 +69,27 @@ export class TcpProxy {
 
   private _closeConn(conn: Deno.Conn): void {
     this.senders.delete(conn);
-    if (this.connections.delete(conn)) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    this.connections.delete(conn);
+    this._close(conn);
   }
 
   private _closeAll(): void {
-    for (const conn of this.connections) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    for (const conn of this.connections) this._close(conn);
     this.connections.clear();
+  }
+
+  /**
+   * Closes `conn` once: `block()`, `cut()`, a pump ending and a timed-out head read may all
+   * close the same connection.
+   */
+  private _close(conn: Deno.Conn): void {
+    if (this.closed.has(conn)) return;
+    this.closed.add(conn);
+    try {
+      conn.close();
+    } catch {
+      // Closed by Deno itself (the peer reset it).
+    }
   }
 
   private async _accept(): Promise<void> {
@@ -92,23 +101,24 @@ export class TcpProxy {
         return;
       }
       if (this.mode === "cut") {
-        source.close();
+        this._close(source);
         continue;
       }
-      void this._open(source);
+      // _open closes what it cannot forward; nothing it throws may escape as unhandled.
+      void this._open(source).catch(() => this._close(source));
     }
   }
 
   private async _open(source: Deno.Conn): Promise<void> {
     // Read the first request's headers to learn who is dialing.
-    const first = await _readHead(source);
+    const first = await _readHead(source, () => this._close(source));
     if (first === undefined) {
-      source.close();
+      this._close(source);
       return;
     }
     const from = /\r\nX-Server-From: *([0-9a-f]+)/i.exec(new TextDecoder().decode(first))?.[1];
     if (from !== undefined && this.blocked.has(from)) {
-      source.close();
+      this._close(source);
       return;
     }
     while (this.mode === "frozen") {
@@ -120,12 +130,12 @@ export class TcpProxy {
       let written = 0;
       while (written < first.length) written += await target.write(first.subarray(written));
     } catch {
-      source.close();
+      this._close(source);
       return;
     }
     if (this.mode === "cut") {
-      source.close();
-      target.close();
+      this._close(source);
+      this._close(target);
       return;
     }
     this.connections.add(source);
@@ -156,17 +166,17 @@ export class TcpProxy {
   }
 }
 
-/** Reads until the end of the HTTP head (or 16 KiB, or 2 s); undefined when the peer left. */
-async function _readHead(conn: Deno.Conn): Promise<Uint8Array | undefined> {
+/**
+ * Reads until the end of the HTTP head (or 16 KiB, or 2 s, after which `close` is called);
+ * undefined when the peer left.
+ */
+async function _readHead(
+  conn: Deno.Conn,
+  close: () => void,
+): Promise<Uint8Array | undefined> {
   const buffer = new Uint8Array(16 * 1024);
   let length = 0;
-  const timer = setTimeout(() => {
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }, 2000);
+  const timer = setTimeout(close, 2000);
   try {
     while (length < buffer.length) {
       const n = await conn.read(buffer.subarray(length));

@@ -46,6 +46,10 @@ export function maintenanceService(server: EtcdServer): MaintenanceService {
         raftAppliedIndex: int64(server.appliedIndex),
         dbSizeInUse: int64(server.backend.sizeInUse()),
       };
+      // etcd 3.4 reports a learner as such (`endpoint status` prints IS LEARNER).
+      if (server.cluster.members.get(server.memberId)?.isLearner === true) {
+        response.isLearner = true;
+      }
       const errors: string[] = [];
       if (leader === 0n) errors.push("etcdserver: no leader");
       for (const a of server.alarms.get(etcdserverpb.AlarmType.NONE)) {
