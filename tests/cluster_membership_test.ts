@@ -1,8 +1,9 @@
 // Goal: runtime membership works as in etcd 3.4 on real processes: a learner added while the
 // leader's raft log is compacted catches up through a db snapshot and is promoted; a removed
 // member stops, and started again it exits with etcd's message; a wiped member refuses to
-// bootstrap again; --strict-reconfig-check refuses a removal that breaks the active quorum;
-// every member restarted from disk still has all data and one HashKV.
+// bootstrap again; a learner refuses writes and linearizable reads with etcd's error but
+// serves serializable ones; --strict-reconfig-check refuses a removal that breaks the active
+// quorum; every member restarted from disk still has all data and one HashKV.
 // Method: a 3-member cluster (tests/cluster_util.ts) with --snapshot-count 20 and 5 catch-up
 // entries, driven by the real etcdctl. Ports 24040-24069.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
@@ -79,6 +80,36 @@ Deno.test({
       await retry("learner catches up", 15_000, async () => {
         strictEqual(await cluster.get(learner, "key/59", { serializable: true }), "v59");
       });
+      // A learner serves serializable reads and Status only (etcd 3.4's
+      // isRPCSupportedForLearner); anything else is refused at once with etcd's error.
+      const learnerEndpoint = cluster.endpoint(learner);
+      const refusedPut = await etcdctl(learnerEndpoint, ["put", "on/learner", "x"]);
+      ok(refusedPut.code !== 0, refusedPut.stdout);
+      ok(
+        refusedPut.stderr.includes("etcdserver: rpc not supported for learner"),
+        refusedPut.stderr,
+      );
+      const refusedGet = await etcdctl(learnerEndpoint, ["get", "key/59"]);
+      ok(
+        refusedGet.stderr.includes("etcdserver: rpc not supported for learner"),
+        refusedGet.stderr,
+      );
+      strictEqual(
+        await etcdctlOk(learnerEndpoint, [
+          "get",
+          "--consistency=s",
+          "--print-value-only",
+          "key/59",
+        ]),
+        "v59\n",
+      );
+      const learnerStatus = await etcdctlOk(learnerEndpoint, [
+        "endpoint",
+        "status",
+        "-w",
+        "json",
+      ]);
+      strictEqual(JSON.parse(learnerStatus)[0].Status.isLearner, true, learnerStatus);
       let list = await etcdctlOk(cluster.endpoint(0), ["member", "list"]);
       ok(list.includes(`${slot.id}, started, ${slot.name}, ${peerUrl}`), list);
       ok(/, true\n/.test(list.split("\n").find((l) => l.startsWith(slot.id))! + "\n"), list);
