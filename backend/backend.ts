@@ -3,6 +3,12 @@
  * bolt file: one long-lived write transaction that collects writes and commits them every
  * `batchIntervalMs` or after `batchLimit` writes, whichever comes first.
  *
+ * A batch commit writes its pages at once but awaits both fdatasyncs (pages, then meta) off
+ * the event loop, so requests keep being served while the disk works; the next batch opens at
+ * once on top of the committed state, and its own commit waits until the one in flight is
+ * durable. forceCommit() is the synchronous, durable commit for callers that need the file on
+ * disk now (snapshot, defrag, compaction schedule, close).
+ *
  * Readers see the writes of the batch before it commits, as etcd's txReadBuffer makes them
  * do. Here a ReadTx reads straight through the open write transaction (one thread, so no read
  * can interleave with a half-done write): it sees puts and deletes at once, a superset of
@@ -95,6 +101,11 @@ export function openBackend(options: BackendOptions): Backend {
 }
 
 const DEFRAG_COMMIT_KEYS = 10000;
+/**
+ * While a commit is in flight the next batch may grow to this many times batchLimit; past it
+ * the writer waits for the disk (a synchronous finish), which bounds the memory of a batch.
+ */
+const IN_FLIGHT_BATCH_LIMIT_FACTOR = 4;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 function _range(
@@ -204,6 +215,10 @@ class _Backend implements Backend {
   private _db: DB;
   private _tx: Tx;
   private _commits = 0;
+  /** The durability of the last batch commit, while its fdatasyncs are awaited. */
+  private _inFlight: Promise<void> | null = null;
+  /** A commit was asked for while one was in flight: start it when that one is durable. */
+  private _commitWanted = false;
   private _timer: ReturnType<typeof setInterval> | undefined;
   private readonly _dbOptions: DBOptions;
   private readonly _path: string;
@@ -238,8 +253,47 @@ class _Backend implements Backend {
     return this._tx;
   }
 
-  /** Commits the open batch (if it holds writes) and starts the next one. */
+  /**
+   * Commits the open batch (if it holds writes) and starts the next one at once; the commit's
+   * fdatasyncs are awaited in the background. While an earlier commit is still in flight the
+   * writes stay in the open batch, which is committed as soon as that one is durable.
+   */
   commitBatch(): void {
+    if (this.batchTx.pending === 0) return;
+    if (this._inFlight !== null) {
+      const bound = this.batchLimit * IN_FLIGHT_BATCH_LIMIT_FACTOR;
+      if (this.batchTx.pending < bound) {
+        this._commitWanted = true;
+        return;
+      }
+      // The bound on a batch: wait for the disk here rather than let the batch grow on.
+      this._db.finishCommitSync();
+      this._inFlight = null;
+    }
+    this._commitWanted = false;
+    const durable = this._tx.commitAsync();
+    this._commits++;
+    this.batchTx.pending = 0;
+    this._tx = this._db.begin(true);
+    const inFlight: Promise<void> = durable.then(() => this._onDurable(inFlight));
+    this._inFlight = inFlight;
+  }
+
+  /** The commit `inFlight` is durable: start the batch that waited for it, if any. */
+  private _onDurable(inFlight: Promise<void>): void {
+    // A forceCommit() or close() finished it first and took over.
+    if (this._inFlight !== inFlight) return;
+    this._inFlight = null;
+    if (!this._commitWanted || this._db.isClosed()) return;
+    // A locked batch is left for unlock() or the next tick of the batch timer.
+    if (!this.batchTx.isLocked()) this.commitBatch();
+  }
+
+  /** Commits the open batch and waits on this thread until it (and any commit in flight) is durable. */
+  private _commitSync(): void {
+    this._db.finishCommitSync();
+    this._inFlight = null;
+    this._commitWanted = false;
     if (this.batchTx.pending === 0) return;
     this._tx.commit();
     this._commits++;
@@ -256,7 +310,7 @@ class _Backend implements Backend {
   }
 
   forceCommit(): void {
-    this.commitBatch();
+    this._commitSync();
   }
 
   size(): number {
@@ -293,7 +347,7 @@ class _Backend implements Backend {
   }
 
   snapshot(): BackendSnapshot {
-    this.commitBatch();
+    this._commitSync();
     return new _Snapshot(this._db, this._path);
   }
 
@@ -307,7 +361,7 @@ class _Backend implements Backend {
   }
 
   private _defrag(onProgress?: (done: number, total: number) => void): void {
-    this.commitBatch();
+    this._commitSync();
     this._tx.rollback();
     const temporary = this._path + ".defrag.tmp";
     if (fs.existsSync(temporary)) fs.unlinkSync(temporary);
@@ -335,7 +389,7 @@ class _Backend implements Backend {
       this._timer = undefined;
     }
     if (this._db.isClosed()) return;
-    this.commitBatch();
+    this._commitSync();
     this._tx.rollback();
     this._db.close();
   }

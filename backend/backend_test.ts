@@ -193,3 +193,71 @@ Deno.test("defrag() keeps every key, shrinks the file and reports progress", asy
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("writes that arrive while a batch commit is in flight go to the next batch, stay readable, and commit once it is durable", async () => {
+  // Method: batchLimit 2 starts an async commit; two more writes reach the limit while it is
+  // in flight, so their commit waits; readers see all keys throughout; then reopen.
+  const dir = tempDir();
+  const path = `${dir}/db`;
+  let backend = openBackend({ path, batchIntervalMs: 60000, batchLimit: 2 });
+  try {
+    const tx = backend.batchTx;
+    tx.lock();
+    tx.unsafeCreateBucket(b("key"));
+    tx.unsafePut(b("key"), b("k0"), b("v0"));
+    tx.unlock();
+    assertEquals(backend.commits(), 1);
+    assert(backend.db().commitInFlight());
+    tx.lock();
+    tx.unsafePut(b("key"), b("k1"), b("v1"));
+    tx.unsafePut(b("key"), b("k2"), b("v2"));
+    tx.unlock();
+    // The first commit is not durable yet: the second one waits for it.
+    assertEquals(backend.commits(), 1);
+    const keys = () => backend.readTx().unsafeRange(b("key"), b("k"), b("l"), 0).keys.map(s);
+    assertEquals(keys(), ["k0", "k1", "k2"]);
+    for (let i = 0; i < 200 && (backend.commits() < 2 || backend.db().commitInFlight()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assertEquals(backend.commits(), 2);
+    assert(!backend.db().commitInFlight());
+    assertEquals(keys(), ["k0", "k1", "k2"]);
+    backend.close();
+    backend = openBackend({ path });
+    assertEquals(keys(), ["k0", "k1", "k2"]);
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("forceCommit() puts a commit in flight and the open batch on disk before it returns", () => {
+  // Method: leave one commit in flight and more writes in the open batch, forceCommit(), then
+  // open a copy of the file as it stands (what a crash right then would leave).
+  const dir = tempDir();
+  const path = `${dir}/db`;
+  const backend = openBackend({ path, batchIntervalMs: 60000, batchLimit: 1 });
+  try {
+    const tx = backend.batchTx;
+    tx.lock();
+    tx.unsafeCreateBucket(b("key"));
+    tx.unlock();
+    assert(backend.db().commitInFlight());
+    tx.lock();
+    tx.unsafePut(b("key"), b("a"), b("1"));
+    tx.unlock();
+    backend.forceCommit();
+    assert(!backend.db().commitInFlight());
+    assertEquals(backend.commits(), 2);
+    Deno.copyFileSync(path, `${dir}/copy`);
+    const copy = openBackend({ path: `${dir}/copy` });
+    try {
+      assertEquals(copy.readTx().unsafeRange(b("key"), b("a"), undefined, 0).values.map(s), ["1"]);
+    } finally {
+      copy.close();
+    }
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -68,6 +68,12 @@ const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Linux's limit of buffers per writev. */
 const IOV_MAX = 1024;
 
+/** Where a commit stands between its page writes and its durable meta. */
+interface _PendingCommit {
+  meta: Meta;
+  stage: "pages" | "meta" | "durable";
+}
+
 /** A bolt database file. */
 export class DB {
   readonly path: string;
@@ -89,6 +95,12 @@ export class DB {
     freelistLoadMs: 0,
   };
   private _fd: number;
+  /** A second handle on the file, for fdatasync off the event loop (see commitAsync). */
+  private _syncFile: Deno.FsFile | null = null;
+  /** The last commit whose pages are written but whose meta may not be durable yet. */
+  private _pending: _PendingCommit | null = null;
+  /** The first failed fdatasync: the file's state is unknown after it, so commits stop. */
+  private _failure: Error | null = null;
   private _fileSize: number;
   private _rwtx: Tx | null = null;
   private readonly _readers = new Set<Tx>();
@@ -161,6 +173,7 @@ export class DB {
       return tx;
     }
     assert(!this.readOnly, "database is in read-only mode");
+    this._throwIfFailed();
     assert(this._rwtx === null, "a write transaction is already open");
     // Pages freed by transactions that no open reader predates can be reused now.
     let minReader = Infinity;
@@ -301,8 +314,13 @@ export class DB {
     return page;
   }
 
-  /** Writes a transaction's dirty pages in id order and syncs them. */
+  /**
+   * Writes a transaction's dirty pages in id order, without syncing them (stageMeta and the
+   * finishing steps sync). A commit still in flight is made durable first: the new pages may
+   * reuse pages that its meta freed, and must not hit the disk before that meta does.
+   */
   writePages(tx: Tx): void {
+    this.finishCommitSync();
     const ids = [...tx.pages.keys()].sort((a, b) => a - b);
     const ps = this.pageSize;
     let i = 0;
@@ -324,12 +342,85 @@ export class DB {
       this._fileSize = Math.max(this._fileSize, position + bytes);
       i = j + 1;
     }
-    this._sync();
     for (const [id, page] of tx.pages) this._cachePut(id, page);
   }
 
-  /** Writes the meta page of `meta.txid` and syncs: the commit point. */
-  writeMeta(meta: Meta): void {
+  /**
+   * Makes `meta` the committed meta once the transaction's pages are written: new transactions
+   * start from it, while the disk still holds the previous one until finishCommitSync() or
+   * finishCommitAsync() has synced the pages, written this meta and synced it.
+   */
+  stageMeta(meta: Meta): void {
+    assert(this._pending === null, "a commit is already in flight");
+    this.meta = { ...meta };
+    this._pending = { meta: this.meta, stage: "pages" };
+  }
+
+  /** True while a commit's meta is not yet durable. */
+  commitInFlight(): boolean {
+    return this._pending !== null;
+  }
+
+  /** Finishes the commit in flight, if any, on this thread: sync, meta, sync. */
+  finishCommitSync(): void {
+    this._throwIfFailed();
+    const pending = this._pending;
+    if (pending === null) return;
+    if (pending.stage === "pages") {
+      // The pages are on disk before the meta can point at them.
+      this._sync();
+      this._writeMetaPage(pending.meta);
+      pending.stage = "meta";
+    }
+    // The meta is on disk: the commit point.
+    this._sync();
+    pending.stage = "durable";
+    this._pending = null;
+  }
+
+  /**
+   * Finishes the commit in flight with both fdatasyncs awaited off the event loop. If
+   * finishCommitSync() (or the next commit) finishes it meanwhile, this only returns.
+   */
+  async finishCommitAsync(): Promise<void> {
+    const pending = this._pending;
+    if (pending === null) return;
+    if (pending.stage === "pages") {
+      // The pages are on disk before the meta can point at them.
+      await this._syncAsync(pending);
+      if (pending.stage !== "pages") return;
+      this._writeMetaPage(pending.meta);
+      pending.stage = "meta";
+    }
+    // The meta is on disk: the commit point.
+    await this._syncAsync(pending);
+    if (pending.stage !== "meta") return;
+    pending.stage = "durable";
+    assert(this._pending === pending, "a later commit finished before this one");
+    this._pending = null;
+  }
+
+  private async _syncAsync(pending: _PendingCommit): Promise<void> {
+    if (this.noSync) return;
+    this._syncFile ??= Deno.openSync(this.path, { read: true, write: true });
+    try {
+      await this._syncFile.syncData();
+    } catch (error) {
+      // A synchronous finish (or close) that got there first already synced this commit.
+      if (pending.stage === "durable") return;
+      this._failure ??= error as Error;
+      throw error;
+    }
+  }
+
+  private _throwIfFailed(): void {
+    if (this._failure !== null) {
+      throw new BoltError(`${this.path}: an earlier fdatasync failed: ${this._failure.message}`);
+    }
+  }
+
+  /** Writes the meta page of `meta.txid` (not synced). */
+  private _writeMetaPage(meta: Meta): void {
     const page = new Page(new Uint8Array(this.pageSize));
     page.id = meta.txid % 2;
     page.flags = META_PAGE_FLAG;
@@ -337,8 +428,6 @@ export class DB {
     // Check it right before it goes to disk.
     assert(readMeta(page).txid === meta.txid, "meta does not read back");
     _writeFully(this._fd, page.buf, page.id * this.pageSize);
-    this._sync();
-    this.meta = { ...meta };
   }
 
   /** Runs check() on the state a write transaction is about to commit (strict mode). */
@@ -361,6 +450,10 @@ export class DB {
     if (this._fd < 0) return;
     if (this._rwtx !== null) this._rwtx.rollback();
     for (const reader of [...this._readers]) reader.rollback();
+    // A commit in flight is durable once close() returns, as every commit was before.
+    if (this._failure === null) this.finishCommitSync();
+    this._syncFile?.close();
+    this._syncFile = null;
     fs.closeSync(this._fd);
     this._fd = -1;
     this._cache.clear();

@@ -6,6 +6,11 @@
  * through seeks, after reopening, and through read transactions held open across commits.
  * Both freelists and both freelist persistence modes run; values range from 0 bytes to five
  * pages. BACKEND_SEEDS=N runs N seeds per configuration (default 2).
+ *
+ * The async runs commit half the transactions with commitAsync() and leave them in flight;
+ * while one is in flight the test copies the file as it stands (what a crash would leave of
+ * it) and checks that the copy opens to the last durable state: the meta goes to disk only
+ * after the pages, and no page the durable meta still points at was overwritten.
  */
 
 import { DB } from "./db.ts";
@@ -107,11 +112,26 @@ function applyRandomOp(tx: Tx, model: Model, rand: () => number, pageSize: numbe
   }
 }
 
-function runModel(
+/** The file as it stands, opened as a crash would leave it, holds exactly `durable`. */
+function verifyCopy(path: string, durable: Model, options: object, rand: () => number) {
+  const copyPath = path + ".copy";
+  Deno.writeFileSync(copyPath, Deno.readFileSync(path));
+  const copy = DB.open(copyPath, options);
+  try {
+    copy.view((reader) => verify(reader, durable, rand));
+    assertEquals(check(copy), []);
+  } finally {
+    copy.close();
+    Deno.removeSync(copyPath);
+  }
+}
+
+async function runModel(
   seed: number,
   freelistType: FreelistType,
   noFreelistSync: boolean,
   transactions: number,
+  asyncCommits = false,
 ) {
   const rand = prng(seed);
   const dir = tempDir();
@@ -126,6 +146,9 @@ function runModel(
   };
   let db = DB.open(path, options);
   let committed: Model = new Map();
+  // The state the file holds for a crash: committed, unless a commit is in flight.
+  let durable: Model = new Map();
+  const inFlight: Promise<void>[] = [];
   const readers: { tx: Tx; model: Model }[] = [];
   try {
     for (let t = 0; t < transactions; t++) {
@@ -136,9 +159,22 @@ function runModel(
       if (rand() < 0.2) verify(tx, working, rand);
       if (rand() < 0.15) {
         tx.rollback();
+      } else if (asyncCommits && rand() < 0.5) {
+        // Writing its pages finished the commit in flight before it, if any.
+        inFlight.push(tx.commitAsync());
+        durable = committed;
+        committed = working;
+        assert(db.commitInFlight());
       } else {
         tx.commit();
         committed = working;
+        durable = working;
+      }
+      if (asyncCommits && rand() < 0.2) verifyCopy(path, durable, options, prng(t));
+      if (asyncCommits && rand() < 0.2) {
+        await Promise.all(inFlight.splice(0));
+        assert(!db.commitInFlight());
+        durable = committed;
       }
       // Readers opened now must keep seeing this state across later commits.
       if (rand() < 0.1 && readers.length < 3) {
@@ -155,6 +191,7 @@ function runModel(
           reader.tx.rollback();
         }
         db.close();
+        durable = committed;
         db = DB.open(path, options);
         assertEquals(check(db), []);
       }
@@ -162,12 +199,14 @@ function runModel(
     }
     for (const reader of readers.splice(0)) reader.tx.rollback();
     db.close();
+    await Promise.all(inFlight.splice(0));
     db = DB.open(path, { ...options, freelistType: freelistType === "map" ? "array" : "map" });
     db.view((reader) => verify(reader, committed, rand));
     assertEquals(check(db), []);
     db.close();
   } finally {
     db.close();
+    await Promise.allSettled(inFlight);
     Deno.removeSync(dir, { recursive: true });
   }
 }
@@ -177,13 +216,24 @@ const TRANSACTIONS = Number(Deno.env.get("BACKEND_TRANSACTIONS") ?? "150");
 
 for (const freelistType of ["map", "array"] as const) {
   for (const noFreelistSync of [false, true]) {
-    Deno.test(`model: random transactions match a Map (freelist ${freelistType}, ${noFreelistSync ? "not persisted" : "persisted"})`, () => {
+    Deno.test(`model: random transactions match a Map (freelist ${freelistType}, ${noFreelistSync ? "not persisted" : "persisted"})`, async () => {
       for (let seed = 1; seed <= SEEDS; seed++) {
-        runModel(
+        await runModel(
           seed * 7919 + (freelistType === "map" ? 0 : 1) + (noFreelistSync ? 2 : 0),
           freelistType,
           noFreelistSync,
           TRANSACTIONS,
+        );
+      }
+    });
+    Deno.test(`model: commits left in flight by commitAsync() match a Map, and a copy of the file taken meanwhile holds the last durable state (freelist ${freelistType}, ${noFreelistSync ? "not persisted" : "persisted"})`, async () => {
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        await runModel(
+          seed * 6007 + (freelistType === "map" ? 0 : 1) + (noFreelistSync ? 2 : 0),
+          freelistType,
+          noFreelistSync,
+          TRANSACTIONS,
+          true,
         );
       }
     });

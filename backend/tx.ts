@@ -128,10 +128,29 @@ export class Tx {
   }
 
   /**
-   * Commits. Each step keeps the file valid if the process dies right after it: the old meta
-   * still points at untouched pages until the new meta is written and synced.
+   * Commits and returns once the commit is durable. Each step keeps the file valid if the
+   * process dies right after it: the old meta still points at untouched pages until the new
+   * meta is written and synced.
    */
   commit(): void {
+    this._commitPages();
+    this.db.finishCommitSync();
+  }
+
+  /**
+   * Commits without waiting on the disk: when this returns, the pages are written (not yet
+   * synced), the transaction is closed and new transactions start from its state. The promise
+   * resolves once the pages are synced and the meta is written and synced, both fdatasyncs
+   * awaited off the event loop. The next commit (or DB.finishCommitSync, or close) finishes
+   * this one first, synchronously, so commits reach the disk in order.
+   */
+  commitAsync(): Promise<void> {
+    this._commitPages();
+    return this.db.finishCommitAsync();
+  }
+
+  /** Everything of a commit up to the first sync: spill, write pages, stage the meta. */
+  private _commitPages(): void {
     if (this.closed) throw new BoltError(ERR_TX_CLOSED);
     if (!this.writable) throw new BoltError(ERR_TX_NOT_WRITABLE);
     try {
@@ -149,12 +168,13 @@ export class Tx {
       } else {
         this.meta.freelist = PGID_NO_FREELIST;
       }
-      // Write the dirty pages and sync them before the meta can point at them.
+      // Write the dirty pages (the previous commit is durable first); they are synced before
+      // the meta that points at them is written.
       this.db.writePages(this);
       this.stats.write += this.pages.size;
       if (this.db.strictMode) this.db.strictCheck(this);
-      // Write the meta page for this txid and sync: the commit point.
-      this.db.writeMeta(this.meta);
+      // New transactions start from this meta; finishCommit* puts it on disk.
+      this.db.stageMeta(this.meta);
     } catch (error) {
       this.rollback();
       throw error;
