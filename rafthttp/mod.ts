@@ -16,6 +16,7 @@ export {
   type SnapshotStore,
   type TransportTimings,
 } from "./transport_types.ts";
+export { PeerClient, type PeerRequestInit, type PeerTlsOptions } from "./peer_client.ts";
 export { snapshotBody, type SnapshotMessage } from "./snapshot_sender.ts";
 export {
   handlePeerRequest,

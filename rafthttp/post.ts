@@ -33,7 +33,7 @@ export async function postToPeer(
   options: {
     url: string;
     peerId: bigint;
-    body: BodyInit;
+    body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
     contentType: string;
     timeoutMs: number;
     signal: AbortSignal;
@@ -44,12 +44,11 @@ export async function postToPeer(
     ...peerRequestHeaders({ from: context.id, clusterId: context.clusterId, urls: context.urls }),
   };
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
-  const response = await fetch(options.url, {
+  const response = await context.peerClient.request(options.url, {
     method: "POST",
     headers,
     body: options.body,
     signal,
-    client: context.pipelineClient,
   });
   const text = await response.text();
   switch (response.status) {

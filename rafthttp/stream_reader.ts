@@ -140,7 +140,7 @@ export class StreamReader {
     const dialTimer = setTimeout(() => this.abort?.abort(), this.context.timings.connReadTimeoutMs);
     let response: Response;
     try {
-      response = await fetch(url, { headers, signal, client: this.context.streamClient });
+      response = await this.context.peerClient.request(url, { headers, signal, pool: "stream" });
     } catch (error) {
       this.picker.unreachable(base);
       throw error;

@@ -15,6 +15,7 @@ import { type Message, messageTypeName } from "../raft/raftpb.ts";
 import { handleRaftRequest, type HandlerHost, isRaftPath } from "./http_handler.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { Peer, Remote } from "./peer.ts";
+import { PeerClient, type PeerTlsOptions } from "./peer_client.ts";
 import type { SnapshotMessage } from "./snapshot_sender.ts";
 import {
   DEFAULT_TIMINGS,
@@ -43,6 +44,8 @@ export interface TransportOptions {
   onCriticalError?: (error: Error) => void;
   /** Overrides of etcd's timing defaults (tests shorten them). */
   timings?: Partial<TransportTimings>;
+  /** TLS settings for `https://` peers (etcd's peer TLSInfo as a client). */
+  tls?: PeerTlsOptions;
 }
 
 /** The peer transport of one member. */
@@ -68,8 +71,9 @@ export class Transport implements HandlerHost {
       raft: options.raft,
       logger,
       timings: { ...DEFAULT_TIMINGS, ...options.timings },
-      streamClient: Deno.createHttpClient({}),
-      pipelineClient: Deno.createHttpClient({ poolMaxIdlePerHost: 8 }),
+      peerClient: options.tls === undefined
+        ? new PeerClient()
+        : new PeerClient({ tls: options.tls }),
       reportCriticalError: (error) => {
         // Like etcd's errorc (buffered 1, extra reports dropped): tell the owner once.
         if (this.criticalReported) return;
@@ -227,8 +231,7 @@ export class Transport implements HandlerHost {
     this.peers.clear();
     this.remotes.clear();
     await Promise.all(stopping);
-    this.context.streamClient.close();
-    this.context.pipelineClient.close();
+    this.context.peerClient.close();
   }
 
   private _assertRunning(): void {

@@ -8,6 +8,7 @@
 import type { Message } from "../raft/raftpb.ts";
 import { SnapshotStatus } from "../raft/mod.ts";
 import type { Logger } from "./logger.ts";
+import type { PeerClient } from "./peer_client.ts";
 
 /** How a snapshot send ended: raft's own `SnapshotStatus` (SnapshotFinish / SnapshotFailure). */
 export { SnapshotStatus };
@@ -90,10 +91,8 @@ export interface TransportContext {
   readonly raft: RaftHooks;
   readonly logger: Logger;
   readonly timings: TransportTimings;
-  /** HTTP client for streams (long-lived GETs). */
-  readonly streamClient: Deno.HttpClient;
-  /** HTTP client for pipeline and snapshot POSTs. */
-  readonly pipelineClient: Deno.HttpClient;
+  /** The HTTP client of every request to a peer (plain or TLS). */
+  readonly peerClient: PeerClient;
   /** Reports a critical error (member removed) to the owner. */
   reportCriticalError(error: Error): void;
   /** Learns a peer from request headers (transport.AddRemote). */

@@ -13,6 +13,8 @@
 
 import type { ServerConfig } from "./config.ts";
 import { goUrlString } from "./ids.ts";
+import { PeerClient } from "../rafthttp/mod.ts";
+import { peerClientFor } from "./cluster_peer_client.ts";
 import { type Member, parseMemberJson } from "./membership.ts";
 
 /** The cluster as a peer described it. */
@@ -58,22 +60,39 @@ export function parseMembersJson(text: string): Member[] {
 export async function fetchRemoteCluster(
   urls: string[],
   timeoutMs = _BOOTSTRAP_TIMEOUT_MS,
+  client?: PeerClient,
 ): Promise<RemoteCluster | undefined> {
-  for (const url of urls) {
-    try {
-      const response = await fetch(`${url.replace(/\/$/, "")}/members`, {
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await response.text();
-      if (!response.ok) continue;
-      const header = response.headers.get("X-Etcd-Cluster-ID");
-      if (header === null || !/^[0-9a-f]+$/i.test(header)) continue;
-      return { clusterId: BigInt("0x" + header), members: parseMembersJson(text) };
-    } catch {
-      // Unreachable or slow: try the next URL, as etcd does.
+  // Without a client (plain http callers, tests) use a private one and close it after.
+  const peerClient = client ?? new PeerClient();
+  try {
+    for (const url of urls) {
+      const remote = await _fetchMembers(peerClient, url, timeoutMs);
+      if (remote !== undefined) return remote;
     }
+    return undefined;
+  } finally {
+    if (client === undefined) peerClient.close();
   }
-  return undefined;
+}
+
+async function _fetchMembers(
+  client: PeerClient,
+  url: string,
+  timeoutMs: number,
+): Promise<RemoteCluster | undefined> {
+  try {
+    const response = await client.request(`${url.replace(/\/$/, "")}/members`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok) return undefined;
+    const header = response.headers.get("X-Etcd-Cluster-ID");
+    if (header === null || !/^[0-9a-f]+$/i.test(header)) return undefined;
+    return { clusterId: BigInt("0x" + header), members: parseMembersJson(text) };
+  } catch {
+    // Unreachable or slow: the caller tries the next URL, as etcd does.
+    return undefined;
+  }
 }
 
 /** Peer URLs of every member of `--initial-cluster` but this one. */
@@ -88,7 +107,11 @@ function _remotePeerUrls(cfg: ServerConfig): string[] {
 
 /** Throws etcd's error when a peer knows `localId` as a published member. */
 export async function assertNotBootstrapped(cfg: ServerConfig, localId: bigint): Promise<void> {
-  const remote = await fetchRemoteCluster(_remotePeerUrls(cfg));
+  const remote = await fetchRemoteCluster(
+    _remotePeerUrls(cfg),
+    _BOOTSTRAP_TIMEOUT_MS,
+    peerClientFor(cfg.peerTls),
+  );
   const known = remote?.members.find((m) => m.id === localId);
   if (known !== undefined && known.clientUrls.length > 0) {
     throw new Error(`member ${localId.toString(16)} has already been bootstrapped`);
@@ -103,7 +126,11 @@ export async function joinExistingCluster(
   cfg: ServerConfig,
 ): Promise<{ memberId: bigint; clusterId: bigint; members: Member[] }> {
   const urls = _remotePeerUrls(cfg);
-  const remote = await fetchRemoteCluster(urls, 2 * _BOOTSTRAP_TIMEOUT_MS);
+  const remote = await fetchRemoteCluster(
+    urls,
+    2 * _BOOTSTRAP_TIMEOUT_MS,
+    peerClientFor(cfg.peerTls),
+  );
   if (remote === undefined) {
     throw new Error(
       `cannot fetch cluster info from peer urls: could not retrieve cluster information ` +

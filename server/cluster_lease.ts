@@ -12,6 +12,7 @@ import { ErrLeaseNotFound, ErrNoLeader, ErrTimeout } from "../api/errors.ts";
 import { bigintToLong, longToBigint } from "../api/int64.ts";
 import { LeaseNotFoundError, NotPrimaryError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
+import { peerClientFor } from "./cluster_peer_client.ts";
 import type Long from "long";
 
 /** The peer path of forwarded renewals. */
@@ -45,12 +46,15 @@ export async function renewLease(core: EtcdServer, id: bigint): Promise<number> 
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await fetch(`${url.replace(/\/$/, "")}${LEASES_PATH}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/protobuf" },
-        body,
-        signal: AbortSignal.timeout(_FORWARD_TIMEOUT_MS),
-      });
+      response = await peerClientFor(core.cfg.peerTls).request(
+        `${url.replace(/\/$/, "")}${LEASES_PATH}`,
+        {
+          method: "POST",
+          headers: { "Content-Type": "application/protobuf" },
+          body,
+          signal: AbortSignal.timeout(_FORWARD_TIMEOUT_MS),
+        },
+      );
     } catch {
       continue; // this URL is unreachable; try the next one
     }
@@ -165,12 +169,15 @@ export async function leaseTimeToLiveOnLeader(
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await fetch(`${url.replace(/\/$/, "")}${LEASES_INTERNAL_PATH}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/protobuf" },
-        body,
-        signal: AbortSignal.timeout(_FORWARD_TIMEOUT_MS),
-      });
+      response = await peerClientFor(core.cfg.peerTls).request(
+        `${url.replace(/\/$/, "")}${LEASES_INTERNAL_PATH}`,
+        {
+          method: "POST",
+          headers: { "Content-Type": "application/protobuf" },
+          body,
+          signal: AbortSignal.timeout(_FORWARD_TIMEOUT_MS),
+        },
+      );
     } catch {
       continue;
     }

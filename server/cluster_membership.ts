@@ -32,6 +32,7 @@ import {
 } from "../api/errors.ts";
 import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
+import { peerClientFor } from "./cluster_peer_client.ts";
 import { computeMemberId } from "./ids.ts";
 import { type Member, memberJson } from "./membership.ts";
 
@@ -209,10 +210,13 @@ async function _promoteOnLeader(core: EtcdServer, id: bigint, signal?: AbortSign
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await fetch(`${url.replace(/\/$/, "")}${PROMOTE_PATH_PREFIX}${id}`, {
-        method: "POST",
-        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
-      });
+      response = await peerClientFor(core.cfg.peerTls).request(
+        `${url.replace(/\/$/, "")}${PROMOTE_PATH_PREFIX}${id}`,
+        {
+          method: "POST",
+          signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+        },
+      );
     } catch {
       continue;
     }

@@ -31,6 +31,7 @@ import type { Logger } from "./log.ts";
 import { memberJson } from "./membership.ts";
 import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
 import { PROMOTE_PATH_PREFIX, servePromote } from "./cluster_membership.ts";
+import { peerTlsOptions, releasePeerClient } from "./cluster_peer_client.ts";
 
 /** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
 const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
@@ -83,6 +84,7 @@ export class ClusterPeers {
         },
       },
       logger: log.named("rafthttp"),
+      tls: peerTlsOptions(cfg.peerTls),
       onCriticalError: (error) => {
         // etcd: "the member has been permanently removed from the cluster" -> exit.
         if (core.fatalError === undefined) core.fatalError = error;
@@ -222,6 +224,7 @@ export class ClusterPeers {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.transport.stop();
+    releasePeerClient(this.#cfg.peerTls);
     for (const server of this.#servers) {
       // Bounded: a peer's half-open stream must not hold the member's exit.
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,0 +1,244 @@
+/**
+ * The one HTTP client every peer request goes through (etcd rafthttp util.go NewTransport and
+ * pkg/transport TLSInfo.ClientConfig): a fetch-like `request(url, init)` that answers a
+ * `Response` with a streamed body.
+ *
+ * - `http://` peers go through Deno's `fetch` with its own connection pools (one for the
+ *   long-lived stream GETs, one for pipeline and snapshot POSTs), as before.
+ * - `https://` peers go through `node:https`, because Deno's `fetch` cannot skip certificate
+ *   verification and etcd's `--peer-auto-tls` members present self-signed certificates that
+ *   etcd itself dials with InsecureSkipVerify. The TLS settings follow etcd's peer TLSInfo:
+ *   a trusted CA (`--peer-trusted-ca-file`) to verify against, the member's own certificate
+ *   and key sent as client certificate (needed by a peer with `--peer-client-cert-auth` or a
+ *   trusted CA), and verification skipped for self-signed auto-TLS certificates.
+ *
+ * @module
+ */
+
+import { Agent, request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
+
+/** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
+export interface PeerTlsOptions {
+  /** PEM of the CAs that sign peer certificates; without it the system roots are used. */
+  caPem?: string;
+  /** PEM of our certificate, sent as client certificate. */
+  certPem?: string;
+  /** PEM of our certificate's key. */
+  keyPem?: string;
+  /** Accept any server certificate (etcd: self-signed auto-TLS certificates). */
+  insecureSkipVerify: boolean;
+}
+
+/** What a peer request may carry; a subset of `RequestInit`. */
+export interface PeerRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array<ArrayBuffer> | string | ReadableStream<Uint8Array>;
+  signal?: AbortSignal;
+  /** `stream` for long-lived GETs; `pipeline` (default) for short requests. */
+  pool?: "stream" | "pipeline";
+}
+
+/** Idle keep-alive connections kept per peer host. */
+const _IDLE_SOCKETS_PER_HOST_MAX = 8;
+/** Statuses whose responses carry no body (the Response constructor refuses one). */
+const _NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/** A fetch-like client for peer URLs, plain or TLS. */
+export class PeerClient {
+  readonly #tls: PeerTlsOptions | undefined;
+  #streamClient: Deno.HttpClient | undefined;
+  #pipelineClient: Deno.HttpClient | undefined;
+  #agent: Agent | undefined;
+  #closed = false;
+
+  /** `tls` is used for `https://` URLs; without it they are verified against system roots. */
+  constructor(options: { tls?: PeerTlsOptions } = {}) {
+    this.#tls = options.tls;
+  }
+
+  /** Sends one request; the promise settles when the response headers arrived. */
+  request(url: string, init: PeerRequestInit = {}): Promise<Response> {
+    if (this.#closed) return Promise.reject(new Error("peer client closed"));
+    if (url.startsWith("https:")) return this.#requestTls(new URL(url), init);
+    if (!url.startsWith("http:")) {
+      return Promise.reject(new Error(`unsupported peer URL scheme: ${url}`));
+    }
+    const client = init.pool === "stream" ? this.#stream() : this.#pipeline();
+    const request: RequestInit & { client: Deno.HttpClient } = { client };
+    if (init.method !== undefined) request.method = init.method;
+    if (init.headers !== undefined) request.headers = init.headers;
+    if (init.body !== undefined) request.body = init.body;
+    if (init.signal !== undefined) request.signal = init.signal;
+    return fetch(url, request);
+  }
+
+  /** Closes the pools; later requests fail. Open responses end with their sockets. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#streamClient?.close();
+    this.#pipelineClient?.close();
+    this.#agent?.destroy();
+  }
+
+  #stream(): Deno.HttpClient {
+    return this.#streamClient ??= Deno.createHttpClient({});
+  }
+
+  #pipeline(): Deno.HttpClient {
+    return this.#pipelineClient ??= Deno.createHttpClient({
+      poolMaxIdlePerHost: _IDLE_SOCKETS_PER_HOST_MAX,
+    });
+  }
+
+  #tlsAgent(): Agent {
+    if (this.#agent !== undefined) return this.#agent;
+    const tls = this.#tls;
+    const options: ConstructorParameters<typeof Agent>[0] = {
+      keepAlive: true,
+      maxFreeSockets: _IDLE_SOCKETS_PER_HOST_MAX,
+      rejectUnauthorized: tls === undefined || !tls.insecureSkipVerify,
+    };
+    if (tls?.caPem !== undefined) options.ca = tls.caPem;
+    if (tls?.certPem !== undefined) options.cert = tls.certPem;
+    if (tls?.keyPem !== undefined) options.key = tls.keyPem;
+    this.#agent = new Agent(options);
+    return this.#agent;
+  }
+
+  #requestTls(url: URL, init: PeerRequestInit): Promise<Response> {
+    const signal = init.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Response>((resolve, reject) => {
+      const request = httpsRequest({
+        agent: this.#tlsAgent(),
+        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        port: url.port === "" ? 443 : Number(url.port),
+        path: url.pathname + url.search,
+        method: init.method ?? "GET",
+        headers: init.headers ?? {},
+      });
+      let settled = false;
+      let body: _BodySource | undefined;
+      const onAbort = () => {
+        const reason = signal?.reason ?? new Error("aborted");
+        body?.fail(reason);
+        request.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+        if (!settled) {
+          settled = true;
+          reject(reason);
+        }
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      request.on("error", (error: Error) => {
+        body?.fail(error);
+        if (!settled) {
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          reject(error);
+        }
+      });
+      request.on("response", (incoming: IncomingMessage) => {
+        settled = true;
+        const status = incoming.statusCode ?? 0;
+        const headers = _headers(incoming);
+        if (_NULL_BODY_STATUSES.has(status)) {
+          incoming.resume();
+          incoming.on("end", () => signal?.removeEventListener("abort", onAbort));
+          resolve(new Response(null, { status, headers }));
+          return;
+        }
+        body = new _BodySource(incoming, () => signal?.removeEventListener("abort", onAbort));
+        resolve(new Response(body.stream, { status, headers }));
+      });
+      _writeBody(request, init.body).catch((error) => request.destroy(error));
+    });
+  }
+}
+
+/** The response headers of a node message as fetch headers. */
+function _headers(incoming: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) { for (const item of value) headers.append(name, item); }
+    else headers.set(name, value);
+  }
+  return headers;
+}
+
+/** Writes the request body, waiting for drain between chunks of a stream, then ends it. */
+async function _writeBody(
+  request: ReturnType<typeof httpsRequest>,
+  body: PeerRequestInit["body"],
+): Promise<void> {
+  if (body === undefined || typeof body === "string" || body instanceof Uint8Array) {
+    request.end(body);
+    return;
+  }
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (request.destroyed) throw new Error("peer request closed while sending its body");
+      if (!request.write(value)) {
+        await new Promise<void>((resolve) => {
+          request.once("drain", resolve);
+          request.once("close", resolve);
+        });
+      }
+    }
+    request.end();
+  } catch (error) {
+    reader.cancel(error).catch(() => {});
+    throw error;
+  }
+}
+
+/** A node response body as a web stream, paused while the reader is behind. */
+class _BodySource {
+  readonly stream: ReadableStream<Uint8Array>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #finished = false;
+
+  constructor(private readonly incoming: IncomingMessage, private readonly onFinish: () => void) {
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        incoming.on("data", (chunk: Uint8Array) => {
+          if (this.#finished) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
+        });
+        incoming.on("end", () => {
+          if (this.#finish()) controller.close();
+        });
+        incoming.on("error", (error: Error) => this.fail(error));
+        incoming.on("close", () => this.fail(new Error("peer connection closed mid-body")));
+      },
+      pull: () => {
+        incoming.resume();
+      },
+      cancel: () => {
+        this.#finish();
+        incoming.destroy();
+      },
+    }, { highWaterMark: 16 });
+  }
+
+  /** Ends the stream with `reason` unless it already ended. */
+  fail(reason: unknown): void {
+    if (this.#finish()) this.#controller?.error(reason);
+    this.incoming.destroy();
+  }
+
+  #finish(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    this.onFinish();
+    return true;
+  }
+}

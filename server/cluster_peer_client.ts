@@ -1,0 +1,49 @@
+/**
+ * The member's peer HTTP client settings, from `--peer-*` TLS flags (etcd embed/config.go
+ * PeerTLSInfo and pkg/transport TLSInfo.ClientConfig), and the shared client that the
+ * cluster requests outside raft (`/members`, `/leases`, `/members/promote`) use.
+ *
+ * @module
+ */
+
+import { PeerClient, type PeerTlsOptions } from "../rafthttp/mod.ts";
+import type { TlsConfig } from "./config.ts";
+
+/**
+ * The client side of the peer TLS settings. A member with `--peer-auto-tls` and no trusted
+ * CA dials peers without verifying their certificate, as etcd does for its self-signed
+ * certificates (TLSInfo.selfCert sets InsecureSkipVerify); the member's own certificate is
+ * always offered as client certificate (etcd ClientConfig loads CertFile/KeyFile).
+ */
+export function peerTlsOptions(tls: TlsConfig): PeerTlsOptions {
+  const options: PeerTlsOptions = {
+    insecureSkipVerify: tls.autoTls && tls.trustedCaFile === "",
+  };
+  if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
+  if (tls.certFile !== "" && tls.keyFile !== "") {
+    options.certPem = Deno.readTextFileSync(tls.certFile);
+    options.keyPem = Deno.readTextFileSync(tls.keyFile);
+  }
+  return options;
+}
+
+const _clients = new WeakMap<TlsConfig, PeerClient>();
+
+/**
+ * The peer client for requests outside the raft transport, one per TLS config (its
+ * keep-alive pools are shared by every such request of the member).
+ */
+export function peerClientFor(tls: TlsConfig): PeerClient {
+  let client = _clients.get(tls);
+  if (client === undefined) {
+    client = new PeerClient({ tls: peerTlsOptions(tls) });
+    _clients.set(tls, client);
+  }
+  return client;
+}
+
+/** Closes the client {@link peerClientFor} made for `tls`; a later call makes a new one. */
+export function releasePeerClient(tls: TlsConfig): void {
+  _clients.get(tls)?.close();
+  _clients.delete(tls);
+}
