@@ -17,6 +17,12 @@ export {
   type TransportTimings,
 } from "./transport_types.ts";
 export { PeerClient, type PeerRequestInit, type PeerTlsOptions } from "./peer_client.ts";
+export {
+  type ClosableServer,
+  serveVerifyingTls,
+  type VerifyingTlsServer,
+  type VerifyingTlsServerOptions,
+} from "./peer_tls_server.ts";
 export { snapshotBody, type SnapshotMessage } from "./snapshot_sender.ts";
 export {
   handlePeerRequest,

@@ -16,11 +16,14 @@
  */
 
 import {
+  type ClosableServer,
   handlePeerRequest,
   PeerHttpError,
   type PeerServerHooks,
+  serveVerifyingTls,
   SnapshotStatus,
   Transport as PeerTransport,
+  type VerifyingTlsServerOptions,
 } from "../rafthttp/mod.ts";
 import { type Message, MessageType } from "../raft/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -50,7 +53,7 @@ export class ClusterPeers {
   readonly #core: EtcdServer;
   readonly #cfg: ServerConfig;
   readonly #log: Logger;
-  readonly #servers: Deno.HttpServer[] = [];
+  readonly #servers: ClosableServer[] = [];
   readonly #snapshotsInFlight = new Set<bigint>();
   #stopped = false;
 
@@ -108,15 +111,7 @@ export class ClusterPeers {
       const handler = (request: Request) => handlePeerRequest(this.transport, hooks, request);
       const options = { hostname, port, onListen: () => {} };
       if (url.protocol === "https:") {
-        const tls = this.#cfg.peerTls;
-        if (tls.certFile === "" || tls.keyFile === "") {
-          throw new Error(`TLS peer URL ${url.href} needs --peer-cert-file and --peer-key-file`);
-        }
-        this.#servers.push(Deno.serve({
-          ...options,
-          cert: Deno.readTextFileSync(tls.certFile),
-          key: Deno.readTextFileSync(tls.keyFile),
-        }, handler));
+        this.#servers.push(this.#listenTls(url, hostname, port, handler));
       } else {
         this.#servers.push(Deno.serve(options, handler));
       }
@@ -124,6 +119,43 @@ export class ClusterPeers {
         address: `${hostname}:${port}`,
       });
     }
+  }
+
+  /**
+   * A TLS peer listener. With a trusted CA or `--peer-client-cert-auth` it requires and
+   * verifies client certificates (etcd TLSInfo.ServerConfig: RequireAndVerifyClientCert),
+   * which `Deno.serve` cannot do, so that case is served by `node:https`.
+   */
+  #listenTls(
+    url: URL,
+    hostname: string,
+    port: number,
+    handler: (request: Request) => Promise<Response>,
+  ): ClosableServer {
+    const tls = this.#cfg.peerTls;
+    if (tls.certFile === "" || tls.keyFile === "") {
+      throw new Error(`TLS peer URL ${url.href} needs --peer-cert-file and --peer-key-file`);
+    }
+    const certPem = Deno.readTextFileSync(tls.certFile);
+    const keyPem = Deno.readTextFileSync(tls.keyFile);
+    if (tls.trustedCaFile === "" && !tls.clientCertAuth) {
+      return Deno.serve(
+        { hostname, port, onListen: () => {}, cert: certPem, key: keyPem },
+        handler,
+      );
+    }
+    const options: VerifyingTlsServerOptions = { hostname, port, certPem, keyPem };
+    if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
+    const server = serveVerifyingTls(options, handler);
+    server.listening.catch((error) => {
+      this.#log.error("peer listener failed", {
+        address: `${hostname}:${port}`,
+        error: String(error),
+      });
+      if (this.#core.fatalError === undefined) this.#core.fatalError = error;
+      void this.#core.stop();
+    });
+    return server;
   }
 
   /** Forwarded lease renewals, and `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */

@@ -7,7 +7,8 @@
 // elected and a put through one member must be read by etcdctl on every member (followers
 // read linearizably, so the write went through raft over the TLS streams).
 // Ports 24200-24299.
-import { strictEqual } from "node:assert/strict";
+import { rejects, strictEqual } from "node:assert/strict";
+import { PeerClient } from "../rafthttp/mod.ts";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 
 const _MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -53,7 +54,11 @@ async function _startTlsCluster(
 }
 
 /** Waits for a leader, writes through member 0 and reads back on every member. */
-async function _putAndReadEverywhere(basePort: number, flags: string[]): Promise<void> {
+async function _putAndReadEverywhere(
+  basePort: number,
+  flags: string[],
+  check?: (peerUrl: string) => Promise<void>,
+): Promise<void> {
   const { members, endpoints, dirs } = await _startTlsCluster(basePort, flags);
   try {
     await Promise.all(members.map((m) => m.waitFor("enabled capabilities for version", 30_000)));
@@ -67,6 +72,7 @@ async function _putAndReadEverywhere(basePort: number, flags: string[]): Promise
       (JSON.parse(status) as { Status: { leader: string } }[]).map((s) => s.Status.leader),
     );
     strictEqual(leaders.size, 1, "every member names the same leader");
+    await check?.(`https://127.0.0.1:${basePort + 1}`);
   } finally {
     await Promise.all(members.map((m) => m.kill()));
     for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -90,5 +96,34 @@ Deno.test({
       ...["--peer-key-file", `${_FIXTURES}/server.key.insecure`],
       ...["--peer-trusted-ca-file", `${_FIXTURES}/ca.crt`],
       "--peer-client-cert-auth",
-    ]),
+    ], _checkClientCertRequired),
 });
+
+/** The peer listener refuses a client without a certificate and serves one with it. */
+async function _checkClientCertRequired(peerUrl: string): Promise<void> {
+  const caPem = await Deno.readTextFile(`${_FIXTURES}/ca.crt`);
+  const anonymous = new PeerClient({ tls: { caPem, insecureSkipVerify: false } });
+  const member = new PeerClient({
+    tls: {
+      caPem,
+      certPem: await Deno.readTextFile(`${_FIXTURES}/server.crt`),
+      keyPem: await Deno.readTextFile(`${_FIXTURES}/server.key.insecure`),
+      insecureSkipVerify: false,
+    },
+  });
+  try {
+    await rejects(
+      anonymous.request(`${peerUrl}/members`, { signal: AbortSignal.timeout(5000) }),
+      "a peer request without a client certificate is refused",
+    );
+    const response = await member.request(`${peerUrl}/members`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    const members = JSON.parse(await response.text()) as unknown[];
+    strictEqual(response.status, 200);
+    strictEqual(members.length, 3, "/members lists the 3 members");
+  } finally {
+    anonymous.close();
+    member.close();
+  }
+}
