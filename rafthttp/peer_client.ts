@@ -185,10 +185,7 @@ async function _writeBody(
       if (done) break;
       if (request.destroyed) throw new Error("peer request closed while sending its body");
       if (!request.write(value)) {
-        await new Promise<void>((resolve) => {
-          request.once("drain", resolve);
-          request.once("close", resolve);
-        });
+        await _drained(request);
       }
     }
     request.end();
@@ -241,4 +238,20 @@ class _BodySource {
     this.onFinish();
     return true;
   }
+}
+
+/** Resolves when `stream` can take more data or closed; removes its listeners either way. */
+function _drained(stream: {
+  once(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
 }

@@ -139,14 +139,27 @@ async function _pipeBody(
       const { done, value } = await reader.read();
       if (done) break;
       if (!outgoing.write(value)) {
-        await new Promise<void>((resolve) => {
-          outgoing.once("drain", resolve);
-          outgoing.once("close", resolve);
-        });
+        await _drained(outgoing);
       }
     }
     if (!gone) outgoing.end();
   } catch {
     outgoing.destroy();
   }
+}
+
+/** Resolves when `stream` can take more data or closed; removes its listeners either way. */
+function _drained(stream: {
+  once(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
 }
