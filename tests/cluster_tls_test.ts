@@ -13,11 +13,29 @@ import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 
 const _MAIN = new URL("../main.ts", import.meta.url).pathname;
 const _FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+const _ETCD = "/usr/bin/etcd";
+const _ETCD_AVAILABLE = await Deno.stat(_ETCD).then(() => true, () => false);
+const _CERT_FLAGS = [
+  ...["--peer-cert-file", `${_FIXTURES}/server.crt`],
+  ...["--peer-key-file", `${_FIXTURES}/server.key.insecure`],
+  ...["--peer-trusted-ca-file", `${_FIXTURES}/ca.crt`],
+  "--peer-client-cert-auth",
+];
+
+/** Members die with the test runner (the kernel SIGKILLs them), as in cluster_util.ts. */
+const _PARENT_DEATH_KILL: string[] = await new Deno.Command("setpriv", {
+  args: ["--pdeathsig", "KILL", "true"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((probe) => probe.success ? ["setpriv", "--pdeathsig", "KILL", "--"] : []).catch(
+  () => [],
+);
 
 /** Starts 3 members with https peer URLs and `flags`; ports from `basePort`. */
 async function _startTlsCluster(
   basePort: number,
   flags: string[],
+  realEtcd: boolean,
 ): Promise<{ members: DetcdProcess[]; endpoints: string[]; dirs: string[] }> {
   const names = [0, 1, 2].map((i) => `tls${i}`);
   const peer = (i: number) => `https://127.0.0.1:${basePort + 10 * i + 1}`;
@@ -29,11 +47,13 @@ async function _startTlsCluster(
     const dir = await Deno.makeTempDir({ prefix: "detcd-tls-" });
     dirs.push(dir);
     const client = `http://127.0.0.1:${basePort + 10 * i}`;
+    // With `realEtcd`, the last member is etcd 3.4 itself (interoperability of the TLS peers).
+    const program = realEtcd && i === 2
+      ? [_ETCD]
+      : [Deno.execPath(), "run", "--allow-all", "--quiet", _MAIN];
     const args = [
-      "run",
-      "--allow-all",
-      "--quiet",
-      _MAIN,
+      ..._PARENT_DEATH_KILL,
+      ...program,
       ...["--name", names[i]!, "--data-dir", `${dir}/data`],
       ...["--listen-client-urls", client, "--advertise-client-urls", client],
       ...["--listen-peer-urls", peer(i), "--initial-advertise-peer-urls", peer(i)],
@@ -41,8 +61,8 @@ async function _startTlsCluster(
       ...["--heartbeat-interval", "50", "--election-timeout", "500"],
       ...flags,
     ];
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
+    const child = new Deno.Command(args[0]!, {
+      args: args.slice(1),
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -57,9 +77,13 @@ async function _startTlsCluster(
 async function _putAndReadEverywhere(
   basePort: number,
   flags: string[],
-  check?: (peerUrl: string) => Promise<void>,
+  options: { realEtcd?: boolean; check?: (peerUrl: string) => Promise<void> } = {},
 ): Promise<void> {
-  const { members, endpoints, dirs } = await _startTlsCluster(basePort, flags);
+  const { members, endpoints, dirs } = await _startTlsCluster(
+    basePort,
+    flags,
+    options.realEtcd ?? false,
+  );
   try {
     await Promise.all(members.map((m) => m.waitFor("enabled capabilities for version", 30_000)));
     await etcdctlOk(endpoints[0]!, ["put", "tls-key", "over-tls"]);
@@ -72,7 +96,7 @@ async function _putAndReadEverywhere(
       (JSON.parse(status) as { Status: { leader: string } }[]).map((s) => s.Status.leader),
     );
     strictEqual(leaders.size, 1, "every member names the same leader");
-    await check?.(`https://127.0.0.1:${basePort + 1}`);
+    await options.check?.(`https://127.0.0.1:${basePort + 1}`);
   } finally {
     await Promise.all(members.map((m) => m.kill()));
     for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -90,13 +114,23 @@ Deno.test({
   name: "a 3-member cluster with peer certs, a trusted CA and client cert auth replicates a put",
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: () =>
-    _putAndReadEverywhere(24240, [
-      ...["--peer-cert-file", `${_FIXTURES}/server.crt`],
-      ...["--peer-key-file", `${_FIXTURES}/server.key.insecure`],
-      ...["--peer-trusted-ca-file", `${_FIXTURES}/ca.crt`],
-      "--peer-client-cert-auth",
-    ], _checkClientCertRequired),
+  fn: () => _putAndReadEverywhere(24240, _CERT_FLAGS, { check: _checkClientCertRequired }),
+});
+
+Deno.test({
+  name: "2 detcd + 1 etcd with --peer-auto-tls: each side dials the other's self-signed cert",
+  ignore: !_ETCD_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () => _putAndReadEverywhere(24270, ["--peer-auto-tls"], { realEtcd: true }),
+});
+
+Deno.test({
+  name: "2 detcd + 1 etcd with peer certs and client cert auth: each side accepts the other",
+  ignore: !_ETCD_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () => _putAndReadEverywhere(24210, _CERT_FLAGS, { realEtcd: true }),
 });
 
 /** The peer listener refuses a client without a certificate and serves one with it. */
