@@ -63,6 +63,9 @@ export class Cursor {
     const ref = this._top();
     ref.index = _count(ref) - 1;
     this._last();
+    // Deletes can empty the last leaf node before the commit rebalances it away; step back
+    // to the last leaf that holds a key (bbolt 1.3.6 returns nil here instead).
+    if (_count(this._top()) === 0) return this.prev();
     return this._keyValue();
   }
 
@@ -74,17 +77,25 @@ export class Cursor {
   /** Moves to the previous key; returns it, or null before the start. */
   prev(): Uint8Array | null {
     const stack = this._stack;
-    while (stack.length > 0) {
-      const ref = stack[stack.length - 1]!;
-      if (ref.index > 0) {
-        ref.index--;
-        break;
+    for (;;) {
+      // Climb to the nearest level that has an element before the current one.
+      while (stack.length > 0) {
+        const ref = stack[stack.length - 1]!;
+        if (ref.index > 0) {
+          ref.index--;
+          break;
+        }
+        stack.pop();
       }
-      stack.pop();
+      if (stack.length === 0) return this._clear();
+      this._last();
+      // A leaf node emptied by deletes in this write transaction is still in the tree until
+      // the commit rebalances it; _last() left its index at -1, so the next climb leaves it.
+      // This mirrors _next(), which skips empty leaves since boltdb/bolt#450; bbolt 1.3.6's
+      // prev() does not, and stopped here as if the bucket began after the empty leaf.
+      if (_count(this._top()) === 0) continue;
+      return this._keyValue();
     }
-    if (stack.length === 0) return this._clear();
-    this._last();
-    return this._keyValue();
   }
 
   /** Moves to `seek` or, when absent, to the next key after it; null if none. */
@@ -126,6 +137,10 @@ export class Cursor {
   }
 
   private _childPgid(ref: _ElemRef): number {
+    // Only leaves can be empty inside a transaction (branches lose elements only while the
+    // commit rebalances), so a branch index is always in range.
+    assert(ref.index >= 0, "cursor: negative branch index");
+    assert(ref.index < _count(ref), "cursor: branch index past the end");
     return ref.node !== null ? ref.node.inodes[ref.index]!.pgid : ref.page!.branchPgid(ref.index);
   }
 
