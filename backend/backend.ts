@@ -314,11 +314,13 @@ class _Backend implements Backend {
   }
 
   size(): number {
-    return this._db.fileSize();
+    // etcd's backend reports the committed transaction's size (bbolt tx.Size(): high-water
+    // page times page size), not the file's, which bbolt grows ahead in 16 MiB steps.
+    return this._db.meta.pgid * this._db.pageSize;
   }
 
   sizeInUse(): number {
-    return this._db.fileSize() - this._db.freelist.freeCount() * this._db.pageSize;
+    return this.size() - this._db.freelist.freeCount() * this._db.pageSize;
   }
 
   commits(): number {
