@@ -18,7 +18,7 @@
  */
 
 import * as fs from "node:fs";
-import { crc32c } from "./_crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import { DB, type DBOptions } from "./db.ts";
 import { assert, BoltError, ERR_BUCKET_EXISTS, ERR_BUCKET_NOT_FOUND } from "./errors.ts";
 import type { FreelistType } from "./free_spans.ts";
@@ -337,11 +337,11 @@ class _Backend implements Backend {
         if (bucket === null) {
           throw new BoltError(`cannot get hash of bucket ${new TextDecoder().decode(name)}`);
         }
-        crc = crc32c(crc, name);
+        crc = crc32c(name, crc);
         bucket.forEach((k, v) => {
           if (ignore !== undefined && ignore(name, k)) return;
-          crc = crc32c(crc, k);
-          if (v !== null) crc = crc32c(crc, v);
+          crc = crc32c(k, crc);
+          if (v !== null) crc = crc32c(v, crc);
         });
       }
       return crc;

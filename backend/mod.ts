@@ -23,7 +23,7 @@ export type { FreelistType, FreeSpans } from "./free_spans.ts";
 export { Freelist, newFreeSpans } from "./freelist.ts";
 export { HashmapFreeSpans } from "./freelist_hashmap.ts";
 export { ArrayFreeSpans } from "./freelist_array.ts";
-export { crc32c } from "./_crc32c.ts";
+export { crc32c } from "../checksum/mod.ts";
 export { inspectDb } from "./inspect.ts";
 
 import type { DB } from "./db.ts";

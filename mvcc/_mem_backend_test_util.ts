@@ -8,7 +8,7 @@
  */
 
 import { BTree } from "./_btree.ts";
-import { crc32cUpdate } from "./_crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 
@@ -128,11 +128,11 @@ export class MemBackend implements Backend {
     const names = [...this._buckets.keys()].sort();
     for (const name of names) {
       const nameBytes = Uint8Array.from(name, (c) => c.charCodeAt(0));
-      crc = crc32cUpdate(crc, nameBytes);
+      crc = crc32c(nameBytes, crc);
       for (const [k, v] of this._buckets.get(name)!.valuesArray()) {
         if (ignore?.(nameBytes, k)) continue;
-        crc = crc32cUpdate(crc, k);
-        crc = crc32cUpdate(crc, v);
+        crc = crc32c(k, crc);
+        crc = crc32c(v, crc);
       }
     }
     return crc;

@@ -18,7 +18,7 @@
  */
 
 import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
-import { crc32cUpdate } from "./_crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { bytesToKeyString, equalBytes } from "./key_bytes.ts";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
@@ -281,14 +281,14 @@ export class KvStore {
     const keep = this.index.keep(atRev);
     const upper: Revision = { main: atRev + 1, sub: 0 };
     const lower: Revision = { main: compactRev + 1, sub: 0 };
-    let crc = crc32cUpdate(0, KEY_BUCKET);
+    let crc = crc32c(KEY_BUCKET);
     this.backend.readTx().unsafeForEach(KEY_BUCKET, (k, v) => {
       const kr = bytesToRevision(k);
       if (!revisionGreater(upper, kr)) return;
       // Skip what the compaction will delete; etcd keeps everything when nothing is kept.
       if (revisionGreater(lower, kr) && keep.size > 0 && !keep.has(revisionId(kr))) return;
-      crc = crc32cUpdate(crc, k);
-      crc = crc32cUpdate(crc, v);
+      crc = crc32c(k, crc);
+      crc = crc32c(v, crc);
     });
     return { hash: crc, currentRev, compactRev };
   }

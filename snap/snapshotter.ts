@@ -12,7 +12,7 @@
 
 import { join } from "node:path";
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../raft/raftpb.ts";
-import { crc32c } from "../wal/crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import { decodeSnapEnvelope, encodeSnapEnvelope } from "./snappb.ts";
 
 const SNAP_SUFFIX = ".snap";

@@ -193,8 +193,8 @@ function bucketDigest(bucket: Bucket): string {
   let crc = 0;
   bucket.forEach((k, v) => {
     count++;
-    crc = crc32c(crc, k);
-    if (v !== null) crc = crc32c(crc, v);
+    crc = crc32c(k, crc);
+    if (v !== null) crc = crc32c(v, crc);
   });
   return `${count} ${crc.toString(16).padStart(8, "0")}`;
 }

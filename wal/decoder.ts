@@ -17,7 +17,7 @@
  */
 
 import { join } from "node:path";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import { WalError } from "./errors.ts";
 import { decodeRecord, RecordType, recordTypeName, type WalRecord } from "./walpb.ts";
 

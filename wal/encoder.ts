@@ -5,7 +5,7 @@
  * @module
  */
 
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../checksum/mod.ts";
 import { RECORD_BYTES_MAX } from "./decoder.ts";
 import { RecordType } from "./walpb.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-export { crc32c } from "./crc32c.ts";
+export { crc32c } from "../checksum/mod.ts";
 export { type DecodedRecord, type DecoderSegment, type TornTail, WalDecoder } from "./decoder.ts";
 export { RecordEncoder } from "./encoder.ts";
 export { WalError, type WalErrorCode } from "./errors.ts";
