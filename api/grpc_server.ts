@@ -20,6 +20,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { normalizeSerial } from "./crl.ts";
 import { Buffer } from "node:buffer";
 import { EtcdError, Status, toEtcdError } from "./errors.ts";
 import type {
@@ -95,6 +96,11 @@ export interface GrpcTlsOptions {
   caPem?: string | undefined;
   /** Require and verify a client certificate (`--client-cert-auth`). */
   clientCertAuth?: boolean | undefined;
+  /**
+   * Serial numbers revoked by `--client-crl-file` (normalized hex, see `crl.ts`): a client
+   * presenting one is disconnected after the handshake, as etcd's checkCRL does.
+   */
+  revokedSerials?: ReadonlySet<string> | undefined;
 }
 
 /** A running server. */
@@ -130,7 +136,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const connectionLimits = {
     maxConcurrentStreams: options.maxConcurrentStreams ?? CONCURRENT_STREAMS_DEFAULT,
   };
+  const revoked = options.tls?.revokedSerials;
   const onConnection = (socket: net.Socket): void => {
+    if (revoked !== undefined && revoked.size > 0 && _isRevoked(socket, revoked)) {
+      socket.destroy();
+      return;
+    }
     // Small responses must not wait for the peer's delayed ACK (Nagle: +40 ms each).
     socket.setNoDelay(true);
     _route(socket, (first) => {
@@ -248,6 +259,13 @@ function _transportFromEnv(): "grpc-js" | "native" {
   } catch {
     return "native"; // no env permission
   }
+}
+
+/** True when the TLS client's certificate serial number is in the revocation list. */
+function _isRevoked(socket: net.Socket, revoked: ReadonlySet<string>): boolean {
+  if (!(socket instanceof tls.TLSSocket)) return false;
+  const serial = socket.getPeerCertificate()?.serialNumber;
+  return typeof serial === "string" && serial !== "" && revoked.has(normalizeSerial(serial));
 }
 
 /** The common name of a verified client certificate, when the socket is TLS. */

@@ -8,6 +8,7 @@
 
 import { type GrpcServer, type GrpcTlsOptions, startGrpcServer } from "../api/grpc_server.ts";
 import { gatewayHandler } from "../api/gateway.ts";
+import { revokedSerials } from "../api/crl.ts";
 import { GRPC_OVERHEAD_BYTES } from "../api/grpc_server.ts";
 import { etcdServices } from "../api/services/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -127,6 +128,7 @@ function _clientTls(cfg: ServerConfig): GrpcTlsOptions {
     keyPem: Deno.readTextFileSync(tls.keyFile),
     caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
     clientCertAuth: tls.clientCertAuth,
+    revokedSerials: tls.crlFile === "" ? undefined : revokedSerials(Deno.readFileSync(tls.crlFile)),
   };
 }
 

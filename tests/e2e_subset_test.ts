@@ -26,6 +26,8 @@ const _SLICE = [
   "TestCtlV3CompactPhysical",
   "TestCtlV3Snapshot",
   "TestCtlV3Defrag",
+  "TestCtlV3GetRevokedCRL",
+  "TestCtlV3PutClientTLS",
 ];
 
 Deno.test({
