@@ -4,17 +4,8 @@
  * @module
  */
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (testing/prng.ts): a seeded PRNG returning floats in [0, 1). */
+export { mulberry32 as prng } from "../testing/prng.ts";
 
 /** Bytes of a latin1 string. */
 export function b(s: string): Uint8Array {

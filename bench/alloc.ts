@@ -17,6 +17,7 @@ import { ArrayFreeSpans } from "../backend/freelist_array.ts";
 import { HashmapFreeSpans } from "../backend/freelist_hashmap.ts";
 import type { FreeSpans } from "../backend/free_spans.ts";
 import { logLogSvg, type PlotSeries } from "./_plot.ts";
+import { mulberry32 as prng } from "../testing/prng.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -36,17 +37,6 @@ interface Result {
   releaseNs: number;
   hitRate: number;
   initMs: number;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -8,21 +8,11 @@
  */
 
 import { DB } from "../backend/mod.ts";
+import { mulberry32 as prng } from "../testing/prng.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
 const KEYS = quick ? [20_000, 100_000] : [20_000, 200_000, 1_000_000];
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function key(id: number): Uint8Array {
   const k = new Uint8Array(8);

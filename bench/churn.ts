@@ -15,6 +15,7 @@
  */
 
 import { DB } from "../backend/mod.ts";
+import { mulberry32 as prng } from "../testing/prng.ts";
 
 function flag(name: string, fallback: string): string {
   const arg = Deno.args.find((a) => a.startsWith(`--${name}=`));
@@ -36,17 +37,6 @@ const freelists = which === "both"
   ? (["map", "array"] as const)
   : ([which as "map" | "array"] as const);
 const GB = 1024 ** 3;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function keyOf(id: number): Uint8Array {
   // A scrambled id: consecutive ids land all over the tree.

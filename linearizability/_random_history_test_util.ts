@@ -7,22 +7,16 @@
  * @module
  */
 
+import { mulberry32 } from "../testing/prng.ts";
 import type { Operation } from "./history.ts";
 import { type KvInput, kvModel, type KvOutput, type KvState } from "./kv_model.ts";
 
-/** A seeded PRNG (mulberry32): equal seeds give equal histories. */
+/** A seeded PRNG (mulberry32, testing/prng.ts): equal seeds give equal histories. */
 export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
   /** A float in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
   }
   /** An integer in [0, n). */
   int(n: number): number {

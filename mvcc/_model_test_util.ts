@@ -15,17 +15,9 @@ import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
 import { KvStore, type LeaseAttacher } from "./kvstore.ts";
 import type { KeyValue } from "./mvccpb.ts";
 
-/** A deterministic PRNG (mulberry32) so that a seed replays a failure. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (testing/prng.ts): a seeded PRNG returning floats in [0, 1). */
+import { mulberry32 as prng } from "../testing/prng.ts";
+export { prng };
 
 interface _ModelKv {
   value: string;

@@ -22,6 +22,7 @@ import {
   type Operation,
 } from "../linearizability/mod.ts";
 import { type LocalCluster, withCluster } from "./cluster_util.ts";
+import { mulberry32 as rng } from "../testing/prng.ts";
 
 const BASE_PORT = 24090;
 const SEEDS = Number(Deno.env.get("CLUSTER_LIN_SEEDS") ?? 1);
@@ -36,18 +37,6 @@ const CHECK_TIMEOUT_MS = 30_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 type Recorder = HistoryRecorder<KvInput, KvOutput>;
-
-/** mulberry32: the seeded PRNG of the schedule and the operation mix. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function execute(client: EtcdGrpcClient, input: KvInput): Promise<KvOutput> {
   const options = { timeoutMs: OP_TIMEOUT_MS };

@@ -23,6 +23,7 @@ import {
 } from "../linearizability/mod.ts";
 import { computeMemberId } from "../server/ids.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
+import { mulberry32 as rng } from "../testing/prng.ts";
 
 // The member command: LIN_COMMAND="deno run -A main.ts" runs detcd instead of etcd.
 const COMMAND = (Deno.env.get("LIN_COMMAND") ?? "/usr/bin/etcd").split(/\s+/).filter((w) =>
@@ -48,18 +49,6 @@ const advertised = (i: number) => `http://127.0.0.1:${proxyPort(i)}`;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A seeded PRNG (mulberry32) for the fault schedule and the operation mix. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Cluster {
   readonly ids = Array.from(

@@ -17,6 +17,7 @@ import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { longToNumber } from "../api/int64.ts";
 import { type DetcdProcess, startDetcd } from "./_server_process.ts";
+import { mulberry32 as _rng } from "../testing/prng.ts";
 
 /** Client and peer ports of the lanes: independent members crashed side by side. */
 const LANES: [number, number][] = [[23910, 23911], [23940, 23941], [23942, 23943]];
@@ -25,18 +26,6 @@ const LANE_FLAGS: string[][] = [[], [], ["--snapshot-count", "25"]];
 const WORKERS = 6;
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
-
-/** A tiny seeded PRNG (mulberry32), so that a failing run can be replayed. */
-function _rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface _Acked {
   value: string;
