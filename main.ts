@@ -1,10 +1,9 @@
 /**
  * detcd's command line: `deno run -A main.ts [etcd 3.4 flags]` starts a member, as `etcd` does.
  *
- * main.ts only wires: it parses flags, `ETCD_*` variables or `--config-file`
- * (server/config_flags.ts),
- * sets up the logger, generates auto-TLS certificates, checks that the data dir is usable,
- * then hands the config to `startServer` (server/mod.ts) and stops it on SIGTERM/SIGINT.
+ * main.ts only wires: it parses flags, `ETCD_*` variables or `--config-file` (server's
+ * config), sets up the logger, checks that the data dir is usable, then hands the config to
+ * `startEtcd` (embed/) and stops the member on SIGTERM/SIGINT.
  *
  * Exit status: 0 after a clean stop, `--help` or `--version`; 2 for a configuration error
  * (unknown flag, bad value, inconsistent flags, bad config file); 1 when the server cannot
@@ -17,28 +16,22 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import { ETCD_VERSION, type ServerConfig } from "./server/config.ts";
+import { inspectDb } from "./backend/mod.ts";
+import { type Etcd, startEtcd } from "./embed/mod.ts";
 import {
   ConfigError,
+  createLogger,
+  ETCD_VERSION,
+  goUrlString,
   helpText,
+  type Logger,
   parseCommandLine,
+  type ServerConfig,
   usageText,
   verifyBootstrap,
-} from "./server/config_flags.ts";
-import { goUrlString } from "./server/ids.ts";
-import { createLogger, type Logger } from "./server/log.ts";
-import { selfSignedCert } from "./server/tls.ts";
-
-/** What `startServer` returns (server/mod.ts); repeated here so main.ts depends on no more. */
-interface _RunningServer {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
-  readonly clientAddrs: string[];
-  stop(): Promise<void>;
-  done: Promise<void>;
-}
-
-type _StartServer = (cfg: ServerConfig, log: Logger) => Promise<_RunningServer>;
+} from "./server/mod.ts";
+import { inspectSnap } from "./snap/mod.ts";
+import { inspectWal } from "./wal/mod.ts";
 
 /** The text `--version` prints: etcd's shape, naming detcd and the etcd version it speaks. */
 export function versionText(): string {
@@ -52,7 +45,7 @@ export function versionText(): string {
 }
 
 /** Runs `inspect db|wal|snap PATH [--json]`; returns the exit status. */
-async function _inspect(args: string[]): Promise<number> {
+function _inspect(args: string[]): number {
   const json = args.includes("--json") || args.includes("-json");
   const [what, path] = args.filter((arg) => arg !== "--json" && arg !== "-json");
   if (path === undefined || !["db", "wal", "snap"].includes(what ?? "")) {
@@ -61,38 +54,14 @@ async function _inspect(args: string[]): Promise<number> {
   }
   try {
     let text: string;
-    if (what === "db") text = (await import("./backend/mod.ts")).inspectDb(path, { json });
-    else if (what === "wal") text = (await import("./wal/mod.ts")).inspectWal(path, { json });
-    else text = (await import("./snap/mod.ts")).inspectSnap(path, { json });
+    if (what === "db") text = inspectDb(path, { json });
+    else if (what === "wal") text = inspectWal(path, { json });
+    else text = inspectSnap(path, { json });
     console.log(text);
     return 0;
   } catch (error) {
     console.error(`detcd inspect ${what}: ${(error as Error).message}`);
     return 1;
-  }
-}
-
-/** Fills in auto-TLS certificate paths, generating the certificates as etcd does. */
-async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
-  const hostsOf = (urls: URL[]) => urls.map((url) => url.host);
-  if (cfg.peerTls.autoTls && (cfg.peerTls.certFile === "" || cfg.peerTls.keyFile === "")) {
-    const files = await selfSignedCert(`${cfg.dataDir}/fixtures/peer`, hostsOf(cfg.listenPeerUrls));
-    cfg.peerTls.certFile = files.certFile;
-    cfg.peerTls.keyFile = files.keyFile;
-    log.named("embed").info(`peerTLS: cert = ${files.certFile}, key = ${files.keyFile}`);
-  } else if (cfg.peerTls.autoTls) {
-    log.named("embed").warn("ignoring peer auto TLS since certs given");
-  }
-  if (cfg.clientTls.autoTls && (cfg.clientTls.certFile === "" || cfg.clientTls.keyFile === "")) {
-    const files = await selfSignedCert(
-      `${cfg.dataDir}/fixtures/client`,
-      hostsOf(cfg.listenClientUrls),
-    );
-    cfg.clientTls.certFile = files.certFile;
-    cfg.clientTls.keyFile = files.keyFile;
-    log.named("embed").info(`ClientTLS: cert = ${files.certFile}, key = ${files.keyFile}`);
-  } else if (cfg.clientTls.autoTls) {
-    log.named("embed").warn("ignoring client auto TLS since certs given");
   }
 }
 
@@ -144,14 +113,6 @@ function _logStart(cfg: ServerConfig, log: Logger): void {
   embed.info(`advertise client URLs = ${cfg.advertiseClientUrls.map(goUrlString).join(",")}`);
 }
 
-/** Loads `startServer` from server/mod.ts. */
-async function _loadStartServer(): Promise<_StartServer> {
-  // Imported lazily so that `--help`, `--version`, flag errors and `inspect` start fast.
-  const mod = await import("./server/mod.ts") as { startServer?: _StartServer };
-  if (typeof mod.startServer !== "function") throw new Error("server/mod.ts has no startServer");
-  return mod.startServer;
-}
-
 /** Starts a member and waits until it stops; returns the exit status. */
 async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   let log: Logger;
@@ -168,11 +129,9 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     log.named("etcdmain").error(problem);
     return 1;
   }
-  let server: _RunningServer;
+  let server: Etcd;
   try {
-    await _autoTls(cfg, log);
-    const startServer = await _loadStartServer();
-    server = await startServer(cfg, log);
+    server = await startEtcd(cfg, log);
   } catch (error) {
     log.named("etcdmain").error(`cannot start the server: ${(error as Error).message}`);
     return 1;
@@ -207,7 +166,7 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
 
 /** The whole command: returns the process exit status. */
 export async function main(args: string[]): Promise<number> {
-  if (args[0] === "inspect") return await _inspect(args.slice(1));
+  if (args[0] === "inspect") return _inspect(args.slice(1));
   let command;
   try {
     command = parseCommandLine(args, {

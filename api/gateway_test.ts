@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startGrpcServer } from "./grpc_server.ts";
 import { gatewayHandler } from "./gateway.ts";
 import { ErrFutureRev, Status } from "./errors.ts";
-import { bigintToULong, longToNumber, numberToLong } from "./int64.ts";
+import { bigintToULong, longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
 import type { EtcdServices } from "./methods.ts";
 
 const PORT = 23804;

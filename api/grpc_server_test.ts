@@ -11,8 +11,8 @@ import { EtcdGrpcClient } from "./grpc_client.ts";
 import { startGrpcServer } from "./grpc_server.ts";
 import { METHODS } from "./methods.ts";
 import { ErrCompacted, ErrNoSpace, EtcdError, Status } from "./errors.ts";
-import { longToNumber, numberToLong } from "./int64.ts";
-import type { etcdserverpb } from "./gen/etcd.js";
+import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
+import type { etcdserverpb } from "../etcdserverpb/mod.ts";
 
 const PORT = 23801;
 const ENDPOINT = `127.0.0.1:${PORT}`;

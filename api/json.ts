@@ -3,7 +3,7 @@
  *
  * etcd 3.4's gateway prints .proto field names (`range_end`, `create_revision`) and accepts
  * both those and the lowerCamel JSON names; protobufjs objects use camelCase names
- * (`rangeEnd`). The table `gen/json_names.json` (written by `gen_proto.ts`) gives, per
+ * (`rangeEnd`). The table `etcdserverpb/gen/json_names.json` (written by `etcdserverpb/gen_proto.ts`) gives, per
  * message, each field's .proto name and its message type, so that nested messages are
  * renamed too. Values (base64, Long strings, enum names) are converted by protobufjs's own
  * `fromObject`/`toObject`.
@@ -11,7 +11,7 @@
  * @module
  */
 
-import names from "./gen/json_names.json" with { type: "json" };
+import { jsonFieldNames as names } from "../etcdserverpb/mod.ts";
 
 type _Fields = Record<string, [string, string | null]>;
 const _NAMES = names as unknown as Record<string, _Fields>;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { etcdserverpb } from "./gen/etcd.js";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import type { IConversionOptions } from "protobufjs/minimal.js";
 import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "./handler.ts";
 import { jsonToProtobufjs, protobufjsToJson } from "./json.ts";

@@ -1,14 +1,12 @@
 /**
- * detcd's client API wire layer: etcd 3.4's protobuf messages (generated), the method table,
+ * detcd's client API: the method table,
  * transport-independent handler types, etcd's errors, 64-bit helpers, and the grpc-js
  * adapter (server and client).
  *
  * @module
  */
 
-export { authpb, etcdserverpb, leasepb, mvccpb } from "./gen/etcd.js";
 export * from "./errors.ts";
-export * from "./int64.ts";
 export type {
   BidiHandler,
   CallContext,
@@ -51,3 +49,4 @@ export {
   type EtcdGrpcClientOptions,
   toClientError,
 } from "./grpc_client.ts";
+export { normalizeSerial, revokedSerials } from "./crl.ts";

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { etcdserverpb } from "../api/gen/etcd.js";
-import { numberToLong, numberToULong } from "../api/int64.ts";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { numberToLong, numberToULong } from "../etcdserverpb/mod.ts";
 
 const ITERATIONS = 200_000;
 

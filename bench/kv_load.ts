@@ -17,8 +17,8 @@
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { H2GrpcClient } from "../api/h2/client.ts";
 import { METHODS } from "../api/methods.ts";
-import { etcdserverpb } from "../api/gen/etcd.js";
-import { numberToLong } from "../api/int64.ts";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { numberToLong } from "../etcdserverpb/mod.ts";
 import type { RunResult } from "./kv_report.ts";
 
 /** The kinds of load. */

@@ -12,7 +12,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc_server.ts";
-import { numberToLong } from "../api/int64.ts";
+import { numberToLong } from "../etcdserverpb/mod.ts";
 import { runLoad } from "./kv_load.ts";
 import { summarize } from "./kv_report.ts";
 

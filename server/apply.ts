@@ -10,7 +10,7 @@
  * @module
  */
 
-import { etcdserverpb } from "../api/gen/etcd.js";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import {
   ErrCompacted,
   ErrFutureRev,
@@ -21,7 +21,7 @@ import {
   ErrNotCapable,
   EtcdError,
 } from "../api/errors.ts";
-import { bigintToLong, bigintToULong } from "../api/int64.ts";
+import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
 import {
   CompactedError,
   FutureRevisionError,

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { etcdserverpb } from "../api/gen/etcd.js";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { ErrLeaseNotFound, ErrNoLeader, ErrTimeout } from "../api/errors.ts";
-import { bigintToLong, longToBigint } from "../api/int64.ts";
+import { bigintToLong, longToBigint } from "../etcdserverpb/mod.ts";
 import { LeaseNotFoundError, NotPrimaryError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { etcdserverpb } from "../api/gen/etcd.js";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import {
   ErrNoLeader,
   ErrRequestTooLarge,
@@ -19,7 +19,7 @@ import {
   type EtcdError,
 } from "../api/errors.ts";
 import type Long from "long";
-import { bigintToLong, bigintToULong, longToBigint } from "../api/int64.ts";
+import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
 import { type Backend, openBackend } from "../backend/mod.ts";
 import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";

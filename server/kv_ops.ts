@@ -12,9 +12,9 @@
  */
 
 import type Long from "long";
-import { etcdserverpb, type mvccpb } from "../api/gen/etcd.js";
+import { etcdserverpb, type mvccpb } from "../etcdserverpb/mod.ts";
 import { ErrCompacted, ErrFutureRev, ErrKeyNotFound, ErrLeaseNotFound } from "../api/errors.ts";
-import { bigintToLong, type Int64Like, longToBigint, longToNumber } from "../api/int64.ts";
+import { bigintToLong, type Int64Like, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import type { KeyValue } from "../mvcc/mvccpb.ts";
 import type { RangeResult, TxnRead, TxnWrite } from "../mvcc/kvstore.ts";
 import { compareBytes } from "../mvcc/key_bytes.ts";

@@ -13,8 +13,8 @@
  * @module
  */
 
-import { etcdserverpb } from "../api/gen/etcd.js";
-import { bigintToULong } from "../api/int64.ts";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { bigintToULong } from "../etcdserverpb/mod.ts";
 import type { Backend } from "../backend/mod.ts";
 import { big } from "./kv_ops.ts";
 

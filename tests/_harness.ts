@@ -7,8 +7,7 @@
  *
  * The differential tests run one script against real etcd and against detcd and compare the
  * outputs after {@link normalize}. `DETCD_DIFF_TARGET=etcd` makes the "detcd" side a second
- * real etcd (to develop the scripts while detcd's server is not ready), `=detcd` forces detcd;
- * unset, detcd is used when `server/mod.ts` exports `startServer`.
+ * real etcd (to check the scripts themselves); unset or `=detcd`, it is detcd.
  *
  * @module
  */
@@ -68,21 +67,11 @@ globalThis.addEventListener("unload", () => {
   }
 });
 
-/** Whether detcd's server exists yet (server/mod.ts exporting startServer). */
-export async function detcdServerAvailable(): Promise<boolean> {
-  try {
-    const text = await Deno.readTextFile(`${REPO_ROOT}/server/mod.ts`);
-    return /export\s+(async\s+)?function\s+startServer|export\s*\{[^}]*\bstartServer\b/.test(text);
-  } catch {
-    return false;
-  }
-}
-
 /** The implementation the "detcd" side of a differential test runs (see module doc). */
-export async function diffTarget(): Promise<Impl> {
+export function diffTarget(): Impl {
   const forced = Deno.env.get("DETCD_DIFF_TARGET");
   if (forced === "etcd" || forced === "detcd") return forced;
-  return (await detcdServerAvailable()) ? "detcd" : "etcd";
+  return "detcd";
 }
 
 function _command(impl: Impl, args: string[]): { path: string; args: string[] } {

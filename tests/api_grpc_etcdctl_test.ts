@@ -4,17 +4,15 @@
 // Method: a tiny in-memory KV service (defined here, no MVCC) served by startGrpcServer on
 // 127.0.0.1:23800; /usr/bin/etcdctl drives it and its JSON output is checked field by field.
 import assert from "node:assert/strict";
+import { ErrFutureRev, type KVService, startGrpcServer } from "../api/mod.ts";
 import {
   bigintToULong,
-  ErrFutureRev,
   etcdserverpb,
-  type KVService,
+  longToNumber,
   mvccpb,
   numberToLong,
   numberToULong,
-  startGrpcServer,
-} from "../api/mod.ts";
-import { longToNumber } from "../api/int64.ts";
+} from "../etcdserverpb/mod.ts";
 
 const PORT = 23800;
 const ETCDCTL = "/usr/bin/etcdctl";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import protobuf from "protobufjs";
 
 const ETCD = "/usr/share/gocode/src/go.etcd.io/etcd";
-const OURS = new URL("../api/proto/", import.meta.url).pathname;
+const OURS = new URL("../etcdserverpb/proto/", import.meta.url).pathname;
 const FILES: [string, string][] = [
   ["etcdserver/etcdserverpb/rpc.proto", "etcdserverpb/rpc.proto"],
   ["etcdserver/etcdserverpb/etcdserver.proto", "etcdserverpb/etcdserver.proto"],
@@ -55,7 +55,7 @@ const haveEtcd = await Deno.stat(`${ETCD}/etcdserver/etcdserverpb/rpc.proto`).th
 );
 
 Deno.test({
-  name: "api/proto matches etcd 3.4's .proto files field for field",
+  name: "etcdserverpb/proto matches etcd 3.4's .proto files field for field",
   ignore: !haveEtcd,
   async fn() {
     const theirs = await Promise.all(

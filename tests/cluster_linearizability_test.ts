@@ -9,7 +9,7 @@
 // test:cluster-lin` runs more (CLUSTER_LIN_SEEDS, CLUSTER_LIN_DURATION_MS). Ports 24090-24098.
 import { ok, strictEqual } from "node:assert/strict";
 import { METHODS } from "../api/methods.ts";
-import { numberToLong } from "../api/int64.ts";
+import { numberToLong } from "../etcdserverpb/mod.ts";
 import type { EtcdGrpcClient } from "../api/grpc_client.ts";
 import {
   casInput,

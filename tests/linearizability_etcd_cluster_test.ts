@@ -10,7 +10,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { numberToLong } from "../api/int64.ts";
+import { numberToLong } from "../etcdserverpb/mod.ts";
 import {
   casInput,
   checkOperations,

@@ -1,5 +1,5 @@
 /**
- * The server core in-process: `startServer` on a temporary data directory, driven through
+ * The server core in-process: `startEtcd` on a temporary data directory, driven through
  * the gRPC client.
  *
  * Goal: the pieces between the API and the stores hold together across restarts: snapshots
@@ -13,10 +13,10 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { bigintToLong, longToBigint, longToNumber } from "../api/int64.ts";
+import { bigintToLong, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import { defaultConfig, type ServerConfig } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
-import { type EtcdServer, startServer } from "../server/mod.ts";
+import { type Etcd, startEtcd } from "../embed/mod.ts";
 import { Snapshotter } from "../snap/mod.ts";
 
 const _encoder = new TextEncoder();
@@ -41,9 +41,9 @@ function _config(dataDir: string, clientPort: number, peerPort: number): ServerC
   return cfg;
 }
 
-async function _start(cfg: ServerConfig): Promise<{ server: EtcdServer; client: EtcdGrpcClient }> {
+async function _start(cfg: ServerConfig): Promise<{ server: Etcd; client: EtcdGrpcClient }> {
   const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
-  const server = await startServer(cfg, log);
+  const server = await startEtcd(cfg, log);
   const client = new EtcdGrpcClient(server.clientAddrs[0]!);
   // Wait for the leader: the first linearizable read goes through once there is one.
   await client.unary(METHODS.KV.Range, { key: _encoder.encode("x") }, { timeoutMs: 10_000 });

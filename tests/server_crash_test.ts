@@ -15,7 +15,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { longToNumber } from "../api/int64.ts";
+import { longToNumber } from "../etcdserverpb/mod.ts";
 import { type DetcdProcess, startDetcd } from "./_server_process.ts";
 import { mulberry32 as _rng } from "../testing/prng.ts";
 

@@ -12,7 +12,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { longToNumber } from "../api/int64.ts";
+import { longToNumber } from "../etcdserverpb/mod.ts";
 import { startDetcd } from "./_server_process.ts";
 
 const MIB = 1024 * 1024;

@@ -14,11 +14,11 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { etcdserverpb } from "../api/gen/etcd.js";
-import { longToNumber, numberToLong } from "../api/int64.ts";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
 import { defaultConfig } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
-import { startServer } from "../server/mod.ts";
+import { startEtcd } from "../embed/mod.ts";
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -74,7 +74,7 @@ Deno.test({
     cfg.electionTimeoutMs = 50;
     cfg.maxRequestBytes = 4096;
     const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
-    const server = await startServer(cfg, log);
+    const server = await startEtcd(cfg, log);
     const c = new EtcdGrpcClient(server.clientAddrs[0]!);
     const put = (key: string, value: string) =>
       c.unary(METHODS.KV.Put, { key: k(key), value: k(value) });
@@ -204,7 +204,7 @@ Deno.test({
     cfg.heartbeatIntervalMs = 10;
     cfg.electionTimeoutMs = 50;
     const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
-    const server = await startServer(cfg, log);
+    const server = await startEtcd(cfg, log);
     // A raw grpc-js stream, never read: HTTP/2 flow control stops the server's sends.
     const stalled = new grpc.Client(server.clientAddrs[0]!, grpc.credentials.createInsecure());
     const writer = new EtcdGrpcClient(server.clientAddrs[0]!);

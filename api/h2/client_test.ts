@@ -6,7 +6,7 @@ import { H2GrpcClient } from "./client.ts";
 import { startGrpcServer } from "../grpc_server.ts";
 import { METHODS } from "../methods.ts";
 import { ErrFutureRev, EtcdError, Status } from "../errors.ts";
-import { longToNumber, numberToLong } from "../int64.ts";
+import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 
 const PORT = 23806;
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startGrpcServer } from "../grpc_server.ts";
 import { EtcdGrpcClient } from "../grpc_client.ts";
 import { METHODS } from "../methods.ts";
-import { longToNumber, numberToLong } from "../int64.ts";
+import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 
 const PORT = 23805;
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");

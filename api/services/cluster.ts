@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { etcdserverpb } from "../gen/etcd.js";
+import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import {
   addMember,
   promoteMember,
   removeMember,
   updateMember,
 } from "../../server/cluster_membership.ts";
-import { bigintToULong } from "../int64.ts";
+import { bigintToULong } from "../../etcdserverpb/mod.ts";
 import type { ClusterService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
 import type { Member } from "../../server/membership.ts";

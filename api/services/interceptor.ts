@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { etcdserverpb } from "../gen/etcd.js";
+import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import { ErrNoLeader, ErrNotSupportedForLearner } from "../errors.ts";
 import type { BidiHandler, CallContext, ServerStreamHandler, UnaryHandler } from "../handler.ts";
 import {

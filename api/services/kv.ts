@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { etcdserverpb } from "../gen/etcd.js";
+import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import {
   ErrDuplicateKey,
   ErrEmptyKey,

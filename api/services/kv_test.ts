@@ -7,7 +7,7 @@ import {
   ErrTooManyOps,
   ErrValueProvided,
 } from "../errors.ts";
-import { bigintToLong } from "../int64.ts";
+import { bigintToLong } from "../../etcdserverpb/mod.ts";
 import { checkIntervals, checkPutRequest, checkTxnRequest } from "./kv.ts";
 
 const k = (s: string) => new TextEncoder().encode(s);

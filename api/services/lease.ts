@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { etcdserverpb } from "../gen/etcd.js";
+import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import { ErrLeaseNotFound, ErrNoSpace } from "../errors.ts";
-import { bigintToLong } from "../int64.ts";
+import { bigintToLong } from "../../etcdserverpb/mod.ts";
 import type { LeaseService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
 import { toApiError } from "../../server/apply.ts";

@@ -7,9 +7,9 @@
  */
 
 import { createHash } from "node:crypto";
-import { etcdserverpb } from "../gen/etcd.js";
+import { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import { moveLeader } from "../../server/cluster_membership.ts";
-import { bigintToULong } from "../int64.ts";
+import { bigintToULong } from "../../etcdserverpb/mod.ts";
 import type { MaintenanceService } from "../methods.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";
 import { toApiError } from "../../server/apply.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { etcdserverpb, type mvccpb } from "../gen/etcd.js";
+import { etcdserverpb, type mvccpb } from "../../etcdserverpb/mod.ts";
 import type { WatchService } from "../methods.ts";
 import type { StreamSink } from "../handler.ts";
 import type { EtcdServer } from "../../server/etcd_server.ts";

@@ -1,0 +1,8 @@
+/**
+ * embed/: starts a detcd member in this process, as etcd's `embed` package does. `main.ts`
+ * parses flags and calls `startEtcd`; tests call it directly.
+ *
+ * @module
+ */
+
+export { type Etcd, startEtcd } from "./etcd.ts";

@@ -1,0 +1,15 @@
+/**
+ * etcdserverpb/: the ground floor of detcd's client protocol, as etcd keeps
+ * `etcdserver/etcdserverpb` below `v3rpc`. It owns etcd 3.4's `.proto` files (`proto/`), the
+ * static protobufjs code generated from them (`gen/`, rebuilt by `deno task gen:proto`), the
+ * JSON field-name table the gateway uses, and the int64 helpers that convert between protobuf
+ * `Long`s, bigints and numbers.
+ *
+ * Every module may import this one; it imports nothing of detcd's.
+ *
+ * @module
+ */
+
+export { authpb, etcdserverpb, leasepb, mvccpb } from "./gen/etcd.js";
+export * from "./int64.ts";
+export { default as jsonFieldNames } from "./gen/json_names.json" with { type: "json" };
