@@ -22,7 +22,8 @@ import { crc32c } from "../checksum/mod.ts";
 import { DB, type DBOptions } from "./db.ts";
 import { assert, BoltError, ERR_BUCKET_EXISTS, ERR_BUCKET_NOT_FOUND } from "./errors.ts";
 import type { FreelistType } from "./free_spans.ts";
-import { compareBytes, equalBytes, META_PAGE_FLAG, Page, writeMeta } from "./page.ts";
+import { META_PAGE_FLAG, Page, writeMeta } from "./page.ts";
+import { compareBytes, equalBytes } from "../bytes/mod.ts";
 import type { Tx } from "./tx.ts";
 import type { Bucket } from "./bucket.ts";
 

@@ -26,7 +26,6 @@ import {
   BRANCH_PAGE_FLAG,
   BUCKET_HEADER_SIZE,
   BUCKET_LEAF_FLAG,
-  equalBytes,
   LEAF_ELEMENT_SIZE,
   LEAF_PAGE_FLAG,
   MAX_KEY_SIZE,
@@ -36,6 +35,7 @@ import {
   readU64,
   writeU64,
 } from "./page.ts";
+import { equalBytes } from "../bytes/mod.ts";
 import type { Tx } from "./tx.ts";
 
 /** bbolt's default fill percent of split pages. */

@@ -15,7 +15,6 @@ import {
   BRANCH_PAGE_FLAG,
   BUCKET_HEADER_SIZE,
   BUCKET_LEAF_FLAG,
-  compareBytes,
   FREELIST_PAGE_FLAG,
   LEAF_PAGE_FLAG,
   Page,
@@ -23,6 +22,7 @@ import {
   PGID_NO_FREELIST,
   readU64,
 } from "./page.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 const ERRORS_MAX = 100;
 

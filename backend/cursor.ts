@@ -12,13 +12,8 @@
 import type { Bucket } from "./bucket.ts";
 import { assert, BoltError } from "./errors.ts";
 import type { Node } from "./node.ts";
-import {
-  BRANCH_PAGE_FLAG,
-  BUCKET_LEAF_FLAG,
-  compareBytes,
-  LEAF_PAGE_FLAG,
-  type Page,
-} from "./page.ts";
+import { BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, LEAF_PAGE_FLAG, type Page } from "./page.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 interface _ElemRef {
   page: Page | null;

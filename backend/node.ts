@@ -12,7 +12,6 @@ import { assert } from "./errors.ts";
 import {
   BRANCH_ELEMENT_SIZE,
   BRANCH_PAGE_FLAG,
-  compareBytes,
   LEAF_ELEMENT_SIZE,
   LEAF_PAGE_FLAG,
   MIN_KEYS_PER_PAGE,
@@ -20,6 +19,7 @@ import {
   PAGE_HEADER_SIZE,
   writeU64,
 } from "./page.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 /** One element of a node: a key with a value (leaf) or a child page id (branch). */
 export interface Inode {

@@ -20,7 +20,8 @@
 import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
-import { bytesToKeyString, equalBytes } from "./key_bytes.ts";
+import { equalBytes } from "../bytes/mod.ts";
+import { bytesToKeyString } from "./key_bytes.ts";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
 import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithView, type KeyValue } from "./mvccpb.ts";
 import {

@@ -15,7 +15,7 @@ export {
   WatcherNotExistError,
   WatchStreamFullError,
 } from "./errors.ts";
-export { bytesToKeyString, compareBytes, equalBytes, keyStringToBytes } from "./key_bytes.ts";
+export { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
 export {
   CONSISTENT_INDEX_KEY,
   FINISHED_COMPACT_KEY,

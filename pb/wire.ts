@@ -10,6 +10,8 @@
  * @module
  */
 
+import { GrowableBuffer } from "../bytes/mod.ts";
+
 /** The wire type of a varint field. */
 export const WIRE_VARINT = 0;
 /** The wire type of a fixed 64-bit field. */
@@ -35,36 +37,25 @@ export class ProtoDecodeError extends Error {
  * allocation, `finish()` copies out the bytes written so far.
  */
 export class ProtoWriter {
-  private buf: Uint8Array;
-  private pos = 0;
+  readonly #out: GrowableBuffer;
 
   constructor(initialBytes = 256) {
-    this.buf = new Uint8Array(initialBytes);
+    this.#out = new GrowableBuffer(initialBytes);
   }
 
   /** Number of bytes written so far. */
   get length(): number {
-    return this.pos;
+    return this.#out.length;
   }
 
   /** Forgets what was written, keeping the buffer. */
   reset(): void {
-    this.pos = 0;
+    this.#out.reset();
   }
 
   /** A copy of the bytes written so far. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
-  }
-
-  private ensure(extraBytes: number): void {
-    const need = this.pos + extraBytes;
-    if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
+    return this.#out.bytes.slice(0, this.#out.length);
   }
 
   /** Writes a field key (tag). */
@@ -74,13 +65,17 @@ export class ProtoWriter {
 
   /** Writes an unsigned varint below 2^32. */
   uint32(value: number): void {
-    this.ensure(5);
+    const out = this.#out;
+    out.ensure(5);
+    const bytes = out.bytes;
+    let pos = out.length;
     let v = value >>> 0;
     while (v > 0x7f) {
-      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      bytes[pos++] = (v & 0x7f) | 0x80;
       v >>>= 7;
     }
-    this.buf[this.pos++] = v;
+    bytes[pos++] = v;
+    out.length = pos;
   }
 
   /** Writes an unsigned varint from a non-negative safe integer. */
@@ -93,13 +88,17 @@ export class ProtoWriter {
       return;
     }
     if (value > MAX_SAFE) throw new RangeError(`uint64 field value ${value} is not safe`);
-    this.ensure(10);
+    const out = this.#out;
+    out.ensure(10);
+    const bytes = out.bytes;
+    let pos = out.length;
     let v = value;
     while (v > 0x7f) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
+      bytes[pos++] = (v % 128) | 0x80;
       v = Math.floor(v / 128);
     }
-    this.buf[this.pos++] = v;
+    bytes[pos++] = v;
+    out.length = pos;
   }
 
   /** Writes an unsigned varint from a bigint in [0, 2^64). */
@@ -111,13 +110,17 @@ export class ProtoWriter {
     if (value < 0n || value > UINT64_MAX) {
       throw new RangeError(`uint64 field value ${value} is out of range`);
     }
-    this.ensure(10);
+    const out = this.#out;
+    out.ensure(10);
+    const bytes = out.bytes;
+    let pos = out.length;
     let v = value;
     while (v > 0x7fn) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      bytes[pos++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
     }
-    this.buf[this.pos++] = Number(v);
+    bytes[pos++] = Number(v);
+    out.length = pos;
   }
 
   /** Writes an int64 varint (negative values as their two's complement, 10 bytes). */
@@ -133,8 +136,9 @@ export class ProtoWriter {
 
   /** Writes a bool as a one-byte varint. */
   bool(value: boolean): void {
-    this.ensure(1);
-    this.buf[this.pos++] = value ? 1 : 0;
+    const out = this.#out;
+    out.ensure(1);
+    out.bytes[out.length++] = value ? 1 : 0;
   }
 
   /** Writes a length-delimited byte string (length then bytes). */
@@ -145,19 +149,18 @@ export class ProtoWriter {
 
   /** Writes bytes with no length prefix. */
   raw(value: Uint8Array): void {
-    this.ensure(value.length);
-    this.buf.set(value, this.pos);
-    this.pos += value.length;
+    const out = this.#out;
+    out.ensure(value.length);
+    out.bytes.set(value, out.length);
+    out.length += value.length;
   }
 
   /** Writes a fixed 32-bit little-endian value. */
   fixed32(value: number): void {
-    this.ensure(4);
-    const v = value >>> 0;
-    this.buf[this.pos++] = v & 0xff;
-    this.buf[this.pos++] = (v >>> 8) & 0xff;
-    this.buf[this.pos++] = (v >>> 16) & 0xff;
-    this.buf[this.pos++] = (v >>> 24) & 0xff;
+    const out = this.#out;
+    out.ensure(4);
+    out.view.setUint32(out.length, value >>> 0, true);
+    out.length += 4;
   }
 
   /**
@@ -165,25 +168,27 @@ export class ProtoWriter {
    * The length prefix is reserved as one byte and the body moved only when it needs more.
    */
   message(body: (w: ProtoWriter) => void): void {
-    this.ensure(1);
-    const lengthAt = this.pos;
-    this.pos += 1;
-    const bodyStart = this.pos;
+    const out = this.#out;
+    out.ensure(1);
+    const lengthAt = out.length;
+    out.length += 1;
+    const bodyStart = out.length;
     body(this);
-    const bodyLength = this.pos - bodyStart;
+    const bodyLength = out.length - bodyStart;
     const prefixBytes = varintSize(bodyLength);
     if (prefixBytes > 1) {
-      this.ensure(prefixBytes - 1);
-      this.buf.copyWithin(bodyStart + prefixBytes - 1, bodyStart, this.pos);
-      this.pos += prefixBytes - 1;
+      out.ensure(prefixBytes - 1);
+      out.bytes.copyWithin(bodyStart + prefixBytes - 1, bodyStart, out.length);
+      out.length += prefixBytes - 1;
     }
+    const bytes = out.bytes;
     let v = bodyLength;
     let at = lengthAt;
     while (v > 0x7f) {
-      this.buf[at++] = (v & 0x7f) | 0x80;
+      bytes[at++] = (v & 0x7f) | 0x80;
       v >>>= 7;
     }
-    this.buf[at] = v;
+    bytes[at] = v;
   }
 }
 

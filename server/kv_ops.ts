@@ -17,7 +17,7 @@ import { ErrCompacted, ErrFutureRev, ErrKeyNotFound, ErrLeaseNotFound } from "..
 import { bigintToLong, type Int64Like, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import type { KeyValue } from "../mvcc/mvccpb.ts";
 import type { RangeResult, TxnRead, TxnWrite } from "../mvcc/kvstore.ts";
-import { compareBytes } from "../mvcc/key_bytes.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 type RangeRequest = etcdserverpb.RangeRequest.$Properties;
 type PutRequest = etcdserverpb.PutRequest.$Properties;

@@ -17,6 +17,7 @@
 
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { isIP } from "node:net";
+import { concatBytes } from "../bytes/mod.ts";
 
 /** Paths of a certificate and its key, both PEM. */
 export interface CertFiles {
@@ -150,17 +151,6 @@ function _utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-function _concat(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** Tag, definite length (short or long form), value. */
 function _derTlv(tag: number, value: Uint8Array): Uint8Array {
   const length = value.length;
@@ -174,15 +164,15 @@ function _derTlv(tag: number, value: Uint8Array): Uint8Array {
     }
     header = [tag, 0x80 | lengthBytes.length, ...lengthBytes];
   }
-  return _concat([new Uint8Array(header), value]);
+  return concatBytes([new Uint8Array(header), value]);
 }
 
 function _derSequence(items: Uint8Array[]): Uint8Array {
-  return _derTlv(_TAG_SEQUENCE, _concat(items));
+  return _derTlv(_TAG_SEQUENCE, concatBytes(items));
 }
 
 function _derSet(items: Uint8Array[]): Uint8Array {
-  return _derTlv(_TAG_SET, _concat(items));
+  return _derTlv(_TAG_SET, concatBytes(items));
 }
 
 /** A non-negative INTEGER from big-endian magnitude bytes (minimal, sign byte when needed). */
@@ -191,12 +181,12 @@ function _derInteger(magnitude: Uint8Array): Uint8Array {
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   let body = magnitude.subarray(start);
   if (body.length === 0) body = new Uint8Array([0]);
-  if ((body[0]! & 0x80) !== 0) body = _concat([new Uint8Array([0]), body]);
+  if ((body[0]! & 0x80) !== 0) body = concatBytes([new Uint8Array([0]), body]);
   return _derTlv(_TAG_INTEGER, body);
 }
 
 function _derBitString(bytes: Uint8Array): Uint8Array {
-  return _derTlv(_TAG_BIT_STRING, _concat([new Uint8Array([0]), bytes]));
+  return _derTlv(_TAG_BIT_STRING, concatBytes([new Uint8Array([0]), bytes]));
 }
 
 function _derOid(oid: string): Uint8Array {

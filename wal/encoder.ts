@@ -5,6 +5,7 @@
  * @module
  */
 
+import { GrowableBuffer } from "../bytes/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { RECORD_BYTES_MAX } from "./decoder.ts";
 import { RecordType } from "./walpb.ts";
@@ -36,19 +37,16 @@ export function encodeFrameSize(
 export class RecordEncoder {
   /** The CRC chain value after the last record appended. */
   crc: number;
-  private buf: Uint8Array;
-  private view: DataView;
-  private pos = 0;
+  readonly #out: GrowableBuffer;
 
   constructor(previousCrc: number, initialBytes = 64 * 1024) {
     this.crc = previousCrc >>> 0;
-    this.buf = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buf.buffer);
+    this.#out = new GrowableBuffer(initialBytes);
   }
 
   /** Bytes framed and not yet taken. */
   get length(): number {
-    return this.pos;
+    return this.#out.length;
   }
 
   /** Frames one record. A crc record carries the chain value and no data. */
@@ -65,53 +63,47 @@ export class RecordEncoder {
       throw new RangeError(`wal: record of ${recordBytes} bytes exceeds the 10 MiB limit`);
     }
     const { high, low, padBytes } = encodeFrameSize(recordBytes);
-    this.ensure(8 + recordBytes + padBytes);
-    this.view.setUint32(this.pos, low, true);
-    this.view.setUint32(this.pos + 4, high, true);
-    this.pos += 8;
-    const start = this.pos;
+    const out = this.#out;
+    out.ensure(8 + recordBytes + padBytes);
+    out.view.setUint32(out.length, low, true);
+    out.view.setUint32(out.length + 4, high, true);
+    out.length += 8;
+    const start = out.length;
     // walpb.Record: type=1 varint, crc=2 varint, data=3 bytes when present.
-    this.buf[this.pos++] = 0x08;
-    this.varint(type);
-    this.buf[this.pos++] = 0x10;
-    this.varint(this.crc);
+    out.bytes[out.length++] = 0x08;
+    _writeVarint(out, type);
+    out.bytes[out.length++] = 0x10;
+    _writeVarint(out, this.crc);
     if (data !== undefined) {
-      this.buf[this.pos++] = 0x1a;
-      this.varint(dataBytes);
-      this.buf.set(data, this.pos);
-      this.pos += dataBytes;
+      out.bytes[out.length++] = 0x1a;
+      _writeVarint(out, dataBytes);
+      out.bytes.set(data, out.length);
+      out.length += dataBytes;
     }
-    if (this.pos - start !== recordBytes) throw new Error("wal: record size miscounted");
-    this.buf.fill(0, this.pos, this.pos + padBytes);
-    this.pos += padBytes;
+    if (out.length - start !== recordBytes) throw new Error("wal: record size miscounted");
+    out.bytes.fill(0, out.length, out.length + padBytes);
+    out.length += padBytes;
   }
 
   /** The framed bytes so far (a view valid until the next append), and a reset. */
   take(): Uint8Array {
-    const out = this.buf.subarray(0, this.pos);
-    this.pos = 0;
-    return out;
+    const framed = this.#out.bytes.subarray(0, this.#out.length);
+    this.#out.reset();
+    return framed;
   }
+}
 
-  private varint(value: number): void {
-    let v = value;
-    while (v >= 128) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.pos++] = v;
+/** Writes a varint of a value below 2^53 at `out.length`; the caller ensured the room. */
+function _writeVarint(out: GrowableBuffer, value: number): void {
+  const bytes = out.bytes;
+  let pos = out.length;
+  let v = value;
+  while (v >= 128) {
+    bytes[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
   }
-
-  private ensure(extraBytes: number): void {
-    const need = this.pos + extraBytes;
-    if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
+  bytes[pos++] = v;
+  out.length = pos;
 }
 
 const EMPTY = new Uint8Array(0);

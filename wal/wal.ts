@@ -18,6 +18,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { equalBytes } from "../bytes/mod.ts";
 import type { Entry, HardState } from "../raft/raftpb.ts";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
 import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
@@ -511,7 +512,7 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
       case RecordType.state:
         result.hardState = decodeHardState(data);
         // etcd writes exactly three fields; anything else is another record with a damaged type.
-        if (!_equalBytes(encodeHardState(result.hardState), data)) {
+        if (!equalBytes(encodeHardState(result.hardState), data)) {
           throw new WalError(
             "corrupt",
             `wal: corrupt record: state record does not hold a HardState ${_where(found)}`,
@@ -519,7 +520,7 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
         }
         break;
       case RecordType.metadata:
-        if (result.metadata !== undefined && !_equalBytes(result.metadata, data)) {
+        if (result.metadata !== undefined && !equalBytes(result.metadata, data)) {
           throw new WalError(
             "metadata-conflict",
             `wal: conflicting metadata found ${_where(found)}`,
@@ -568,12 +569,6 @@ export function readRecords(decoder: WalDecoder, start: WalSnapshot): ReadResult
 
 function _where(found: DecodedRecord): string {
   return `(in ${found.segment} at offset ${found.offset})`;
-}
-
-function _equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function _selectWalFiles(dir: string, snap: WalSnapshot): string[] {

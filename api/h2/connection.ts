@@ -20,6 +20,7 @@
 
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
+import { concatBytes } from "../../bytes/mod.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 
 export const FRAME_HEADER_BYTES = 9;
@@ -222,7 +223,7 @@ export class H2Connection {
   close(force: boolean): void {
     if (!this.#goingAway) {
       this.#goingAway = true;
-      this.writeFrame(TYPE_GOAWAY, 0, 0, _concat([_u32(this.#lastStreamId), _u32(NO_ERROR)]));
+      this.writeFrame(TYPE_GOAWAY, 0, 0, concatBytes([_u32(this.#lastStreamId), _u32(NO_ERROR)]));
     }
     if (force || this.#streams.size === 0) {
       this.#flush();
@@ -267,7 +268,7 @@ export class H2Connection {
         : error instanceof HpackError
         ? COMPRESSION_ERROR
         : INTERNAL_ERROR;
-      this.writeFrame(TYPE_GOAWAY, 0, 0, _concat([_u32(this.#lastStreamId), _u32(code)]));
+      this.writeFrame(TYPE_GOAWAY, 0, 0, concatBytes([_u32(this.#lastStreamId), _u32(code)]));
       this.#flush();
       this.#socket.end();
       this.#teardown();
@@ -344,7 +345,7 @@ export class H2Connection {
     if (total > HEADER_BLOCK_BYTES_MAX) throw new _ConnectionError(PROTOCOL_ERROR, "headers");
     if ((flags & FLAG_END_HEADERS) === 0) return;
     this.#continuation = undefined;
-    this.#headerBlock(streamId, continuation.endStream, _concat(continuation.fragments));
+    this.#headerBlock(streamId, continuation.endStream, concatBytes(continuation.fragments));
   }
 
   #headerBlock(streamId: number, endStream: boolean, block: Uint8Array): void {
@@ -580,15 +581,4 @@ function _u32(value: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, value >>> 0);
   return bytes;
-}
-
-function _concat(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
