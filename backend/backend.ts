@@ -45,9 +45,15 @@ export interface BackendOptions {
   strictMode?: boolean;
 }
 
-/** A read view; in this backend it also sees the batch's uncommitted writes. */
+/**
+ * A read view. Keys and values are bytes and come back in key order; in the bolt backend a read
+ * view also sees the batch's uncommitted writes.
+ */
 export interface ReadTx {
-  /** Keys in [key, endKey) (or just `key` when endKey is undefined or empty), at most `limit`. */
+  /**
+   * Keys and values of `bucket` from `key` up to (not including) `endKey`, at most `limit` pairs
+   * (`limit <= 0`: all). With `endKey` undefined or empty only `key` itself is looked up.
+   */
   unsafeRange(
     bucket: Uint8Array,
     key: Uint8Array,
@@ -79,25 +85,41 @@ export interface BackendSnapshot {
   close(): void;
 }
 
-/** The backend of an etcd member. */
+/**
+ * The backend contract: the storage under the key-value store, the lessor, auth and membership.
+ * `mvcc/` and `lease/` are written against this interface alone, so that an in-memory backend
+ * can stand in for the bolt file in their tests.
+ */
 export interface Backend {
   readonly batchTx: BatchTx;
   readTx(): ReadTx;
   concurrentReadTx(): ReadTx;
+  /** Commits the batch now and waits until it is durable. */
   forceCommit(): void;
+  /** Bytes the backend takes (the db file's size). */
   size(): number;
+  /** Bytes in use (the file's size minus its free pages). */
   sizeInUse(): number;
-  defrag(onProgress?: (done: number, total: number) => void): Promise<void>;
-  snapshot(): BackendSnapshot;
+  /** A checksum of every bucket and pair, skipping those `ignore` selects. */
   hash(ignore?: (bucket: Uint8Array, key: Uint8Array) => boolean): number;
+  /** The number of batch commits so far. */
   commits(): number;
   close(): void;
+}
+
+/**
+ * The bolt-file backend of an etcd member: the {@link Backend} contract plus what only a page
+ * file has (defragmentation, a snapshot of the file, the file itself).
+ */
+export interface BoltBackend extends Backend {
+  defrag(onProgress?: (done: number, total: number) => void): Promise<void>;
+  snapshot(): BackendSnapshot;
   /** The bolt file under the backend (tests, inspector). */
   db(): DB;
 }
 
 /** Opens (creating if needed) the backend file. */
-export function openBackend(options: BackendOptions): Backend {
+export function openBackend(options: BackendOptions): BoltBackend {
   return new _Backend(options);
 }
 
@@ -210,7 +232,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
 }
 
-class _Backend implements Backend {
+class _Backend implements BoltBackend {
   readonly batchTx: _BatchTx;
   readonly batchLimit: number;
   private _db: DB;

@@ -10,6 +10,7 @@ export {
   type BackendOptions,
   type BackendSnapshot,
   type BatchTx,
+  type BoltBackend,
   openBackend,
   type ReadTx,
 } from "./backend.ts";

@@ -23,6 +23,7 @@ import {
   LeaseTtlTooLargeError,
   NotPrimaryError,
 } from "./errors.ts";
+import type { Backend } from "../backend/mod.ts";
 import { LeaseQueue } from "./lease_queue.ts";
 import { decodeLeaseRecord, encodeLeaseRecord } from "./leasepb.ts";
 
@@ -39,19 +40,6 @@ const _EXPIRED_RETRY_MS = 3000;
 /** The name of the lease bucket. */
 export const LEASE_BUCKET: Uint8Array = new TextEncoder().encode("lease");
 
-/** The backend surface the lessor needs (structurally the backend's). */
-export interface LessorBackend {
-  readonly batchTx: {
-    lock(): void;
-    unlock(): void;
-    unsafeCreateBucket(name: Uint8Array): void;
-    unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
-    unsafeDelete(bucket: Uint8Array, key: Uint8Array): void;
-    unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void): void;
-  };
-  forceCommit(): void;
-}
-
 /** A write transaction that deletes keys (the store's `TxnWrite` fits). */
 export interface TxnDelete {
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): unknown;
@@ -63,7 +51,7 @@ export type RangeDeleter = () => TxnDelete;
 
 /** Options of {@link Lessor}. */
 export interface LessorOptions {
-  backend: LessorBackend;
+  backend: Backend;
   /** The clock, in milliseconds. */
   now: () => number;
   /** Shorter TTLs are raised to this many seconds (see {@link minLeaseTtlSeconds}). */
@@ -126,7 +114,7 @@ export interface LeaseTimeToLive {
 
 /** The lessor. */
 export class Lessor {
-  private _backend: LessorBackend;
+  private _backend: Backend;
   private readonly _now: () => number;
   private readonly _minTtl: number;
   private readonly _retryMs: number;
@@ -151,7 +139,7 @@ export class Lessor {
    * Drops every lease and loads them from `backend` (a db snapshot from the leader; etcd
    * `lessor.Recover`). Recover the lessor before restoring the store from the same backend.
    */
-  recover(backend: LessorBackend): void {
+  recover(backend: Backend): void {
     this._backend = backend;
     this._leases.clear();
     this._items.clear();

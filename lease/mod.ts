@@ -12,7 +12,6 @@ export {
   leaseIdToBytes,
   type LeaseTimeToLive,
   Lessor,
-  type LessorBackend,
   type LessorOptions,
   MAX_LEASE_TTL_SECONDS,
   minLeaseTtlSeconds,

@@ -9,7 +9,7 @@
 
 import { BTree } from "./_btree.ts";
 import { crc32c } from "../checksum/mod.ts";
-import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
+import type { Backend, BatchTx, ReadTx } from "../backend/mod.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 
 type _Bucket = InstanceType<typeof BTree<string, [Uint8Array, Uint8Array]>>;

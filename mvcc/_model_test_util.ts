@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Backend } from "./backend_types.ts";
+import type { Backend } from "../backend/mod.ts";
 import { CompactedError, FutureRevisionError } from "./errors.ts";
 import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
 import { KvStore, type LeaseAttacher } from "./kvstore.ts";

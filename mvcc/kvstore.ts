@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
+import type { Backend, BatchTx, ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { equalBytes } from "../bytes/mod.ts";

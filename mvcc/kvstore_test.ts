@@ -7,7 +7,7 @@ import { MemBackend } from "./_mem_backend_test_util.ts";
 import { runModel } from "./_model_test_util.ts";
 import { CompactedError, FutureRevisionError } from "./errors.ts";
 import { KvStore } from "./kvstore.ts";
-import type { Backend } from "./backend_types.ts";
+import type { Backend } from "../backend/mod.ts";
 
 Deno.test("store matches the model over random puts, deletes, txns, compactions, reopens", async () => {
   const seeds = Number(Deno.env.get("MVCC_MODEL_SEEDS") ?? "20");

@@ -5,7 +5,6 @@
  *
  * @module
  */
-export type { Backend, BatchTx, ReadTx } from "./backend_types.ts";
 export {
   CompactedError,
   EmptyWatcherRangeError,

@@ -20,7 +20,7 @@ import {
 } from "../api/errors.ts";
 import type Long from "long";
 import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
-import { type Backend, openBackend } from "../backend/mod.ts";
+import { type BoltBackend, openBackend } from "../backend/mod.ts";
 import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";
 import {
@@ -99,7 +99,7 @@ export class EtcdServer implements ApplyTarget {
   readonly clusterId: bigint;
   readonly cluster: RaftCluster;
   /** Replaced when a db snapshot from the leader is applied. */
-  backend: Backend;
+  backend: BoltBackend;
   readonly kv: WatchableStore;
   readonly lessor: Lessor;
   alarms: AlarmStore;

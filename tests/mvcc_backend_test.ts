@@ -4,9 +4,9 @@
  * store's catch-up reading history from the file, and the lessor's records surviving a reopen.
  */
 import assert from "node:assert/strict";
-import { type Backend as BoltBackend, openBackend } from "../backend/mod.ts";
+import { type Backend, type BoltBackend, openBackend } from "../backend/mod.ts";
 import { runModel } from "../mvcc/_model_test_util.ts";
-import { type Backend, WatchableStore } from "../mvcc/mod.ts";
+import { WatchableStore } from "../mvcc/mod.ts";
 import { Lessor } from "../lease/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -28,7 +28,7 @@ Deno.test("store over the bolt backend matches the model across close and reopen
         return b;
       },
       reopen: (old: Backend): Backend => {
-        (old as BoltBackend).close();
+        old.close();
         return backends.open();
       },
     };
