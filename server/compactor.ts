@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { ServerConfig } from "./config.ts";
+import { parseGoDurationMs, type ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { int64 } from "./kv_ops.ts";
 
@@ -28,29 +28,6 @@ export interface CompactorHost {
 
 const _REVISION_CHECK_MS = 60_000;
 const _HOUR_MS = 3_600_000;
-
-/** Parses a Go duration (`1h30m`, `10s`, `500ms`) into milliseconds; undefined if invalid. */
-export function parseGoDurationMs(text: string): number | undefined {
-  const units: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    "µs": 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: _HOUR_MS,
-  };
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let at = 0;
-  let match: RegExpExecArray | null;
-  while ((match = re.exec(text)) !== null) {
-    total += Number(match[1]) * units[match[2]!]!;
-    at = re.lastIndex;
-  }
-  if (at !== text.length || text.length === 0) return undefined;
-  return total;
-}
 
 /** The auto-compaction loop. */
 export class Compactor {
@@ -79,7 +56,7 @@ export class Compactor {
       this.#intervalMs = _REVISION_CHECK_MS;
     } else {
       const hours = /^\d+$/.test(text) ? Number(text) * _HOUR_MS : undefined;
-      const ms = hours ?? parseGoDurationMs(text);
+      const ms = hours ?? _durationMsOrUndefined(text);
       if (ms === undefined || ms < 0) {
         throw new Error(`invalid auto-compaction-retention ${JSON.stringify(text)}`);
       }
@@ -133,5 +110,14 @@ export class Compactor {
       (error) =>
         this.#log.warn("failed auto compaction", { revision: target, error: String(error) }),
     );
+  }
+}
+
+/** A Go duration in milliseconds, or undefined when `text` is not one. */
+function _durationMsOrUndefined(text: string): number | undefined {
+  try {
+    return parseGoDurationMs(text);
+  } catch {
+    return undefined;
   }
 }

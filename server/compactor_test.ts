@@ -1,18 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { Compactor, parseGoDurationMs } from "./compactor.ts";
+import { Compactor } from "./compactor.ts";
 import { defaultConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
-
-Deno.test("parseGoDurationMs() reads Go durations as --auto-compaction-retention takes them", () => {
-  strictEqual(parseGoDurationMs("1h"), 3_600_000);
-  strictEqual(parseGoDurationMs("1h30m"), 5_400_000);
-  strictEqual(parseGoDurationMs("10s"), 10_000);
-  strictEqual(parseGoDurationMs("250ms"), 250);
-  strictEqual(parseGoDurationMs("1.5s"), 1500);
-  strictEqual(parseGoDurationMs("5"), undefined, "a bare number is hours, handled by the caller");
-  strictEqual(parseGoDurationMs("1x"), undefined);
-  strictEqual(parseGoDurationMs(""), undefined);
-});
 
 function _fakeHost() {
   const proposed: number[] = [];

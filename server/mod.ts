@@ -22,7 +22,7 @@ export { applyRequest, type ApplyResult, toApiError } from "./apply.ts";
 export { Wait, WaitIndex } from "./wait.ts";
 export { ReadIndexer } from "./read_index.ts";
 export { RaftNode, type RaftNodeHandler, type Transport } from "./raft_node.ts";
-export { Compactor, parseGoDurationMs } from "./compactor.ts";
+export { Compactor } from "./compactor.ts";
 export { ClusterPeers } from "./cluster_peers.ts";
 export {
   addMember,
@@ -50,6 +50,7 @@ export {
   emptyTlsConfig,
   ETCD_CLUSTER_VERSION,
   ETCD_VERSION,
+  parseGoDurationMs,
   type ServerConfig,
   type TlsConfig,
 } from "./config.ts";
