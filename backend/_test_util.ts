@@ -5,7 +5,7 @@
  */
 
 /** mulberry32 (testing/prng.ts): a seeded PRNG returning floats in [0, 1). */
-export { mulberry32 as prng } from "../testing/prng.ts";
+export { mulberry32 as prng } from "../testing/mod.ts";
 
 /** Bytes of a latin1 string. */
 export function b(s: string): Uint8Array {

@@ -17,7 +17,7 @@ import { ArrayFreeSpans } from "../backend/freelist_array.ts";
 import { HashmapFreeSpans } from "../backend/freelist_hashmap.ts";
 import type { FreeSpans } from "../backend/free_spans.ts";
 import { logLogSvg, type PlotSeries } from "./_plot.ts";
-import { mulberry32 as prng } from "../testing/prng.ts";
+import { mulberry32 as prng } from "../testing/mod.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");

@@ -8,7 +8,7 @@
  */
 
 import { DB } from "../backend/mod.ts";
-import { mulberry32 as prng } from "../testing/prng.ts";
+import { mulberry32 as prng } from "../testing/mod.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");

@@ -15,7 +15,7 @@
  */
 
 import { DB } from "../backend/mod.ts";
-import { mulberry32 as prng } from "../testing/prng.ts";
+import { mulberry32 as prng } from "../testing/mod.ts";
 
 function flag(name: string, fallback: string): string {
   const arg = Deno.args.find((a) => a.startsWith(`--${name}=`));

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MemBackend } from "../mvcc/_mem_backend_test_util.ts";
-import { KvStore } from "../mvcc/kvstore.ts";
+import { KvStore } from "../mvcc/mod.ts";
 import {
   LeaseExistsError,
   LeaseNotFoundError,

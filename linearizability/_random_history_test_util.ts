@@ -7,11 +7,11 @@
  * @module
  */
 
-import { mulberry32 } from "../testing/prng.ts";
+import { mulberry32 } from "../testing/mod.ts";
 import type { Operation } from "./history.ts";
 import { type KvInput, kvModel, type KvOutput, type KvState } from "./kv_model.ts";
 
-/** A seeded PRNG (mulberry32, testing/prng.ts): equal seeds give equal histories. */
+/** A seeded PRNG (mulberry32, testing/mod.ts): equal seeds give equal histories. */
 export class Rng {
   /** A float in [0, 1). */
   readonly next: () => number;

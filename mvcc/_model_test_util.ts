@@ -16,7 +16,7 @@ import { KvStore, type LeaseAttacher } from "./kvstore.ts";
 import type { KeyValue } from "./mvccpb.ts";
 
 /** mulberry32 (testing/prng.ts): a seeded PRNG returning floats in [0, 1). */
-import { mulberry32 as prng } from "../testing/prng.ts";
+import { mulberry32 as prng } from "../testing/mod.ts";
 export { prng };
 
 interface _ModelKv {

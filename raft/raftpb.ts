@@ -25,7 +25,7 @@
  * @module
  */
 
-import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/wire.ts";
+import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/mod.ts";
 
 /** Entry types. */
 export const EntryType = {

@@ -5,7 +5,7 @@
  */
 
 import { type Entry, MessageType, type MessageType as MessageTypeValue } from "./raftpb.ts";
-import { varintSize } from "../pb/wire.ts";
+import { varintSize } from "../pb/mod.ts";
 
 /** The "no node" ID (etcd's `None`). */
 export const NONE = 0n;

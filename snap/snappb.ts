@@ -11,7 +11,7 @@
  * @module
  */
 
-import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/wire.ts";
+import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/mod.ts";
 
 /** The envelope of a snap file. */
 export interface SnapEnvelope {

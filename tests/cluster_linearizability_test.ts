@@ -22,7 +22,7 @@ import {
   type Operation,
 } from "../linearizability/mod.ts";
 import { type LocalCluster, withCluster } from "./cluster_util.ts";
-import { mulberry32 as rng } from "../testing/prng.ts";
+import { mulberry32 as rng } from "../testing/mod.ts";
 
 const BASE_PORT = 24090;
 const SEEDS = Number(Deno.env.get("CLUSTER_LIN_SEEDS") ?? 1);

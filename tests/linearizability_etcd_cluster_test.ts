@@ -23,7 +23,7 @@ import {
 } from "../linearizability/mod.ts";
 import { computeMemberId } from "../server/ids.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
-import { mulberry32 as rng } from "../testing/prng.ts";
+import { mulberry32 as rng } from "../testing/mod.ts";
 
 // The member command: LIN_COMMAND="deno run -A main.ts" runs detcd instead of etcd.
 const COMMAND = (Deno.env.get("LIN_COMMAND") ?? "/usr/bin/etcd").split(/\s+/).filter((w) =>

@@ -20,7 +20,7 @@ import {
   encodeHardState,
   EntryType,
 } from "../raft/raftpb.ts";
-import { ProtoReader } from "../pb/wire.ts";
+import { ProtoReader } from "../pb/mod.ts";
 
 const CLIENT_URL = "http://127.0.0.1:23830";
 const PEER_URL = "http://127.0.0.1:23831";

@@ -17,7 +17,7 @@ import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { longToNumber } from "../etcdserverpb/mod.ts";
 import { type DetcdProcess, startDetcd } from "./_server_process.ts";
-import { mulberry32 as _rng } from "../testing/prng.ts";
+import { mulberry32 as _rng } from "../testing/mod.ts";
 
 /** Client and peer ports of the lanes: independent members crashed side by side. */
 const LANES: [number, number][] = [[23910, 23911], [23940, 23941], [23942, 23943]];

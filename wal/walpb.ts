@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/wire.ts";
+import { ProtoDecodeError, ProtoReader, ProtoWriter } from "../pb/mod.ts";
 
 /** Record types, with etcd's values (wal/wal.go). */
 export const RecordType = {
