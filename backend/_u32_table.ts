@@ -25,34 +25,34 @@ export class U32Table {
   /** Slots of `stride` u32: key, value, value2. */
   slots: Uint32Array;
   size = 0;
-  private readonly _stride: number;
-  private _mask: number;
-  private _shift: number;
+  readonly #stride: number;
+  #mask: number;
+  #shift: number;
 
   /** `values` is 1 or 2: how many u32 values each key carries. */
   constructor(capacityHint = 16, values: 1 | 2 = 2) {
     let bits = MIN_BITS;
     while ((1 << bits) * MAX_LOAD < capacityHint && bits < 30) bits++;
-    this._stride = values === 2 ? 4 : 2;
-    this.slots = new Uint32Array((1 << bits) * this._stride);
-    this._mask = (1 << bits) - 1;
-    this._shift = 32 - bits;
+    this.#stride = values === 2 ? 4 : 2;
+    this.slots = new Uint32Array((1 << bits) * this.#stride);
+    this.#mask = (1 << bits) - 1;
+    this.#shift = 32 - bits;
   }
 
-  private _home(key: number): number {
-    return ((Math.imul(key >>> BLOCK_BITS, 0x9e3779b1) >>> this._shift) + (key & 63)) & this._mask;
+  #home(key: number): number {
+    return ((Math.imul(key >>> BLOCK_BITS, 0x9e3779b1) >>> this.#shift) + (key & 63)) & this.#mask;
   }
 
   /** Offset of `key`'s slot in `slots`, or -1. */
   find(key: number): number {
     const slots = this.slots;
-    const stride = this._stride;
-    let i = this._home(key);
+    const stride = this.#stride;
+    let i = this.#home(key);
     for (;;) {
       const k = slots[i * stride]!;
       if (k === key) return i * stride;
       if (k === 0) return -1;
-      i = (i + 1) & this._mask;
+      i = (i + 1) & this.#mask;
     }
   }
 
@@ -74,10 +74,10 @@ export class U32Table {
   /** Inserts or replaces `key`. */
   set(key: number, value: number, value2: number): void {
     assert(key !== 0, "U32Table key 0 is reserved");
-    if (this.size + 1 > (this._mask + 1) * MAX_LOAD) this._grow();
+    if (this.size + 1 > (this.#mask + 1) * MAX_LOAD) this.#grow();
     const slots = this.slots;
-    const stride = this._stride;
-    let i = this._home(key);
+    const stride = this.#stride;
+    let i = this.#home(key);
     for (;;) {
       const at = i * stride;
       const k = slots[at]!;
@@ -88,22 +88,22 @@ export class U32Table {
         if (stride === 4) slots[at + 2] = value2;
         return;
       }
-      i = (i + 1) & this._mask;
+      i = (i + 1) & this.#mask;
     }
   }
 
   /** Removes the entry at slot offset `at` (from find()). */
   deleteAt(at: number): void {
     const slots = this.slots;
-    const stride = this._stride;
-    const mask = this._mask;
+    const stride = this.#stride;
+    const mask = this.#mask;
     let hole = at / stride;
     let j = hole;
     for (;;) {
       j = (j + 1) & mask;
       const k = slots[j * stride]!;
       if (k === 0) break;
-      const home = this._home(k);
+      const home = this.#home(k);
       // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!stays) {
@@ -118,19 +118,19 @@ export class U32Table {
   /** Calls `fn` with every key and the slot offset of its values. */
   forEach(fn: (key: number, at: number) => void): void {
     const slots = this.slots;
-    for (let at = 0; at < slots.length; at += this._stride) {
+    for (let at = 0; at < slots.length; at += this.#stride) {
       if (slots[at] !== 0) fn(slots[at]!, at);
     }
   }
 
-  private _grow(): void {
+  #grow(): void {
     const old = this.slots;
-    const stride = this._stride;
-    const capacity = (this._mask + 1) * 2;
+    const stride = this.#stride;
+    const capacity = (this.#mask + 1) * 2;
     assert(capacity <= 2 ** 30, "U32Table too large");
     this.slots = new Uint32Array(capacity * stride);
-    this._mask = capacity - 1;
-    this._shift--;
+    this.#mask = capacity - 1;
+    this.#shift--;
     this.size = 0;
     for (let at = 0; at < old.length; at += stride) {
       const k = old[at]!;

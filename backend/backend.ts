@@ -162,33 +162,40 @@ function _forEach(tx: Tx, bucketName: Uint8Array, visitor: (k: Uint8Array, v: Ui
 }
 
 class _ReadTx implements ReadTx {
-  constructor(private readonly _backend: _Backend) {}
+  readonly #backend: _Backend;
+
+  constructor(backend: _Backend) {
+    this.#backend = backend;
+  }
   unsafeRange(bucket: Uint8Array, key: Uint8Array, endKey: Uint8Array | undefined, limit: number) {
-    return _range(this._backend.writeTx(), bucket, key, endKey, limit);
+    return _range(this.#backend.writeTx(), bucket, key, endKey, limit);
   }
   unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void) {
-    _forEach(this._backend.writeTx(), bucket, visitor);
+    _forEach(this.#backend.writeTx(), bucket, visitor);
   }
 }
 
 class _BatchTx extends _ReadTx implements BatchTx {
   pending = 0;
-  private _locked = false;
-  constructor(private readonly _owner: _Backend) {
-    super(_owner);
+  #locked = false;
+  readonly #owner: _Backend;
+
+  constructor(owner: _Backend) {
+    super(owner);
+    this.#owner = owner;
   }
   lock(): void {
-    this._locked = true;
+    this.#locked = true;
   }
   unlock(): void {
-    this._locked = false;
-    if (this.pending >= this._owner.batchLimit) this.commit();
+    this.#locked = false;
+    if (this.pending >= this.#owner.batchLimit) this.commit();
   }
   isLocked(): boolean {
-    return this._locked;
+    return this.#locked;
   }
-  private _bucket(name: Uint8Array): Bucket {
-    const bucket = this._owner.writeTx().bucket(name);
+  #bucket(name: Uint8Array): Bucket {
+    const bucket = this.#owner.writeTx().bucket(name);
     if (bucket === null) {
       throw new BoltError(
         `failed to find a bucket (bucket-name ${new TextDecoder().decode(name)})`,
@@ -198,7 +205,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafeCreateBucket(name: Uint8Array): void {
     try {
-      this._owner.writeTx().createBucket(name);
+      this.#owner.writeTx().createBucket(name);
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_EXISTS)) throw error;
     }
@@ -206,74 +213,74 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafeDeleteBucket(name: Uint8Array): void {
     try {
-      this._owner.writeTx().deleteBucket(name);
+      this.#owner.writeTx().deleteBucket(name);
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_NOT_FOUND)) throw error;
     }
     this.pending++;
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
-    this._bucket(bucket).put(key, value);
+    this.#bucket(bucket).put(key, value);
     this.pending++;
   }
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
-    const b = this._bucket(bucket);
+    const b = this.#bucket(bucket);
     // etcd: keys that only grow leave old pages full, so split them at 90%.
     b.fillPercent = 0.9;
     b.put(key, value);
     this.pending++;
   }
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {
-    this._bucket(bucket).delete(key);
+    this.#bucket(bucket).delete(key);
     this.pending++;
   }
   commit(): void {
-    this._owner.commitBatch();
+    this.#owner.commitBatch();
   }
 }
 
 class _Backend implements BoltBackend {
   readonly batchTx: _BatchTx;
   readonly batchLimit: number;
-  private _db: DB;
-  private _tx: Tx;
-  private _commits = 0;
+  #db: DB;
+  #tx: Tx;
+  #commits = 0;
   /** The durability of the last batch commit, while its fdatasyncs are awaited. */
-  private _inFlight: Promise<void> | null = null;
+  #inFlight: Promise<void> | null = null;
   /** A commit was asked for while one was in flight: start it when that one is durable. */
-  private _commitWanted = false;
-  private _timer: ReturnType<typeof setInterval> | undefined;
-  private readonly _dbOptions: DBOptions;
-  private readonly _path: string;
+  #commitWanted = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #dbOptions: DBOptions;
+  readonly #path: string;
 
   constructor(options: BackendOptions) {
-    this._path = options.path;
+    this.#path = options.path;
     this.batchLimit = options.batchLimit ?? 10000;
     assert(this.batchLimit >= 1, "batchLimit must be at least 1");
-    this._dbOptions = {
+    this.#dbOptions = {
       freelistType: options.freelistType ?? "map",
       noFreelistSync: options.noFreelistSync ?? true,
       strictMode: options.strictMode ?? false,
     };
-    this._db = DB.open(this._path, this._dbOptions);
-    this._tx = this._db.begin(true);
+    this.#db = DB.open(this.#path, this.#dbOptions);
+    this.#tx = this.#db.begin(true);
     this.batchTx = new _BatchTx(this);
     const intervalMs = options.batchIntervalMs ?? 100;
     assert(intervalMs > 0, "batchIntervalMs must be positive");
-    this._timer = setInterval(() => {
+    this.#timer = setInterval(() => {
       if (!this.batchTx.isLocked() && this.batchTx.pending > 0) this.commitBatch();
     }, intervalMs);
     // The batch timer must not keep the process alive on its own.
-    Deno.unrefTimer(this._timer);
+    Deno.unrefTimer(this.#timer);
   }
 
   db(): DB {
-    return this._db;
+    return this.#db;
   }
 
   writeTx(): Tx {
-    assert(!this._db.isClosed(), "backend is closed");
-    return this._tx;
+    assert(!this.#db.isClosed(), "backend is closed");
+    return this.#tx;
   }
 
   /**
@@ -283,45 +290,45 @@ class _Backend implements BoltBackend {
    */
   commitBatch(): void {
     if (this.batchTx.pending === 0) return;
-    if (this._inFlight !== null) {
+    if (this.#inFlight !== null) {
       const bound = this.batchLimit * IN_FLIGHT_BATCH_LIMIT_FACTOR;
       if (this.batchTx.pending < bound) {
-        this._commitWanted = true;
+        this.#commitWanted = true;
         return;
       }
       // The bound on a batch: wait for the disk here rather than let the batch grow on.
-      this._db.finishCommitSync();
-      this._inFlight = null;
+      this.#db.finishCommitSync();
+      this.#inFlight = null;
     }
-    this._commitWanted = false;
-    const durable = this._tx.commitAsync();
-    this._commits++;
+    this.#commitWanted = false;
+    const durable = this.#tx.commitAsync();
+    this.#commits++;
     this.batchTx.pending = 0;
-    this._tx = this._db.begin(true);
-    const inFlight: Promise<void> = durable.then(() => this._onDurable(inFlight));
-    this._inFlight = inFlight;
+    this.#tx = this.#db.begin(true);
+    const inFlight: Promise<void> = durable.then(() => this.#onDurable(inFlight));
+    this.#inFlight = inFlight;
   }
 
   /** The commit `inFlight` is durable: start the batch that waited for it, if any. */
-  private _onDurable(inFlight: Promise<void>): void {
+  #onDurable(inFlight: Promise<void>): void {
     // A forceCommit() or close() finished it first and took over.
-    if (this._inFlight !== inFlight) return;
-    this._inFlight = null;
-    if (!this._commitWanted || this._db.isClosed()) return;
+    if (this.#inFlight !== inFlight) return;
+    this.#inFlight = null;
+    if (!this.#commitWanted || this.#db.isClosed()) return;
     // A locked batch is left for unlock() or the next tick of the batch timer.
     if (!this.batchTx.isLocked()) this.commitBatch();
   }
 
   /** Commits the open batch and waits on this thread until it (and any commit in flight) is durable. */
-  private _commitSync(): void {
-    this._db.finishCommitSync();
-    this._inFlight = null;
-    this._commitWanted = false;
+  #commitSync(): void {
+    this.#db.finishCommitSync();
+    this.#inFlight = null;
+    this.#commitWanted = false;
     if (this.batchTx.pending === 0) return;
-    this._tx.commit();
-    this._commits++;
+    this.#tx.commit();
+    this.#commits++;
     this.batchTx.pending = 0;
-    this._tx = this._db.begin(true);
+    this.#tx = this.#db.begin(true);
   }
 
   readTx(): ReadTx {
@@ -333,26 +340,26 @@ class _Backend implements BoltBackend {
   }
 
   forceCommit(): void {
-    this._commitSync();
+    this.#commitSync();
   }
 
   size(): number {
     // etcd's backend reports the committed transaction's size (bbolt tx.Size(): high-water
     // page times page size), not the file's, which bbolt grows ahead in 16 MiB steps.
-    return this._db.meta.pgid * this._db.pageSize;
+    return this.#db.meta.pgid * this.#db.pageSize;
   }
 
   sizeInUse(): number {
-    return this.size() - this._db.freelist.freeCount() * this._db.pageSize;
+    return this.size() - this.#db.freelist.freeCount() * this.#db.pageSize;
   }
 
   commits(): number {
-    return this._commits;
+    return this.#commits;
   }
 
   hash(ignore?: (bucket: Uint8Array, key: Uint8Array) => boolean): number {
     // As etcd's backend.Hash: the committed state, bucket names then keys and values.
-    return this._db.view((tx) => {
+    return this.#db.view((tx) => {
       let crc = 0;
       const c = tx.cursor();
       for (let name = c.first(); name !== null; name = c.next()) {
@@ -372,51 +379,51 @@ class _Backend implements BoltBackend {
   }
 
   snapshot(): BackendSnapshot {
-    this._commitSync();
-    return new _Snapshot(this._db, this._path);
+    this.#commitSync();
+    return new _Snapshot(this.#db, this.#path);
   }
 
   defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
     try {
-      this._defrag(onProgress);
+      this.#defrag(onProgress);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private _defrag(onProgress?: (done: number, total: number) => void): void {
-    this._commitSync();
-    this._tx.rollback();
-    const temporary = this._path + ".defrag.tmp";
+  #defrag(onProgress?: (done: number, total: number) => void): void {
+    this.#commitSync();
+    this.#tx.rollback();
+    const temporary = this.#path + ".defrag.tmp";
     if (fs.existsSync(temporary)) fs.unlinkSync(temporary);
-    const target = DB.open(temporary, { ...this._dbOptions, strictMode: false });
+    const target = DB.open(temporary, { ...this.#dbOptions, strictMode: false });
     try {
-      _copyDb(this._db, target, onProgress);
+      _copyDb(this.#db, target, onProgress);
     } catch (error) {
       target.close();
       fs.unlinkSync(temporary);
-      this._tx = this._db.begin(true);
+      this.#tx = this.#db.begin(true);
       throw error;
     }
     target.close();
-    this._db.close();
+    this.#db.close();
     // The rename is the switch: the old file stays whole until it happens.
-    fs.renameSync(temporary, this._path);
-    _syncDirectory(this._path);
-    this._db = DB.open(this._path, this._dbOptions);
-    this._tx = this._db.begin(true);
+    fs.renameSync(temporary, this.#path);
+    _syncDirectory(this.#path);
+    this.#db = DB.open(this.#path, this.#dbOptions);
+    this.#tx = this.#db.begin(true);
   }
 
   close(): void {
-    if (this._timer !== undefined) {
-      clearInterval(this._timer);
-      this._timer = undefined;
+    if (this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
     }
-    if (this._db.isClosed()) return;
-    this._commitSync();
-    this._tx.rollback();
-    this._db.close();
+    if (this.#db.isClosed()) return;
+    this.#commitSync();
+    this.#tx.rollback();
+    this.#db.close();
   }
 }
 
@@ -476,40 +483,40 @@ function _syncDirectory(path: string): void {
 
 /** A snapshot: a read transaction that pins its pages, and its own handle on the file. */
 class _Snapshot implements BackendSnapshot {
-  private readonly _tx: Tx;
-  private readonly _fd: number;
-  private readonly _pageSize: number;
-  private _closed = false;
+  readonly #tx: Tx;
+  readonly #fd: number;
+  readonly #pageSize: number;
+  #closed = false;
 
   constructor(db: DB, path: string) {
-    this._tx = db.begin(false);
-    this._fd = fs.openSync(path, "r");
-    this._pageSize = db.pageSize;
+    this.#tx = db.begin(false);
+    this.#fd = fs.openSync(path, "r");
+    this.#pageSize = db.pageSize;
   }
 
   size(): number {
-    return this._tx.size();
+    return this.#tx.size();
   }
 
   async writeTo(sink: (chunk: Uint8Array) => Promise<void> | void): Promise<number> {
-    assert(!this._closed, "snapshot is closed");
-    const ps = this._pageSize;
+    assert(!this.#closed, "snapshot is closed");
+    const ps = this.#pageSize;
     // Both meta pages carry this snapshot's meta (as bbolt's Tx.WriteTo does).
     const metas = new Uint8Array(ps * 2);
     for (let i = 0; i < 2; i++) {
       const page = new Page(metas.subarray(i * ps, (i + 1) * ps));
       page.id = i;
       page.flags = META_PAGE_FLAG;
-      writeMeta(page, this._tx.meta);
+      writeMeta(page, this.#tx.meta);
     }
     await sink(metas);
     let written = metas.length;
-    const end = this._tx.size();
+    const end = this.#tx.size();
     while (written < end) {
       const chunk = new Uint8Array(Math.min(SNAPSHOT_CHUNK_BYTES, end - written));
       let done = 0;
       while (done < chunk.length) {
-        const n = fs.readSync(this._fd, chunk, done, chunk.length - done, written + done);
+        const n = fs.readSync(this.#fd, chunk, done, chunk.length - done, written + done);
         if (n === 0) throw new BoltError(`snapshot: short read at ${written + done}`);
         done += n;
       }
@@ -520,9 +527,9 @@ class _Snapshot implements BackendSnapshot {
   }
 
   close(): void {
-    if (this._closed) return;
-    this._closed = true;
-    this._tx.rollback();
-    fs.closeSync(this._fd);
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#tx.rollback();
+    fs.closeSync(this.#fd);
   }
 }

@@ -75,7 +75,7 @@ export class Bucket {
   rootNode: Node | null = null;
   /** Materialised nodes by page id. */
   readonly nodes = new Map<number, Node>();
-  private readonly _buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<string, Bucket>();
 
   constructor(tx: Tx) {
     this.tx = tx;
@@ -90,17 +90,17 @@ export class Bucket {
   /** The nested bucket `name`, or null. */
   bucket(name: Uint8Array): Bucket | null {
     const cacheKey = bytesToKey(name);
-    const cached = this._buckets.get(cacheKey);
+    const cached = this.#buckets.get(cacheKey);
     if (cached !== undefined) return cached;
     const c = this.cursor();
     const key = c._seek(name);
     if (key === null || !equalBytes(key, name) || (c.flags & BUCKET_LEAF_FLAG) === 0) return null;
-    const child = this._openBucket(c._rawValue());
-    this._buckets.set(cacheKey, child);
+    const child = this.#openBucket(c._rawValue());
+    this.#buckets.set(cacheKey, child);
     return child;
   }
 
-  private _openBucket(value: Uint8Array): Bucket {
+  #openBucket(value: Uint8Array): Bucket {
     const child = new Bucket(this.tx);
     assert(value.length >= BUCKET_HEADER_SIZE, "bucket value shorter than its header");
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
@@ -110,14 +110,14 @@ export class Bucket {
     return child;
   }
 
-  private _checkWritable(): void {
+  #checkWritable(): void {
     if (this.tx.closed) throw new BoltError(ERR_TX_CLOSED);
     if (!this.tx.writable) throw new BoltError(ERR_TX_NOT_WRITABLE);
   }
 
   /** Creates the nested bucket `name`; throws if it exists. */
   createBucket(name: Uint8Array): Bucket {
-    this._checkWritable();
+    this.#checkWritable();
     if (name.length === 0) throw new BoltError(ERR_BUCKET_NAME_REQUIRED);
     const c = this.cursor();
     const key = c._seek(name);
@@ -145,7 +145,7 @@ export class Bucket {
 
   /** Deletes the nested bucket `name` and everything in it. */
   deleteBucket(name: Uint8Array): void {
-    this._checkWritable();
+    this.#checkWritable();
     const c = this.cursor();
     const key = c._seek(name);
     if (key === null || !equalBytes(key, name)) throw new BoltError(ERR_BUCKET_NOT_FOUND);
@@ -156,7 +156,7 @@ export class Bucket {
       if (v === null) nested.push(k.slice());
     });
     for (const k of nested) child.deleteBucket(k);
-    this._buckets.delete(bytesToKey(name));
+    this.#buckets.delete(bytesToKey(name));
     child.nodes.clear();
     child.rootNode = null;
     child.free();
@@ -173,7 +173,7 @@ export class Bucket {
 
   /** Sets `key` to `value` (both are copied). */
   put(key: Uint8Array, value: Uint8Array): void {
-    this._checkWritable();
+    this.#checkWritable();
     if (key.length === 0) throw new BoltError(ERR_KEY_REQUIRED);
     if (key.length > MAX_KEY_SIZE) throw new BoltError(ERR_KEY_TOO_LARGE);
     if (value.length > MAX_VALUE_SIZE) throw new BoltError(ERR_VALUE_TOO_LARGE);
@@ -188,7 +188,7 @@ export class Bucket {
 
   /** Removes `key` if present. */
   delete(key: Uint8Array): void {
-    this._checkWritable();
+    this.#checkWritable();
     const c = new Cursor(this);
     const k = c._seek(key);
     if (k === null || !equalBytes(k, key)) return;
@@ -198,7 +198,7 @@ export class Bucket {
 
   /** Sets the bucket's sequence number. */
   setSequence(value: number): void {
-    this._checkWritable();
+    this.#checkWritable();
     // Materialise the root so that the changed header is written on commit.
     if (this.rootNode === null) this.node(this.root, null);
     this.sequence = value;
@@ -248,26 +248,26 @@ export class Bucket {
       fn(this.page, 0);
       return;
     }
-    this._forEachPage(this.root, 0, fn);
+    this.#forEachPage(this.root, 0, fn);
   }
 
-  private _forEachPage(pgid: number, depth: number, fn: (page: Page, depth: number) => void) {
+  #forEachPage(pgid: number, depth: number, fn: (page: Page, depth: number) => void) {
     const page = this.tx.page(pgid);
     fn(page, depth);
     if ((page.flags & BRANCH_PAGE_FLAG) !== 0) {
-      for (let i = 0; i < page.count; i++) this._forEachPage(page.branchPgid(i), depth + 1, fn);
+      for (let i = 0; i < page.count; i++) this.#forEachPage(page.branchPgid(i), depth + 1, fn);
     }
   }
 
-  private _forEachPageNode(pgid: number, fn: (page: Page | null, node: Node | null) => void) {
+  #forEachPageNode(pgid: number, fn: (page: Page | null, node: Node | null) => void) {
     const [page, node] = this.pageNode(pgid);
     fn(page, node);
     if (page !== null) {
       if ((page.flags & BRANCH_PAGE_FLAG) !== 0) {
-        for (let i = 0; i < page.count; i++) this._forEachPageNode(page.branchPgid(i), fn);
+        for (let i = 0; i < page.count; i++) this.#forEachPageNode(page.branchPgid(i), fn);
       }
     } else if (!node!.isLeaf) {
-      for (const inode of node!.inodes) this._forEachPageNode(inode.pgid, fn);
+      for (const inode of node!.inodes) this.#forEachPageNode(inode.pgid, fn);
     }
   }
 
@@ -277,16 +277,16 @@ export class Bucket {
     for (const node of [...this.nodes.values()]) {
       if (this.nodes.get(node.pgid) === node) node.rebalance();
     }
-    for (const child of this._buckets.values()) child.rebalance();
+    for (const child of this.#buckets.values()) child.rebalance();
   }
 
   /** Writes changed nodes to new pages and updates the headers of sub-buckets. */
   spill(): void {
-    for (const [name, child] of this._buckets) {
+    for (const [name, child] of this.#buckets) {
       let value: Uint8Array;
-      if (child._inlineable()) {
+      if (child.#inlineable()) {
         child.free();
-        value = child._writeInline();
+        value = child.#writeInline();
       } else {
         child.spill();
         value = new Uint8Array(BUCKET_HEADER_SIZE);
@@ -310,7 +310,7 @@ export class Bucket {
     this.root = this.rootNode.pgid;
   }
 
-  private _inlineable(): boolean {
+  #inlineable(): boolean {
     const node = this.rootNode;
     if (node === null || !node.isLeaf) return false;
     let size = PAGE_HEADER_SIZE;
@@ -322,7 +322,7 @@ export class Bucket {
     return true;
   }
 
-  private _writeInline(): Uint8Array {
+  #writeInline(): Uint8Array {
     const node = this.rootNode!;
     const value = new Uint8Array(BUCKET_HEADER_SIZE + node.size());
     const dv = new DataView(value.buffer);
@@ -336,7 +336,7 @@ export class Bucket {
   free(): void {
     if (this.root === 0) return;
     const tx = this.tx;
-    this._forEachPageNode(this.root, (page, node) => {
+    this.#forEachPageNode(this.root, (page, node) => {
       if (page !== null) tx.freePage(page.id);
       else node!.free();
     });

@@ -36,7 +36,7 @@ export class Cursor {
   value: Uint8Array | null = null;
   /** Leaf flags of the current element (BUCKET_LEAF_FLAG for a nested bucket). */
   flags = 0;
-  private _stack: _ElemRef[] = [];
+  #stack: _ElemRef[] = [];
 
   constructor(bucket: Bucket) {
     this.bucket = bucket;
@@ -44,34 +44,34 @@ export class Cursor {
 
   /** Moves to the first key; returns it, or null if the bucket is empty. */
   first(): Uint8Array | null {
-    this._stack.length = 0;
-    this._pushPageNode(this.bucket.root);
-    this._first();
-    if (_count(this._top()) === 0) return this._next();
-    return this._keyValue();
+    this.#stack.length = 0;
+    this.#pushPageNode(this.bucket.root);
+    this.#first();
+    if (_count(this.#top()) === 0) return this.#next();
+    return this.#keyValue();
   }
 
   /** Moves to the last key; returns it, or null if the bucket is empty. */
   last(): Uint8Array | null {
-    this._stack.length = 0;
-    this._pushPageNode(this.bucket.root);
-    const ref = this._top();
+    this.#stack.length = 0;
+    this.#pushPageNode(this.bucket.root);
+    const ref = this.#top();
     ref.index = _count(ref) - 1;
-    this._last();
+    this.#last();
     // Deletes can empty the last leaf node before the commit rebalances it away; step back
     // to the last leaf that holds a key (bbolt 1.3.6 returns nil here instead).
-    if (_count(this._top()) === 0) return this.prev();
-    return this._keyValue();
+    if (_count(this.#top()) === 0) return this.prev();
+    return this.#keyValue();
   }
 
   /** Moves to the next key; returns it, or null at the end. */
   next(): Uint8Array | null {
-    return this._next();
+    return this.#next();
   }
 
   /** Moves to the previous key; returns it, or null before the start. */
   prev(): Uint8Array | null {
-    const stack = this._stack;
+    const stack = this.#stack;
     for (;;) {
       // Climb to the nearest level that has an element before the current one.
       while (stack.length > 0) {
@@ -82,56 +82,56 @@ export class Cursor {
         }
         stack.pop();
       }
-      if (stack.length === 0) return this._clear();
-      this._last();
+      if (stack.length === 0) return this.#clear();
+      this.#last();
       // A leaf node emptied by deletes in this write transaction is still in the tree until
       // the commit rebalances it; _last() left its index at -1, so the next climb leaves it.
       // This mirrors _next(), which skips empty leaves since boltdb/bolt#450; bbolt 1.3.6's
       // prev() does not, and stopped here as if the bucket began after the empty leaf.
-      if (_count(this._top()) === 0) continue;
-      return this._keyValue();
+      if (_count(this.#top()) === 0) continue;
+      return this.#keyValue();
     }
   }
 
   /** Moves to `seek` or, when absent, to the next key after it; null if none. */
   seek(seek: Uint8Array): Uint8Array | null {
     this._seek(seek);
-    const ref = this._top();
-    if (ref.index >= _count(ref)) return this._next();
-    return this._keyValue();
+    const ref = this.#top();
+    if (ref.index >= _count(ref)) return this.#next();
+    return this.#keyValue();
   }
 
   /** Positions on `seek` or where it would go, without skipping to the next leaf. */
   _seek(seek: Uint8Array): Uint8Array | null {
-    this._stack.length = 0;
-    this._search(seek, this.bucket.root);
-    return this._keyValue();
+    this.#stack.length = 0;
+    this.#search(seek, this.bucket.root);
+    return this.#keyValue();
   }
 
   /** The node of the current leaf, materialising the path from the root. */
   _node(): Node {
-    assert(this._stack.length > 0, "accessing a node with a zero-length cursor stack");
-    const top = this._top();
+    assert(this.#stack.length > 0, "accessing a node with a zero-length cursor stack");
+    const top = this.#top();
     if (top.node !== null && top.node.isLeaf) return top.node;
-    const root = this._stack[0]!;
+    const root = this.#stack[0]!;
     let node = root.node ?? this.bucket.node(root.page!.id, null);
-    for (let i = 0; i < this._stack.length - 1; i++) node = node.childAt(this._stack[i]!.index);
+    for (let i = 0; i < this.#stack.length - 1; i++) node = node.childAt(this.#stack[i]!.index);
     assert(node.isLeaf, "expected leaf node");
     return node;
   }
 
-  private _top(): _ElemRef {
-    return this._stack[this._stack.length - 1]!;
+  #top(): _ElemRef {
+    return this.#stack[this.#stack.length - 1]!;
   }
 
-  private _pushPageNode(pgid: number): _ElemRef {
+  #pushPageNode(pgid: number): _ElemRef {
     const [page, node] = this.bucket.pageNode(pgid);
     const ref: _ElemRef = { page, node, index: 0 };
-    this._stack.push(ref);
+    this.#stack.push(ref);
     return ref;
   }
 
-  private _childPgid(ref: _ElemRef): number {
+  #childPgid(ref: _ElemRef): number {
     // Only leaves can be empty inside a transaction (branches lose elements only while the
     // commit rebalances), so a branch index is always in range.
     assert(ref.index >= 0, "cursor: negative branch index");
@@ -139,25 +139,25 @@ export class Cursor {
     return ref.node !== null ? ref.node.inodes[ref.index]!.pgid : ref.page!.branchPgid(ref.index);
   }
 
-  private _first(): void {
+  #first(): void {
     for (;;) {
-      const ref = this._top();
+      const ref = this.#top();
       if (_isLeaf(ref)) return;
-      this._pushPageNode(this._childPgid(ref));
+      this.#pushPageNode(this.#childPgid(ref));
     }
   }
 
-  private _last(): void {
+  #last(): void {
     for (;;) {
-      const ref = this._top();
+      const ref = this.#top();
       if (_isLeaf(ref)) return;
-      const child = this._pushPageNode(this._childPgid(ref));
+      const child = this.#pushPageNode(this.#childPgid(ref));
       child.index = _count(child) - 1;
     }
   }
 
-  private _next(): Uint8Array | null {
-    const stack = this._stack;
+  #next(): Uint8Array | null {
+    const stack = this.#stack;
     for (;;) {
       let i = stack.length - 1;
       for (; i >= 0; i--) {
@@ -167,16 +167,16 @@ export class Cursor {
           break;
         }
       }
-      if (i === -1) return this._clear();
+      if (i === -1) return this.#clear();
       stack.length = i + 1;
-      this._first();
-      if (_count(this._top()) === 0) continue;
-      return this._keyValue();
+      this.#first();
+      if (_count(this.#top()) === 0) continue;
+      return this.#keyValue();
     }
   }
 
-  private _search(key: Uint8Array, pgid: number): void {
-    const ref = this._pushPageNode(pgid);
+  #search(key: Uint8Array, pgid: number): void {
+    const ref = this.#pushPageNode(pgid);
     if (ref.page !== null && (ref.page.flags & (BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG)) === 0) {
       throw new BoltError(`invalid page type: ${ref.page.id}: ${ref.page.flags}`);
     }
@@ -202,12 +202,12 @@ export class Cursor {
           : ref.page!.compareKey(lo, key)) === 0;
     if (!exact && lo > 0) lo--;
     ref.index = lo;
-    this._search(key, this._childPgid(ref));
+    this.#search(key, this.#childPgid(ref));
   }
 
-  private _keyValue(): Uint8Array | null {
-    const ref = this._top();
-    if (_count(ref) === 0 || ref.index >= _count(ref)) return this._clear();
+  #keyValue(): Uint8Array | null {
+    const ref = this.#top();
+    if (_count(ref) === 0 || ref.index >= _count(ref)) return this.#clear();
     let key: Uint8Array;
     if (ref.node !== null) {
       const inode = ref.node.inodes[ref.index]!;
@@ -226,11 +226,11 @@ export class Cursor {
 
   /** The raw value (the bucket header for a nested bucket) of the current element. */
   _rawValue(): Uint8Array {
-    const ref = this._top();
+    const ref = this.#top();
     return ref.node !== null ? ref.node.inodes[ref.index]!.value : ref.page!.leafValue(ref.index);
   }
 
-  private _clear(): null {
+  #clear(): null {
     this.value = null;
     this.flags = 0;
     return null;

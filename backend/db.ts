@@ -100,19 +100,19 @@ export class DB {
     cacheMisses: 0,
     freelistLoadMs: 0,
   };
-  private _fd: number;
+  #fd: number;
   /** A second handle on the file, for fdatasync off the event loop (see commitAsync). */
-  private _syncFile: Deno.FsFile | null = null;
+  #syncFile: Deno.FsFile | null = null;
   /** The last commit whose pages are written but whose meta may not be durable yet. */
-  private _pending: _PendingCommit | null = null;
+  #pending: _PendingCommit | null = null;
   /** The first failed fdatasync: the file's state is unknown after it, so commits stop. */
-  private _failure: Error | null = null;
-  private _fileSize: number;
-  private _rwtx: Tx | null = null;
-  private readonly _readers = new Set<Tx>();
-  private readonly _cache = new Map<number, Page>();
-  private _cacheBytes = 0;
-  private readonly _cacheLimit: number;
+  #failure: Error | null = null;
+  #fileSize: number;
+  #rwtx: Tx | null = null;
+  readonly #readers = new Set<Tx>();
+  readonly #cache = new Map<number, Page>();
+  #cacheBytes = 0;
+  readonly #cacheLimit: number;
 
   private constructor(
     path: string,
@@ -123,15 +123,15 @@ export class DB {
     options: DBOptions,
   ) {
     this.path = path;
-    this._fd = fd;
-    this._fileSize = fileSize;
+    this.#fd = fd;
+    this.#fileSize = fileSize;
     this.pageSize = pageSize;
     this.meta = meta;
     this.noFreelistSync = options.noFreelistSync ?? false;
     this.strictMode = options.strictMode ?? false;
     this.readOnly = options.readOnly ?? false;
     this.noSync = options.noSync ?? false;
-    this._cacheLimit = options.pageCacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.#cacheLimit = options.pageCacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freelist = new Freelist(options.freelistType ?? "map");
   }
 
@@ -159,8 +159,8 @@ export class DB {
         );
       }
       const db = new DB(path, fd, size, pageSize, meta, options);
-      db._checkTopLevel();
-      db._loadFreelist();
+      db.#checkTopLevel();
+      db.#loadFreelist();
       return db;
     } catch (error) {
       fs.closeSync(fd);
@@ -171,22 +171,22 @@ export class DB {
 
   /** Begins a transaction; only one writable transaction may be open. */
   begin(writable: boolean): Tx {
-    if (this._fd < 0) throw new BoltError(ERR_DATABASE_NOT_OPEN);
+    if (this.#fd < 0) throw new BoltError(ERR_DATABASE_NOT_OPEN);
     if (!writable) {
       const tx = new Tx(this, false, this.meta);
-      this._readers.add(tx);
-      this.stats.openTxN = this._readers.size;
+      this.#readers.add(tx);
+      this.stats.openTxN = this.#readers.size;
       return tx;
     }
     assert(!this.readOnly, "database is in read-only mode");
-    this._throwIfFailed();
-    assert(this._rwtx === null, "a write transaction is already open");
+    this.#throwIfFailed();
+    assert(this.#rwtx === null, "a write transaction is already open");
     // Pages freed by transactions that no open reader predates can be reused now.
     let minReader = Infinity;
-    for (const reader of this._readers) minReader = Math.min(minReader, reader.meta.txid);
+    for (const reader of this.#readers) minReader = Math.min(minReader, reader.meta.txid);
     this.freelist.release(minReader === Infinity ? this.meta.txid : minReader - 1);
     const tx = new Tx(this, true, this.meta);
-    this._rwtx = tx;
+    this.#rwtx = tx;
     return tx;
   }
 
@@ -215,12 +215,12 @@ export class DB {
   /** Called by a transaction when it ends. */
   closeTx(tx: Tx): void {
     if (tx.writable) {
-      assert(this._rwtx === tx, "closing a write transaction that is not the open one");
-      this._rwtx = null;
+      assert(this.#rwtx === tx, "closing a write transaction that is not the open one");
+      this.#rwtx = null;
       this.stats.txN++;
     } else {
-      this._readers.delete(tx);
-      this.stats.openTxN = this._readers.size;
+      this.#readers.delete(tx);
+      this.stats.openTxN = this.#readers.size;
     }
     this.stats.freePageN = this.freelist.freeCount();
     this.stats.pendingPageN = this.freelist.pendingCount();
@@ -228,17 +228,17 @@ export class DB {
 
   /** The open write transaction, if any. */
   writeTx(): Tx | null {
-    return this._rwtx;
+    return this.#rwtx;
   }
 
   /** The file size in bytes. */
   fileSize(): number {
-    return this._fileSize;
+    return this.#fileSize;
   }
 
   /** The committed page `id` (through the cache). */
   page(id: number): Page {
-    const cached = this._cache.get(id);
+    const cached = this.#cache.get(id);
     if (cached !== undefined) {
       cached.referenced = true;
       this.stats.cacheHits++;
@@ -246,30 +246,30 @@ export class DB {
     }
     this.stats.cacheMisses++;
     const page = this.readPage(id);
-    this._cachePut(id, page);
+    this.#cachePut(id, page);
     return page;
   }
 
   /** Reads page `id` (with its overflow pages) from the file, bypassing the cache. */
   readPage(id: number): Page {
     const ps = this.pageSize;
-    if ((id + 1) * ps > this._fileSize) {
+    if ((id + 1) * ps > this.#fileSize) {
       throw new BoltError(
-        `${this.path}: page ${id} is past the end of the file (${this._fileSize} bytes)`,
+        `${this.path}: page ${id} is past the end of the file (${this.#fileSize} bytes)`,
       );
     }
     let buf = new Uint8Array(ps);
-    _readFully(this._fd, buf, id * ps);
+    _readFully(this.#fd, buf, id * ps);
     let page = new Page(buf);
     const overflow = page.overflow;
     if (overflow > 0) {
-      if ((id + 1 + overflow) * ps > this._fileSize) {
+      if ((id + 1 + overflow) * ps > this.#fileSize) {
         throw new BoltError(
           `${this.path}: page ${id} with ${overflow} overflow pages runs past the end of the file`,
         );
       }
       buf = new Uint8Array((overflow + 1) * ps);
-      _readFully(this._fd, buf, id * ps);
+      _readFully(this.#fd, buf, id * ps);
       page = new Page(buf);
     }
     if (page.id !== id) {
@@ -278,33 +278,33 @@ export class DB {
     return page;
   }
 
-  private _cachePut(id: number, page: Page): void {
-    const old = this._cache.get(id);
+  #cachePut(id: number, page: Page): void {
+    const old = this.#cache.get(id);
     if (old !== undefined) {
-      this._cacheBytes -= old.buf.length;
-      this._cache.delete(id);
+      this.#cacheBytes -= old.buf.length;
+      this.#cache.delete(id);
     }
-    this._cache.set(id, page);
-    this._cacheBytes += page.buf.length;
+    this.#cache.set(id, page);
+    this.#cacheBytes += page.buf.length;
     // CLOCK eviction: the oldest page goes unless it was hit since it last came round, in
     // which case it moves to the back (hits cost one flag write instead of a Map reinsert).
     let turns = 0;
-    while (this._cacheBytes > this._cacheLimit && this._cache.size > 1) {
-      const [oldestId, oldest] = this._cache.entries().next().value!;
-      this._cache.delete(oldestId);
-      if (oldest.referenced && turns++ < this._cache.size) {
+    while (this.#cacheBytes > this.#cacheLimit && this.#cache.size > 1) {
+      const [oldestId, oldest] = this.#cache.entries().next().value!;
+      this.#cache.delete(oldestId);
+      if (oldest.referenced && turns++ < this.#cache.size) {
         oldest.referenced = false;
-        this._cache.set(oldestId, oldest);
+        this.#cache.set(oldestId, oldest);
         continue;
       }
-      this._cacheBytes -= oldest.buf.length;
+      this.#cacheBytes -= oldest.buf.length;
     }
   }
 
   /** Drops every cached page (tests of the read path). */
   dropCache(): void {
-    this._cache.clear();
-    this._cacheBytes = 0;
+    this.#cache.clear();
+    this.#cacheBytes = 0;
   }
 
   /** Takes `count` contiguous pages from the freelist, or from the end of the file. */
@@ -327,7 +327,7 @@ export class DB {
    */
   writePages(tx: Tx): void {
     this.finishCommitSync();
-    this._grow(tx.meta.pgid * this.pageSize);
+    this.#grow(tx.meta.pgid * this.pageSize);
     const ids = [...tx.pages.keys()].sort((a, b) => a - b);
     const ps = this.pageSize;
     let i = 0;
@@ -345,23 +345,23 @@ export class DB {
       const buffers: Uint8Array[] = [];
       for (let k = i; k <= j; k++) buffers.push(tx.pages.get(ids[k]!)!.buf);
       const position = ids[i]! * ps;
-      _writevFully(this._fd, buffers, bytes, position);
-      this._fileSize = Math.max(this._fileSize, position + bytes);
+      _writevFully(this.#fd, buffers, bytes, position);
+      this.#fileSize = Math.max(this.#fileSize, position + bytes);
       i = j + 1;
     }
-    for (const [id, page] of tx.pages) this._cachePut(id, page);
+    for (const [id, page] of tx.pages) this.#cachePut(id, page);
   }
 
   /**
    * Makes the file at least `highWaterBytes` long, growing it GROW_AHEAD_BYTES further at once
    * as bbolt's `db.grow` does, and fsyncs so that the new size is durable before pages land in it.
    */
-  private _grow(highWaterBytes: number): void {
-    if (highWaterBytes <= this._fileSize || this.readOnly) return;
+  #grow(highWaterBytes: number): void {
+    if (highWaterBytes <= this.#fileSize || this.readOnly) return;
     const target = highWaterBytes + GROW_AHEAD_BYTES;
-    fs.ftruncateSync(this._fd, target);
-    if (!this.noSync) fs.fsyncSync(this._fd);
-    this._fileSize = target;
+    fs.ftruncateSync(this.#fd, target);
+    if (!this.noSync) fs.fsyncSync(this.#fd);
+    this.#fileSize = target;
   }
 
   /**
@@ -370,31 +370,31 @@ export class DB {
    * finishCommitAsync() has synced the pages, written this meta and synced it.
    */
   stageMeta(meta: Meta): void {
-    assert(this._pending === null, "a commit is already in flight");
+    assert(this.#pending === null, "a commit is already in flight");
     this.meta = { ...meta };
-    this._pending = { meta: this.meta, stage: "pages" };
+    this.#pending = { meta: this.meta, stage: "pages" };
   }
 
   /** True while a commit's meta is not yet durable. */
   commitInFlight(): boolean {
-    return this._pending !== null;
+    return this.#pending !== null;
   }
 
   /** Finishes the commit in flight, if any, on this thread: sync, meta, sync. */
   finishCommitSync(): void {
-    this._throwIfFailed();
-    const pending = this._pending;
+    this.#throwIfFailed();
+    const pending = this.#pending;
     if (pending === null) return;
     if (pending.stage === "pages") {
       // The pages are on disk before the meta can point at them.
-      this._sync();
-      this._writeMetaPage(pending.meta);
+      this.#sync();
+      this.#writeMetaPage(pending.meta);
       pending.stage = "meta";
     }
     // The meta is on disk: the commit point.
-    this._sync();
+    this.#sync();
     pending.stage = "durable";
-    this._pending = null;
+    this.#pending = null;
   }
 
   /**
@@ -402,51 +402,51 @@ export class DB {
    * finishCommitSync() (or the next commit) finishes it meanwhile, this only returns.
    */
   async finishCommitAsync(): Promise<void> {
-    const pending = this._pending;
+    const pending = this.#pending;
     if (pending === null) return;
     if (pending.stage === "pages") {
       // The pages are on disk before the meta can point at them.
-      await this._syncAsync(pending);
+      await this.#syncAsync(pending);
       if (pending.stage !== "pages") return;
-      this._writeMetaPage(pending.meta);
+      this.#writeMetaPage(pending.meta);
       pending.stage = "meta";
     }
     // The meta is on disk: the commit point.
-    await this._syncAsync(pending);
+    await this.#syncAsync(pending);
     if (pending.stage !== "meta") return;
     pending.stage = "durable";
-    assert(this._pending === pending, "a later commit finished before this one");
-    this._pending = null;
+    assert(this.#pending === pending, "a later commit finished before this one");
+    this.#pending = null;
   }
 
-  private async _syncAsync(pending: _PendingCommit): Promise<void> {
+  async #syncAsync(pending: _PendingCommit): Promise<void> {
     if (this.noSync) return;
-    this._syncFile ??= Deno.openSync(this.path, { read: true, write: true });
+    this.#syncFile ??= Deno.openSync(this.path, { read: true, write: true });
     try {
-      await this._syncFile.syncData();
+      await this.#syncFile.syncData();
     } catch (error) {
       // A synchronous finish (or close) that got there first already synced this commit.
       if (pending.stage === "durable") return;
-      this._failure ??= error as Error;
+      this.#failure ??= error as Error;
       throw error;
     }
   }
 
-  private _throwIfFailed(): void {
-    if (this._failure !== null) {
-      throw new BoltError(`${this.path}: an earlier fdatasync failed: ${this._failure.message}`);
+  #throwIfFailed(): void {
+    if (this.#failure !== null) {
+      throw new BoltError(`${this.path}: an earlier fdatasync failed: ${this.#failure.message}`);
     }
   }
 
   /** Writes the meta page of `meta.txid` (not synced). */
-  private _writeMetaPage(meta: Meta): void {
+  #writeMetaPage(meta: Meta): void {
     const page = new Page(new Uint8Array(this.pageSize));
     page.id = meta.txid % 2;
     page.flags = META_PAGE_FLAG;
     writeMeta(page, meta);
     // Check it right before it goes to disk.
     assert(readMeta(page).txid === meta.txid, "meta does not read back");
-    _writeFully(this._fd, page.buf, page.id * this.pageSize);
+    _writeFully(this.#fd, page.buf, page.id * this.pageSize);
   }
 
   /** Runs check() on the state a write transaction is about to commit (strict mode). */
@@ -455,41 +455,41 @@ export class DB {
     if (errors.length > 0) throw new BoltError("check fail: " + errors.slice(0, 10).join("; "));
   }
 
-  private _sync(): void {
-    if (!this.noSync) fs.fdatasyncSync(this._fd);
+  #sync(): void {
+    if (!this.noSync) fs.fdatasyncSync(this.#fd);
   }
 
   /** Reads `length` bytes at `position` of the file (snapshots, copies). */
   readAt(buf: Uint8Array, position: number): void {
-    _readFully(this._fd, buf, position);
+    _readFully(this.#fd, buf, position);
   }
 
   /** Closes the file; open transactions become unusable. */
   close(): void {
-    if (this._fd < 0) return;
-    if (this._rwtx !== null) this._rwtx.rollback();
-    for (const reader of [...this._readers]) reader.rollback();
+    if (this.#fd < 0) return;
+    if (this.#rwtx !== null) this.#rwtx.rollback();
+    for (const reader of [...this.#readers]) reader.rollback();
     // A commit in flight is durable once close() returns, as every commit was before.
-    if (this._failure === null) this.finishCommitSync();
-    this._syncFile?.close();
-    this._syncFile = null;
-    fs.closeSync(this._fd);
-    this._fd = -1;
-    this._cache.clear();
+    if (this.#failure === null) this.finishCommitSync();
+    this.#syncFile?.close();
+    this.#syncFile = null;
+    fs.closeSync(this.#fd);
+    this.#fd = -1;
+    this.#cache.clear();
   }
 
   /** True once close() was called. */
   isClosed(): boolean {
-    return this._fd < 0;
+    return this.#fd < 0;
   }
 
   /** Reads the root bucket's pages and the root page of each top-level bucket. */
-  private _checkTopLevel(): void {
+  #checkTopLevel(): void {
     const highWater = this.meta.pgid;
     const visit = (page: Page) => {
       if (page.isBranch()) {
         for (let i = 0; i < page.count; i++) {
-          visit(this._walkPage(page.branchPgid(i), highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
+          visit(this.#walkPage(page.branchPgid(i), highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
         }
         return;
       }
@@ -497,13 +497,13 @@ export class DB {
         if ((page.leafFlags(i) & BUCKET_LEAF_FLAG) === 0) continue;
         const value = page.leafValue(i);
         const root = readU64(new DataView(value.buffer, value.byteOffset, value.byteLength), 0);
-        if (root !== 0) this._walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
+        if (root !== 0) this.#walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
       }
     };
-    visit(this._walkPage(this.meta.root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
+    visit(this.#walkPage(this.meta.root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG));
   }
 
-  private _loadFreelist(): void {
+  #loadFreelist(): void {
     const started = performance.now();
     if (this.meta.freelist !== PGID_NO_FREELIST) {
       this.freelist.read(this.readPage(this.meta.freelist), this.meta.pgid);
@@ -537,19 +537,19 @@ export class DB {
       for (let i = 0; i <= page.overflow; i++) reachable[page.id + i] = 1;
     };
     if (meta.freelist !== PGID_NO_FREELIST) {
-      mark(this._walkPage(meta.freelist, meta.pgid, FREELIST_PAGE_FLAG));
+      mark(this.#walkPage(meta.freelist, meta.pgid, FREELIST_PAGE_FLAG));
     }
-    this._walkBucket(meta.root, meta.pgid, mark);
+    this.#walkBucket(meta.root, meta.pgid, mark);
     return reachable;
   }
 
-  private _walkPage(id: number, highWater: number, want: number): Page {
+  #walkPage(id: number, highWater: number, want: number): Page {
     if (id < 2 || id >= highWater) {
       throw new BoltError(
         `${this.path}: page ${id} is past the high-water mark ${highWater} or reserved`,
       );
     }
-    const page = this._cache.get(id) ?? this.readPage(id);
+    const page = this.#cache.get(id) ?? this.readPage(id);
     if ((page.flags & want) === 0) {
       throw new BoltError(
         `${this.path}: page ${id}: expected ${
@@ -565,22 +565,22 @@ export class DB {
     return page;
   }
 
-  private _walkBucket(root: number, highWater: number, mark: (page: Page) => void): void {
-    const page = this._walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
+  #walkBucket(root: number, highWater: number, mark: (page: Page) => void): void {
+    const page = this.#walkPage(root, highWater, BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG);
     mark(page);
-    this._walkElements(page, highWater, mark);
+    this.#walkElements(page, highWater, mark);
   }
 
-  private _walkElements(page: Page, highWater: number, mark: (page: Page) => void): void {
+  #walkElements(page: Page, highWater: number, mark: (page: Page) => void): void {
     if (page.isBranch()) {
       for (let i = 0; i < page.count; i++) {
-        const child = this._walkPage(
+        const child = this.#walkPage(
           page.branchPgid(i),
           highWater,
           BRANCH_PAGE_FLAG | LEAF_PAGE_FLAG,
         );
         mark(child);
-        this._walkElements(child, highWater, mark);
+        this.#walkElements(child, highWater, mark);
       }
       return;
     }
@@ -591,9 +591,9 @@ export class DB {
         throw new BoltError(`${this.path}: bucket value too short in page ${page.id}`);
       }
       const root = readU64(new DataView(value.buffer, value.byteOffset, value.byteLength), 0);
-      if (root !== 0) this._walkBucket(root, highWater, mark);
+      if (root !== 0) this.#walkBucket(root, highWater, mark);
       else if (value.length >= BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE) {
-        this._walkElements(new Page(value.subarray(BUCKET_HEADER_SIZE)), highWater, mark);
+        this.#walkElements(new Page(value.subarray(BUCKET_HEADER_SIZE)), highWater, mark);
       }
     }
   }

@@ -32,10 +32,10 @@ export function newFreeSpans(type: FreelistType): FreeSpans {
 export class Freelist {
   readonly spans: FreeSpans;
   /** txid -> ids freed by that transaction, not yet releasable. */
-  private _pending = new Map<number, number[]>();
-  private _pendingCount = 0;
+  #pending = new Map<number, number[]>();
+  #pendingCount = 0;
   /** Runs [start, n] allocated by the open write transaction, undone on rollback. */
-  private _txAllocations: number[] = [];
+  #txAllocations: number[] = [];
 
   constructor(type: FreelistType) {
     this.spans = newFreeSpans(type);
@@ -48,12 +48,12 @@ export class Freelist {
 
   /** Number of pending pages. */
   pendingCount(): number {
-    return this._pendingCount;
+    return this.#pendingCount;
   }
 
   /** Free plus pending pages (what a persisted freelist page lists). */
   count(): number {
-    return this.freeCount() + this._pendingCount;
+    return this.freeCount() + this.#pendingCount;
   }
 
   /** Bytes a freelist page needs for the current contents. */
@@ -65,36 +65,36 @@ export class Freelist {
   /** Takes `n` contiguous free pages for transaction `txid`; 0 if there is no such run. */
   allocate(_txid: number, n: number): number {
     const start = this.spans.allocate(n);
-    if (start !== 0) this._txAllocations.push(start, n);
+    if (start !== 0) this.#txAllocations.push(start, n);
     return start;
   }
 
   /** Marks page `id` and its `overflow` following pages as freed by `txid`. */
   free(txid: number, id: number, overflow: number): void {
     assert(id > 1, () => `cannot free page ${id}`);
-    let list = this._pending.get(txid);
+    let list = this.#pending.get(txid);
     if (list === undefined) {
       list = [];
-      this._pending.set(txid, list);
+      this.#pending.set(txid, list);
     }
     for (let i = 0; i <= overflow; i++) list.push(id + i);
-    this._pendingCount += overflow + 1;
+    this.#pendingCount += overflow + 1;
   }
 
   /** Moves the pages freed by transactions with txid <= `txid` into the free set. */
   release(txid: number): void {
-    for (const [freedBy, ids] of this._pending) {
+    for (const [freedBy, ids] of this.#pending) {
       if (freedBy > txid) continue;
       ids.sort((a, b) => a - b);
       this.spans.releaseSorted(ids);
-      this._pendingCount -= ids.length;
-      this._pending.delete(freedBy);
+      this.#pendingCount -= ids.length;
+      this.#pending.delete(freedBy);
     }
   }
 
   /** Forgets the allocations of a committed transaction (they can no longer be undone). */
   commitTx(): void {
-    this._txAllocations.length = 0;
+    this.#txAllocations.length = 0;
   }
 
   /**
@@ -103,12 +103,12 @@ export class Freelist {
    * `oldHighWater` go back to the free set (runs above it vanish with the unwritten meta).
    */
   rollback(txid: number, oldHighWater: number): void {
-    const ids = this._pending.get(txid);
+    const ids = this.#pending.get(txid);
     if (ids !== undefined) {
-      this._pendingCount -= ids.length;
-      this._pending.delete(txid);
+      this.#pendingCount -= ids.length;
+      this.#pending.delete(txid);
     }
-    const runs = this._txAllocations;
+    const runs = this.#txAllocations;
     for (let i = 0; i < runs.length; i += 2) {
       const start = runs[i]!;
       if (start < oldHighWater) this.spans.releaseSpan(start, runs[i + 1]!);
@@ -119,7 +119,7 @@ export class Freelist {
   /** All pending ids, by txid (for check()). */
   pendingIds(): number[] {
     const all: number[] = [];
-    for (const ids of this._pending.values()) all.push(...ids);
+    for (const ids of this.#pending.values()) all.push(...ids);
     return all;
   }
 
@@ -153,15 +153,15 @@ export class Freelist {
       if (ids[i] === ids[i - 1]) throw new BoltError(`freelist lists page ${ids[i]} twice`);
     }
     this.spans.init(ids);
-    this._pending.clear();
-    this._pendingCount = 0;
+    this.#pending.clear();
+    this.#pendingCount = 0;
   }
 
   /** Loads the free set from ids found by walking the tree (freelist not persisted). */
   readIds(ids: ArrayLike<number>): void {
     this.spans.init(ids);
-    this._pending.clear();
-    this._pendingCount = 0;
+    this.#pending.clear();
+    this.#pendingCount = 0;
   }
 
   /** Writes free and pending ids (sorted) into a freelist page. */

@@ -12,31 +12,31 @@ import { type FreeSpans, MAX_FREE_PGID } from "./free_spans.ts";
 /** Sorted array of free page ids. */
 export class ArrayFreeSpans implements FreeSpans {
   readonly type = "array" as const;
-  private _buf = new Uint32Array(1024);
-  private _head = 0;
-  private _tail = 0;
+  #buf = new Uint32Array(1024);
+  #head = 0;
+  #tail = 0;
 
   count(): number {
-    return this._tail - this._head;
+    return this.#tail - this.#head;
   }
 
   allocate(n: number): number {
     assert(n >= 1, "allocate(n) needs n >= 1");
-    const buf = this._buf;
+    const buf = this.#buf;
     let initial = 0;
     let previous = 0;
-    for (let i = this._head; i < this._tail; i++) {
+    for (let i = this.#head; i < this.#tail; i++) {
       const id = buf[i]!;
       if (previous === 0 || id - previous !== 1) initial = id;
       if (id - initial + 1 === n) {
         const first = i - n + 1;
-        if (first === this._head) {
-          this._head += n;
+        if (first === this.#head) {
+          this.#head += n;
         } else {
-          buf.copyWithin(first, i + 1, this._tail);
-          this._tail -= n;
+          buf.copyWithin(first, i + 1, this.#tail);
+          this.#tail -= n;
         }
-        if (this._head === this._tail) this._head = this._tail = 0;
+        if (this.#head === this.#tail) this.#head = this.#tail = 0;
         return initial;
       }
       previous = id;
@@ -55,21 +55,21 @@ export class ArrayFreeSpans implements FreeSpans {
     if (m === 0) return;
     const count = this.count();
     // Compact to the front and make room, then merge from the back (no temporary array).
-    if (this._head + count + m > this._buf.length || this._head > 0) {
-      const size = Math.max(this._buf.length, count + m);
-      const next = size > this._buf.length
-        ? new Uint32Array(Math.max(size, this._buf.length * 2))
-        : this._buf;
-      if (next === this._buf) next.copyWithin(0, this._head, this._tail);
-      else next.set(this._buf.subarray(this._head, this._tail), 0);
-      this._buf = next;
-      this._head = 0;
-      this._tail = count;
+    if (this.#head + count + m > this.#buf.length || this.#head > 0) {
+      const size = Math.max(this.#buf.length, count + m);
+      const next = size > this.#buf.length
+        ? new Uint32Array(Math.max(size, this.#buf.length * 2))
+        : this.#buf;
+      if (next === this.#buf) next.copyWithin(0, this.#head, this.#tail);
+      else next.set(this.#buf.subarray(this.#head, this.#tail), 0);
+      this.#buf = next;
+      this.#head = 0;
+      this.#tail = count;
     }
-    const buf = this._buf;
-    let a = this._tail - 1;
+    const buf = this.#buf;
+    let a = this.#tail - 1;
     let b = m - 1;
-    let out = this._tail + m - 1;
+    let out = this.#tail + m - 1;
     while (b >= 0) {
       const idB = ids[b]!;
       assert(idB > 1 && idB <= MAX_FREE_PGID, () => `free page id ${idB} out of range`);
@@ -81,28 +81,28 @@ export class ArrayFreeSpans implements FreeSpans {
         b--;
       }
     }
-    this._tail += m;
+    this.#tail += m;
   }
 
   init(ids: ArrayLike<number>): void {
-    this._buf = new Uint32Array(Math.max(1024, ids.length));
-    this._buf.set(ids);
-    this._head = 0;
-    this._tail = ids.length;
+    this.#buf = new Uint32Array(Math.max(1024, ids.length));
+    this.#buf.set(ids);
+    this.#head = 0;
+    this.#tail = ids.length;
     for (let i = 1; i < ids.length; i++) {
       assert(ids[i - 1]! < ids[i]!, "freelist ids must be sorted and distinct");
     }
   }
 
   ids(): Uint32Array {
-    return this._buf.slice(this._head, this._tail);
+    return this.#buf.slice(this.#head, this.#tail);
   }
 
   spanHistogram(): Map<number, number> {
     const histogram = new Map<number, number>();
     let run = 0;
-    for (let i = this._head; i < this._tail; i++) {
-      if (run > 0 && this._buf[i]! === this._buf[i - 1]! + 1) {
+    for (let i = this.#head; i < this.#tail; i++) {
+      if (run > 0 && this.#buf[i]! === this.#buf[i - 1]! + 1) {
         run++;
         continue;
       }

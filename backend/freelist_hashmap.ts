@@ -26,25 +26,25 @@ class _Bucket {
 /** Free set as spans in hash tables. */
 export class HashmapFreeSpans implements FreeSpans {
   readonly type = "map" as const;
-  private _starts = new U32Table();
-  private _ends = new U32Table(16, 1);
-  private _buckets = new Map<number, _Bucket>();
-  private _lengths: number[] = [];
-  private _count = 0;
+  #starts = new U32Table();
+  #ends = new U32Table(16, 1);
+  #buckets = new Map<number, _Bucket>();
+  #lengths: number[] = [];
+  #count = 0;
 
   count(): number {
-    return this._count;
+    return this.#count;
   }
 
   allocate(n: number): number {
     assert(n >= 1, "allocate(n) needs n >= 1");
-    const exact = this._buckets.get(n);
+    const exact = this.#buckets.get(n);
     if (exact !== undefined && exact.length > 0) {
       const start = exact.starts[exact.length - 1]!;
-      this._removeSpan(start, n);
+      this.#removeSpan(start, n);
       return start;
     }
-    const lengths = this._lengths;
+    const lengths = this.#lengths;
     let lo = 0;
     let hi = lengths.length;
     while (lo < hi) {
@@ -54,10 +54,10 @@ export class HashmapFreeSpans implements FreeSpans {
     }
     if (lo === lengths.length) return 0;
     const size = lengths[lo]!;
-    const bucket = this._buckets.get(size)!;
+    const bucket = this.#buckets.get(size)!;
     const start = bucket.starts[bucket.length - 1]!;
-    this._removeSpan(start, size);
-    this._addSpan(start + n, size - n);
+    this.#removeSpan(start, size);
+    this.#addSpan(start + n, size - n);
     return start;
   }
 
@@ -68,22 +68,22 @@ export class HashmapFreeSpans implements FreeSpans {
     );
     let first = start;
     let size = n;
-    const left = this._ends.find(start);
+    const left = this.#ends.find(start);
     if (left >= 0) {
-      const leftStart = this._ends.value(left);
+      const leftStart = this.#ends.value(left);
       assert(leftStart < start, "left neighbour must end at the released run");
       const leftSize = start - leftStart;
-      this._removeSpan(leftStart, leftSize);
+      this.#removeSpan(leftStart, leftSize);
       first = leftStart;
       size += leftSize;
     }
-    const right = this._starts.find(start + n);
+    const right = this.#starts.find(start + n);
     if (right >= 0) {
-      const rightSize = this._starts.value(right);
-      this._removeSpan(start + n, rightSize);
+      const rightSize = this.#starts.value(right);
+      this.#removeSpan(start + n, rightSize);
       size += rightSize;
     }
-    this._addSpan(first, size);
+    this.#addSpan(first, size);
   }
 
   releaseSorted(ids: ArrayLike<number>): void {
@@ -104,91 +104,91 @@ export class HashmapFreeSpans implements FreeSpans {
       if (i === 0 || ids[i]! !== ids[i - 1]! + 1) runs++;
       else assert(ids[i - 1]! < ids[i]!, "freelist ids must be sorted");
     }
-    this._starts = new U32Table(runs);
-    this._ends = new U32Table(runs, 1);
-    this._buckets = new Map();
-    this._lengths = [];
-    this._count = 0;
+    this.#starts = new U32Table(runs);
+    this.#ends = new U32Table(runs, 1);
+    this.#buckets = new Map();
+    this.#lengths = [];
+    this.#count = 0;
     let i = 0;
     while (i < ids.length) {
       const start = ids[i]!;
       let j = i + 1;
       while (j < ids.length && ids[j]! === start + (j - i)) j++;
       assert(start > 1 && start + (j - i) - 1 <= MAX_FREE_PGID, "free id out of range");
-      this._addSpan(start, j - i);
+      this.#addSpan(start, j - i);
       i = j;
     }
   }
 
   ids(): Uint32Array {
-    const starts = new Uint32Array(this._starts.size);
+    const starts = new Uint32Array(this.#starts.size);
     let k = 0;
-    this._starts.forEach((key) => (starts[k++] = key));
+    this.#starts.forEach((key) => (starts[k++] = key));
     starts.sort();
-    const out = new Uint32Array(this._count);
+    const out = new Uint32Array(this.#count);
     let o = 0;
     for (let s = 0; s < starts.length; s++) {
       const start = starts[s]!;
-      const size = this._starts.value(this._starts.find(start));
+      const size = this.#starts.value(this.#starts.find(start));
       for (let p = 0; p < size; p++) out[o++] = start + p;
     }
-    assert(o === this._count, "hashmap free count mismatch");
+    assert(o === this.#count, "hashmap free count mismatch");
     return out;
   }
 
   spanHistogram(): Map<number, number> {
     const histogram = new Map<number, number>();
-    for (const size of this._lengths) histogram.set(size, this._buckets.get(size)!.length);
+    for (const size of this.#lengths) histogram.set(size, this.#buckets.get(size)!.length);
     return histogram;
   }
 
-  private _addSpan(start: number, size: number): void {
-    let bucket = this._buckets.get(size);
+  #addSpan(start: number, size: number): void {
+    let bucket = this.#buckets.get(size);
     if (bucket === undefined) {
       bucket = new _Bucket();
-      this._buckets.set(size, bucket);
+      this.#buckets.set(size, bucket);
     }
-    if (bucket.length === 0) this._insertLength(size);
+    if (bucket.length === 0) this.#insertLength(size);
     if (bucket.length === bucket.starts.length) {
       const grown = new Uint32Array(bucket.starts.length * 2);
       grown.set(bucket.starts);
       bucket.starts = grown;
     }
-    this._starts.set(start, size, bucket.length);
+    this.#starts.set(start, size, bucket.length);
     bucket.starts[bucket.length++] = start;
-    this._ends.set(start + size, start, 0);
-    this._count += size;
+    this.#ends.set(start + size, start, 0);
+    this.#count += size;
   }
 
-  private _removeSpan(start: number, size: number): void {
-    const slot = this._starts.find(start);
-    assert(slot >= 0 && this._starts.value(slot) === size, () => `no free span ${start}+${size}`);
-    const position = this._starts.value2(slot);
-    this._starts.deleteAt(slot);
-    const bucket = this._buckets.get(size)!;
+  #removeSpan(start: number, size: number): void {
+    const slot = this.#starts.find(start);
+    assert(slot >= 0 && this.#starts.value(slot) === size, () => `no free span ${start}+${size}`);
+    const position = this.#starts.value2(slot);
+    this.#starts.deleteAt(slot);
+    const bucket = this.#buckets.get(size)!;
     const last = bucket.starts[--bucket.length]!;
     if (last !== start) {
       // Move the last start of the bucket into the vacated position.
       bucket.starts[position] = last;
-      this._starts.setValue2(this._starts.find(last), position);
+      this.#starts.setValue2(this.#starts.find(last), position);
     }
-    if (bucket.length === 0) this._removeLength(size);
-    const endSlot = this._ends.find(start + size);
+    if (bucket.length === 0) this.#removeLength(size);
+    const endSlot = this.#ends.find(start + size);
     assert(endSlot >= 0, "span end missing");
-    this._ends.deleteAt(endSlot);
-    this._count -= size;
+    this.#ends.deleteAt(endSlot);
+    this.#count -= size;
   }
 
-  private _insertLength(size: number): void {
-    const lengths = this._lengths;
+  #insertLength(size: number): void {
+    const lengths = this.#lengths;
     let i = lengths.length;
     while (i > 0 && lengths[i - 1]! > size) i--;
     lengths.splice(i, 0, size);
   }
 
-  private _removeLength(size: number): void {
-    const i = this._lengths.indexOf(size);
+  #removeLength(size: number): void {
+    const i = this.#lengths.indexOf(size);
     assert(i >= 0, "span length missing");
-    this._lengths.splice(i, 1);
+    this.#lengths.splice(i, 1);
   }
 }

@@ -89,7 +89,7 @@ export class Node {
   }
 
   childIndex(child: Node): number {
-    return this._search(child.key!);
+    return this.#search(child.key!);
   }
 
   numChildren(): number {
@@ -111,7 +111,7 @@ export class Node {
   }
 
   /** Index of the first inode whose key is >= key. */
-  private _search(key: Uint8Array): number {
+  #search(key: Uint8Array): number {
     let lo = 0;
     let hi = this.inodes.length;
     while (lo < hi) {
@@ -126,7 +126,7 @@ export class Node {
   put(oldKey: Uint8Array, newKey: Uint8Array, value: Uint8Array, pgid: number, flags: number) {
     assert(oldKey.length > 0, "put: zero-length old key");
     assert(newKey.length > 0, "put: zero-length new key");
-    const index = this._search(oldKey);
+    const index = this.#search(oldKey);
     const exact = index < this.inodes.length &&
       compareBytes(this.inodes[index]!.key, oldKey) === 0;
     const inode: Inode = { flags, pgid, key: newKey, value };
@@ -136,7 +136,7 @@ export class Node {
 
   /** Removes the inode with `key`, if present, and marks the node for rebalancing. */
   del(key: Uint8Array): void {
-    const index = this._search(key);
+    const index = this.#search(key);
     if (index >= this.inodes.length || compareBytes(this.inodes[index]!.key, key) !== 0) return;
     this.inodes.splice(index, 1);
     this.unbalanced = true;
@@ -204,16 +204,16 @@ export class Node {
   /** Breaks this node into nodes that each fit a page at the bucket's fill percent. */
   split(pageSize: number): Node[] {
     const nodes: Node[] = [];
-    let [first, rest] = this._splitTwo(pageSize);
+    let [first, rest] = this.#splitTwo(pageSize);
     nodes.push(first);
     while (rest !== null) {
-      [first, rest] = rest._splitTwo(pageSize);
+      [first, rest] = rest.#splitTwo(pageSize);
       nodes.push(first);
     }
     return nodes;
   }
 
-  private _splitTwo(pageSize: number): [Node, Node | null] {
+  #splitTwo(pageSize: number): [Node, Node | null] {
     if (this.inodes.length <= MIN_KEYS_PER_PAGE * 2 || this.sizeLessThan(pageSize)) {
       return [this, null];
     }
@@ -221,7 +221,7 @@ export class Node {
     if (fill < 0.1) fill = 0.1;
     if (fill > 1) fill = 1;
     const threshold = Math.floor(pageSize * fill);
-    const index = this._splitIndex(threshold);
+    const index = this.#splitIndex(threshold);
     if (this.parent === null) {
       // A split root gets a new parent branch.
       this.parent = new Node(this.bucket, null);
@@ -236,7 +236,7 @@ export class Node {
     return [this, next];
   }
 
-  private _splitIndex(threshold: number): number {
+  #splitIndex(threshold: number): number {
     let size = PAGE_HEADER_SIZE;
     let index = 0;
     const elsize = this.pageElementSize();

@@ -42,13 +42,13 @@ export class Tx {
     write: 0,
   };
   closed = false;
-  private readonly _startHighWater: number;
+  readonly #startHighWater: number;
 
   constructor(db: DB, writable: boolean, meta: Meta) {
     this.db = db;
     this.writable = writable;
     this.meta = copyMeta(meta);
-    this._startHighWater = meta.pgid;
+    this.#startHighWater = meta.pgid;
     if (writable) this.meta.txid += 1;
     this.root = new Bucket(this);
     this.root.root = this.meta.root;
@@ -133,7 +133,7 @@ export class Tx {
    * meta is written and synced.
    */
   commit(): void {
-    this._commitPages();
+    this.#commitPages();
     this.db.finishCommitSync();
   }
 
@@ -145,12 +145,12 @@ export class Tx {
    * this one first, synchronously, so commits reach the disk in order.
    */
   commitAsync(): Promise<void> {
-    this._commitPages();
+    this.#commitPages();
     return this.db.finishCommitAsync();
   }
 
   /** Everything of a commit up to the first sync: spill, write pages, stage the meta. */
-  private _commitPages(): void {
+  #commitPages(): void {
     if (this.closed) throw new BoltError(ERR_TX_CLOSED);
     if (!this.writable) throw new BoltError(ERR_TX_NOT_WRITABLE);
     try {
@@ -180,17 +180,17 @@ export class Tx {
       throw error;
     }
     this.db.freelist.commitTx();
-    this._close();
+    this.#close();
   }
 
   /** Discards a write transaction's changes, or ends a read transaction. */
   rollback(): void {
     if (this.closed) return;
-    if (this.writable) this.db.freelist.rollback(this.meta.txid, this._startHighWater);
-    this._close();
+    if (this.writable) this.db.freelist.rollback(this.meta.txid, this.#startHighWater);
+    this.#close();
   }
 
-  private _close(): void {
+  #close(): void {
     this.closed = true;
     this.db.closeTx(this);
   }

@@ -14,65 +14,65 @@ interface _Entry {
 
 /** Expiry times by lease, earliest first. */
 export class LeaseQueue {
-  private readonly _heap: _Entry[] = [];
-  private readonly _byId = new Map<bigint, _Entry>();
+  readonly #heap: _Entry[] = [];
+  readonly #byId = new Map<bigint, _Entry>();
 
   get size(): number {
-    return this._heap.length;
+    return this.#heap.length;
   }
 
   /** Sets the time of `id`, adding it if absent. */
   registerOrUpdate(id: bigint, timeMs: number): void {
-    const entry = this._byId.get(id);
+    const entry = this.#byId.get(id);
     if (entry === undefined) {
-      const fresh = { id, timeMs, index: this._heap.length };
-      this._heap.push(fresh);
-      this._byId.set(id, fresh);
-      this._up(fresh.index);
+      const fresh = { id, timeMs, index: this.#heap.length };
+      this.#heap.push(fresh);
+      this.#byId.set(id, fresh);
+      this.#up(fresh.index);
       return;
     }
     const older = entry.timeMs;
     entry.timeMs = timeMs;
-    if (timeMs < older) this._up(entry.index);
-    else this._down(entry.index);
+    if (timeMs < older) this.#up(entry.index);
+    else this.#down(entry.index);
   }
 
   /** The earliest entry, if any. */
   peek(): { id: bigint; timeMs: number } | undefined {
-    return this._heap[0];
+    return this.#heap[0];
   }
 
   /** Removes `id` if present. */
   remove(id: bigint): void {
-    const entry = this._byId.get(id);
+    const entry = this.#byId.get(id);
     if (entry === undefined) return;
-    this._byId.delete(id);
-    const last = this._heap.pop()!;
+    this.#byId.delete(id);
+    const last = this.#heap.pop()!;
     if (last === entry) return;
-    this._heap[entry.index] = last;
+    this.#heap[entry.index] = last;
     last.index = entry.index;
-    this._up(last.index);
-    this._down(last.index);
+    this.#up(last.index);
+    this.#down(last.index);
   }
 
   /** Removes everything. */
   clear(): void {
-    this._heap.length = 0;
-    this._byId.clear();
+    this.#heap.length = 0;
+    this.#byId.clear();
   }
 
-  private _up(i: number): void {
-    const heap = this._heap;
+  #up(i: number): void {
+    const heap = this.#heap;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (heap[parent]!.timeMs <= heap[i]!.timeMs) return;
-      this._swap(i, parent);
+      this.#swap(i, parent);
       i = parent;
     }
   }
 
-  private _down(i: number): void {
-    const heap = this._heap;
+  #down(i: number): void {
+    const heap = this.#heap;
     for (;;) {
       const left = 2 * i + 1;
       const right = left + 1;
@@ -80,13 +80,13 @@ export class LeaseQueue {
       if (left < heap.length && heap[left]!.timeMs < heap[least]!.timeMs) least = left;
       if (right < heap.length && heap[right]!.timeMs < heap[least]!.timeMs) least = right;
       if (least === i) return;
-      this._swap(i, least);
+      this.#swap(i, least);
       i = least;
     }
   }
 
-  private _swap(a: number, b: number): void {
-    const heap = this._heap;
+  #swap(a: number, b: number): void {
+    const heap = this.#heap;
     const ea = heap[a]!;
     const eb = heap[b]!;
     heap[a] = eb;

@@ -114,25 +114,25 @@ export interface LeaseTimeToLive {
 
 /** The lessor. */
 export class Lessor {
-  private _backend: Backend;
-  private readonly _now: () => number;
-  private readonly _minTtl: number;
-  private readonly _retryMs: number;
-  private readonly _checkpointPersist: boolean;
-  private readonly _leases = new Map<bigint, Lease>();
-  private readonly _items = new Map<string, bigint>();
-  private readonly _expiry = new LeaseQueue();
-  private _rangeDeleter: RangeDeleter | undefined;
-  private _primary = false;
+  #backend: Backend;
+  readonly #now: () => number;
+  readonly #minTtl: number;
+  readonly #retryMs: number;
+  readonly #checkpointPersist: boolean;
+  readonly #leases = new Map<bigint, Lease>();
+  readonly #items = new Map<string, bigint>();
+  readonly #expiry = new LeaseQueue();
+  #rangeDeleter: RangeDeleter | undefined;
+  #primary = false;
 
   /** Opens the lessor and restores the leases kept in the backend. */
   constructor(options: LessorOptions) {
-    this._backend = options.backend;
-    this._now = options.now;
-    this._minTtl = options.minLeaseTtlSeconds ?? 0;
-    this._retryMs = options.expiredRetryIntervalMs ?? _EXPIRED_RETRY_MS;
-    this._checkpointPersist = options.checkpointPersist ?? false;
-    this._restore();
+    this.#backend = options.backend;
+    this.#now = options.now;
+    this.#minTtl = options.minLeaseTtlSeconds ?? 0;
+    this.#retryMs = options.expiredRetryIntervalMs ?? _EXPIRED_RETRY_MS;
+    this.#checkpointPersist = options.checkpointPersist ?? false;
+    this.#restore();
   }
 
   /**
@@ -140,34 +140,34 @@ export class Lessor {
    * `lessor.Recover`). Recover the lessor before restoring the store from the same backend.
    */
   recover(backend: Backend): void {
-    this._backend = backend;
-    this._leases.clear();
-    this._items.clear();
-    this._expiry.clear();
-    this._restore();
-    if (this._primary) { for (const lease of this._leases.values()) this._refresh(lease, 0); }
+    this.#backend = backend;
+    this.#leases.clear();
+    this.#items.clear();
+    this.#expiry.clear();
+    this.#restore();
+    if (this.#primary) { for (const lease of this.#leases.values()) this.#refresh(lease, 0); }
   }
 
   /** Sets how revoke opens a write transaction on the store. */
   setRangeDeleter(rangeDeleter: RangeDeleter): void {
-    this._rangeDeleter = rangeDeleter;
+    this.#rangeDeleter = rangeDeleter;
   }
 
   /** True while this lessor tracks expiry (the leader's). */
   get isPrimary(): boolean {
-    return this._primary;
+    return this.#primary;
   }
 
   /** Grants a lease; the TTL is raised to the minimum. Persists it in the current batch. */
   grant(id: bigint, ttlSeconds: number): Lease {
     if (id === NO_LEASE) throw new LeaseNotFoundError();
     if (ttlSeconds > MAX_LEASE_TTL_SECONDS) throw new LeaseTtlTooLargeError();
-    if (this._leases.has(id)) throw new LeaseExistsError();
+    if (this.#leases.has(id)) throw new LeaseExistsError();
     if (!Number.isSafeInteger(ttlSeconds)) throw new RangeError("lease TTL must be an integer");
-    const lease = new Lease(id, Math.max(ttlSeconds, this._minTtl));
-    if (this._primary) this._refresh(lease, 0);
-    this._leases.set(id, lease);
-    this._persist(lease, true);
+    const lease = new Lease(id, Math.max(ttlSeconds, this.#minTtl));
+    if (this.#primary) this.#refresh(lease, 0);
+    this.#leases.set(id, lease);
+    this.#persist(lease, true);
     return lease;
   }
 
@@ -176,21 +176,21 @@ export class Lessor {
    * its record removed, in one write transaction of the store.
    */
   revoke(id: bigint): void {
-    const lease = this._leases.get(id);
+    const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
-    if (this._rangeDeleter === undefined) {
-      this._forget(lease);
-      this._backend.batchTx.lock();
-      this._backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
-      this._backend.batchTx.unlock();
+    if (this.#rangeDeleter === undefined) {
+      this.#forget(lease);
+      this.#backend.batchTx.lock();
+      this.#backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
+      this.#backend.batchTx.unlock();
       return;
     }
-    const txn = this._rangeDeleter();
+    const txn = this.#rangeDeleter();
     try {
       for (const key of lease.keys()) txn.deleteRange(key, undefined);
-      this._forget(lease);
+      this.#forget(lease);
       // Same backend batch as the deletions: the write transaction holds the batch.
-      this._backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
+      this.#backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
     } finally {
       txn.end();
     }
@@ -198,36 +198,36 @@ export class Lessor {
 
   /** Renews a lease (keep-alive) on the primary; returns its TTL in seconds. */
   renew(id: bigint): number {
-    if (!this._primary) throw new NotPrimaryError();
-    const lease = this._leases.get(id);
+    if (!this.#primary) throw new NotPrimaryError();
+    const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
     // An expired lease is waiting for its revoke to pass through raft; etcd makes the renewal
     // wait for that and then answers "not found". Without blocking, answer that at once.
-    if (lease.remainingMs(this._now()) <= 0) throw new LeaseNotFoundError();
+    if (lease.remainingMs(this.#now()) <= 0) throw new LeaseNotFoundError();
     lease.remainingTtl = 0;
-    this._refresh(lease, 0);
+    this.#refresh(lease, 0);
     return lease.ttl;
   }
 
   /** Applies a checkpoint of the remaining TTL (LeaseCheckpoint through raft). */
   checkpoint(id: bigint, remainingTtlSeconds: number): void {
-    const lease = this._leases.get(id);
+    const lease = this.#leases.get(id);
     if (lease === undefined) return;
     lease.remainingTtl = remainingTtlSeconds;
-    if (this._checkpointPersist) this._persist(lease, true);
+    if (this.#checkpointPersist) this.#persist(lease, true);
   }
 
   /** The lease with this ID, if any. */
   lookup(id: bigint): Lease | undefined {
-    return this._leases.get(id);
+    return this.#leases.get(id);
   }
 
   /** All leases, soonest expiry first. */
   leases(): Lease[] {
-    const now = this._now();
+    const now = this.#now();
     // Compare rather than subtract: leases that never expire are Infinity (and Infinity -
     // Infinity is NaN).
-    return [...this._leases.values()].sort((a, b) => {
+    return [...this.#leases.values()].sort((a, b) => {
       const left = a.remainingMs(now);
       const right = b.remainingMs(now);
       return left === right ? 0 : left < right ? -1 : 1;
@@ -236,32 +236,32 @@ export class Lessor {
 
   /** TimeToLive as the server reports it; throws {@link LeaseNotFoundError}. */
   timeToLive(id: bigint, withKeys: boolean): LeaseTimeToLive {
-    const lease = this._leases.get(id);
+    const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
-    const remaining = lease.remainingMs(this._now());
+    const remaining = lease.remainingMs(this.#now());
     const ttl = remaining === Infinity ? _FOREVER_SECONDS : Math.trunc(remaining / 1000);
     return { id, ttl, grantedTtl: lease.ttl, keys: withKeys ? lease.keys() : [] };
   }
 
   /** Attaches a key (latin1 string of its bytes) to a lease. */
   attach(id: bigint, key: string): void {
-    const lease = this._leases.get(id);
+    const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
     lease.keySet.add(key);
-    this._items.set(key, id);
+    this.#items.set(key, id);
   }
 
   /** Detaches a key from a lease. */
   detach(id: bigint, key: string): void {
-    const lease = this._leases.get(id);
+    const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
     lease.keySet.delete(key);
-    this._items.delete(key);
+    this.#items.delete(key);
   }
 
   /** The lease a key is attached to, or {@link NO_LEASE}. */
   getLease(key: string): bigint {
-    return this._items.get(key) ?? NO_LEASE;
+    return this.#items.get(key) ?? NO_LEASE;
   }
 
   /**
@@ -269,17 +269,17 @@ export class Lessor {
    * expiries are spread so that at most 3/4 of the revoke rate fall in any second (etcd).
    */
   promote(extendMs: number): void {
-    this._primary = true;
-    for (const lease of this._leases.values()) this._refresh(lease, extendMs);
-    if (this._leases.size < LEASE_REVOKE_RATE) return;
-    this._spreadExpiries(extendMs);
+    this.#primary = true;
+    for (const lease of this.#leases.values()) this.#refresh(lease, extendMs);
+    if (this.#leases.size < LEASE_REVOKE_RATE) return;
+    this.#spreadExpiries(extendMs);
   }
 
   /** Stops being primary: no lease expires until the next promote. */
   demote(): void {
-    this._primary = false;
-    for (const lease of this._leases.values()) lease.expiryMs = Infinity;
-    this._expiry.clear();
+    this.#primary = false;
+    for (const lease of this.#leases.values()) lease.expiryMs = Infinity;
+    this.#expiry.clear();
   }
 
   /**
@@ -288,24 +288,24 @@ export class Lessor {
    */
   findExpired(limit = LEASE_REVOKE_RATE / 2): Lease[] {
     const found: Lease[] = [];
-    if (!this._primary) return found;
-    const now = this._now();
+    if (!this.#primary) return found;
+    const now = this.#now();
     while (found.length < limit) {
-      const head = this._expiry.peek();
+      const head = this.#expiry.peek();
       if (head === undefined || head.timeMs > now) break;
-      const lease = this._leases.get(head.id);
+      const lease = this.#leases.get(head.id);
       if (lease === undefined) {
-        this._expiry.remove(head.id);
+        this.#expiry.remove(head.id);
         continue;
       }
-      this._expiry.registerOrUpdate(head.id, now + this._retryMs);
+      this.#expiry.registerOrUpdate(head.id, now + this.#retryMs);
       if (lease.remainingMs(now) <= 0) found.push(lease);
     }
     return found;
   }
 
-  private _spreadExpiries(extendMs: number): void {
-    const now = this._now();
+  #spreadExpiries(extendMs: number): void {
+    const now = this.#now();
     const sorted = this.leases();
     const targetPerSecond = Math.floor((3 * LEASE_REVOKE_RATE) / 4);
     let baseWindow = sorted[0]!.remainingMs(now);
@@ -324,23 +324,23 @@ export class Lessor {
       // Leases already n seconds past the base window are pushed back by only the difference.
       const delayMs = 1000 * (expires / targetPerSecond) - (remaining - baseWindow);
       nextWindow = baseWindow + delayMs;
-      this._refresh(lease, delayMs + extendMs);
+      this.#refresh(lease, delayMs + extendMs);
     }
   }
 
-  private _refresh(lease: Lease, extendMs: number): void {
-    lease.expiryMs = this._now() + extendMs + lease.effectiveTtl * 1000;
-    this._expiry.registerOrUpdate(lease.id, lease.expiryMs);
+  #refresh(lease: Lease, extendMs: number): void {
+    lease.expiryMs = this.#now() + extendMs + lease.effectiveTtl * 1000;
+    this.#expiry.registerOrUpdate(lease.id, lease.expiryMs);
   }
 
-  private _forget(lease: Lease): void {
-    for (const key of lease.keySet) this._items.delete(key);
-    this._leases.delete(lease.id);
-    this._expiry.remove(lease.id);
+  #forget(lease: Lease): void {
+    for (const key of lease.keySet) this.#items.delete(key);
+    this.#leases.delete(lease.id);
+    this.#expiry.remove(lease.id);
   }
 
-  private _persist(lease: Lease, lock: boolean): void {
-    const tx = this._backend.batchTx;
+  #persist(lease: Lease, lock: boolean): void {
+    const tx = this.#backend.batchTx;
     const value = encodeLeaseRecord({
       id: lease.id,
       ttl: lease.ttl,
@@ -351,8 +351,8 @@ export class Lessor {
     if (lock) tx.unlock();
   }
 
-  private _restore(): void {
-    const tx = this._backend.batchTx;
+  #restore(): void {
+    const tx = this.#backend.batchTx;
     tx.lock();
     try {
       tx.unsafeCreateBucket(LEASE_BUCKET);
@@ -361,13 +361,13 @@ export class Lessor {
         if (record.id !== bytesToLeaseId(key)) {
           throw new Error("lease: record ID differs from its key");
         }
-        const ttl = Math.max(record.ttl, this._minTtl);
-        this._leases.set(record.id, new Lease(record.id, ttl, record.remainingTtl));
+        const ttl = Math.max(record.ttl, this.#minTtl);
+        this.#leases.set(record.id, new Lease(record.id, ttl, record.remainingTtl));
       });
     } finally {
       tx.unlock();
     }
-    this._backend.forceCommit();
+    this.#backend.forceCommit();
   }
 }
 

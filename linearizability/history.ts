@@ -30,45 +30,49 @@ export interface PendingCall {
  * client calls `call` before sending a request and `returned` (or `unknown`) when it is over.
  */
 export class HistoryRecorder<I, O> {
-  private readonly operations: Operation<I, O>[] = [];
-  private readonly open = new Set<number>();
+  readonly #operations: Operation<I, O>[] = [];
+  readonly #open = new Set<number>();
 
-  constructor(private readonly clock: () => number = () => performance.now()) {}
+  readonly #clock: () => number;
+
+  constructor(clock: () => number = () => performance.now()) {
+    this.#clock = clock;
+  }
 
   /** Notes the call of `input` by `clientId`, now. */
   call(clientId: number, input: I): PendingCall {
-    const index = this.operations.length;
-    this.operations.push({
+    const index = this.#operations.length;
+    this.#operations.push({
       clientId,
       input,
       output: undefined,
-      call: this.clock(),
+      call: this.#clock(),
       return: Infinity,
     });
-    this.open.add(index);
+    this.#open.add(index);
     return { index };
   }
 
   /** Notes the answer of a call, now. */
   returned(pending: PendingCall, output: O): void {
-    const operation = this._close(pending);
+    const operation = this.#close(pending);
     operation.output = output;
-    operation.return = this.clock();
+    operation.return = this.#clock();
     if (operation.return < operation.call) throw new Error("clock went backwards");
   }
 
   /** Notes that the outcome of a call is unknown (it may or may not have taken effect). */
   unknown(pending: PendingCall): void {
-    this._close(pending);
+    this.#close(pending);
   }
 
   /** The operations recorded; calls still open count as unknown. */
   history(): Operation<I, O>[] {
-    return this.operations.map((operation) => ({ ...operation }));
+    return this.#operations.map((operation) => ({ ...operation }));
   }
 
-  private _close(pending: PendingCall): Operation<I, O> {
-    if (!this.open.delete(pending.index)) throw new Error("call already closed");
-    return this.operations[pending.index]!;
+  #close(pending: PendingCall): Operation<I, O> {
+    if (!this.#open.delete(pending.index)) throw new Error("call already closed");
+    return this.#operations[pending.index]!;
   }
 }

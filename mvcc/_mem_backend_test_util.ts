@@ -20,7 +20,11 @@ function _compare(a: string, b: string): number {
 
 class _MemTx implements BatchTx {
   locked = false;
-  constructor(private readonly _buckets: Map<string, _Bucket>) {}
+  readonly #buckets: Map<string, _Bucket>;
+
+  constructor(buckets: Map<string, _Bucket>) {
+    this.#buckets = buckets;
+  }
 
   lock(): void {
     if (this.locked) throw new Error("mem backend: batch tx locked twice");
@@ -32,19 +36,19 @@ class _MemTx implements BatchTx {
   }
   unsafeCreateBucket(name: Uint8Array): void {
     const id = bytesToKeyString(name);
-    if (!this._buckets.has(id)) this._buckets.set(id, new BTree(undefined, _compare));
+    if (!this.#buckets.has(id)) this.#buckets.set(id, new BTree(undefined, _compare));
   }
   unsafeDeleteBucket(name: Uint8Array): void {
-    this._buckets.delete(bytesToKeyString(name));
+    this.#buckets.delete(bytesToKeyString(name));
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
-    this._bucket(bucket).set(bytesToKeyString(key), [key.slice(), value.slice()]);
+    this.#bucket(bucket).set(bytesToKeyString(key), [key.slice(), value.slice()]);
   }
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.unsafePut(bucket, key, value);
   }
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {
-    this._bucket(bucket).delete(bytesToKeyString(key));
+    this.#bucket(bucket).delete(bytesToKeyString(key));
   }
   commit(): void {}
 
@@ -56,7 +60,7 @@ class _MemTx implements BatchTx {
   ): { keys: Uint8Array[]; values: Uint8Array[] } {
     const keys: Uint8Array[] = [];
     const values: Uint8Array[] = [];
-    const b = this._buckets.get(bytesToKeyString(bucket));
+    const b = this.#buckets.get(bytesToKeyString(bucket));
     if (b === undefined) return { keys, values };
     const low = bytesToKeyString(key);
     if (endKey === undefined) {
@@ -78,13 +82,13 @@ class _MemTx implements BatchTx {
   }
 
   unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void): void {
-    const b = this._buckets.get(bytesToKeyString(bucket));
+    const b = this.#buckets.get(bytesToKeyString(bucket));
     if (b === undefined) return;
     for (const pair of b.valuesArray()) visitor(pair[0].slice(), pair[1].slice());
   }
 
-  private _bucket(name: Uint8Array): _Bucket {
-    const b = this._buckets.get(bytesToKeyString(name));
+  #bucket(name: Uint8Array): _Bucket {
+    const b = this.#buckets.get(bytesToKeyString(name));
     if (b === undefined) throw new Error(`mem backend: no bucket ${bytesToKeyString(name)}`);
     return b;
   }
@@ -92,13 +96,13 @@ class _MemTx implements BatchTx {
 
 /** An in-memory backend for tests. */
 export class MemBackend implements Backend {
-  private readonly _buckets: Map<string, _Bucket>;
+  readonly #buckets: Map<string, _Bucket>;
   readonly batchTx: _MemTx;
-  private _commits = 0;
+  #commits = 0;
 
   constructor(buckets?: Map<string, _Bucket>) {
-    this._buckets = buckets ?? new Map();
-    this.batchTx = new _MemTx(this._buckets);
+    this.#buckets = buckets ?? new Map();
+    this.batchTx = new _MemTx(this.#buckets);
   }
 
   readTx(): ReadTx {
@@ -108,14 +112,14 @@ export class MemBackend implements Backend {
     return this.batchTx;
   }
   forceCommit(): void {
-    this._commits++;
+    this.#commits++;
   }
   commits(): number {
-    return this._commits;
+    return this.#commits;
   }
   size(): number {
     let bytes = 0;
-    for (const b of this._buckets.values()) {
+    for (const b of this.#buckets.values()) {
       for (const [k, v] of b.valuesArray()) bytes += k.length + v.length;
     }
     return bytes;
@@ -125,11 +129,11 @@ export class MemBackend implements Backend {
   }
   hash(ignore?: (bucket: Uint8Array, key: Uint8Array) => boolean): number {
     let crc = 0;
-    const names = [...this._buckets.keys()].sort();
+    const names = [...this.#buckets.keys()].sort();
     for (const name of names) {
       const nameBytes = Uint8Array.from(name, (c) => c.charCodeAt(0));
       crc = crc32c(nameBytes, crc);
-      for (const [k, v] of this._buckets.get(name)!.valuesArray()) {
+      for (const [k, v] of this.#buckets.get(name)!.valuesArray()) {
         if (ignore?.(nameBytes, k)) continue;
         crc = crc32c(k, crc);
         crc = crc32c(v, crc);
@@ -140,12 +144,12 @@ export class MemBackend implements Backend {
   /** An independent deep copy (a "reopen" of the same data). */
   clone(): MemBackend {
     const copy = new Map<string, _Bucket>();
-    for (const [name, b] of this._buckets) copy.set(name, b.clone());
+    for (const [name, b] of this.#buckets) copy.set(name, b.clone());
     return new MemBackend(copy);
   }
   /** Number of pairs in a bucket (tests). */
   bucketSize(name: string): number {
-    return this._buckets.get(name)?.size ?? 0;
+    return this.#buckets.get(name)?.size ?? 0;
   }
   close(): void {}
 }

@@ -28,75 +28,83 @@ export interface AutoCompactor {
 
 /** Revision mode: keep the last `retention` revisions. */
 export class RevisionCompactor implements AutoCompactor {
-  private _nextMs: number;
-  private _last = 0;
+  #nextMs: number;
+  #last = 0;
+
+  readonly #intervalMs: number;
+  readonly #retention: number;
 
   constructor(
-    private readonly _retention: number,
+    retention: number,
     startMs: number,
-    private readonly _intervalMs = REVISION_COMPACTION_INTERVAL_MS,
+    intervalMs: number = REVISION_COMPACTION_INTERVAL_MS,
   ) {
-    if (!Number.isSafeInteger(_retention) || _retention < 0) {
+    this.#intervalMs = intervalMs;
+    this.#retention = retention;
+    if (!Number.isSafeInteger(retention) || retention < 0) {
       throw new RangeError("revision retention must be a non-negative integer");
     }
-    this._nextMs = startMs + _intervalMs;
+    this.#nextMs = startMs + intervalMs;
   }
 
   poll(nowMs: number, currentRev: number): number | undefined {
-    if (nowMs < this._nextMs) return undefined;
-    this._nextMs = nowMs + this._intervalMs;
-    const rev = currentRev - this._retention;
-    if (rev <= 0 || rev === this._last) return undefined;
+    if (nowMs < this.#nextMs) return undefined;
+    this.#nextMs = nowMs + this.#intervalMs;
+    const rev = currentRev - this.#retention;
+    if (rev <= 0 || rev === this.#last) return undefined;
     return rev;
   }
 
   finished(_nowMs: number, rev: number, ok: boolean): void {
-    if (ok) this._last = rev;
+    if (ok) this.#last = rev;
   }
 }
 
 /** Periodic mode: keep `periodMs` worth of history. */
 export class PeriodicCompactor implements AutoCompactor {
-  private readonly _retryMs: number;
-  private readonly _compactIntervalMs: number;
-  private readonly _retentions: number;
-  private readonly _revs: number[] = [];
-  private _lastSuccessMs: number;
-  private _baseIntervalMs: number;
-  private _nextMs: number;
+  readonly #retryMs: number;
+  readonly #compactIntervalMs: number;
+  readonly #retentions: number;
+  readonly #revs: number[] = [];
+  #lastSuccessMs: number;
+  #baseIntervalMs: number;
+  #nextMs: number;
 
-  constructor(private readonly _periodMs: number, startMs: number, startRev: number) {
-    if (!(_periodMs > 0)) throw new RangeError("compaction period must be positive");
-    this._compactIntervalMs = Math.min(_periodMs, _HOUR_MS);
-    this._retryMs = this._compactIntervalMs / _RETRY_DIVISOR;
-    this._retentions = Math.floor(_periodMs / this._retryMs) + 1;
-    this._lastSuccessMs = startMs;
-    this._baseIntervalMs = _periodMs;
-    this._record(startRev);
-    this._nextMs = startMs + this._retryMs;
+  readonly #periodMs: number;
+
+  constructor(periodMs: number, startMs: number, startRev: number) {
+    this.#periodMs = periodMs;
+    if (!(periodMs > 0)) throw new RangeError("compaction period must be positive");
+    this.#compactIntervalMs = Math.min(periodMs, _HOUR_MS);
+    this.#retryMs = this.#compactIntervalMs / _RETRY_DIVISOR;
+    this.#retentions = Math.floor(periodMs / this.#retryMs) + 1;
+    this.#lastSuccessMs = startMs;
+    this.#baseIntervalMs = periodMs;
+    this.#record(startRev);
+    this.#nextMs = startMs + this.#retryMs;
   }
 
   poll(nowMs: number, currentRev: number): number | undefined {
-    if (nowMs < this._nextMs) return undefined;
-    this._nextMs = nowMs + this._retryMs;
-    if (nowMs - this._lastSuccessMs < this._baseIntervalMs) {
-      this._record(currentRev);
+    if (nowMs < this.#nextMs) return undefined;
+    this.#nextMs = nowMs + this.#retryMs;
+    if (nowMs - this.#lastSuccessMs < this.#baseIntervalMs) {
+      this.#record(currentRev);
       return undefined;
     }
-    if (this._baseIntervalMs === this._periodMs) this._baseIntervalMs = this._compactIntervalMs;
-    const rev = this._revs[0]!;
-    this._record(currentRev);
+    if (this.#baseIntervalMs === this.#periodMs) this.#baseIntervalMs = this.#compactIntervalMs;
+    const rev = this.#revs[0]!;
+    this.#record(currentRev);
     return rev;
   }
 
   finished(nowMs: number, _rev: number, ok: boolean): void {
-    if (ok) this._lastSuccessMs = nowMs;
+    if (ok) this.#lastSuccessMs = nowMs;
   }
 
   /** Keeps a sliding window whose first element is the revision one period ago. */
-  private _record(rev: number): void {
-    this._revs.push(rev);
-    if (this._revs.length > this._retentions) this._revs.shift();
+  #record(rev: number): void {
+    this.#revs.push(rev);
+    if (this.#revs.length > this.#retentions) this.#revs.shift();
   }
 }
 

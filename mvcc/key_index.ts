@@ -85,7 +85,7 @@ export class KeyIndex {
   /** The version of the key visible at main revision `atRev`, or undefined if none. */
   get(atRev: number): KeyAtRevision | undefined {
     if (this.isEmpty()) throw new Error("keyIndex.get on an empty index");
-    const g = this._findGeneration(atRev);
+    const g = this.#findGeneration(atRev);
     if (g === undefined || g.revs.length === 0) return undefined;
     for (let i = g.revs.length - 1; i >= 0; i--) {
       const rev = g.revs[i]!;
@@ -128,7 +128,7 @@ export class KeyIndex {
   /** Compacts at main revision `atRev`, adding the kept revisions to `available`. */
   compact(atRev: number, available: RevisionSet): void {
     if (this.isEmpty()) throw new Error("keyIndex.compact on an empty index");
-    let [genIdx, revIdx] = this._doCompact(atRev, available);
+    let [genIdx, revIdx] = this.#doCompact(atRev, available);
     const g = this.generations[genIdx]!;
     if (g.revs.length > 0) {
       if (revIdx !== -1) g.revs = g.revs.slice(revIdx);
@@ -144,7 +144,7 @@ export class KeyIndex {
   /** Adds to `available` the revisions a compaction at `atRev` would keep, changing nothing. */
   keep(atRev: number, available: RevisionSet): void {
     if (this.isEmpty()) return;
-    const [genIdx, revIdx] = this._doCompact(atRev, available);
+    const [genIdx, revIdx] = this.#doCompact(atRev, available);
     const g = this.generations[genIdx]!;
     if (
       g.revs.length > 0 && revIdx === g.revs.length - 1 && genIdx !== this.generations.length - 1
@@ -158,7 +158,7 @@ export class KeyIndex {
     return this.generations.length === 1 && this.generations[0]!.revs.length === 0;
   }
 
-  private _doCompact(atRev: number, available: RevisionSet): [number, number] {
+  #doCompact(atRev: number, available: RevisionSet): [number, number] {
     let genIdx = 0;
     // Find the first generation that holds atRev or was created after it.
     while (genIdx < this.generations.length - 1) {
@@ -180,7 +180,7 @@ export class KeyIndex {
     return [genIdx, revIdx];
   }
 
-  private _findGeneration(rev: number): Generation | undefined {
+  #findGeneration(rev: number): Generation | undefined {
     const last = this.generations.length - 1;
     for (let cg = last; cg >= 0; cg--) {
       const g = this.generations[cg]!;
@@ -218,46 +218,46 @@ export interface IndexRangeResult {
  * the single key, an empty end means every key from `key` on, otherwise `[key, end)`.
  */
 export class TreeIndex {
-  private readonly _tree = new BTree<string, KeyIndex>(undefined, _compareStrings);
+  readonly #tree = new BTree<string, KeyIndex>(undefined, _compareStrings);
 
   /** Number of keys in the index (live or with history). */
   get size(): number {
-    return this._tree.size;
+    return this.#tree.size;
   }
 
   /** Records a put of `key` at `rev`. */
   put(key: Uint8Array, rev: Revision): void {
     const keyString = bytesToKeyString(key);
-    let ki = this._tree.get(keyString);
+    let ki = this.#tree.get(keyString);
     if (ki === undefined) {
       ki = new KeyIndex(key, keyString);
-      this._tree.set(keyString, ki);
+      this.#tree.set(keyString, ki);
     }
     ki.put(rev.main, rev.sub);
   }
 
   /** Records a tombstone of `key` at `rev`; false when the key is not live. */
   tombstone(key: Uint8Array, rev: Revision): boolean {
-    const ki = this._tree.get(bytesToKeyString(key));
+    const ki = this.#tree.get(bytesToKeyString(key));
     if (ki === undefined) return false;
     return ki.tombstone(rev.main, rev.sub);
   }
 
   /** The state of `key` at main revision `atRev`, or undefined when it does not exist then. */
   get(key: Uint8Array, atRev: number): KeyAtRevision | undefined {
-    const ki = this._tree.get(bytesToKeyString(key));
+    const ki = this.#tree.get(bytesToKeyString(key));
     if (ki === undefined) return undefined;
     return ki.get(atRev);
   }
 
   /** The key's index entry, if any (restore). */
   keyIndex(keyString: string): KeyIndex | undefined {
-    return this._tree.get(keyString);
+    return this.#tree.get(keyString);
   }
 
   /** Inserts a key index built elsewhere (restore). */
   insert(ki: KeyIndex): void {
-    this._tree.set(ki.keyString, ki);
+    this.#tree.set(ki.keyString, ki);
   }
 
   /** Keys of the range that exist at `atRev` with their revisions; `limit <= 0` is no limit. */
@@ -293,21 +293,21 @@ export class TreeIndex {
   visit(key: Uint8Array, end: Uint8Array | undefined, visitor: (ki: KeyIndex) => void): void {
     const low = bytesToKeyString(key);
     if (end === undefined) {
-      const ki = this._tree.get(low);
+      const ki = this.#tree.get(low);
       if (ki !== undefined) visitor(ki);
       return;
     }
     if (end.length === 0) {
-      const max = this._tree.maxKey();
+      const max = this.#tree.maxKey();
       if (max === undefined || max < low) return;
-      this._tree.forRange(low, max, true, (_k, ki) => {
+      this.#tree.forRange(low, max, true, (_k, ki) => {
         visitor(ki);
       });
       return;
     }
     const high = bytesToKeyString(end);
     if (high <= low) return;
-    this._tree.forRange(low, high, false, (_k, ki) => {
+    this.#tree.forRange(low, high, false, (_k, ki) => {
       visitor(ki);
     });
   }
@@ -316,12 +316,12 @@ export class TreeIndex {
   compact(rev: number): RevisionSet {
     const available: RevisionSet = new Map();
     const emptied: string[] = [];
-    this._tree.forEach((ki, keyString) => {
+    this.#tree.forEach((ki, keyString) => {
       ki.compact(rev, available);
       if (ki.isEmpty()) emptied.push(keyString);
     });
     for (const keyString of emptied) {
-      const deleted = this._tree.delete(keyString);
+      const deleted = this.#tree.delete(keyString);
       if (!deleted) throw new Error("treeIndex.compact: failed to delete an emptied key");
     }
     return available;
@@ -330,12 +330,12 @@ export class TreeIndex {
   /** The revisions a compaction at `rev` would keep (for HashKV), changing nothing. */
   keep(rev: number): RevisionSet {
     const available: RevisionSet = new Map();
-    this._tree.forEach((ki) => ki.keep(rev, available));
+    this.#tree.forEach((ki) => ki.keep(rev, available));
     return available;
   }
 
   /** All key indexes in key order (tests). */
   all(): KeyIndex[] {
-    return this._tree.valuesArray();
+    return this.#tree.valuesArray();
   }
 }

@@ -137,30 +137,30 @@ export interface HashKvResult {
 export class KvStore {
   protected backend: Backend;
   protected index = new TreeIndex();
-  private readonly _lessor: LeaseAttacher | undefined;
-  private readonly _consistentIndexGetter: (() => number) | undefined;
-  private readonly _compactionBatchLimit: number;
-  private readonly _compactionSleepMs: number;
-  private _currentRev = 1;
-  private _compactMainRev = -1;
-  private _savedConsistentIndex = -1;
-  private _writeOpen = false;
-  private _closed = false;
-  private _compactionChain: Promise<void> = Promise.resolve();
+  readonly #lessor: LeaseAttacher | undefined;
+  readonly #consistentIndexGetter: (() => number) | undefined;
+  readonly #compactionBatchLimit: number;
+  readonly #compactionSleepMs: number;
+  #currentRev = 1;
+  #compactMainRev = -1;
+  #savedConsistentIndex = -1;
+  #writeOpen = false;
+  #closed = false;
+  #compactionChain: Promise<void> = Promise.resolve();
   /** Bumped by restore: compactions of an older backend stop. */
-  private _epoch = 0;
-  private _compactionTimer: ReturnType<typeof setTimeout> | undefined;
-  private _compactionWake: (() => void) | undefined;
+  #epoch = 0;
+  #compactionTimer: ReturnType<typeof setTimeout> | undefined;
+  #compactionWake: (() => void) | undefined;
 
   /** Opens the store over `backend`: creates the buckets and rebuilds the index from disk. */
   constructor(backend: Backend, options: StoreOptions = {}) {
     this.backend = backend;
-    this._lessor = options.lessor;
-    this._consistentIndexGetter = options.consistentIndex;
-    this._compactionBatchLimit = options.compactionBatchLimit ?? _COMPACTION_BATCH_LIMIT;
-    this._compactionSleepMs = options.compactionSleepMs ?? _COMPACTION_SLEEP_MS;
-    if (this._compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
-    this._open();
+    this.#lessor = options.lessor;
+    this.#consistentIndexGetter = options.consistentIndex;
+    this.#compactionBatchLimit = options.compactionBatchLimit ?? _COMPACTION_BATCH_LIMIT;
+    this.#compactionSleepMs = options.compactionSleepMs ?? _COMPACTION_SLEEP_MS;
+    if (this.#compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
+    this.#open();
   }
 
   /**
@@ -169,47 +169,47 @@ export class KvStore {
    * backend first, so that keys can be attached to their leases.
    */
   restore(backend: Backend): void {
-    this._assertOpen();
-    if (this._writeOpen) throw new Error("mvcc: restore during a write transaction");
-    this._epoch++;
-    if (this._compactionTimer !== undefined) clearTimeout(this._compactionTimer);
-    this._compactionTimer = undefined;
-    this._compactionWake?.();
+    this.#assertOpen();
+    if (this.#writeOpen) throw new Error("mvcc: restore during a write transaction");
+    this.#epoch++;
+    if (this.#compactionTimer !== undefined) clearTimeout(this.#compactionTimer);
+    this.#compactionTimer = undefined;
+    this.#compactionWake?.();
     this.backend = backend;
     this.index = new TreeIndex();
-    this._currentRev = 1;
-    this._compactMainRev = -1;
-    this._savedConsistentIndex = -1;
-    this._open();
+    this.#currentRev = 1;
+    this.#compactMainRev = -1;
+    this.#savedConsistentIndex = -1;
+    this.#open();
   }
 
-  private _open(): void {
+  #open(): void {
     const tx = this.backend.batchTx;
     tx.lock();
     tx.unsafeCreateBucket(KEY_BUCKET);
     tx.unsafeCreateBucket(META_BUCKET);
     tx.unlock();
     this.backend.forceCommit();
-    this._restore();
+    this.#restore();
   }
 
   /** The revision of the last completed write transaction. */
   get rev(): number {
-    return this._currentRev;
+    return this.#currentRev;
   }
 
   /** The revision of the last compaction (-1 when never compacted). */
   get compactRev(): number {
-    return this._compactMainRev;
+    return this.#compactMainRev;
   }
 
   /** Opens a read view at the current revision. */
   read(): TxnRead {
-    this._assertOpen();
+    this.#assertOpen();
     const tx = this.backend.readTx();
-    const rev = this._currentRev;
+    const rev = this.#currentRev;
     return {
-      firstRev: this._compactMainRev,
+      firstRev: this.#compactMainRev,
       rev,
       range: (key, end, options = {}) => this._rangeKeys(tx, key, end, rev, options),
     };
@@ -217,12 +217,12 @@ export class KvStore {
 
   /** Opens the write transaction (one at a time); call `end()` on it. */
   write(): TxnWrite {
-    this._assertOpen();
-    if (this._writeOpen) throw new Error("mvcc: a write transaction is already open");
-    this._writeOpen = true;
+    this.#assertOpen();
+    if (this.#writeOpen) throw new Error("mvcc: a write transaction is already open");
+    this.#writeOpen = true;
     const tx = this.backend.batchTx;
     tx.lock();
-    return new _StoreTxnWrite(this, tx, this._currentRev);
+    return new _StoreTxnWrite(this, tx, this.#currentRev);
   }
 
   /** Shorthand: one put in its own write transaction. Returns the new revision. */
@@ -252,9 +252,9 @@ export class KvStore {
    * "physical" option). Throws {@link CompactedError} or {@link FutureRevisionError}.
    */
   compact(rev: number): { done: Promise<void> } {
-    this._assertOpen();
-    this._updateCompactRev(rev);
-    return { done: this._scheduleCompaction(rev) };
+    this.#assertOpen();
+    this.#updateCompactRev(rev);
+    return { done: this.#scheduleCompaction(rev) };
   }
 
   /**
@@ -266,7 +266,7 @@ export class KvStore {
     const hash = this.backend.hash((bucket, key) =>
       equalBytes(bucket, META_BUCKET) && equalBytes(key, CONSISTENT_INDEX_KEY)
     );
-    return { hash, revision: this._currentRev };
+    return { hash, revision: this.#currentRev };
   }
 
   /**
@@ -274,8 +274,8 @@ export class KvStore {
    * compaction has scheduled for deletion (etcd `store.HashByRev`, used by HashKV).
    */
   hashByRev(rev: number): HashKvResult {
-    const compactRev = this._compactMainRev;
-    const currentRev = this._currentRev;
+    const compactRev = this.#compactMainRev;
+    const currentRev = this.#currentRev;
     if (rev > 0 && rev <= compactRev) throw new CompactedError(compactRev);
     if (rev > 0 && rev > currentRev) throw new FutureRevisionError(currentRev);
     const atRev = rev === 0 ? currentRev : rev;
@@ -324,27 +324,27 @@ export class KvStore {
 
   /** Writes the consistent index into `tx` if it changed; `tx` must be locked. */
   saveConsistentIndex(tx: BatchTx): void {
-    if (this._consistentIndexGetter === undefined) return;
-    const index = this._consistentIndexGetter();
+    if (this.#consistentIndexGetter === undefined) return;
+    const index = this.#consistentIndexGetter();
     assertRevisionNumber(index, "consistent index");
-    if (index === this._savedConsistentIndex) return;
+    if (index === this.#savedConsistentIndex) return;
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(index), false);
     tx.unsafePut(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
-    this._savedConsistentIndex = index;
+    this.#savedConsistentIndex = index;
   }
 
   /** Stops background compaction; the store can no longer be used. */
   close(): void {
-    this._closed = true;
-    if (this._compactionTimer !== undefined) clearTimeout(this._compactionTimer);
-    this._compactionTimer = undefined;
-    this._compactionWake?.();
+    this.#closed = true;
+    if (this.#compactionTimer !== undefined) clearTimeout(this.#compactionTimer);
+    this.#compactionTimer = undefined;
+    this.#compactionWake?.();
   }
 
   /** Waits for scheduled physical compactions (tests and shutdown). */
   compactionsDone(): Promise<void> {
-    return this._compactionChain;
+    return this.#compactionChain;
   }
 
   /** The store's key index (read-only use by the watchable store and tests). */
@@ -368,7 +368,7 @@ export class KvStore {
     let rev = options.rev ?? 0;
     if (rev > curRev) throw new FutureRevisionError(curRev);
     if (rev <= 0) rev = curRev;
-    if (rev < this._compactMainRev) throw new CompactedError(this._compactMainRev);
+    if (rev < this.#compactMainRev) throw new CompactedError(this.#compactMainRev);
     const limit = options.countOnly ? 1 : options.limit ?? 0;
     const found = this.index.revisions(key, end, rev, limit);
     if (found.total === 0 || options.countOnly) return { kvs: [], count: found.total, rev: curRev };
@@ -394,8 +394,8 @@ export class KvStore {
     const prev = this.index.get(put.key, rev);
     const keyString = bytesToKeyString(put.key);
     let oldLease = _NO_LEASE;
-    if (prev !== undefined && this._lessor !== undefined) {
-      oldLease = this._lessor.getLease(keyString);
+    if (prev !== undefined && this.#lessor !== undefined) {
+      oldLease = this.#lessor.getLease(keyString);
     }
     const idxRev: Revision = { main: rev, sub: changes.length };
     const kv: KeyValue = {
@@ -412,10 +412,10 @@ export class KvStore {
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
     this.index.put(put.key, idxRev);
     changes.push(kv);
-    if (oldLease !== _NO_LEASE) this._lessor!.detach(oldLease, keyString);
+    if (oldLease !== _NO_LEASE) this.#lessor!.detach(oldLease, keyString);
     if (put.lease !== _NO_LEASE) {
-      if (this._lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
-      this._lessor.attach(put.lease, keyString);
+      if (this.#lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
+      this.#lessor.attach(put.lease, keyString);
     }
   }
 
@@ -429,11 +429,11 @@ export class KvStore {
   ): number {
     const rrev = changes.length > 0 ? beginRev + 1 : beginRev;
     const { keys } = this.index.revisions(key, end, rrev);
-    for (const ki of keys) this._delete(tx, beginRev, changes, ki);
+    for (const ki of keys) this.#delete(tx, beginRev, changes, ki);
     return keys.length;
   }
 
-  private _delete(tx: BatchTx, beginRev: number, changes: KeyValue[], ki: KeyIndex): void {
+  #delete(tx: BatchTx, beginRev: number, changes: KeyValue[], ki: KeyIndex): void {
     const idxRev: Revision = { main: beginRev + 1, sub: changes.length };
     const kv: KeyValue = {
       key: ki.key,
@@ -448,9 +448,9 @@ export class KvStore {
       throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
     }
     changes.push(kv);
-    if (this._lessor !== undefined) {
-      const lease = this._lessor.getLease(ki.keyString);
-      if (lease !== _NO_LEASE) this._lessor.detach(lease, ki.keyString);
+    if (this.#lessor !== undefined) {
+      const lease = this.#lessor.getLease(ki.keyString);
+      if (lease !== _NO_LEASE) this.#lessor.detach(lease, ki.keyString);
     }
   }
 
@@ -459,27 +459,27 @@ export class KvStore {
     try {
       if (changes.length > 0) {
         this.saveConsistentIndex(tx);
-        const rev = this._currentRev + 1;
+        const rev = this.#currentRev + 1;
         // The revision is on its way to disk with the batch: make it current, then tell
         // the watchers (a failure there must not leave the store behind its own data).
-        this._currentRev = rev;
+        this.#currentRev = rev;
         this.onWriteEnd(rev, changes);
       } else {
         this.saveConsistentIndex(tx);
       }
     } finally {
       tx.unlock();
-      this._writeOpen = false;
+      this.#writeOpen = false;
     }
   }
 
   // -- compaction -----------------------------------------------------------------------------
 
-  private _updateCompactRev(rev: number): void {
+  #updateCompactRev(rev: number): void {
     assertRevisionNumber(rev, "compact revision");
-    if (rev <= this._compactMainRev) throw new CompactedError(this._compactMainRev);
-    if (rev > this._currentRev) throw new FutureRevisionError(this._currentRev);
-    this._compactMainRev = rev;
+    if (rev <= this.#compactMainRev) throw new CompactedError(this.#compactMainRev);
+    if (rev > this.#currentRev) throw new FutureRevisionError(this.#currentRev);
+    this.#compactMainRev = rev;
     const tx = this.backend.batchTx;
     tx.lock();
     tx.unsafePut(META_BUCKET, SCHEDULED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
@@ -488,34 +488,34 @@ export class KvStore {
     this.backend.forceCommit();
   }
 
-  private _scheduleCompaction(rev: number): Promise<void> {
+  #scheduleCompaction(rev: number): Promise<void> {
     const keep = this.index.compact(rev);
-    const run = this._compactionChain.then(() => this._compactPhysically(rev, keep));
-    this._compactionChain = run.catch(() => {});
+    const run = this.#compactionChain.then(() => this.#compactPhysically(rev, keep));
+    this.#compactionChain = run.catch(() => {});
     return run;
   }
 
-  private async _compactPhysically(rev: number, keep: RevisionSet): Promise<void> {
+  async #compactPhysically(rev: number, keep: RevisionSet): Promise<void> {
     const end = new Uint8Array(8);
     new DataView(end.buffer).setBigUint64(0, BigInt(rev + 1), false);
     let last: Uint8Array = new Uint8Array(17);
-    const epoch = this._epoch;
-    while (!this._closed && epoch === this._epoch) {
-      if (this._writeOpen) {
-        await this._sleep(0);
+    const epoch = this.#epoch;
+    while (!this.#closed && epoch === this.#epoch) {
+      if (this.#writeOpen) {
+        await this.#sleep(0);
         continue;
       }
-      const next = this._compactBatch(rev, keep, last, end);
+      const next = this.#compactBatch(rev, keep, last, end);
       if (next === undefined) return;
       last = next;
       // Commit the deletes at once rather than letting them pile up in the write buffer.
       this.backend.forceCommit();
-      await this._sleep(this._compactionSleepMs);
+      await this.#sleep(this.#compactionSleepMs);
     }
   }
 
   /** Deletes one batch; returns where to go on, or undefined when the compaction finished. */
-  private _compactBatch(
+  #compactBatch(
     rev: number,
     keep: RevisionSet,
     last: Uint8Array,
@@ -524,7 +524,7 @@ export class KvStore {
     const tx = this.backend.batchTx;
     tx.lock();
     try {
-      const { keys } = tx.unsafeRange(KEY_BUCKET, last, end, this._compactionBatchLimit);
+      const { keys } = tx.unsafeRange(KEY_BUCKET, last, end, this.#compactionBatchLimit);
       let lastRev: Revision | undefined;
       // Decide first, delete after: the keys may be views into pages that deletes change.
       const doomed: Uint8Array[] = [];
@@ -533,7 +533,7 @@ export class KvStore {
         if (!keep.has(revisionId(lastRev))) doomed.push(key.slice());
       }
       for (const key of doomed) tx.unsafeDelete(KEY_BUCKET, key);
-      if (keys.length < this._compactionBatchLimit || lastRev === undefined) {
+      if (keys.length < this.#compactionBatchLimit || lastRev === undefined) {
         tx.unsafePut(META_BUCKET, FINISHED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
         return undefined;
       }
@@ -543,12 +543,12 @@ export class KvStore {
     }
   }
 
-  private _sleep(ms: number): Promise<void> {
+  #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this._compactionWake = resolve;
-      this._compactionTimer = setTimeout(() => {
-        this._compactionTimer = undefined;
-        this._compactionWake = undefined;
+      this.#compactionWake = resolve;
+      this.#compactionTimer = setTimeout(() => {
+        this.#compactionTimer = undefined;
+        this.#compactionWake = undefined;
         resolve();
       }, ms);
     });
@@ -556,48 +556,48 @@ export class KvStore {
 
   // -- restore ----------------------------------------------------------------------------------
 
-  private _restore(): void {
+  #restore(): void {
     const tx = this.backend.batchTx;
     tx.lock();
     let scheduledCompact = 0;
     const keyToLease = new Map<string, bigint>();
     try {
       const finished = tx.unsafeRange(META_BUCKET, FINISHED_COMPACT_KEY, undefined, 0).values[0];
-      if (finished !== undefined) this._compactMainRev = bytesToRevision(finished).main;
+      if (finished !== undefined) this.#compactMainRev = bytesToRevision(finished).main;
       const scheduled = tx.unsafeRange(META_BUCKET, SCHEDULED_COMPACT_KEY, undefined, 0).values[0];
       if (scheduled !== undefined) scheduledCompact = bytesToRevision(scheduled).main;
-      this._currentRev = this._restoreIndex(tx, keyToLease);
+      this.#currentRev = this.#restoreIndex(tx, keyToLease);
       // Revisions up to the compaction may all be gone; the store is at least there.
-      if (this._currentRev < this._compactMainRev) this._currentRev = this._compactMainRev;
-      if (scheduledCompact <= this._compactMainRev) scheduledCompact = 0;
+      if (this.#currentRev < this.#compactMainRev) this.#currentRev = this.#compactMainRev;
+      if (scheduledCompact <= this.#compactMainRev) scheduledCompact = 0;
     } finally {
       tx.unlock();
     }
     for (const [key, lease] of keyToLease) {
-      if (this._lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
+      if (this.#lessor === undefined) throw new Error("mvcc: no lessor to attach a lease");
       try {
-        this._lessor.attach(lease, key);
+        this.#lessor.attach(lease, key);
       } catch {
         // etcd logs and goes on: the lease was revoked while the key was not yet deleted.
       }
     }
-    this._savedConsistentIndex = this.consistentIndex();
+    this.#savedConsistentIndex = this.consistentIndex();
     if (scheduledCompact !== 0) {
       // Finish the compaction a crash interrupted.
-      this._updateCompactRev(scheduledCompact);
-      void this._scheduleCompaction(scheduledCompact);
+      this.#updateCompactRev(scheduledCompact);
+      void this.#scheduleCompaction(scheduledCompact);
     }
   }
 
   /** Rebuilds the index from the key bucket in chunks; returns the last main revision seen. */
-  private _restoreIndex(tx: BatchTx, keyToLease: Map<string, bigint>): number {
+  #restoreIndex(tx: BatchTx, keyToLease: Map<string, bigint>): number {
     let currentRev = 1;
     let min = revisionToBytes({ main: 1, sub: 0 });
     const max = new Uint8Array(17).fill(0xff);
     for (;;) {
       const { keys, values } = tx.unsafeRange(KEY_BUCKET, min, max, _RESTORE_CHUNK_KEYS);
       for (let i = 0; i < keys.length; i++) {
-        currentRev = this._restoreOne(keys[i]!, values[i]!, keyToLease);
+        currentRev = this.#restoreOne(keys[i]!, values[i]!, keyToLease);
       }
       if (keys.length < _RESTORE_CHUNK_KEYS) break;
       const lastRev = bytesToRevision(keys[keys.length - 1]!);
@@ -606,7 +606,7 @@ export class KvStore {
     return currentRev;
   }
 
-  private _restoreOne(
+  #restoreOne(
     revKey: Uint8Array,
     value: Uint8Array,
     keyToLease: Map<string, bigint>,
@@ -633,8 +633,8 @@ export class KvStore {
     return rev.main;
   }
 
-  private _assertOpen(): void {
-    if (this._closed) throw new StoreClosedError();
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError();
   }
 }
 
@@ -646,49 +646,54 @@ interface _PutArgs {
 
 class _StoreTxnWrite implements TxnWrite {
   readonly firstRev: number;
-  private readonly _changes: KeyValue[] = [];
-  private _ended = false;
+  readonly #changes: KeyValue[] = [];
+  #ended = false;
+
+  readonly #tx: BatchTx;
+  readonly #store: KvStore;
 
   constructor(
-    private readonly _store: KvStore,
-    private readonly _tx: BatchTx,
+    store: KvStore,
+    tx: BatchTx,
     readonly rev: number,
   ) {
-    this.firstRev = _store.compactRev;
+    this.#tx = tx;
+    this.#store = store;
+    this.firstRev = store.compactRev;
   }
 
   get changes(): readonly KeyValue[] {
-    return this._changes;
+    return this.#changes;
   }
 
   range(key: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
-    this._assertActive();
-    const rev = this._changes.length > 0 ? this.rev + 1 : this.rev;
-    return this._store._rangeKeys(this._tx, key, end, rev, options);
+    this.#assertActive();
+    const rev = this.#changes.length > 0 ? this.rev + 1 : this.rev;
+    return this.#store._rangeKeys(this.#tx, key, end, rev, options);
   }
 
   put(key: Uint8Array, value: Uint8Array, lease: bigint = _NO_LEASE): number {
-    this._assertActive();
+    this.#assertActive();
     if (key.length === 0) throw new RangeError("mvcc: key is not provided");
     // The key is copied (the index keeps it); the value is copied once, by the encoding.
-    this._store._put(this._tx, this.rev, this._changes, { key: key.slice(), value, lease });
+    this.#store._put(this.#tx, this.rev, this.#changes, { key: key.slice(), value, lease });
     return this.rev + 1;
   }
 
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): { deleted: number; rev: number } {
-    this._assertActive();
-    const deleted = this._store._deleteRange(this._tx, this.rev, this._changes, key, end);
-    if (deleted !== 0 || this._changes.length > 0) return { deleted, rev: this.rev + 1 };
+    this.#assertActive();
+    const deleted = this.#store._deleteRange(this.#tx, this.rev, this.#changes, key, end);
+    if (deleted !== 0 || this.#changes.length > 0) return { deleted, rev: this.rev + 1 };
     return { deleted: 0, rev: this.rev };
   }
 
   end(): void {
-    this._assertActive();
-    this._ended = true;
-    this._store._endWrite(this._tx, this._changes);
+    this.#assertActive();
+    this.#ended = true;
+    this.#store._endWrite(this.#tx, this.#changes);
   }
 
-  private _assertActive(): void {
-    if (this._ended) throw new Error("mvcc: write transaction already ended");
+  #assertActive(): void {
+    if (this.#ended) throw new Error("mvcc: write transaction already ended");
   }
 }

@@ -263,13 +263,13 @@ class _Reader {
 
   skip(wire: number): void {
     if (wire === _WIRE_VARINT) this.uvarintBig();
-    else if (wire === _WIRE_FIXED64) this._advance(8);
+    else if (wire === _WIRE_FIXED64) this.#advance(8);
     else if (wire === _WIRE_BYTES) this.bytesField();
-    else if (wire === _WIRE_FIXED32) this._advance(4);
+    else if (wire === _WIRE_FIXED32) this.#advance(4);
     else throw new RangeError(`protobuf: unsupported wire type ${wire}`);
   }
 
-  private _advance(count: number): void {
+  #advance(count: number): void {
     if (this.offset + count > this.end) throw new RangeError("protobuf: truncated field");
     this.offset += count;
   }

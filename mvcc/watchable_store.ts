@@ -65,22 +65,22 @@ export interface WatchOptions {
 
 /** A key-value store whose changes can be watched. */
 export class WatchableStore extends KvStore {
-  private readonly _synced = new WatcherGroup();
-  private readonly _unsynced = new WatcherGroup();
-  private _victims: WatcherBatch[] = [];
-  private readonly _syncIntervalMs: number;
-  private readonly _victimIntervalMs: number;
-  private _syncTimer: ReturnType<typeof setTimeout> | undefined;
-  private _victimTimer: ReturnType<typeof setTimeout> | undefined;
-  private _stopped = false;
+  readonly #synced = new WatcherGroup();
+  readonly #unsynced = new WatcherGroup();
+  #victims: WatcherBatch[] = [];
+  readonly #syncIntervalMs: number;
+  readonly #victimIntervalMs: number;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #victimTimer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
 
   constructor(
     backend: ConstructorParameters<typeof KvStore>[0],
     options: WatchableStoreOptions = {},
   ) {
     super(backend, options);
-    this._syncIntervalMs = options.syncIntervalMs ?? 100;
-    this._victimIntervalMs = options.victimIntervalMs ?? 10;
+    this.#syncIntervalMs = options.syncIntervalMs ?? 100;
+    this.#victimIntervalMs = options.victimIntervalMs ?? 10;
   }
 
   /** Opens a stream that carries the responses of many watchers. */
@@ -91,8 +91,8 @@ export class WatchableStore extends KvStore {
   /** Counts of watchers by state (tests, metrics). */
   watcherCounts(): { synced: number; unsynced: number; victims: number } {
     let victims = 0;
-    for (const batch of this._victims) victims += batch.size;
-    return { synced: this._synced.size, unsynced: this._unsynced.size, victims };
+    for (const batch of this.#victims) victims += batch.size;
+    return { synced: this.#synced.size, unsynced: this.#unsynced.size, victims };
   }
 
   /**
@@ -101,19 +101,19 @@ export class WatchableStore extends KvStore {
    */
   override restore(backend: ConstructorParameters<typeof KvStore>[0]): void {
     super.restore(backend);
-    for (const w of [...this._synced.watchers]) {
-      this._synced.delete(w);
-      this._unsynced.add(w);
+    for (const w of [...this.#synced.watchers]) {
+      this.#synced.delete(w);
+      this.#unsynced.add(w);
     }
-    if (this._unsynced.size > 0) this._scheduleSync(0);
+    if (this.#unsynced.size > 0) this.#scheduleSync(0);
   }
 
   override close(): void {
-    this._stopped = true;
-    if (this._syncTimer !== undefined) clearTimeout(this._syncTimer);
-    if (this._victimTimer !== undefined) clearTimeout(this._victimTimer);
-    this._syncTimer = undefined;
-    this._victimTimer = undefined;
+    this.#stopped = true;
+    if (this.#syncTimer !== undefined) clearTimeout(this.#syncTimer);
+    if (this.#victimTimer !== undefined) clearTimeout(this.#victimTimer);
+    this.#syncTimer = undefined;
+    this.#victimTimer = undefined;
     super.close();
   }
 
@@ -122,34 +122,34 @@ export class WatchableStore extends KvStore {
     const synced = startRev === 0 || startRev > this.rev;
     if (synced) {
       w.minRev = Math.max(this.rev + 1, startRev);
-      this._synced.add(w);
+      this.#synced.add(w);
     } else {
-      this._unsynced.add(w);
-      this._scheduleSync(0);
+      this.#unsynced.add(w);
+      this.#scheduleSync(0);
     }
   }
 
   /** @internal Removes a watcher wherever it is. */
   _removeWatcher(w: Watcher): void {
     w.cancelled = true;
-    if (this._unsynced.delete(w) || this._synced.delete(w) || w.compacted) return;
-    for (const batch of this._victims) if (batch.delete(w)) return;
+    if (this.#unsynced.delete(w) || this.#synced.delete(w) || w.compacted) return;
+    for (const batch of this.#victims) if (batch.delete(w)) return;
   }
 
   /** @internal Sends a progress notification to a synced watcher. */
   _progress(w: Watcher): void {
-    if (!this._synced.has(w)) return;
+    if (!this.#synced.has(w)) return;
     // A full queue means events are on their way; no progress notice needed then.
     w.send({ watchId: w.id, events: [], revision: this.rev, compactRevision: 0 });
   }
 
   /** @internal A stream made room in its queue: retry victims soon. */
   _kickVictims(): void {
-    if (this._victims.length > 0) this._scheduleVictims(0);
+    if (this.#victims.length > 0) this.#scheduleVictims(0);
   }
 
   protected override onWriteEnd(rev: number, changes: KeyValue[]): void {
-    if (this._synced.size === 0) return;
+    if (this.#synced.size === 0) return;
     const events: Event[] = [];
     const keyStrings: string[] = [];
     for (const change of changes) {
@@ -160,27 +160,27 @@ export class WatchableStore extends KvStore {
       }
       keyStrings.push(bytesToKeyString(change.key));
     }
-    this._notify(rev, events, keyStrings);
+    this.#notify(rev, events, keyStrings);
   }
 
-  private _notify(rev: number, events: Event[], keyStrings: string[]): void {
+  #notify(rev: number, events: Event[], keyStrings: string[]): void {
     const victims: WatcherBatch = new Map();
-    for (const [w, eb] of this._synced.batch(events, keyStrings)) {
+    for (const [w, eb] of this.#synced.batch(events, keyStrings)) {
       if (eb.revs !== 1) throw new Error("mvcc: several revisions in one notification");
       if (w.send({ watchId: w.id, events: eb.events, revision: rev, compactRevision: 0 })) continue;
       // The stream is full: park the batch, the watcher leaves the synced group.
       w.minRev = rev + 1;
       w.victim = true;
       victims.set(w, eb);
-      this._synced.delete(w);
+      this.#synced.delete(w);
     }
-    this._addVictims(victims);
+    this.#addVictims(victims);
   }
 
-  private _addVictims(victims: WatcherBatch): void {
+  #addVictims(victims: WatcherBatch): void {
     if (victims.size === 0) return;
-    this._victims.push(victims);
-    this._scheduleVictims(this._victimIntervalMs);
+    this.#victims.push(victims);
+    this.#scheduleVictims(this.#victimIntervalMs);
   }
 
   /**
@@ -188,51 +188,51 @@ export class WatchableStore extends KvStore {
    * how many remain unsynced. Public for deterministic tests; normally driven by a timer.
    */
   syncWatchers(): number {
-    if (this._unsynced.size === 0) return 0;
+    if (this.#unsynced.size === 0) return 0;
     const curRev = this.rev;
     const compactRev = this.compactRev;
-    const chosen = this._chooseUnsynced(curRev, compactRev);
-    if (chosen.group.size === 0) return this._unsynced.size;
-    const { events, keyStrings, upTo } = this._readEvents(chosen.group, chosen.minRev, curRev);
+    const chosen = this.#chooseUnsynced(curRev, compactRev);
+    if (chosen.group.size === 0) return this.#unsynced.size;
+    const { events, keyStrings, upTo } = this.#readEvents(chosen.group, chosen.minRev, curRev);
     const batches = chosen.group.batch(events, keyStrings);
     const victims: WatcherBatch = new Map();
     for (const w of chosen.group.watchers) {
       w.minRev = upTo + 1;
       const eb = batches.get(w);
       if (eb === undefined) {
-        if (upTo === curRev) this._moveToSynced(w);
+        if (upTo === curRev) this.#moveToSynced(w);
         continue;
       }
       if (eb.moreRev !== 0) w.minRev = eb.moreRev;
       if (!w.send({ watchId: w.id, events: eb.events, revision: curRev, compactRevision: 0 })) {
         w.victim = true;
         victims.set(w, eb);
-        this._unsynced.delete(w);
+        this.#unsynced.delete(w);
         continue;
       }
-      if (eb.moreRev === 0 && upTo === curRev) this._moveToSynced(w);
+      if (eb.moreRev === 0 && upTo === curRev) this.#moveToSynced(w);
     }
-    this._addVictims(victims);
-    return this._unsynced.size;
+    this.#addVictims(victims);
+    return this.#unsynced.size;
   }
 
-  private _moveToSynced(w: Watcher): void {
-    this._unsynced.delete(w);
-    this._synced.add(w);
+  #moveToSynced(w: Watcher): void {
+    this.#unsynced.delete(w);
+    this.#synced.add(w);
   }
 
   /** Picks up to {@link WATCHERS_PER_SYNC_MAX} watchers; tells and drops compacted ones. */
-  private _chooseUnsynced(
+  #chooseUnsynced(
     curRev: number,
     compactRev: number,
   ): { group: WatcherGroup; minRev: number } {
     const group = new WatcherGroup();
     let minRev = Number.MAX_SAFE_INTEGER;
-    for (const w of [...this._unsynced.watchers]) {
+    for (const w of [...this.#unsynced.watchers]) {
       if (group.size >= WATCHERS_PER_SYNC_MAX) break;
       if (w.minRev > curRev) {
         // Nothing to catch up (etcd panics here outside a restore; a server must not).
-        this._moveToSynced(w);
+        this.#moveToSynced(w);
         continue;
       }
       if (w.minRev < compactRev) {
@@ -243,7 +243,7 @@ export class WatchableStore extends KvStore {
         );
         if (sent) {
           w.compacted = true;
-          this._unsynced.delete(w);
+          this.#unsynced.delete(w);
         }
         continue; // retried next round when the queue was full
       }
@@ -257,7 +257,7 @@ export class WatchableStore extends KvStore {
    * Reads the revisions from `minRev` on, bounded to whole revisions of at most about
    * {@link _SYNC_ROWS_MAX} rows; returns the events the group wants and the last revision read.
    */
-  private _readEvents(
+  #readEvents(
     group: WatcherGroup,
     minRev: number,
     curRev: number,
@@ -311,8 +311,8 @@ export class WatchableStore extends KvStore {
    * deterministic tests; normally driven by a timer and by streams being drained.
    */
   moveVictims(): number {
-    const victims = this._victims;
-    this._victims = [];
+    const victims = this.#victims;
+    this.#victims = [];
     let moved = 0;
     const stillBlocked: WatcherBatch = new Map();
     for (const batch of victims) {
@@ -327,39 +327,39 @@ export class WatchableStore extends KvStore {
         moved++;
         w.victim = false;
         if (eb.moreRev !== 0) w.minRev = eb.moreRev;
-        if (w.minRev <= this.rev) this._unsynced.add(w);
-        else this._synced.add(w);
+        if (w.minRev <= this.rev) this.#unsynced.add(w);
+        else this.#synced.add(w);
       }
     }
-    if (stillBlocked.size > 0) this._victims.push(stillBlocked);
-    if (this._unsynced.size > 0) this._scheduleSync(0);
-    if (this._victims.length > 0) this._scheduleVictims(this._victimIntervalMs);
+    if (stillBlocked.size > 0) this.#victims.push(stillBlocked);
+    if (this.#unsynced.size > 0) this.#scheduleSync(0);
+    if (this.#victims.length > 0) this.#scheduleVictims(this.#victimIntervalMs);
     return moved;
   }
 
-  private _scheduleSync(delayMs: number): void {
-    if (this._stopped || this._syncTimer !== undefined) return;
-    this._syncTimer = setTimeout(() => {
-      this._syncTimer = undefined;
-      if (this._stopped) return;
-      const before = this._unsynced.size;
+  #scheduleSync(delayMs: number): void {
+    if (this.#stopped || this.#syncTimer !== undefined) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      if (this.#stopped) return;
+      const before = this.#unsynced.size;
       const start = performance.now();
       const left = this.syncWatchers();
       if (left === 0) return;
       // More work pending: go on at once if progress was made (yielding as long as the round
       // took), otherwise wait the interval.
       const took = performance.now() - start;
-      this._scheduleSync(
-        left < before ? Math.min(took, this._syncIntervalMs) : this._syncIntervalMs,
+      this.#scheduleSync(
+        left < before ? Math.min(took, this.#syncIntervalMs) : this.#syncIntervalMs,
       );
     }, delayMs);
   }
 
-  private _scheduleVictims(delayMs: number): void {
-    if (this._stopped || this._victimTimer !== undefined) return;
-    this._victimTimer = setTimeout(() => {
-      this._victimTimer = undefined;
-      if (!this._stopped) this.moveVictims();
+  #scheduleVictims(delayMs: number): void {
+    if (this.#stopped || this.#victimTimer !== undefined) return;
+    this.#victimTimer = setTimeout(() => {
+      this.#victimTimer = undefined;
+      if (!this.#stopped) this.moveVictims();
     }, delayMs);
   }
 }
@@ -374,13 +374,17 @@ interface _Queued {
  * handler drives it: `watch`, `cancel`, `requestProgress`, and reads responses with `next()`.
  */
 export class WatchStream implements WatchSink {
-  private readonly _watchers = new Map<number, Watcher>();
-  private readonly _queue: _Queued[] = [];
-  private _nextId = 0;
-  private _closed = false;
-  private _waiter: ((response: WatchResponse | undefined) => void) | undefined;
+  readonly #watchers = new Map<number, Watcher>();
+  readonly #queue: _Queued[] = [];
+  #nextId = 0;
+  #closed = false;
+  #waiter: ((response: WatchResponse | undefined) => void) | undefined;
 
-  constructor(private readonly _store: WatchableStore) {}
+  readonly #store: WatchableStore;
+
+  constructor(store: WatchableStore) {
+    this.#store = store;
+  }
 
   /** Creates a watcher; returns its ID. Throws on a duplicate ID or an empty range. */
   watch(options: WatchOptions): number {
@@ -390,13 +394,13 @@ export class WatchStream implements WatchSink {
     if (endString !== undefined && endString !== "" && keyString >= endString) {
       throw new EmptyWatcherRangeError();
     }
-    if (this._closed) throw new EmptyWatcherRangeError();
-    if (this._watchers.size >= WATCHERS_PER_STREAM_MAX) throw new WatchStreamFullError();
+    if (this.#closed) throw new EmptyWatcherRangeError();
+    if (this.#watchers.size >= WATCHERS_PER_STREAM_MAX) throw new WatchStreamFullError();
     let id = options.id ?? -1;
     if (id < 0) {
-      while (this._watchers.has(this._nextId)) this._nextId++;
-      id = this._nextId++;
-    } else if (this._watchers.has(id)) {
+      while (this.#watchers.has(this.#nextId)) this.#nextId++;
+      id = this.#nextId++;
+    } else if (this.#watchers.has(id)) {
       throw new WatcherDuplicateIdError();
     }
     const startRev = Math.max(0, options.startRev ?? 0);
@@ -409,99 +413,99 @@ export class WatchStream implements WatchSink {
       options.prevKv ?? false,
       this,
     );
-    this._watchers.set(id, w);
-    this._store._addWatcher(w, startRev);
+    this.#watchers.set(id, w);
+    this.#store._addWatcher(w, startRev);
     return id;
   }
 
   /** Cancels a watcher; queued responses of it are dropped. */
   cancel(id: number): void {
-    const w = this._watchers.get(id);
+    const w = this.#watchers.get(id);
     if (w === undefined) throw new WatcherNotExistError();
-    this._store._removeWatcher(w);
-    this._watchers.delete(id);
-    for (let i = this._queue.length - 1; i >= 0; i--) {
-      if (this._queue[i]!.response.watchId === id) this._queue.splice(i, 1);
+    this.#store._removeWatcher(w);
+    this.#watchers.delete(id);
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      if (this.#queue[i]!.response.watchId === id) this.#queue.splice(i, 1);
     }
-    this._store._kickVictims();
+    this.#store._kickVictims();
   }
 
   /** Asks for a progress notification of a synced watcher (none when it is catching up). */
   requestProgress(id: number): void {
-    const w = this._watchers.get(id);
-    if (w !== undefined) this._store._progress(w);
+    const w = this.#watchers.get(id);
+    if (w !== undefined) this.#store._progress(w);
   }
 
   /** The store's current revision. */
   rev(): number {
-    return this._store.rev;
+    return this.#store.rev;
   }
 
   /** Number of responses waiting. */
   get pending(): number {
-    return this._queue.length;
+    return this.#queue.length;
   }
 
   /** IDs of the stream's watchers. */
   ids(): number[] {
-    return [...this._watchers.keys()];
+    return [...this.#watchers.keys()];
   }
 
   /** @internal The store's side: queue a response unless the queue is full. */
   trySend(response: WatchResponse, prevKv: boolean): boolean {
-    if (this._closed) return true;
-    if (this._queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
-    this._queue.push({ response, prevKv });
+    if (this.#closed) return true;
+    if (this.#queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
+    this.#queue.push({ response, prevKv });
     // Hand over after the writer is done, never from inside its transaction.
-    if (this._waiter !== undefined && this._queue.length === 1) queueMicrotask(() => this._wake());
+    if (this.#waiter !== undefined && this.#queue.length === 1) queueMicrotask(() => this.#wake());
     return true;
   }
 
-  private _wake(): void {
-    if (this._waiter === undefined || this._queue.length === 0) return;
-    const waiter = this._waiter;
-    this._waiter = undefined;
+  #wake(): void {
+    if (this.#waiter === undefined || this.#queue.length === 0) return;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
     waiter(this.poll());
   }
 
   /** Takes the next response if one is waiting. */
   poll(): WatchResponse | undefined {
-    const item = this._queue.shift();
+    const item = this.#queue.shift();
     if (item === undefined) return undefined;
-    this._store._kickVictims();
+    this.#store._kickVictims();
     // A compaction notice ends the watcher; its ID becomes free again.
-    if (item.response.compactRevision !== 0) this._watchers.delete(item.response.watchId);
-    return this._finish(item);
+    if (item.response.compactRevision !== 0) this.#watchers.delete(item.response.watchId);
+    return this.#finish(item);
   }
 
   /** Waits for the next response; undefined once the stream is closed. */
   next(): Promise<WatchResponse | undefined> {
     const ready = this.poll();
-    if (ready !== undefined || this._closed) return Promise.resolve(ready);
-    if (this._waiter !== undefined) throw new Error("mvcc: one reader per watch stream");
+    if (ready !== undefined || this.#closed) return Promise.resolve(ready);
+    if (this.#waiter !== undefined) throw new Error("mvcc: one reader per watch stream");
     return new Promise((resolve) => {
-      this._waiter = resolve;
+      this.#waiter = resolve;
     });
   }
 
   /** Cancels every watcher and ends `next()`. */
   close(): void {
-    if (this._closed) return;
-    for (const w of this._watchers.values()) this._store._removeWatcher(w);
-    this._watchers.clear();
-    this._queue.length = 0;
-    this._closed = true;
-    const waiter = this._waiter;
-    this._waiter = undefined;
+    if (this.#closed) return;
+    for (const w of this.#watchers.values()) this.#store._removeWatcher(w);
+    this.#watchers.clear();
+    this.#queue.length = 0;
+    this.#closed = true;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
     waiter?.(undefined);
   }
 
   /** Fills `prevKv` from the store at revision - 1 when the watcher asked for it. */
-  private _finish(item: _Queued): WatchResponse {
+  #finish(item: _Queued): WatchResponse {
     if (!item.prevKv || item.response.events.length === 0) return item.response;
     const events = item.response.events.map((ev) => {
       try {
-        const prev = this._store.range(ev.kv.key, undefined, { rev: ev.kv.modRevision - 1 });
+        const prev = this.#store.range(ev.kv.key, undefined, { rev: ev.kv.modRevision - 1 });
         const prevKv = prev.kvs[0];
         return prevKv === undefined ? ev : { ...ev, prevKv };
       } catch {

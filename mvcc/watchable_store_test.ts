@@ -37,8 +37,8 @@ async function collectEvents(
   return responses;
 }
 
-function newStore(): WatchableStore {
-  return new WatchableStore(new MemBackend(), { syncIntervalMs: 1, victimIntervalMs: 1 });
+function newStore(backend = new MemBackend()): WatchableStore {
+  return new WatchableStore(backend, { syncIntervalMs: 1, victimIntervalMs: 1 });
 }
 
 Deno.test("synced watchers get each write's events, by key, range and prefix", async () => {
@@ -182,14 +182,15 @@ Deno.test("filters, prev_kv, progress and cancel", async () => {
 Deno.test("restore from another backend rebuilds the store and catches watchers up", async () => {
   // Goal: a follower receiving the leader's db (further ahead) serves the new data and its
   // synced watchers see the revisions they had not seen, read from the new backend.
-  const leader = newStore();
+  const leaderBackend = new MemBackend();
+  const leader = newStore(leaderBackend);
   for (let i = 0; i < 10; i++) leader.put(enc(`k${i % 3}`), enc(`leader${i}`)); // revs 2..11
   await leader.compact(5).done;
   const follower = newStore();
   for (let i = 0; i < 4; i++) follower.put(enc(`k${i % 3}`), enc(`old${i}`)); // revs 2..5
   const stream = follower.newWatchStream();
   stream.watch({ key: enc("k"), end: enc("l") });
-  const snapshot = (leader as unknown as { backend: MemBackend }).backend.clone();
+  const snapshot = leaderBackend.clone();
   follower.restore(snapshot);
   assert.equal(follower.rev, 11);
   assert.equal(follower.compactRev, 5);

@@ -77,14 +77,14 @@ export class Watcher {
   send(response: WatchResponse): boolean {
     const progress = response.events.length === 0;
     if (this.filters.length > 0 && !progress) {
-      const events = response.events.filter((ev) => !this._filtered(ev));
+      const events = response.events.filter((ev) => !this.#filtered(ev));
       if (events.length === 0) return true;
       response = { ...response, events };
     }
     return this.sink.trySend(response, this.prevKv);
   }
 
-  private _filtered(ev: Event): boolean {
+  #filtered(ev: Event): boolean {
     for (const filter of this.filters) {
       if (filter === FilterType.NOPUT && ev.type === 0) return true;
       if (filter === FilterType.NODELETE && ev.type === 1) return true;
@@ -126,8 +126,8 @@ export type WatcherBatch = Map<Watcher, EventBatch>;
 /** A set of watchers, found by key. */
 export class WatcherGroup {
   readonly watchers = new Set<Watcher>();
-  private readonly _byKey = new Map<string, Set<Watcher>>();
-  private readonly _ranges = new Set<Watcher>();
+  readonly #byKey = new Map<string, Set<Watcher>>();
+  readonly #ranges = new Set<Watcher>();
 
   get size(): number {
     return this.watchers.size;
@@ -136,13 +136,13 @@ export class WatcherGroup {
   add(w: Watcher): void {
     this.watchers.add(w);
     if (w.isRange) {
-      this._ranges.add(w);
+      this.#ranges.add(w);
       return;
     }
-    let set = this._byKey.get(w.keyString);
+    let set = this.#byKey.get(w.keyString);
     if (set === undefined) {
       set = new Set();
-      this._byKey.set(w.keyString, set);
+      this.#byKey.set(w.keyString, set);
     }
     set.add(w);
   }
@@ -151,12 +151,12 @@ export class WatcherGroup {
   delete(w: Watcher): boolean {
     if (!this.watchers.delete(w)) return false;
     if (w.isRange) {
-      this._ranges.delete(w);
+      this.#ranges.delete(w);
       return true;
     }
-    const set = this._byKey.get(w.keyString);
+    const set = this.#byKey.get(w.keyString);
     set?.delete(w);
-    if (set !== undefined && set.size === 0) this._byKey.delete(w.keyString);
+    if (set !== undefined && set.size === 0) this.#byKey.delete(w.keyString);
     return true;
   }
 
@@ -166,17 +166,17 @@ export class WatcherGroup {
 
   /** True when some watcher of the group covers `keyString`. */
   contains(keyString: string): boolean {
-    if (this._byKey.has(keyString)) return true;
-    for (const w of this._ranges) if (w.matches(keyString)) return true;
+    if (this.#byKey.has(keyString)) return true;
+    for (const w of this.#ranges) if (w.matches(keyString)) return true;
     return false;
   }
 
   /** The watchers that cover `keyString`. */
   watchersFor(keyString: string): Watcher[] {
     const found: Watcher[] = [];
-    const set = this._byKey.get(keyString);
+    const set = this.#byKey.get(keyString);
     if (set !== undefined) { for (const w of set) found.push(w); }
-    for (const w of this._ranges) if (w.matches(keyString)) found.push(w);
+    for (const w of this.#ranges) if (w.matches(keyString)) found.push(w);
     return found;
   }
 

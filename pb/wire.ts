@@ -320,20 +320,20 @@ export class ProtoReader {
         this.uint64Big();
         return;
       case WIRE_FIXED64:
-        this.advance(8);
+        this.#advance(8);
         return;
       case WIRE_BYTES:
         this.bytes();
         return;
       case WIRE_FIXED32:
-        this.advance(4);
+        this.#advance(4);
         return;
       default:
         throw new ProtoDecodeError(`unsupported wire type ${wireType}`);
     }
   }
 
-  private advance(n: number): void {
+  #advance(n: number): void {
     if (this.pos + n > this.end) throw new ProtoDecodeError("unexpected end of message");
     this.pos += n;
   }

@@ -154,17 +154,17 @@ export class Snapshotter {
 
   /** The newest snapshot that reads back whole. */
   load(): Snapshot {
-    return this.loadMatching(() => true);
+    return this.#loadMatching(() => true);
   }
 
   /** The newest snapshot that reads back whole and is one of `walSnaps` (same index and term). */
   loadNewestAvailable(walSnaps: readonly SnapPosition[]): Snapshot {
-    return this.loadMatching((snapshot) =>
+    return this.#loadMatching((snapshot) =>
       walSnaps.some((s) => s.index === snapshot.metadata.index && s.term === snapshot.metadata.term)
     );
   }
 
-  private loadMatching(match: (snapshot: Snapshot) => boolean): Snapshot {
+  #loadMatching(match: (snapshot: Snapshot) => boolean): Snapshot {
     for (const name of this.snapNames()) {
       const path = join(this.dir, name);
       let snapshot: Snapshot;
@@ -221,7 +221,7 @@ export class Snapshotter {
       } finally {
         file.close();
       }
-      const path = this.dbPath(index);
+      const path = this.#dbPath(index);
       if (_exists(path)) {
         await Deno.remove(tmpPath);
         return { path, bytes };
@@ -237,7 +237,7 @@ export class Snapshotter {
 
   /** The path of the db snapshot for `index`; throws if it is not there. */
   dbFilePath(index: number): string {
-    const path = this.dbPath(index);
+    const path = this.#dbPath(index);
     if (!_exists(path)) {
       throw new SnapError("no-db-snapshot", "snap: snapshot file doesn't exist: " + path);
     }
@@ -257,7 +257,7 @@ export class Snapshotter {
     return removed;
   }
 
-  private dbPath(index: number): string {
+  #dbPath(index: number): string {
     return join(this.dbDir, `${_hex16(index)}.snap.db`);
   }
 }

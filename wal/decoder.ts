@@ -108,17 +108,21 @@ export class WalDecoder {
   torn: TornTail | undefined;
   /** The end of the last whole record in the current segment. */
   lastValidOffset = 0;
-  private segmentIndex = 0;
-  private bytes: Uint8Array = new Uint8Array(0);
-  private view: DataView = new DataView(new ArrayBuffer(0));
+  #segmentIndex = 0;
+  #bytes: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(new ArrayBuffer(0));
   /** How many bytes were asked of the current segment; fewer came back at its end. */
-  private requested = 0;
+  #requested = 0;
 
-  constructor(private readonly segments: readonly DecoderSegment[]) {}
+  readonly #segments: readonly DecoderSegment[];
+
+  constructor(segments: readonly DecoderSegment[]) {
+    this.#segments = segments;
+  }
 
   /** The name of the segment being read (the last one once the end is reached). */
   get segmentName(): string {
-    return this.segments[Math.min(this.segmentIndex, this.segments.length - 1)]?.name ?? "";
+    return this.#segments[Math.min(this.#segmentIndex, this.#segments.length - 1)]?.name ?? "";
   }
 
   /** Restarts the CRC chain at a crc record's value (done by the reader, as etcd's ReadAll). */
@@ -128,39 +132,39 @@ export class WalDecoder {
 
   /** The next valid record, or undefined at the end of the log. */
   next(): DecodedRecord | undefined {
-    while (this.segmentIndex < this.segments.length) {
-      const found = this.nextInSegment();
+    while (this.#segmentIndex < this.#segments.length) {
+      const found = this.#nextInSegment();
       if (found !== undefined) return found;
       if (this.torn !== undefined) return undefined;
       // End of this segment: move on, unless it is the last one (keep its state for appending).
-      if (this.segmentIndex === this.segments.length - 1) return undefined;
-      this.segmentIndex++;
-      this.bytes = new Uint8Array(0);
-      this.requested = 0;
+      if (this.#segmentIndex === this.#segments.length - 1) return undefined;
+      this.#segmentIndex++;
+      this.#bytes = new Uint8Array(0);
+      this.#requested = 0;
       this.lastValidOffset = 0;
     }
     return undefined;
   }
 
   /** Makes the segment's bytes up to `end` available; false when the file is shorter. */
-  private ensure(end: number): boolean {
-    if (end <= this.bytes.length) return true;
+  #ensure(end: number): boolean {
+    if (end <= this.#bytes.length) return true;
     // A short read already reached the end of the file.
-    if (this.requested > this.bytes.length) return false;
-    this.requested = Math.max(end, this.requested * 2, READ_BYTES_INITIAL);
-    this.bytes = this.segments[this.segmentIndex]!.read(this.requested);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
-    return end <= this.bytes.length;
+    if (this.#requested > this.#bytes.length) return false;
+    this.#requested = Math.max(end, this.#requested * 2, READ_BYTES_INITIAL);
+    this.#bytes = this.#segments[this.#segmentIndex]!.read(this.#requested);
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
+    return end <= this.#bytes.length;
   }
 
-  private get isLast(): boolean {
-    return this.segmentIndex === this.segments.length - 1;
+  get #isLast(): boolean {
+    return this.#segmentIndex === this.#segments.length - 1;
   }
 
   /** Fails, or records a torn tail when the damage can only be an unfinished last write. */
-  private damaged(reason: string, torn: boolean, code: "corrupt" | "crc-mismatch"): undefined {
-    const name = this.segments[this.segmentIndex]!.name;
-    if (torn && this.isLast) {
+  #damaged(reason: string, torn: boolean, code: "corrupt" | "crc-mismatch"): undefined {
+    const name = this.#segments[this.#segmentIndex]!.name;
+    if (torn && this.#isLast) {
       this.torn = { segment: name, offset: this.lastValidOffset, reason };
       return undefined;
     }
@@ -172,18 +176,18 @@ export class WalDecoder {
     );
   }
 
-  private nextInSegment(): DecodedRecord | undefined {
+  #nextInSegment(): DecodedRecord | undefined {
     const offset = this.lastValidOffset;
-    if (!this.ensure(offset + FRAME_HEADER_BYTES)) {
-      const remaining = this.bytes.length - offset;
+    if (!this.#ensure(offset + FRAME_HEADER_BYTES)) {
+      const remaining = this.#bytes.length - offset;
       if (remaining === 0) return undefined;
-      return this.damaged(
+      return this.#damaged(
         `the file ends inside a length word (${remaining} bytes)`,
         true,
         "corrupt",
       );
     }
-    const view = this.view;
+    const view = this.#view;
     const low = view.getUint32(offset, true);
     const high = view.getUint32(offset + 4, true);
     // A zero length word is the preallocated tail: the end of this segment.
@@ -198,20 +202,20 @@ export class WalDecoder {
     }
     const start = offset + FRAME_HEADER_BYTES;
     const end = start + recordBytes + padBytes;
-    if (!this.ensure(end)) {
-      return this.damaged(
+    if (!this.#ensure(end)) {
+      return this.#damaged(
         `the file ends inside a record of ${recordBytes} bytes`,
         true,
         "corrupt",
       );
     }
-    const body = this.bytes.subarray(start, start + recordBytes);
+    const body = this.#bytes.subarray(start, start + recordBytes);
     let record: WalRecord;
     try {
       record = decodeRecord(body);
     } catch (err) {
       const reason = `record does not decode (${(err as Error).message})`;
-      return this.damaged(reason, _hasZeroSector(body, start), "corrupt");
+      return this.#damaged(reason, _hasZeroSector(body, start), "corrupt");
     }
     // The crc record restarts the chain instead of extending it; the reader checks it.
     if (record.type !== RecordType.crc) {
@@ -219,7 +223,7 @@ export class WalDecoder {
       if (crc !== record.crc) {
         const reason = `${recordTypeName(record.type)} record crc ${_hex(record.crc)}, ` +
           `computed ${_hex(crc)}`;
-        return this.damaged(reason, _hasZeroSector(body, start), "crc-mismatch");
+        return this.#damaged(reason, _hasZeroSector(body, start), "crc-mismatch");
       }
       this.crc = crc;
     }

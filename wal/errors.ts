@@ -27,3 +27,16 @@ export class WalError extends Error {
     this.name = "WalError";
   }
 }
+
+/**
+ * Throws unless `condition` holds: an always-on check of an invariant the WAL relies on. A
+ * failure is a bug (or a disk returning what was not written), never an expected condition, so
+ * it is a plain Error: inside an append it poisons the WAL like any other write failure.
+ */
+export function assert(condition: boolean, message: string | (() => string)): asserts condition {
+  if (!condition) {
+    throw new Error(
+      "wal: assertion failed: " + (typeof message === "string" ? message : message()),
+    );
+  }
+}

@@ -17,28 +17,33 @@ export interface TempSegment {
 
 /** Allocates `segmentBytes` files one ahead of need. */
 export class FilePipeline {
-  private count = 0;
-  private pending: Promise<TempSegment> | undefined;
+  #count = 0;
+  #pending: Promise<TempSegment> | undefined;
 
-  constructor(private readonly dir: string, private readonly segmentBytes: number) {
-    this.pending = this.alloc();
+  readonly #segmentBytes: number;
+  readonly #dir: string;
+
+  constructor(dir: string, segmentBytes: number) {
+    this.#segmentBytes = segmentBytes;
+    this.#dir = dir;
+    this.#pending = this.#alloc();
     // A failure is reported by take(); do not let it surface as an unhandled rejection first.
-    this.pending.catch(() => {});
+    this.#pending.catch(() => {});
   }
 
   /** A fresh preallocated file; rename it before taking the next one. */
   async take(): Promise<TempSegment> {
-    if (this.pending === undefined) throw new Error("wal: file pipeline is closed");
-    const segment = await this.pending;
-    this.pending = this.alloc();
-    this.pending.catch(() => {});
+    if (this.#pending === undefined) throw new Error("wal: file pipeline is closed");
+    const segment = await this.#pending;
+    this.#pending = this.#alloc();
+    this.#pending.catch(() => {});
     return segment;
   }
 
   /** Stops allocating and removes the file prepared but not taken. */
   async close(): Promise<void> {
-    const pending = this.pending;
-    this.pending = undefined;
+    const pending = this.#pending;
+    this.#pending = undefined;
     if (pending === undefined) return;
     try {
       const segment = await pending;
@@ -49,14 +54,14 @@ export class FilePipeline {
     }
   }
 
-  private async alloc(): Promise<TempSegment> {
+  async #alloc(): Promise<TempSegment> {
     // count % 2: never the name of the file handed out last, which may not be renamed yet.
-    const path = join(this.dir, `${this.count % 2}.tmp`);
-    this.count++;
+    const path = join(this.#dir, `${this.#count % 2}.tmp`);
+    this.#count++;
     const file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
     try {
       await file.lock(true);
-      await file.truncate(this.segmentBytes);
+      await file.truncate(this.#segmentBytes);
     } catch (err) {
       file.close();
       throw err;

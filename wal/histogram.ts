@@ -26,30 +26,30 @@ export interface HistogramSnapshot {
 /** A histogram of durations in seconds. */
 export class DurationHistogram {
   readonly bounds: readonly number[];
-  private readonly counts: Float64Array;
-  private total = 0;
-  private sumSeconds = 0;
+  readonly #counts: Float64Array;
+  #total = 0;
+  #sumSeconds = 0;
 
   constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
     for (let i = 1; i < bounds.length; i++) {
       if (!(bounds[i]! > bounds[i - 1]!)) throw new RangeError("histogram bounds must increase");
     }
     this.bounds = [...bounds];
-    this.counts = new Float64Array(bounds.length + 1);
+    this.#counts = new Float64Array(bounds.length + 1);
   }
 
   /** Records one duration in seconds. */
   observe(seconds: number): void {
     let i = 0;
     while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
-    this.counts[i]!++;
-    this.total++;
-    this.sumSeconds += seconds;
+    this.#counts[i]!++;
+    this.#total++;
+    this.#sumSeconds += seconds;
   }
 
   /** Number of observations. */
   get count(): number {
-    return this.total;
+    return this.#total;
   }
 
   /** Cumulative buckets, sum and count, as the metrics layer exposes them. */
@@ -57,10 +57,10 @@ export class DurationHistogram {
     const buckets: HistogramBucket[] = [];
     let running = 0;
     for (let i = 0; i <= this.bounds.length; i++) {
-      running += this.counts[i]!;
+      running += this.#counts[i]!;
       buckets.push({ le: this.bounds[i] ?? Infinity, count: running });
     }
-    return { name: this.name, help: this.help, buckets, sum: this.sumSeconds, count: this.total };
+    return { name: this.name, help: this.help, buckets, sum: this.#sumSeconds, count: this.#total };
   }
 
   /** The histogram in the Prometheus text exposition format. */
@@ -77,9 +77,9 @@ export class DurationHistogram {
 
   /** Forgets every observation (for tests and benchmarks). */
   reset(): void {
-    this.counts.fill(0);
-    this.total = 0;
-    this.sumSeconds = 0;
+    this.#counts.fill(0);
+    this.#total = 0;
+    this.#sumSeconds = 0;
   }
 }
 

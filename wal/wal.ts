@@ -23,7 +23,7 @@ import type { Entry, HardState } from "../raft/raftpb.ts";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
 import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
 import { RecordEncoder } from "./encoder.ts";
-import { WalError } from "./errors.ts";
+import { assert, WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
 import { type DurationHistogram, walFsyncDurationSeconds, walWriteBytes } from "./histogram.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, syncDir, walName } from "./names.ts";
@@ -73,33 +73,33 @@ function _isEmptyHardState(hs: HardState): boolean {
 
 /** An etcd-format write-ahead log. */
 export class Wal {
-  private readonly segmentBytes: number;
-  private readonly histogram: DurationHistogram;
-  private readonly unsafeNoFsync: boolean;
-  private readonly syncWrites: boolean;
-  private segments: _Segment[];
-  private metadata: Uint8Array | undefined;
-  private state: HardState = { ...ZERO_HARD_STATE };
+  readonly #segmentBytes: number;
+  readonly #histogram: DurationHistogram;
+  readonly #unsafeNoFsync: boolean;
+  readonly #syncWrites: boolean;
+  #segments: _Segment[];
+  #metadata: Uint8Array | undefined;
+  #state: HardState = { ...ZERO_HARD_STATE };
   /** The snapshot reading starts at; undefined once read out. */
-  private start: WalSnapshot | undefined;
-  private encoder: RecordEncoder | undefined;
-  private pipeline: FilePipeline | undefined;
+  #start: WalSnapshot | undefined;
+  #encoder: RecordEncoder | undefined;
+  #pipeline: FilePipeline | undefined;
   /** Index of the last entry saved (or snapshot marker, whichever is later). */
-  private lastIndex = 0;
+  #lastIndex = 0;
   /** Write position in the tail segment. */
-  private tailOffset = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  #tailOffset = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
   /** The first write or sync failure: after it the file's state is unknown, so appends stop. */
-  private failure: Error | undefined;
+  #failure: Error | undefined;
 
   private constructor(readonly dir: string, segments: _Segment[], options: WalOptions) {
-    this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
-    this.histogram = options.histogram ?? walFsyncDurationSeconds;
-    this.unsafeNoFsync = options.unsafeNoFsync ?? false;
-    this.syncWrites = (options.writeMode ?? "sync") === "sync";
-    this.segments = segments;
-    if (!(this.segmentBytes >= 4096)) throw new RangeError("wal: segmentBytes must be >= 4096");
+    this.#segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
+    this.#histogram = options.histogram ?? walFsyncDurationSeconds;
+    this.#unsafeNoFsync = options.unsafeNoFsync ?? false;
+    this.#syncWrites = (options.writeMode ?? "sync") === "sync";
+    this.#segments = segments;
+    if (!(this.#segmentBytes >= 4096)) throw new RangeError("wal: segmentBytes must be >= 4096");
   }
 
   /** True when `dir` holds at least one segment. */
@@ -126,13 +126,13 @@ export class Wal {
     const wal = new Wal(dir, [{ name, file }], options);
     try {
       await file.lock(true);
-      await file.truncate(wal.segmentBytes);
-      wal.metadata = metadata.slice();
-      wal.encoder = new RecordEncoder(0);
-      wal.encoder.append(RecordType.crc, undefined);
-      wal.encoder.append(RecordType.metadata, wal.metadata);
-      wal.encoder.append(RecordType.snapshot, encodeWalSnapshot({ index: 0, term: 0 }));
-      await wal.writeTail(wal.encoder.take());
+      await file.truncate(wal.#segmentBytes);
+      wal.#metadata = metadata.slice();
+      wal.#encoder = new RecordEncoder(0);
+      wal.#encoder.append(RecordType.crc, undefined);
+      wal.#encoder.append(RecordType.metadata, wal.#metadata);
+      wal.#encoder.append(RecordType.snapshot, encodeWalSnapshot({ index: 0, term: 0 }));
+      await wal.#writeTail(wal.#encoder.take());
       await wal.sync();
       syncDir(tmpDir);
       // Rename the directory into place while holding the lock, then persist the rename.
@@ -143,7 +143,7 @@ export class Wal {
       file.close();
       throw err;
     }
-    wal.pipeline = new FilePipeline(dir, wal.segmentBytes);
+    wal.#pipeline = new FilePipeline(dir, wal.#segmentBytes);
     return wal;
   }
 
@@ -167,7 +167,7 @@ export class Wal {
       throw err;
     }
     const wal = new Wal(dir, segments, options);
-    wal.start = { ...snap };
+    wal.#start = { ...snap };
     return wal;
   }
 
@@ -178,13 +178,13 @@ export class Wal {
    * anywhere else throws. Afterwards the WAL appends after the last whole record.
    */
   readAll(): Promise<WalContents> {
-    return this.serialize(() => this.readAllLocked());
+    return this.#serialize(() => this.#readAllLocked());
   }
 
-  private async readAllLocked(): Promise<WalContents> {
-    const start = this.start;
+  async #readAllLocked(): Promise<WalContents> {
+    const start = this.#start;
     if (start === undefined) throw new WalError("closed", "wal: decoder not found");
-    const decoder = new WalDecoder(this.segments.map((s) => fileSegment(this.dir, s.name)));
+    const decoder = new WalDecoder(this.#segments.map((s) => fileSegment(this.dir, s.name)));
     const result = readRecords(decoder, start);
     const contents: WalContents = {
       metadata: result.metadata ?? new Uint8Array(0),
@@ -192,34 +192,34 @@ export class Wal {
       entries: result.entries,
     };
     // Make the tail appendable: cut off a torn write, or zero stale bytes past the end.
-    const tail = this.segments[this.segments.length - 1]!;
+    const tail = this.#segments[this.#segments.length - 1]!;
     if (decoder.torn !== undefined) {
-      contents.repaired = await this.repairTail(tail, decoder.torn);
+      contents.repaired = await this.#repairTail(tail, decoder.torn);
     } else {
-      await this.zeroPastEnd(tail, decoder.lastValidOffset);
+      await this.#zeroPastEnd(tail, decoder.lastValidOffset);
     }
-    this.tailOffset = decoder.lastValidOffset;
-    await tail.file!.seek(this.tailOffset, Deno.SeekMode.Start);
-    this.encoder = new RecordEncoder(decoder.crc);
-    this.metadata = result.metadata;
-    this.state = { ...result.hardState };
-    this.lastIndex = result.lastIndex;
-    this.start = undefined;
-    this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
+    this.#tailOffset = decoder.lastValidOffset;
+    await tail.file!.seek(this.#tailOffset, Deno.SeekMode.Start);
+    this.#encoder = new RecordEncoder(decoder.crc);
+    this.#metadata = result.metadata;
+    this.#state = { ...result.hardState };
+    this.#lastIndex = result.lastIndex;
+    this.#start = undefined;
+    this.#pipeline = new FilePipeline(this.dir, this.#segmentBytes);
     return contents;
   }
 
   /** Keeps a `.broken` copy, truncates to the last whole record, syncs, re-extends. */
-  private async repairTail(tail: _Segment, torn: TornTail) {
+  async #repairTail(tail: _Segment, torn: TornTail) {
     const path = join(this.dir, tail.name);
     const brokenPath = path + ".broken";
     const bytes = await Deno.readFile(path);
     await Deno.writeFile(brokenPath, bytes, { mode: 0o600 });
     const file = tail.file!;
     await file.truncate(torn.offset);
-    await this.timedSync(file, true);
+    await this.#timedSync(file, true);
     // Preallocate again so that appends keep landing in allocated space.
-    await file.truncate(Math.max(bytes.length, this.segmentBytes));
+    await file.truncate(Math.max(bytes.length, this.#segmentBytes));
     syncDir(this.dir);
     return { segment: tail.name, offset: torn.offset, brokenPath, reason: torn.reason };
   }
@@ -230,13 +230,13 @@ export class Wal {
    * log that no longer reads (etcd's ZeroToEnd). Truncating and re-extending zeros the rest
    * without reading it; the sync makes that durable before anything is appended.
    */
-  private async zeroPastEnd(tail: _Segment, offset: number): Promise<void> {
+  async #zeroPastEnd(tail: _Segment, offset: number): Promise<void> {
     const file = tail.file!;
     const size = (await file.stat()).size;
     if (size === offset) return;
     await file.truncate(offset);
     await file.truncate(size);
-    await this.timedSync(file, true);
+    await this.#timedSync(file, true);
   }
 
   /**
@@ -245,100 +245,113 @@ export class Wal {
    * (a commit index alone may be lost; raft recomputes it).
    */
   save(hardState: HardState, entries: readonly Entry[]): Promise<void> {
-    return this.serialize(() => this.guarded(() => this.saveLocked(hardState, entries)));
+    return this.#serialize(() => this.#guarded(() => this.#saveLocked(hardState, entries)));
   }
 
   /** Runs an append; a failure poisons the WAL (etcd stops the member on a WAL error). */
-  private async guarded(work: () => Promise<void>): Promise<void> {
+  async #guarded(work: () => Promise<void>): Promise<void> {
     try {
       await work();
     } catch (err) {
-      if (!(err instanceof WalError)) this.failure ??= err as Error;
+      if (!(err instanceof WalError)) this.#failure ??= err as Error;
       throw err;
     }
   }
 
-  private async saveLocked(hardState: HardState, entries: readonly Entry[]): Promise<void> {
-    const encoder = this.appendable();
+  async #saveLocked(hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    const encoder = this.#appendable();
     if (_isEmptyHardState(hardState) && entries.length === 0) return;
-    const mustSync = entries.length > 0 || hardState.term !== this.state.term ||
-      hardState.vote !== this.state.vote;
+    const mustSync = entries.length > 0 || hardState.term !== this.#state.term ||
+      hardState.vote !== this.#state.vote;
     for (const entry of entries) {
       encoder.append(RecordType.entry, encodeEntry(entry));
-      this.lastIndex = entry.index;
+      this.#lastIndex = entry.index;
     }
     if (!_isEmptyHardState(hardState)) {
-      this.state = { ...hardState };
+      this.#state = { ...hardState };
       encoder.append(RecordType.state, encodeHardState(hardState));
     }
-    await this.writeTail(encoder.take());
-    if (this.tailOffset < this.segmentBytes) {
+    await this.#writeTail(encoder.take());
+    if (this.#tailOffset < this.#segmentBytes) {
       if (mustSync) await this.sync();
       return;
     }
-    await this.cut();
+    await this.#cut();
   }
 
   /** Records that a snapshot at (index, term) was taken, and syncs. */
   saveSnapshot(snapshot: WalSnapshot): Promise<void> {
-    return this.serialize(() =>
-      this.guarded(async () => {
-        const encoder = this.appendable();
+    return this.#serialize(() =>
+      this.#guarded(async () => {
+        const encoder = this.#appendable();
         encoder.append(RecordType.snapshot, encodeWalSnapshot(snapshot));
-        await this.writeTail(encoder.take());
-        if (this.lastIndex < snapshot.index) this.lastIndex = snapshot.index;
+        await this.#writeTail(encoder.take());
+        if (this.#lastIndex < snapshot.index) this.#lastIndex = snapshot.index;
         await this.sync();
       })
     );
   }
 
+  /**
+   * Test hook: swaps the tail segment's file for a read-only handle to the same file, so that
+   * the next write fails as a failing disk would make it fail (the lock goes with the old
+   * handle). For tests of the failure path only.
+   */
+  async failTailWritesForTesting(): Promise<void> {
+    const tail = this.#segments[this.#segments.length - 1];
+    assert(tail?.file !== undefined, "wal: no open tail segment to break");
+    const readOnly = await Deno.open(join(this.dir, tail.name), { read: true });
+    tail.file.close();
+    tail.file = readOnly;
+  }
+
   /** Forces an fdatasync of the tail segment. */
   sync(): Promise<void> {
-    const tail = this.segments[this.segments.length - 1];
-    if (tail?.file === undefined || this.unsafeNoFsync) return Promise.resolve();
-    return this.timedSync(tail.file, false);
+    const tail = this.#segments[this.#segments.length - 1];
+    if (tail?.file === undefined || this.#unsafeNoFsync) return Promise.resolve();
+    return this.#timedSync(tail.file, false);
   }
 
-  private async timedSync(file: Deno.FsFile, always: boolean): Promise<void> {
-    if (this.unsafeNoFsync && !always) return;
+  async #timedSync(file: Deno.FsFile, always: boolean): Promise<void> {
+    if (this.#unsafeNoFsync && !always) return;
     const began = performance.now();
     await file.syncData();
-    this.histogram.observe((performance.now() - began) / 1000);
+    this.#histogram.observe((performance.now() - began) / 1000);
   }
 
-  private async writeTail(bytes: Uint8Array): Promise<void> {
-    const file = this.segments[this.segments.length - 1]!.file!;
+  async #writeTail(bytes: Uint8Array): Promise<void> {
+    const file = this.#segments[this.#segments.length - 1]!.file!;
     let written = 0;
     while (written < bytes.length) {
       const rest = bytes.subarray(written);
-      written += this.syncWrites ? file.writeSync(rest) : await file.write(rest);
+      written += this.#syncWrites ? file.writeSync(rest) : await file.write(rest);
     }
-    this.tailOffset += written;
+    this.#tailOffset += written;
     walWriteBytes.total += written;
   }
 
   /** Closes the full tail and continues in a new segment (see the module comment). */
-  private async cut(): Promise<void> {
-    const tail = this.segments[this.segments.length - 1]!;
-    await tail.file!.truncate(this.tailOffset);
+  async #cut(): Promise<void> {
+    const tail = this.#segments[this.#segments.length - 1]!;
+    await tail.file!.truncate(this.#tailOffset);
     await this.sync();
     const seq = parseWalName(tail.name)!.seq + 1;
-    const name = walName(seq, this.lastIndex + 1);
-    const temp = await this.pipeline!.take();
-    this.segments.push({ name, file: temp.file });
-    this.tailOffset = 0;
-    const encoder = this.encoder!;
+    const name = walName(seq, this.#lastIndex + 1);
+    const temp = await this.#pipeline!.take();
+    this.#segments.push({ name, file: temp.file });
+    this.#tailOffset = 0;
+    const encoder = this.#encoder!;
     encoder.append(RecordType.crc, undefined);
-    encoder.append(RecordType.metadata, this.metadata ?? new Uint8Array(0));
-    if (!_isEmptyHardState(this.state)) {
-      encoder.append(RecordType.state, encodeHardState(this.state));
+    encoder.append(RecordType.metadata, this.#metadata ?? new Uint8Array(0));
+    if (!_isEmptyHardState(this.#state)) {
+      encoder.append(RecordType.state, encodeHardState(this.#state));
     }
-    await this.writeTail(encoder.take());
+    await this.#writeTail(encoder.take());
     await this.sync();
     await Deno.rename(temp.path, join(this.dir, name));
     const began = performance.now();
     syncDir(this.dir);
-    this.histogram.observe((performance.now() - began) / 1000);
+    this.#histogram.observe((performance.now() - began) / 1000);
   }
 
   /**
@@ -346,37 +359,37 @@ export class Wal {
    * entries past `index`): with locks 1..6, releaseLockTo(4) releases 1 and 2.
    */
   releaseLockTo(index: number): void {
-    if (this.segments.length === 0) return;
-    let smaller = this.segments.length - 1;
-    for (let i = 0; i < this.segments.length; i++) {
-      if (parseWalName(this.segments[i]!.name)!.index >= index) {
+    if (this.#segments.length === 0) return;
+    let smaller = this.#segments.length - 1;
+    for (let i = 0; i < this.#segments.length; i++) {
+      if (parseWalName(this.#segments[i]!.name)!.index >= index) {
         smaller = i - 1;
         break;
       }
     }
     if (smaller <= 0) return;
-    for (const segment of this.segments.slice(0, smaller)) segment.file?.close();
-    this.segments = this.segments.slice(smaller);
+    for (const segment of this.#segments.slice(0, smaller)) segment.file?.close();
+    this.#segments = this.#segments.slice(smaller);
   }
 
   /** The names of the segments this WAL holds locked, oldest first. */
   lockedSegments(): string[] {
-    return this.segments.map((s) => s.name);
+    return this.#segments.map((s) => s.name);
   }
 
   /** Syncs the tail and releases every file. */
   close(): Promise<void> {
-    return this.serialize(async () => {
-      if (this.closed) return;
-      this.closed = true;
+    return this.#serialize(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
       try {
-        await this.pipeline?.close();
-        this.pipeline = undefined;
-        if (this.encoder !== undefined && this.failure === undefined) await this.sync();
+        await this.#pipeline?.close();
+        this.#pipeline = undefined;
+        if (this.#encoder !== undefined && this.#failure === undefined) await this.sync();
       } finally {
         // Release the files and their locks even when the last sync failed.
-        for (const segment of this.segments) segment.file?.close();
-        this.segments = [];
+        for (const segment of this.#segments) segment.file?.close();
+        this.#segments = [];
       }
     });
   }
@@ -417,20 +430,20 @@ export class Wal {
     return snapshots.filter((s) => s.index <= commit);
   }
 
-  private appendable(): RecordEncoder {
-    if (this.closed) throw new WalError("closed", "wal: closed");
-    if (this.failure !== undefined) {
-      throw new WalError("closed", `wal: an earlier write failed: ${this.failure.message}`);
+  #appendable(): RecordEncoder {
+    if (this.#closed) throw new WalError("closed", "wal: closed");
+    if (this.#failure !== undefined) {
+      throw new WalError("closed", `wal: an earlier write failed: ${this.#failure.message}`);
     }
-    if (this.encoder === undefined) {
+    if (this.#encoder === undefined) {
       throw new WalError("closed", "wal: read the WAL out with readAll() before appending");
     }
-    return this.encoder;
+    return this.#encoder;
   }
 
-  private serialize<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work);
-    this.queue = run.catch(() => {});
+  #serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch(() => {});
     return run;
   }
 }

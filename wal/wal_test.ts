@@ -193,15 +193,14 @@ Deno.test("validSnapshotEntries() lists the snapshot markers the last hard state
 });
 
 Deno.test("after a failed write the WAL refuses further appends instead of breaking the CRC chain", async () => {
-  // Method: close the tail segment's descriptor behind the WAL's back so the next write fails.
+  // Method: swap the tail segment's descriptor for a read-only one behind the WAL's back (the
+  // test hook), so the next write fails as a failing disk would make it fail.
   const dir = await tempWalDir();
   const wal = await Wal.create(dir, METADATA);
   await wal.save(hs(1, 1), [entry(1)]);
-  const internals = wal as unknown as { segments: { file: Deno.FsFile | undefined }[] };
-  internals.segments[0]!.file!.close();
+  await wal.failTailWritesForTesting();
   await rejects(wal.save(hs(1, 2), [entry(2)]));
   await rejects(wal.save(hs(1, 2), [entry(2)]), /an earlier write failed/);
-  internals.segments[0]!.file = undefined;
   await wal.close();
   const reopened = await Wal.open(dir, { index: 0, term: 0 });
   deepStrictEqual((await reopened.readAll()).entries, [entry(1)]);
