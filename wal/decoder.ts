@@ -18,7 +18,7 @@
 
 import { join } from "node:path";
 import { crc32c } from "../checksum/mod.ts";
-import { WalError } from "./errors.ts";
+import { assert, WalError } from "./errors.ts";
 import { decodeRecord, RecordType, recordTypeName, type WalRecord } from "./walpb.ts";
 
 /** Bytes of the length word that opens every frame. */
@@ -227,6 +227,10 @@ export class WalDecoder {
       }
       this.crc = crc;
     }
+    // Checked right after reading: the record's data lies inside its frame, and the frame
+    // inside the bytes read.
+    assert((record.data?.length ?? 0) < recordBytes, "a record's data overruns its frame");
+    assert(end <= this.#bytes.length, () => `a frame ends at ${end}, past the bytes read`);
     this.lastValidOffset = end;
     return { record, segment: this.segmentName, offset, frameBytes: end - offset };
   }

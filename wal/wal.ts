@@ -67,6 +67,28 @@ interface _Segment {
 
 const ZERO_HARD_STATE: HardState = { term: 0, vote: 0n, commit: 0 };
 
+/**
+ * Entries of one save have consecutive indexes from 1 up and terms that never decrease (Raft
+ * §5.3: a log's terms only grow), as raft hands them over; a gap would read back as a hole.
+ */
+function _assertContiguous(entries: readonly Entry[]): void {
+  let previous: Entry | undefined;
+  for (const entry of entries) {
+    assert(entry.index >= 1, () => `entry index ${entry.index} is below 1`);
+    if (previous !== undefined) {
+      assert(
+        entry.index === previous.index + 1,
+        () => `entry ${entry.index} does not follow entry ${previous!.index}`,
+      );
+      assert(
+        entry.term >= previous.term,
+        () => `entry ${entry.index} has term ${entry.term} below ${previous!.term}`,
+      );
+    }
+    previous = entry;
+  }
+}
+
 function _isEmptyHardState(hs: HardState): boolean {
   return hs.term === 0 && hs.vote === 0n && hs.commit === 0;
 }
@@ -100,6 +122,11 @@ export class Wal {
     this.#syncWrites = (options.writeMode ?? "sync") === "sync";
     this.#segments = segments;
     if (!(this.#segmentBytes >= 4096)) throw new RangeError("wal: segmentBytes must be >= 4096");
+    assert(segments.length > 0, "a WAL holds at least one segment");
+    assert(
+      isValidSeq(segments.map((s) => s.name)),
+      () => `segment sequence numbers are not consecutive: ${segments.map((s) => s.name)}`,
+    );
   }
 
   /** True when `dir` holds at least one segment. */
@@ -199,6 +226,8 @@ export class Wal {
       await this.#zeroPastEnd(tail, decoder.lastValidOffset);
     }
     this.#tailOffset = decoder.lastValidOffset;
+    // Every frame is a multiple of 8 bytes, so a valid end of the log is 8-aligned.
+    assert(this.#tailOffset % 8 === 0, () => `tail offset ${this.#tailOffset} is not 8-aligned`);
     await tail.file!.seek(this.#tailOffset, Deno.SeekMode.Start);
     this.#encoder = new RecordEncoder(decoder.crc);
     this.#metadata = result.metadata;
@@ -263,6 +292,7 @@ export class Wal {
     if (_isEmptyHardState(hardState) && entries.length === 0) return;
     const mustSync = entries.length > 0 || hardState.term !== this.#state.term ||
       hardState.vote !== this.#state.vote;
+    _assertContiguous(entries);
     for (const entry of entries) {
       encoder.append(RecordType.entry, encodeEntry(entry));
       this.#lastIndex = entry.index;
@@ -320,12 +350,16 @@ export class Wal {
   }
 
   async #writeTail(bytes: Uint8Array): Promise<void> {
+    // Whole frames only (each a multiple of 8 bytes), appended at a frame boundary.
+    assert(bytes.length % 8 === 0, () => `a write of ${bytes.length} bytes is not whole frames`);
+    assert(this.#tailOffset % 8 === 0, () => `tail offset ${this.#tailOffset} is not 8-aligned`);
     const file = this.#segments[this.#segments.length - 1]!.file!;
     let written = 0;
     while (written < bytes.length) {
       const rest = bytes.subarray(written);
       written += this.#syncWrites ? file.writeSync(rest) : await file.write(rest);
     }
+    assert(written === bytes.length, () => `wrote ${written} of ${bytes.length} bytes`);
     this.#tailOffset += written;
     walWriteBytes.total += written;
   }
@@ -335,13 +369,22 @@ export class Wal {
     const tail = this.#segments[this.#segments.length - 1]!;
     await tail.file!.truncate(this.#tailOffset);
     await this.sync();
-    const seq = parseWalName(tail.name)!.seq + 1;
-    const name = walName(seq, this.#lastIndex + 1);
+    const previous = parseWalName(tail.name)!;
+    const name = walName(previous.seq + 1, this.#lastIndex + 1);
+    // A new segment continues the sequence (its first index may be lower: raft may have
+    // overwritten a suffix since the last cut).
+    assert(
+      parseWalName(name)?.seq === previous.seq + 1,
+      () => `segment ${name} does not follow ${tail.name}`,
+    );
     const temp = await this.#pipeline!.take();
     this.#segments.push({ name, file: temp.file });
     this.#tailOffset = 0;
     const encoder = this.#encoder!;
+    // The new segment's crc record carries the chain on unchanged (etcd's cut).
+    const chain = encoder.crc;
     encoder.append(RecordType.crc, undefined);
+    assert(encoder.crc === chain, "a crc record changed the CRC chain");
     encoder.append(RecordType.metadata, this.#metadata ?? new Uint8Array(0));
     if (!_isEmptyHardState(this.#state)) {
       encoder.append(RecordType.state, encodeHardState(this.#state));

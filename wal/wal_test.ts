@@ -221,3 +221,16 @@ Deno.test("open() at a snapshot drops entries that a later overwrite before the 
   deepStrictEqual((await reopened.readAll()).entries, []);
   await reopened.close();
 });
+
+Deno.test("save() refuses entries whose indexes are not consecutive, and stops appending", async () => {
+  // Goal: the always-on assertion catches a gap before it reaches the disk (it would read back
+  // as a hole in the log). Method: hand save() entries 1 and 3, then try a valid save.
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  await rejects(wal.save(hs(1, 1), [entry(1), entry(3)]), /entry 3 does not follow entry 1/);
+  await rejects(wal.save(hs(1, 1), [entry(1)]), /an earlier write failed/);
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  deepStrictEqual((await reopened.readAll()).entries, []);
+  await reopened.close();
+});
