@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Message, messageTypeName } from "../raft/raftpb.ts";
+import { type Message, messageTypeName } from "../raft/mod.ts";
 import type { TransportContext } from "./transport_types.ts";
 import { idToHex } from "./version.ts";
 

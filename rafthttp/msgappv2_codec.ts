@@ -28,7 +28,7 @@ import {
   type Message,
   MessageType,
   newMessage,
-} from "../raft/raftpb.ts";
+} from "../raft/mod.ts";
 import type { ByteQueue } from "./byte_queue.ts";
 import { FrameError, MESSAGE_BYTES_MAX } from "./msg_codec.ts";
 

@@ -12,7 +12,7 @@
  */
 
 import { SnapshotStatus } from "./transport_types.ts";
-import { type Message, MessageType, messageTypeName } from "../raft/raftpb.ts";
+import { type Message, MessageType, messageTypeName } from "../raft/mod.ts";
 import { Inbox } from "./inbox.ts";
 import { PeerStatus } from "./peer_status.ts";
 import { Pipeline } from "./pipeline.ts";

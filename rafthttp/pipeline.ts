@@ -8,7 +8,7 @@
  */
 
 import { SnapshotStatus } from "./transport_types.ts";
-import { encodeMessage, type Message, MessageType } from "../raft/raftpb.ts";
+import { encodeMessage, type Message, MessageType } from "../raft/mod.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { postToPeer } from "./post.ts";
 import { RAFT_PREFIX } from "./stream_type.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { decodeMessageFrame } from "./msg_codec.ts";
 import { isLinkHeartbeat, MsgAppV2Decoder } from "./msgappv2_codec.ts";

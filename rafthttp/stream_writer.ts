@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import { linkHeartbeatMessage, MsgAppV2Encoder } from "./msgappv2_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";

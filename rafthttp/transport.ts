@@ -11,7 +11,7 @@
  */
 
 import { SnapshotStatus } from "./transport_types.ts";
-import { type Message, messageTypeName } from "../raft/raftpb.ts";
+import { type Message, messageTypeName } from "../raft/mod.ts";
 import { handleRaftRequest, type HandlerHost, isRaftPath } from "./http_handler.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { Peer, Remote } from "./peer.ts";

@@ -18,8 +18,8 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import type { Entry, HardState } from "../raft/raftpb.ts";
-import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
+import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/mod.ts";
 import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
 import { RecordEncoder } from "./encoder.ts";
 import { WalError } from "./errors.ts";
