@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import type { Entry } from "../raft/raftpb.ts";
+import type { Entry } from "../raft/mod.ts";
 import { DurationHistogram, WAL_FSYNC_BUCKETS } from "../wal/histogram.ts";
 import { Wal } from "../wal/wal.ts";
 import { encodeMetadata } from "../wal/walpb.ts";

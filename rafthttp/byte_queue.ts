@@ -10,30 +10,30 @@
 
 /** Received bytes not yet consumed, as a list of chunks. */
 export class ByteQueue {
-  private chunks: Uint8Array[] = [];
+  #chunks: Uint8Array[] = [];
   /** Offset of the first unconsumed byte in `chunks[0]`. */
-  private head = 0;
-  private size = 0;
+  #head = 0;
+  #size = 0;
 
   /** Number of bytes buffered. */
   get length(): number {
-    return this.size;
+    return this.#size;
   }
 
   /** Appends a received chunk (kept by reference, not copied). */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
   }
 
   /** The byte at `offset` from the front; the caller checks `length` first. */
   peekUint8(offset: number): number {
-    if (offset < 0 || offset >= this.size) {
-      throw new RangeError(`peek at ${offset} of ${this.size}`);
+    if (offset < 0 || offset >= this.#size) {
+      throw new RangeError(`peek at ${offset} of ${this.#size}`);
     }
-    let at = offset + this.head;
-    for (const chunk of this.chunks) {
+    let at = offset + this.#head;
+    for (const chunk of this.#chunks) {
       if (at < chunk.length) return chunk[at]!;
       at -= chunk.length;
     }
@@ -42,8 +42,8 @@ export class ByteQueue {
 
   /** The big-endian unsigned 64-bit integer at `offset` from the front. */
   peekUint64(offset: number): bigint {
-    if (offset + 8 > this.size) {
-      throw new RangeError(`peek of 8 bytes at ${offset} of ${this.size}`);
+    if (offset + 8 > this.#size) {
+      throw new RangeError(`peek of 8 bytes at ${offset} of ${this.#size}`);
     }
     let value = 0n;
     for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(this.peekUint8(offset + i));
@@ -52,22 +52,22 @@ export class ByteQueue {
 
   /** Removes and returns the first `count` bytes (a view when they lie in one chunk). */
   take(count: number): Uint8Array {
-    if (count < 0 || count > this.size) throw new RangeError(`take ${count} of ${this.size}`);
-    const first = this.chunks[0];
+    if (count < 0 || count > this.#size) throw new RangeError(`take ${count} of ${this.#size}`);
+    const first = this.#chunks[0];
     if (count === 0) return new Uint8Array(0);
-    if (first !== undefined && this.head + count <= first.length) {
-      const view = first.subarray(this.head, this.head + count);
-      this._consume(count);
+    if (first !== undefined && this.#head + count <= first.length) {
+      const view = first.subarray(this.#head, this.#head + count);
+      this.#consume(count);
       return view;
     }
     const out = new Uint8Array(count);
     let filled = 0;
     while (filled < count) {
-      const chunk = this.chunks[0]!;
-      const n = Math.min(chunk.length - this.head, count - filled);
-      out.set(chunk.subarray(this.head, this.head + n), filled);
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length - this.#head, count - filled);
+      out.set(chunk.subarray(this.#head, this.#head + n), filled);
       filled += n;
-      this._consume(n);
+      this.#consume(n);
     }
     return out;
   }
@@ -75,35 +75,35 @@ export class ByteQueue {
   /** Removes and returns the big-endian unsigned 64-bit integer at the front. */
   takeUint64(): bigint {
     const value = this.peekUint64(0);
-    this._consume(8);
+    this.#consume(8);
     return value;
   }
 
   /** Removes and returns everything buffered, as chunks. */
   drain(): Uint8Array[] {
     const out: Uint8Array[] = [];
-    const first = this.chunks[0];
-    if (first !== undefined) out.push(first.subarray(this.head));
-    for (let i = 1; i < this.chunks.length; i++) out.push(this.chunks[i]!);
-    this.chunks = [];
-    this.head = 0;
-    this.size = 0;
+    const first = this.#chunks[0];
+    if (first !== undefined) out.push(first.subarray(this.#head));
+    for (let i = 1; i < this.#chunks.length; i++) out.push(this.#chunks[i]!);
+    this.#chunks = [];
+    this.#head = 0;
+    this.#size = 0;
     return out;
   }
 
-  private _consume(count: number): void {
+  #consume(count: number): void {
     let left = count;
     while (left > 0) {
-      const chunk = this.chunks[0]!;
-      const rest = chunk.length - this.head;
+      const chunk = this.#chunks[0]!;
+      const rest = chunk.length - this.#head;
       if (left < rest) {
-        this.head += left;
+        this.#head += left;
         break;
       }
       left -= rest;
-      this.chunks.shift();
-      this.head = 0;
+      this.#chunks.shift();
+      this.#head = 0;
     }
-    this.size -= count;
+    this.#size -= count;
   }
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { decodeMessage, type Message, MessageType } from "../raft/raftpb.ts";
+import { decodeMessage, type Message, MessageType } from "../raft/mod.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { decodeMessageFrame } from "./msg_codec.ts";
 import type { Peer } from "./peer.ts";

@@ -7,73 +7,79 @@
  * @module
  */
 
-import { type Message, messageTypeName } from "../raft/raftpb.ts";
+import { type Message, messageTypeName } from "../raft/mod.ts";
 import type { TransportContext } from "./transport_types.ts";
 import { idToHex } from "./version.ts";
 
 /** Received messages waiting for raft, bounded. */
 export class Inbox {
-  private queue: Message[] = [];
-  private head = 0;
-  private draining = false;
-  private stopped = false;
-  private lastDropLogMs = 0;
+  #queue: Message[] = [];
+  #head = 0;
+  #draining = false;
+  #stopped = false;
+  #lastDropLogMs = 0;
 
-  constructor(private readonly context: TransportContext, private readonly capacity: number) {}
+  readonly #context: TransportContext;
+  readonly #capacity: number;
+
+  constructor(context: TransportContext, capacity: number) {
+    this.#context = context;
+    this.#capacity = capacity;
+  }
 
   /** Queues a message for raft; drops it (with a rate-limited warning) when full. */
   push(message: Message): void {
-    if (this.stopped) return;
-    if (this.queue.length - this.head >= this.capacity) {
+    if (this.#stopped) return;
+    if (this.#queue.length - this.#head >= this.#capacity) {
       const now = performance.now();
-      if (now - this.lastDropLogMs > 1000) {
-        this.lastDropLogMs = now;
-        this.context.logger.warn(
+      if (now - this.#lastDropLogMs > 1000) {
+        this.#lastDropLogMs = now;
+        this.#context.logger.warn(
           "dropped internal Raft message since receiving buffer is full (overloaded network)",
           {
             "message-type": messageTypeName(message.type),
-            "local-member-id": idToHex(this.context.id),
+            "local-member-id": idToHex(this.#context.id),
             from: idToHex(message.from),
           },
         );
       }
       return;
     }
-    this.queue.push(message);
-    if (!this.draining) this._drain();
+    this.#queue.push(message);
+    if (!this.#draining) this.#drain();
   }
 
   /** Drops what is queued and refuses more. */
   stop(): void {
-    this.stopped = true;
-    this.queue = [];
-    this.head = 0;
+    this.#stopped = true;
+    this.#queue = [];
+    this.#head = 0;
   }
 
-  private _drain(): void {
-    this.draining = true;
-    while (this.head < this.queue.length && !this.stopped) {
-      const message = this.queue[this.head++]!;
+  #drain(): void {
+    this.#draining = true;
+    while (this.#head < this.#queue.length && !this.#stopped) {
+      const message = this.#queue[this.#head++]!;
       let result: void | Promise<void>;
       try {
-        result = this.context.raft.process(message);
+        result = this.#context.raft.process(message);
       } catch (error) {
-        this._warn(message, error);
+        this.#warn(message, error);
         continue;
       }
       if (result instanceof Promise) {
-        result.catch((error) => this._warn(message, error)).finally(() => this._drain());
+        result.catch((error) => this.#warn(message, error)).finally(() => this.#drain());
         return;
       }
     }
-    this.queue = [];
-    this.head = 0;
-    this.draining = false;
+    this.#queue = [];
+    this.#head = 0;
+    this.#draining = false;
   }
 
-  private _warn(message: Message, error: unknown): void {
-    this.context.logger.warn("failed to process Raft message", {
-      "local-member-id": idToHex(this.context.id),
+  #warn(message: Message, error: unknown): void {
+    this.#context.logger.warn("failed to process Raft message", {
+      "local-member-id": idToHex(this.#context.id),
       "message-type": messageTypeName(message.type),
       error: error instanceof Error ? error.message : String(error),
     });

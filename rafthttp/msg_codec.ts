@@ -11,7 +11,7 @@
  * @module
  */
 
-import { decodeMessage, encodeMessage, type Message } from "../raft/raftpb.ts";
+import { decodeMessage, encodeMessage, type Message } from "../raft/mod.ts";
 import type { ByteQueue } from "./byte_queue.ts";
 
 /** Bytes of the length prefix. */

@@ -28,7 +28,7 @@ import {
   type Message,
   MessageType,
   newMessage,
-} from "../raft/raftpb.ts";
+} from "../raft/mod.ts";
 import type { ByteQueue } from "./byte_queue.ts";
 import { FrameError, MESSAGE_BYTES_MAX } from "./msg_codec.ts";
 
@@ -57,14 +57,14 @@ function _u64(value: number | bigint): Uint8Array {
 
 /** Stateful encoder for one msgappv2 connection. */
 export class MsgAppV2Encoder {
-  private term = 0;
-  private index = 0;
+  #term = 0;
+  #index = 0;
 
   /** Encodes one message (a MsgApp or a link heartbeat) as byte pieces to write in order. */
   encode(message: Message): Uint8Array[] {
     if (isLinkHeartbeat(message)) return [Uint8Array.of(MSGAPPV2_LINK_HEARTBEAT)];
     if (
-      this.index === message.index && this.term === message.logTerm &&
+      this.#index === message.index && this.#term === message.logTerm &&
       message.logTerm === message.term
     ) {
       const pieces: Uint8Array[] = [
@@ -74,26 +74,32 @@ export class MsgAppV2Encoder {
       for (const entry of message.entries) {
         const bytes = encodeEntry(entry);
         pieces.push(_u64(bytes.length), bytes);
-        this.index++;
+        this.#index++;
       }
       pieces.push(_u64(message.commit));
       return pieces;
     }
     const body = encodeMessage(message);
-    this.term = message.term;
-    this.index = message.index;
+    this.#term = message.term;
+    this.#index = message.index;
     const last = message.entries[message.entries.length - 1];
-    if (last !== undefined) this.index = last.index;
+    if (last !== undefined) this.#index = last.index;
     return [Uint8Array.of(MSGAPPV2_APP), _u64(body.length), body];
   }
 }
 
 /** Stateful decoder for one msgappv2 connection from `remote` to `local`. */
 export class MsgAppV2Decoder {
-  private term = 0;
-  private index = 0;
+  #term = 0;
+  #index = 0;
 
-  constructor(private readonly local: bigint, private readonly remote: bigint) {}
+  readonly #local: bigint;
+  readonly #remote: bigint;
+
+  constructor(local: bigint, remote: bigint) {
+    this.#local = local;
+    this.#remote = remote;
+  }
 
   /**
    * Decodes the next whole record from `queue`, or returns `undefined` (consuming nothing) when
@@ -107,29 +113,29 @@ export class MsgAppV2Decoder {
         queue.take(1);
         return linkHeartbeatMessage();
       case MSGAPPV2_APP_ENTRIES:
-        return this._decodeAppEntries(queue);
+        return this.#decodeAppEntries(queue);
       case MSGAPPV2_APP:
-        return this._decodeApp(queue);
+        return this.#decodeApp(queue);
       default:
         throw new FrameError(`failed to parse type ${type} in msgappv2 stream`);
     }
   }
 
-  private _decodeApp(queue: ByteQueue): Message | undefined {
+  #decodeApp(queue: ByteQueue): Message | undefined {
     if (queue.length < 9) return undefined;
     const size = queue.peekUint64(1);
     if (size > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 message of ${size} bytes`);
     if (queue.length < 9 + Number(size)) return undefined;
     queue.take(9);
     const message = decodeMessage(queue.take(Number(size)));
-    this.term = message.term;
-    this.index = message.index;
+    this.#term = message.term;
+    this.#index = message.index;
     const last = message.entries[message.entries.length - 1];
-    if (last !== undefined) this.index = last.index;
+    if (last !== undefined) this.#index = last.index;
     return message;
   }
 
-  private _decodeAppEntries(queue: ByteQueue): Message | undefined {
+  #decodeAppEntries(queue: ByteQueue): Message | undefined {
     // Measure the whole record first so that a partial one consumes nothing.
     if (queue.length < 9) return undefined;
     const count = queue.peekUint64(1);
@@ -153,15 +159,15 @@ export class MsgAppV2Decoder {
     const commit = Number(queue.takeUint64());
     const message = newMessage({
       type: MessageType.MsgApp,
-      from: this.remote,
-      to: this.local,
-      term: this.term,
-      logTerm: this.term,
-      index: this.index,
+      from: this.#remote,
+      to: this.#local,
+      term: this.#term,
+      logTerm: this.#term,
+      index: this.#index,
       entries,
       commit,
     });
-    this.index += entries.length;
+    this.#index += entries.length;
     return message;
   }
 }

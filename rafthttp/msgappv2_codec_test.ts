@@ -9,7 +9,7 @@ import {
   type Message,
   MessageType,
   newMessage,
-} from "../raft/raftpb.ts";
+} from "../raft/mod.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { FrameError } from "./msg_codec.ts";
 import {

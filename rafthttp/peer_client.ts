@@ -17,6 +17,7 @@
 
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { drained } from "./drained.ts";
 
 /** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
 export interface PeerTlsOptions {
@@ -185,7 +186,7 @@ async function _writeBody(
       if (done) break;
       if (request.destroyed) throw new Error("peer request closed while sending its body");
       if (!request.write(value)) {
-        await _drained(request);
+        await drained(request);
       }
     }
     request.end();
@@ -201,7 +202,12 @@ class _BodySource {
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #finished = false;
 
-  constructor(private readonly incoming: IncomingMessage, private readonly onFinish: () => void) {
+  readonly #incoming: IncomingMessage;
+  readonly #onFinish: () => void;
+
+  constructor(incoming: IncomingMessage, onFinish: () => void) {
+    this.#incoming = incoming;
+    this.#onFinish = onFinish;
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -229,29 +235,13 @@ class _BodySource {
   /** Ends the stream with `reason` unless it already ended. */
   fail(reason: unknown): void {
     if (this.#finish()) this.#controller?.error(reason);
-    this.incoming.destroy();
+    this.#incoming.destroy();
   }
 
   #finish(): boolean {
     if (this.#finished) return false;
     this.#finished = true;
-    this.onFinish();
+    this.#onFinish();
     return true;
   }
-}
-
-/** Resolves when `stream` can take more data or closed; removes its listeners either way. */
-function _drained(stream: {
-  once(event: string, listener: () => void): unknown;
-  off(event: string, listener: () => void): unknown;
-}): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.once("drain", done);
-    stream.once("close", done);
-  });
 }

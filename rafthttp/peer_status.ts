@@ -9,48 +9,56 @@ import { idToHex } from "./version.ts";
 
 /** The reachability of one peer. */
 export class PeerStatus {
-  private active = false;
-  private since: Date | undefined;
+  #active = false;
+  #since: Date | undefined;
+
+  readonly #logger: Logger;
+  readonly #localId: bigint;
+  readonly #peerId: bigint;
 
   constructor(
-    private readonly logger: Logger,
-    private readonly localId: bigint,
-    private readonly peerId: bigint,
-  ) {}
+    logger: Logger,
+    localId: bigint,
+    peerId: bigint,
+  ) {
+    this.#logger = logger;
+    this.#localId = localId;
+    this.#peerId = peerId;
+  }
 
   /** Marks the peer reachable (a stream connected or a POST succeeded). */
   activate(): void {
-    if (this.active) return;
-    this.active = true;
-    this.since = new Date();
-    this.logger.info("peer became active", {
-      "local-member-id": idToHex(this.localId),
-      "peer-id": idToHex(this.peerId),
+    if (this.#active) return;
+    this.#active = true;
+    this.#since = new Date();
+    this.#logger.info("peer became active", {
+      "local-member-id": idToHex(this.#localId),
+      "peer-id": idToHex(this.#peerId),
     });
   }
 
   /** Marks the peer unreachable after a failure of `source` doing `action`. */
   deactivate(source: string, action: string, reason: string): void {
-    if (!this.active) {
-      this.logger.debug("peer deactivated again", { source, action, error: reason });
+    if (!this.#active) {
+      this.#logger.debug("peer deactivated again", { source, action, error: reason });
       return;
     }
-    this.active = false;
-    this.since = undefined;
-    this.logger.warn("peer became inactive (message send to peer failed)", {
-      "local-member-id": idToHex(this.localId),
-      "peer-id": idToHex(this.peerId),
-      error: `failed to ${action} ${idToHex(this.peerId)} on ${source} (${reason})`,
+    this.#active = false;
+    this.#since = undefined;
+    this.#logger.warn("peer became inactive (message send to peer failed)", {
+      "local-member-id": idToHex(this.#localId),
+      "peer-id": idToHex(this.#peerId),
+      error: `failed to ${action} ${idToHex(this.#peerId)} on ${source} (${reason})`,
     });
   }
 
   /** True while the peer is reachable. */
   isActive(): boolean {
-    return this.active;
+    return this.#active;
   }
 
   /** When the peer became reachable, or `undefined` while it is not. */
   activeSince(): Date | undefined {
-    return this.since;
+    return this.#since;
   }
 }

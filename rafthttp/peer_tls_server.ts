@@ -10,6 +10,7 @@
 
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { drained } from "./drained.ts";
 
 /** How to open a client-verifying TLS listener. */
 export interface VerifyingTlsServerOptions {
@@ -139,27 +140,11 @@ async function _pipeBody(
       const { done, value } = await reader.read();
       if (done) break;
       if (!outgoing.write(value)) {
-        await _drained(outgoing);
+        await drained(outgoing);
       }
     }
     if (!gone) outgoing.end();
   } catch {
     outgoing.destroy();
   }
-}
-
-/** Resolves when `stream` can take more data or closed; removes its listeners either way. */
-function _drained(stream: {
-  once(event: string, listener: () => void): unknown;
-  off(event: string, listener: () => void): unknown;
-}): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.once("drain", done);
-    stream.once("close", done);
-  });
 }

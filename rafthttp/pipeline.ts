@@ -8,7 +8,7 @@
  */
 
 import { SnapshotStatus } from "./transport_types.ts";
-import { encodeMessage, type Message, MessageType } from "../raft/raftpb.ts";
+import { encodeMessage, type Message, MessageType } from "../raft/mod.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { postToPeer } from "./post.ts";
 import { RAFT_PREFIX } from "./stream_type.ts";
@@ -21,85 +21,95 @@ import type { UrlPicker } from "./url_picker.ts";
 
 /** The POST pipeline to one peer. */
 export class Pipeline {
-  private queue: Message[] = [];
-  private waiters: ((message: Message | undefined) => void)[] = [];
-  private readonly abort = new AbortController();
-  private workers: Promise<void>[] = [];
-  private stopped = false;
+  #queue: Message[] = [];
+  #waiters: ((message: Message | undefined) => void)[] = [];
+  readonly #abort = new AbortController();
+  #workers: Promise<void>[] = [];
+  #stopped = false;
+
+  readonly #context: TransportContext;
+  readonly #peerId: bigint;
+  readonly #picker: UrlPicker;
+  readonly #status: PeerStatus;
 
   constructor(
-    private readonly context: TransportContext,
-    private readonly peerId: bigint,
-    private readonly picker: UrlPicker,
-    private readonly status: PeerStatus,
-  ) {}
+    context: TransportContext,
+    peerId: bigint,
+    picker: UrlPicker,
+    status: PeerStatus,
+  ) {
+    this.#context = context;
+    this.#peerId = peerId;
+    this.#picker = picker;
+    this.#status = status;
+  }
 
   /** Starts the workers. */
   start(): void {
-    for (let i = 0; i < PIPELINE_CONNECTIONS; i++) this.workers.push(this._work());
+    for (let i = 0; i < PIPELINE_CONNECTIONS; i++) this.#workers.push(this.#work());
   }
 
   /** Queues a message; false when the buffer is full (the caller drops it). */
   send(message: Message): boolean {
-    if (this.stopped) return false;
-    const waiter = this.waiters.shift();
+    if (this.#stopped) return false;
+    const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
       waiter(message);
       return true;
     }
-    if (this.queue.length >= PIPELINE_BUFFER_MESSAGES) return false;
-    this.queue.push(message);
+    if (this.#queue.length >= PIPELINE_BUFFER_MESSAGES) return false;
+    this.#queue.push(message);
     return true;
   }
 
   /** Stops the workers, aborting POSTs in flight, and waits for them. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort.abort();
-    for (const waiter of this.waiters.splice(0)) waiter(undefined);
-    this.queue = [];
-    await Promise.all(this.workers);
+    this.#stopped = true;
+    this.#abort.abort();
+    for (const waiter of this.#waiters.splice(0)) waiter(undefined);
+    this.#queue = [];
+    await Promise.all(this.#workers);
   }
 
-  private _next(): Promise<Message | undefined> {
-    const message = this.queue.shift();
-    if (message !== undefined || this.stopped) return Promise.resolve(message);
-    return new Promise((resolve) => this.waiters.push(resolve));
+  #next(): Promise<Message | undefined> {
+    const message = this.#queue.shift();
+    if (message !== undefined || this.#stopped) return Promise.resolve(message);
+    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  private async _work(): Promise<void> {
+  async #work(): Promise<void> {
     while (true) {
-      const message = await this._next();
+      const message = await this.#next();
       if (message === undefined) return;
-      await this._post(message);
+      await this.#post(message);
     }
   }
 
-  private async _post(message: Message): Promise<void> {
-    const base = this.picker.pick();
+  async #post(message: Message): Promise<void> {
+    const base = this.#picker.pick();
     try {
-      await postToPeer(this.context, {
+      await postToPeer(this.#context, {
         url: base + RAFT_PREFIX,
-        peerId: this.peerId,
+        peerId: this.#peerId,
         body: encodeMessage(message) as Uint8Array<ArrayBuffer>,
         contentType: "application/protobuf",
-        timeoutMs: this.context.timings.pipelineTimeoutMs,
-        signal: this.abort.signal,
+        timeoutMs: this.#context.timings.pipelineTimeoutMs,
+        signal: this.#abort.signal,
       });
     } catch (error) {
-      if (this.stopped) return;
-      this.picker.unreachable(base);
+      if (this.#stopped) return;
+      this.#picker.unreachable(base);
       const reason = error instanceof Error ? error.message : String(error);
-      this.status.deactivate("pipeline", "write", reason);
-      this.context.raft.reportUnreachable(message.to);
+      this.#status.deactivate("pipeline", "write", reason);
+      this.#context.raft.reportUnreachable(message.to);
       if (message.type === MessageType.MsgSnap) {
-        this.context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFailure);
+        this.#context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFailure);
       }
       return;
     }
-    this.status.activate();
+    this.#status.activate();
     if (message.type === MessageType.MsgSnap) {
-      this.context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
+      this.#context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
     }
   }
 }

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { SnapshotStatus } from "./transport_types.ts";
-import { MessageType } from "../raft/raftpb.ts";
+import { MessageType } from "../raft/mod.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { postToPeer } from "./post.ts";

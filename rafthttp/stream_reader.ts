@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { decodeMessageFrame } from "./msg_codec.ts";
 import { isLinkHeartbeat, MsgAppV2Decoder } from "./msgappv2_codec.ts";
@@ -29,149 +29,166 @@ class _DialError extends Error {}
 
 /** The reader of one stream kind from one peer. */
 export class StreamReader {
-  private abort: AbortController | undefined;
-  private stopped = false;
-  private paused = false;
-  private done: Promise<void> | undefined;
-  private sleepTimer: ReturnType<typeof setTimeout> | undefined;
-  private wakeSleep: (() => void) | undefined;
+  #abort: AbortController | undefined;
+  #stopped = false;
+  #paused = false;
+  #done: Promise<void> | undefined;
+  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  #wakeSleep: (() => void) | undefined;
+
+  readonly #context: TransportContext;
+  readonly #peerId: bigint;
+  readonly #type: StreamType;
+  readonly #picker: UrlPicker;
+  readonly #status: PeerStatus;
+  /** Where decoded messages go (the peer's inboxes). */
+  readonly #deliver: (message: Message) => void;
 
   constructor(
-    private readonly context: TransportContext,
-    private readonly peerId: bigint,
-    private readonly type: StreamType,
-    private readonly picker: UrlPicker,
-    private readonly status: PeerStatus,
-    /** Where decoded messages go (the peer's inboxes). */
-    private readonly deliver: (message: Message) => void,
-  ) {}
+    context: TransportContext,
+    peerId: bigint,
+    type: StreamType,
+    picker: UrlPicker,
+    status: PeerStatus,
+    deliver: (message: Message) => void,
+  ) {
+    this.#context = context;
+    this.#peerId = peerId;
+    this.#type = type;
+    this.#picker = picker;
+    this.#status = status;
+    this.#deliver = deliver;
+  }
 
   /** Starts the dial-read-redial loop. */
   start(): void {
-    if (this.done !== undefined) return;
-    this.done = this._run();
+    if (this.#done !== undefined) return;
+    this.#done = this.#run();
   }
 
   /** Drops received messages while paused (etcd's Pause, used to cut a peer in tests). */
   setPaused(paused: boolean): void {
-    this.paused = paused;
+    this.#paused = paused;
   }
 
   /** Stops the loop and waits for it to end. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort?.abort();
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.wakeSleep?.();
-    await this.done;
+    this.#stopped = true;
+    this.#abort?.abort();
+    if (this.#sleepTimer !== undefined) clearTimeout(this.#sleepTimer);
+    this.#wakeSleep?.();
+    await this.#done;
   }
 
-  private _fields(): Record<string, string> {
+  #fields(): Record<string, string> {
     return {
-      "stream-reader-type": streamTypeName(this.type),
-      "local-member-id": idToHex(this.context.id),
-      "remote-peer-id": idToHex(this.peerId),
+      "stream-reader-type": streamTypeName(this.#type),
+      "local-member-id": idToHex(this.#context.id),
+      "remote-peer-id": idToHex(this.#peerId),
     };
   }
 
-  private async _run(): Promise<void> {
-    this.context.logger.info("started stream reader with remote peer", this._fields());
-    let retryMs = this.context.timings.dialRetryMs;
-    while (!this.stopped) {
+  async #run(): Promise<void> {
+    this.#context.logger.info("started stream reader with remote peer", this.#fields());
+    let retryMs = this.#context.timings.dialRetryMs;
+    while (!this.#stopped) {
       const abort = new AbortController();
-      this.abort = abort;
+      this.#abort = abort;
       let body: ReadableStream<Uint8Array> | undefined;
       try {
-        body = await this._dial(abort.signal);
+        body = await this.#dial(abort.signal);
       } catch (error) {
-        if (!this.stopped) {
-          this.status.deactivate(streamTypeName(this.type), "dial", _message(error));
+        if (!this.#stopped) {
+          this.#status.deactivate(streamTypeName(this.#type), "dial", _message(error));
         }
       }
       if (body !== undefined) {
-        retryMs = this.context.timings.dialRetryMs;
-        this.status.activate();
-        this.context.logger.info(
+        retryMs = this.#context.timings.dialRetryMs;
+        this.#status.activate();
+        this.#context.logger.info(
           "established TCP streaming connection with remote peer",
-          this._fields(),
+          this.#fields(),
         );
-        const error = await this._decodeLoop(body, abort);
-        if (!this.stopped) {
-          this.context.logger.warn("lost TCP streaming connection with remote peer", {
-            ...this._fields(),
+        const error = await this.#decodeLoop(body, abort);
+        if (!this.#stopped) {
+          this.#context.logger.warn("lost TCP streaming connection with remote peer", {
+            ...this.#fields(),
             error: error === undefined ? "EOF" : _message(error),
           });
           if (error !== undefined) {
-            this.status.deactivate(streamTypeName(this.type), "read", _message(error));
+            this.#status.deactivate(streamTypeName(this.#type), "read", _message(error));
           }
         }
       }
       abort.abort();
-      if (this.stopped) break;
-      await this._sleep(retryMs);
-      retryMs = Math.min(retryMs * 2, this.context.timings.dialRetryMaxMs);
+      if (this.#stopped) break;
+      await this.#sleep(retryMs);
+      retryMs = Math.min(retryMs * 2, this.#context.timings.dialRetryMaxMs);
     }
-    this.context.logger.info("stopped stream reader with remote peer", this._fields());
+    this.#context.logger.info("stopped stream reader with remote peer", this.#fields());
   }
 
-  private _sleep(ms: number): Promise<void> {
+  #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.wakeSleep = resolve;
-      this.sleepTimer = setTimeout(() => {
-        this.sleepTimer = undefined;
-        this.wakeSleep = undefined;
+      this.#wakeSleep = resolve;
+      this.#sleepTimer = setTimeout(() => {
+        this.#sleepTimer = undefined;
+        this.#wakeSleep = undefined;
         resolve();
       }, ms);
     });
   }
 
-  private async _dial(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const base = this.picker.pick();
-    const url = `${base}${streamEndpoint(this.type)}/${idToHex(this.context.id)}`;
+  async #dial(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const base = this.#picker.pick();
+    const url = `${base}${streamEndpoint(this.#type)}/${idToHex(this.#context.id)}`;
     const headers = {
       ...peerRequestHeaders({
-        from: this.context.id,
-        clusterId: this.context.clusterId,
-        urls: this.context.urls,
+        from: this.#context.id,
+        clusterId: this.#context.clusterId,
+        urls: this.#context.urls,
       }),
-      [HEADER_RAFT_TO]: idToHex(this.peerId),
+      [HEADER_RAFT_TO]: idToHex(this.#peerId),
     };
     // The dial itself (connect + response headers) is bounded by the read timeout.
-    const dialTimer = setTimeout(() => this.abort?.abort(), this.context.timings.connReadTimeoutMs);
+    const dialTimer = setTimeout(
+      () => this.#abort?.abort(),
+      this.#context.timings.connReadTimeoutMs,
+    );
     let response: Response;
     try {
-      response = await this.context.peerClient.request(url, { headers, signal, pool: "stream" });
+      response = await this.#context.peerClient.request(url, { headers, signal, pool: "stream" });
     } catch (error) {
-      this.picker.unreachable(base);
+      this.#picker.unreachable(base);
       throw error;
     } finally {
       clearTimeout(dialTimer);
     }
     if (response.status === 200 && response.body !== null) return response.body;
     const text = await response.text().catch(() => "");
-    this.picker.unreachable(base);
+    this.#picker.unreachable(base);
     switch (response.status) {
       case 410:
-        this.context.reportCriticalError(new Error(ERROR_MEMBER_REMOVED));
+        this.#context.reportCriticalError(new Error(ERROR_MEMBER_REMOVED));
         throw new _DialError(ERROR_MEMBER_REMOVED);
       case 404:
         throw new _DialError(
-          `peer ${idToHex(this.peerId)} failed to find local node ${idToHex(this.context.id)}`,
+          `peer ${idToHex(this.#peerId)} failed to find local node ${idToHex(this.#context.id)}`,
         );
       case 412: {
         const reason = text.replace(/\n$/, "");
         if (reason === ERROR_INCOMPATIBLE_VERSION) {
-          this.context.logger.warn(
+          this.#context.logger.warn(
             "request sent was ignored by remote peer due to server version incompatibility",
-            this._fields(),
+            this.#fields(),
           );
         } else if (reason === ERROR_CLUSTER_ID_MISMATCH) {
-          this.context.logger.warn(
+          this.#context.logger.warn(
             "request sent was ignored by remote peer due to cluster ID mismatch",
             {
-              ...this._fields(),
+              ...this.#fields(),
               "remote-peer-cluster-id": response.headers.get(HEADER_CLUSTER_ID) ?? "",
-              "local-member-cluster-id": idToHex(this.context.clusterId),
+              "local-member-cluster-id": idToHex(this.#context.clusterId),
             },
           );
         }
@@ -183,14 +200,14 @@ export class StreamReader {
   }
 
   /** Reads and delivers messages until the body ends or fails; returns the failure. */
-  private async _decodeLoop(
+  async #decodeLoop(
     body: ReadableStream<Uint8Array>,
     abort: AbortController,
   ): Promise<unknown> {
     const reader = body.getReader();
     const queue = new ByteQueue();
-    const v2 = this.type === "msgappv2"
-      ? new MsgAppV2Decoder(this.context.id, this.peerId)
+    const v2 = this.#type === "msgappv2"
+      ? new MsgAppV2Decoder(this.#context.id, this.#peerId)
       : undefined;
     const decode = v2 !== undefined ? () => v2.decode(queue) : () => decodeMessageFrame(queue);
     let timedOut = false;
@@ -200,7 +217,7 @@ export class StreamReader {
       timer = setTimeout(() => {
         timedOut = true;
         abort.abort();
-      }, this.context.timings.connReadTimeoutMs);
+      }, this.#context.timings.connReadTimeoutMs);
     };
     try {
       arm();
@@ -210,12 +227,12 @@ export class StreamReader {
         arm();
         queue.push(value);
         for (let message = decode(); message !== undefined; message = decode()) {
-          if (this.paused || isLinkHeartbeat(message)) continue;
-          this.deliver(message);
+          if (this.#paused || isLinkHeartbeat(message)) continue;
+          this.#deliver(message);
         }
       }
     } catch (error) {
-      if (this.stopped) return undefined;
+      if (this.#stopped) return undefined;
       return timedOut ? new Error("read timeout: no data for connReadTimeoutMs") : error;
     } finally {
       clearTimeout(timer);

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import { linkHeartbeatMessage, MsgAppV2Encoder } from "./msgappv2_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";
@@ -41,26 +41,34 @@ interface _Connection {
 
 /** The writer of one stream kind to one peer. */
 export class StreamWriter {
-  private queue: Message[] = [];
-  private queueHead = 0;
-  private connection: _Connection | undefined;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private stopped = false;
+  #queue: Message[] = [];
+  #queueHead = 0;
+  #connection: _Connection | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
+
+  readonly #context: TransportContext;
+  readonly #peerId: bigint;
+  readonly #status: PeerStatus;
 
   constructor(
-    private readonly context: TransportContext,
-    private readonly peerId: bigint,
-    private readonly status: PeerStatus,
-  ) {}
+    context: TransportContext,
+    peerId: bigint,
+    status: PeerStatus,
+  ) {
+    this.#context = context;
+    this.#peerId = peerId;
+    this.#status = status;
+  }
 
   /** True while a connection is attached (messages can go this way). */
   get working(): boolean {
-    return this.connection !== undefined && !this.connection.closed;
+    return this.#connection !== undefined && !this.#connection.closed;
   }
 
   /** Messages queued and not yet written. */
   get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.#queue.length - this.#queueHead;
   }
 
   /**
@@ -68,12 +76,12 @@ export class StreamWriter {
    * case the caller drops it (the stream never blocks the sender).
    */
   send(message: Message): boolean {
-    if (message.to !== this.peerId) throw new Error("stream writer given another peer's message");
+    if (message.to !== this.#peerId) throw new Error("stream writer given another peer's message");
     if (!this.working || this.queued >= STREAM_BUFFER_MESSAGES) return false;
-    this.queue.push(message);
-    const wake = this.connection!.wake;
+    this.#queue.push(message);
+    const wake = this.#connection!.wake;
     if (wake !== undefined) {
-      this.connection!.wake = undefined;
+      this.#connection!.wake = undefined;
       wake();
     }
     return true;
@@ -84,7 +92,7 @@ export class StreamWriter {
    * it with. A connection already attached is closed first, as etcd does.
    */
   attach(type: StreamType): ReadableStream<Uint8Array> {
-    if (this.stopped) throw new Error("stream writer stopped");
+    if (this.#stopped) throw new Error("stream writer stopped");
     const replaced = this.closeConnection("replaced by a new connection");
     const encoder = type === "msgappv2" ? new MsgAppV2Encoder() : undefined;
     const connection: _Connection = {
@@ -96,138 +104,138 @@ export class StreamWriter {
       lastWriteMs: performance.now(),
       closed: false,
     };
-    this.connection = connection;
-    this.status.activate();
+    this.#connection = connection;
+    this.#status.activate();
     const fields = {
       "stream-writer-type": streamTypeName(type),
-      "local-member-id": idToHex(this.context.id),
-      "remote-peer-id": idToHex(this.peerId),
+      "local-member-id": idToHex(this.#context.id),
+      "remote-peer-id": idToHex(this.#peerId),
     };
     if (replaced) {
-      this.context.logger.warn("closed TCP streaming connection with remote peer", fields);
+      this.#context.logger.warn("closed TCP streaming connection with remote peer", fields);
     }
-    this.context.logger.info("established TCP streaming connection with remote peer", fields);
-    this._startTimer();
+    this.#context.logger.info("established TCP streaming connection with remote peer", fields);
+    this.#startTimer();
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
         connection.controller = controller;
       },
-      pull: (controller) => this._pull(connection, controller),
+      pull: (controller) => this.#pull(connection, controller),
       cancel: () => {
         // The peer went away (or the server is closing the connection).
         if (connection.closed) return;
-        this.context.logger.warn("lost TCP streaming connection with remote peer", fields);
-        this.status.deactivate(streamTypeName(type), "write", "connection closed by the peer");
-        this._detach(connection);
+        this.#context.logger.warn("lost TCP streaming connection with remote peer", fields);
+        this.#status.deactivate(streamTypeName(type), "write", "connection closed by the peer");
+        this.#detach(connection);
       },
     }, { highWaterMark: 1 });
   }
 
   /** Closes the attached connection, if any; true when there was one. */
   closeConnection(reason: string): boolean {
-    const connection = this.connection;
+    const connection = this.#connection;
     if (connection === undefined || connection.closed) return false;
     try {
       connection.controller?.close();
     } catch {
       // Already errored or closed by the stream machinery.
     }
-    this.context.logger.debug("closing stream connection", { reason });
-    this._detach(connection);
+    this.#context.logger.debug("closing stream connection", { reason });
+    this.#detach(connection);
     return true;
   }
 
   /** Closes the connection and stops the timer for good. */
   stop(): void {
-    this.stopped = true;
+    this.#stopped = true;
     this.closeConnection("writer stopped");
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
-  private _detach(connection: _Connection): void {
+  #detach(connection: _Connection): void {
     connection.closed = true;
     const wake = connection.wake;
     connection.wake = undefined;
     wake?.();
-    if (this.connection !== connection) return;
-    this.connection = undefined;
+    if (this.#connection !== connection) return;
+    this.#connection = undefined;
     // etcd throws the buffered messages away with the connection and tells raft.
-    if (this.queued > 0) this.context.raft.reportUnreachable(this.peerId);
-    this.queue = [];
-    this.queueHead = 0;
+    if (this.queued > 0) this.#context.raft.reportUnreachable(this.#peerId);
+    this.#queue = [];
+    this.#queueHead = 0;
   }
 
-  private _pull(
+  #pull(
     connection: _Connection,
     controller: ReadableStreamDefaultController<Uint8Array>,
   ): Promise<void> | void {
     connection.lastPullMs = performance.now();
     if (connection.closed) return;
     if (this.queued > 0) {
-      this._writeQueued(connection, controller);
+      this.#writeQueued(connection, controller);
       return;
     }
     return new Promise<void>((resolve) => {
       connection.wake = () => {
-        if (!connection.closed && this.queued > 0) this._writeQueued(connection, controller);
+        if (!connection.closed && this.queued > 0) this.#writeQueued(connection, controller);
         resolve();
       };
     });
   }
 
-  private _writeQueued(
+  #writeQueued(
     connection: _Connection,
     controller: ReadableStreamDefaultController<Uint8Array>,
   ): void {
     const pieces: Uint8Array[] = [];
     let bytes = 0;
-    while (this.queueHead < this.queue.length && bytes < CHUNK_BYTES_MAX) {
-      const message = this.queue[this.queueHead++]!;
+    while (this.#queueHead < this.#queue.length && bytes < CHUNK_BYTES_MAX) {
+      const message = this.#queue[this.#queueHead++]!;
       for (const piece of connection.encode(message)) {
         pieces.push(piece);
         bytes += piece.length;
       }
     }
-    if (this.queueHead === this.queue.length) {
-      this.queue = [];
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
     }
     controller.enqueue(_concat(pieces, bytes));
     connection.lastWriteMs = performance.now();
   }
 
-  private _startTimer(): void {
-    if (this.timer !== undefined) return;
-    const tickMs = Math.max(10, Math.floor(this.context.timings.connReadTimeoutMs / 3));
-    const timer = setInterval(() => this._tick(), tickMs);
-    this.timer = timer;
+  #startTimer(): void {
+    if (this.#timer !== undefined) return;
+    const tickMs = Math.max(10, Math.floor(this.#context.timings.connReadTimeoutMs / 3));
+    const timer = setInterval(() => this.#tick(), tickMs);
+    this.#timer = timer;
   }
 
   /** Sends a link heartbeat on an idle stream; drops a stream the peer stopped reading. */
-  private _tick(): void {
-    const connection = this.connection;
+  #tick(): void {
+    const connection = this.#connection;
     if (connection === undefined || connection.closed) return;
     const now = performance.now();
     const waiting = connection.wake === undefined;
-    if (waiting && now - connection.lastPullMs > this.context.timings.connWriteTimeoutMs) {
+    if (waiting && now - connection.lastPullMs > this.#context.timings.connWriteTimeoutMs) {
       // The server has not taken a chunk for a write timeout: the peer is not reading.
-      this.context.logger.warn("lost TCP streaming connection with remote peer", {
+      this.#context.logger.warn("lost TCP streaming connection with remote peer", {
         "stream-writer-type": streamTypeName(connection.type),
-        "local-member-id": idToHex(this.context.id),
-        "remote-peer-id": idToHex(this.peerId),
+        "local-member-id": idToHex(this.#context.id),
+        "remote-peer-id": idToHex(this.#peerId),
         error: "write timeout",
       });
-      this.status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
+      this.#status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
       try {
         connection.controller?.error(new Error("stream write timeout"));
       } catch {
         // Already closed.
       }
-      this._detach(connection);
+      this.#detach(connection);
       return;
     }
     if (connection.wake !== undefined) {

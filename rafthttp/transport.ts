@@ -11,7 +11,7 @@
  */
 
 import { SnapshotStatus } from "./transport_types.ts";
-import { type Message, messageTypeName } from "../raft/raftpb.ts";
+import { type Message, messageTypeName } from "../raft/mod.ts";
 import { handleRaftRequest, type HandlerHost, isRaftPath } from "./http_handler.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { Peer, Remote } from "./peer.ts";
@@ -52,11 +52,11 @@ export interface TransportOptions {
 export class Transport implements HandlerHost {
   readonly context: TransportContext;
   readonly snapshotStore: SnapshotStore | undefined;
-  private readonly peers = new Map<bigint, Peer>();
-  private readonly remotes = new Map<bigint, Remote>();
-  private started = false;
-  private stopped = false;
-  private criticalReported = false;
+  readonly #peers = new Map<bigint, Peer>();
+  readonly #remotes = new Map<bigint, Remote>();
+  #started = false;
+  #stopped = false;
+  #criticalReported = false;
 
   constructor(options: TransportOptions) {
     if (options.id === 0n) throw new Error("member ID 0 is reserved");
@@ -76,8 +76,8 @@ export class Transport implements HandlerHost {
         : new PeerClient({ tls: options.tls }),
       reportCriticalError: (error) => {
         // Like etcd's errorc (buffered 1, extra reports dropped): tell the owner once.
-        if (this.criticalReported) return;
-        this.criticalReported = true;
+        if (this.#criticalReported) return;
+        this.#criticalReported = true;
         logger.error("critical transport error", { error: error.message });
         onCritical?.(error);
       },
@@ -92,8 +92,8 @@ export class Transport implements HandlerHost {
 
   /** Allows sending and receiving. */
   start(): void {
-    if (this.stopped) throw new Error("transport stopped");
-    this.started = true;
+    if (this.#stopped) throw new Error("transport stopped");
+    this.#started = true;
   }
 
   /** Sets the cluster ID (a joining member learns it from the cluster before it starts). */
@@ -113,22 +113,22 @@ export class Transport implements HandlerHost {
 
   /** The peer with `id`, if added. */
   peer(id: bigint): Peer | undefined {
-    return this.peers.get(id);
+    return this.#peers.get(id);
   }
 
   /** IDs of the added peers. */
   peerIds(): bigint[] {
-    return [...this.peers.keys()];
+    return [...this.#peers.keys()];
   }
 
   /** Adds a member: starts its pipeline and dials its streams. Adding twice does nothing. */
   addPeer(id: bigint, urls: string[]): void {
-    this._assertRunning();
+    this.#assertRunning();
     if (id === 0n) throw new Error("member ID 0 is reserved");
     if (id === this.context.id) throw new Error("cannot add the local member as a peer");
-    if (this.peers.has(id)) return;
+    if (this.#peers.has(id)) return;
     const peer = new Peer(this.context, id, urls);
-    this.peers.set(id, peer);
+    this.#peers.set(id, peer);
     peer.start();
     this.context.logger.info("added remote peer", {
       "local-member-id": idToHex(this.context.id),
@@ -139,9 +139,9 @@ export class Transport implements HandlerHost {
 
   /** Learns a member reachable only by pipeline until it is added as a peer. */
   addRemote(id: bigint, urls: string[]): void {
-    if (!this.started || this.stopped || id === this.context.id) return;
-    if (this.peers.has(id) || this.remotes.has(id)) return;
-    this.remotes.set(id, new Remote(this.context, id, urls));
+    if (!this.#started || this.#stopped || id === this.context.id) return;
+    if (this.#peers.has(id) || this.#remotes.has(id)) return;
+    this.#remotes.set(id, new Remote(this.context, id, urls));
     this.context.logger.info("added new remote peer", {
       "local-member-id": idToHex(this.context.id),
       "remote-peer-id": idToHex(id),
@@ -151,11 +151,11 @@ export class Transport implements HandlerHost {
 
   /** Removes a member, closing its streams. Resolves when its loops ended. */
   async removePeer(id: bigint): Promise<void> {
-    const peer = this.peers.get(id);
+    const peer = this.#peers.get(id);
     if (peer === undefined) {
       throw new Error(`unexpected removal of unknown remote peer ${idToHex(id)}`);
     }
-    this.peers.delete(id);
+    this.#peers.delete(id);
     this.context.logger.info("removed remote peer", {
       "local-member-id": idToHex(this.context.id),
       "removed-remote-peer-id": idToHex(id),
@@ -165,20 +165,20 @@ export class Transport implements HandlerHost {
 
   /** Replaces a member's URLs. */
   updatePeer(id: bigint, urls: string[]): void {
-    this.peers.get(id)?.update(urls);
+    this.#peers.get(id)?.update(urls);
   }
 
   /** Sends messages without waiting; unknown targets and `to = 0` are skipped. */
   send(messages: readonly Message[]): void {
-    if (!this.started || this.stopped) return;
+    if (!this.#started || this.#stopped) return;
     for (const message of messages) {
       if (message.to === 0n) continue;
-      const peer = this.peers.get(message.to);
+      const peer = this.#peers.get(message.to);
       if (peer !== undefined) {
         peer.send(message);
         continue;
       }
-      const remote = this.remotes.get(message.to);
+      const remote = this.#remotes.get(message.to);
       if (remote !== undefined) {
         remote.send(message);
         continue;
@@ -195,8 +195,8 @@ export class Transport implements HandlerHost {
    * raft hears the outcome through `reportSnapshot` either way.
    */
   sendSnapshot(snapshot: SnapshotMessage): Promise<boolean> {
-    const peer = this.peers.get(snapshot.message.to);
-    if (peer === undefined || this.stopped) {
+    const peer = this.#peers.get(snapshot.message.to);
+    if (peer === undefined || this.#stopped) {
       this.context.raft.reportSnapshot(snapshot.message.to, SnapshotStatus.SnapshotFailure);
       return Promise.resolve(false);
     }
@@ -205,37 +205,37 @@ export class Transport implements HandlerHost {
 
   /** When the peer became reachable, or `undefined` while it is not (transport.ActiveSince). */
   activeSince(id: bigint): Date | undefined {
-    return this.peers.get(id)?.status.activeSince();
+    return this.#peers.get(id)?.status.activeSince();
   }
 
   /** Drops every message to and from `id` until {@link mendPeer} (etcd's CutPeer, for tests). */
   cutPeer(id: bigint): void {
-    this.peers.get(id)?.pause();
-    this.remotes.get(id)?.setPaused(true);
+    this.#peers.get(id)?.pause();
+    this.#remotes.get(id)?.setPaused(true);
   }
 
   /** Undoes {@link cutPeer}. */
   mendPeer(id: bigint): void {
-    this.peers.get(id)?.resume();
-    this.remotes.get(id)?.setPaused(false);
+    this.#peers.get(id)?.resume();
+    this.#remotes.get(id)?.setPaused(false);
   }
 
   /** Stops every peer and remote, waits for their loops, and closes the HTTP clients. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.#stopped) return;
+    this.#stopped = true;
     const stopping = [
-      ...[...this.peers.values()].map((peer) => peer.stop()),
-      ...[...this.remotes.values()].map((remote) => remote.stop()),
+      ...[...this.#peers.values()].map((peer) => peer.stop()),
+      ...[...this.#remotes.values()].map((remote) => remote.stop()),
     ];
-    this.peers.clear();
-    this.remotes.clear();
+    this.#peers.clear();
+    this.#remotes.clear();
     await Promise.all(stopping);
     this.context.peerClient.close();
   }
 
-  private _assertRunning(): void {
-    if (!this.started) throw new Error("transport not started");
-    if (this.stopped) throw new Error("transport stopped");
+  #assertRunning(): void {
+    if (!this.#started) throw new Error("transport not started");
+    if (this.#stopped) throw new Error("transport stopped");
   }
 }

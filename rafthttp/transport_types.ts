@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message } from "../raft/raftpb.ts";
+import type { Message } from "../raft/mod.ts";
 import { SnapshotStatus } from "../raft/mod.ts";
 import type { Logger } from "./logger.ts";
 import type { PeerClient } from "./peer_client.ts";

@@ -6,29 +6,29 @@
 
 /** The URL in use for one peer, rotated on failure. */
 export class UrlPicker {
-  private urls: string[];
-  private picked = 0;
+  #urls: string[];
+  #picked = 0;
 
   constructor(urls: readonly string[]) {
     if (urls.length === 0) throw new Error("a peer needs at least one URL");
-    this.urls = urls.map(_trimSlash);
+    this.#urls = urls.map(_trimSlash);
   }
 
   /** Replaces the URLs (a member update) and starts again from the first. */
   update(urls: readonly string[]): void {
     if (urls.length === 0) throw new Error("a peer needs at least one URL");
-    this.urls = urls.map(_trimSlash);
-    this.picked = 0;
+    this.#urls = urls.map(_trimSlash);
+    this.#picked = 0;
   }
 
   /** The URL to use now, without a trailing slash. */
   pick(): string {
-    return this.urls[this.picked]!;
+    return this.#urls[this.#picked]!;
   }
 
   /** Marks `url` as failing: when it is the picked one, the next one is picked. */
   unreachable(url: string): void {
-    if (this.urls[this.picked] === url) this.picked = (this.picked + 1) % this.urls.length;
+    if (this.#urls[this.#picked] === url) this.#picked = (this.#picked + 1) % this.#urls.length;
   }
 }
 

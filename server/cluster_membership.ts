@@ -185,7 +185,7 @@ export async function promoteMember(
     await _promoteOnLeader(core, id, signal);
     return core.cluster.members.get(id) ?? member;
   }
-  const progress = core.raft.rawNode.status().progress;
+  const progress = core.raft.status().progress;
   const leaderMatch = progress?.get(core.memberId)?.match ?? 0;
   const learnerMatch = progress?.get(id)?.match ?? 0;
   if (learnerMatch < leaderMatch * _LEARNER_READY_RATIO) throw ErrMemberLearnerNotReady;
@@ -281,8 +281,7 @@ export async function moveLeader(
     "local-member-id": core.memberId.toString(16),
     "transferee-member-id": target.toString(16),
   });
-  core.raft.rawNode.transferLeader(target);
-  core.raft.kick();
+  core.raft.transferLeadership(target);
   const deadline = Date.now() + 5000 + 2 * core.cfg.electionTimeoutMs;
   while (core.leader !== target) {
     if (Date.now() > deadline || signal?.aborted === true) throw ErrTimeoutLeaderTransfer;

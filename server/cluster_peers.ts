@@ -70,11 +70,8 @@ export class ClusterPeers {
       raft: {
         process: (message) => this.#process(message),
         isIdRemoved: (id) => core.cluster.removed.has(id),
-        reportUnreachable: (id) => core.raft.rawNode.reportUnreachable(id),
-        reportSnapshot: (id, status) => {
-          core.raft.rawNode.reportSnapshot(id, status);
-          core.raft.kick();
-        },
+        reportUnreachable: (id) => core.raft.reportUnreachable(id),
+        reportSnapshot: (id, status) => core.raft.reportSnapshot(id, status),
       },
       snapshotStore: {
         saveDbFrom: async (body, index) => {
@@ -222,11 +219,10 @@ export class ClusterPeers {
   /** Streams a backend snapshot behind the MsgSnap; raft hears the outcome. */
   #sendSnapshot(message: Message): void {
     const to = message.to;
-    const raw = this.#core.raft.rawNode;
     if (
       this.#snapshotsInFlight.has(to) || this.#snapshotsInFlight.size >= _SNAPSHOTS_IN_FLIGHT_MAX
     ) {
-      raw.reportSnapshot(to, SnapshotStatus.SnapshotFailure);
+      this.#core.raft.reportSnapshot(to, SnapshotStatus.SnapshotFailure);
       return;
     }
     this.#snapshotsInFlight.add(to);

@@ -270,7 +270,7 @@ export class EtcdServer implements ApplyTarget {
 
   /** The raft commit index. */
   get committedIndex(): number {
-    return this.raft.rawNode.status().hardState.commit;
+    return this.raft.status().hardState.commit;
   }
 
   /** Starts raft, the lease loop and the compactor. */
@@ -419,8 +419,7 @@ export class EtcdServer implements ApplyTarget {
     await this.#waitLeader(signal);
     const applied = this.#wait.register<ApplyResult>(cc.id, Date.now() + this.#requestTimeoutMs);
     try {
-      this.raft.rawNode.proposeConfChange(cc);
-      this.raft.kick();
+      this.raft.proposeConfChange(cc);
     } catch {
       this.#wait.fail(cc.id, ErrNoLeader);
       applied.catch(() => {});
@@ -448,7 +447,7 @@ export class EtcdServer implements ApplyTarget {
     const wasLeader = this.#isLeader;
     this.#lead = state.lead;
     this.#isLeader = state.raftState === StateType.StateLeader;
-    this.#term = this.raft.rawNode.status().hardState.term;
+    this.#term = this.raft.status().hardState.term;
     if (this.#isLeader && !wasLeader) {
       this.log.info("elected leader", {
         "local-member-id": this.memberId.toString(16),
@@ -558,7 +557,7 @@ export class EtcdServer implements ApplyTarget {
   #applyConfChange(entry: Entry): void {
     const cc = decodeConfChange(entry.data ?? new Uint8Array(0));
     const shouldApply = entry.index > this.#consistentIndex;
-    this.#confState = this.raft.rawNode.applyConfChange(cc);
+    this.#confState = this.raft.applyConfChange(cc);
     const be = shouldApply ? this.backend : undefined;
     switch (cc.type) {
       case ConfChangeType.ConfChangeAddNode:

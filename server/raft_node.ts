@@ -21,10 +21,20 @@
  * @module
  */
 
-import type { Entry, HardState, Message, Snapshot } from "../raft/raftpb.ts";
-import { isEmptySnapshot } from "../raft/raftpb.ts";
-import type { MemoryStorage, RawNode, ReadState, SoftState } from "../raft/mod.ts";
-import { StateType } from "../raft/mod.ts";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  MemoryStorage,
+  Message,
+  RawNode,
+  ReadState,
+  Snapshot,
+  SoftState,
+  Status,
+} from "../raft/mod.ts";
+import { isEmptySnapshot, NONE, SnapshotStatus, StateType } from "../raft/mod.ts";
 import type { Wal } from "../wal/mod.ts";
 import type { Snapshotter } from "../snap/mod.ts";
 
@@ -62,9 +72,13 @@ export interface RaftNodeOptions {
   hardState: HardState;
 }
 
-/** The ticker and Ready loop around one RawNode. */
+/**
+ * The ticker and Ready loop around one RawNode. The RawNode is private: every call that may
+ * produce a Ready goes through a method here that also schedules the loop, so no caller has
+ * to remember to.
+ */
 export class RaftNode {
-  readonly rawNode: RawNode;
+  readonly #rawNode: RawNode;
   readonly #storage: MemoryStorage;
   readonly #wal: Wal;
   readonly #snapshotter: Snapshotter;
@@ -82,7 +96,7 @@ export class RaftNode {
   /** Wraps `rawNode`; call `start()` to begin ticking. */
   constructor(options: RaftNodeOptions) {
     if (!(options.heartbeatIntervalMs > 0)) throw new RangeError("heartbeat interval must be > 0");
-    this.rawNode = options.rawNode;
+    this.#rawNode = options.rawNode;
     this.#storage = options.storage;
     this.#wal = options.wal;
     this.#snapshotter = options.snapshotter;
@@ -101,10 +115,10 @@ export class RaftNode {
   start(): void {
     if (this.#ticker !== undefined) return;
     this.#ticker = setInterval(() => {
-      this.rawNode.tick();
-      this.kick();
+      this.#rawNode.tick();
+      this.#kick();
     }, this.#heartbeatIntervalMs);
-    this.kick();
+    this.#kick();
   }
 
   /**
@@ -112,30 +126,78 @@ export class RaftNode {
    * the only voter need not wait a whole election timeout after start).
    */
   advanceTicks(ticks: number): void {
-    for (let i = 0; i < ticks; i++) this.rawNode.tick();
-    this.kick();
+    for (let i = 0; i < ticks; i++) this.#rawNode.tick();
+    this.#kick();
   }
 
   /** Proposes `data` (an encoded InternalRaftRequest). Throws when raft drops it. */
   propose(data: Uint8Array): void {
-    this.rawNode.propose(data);
-    this.kick();
+    // An InternalRaftRequest always carries its header, so it never encodes to nothing.
+    assert(data.length > 0, "propose: empty proposal");
+    this.#rawNode.propose(data);
+    this.#kick();
+  }
+
+  /** Proposes a membership change. Throws when raft drops it. */
+  proposeConfChange(cc: ConfChange): void {
+    assert(cc.nodeId !== NONE, "proposeConfChange: conf change without a node ID");
+    this.#rawNode.proposeConfChange(cc);
+    this.#kick();
+  }
+
+  /**
+   * Applies a committed conf change to raft's configuration and returns the new ConfState.
+   * Committed entries are applied only from inside the Ready loop (`applyEntries`).
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    assert(this.#running, "applyConfChange: called outside the Ready loop");
+    const confState = this.#rawNode.applyConfChange(cc);
+    this.#kick();
+    return confState;
   }
 
   /** Asks for a read index; the answer comes through `onReadStates` with `context`. */
   readIndex(context: Uint8Array): void {
-    this.rawNode.readIndex(context);
-    this.kick();
+    // The context is how the answer finds its request: an empty one would match nothing.
+    assert(context.length > 0, "readIndex: empty request context");
+    this.#rawNode.readIndex(context);
+    this.#kick();
+  }
+
+  /** Asks the leader to hand leadership to `transferee`. */
+  transferLeadership(transferee: bigint): void {
+    assert(transferee !== NONE, "transferLeadership: no transferee");
+    this.#rawNode.transferLeader(transferee);
+    this.#kick();
   }
 
   /** Steps a message from a peer. */
   step(message: Message): void {
-    this.rawNode.step(message);
-    this.kick();
+    this.#rawNode.step(message);
+    this.#kick();
+  }
+
+  /** The transport could not reach `id`: the leader stops pipelining to it. */
+  reportUnreachable(id: bigint): void {
+    assert(id !== NONE, "reportUnreachable: no member ID");
+    this.#rawNode.reportUnreachable(id);
+    this.#kick();
+  }
+
+  /** Tells raft whether the snapshot sent to `id` arrived. */
+  reportSnapshot(id: bigint, status: SnapshotStatus): void {
+    assert(id !== NONE, "reportSnapshot: no member ID");
+    this.#rawNode.reportSnapshot(id, status);
+    this.#kick();
+  }
+
+  /** Raft's status: hard and soft state, configuration, and progress on a leader. */
+  status(): Status {
+    return this.#rawNode.status();
   }
 
   /** Schedules the Ready loop (runs at most one at a time; coalesces calls). */
-  kick(): void {
+  #kick(): void {
     if (this.#stopped) return;
     if (this.#running) {
       this.#again = true;
@@ -157,7 +219,7 @@ export class RaftNode {
     try {
       do {
         this.#again = false;
-        while (!this.#stopped && this.rawNode.hasReady()) {
+        while (!this.#stopped && this.#rawNode.hasReady()) {
           await this.#round();
         }
       } while (this.#again && !this.#stopped);
@@ -172,13 +234,13 @@ export class RaftNode {
 
   async #round(): Promise<void> {
     this.#loops++;
-    const rd = this.rawNode.ready();
+    const rd = this.#rawNode.ready();
     if (rd.softState !== undefined) this.#handler.onSoftState(rd.softState);
     if (rd.readStates.length > 0) this.#handler.onReadStates(rd.readStates);
     // A leader's messages may leave in parallel with its own WAL write (etcd's raft.go sends
     // them first): followers persist before they acknowledge, and this member applies only
     // after its own write below. Everyone else sends only once the write is done.
-    const sendFirst = this.rawNode.raft.state === StateType.StateLeader;
+    const sendFirst = this.#rawNode.raft.state === StateType.StateLeader;
     if (sendFirst && rd.messages.length > 0) this.#transport.send(rd.messages);
     // 1. A snapshot file is durable before the WAL records it (etcd 3.4.23's order: an orphan
     //    snap is possible and skipped on restart; a WAL record without its snap is not).
@@ -206,7 +268,12 @@ export class RaftNode {
     // 4. Apply in log order.
     if (rd.committedEntries.length > 0) this.#handler.applyEntries(rd.committedEntries);
     // 5. Done with this Ready.
-    this.rawNode.advance(rd);
+    this.#rawNode.advance(rd);
     await this.#handler.afterApply();
   }
+}
+
+/** Throws when a caller broke one of RaftNode's preconditions (a bug, not a runtime state). */
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`raft node: ${message}`);
 }

@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { emptyConfState } from "../raft/raftpb.ts";
+import { emptyConfState } from "../raft/mod.ts";
 import { inspectSnap } from "./inspect.ts";
 import { Snapshotter } from "./snapshotter.ts";
 

@@ -11,7 +11,7 @@
  */
 
 import { join } from "node:path";
-import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../raft/raftpb.ts";
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../raft/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { decodeSnapEnvelope, encodeSnapEnvelope } from "./snappb.ts";
 

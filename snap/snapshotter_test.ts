@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { emptyConfState, type Snapshot } from "../raft/raftpb.ts";
+import { emptyConfState, type Snapshot } from "../raft/mod.ts";
 import { purgeSnaps } from "./purge.ts";
 import { decodeSnapFile, encodeSnapFile, SnapError, snapName, Snapshotter } from "./snapshotter.ts";
 import { decodeSnapEnvelope, encodeSnapEnvelope } from "./snappb.ts";

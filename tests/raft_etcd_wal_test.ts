@@ -19,7 +19,7 @@ import {
   encodeEntry,
   encodeHardState,
   EntryType,
-} from "../raft/raftpb.ts";
+} from "../raft/mod.ts";
 import { ProtoReader } from "../pb/mod.ts";
 
 const CLIENT_URL = "http://127.0.0.1:23830";

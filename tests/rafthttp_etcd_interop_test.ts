@@ -9,7 +9,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
-import { type Message, MessageType, messageTypeName, newMessage } from "../raft/raftpb.ts";
+import { type Message, MessageType, messageTypeName, newMessage } from "../raft/mod.ts";
 import { MemoryLogger, startPeerServer, Transport } from "../rafthttp/mod.ts";
 import { computeClusterId, computeMemberId } from "../server/ids.ts";
 

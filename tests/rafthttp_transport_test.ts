@@ -9,7 +9,7 @@ import {
   MessageType,
   newMessage,
   type Snapshot,
-} from "../raft/raftpb.ts";
+} from "../raft/mod.ts";
 import {
   ERROR_MEMBER_REMOVED,
   MemoryLogger,

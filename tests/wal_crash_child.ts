@@ -6,7 +6,7 @@
  * Usage: deno run --allow-read --allow-write tests/wal_crash_child.ts DIR SEGMENT_BYTES SEED
  */
 
-import type { Entry } from "../raft/raftpb.ts";
+import type { Entry } from "../raft/mod.ts";
 import { Wal } from "../wal/wal.ts";
 import { encodeMetadata } from "../wal/walpb.ts";
 

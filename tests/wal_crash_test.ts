@@ -14,7 +14,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { Wal } from "../wal/wal.ts";
 import { readWalNames } from "../wal/names.ts";
-import { decodeEntry } from "../raft/raftpb.ts";
+import { decodeEntry } from "../raft/mod.ts";
 import { fileSegment, SECTOR_BYTES, WalDecoder } from "../wal/decoder.ts";
 import { RecordType } from "../wal/walpb.ts";
 import { crashEntryData } from "./wal_crash_child.ts";

@@ -5,7 +5,7 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { EntryType } from "../raft/raftpb.ts";
+import { EntryType } from "../raft/mod.ts";
 import { Snapshotter } from "../snap/snapshotter.ts";
 import { encodeSnapFile, readSnapFile } from "../snap/snapshotter.ts";
 import { inspectSnap } from "../snap/inspect.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Entry, HardState } from "../raft/raftpb.ts";
-import { decodeEntry, decodeHardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
+import { decodeEntry, decodeHardState } from "../raft/mod.ts";
 import { fileSegment, WalDecoder } from "../wal/decoder.ts";
 import { readWalNames } from "../wal/names.ts";
 import { Wal, type WalOptions } from "../wal/wal.ts";

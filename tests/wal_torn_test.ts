@@ -7,7 +7,7 @@
 
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import type { Entry, HardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
 import { decodeFrameSize, fileSegment, SECTOR_BYTES, WalDecoder } from "../wal/decoder.ts";
 import { WalError } from "../wal/errors.ts";
 import { readWalNames } from "../wal/names.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeConfChange, decodeEntry, decodeHardState, EntryType } from "../raft/raftpb.ts";
+import { decodeConfChange, decodeEntry, decodeHardState, EntryType } from "../raft/mod.ts";
 import { fileSegment, WalDecoder } from "./decoder.ts";
 import { readWalNames } from "./names.ts";
 import { decodeMetadata, decodeWalSnapshot, RecordType, recordTypeName } from "./walpb.ts";

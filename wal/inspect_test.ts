@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { encodeConfChange } from "../raft/raftpb.ts";
+import { encodeConfChange } from "../raft/mod.ts";
 import { inspectWal } from "./inspect.ts";
 import { Wal } from "./wal.ts";
 import { encodeMetadata } from "./walpb.ts";

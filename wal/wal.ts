@@ -19,8 +19,8 @@
 
 import { basename, dirname, join } from "node:path";
 import { equalBytes } from "../bytes/mod.ts";
-import type { Entry, HardState } from "../raft/raftpb.ts";
-import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
+import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/mod.ts";
 import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
 import { RecordEncoder } from "./encoder.ts";
 import { assert, WalError } from "./errors.ts";

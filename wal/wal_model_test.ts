@@ -7,7 +7,7 @@
 
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import type { Entry, HardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
 import { readWalNames } from "./names.ts";
 import { purgeWals } from "./purge.ts";
 import { Wal, type WalOptions } from "./wal.ts";

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { join } from "node:path";
-import type { Entry, HardState } from "../raft/raftpb.ts";
+import type { Entry, HardState } from "../raft/mod.ts";
 import { DurationHistogram, WAL_FSYNC_BUCKETS } from "./histogram.ts";
 import { readWalNames } from "./names.ts";
 import { purgeWals } from "./purge.ts";
