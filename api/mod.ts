@@ -42,6 +42,8 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
+export { etcdHttpHandler } from "./etcdhttp.ts";
+export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export {
   type BidiCall,
   type CallOptions,
