@@ -284,6 +284,8 @@ export class V3Server implements ServerApi {
     } catch (error) {
       throw toServerError(error);
     }
+    // Clients page with `count` and `more`: the count covers at least the keys returned.
+    assert(num(response.count) >= (response.kvs?.length ?? 0), "range: count below kvs");
     response.header = this.#fill(response.header);
     return response;
   }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { ok as assert } from "node:assert/strict";
 import { etcdserverpb, type mvccpb } from "../../etcdserverpb/mod.ts";
 import type { WatchService } from "../methods.ts";
 import type { StreamSink } from "../handler.ts";
@@ -178,6 +179,10 @@ class _ServerWatchStream {
   }
 
   #forward(response: WatchResponse): Promise<void> {
+    // A client resumes a watch from the header revision: it must cover every event sent.
+    for (const event of response.events) {
+      assert(event.kv.modRevision <= response.revision, "watch: event past the header revision");
+    }
     const state = this.#watchers.get(response.watchId);
     const message: PbWatchResponse = {
       header: this.#header(response.revision),
