@@ -8,7 +8,9 @@
  * transport can replace it without touching a handler.
  *
  * Errors: throw an `EtcdError` (see `errors.ts`); its code and message reach the client as
- * the gRPC status. Anything else thrown reaches the client as UNKNOWN with its message.
+ * the gRPC status. The server's own errors are mapped to `EtcdError`s by `togRPCError`
+ * (`services/grpc_error.ts`) before they get here. Anything else thrown reaches the client
+ * as UNKNOWN with its message.
  *
  * @module
  */

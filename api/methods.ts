@@ -1,6 +1,6 @@
 /**
- * The table of etcd's v3 gRPC methods: full path, streaming kind and codecs for each, plus
- * one handler interface per service. The adapter (`grpc_server.ts`) and the client
+ * The table of etcd's v3 gRPC methods: full path, streaming kind and codecs for each; the
+ * handler type of each service is derived from it. The adapter (`grpc_server.ts`) and the client
  * (`grpc_client.ts`) both read this table, so a path or codec is written down only here.
  *
  * Every method path is exactly etcd 3.4's (`/etcdserverpb.<Service>/<Method>`).
@@ -95,14 +95,41 @@ function _codec<Decoded, Properties>(
   };
 }
 
-function _method<Req, ReqProps, Resp, RespProps>(
-  service: ServiceName,
-  name: string,
-  kind: MethodKind,
+/**
+ * A method descriptor whose service, name, kind and handler key are known to the type
+ * system, so that the handler interfaces can be derived from `METHODS`.
+ */
+export interface TypedMethodDescriptor<
+  S extends ServiceName,
+  N extends string,
+  K extends MethodKind,
+  Req,
+  ReqProps,
+  Resp,
+  RespProps,
+> extends MethodDescriptor<Req, ReqProps, Resp, RespProps> {
+  readonly service: S;
+  readonly name: N;
+  readonly handlerKey: Uncapitalize<N>;
+  readonly kind: K;
+}
+
+function _method<
+  S extends ServiceName,
+  N extends string,
+  K extends MethodKind,
+  Req,
+  ReqProps,
+  Resp,
+  RespProps,
+>(
+  service: S,
+  name: N,
+  kind: K,
   request: _NamedType<Req, ReqProps>,
   response: _NamedType<Resp, RespProps>,
-): MethodDescriptor<Req, ReqProps, Resp, RespProps> {
-  const handlerKey = name.charAt(0).toLowerCase() + name.slice(1);
+): TypedMethodDescriptor<S, N, K, Req, ReqProps, Resp, RespProps> {
+  const handlerKey = (name.charAt(0).toLowerCase() + name.slice(1)) as Uncapitalize<N>;
   const path = `/etcdserverpb.${service}/${name}`;
   return {
     service,
@@ -407,200 +434,37 @@ export const METHODS = {
   },
 } as const;
 
+/**
+ * The handler of one method, by its kind: it takes the decoded request and answers the
+ * response properties (unary), or sends them into a sink (streams).
+ */
+export type HandlerOf<M> = M extends
+  TypedMethodDescriptor<ServiceName, string, infer K, infer Req, unknown, unknown, infer Resp>
+  ? K extends "unary" ? UnaryHandler<Req, Resp>
+  : K extends "serverStream" ? ServerStreamHandler<Req, Resp>
+  : BidiHandler<Req, Resp>
+  : never;
+
+/**
+ * The handlers of one service, derived from `METHODS`: one per method, keyed by the
+ * method's handler key (`Range` -> `range`), so the method list is written down only once.
+ */
+export type ServiceHandlers<S extends ServiceName> = {
+  [N in keyof typeof METHODS[S] as Uncapitalize<N & string>]: HandlerOf<typeof METHODS[S][N]>;
+};
+
 /** Handlers of `etcdserverpb.KV`. */
-export interface KVService {
-  /** `/etcdserverpb.KV/Range` */
-  range: UnaryHandler<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse.$Properties>;
-  /** `/etcdserverpb.KV/Put` */
-  put: UnaryHandler<etcdserverpb.PutRequest, etcdserverpb.PutResponse.$Properties>;
-  /** `/etcdserverpb.KV/DeleteRange` */
-  deleteRange: UnaryHandler<
-    etcdserverpb.DeleteRangeRequest,
-    etcdserverpb.DeleteRangeResponse.$Properties
-  >;
-  /** `/etcdserverpb.KV/Txn` */
-  txn: UnaryHandler<etcdserverpb.TxnRequest, etcdserverpb.TxnResponse.$Properties>;
-  /** `/etcdserverpb.KV/Compact` */
-  compact: UnaryHandler<
-    etcdserverpb.CompactionRequest,
-    etcdserverpb.CompactionResponse.$Properties
-  >;
-}
-
+export type KVService = ServiceHandlers<"KV">;
 /** Handlers of `etcdserverpb.Watch`. */
-export interface WatchService {
-  /** `/etcdserverpb.Watch/Watch` */
-  watch: BidiHandler<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse.$Properties>;
-}
-
+export type WatchService = ServiceHandlers<"Watch">;
 /** Handlers of `etcdserverpb.Lease`. */
-export interface LeaseService {
-  /** `/etcdserverpb.Lease/LeaseGrant` */
-  leaseGrant: UnaryHandler<
-    etcdserverpb.LeaseGrantRequest,
-    etcdserverpb.LeaseGrantResponse.$Properties
-  >;
-  /** `/etcdserverpb.Lease/LeaseRevoke` */
-  leaseRevoke: UnaryHandler<
-    etcdserverpb.LeaseRevokeRequest,
-    etcdserverpb.LeaseRevokeResponse.$Properties
-  >;
-  /** `/etcdserverpb.Lease/LeaseKeepAlive` */
-  leaseKeepAlive: BidiHandler<
-    etcdserverpb.LeaseKeepAliveRequest,
-    etcdserverpb.LeaseKeepAliveResponse.$Properties
-  >;
-  /** `/etcdserverpb.Lease/LeaseTimeToLive` */
-  leaseTimeToLive: UnaryHandler<
-    etcdserverpb.LeaseTimeToLiveRequest,
-    etcdserverpb.LeaseTimeToLiveResponse.$Properties
-  >;
-  /** `/etcdserverpb.Lease/LeaseLeases` */
-  leaseLeases: UnaryHandler<
-    etcdserverpb.LeaseLeasesRequest,
-    etcdserverpb.LeaseLeasesResponse.$Properties
-  >;
-}
-
+export type LeaseService = ServiceHandlers<"Lease">;
 /** Handlers of `etcdserverpb.Cluster`. */
-export interface ClusterService {
-  /** `/etcdserverpb.Cluster/MemberAdd` */
-  memberAdd: UnaryHandler<
-    etcdserverpb.MemberAddRequest,
-    etcdserverpb.MemberAddResponse.$Properties
-  >;
-  /** `/etcdserverpb.Cluster/MemberRemove` */
-  memberRemove: UnaryHandler<
-    etcdserverpb.MemberRemoveRequest,
-    etcdserverpb.MemberRemoveResponse.$Properties
-  >;
-  /** `/etcdserverpb.Cluster/MemberUpdate` */
-  memberUpdate: UnaryHandler<
-    etcdserverpb.MemberUpdateRequest,
-    etcdserverpb.MemberUpdateResponse.$Properties
-  >;
-  /** `/etcdserverpb.Cluster/MemberList` */
-  memberList: UnaryHandler<
-    etcdserverpb.MemberListRequest,
-    etcdserverpb.MemberListResponse.$Properties
-  >;
-  /** `/etcdserverpb.Cluster/MemberPromote` */
-  memberPromote: UnaryHandler<
-    etcdserverpb.MemberPromoteRequest,
-    etcdserverpb.MemberPromoteResponse.$Properties
-  >;
-}
-
+export type ClusterService = ServiceHandlers<"Cluster">;
 /** Handlers of `etcdserverpb.Maintenance`. */
-export interface MaintenanceService {
-  /** `/etcdserverpb.Maintenance/Alarm` */
-  alarm: UnaryHandler<etcdserverpb.AlarmRequest, etcdserverpb.AlarmResponse.$Properties>;
-  /** `/etcdserverpb.Maintenance/Status` */
-  status: UnaryHandler<etcdserverpb.StatusRequest, etcdserverpb.StatusResponse.$Properties>;
-  /** `/etcdserverpb.Maintenance/Defragment` */
-  defragment: UnaryHandler<
-    etcdserverpb.DefragmentRequest,
-    etcdserverpb.DefragmentResponse.$Properties
-  >;
-  /** `/etcdserverpb.Maintenance/Hash` */
-  hash: UnaryHandler<etcdserverpb.HashRequest, etcdserverpb.HashResponse.$Properties>;
-  /** `/etcdserverpb.Maintenance/HashKV` */
-  hashKV: UnaryHandler<etcdserverpb.HashKVRequest, etcdserverpb.HashKVResponse.$Properties>;
-  /** `/etcdserverpb.Maintenance/Snapshot` */
-  snapshot: ServerStreamHandler<
-    etcdserverpb.SnapshotRequest,
-    etcdserverpb.SnapshotResponse.$Properties
-  >;
-  /** `/etcdserverpb.Maintenance/MoveLeader` */
-  moveLeader: UnaryHandler<
-    etcdserverpb.MoveLeaderRequest,
-    etcdserverpb.MoveLeaderResponse.$Properties
-  >;
-}
-
+export type MaintenanceService = ServiceHandlers<"Maintenance">;
 /** Handlers of `etcdserverpb.Auth`. */
-export interface AuthService {
-  /** `/etcdserverpb.Auth/AuthEnable` */
-  authEnable: UnaryHandler<
-    etcdserverpb.AuthEnableRequest,
-    etcdserverpb.AuthEnableResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/AuthDisable` */
-  authDisable: UnaryHandler<
-    etcdserverpb.AuthDisableRequest,
-    etcdserverpb.AuthDisableResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/Authenticate` */
-  authenticate: UnaryHandler<
-    etcdserverpb.AuthenticateRequest,
-    etcdserverpb.AuthenticateResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserAdd` */
-  userAdd: UnaryHandler<
-    etcdserverpb.AuthUserAddRequest,
-    etcdserverpb.AuthUserAddResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserGet` */
-  userGet: UnaryHandler<
-    etcdserverpb.AuthUserGetRequest,
-    etcdserverpb.AuthUserGetResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserList` */
-  userList: UnaryHandler<
-    etcdserverpb.AuthUserListRequest,
-    etcdserverpb.AuthUserListResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserDelete` */
-  userDelete: UnaryHandler<
-    etcdserverpb.AuthUserDeleteRequest,
-    etcdserverpb.AuthUserDeleteResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserChangePassword` */
-  userChangePassword: UnaryHandler<
-    etcdserverpb.AuthUserChangePasswordRequest,
-    etcdserverpb.AuthUserChangePasswordResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserGrantRole` */
-  userGrantRole: UnaryHandler<
-    etcdserverpb.AuthUserGrantRoleRequest,
-    etcdserverpb.AuthUserGrantRoleResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/UserRevokeRole` */
-  userRevokeRole: UnaryHandler<
-    etcdserverpb.AuthUserRevokeRoleRequest,
-    etcdserverpb.AuthUserRevokeRoleResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleAdd` */
-  roleAdd: UnaryHandler<
-    etcdserverpb.AuthRoleAddRequest,
-    etcdserverpb.AuthRoleAddResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleGet` */
-  roleGet: UnaryHandler<
-    etcdserverpb.AuthRoleGetRequest,
-    etcdserverpb.AuthRoleGetResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleList` */
-  roleList: UnaryHandler<
-    etcdserverpb.AuthRoleListRequest,
-    etcdserverpb.AuthRoleListResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleDelete` */
-  roleDelete: UnaryHandler<
-    etcdserverpb.AuthRoleDeleteRequest,
-    etcdserverpb.AuthRoleDeleteResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleGrantPermission` */
-  roleGrantPermission: UnaryHandler<
-    etcdserverpb.AuthRoleGrantPermissionRequest,
-    etcdserverpb.AuthRoleGrantPermissionResponse.$Properties
-  >;
-  /** `/etcdserverpb.Auth/RoleRevokePermission` */
-  roleRevokePermission: UnaryHandler<
-    etcdserverpb.AuthRoleRevokePermissionRequest,
-    etcdserverpb.AuthRoleRevokePermissionResponse.$Properties
-  >;
-}
+export type AuthService = ServiceHandlers<"Auth">;
 
 /**
  * The handlers a server provides. A missing service or method answers UNIMPLEMENTED, as

@@ -1,7 +1,10 @@
 /**
- * detcd's client API: the method table,
- * transport-independent handler types, etcd's errors, 64-bit helpers, and the grpc-js
- * adapter (server and client).
+ * detcd's client API: the method table, transport-independent handler types, etcd's errors,
+ * the v3 services over the server's request API (`etcdServices`, with `togRPCError`), the
+ * plain HTTP endpoints (`etcdHttpHandler`), and the transports (server and client).
+ *
+ * It reaches the server only through `server/mod.ts`, and never touches the store, the
+ * backend, the lessor or raft.
  *
  * @module
  */
@@ -42,6 +45,8 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
+export { etcdHttpHandler } from "./etcdhttp.ts";
+export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export {
   type BidiCall,
   type CallOptions,

@@ -11,6 +11,8 @@
  */
 
 import {
+  etcdHttpHandler,
+  etcdServices,
   gatewayHandler,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
@@ -18,16 +20,14 @@ import {
   revokedSerials,
   startGrpcServer,
 } from "../api/mod.ts";
-import { etcdServices } from "../api/services/mod.ts";
 import {
   bootstrap,
   ClusterPeers,
-  ETCD_CLUSTER_VERSION,
-  ETCD_VERSION,
   EtcdServerCore,
   type Logger,
   selfSignedCert,
   type ServerConfig,
+  V3Server,
 } from "../server/mod.ts";
 
 /** A running member, as `main.ts` and the tests drive it. */
@@ -66,7 +66,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     core.onMembershipApplied = () => clusterPeers?.syncPeers();
     clusterPeers.start();
     core.start();
-    const services = etcdServices(core);
+    const api = new V3Server(core);
+    const services = etcdServices(api);
     for (const url of cfg.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
@@ -78,7 +79,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
-          http: gatewayHandler(services, _httpHandler(core)),
+          http: gatewayHandler(services, etcdHttpHandler(api)),
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
@@ -141,49 +142,6 @@ async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
     log.named("embed").info(`ClientTLS: cert = ${files.certFile}, key = ${files.keyFile}`);
   } else if (cfg.clientTls.autoTls) {
     log.named("embed").warn("ignoring client auto TLS since certs given");
-  }
-}
-
-/** The plain HTTP endpoints etcd serves on its client port. */
-function _httpHandler(core: EtcdServerCore) {
-  return async (request: Request): Promise<Response> => {
-    const path = new URL(request.url, "http://localhost").pathname;
-    if (path === "/health") {
-      const healthy = await _checkHealth(core);
-      return Response.json({ health: healthy ? "true" : "false" }, {
-        status: healthy ? 200 : 503,
-      });
-    }
-    if (path === "/version") {
-      return Response.json({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION });
-    }
-    if (path === "/metrics") {
-      const lines = [
-        "# TYPE etcd_server_has_leader gauge",
-        `etcd_server_has_leader ${core.leader !== 0n ? 1 : 0}`,
-        "# TYPE etcd_mvcc_db_total_size_in_bytes gauge",
-        `etcd_mvcc_db_total_size_in_bytes ${core.backend.size()}`,
-        "# TYPE etcd_debugging_mvcc_current_revision gauge",
-        `etcd_debugging_mvcc_current_revision ${core.kv.rev}`,
-      ];
-      return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
-    }
-    return new Response("404 page not found\n", { status: 404 });
-  };
-}
-
-/**
- * etcd's /health: unhealthy while any alarm is raised or there is no leader, or when a
- * quorum read does not complete within a second.
- */
-async function _checkHealth(core: EtcdServerCore): Promise<boolean> {
-  if (core.alarms.get(0).length > 0) return false;
-  if (core.leader === 0n) return false;
-  try {
-    await core.linearizableReadNotify(AbortSignal.timeout(1000));
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -12,30 +12,17 @@
 
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import {
-  ErrCompacted,
-  ErrFutureRev,
-  ErrLeaseExist,
   ErrLeaseNotFound,
-  ErrLeaseTTLTooLarge,
   ErrNoSpace,
   ErrNotCapable,
-  EtcdError,
-} from "../api/errors.ts";
+  type ServerError,
+  toServerError,
+} from "./errors.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
-import {
-  CompactedError,
-  FutureRevisionError,
-  type TxnWrite,
-  type WatchableStore,
-} from "../mvcc/mod.ts";
-import {
-  LeaseExistsError,
-  LeaseNotFoundError,
-  LeaseTtlTooLargeError,
-  type Lessor,
-} from "../lease/mod.ts";
+import type { TxnWrite, WatchableStore } from "../mvcc/mod.ts";
+import type { Lessor } from "../lease/mod.ts";
 import type { Logger } from "./log.ts";
-import { type AlarmStore } from "./quota.ts";
+import { alarmName, type AlarmStore } from "./quota.ts";
 import type { RaftCluster } from "./membership.ts";
 import type { Backend } from "../backend/mod.ts";
 import {
@@ -57,7 +44,7 @@ const _AlarmAction = etcdserverpb.AlarmRequest.AlarmAction;
 export interface ApplyResult {
   /** The response properties (its header holds the revision; the rest is filled later). */
   response?: { header?: Header | null };
-  error?: EtcdError;
+  error?: ServerError;
   /** For a compaction: resolves once the old revisions are physically deleted. */
   physical?: Promise<void>;
 }
@@ -76,23 +63,12 @@ export interface ApplyTarget {
   onMembershipChange(kind: "attributes" | "version", memberId: bigint): void;
 }
 
-/** Maps a store or lessor error to the client-visible etcd error. */
-export function toApiError(error: unknown): EtcdError {
-  if (error instanceof EtcdError) return error;
-  if (error instanceof CompactedError) return ErrCompacted;
-  if (error instanceof FutureRevisionError) return ErrFutureRev;
-  if (error instanceof LeaseNotFoundError) return ErrLeaseNotFound;
-  if (error instanceof LeaseExistsError) return ErrLeaseExist;
-  if (error instanceof LeaseTtlTooLargeError) return ErrLeaseTTLTooLarge;
-  throw error;
-}
-
 /** Applies one decoded request; never throws for a request-level failure. */
 export function applyRequest(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
   try {
     return _dispatch(target, req);
   } catch (error) {
-    return { error: toApiError(error) };
+    return { error: toServerError(error) };
   }
 }
 
@@ -182,7 +158,7 @@ function _applyAlarm(
       response.alarms = [toPb(raised)];
       if (before === 0) {
         target.log.warn("alarm raised", {
-          alarm: _alarmName(alarm),
+          alarm: alarmName(alarm),
           from: memberId.toString(16),
         });
         target.onAlarmChange();
@@ -195,7 +171,7 @@ function _applyAlarm(
       response.alarms = [toPb(cleared)];
       if (target.alarms.get(alarm).length === 0) {
         target.log.warn("alarm disarmed", {
-          alarm: _alarmName(alarm),
+          alarm: alarmName(alarm),
           from: memberId.toString(16),
         });
         target.onAlarmChange();
@@ -204,11 +180,6 @@ function _applyAlarm(
     }
   }
   return response;
-}
-
-/** The alarm's enum name, as etcd prints it (`NOSPACE`). */
-export function _alarmName(alarm: number): string {
-  return etcdserverpb.AlarmType[alarm] ?? String(alarm);
 }
 
 const _MEMBER_ATTRIBUTES = /^\/0\/members\/([0-9a-f]+)\/attributes$/;

@@ -8,7 +8,7 @@
  */
 
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
-import { ErrLeaseNotFound, ErrNoLeader, ErrTimeout } from "../api/errors.ts";
+import { ErrLeaseNotFound, ErrNoLeader, ErrTimeout } from "./errors.ts";
 import { bigintToLong, longToBigint } from "../etcdserverpb/mod.ts";
 import { LeaseNotFoundError, NotPrimaryError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";

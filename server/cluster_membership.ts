@@ -25,11 +25,10 @@ import {
   ErrNotLeader,
   ErrPeerURLExist,
   ErrTimeout,
+  ErrTimeoutLeaderTransfer,
   ErrTooManyLearners,
   ErrUnhealthy,
-  EtcdError,
-  Status,
-} from "../api/errors.ts";
+} from "./errors.ts";
 import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";
@@ -43,12 +42,6 @@ const _LEARNERS_MAX = 1;
 const _LEARNER_READY_RATIO = 0.9;
 /** A peer counts as healthy when connected at least this long (HealthInterval). */
 const _HEALTH_INTERVAL_MS = 5000;
-
-/** etcd's ErrGRPCTimeoutLeaderTransfer. */
-export const ErrTimeoutLeaderTransfer: EtcdError = new EtcdError(
-  Status.DEADLINE_EXCEEDED,
-  "etcdserver: request timed out, leader transfer took too long",
-);
 
 function _voters(core: EtcdServer): Member[] {
   return [...core.cluster.members.values()].filter((m) => !m.isLearner);
@@ -230,7 +223,8 @@ async function _promoteOnLeader(core: EtcdServer, id: bigint, signal?: AbortSign
     if (text.includes(ErrMemberLearnerNotReady.message)) throw ErrMemberLearnerNotReady;
     if (text.includes(ErrMemberNotLearner.message)) throw ErrMemberNotLearner;
     if (text.includes(ErrMemberNotEnoughStarted.message)) throw ErrMemberNotEnoughStarted;
-    throw new EtcdError(Status.UNKNOWN, `member promote: unknown error(${text.trim()})`);
+    // A plain error: the client sees it as UNKNOWN with this message.
+    throw new Error(`member promote: unknown error(${text.trim()})`);
   }
   throw ErrTimeout;
 }

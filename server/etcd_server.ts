@@ -16,8 +16,8 @@ import {
   ErrRequestTooLarge,
   ErrStopped,
   ErrTimeout,
-  type EtcdError,
-} from "../api/errors.ts";
+  type ServerError,
+} from "./errors.ts";
 import type Long from "long";
 import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
 import { type BoltBackend, openBackend } from "../backend/mod.ts";
@@ -723,7 +723,7 @@ export class EtcdServer implements ApplyTarget {
       }
     } catch (error) {
       if (!this.#stopped) {
-        this.log.warn("failed to publish local member", { error: (error as EtcdError).message });
+        this.log.warn("failed to publish local member", { error: (error as ServerError).message });
       }
     }
   }

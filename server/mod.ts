@@ -17,8 +17,33 @@ export {
   RaftCluster,
   v2StoreJson,
 } from "./membership.ts";
-export { AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
-export { applyRequest, type ApplyResult, toApiError } from "./apply.ts";
+export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
+export { applyRequest, type ApplyResult } from "./apply.ts";
+export { allServerErrors, ServerError, ServerErrorCode, toServerError } from "./errors.ts";
+export {
+  type AlarmMember,
+  type ClusterApi,
+  type LeaseApi,
+  type MaintenanceApi,
+  type MemberInfo,
+  type RaftKV,
+  type RequestContext,
+  type ServerApi,
+  V3Server,
+  type WatchApi,
+} from "./v3_server.ts";
+// What the request API hands out: the watch stream and its events, a db snapshot, and the
+// helpers that turn 64-bit and bytes fields of wire messages into values and back.
+export {
+  type Event,
+  FilterType,
+  type KeyValue,
+  type WatchOptions,
+  type WatchResponse,
+  type WatchStream,
+} from "../mvcc/mod.ts";
+export type { BackendSnapshot } from "../backend/mod.ts";
+export { big, bytes, int64, kvToPb, num, rangeEnd } from "./kv_ops.ts";
 export { Wait, WaitIndex } from "./wait.ts";
 export { ReadIndexer } from "./read_index.ts";
 export { RaftNode, type RaftNodeHandler, type Transport } from "./raft_node.ts";

@@ -158,3 +158,8 @@ export class AlarmStore {
     }
   }
 }
+
+/** The alarm's enum name, as etcd prints it (`NOSPACE`). */
+export function alarmName(alarm: number): string {
+  return etcdserverpb.AlarmType[alarm] ?? String(alarm);
+}

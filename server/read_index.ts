@@ -11,7 +11,7 @@
  * @module
  */
 
-import { ErrStopped, ErrTimeout } from "../api/errors.ts";
+import { ErrStopped, ErrTimeout } from "./errors.ts";
 import type { ReadState } from "../raft/mod.ts";
 import type { WaitIndex } from "./wait.ts";
 

@@ -1,23 +1,16 @@
 /**
  * The Cluster service (etcd's `etcdserver/api/v3rpc/member.go`). MemberList lists the members
- * as etcd does (sorted by ID, learners flagged); the changes are proposed through raft by
- * `server/cluster_membership.ts` and answer once applied on this member.
+ * as etcd does (sorted by ID, learners flagged); the changes are proposed through raft by the
+ * server's request API and answer once applied on this member.
  *
  * @module
  */
 
 import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
-import {
-  addMember,
-  promoteMember,
-  removeMember,
-  updateMember,
-} from "../../server/cluster_membership.ts";
 import { bigintToULong } from "../../etcdserverpb/mod.ts";
 import type { ClusterService } from "../methods.ts";
-import type { EtcdServer } from "../../server/etcd_server.ts";
-import type { Member } from "../../server/membership.ts";
-import { big } from "../../server/kv_ops.ts";
+import { big, type Member, type ServerApi } from "../../server/mod.ts";
+import { requestContext } from "./request_context.ts";
 
 function _memberToPb(m: Member): etcdserverpb.Member.$Properties {
   const out: etcdserverpb.Member.$Properties = {
@@ -31,34 +24,27 @@ function _memberToPb(m: Member): etcdserverpb.Member.$Properties {
 }
 
 /** Builds the Cluster handlers over `server`. */
-export function clusterService(server: EtcdServer): ClusterService {
-  const members = () => server.cluster.sortedMembers().map(_memberToPb);
+export function clusterService(server: ServerApi): ClusterService {
   // etcd's ClusterServer.header(): cluster ID, member ID and raft term, but no revision.
   const header = () => {
-    const { revision: _revision, ...rest } = server.fillHeader({});
+    const { revision: _revision, ...rest } = server.header();
     return rest;
   };
+  const answer = (members: Member[]) => ({ header: header(), members: members.map(_memberToPb) });
   return {
-    memberList: async (_r, ctx) => {
-      await server.linearizableReadNotify(ctx.signal);
-      return { header: header(), members: members() };
-    },
+    memberList: async (_r, ctx) => answer(await server.memberList(requestContext(ctx))),
     memberAdd: async (r, ctx) => {
       const options = { peerUrls: r.peerURLs ?? [], isLearner: r.isLearner === true };
-      const member = await addMember(server, options, ctx.signal);
-      return { header: header(), member: _memberToPb(member), members: members() };
+      const { member, members } = await server.memberAdd(options, requestContext(ctx));
+      return { ...answer(members), member: _memberToPb(member) };
     },
-    memberRemove: async (r, ctx) => {
-      await removeMember(server, big(r.ID), ctx.signal);
-      return { header: header(), members: members() };
-    },
+    memberRemove: async (r, ctx) =>
+      answer(await server.memberRemove(big(r.ID), requestContext(ctx))),
     memberUpdate: async (r, ctx) => {
-      await updateMember(server, { id: big(r.ID), peerUrls: r.peerURLs ?? [] }, ctx.signal);
-      return { header: header(), members: members() };
+      const options = { id: big(r.ID), peerUrls: r.peerURLs ?? [] };
+      return answer(await server.memberUpdate(options, requestContext(ctx)));
     },
-    memberPromote: async (r, ctx) => {
-      await promoteMember(server, big(r.ID), ctx.signal);
-      return { header: header(), members: members() };
-    },
+    memberPromote: async (r, ctx) =>
+      answer(await server.memberPromote(big(r.ID), requestContext(ctx))),
   };
 }

@@ -1,8 +1,7 @@
 /**
- * The KV service (etcd's `etcdserver/api/v3rpc/key.go` over `v3_server.go`): request
- * validation with etcd's errors, then reads served locally (after a ReadIndex round unless
- * serializable) and writes proposed through raft; every response header filled with cluster
- * ID, member ID, revision and raft term.
+ * The KV service (etcd's `etcdserver/api/v3rpc/key.go`): request validation with etcd's
+ * errors, then the server's request API (`RaftKV`), which serves reads (after a ReadIndex round
+ * unless serializable), proposes writes through raft and fills every response header.
  *
  * @module
  */
@@ -13,16 +12,12 @@ import {
   ErrEmptyKey,
   ErrKeyNotFound,
   ErrLeaseProvided,
-  ErrNoSpace,
   ErrTooManyOps,
   ErrValueProvided,
 } from "../errors.ts";
 import type { KVService } from "../methods.ts";
-import type { EtcdServer } from "../../server/etcd_server.ts";
-import { applyRange, applyTxn, big, bytes, int64, isTxnReadOnly } from "../../server/kv_ops.ts";
-import { toApiError } from "../../server/apply.ts";
-import { costPut, costTxn } from "../../server/quota.ts";
-import type { TxnRead, TxnWrite } from "../../mvcc/mod.ts";
+import { big, bytes, type ServerApi } from "../../server/mod.ts";
+import { requestContext } from "./request_context.ts";
 
 type RangeRequest = etcdserverpb.RangeRequest.$Properties;
 type PutRequest = etcdserverpb.PutRequest.$Properties;
@@ -127,101 +122,27 @@ export function checkIntervals(ops: RequestOp[]): { puts: Set<string>; dels: _In
   return { puts, dels };
 }
 
-/** Whether every range of a read-only txn is serializable (etcd's isTxnSerializable). */
-function _isTxnSerializable(r: TxnRequest): boolean {
-  for (const op of [...(r.success ?? []), ...(r.failure ?? [])]) {
-    if (op.requestRange && op.requestRange.serializable !== true) return false;
-    if (op.requestTxn && !_isTxnSerializable(op.requestTxn)) return false;
-  }
-  return true;
-}
-
-/** A read view that refuses writes, to run a read-only txn without raft. */
-function _readOnlyTxn(view: TxnRead): TxnWrite {
-  return {
-    firstRev: view.firstRev,
-    rev: view.rev,
-    range: (key, end, options) => view.range(key, end, options),
-    put: () => {
-      throw new Error("read-only txn");
-    },
-    deleteRange: () => {
-      throw new Error("read-only txn");
-    },
-    changes: [],
-    end: () => {},
-  };
-}
-
 /** Builds the KV handlers over `server`. */
-export function kvService(server: EtcdServer): KVService {
+export function kvService(server: ServerApi): KVService {
   return {
-    range: async (r, ctx) => {
+    range: (r, ctx) => {
       checkRangeRequest(r);
-      if (r.serializable !== true) await server.linearizableReadNotify(ctx.signal);
-      let response: etcdserverpb.RangeResponse.$Properties;
-      try {
-        response = applyRange(server.kv.read(), r);
-      } catch (error) {
-        throw toApiError(error);
-      }
-      response.header = server.fillHeader(response.header);
-      return response;
+      return server.range(r, requestContext(ctx));
     },
-    put: async (r, ctx) => {
+    put: (r, ctx) => {
       checkPutRequest(r);
-      if (!server.quota.available(costPut(r))) {
-        await server.raiseNoSpace(ctx.signal);
-        throw ErrNoSpace;
-      }
-      const result = await server.propose({ put: r }, ctx.signal);
-      const response = (result.response ?? {}) as etcdserverpb.PutResponse.$Properties;
-      response.header = server.fillHeader(response.header);
-      return response;
+      return server.put(r, requestContext(ctx));
     },
-    deleteRange: async (r, ctx) => {
+    deleteRange: (r, ctx) => {
       checkDeleteRequest(r);
-      const result = await server.propose({ deleteRange: r }, ctx.signal);
-      const response = (result.response ?? {}) as etcdserverpb.DeleteRangeResponse.$Properties;
-      response.header = server.fillHeader(response.header);
-      return response;
+      return server.deleteRange(r, requestContext(ctx));
     },
-    txn: async (r, ctx) => {
-      checkTxnRequest(r, server.cfg.maxTxnOps);
+    txn: (r, ctx) => {
+      checkTxnRequest(r, server.maxTxnOps);
       checkIntervals(r.success ?? []);
       checkIntervals(r.failure ?? []);
-      if (isTxnReadOnly(r)) {
-        if (!_isTxnSerializable(r)) await server.linearizableReadNotify(ctx.signal);
-        let response: etcdserverpb.TxnResponse.$Properties;
-        try {
-          const exists = (id: bigint) => server.lessor.lookup(id) !== undefined;
-          response = applyTxn(_readOnlyTxn(server.kv.read()), r, exists);
-        } catch (error) {
-          throw toApiError(error);
-        }
-        response.header = server.fillHeader(response.header);
-        return response;
-      }
-      if (!server.quota.available(costTxn(r))) {
-        await server.raiseNoSpace(ctx.signal);
-        throw ErrNoSpace;
-      }
-      const result = await server.propose({ txn: r }, ctx.signal);
-      const response = (result.response ?? {}) as etcdserverpb.TxnResponse.$Properties;
-      response.header = server.fillHeader(response.header);
-      return response;
+      return server.txn(r, requestContext(ctx));
     },
-    compact: async (r, ctx) => {
-      const result = await server.propose({ compaction: r }, ctx.signal);
-      if (r.physical === true && result.physical !== undefined) {
-        await result.physical;
-        server.backend.forceCommit();
-      }
-      const response: etcdserverpb.CompactionResponse.$Properties = {
-        header: { revision: int64(server.kv.rev) },
-      };
-      response.header = server.fillHeader(response.header);
-      return response;
-    },
+    compact: (r, ctx) => server.compact(r, requestContext(ctx)),
   };
 }

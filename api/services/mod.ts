@@ -1,18 +1,19 @@
 /**
- * etcd's v3 gRPC services over one member (`EtcdServer`), transport-independent: each
- * handler validates like etcd's v3rpc, calls the server and fills the response header.
+ * etcd's v3 gRPC services over one member's request API (`ServerApi`), transport-independent:
+ * each handler validates like etcd's v3rpc, calls the server and encodes its answer.
  *
  * @module
  */
 
 import type { EtcdServices } from "../methods.ts";
-import type { EtcdServer } from "../../server/etcd_server.ts";
+import type { ServerApi } from "../../server/mod.ts";
 import { clusterService } from "./cluster.ts";
-import { type InterceptorTarget, interceptServices } from "./interceptor.ts";
+import { interceptServices } from "./interceptor.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
 import { watchService } from "./watch.ts";
+import { withgRPCErrors } from "./grpc_error.ts";
 
 export { checkIntervals, checkPutRequest, checkRangeRequest, checkTxnRequest } from "./kv.ts";
 export {
@@ -21,13 +22,16 @@ export {
   isSupportedForLearner,
   NO_LEADER_CHECKS_MAX,
 } from "./interceptor.ts";
+export { togRPCError, withgRPCErrors } from "./grpc_error.ts";
+export { requestContext } from "./request_context.ts";
 export { clusterService, kvService, leaseService, maintenanceService, watchService };
 
 /**
- * Every service detcd serves, over `server`, behind etcd's interceptors (learner and
- * require-leader checks). Auth is not served yet (UNIMPLEMENTED).
+ * Every service detcd serves, over the server's request API, with server errors mapped to
+ * gRPC ones (`togRPCError`), behind etcd's interceptors (learner and require-leader checks).
+ * Auth is not served yet (UNIMPLEMENTED).
  */
-export function etcdServices(server: EtcdServer): EtcdServices {
+export function etcdServices(server: ServerApi): EtcdServices {
   const services: EtcdServices = {
     kv: kvService(server),
     watch: watchService(server),
@@ -35,18 +39,6 @@ export function etcdServices(server: EtcdServer): EtcdServices {
     cluster: clusterService(server),
     maintenance: maintenanceService(server),
   };
-  return interceptServices(services, _interceptorTarget(server));
-}
-
-/** The member as the interceptors see it, read live on every call. */
-function _interceptorTarget(server: EtcdServer): InterceptorTarget {
-  return {
-    get leader() {
-      return server.leader;
-    },
-    get isLearner() {
-      return server.cluster.members.get(server.memberId)?.isLearner === true;
-    },
-    electionTimeoutMs: server.cfg.electionTimeoutMs,
-  };
+  // The member's leader and learner state are read live on every call.
+  return interceptServices(withgRPCErrors(services), server);
 }

@@ -11,13 +11,23 @@
  * @module
  */
 
+import { ok as assert } from "node:assert/strict";
 import { etcdserverpb, type mvccpb } from "../../etcdserverpb/mod.ts";
 import type { WatchService } from "../methods.ts";
 import type { StreamSink } from "../handler.ts";
-import type { EtcdServer } from "../../server/etcd_server.ts";
-import type { Event, WatchResponse, WatchStream } from "../../mvcc/mod.ts";
-import { FilterType } from "../../mvcc/mod.ts";
-import { bytes, int64, kvToPb, num } from "../../server/kv_ops.ts";
+import {
+  bytes,
+  type Event,
+  FilterType,
+  int64,
+  kvToPb,
+  num,
+  type RequestContext,
+  type ServerApi,
+  type WatchResponse,
+  type WatchStream,
+} from "../../server/mod.ts";
+import { requestContext } from "./request_context.ts";
 
 type PbWatchResponse = etcdserverpb.WatchResponse.$Properties;
 
@@ -40,7 +50,7 @@ interface _WatcherState {
 
 /** The state of one gRPC watch stream. */
 class _ServerWatchStream {
-  readonly #server: EtcdServer;
+  readonly #server: ServerApi;
   readonly #sink: StreamSink<PbWatchResponse>;
   readonly #stream: WatchStream;
   readonly #watchers = new Map<number, _WatcherState>();
@@ -51,16 +61,16 @@ class _ServerWatchStream {
   /** Sends in call order; the chain keeps the transport's order equal to ours. */
   #sendChain: Promise<void> = Promise.resolve();
 
-  constructor(server: EtcdServer, sink: StreamSink<PbWatchResponse>) {
+  constructor(server: ServerApi, sink: StreamSink<PbWatchResponse>, context: RequestContext) {
     this.#server = server;
     this.#sink = sink;
-    this.#stream = server.kv.newWatchStream();
-    const interval = server.cfg.experimentalWatchProgressNotifyIntervalMs;
+    this.#stream = server.newWatchStream(context);
+    const interval = server.watchProgressNotifyIntervalMs;
     if (interval > 0) this.#progressTimer = setInterval(() => this.#progressTick(), interval);
   }
 
   #header(revision: number): etcdserverpb.ResponseHeader.$Properties {
-    return this.#server.fillHeader({ revision: int64(revision) });
+    return this.#server.header(revision);
   }
 
   #send(message: PbWatchResponse): Promise<void> {
@@ -169,6 +179,10 @@ class _ServerWatchStream {
   }
 
   #forward(response: WatchResponse): Promise<void> {
+    // A client resumes a watch from the header revision: it must cover every event sent.
+    for (const event of response.events) {
+      assert(event.kv.modRevision <= response.revision, "watch: event past the header revision");
+    }
     const state = this.#watchers.get(response.watchId);
     const message: PbWatchResponse = {
       header: this.#header(response.revision),
@@ -187,7 +201,7 @@ class _ServerWatchStream {
 
   /** etcd's sendFragments: split events so that each message stays under the limit. */
   async #sendFragments(message: PbWatchResponse): Promise<void> {
-    const limit = this.#server.cfg.maxRequestBytes;
+    const limit = this.#server.maxRequestBytes;
     const events = message.events ?? [];
     const size = (m: PbWatchResponse) => etcdserverpb.WatchResponse.encode(m).len;
     if (events.length < 2 || size(message) < limit) return await this.#send(message);
@@ -216,10 +230,10 @@ class _ServerWatchStream {
 }
 
 /** Builds the Watch handler over `server`. */
-export function watchService(server: EtcdServer): WatchService {
+export function watchService(server: ServerApi): WatchService {
   return {
     watch: async (input, sink, ctx) => {
-      const stream = new _ServerWatchStream(server, sink);
+      const stream = new _ServerWatchStream(server, sink, requestContext(ctx));
       const pumping = stream.pump();
       try {
         for await (const request of input) stream.handle(request);

@@ -1,0 +1,203 @@
+/**
+ * The errors the server's request API throws (etcd's `etcdserver/errors.go`, together with
+ * the store and lessor errors that reach a client: `mvcc.ErrCompacted`, `lease.ErrLeaseNotFound`
+ * and the like). They are plain errors: one class, `ServerError`, told apart by its `code`.
+ * The server knows nothing of gRPC; `api/` maps each code to a gRPC status and etcd's
+ * client-visible message in one function (`togRPCError`).
+ *
+ * The `message` of each error is the text a client of etcd 3.4 sees for it, so that log lines
+ * that print a server error and the peer HTTP bodies that carry one read as they always have.
+ *
+ * Throw the predefined values (`ErrTimeout`, ...), never a new `ServerError` with a known code:
+ * callers compare by identity as well as by code.
+ *
+ * @module
+ */
+
+import { CompactedError, FutureRevisionError } from "../mvcc/mod.ts";
+import { LeaseExistsError, LeaseNotFoundError, LeaseTtlTooLargeError } from "../lease/mod.ts";
+
+/** Every kind of server error, named as etcd names the error value. */
+export const ServerErrorCode = {
+  Compacted: "Compacted",
+  FutureRev: "FutureRev",
+  KeyNotFound: "KeyNotFound",
+  NoSpace: "NoSpace",
+  LeaseNotFound: "LeaseNotFound",
+  LeaseExist: "LeaseExist",
+  LeaseTTLTooLarge: "LeaseTTLTooLarge",
+  MemberExist: "MemberExist",
+  PeerURLExist: "PeerURLExist",
+  MemberNotEnoughStarted: "MemberNotEnoughStarted",
+  MemberNotFound: "MemberNotFound",
+  MemberNotLearner: "MemberNotLearner",
+  LearnerNotReady: "LearnerNotReady",
+  TooManyLearners: "TooManyLearners",
+  RequestTooLarge: "RequestTooLarge",
+  NoLeader: "NoLeader",
+  NotLeader: "NotLeader",
+  NotCapable: "NotCapable",
+  Stopped: "Stopped",
+  Timeout: "Timeout",
+  TimeoutLeaderTransfer: "TimeoutLeaderTransfer",
+  Unhealthy: "Unhealthy",
+  BadLeaderTransferee: "BadLeaderTransferee",
+} as const;
+
+/** One of the server error codes. */
+export type ServerErrorCode = typeof ServerErrorCode[keyof typeof ServerErrorCode];
+
+/** An error of the request API; `code` says which one. */
+export class ServerError extends Error {
+  /** Which error this is. */
+  readonly code: ServerErrorCode;
+
+  /** Makes an error; only this module does, once per code. */
+  constructor(code: ServerErrorCode, message: string) {
+    super(message);
+    this.name = "ServerError";
+    this.code = code;
+  }
+}
+
+/** The one value per code, to keep each code defined once. */
+const _byCode = new Map<ServerErrorCode, ServerError>();
+
+function _define(code: ServerErrorCode, message: string): ServerError {
+  if (_byCode.has(code)) throw new Error(`duplicate server error code: ${code}`);
+  const error = new ServerError(code, message);
+  _byCode.set(code, error);
+  return error;
+}
+
+/** Every predefined server error (tests check that each one maps to a gRPC status). */
+export function allServerErrors(): ServerError[] {
+  return [..._byCode.values()];
+}
+
+/** `mvcc.ErrCompacted`: the revision asked for has been compacted. */
+export const ErrCompacted: ServerError = _define(
+  ServerErrorCode.Compacted,
+  "etcdserver: mvcc: required revision has been compacted",
+);
+/** `mvcc.ErrFutureRev`: the revision asked for is past the current one. */
+export const ErrFutureRev: ServerError = _define(
+  ServerErrorCode.FutureRev,
+  "etcdserver: mvcc: required revision is a future revision",
+);
+/** `ErrKeyNotFound`: a put with `ignore_value`/`ignore_lease` on a key that does not exist. */
+export const ErrKeyNotFound: ServerError = _define(
+  ServerErrorCode.KeyNotFound,
+  "etcdserver: key not found",
+);
+/** `ErrNoSpace`: the NOSPACE alarm is raised or the request would exceed the quota. */
+export const ErrNoSpace: ServerError = _define(
+  ServerErrorCode.NoSpace,
+  "etcdserver: mvcc: database space exceeded",
+);
+/** `lease.ErrLeaseNotFound`. */
+export const ErrLeaseNotFound: ServerError = _define(
+  ServerErrorCode.LeaseNotFound,
+  "etcdserver: requested lease not found",
+);
+/** `lease.ErrLeaseExists`. */
+export const ErrLeaseExist: ServerError = _define(
+  ServerErrorCode.LeaseExist,
+  "etcdserver: lease already exists",
+);
+/** `lease.ErrLeaseTTLTooLarge`. */
+export const ErrLeaseTTLTooLarge: ServerError = _define(
+  ServerErrorCode.LeaseTTLTooLarge,
+  "etcdserver: too large lease TTL",
+);
+/** `membership.ErrIDExists`. */
+export const ErrMemberExist: ServerError = _define(
+  ServerErrorCode.MemberExist,
+  "etcdserver: member ID already exist",
+);
+/** `membership.ErrPeerURLexists`. */
+export const ErrPeerURLExist: ServerError = _define(
+  ServerErrorCode.PeerURLExist,
+  "etcdserver: Peer URLs already exists",
+);
+/** `ErrNotEnoughStartedMembers`. */
+export const ErrMemberNotEnoughStarted: ServerError = _define(
+  ServerErrorCode.MemberNotEnoughStarted,
+  "etcdserver: re-configuration failed due to not enough started members",
+);
+/** `membership.ErrIDNotFound` (also a removed ID). */
+export const ErrMemberNotFound: ServerError = _define(
+  ServerErrorCode.MemberNotFound,
+  "etcdserver: member not found",
+);
+/** `membership.ErrMemberNotLearner`. */
+export const ErrMemberNotLearner: ServerError = _define(
+  ServerErrorCode.MemberNotLearner,
+  "etcdserver: can only promote a learner member",
+);
+/** `ErrLearnerNotReady`. */
+export const ErrMemberLearnerNotReady: ServerError = _define(
+  ServerErrorCode.LearnerNotReady,
+  "etcdserver: can only promote a learner member which is in sync with leader",
+);
+/** `membership.ErrTooManyLearners`. */
+export const ErrTooManyLearners: ServerError = _define(
+  ServerErrorCode.TooManyLearners,
+  "etcdserver: too many learner members in cluster",
+);
+/** `ErrRequestTooLarge`: the encoded proposal passes `--max-request-bytes`. */
+export const ErrRequestTooLarge: ServerError = _define(
+  ServerErrorCode.RequestTooLarge,
+  "etcdserver: request is too large",
+);
+/** `ErrNoLeader`. */
+export const ErrNoLeader: ServerError = _define(ServerErrorCode.NoLeader, "etcdserver: no leader");
+/** `ErrNotLeader`: an operation only the leader may do. */
+export const ErrNotLeader: ServerError = _define(
+  ServerErrorCode.NotLeader,
+  "etcdserver: not leader",
+);
+/** `ErrNotCapable`: a request this member does not apply (yet). */
+export const ErrNotCapable: ServerError = _define(
+  ServerErrorCode.NotCapable,
+  "etcdserver: not capable",
+);
+/** `ErrStopped`. */
+export const ErrStopped: ServerError = _define(
+  ServerErrorCode.Stopped,
+  "etcdserver: server stopped",
+);
+/** `ErrTimeout`. */
+export const ErrTimeout: ServerError = _define(
+  ServerErrorCode.Timeout,
+  "etcdserver: request timed out",
+);
+/** `ErrTimeoutLeaderTransfer`. */
+export const ErrTimeoutLeaderTransfer: ServerError = _define(
+  ServerErrorCode.TimeoutLeaderTransfer,
+  "etcdserver: request timed out, leader transfer took too long",
+);
+/** `ErrUnhealthy`: removing the member would leave too few healthy voters. */
+export const ErrUnhealthy: ServerError = _define(
+  ServerErrorCode.Unhealthy,
+  "etcdserver: unhealthy cluster",
+);
+/** `ErrBadLeaderTransferee`. */
+export const ErrBadLeaderTransferee: ServerError = _define(
+  ServerErrorCode.BadLeaderTransferee,
+  "etcdserver: bad leader transferee",
+);
+
+/**
+ * Turns a store or lessor error into the server error a client sees; a `ServerError` stays
+ * as it is. Anything else is a fault, not a request-level failure, and is thrown again.
+ */
+export function toServerError(error: unknown): ServerError {
+  if (error instanceof ServerError) return error;
+  if (error instanceof CompactedError) return ErrCompacted;
+  if (error instanceof FutureRevisionError) return ErrFutureRev;
+  if (error instanceof LeaseNotFoundError) return ErrLeaseNotFound;
+  if (error instanceof LeaseExistsError) return ErrLeaseExist;
+  if (error instanceof LeaseTtlTooLargeError) return ErrLeaseTTLTooLarge;
+  throw error;
+}

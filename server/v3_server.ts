@@ -1,0 +1,563 @@
+/**
+ * The server's request API (etcd's `etcdserver/v3_server.go`: the `RaftKV`, `Lessor`,
+ * `Cluster`, `Maintenance` and watch surfaces of `EtcdServer`). `api/` decodes and validates a
+ * call, calls one method here and encodes what it returns; everything between — quota checks,
+ * the linearizable read path, proposals through raft, the read-only txn path, committing the
+ * backend before a snapshot — happens here.
+ *
+ * Requests and responses are the wire types of `etcdserverpb/` (as etcd's RaftKV speaks
+ * `*pb.RangeRequest`); every response header is filled (cluster ID, member ID, raft term and
+ * revision). Failures are `ServerError`s (`errors.ts`); `api/` maps them to gRPC statuses.
+ *
+ * Every method takes a `RequestContext`: the caller's abort signal and identity. This is
+ * where the coming auth checks will sit (etcd's `authApplierV3` and the `AuthInfo` it reads
+ * from the context): a method will check `context.user` against the key range or operation
+ * before it reads or proposes. Until auth is served the user is always undefined and every
+ * request is allowed.
+ *
+ * @module
+ */
+
+import { ok as assert } from "node:assert/strict";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
+import type { BackendSnapshot } from "../backend/mod.ts";
+import type { TxnRead, TxnWrite, WatchStream } from "../mvcc/mod.ts";
+import { LeaseNotFoundError } from "../lease/mod.ts";
+import type { EtcdServer } from "./etcd_server.ts";
+import { ETCD_VERSION } from "./config.ts";
+import { ErrNoSpace, toServerError } from "./errors.ts";
+import { alarmName, costLeaseGrant, costPut, costTxn } from "./quota.ts";
+import { applyRange, applyTxn, big, int64, isTxnReadOnly, num } from "./kv_ops.ts";
+import { leaseTimeToLiveOnLeader, renewLease } from "./cluster_lease.ts";
+import {
+  addMember,
+  moveLeader,
+  promoteMember,
+  removeMember,
+  updateMember,
+} from "./cluster_membership.ts";
+import type { Member } from "./membership.ts";
+
+type ResponseHeader = etcdserverpb.ResponseHeader.$Properties;
+type RangeRequest = etcdserverpb.RangeRequest.$Properties;
+type RangeResponse = etcdserverpb.RangeResponse.$Properties;
+type PutRequest = etcdserverpb.PutRequest.$Properties;
+type PutResponse = etcdserverpb.PutResponse.$Properties;
+type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest.$Properties;
+type DeleteRangeResponse = etcdserverpb.DeleteRangeResponse.$Properties;
+type TxnRequest = etcdserverpb.TxnRequest.$Properties;
+type TxnResponse = etcdserverpb.TxnResponse.$Properties;
+type CompactionRequest = etcdserverpb.CompactionRequest.$Properties;
+type CompactionResponse = etcdserverpb.CompactionResponse.$Properties;
+type LeaseGrantRequest = etcdserverpb.LeaseGrantRequest.$Properties;
+type LeaseGrantResponse = etcdserverpb.LeaseGrantResponse.$Properties;
+type LeaseRevokeRequest = etcdserverpb.LeaseRevokeRequest.$Properties;
+type LeaseRevokeResponse = etcdserverpb.LeaseRevokeResponse.$Properties;
+type LeaseTimeToLiveRequest = etcdserverpb.LeaseTimeToLiveRequest.$Properties;
+type LeaseTimeToLiveResponse = etcdserverpb.LeaseTimeToLiveResponse.$Properties;
+type LeaseLeasesResponse = etcdserverpb.LeaseLeasesResponse.$Properties;
+type AlarmRequest = etcdserverpb.AlarmRequest.$Properties;
+type AlarmResponse = etcdserverpb.AlarmResponse.$Properties;
+type StatusResponse = etcdserverpb.StatusResponse.$Properties;
+type HashKVRequest = etcdserverpb.HashKVRequest.$Properties;
+type HashKVResponse = etcdserverpb.HashKVResponse.$Properties;
+type HashResponse = etcdserverpb.HashResponse.$Properties;
+
+/** The largest lease ID the server picks (IDs are positive int64). */
+const _LEASE_ID_MASK = (1n << 63n) - 1n;
+
+/**
+ * Who asks, and until when. Built by `api/` for every call.
+ *
+ * `user` is the authenticated user name (from the auth token, or the client certificate's
+ * common name), undefined for an anonymous caller — which today is every caller: auth is not
+ * served yet, and no method reads it. It is the one input the coming permission checks need.
+ */
+export interface RequestContext {
+  /** Aborted when the caller gives up (cancel, deadline, connection lost). */
+  readonly signal: AbortSignal;
+  /** The authenticated user, or undefined. */
+  readonly user: string | undefined;
+}
+
+/** A raised alarm, as the request API reports it. */
+export interface AlarmMember {
+  readonly memberId: bigint;
+  readonly alarm: number;
+}
+
+/** The key-value requests (etcd's `RaftKV`). */
+export interface RaftKV {
+  /** A Range: serializable reads at once, others after a ReadIndex round. */
+  range(request: RangeRequest, context: RequestContext): Promise<RangeResponse>;
+  /** A Put through raft, after the quota check. */
+  put(request: PutRequest, context: RequestContext): Promise<PutResponse>;
+  /** A DeleteRange through raft. */
+  deleteRange(request: DeleteRangeRequest, context: RequestContext): Promise<DeleteRangeResponse>;
+  /** A Txn: read-only ones are served locally, others go through raft after the quota check. */
+  txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse>;
+  /** A Compaction through raft; `physical` waits until the old revisions are gone. */
+  compact(request: CompactionRequest, context: RequestContext): Promise<CompactionResponse>;
+}
+
+/** The lease requests (etcd's `Lessor` surface of the server). */
+export interface LeaseApi {
+  /** Grants a lease through raft (an ID of 0 lets the server pick one). */
+  leaseGrant(request: LeaseGrantRequest, context: RequestContext): Promise<LeaseGrantResponse>;
+  /** Revokes a lease through raft. */
+  leaseRevoke(request: LeaseRevokeRequest, context: RequestContext): Promise<LeaseRevokeResponse>;
+  /** Renews a lease (through the leader from a follower) and resolves to its TTL. */
+  leaseRenew(id: bigint, context: RequestContext): Promise<number>;
+  /** The remaining and granted TTL of a lease; TTL -1 for an unknown one. */
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    context: RequestContext,
+  ): Promise<LeaseTimeToLiveResponse>;
+  /** Every lease, after a ReadIndex round. */
+  leaseLeases(context: RequestContext): Promise<LeaseLeasesResponse>;
+}
+
+/** The membership requests (etcd's `Cluster` surface); each answers the members after it. */
+export interface ClusterApi {
+  /** The members sorted by ID, after a ReadIndex round. */
+  memberList(context: RequestContext): Promise<Member[]>;
+  /** Adds a member (a learner when asked) and resolves once applied here. */
+  memberAdd(
+    options: { peerUrls: string[]; isLearner: boolean },
+    context: RequestContext,
+  ): Promise<{ member: Member; members: Member[] }>;
+  /** Removes a member. */
+  memberRemove(id: bigint, context: RequestContext): Promise<Member[]>;
+  /** Replaces a member's peer URLs. */
+  memberUpdate(
+    options: { id: bigint; peerUrls: string[] },
+    context: RequestContext,
+  ): Promise<Member[]>;
+  /** Promotes a learner to a voter. */
+  memberPromote(id: bigint, context: RequestContext): Promise<Member[]>;
+}
+
+/** The maintenance requests (etcd's `Maintenance` surface, alarms and status). */
+export interface MaintenanceApi {
+  /** An alarm request (get, activate, deactivate) through raft. */
+  alarm(request: AlarmRequest, context: RequestContext): Promise<AlarmResponse>;
+  /** The raised alarms of every member. */
+  alarmList(context: RequestContext): AlarmMember[];
+  /** The member's status, with the raised alarms and "no leader" as errors. */
+  status(context: RequestContext): StatusResponse;
+  /** Defragments the backend. */
+  defragment(context: RequestContext): Promise<{ header: ResponseHeader }>;
+  /** The hash of the whole backend. */
+  hash(context: RequestContext): HashResponse;
+  /** The hash of the keys up to a revision. */
+  hashKV(request: HashKVRequest, context: RequestContext): HashKVResponse;
+  /** A point-in-time copy of the db, with everything applied so far. Close it when done. */
+  snapshot(context: RequestContext): BackendSnapshot;
+  /** Hands leadership to `target` and waits until it leads. */
+  moveLeader(target: bigint, context: RequestContext): Promise<{ header: ResponseHeader }>;
+  /** Waits until this member has applied everything committed before the call. */
+  linearizableReadNotify(context: RequestContext): Promise<void>;
+}
+
+/** The watch surface: the stream the api's watch service drives. */
+export interface WatchApi {
+  /** A new watch stream over the store. */
+  newWatchStream(context: RequestContext): WatchStream;
+}
+
+/** The member's identity and limits that `api/` needs to validate and intercept calls. */
+export interface MemberInfo {
+  /** The leader's ID, 0n while there is none. */
+  readonly leader: bigint;
+  /** Whether this member is a learner. */
+  readonly isLearner: boolean;
+  /** `--election-timeout`. */
+  readonly electionTimeoutMs: number;
+  /** `--max-txn-ops`. */
+  readonly maxTxnOps: number;
+  /** `--max-request-bytes`. */
+  readonly maxRequestBytes: number;
+  /** `--experimental-watch-progress-notify-interval`; 0 when off. */
+  readonly watchProgressNotifyIntervalMs: number;
+  /** A filled response header; `revision` 0 means the store's current revision. */
+  header(revision?: number): ResponseHeader;
+}
+
+/** The whole request API of one member. */
+export type ServerApi = RaftKV & LeaseApi & ClusterApi & MaintenanceApi & WatchApi & MemberInfo;
+
+/** A read view that refuses writes, to run a read-only txn without raft. */
+function _readOnlyTxn(view: TxnRead): TxnWrite {
+  return {
+    firstRev: view.firstRev,
+    rev: view.rev,
+    range: (key, end, options) => view.range(key, end, options),
+    put: () => {
+      throw new Error("read-only txn");
+    },
+    deleteRange: () => {
+      throw new Error("read-only txn");
+    },
+    changes: [],
+    end: () => {},
+  };
+}
+
+/** Whether every range of a read-only txn is serializable (etcd's isTxnSerializable). */
+function _isTxnSerializable(r: TxnRequest): boolean {
+  for (const op of [...(r.success ?? []), ...(r.failure ?? [])]) {
+    if (op.requestRange && op.requestRange.serializable !== true) return false;
+    if (op.requestTxn && !_isTxnSerializable(op.requestTxn)) return false;
+  }
+  return true;
+}
+
+/** An alarm as gogoproto's String() prints it in Status errors. */
+function _alarmString(memberId: bigint, alarm: number): string {
+  return `memberID:${memberId} alarm:${alarmName(alarm)} `;
+}
+
+/** The request API over one member (`EtcdServer`). */
+export class V3Server implements ServerApi {
+  readonly #core: EtcdServer;
+
+  /** Serves requests on `core`. */
+  constructor(core: EtcdServer) {
+    this.#core = core;
+  }
+
+  // -- member info ----------------------------------------------------------------------
+
+  /** The leader's ID, 0n while there is none. */
+  get leader(): bigint {
+    return this.#core.leader;
+  }
+
+  /** Whether this member is a learner of its cluster. */
+  get isLearner(): boolean {
+    return this.#core.cluster.members.get(this.#core.memberId)?.isLearner === true;
+  }
+
+  /** `--election-timeout`. */
+  get electionTimeoutMs(): number {
+    return this.#core.cfg.electionTimeoutMs;
+  }
+
+  /** `--max-txn-ops`. */
+  get maxTxnOps(): number {
+    return this.#core.cfg.maxTxnOps;
+  }
+
+  /** `--max-request-bytes`. */
+  get maxRequestBytes(): number {
+    return this.#core.cfg.maxRequestBytes;
+  }
+
+  /** `--experimental-watch-progress-notify-interval`; 0 when off. */
+  get watchProgressNotifyIntervalMs(): number {
+    return this.#core.cfg.experimentalWatchProgressNotifyIntervalMs;
+  }
+
+  /** A filled response header; `revision` 0 means the store's current revision. */
+  header(revision = 0): ResponseHeader {
+    return this.#fill(revision === 0 ? {} : { revision: int64(revision) });
+  }
+
+  /** Fills a response header and checks what every client relies on in it. */
+  #fill(header: ResponseHeader | null | undefined): ResponseHeader {
+    const filled = this.#core.fillHeader(header);
+    assert(filled.clusterId !== undefined && filled.memberId !== undefined, "header: IDs unset");
+    // A response never claims a revision the store has not reached.
+    assert(num(filled.revision) <= this.#core.kv.rev, "header: revision past the store's");
+    return filled;
+  }
+
+  // -- RaftKV ---------------------------------------------------------------------------
+
+  /** A Range: serializable reads at once, others after a ReadIndex round. */
+  async range(request: RangeRequest, context: RequestContext): Promise<RangeResponse> {
+    if (request.serializable !== true) await this.#core.linearizableReadNotify(context.signal);
+    let response: RangeResponse;
+    try {
+      response = applyRange(this.#core.kv.read(), request);
+    } catch (error) {
+      throw toServerError(error);
+    }
+    // Clients page with `count` and `more`: the count covers at least the keys returned.
+    assert(num(response.count) >= (response.kvs?.length ?? 0), "range: count below kvs");
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** A Put through raft, after the quota check. */
+  async put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
+    await this.#checkQuota(costPut(request), context);
+    const result = await this.#core.propose({ put: request }, context.signal);
+    const response = (result.response ?? {}) as PutResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** A DeleteRange through raft. */
+  async deleteRange(
+    request: DeleteRangeRequest,
+    context: RequestContext,
+  ): Promise<DeleteRangeResponse> {
+    const result = await this.#core.propose({ deleteRange: request }, context.signal);
+    const response = (result.response ?? {}) as DeleteRangeResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** A Txn: read-only ones are served locally, others go through raft after the quota check. */
+  async txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
+    if (isTxnReadOnly(request)) return await this.#readOnlyTxn(request, context);
+    await this.#checkQuota(costTxn(request), context);
+    const result = await this.#core.propose({ txn: request }, context.signal);
+    const response = (result.response ?? {}) as TxnResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  async #readOnlyTxn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
+    if (!_isTxnSerializable(request)) await this.#core.linearizableReadNotify(context.signal);
+    let response: TxnResponse;
+    try {
+      const lessor = this.#core.lessor;
+      const exists = (id: bigint) => lessor.lookup(id) !== undefined;
+      response = applyTxn(_readOnlyTxn(this.#core.kv.read()), request, exists);
+    } catch (error) {
+      throw toServerError(error);
+    }
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** A Compaction through raft; `physical` waits until the old revisions are gone. */
+  async compact(request: CompactionRequest, context: RequestContext): Promise<CompactionResponse> {
+    const result = await this.#core.propose({ compaction: request }, context.signal);
+    if (request.physical === true && result.physical !== undefined) {
+      await result.physical;
+      this.#core.backend.forceCommit();
+    }
+    return { header: this.#fill({ revision: int64(this.#core.kv.rev) }) };
+  }
+
+  /**
+   * etcd's quota check: a request that would pass `--quota-backend-bytes` raises the NOSPACE
+   * alarm through raft and fails with ErrNoSpace.
+   */
+  async #checkQuota(cost: number, context: RequestContext): Promise<void> {
+    if (this.#core.quota.available(cost)) return;
+    await this.#core.raiseNoSpace(context.signal);
+    throw ErrNoSpace;
+  }
+
+  // -- Lessor ---------------------------------------------------------------------------
+
+  /** Grants a lease through raft (an ID of 0 lets the server pick one). */
+  async leaseGrant(
+    request: LeaseGrantRequest,
+    context: RequestContext,
+  ): Promise<LeaseGrantResponse> {
+    await this.#checkQuota(costLeaseGrant(), context);
+    let id = big(request.ID);
+    if (id === 0n) id = this.#core.nextRequestId() & _LEASE_ID_MASK;
+    assert(id > 0n, "lease grant: the lease ID must be positive");
+    const proposed: LeaseGrantRequest = { ID: bigintToLong(id), TTL: request.TTL ?? null };
+    const result = await this.#core.propose({ leaseGrant: proposed }, context.signal);
+    const response = (result.response ?? {}) as LeaseGrantResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** Revokes a lease through raft. */
+  async leaseRevoke(
+    request: LeaseRevokeRequest,
+    context: RequestContext,
+  ): Promise<LeaseRevokeResponse> {
+    const result = await this.#core.propose({ leaseRevoke: request }, context.signal);
+    const response = (result.response ?? {}) as LeaseRevokeResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /**
+   * Renews a lease and resolves to its TTL in seconds; a follower forwards the renewal to the
+   * leader. etcd waits for the applied index to catch up so that a just-granted lease is
+   * known; on one member the applier is the same process and is current.
+   */
+  async leaseRenew(id: bigint, _context: RequestContext): Promise<number> {
+    return await renewLease(this.#core, id);
+  }
+
+  /** The remaining and granted TTL of a lease; TTL -1 for an unknown one. */
+  async leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    context: RequestContext,
+  ): Promise<LeaseTimeToLiveResponse> {
+    // Only the leader's lessor knows the remaining time: a follower asks it.
+    const forwarded = await leaseTimeToLiveOnLeader(this.#core, request);
+    if (forwarded !== undefined) return { ...forwarded, header: this.#fill({}) };
+    await this.#core.linearizableReadNotify(context.signal);
+    const id = big(request.ID);
+    try {
+      const info = this.#core.lessor.timeToLive(id, request.keys === true);
+      const response: LeaseTimeToLiveResponse = {
+        header: this.#fill({}),
+        ID: bigintToLong(id),
+        TTL: int64(info.ttl),
+        grantedTTL: int64(info.grantedTtl),
+      };
+      if (info.keys.length > 0) response.keys = info.keys;
+      return response;
+    } catch (error) {
+      if (error instanceof LeaseNotFoundError) {
+        // etcd answers a missing lease with TTL -1, not an error.
+        return { header: this.#fill({}), ID: bigintToLong(id), TTL: int64(-1) };
+      }
+      throw toServerError(error);
+    }
+  }
+
+  /** Every lease, after a ReadIndex round. */
+  async leaseLeases(context: RequestContext): Promise<LeaseLeasesResponse> {
+    await this.#core.linearizableReadNotify(context.signal);
+    const leases = this.#core.lessor.leases().map((lease) => ({ ID: bigintToLong(lease.id) }));
+    return { header: this.#fill({}), leases };
+  }
+
+  // -- Cluster --------------------------------------------------------------------------
+
+  /** The members sorted by ID, after a ReadIndex round. */
+  async memberList(context: RequestContext): Promise<Member[]> {
+    await this.#core.linearizableReadNotify(context.signal);
+    return this.#core.cluster.sortedMembers();
+  }
+
+  /** Adds a member (a learner when asked) and resolves once applied here. */
+  async memberAdd(
+    options: { peerUrls: string[]; isLearner: boolean },
+    context: RequestContext,
+  ): Promise<{ member: Member; members: Member[] }> {
+    const member = await addMember(this.#core, options, context.signal);
+    return { member, members: this.#core.cluster.sortedMembers() };
+  }
+
+  /** Removes a member. */
+  async memberRemove(id: bigint, context: RequestContext): Promise<Member[]> {
+    await removeMember(this.#core, id, context.signal);
+    return this.#core.cluster.sortedMembers();
+  }
+
+  /** Replaces a member's peer URLs. */
+  async memberUpdate(
+    options: { id: bigint; peerUrls: string[] },
+    context: RequestContext,
+  ): Promise<Member[]> {
+    await updateMember(this.#core, options, context.signal);
+    return this.#core.cluster.sortedMembers();
+  }
+
+  /** Promotes a learner to a voter. */
+  async memberPromote(id: bigint, context: RequestContext): Promise<Member[]> {
+    await promoteMember(this.#core, id, context.signal);
+    return this.#core.cluster.sortedMembers();
+  }
+
+  // -- Maintenance ----------------------------------------------------------------------
+
+  /** An alarm request (get, activate, deactivate) through raft. */
+  async alarm(request: AlarmRequest, context: RequestContext): Promise<AlarmResponse> {
+    const result = await this.#core.propose({ alarm: request }, context.signal);
+    const response = (result.response ?? {}) as AlarmResponse;
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** The raised alarms of every member. */
+  alarmList(_context: RequestContext): AlarmMember[] {
+    return this.#core.alarms.get(etcdserverpb.AlarmType.NONE);
+  }
+
+  /** The member's status, with the raised alarms and "no leader" as errors. */
+  status(_context: RequestContext): StatusResponse {
+    const core = this.#core;
+    const leader = core.leader;
+    const response: StatusResponse = {
+      header: this.#fill({}),
+      version: ETCD_VERSION,
+      dbSize: int64(core.backend.size()),
+      leader: bigintToULong(leader),
+      raftIndex: int64(core.committedIndex),
+      raftTerm: int64(core.term),
+      raftAppliedIndex: int64(core.appliedIndex),
+      dbSizeInUse: int64(core.backend.sizeInUse()),
+    };
+    // etcd 3.4 reports a learner as such (`endpoint status` prints IS LEARNER).
+    if (this.isLearner) response.isLearner = true;
+    const errors: string[] = [];
+    if (leader === 0n) errors.push("etcdserver: no leader");
+    for (const a of core.alarms.get(etcdserverpb.AlarmType.NONE)) {
+      errors.push(_alarmString(a.memberId, a.alarm));
+    }
+    if (errors.length > 0) response.errors = errors;
+    return response;
+  }
+
+  /** Defragments the backend. */
+  async defragment(_context: RequestContext): Promise<{ header: ResponseHeader }> {
+    const core = this.#core;
+    core.log.info("starting defragmentation", { path: core.cfg.dataDir });
+    await core.backend.defrag();
+    core.log.info("finished defragmentation", { path: core.cfg.dataDir });
+    return { header: this.#fill({}) };
+  }
+
+  /** The hash of the whole backend. */
+  hash(_context: RequestContext): HashResponse {
+    const { hash, revision } = this.#core.kv.hash();
+    return { header: this.#fill({ revision: int64(revision) }), hash: hash >>> 0 };
+  }
+
+  /** The hash of the keys up to a revision. */
+  hashKV(request: HashKVRequest, _context: RequestContext): HashKVResponse {
+    let result: ReturnType<EtcdServer["kv"]["hashByRev"]>;
+    try {
+      result = this.#core.kv.hashByRev(num(request.revision));
+    } catch (error) {
+      throw toServerError(error);
+    }
+    return {
+      header: this.#fill({ revision: int64(result.currentRev) }),
+      hash: result.hash >>> 0,
+      compactRevision: int64(result.compactRev < 0 ? 0 : result.compactRev),
+    };
+  }
+
+  /** A point-in-time copy of the db, with everything applied so far. Close it when done. */
+  snapshot(_context: RequestContext): BackendSnapshot {
+    // Everything applied so far is in the copy: commit the pending batch first.
+    this.#core.backend.forceCommit();
+    return this.#core.backend.snapshot();
+  }
+
+  /** Hands leadership to `target` and waits until it leads. */
+  async moveLeader(target: bigint, context: RequestContext): Promise<{ header: ResponseHeader }> {
+    await moveLeader(this.#core, target, context.signal);
+    return { header: this.#fill({}) };
+  }
+
+  /** Waits until this member has applied everything committed before the call. */
+  async linearizableReadNotify(context: RequestContext): Promise<void> {
+    await this.#core.linearizableReadNotify(context.signal);
+  }
+
+  // -- Watch ----------------------------------------------------------------------------
+
+  /** A new watch stream over the store. */
+  newWatchStream(_context: RequestContext): WatchStream {
+    return this.#core.kv.newWatchStream();
+  }
+}
