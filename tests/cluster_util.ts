@@ -7,9 +7,8 @@
  * @module
  */
 
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
-import { computeMemberId } from "../server/ids.ts";
+import { EtcdGrpcClient, METHODS } from "../api/mod.ts";
+import { computeMemberId } from "../server/mod.ts";
 import { DetcdProcess } from "./_server_process.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
 
