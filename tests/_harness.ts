@@ -159,8 +159,9 @@ export class ServerProcess {
   }
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      this.#log += chunk;
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      this.#log += decoder.decode(chunk, { stream: true });
       this.#waiters = this.#waiters.filter((waiter) => {
         if (!this.#log.includes(waiter.text)) return true;
         waiter.resolve();
@@ -393,6 +394,33 @@ export function etcdctl(
     ...options,
     env: { ETCDCTL_API: "3", ...options.env },
   });
+}
+
+/**
+ * Runs `etcdctl snapshot restore` of `file` into `dataDir`: a new one-member cluster whose
+ * member `m1` advertises `http://127.0.0.1:<peerPort>`, with the token {@link memberArgs}
+ * gives, so that {@link startMember} on the same ports and data dir starts it.
+ */
+export function restoreSnapshot(
+  file: string,
+  options: { dataDir: string; peerPort: number },
+): Promise<RunResult> {
+  const peer = `http://127.0.0.1:${options.peerPort}`;
+  return run(ETCDCTL_BIN, [
+    "snapshot",
+    "restore",
+    file,
+    "--data-dir",
+    options.dataDir,
+    "--name",
+    "m1",
+    "--initial-cluster",
+    `m1=${peer}`,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster-token",
+    "detcd-test",
+  ], { env: { ETCDCTL_API: "3" } });
 }
 
 /** Starts a long-running etcdctl (e.g. `watch`), returning a handle to read and stop it. */
