@@ -55,3 +55,4 @@ export {
   toClientError,
 } from "./grpc_client.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
+export { H2GrpcClient } from "./h2/client.ts";

@@ -13,9 +13,7 @@
  * allocations from it). Each measured allocation is released again, so the set keeps its shape.
  */
 
-import { ArrayFreeSpans } from "../backend/freelist_array.ts";
-import { HashmapFreeSpans } from "../backend/freelist_hashmap.ts";
-import type { FreeSpans } from "../backend/free_spans.ts";
+import { ArrayFreeSpans, type FreeSpans, HashmapFreeSpans } from "../backend/mod.ts";
 import { logLogSvg, type PlotSeries } from "./_plot.ts";
 import { mulberry32 as prng } from "../testing/mod.ts";
 

@@ -16,8 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient, METHODS } from "../api/mod.ts";
 import type { LoadOptions, Operation } from "./kv_load.ts";
 import { runLoadInWorkers } from "./kv_parallel.ts";
 import { formatRun, histogramSvg, type RunResult, summarize } from "./kv_report.ts";

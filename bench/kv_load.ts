@@ -14,9 +14,7 @@
  * @module
  */
 
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { H2GrpcClient } from "../api/h2/client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient, H2GrpcClient, METHODS } from "../api/mod.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import type { RunResult } from "./kv_report.ts";

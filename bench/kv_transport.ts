@@ -11,7 +11,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { startGrpcServer } from "../api/grpc_server.ts";
+import { startGrpcServer } from "../api/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import { runLoad } from "./kv_load.ts";
 import { summarize } from "./kv_report.ts";

@@ -13,9 +13,7 @@
 
 import { join } from "node:path";
 import type { Entry } from "../raft/mod.ts";
-import { DurationHistogram, WAL_FSYNC_BUCKETS } from "../wal/histogram.ts";
-import { Wal } from "../wal/wal.ts";
-import { encodeMetadata } from "../wal/walpb.ts";
+import { DurationHistogram, encodeMetadata, Wal, WAL_FSYNC_BUCKETS } from "../wal/mod.ts";
 
 const ENTRY_BYTES = 256;
 const BATCHES = [1, 10, 100, 1000];

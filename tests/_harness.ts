@@ -58,13 +58,7 @@ export interface Member {
 const _live = new Set<Deno.ChildProcess>();
 
 globalThis.addEventListener("unload", () => {
-  for (const child of _live) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const child of _live) _signal(child, "SIGKILL");
 });
 
 /** The implementation the "detcd" side of a differential test runs (see module doc). */
@@ -74,21 +68,34 @@ export function diffTarget(): Impl {
   return "detcd";
 }
 
-function _command(impl: Impl, args: string[]): { path: string; args: string[] } {
+/** The command line that runs `impl` with `args`: the etcd binary, or `deno run main.ts`. */
+export function serverCommand(impl: Impl, args: string[]): { path: string; args: string[] } {
   if (impl === "etcd") return { path: ETCD_BIN, args };
-  return { path: Deno.execPath(), args: ["run", "-A", `${REPO_ROOT}/main.ts`, ...args] };
+  return {
+    path: Deno.execPath(),
+    args: ["run", "--allow-all", "--quiet", `${REPO_ROOT}/main.ts`, ...args],
+  };
 }
 
-/** The flags a single test member runs with: localhost-only ports, a fast election. */
-export function memberArgs(options: MemberOptions, dataDir: string): string[] {
-  const name = options.name ?? "m1";
+/** Options of {@link singleMemberArgs}. */
+export interface SingleMemberArgs {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  /** `--initial-cluster-token`; left to the server's default when absent. */
+  token?: string;
+}
+
+/** The flags of a one-member cluster on 127.0.0.1 (the peer URL is advertised as is). */
+export function singleMemberArgs(options: SingleMemberArgs): string[] {
   const client = `http://127.0.0.1:${options.clientPort}`;
   const peer = `http://127.0.0.1:${options.peerPort}`;
-  return [
+  const args = [
     "--name",
-    name,
+    options.name,
     "--data-dir",
-    dataDir,
+    options.dataDir,
     "--listen-client-urls",
     client,
     "--advertise-client-urls",
@@ -98,69 +105,177 @@ export function memberArgs(options: MemberOptions, dataDir: string): string[] {
     "--initial-advertise-peer-urls",
     peer,
     "--initial-cluster",
-    `${name}=${peer}`,
-    "--initial-cluster-token",
-    options.token ?? "detcd-test",
+    `${options.name}=${peer}`,
+  ];
+  if (options.token !== undefined) args.push("--initial-cluster-token", options.token);
+  return args;
+}
+
+/** The flags a single test member runs with: localhost-only ports, a fast election. */
+export function memberArgs(options: MemberOptions, dataDir: string): string[] {
+  return [
+    ...singleMemberArgs({
+      name: options.name ?? "m1",
+      dataDir,
+      clientPort: options.clientPort,
+      peerPort: options.peerPort,
+      token: options.token ?? "detcd-test",
+    }),
     ...(options.extraArgs ?? []),
   ];
+}
+
+/**
+ * A server child process (detcd or etcd): collects everything it writes to stdout and stderr,
+ * waits for a line of it, and stops it. Every one is SIGKILLed if the test process unloads
+ * first, so a failing test leaks no server.
+ */
+export class ServerProcess {
+  /** `host:port` of its client listener. */
+  readonly endpoint: string;
+  readonly pid: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #status: Promise<Deno.CommandStatus>;
+  readonly #drained: Promise<void>;
+  #log = "";
+  #exit: Deno.CommandStatus | undefined;
+  #waiters: { text: string; resolve: () => void }[] = [];
+
+  /** Takes over `child`, spawned with piped stdout and stderr. */
+  constructor(child: Deno.ChildProcess, endpoint: string) {
+    this.#child = child;
+    this.endpoint = endpoint;
+    this.pid = child.pid;
+    _live.add(child);
+    this.#status = child.status.then((status) => {
+      _live.delete(child);
+      this.#exit = status;
+      return status;
+    });
+    this.#drained = Promise.all([this.#pump(child.stdout), this.#pump(child.stderr)]).then(
+      () => {},
+      () => {},
+    );
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      this.#log += decoder.decode(chunk, { stream: true });
+      this.#waiters = this.#waiters.filter((waiter) => {
+        if (!this.#log.includes(waiter.text)) return true;
+        waiter.resolve();
+        return false;
+      });
+    }
+  }
+
+  /** Everything the process wrote to stdout and stderr so far. */
+  get log(): string {
+    return this.#log;
+  }
+
+  /** The process's exit status, once it exits. */
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#status;
+  }
+
+  /** The exit status if the process has exited, else undefined. */
+  get exited(): Deno.CommandStatus | undefined {
+    return this.#exit;
+  }
+
+  /** Resolves once both output streams are closed. */
+  drained(): Promise<void> {
+    return this.#drained;
+  }
+
+  /** Resolves once `text` appears in the output; rejects if the process exits first. */
+  waitFor(text: string, timeoutMs = 20_000): Promise<void> {
+    if (this.#log.includes(text)) return Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ text, resolve });
+      timer = setTimeout(
+        () => reject(new Error(`detcd: no "${text}" within ${timeoutMs} ms:\n${this.#log}`)),
+        timeoutMs,
+      );
+      this.#status.then((s) => reject(new Error(`detcd exited (${s.code}):\n${this.#log}`)));
+    }).finally(() => clearTimeout(timer));
+  }
+
+  /** SIGKILL, then wait for the exit. */
+  async kill(): Promise<void> {
+    _signal(this.#child, "SIGKILL");
+    await this.#status;
+  }
+
+  /**
+   * SIGTERM (graceful stop), then wait for the exit; with `graceMs`, SIGKILL if the process is
+   * still alive that long after.
+   */
+  async stop(graceMs?: number): Promise<Deno.CommandStatus> {
+    if (this.#exit !== undefined) return this.#exit;
+    _signal(this.#child, "SIGTERM");
+    const timer = graceMs === undefined
+      ? undefined
+      : setTimeout(() => _signal(this.#child, "SIGKILL"), graceMs);
+    const status = await this.#status;
+    clearTimeout(timer);
+    return status;
+  }
+}
+
+/** Spawns `impl` with `args` from the repository root, its output piped. */
+export function spawnServer(
+  impl: Impl,
+  args: string[],
+  options: { endpoint: string; env?: Record<string, string> },
+): ServerProcess {
+  const command = serverCommand(impl, args);
+  const child = new Deno.Command(command.path, {
+    args: command.args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: REPO_ROOT,
+    ...(options.env === undefined ? {} : { env: options.env }),
+  }).spawn();
+  return new ServerProcess(child, options.endpoint);
 }
 
 /** Starts a member and waits until it answers `etcdctl endpoint health`. */
 export async function startMember(options: MemberOptions): Promise<Member> {
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "detcd-test-" })}/data`;
-  const { path, args } = _command(options.impl, options.rawArgs ?? memberArgs(options, dataDir));
-  const child = new Deno.Command(path, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    cwd: REPO_ROOT,
+  const process = spawnServer(options.impl, options.rawArgs ?? memberArgs(options, dataDir), {
+    endpoint: `127.0.0.1:${options.clientPort}`,
     env: { ETCD_UNSUPPORTED_ARCH: "", ...options.env },
-  }).spawn();
-  _live.add(child);
-  let text = "";
-  const decoder = () => new TextDecoderStream();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(decoder())) text += chunk;
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
-  let exited: { code: number; signal: string | null } | undefined;
-  const status = child.status.then((result) => {
-    _live.delete(child);
-    exited = { code: result.code, signal: result.signal };
-    return exited;
   });
-  const endpoint = `127.0.0.1:${options.clientPort}`;
+  const exitOf = (status: Deno.CommandStatus) => ({ code: status.code, signal: status.signal });
   let stopped: Promise<{ code: number; signal: string | null }> | undefined;
   const member: Member = {
     impl: options.impl,
-    endpoint,
+    endpoint: process.endpoint,
     dataDir,
-    pid: child.pid,
-    output: () => text,
+    pid: process.pid,
+    output: () => process.log,
     stop(graceMs = 5000) {
       stopped ??= (async () => {
-        if (exited === undefined) {
-          _signal(child, "SIGTERM");
-          const timer = setTimeout(() => _signal(child, "SIGKILL"), graceMs);
-          await status;
-          clearTimeout(timer);
-        }
-        await pumps;
+        const status = await process.stop(graceMs);
+        await process.drained();
         if (temporary) await Deno.remove(dataDir.replace(/\/data$/, ""), { recursive: true });
-        return (await status);
+        return exitOf(status);
       })();
       return stopped;
     },
     async kill() {
-      _signal(child, "SIGKILL");
-      await status;
-      await pumps;
+      await process.kill();
+      await process.drained();
     },
   };
   try {
-    await _waitReady(member, () => exited, options.readyTimeoutMs ?? 20000);
+    await _waitReady(member, () => process.exited, options.readyTimeoutMs ?? 20000);
   } catch (error) {
     await member.stop(1000);
     throw error;
@@ -279,6 +394,33 @@ export function etcdctl(
     ...options,
     env: { ETCDCTL_API: "3", ...options.env },
   });
+}
+
+/**
+ * Runs `etcdctl snapshot restore` of `file` into `dataDir`: a new one-member cluster whose
+ * member `m1` advertises `http://127.0.0.1:<peerPort>`, with the token {@link memberArgs}
+ * gives, so that {@link startMember} on the same ports and data dir starts it.
+ */
+export function restoreSnapshot(
+  file: string,
+  options: { dataDir: string; peerPort: number },
+): Promise<RunResult> {
+  const peer = `http://127.0.0.1:${options.peerPort}`;
+  return run(ETCDCTL_BIN, [
+    "snapshot",
+    "restore",
+    file,
+    "--data-dir",
+    options.dataDir,
+    "--name",
+    "m1",
+    "--initial-cluster",
+    `m1=${peer}`,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster-token",
+    "detcd-test",
+  ], { env: { ETCDCTL_API: "3" } });
 }
 
 /** Starts a long-running etcdctl (e.g. `watch`), returning a handle to read and stop it. */

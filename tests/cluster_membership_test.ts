@@ -8,22 +8,10 @@
 // entries, driven by the real etcdctl. Ports 24040-24069.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { etcdctl, etcdctlOk } from "./_server_process.ts";
-import { LocalCluster, withCluster } from "./cluster_util.ts";
+import { LocalCluster, retry, withCluster } from "./cluster_util.ts";
 
 const BASE_PORT = 24040;
 const SMALL_SNAPSHOTS = ["--snapshot-count", "20", "--experimental-snapshot-catchup-entries", "5"];
-
-async function retry<T>(what: string, timeoutMs: number, body: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await body();
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
 
 async function exitWithin(cluster: LocalCluster, i: number, timeoutMs: number) {
   const process = cluster.members[i]!.process!;

@@ -8,6 +8,7 @@ import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
+import { retry } from "./cluster_util.ts";
 
 const ETCD = "/usr/bin/etcd";
 const AVAILABLE = await Deno.stat(ETCD).then(() => true, () => false);
@@ -48,18 +49,6 @@ function spawn(i: number, dataDir: string): DetcdProcess {
     stdin: "null",
   }).spawn();
   return new DetcdProcess(child, client(i));
-}
-
-async function retry<T>(what: string, timeoutMs: number, body: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await body();
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
 }
 
 async function hashes(indexes: number[]): Promise<string[]> {

@@ -12,10 +12,9 @@ import { strictEqual } from "node:assert/strict";
 import {
   diffTarget,
   etcdctl,
-  ETCDCTL_BIN,
   type Impl,
   type Member,
-  run,
+  restoreSnapshot,
   startMember,
 } from "./_harness.ts";
 
@@ -55,22 +54,10 @@ Deno.test("a snapshot saved by real etcd and restored by etcdctl starts detcd wi
     } finally {
       await source.stop();
     }
-    const peer = "http://127.0.0.1:23873";
-    const restore = await run(ETCDCTL_BIN, [
-      "snapshot",
-      "restore",
-      `${dir}/snap.db`,
-      "--data-dir",
-      `${dir}/restored`,
-      "--name",
-      "m1",
-      "--initial-cluster",
-      `m1=${peer}`,
-      "--initial-advertise-peer-urls",
-      peer,
-      "--initial-cluster-token",
-      "detcd-test",
-    ], { env: { ETCDCTL_API: "3" } });
+    const restore = await restoreSnapshot(`${dir}/snap.db`, {
+      dataDir: `${dir}/restored`,
+      peerPort: 23873,
+    });
     strictEqual(restore.code, 0, restore.stderr);
     const restored = await startMember({
       impl: target,

@@ -15,7 +15,7 @@ import {
   etcdctl,
   type Member,
   normalize,
-  run,
+  restoreSnapshot,
   type ScriptStep,
   startMember,
 } from "./_harness.ts";
@@ -51,22 +51,10 @@ function _snapshotRoundTrip(restoredPorts: { clientPort: number; peerPort: numbe
         revision: number;
         totalKey: number;
       };
-      const peer = `http://127.0.0.1:${restoredPorts.peerPort}`;
-      const restore = await run("/usr/bin/etcdctl", [
-        "snapshot",
-        "restore",
-        file,
-        "--data-dir",
-        `${dir}/restored`,
-        "--name",
-        "m1",
-        "--initial-cluster",
-        `m1=${peer}`,
-        "--initial-advertise-peer-urls",
-        peer,
-        "--initial-cluster-token",
-        "detcd-test",
-      ], { env: { ETCDCTL_API: "3" } });
+      const restore = await restoreSnapshot(file, {
+        dataDir: `${dir}/restored`,
+        peerPort: restoredPorts.peerPort,
+      });
       const restored = await startMember({
         impl: member.impl,
         ...restoredPorts,

@@ -4,26 +4,28 @@
 // time bound, and the same history with one read broken must not. Method: three real etcd
 // processes on 127.0.0.1 whose advertised peer URLs go through TCP proxies this test controls
 // (a partition refuses the X-Server-From of the isolated member on every other proxy and vice
-// versa), clients on every member, a seeded fault schedule. The same harness is meant to
+// versa), clients on every member, a seeded fault schedule; the workload and the checks are
+// tests/_linearizability_driver.ts, shared with tests/cluster_linearizability_test.ts. The same harness is meant to
 // drive detcd clusters: LIN_COMMAND="deno run -A main.ts". LIN_SEEDS and LIN_DURATION_MS run
 // longer (`deno task lin:cluster`).
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
-import { numberToLong } from "../etcdserverpb/mod.ts";
+import { EtcdGrpcClient } from "../api/mod.ts";
 import {
-  casInput,
   checkOperations,
   describeResult,
   HistoryRecorder,
   type KvInput,
   kvModel,
-  type KvOutput,
-  type Operation,
 } from "../linearizability/mod.ts";
-import { computeMemberId } from "../server/ids.ts";
+import { computeMemberId } from "../server/mod.ts";
+import {
+  CHECK_TIMEOUT_MS,
+  executeKv,
+  type FaultableCluster,
+  type KvRecorder,
+  runLinearizabilityWorkload,
+} from "./_linearizability_driver.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
-import { mulberry32 as rng } from "../testing/mod.ts";
 
 // The member command: LIN_COMMAND="deno run -A main.ts" runs detcd instead of etcd.
 const COMMAND = (Deno.env.get("LIN_COMMAND") ?? "/usr/bin/etcd").split(/\s+/).filter((w) =>
@@ -36,19 +38,13 @@ const SEEDS = Number(Deno.env.get("LIN_SEEDS") ?? 1);
 const DURATION_MS = Number(Deno.env.get("LIN_DURATION_MS") ?? 4000);
 const TOKEN = "detcd-linearizability";
 const MEMBERS = 3;
-const KEYS = 12;
-const CLIENTS = 6;
 const OP_TIMEOUT_MS = 1000;
-const CHECK_TIMEOUT_MS = 30_000;
 
 // Ports 23980-23988: real peer ports, proxies (advertised), client ports.
 const peerPort = (i: number) => 23980 + i;
 const proxyPort = (i: number) => 23983 + i;
 const clientPort = (i: number) => 23986 + i;
 const advertised = (i: number) => `http://127.0.0.1:${proxyPort(i)}`;
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 class Cluster {
   readonly ids = Array.from(
@@ -122,164 +118,51 @@ class Cluster {
   }
 }
 
-type Recorder = HistoryRecorder<KvInput, KvOutput>;
-
-async function execute(
-  client: EtcdGrpcClient,
-  input: KvInput,
-  serializable = false,
-): Promise<KvOutput> {
-  const options = { timeoutMs: OP_TIMEOUT_MS };
-  if (input.op === "get") {
-    const response = await client.unary(
-      METHODS.KV.Range,
-      { key: encoder.encode(input.key), serializable },
-      options,
-    );
-    const kv = response.kvs[0];
-    return {
-      op: "get",
-      value: kv === undefined ? null : decoder.decode(kv.value ?? new Uint8Array()),
-    };
-  }
-  if (input.op === "put") {
-    await client.unary(METHODS.KV.Put, {
-      key: encoder.encode(input.key),
-      value: encoder.encode(input.value),
-    }, options);
-    return { op: "put" };
-  }
-  if (input.op !== "txn" || input.compare.length !== 1 || input.success.length !== 1) {
-    throw new Error("only single-key compare-and-swap txns are issued");
-  }
-  const compare = input.compare[0]!;
-  const put = input.success[0]!;
-  if (put.op !== "put") throw new Error("cas puts");
-  const response = await client.unary(METHODS.KV.Txn, {
-    compare: [
-      compare.value === null
-        ? {
-          key: encoder.encode(compare.key),
-          target: 0, /* VERSION */
-          result: 0, /* EQUAL */
-          version: numberToLong(0),
-        }
-        : {
-          key: encoder.encode(compare.key),
-          target: 3, /* VALUE */
-          result: 0,
-          value: encoder.encode(compare.value),
-        },
-    ],
-    success: [{ requestPut: { key: encoder.encode(put.key), value: encoder.encode(put.value) } }],
-    failure: [],
-  }, options);
-  return { op: "txn", succeeded: response.succeeded, gets: [] };
-}
-
-async function runClient(
-  index: number,
-  client: EtcdGrpcClient,
-  recorder: Recorder,
-  random: () => number,
-  state: { stop: boolean; serial: number; lastValue: Map<string, string> },
-): Promise<void> {
-  let clientId = index;
-  while (!state.stop) {
-    const key = `k${Math.floor(random() * KEYS)}`;
-    const roll = random();
-    let input: KvInput;
-    if (roll < 0.45) input = { op: "get", key };
-    else if (roll < 0.8) {
-      input = { op: "put", key, value: `v${++state.serial}` };
-      state.lastValue.set(key, `v${state.serial}`);
-    } else input = casInput(key, state.lastValue.get(key) ?? null, `v${++state.serial}`);
-    const pending = recorder.call(clientId, input);
-    try {
-      recorder.returned(pending, await execute(client, input));
-    } catch {
-      // A timeout or a dead member: the operation may or may not have happened.
-      recorder.unknown(pending);
-      clientId += CLIENTS; // the caller gave up; its next operation is a new process
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
-
 async function runSeed(seed: number): Promise<void> {
-  const random = rng(seed);
   const cluster = new Cluster();
   await cluster.init();
+  // Client c talks to member c mod 3 over a connection of its own.
   const clients: EtcdGrpcClient[] = [];
   try {
     for (let i = 0; i < MEMBERS; i++) cluster.start(i);
-    for (let c = 0; c < CLIENTS; c++) {
+    for (let c = 0; c < 6; c++) {
       clients.push(new EtcdGrpcClient(`127.0.0.1:${clientPort(c % MEMBERS)}`));
     }
     // Wait until a write commits: a leader exists.
     const deadline = performance.now() + 15_000;
     while (true) {
       try {
-        await clients[0]!.unary(METHODS.KV.Put, {
-          key: encoder.encode("ready"),
-          value: encoder.encode("1"),
-        }, { timeoutMs: 1000 });
+        await executeKv(clients[0]!, { op: "put", key: "ready", value: "1" }, {
+          timeoutMs: 1000,
+        });
         break;
       } catch (error) {
         if (performance.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    const recorder: Recorder = new HistoryRecorder();
-    const state = { stop: false, serial: 0, lastValue: new Map<string, string>() };
-    const running = clients.map((client, i) =>
-      runClient(i, client, recorder, rng(seed * 100 + i), state)
-    );
-    // The fault schedule: a SIGKILL and restart, or an isolated member, in turns.
-    const faults: string[] = [];
-    const end = performance.now() + DURATION_MS;
-    while (performance.now() < end - 600) {
-      await new Promise((resolve) => setTimeout(resolve, 200 + random() * 400));
-      const victim = Math.floor(random() * MEMBERS);
-      if (random() < 0.5) {
-        faults.push(`kill m${victim}`);
-        await cluster.kill(victim);
-        await new Promise((resolve) => setTimeout(resolve, 300 + random() * 700));
-        cluster.start(victim);
-      } else {
-        faults.push(`isolate m${victim}`);
-        cluster.isolate(victim);
-        await new Promise((resolve) => setTimeout(resolve, 500 + random() * 1000));
-        cluster.heal();
-      }
-    }
-    state.stop = true;
-    await Promise.all(running);
-    const history = recorder.history();
-    const known = history.filter((op) => op.output !== undefined).length;
-    const result = checkOperations(kvModel, history, { timeoutMs: CHECK_TIMEOUT_MS });
-    console.log(
-      `seed ${seed}: ${history.length} operations (${known} answered), faults: ${
-        faults.join(", ")
-      }; ` +
-        `check ${result.verdict} in ${result.elapsedMs.toFixed(0)} ms`,
-    );
-    strictEqual(result.verdict, "ok", describeResult(kvModel, result));
-    ok(faults.length >= 2, "faults were injected");
-    ok(known >= 100, `only ${known} operations answered`);
-    // The check is not vacuous: one answered read made to return a value never written.
-    const reads = history.flatMap((
-      op,
-      i,
-    ) => (op.input.op === "get" && op.output !== undefined ? [i] : []));
-    const victim = reads[Math.floor(random() * reads.length)]!;
-    const broken: Operation<KvInput, KvOutput>[] = history.map((op, i) =>
-      i === victim ? { ...op, output: { op: "get", value: "never-written" } } : op
-    );
-    strictEqual(
-      checkOperations(kvModel, broken, { timeoutMs: CHECK_TIMEOUT_MS }).verdict,
-      "illegal",
-    );
+    const faultable: FaultableCluster = {
+      members: MEMBERS,
+      client: (index) => clients[index]!,
+      kill: (member) => cluster.kill(member),
+      restart: (member) => Promise.resolve(cluster.start(member)),
+      isolate: (member) => cluster.isolate(member),
+      heal: () => cluster.heal(),
+    };
+    await runLinearizabilityWorkload(faultable, {
+      seed,
+      clients: clients.length,
+      keys: 12,
+      durationMs: DURATION_MS,
+      quietEndMs: 600,
+      settleMs: 0,
+      opTimeoutMs: OP_TIMEOUT_MS,
+      retryDelayMs: 50,
+      gap: { baseMs: 200, spreadMs: 400 },
+      down: { baseMs: 300, spreadMs: 700 },
+      isolated: { baseMs: 500, spreadMs: 1000 },
+      minAnswered: 100,
+    });
   } finally {
     for (const client of clients) client.close();
     await cluster.destroy();
@@ -313,10 +196,12 @@ Deno.test({
     );
     try {
       for (let i = 0; i < MEMBERS; i++) cluster.start(i);
-      const recorder: Recorder = new HistoryRecorder();
+      const recorder: KvRecorder = new HistoryRecorder();
+      const execute = (member: number, input: KvInput, serializable = false) =>
+        executeKv(clients[member]!, input, { timeoutMs: OP_TIMEOUT_MS, serializable });
       const run = async (member: number, input: KvInput, serializable = false) => {
         const pending = recorder.call(member, input);
-        recorder.returned(pending, await execute(clients[member]!, input, serializable));
+        recorder.returned(pending, await execute(member, input, serializable));
       };
       // Values are unique: a failed attempt stays in the history as an unknown put, which
       // could otherwise explain a later read of the same value.
@@ -334,7 +219,7 @@ Deno.test({
       // Member 0 has applied "old" before it is cut off.
       while (true) {
         const pending = recorder.call(0, { op: "get", key: "x" });
-        const output = await execute(clients[0]!, { op: "get", key: "x" }, true);
+        const output = await execute(0, { op: "get", key: "x" }, true);
         recorder.returned(pending, output);
         if (output.op === "get" && output.value === "old") break;
         await new Promise((resolve) => setTimeout(resolve, 20));

@@ -14,31 +14,18 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { bigintToLong, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
-import { defaultConfig, type ServerConfig } from "../server/config.ts";
+import type { ServerConfig } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
 import { type Etcd, startEtcd } from "../embed/mod.ts";
 import { Snapshotter } from "../snap/mod.ts";
+import { singleMemberConfig } from "./_member_config.ts";
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
 const _opts = { sanitizeResources: false, sanitizeOps: false };
 
 function _config(dataDir: string, clientPort: number, peerPort: number): ServerConfig {
-  const cfg = defaultConfig();
-  cfg.name = "core";
-  cfg.dataDir = dataDir;
-  cfg.walDir = `${dataDir}/member/wal`;
-  cfg.snapDir = `${dataDir}/member/snap`;
-  const client = new URL(`http://127.0.0.1:${clientPort}`);
-  const peer = new URL(`http://127.0.0.1:${peerPort}`);
-  cfg.listenClientUrls = [client];
-  cfg.advertiseClientUrls = [client];
-  cfg.listenPeerUrls = [peer];
-  cfg.initialAdvertisePeerUrls = [peer];
-  cfg.initialCluster = new Map([["core", [peer]]]);
-  cfg.heartbeatIntervalMs = 10;
-  cfg.electionTimeoutMs = 50;
-  return cfg;
+  return singleMemberConfig({ name: "core", dataDir, clientPort, peerPort });
 }
 
 async function _start(cfg: ServerConfig): Promise<{ server: Etcd; client: EtcdGrpcClient }> {

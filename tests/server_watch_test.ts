@@ -16,9 +16,9 @@ import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
-import { defaultConfig } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
 import { startEtcd } from "../embed/mod.ts";
+import { singleMemberConfig } from "./_member_config.ts";
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -58,20 +58,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "detcd_watch_" });
-    const cfg = defaultConfig();
-    cfg.name = "w";
-    cfg.dataDir = dataDir;
-    cfg.walDir = `${dataDir}/member/wal`;
-    cfg.snapDir = `${dataDir}/member/snap`;
-    const client = new URL("http://127.0.0.1:23936");
-    const peer = new URL("http://127.0.0.1:23937");
-    cfg.listenClientUrls = [client];
-    cfg.advertiseClientUrls = [client];
-    cfg.listenPeerUrls = [peer];
-    cfg.initialAdvertisePeerUrls = [peer];
-    cfg.initialCluster = new Map([["w", [peer]]]);
-    cfg.heartbeatIntervalMs = 10;
-    cfg.electionTimeoutMs = 50;
+    const cfg = singleMemberConfig({ name: "w", dataDir, clientPort: 23936, peerPort: 23937 });
     cfg.maxRequestBytes = 4096;
     const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
     const server = await startEtcd(cfg, log);
@@ -189,20 +176,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "detcd_watch_slow_" });
-    const cfg = defaultConfig();
-    cfg.name = "w";
-    cfg.dataDir = dataDir;
-    cfg.walDir = `${dataDir}/member/wal`;
-    cfg.snapDir = `${dataDir}/member/snap`;
-    const client = new URL("http://127.0.0.1:23936");
-    const peer = new URL("http://127.0.0.1:23937");
-    cfg.listenClientUrls = [client];
-    cfg.advertiseClientUrls = [client];
-    cfg.listenPeerUrls = [peer];
-    cfg.initialAdvertisePeerUrls = [peer];
-    cfg.initialCluster = new Map([["w", [peer]]]);
-    cfg.heartbeatIntervalMs = 10;
-    cfg.electionTimeoutMs = 50;
+    const cfg = singleMemberConfig({ name: "w", dataDir, clientPort: 23936, peerPort: 23937 });
     const log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
     const server = await startEtcd(cfg, log);
     // A raw grpc-js stream, never read: HTTP/2 flow control stops the server's sends.

@@ -7,8 +7,7 @@
  */
 
 import type { Entry } from "../raft/mod.ts";
-import { Wal } from "../wal/wal.ts";
-import { encodeMetadata } from "../wal/walpb.ts";
+import { encodeMetadata, Wal } from "../wal/mod.ts";
 
 /** The data of entry `index`: its size (40..1240 bytes) and bytes follow from the index. */
 export function crashEntryData(index: number): Uint8Array {

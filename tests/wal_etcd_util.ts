@@ -8,10 +8,16 @@
 
 import type { Entry, HardState } from "../raft/mod.ts";
 import { decodeEntry, decodeHardState } from "../raft/mod.ts";
-import { fileSegment, WalDecoder } from "../wal/decoder.ts";
-import { readWalNames } from "../wal/names.ts";
-import { Wal, type WalOptions } from "../wal/wal.ts";
-import { decodeWalSnapshot, RecordType, type WalRecord } from "../wal/walpb.ts";
+import {
+  decodeWalSnapshot,
+  fileSegment,
+  readWalNames,
+  RecordType,
+  Wal,
+  WalDecoder,
+  type WalOptions,
+  type WalRecord,
+} from "../wal/mod.ts";
 
 /** True when the real etcd binaries are installed. */
 export function haveEtcd(): boolean {

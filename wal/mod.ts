@@ -6,7 +6,13 @@
  */
 
 export { crc32c } from "../checksum/mod.ts";
-export { type DecodedRecord, type DecoderSegment, type TornTail, WalDecoder } from "./decoder.ts";
+export {
+  type DecodedRecord,
+  type DecoderSegment,
+  fileSegment,
+  type TornTail,
+  WalDecoder,
+} from "./decoder.ts";
 export { RecordEncoder } from "./encoder.ts";
 export { WalError, type WalErrorCode } from "./errors.ts";
 export {

@@ -1,0 +1,112 @@
+/**
+ * The declared module graph of detcd, written once, as data. `tests/layering_test.ts` reads
+ * every import of every non-test `.ts` file and fails on an edge this graph does not allow and
+ * on an import into another module that bypasses that module's `mod.ts`.
+ *
+ * A module is a top-level folder; the files at the repository root (`main.ts`) form the
+ * module `root`. `A: [B, C]` means that A may import B and C; a module may always import
+ * itself. The graph must stay acyclic, so imports point one way: down.
+ *
+ * The floors, from the ground up, and why each edge is allowed (with the etcd 3.4 package that
+ * sets the precedent):
+ *
+ * - Ground floor, importing nothing of ours: `testing` (the seeded PRNG for tests and
+ *   benchmarks), `checksum` (CRC-32C), `bytes` (byte-slice helpers) and `etcdserverpb` (the
+ *   client protocol: `.proto` files, generated code, int64 helpers; etcd keeps
+ *   `etcdserver/etcdserverpb` below every user of it).
+ * - `pb`: the protobuf wire primitives, over `bytes`.
+ * - `raft`: a pure state machine and its `raftpb` types (etcd's `raft` imports only
+ *   `raft/raftpb`); it encodes with `pb`.
+ * - `backend`: the bolt page file and the batched backend (etcd's `mvcc/backend` over bbolt). It
+ *   knows no revisions and no raft; `testing` serves its test helpers.
+ * - `wal` and `snap`: files of raft records (etcd's `wal` and `etcdserver/api/snap` import
+ *   `raft/raftpb`), with CRC-32C record checksums.
+ * - `mvcc`: revisions and the key index over `backend` (etcd's `mvcc` imports `mvcc/backend`
+ *   and `mvccpb`); it replies with `etcdserverpb` types.
+ * - `lease` and `auth`: stores over `backend`, beside `mvcc` (etcd's `lease` and `auth` import
+ *   `mvcc/backend`). `lease` must not be imported by `mvcc`: the store only sees a
+ *   `LeaseAttacher`, as etcd's lessor only sees a `RangeDeleter`, so the two stay one way.
+ * - `rafthttp`: the peer transport, which only moves `raftpb` messages (etcd's
+ *   `etcdserver/api/rafthttp` imports `raft` and `raftpb`, never the server).
+ * - `server`: one member (etcd's `etcdserver`): the glue over everything below, with a
+ *   request-level API (range, put, txn, leases, members, maintenance) and plain errors.
+ * - `api`: the gRPC services and the HTTP gateway (etcd's `etcdserver/api/v3rpc`). It sees
+ *   `server` and the protocol, and nothing under `server`: not `mvcc`, `backend` or `raft`.
+ *   The server's request API is the one place where request semantics live (quota checks, the
+ *   linearizable read path and its ReadIndex wait, the order of writes through raft) and where
+ *   auth checks will sit; an api that could reach the store or the raft node could bypass all of
+ *   them, and every storage change would ripple into the wire layer.
+ * - `embed`: starts a member (etcd's `embed`): wires `server`, the `api` listeners and the
+ *   `rafthttp` transport.
+ * - `root` (`main.ts`): parses flags and calls `embed`; its inspect subcommands read `backend`,
+ *   `snap` and `wal` files, and it shares the flag parser and logger of `server`.
+ * - Beside the building, not in it: `bench`, `scripts` and `tests` may use any module above,
+ *   through its `mod.ts`, but not each other.
+ *
+ * @module
+ */
+
+/** Modules that import nothing of ours. */
+const GROUND = ["testing", "checksum", "bytes", "etcdserverpb"] as const;
+
+/** Every module of the building, from the ground floor up to `main.ts`. */
+const BUILDING = [
+  ...GROUND,
+  "pb",
+  "raft",
+  "backend",
+  "wal",
+  "snap",
+  "mvcc",
+  "lease",
+  "auth",
+  "rafthttp",
+  "linearizability",
+  "server",
+  "api",
+  "embed",
+  "root",
+] as const;
+
+/** Which modules each module may import (besides itself). */
+export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
+  testing: [],
+  checksum: [],
+  bytes: [],
+  etcdserverpb: [],
+  pb: ["bytes"],
+  raft: ["pb", "bytes"],
+  backend: ["bytes", "checksum", "testing"],
+  wal: ["raft", "pb", "bytes", "checksum"],
+  snap: ["raft", "pb", "bytes", "checksum"],
+  mvcc: ["backend", "bytes", "checksum", "testing", "etcdserverpb"],
+  lease: ["backend", "mvcc", "bytes", "etcdserverpb"],
+  auth: ["backend", "mvcc", "bytes", "etcdserverpb"],
+  rafthttp: ["raft", "pb", "bytes"],
+  linearizability: ["testing"],
+  server: [
+    "raft",
+    "wal",
+    "snap",
+    "backend",
+    "mvcc",
+    "lease",
+    "auth",
+    "rafthttp",
+    "etcdserverpb",
+    "pb",
+    "bytes",
+    "checksum",
+  ],
+  api: ["server", "etcdserverpb", "bytes"],
+  embed: ["api", "server", "rafthttp", "etcdserverpb", "bytes"],
+  root: ["embed", "server", "backend", "snap", "wal"],
+  bench: BUILDING,
+  scripts: BUILDING,
+  tests: BUILDING,
+};
+
+/** The file that is a module's public surface: `main.ts` for `root`, else `<module>/mod.ts`. */
+export function surfaceOf(module: string): string {
+  return module === "root" ? "main.ts" : `${module}/mod.ts`;
+}
