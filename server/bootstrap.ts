@@ -18,7 +18,7 @@
 import { dirname, join } from "node:path";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { computeClusterId, computeMemberId, goUrlString } from "./ids.ts";
+import { computeClusterId, computeMemberId, goUrlString } from "../ids/mod.ts";
 import { type Member, memberJson, RaftCluster } from "./membership.ts";
 import { assertNotBootstrapped, joinExistingCluster } from "./cluster_join.ts";
 import { forceNewClusterLog } from "./cluster_force.ts";

@@ -12,7 +12,7 @@
  */
 
 import type { ServerConfig } from "./config.ts";
-import { goUrlString } from "./ids.ts";
+import { goUrlString } from "../ids/mod.ts";
 import { PeerClient } from "../rafthttp/mod.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";
 import { type Member, parseMemberJson } from "./membership.ts";

@@ -32,7 +32,7 @@ import {
 import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";
-import { computeMemberId } from "./ids.ts";
+import { computeMemberId } from "../ids/mod.ts";
 import { type Member, memberJson } from "./membership.ts";
 
 const _encoder = new TextEncoder();

@@ -29,7 +29,7 @@ import { type Message, MessageType } from "../raft/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import { ETCD_CLUSTER_VERSION } from "./config.ts";
 import type { EtcdServer } from "./etcd_server.ts";
-import { goUrlString } from "./ids.ts";
+import { goUrlString } from "../ids/mod.ts";
 import type { Logger } from "./log.ts";
 import { memberJson } from "./membership.ts";
 import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";

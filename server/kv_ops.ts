@@ -15,8 +15,7 @@ import type Long from "long";
 import { etcdserverpb, type mvccpb } from "../etcdserverpb/mod.ts";
 import { ErrCompacted, ErrFutureRev, ErrKeyNotFound, ErrLeaseNotFound } from "./errors.ts";
 import { bigintToLong, type Int64Like, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
-import type { KeyValue } from "../mvcc/mvccpb.ts";
-import type { RangeResult, TxnRead, TxnWrite } from "../mvcc/kvstore.ts";
+import type { KeyValue, RangeResult, TxnRead, TxnWrite } from "../mvcc/mod.ts";
 import { compareBytes } from "../bytes/mod.ts";
 
 type RangeRequest = etcdserverpb.RangeRequest.$Properties;

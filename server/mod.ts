@@ -99,5 +99,5 @@ export {
   type LoggerOptions,
   type LogLevel,
 } from "./log.ts";
-export { computeClusterId, computeMemberId, goUrlString, idToHex } from "./ids.ts";
+export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";

@@ -1,11 +1,11 @@
 /**
  * Goal: detcd's member and cluster IDs are the ones real etcd computes for the same flags.
  * Method: start /usr/bin/etcd with a random --initial-cluster-token, read the IDs it reports
- * (`etcdctl member list -w json`), and compute them with server/ids.ts. When detcd's server
+ * (`etcdctl member list -w json`), and compute them with ids/ids.ts. When detcd's server
  * runs, it must report the same IDs for the same flags.
  */
 import { strictEqual } from "node:assert/strict";
-import { computeClusterId, computeMemberId } from "../server/ids.ts";
+import { computeClusterId, computeMemberId } from "../ids/mod.ts";
 import { diffTarget, etcdctl, type Impl, withMember } from "./_harness.ts";
 
 async function _reportedIds(

@@ -8,11 +8,9 @@
  */
 
 import { EtcdGrpcClient, METHODS } from "../api/mod.ts";
-// A deep import, for now: through server/mod.ts this file loads the whole server into the test
-// runner, and cluster_membership_test.ts then crashes the Deno runtime (SIGSEGV, or an nghttp2
-// assertion in the gRPC client while members are killed) in nearly every run, where it does so
-// only now and then without it.
-import { computeMemberId } from "../server/ids.ts";
+// IDs come from the ground-floor ids/ module: this helper must not load the server into the
+// test runner (the gRPC client here shares the process with killed members).
+import { computeMemberId } from "../ids/mod.ts";
 import { DetcdProcess } from "./_server_process.ts";
 import { TcpProxy } from "./rafthttp_tcp_proxy.ts";
 

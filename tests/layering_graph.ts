@@ -11,7 +11,8 @@
  * sets the precedent):
  *
  * - Ground floor, importing nothing of ours: `testing` (the seeded PRNG for tests and
- *   benchmarks), `checksum` (CRC-32C), `bytes` (byte-slice helpers) and `etcdserverpb` (the
+ *   benchmarks), `checksum` (CRC-32C), `bytes` (byte-slice helpers), `ids`
+ *   (member and cluster IDs, as etcd's `pkg/types`) and `etcdserverpb` (the
  *   client protocol: `.proto` files, generated code, int64 helpers; etcd keeps
  *   `etcdserver/etcdserverpb` below every user of it).
  * - `pb`: the protobuf wire primitives, over `bytes`.
@@ -47,7 +48,7 @@
  */
 
 /** Modules that import nothing of ours. */
-const GROUND = ["testing", "checksum", "bytes", "etcdserverpb"] as const;
+const GROUND = ["testing", "checksum", "bytes", "ids", "etcdserverpb"] as const;
 
 /** Every module of the building, from the ground floor up to `main.ts`. */
 const BUILDING = [
@@ -73,6 +74,7 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
   testing: [],
   checksum: [],
   bytes: [],
+  ids: [],
   etcdserverpb: [],
   pb: ["bytes"],
   raft: ["pb", "bytes"],
@@ -85,6 +87,7 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
   rafthttp: ["raft", "pb", "bytes"],
   linearizability: ["testing"],
   server: [
+    "ids",
     "raft",
     "wal",
     "snap",

@@ -11,7 +11,7 @@ import { EtcdGrpcClient } from "../api/grpc_client.ts";
 import { METHODS } from "../api/methods.ts";
 import { type Message, MessageType, messageTypeName, newMessage } from "../raft/mod.ts";
 import { MemoryLogger, startPeerServer, Transport } from "../rafthttp/mod.ts";
-import { computeClusterId, computeMemberId } from "../server/ids.ts";
+import { computeClusterId, computeMemberId } from "../ids/mod.ts";
 
 const ETCD = "/usr/bin/etcd";
 const ETCDCTL = "/usr/bin/etcdctl";
