@@ -13,6 +13,7 @@
 
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
+import { drained } from "../bytes/mod.ts";
 import type { HttpHandler } from "./handler.ts";
 
 /** Largest request head (request line + headers) accepted. */
@@ -170,7 +171,7 @@ async function _writeResponse(
         Buffer.from("\r\n", "latin1"),
       ]);
       // Back-pressure: wait for the socket to drain before reading more of the body.
-      if (!socket.write(frame)) await _drained(socket);
+      if (!socket.write(frame)) await drained(socket);
     }
     if (!socket.destroyed) socket.write(Buffer.from("0\r\n\r\n", "latin1"));
   } catch {
@@ -178,17 +179,4 @@ async function _writeResponse(
   } finally {
     socket.off("close", onClose);
   }
-}
-
-/** Resolves when the socket drains or closes, whichever comes first. */
-function _drained(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      socket.off("drain", done);
-      socket.off("close", done);
-      resolve();
-    };
-    socket.once("drain", done);
-    socket.once("close", done);
-  });
 }

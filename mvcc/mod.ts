@@ -52,10 +52,3 @@ export {
   WatchStream,
 } from "./watchable_store.ts";
 export { FilterType, type WatchResponse } from "./watcher_group.ts";
-export {
-  type AutoCompactor,
-  parseCompactionRetention,
-  PeriodicCompactor,
-  REVISION_COMPACTION_INTERVAL_MS,
-  RevisionCompactor,
-} from "./auto_compactor.ts";

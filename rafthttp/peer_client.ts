@@ -17,7 +17,7 @@
 
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
-import { drained } from "./drained.ts";
+import { drained } from "../bytes/mod.ts";
 
 /** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
 export interface PeerTlsOptions {

@@ -10,7 +10,7 @@
 
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { drained } from "./drained.ts";
+import { drained } from "../bytes/mod.ts";
 
 /** How to open a client-verifying TLS listener. */
 export interface VerifyingTlsServerOptions {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes/mod.ts";
 import type { Message } from "../raft/mod.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import { linkHeartbeatMessage, MsgAppV2Encoder } from "./msgappv2_codec.ts";
@@ -204,7 +205,7 @@ export class StreamWriter {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-    controller.enqueue(_concat(pieces, bytes));
+    controller.enqueue(pieces.length === 1 ? pieces[0]! : concatBytes(pieces));
     connection.lastWriteMs = performance.now();
   }
 
@@ -248,15 +249,4 @@ export class StreamWriter {
       wake();
     }
   }
-}
-
-function _concat(pieces: Uint8Array[], bytes: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 /**
- * Back-pressure on a node stream: the peer client's request bodies and the verifying TLS
- * listener's response bodies both wait here when `write()` says the buffer is full.
+ * Back-pressure on a node byte stream: the peer client's request bodies, the verifying TLS
+ * listener's response bodies and the HTTP/1 gateway's chunked replies wait here when `write()`
+ * says the buffer is full.
  *
  * @module
  */
