@@ -14,7 +14,7 @@
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { drained } from "../bytes/mod.ts";
-import type { HttpHandler } from "./handler.ts";
+import type { HttpHandler } from "../rpc/mod.ts";
 
 /** Largest request head (request line + headers) accepted. */
 const HEAD_BYTES_MAX = 16 * 1024;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HttpHandler } from "./handler.ts";
+import type { HttpHandler } from "../rpc/mod.ts";
 import {
   big,
   ETCD_CLUSTER_VERSION,

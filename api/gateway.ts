@@ -16,9 +16,9 @@
  * @module
  */
 
-import { EtcdError, Status, type StatusCode, toEtcdError } from "./errors.ts";
-import type { CallContext, HttpHandler, StreamSink } from "./handler.ts";
-import { type AnyMethodDescriptor, type EtcdServices, METHODS, SERVICE_KEYS } from "./methods.ts";
+import { EtcdError, Status, type StatusCode, toEtcdError } from "../rpc/mod.ts";
+import type { CallContext, HttpHandler, StreamSink } from "../rpc/mod.ts";
+import { type AnyMethodDescriptor, type EtcdServices, METHODS, SERVICE_KEYS } from "../rpc/mod.ts";
 
 /** Gateway paths, as etcd 3.4 registers them (rpc.proto's google.api.http options). */
 const _ROUTES: [string, AnyMethodDescriptor][] = [

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { startGrpcServer } from "./grpc_server.ts";
 import { gatewayHandler } from "./gateway.ts";
-import { ErrFutureRev, Status } from "./errors.ts";
+import { ErrFutureRev, Status } from "../rpc/mod.ts";
 import { bigintToULong, longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
-import type { EtcdServices } from "./methods.ts";
+import type { EtcdServices } from "../rpc/mod.ts";
 
 const PORT = 23804;
 const BASE = `http://127.0.0.1:${PORT}`;

@@ -22,7 +22,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { normalizeSerial } from "./crl.ts";
 import { Buffer } from "node:buffer";
-import { EtcdError, Status, toEtcdError } from "./errors.ts";
+import { EtcdError, Status, toEtcdError } from "../rpc/mod.ts";
 import type {
   BidiHandler,
   CallContext,
@@ -30,13 +30,13 @@ import type {
   ServerStreamHandler,
   StreamSink,
   UnaryHandler,
-} from "./handler.ts";
+} from "../rpc/mod.ts";
 import {
   allMethods,
   type AnyMethodDescriptor,
   type EtcdServices,
   SERVICE_KEYS,
-} from "./methods.ts";
+} from "../rpc/mod.ts";
 import { serveHttp1 } from "./_http1.ts";
 import { H2Connection } from "./h2/connection.ts";
 import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";

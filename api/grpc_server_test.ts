@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { EtcdGrpcClient } from "./grpc_client.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
 import { startGrpcServer } from "./grpc_server.ts";
-import { METHODS } from "./methods.ts";
-import { ErrCompacted, ErrNoSpace, EtcdError, Status } from "./errors.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { ErrCompacted, ErrNoSpace, EtcdError, Status } from "../rpc/mod.ts";
 import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
 import type { etcdserverpb } from "../etcdserverpb/mod.ts";
 

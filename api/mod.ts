@@ -1,7 +1,8 @@
 /**
- * detcd's client API: the method table, transport-independent handler types, etcd's errors,
- * the v3 services over the server's request API (`etcdServices`, with `togRPCError`), the
- * plain HTTP endpoints (`etcdHttpHandler`), and the transports (server and client).
+ * detcd's client-facing server side: the v3 services over the server's request API
+ * (`etcdServices`, with `togRPCError`), the plain HTTP endpoints (`etcdHttpHandler`), the JSON
+ * gateway and the transports (the HTTP/2 gRPC server, and a native HTTP/2 client for the load
+ * tool). The method table, errors and the grpc-js client are in `rpc/`.
  *
  * It reaches the server only through `server/mod.ts`, and never touches the store, the
  * backend, the lessor or raft.
@@ -9,32 +10,6 @@
  * @module
  */
 
-export * from "./errors.ts";
-export type {
-  BidiHandler,
-  CallContext,
-  HttpHandler,
-  ServerStreamHandler,
-  StreamSink,
-  UnaryHandler,
-} from "./handler.ts";
-export {
-  allMethods,
-  type AnyMethodDescriptor,
-  type AuthService,
-  type ClusterService,
-  type Codec,
-  type EtcdServices,
-  type KVService,
-  type LeaseService,
-  type MaintenanceService,
-  type MethodDescriptor,
-  type MethodKind,
-  METHODS,
-  SERVICE_KEYS,
-  type ServiceName,
-  type WatchService,
-} from "./methods.ts";
 export {
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
@@ -47,12 +22,5 @@ export {
 export { gatewayHandler } from "./gateway.ts";
 export { etcdHttpHandler } from "./etcdhttp.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
-export {
-  type BidiCall,
-  type CallOptions,
-  EtcdGrpcClient,
-  type EtcdGrpcClientOptions,
-  toClientError,
-} from "./grpc_client.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

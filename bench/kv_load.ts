@@ -14,7 +14,8 @@
  * @module
  */
 
-import { EtcdGrpcClient, H2GrpcClient, METHODS } from "../api/mod.ts";
+import { H2GrpcClient } from "../api/mod.ts";
+import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import type { RunResult } from "./kv_report.ts";

@@ -12,7 +12,7 @@
  */
 
 import { ok, strictEqual } from "node:assert/strict";
-import { type EtcdGrpcClient, METHODS } from "../api/mod.ts";
+import { type EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import {
   casInput,

@@ -4,7 +4,8 @@
 // Method: a tiny in-memory KV service (defined here, no MVCC) served by startGrpcServer on
 // 127.0.0.1:23800; /usr/bin/etcdctl drives it and its JSON output is checked field by field.
 import assert from "node:assert/strict";
-import { ErrFutureRev, type KVService, startGrpcServer } from "../api/mod.ts";
+import { startGrpcServer } from "../api/mod.ts";
+import { ErrFutureRev, type KVService } from "../rpc/mod.ts";
 import {
   bigintToULong,
   etcdserverpb,

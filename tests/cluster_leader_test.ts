@@ -6,9 +6,9 @@
 // Method: a 3-member cluster (tests/cluster_util.ts), a follower isolated by the TCP proxies;
 // the repo's gRPC client sends the metadata (etcdctl has no flag for it). Ports 24100-24108.
 import { ok, rejects, strictEqual } from "node:assert/strict";
-import { ErrNoLeader } from "../api/errors.ts";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { ErrNoLeader } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { ELECTION_MS, withCluster } from "./cluster_util.ts";
 
 const BASE_PORT = 24100;

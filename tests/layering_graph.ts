@@ -31,6 +31,9 @@
  *   `etcdserver/api/rafthttp` imports `raft` and `raftpb`, never the server).
  * - `server`: one member (etcd's `etcdserver`): the glue over everything below, with a
  *   request-level API (range, put, txn, leases, members, maintenance) and plain errors.
+ * - `rpc`: the v3 method table, etcd's gRPC errors, the JSON mapping and a grpc-js client
+ *   (etcd's `v3rpc/rpctypes`, which `clientv3` imports too): over the protocol only, so that
+ *   clients load it without the server.
  * - `api`: the gRPC services and the HTTP gateway (etcd's `etcdserver/api/v3rpc`). It sees
  *   `server` and the protocol, and nothing under `server`: not `mvcc`, `backend` or `raft`.
  *   The server's request API is the one place where request semantics live (quota checks, the
@@ -54,6 +57,7 @@ const GROUND = ["testing", "checksum", "bytes", "ids", "etcdserverpb"] as const;
 const BUILDING = [
   ...GROUND,
   "pb",
+  "rpc",
   "raft",
   "backend",
   "wal",
@@ -101,8 +105,9 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
     "bytes",
     "checksum",
   ],
-  api: ["server", "etcdserverpb", "bytes"],
-  embed: ["api", "server", "rafthttp", "etcdserverpb", "bytes"],
+  rpc: ["etcdserverpb"],
+  api: ["server", "rpc", "etcdserverpb", "bytes"],
+  embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes"],
   root: ["embed", "server", "backend", "snap", "wal"],
   bench: BUILDING,
   scripts: BUILDING,

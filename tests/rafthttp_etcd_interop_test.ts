@@ -7,8 +7,8 @@
 // accept our snapshot POST body; and when we fall behind its compacted log it must send us its
 // db on /raft/snapshot, which etcdctl then opens.
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { type Message, MessageType, messageTypeName, newMessage } from "../raft/mod.ts";
 import { MemoryLogger, startPeerServer, Transport } from "../rafthttp/mod.ts";
 import { computeClusterId, computeMemberId } from "../ids/mod.ts";

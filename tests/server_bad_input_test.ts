@@ -12,8 +12,8 @@
 import { match, notStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { detcdArgs, etcdctl, etcdctlOk, startDetcd } from "./_server_process.ts";
 
 const _opts = { sanitizeResources: false, sanitizeOps: false };

@@ -11,8 +11,8 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { bigintToLong, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import type { ServerConfig } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";

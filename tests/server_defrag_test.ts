@@ -10,8 +10,8 @@
  */
 
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { longToNumber } from "../etcdserverpb/mod.ts";
 import { startDetcd } from "./_server_process.ts";
 

@@ -12,8 +12,8 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { EtcdGrpcClient } from "../api/grpc_client.ts";
-import { METHODS } from "../api/methods.ts";
+import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
 import { createLogger } from "../server/log.ts";

@@ -10,8 +10,8 @@
  * @module
  */
 
-import { errorFromMessage, EtcdError, Status, type StatusCode } from "../errors.ts";
-import type { MethodDescriptor } from "../methods.ts";
+import { errorFromMessage, EtcdError, Status, type StatusCode } from "../../rpc/mod.ts";
+import type { MethodDescriptor } from "../../rpc/mod.ts";
 import { encodeLiteral, HpackDecoder } from "./hpack.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");

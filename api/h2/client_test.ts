@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { H2GrpcClient } from "./client.ts";
 import { startGrpcServer } from "../grpc_server.ts";
-import { METHODS } from "../methods.ts";
-import { ErrFutureRev, EtcdError, Status } from "../errors.ts";
+import { METHODS } from "../../rpc/mod.ts";
+import { ErrFutureRev, EtcdError, Status } from "../../rpc/mod.ts";
 import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 
 const PORT = 23806;

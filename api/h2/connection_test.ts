@@ -6,8 +6,8 @@
 // a real gRPC call must still succeed.
 import assert from "node:assert/strict";
 import { startGrpcServer } from "../grpc_server.ts";
-import { EtcdGrpcClient } from "../grpc_client.ts";
-import { METHODS } from "../methods.ts";
+import { EtcdGrpcClient } from "../../rpc/mod.ts";
+import { METHODS } from "../../rpc/mod.ts";
 import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 
 const PORT = 23805;

@@ -16,15 +16,15 @@
  * @module
  */
 
-import { EtcdError, Status, type StatusCode, toEtcdError } from "../errors.ts";
+import { EtcdError, Status, type StatusCode, toEtcdError } from "../../rpc/mod.ts";
 import type {
   BidiHandler,
   CallContext,
   ServerStreamHandler,
   StreamSink,
   UnaryHandler,
-} from "../handler.ts";
-import type { AnyMethodDescriptor } from "../methods.ts";
+} from "../../rpc/mod.ts";
+import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
 import { encodeLiteral } from "./hpack.ts";
 

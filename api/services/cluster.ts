@@ -8,7 +8,7 @@
 
 import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import { bigintToULong } from "../../etcdserverpb/mod.ts";
-import type { ClusterService } from "../methods.ts";
+import type { ClusterService } from "../../rpc/mod.ts";
 import { big, type Member, type ServerApi } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
 

@@ -32,9 +32,9 @@ import {
   ErrTooManyLearners,
   ErrUnhealthy,
   type EtcdError,
-} from "../errors.ts";
-import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "../handler.ts";
-import { allMethods, type EtcdServices, SERVICE_KEYS } from "../methods.ts";
+} from "../../rpc/mod.ts";
+import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "../../rpc/mod.ts";
+import { allMethods, type EtcdServices, SERVICE_KEYS } from "../../rpc/mod.ts";
 import { ServerError, type ServerErrorCode } from "../../server/mod.ts";
 
 /** Each server error code's client-visible error. A new code fails to compile until added. */

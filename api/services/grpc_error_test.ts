@@ -3,9 +3,9 @@
 // read from the implementation) against every predefined server error; then handlers of each
 // kind, wrapped, throwing and rejecting.
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
-import { EtcdError, Status, type StatusCode } from "../errors.ts";
-import type { CallContext, StreamSink } from "../handler.ts";
-import type { EtcdServices } from "../methods.ts";
+import { EtcdError, Status, type StatusCode } from "../../rpc/mod.ts";
+import type { CallContext, StreamSink } from "../../rpc/mod.ts";
+import type { EtcdServices } from "../../rpc/mod.ts";
 import { allServerErrors, ServerErrorCode } from "../../server/mod.ts";
 import { togRPCError, withgRPCErrors } from "./grpc_error.ts";
 

@@ -18,15 +18,15 @@
  */
 
 import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
-import { ErrNoLeader, ErrNotSupportedForLearner } from "../errors.ts";
-import type { BidiHandler, CallContext, ServerStreamHandler, UnaryHandler } from "../handler.ts";
+import { ErrNoLeader, ErrNotSupportedForLearner } from "../../rpc/mod.ts";
+import type { BidiHandler, CallContext, ServerStreamHandler, UnaryHandler } from "../../rpc/mod.ts";
 import {
   allMethods,
   type AnyMethodDescriptor,
   type EtcdServices,
   METHODS,
   SERVICE_KEYS,
-} from "../methods.ts";
+} from "../../rpc/mod.ts";
 
 /** etcd's maxNoLeaderCnt: leaderless election timeouts before a require-leader stream ends. */
 export const NO_LEADER_CHECKS_MAX = 3;

@@ -4,9 +4,9 @@
 // Method: fake handlers that record what reached them, a fake member whose leader and
 // learner flag the test sets, and a 10 ms election timeout.
 import { ok, rejects, strictEqual } from "node:assert/strict";
-import { ErrNoLeader, ErrNotSupportedForLearner } from "../errors.ts";
-import type { CallContext, StreamSink } from "../handler.ts";
-import type { EtcdServices } from "../methods.ts";
+import { ErrNoLeader, ErrNotSupportedForLearner } from "../../rpc/mod.ts";
+import type { CallContext, StreamSink } from "../../rpc/mod.ts";
+import type { EtcdServices } from "../../rpc/mod.ts";
 import { type InterceptorTarget, interceptServices, NO_LEADER_CHECKS_MAX } from "./interceptor.ts";
 
 function context(metadata: Record<string, string> = {}, signal = new AbortController().signal) {

@@ -14,8 +14,8 @@ import {
   ErrLeaseProvided,
   ErrTooManyOps,
   ErrValueProvided,
-} from "../errors.ts";
-import type { KVService } from "../methods.ts";
+} from "../../rpc/mod.ts";
+import type { KVService } from "../../rpc/mod.ts";
 import { big, bytes, type ServerApi } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
 

@@ -6,7 +6,7 @@ import {
   ErrLeaseProvided,
   ErrTooManyOps,
   ErrValueProvided,
-} from "../errors.ts";
+} from "../../rpc/mod.ts";
 import { bigintToLong } from "../../etcdserverpb/mod.ts";
 import { checkIntervals, checkPutRequest, checkTxnRequest } from "./kv.ts";
 

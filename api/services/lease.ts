@@ -7,7 +7,7 @@
  */
 
 import { bigintToLong } from "../../etcdserverpb/mod.ts";
-import type { LeaseService } from "../methods.ts";
+import type { LeaseService } from "../../rpc/mod.ts";
 import { big, int64, type ServerApi, ServerError, ServerErrorCode } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
 

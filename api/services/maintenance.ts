@@ -8,7 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
-import type { MaintenanceService } from "../methods.ts";
+import type { MaintenanceService } from "../../rpc/mod.ts";
 import { big, int64, type ServerApi } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
 

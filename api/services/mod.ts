@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { EtcdServices } from "../methods.ts";
+import type { EtcdServices } from "../../rpc/mod.ts";
 import type { ServerApi } from "../../server/mod.ts";
 import { clusterService } from "./cluster.ts";
 import { interceptServices } from "./interceptor.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { CallContext } from "../handler.ts";
+import type { CallContext } from "../../rpc/mod.ts";
 import type { RequestContext } from "../../server/mod.ts";
 
 /** The request context the server API takes, for a call. */

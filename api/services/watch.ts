@@ -13,8 +13,8 @@
 
 import { ok as assert } from "node:assert/strict";
 import { etcdserverpb, type mvccpb } from "../../etcdserverpb/mod.ts";
-import type { WatchService } from "../methods.ts";
-import type { StreamSink } from "../handler.ts";
+import type { WatchService } from "../../rpc/mod.ts";
+import type { StreamSink } from "../../rpc/mod.ts";
 import {
   bytes,
   type Event,
