@@ -25,8 +25,8 @@
  * - `mvcc`: revisions and the key index over `backend` (etcd's `mvcc` imports `mvcc/backend`
  *   and `mvccpb`); it replies with `etcdserverpb` types.
  * - `lease` and `auth`: stores over `backend`, beside `mvcc` (etcd's `lease` and `auth` import
- *   `mvcc/backend`). `lease` must not be imported by `mvcc`: the store only sees a
- *   `LeaseAttacher`, as etcd's lessor only sees a `RangeDeleter`, so the two stay one way.
+ *   `mvcc/backend`), not `mvcc` itself; nor does `mvcc` import `lease`: the store only sees a
+ *   `LeaseAttacher`, as etcd's lessor only sees a `RangeDeleter`.
  * - `rafthttp`: the peer transport, which only moves `raftpb` messages (etcd's
  *   `etcdserver/api/rafthttp` imports `raft` and `raftpb`, never the server).
  * - `server`: one member (etcd's `etcdserver`): the glue over everything below, with a
@@ -86,8 +86,8 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
   wal: ["raft", "pb", "bytes", "checksum"],
   snap: ["raft", "pb", "bytes", "checksum"],
   mvcc: ["backend", "bytes", "checksum", "testing", "etcdserverpb"],
-  lease: ["backend", "mvcc", "bytes", "etcdserverpb"],
-  auth: ["backend", "mvcc", "bytes", "etcdserverpb"],
+  lease: ["backend", "bytes", "etcdserverpb"],
+  auth: ["backend", "bytes", "etcdserverpb"],
   rafthttp: ["raft", "pb", "bytes"],
   linearizability: ["testing"],
   server: [
