@@ -13,3 +13,4 @@
 export { authpb, etcdserverpb, leasepb, mvccpb } from "./gen/etcd.js";
 export * from "./int64.ts";
 export { default as jsonFieldNames } from "./gen/json_names.json" with { type: "json" };
+export type * from "./types.ts";

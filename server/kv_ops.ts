@@ -17,13 +17,15 @@ import { ErrCompacted, ErrFutureRev, ErrKeyNotFound, ErrLeaseNotFound } from "./
 import { bigintToLong, type Int64Like, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import type { KeyValue, RangeResult, TxnRead, TxnWrite } from "../mvcc/mod.ts";
 import { compareBytes } from "../bytes/mod.ts";
+import type {
+  Compare,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from "../etcdserverpb/mod.ts";
 
-type RangeRequest = etcdserverpb.RangeRequest.$Properties;
-type PutRequest = etcdserverpb.PutRequest.$Properties;
-type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest.$Properties;
-type TxnRequest = etcdserverpb.TxnRequest.$Properties;
-type RequestOp = etcdserverpb.RequestOp.$Properties;
-type Compare = etcdserverpb.Compare.$Properties;
 /** A response header while applying: only the revision is known here. */
 export type Header = etcdserverpb.ResponseHeader.$Properties;
 /** Range response properties. */

@@ -38,31 +38,32 @@ import {
   updateMember,
 } from "./cluster_membership.ts";
 import type { Member } from "./membership.ts";
-
-type ResponseHeader = etcdserverpb.ResponseHeader.$Properties;
-type RangeRequest = etcdserverpb.RangeRequest.$Properties;
-type RangeResponse = etcdserverpb.RangeResponse.$Properties;
-type PutRequest = etcdserverpb.PutRequest.$Properties;
-type PutResponse = etcdserverpb.PutResponse.$Properties;
-type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest.$Properties;
-type DeleteRangeResponse = etcdserverpb.DeleteRangeResponse.$Properties;
-type TxnRequest = etcdserverpb.TxnRequest.$Properties;
-type TxnResponse = etcdserverpb.TxnResponse.$Properties;
-type CompactionRequest = etcdserverpb.CompactionRequest.$Properties;
-type CompactionResponse = etcdserverpb.CompactionResponse.$Properties;
-type LeaseGrantRequest = etcdserverpb.LeaseGrantRequest.$Properties;
-type LeaseGrantResponse = etcdserverpb.LeaseGrantResponse.$Properties;
-type LeaseRevokeRequest = etcdserverpb.LeaseRevokeRequest.$Properties;
-type LeaseRevokeResponse = etcdserverpb.LeaseRevokeResponse.$Properties;
-type LeaseTimeToLiveRequest = etcdserverpb.LeaseTimeToLiveRequest.$Properties;
-type LeaseTimeToLiveResponse = etcdserverpb.LeaseTimeToLiveResponse.$Properties;
-type LeaseLeasesResponse = etcdserverpb.LeaseLeasesResponse.$Properties;
-type AlarmRequest = etcdserverpb.AlarmRequest.$Properties;
-type AlarmResponse = etcdserverpb.AlarmResponse.$Properties;
-type StatusResponse = etcdserverpb.StatusResponse.$Properties;
-type HashKVRequest = etcdserverpb.HashKVRequest.$Properties;
-type HashKVResponse = etcdserverpb.HashKVResponse.$Properties;
-type HashResponse = etcdserverpb.HashResponse.$Properties;
+import type {
+  AlarmRequest,
+  AlarmResponse,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKVRequest,
+  HashKVResponse,
+  HashResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
+} from "../etcdserverpb/mod.ts";
 
 /** The largest lease ID the server picks (IDs are positive int64). */
 const _LEASE_ID_MASK = (1n << 63n) - 1n;

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { etcdserverpb } from "../../etcdserverpb/mod.ts";
 import {
   ErrDuplicateKey,
   ErrEmptyKey,
@@ -18,12 +17,13 @@ import {
 import type { KVService } from "../../rpc/mod.ts";
 import { big, bytes, type ServerApi } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
-
-type RangeRequest = etcdserverpb.RangeRequest.$Properties;
-type PutRequest = etcdserverpb.PutRequest.$Properties;
-type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest.$Properties;
-type TxnRequest = etcdserverpb.TxnRequest.$Properties;
-type RequestOp = etcdserverpb.RequestOp.$Properties;
+import type {
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from "../../etcdserverpb/mod.ts";
 
 /** etcd's checkRangeRequest. */
 export function checkRangeRequest(r: RangeRequest): void {

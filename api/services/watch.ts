@@ -28,8 +28,7 @@ import {
   type WatchStream,
 } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
-
-type PbWatchResponse = etcdserverpb.WatchResponse.$Properties;
+import type { WatchResponse as PbWatchResponse } from "../../etcdserverpb/mod.ts";
 
 const _NO_WATCH_ID = -1;
 
