@@ -25,6 +25,8 @@ const PROTO_FILES = [
   "mvccpb/kv.proto",
   "authpb/auth.proto",
   "leasepb/lease.proto",
+  "v3electionpb/v3election.proto",
+  "v3lockpb/v3lock.proto",
 ];
 
 const moduleDir = new URL(".", import.meta.url).pathname;
