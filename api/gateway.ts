@@ -16,7 +16,7 @@
  * @module
  */
 
-import { EtcdError, Status, type StatusCode, toEtcdError } from "../rpc/mod.ts";
+import { EtcdError, parseJsonExact, Status, type StatusCode, toEtcdError } from "../rpc/mod.ts";
 import type { CallContext, HttpHandler, StreamSink } from "../rpc/mod.ts";
 import { type AnyMethodDescriptor, type EtcdServices, METHODS, SERVICE_KEYS } from "../rpc/mod.ts";
 
@@ -282,7 +282,7 @@ function _parseJsonSequence(text: string): unknown[] {
     } else if (char === "}" || char === "]") {
       depth--;
       if (depth < 0) throw new SyntaxError("unbalanced JSON");
-      if (depth === 0) values.push(JSON.parse(text.slice(start, index + 1)));
+      if (depth === 0) values.push(parseJsonExact(text.slice(start, index + 1)));
     } else if (depth === 0 && char !== undefined && !/\s/.test(char)) {
       throw new SyntaxError(`unexpected "${char}" between JSON objects`);
     }

@@ -78,3 +78,32 @@ export function protobufjsToJson(
   }
   return result;
 }
+
+/** Integer literals with at least this many digits may not fit a double exactly. */
+const _UNSAFE_DIGITS = /\d{16}/;
+const _INTEGER_LITERAL = /^-?\d+$/;
+const _INT64_MIN = -(2n ** 63n);
+const _UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Parses one JSON text as grpc-gateway reads a request body, keeping 64-bit integers exact:
+ * an integer literal beyond 2^53 becomes its decimal text (which protobufjs reads into a Long
+ * digit for digit) instead of a rounded double. Literals outside [-2^63, 2^64 - 1] fit no
+ * 64-bit field and are refused (a SyntaxError, which the gateway answers with 400), as Go's
+ * JSON decoder refuses them. A text without a run of 16 digits takes the plain `JSON.parse`.
+ */
+export function parseJsonExact(text: string): unknown {
+  if (!_UNSAFE_DIGITS.test(text)) return JSON.parse(text);
+  return JSON.parse(text, _keepLargeIntegers);
+}
+
+function _keepLargeIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+  const source = context?.source;
+  if (source === undefined || !_INTEGER_LITERAL.test(source)) return value;
+  const exact = BigInt(source);
+  if (exact < _INT64_MIN || exact > _UINT64_MAX) {
+    throw new SyntaxError(`json: number ${source} overflows a 64-bit integer`);
+  }
+  return source;
+}
