@@ -5,7 +5,8 @@
  *
  * - Unary methods answer one JSON object; errors answer `{"error", "message", "code"}` with
  *   grpc-gateway's HTTP status for the gRPC code.
- * - Streaming methods (`/v3/watch`, `/v3/lease/keepalive`, `/v3/maintenance/snapshot`)
+ * - Streaming methods (`/v3/watch`, `/v3/lease/keepalive`, `/v3/maintenance/snapshot`,
+ *   `/v3/election/observe`)
  *   answer a chunked stream of `{"result": ...}` lines, ended by an `{"error": ...}` line on
  *   failure. The request body holds one or more JSON objects, sent to the handler in order;
  *   the call lasts until the client disconnects or the handler returns.
@@ -20,7 +21,11 @@ import { EtcdError, parseJsonExact, Status, type StatusCode, toEtcdError } from 
 import type { CallContext, HttpHandler, StreamSink } from "../rpc/mod.ts";
 import { type AnyMethodDescriptor, type EtcdServices, METHODS, SERVICE_KEYS } from "../rpc/mod.ts";
 
-/** Gateway paths, as etcd 3.4 registers them (rpc.proto's google.api.http options). */
+/**
+ * Gateway paths, as etcd 3.4 registers them: every `post:` binding of rpc.proto's
+ * google.api.http options (additional bindings included), v3election.proto's and
+ * v3lock.proto's.
+ */
 const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/kv/range", METHODS.KV.Range],
   ["/v3/kv/put", METHODS.KV.Put],
@@ -64,6 +69,13 @@ const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/auth/role/delete", METHODS.Auth.RoleDelete],
   ["/v3/auth/role/grant", METHODS.Auth.RoleGrantPermission],
   ["/v3/auth/role/revoke", METHODS.Auth.RoleRevokePermission],
+  ["/v3/election/campaign", METHODS.Election.Campaign],
+  ["/v3/election/proclaim", METHODS.Election.Proclaim],
+  ["/v3/election/leader", METHODS.Election.Leader],
+  ["/v3/election/observe", METHODS.Election.Observe],
+  ["/v3/election/resign", METHODS.Election.Resign],
+  ["/v3/lock/lock", METHODS.Lock.Lock],
+  ["/v3/lock/unlock", METHODS.Lock.Unlock],
 ];
 
 /** grpc-gateway's `HTTPStatusFromCode`. */
@@ -114,8 +126,8 @@ export function gatewayHandler(services: EtcdServices, fallback: HttpHandler): H
       return new Response("Method Not Allowed\n", { status: 405 });
     }
     if (typeof route.handler !== "function") {
-      const message = `unknown method ${route.method.name} for service etcdserverpb.` +
-        route.method.service;
+      const service = route.method.path.split("/")[1];
+      const message = `unknown method ${route.method.name} for service ${service}`;
       return _errorResponse(new EtcdError(Status.UNIMPLEMENTED, message));
     }
     return _serve(route.method, route.handler, request);
