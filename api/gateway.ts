@@ -104,11 +104,80 @@ const STREAM_QUEUE_MAX = 64;
 /** Largest JSON request body accepted (etcd's default --max-request-bytes + overhead). */
 const BODY_BYTES_MAX = 2 * 1024 * 1024;
 
+/** Options of the gateway of one client listener. */
+export interface GatewayOptions {
+  /**
+   * How many gateway calls run at once (`--max-concurrent-streams`); more wait for a free
+   * slot. etcd's gateway reaches the server through one gRPC connection per listener, whose
+   * streams this flag bounds: with the limit reached by open watches, a range waits (and the
+   * client times out) rather than fails. Default: unbounded.
+   */
+  maxConcurrentStreams?: number | undefined;
+}
+
+/** Requests that may wait for a slot at once; beyond it the gateway answers 503. */
+const SLOT_WAITERS_MAX = 100_000;
+
+/** A counting semaphore whose waiters give up when their client goes away. */
+class _CallSlots {
+  readonly #limit: number;
+  #used = 0;
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(limit: number) {
+    if (!(limit >= 1)) throw new RangeError(`max concurrent streams must be >= 1, not ${limit}`);
+    this.#limit = limit;
+  }
+
+  /** Resolves with a release function once a slot is free; undefined if `signal` fired. */
+  acquire(signal: AbortSignal): Promise<(() => void) | undefined> | (() => void) | undefined {
+    if (signal.aborted) return undefined;
+    if (this.#used < this.#limit) {
+      this.#used++;
+      return this.#releaser();
+    }
+    if (this.#waiters.length >= SLOT_WAITERS_MAX) {
+      throw new EtcdError(Status.UNAVAILABLE, "too many gateway requests waiting");
+    }
+    return new Promise((resolve) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.#used++;
+        resolve(this.#releaser());
+      };
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(wake);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        resolve(undefined);
+      };
+      this.#waiters.push(wake);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#used--;
+      if (this.#used < 0) throw new Error("gateway: slot released twice");
+      this.#waiters.shift()?.();
+    };
+  }
+}
+
 /**
  * An HTTP handler serving the JSON gateway for `services`, passing every other path to
  * `fallback` (health, version, metrics).
  */
-export function gatewayHandler(services: EtcdServices, fallback: HttpHandler): HttpHandler {
+export function gatewayHandler(
+  services: EtcdServices,
+  fallback: HttpHandler,
+  options: GatewayOptions = {},
+): HttpHandler {
+  const limit = options.maxConcurrentStreams;
+  const slots = limit === undefined ? undefined : new _CallSlots(limit);
   const routes = new Map<string, { method: AnyMethodDescriptor; handler: unknown }>();
   for (const [path, method] of _ROUTES) {
     const service = services[SERVICE_KEYS[method.service]] as Record<string, unknown> | undefined;
@@ -130,14 +199,52 @@ export function gatewayHandler(services: EtcdServices, fallback: HttpHandler): H
       const message = `unknown method ${route.method.name} for service ${service}`;
       return _errorResponse(new EtcdError(Status.UNIMPLEMENTED, message));
     }
-    return _serve(route.method, route.handler, request);
+    if (slots === undefined) return _serve(route.method, route.handler, request, () => {});
+    return _serveInSlot(slots, route.method, route.handler, request);
   };
 }
 
+async function _serveInSlot(
+  slots: _CallSlots,
+  method: AnyMethodDescriptor,
+  handler: unknown,
+  request: Request,
+): Promise<Response> {
+  let release: (() => void) | undefined;
+  try {
+    release = await slots.acquire(request.signal);
+  } catch (error) {
+    return _errorResponse(_asStatusError(error));
+  }
+  // The client left while waiting: nobody reads the answer.
+  if (release === undefined) {
+    return _errorResponse(new EtcdError(Status.CANCELLED, "context canceled"));
+  }
+  return await _serve(method, handler, request, release);
+}
+
+/** Serves one call; `release` runs once it has ended (a stream: when its body closes). */
 async function _serve(
   method: AnyMethodDescriptor,
   handler: unknown,
   request: Request,
+  release: () => void,
+): Promise<Response> {
+  let streaming = false;
+  try {
+    const response = await _serveCall(method, handler, request, release);
+    streaming = method.kind !== "unary" && response.status === 200;
+    return response;
+  } finally {
+    if (!streaming) release();
+  }
+}
+
+async function _serveCall(
+  method: AnyMethodDescriptor,
+  handler: unknown,
+  request: Request,
+  release: () => void,
 ): Promise<Response> {
   let bodies: unknown[];
   try {
@@ -154,7 +261,7 @@ async function _serve(
       return Response.json(method.response.toJson(response));
     }
     const requests = bodies.map((body) => method.request.fromJson(body));
-    return _streamResponse(method, handler, requests, context);
+    return _streamResponse(method, handler, requests, context, release);
   } catch (error) {
     return _errorResponse(_asStatusError(error));
   }
@@ -166,6 +273,7 @@ function _streamResponse(
   handler: unknown,
   requests: unknown[],
   context: CallContext,
+  release: () => void,
 ): Response {
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -223,6 +331,7 @@ function _streamResponse(
     },
   ).finally(() => {
     closed = true;
+    release();
   });
   return new Response(body, {
     headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
