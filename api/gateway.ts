@@ -49,8 +49,9 @@ const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/maintenance/alarm", METHODS.Maintenance.Alarm],
   ["/v3/maintenance/status", METHODS.Maintenance.Status],
   ["/v3/maintenance/defragment", METHODS.Maintenance.Defragment],
-  // Hash and HashKV share this path in etcd; grpc-gateway serves the later one, HashKV.
-  ["/v3/maintenance/hash", METHODS.Maintenance.HashKV],
+  // Hash and HashKV share this path in etcd; grpc-gateway's mux serves the first one
+  // registered, Hash (HashKV is reachable over gRPC only).
+  ["/v3/maintenance/hash", METHODS.Maintenance.Hash],
   ["/v3/maintenance/snapshot", METHODS.Maintenance.Snapshot],
   ["/v3/maintenance/transfer-leadership", METHODS.Maintenance.MoveLeader],
   ["/v3/auth/enable", METHODS.Auth.AuthEnable],
@@ -189,7 +190,11 @@ export function gatewayHandler(
       ? "/v3/" + url.pathname.slice("/v3beta/".length)
       : url.pathname;
     const route = routes.get(path);
-    if (route === undefined) return fallback(request);
+    if (route === undefined) {
+      // etcd hands all of /v3/ to grpc-gateway's mux, which answers unknown paths in text.
+      if (path.startsWith("/v3/")) return new Response("Not Found\n", { status: 404 });
+      return fallback(request);
+    }
     if (request.method !== "POST") {
       // grpc-gateway answers in plain text here.
       return new Response("Method Not Allowed\n", { status: 405 });
@@ -248,9 +253,14 @@ async function _serveCall(
 ): Promise<Response> {
   let bodies: unknown[];
   try {
-    bodies = _parseJsonSequence(await _readBody(request));
+    const sequence = _parseJsonSequence(await _readBody(request));
+    // A unary call decodes the first value only, as grpc-gateway's decoder does.
+    if (sequence.error !== undefined && (method.kind !== "unary" || sequence.values.length === 0)) {
+      throw sequence.error;
+    }
+    bodies = sequence.values.length === 0 ? [{}] : sequence.values;
   } catch (error) {
-    return _errorResponse(new EtcdError(Status.INVALID_ARGUMENT, (error as Error).message));
+    return _errorResponse(new EtcdError(Status.INVALID_ARGUMENT, _goJsonMessage(error)));
   }
   const context = _httpCallContext(method.path, request);
   try {
@@ -382,34 +392,80 @@ async function _readBody(request: Request): Promise<string> {
 
 /**
  * The JSON values of a body, in order: grpc-gateway reads a stream body with a JSON decoder,
- * so a body may hold several objects one after another. An empty body is one empty object.
+ * so a body may hold several objects one after another. Values up to the first error are
+ * kept beside it (a unary call uses only the first value, whatever follows).
  */
-function _parseJsonSequence(text: string): unknown[] {
+function _parseJsonSequence(text: string): { values: unknown[]; error?: Error } {
   const values: unknown[] = [];
   let start = -1;
   let depth = 0;
   let inString = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index];
-    if (inString) {
-      if (char === "\\") index++;
-      else if (char === '"') inString = false;
-      continue;
+  try {
+    for (let index = 0; index < text.length; index++) {
+      const char = text[index];
+      if (inString) {
+        if (char === "\\") index++;
+        else if (char === '"') inString = false;
+        continue;
+      }
+      if (char === '"') inString = true;
+      else if (char === "{" || char === "[") {
+        if (depth === 0) start = index;
+        depth++;
+      } else if (char === "}" || char === "]") {
+        depth--;
+        if (depth < 0) {
+          throw new SyntaxError(`invalid character '${char}' looking for beginning of value`);
+        }
+        if (depth === 0) values.push(_parseOne(text.slice(start, index + 1)));
+      } else if (depth === 0 && char !== undefined && !/\s/.test(char)) {
+        throw new SyntaxError(`invalid character '${char}' looking for beginning of value`);
+      }
     }
-    if (char === '"') inString = true;
-    else if (char === "{" || char === "[") {
-      if (depth === 0) start = index;
-      depth++;
-    } else if (char === "}" || char === "]") {
-      depth--;
-      if (depth < 0) throw new SyntaxError("unbalanced JSON");
-      if (depth === 0) values.push(parseJsonExact(text.slice(start, index + 1)));
-    } else if (depth === 0 && char !== undefined && !/\s/.test(char)) {
-      throw new SyntaxError(`unexpected "${char}" between JSON objects`);
+    if (depth !== 0 || inString) throw new SyntaxError("unexpected EOF");
+  } catch (error) {
+    return { values, error: error as Error };
+  }
+  return { values };
+}
+
+/** One JSON value; a parse error keeps the text, for `_goJsonMessage`'s positions. */
+function _parseOne(text: string): unknown {
+  try {
+    return parseJsonExact(text);
+  } catch (error) {
+    if (error instanceof SyntaxError) Object.assign(error, { source: text });
+    throw error;
+  }
+}
+
+/**
+ * V8's JSON.parse messages in the words of Go's encoding/json, which etcd's gateway answers
+ * with (the common cases; others keep V8's words).
+ */
+function _goJsonMessage(error: unknown): string {
+  const message = (error as Error).message ?? String(error);
+  const token = /^Unexpected token '(.)'/.exec(message);
+  if (token !== null) return `invalid character '${token[1]}' looking for beginning of value`;
+  if (/Unexpected end of JSON input|Unterminated string/.test(message)) return "unexpected EOF";
+  const at = /at position (\d+)/.exec(message);
+  const context = (error as { source?: string }).source;
+  const found = at !== null && context !== undefined ? context[Number(at[1])] : undefined;
+  if (found !== undefined) {
+    if (message.startsWith("Expected property name")) {
+      return `invalid character '${found}' looking for beginning of object key string`;
+    }
+    if (message.startsWith("Expected ',' or '}'")) {
+      return `invalid character '${found}' after object key:value pair`;
+    }
+    if (message.startsWith("Expected ':'")) {
+      return `invalid character '${found}' after object key`;
+    }
+    if (message.startsWith("Expected ',' or ']'")) {
+      return `invalid character '${found}' after array element`;
     }
   }
-  if (depth !== 0 || inString) throw new SyntaxError("unexpected end of JSON input");
-  return values.length === 0 ? [{}] : values;
+  return message;
 }
 
 /** A CallContext for a gateway request: token from Authorization, metadata from headers. */

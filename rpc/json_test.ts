@@ -3,7 +3,7 @@
 // while small numbers, floats and strings come through as JSON.parse gives them.
 // Method: parse literal texts and decode them into protobufjs messages through the codecs.
 import assert from "node:assert/strict";
-import { parseJsonExact } from "./json.ts";
+import { checkInt64Json, parseJsonExact } from "./json.ts";
 import { METHODS } from "./methods.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 
@@ -21,10 +21,33 @@ Deno.test("parseJsonExact keeps integers past 2^53 as their decimal text", () =>
   });
 });
 
-Deno.test("parseJsonExact refuses integers no 64-bit field can hold", () => {
-  assert.throws(() => parseJsonExact('{"ID": 18446744073709551616}'), SyntaxError);
-  assert.throws(() => parseJsonExact('{"ID": -9223372036854775809}'), SyntaxError);
-  assert.throws(() => parseJsonExact('{"ID": 1234567890123456'), SyntaxError);
+Deno.test("64-bit fields take numbers and decimal strings, and refuse the rest as Go does", () => {
+  assert.equal(checkInt64Json(60, "int64"), "60");
+  assert.equal(checkInt64Json("-9223372036854775808", "int64"), "-9223372036854775808");
+  assert.equal(checkInt64Json("18446744073709551615", "uint64"), "18446744073709551615");
+  const refused: [unknown, string, string][] = [
+    ["abc", "int64", "invalid character 'a' looking for beginning of value"],
+    ["", "int64", "unexpected end of JSON input"],
+    [1.5, "int64", "json: cannot unmarshal number 1.5 into Go value of type int64"],
+    [true, "uint64", "json: cannot unmarshal bool into Go value of type uint64"],
+    [
+      "9223372036854775808",
+      "int64",
+      "json: cannot unmarshal number 9223372036854775808 into Go value of type int64",
+    ],
+    ["-1", "uint64", "json: cannot unmarshal number -1 into Go value of type uint64"],
+  ];
+  for (const [value, type, message] of refused) {
+    assert.throws(() => checkInt64Json(value, type), { name: "SyntaxError", message });
+  }
+  assert.throws(
+    () => METHODS.KV.Range.request.fromJson(parseJsonExact('{"key":"Zm9v","limit":"abc"}')),
+    SyntaxError,
+  );
+  assert.throws(
+    () => METHODS.KV.Range.request.fromJson(parseJsonExact('{"revision":18446744073709551616}')),
+    { message: "json: cannot unmarshal number 18446744073709551616 into Go value of type int64" },
+  );
 });
 
 Deno.test("a lease ID as number or string reaches the message exactly", () => {
