@@ -88,27 +88,30 @@ export function protobufjsToJson(
 
 /** Integer literals with at least this many digits may not fit a double exactly. */
 const _UNSAFE_DIGITS = /\d{16}/;
-const _INTEGER_LITERAL = /^-?\d+$/;
 const _INT64_MIN = -(2n ** 63n);
 const _UINT64_MAX = 2n ** 64n - 1n;
 
 /**
  * Parses one JSON text as grpc-gateway reads a request body, keeping 64-bit integers exact:
- * an integer literal beyond 2^53 its decimal text (which protobufjs reads into a Long
- * digit for digit) instead of a rounded double. Literals outside [-2^63, 2^64 - 1] fit no
- * 64-bit field and are refused (a SyntaxError, which the gateway answers with 400), as Go's
- * JSON decoder refuses them. A text without a run of 16 digits takes the plain `JSON.parse`.
+ * an integer literal of 16 digits or more becomes its decimal text (which protobufjs reads
+ * into a Long digit for digit) instead of a rounded double; `checkInt64Json` then checks it
+ * against its field's type. A text without a run of 16 digits takes the plain `JSON.parse`;
+ * one with such a run is rewritten by one regular-expression pass first (cheaper than a
+ * reviver, which JSON.parse would call for every value).
  */
 export function parseJsonExact(text: string): unknown {
   if (!_UNSAFE_DIGITS.test(text)) return JSON.parse(text);
-  return JSON.parse(text, _keepLargeIntegers);
+  return JSON.parse(text.replace(_STRING_OR_LONG_INTEGER, _quoteInteger));
 }
 
-function _keepLargeIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
-  const source = context?.source;
-  if (source === undefined || !_INTEGER_LITERAL.test(source)) return value;
-  return source;
+/**
+ * A JSON string (matched whole, so that digits inside strings stay as they are), or an
+ * integer literal of 16+ digits with no fraction or exponent.
+ */
+const _STRING_OR_LONG_INTEGER = /"(?:[^"\\]|\\.)*"|-?\d{16,}(?![\d.eE])/g;
+
+function _quoteInteger(match: string): string {
+  return match.charCodeAt(0) === 0x22 ? match : `"${match}"`;
 }
 
 const _JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;

@@ -7,17 +7,21 @@ import { checkInt64Json, parseJsonExact } from "./json.ts";
 import { METHODS } from "./methods.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 
-Deno.test("parseJsonExact keeps integers past 2^53 as their decimal text", () => {
+Deno.test("parseJsonExact keeps integers of 16+ digits as their decimal text", () => {
   const parsed = parseJsonExact(
     '{"ID": 2495754994368113375, "n": [1, -9223372036854775808, 18446744073709551615], ' +
-      '"f": 1.5, "s": "12345678901234567890", "small": 9007199254740991}',
+      '"f": 1.5, "s": "12345678901234567890", "small": 900719925474099, "e": 1234567890123456e2, ' +
+      '"q": "say \\"1234567890123456789\\"", "g": 12345678901234567.5}',
   );
   assert.deepEqual(parsed, {
     ID: "2495754994368113375",
     n: [1, "-9223372036854775808", "18446744073709551615"],
     f: 1.5,
     s: "12345678901234567890",
-    small: 9007199254740991,
+    small: 900719925474099,
+    e: 123456789012345600,
+    q: 'say "1234567890123456789"',
+    g: 12345678901234568,
   });
 });
 
