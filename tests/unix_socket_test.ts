@@ -111,3 +111,72 @@ Deno.test({
     }
   },
 });
+
+// Goal: a `unixs://` client URL serves TLS on its socket file with the client TLS flags.
+// Method: etcd's test fixtures (server.crt for localhost, ca.crt) when installed; etcdctl
+// with --cacert puts and gets through the socket, curl reads through the gateway.
+const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+Deno.test({
+  name: "unixs:// client URLs serve TLS on the socket file",
+  ignore: !(await _exists(`${FIXTURES}/server.crt`)),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cwd = await Deno.makeTempDir({ prefix: "detcd-unixs-" });
+    const socket = "localhost:35086";
+    const server = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        "--quiet",
+        `${REPO_ROOT}/main.ts`,
+        "--data-dir",
+        "data",
+        "--listen-client-urls",
+        `http://127.0.0.1:35085,unixs://${socket}`,
+        "--advertise-client-urls",
+        "http://127.0.0.1:35085",
+        "--listen-peer-urls",
+        "http://127.0.0.1:35087",
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:35087",
+        "--initial-cluster",
+        "default=http://127.0.0.1:35087",
+        "--cert-file",
+        `${FIXTURES}/server.crt`,
+        "--key-file",
+        `${FIXTURES}/server.key.insecure`,
+      ],
+      cwd,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const tls = ["--endpoints", `unixs://${socket}`, "--cacert", `${FIXTURES}/ca.crt`];
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!(await _exists(`${cwd}/${socket}`))) {
+        ok(Date.now() < deadline, "the client socket never appeared");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await _run(cwd, ETCDCTL_BIN, [...tls, "put", "k", "secure"]);
+      equal(await _run(cwd, ETCDCTL_BIN, [...tls, "get", "k", "--print-value-only"]), "secure\n");
+      const gateway = await _run(cwd, "curl", [
+        "-s",
+        "--cacert",
+        `${FIXTURES}/ca.crt`,
+        "--unix-socket",
+        socket,
+        "https://localhost/v3/kv/range",
+        "-d",
+        `{"key":"${btoa("k")}"}`,
+      ]);
+      equal(JSON.parse(gateway).kvs[0].value, btoa("secure"));
+    } finally {
+      server.kill("SIGTERM");
+      await server.status;
+      ok(!(await _exists(`${cwd}/${socket}`)), "client socket left behind");
+      await Deno.remove(cwd, { recursive: true });
+    }
+  },
+});
