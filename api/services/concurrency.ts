@@ -240,9 +240,3 @@ export class ConcurrencyClient {
 export function isPut(event: Event): boolean {
   return event.type === _PUT;
 }
-
-/** Throws the abort error when the call was cancelled. */
-export function throwIfAborted(signal: AbortSignal): void {
-  const error = _abortError(signal);
-  if (error !== undefined) throw error;
-}

@@ -34,7 +34,6 @@ import {
   isPut,
   prefixEnd,
   sessionKey,
-  throwIfAborted,
 } from "./concurrency.ts";
 import { requestContext } from "./request_context.ts";
 
@@ -126,7 +125,6 @@ async function _campaign(
     }
     throw error;
   }
-  throwIfAborted(client.context.signal);
   return {
     header: response.header ?? client.header(),
     leader: { name, key, rev: int64(rev), lease: bigintToLong(lease) },

@@ -21,7 +21,6 @@ import {
   concat,
   ConcurrencyClient,
   sessionKey,
-  throwIfAborted,
 } from "./concurrency.ts";
 import { requestContext } from "./request_context.ts";
 
@@ -79,9 +78,9 @@ async function _lock(
     return { header: response.header ?? client.header(), key };
   }
   try {
-    const header = await client.waitDeletes(prefix, myRev - 1);
-    throwIfAborted(client.context.signal);
-    return { header, key };
+    // Won: a caller that left meanwhile never sees the answer, and its key stays held until
+    // its lease ends, as with etcd.
+    return { header: await client.waitDeletes(prefix, myRev - 1), key };
   } catch (error) {
     // Whoever stops waiting (a cancel, a compaction) leaves the queue, as etcd's Mutex does.
     await client.with(cleanupContext(client.context)).deleteKey(key).catch(() => {});
