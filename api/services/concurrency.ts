@@ -37,9 +37,9 @@ type ResponseHeader = etcdserverpb.ResponseHeader.$Properties;
 export const SESSION_TTL_SECONDS = 60;
 /** How long clean-up after a cancelled call (resign, unlock) may take. */
 const CLEANUP_TIMEOUT_MS = 5_000;
-/** The revision a watch event carries and its type (mvccpb.Event.EventType.DELETE). */
-const _DELETE = 1;
+/** Watch event types (mvccpb.Event.EventType). */
 const _PUT = 0;
+const _DELETE = 1;
 
 const _encoder = new TextEncoder();
 
@@ -47,7 +47,9 @@ const _encoder = new TextEncoder();
 export function asClientError(error: unknown): unknown {
   const mapped = togRPCError(error);
   if (mapped instanceof EtcdError) {
-    if (mapped.code === Status.CANCELLED || mapped.code === Status.UNKNOWN) return mapped;
+    // A cancelled or expired call keeps its code, as grpc-go gives context errors theirs.
+    const kept = [Status.CANCELLED, Status.DEADLINE_EXCEEDED, Status.UNKNOWN] as number[];
+    if (kept.includes(mapped.code)) return mapped;
     return new EtcdError(Status.UNKNOWN, mapped.message);
   }
   return mapped;
