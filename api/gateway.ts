@@ -5,7 +5,8 @@
  *
  * - Unary methods answer one JSON object; errors answer `{"error", "message", "code"}` with
  *   grpc-gateway's HTTP status for the gRPC code.
- * - Streaming methods (`/v3/watch`, `/v3/lease/keepalive`, `/v3/maintenance/snapshot`)
+ * - Streaming methods (`/v3/watch`, `/v3/lease/keepalive`, `/v3/maintenance/snapshot`,
+ *   `/v3/election/observe`)
  *   answer a chunked stream of `{"result": ...}` lines, ended by an `{"error": ...}` line on
  *   failure. The request body holds one or more JSON objects, sent to the handler in order;
  *   the call lasts until the client disconnects or the handler returns.
@@ -16,11 +17,15 @@
  * @module
  */
 
-import { EtcdError, Status, type StatusCode, toEtcdError } from "../rpc/mod.ts";
+import { EtcdError, parseJsonExact, Status, type StatusCode, toEtcdError } from "../rpc/mod.ts";
 import type { CallContext, HttpHandler, StreamSink } from "../rpc/mod.ts";
 import { type AnyMethodDescriptor, type EtcdServices, METHODS, SERVICE_KEYS } from "../rpc/mod.ts";
 
-/** Gateway paths, as etcd 3.4 registers them (rpc.proto's google.api.http options). */
+/**
+ * Gateway paths, as etcd 3.4 registers them: every `post:` binding of rpc.proto's
+ * google.api.http options (additional bindings included), v3election.proto's and
+ * v3lock.proto's.
+ */
 const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/kv/range", METHODS.KV.Range],
   ["/v3/kv/put", METHODS.KV.Put],
@@ -44,8 +49,9 @@ const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/maintenance/alarm", METHODS.Maintenance.Alarm],
   ["/v3/maintenance/status", METHODS.Maintenance.Status],
   ["/v3/maintenance/defragment", METHODS.Maintenance.Defragment],
-  // Hash and HashKV share this path in etcd; grpc-gateway serves the later one, HashKV.
-  ["/v3/maintenance/hash", METHODS.Maintenance.HashKV],
+  // Hash and HashKV share this path in etcd; grpc-gateway's mux serves the first one
+  // registered, Hash (HashKV is reachable over gRPC only).
+  ["/v3/maintenance/hash", METHODS.Maintenance.Hash],
   ["/v3/maintenance/snapshot", METHODS.Maintenance.Snapshot],
   ["/v3/maintenance/transfer-leadership", METHODS.Maintenance.MoveLeader],
   ["/v3/auth/enable", METHODS.Auth.AuthEnable],
@@ -64,6 +70,13 @@ const _ROUTES: [string, AnyMethodDescriptor][] = [
   ["/v3/auth/role/delete", METHODS.Auth.RoleDelete],
   ["/v3/auth/role/grant", METHODS.Auth.RoleGrantPermission],
   ["/v3/auth/role/revoke", METHODS.Auth.RoleRevokePermission],
+  ["/v3/election/campaign", METHODS.Election.Campaign],
+  ["/v3/election/proclaim", METHODS.Election.Proclaim],
+  ["/v3/election/leader", METHODS.Election.Leader],
+  ["/v3/election/observe", METHODS.Election.Observe],
+  ["/v3/election/resign", METHODS.Election.Resign],
+  ["/v3/lock/lock", METHODS.Lock.Lock],
+  ["/v3/lock/unlock", METHODS.Lock.Unlock],
 ];
 
 /** grpc-gateway's `HTTPStatusFromCode`. */
@@ -92,11 +105,80 @@ const STREAM_QUEUE_MAX = 64;
 /** Largest JSON request body accepted (etcd's default --max-request-bytes + overhead). */
 const BODY_BYTES_MAX = 2 * 1024 * 1024;
 
+/** Options of the gateway of one client listener. */
+export interface GatewayOptions {
+  /**
+   * How many gateway calls run at once (`--max-concurrent-streams`); more wait for a free
+   * slot. etcd's gateway reaches the server through one gRPC connection per listener, whose
+   * streams this flag bounds: with the limit reached by open watches, a range waits (and the
+   * client times out) rather than fails. Default: unbounded.
+   */
+  maxConcurrentStreams?: number | undefined;
+}
+
+/** Requests that may wait for a slot at once; beyond it the gateway answers 503. */
+const SLOT_WAITERS_MAX = 100_000;
+
+/** A counting semaphore whose waiters give up when their client goes away. */
+class _CallSlots {
+  readonly #limit: number;
+  #used = 0;
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(limit: number) {
+    if (!(limit >= 1)) throw new RangeError(`max concurrent streams must be >= 1, not ${limit}`);
+    this.#limit = limit;
+  }
+
+  /** Resolves with a release function once a slot is free; undefined if `signal` fired. */
+  acquire(signal: AbortSignal): Promise<(() => void) | undefined> | (() => void) | undefined {
+    if (signal.aborted) return undefined;
+    if (this.#used < this.#limit) {
+      this.#used++;
+      return this.#releaser();
+    }
+    if (this.#waiters.length >= SLOT_WAITERS_MAX) {
+      throw new EtcdError(Status.UNAVAILABLE, "too many gateway requests waiting");
+    }
+    return new Promise((resolve) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.#used++;
+        resolve(this.#releaser());
+      };
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(wake);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        resolve(undefined);
+      };
+      this.#waiters.push(wake);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#used--;
+      if (this.#used < 0) throw new Error("gateway: slot released twice");
+      this.#waiters.shift()?.();
+    };
+  }
+}
+
 /**
  * An HTTP handler serving the JSON gateway for `services`, passing every other path to
  * `fallback` (health, version, metrics).
  */
-export function gatewayHandler(services: EtcdServices, fallback: HttpHandler): HttpHandler {
+export function gatewayHandler(
+  services: EtcdServices,
+  fallback: HttpHandler,
+  options: GatewayOptions = {},
+): HttpHandler {
+  const limit = options.maxConcurrentStreams;
+  const slots = limit === undefined ? undefined : new _CallSlots(limit);
   const routes = new Map<string, { method: AnyMethodDescriptor; handler: unknown }>();
   for (const [path, method] of _ROUTES) {
     const service = services[SERVICE_KEYS[method.service]] as Record<string, unknown> | undefined;
@@ -108,30 +190,77 @@ export function gatewayHandler(services: EtcdServices, fallback: HttpHandler): H
       ? "/v3/" + url.pathname.slice("/v3beta/".length)
       : url.pathname;
     const route = routes.get(path);
-    if (route === undefined) return fallback(request);
+    if (route === undefined) {
+      // etcd hands all of /v3/ to grpc-gateway's mux, which answers unknown paths in text.
+      if (path.startsWith("/v3/")) return new Response("Not Found\n", { status: 404 });
+      return fallback(request);
+    }
     if (request.method !== "POST") {
       // grpc-gateway answers in plain text here.
       return new Response("Method Not Allowed\n", { status: 405 });
     }
     if (typeof route.handler !== "function") {
-      const message = `unknown method ${route.method.name} for service etcdserverpb.` +
-        route.method.service;
+      const service = route.method.path.split("/")[1];
+      const message = `unknown method ${route.method.name} for service ${service}`;
       return _errorResponse(new EtcdError(Status.UNIMPLEMENTED, message));
     }
-    return _serve(route.method, route.handler, request);
+    if (slots === undefined) return _serve(route.method, route.handler, request, () => {});
+    return _serveInSlot(slots, route.method, route.handler, request);
   };
 }
 
-async function _serve(
+async function _serveInSlot(
+  slots: _CallSlots,
   method: AnyMethodDescriptor,
   handler: unknown,
   request: Request,
 ): Promise<Response> {
+  let release: (() => void) | undefined;
+  try {
+    release = await slots.acquire(request.signal);
+  } catch (error) {
+    return _errorResponse(_asStatusError(error));
+  }
+  // The client left while waiting: nobody reads the answer.
+  if (release === undefined) {
+    return _errorResponse(new EtcdError(Status.CANCELLED, "context canceled"));
+  }
+  return await _serve(method, handler, request, release);
+}
+
+/** Serves one call; `release` runs once it has ended (a stream: when its body closes). */
+async function _serve(
+  method: AnyMethodDescriptor,
+  handler: unknown,
+  request: Request,
+  release: () => void,
+): Promise<Response> {
+  let streaming = false;
+  try {
+    const response = await _serveCall(method, handler, request, release);
+    streaming = method.kind !== "unary" && response.status === 200;
+    return response;
+  } finally {
+    if (!streaming) release();
+  }
+}
+
+async function _serveCall(
+  method: AnyMethodDescriptor,
+  handler: unknown,
+  request: Request,
+  release: () => void,
+): Promise<Response> {
   let bodies: unknown[];
   try {
-    bodies = _parseJsonSequence(await _readBody(request));
+    const sequence = _parseJsonSequence(await _readBody(request));
+    // A unary call decodes the first value only, as grpc-gateway's decoder does.
+    if (sequence.error !== undefined && (method.kind !== "unary" || sequence.values.length === 0)) {
+      throw sequence.error;
+    }
+    bodies = sequence.values.length === 0 ? [{}] : sequence.values;
   } catch (error) {
-    return _errorResponse(new EtcdError(Status.INVALID_ARGUMENT, (error as Error).message));
+    return _errorResponse(new EtcdError(Status.INVALID_ARGUMENT, _goJsonMessage(error)));
   }
   const context = _httpCallContext(method.path, request);
   try {
@@ -142,7 +271,7 @@ async function _serve(
       return Response.json(method.response.toJson(response));
     }
     const requests = bodies.map((body) => method.request.fromJson(body));
-    return _streamResponse(method, handler, requests, context);
+    return _streamResponse(method, handler, requests, context, release);
   } catch (error) {
     return _errorResponse(_asStatusError(error));
   }
@@ -154,6 +283,7 @@ function _streamResponse(
   handler: unknown,
   requests: unknown[],
   context: CallContext,
+  release: () => void,
 ): Response {
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -211,6 +341,7 @@ function _streamResponse(
     },
   ).finally(() => {
     closed = true;
+    release();
   });
   return new Response(body, {
     headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
@@ -261,34 +392,80 @@ async function _readBody(request: Request): Promise<string> {
 
 /**
  * The JSON values of a body, in order: grpc-gateway reads a stream body with a JSON decoder,
- * so a body may hold several objects one after another. An empty body is one empty object.
+ * so a body may hold several objects one after another. Values up to the first error are
+ * kept beside it (a unary call uses only the first value, whatever follows).
  */
-function _parseJsonSequence(text: string): unknown[] {
+function _parseJsonSequence(text: string): { values: unknown[]; error?: Error } {
   const values: unknown[] = [];
   let start = -1;
   let depth = 0;
   let inString = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index];
-    if (inString) {
-      if (char === "\\") index++;
-      else if (char === '"') inString = false;
-      continue;
+  try {
+    for (let index = 0; index < text.length; index++) {
+      const char = text[index];
+      if (inString) {
+        if (char === "\\") index++;
+        else if (char === '"') inString = false;
+        continue;
+      }
+      if (char === '"') inString = true;
+      else if (char === "{" || char === "[") {
+        if (depth === 0) start = index;
+        depth++;
+      } else if (char === "}" || char === "]") {
+        depth--;
+        if (depth < 0) {
+          throw new SyntaxError(`invalid character '${char}' looking for beginning of value`);
+        }
+        if (depth === 0) values.push(_parseOne(text.slice(start, index + 1)));
+      } else if (depth === 0 && char !== undefined && !/\s/.test(char)) {
+        throw new SyntaxError(`invalid character '${char}' looking for beginning of value`);
+      }
     }
-    if (char === '"') inString = true;
-    else if (char === "{" || char === "[") {
-      if (depth === 0) start = index;
-      depth++;
-    } else if (char === "}" || char === "]") {
-      depth--;
-      if (depth < 0) throw new SyntaxError("unbalanced JSON");
-      if (depth === 0) values.push(JSON.parse(text.slice(start, index + 1)));
-    } else if (depth === 0 && char !== undefined && !/\s/.test(char)) {
-      throw new SyntaxError(`unexpected "${char}" between JSON objects`);
+    if (depth !== 0 || inString) throw new SyntaxError("unexpected EOF");
+  } catch (error) {
+    return { values, error: error as Error };
+  }
+  return { values };
+}
+
+/** One JSON value; a parse error keeps the text, for `_goJsonMessage`'s positions. */
+function _parseOne(text: string): unknown {
+  try {
+    return parseJsonExact(text);
+  } catch (error) {
+    if (error instanceof SyntaxError) Object.assign(error, { source: text });
+    throw error;
+  }
+}
+
+/**
+ * V8's JSON.parse messages in the words of Go's encoding/json, which etcd's gateway answers
+ * with (the common cases; others keep V8's words).
+ */
+function _goJsonMessage(error: unknown): string {
+  const message = (error as Error).message ?? String(error);
+  const token = /^Unexpected token '(.)'/.exec(message);
+  if (token !== null) return `invalid character '${token[1]}' looking for beginning of value`;
+  if (/Unexpected end of JSON input|Unterminated string/.test(message)) return "unexpected EOF";
+  const at = /at position (\d+)/.exec(message);
+  const context = (error as { source?: string }).source;
+  const found = at !== null && context !== undefined ? context[Number(at[1])] : undefined;
+  if (found !== undefined) {
+    if (message.startsWith("Expected property name")) {
+      return `invalid character '${found}' looking for beginning of object key string`;
+    }
+    if (message.startsWith("Expected ',' or '}'")) {
+      return `invalid character '${found}' after object key:value pair`;
+    }
+    if (message.startsWith("Expected ':'")) {
+      return `invalid character '${found}' after object key`;
+    }
+    if (message.startsWith("Expected ',' or ']'")) {
+      return `invalid character '${found}' after array element`;
     }
   }
-  if (depth !== 0 || inString) throw new SyntaxError("unexpected end of JSON input");
-  return values.length === 0 ? [{}] : values;
+  return message;
 }
 
 /** A CallContext for a gateway request: token from Authorization, metadata from headers. */

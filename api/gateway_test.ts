@@ -190,3 +190,62 @@ Deno.test({
     });
   },
 });
+
+// Goal: with --max-concurrent-streams N, the gateway runs at most N calls at once (etcd's
+// gateway shares one gRPC connection with that stream limit): a range behind N open watches
+// waits, and runs once a watch ends; a waiting client that leaves does not hold the queue.
+// Method: a limit of 2 on port 35061, two watch streams held open with fetch.
+Deno.test("gateway: --max-concurrent-streams makes calls past the limit wait", async () => {
+  const observed: string[] = [];
+  const serviceTable = services(observed);
+  const port = 35061;
+  const server = await startGrpcServer({
+    host: "127.0.0.1",
+    port,
+    services: serviceTable,
+    http: gatewayHandler(serviceTable, () => new Response("", { status: 404 }), {
+      maxConcurrentStreams: 2,
+    }),
+  });
+  const watches: AbortController[] = [];
+  try {
+    const openWatch = async () => {
+      const abort = new AbortController();
+      watches.push(abort);
+      const response = await fetch(`http://127.0.0.1:${port}/v3/watch`, {
+        method: "POST",
+        body: JSON.stringify({ create_request: { key: btoa("foo") } }),
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      await reader.read(); // the created line: the stream holds its slot
+      return abort;
+    };
+    const range = (signal?: AbortSignal) =>
+      fetch(`http://127.0.0.1:${port}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key: btoa("foo") }),
+        ...(signal === undefined ? {} : { signal }),
+      }).then((response) => response.text());
+    const first = await openWatch();
+    assert.match(await range(), /"revision":"2"/); // one slot left: a range runs at once
+    await openWatch();
+    // A waiter that leaves must not keep a place in the queue.
+    const leaving = new AbortController();
+    const left = range(leaving.signal).catch((error) => String(error));
+    let settled = false;
+    const waiting = range().then((text) => {
+      settled = true;
+      return text;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(settled, false, "a range behind two open watches must wait");
+    leaving.abort();
+    await left;
+    first.abort();
+    assert.match(await waiting, /"revision":"2"/);
+  } finally {
+    for (const watch of watches) watch.abort();
+    await server.close();
+  }
+});

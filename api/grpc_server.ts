@@ -59,6 +59,11 @@ export interface GrpcServerOptions {
   host: string;
   /** Port to listen on; 0 picks a free one (see `GrpcServer.port`). */
   port: number;
+  /**
+   * A unix socket file to listen on instead of `host:port` (etcd's `unix://` and `unixs://`
+   * client URLs). The file must not exist; it is removed when the server closes.
+   */
+  unixPath?: string | undefined;
   /** The service handlers. */
   services: EtcdServices;
   /**
@@ -105,7 +110,7 @@ export interface GrpcTlsOptions {
 
 /** A running server. */
 export interface GrpcServer {
-  /** The port actually bound. */
+  /** The port actually bound (0 on a unix socket). */
   readonly port: number;
   /** Stops accepting, cancels running calls and closes every connection. */
   close(): Promise<void>;
@@ -179,17 +184,22 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   listener.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
-    listener.listen(options.port, options.host, () => {
+    const onListening = () => {
       listener.off("error", reject);
       resolve();
-    });
+    };
+    if (options.unixPath !== undefined) listener.listen(options.unixPath, onListening);
+    else listener.listen(options.port, options.host, onListening);
   });
   const address = listener.address();
-  if (address === null || typeof address === "string") throw new Error("no TCP address bound");
+  if (address === null) throw new Error("no address bound");
+  if (typeof address === "string" && options.unixPath === undefined) {
+    throw new Error("no TCP address bound");
+  }
 
   let closing: Promise<void> | undefined;
   return {
-    port: address.port,
+    port: typeof address === "string" ? 0 : address.port,
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         listener.close(() => resolve());

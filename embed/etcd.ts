@@ -68,24 +68,31 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     core.start();
     const api = new V3Server(core);
     const services = etcdServices(api);
+    const gatewayStreams = _gatewayStreamLimit(cfg.maxConcurrentStreams);
     for (const url of cfg.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
+      const unixPath = _unixSocketPath(url);
+      const plainHttp = etcdHttpHandler(api);
       const grpc = await startGrpcServer(
         {
           host,
           port,
+          unixPath,
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
-          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
-          http: gatewayHandler(services, etcdHttpHandler(api)),
+          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics;
+          // one per listener, as etcd dials one gateway connection per listener.
+          http: cfg.enableGrpcGateway
+            ? gatewayHandler(services, plainHttp, { maxConcurrentStreams: gatewayStreams })
+            : plainHttp,
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
-      clientAddrs.push(`${host}:${grpc.port}`);
-      const address = `${host}:${grpc.port}`;
+      const address = unixPath ?? `${host}:${grpc.port}`;
+      clientAddrs.push(address);
       if (secure) {
         log.named("embed").info("serving client traffic securely", { address });
       } else {
@@ -143,6 +150,27 @@ async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
   } else if (cfg.clientTls.autoTls) {
     log.named("embed").warn("ignoring client auto TLS since certs given");
   }
+}
+
+/**
+ * `--max-concurrent-streams` for the gateway: etcd's default (2^32 - 1) means unbounded, for
+ * which the gateway keeps no slots. (The HTTP/2 transports get the flag's value as it is.)
+ */
+function _gatewayStreamLimit(value: number): number | undefined {
+  if (!(value > 0) || value >= 0xffffffff) return undefined;
+  return value;
+}
+
+/**
+ * The socket file of a `unix://` or `unixs://` client URL, as etcd joins it: host and path
+ * (`unix://localhost:2379` is the file `localhost:2379` in the working directory,
+ * `unix:///run/etcd.sock` is `/run/etcd.sock`); undefined for TCP URLs.
+ */
+function _unixSocketPath(url: URL): string | undefined {
+  if (url.protocol !== "unix:" && url.protocol !== "unixs:") return undefined;
+  const path = url.host + url.pathname;
+  if (path === "") throw new Error(`unix client URL ${url.href} names no socket file`);
+  return path;
 }
 
 function _hostPort(url: URL): { host: string; port: number } {

@@ -25,6 +25,8 @@ const PROTO_FILES = [
   "mvccpb/kv.proto",
   "authpb/auth.proto",
   "leasepb/lease.proto",
+  "v3electionpb/v3election.proto",
+  "v3lockpb/v3lock.proto",
 ];
 
 const moduleDir = new URL(".", import.meta.url).pathname;
@@ -94,26 +96,37 @@ function _patchDts(dts: string): string {
 
 /**
  * For the JSON gateway: per message (full name), each field's generated (camelCase) name ->
- * [its .proto name, the full name of its message type or null]. grpc-gateway prints the
- * .proto names (`range_end`) and accepts both.
+ * [its .proto name, the full name of its message type or null, and for a 64-bit integer its
+ * .proto type]. grpc-gateway prints the .proto names (`range_end`) and accepts both; the
+ * gateway checks 64-bit integers as Go's JSON decoder does (protobufjs would take "abc" as 0).
  */
-async function _jsonNames(): Promise<Record<string, Record<string, [string, string | null]>>> {
+const _INT64_TYPES = new Set(["int64", "uint64", "sint64", "fixed64", "sfixed64"]);
+
+async function _jsonNames(): Promise<
+  Record<string, Record<string, [string, string | null] | [string, string | null, string]>>
+> {
   const root = new protobuf.Root();
   for (const file of PROTO_FILES) {
     const source = await Deno.readTextFile(`${protoDir}/${file}`);
     protobuf.parse(source.replace(/^import .*$/gm, ""), root, { keepCase: true });
   }
   root.resolveAll();
-  const result: Record<string, Record<string, [string, string | null]>> = {};
+  const result: Record<
+    string,
+    Record<string, [string, string | null] | [string, string | null, string]>
+  > = {};
   const visit = (namespace: protobuf.NamespaceBase): void => {
     for (const nested of namespace.nestedArray) {
       if (nested instanceof protobuf.Type) {
-        const fields: Record<string, [string, string | null]> = {};
+        const fields: Record<string, [string, string | null] | [string, string | null, string]> =
+          {};
         for (const field of nested.fieldsArray) {
           const type = field.resolvedType instanceof protobuf.Type
             ? field.resolvedType.fullName.slice(1)
             : null;
-          fields[protobuf.util.camelCase(field.name)] = [field.name, type];
+          const entry: [string, string | null] | [string, string | null, string] =
+            _INT64_TYPES.has(field.type) ? [field.name, type, field.type] : [field.name, type];
+          fields[protobuf.util.camelCase(field.name)] = entry;
         }
         result[nested.fullName.slice(1)] = fields;
       }

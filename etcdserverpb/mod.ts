@@ -10,7 +10,7 @@
  * @module
  */
 
-export { authpb, etcdserverpb, leasepb, mvccpb } from "./gen/etcd.js";
+export { authpb, etcdserverpb, leasepb, mvccpb, v3electionpb, v3lockpb } from "./gen/etcd.js";
 export * from "./int64.ts";
 export { default as jsonFieldNames } from "./gen/json_names.json" with { type: "json" };
 export type * from "./types.ts";

@@ -5,6 +5,8 @@
  *
  * - `http://` peers go through Deno's `fetch` with its own connection pools (one for the
  *   long-lived stream GETs, one for pipeline and snapshot POSTs), as before.
+ * - `unix://` peers go through `fetch` with a client whose proxy is the socket file (etcd's
+ *   unix transport dials the URL's host as a file name).
  * - `https://` peers go through `node:https`, because Deno's `fetch` cannot skip certificate
  *   verification and etcd's `--peer-auto-tls` members present self-signed certificates that
  *   etcd itself dials with InsecureSkipVerify. The TLS settings follow etcd's peer TLSInfo:
@@ -43,6 +45,8 @@ export interface PeerRequestInit {
 
 /** Idle keep-alive connections kept per peer host. */
 const _IDLE_SOCKETS_PER_HOST_MAX = 8;
+/** Unix socket files dialled at most (one per peer URL; a cluster has a handful). */
+const _UNIX_SOCKETS_MAX = 64;
 /** Statuses whose responses carry no body (the Response constructor refuses one). */
 const _NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
@@ -52,6 +56,8 @@ export class PeerClient {
   #streamClient: Deno.HttpClient | undefined;
   #pipelineClient: Deno.HttpClient | undefined;
   #agent: Agent | undefined;
+  /** One connection pool per unix socket file of a peer. */
+  readonly #unixClients = new Map<string, Deno.HttpClient>();
   #closed = false;
 
   /** `tls` is used for `https://` URLs; without it they are verified against system roots. */
@@ -63,6 +69,7 @@ export class PeerClient {
   request(url: string, init: PeerRequestInit = {}): Promise<Response> {
     if (this.#closed) return Promise.reject(new Error("peer client closed"));
     if (url.startsWith("https:")) return this.#requestTls(new URL(url), init);
+    if (url.startsWith("unix:")) return this.#requestUnix(new URL(url), init);
     if (!url.startsWith("http:")) {
       return Promise.reject(new Error(`unsupported peer URL scheme: ${url}`));
     }
@@ -75,12 +82,39 @@ export class PeerClient {
     return fetch(url, request);
   }
 
+  /**
+   * A `unix://host:port` peer, as etcd's unix transport dials it: the socket file is the URL's
+   * host (`etcd.unix:1`, relative to the working directory); the request goes there as plain
+   * HTTP with the URL's path.
+   */
+  #requestUnix(url: URL, init: PeerRequestInit): Promise<Response> {
+    const socket = url.host;
+    if (socket === "") return Promise.reject(new Error(`unix peer URL without a socket: ${url}`));
+    let client = this.#unixClients.get(socket);
+    if (client === undefined) {
+      if (this.#unixClients.size >= _UNIX_SOCKETS_MAX) {
+        return Promise.reject(new Error(`more than ${_UNIX_SOCKETS_MAX} unix peer sockets`));
+      }
+      client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+      this.#unixClients.set(socket, client);
+    }
+    const request: RequestInit & { client: Deno.HttpClient } = { client };
+    if (init.method !== undefined) request.method = init.method;
+    if (init.headers !== undefined) request.headers = init.headers;
+    if (init.body !== undefined) request.body = init.body;
+    if (init.signal !== undefined) request.signal = init.signal;
+    // The host is not dialled (the client's proxy is the socket); fetch refuses some ports.
+    return fetch(`http://localhost${url.pathname}${url.search}`, request);
+  }
+
   /** Closes the pools; later requests fail. Open responses end with their sockets. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#streamClient?.close();
     this.#pipelineClient?.close();
+    for (const client of this.#unixClients.values()) client.close();
+    this.#unixClients.clear();
     this.#agent?.destroy();
   }
 

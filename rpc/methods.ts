@@ -3,12 +3,13 @@
  * handler type of each service is derived from it. The adapter (`grpc_server.ts`) and the client
  * (`grpc_client.ts`) both read this table, so a path or codec is written down only here.
  *
- * Every method path is exactly etcd 3.4's (`/etcdserverpb.<Service>/<Method>`).
+ * Every method path is exactly etcd 3.4's: `/etcdserverpb.<Service>/<Method>` for the six
+ * services of `rpc.proto`, `/v3electionpb.Election/<Method>` and `/v3lockpb.Lock/<Method>`.
  *
  * @module
  */
 
-import { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { etcdserverpb, v3electionpb, v3lockpb } from "../etcdserverpb/mod.ts";
 import type { IConversionOptions } from "protobufjs/minimal.js";
 import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "./handler.ts";
 import { jsonToProtobufjs, protobufjsToJson } from "./json.ts";
@@ -72,9 +73,22 @@ interface _NamedType<Decoded, Properties> {
 function _type<Decoded, Properties>(
   type: _GeneratedType<Decoded, Properties>,
   name: string,
+  protoPackage = "etcdserverpb",
 ): _NamedType<Decoded, Properties> {
-  return { type, name: `etcdserverpb.${name}` };
+  return { type, name: `${protoPackage}.${name}` };
 }
+
+/** The .proto package of each service, the first part of its methods' paths. */
+const _PACKAGE_OF: Readonly<Record<ServiceName, string>> = {
+  KV: "etcdserverpb",
+  Watch: "etcdserverpb",
+  Lease: "etcdserverpb",
+  Cluster: "etcdserverpb",
+  Maintenance: "etcdserverpb",
+  Auth: "etcdserverpb",
+  Election: "v3electionpb",
+  Lock: "v3lockpb",
+};
 
 /** grpc-gateway's output conventions, in protobufjs terms. */
 const _TO_JSON: IConversionOptions = { longs: String, enums: String, bytes: String };
@@ -130,7 +144,7 @@ function _method<
   response: _NamedType<Resp, RespProps>,
 ): TypedMethodDescriptor<S, N, K, Req, ReqProps, Resp, RespProps> {
   const handlerKey = (name.charAt(0).toLowerCase() + name.slice(1)) as Uncapitalize<N>;
-  const path = `/etcdserverpb.${service}/${name}`;
+  const path = `/${_PACKAGE_OF[service]}.${service}/${name}`;
   return {
     service,
     name,
@@ -142,8 +156,16 @@ function _method<
   };
 }
 
-/** The six services of the v3 API. */
-export type ServiceName = "KV" | "Watch" | "Lease" | "Cluster" | "Maintenance" | "Auth";
+/** The six services of the v3 API, and the election and lock services beside them. */
+export type ServiceName =
+  | "KV"
+  | "Watch"
+  | "Lease"
+  | "Cluster"
+  | "Maintenance"
+  | "Auth"
+  | "Election"
+  | "Lock";
 
 /** Every method of the v3 API, by service and method name. */
 export const METHODS = {
@@ -432,6 +454,59 @@ export const METHODS = {
       _type(etcdserverpb.AuthRoleRevokePermissionResponse, "AuthRoleRevokePermissionResponse"),
     ),
   },
+  Election: {
+    Campaign: _method(
+      "Election",
+      "Campaign",
+      "unary",
+      _type(v3electionpb.CampaignRequest, "CampaignRequest", "v3electionpb"),
+      _type(v3electionpb.CampaignResponse, "CampaignResponse", "v3electionpb"),
+    ),
+    Proclaim: _method(
+      "Election",
+      "Proclaim",
+      "unary",
+      _type(v3electionpb.ProclaimRequest, "ProclaimRequest", "v3electionpb"),
+      _type(v3electionpb.ProclaimResponse, "ProclaimResponse", "v3electionpb"),
+    ),
+    Leader: _method(
+      "Election",
+      "Leader",
+      "unary",
+      _type(v3electionpb.LeaderRequest, "LeaderRequest", "v3electionpb"),
+      _type(v3electionpb.LeaderResponse, "LeaderResponse", "v3electionpb"),
+    ),
+    Observe: _method(
+      "Election",
+      "Observe",
+      "serverStream",
+      _type(v3electionpb.LeaderRequest, "LeaderRequest", "v3electionpb"),
+      _type(v3electionpb.LeaderResponse, "LeaderResponse", "v3electionpb"),
+    ),
+    Resign: _method(
+      "Election",
+      "Resign",
+      "unary",
+      _type(v3electionpb.ResignRequest, "ResignRequest", "v3electionpb"),
+      _type(v3electionpb.ResignResponse, "ResignResponse", "v3electionpb"),
+    ),
+  },
+  Lock: {
+    Lock: _method(
+      "Lock",
+      "Lock",
+      "unary",
+      _type(v3lockpb.LockRequest, "LockRequest", "v3lockpb"),
+      _type(v3lockpb.LockResponse, "LockResponse", "v3lockpb"),
+    ),
+    Unlock: _method(
+      "Lock",
+      "Unlock",
+      "unary",
+      _type(v3lockpb.UnlockRequest, "UnlockRequest", "v3lockpb"),
+      _type(v3lockpb.UnlockResponse, "UnlockResponse", "v3lockpb"),
+    ),
+  },
 } as const;
 
 /**
@@ -465,6 +540,10 @@ export type ClusterService = ServiceHandlers<"Cluster">;
 export type MaintenanceService = ServiceHandlers<"Maintenance">;
 /** Handlers of `etcdserverpb.Auth`. */
 export type AuthService = ServiceHandlers<"Auth">;
+/** Handlers of `v3electionpb.Election`. */
+export type ElectionService = ServiceHandlers<"Election">;
+/** Handlers of `v3lockpb.Lock`. */
+export type LockService = ServiceHandlers<"Lock">;
 
 /**
  * The handlers a server provides. A missing service or method answers UNIMPLEMENTED, as
@@ -477,6 +556,8 @@ export interface EtcdServices {
   cluster?: Partial<ClusterService>;
   maintenance?: Partial<MaintenanceService>;
   auth?: Partial<AuthService>;
+  election?: Partial<ElectionService>;
+  lock?: Partial<LockService>;
 }
 
 /** The key of each service in `EtcdServices`. */
@@ -487,6 +568,8 @@ export const SERVICE_KEYS: Readonly<Record<ServiceName, keyof EtcdServices>> = {
   Cluster: "cluster",
   Maintenance: "maintenance",
   Auth: "auth",
+  Election: "election",
+  Lock: "lock",
 };
 
 /** Every method descriptor in one list, in .proto order. */

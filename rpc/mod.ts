@@ -24,9 +24,11 @@ export {
   type AuthService,
   type ClusterService,
   type Codec,
+  type ElectionService,
   type EtcdServices,
   type KVService,
   type LeaseService,
+  type LockService,
   type MaintenanceService,
   type MethodDescriptor,
   type MethodKind,
@@ -35,6 +37,7 @@ export {
   type ServiceName,
   type WatchService,
 } from "./methods.ts";
+export { parseJsonExact } from "./json.ts";
 export {
   type BidiCall,
   type CallOptions,

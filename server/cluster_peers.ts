@@ -107,6 +107,11 @@ export class ClusterPeers {
       const { hostname, port } = _hostPort(url);
       const handler = (request: Request) => handlePeerRequest(this.transport, hooks, request);
       const options = { hostname, port, onListen: () => {} };
+      if (url.protocol === "unix:" || url.protocol === "unixs:") {
+        this.#servers.push(_listenUnix(url, handler));
+        this.#log.named("embed").info("now serving peer traffic", { address: url.host });
+        continue;
+      }
       if (url.protocol === "https:") {
         this.#servers.push(this.#listenTls(url, hostname, port, handler));
       } else {
@@ -261,4 +266,31 @@ export class ClusterPeers {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A peer listener on a unix socket, as etcd's `unix://` peer URLs: the socket file is the
+ * URL's host (`unix://etcd.unix:1` listens on `etcd.unix:1`, relative to the working
+ * directory), a stale file is removed first, and the file goes when the listener closes.
+ * `unixs://` (TLS over a unix socket) is refused: detcd's peer TLS listeners are TCP only.
+ */
+function _listenUnix(url: URL, handler: (request: Request) => Promise<Response>): ClosableServer {
+  if (url.protocol === "unixs:") {
+    throw new Error(`unixs:// peer URLs are not supported (${url.href}); use unix:// or https://`);
+  }
+  const path = url.host;
+  if (path === "") throw new Error(`unix peer URL ${url.href} names no socket file`);
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const server = Deno.serve({ path, transport: "unix", onListen: () => {} }, handler);
+  return {
+    shutdown: async () => {
+      // First: a shutdown that waits for open streams must not leave the file behind.
+      await Deno.remove(path).catch(() => {});
+      await server.shutdown();
+    },
+  };
 }

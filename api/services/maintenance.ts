@@ -18,9 +18,17 @@ const _SNAPSHOT_CHUNK_BYTES = 32 * 1024;
 /** Builds the Maintenance handlers over `server`. */
 export function maintenanceService(server: ServerApi): MaintenanceService {
   return {
-    alarm: (r, ctx) => server.alarm(r, requestContext(ctx)),
+    // etcd 3.4 answers Alarm and Defragment without a response header (its maintenance
+    // server returns the applier's bare response, and an empty one after a defrag).
+    alarm: async (r, ctx) => {
+      const { header: _header, ...response } = await server.alarm(r, requestContext(ctx));
+      return response;
+    },
     status: (_r, ctx) => Promise.resolve(server.status(requestContext(ctx))),
-    defragment: (_r, ctx) => server.defragment(requestContext(ctx)),
+    defragment: async (_r, ctx) => {
+      await server.defragment(requestContext(ctx));
+      return {};
+    },
     hash: (_r, ctx) => Promise.resolve(server.hash(requestContext(ctx))),
     hashKV: (r, ctx) => {
       try {

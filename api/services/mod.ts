@@ -8,6 +8,8 @@
 import type { EtcdServices } from "../../rpc/mod.ts";
 import type { ServerApi } from "../../server/mod.ts";
 import { clusterService } from "./cluster.ts";
+import { electionService } from "./election.ts";
+import { lockService } from "./lock.ts";
 import { interceptServices } from "./interceptor.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
@@ -24,7 +26,15 @@ export {
 } from "./interceptor.ts";
 export { togRPCError, withgRPCErrors } from "./grpc_error.ts";
 export { requestContext } from "./request_context.ts";
-export { clusterService, kvService, leaseService, maintenanceService, watchService };
+export {
+  clusterService,
+  electionService,
+  kvService,
+  leaseService,
+  lockService,
+  maintenanceService,
+  watchService,
+};
 
 /**
  * Every service detcd serves, over the server's request API, with server errors mapped to
@@ -38,6 +48,8 @@ export function etcdServices(server: ServerApi): EtcdServices {
     lease: leaseService(server),
     cluster: clusterService(server),
     maintenance: maintenanceService(server),
+    election: electionService(server),
+    lock: lockService(server),
   };
   // The member's leader and learner state are read live on every call.
   return interceptServices(withgRPCErrors(services), server);
