@@ -11,9 +11,8 @@
  */
 
 import {
-  etcdHttpHandler,
+  clientHttpHandler,
   etcdServices,
-  gatewayHandler,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
@@ -78,8 +77,9 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
-          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
-          http: gatewayHandler(services, etcdHttpHandler(api)),
+          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics,
+          // and detcd's console under /ui/.
+          http: clientHttpHandler(api, services, { cors: cfg.cors, enableUi: cfg.enableUi }),
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );

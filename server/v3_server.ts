@@ -21,7 +21,7 @@
 import { ok as assert } from "node:assert/strict";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
-import type { BackendSnapshot } from "../backend/mod.ts";
+import { type BackendSnapshot, type PageReport, pageReport } from "../backend/mod.ts";
 import type { TxnRead, TxnWrite, WatchStream } from "../mvcc/mod.ts";
 import { LeaseNotFoundError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
@@ -159,6 +159,21 @@ export interface MaintenanceApi {
   moveLeader(target: bigint, context: RequestContext): Promise<{ header: ResponseHeader }>;
   /** Waits until this member has applied everything committed before the call. */
   linearizableReadNotify(context: RequestContext): Promise<void>;
+  /**
+   * detcd only: the page file's accounting (page counts by type, free span histogram) as of
+   * the last commit, and the progress of a running defragmentation. Read-only.
+   */
+  storage(context: RequestContext): StorageReport;
+}
+
+/** What {@link MaintenanceApi.storage} reports. */
+export interface StorageReport {
+  /** The page file of the last commit, or undefined while a defragmentation rewrites it. */
+  pages: PageReport | undefined;
+  /** Milliseconds the walk over the page file took. */
+  walkMs: number;
+  /** Keys copied so far of the running defragmentation; undefined when none runs. */
+  defrag: { done: number; total: number } | undefined;
 }
 
 /** The watch surface: the stream the api's watch service drives. */
@@ -222,6 +237,8 @@ function _alarmString(memberId: bigint, alarm: number): string {
 /** The request API over one member (`EtcdServer`). */
 export class V3Server implements ServerApi {
   readonly #core: EtcdServer;
+  /** Progress of the running defragmentation, if one runs. */
+  #defragProgress: { done: number; total: number } | undefined;
 
   /** Serves requests on `core`. */
   constructor(core: EtcdServer) {
@@ -511,9 +528,23 @@ export class V3Server implements ServerApi {
   async defragment(_context: RequestContext): Promise<{ header: ResponseHeader }> {
     const core = this.#core;
     core.log.info("starting defragmentation", { path: core.cfg.dataDir });
-    await core.backend.defrag();
+    this.#defragProgress = { done: 0, total: 0 };
+    try {
+      await core.backend.defrag((done, total) => void (this.#defragProgress = { done, total }));
+    } finally {
+      this.#defragProgress = undefined;
+    }
     core.log.info("finished defragmentation", { path: core.cfg.dataDir });
     return { header: this.#fill({}) };
+  }
+
+  /** The page file's accounting and the progress of a running defragmentation. */
+  storage(_context: RequestContext): StorageReport {
+    const defrag = this.#defragProgress;
+    if (defrag !== undefined) return { pages: undefined, walkMs: 0, defrag: { ...defrag } };
+    const started = performance.now();
+    const pages = pageReport(this.#core.backend.db());
+    return { pages, walkMs: performance.now() - started, defrag: undefined };
   }
 
   /** The hash of the whole backend. */
