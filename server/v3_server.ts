@@ -161,19 +161,17 @@ export interface MaintenanceApi {
   linearizableReadNotify(context: RequestContext): Promise<void>;
   /**
    * detcd only: the page file's accounting (page counts by type, free span histogram) as of
-   * the last commit, and the progress of a running defragmentation. Read-only.
+   * the last commit. Read-only.
    */
   storage(context: RequestContext): StorageReport;
 }
 
 /** What {@link MaintenanceApi.storage} reports. */
 export interface StorageReport {
-  /** The page file of the last commit, or undefined while a defragmentation rewrites it. */
-  pages: PageReport | undefined;
-  /** Milliseconds the walk over the page file took. */
+  /** The page file of the last commit. */
+  pages: PageReport;
+  /** Milliseconds the walk over the page file took (it holds the event loop that long). */
   walkMs: number;
-  /** Keys copied so far of the running defragmentation; undefined when none runs. */
-  defrag: { done: number; total: number } | undefined;
 }
 
 /** The watch surface: the stream the api's watch service drives. */
@@ -237,8 +235,6 @@ function _alarmString(memberId: bigint, alarm: number): string {
 /** The request API over one member (`EtcdServer`). */
 export class V3Server implements ServerApi {
   readonly #core: EtcdServer;
-  /** Progress of the running defragmentation, if one runs. */
-  #defragProgress: { done: number; total: number } | undefined;
 
   /** Serves requests on `core`. */
   constructor(core: EtcdServer) {
@@ -528,23 +524,16 @@ export class V3Server implements ServerApi {
   async defragment(_context: RequestContext): Promise<{ header: ResponseHeader }> {
     const core = this.#core;
     core.log.info("starting defragmentation", { path: core.cfg.dataDir });
-    this.#defragProgress = { done: 0, total: 0 };
-    try {
-      await core.backend.defrag((done, total) => void (this.#defragProgress = { done, total }));
-    } finally {
-      this.#defragProgress = undefined;
-    }
+    await core.backend.defrag();
     core.log.info("finished defragmentation", { path: core.cfg.dataDir });
     return { header: this.#fill({}) };
   }
 
-  /** The page file's accounting and the progress of a running defragmentation. */
+  /** The page file's accounting as of the last commit. */
   storage(_context: RequestContext): StorageReport {
-    const defrag = this.#defragProgress;
-    if (defrag !== undefined) return { pages: undefined, walkMs: 0, defrag: { ...defrag } };
     const started = performance.now();
     const pages = pageReport(this.#core.backend.db());
-    return { pages, walkMs: performance.now() - started, defrag: undefined };
+    return { pages, walkMs: performance.now() - started };
   }
 
   /** The hash of the whole backend. */

@@ -1309,10 +1309,8 @@ function StorageView() {
       credentials: "same-origin",
       headers: authHeaders(),
     });
-    const r = await response.json();
-    if (r.defrag) setDefrag(r.defrag);
-    else if (r.pages) setReport(r);
-    return r;
+    if (!response.ok) throw new Error(`/ui/api/storage: HTTP ${response.status}`);
+    setReport(await response.json());
   };
   usePoll(
     () =>
@@ -1323,24 +1321,38 @@ function StorageView() {
     [],
   );
 
+  // Defragmentation holds the member's backend (and, in detcd as in etcd, the requests behind
+  // it) until it ends, so the console cannot ask how far it got: it shows the phase, the time
+  // spent, and the size before and after.
   const runDefrag = async () => {
     setMessage(undefined);
     defragRunning.current = true;
-    setDefrag({ done: 0, total: 0 });
-    const poll = setInterval(() => loadReport().catch(() => {}), 150);
     const began = performance.now();
+    const before = status ? int(status.dbSize) : undefined;
+    setDefrag({ phase: "running", elapsedMs: 0, before });
+    const timer = setInterval(
+      () => setDefrag((d) => d && { ...d, elapsedMs: performance.now() - began }),
+      100,
+    );
     try {
       await api("/v3/maintenance/defragment", {}, { timeoutMs: 600000 });
-      setMessage({
-        kind: "ok",
-        text: `defragmented in ${Math.round(performance.now() - began)} ms`,
-      });
+      clearInterval(timer);
+      const after = await api("/v3/maintenance/status", {}, { timeoutMs: 3000 }).then(
+        (s) => int(s.dbSize),
+        () => undefined,
+      );
+      const ms = Math.round(performance.now() - began);
+      setDefrag({ phase: "done", elapsedMs: ms, before, after });
+      const sizes = before !== undefined && after !== undefined
+        ? `: ${fmtBytes(before)} → ${fmtBytes(after)}`
+        : "";
+      setMessage({ kind: "ok", text: `defragmented in ${ms} ms${sizes}` });
     } catch (error) {
+      setDefrag(undefined);
       setMessage(errorMessage(error));
     } finally {
-      clearInterval(poll);
+      clearInterval(timer);
       defragRunning.current = false;
-      setDefrag(undefined);
       loadReport().catch(() => {});
     }
   };
@@ -1380,19 +1392,32 @@ function StorageView() {
             <label><input type="checkbox" checked=${physical} onChange=${(e) =>
               setPhysical(e.target.checked)} /> physical</label>
             <button class="act" type="submit">Compact</button>
-            <button class="act primary" type="button" disabled=${defrag !==
-              undefined} onClick=${runDefrag}>Defragment</button>
+            <button class="act primary" type="button" disabled=${defrag?.phase ===
+              "running"} onClick=${runDefrag}>Defragment</button>
           </form>
           ${defrag !== undefined
             ? html`
-              <div class="row" data-testid="defrag-progress" role="progressbar" aria-valuemin="0"
-                aria-valuemax=${defrag.total} aria-valuenow=${defrag.done}>
-                          defragmenting: ${defrag.total
-                            ? `${defrag.done.toLocaleString()} of ${defrag.total.toLocaleString()} keys`
-                            : "starting"}
-                          <div class="bar"><div style=${`width:${
-                            defrag.total ? (100 * defrag.done) / defrag.total : 0
-                          }%`}></div></div></div>
+              <div class="row" data-testid="defrag-progress" role="progressbar"
+                aria-busy=${defrag.phase === "running" ? "true" : "false"}>
+                              <span data-testid="defrag-phase">${defrag.phase === "running"
+                                ? "defragmenting"
+                                : "defragmented"}</span>
+                              <span>${(defrag.elapsedMs / 1000).toFixed(1)} s</span>
+                              <div class="bar"><div style=${`width:${
+                                defrag.phase === "running"
+                                  ? Math.min(95, 10 + defrag.elapsedMs / 100)
+                                  : 100
+                              }%`}></div></div>
+                              ${defrag.before === undefined
+                                ? null
+                                : html`<span>${fmtBytes(defrag.before)} → ${
+                                  defrag.after === undefined
+                                    ? "…"
+                                    : html`<b data-testid="defrag-after">${
+                                      fmtBytes(defrag.after)
+                                    }</b>`
+                                }</span>`}
+                            </div>
             `
             : null}
           <${Message} value=${message} />
@@ -1430,9 +1455,9 @@ function StorageView() {
         </section>
       <section class="panel" aria-label="page file">
           <h2>Page file ${report
-            ? html`<span class="muted">(page size ${report.pages.pageSize}, walked in ${
-              report.walkMs.toFixed(1)
-            } ms)</span>`
+            ? html`<span class="muted">(page size ${report.pages.pageSize}, ${
+              fmtBytes(report.pages.fileBytes)
+            }, walked in ${report.walkMs.toFixed(1)} ms)</span>`
             : null}</h2>
           ${pages
             ? html`
