@@ -264,6 +264,9 @@ function usePoll(fn, ms, deps) {
   }, deps);
 }
 
+/** Axis numbers in short form (14.3M), so that large values fit beside the chart. */
+const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+
 function Chart({ title, series, data, height = 180, note }) {
   const box = useRef(null);
   const plot = useRef(null);
@@ -280,7 +283,7 @@ function Chart({ title, series, data, height = 180, note }) {
           stroke: ["#2456c7", "#c7243a", "#1a7f37", "#9a6700"][i % 4],
         })),
       ],
-      axes: [{}, { size: 70 }],
+      axes: [{}, { size: 60, values: (_u, ticks) => ticks.map((v) => COMPACT.format(v)) }],
     };
     plot.current = new uPlot(options, data, box.current);
     return () => plot.current?.destroy();
