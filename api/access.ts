@@ -43,16 +43,16 @@ export interface AccessOptions {
 /** Wraps `handler` with etcd's CORS headers and detcd's cross-site refusal. */
 export function accessControlled(handler: HttpHandler, options: AccessOptions): HttpHandler {
   const any = options.cors.includes("*");
-  const listed = new Set(options.cors.filter((origin) => origin !== "*"));
+  const listed = new Set(options.cors.filter((origin) => origin !== "*").map(_normalOrigin));
   return async (request) => {
     const origin = request.headers.get("origin");
-    const allowOrigin = any ? "*" : origin !== null && listed.has(origin) ? origin : undefined;
+    const trusted = origin !== null && listed.has(_normalOrigin(origin));
+    const allowOrigin = any ? "*" : trusted ? origin : undefined;
     if (request.method === "OPTIONS") {
       const response = new Response(null, { status: 200 });
       if (allowOrigin !== undefined) _addCorsHeaders(response.headers, allowOrigin);
       return response;
     }
-    const trusted = origin !== null && listed.has(origin);
     const refusal = trusted ? undefined : crossSiteRefusal(request);
     const response = refusal === undefined ? await handler(request) : Response.json(
       { error: refusal, message: refusal, code: 7 },
@@ -85,6 +85,18 @@ export function crossSiteRefusal(request: Request): string | undefined {
     originHost = ""; // "null" (a sandboxed page, a file) or garbage: never the same host
   }
   return originHost === host ? undefined : `${CROSS_SITE_MESSAGE} (Origin: ${origin})`;
+}
+
+/**
+ * An origin as browsers send it: `--cors` takes URLs with a port (`https://ops.example:443`),
+ * which a browser sends as `https://ops.example`.
+ */
+function _normalOrigin(text: string): string {
+  try {
+    return new URL(text).origin;
+  } catch {
+    return text;
+  }
 }
 
 function _addCorsHeaders(headers: Headers, origin: string): void {

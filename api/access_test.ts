@@ -65,7 +65,7 @@ Deno.test("accessControlled() adds etcd's CORS headers and answers OPTIONS itsel
     preflight.headers.get("access-control-allow-headers"),
     "accept, content-type, authorization",
   );
-  const listed = accessControlled(() => new Response("ok"), { cors: ["https://ops.example"] });
+  const listed = accessControlled(() => new Response("ok"), { cors: ["https://ops.example:443"] });
   const fromListed = await listed(post("/v3/kv/put", {
     origin: "https://ops.example",
     "sec-fetch-site": "cross-site",
