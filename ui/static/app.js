@@ -1331,7 +1331,10 @@ function StorageView() {
     setMessage(undefined);
     defragRunning.current = true;
     const began = performance.now();
-    const before = status ? int(status.dbSize) : undefined;
+    const before = await api("/v3/maintenance/status", {}, { timeoutMs: 3000 }).then(
+      (s) => int(s.dbSize),
+      () => undefined,
+    );
     setDefrag({ phase: "running", elapsedMs: 0, before });
     const timer = setInterval(
       () => setDefrag((d) => d && { ...d, elapsedMs: performance.now() - began }),
@@ -1382,7 +1385,9 @@ function StorageView() {
           <form class="row" onSubmit=${async (e) => {
             e.preventDefault();
             try {
-              const revision = compactRev.trim() || status?.header?.revision;
+              // Without a revision typed, the current one, asked now (the polled one may be old).
+              const revision = compactRev.trim() ||
+                (await api("/v3/maintenance/status", {}, { timeoutMs: 3000 })).header?.revision;
               await api("/v3/kv/compaction", { revision, physical }, { timeoutMs: 60000 });
               setMessage({ kind: "ok", text: `compacted at revision ${revision}` });
             } catch (error) {
