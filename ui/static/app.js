@@ -1609,12 +1609,12 @@ const CHARTS = [
     ]],
   },
   {
-    title: "revision and db size",
-    series: [["revision", "gauge", "etcd_debugging_mvcc_current_revision"], [
-      "db bytes",
-      "gauge",
-      "etcd_mvcc_db_total_size_in_bytes",
-    ]],
+    title: "db size, bytes",
+    series: [["db size", "gauge", "etcd_mvcc_db_total_size_in_bytes"]],
+  },
+  {
+    title: "current revision",
+    series: [["revision", "gauge", "etcd_debugging_mvcc_current_revision"]],
   },
 ];
 
