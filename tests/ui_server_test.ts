@@ -4,7 +4,8 @@
 // from curl or etcdctl is served; etcd's CORS headers follow --cors.
 // Method: detcd members on ports 36040-36043, plain fetch with the headers browsers send.
 import assert from "node:assert/strict";
-import { etcdctl, startMember } from "./_harness.ts";
+import { etcdctl, singleMemberArgs, spawnServer, startMember } from "./_harness.ts";
+import { retry } from "./cluster_util.ts";
 import { b64 } from "./_ui_browser.ts";
 
 Deno.test({
@@ -79,6 +80,71 @@ Deno.test({
     } finally {
       await on.stop();
       await off.stop();
+    }
+  },
+});
+
+const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+
+Deno.test({
+  name: "client listener with TLS and client certificates: the console is behind the same TLS",
+  ignore: !(await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false)),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // etcd's e2e fixtures: server.crt (SAN 127.0.0.1) is both server and client certificate.
+    const url = "https://127.0.0.1:36044";
+    const dataDir = await Deno.makeTempDir({ prefix: "detcd-ui-tls-" });
+    const server = spawnServer("detcd", [
+      ...singleMemberArgs({ name: "m1", dataDir, clientPort: 36044, peerPort: 36045 }),
+      "--listen-client-urls",
+      url,
+      "--advertise-client-urls",
+      url,
+      "--cert-file",
+      `${FIXTURES}/server.crt`,
+      "--key-file",
+      `${FIXTURES}/server.key.insecure`,
+      "--trusted-ca-file",
+      `${FIXTURES}/ca.crt`,
+      "--client-cert-auth",
+    ], { endpoint: "127.0.0.1:36044" });
+    const caCerts = [await Deno.readTextFile(`${FIXTURES}/ca.crt`)];
+    const withCert = Deno.createHttpClient({
+      caCerts,
+      cert: await Deno.readTextFile(`${FIXTURES}/server.crt`),
+      key: await Deno.readTextFile(`${FIXTURES}/server.key.insecure`),
+    });
+    const withoutCert = Deno.createHttpClient({ caCerts });
+    try {
+      await server.waitFor("serving client traffic securely", 30_000);
+      const page = await fetch(`${url}/ui/`, { client: withCert });
+      assert.equal(page.status, 200);
+      assert.ok((await page.text()).includes("detcd console"));
+      await retry("the member list names the https client URL", 10_000, async () => {
+        const again = await fetch(`${url}/ui/`, { client: withCert });
+        await again.body?.cancel();
+        assert.match(
+          again.headers.get("content-security-policy")!,
+          /connect-src 'self' https:\/\/127\.0\.0\.1:36044;/,
+        );
+      });
+      const plain = await fetch(`http://127.0.0.1:36044/ui/`).then(
+        (r) => r.status,
+        () => "refused",
+      );
+      assert.notEqual(plain, 200, "no console over plain HTTP on a TLS listener");
+      const anonymous = await fetch(`${url}/ui/`, { client: withoutCert }).then(
+        (r) => r.status,
+        () => "refused",
+      );
+      assert.equal(anonymous, "refused", "no console without a client certificate");
+    } finally {
+      withCert.close();
+      withoutCert.close();
+      await server.stop(5000);
+      await server.drained();
+      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });
