@@ -48,6 +48,8 @@ const _SECURITY_HEADERS: Record<string, string> = {
 export interface UiOptions {
   /** The report of `GET /ui/api/storage`, as a JSON-ready object. */
   storage: () => unknown;
+  /** The clock, in milliseconds (tests pass a fake one). */
+  nowMs?: (() => number) | undefined;
   /** The cluster's client URLs, which the page may connect to besides its own origin. */
   clientUrls?: ((signal: AbortSignal) => Promise<string[]>) | undefined;
 }
@@ -57,6 +59,7 @@ export interface UiOptions {
  * `/ui` redirects to `/ui/`.
  */
 export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHandler {
+  const storage = _throttled(options.storage, options.nowMs ?? (() => performance.now()));
   return async (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/ui") return _withHeaders(Response.redirect(new URL("/ui/", request.url), 301));
@@ -68,7 +71,7 @@ export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHa
     if (rest === "api/storage") {
       let report: unknown;
       try {
-        report = options.storage();
+        report = storage();
       } catch (error) {
         return _withHeaders(Response.json({ error: (error as Error).message }, { status: 500 }));
       }
@@ -85,6 +88,33 @@ export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHa
       }),
       connectSources,
     );
+  };
+}
+
+/** The storage walk may take at most this share of the event loop's time. */
+const _STORAGE_WALK_SHARE = 0.1;
+/** However fast the walk, a report is reused for this long. */
+const _STORAGE_REUSE_MIN_MS = 1000;
+
+/**
+ * `report` computed at most once per period, the period growing with the time it takes: a
+ * walk of W ms is reused for W / share - W ms, so that however many consoles ask, the walk
+ * holds the event loop for at most a tenth of the time (the member serves requests meanwhile).
+ * The answer carries `ageMs`, how old it is.
+ */
+function _throttled(report: () => unknown, nowMs: () => number): () => unknown {
+  let cached: { value: unknown; doneAtMs: number; reuseMs: number } | undefined;
+  return () => {
+    const now = nowMs();
+    if (cached !== undefined && now - cached.doneAtMs < cached.reuseMs) {
+      return { ...(cached.value as object), ageMs: Math.round(now - cached.doneAtMs) };
+    }
+    const value = report();
+    const doneAtMs = nowMs();
+    const walkMs = doneAtMs - now;
+    const reuseMs = Math.max(_STORAGE_REUSE_MIN_MS, walkMs / _STORAGE_WALK_SHARE - walkMs);
+    cached = { value, doneAtMs, reuseMs };
+    return { ...(value as object), ageMs: 0 };
   };
 }
 

@@ -46,7 +46,7 @@ Deno.test("uiHandler() serves every vendored file, hooks relinked to the served 
 Deno.test("uiHandler() answers the storage report, 404 for unknown files, 405 for POST", async () => {
   const handler = uiHandler({ storage: () => ({ pages: { total: 7 } }) }, fallback);
   const storage = await handler(new Request("http://h/ui/api/storage"));
-  assert.deepEqual(await storage.json(), { pages: { total: 7 } });
+  assert.deepEqual(await storage.json(), { pages: { total: 7 }, ageMs: 0 });
   assert.equal(storage.headers.get("cache-control"), "no-store");
   const missing = await handler(new Request("http://h/ui/nope.js"));
   assert.equal(missing.status, 404);
@@ -71,4 +71,32 @@ Deno.test("uiHandler() reports a failing storage walk as a 500 with its message"
   const response = await handler(new Request("http://h/ui/api/storage"));
   assert.equal(response.status, 500);
   assert.deepEqual(await response.json(), { error: "backend is closed" });
+});
+
+Deno.test("uiHandler() reuses a storage report for longer the longer its walk took", async () => {
+  let now = 0;
+  let walks = 0;
+  let walkMs = 50;
+  const handler = uiHandler({
+    storage: () => {
+      walks++;
+      now += walkMs; // the walk takes walkMs of the fake clock
+      return { pages: { total: walks } };
+    },
+    nowMs: () => now,
+  }, fallback);
+  const ask = async () => (await handler(new Request("http://h/ui/api/storage"))).json();
+  assert.deepEqual(await ask(), { pages: { total: 1 }, ageMs: 0 });
+  now += 999; // a 50 ms walk is reused for the 1 s minimum
+  assert.deepEqual(await ask(), { pages: { total: 1 }, ageMs: 999 });
+  now += 1;
+  assert.deepEqual(await ask(), { pages: { total: 2 }, ageMs: 0 });
+  assert.equal(walks, 2);
+  walkMs = 400; // a 400 ms walk: reused for 3.6 s, so it takes a tenth of the loop at most
+  now += 1000;
+  await ask();
+  now += 3599;
+  assert.equal((await ask()).pages.total, 3);
+  now += 1;
+  assert.equal((await ask()).pages.total, 4);
 });

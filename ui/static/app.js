@@ -1465,7 +1465,9 @@ function StorageView() {
           <h2>Page file ${report
             ? html`<span class="muted">(page size ${report.pages.pageSize}, ${
               fmtBytes(report.pages.fileBytes)
-            }, walked in ${report.walkMs.toFixed(1)} ms)</span>`
+            }, walked in ${report.walkMs.toFixed(1)} ms${
+              report.ageMs > 0 ? `, ${(report.ageMs / 1000).toFixed(1)} s ago` : ""
+            })</span>`
             : null}</h2>
           ${pages
             ? html`
