@@ -201,6 +201,7 @@ Deno.test({
           assert.equal(await page.textContent('[data-testid="detail-key"]'), "0x62696e2ffffe0080");
           assert.ok((await page.textContent('[data-testid="value"]'))?.includes("000102ff"));
           await page.click('section[aria-label="key detail"] button:has-text("Delete")');
+          await page.click('[aria-label="confirm key delete"] button:has-text("Delete key")');
           await page.waitForSelector("text=does not exist");
           assert.equal(
             await ctl(member, "get", "bin/", "--prefix", "--keys-only", "-w", "json").then((o) =>

@@ -599,6 +599,7 @@ function KeyDetail({ keyBytes, onChanged, onClose }) {
   const [message, setMessage] = useState(undefined);
   const [history, setHistory] = useState(undefined);
   const [leaseText, setLeaseText] = useState("");
+  const [confirming, setConfirming] = useState(false);
   const keyB64 = toB64(keyBytes);
 
   const reload = useCallback(async () => {
@@ -693,15 +694,20 @@ function KeyDetail({ keyBytes, onChanged, onClose }) {
             setDraft(mode === "hex" ? toHex(value) : new TextDecoder().decode(value))}>Edit</button>
           <button class="act" onClick=${() =>
             setHistory(history ? undefined : "load")}>History</button>
-          <button class="act danger" onClick=${async () => {
-            try {
-              await kv.deleteRange({ key: keyB64 });
-              onChanged();
-              await reload();
-            } catch (error) {
-              setMessage(errorMessage(error));
-            }
-          }}>Delete</button>
+          ${confirming
+            ? html`<span role="alertdialog" aria-label="confirm key delete">Delete this key?
+              <button class="act danger" onClick=${async () => {
+              setConfirming(false);
+              try {
+                await kv.deleteRange({ key: keyB64 });
+                onChanged();
+                await reload();
+              } catch (error) {
+                setMessage(errorMessage(error));
+              }
+            }}>Delete key</button>
+              <button class="act" onClick=${() => setConfirming(false)}>Keep</button></span>`
+            : html`<button class="act danger" onClick=${() => setConfirming(true)}>Delete</button>`}
           <button class="act" onClick=${onClose}>Close</button>
         </div>
       `
