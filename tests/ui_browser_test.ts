@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { etcdctl, type Member, startMember } from "./_harness.ts";
+import { retry } from "./cluster_util.ts";
 import {
   b64,
   gateway,
@@ -354,6 +355,13 @@ Deno.test({
           const sizeAfter = await dbSize();
           assert.ok(sizeAfter < sizeBefore / 2, `${sizeBefore} -> ${sizeAfter}`);
           assert.ok(await page.textContent('[data-testid="defrag-after"]'));
+          // The page file view follows: the 100,000 keys' leaf pages are gone after the rewrite.
+          await retry("the page file view shows the defragmented file", 10_000, async () => {
+            const leafAfter = await page.textContent(
+              '[data-testid="page-counts"] tr:has-text("leaf") td.num',
+            );
+            assert.ok(Number(leafAfter?.replaceAll(",", "")) < 50, `leaf pages: ${leafAfter}`);
+          });
           // An alarm raised through the gateway shows up, and the console disarms it.
           const status = await gateway(member.endpoint, "/v3/maintenance/status", {});
           const memberId = (status.json.header as { member_id: string }).member_id;

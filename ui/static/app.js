@@ -1365,7 +1365,8 @@ function StorageView() {
     } finally {
       clearInterval(timer);
       defragRunning.current = false;
-      loadReport().catch(() => {});
+      // The member reuses a page file report for a second or more: ask once that has passed.
+      setTimeout(() => loadReport().catch(() => {}), 1200);
     }
   };
 
