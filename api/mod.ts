@@ -21,6 +21,8 @@ export {
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
 export { etcdHttpHandler } from "./etcdhttp.ts";
+export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
+export { accessControlled, CROSS_SITE_MESSAGE, crossSiteRefusal } from "./access.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

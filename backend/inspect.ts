@@ -112,62 +112,72 @@ export function inspectReport(path: string): InspectReport {
         fs.closeSync(fd);
       }
     }
-    const m = db.meta;
-    return db.view((tx) => {
-      const buckets: _BucketReport[] = [];
-      tx.forEach((name, bucket) => buckets.push(_bucketReport(name, bucket)));
-      const reachable = db.reachablePages(m);
-      let reachableCount = 0;
-      for (let i = 0; i < reachable.length; i++) reachableCount += reachable[i]!;
-      const pages = {
-        total: m.pgid,
-        meta: 2,
-        freelist: 0,
-        branch: 0,
-        leaf: 0,
-        overflow: 0,
-        free: 0,
-        unreachable: 0,
-      };
-      if (m.freelist !== PGID_NO_FREELIST) pages.freelist = 1 + tx.page(m.freelist).overflow;
-      tx.root.forEachPage((page) => {
-        if (page.isLeaf()) pages.leaf++;
-        else pages.branch++;
-        pages.overflow += page.overflow;
-      });
-      const add = (b: _BucketReport) => {
-        pages.branch += b.branchPages;
-        pages.leaf += b.leafPages;
-        pages.overflow += b.overflowPages;
-        b.buckets.forEach(add);
-      };
-      buckets.forEach(add);
-      pages.free = db.freelist.freeCount();
-      pages.unreachable = m.pgid - reachableCount - pages.free;
-      const freeSpans = [...db.freelist.spans.spanHistogram()]
-        .map(([length, count]) => ({ length, count }))
-        .sort((a, b) => a.length - b.length);
-      return {
-        file: path,
-        fileBytes: db.fileSize(),
-        pageSize: db.pageSize,
-        metas,
-        meta: {
-          txid: m.txid,
-          root: m.root,
-          freelist: m.freelist === PGID_NO_FREELIST ? null : m.freelist,
-          highWater: m.pgid,
-          freelistPersisted: m.freelist !== PGID_NO_FREELIST,
-        },
-        buckets,
-        pages,
-        freeSpans,
-        freelistLoadMs: Math.round(db.stats.freelistLoadMs * 100) / 100,
-      };
-    });
+    return { file: path, metas, ...pageReport(db) };
   } finally {
     db.close();
   }
+}
+
+/** What {@link pageReport} finds in the last committed state of an open db. */
+export type PageReport = Omit<InspectReport, "file" | "metas">;
+
+/**
+ * The page accounting of the last committed state of an open db: buckets, page counts by type
+ * and the histogram of free span lengths. It walks every page of the tree once (a read
+ * transaction, so it works on a live db beside its writer).
+ */
+export function pageReport(db: DB): PageReport {
+  const m = db.meta;
+  return db.view((tx) => {
+    const buckets: _BucketReport[] = [];
+    tx.forEach((name, bucket) => buckets.push(_bucketReport(name, bucket)));
+    const reachable = db.reachablePages(m);
+    let reachableCount = 0;
+    for (let i = 0; i < reachable.length; i++) reachableCount += reachable[i]!;
+    const pages = {
+      total: m.pgid,
+      meta: 2,
+      freelist: 0,
+      branch: 0,
+      leaf: 0,
+      overflow: 0,
+      free: 0,
+      unreachable: 0,
+    };
+    if (m.freelist !== PGID_NO_FREELIST) pages.freelist = 1 + tx.page(m.freelist).overflow;
+    tx.root.forEachPage((page) => {
+      if (page.isLeaf()) pages.leaf++;
+      else pages.branch++;
+      pages.overflow += page.overflow;
+    });
+    const add = (b: _BucketReport) => {
+      pages.branch += b.branchPages;
+      pages.leaf += b.leafPages;
+      pages.overflow += b.overflowPages;
+      b.buckets.forEach(add);
+    };
+    buckets.forEach(add);
+    pages.free = db.freelist.freeCount();
+    pages.unreachable = m.pgid - reachableCount - pages.free;
+    const freeSpans = [...db.freelist.spans.spanHistogram()]
+      .map(([length, count]) => ({ length, count }))
+      .sort((a, b) => a.length - b.length);
+    return {
+      fileBytes: db.fileSize(),
+      pageSize: db.pageSize,
+      meta: {
+        txid: m.txid,
+        root: m.root,
+        freelist: m.freelist === PGID_NO_FREELIST ? null : m.freelist,
+        highWater: m.pgid,
+        freelistPersisted: m.freelist !== PGID_NO_FREELIST,
+      },
+      buckets,
+      pages,
+      freeSpans,
+      freelistLoadMs: Math.round(db.stats.freelistLoadMs * 100) / 100,
+    };
+  });
 }
 
 /** The inspector's output for `path`: a text report, or one JSON object with `json`. */

@@ -25,7 +25,7 @@ export { Freelist, newFreeSpans } from "./freelist.ts";
 export { HashmapFreeSpans } from "./freelist_hashmap.ts";
 export { ArrayFreeSpans } from "./freelist_array.ts";
 export { crc32c } from "../checksum/mod.ts";
-export { inspectDb } from "./inspect.ts";
+export { inspectDb, type PageReport, pageReport } from "./inspect.ts";
 
 import type { DB } from "./db.ts";
 import { checkTx } from "./check.ts";

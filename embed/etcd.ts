@@ -11,9 +11,8 @@
  */
 
 import {
-  etcdHttpHandler,
+  clientHttpHandler,
   etcdServices,
-  gatewayHandler,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
@@ -73,7 +72,6 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
       const unixPath = _unixSocketPath(url);
-      const plainHttp = etcdHttpHandler(api);
       const grpc = await startGrpcServer(
         {
           host,
@@ -82,11 +80,14 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
-          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics;
-          // one per listener, as etcd dials one gateway connection per listener.
-          http: cfg.enableGrpcGateway
-            ? gatewayHandler(services, plainHttp, { maxConcurrentStreams: gatewayStreams })
-            : plainHttp,
+          // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics,
+          // and detcd's console under /ui/.
+          http: clientHttpHandler(api, services, {
+            cors: cfg.cors,
+            enableUi: cfg.enableUi,
+            enableGateway: cfg.enableGrpcGateway,
+            gatewayStreams,
+          }),
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );

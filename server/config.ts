@@ -67,6 +67,8 @@ export interface ServerConfig {
   enableV2: boolean;
   enablePprof: boolean;
   enableGrpcGateway: boolean;
+  /** detcd only: `--enable-ui`, the web console under `/ui/` on the client URLs. */
+  enableUi: boolean;
   /** `capnslog` (etcd 3.4's default) or `zap`. */
   logger: string;
   logOutputs: string[];
@@ -167,6 +169,7 @@ export function defaultConfig(): ServerConfig {
     enableV2: false,
     enablePprof: false,
     enableGrpcGateway: true,
+    enableUi: true,
     logger: "capnslog",
     logOutputs: ["default"],
     logLevel: "info",

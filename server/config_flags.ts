@@ -206,6 +206,8 @@ const _FLAGS: _FlagDef[] = [
   _def("Experimental", "experimental-warning-apply-duration", "duration", "100ms", "Slow apply."),
   _def("Unsafe", "unsafe-no-fsync", "bool", "false", "Disables fsync, unsafe."),
   _def("Unsafe", "force-new-cluster", "bool", "false", "Force a new one-member cluster."),
+  // detcd's own flags, beside etcd's (etcd 3.4 has no console).
+  _def("detcd", "enable-ui", "bool", "true", "detcd: serve the web console under /ui/."),
   ...[
     "cluster-active-size",
     "cluster-remove-delay",
@@ -712,6 +714,7 @@ function _buildConfig(
     enableV2: values.bool("enable-v2"),
     enablePprof: values.bool("enable-pprof"),
     enableGrpcGateway: values.bool("enable-grpc-gateway"),
+    enableUi: values.bool("enable-ui"),
     logger: values.text("logger"),
     logOutputs,
     logLevel: values.bool("debug") ? "debug" : values.text("log-level"),

@@ -29,6 +29,7 @@ export {
   type RaftKV,
   type RequestContext,
   type ServerApi,
+  type StorageReport,
   V3Server,
   type WatchApi,
 } from "./v3_server.ts";

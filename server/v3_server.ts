@@ -21,7 +21,7 @@
 import { ok as assert } from "node:assert/strict";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
-import type { BackendSnapshot } from "../backend/mod.ts";
+import { type BackendSnapshot, type PageReport, pageReport } from "../backend/mod.ts";
 import type { TxnRead, TxnWrite, WatchStream } from "../mvcc/mod.ts";
 import { LeaseNotFoundError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
@@ -159,6 +159,19 @@ export interface MaintenanceApi {
   moveLeader(target: bigint, context: RequestContext): Promise<{ header: ResponseHeader }>;
   /** Waits until this member has applied everything committed before the call. */
   linearizableReadNotify(context: RequestContext): Promise<void>;
+  /**
+   * detcd only: the page file's accounting (page counts by type, free span histogram) as of
+   * the last commit. Read-only.
+   */
+  storage(context: RequestContext): StorageReport;
+}
+
+/** What {@link MaintenanceApi.storage} reports. */
+export interface StorageReport {
+  /** The page file of the last commit. */
+  pages: PageReport;
+  /** Milliseconds the walk over the page file took (it holds the event loop that long). */
+  walkMs: number;
 }
 
 /** The watch surface: the stream the api's watch service drives. */
@@ -514,6 +527,13 @@ export class V3Server implements ServerApi {
     await core.backend.defrag();
     core.log.info("finished defragmentation", { path: core.cfg.dataDir });
     return { header: this.#fill({}) };
+  }
+
+  /** The page file's accounting as of the last commit. */
+  storage(_context: RequestContext): StorageReport {
+    const started = performance.now();
+    const pages = pageReport(this.#core.backend.db());
+    return { pages, walkMs: performance.now() - started };
   }
 
   /** The hash of the whole backend. */

@@ -40,6 +40,10 @@
  *   linearizable read path and its ReadIndex wait, the order of writes through raft) and where
  *   auth checks will sit; an api that could reach the store or the raft node could bypass all of
  *   them, and every storage change would ripple into the wire layer.
+ * - `ui`: the built-in web console (browser files as text imports, and the handler serving them
+ *   under `/ui/`). It imports nothing of ours: the console reaches the member only as any HTTP
+ *   client does (gateway, `/metrics`), so it cannot bypass raft or auth; `api` mounts it and
+ *   hands it the one read-only report it needs (the page file's accounting).
  * - `embed`: starts a member (etcd's `embed`): wires `server`, the `api` listeners and the
  *   `rafthttp` transport.
  * - `root` (`main.ts`): parses flags and calls `embed`; its inspect subcommands read `backend`,
@@ -68,6 +72,7 @@ const BUILDING = [
   "rafthttp",
   "linearizability",
   "server",
+  "ui",
   "api",
   "embed",
   "root",
@@ -106,7 +111,8 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
     "checksum",
   ],
   rpc: ["etcdserverpb"],
-  api: ["server", "rpc", "etcdserverpb", "bytes"],
+  ui: [],
+  api: ["server", "rpc", "ui", "etcdserverpb", "bytes"],
   embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes"],
   root: ["embed", "server", "backend", "snap", "wal"],
   bench: BUILDING,
