@@ -20,7 +20,9 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
-export { etcdHttpHandler } from "./etcdhttp.ts";
+export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
+export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
+export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

@@ -17,8 +17,13 @@ import {
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
+  type HttpServer,
+  metricsHealthHandler,
+  PPROF_PREFIX,
+  pprofHandler,
   revokedSerials,
   startGrpcServer,
+  startHttpServer,
 } from "../api/mod.ts";
 import {
   bootstrap,
@@ -36,6 +41,13 @@ export interface Etcd {
   readonly clusterId: bigint;
   /** `host:port` actually listened on, one per client URL. */
   readonly clientAddrs: string[];
+  /** `host:port` actually listened on, one per `--listen-metrics-urls` URL. */
+  readonly metricsAddrs: string[];
+  /**
+   * Settles once the member has joined the cluster (published itself through raft) and its
+   * client listeners serve: etcd's ReadyNotify, after which etcd notifies systemd.
+   */
+  readonly ready: Promise<void>;
   /** Stops serving, stops raft and closes every file. */
   stop(): Promise<void>;
   /** Settles when the member has stopped (rejects if it stopped on a fatal error). */
@@ -57,8 +69,10 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     throw error;
   }
   const grpcServers: GrpcServer[] = [];
+  const httpServers: HttpServer[] = [];
   let clusterPeers: ClusterPeers | undefined;
   const clientAddrs: string[] = [];
+  const metricsAddrs: string[] = [];
   try {
     clusterPeers = new ClusterPeers(core, cfg, log);
     clusterPeers.listen();
@@ -68,6 +82,12 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     core.start();
     const api = new V3Server(core);
     const services = etcdServices(api);
+    let plainHttp = etcdHttpHandler(api);
+    if (cfg.enablePprof) {
+      // etcd adds its pprof handlers to the client port's HTTP mux.
+      plainHttp = pprofHandler(plainHttp);
+      log.named("embed").info(`pprof is enabled under ${PPROF_PREFIX}/`);
+    }
     for (const url of cfg.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
@@ -79,7 +99,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
-          http: gatewayHandler(services, etcdHttpHandler(api)),
+          http: gatewayHandler(services, plainHttp),
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
@@ -97,7 +117,24 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
         );
       }
     }
+    // etcd's serveMetrics: /metrics and /health on each --listen-metrics-urls address, with the
+    // client TLS files for https URLs.
+    for (const url of cfg.listenMetricsUrls) {
+      const { host, port } = _hostPort(url);
+      const server = await startHttpServer({
+        host,
+        port,
+        http: metricsHealthHandler(api),
+        tls: url.protocol === "https:" ? _clientTls(cfg) : undefined,
+      });
+      httpServers.push(server);
+      metricsAddrs.push(`${host}:${server.port}`);
+      log.named("embed").info(`listening for metrics on ${_urlText(url)}`, {
+        address: `${url.protocol}//${host}:${server.port}`,
+      });
+    }
   } catch (error) {
+    for (const server of httpServers) await server.close();
     for (const grpc of grpcServers) await grpc.close();
     await clusterPeers?.stop();
     await core.stop();
@@ -107,6 +144,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      for (const server of httpServers) await server.close();
       for (const grpc of grpcServers) await grpc.close();
       await clusterPeers?.stop();
       await core.stop();
@@ -118,7 +156,16 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     if (stopping === undefined) await stop();
     if (core.fatalError !== undefined) throw core.fatalError;
   });
-  return { memberId: core.memberId, clusterId: core.clusterId, clientAddrs, stop, done, core };
+  return {
+    memberId: core.memberId,
+    clusterId: core.clusterId,
+    clientAddrs,
+    metricsAddrs,
+    ready: core.ready,
+    stop,
+    done,
+    core,
+  };
 }
 
 /** Fills in auto-TLS certificate paths, generating the certificates as etcd does. */
@@ -143,6 +190,10 @@ async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
   } else if (cfg.clientTls.autoTls) {
     log.named("embed").warn("ignoring client auto TLS since certs given");
   }
+}
+
+function _urlText(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }
 
 function _hostPort(url: URL): { host: string; port: number } {

@@ -142,6 +142,8 @@ export class EtcdServer implements ApplyTarget {
   #snapshotting = false;
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
+  readonly #ready: Promise<void>;
+  #resolveReady!: () => void;
 
   /** Opens the backend and the stores over a bootstrapped data directory. */
   constructor(cfg: ServerConfig, log: Logger, boot: Bootstrapped) {
@@ -156,6 +158,7 @@ export class EtcdServer implements ApplyTarget {
     this.#memberIdLong = bigintToULong(boot.memberId);
     this.#ids = new _RequestIdGenerator(boot.memberId);
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
+    this.#ready = new Promise((resolve) => this.#resolveReady = resolve);
     this.backend = openBackend({
       path: boot.backendPath,
       batchIntervalMs: cfg.backendBatchIntervalMs,
@@ -246,6 +249,14 @@ export class EtcdServer implements ApplyTarget {
   /** Resolves when the server has stopped. */
   get done(): Promise<void> {
     return this.#done;
+  }
+
+  /**
+   * Resolves once this member has published its attributes to the cluster through raft, that
+   * is once it has joined the cluster and can serve (etcd's ReadyNotify).
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** The current raft term. */
@@ -661,6 +672,7 @@ export class EtcdServer implements ApplyTarget {
   onMembershipChange(kind: "attributes" | "version", memberId: bigint): void {
     if (kind === "attributes" && memberId === this.memberId && !this.#published) {
       this.#published = true;
+      this.#resolveReady();
       const local = this.cluster.local();
       this.log.info("published local member to cluster through raft", {
         "local-member-id": this.memberId.toString(16),
