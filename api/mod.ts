@@ -20,6 +20,7 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
+export { accessController, type AccessControlOptions } from "./access_control.ts";
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
 export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";

@@ -11,6 +11,7 @@
  */
 
 import {
+  accessController,
   etcdHttpHandler,
   etcdServices,
   gatewayHandler,
@@ -99,7 +100,16 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
-          http: gatewayHandler(services, plainHttp),
+          // etcd's accessController: --host-whitelist on plain listeners, --cors everywhere.
+          http: accessController(gatewayHandler(services, plainHttp), {
+            cors: cfg.cors,
+            hostWhitelist: cfg.hostWhitelist,
+            secure,
+            onRejectedHost: (host) =>
+              log.named("embed").warn("rejecting HTTP request to prevent DNS rebinding attacks", {
+                host,
+              }),
+          }),
           tls: secure ? _clientTls(cfg) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
