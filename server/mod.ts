@@ -88,6 +88,7 @@ export {
   parseInitialCluster,
   type ParseOptions,
   parseUrls,
+  REFUSED_FLAGS,
   usageText,
   verifyBootstrap,
 } from "./config_flags.ts";
