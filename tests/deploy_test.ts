@@ -209,7 +209,7 @@ Deno.test("the Grafana dashboard holds every query of etcd's sample dashboard", 
     ok(expressions.includes(query.expr), `${query.panel}: ${query.expr}`);
   }
   for (
-    const own of ["detcd_backend_freelist_spans", "detcd_backend_page_file_fragmentation_ratio"]
+    const own of ["detcd_backend_freelist_spans", "detcd_backend_pages"]
   ) {
     ok(expressions.some((expr) => expr.includes(own)), `a panel of ${own}`);
   }
@@ -221,4 +221,34 @@ Deno.test("the Grafana dashboard holds every query of etcd's sample dashboard", 
     await Deno.readTextFile(`${_DEPLOY}/grafana/provisioning/dashboards/detcd.yml`),
   );
   equal(provider.providers[0].options.path, "/var/lib/grafana/dashboards");
+});
+
+Deno.test({
+  name: "every query of the Grafana dashboard is valid PromQL (promtool check rules)",
+  ignore: _promtool === undefined,
+  async fn() {
+    const dashboard: _Yaml = JSON.parse(
+      await Deno.readTextFile(`${_DEPLOY}/grafana/dashboards/detcd.json`),
+    );
+    const expressions: string[] = dashboard.panels.flatMap((panel: _Yaml) =>
+      (panel.targets ?? []).map((target: _Yaml) => target.expr as string)
+    );
+    ok(expressions.length >= SAMPLE_DASHBOARD_QUERIES.length);
+    // Each query as a recording rule: promtool parses and checks every expression.
+    const rules = {
+      groups: [{
+        name: "dashboard",
+        rules: expressions.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })),
+      }],
+    };
+    const dir = await Deno.makeTempDir({ prefix: "detcd-rules-" });
+    try {
+      await Deno.writeTextFile(`${dir}/rules.json`, JSON.stringify(rules));
+      const result = await run(_promtool!, ["check", "rules", `${dir}/rules.json`]);
+      equal(result.code, 0, result.stdout + result.stderr);
+      ok(result.stdout.includes(`SUCCESS: ${expressions.length} rules found`), result.stdout);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
