@@ -28,6 +28,7 @@ import {
 } from "../api/mod.ts";
 import {
   bootstrap,
+  checkInitialHashKV,
   ClusterPeers,
   EtcdServerCore,
   type Logger,
@@ -79,6 +80,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     clusterPeers.listen();
     core.transport = clusterPeers;
     core.onMembershipApplied = () => clusterPeers?.syncPeers();
+    // etcd checks before raft starts (embed.StartEtcd: CheckInitialHashKV, then Start).
+    if (cfg.experimentalInitialCorruptCheck) checkInitialHashKV(core, serverLog);
     clusterPeers.start();
     core.start();
     const api = new V3Server(core);

@@ -8,6 +8,7 @@
  */
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
+export { checkInitialHashKV } from "./corruption.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
 export {
   attributesJson,

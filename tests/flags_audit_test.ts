@@ -229,7 +229,10 @@ const _CASES: Record<string, _Case> = {
   "proxy-dial-timeout": _refused("500"),
   "proxy-write-timeout": _refused("1000"),
   "proxy-read-timeout": _refused("1000"),
-  "experimental-initial-corrupt-check": _serves("true"),
+  "experimental-initial-corrupt-check": _serves("true", (_ctx, server) => {
+    ok(server.log.includes("initial corruption checking passed; no corruption"), "checked");
+    return Promise.resolve();
+  }),
   "experimental-corrupt-check-time": _refused("1m"),
   "experimental-enable-v2v3": _refused("v2/"),
   "experimental-backend-bbolt-freelist-type": _serves("array"),
