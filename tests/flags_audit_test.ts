@@ -5,7 +5,7 @@
 // fails for that value.
 // Method: one detcd process per flag on a one-member base command line (the flag comes last,
 // and a later flag wins as in Go's flag package), several at once, each bounded by a short
-// timeout; readiness is GET /health == 200. Ports 34100-34299.
+// timeout; readiness is GET /health == 200. Ports 34100-34339.
 import { equal, ok } from "node:assert/strict";
 import {
   ETCD_BIN,

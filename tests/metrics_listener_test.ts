@@ -4,7 +4,7 @@
 // with `?exclude=NOSPACE`. `--enable-pprof` serves V8 profiles under /debug/pprof/.
 // Method: the same probes run against the real etcd 3.4 and detcd; the transcripts (status
 // codes and bodies) must be equal. The NOSPACE alarm comes from a tiny --quota-backend-bytes
-// filled with 4 KiB puts. Ports 34020-34039.
+// filled with 4 KiB puts. Ports 34020-34043.
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { ETCD_BIN, etcdctl, type Impl, type Member, startMember } from "./_harness.ts";
 

@@ -8,15 +8,15 @@
 // NotFound, a watch stream and a lease keep-alive stream held open), then every query of
 // tests/_sample_dashboard.ts goes to Prometheus's HTTP API (/api/v1/query) and must return at
 // least one series. The test reports which queries have data before it fails on the others.
-// Ports 34300-34349.
+// Ports 34400-34449.
 import { ok } from "node:assert/strict";
 import { Etcd3 } from "etcd3";
 import { ETCD_BIN, type Impl, type ServerProcess, spawnServer } from "./_harness.ts";
 import { SAMPLE_DASHBOARD_QUERIES } from "./_sample_dashboard.ts";
 
 const _PROMETHEUS = "/usr/bin/prometheus";
-const _PORT_BASE = 34300;
-const _PROMETHEUS_PORT = 34349;
+const _PORT_BASE = 34400;
+const _PROMETHEUS_PORT = 34449;
 const _LOAD_MS = 6_000;
 const _SCRAPE_INTERVAL = "1s";
 
