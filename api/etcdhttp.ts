@@ -69,7 +69,13 @@ export async function healthResponse(server: ServerApi, request: Request): Promi
   }
   const excluded = new Set(new URL(request.url, "http://localhost").searchParams.getAll("exclude"));
   const healthy = await _checkHealth(server, excluded);
-  if (healthy) return Response.json({ health: "true" }, { status: 200 });
+  // Go's net/http sniffs the JSON body as text/plain; etcd sets no content type of its own.
+  if (healthy) {
+    return new Response('{"health":"true"}', {
+      status: 200,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
   return new Response('{"health":"false"}\n', {
     status: 503,
     headers: {
