@@ -404,7 +404,8 @@ function _parseFlags(args: string[]): { values: Map<string, string>; help: boole
     let value: string;
     if (equals >= 0) {
       value = body.slice(equals + 1);
-    } else if (flag.kind === "bool") {
+    } else if (flag.kind === "bool" || flag.kind === "ignored") {
+      // etcd's IgnoredFlag is a bool flag too: it never takes the next argument.
       value = "true";
     } else if (index + 1 < args.length) {
       value = args[++index]!;
@@ -567,6 +568,12 @@ export function parseCommandLine(args: string[], options: ParseOptions = {}): Co
   } else {
     values = parsed.values;
     _mergeEnv(values, env, warnings);
+  }
+  // etcd's flags.IgnoredFlag: flags of etcd 0.4 are accepted with a warning and do nothing.
+  for (const name of values.keys()) {
+    if (_FLAG_BY_NAME.get(name)?.kind === "ignored") {
+      warnings.push(`flag "-${name}" is no longer supported - ignoring.`);
+    }
   }
   const config = _buildConfig(values, configFile !== "", warnings);
   return { kind: "serve", config, warnings, configFile };
