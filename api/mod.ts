@@ -27,3 +27,4 @@ export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";
+export type { KeepAlivePolicy } from "./h2/connection.ts";

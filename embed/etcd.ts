@@ -19,6 +19,7 @@ import {
   type GrpcServer,
   type GrpcTlsOptions,
   type HttpServer,
+  type KeepAlivePolicy,
   metricsHealthHandler,
   PPROF_PREFIX,
   pprofHandler,
@@ -102,6 +103,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
+          keepAlive: _keepAlive(cfg),
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
           // etcd's accessController: --host-whitelist on plain listeners, --cors everywhere.
           http: accessController(gatewayHandler(services, plainHttp), {
@@ -203,6 +205,20 @@ async function _autoTls(cfg: ServerConfig, log: Logger): Promise<void> {
   } else if (cfg.clientTls.autoTls) {
     log.named("embed").warn("ignoring client auto TLS since certs given");
   }
+}
+
+/** grpc-go's server keepalive defaults, which etcd keeps unless both flags are positive. */
+const _KEEPALIVE_INTERVAL_DEFAULT_MS = 2 * 60 * 60 * 1000;
+const _KEEPALIVE_TIMEOUT_DEFAULT_MS = 20 * 1000;
+
+/** etcd's gRPC keepalive options (embed/etcd.go: KeepaliveParams and EnforcementPolicy). */
+function _keepAlive(cfg: ServerConfig): KeepAlivePolicy {
+  const both = cfg.grpcKeepAliveIntervalMs > 0 && cfg.grpcKeepAliveTimeoutMs > 0;
+  return {
+    intervalMs: both ? cfg.grpcKeepAliveIntervalMs : _KEEPALIVE_INTERVAL_DEFAULT_MS,
+    timeoutMs: both ? cfg.grpcKeepAliveTimeoutMs : _KEEPALIVE_TIMEOUT_DEFAULT_MS,
+    minTimeMs: cfg.grpcKeepAliveMinTimeMs,
+  };
 }
 
 function _urlText(url: URL): string {

@@ -247,7 +247,6 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     const [args, env] of [
       [["--enable-v2"], {}],
       [[], { ETCD_ENABLE_V2: "true" }],
-      [["--grpc-keepalive-interval=1h"], {}],
       [["--experimental-corrupt-check-time=1m"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
@@ -259,14 +258,14 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
       ok(error instanceof ConfigError, String(error));
       equal(error.exitCode, 2);
       ok(
-        /--(enable-v2|grpc-keepalive-interval|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
+        /--(enable-v2|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
           .test(error.message),
         error.message,
       );
     }
   }
   for (
-    const args of [["--enable-v2=false"], ["--grpc-keepalive-interval=2h"], [
+    const args of [["--enable-v2=false"], ["--experimental-enable-lease-checkpoint=false"], [
       "--experimental-corrupt-check-time=0",
     ]]
   ) {

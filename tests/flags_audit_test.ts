@@ -128,9 +128,9 @@ const _CASES: Record<string, _Case> = {
     ok(JSON.stringify(put.json).includes("request is too large"), put.json);
   }),
   "max-concurrent-streams": _serves("100"),
-  "grpc-keepalive-min-time": _refused("10s"),
-  "grpc-keepalive-interval": _refused("1h"),
-  "grpc-keepalive-timeout": _refused("10s"),
+  "grpc-keepalive-min-time": _serves("10s"),
+  "grpc-keepalive-interval": _serves("1h"),
+  "grpc-keepalive-timeout": _serves("10s"),
   "initial-advertise-peer-urls": { value: _peer, expect: "serves" },
   "initial-cluster": { value: (ctx) => `m1=${_peer(ctx)}`, expect: "serves" },
   "initial-cluster-state": {
