@@ -19,7 +19,7 @@ import {
 const _FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
 const _PORT_BASE = 34100;
 const _PARALLEL = 6;
-const _SERVE_TIMEOUT_MS = 25_000;
+const _SERVE_TIMEOUT_MS = 40_000;
 
 /** What one start is given and must do. */
 interface _Case {
