@@ -17,7 +17,7 @@
 
 import { parse as parseYaml } from "yaml";
 import { inspectDb } from "./backend/mod.ts";
-import { type Etcd, startEtcd } from "./embed/mod.ts";
+import { type Etcd, sdNotify, startEtcd } from "./embed/mod.ts";
 import {
   ConfigError,
   createLogger,
@@ -152,6 +152,7 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return { signal, handler };
   });
+  void _notifySystemdWhenReady(server, log);
   try {
     await server.done;
     await stopping;
@@ -161,6 +162,26 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     return 1;
   } finally {
     for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+  }
+}
+
+/**
+ * etcd's notifySystemd: once the member has joined the cluster and serves clients, tell the
+ * init daemon (`READY=1` on `NOTIFY_SOCKET`, for a `Type=notify` unit). A failure is logged,
+ * as etcd logs it, and the member keeps serving.
+ */
+async function _notifySystemdWhenReady(server: Etcd, log: Logger): Promise<void> {
+  const ready = await Promise.race([
+    server.ready.then(() => true),
+    server.done.then(() => false, () => false),
+  ]);
+  if (!ready) return;
+  try {
+    sdNotify("READY=1", Deno.env.toObject());
+  } catch (error) {
+    log.named("etcdmain").error(
+      `failed to notify systemd for readiness: ${(error as Error).message}`,
+    );
   }
 }
 

@@ -1,11 +1,8 @@
 /**
- * Access control on the client listeners' HTTP side, in front of the gateway, the console and
- * /health: etcd's CORS headers (`--cors`), and a refusal of state-changing requests that a
- * browser sends on behalf of another site.
+ * A refusal of state-changing requests that a browser sends on behalf of another site, on the
+ * client listeners' HTTP side, in front of the gateway, the console and /health.
  *
- * CORS, as etcd 3.4's `accessController` (embed/serve.go): with `--cors '*'` (the default)
- * every response carries `Access-Control-Allow-Origin: *`; otherwise a listed `Origin` is
- * echoed; an `OPTIONS` request is answered 200 with those headers and goes no further.
+ etcd's CORS headers and Host whitelist are `access_control.ts`, which wraps this guard.
  *
  * Cross-site requests: etcd 3.4's gateway decodes a POST body as JSON whatever its content
  * type, so any web page can make a visitor's browser `POST /v3/kv/put` to
@@ -34,32 +31,25 @@ export const CROSS_SITE_MESSAGE = "detcd: cross-site request refused";
 /** Gateway paths a browser of another site may still POST to (read-only, no secrets). */
 const _CROSS_SITE_ALLOWED = new Set(["/v3/maintenance/status", "/v3beta/maintenance/status"]);
 
-/** Options of {@link accessControlled}. */
-export interface AccessOptions {
-  /** `--cors`: allowed origins, or `*` for all; empty for none. */
+/** Options of {@link crossSiteGuarded}. */
+export interface CrossSiteOptions {
+  /** `--cors`: origins named here are trusted; `*` trusts none. */
   cors: readonly string[];
 }
 
-/** Wraps `handler` with etcd's CORS headers and detcd's cross-site refusal. */
-export function accessControlled(handler: HttpHandler, options: AccessOptions): HttpHandler {
-  const any = options.cors.includes("*");
+/**
+ * Wraps `handler` with detcd's cross-site refusal: a refused request is answered 403 in the
+ * gateway's error shape and never reaches `handler`. etcd's CORS headers and `OPTIONS` answers
+ * come from the access controller around it (`access_control.ts`).
+ */
+export function crossSiteGuarded(handler: HttpHandler, options: CrossSiteOptions): HttpHandler {
   const listed = new Set(options.cors.filter((origin) => origin !== "*").map(_normalOrigin));
   return async (request) => {
     const origin = request.headers.get("origin");
     const trusted = origin !== null && listed.has(_normalOrigin(origin));
-    const allowOrigin = any ? "*" : trusted ? origin : undefined;
-    if (request.method === "OPTIONS") {
-      const response = new Response(null, { status: 200 });
-      if (allowOrigin !== undefined) _addCorsHeaders(response.headers, allowOrigin);
-      return response;
-    }
     const refusal = trusted ? undefined : crossSiteRefusal(request);
-    const response = refusal === undefined ? await handler(request) : Response.json(
-      { error: refusal, message: refusal, code: 7 },
-      { status: 403 },
-    );
-    if (allowOrigin !== undefined) _addCorsHeaders(response.headers, allowOrigin);
-    return response;
+    if (refusal === undefined) return await handler(request);
+    return Response.json({ error: refusal, message: refusal, code: 7 }, { status: 403 });
   };
 }
 
@@ -97,11 +87,4 @@ function _normalOrigin(text: string): string {
   } catch {
     return text;
   }
-}
-
-function _addCorsHeaders(headers: Headers, origin: string): void {
-  // Some responses (Response.error, redirects) have immutable headers; none are made here.
-  headers.set("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE");
-  headers.set("Access-Control-Allow-Origin", origin);
-  headers.set("Access-Control-Allow-Headers", "accept, content-type, authorization");
 }

@@ -1,7 +1,7 @@
 // Goal: a browser's cross-site write is refused, everything a non-browser client or a
 // same-origin page sends passes, and the CORS headers follow --cors as in etcd 3.4.
 import assert from "node:assert/strict";
-import { accessControlled, CROSS_SITE_MESSAGE, crossSiteRefusal } from "./mod.ts";
+import { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./mod.ts";
 
 function post(path: string, headers: Record<string, string>): Request {
   return new Request(`http://127.0.0.1:2379${path}`, { method: "POST", headers, body: "{}" });
@@ -41,9 +41,9 @@ Deno.test("crossSiteRefusal() lets reads and the member status through from anyw
   assert.equal(crossSiteRefusal(status), undefined);
 });
 
-Deno.test("accessControlled() answers a refused write 403 with the gateway's error shape, never calling the handler", async () => {
+Deno.test("crossSiteGuarded() answers a refused write 403 with the gateway's error shape, never calling the handler", async () => {
   let called = 0;
-  const handler = accessControlled(() => {
+  const handler = crossSiteGuarded(() => {
     called++;
     return new Response("ok");
   }, { cors: ["*"] });
@@ -53,27 +53,17 @@ Deno.test("accessControlled() answers a refused write 403 with the gateway's err
   assert.equal(body.code, 7);
   assert.ok(body.error.startsWith(CROSS_SITE_MESSAGE));
   assert.equal(called, 0);
-  assert.equal(response.headers.get("access-control-allow-origin"), "*");
 });
 
-Deno.test("accessControlled() adds etcd's CORS headers and answers OPTIONS itself", async () => {
-  const handler = accessControlled(() => new Response("ok"), { cors: ["*"] });
-  const preflight = await handler(new Request("http://h/v3/kv/range", { method: "OPTIONS" }));
-  assert.equal(preflight.status, 200);
-  assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
-  assert.equal(
-    preflight.headers.get("access-control-allow-headers"),
-    "accept, content-type, authorization",
-  );
-  const listed = accessControlled(() => new Response("ok"), { cors: ["https://ops.example:443"] });
+Deno.test("crossSiteGuarded() trusts an origin named in --cors, as browsers send it", async () => {
+  const listed = crossSiteGuarded(() => new Response("ok"), { cors: ["https://ops.example:443"] });
   const fromListed = await listed(post("/v3/kv/put", {
     origin: "https://ops.example",
     "sec-fetch-site": "cross-site",
   }));
   assert.equal(fromListed.status, 200, "an origin named in --cors is trusted");
-  assert.equal(fromListed.headers.get("access-control-allow-origin"), "https://ops.example");
+  await fromListed.body?.cancel();
   const fromOther = await listed(post("/v3/kv/range", { origin: "https://other.example" }));
   assert.equal(fromOther.status, 403);
-  assert.equal(fromOther.headers.get("access-control-allow-origin"), null);
   await fromOther.body?.cancel();
 });

@@ -1,7 +1,8 @@
 /**
  * Everything a client listener serves over plain HTTP, in one handler: the JSON gateway under
  * `/v3/`, the console under `/ui/` (unless `--enable-ui=false`), and `/health`, `/version`,
- * `/metrics`; with etcd's CORS headers and detcd's refusal of cross-site writes in front.
+ * `/metrics`; with etcd's access controller (Host whitelist, CORS) and detcd's refusal of
+ * cross-site writes in front.
  *
  * @module
  */
@@ -9,14 +10,22 @@
 import type { EtcdServices, HttpHandler } from "../rpc/mod.ts";
 import type { ServerApi } from "../server/mod.ts";
 import { uiHandler } from "../ui/mod.ts";
-import { accessControlled } from "./access.ts";
-import { etcdHttpHandler } from "./etcdhttp.ts";
+import { crossSiteGuarded } from "./access.ts";
+import { accessController } from "./access_control.ts";
 import { gatewayHandler } from "./gateway.ts";
 
 /** Options of {@link clientHttpHandler}. */
 export interface ClientHttpOptions {
+  /** /health, /version, /metrics (and /debug/pprof/ with `--enable-pprof`). */
+  endpoints: HttpHandler;
   /** `--cors`. */
   cors: readonly string[];
+  /** `--host-whitelist`, checked on plain listeners. */
+  hostWhitelist: readonly string[];
+  /** Whether the listener is TLS. */
+  secure: boolean;
+  /** Called when a request is refused for its Host. */
+  onRejectedHost: (host: string) => void;
   /** `--enable-ui`. */
   enableUi: boolean;
   /** `--enable-grpc-gateway`: false serves no `/v3/` path. */
@@ -31,7 +40,7 @@ export function clientHttpHandler(
   services: EtcdServices,
   options: ClientHttpOptions,
 ): HttpHandler {
-  let plain: HttpHandler = etcdHttpHandler(server);
+  let plain: HttpHandler = options.endpoints;
   if (options.enableUi) {
     plain = uiHandler({
       storage: () => server.storage({ signal: new AbortController().signal, user: undefined }),
@@ -44,5 +53,10 @@ export function clientHttpHandler(
   const served = options.enableGateway
     ? gatewayHandler(services, plain, { maxConcurrentStreams: options.gatewayStreams })
     : plain;
-  return accessControlled(served, { cors: options.cors });
+  return accessController(crossSiteGuarded(served, { cors: options.cors }), {
+    cors: options.cors,
+    hostWhitelist: options.hostWhitelist,
+    secure: options.secure,
+    onRejectedHost: options.onRejectedHost,
+  });
 }

@@ -23,18 +23,66 @@ const _HEALTH_READ_TIMEOUT_MS = 1000;
 export function etcdHttpHandler(server: ServerApi): HttpHandler {
   return async (request: Request): Promise<Response> => {
     const path = new URL(request.url, "http://localhost").pathname;
-    if (path === "/health") {
-      const healthy = await _checkHealth(server);
-      return Response.json({ health: healthy ? "true" : "false" }, {
-        status: healthy ? 200 : 503,
-      });
-    }
+    if (path === "/health") return await healthResponse(server, request);
     if (path === "/version") {
       return Response.json({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION });
     }
     if (path === "/metrics") return _metrics(server);
-    return new Response("404 page not found\n", { status: 404 });
+    return _notFound();
   };
+}
+
+/**
+ * The handler of a `--listen-metrics-urls` listener: `/metrics` and `/health` only (etcd's
+ * etcdhttp.HandleMetricsHealth); 404 for any other path.
+ */
+export function metricsHealthHandler(server: ServerApi): HttpHandler {
+  return async (request: Request): Promise<Response> => {
+    const path = new URL(request.url, "http://localhost").pathname;
+    if (path === "/health") return await healthResponse(server, request);
+    if (path === "/metrics") return _metrics(server);
+    return _notFound();
+  };
+}
+
+function _notFound(): Response {
+  return new Response("404 page not found\n", {
+    status: 404,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** etcd's AlarmType names, for `/health?exclude=NOSPACE`. */
+const _ALARM_NAMES: Record<number, string> = { 0: "NONE", 1: "NOSPACE", 2: "CORRUPT" };
+
+/**
+ * etcd 3.4's `/health` answer (etcdhttp.NewHealthHandler): GET only (405 otherwise); 200 with
+ * `{"health":"true"}`, or 503 with `{"health":"false"}` written as Go's http.Error writes it
+ * (text/plain, a trailing newline). `?exclude=NOSPACE` (repeatable) ignores that alarm.
+ */
+export async function healthResponse(server: ServerApi, request: Request): Promise<Response> {
+  if (request.method !== "GET") {
+    return new Response("Method Not Allowed\n", {
+      status: 405,
+      headers: { "allow": "GET", "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  const excluded = new Set(new URL(request.url, "http://localhost").searchParams.getAll("exclude"));
+  const healthy = await _checkHealth(server, excluded);
+  // Go's net/http sniffs the JSON body as text/plain; etcd sets no content type of its own.
+  if (healthy) {
+    return new Response('{"health":"true"}', {
+      status: 200,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return new Response('{"health":"false"}\n', {
+    status: 503,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-content-type-options": "nosniff",
+    },
+  });
 }
 
 /** The few gauges served so far, from the member's status. */
@@ -52,15 +100,16 @@ function _metrics(server: ServerApi): Response {
 }
 
 /**
- * etcd's /health: unhealthy while any alarm is raised or there is no leader, or when a
- * quorum read does not complete within a second.
+ * etcd's /health: unhealthy while any alarm not excluded is raised (NOSPACE, CORRUPT), or
+ * there is no leader, or when a quorum read does not complete within a second.
  */
-async function _checkHealth(server: ServerApi): Promise<boolean> {
+async function _checkHealth(server: ServerApi, excluded: ReadonlySet<string>): Promise<boolean> {
   const context: RequestContext = {
     signal: AbortSignal.timeout(_HEALTH_READ_TIMEOUT_MS),
     user: undefined,
   };
-  if (server.alarmList(context).length > 0) return false;
+  const alarms = server.alarmList(context);
+  if (alarms.some((member) => !excluded.has(_ALARM_NAMES[member.alarm] ?? ""))) return false;
   if (server.leader === 0n) return false;
   try {
     await server.linearizableReadNotify(context);

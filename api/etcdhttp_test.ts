@@ -4,7 +4,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { bigintToULong } from "../etcdserverpb/mod.ts";
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION, int64, type ServerApi } from "../server/mod.ts";
-import { etcdHttpHandler } from "./etcdhttp.ts";
+import { etcdHttpHandler, metricsHealthHandler } from "./etcdhttp.ts";
 
 function _fake(options: { leader: bigint; alarms: number; readFails: boolean }): ServerApi {
   const fake: Partial<ServerApi> = {
@@ -62,4 +62,33 @@ Deno.test("/version and /metrics answer from the request API; other paths are 40
     ].join("\n"),
   );
   equal((await _get(server, "/nope")).status, 404);
+});
+
+Deno.test("/health as etcd 3.4: GET only, ?exclude= ignores an alarm, Go's body shapes", async () => {
+  const nospace = _fake({ leader: 1n, alarms: 1, readFails: false });
+  const post = await etcdHttpHandler(nospace)(
+    new Request("http://localhost/health", { method: "POST" }),
+  );
+  equal(post.status, 405);
+  equal(post.headers.get("allow"), "GET");
+  await post.body?.cancel();
+  const failed = await _get(nospace, "/health");
+  equal(failed.status, 503);
+  equal(await failed.text(), '{"health":"false"}\n');
+  const excluded = await _get(nospace, "/health?exclude=NOSPACE");
+  equal(excluded.status, 200);
+  equal(await excluded.text(), '{"health":"true"}');
+  const otherExcluded = await _get(nospace, "/health?exclude=CORRUPT");
+  equal(otherExcluded.status, 503);
+  await otherExcluded.body?.cancel();
+});
+
+Deno.test("a metrics listener serves /metrics and /health only", async () => {
+  const server = _fake({ leader: 1n, alarms: 0, readFails: false });
+  const handler = metricsHealthHandler(server);
+  equal((await handler(new Request("http://localhost/health"))).status, 200);
+  equal((await handler(new Request("http://localhost/metrics"))).status, 200);
+  for (const path of ["/version", "/v3/kv/range", "/debug/pprof/"]) {
+    equal((await handler(new Request(`http://localhost${path}`))).status, 404, path);
+  }
 });

@@ -38,7 +38,7 @@ import {
   SERVICE_KEYS,
 } from "../rpc/mod.ts";
 import { serveHttp1 } from "./_http1.ts";
-import { H2Connection } from "./h2/connection.ts";
+import { H2Connection, type KeepAlivePolicy } from "./h2/connection.ts";
 import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";
 
 /** etcd's default `--max-request-bytes` (1.5 MiB). */
@@ -76,6 +76,12 @@ export interface GrpcServerOptions {
   maxSendBytes?: number;
   /** Largest number of concurrent streams per connection (`--max-concurrent-streams`). */
   maxConcurrentStreams?: number | undefined;
+  /**
+   * gRPC keepalive (`--grpc-keepalive-interval`, `-timeout`, `-min-time`): server pings on
+   * idle connections and the client ping policy. The native transport applies all three;
+   * grpc-js applies the server pings only.
+   */
+  keepAlive?: KeepAlivePolicy | undefined;
   /** Served for HTTP/1.1 connections on the same port; without it they get 404. */
   http?: HttpHandler | undefined;
   /** Serve TLS only (an `https://` client URL); plain connections are refused. */
@@ -140,7 +146,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const callLimits = { maxRecvBytes, maxSendBytes };
   const connectionLimits = {
     maxConcurrentStreams: options.maxConcurrentStreams ?? CONCURRENT_STREAMS_DEFAULT,
+    keepAlive: options.keepAlive,
   };
+  if (options.keepAlive !== undefined && options.keepAlive.intervalMs > 0) {
+    serverOptions["grpc.keepalive_time_ms"] = options.keepAlive.intervalMs;
+    serverOptions["grpc.keepalive_timeout_ms"] = options.keepAlive.timeoutMs;
+  }
   const revoked = options.tls?.revokedSerials;
   const onConnection = (socket: net.Socket): void => {
     if (revoked !== undefined && revoked.size > 0 && _isRevoked(socket, revoked)) {

@@ -20,9 +20,13 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
-export { etcdHttpHandler } from "./etcdhttp.ts";
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
-export { accessControlled, CROSS_SITE_MESSAGE, crossSiteRefusal } from "./access.ts";
+export { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./access.ts";
+export { accessController, type AccessControlOptions } from "./access_control.ts";
+export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
+export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
+export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";
+export type { KeepAlivePolicy } from "./h2/connection.ts";

@@ -12,15 +12,23 @@
 
 import {
   clientHttpHandler,
+  etcdHttpHandler,
   etcdServices,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
+  type HttpServer,
+  type KeepAlivePolicy,
+  metricsHealthHandler,
+  PPROF_PREFIX,
+  pprofHandler,
   revokedSerials,
   startGrpcServer,
+  startHttpServer,
 } from "../api/mod.ts";
 import {
   bootstrap,
+  checkInitialHashKV,
   ClusterPeers,
   EtcdServerCore,
   type Logger,
@@ -35,6 +43,13 @@ export interface Etcd {
   readonly clusterId: bigint;
   /** `host:port` actually listened on, one per client URL. */
   readonly clientAddrs: string[];
+  /** `host:port` actually listened on, one per `--listen-metrics-urls` URL. */
+  readonly metricsAddrs: string[];
+  /**
+   * Settles once the member has joined the cluster (published itself through raft) and its
+   * client listeners serve: etcd's ReadyNotify, after which etcd notifies systemd.
+   */
+  readonly ready: Promise<void>;
   /** Stops serving, stops raft and closes every file. */
   stop(): Promise<void>;
   /** Settles when the member has stopped (rejects if it stopped on a fatal error). */
@@ -56,18 +71,28 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     throw error;
   }
   const grpcServers: GrpcServer[] = [];
+  const httpServers: HttpServer[] = [];
   let clusterPeers: ClusterPeers | undefined;
   const clientAddrs: string[] = [];
+  const metricsAddrs: string[] = [];
   try {
     clusterPeers = new ClusterPeers(core, cfg, log);
     clusterPeers.listen();
     core.transport = clusterPeers;
     core.onMembershipApplied = () => clusterPeers?.syncPeers();
+    // etcd checks before raft starts (embed.StartEtcd: CheckInitialHashKV, then Start).
+    if (cfg.experimentalInitialCorruptCheck) checkInitialHashKV(core, serverLog);
     clusterPeers.start();
     core.start();
     const api = new V3Server(core);
     const services = etcdServices(api);
     const gatewayStreams = _gatewayStreamLimit(cfg.maxConcurrentStreams);
+    let plainHttp = etcdHttpHandler(api);
+    if (cfg.enablePprof) {
+      // etcd adds its pprof handlers to the client port's HTTP mux.
+      plainHttp = pprofHandler(plainHttp);
+      log.named("embed").info(`pprof is enabled under ${PPROF_PREFIX}/`);
+    }
     for (const url of cfg.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
@@ -80,10 +105,19 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           services,
           maxRecvBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
+          keepAlive: _keepAlive(cfg),
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics,
-          // and detcd's console under /ui/.
+          // detcd's console under /ui/; etcd's access controller (--host-whitelist on plain
+          // listeners, --cors everywhere) and detcd's cross-site refusal in front.
           http: clientHttpHandler(api, services, {
+            endpoints: plainHttp,
             cors: cfg.cors,
+            hostWhitelist: cfg.hostWhitelist,
+            secure,
+            onRejectedHost: (host) =>
+              log.named("embed").warn("rejecting HTTP request to prevent DNS rebinding attacks", {
+                host,
+              }),
             enableUi: cfg.enableUi,
             enableGateway: cfg.enableGrpcGateway,
             gatewayStreams,
@@ -105,7 +139,24 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
         );
       }
     }
+    // etcd's serveMetrics: /metrics and /health on each --listen-metrics-urls address, with the
+    // client TLS files for https URLs.
+    for (const url of cfg.listenMetricsUrls) {
+      const { host, port } = _hostPort(url);
+      const server = await startHttpServer({
+        host,
+        port,
+        http: metricsHealthHandler(api),
+        tls: url.protocol === "https:" ? _clientTls(cfg) : undefined,
+      });
+      httpServers.push(server);
+      metricsAddrs.push(`${host}:${server.port}`);
+      log.named("embed").info(`listening for metrics on ${_urlText(url)}`, {
+        address: `${url.protocol}//${host}:${server.port}`,
+      });
+    }
   } catch (error) {
+    for (const server of httpServers) await server.close();
     for (const grpc of grpcServers) await grpc.close();
     await clusterPeers?.stop();
     await core.stop();
@@ -115,6 +166,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      for (const server of httpServers) await server.close();
       for (const grpc of grpcServers) await grpc.close();
       await clusterPeers?.stop();
       await core.stop();
@@ -126,7 +178,16 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     if (stopping === undefined) await stop();
     if (core.fatalError !== undefined) throw core.fatalError;
   });
-  return { memberId: core.memberId, clusterId: core.clusterId, clientAddrs, stop, done, core };
+  return {
+    memberId: core.memberId,
+    clusterId: core.clusterId,
+    clientAddrs,
+    metricsAddrs,
+    ready: core.ready,
+    stop,
+    done,
+    core,
+  };
 }
 
 /** Fills in auto-TLS certificate paths, generating the certificates as etcd does. */
@@ -172,6 +233,24 @@ function _unixSocketPath(url: URL): string | undefined {
   const path = url.host + url.pathname;
   if (path === "") throw new Error(`unix client URL ${url.href} names no socket file`);
   return path;
+}
+
+/** grpc-go's server keepalive defaults, which etcd keeps unless both flags are positive. */
+const _KEEPALIVE_INTERVAL_DEFAULT_MS = 2 * 60 * 60 * 1000;
+const _KEEPALIVE_TIMEOUT_DEFAULT_MS = 20 * 1000;
+
+/** etcd's gRPC keepalive options (embed/etcd.go: KeepaliveParams and EnforcementPolicy). */
+function _keepAlive(cfg: ServerConfig): KeepAlivePolicy {
+  const both = cfg.grpcKeepAliveIntervalMs > 0 && cfg.grpcKeepAliveTimeoutMs > 0;
+  return {
+    intervalMs: both ? cfg.grpcKeepAliveIntervalMs : _KEEPALIVE_INTERVAL_DEFAULT_MS,
+    timeoutMs: both ? cfg.grpcKeepAliveTimeoutMs : _KEEPALIVE_TIMEOUT_DEFAULT_MS,
+    minTimeMs: cfg.grpcKeepAliveMinTimeMs,
+  };
+}
+
+function _urlText(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }
 
 function _hostPort(url: URL): { host: string; port: number } {

@@ -6,3 +6,4 @@
  */
 
 export { type Etcd, startEtcd } from "./etcd.ts";
+export { sdNotify, sockaddrUnix } from "./sd_notify.ts";

@@ -198,6 +198,15 @@ export class ClusterPeers {
     }
   }
 
+  /** How many remote peers have a working stream now (etcd's Transport.ActivePeers). */
+  activePeers(): number {
+    let active = 0;
+    for (const id of this.transport.peerIds()) {
+      if (this.transport.activeSince(id) !== undefined) active++;
+    }
+    return active;
+  }
+
   /** Sends raft's messages; MsgSnap goes with the db. */
   send(messages: Message[]): void {
     if (this.#stopped) return;

@@ -406,7 +406,8 @@ function _parseFlags(args: string[]): { values: Map<string, string>; help: boole
     let value: string;
     if (equals >= 0) {
       value = body.slice(equals + 1);
-    } else if (flag.kind === "bool") {
+    } else if (flag.kind === "bool" || flag.kind === "ignored") {
+      // etcd's IgnoredFlag is a bool flag too: it never takes the next argument.
       value = "true";
     } else if (index + 1 < args.length) {
       value = args[++index]!;
@@ -569,6 +570,12 @@ export function parseCommandLine(args: string[], options: ParseOptions = {}): Co
   } else {
     values = parsed.values;
     _mergeEnv(values, env, warnings);
+  }
+  // etcd's flags.IgnoredFlag: flags of etcd 0.4 are accepted with a warning and do nothing.
+  for (const name of values.keys()) {
+    if (_FLAG_BY_NAME.get(name)?.kind === "ignored") {
+      warnings.push(`flag "-${name}" is no longer supported - ignoring.`);
+    }
   }
   const config = _buildConfig(values, configFile !== "", warnings);
   return { kind: "serve", config, warnings, configFile };
@@ -836,6 +843,7 @@ function _validate(
     );
   }
   if (given.raw.text("proxy") !== "off") fail("detcd does not implement the v2 proxy (--proxy)");
+  _refuseUnimplemented(given.raw);
   if (cfg.discovery !== "" || cfg.discoverySrv !== "") {
     fail(
       "detcd does not implement discovery (--discovery, --discovery-srv); use --initial-cluster",
@@ -843,6 +851,64 @@ function _validate(
   }
   if (cfg.logger === "capnslog") {
     warnings.push("Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
+  }
+}
+
+/**
+ * Flags of etcd 3.4 that detcd accepts only at their default value, with why. A flag given
+ * with another value (on the command line, as its `ETCD_*` variable or in the config file)
+ * stops the start with exit 2, naming the flag: none is parsed and then ignored.
+ */
+export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
+  ["enable-v2", "the v2 API is not implemented; detcd serves the v3 API only"],
+  ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
+  [
+    "experimental-corrupt-check-time",
+    "the periodic corruption check between members is not implemented",
+  ],
+  ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
+  ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
+  ["discovery-fallback", "it only matters with discovery, which detcd does not implement"],
+  ["discovery-proxy", "it only matters with discovery, which detcd does not implement"],
+  ["discovery-srv-name", "it only matters with discovery, which detcd does not implement"],
+  ["proxy-failure-wait", "it only matters with the v2 proxy, which detcd does not implement"],
+  ["proxy-refresh-interval", "it only matters with the v2 proxy, which detcd does not implement"],
+  ["proxy-dial-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
+  ["proxy-write-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
+  ["proxy-read-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
+  ["log-package-levels", "per-package log levels are not implemented; use --log-level"],
+]);
+
+function _refuseUnimplemented(values: _Values): void {
+  for (const [name, reason] of REFUSED_FLAGS) {
+    if (!values.isSet(name)) continue;
+    const flag = _FLAG_BY_NAME.get(name)!;
+    if (_sameValue(flag, values.text(name), flag.defaultText)) continue;
+    throw new ConfigError(
+      `error verifying flags, --${name} is not supported by detcd (${reason}); ` +
+        `leave it at its default '${flag.defaultText}'. See 'etcd --help'.`,
+    );
+  }
+}
+
+/** Whether two texts of a flag's value mean the same value (`true`/`1`, `0s`/`0`). */
+function _sameValue(flag: _FlagDef, text: string, defaultText: string): boolean {
+  try {
+    switch (flag.kind) {
+      case "bool":
+        return _parseGoBool(text) === _parseGoBool(defaultText);
+      case "duration":
+        return parseGoDurationMs(text) === parseGoDurationMs(defaultText);
+      case "uint":
+      case "int":
+      case "uint32":
+        return _parseGoInteger(text, flag.kind === "int", 64) ===
+          _parseGoInteger(defaultText, flag.kind === "int", 64);
+      default:
+        return text === defaultText;
+    }
+  } catch {
+    return false;
   }
 }
 

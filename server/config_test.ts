@@ -3,7 +3,7 @@
  * Method: parse command lines and compare the resolved config; error texts are the ones the real
  * etcd binary prints (tests/cli_flags_test.ts compares them with /usr/bin/etcd live).
  */
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, strictEqual, throws } from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
   autoCompactionRetention,
@@ -229,4 +229,46 @@ Deno.test("parseGoDurationMs() and autoCompactionRetention() read Go durations a
       revisions: 100,
     },
   );
+});
+
+Deno.test("etcd 0.4's ignored flags warn, take no argument, and change nothing", () => {
+  const command = parseCommandLine(["--force", "--name", "n1", "--peer-heartbeat-interval=5"]);
+  equal(command.kind, "serve");
+  if (command.kind !== "serve") return;
+  equal(command.config.name, "n1");
+  ok(command.warnings.includes('flag "-force" is no longer supported - ignoring.'));
+  ok(
+    command.warnings.includes('flag "-peer-heartbeat-interval" is no longer supported - ignoring.'),
+  );
+});
+
+Deno.test("a flag detcd does not implement is refused (exit 2) unless given its default", () => {
+  for (
+    const [args, env] of [
+      [["--enable-v2"], {}],
+      [[], { ETCD_ENABLE_V2: "true" }],
+      [["--experimental-corrupt-check-time=1m"], {}],
+      [["--log-package-levels=etcdmain=DEBUG"], {}],
+    ] as [string[], Record<string, string>][]
+  ) {
+    try {
+      parseCommandLine(args, { env });
+      throw new Error(`accepted ${args} ${JSON.stringify(env)}`);
+    } catch (error) {
+      ok(error instanceof ConfigError, String(error));
+      equal(error.exitCode, 2);
+      ok(
+        /--(enable-v2|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
+          .test(error.message),
+        error.message,
+      );
+    }
+  }
+  for (
+    const args of [["--enable-v2=false"], ["--experimental-enable-lease-checkpoint=false"], [
+      "--experimental-corrupt-check-time=0",
+    ]]
+  ) {
+    equal(parseCommandLine(args).kind, "serve", args.join(" "));
+  }
 });

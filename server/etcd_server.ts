@@ -55,6 +55,10 @@ const _decoder = new TextDecoder();
 const _LEASE_CHECK_MS = 500;
 const _REQUEST_TIMEOUT_BASE_MS = 5000;
 const _READ_INDEX_RETRY_MS = 500;
+/** etcd's rafthttp ConnReadTimeout: how long adjustTicks waits for peer streams. */
+const _PEER_CONN_READ_TIMEOUT_MS = 5000;
+/** How often adjustTicks looks at the peer streams. */
+const _TICK_ADVANCE_POLL_MS = 50;
 
 /** etcd's `idutil.Generator`: member ID bits, a millisecond timestamp, a counter. */
 class _RequestIdGenerator {
@@ -106,7 +110,7 @@ export class EtcdServer implements ApplyTarget {
   readonly quota: BackendQuota;
   readonly raft: RaftNode;
   /** Carries raft messages to the other members (cluster_peers.ts); one member sends none. */
-  transport: Transport = { send: () => {} };
+  transport: Transport & { activePeers?: () => number } = { send: () => {} };
   /** Told after membership changed (a conf change applied, a snapshot restored). */
   onMembershipApplied: () => void = () => {};
   /** The applied index, with waiters (ReadIndex). */
@@ -142,6 +146,8 @@ export class EtcdServer implements ApplyTarget {
   #snapshotting = false;
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
+  readonly #ready: Promise<void>;
+  #resolveReady!: () => void;
 
   /** Opens the backend and the stores over a bootstrapped data directory. */
   constructor(cfg: ServerConfig, log: Logger, boot: Bootstrapped) {
@@ -156,6 +162,7 @@ export class EtcdServer implements ApplyTarget {
     this.#memberIdLong = bigintToULong(boot.memberId);
     this.#ids = new _RequestIdGenerator(boot.memberId);
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
+    this.#ready = new Promise((resolve) => this.#resolveReady = resolve);
     this.backend = openBackend({
       path: boot.backendPath,
       batchIntervalMs: cfg.backendBatchIntervalMs,
@@ -248,6 +255,14 @@ export class EtcdServer implements ApplyTarget {
     return this.#done;
   }
 
+  /**
+   * Resolves once this member has published its attributes to the cluster through raft, that
+   * is once it has joined the cluster and can serve (etcd's ReadyNotify).
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
   /** The current raft term. */
   get term(): number {
     return this.#term;
@@ -268,6 +283,35 @@ export class EtcdServer implements ApplyTarget {
     return this.#appliedIndex;
   }
 
+  /**
+   * etcd's adjustTicks for a member of several (`--initial-election-tick-advance`, default on):
+   * once streams to more than one peer are up, fast-forward all but two election ticks, so a
+   * restarted cluster elects a leader sooner; give up after the peer read timeout (5 s).
+   */
+  async #advanceTicksOncePeersConnect(electionTicks: number): Promise<void> {
+    this.log.info("starting initial election tick advance", { "election-ticks": electionTicks });
+    for (
+      let waitedMs = 0;
+      waitedMs < _PEER_CONN_READ_TIMEOUT_MS;
+      waitedMs += _TICK_ADVANCE_POLL_MS
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, _TICK_ADVANCE_POLL_MS));
+      if (this.#stopped) return;
+      const active = this.transport.activePeers?.() ?? 0;
+      if (active > 1) {
+        const ticks = Math.max(0, electionTicks - 2);
+        this.log.info("initialized peer connections; fast-forwarding election ticks", {
+          "local-member-id": this.memberId.toString(16),
+          "forward-ticks": ticks,
+          "election-ticks": electionTicks,
+          "active-remote-members": active,
+        });
+        this.raft.advanceTicks(ticks);
+        return;
+      }
+    }
+  }
+
   /** The raft commit index. */
   get committedIndex(): number {
     return this.raft.status().hardState.commit;
@@ -278,9 +322,13 @@ export class EtcdServer implements ApplyTarget {
     this.raft.start();
     // etcd's adjustTicks: the only voter need not wait a whole election timeout.
     const voters = this.#boot.newCluster ? this.cfg.initialCluster.size : this.#votersCount();
+    const electionTicks = Math.floor(this.cfg.electionTimeoutMs / this.cfg.heartbeatIntervalMs);
     if (voters <= 1) {
-      const electionTicks = Math.floor(this.cfg.electionTimeoutMs / this.cfg.heartbeatIntervalMs);
       this.raft.advanceTicks(Math.max(0, electionTicks - 1));
+    } else if (!this.cfg.initialElectionTickAdvance) {
+      this.log.info("skipping initial election tick advance", { "election-ticks": electionTicks });
+    } else {
+      void this.#advanceTicksOncePeersConnect(electionTicks);
     }
     this.#leaseTimer = setInterval(() => {
       this.#wait.sweep(Date.now(), ErrTimeout);
@@ -661,6 +709,7 @@ export class EtcdServer implements ApplyTarget {
   onMembershipChange(kind: "attributes" | "version", memberId: bigint): void {
     if (kind === "attributes" && memberId === this.memberId && !this.#published) {
       this.#published = true;
+      this.#resolveReady();
       const local = this.cluster.local();
       this.log.info("published local member to cluster through raft", {
         "local-member-id": this.memberId.toString(16),

@@ -8,6 +8,7 @@
  */
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
+export { checkInitialHashKV } from "./corruption.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
 export {
   attributesJson,
@@ -89,6 +90,7 @@ export {
   parseInitialCluster,
   type ParseOptions,
   parseUrls,
+  REFUSED_FLAGS,
   usageText,
   verifyBootstrap,
 } from "./config_flags.ts";

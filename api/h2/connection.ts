@@ -80,7 +80,28 @@ const HEADER_BLOCK_BYTES_MAX = 64 * 1024;
 export interface ConnectionLimits {
   /** Streams open at once; more are refused with REFUSED_STREAM. */
   maxConcurrentStreams: number;
+  /** gRPC keepalive, as etcd configures grpc-go's server; none when absent. */
+  keepAlive?: KeepAlivePolicy | undefined;
 }
+
+/**
+ * etcd's gRPC keepalive settings (`--grpc-keepalive-*`), with grpc-go's server semantics:
+ * after `intervalMs` without a frame from the client the server sends a PING, and closes the
+ * connection when nothing arrives within `timeoutMs` more; a client that pings more often than
+ * `minTimeMs` while streams are open (or more often than every 2 h without any) earns a strike,
+ * and the third strike gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+ */
+export interface KeepAlivePolicy {
+  intervalMs: number;
+  timeoutMs: number;
+  minTimeMs: number;
+}
+
+/** grpc-go: pings without active streams are fine once per 2 hours (PermitWithoutStream off). */
+const _PING_WITHOUT_STREAM_MS = 2 * 60 * 60 * 1000;
+/** grpc-go's maxPingStrikes: the third bad ping ends the connection. */
+const _PING_STRIKES_MAX = 2;
+const ENHANCE_YOUR_CALM = 0xb;
 
 /** What the connection tells the layer above about one stream. */
 export interface StreamEvents {
@@ -203,6 +224,12 @@ export class H2Connection {
   #out = new Uint8Array(OUT_BUFFER_BYTES);
   #outBytes = 0;
   #flushScheduled = false;
+  /** Keepalive state: when a frame last arrived, the server's timer, the client's pings. */
+  #lastReadMs = Date.now();
+  #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastClientPingMs = 0;
+  #pingStrikes = 0;
+  #resetPingStrikes = false;
 
   constructor(socket: Socket, initial: Buffer, accept: StreamAcceptor, limits: ConnectionLimits) {
     this.#socket = socket;
@@ -216,7 +243,61 @@ export class H2Connection {
     });
     socket.on("close", () => this.#teardown());
     socket.on("error", () => socket.destroy());
+    if (limits.keepAlive !== undefined && limits.keepAlive.intervalMs > 0) {
+      this.#armKeepAlive(limits.keepAlive.intervalMs);
+    }
     this.#receive(Buffer.alloc(0));
+  }
+
+  // ---- keepalive (grpc-go's server keepalive and enforcement policy) ----
+
+  /** Checks for silence after `delayMs`; pings, then closes if the silence lasts. */
+  #armKeepAlive(delayMs: number): void {
+    const policy = this.#limits.keepAlive!;
+    this.#keepAliveTimer = setTimeout(() => {
+      if (this.#closed) return;
+      const silentMs = Date.now() - this.#lastReadMs;
+      if (silentMs < policy.intervalMs) return this.#armKeepAlive(policy.intervalMs - silentMs);
+      const pingedAtMs = Date.now();
+      this.writeFrame(TYPE_PING, 0, 0, new Uint8Array(8));
+      this.#keepAliveTimer = setTimeout(() => {
+        if (this.#closed) return;
+        if (this.#lastReadMs < pingedAtMs) {
+          this.close(true);
+          return;
+        }
+        this.#armKeepAlive(policy.intervalMs);
+      }, Math.max(1, policy.timeoutMs));
+    }, Math.max(1, delayMs));
+  }
+
+  /** A client PING under the enforcement policy; false when the connection was ended. */
+  #pingAllowed(): boolean {
+    const policy = this.#limits.keepAlive;
+    if (policy === undefined) return true;
+    const now = Date.now();
+    if (this.#resetPingStrikes) {
+      this.#resetPingStrikes = false;
+      this.#pingStrikes = 0;
+      this.#lastClientPingMs = now;
+      return true;
+    }
+    const sinceMs = now - this.#lastClientPingMs;
+    this.#lastClientPingMs = now;
+    const minMs = this.#streams.size === 0 ? _PING_WITHOUT_STREAM_MS : policy.minTimeMs;
+    if (sinceMs >= minMs) return true;
+    this.#pingStrikes++;
+    if (this.#pingStrikes <= _PING_STRIKES_MAX) return true;
+    const debug = new TextEncoder().encode("too_many_pings");
+    this.writeFrame(
+      TYPE_GOAWAY,
+      0,
+      0,
+      concatBytes([_u32(this.#lastStreamId), _u32(ENHANCE_YOUR_CALM), debug]),
+    );
+    this.#goingAway = true;
+    this.close(true);
+    return false;
   }
 
   /** Sends GOAWAY and closes once the open streams finish (or at once with `force`). */
@@ -236,6 +317,7 @@ export class H2Connection {
 
   #receive(chunk: Buffer): void {
     if (this.#closed) return;
+    if (chunk.length > 0) this.#lastReadMs = Date.now();
     this.#input = this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
     try {
       if (!this.#prefaceSeen) {
@@ -291,7 +373,9 @@ export class H2Connection {
       case TYPE_SETTINGS:
         return this.#onSettings(flags, streamId, payload);
       case TYPE_PING:
-        if ((flags & FLAG_ACK) === 0) this.writeFrame(TYPE_PING, FLAG_ACK, 0, payload);
+        if ((flags & FLAG_ACK) === 0 && this.#pingAllowed()) {
+          this.writeFrame(TYPE_PING, FLAG_ACK, 0, payload);
+        }
         return;
       case TYPE_GOAWAY:
         return this.close(false);
@@ -458,6 +542,8 @@ export class H2Connection {
   /** Queues one frame for the next flush (copied into the connection's output buffer). */
   writeFrame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
     if (this.#closed) return;
+    // grpc-go forgives earlier pings once the server sends headers or data.
+    if (type === TYPE_DATA || type === TYPE_HEADERS) this.#resetPingStrikes = true;
     const frameBytes = FRAME_HEADER_BYTES + payload.length;
     this.#reserve(frameBytes);
     const out = this.#out;
@@ -551,6 +637,7 @@ export class H2Connection {
   #teardown(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#keepAliveTimer);
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     for (const stream of streams) {
