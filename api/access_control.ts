@@ -26,7 +26,9 @@ export interface AccessControlOptions {
 
 /** Wraps `next` with etcd's Host whitelist and CORS handling. */
 export function accessController(next: HttpHandler, options: AccessControlOptions): HttpHandler {
-  const cors = new Set(options.cors);
+  // Origins as browsers send them: `--cors https://ops.example:443` names the origin a browser
+  // sends as `https://ops.example` (etcd compares the texts and would never match it).
+  const cors = new Set(options.cors.map(_browserOrigin));
   const hosts = new Set(options.hostWhitelist);
   const anyOrigin = cors.size === 0 || cors.has("*");
   const anyHost = hosts.size === 0 || hosts.has("*");
@@ -45,12 +47,20 @@ export function accessController(next: HttpHandler, options: AccessControlOption
       }
     }
     const origin = request.headers.get("origin") ?? "";
-    const allowed = anyOrigin ? "*" : cors.has(origin) ? origin : undefined;
+    const allowed = anyOrigin ? "*" : cors.has(_browserOrigin(origin)) ? origin : undefined;
     if (request.method === "OPTIONS") {
       return _withCors(new Response(null, { status: 200 }), allowed);
     }
     return _withCors(await next(request), allowed);
   };
+}
+
+function _browserOrigin(text: string): string {
+  try {
+    return new URL(text).origin;
+  } catch {
+    return text;
+  }
 }
 
 /** Go's httputil.GetHostname: the Host header without its port (`[::1]:2379` -> `::1`). */
