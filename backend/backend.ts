@@ -26,6 +26,14 @@ import { META_PAGE_FLAG, Page, writeMeta } from "./page.ts";
 import { compareBytes, equalBytes } from "../bytes/mod.ts";
 import type { Tx } from "./tx.ts";
 import type { Bucket } from "./bucket.ts";
+import {
+  diskBackendCommitDurationSeconds,
+  diskBackendDefragDurationSeconds,
+  diskBackendSnapshotDurationSeconds,
+  diskDefragInflight,
+  type PageFileStats,
+  reportPageFile,
+} from "./metrics.ts";
 
 /** Options of openBackend (etcd's backend.BackendConfig). */
 export interface BackendOptions {
@@ -272,6 +280,20 @@ class _Backend implements BoltBackend {
     }, intervalMs);
     // The batch timer must not keep the process alive on its own.
     Deno.unrefTimer(this.#timer);
+    reportPageFile(() => this.#pageFileStats());
+  }
+
+  /** What the `detcd_backend_*` gauges show, read on scrape. */
+  #pageFileStats(): PageFileStats {
+    const db = this.#db;
+    const freelist = db.freelist;
+    return {
+      pages: db.meta.pgid,
+      free: freelist.freeCount(),
+      pending: freelist.pendingCount(),
+      freelist: this.#dbOptions.noFreelistSync ? 0 : Math.floor(freelist.size() / db.pageSize) + 1,
+      spans: () => freelist.spans.spanHistogram(),
+    };
   }
 
   db(): DB {
@@ -301,11 +323,16 @@ class _Backend implements BoltBackend {
       this.#inFlight = null;
     }
     this.#commitWanted = false;
+    const began = performance.now();
     const durable = this.#tx.commitAsync();
     this.#commits++;
     this.batchTx.pending = 0;
     this.#tx = this.#db.begin(true);
-    const inFlight: Promise<void> = durable.then(() => this.#onDurable(inFlight));
+    const inFlight: Promise<void> = durable.then(() => {
+      // etcd times the whole bolt commit, both fdatasyncs included.
+      diskBackendCommitDurationSeconds.observe((performance.now() - began) / 1000);
+      this.#onDurable(inFlight);
+    });
     this.#inFlight = inFlight;
   }
 
@@ -325,7 +352,9 @@ class _Backend implements BoltBackend {
     this.#inFlight = null;
     this.#commitWanted = false;
     if (this.batchTx.pending === 0) return;
+    const began = performance.now();
     this.#tx.commit();
+    diskBackendCommitDurationSeconds.observe((performance.now() - began) / 1000);
     this.#commits++;
     this.batchTx.pending = 0;
     this.#tx = this.#db.begin(true);
@@ -384,11 +413,16 @@ class _Backend implements BoltBackend {
   }
 
   defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
+    const began = performance.now();
+    diskDefragInflight.set(1);
     try {
       this.#defrag(onProgress);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
+    } finally {
+      diskDefragInflight.set(0);
+      diskBackendDefragDurationSeconds.observe((performance.now() - began) / 1000);
     }
   }
 
@@ -486,6 +520,7 @@ class _Snapshot implements BackendSnapshot {
   readonly #tx: Tx;
   readonly #fd: number;
   readonly #pageSize: number;
+  readonly #openedMs = performance.now();
   #closed = false;
 
   constructor(db: DB, path: string) {
@@ -531,5 +566,7 @@ class _Snapshot implements BackendSnapshot {
     this.#closed = true;
     this.#tx.rollback();
     fs.closeSync(this.#fd);
+    // etcd's backend observes a snapshot's life, from opening to closing it.
+    diskBackendSnapshotDurationSeconds.observe((performance.now() - this.#openedMs) / 1000);
   }
 }

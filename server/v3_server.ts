@@ -280,10 +280,13 @@ export class V3Server implements ServerApi {
   async range(request: RangeRequest, context: RequestContext): Promise<RangeResponse> {
     if (request.serializable !== true) await this.#core.linearizableReadNotify(context.signal);
     let response: RangeResponse;
+    const view = this.#core.kv.read();
     try {
-      response = applyRange(this.#core.kv.read(), request);
+      response = applyRange(view, request);
     } catch (error) {
       throw toServerError(error);
+    } finally {
+      view.end?.();
     }
     // Clients page with `count` and `more`: the count covers at least the keys returned.
     assert(num(response.count) >= (response.kvs?.length ?? 0), "range: count below kvs");
@@ -327,7 +330,12 @@ export class V3Server implements ServerApi {
     try {
       const lessor = this.#core.lessor;
       const exists = (id: bigint) => lessor.lookup(id) !== undefined;
-      response = applyTxn(_readOnlyTxn(this.#core.kv.read()), request, exists);
+      const view = this.#core.kv.read();
+      try {
+        response = applyTxn(_readOnlyTxn(view), request, exists);
+      } finally {
+        view.end?.();
+      }
     } catch (error) {
       throw toServerError(error);
     }

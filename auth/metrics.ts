@@ -1,0 +1,16 @@
+/**
+ * The auth store's metric (etcd's `auth/metrics.go`).
+ *
+ * Names, help texts, label names and buckets are etcd 3.4.23's; all metrics live in
+ * prom-client's default registry, which `/metrics` serves.
+ *
+ * @module
+ */
+
+import { Gauge } from "prom-client";
+
+/** `etcd_debugging_auth_revision`. */
+export const authRevision = new Gauge({
+  name: "etcd_debugging_auth_revision",
+  help: "The current revision of auth store.",
+});
