@@ -30,6 +30,8 @@ import {
   decodeConfChange,
   type Entry,
   EntryType,
+  type Message,
+  MessageType,
   type Snapshot,
   type SoftState,
   StateType,
@@ -37,7 +39,7 @@ import {
 import { purgeWals } from "../wal/mod.ts";
 import { purgeSnaps } from "../snap/mod.ts";
 import type { ServerConfig } from "./config.ts";
-import { ETCD_CLUSTER_VERSION } from "./config.ts";
+import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
 import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./membership.ts";
@@ -49,6 +51,17 @@ import { RaftNode, type Transport } from "./raft_node.ts";
 import { Wait, WaitIndex } from "./wait.ts";
 import { int64 } from "./kv_ops.ts";
 import { Compactor } from "./compactor.ts";
+import { goDurationString } from "../wal/mod.ts";
+import {
+  reportMember,
+  serverHeartbeatSendFailuresTotal,
+  serverLeaderChangesSeenTotal,
+  serverProposalsFailedTotal,
+  serverProposalsPending,
+  serverSlowApplyTotal,
+} from "./metrics.ts";
+import { TimeoutDetector } from "./timeout_detector.ts";
+import { describeRequest } from "./request_string.ts";
 
 const _decoder = new TextDecoder();
 /** etcd's lease revoke loop period and the request timeout base. */
@@ -133,6 +146,8 @@ export class EtcdServer implements ApplyTarget {
   };
   #term = 0;
   #lead = 0n;
+  /** Gaps between a leader's heartbeats to each peer (etcd's raftNode.td). */
+  readonly #heartbeats: TimeoutDetector;
   #isLeader = false;
   #leaderWaiters: (() => void)[] = [];
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
@@ -202,12 +217,70 @@ export class EtcdServer implements ApplyTarget {
       storage: boot.storage,
       wal: boot.wal,
       snapshotter: boot.snapshotter,
-      transport: { send: (messages) => this.transport.send(messages) },
+      transport: {
+        send: (messages) => {
+          this.#checkHeartbeats(messages);
+          this.transport.send(messages);
+        },
+      },
       handler: this.#handler(),
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       hardState: boot.hardState,
     });
     this.#compactor = new Compactor(this, cfg, log);
+    this.#heartbeats = new TimeoutDetector(2 * cfg.heartbeatIntervalMs);
+    reportMember({
+      leader: () => this.#lead,
+      isLeader: () => this.#isLeader,
+      isLearner: () => this.cluster.members.get(this.memberId)?.isLearner === true,
+      committedIndex: () => this.committedIndex,
+      appliedIndex: () => this.#appliedIndex,
+      quotaBackendBytes: () => this.quota.quotaBytes,
+      clusterVersion: () => this.cluster.version,
+    }, { version: ETCD_VERSION, memberId: this.memberId });
+  }
+
+  /**
+   * etcd's warnOfExpensiveRequest: an apply slower than --experimental-warning-apply-duration
+   * is logged with the request and counted in etcd_server_slow_apply_total.
+   */
+  #warnSlowApply(
+    req: etcdserverpb.InternalRaftRequest,
+    result: ApplyResult,
+    tookMs: number,
+  ): void {
+    this.log.warn("apply request took too long", {
+      took: goDurationString(tookMs / 1000),
+      "expected-duration": goDurationString(this.cfg.experimentalWarningApplyDurationMs / 1000),
+      prefix: "",
+      request: describeRequest(req),
+      response: result.error === undefined ? "" : `error:${result.error.message}`,
+    });
+    serverSlowApplyTotal.inc();
+  }
+
+  /**
+   * etcd's raftNode.processMessages: a leader's heartbeat to a peer more than two heartbeat
+   * intervals after the previous one means the loop could not send on time.
+   */
+  #checkHeartbeats(messages: Message[]): void {
+    for (const m of messages) {
+      if (m.type !== MessageType.MsgHeartbeat) continue;
+      const exceedMs = this.#heartbeats.observe(m.to);
+      if (exceedMs === 0) continue;
+      const heartbeatSeconds = this.cfg.heartbeatIntervalMs / 1000;
+      this.log.warn(
+        "leader failed to send out heartbeat on time; took too long, leader is overloaded " +
+          "likely from slow disk",
+        {
+          to: m.to.toString(16),
+          "heartbeat-interval": goDurationString(heartbeatSeconds),
+          "expected-duration": goDurationString(2 * heartbeatSeconds),
+          "exceeded-duration": goDurationString(exceedMs / 1000),
+        },
+      );
+      serverHeartbeatSendFailuresTotal.inc();
+    }
   }
 
   #loadMembership(): void {
@@ -355,15 +428,27 @@ export class EtcdServer implements ApplyTarget {
     const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
     const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
+    serverProposalsPending.inc();
     try {
       this.raft.propose(data);
     } catch {
+      serverProposalsPending.dec();
+      serverProposalsFailedTotal.inc();
       this.#wait.fail(id, ErrNoLeader);
       applied.catch(() => {});
       throw ErrNoLeader;
     }
     // The sweep timer (start()) rejects it with ErrTimeout past the request timeout.
-    const result = await applied;
+    let result: ApplyResult;
+    try {
+      result = await applied;
+    } catch (error) {
+      // etcd counts proposals that time out or are given up, not apply errors.
+      serverProposalsFailedTotal.inc();
+      throw error;
+    } finally {
+      serverProposalsPending.dec();
+    }
     if (result.error !== undefined) throw result.error;
     return result;
   }
@@ -445,6 +530,9 @@ export class EtcdServer implements ApplyTarget {
 
   #onSoftState(state: SoftState): void {
     const wasLeader = this.#isLeader;
+    // etcd counts a change to a known leader other than the one before.
+    if (state.lead !== 0n && state.lead !== this.#lead) serverLeaderChangesSeenTotal.inc();
+    if (state.lead !== this.#lead) this.#heartbeats.reset();
     this.#lead = state.lead;
     this.#isLeader = state.raftState === StateType.StateLeader;
     this.#term = this.raft.status().hardState.term;
@@ -548,7 +636,10 @@ export class EtcdServer implements ApplyTarget {
     const id = headerId !== undefined && headerId !== null && !_isZero(headerId)
       ? longToBigint(headerId)
       : longToBigint(req.ID ?? 0);
+    const began = performance.now();
     const result = applyRequest(this, req);
+    const tookMs = performance.now() - began;
+    if (tookMs > this.cfg.experimentalWarningApplyDurationMs) this.#warnSlowApply(req, result, tookMs);
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;
     this.#wait.trigger(id, result);

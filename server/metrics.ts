@@ -15,6 +15,11 @@ export const clusterVersion = new Gauge({
   name: "etcd_cluster_version",
   help: "Which version is running. 1 for 'cluster_version' label with current cluster version",
   labelNames: ["cluster_version"] as const,
+  collect() {
+    this.reset();
+    const version = _memberSource?.clusterVersion();
+    if (version !== undefined) this.set({ cluster_version: version }, 1);
+  },
 });
 
 /** `etcd_debugging_server_lease_expired_total`. */
@@ -54,6 +59,10 @@ export const serverGoVersion = new Gauge({
 export const serverHasLeader = new Gauge({
   name: "etcd_server_has_leader",
   help: "Whether or not a leader exists. 1 is existence, 0 is not.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.leader() !== 0n ? 1 : 0);
+  },
 });
 
 /** `etcd_server_heartbeat_send_failures_total`. */
@@ -73,12 +82,20 @@ export const serverId = new Gauge({
 export const serverIsLeader = new Gauge({
   name: "etcd_server_is_leader",
   help: "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.isLeader() ? 1 : 0);
+  },
 });
 
 /** `etcd_server_is_learner`. */
 export const serverIsLearner = new Gauge({
   name: "etcd_server_is_learner",
   help: "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.isLearner() ? 1 : 0);
+  },
 });
 
 /** `etcd_server_leader_changes_seen_total`. */
@@ -105,12 +122,20 @@ export const serverLearnerPromoteSuccesses = new Counter({
 export const serverProposalsAppliedTotal = new Gauge({
   name: "etcd_server_proposals_applied_total",
   help: "The total number of consensus proposals applied.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.appliedIndex());
+  },
 });
 
 /** `etcd_server_proposals_committed_total`. */
 export const serverProposalsCommittedTotal = new Gauge({
   name: "etcd_server_proposals_committed_total",
   help: "The total number of consensus proposals committed.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.committedIndex());
+  },
 });
 
 /** `etcd_server_proposals_failed_total`. */
@@ -129,6 +154,10 @@ export const serverProposalsPending = new Gauge({
 export const serverQuotaBackendBytes = new Gauge({
   name: "etcd_server_quota_backend_bytes",
   help: "Current backend storage quota size in bytes.",
+  collect() {
+    const source = _memberSource;
+    if (source !== undefined) this.set(source.quotaBackendBytes());
+  },
 });
 
 /** `etcd_server_read_indexes_failed_total`. */
@@ -174,3 +203,36 @@ export const osFdUsed = new Gauge({
   name: "os_fd_used",
   help: "The number of used file descriptors.",
 });
+
+/** What the member's scrape-time gauges read, from the member started last. */
+export interface MemberGaugeSource {
+  leader(): bigint;
+  isLeader(): boolean;
+  isLearner(): boolean;
+  committedIndex(): number;
+  appliedIndex(): number;
+  quotaBackendBytes(): number;
+  /** The cluster version once decided (etcd's membership metric), else undefined. */
+  clusterVersion(): string | undefined;
+}
+
+let _memberSource: MemberGaugeSource | undefined;
+
+/**
+ * Makes the scrape-time gauges read `source`, and sets the one-label "info" gauges once, as
+ * etcd does when its server starts: version, runtime version and member ID.
+ */
+export function reportMember(
+  source: MemberGaugeSource,
+  info: { version: string; memberId: bigint },
+): void {
+  _memberSource = source;
+  serverVersion.reset();
+  serverVersion.set({ server_version: info.version }, 1);
+  // etcd names its Go version here; detcd names the runtime that runs it instead.
+  serverGoVersion.reset();
+  serverGoVersion.set({ server_go_version: `deno${Deno.version.deno}` }, 1);
+  serverId.reset();
+  serverId.set({ server_id: info.memberId.toString(16) }, 1);
+}
+
