@@ -6,12 +6,18 @@
  * @module
  */
 
+import { register } from "prom-client";
 import type { HttpHandler } from "../rpc/mod.ts";
 import {
-  big,
+  etcdServerHealthFailures,
+  etcdServerHealthSuccess,
+  promhttpMetricHandlerRequestsInFlight,
+  promhttpMetricHandlerRequestsTotal,
+} from "./metrics.ts";
+import "./process_metrics.ts";
+import {
   ETCD_CLUSTER_VERSION,
   ETCD_VERSION,
-  num,
   type RequestContext,
   type ServerApi,
 } from "../server/mod.ts";
@@ -25,6 +31,7 @@ export function etcdHttpHandler(server: ServerApi): HttpHandler {
     const path = new URL(request.url, "http://localhost").pathname;
     if (path === "/health") {
       const healthy = await _checkHealth(server);
+      (healthy ? etcdServerHealthSuccess : etcdServerHealthFailures).inc();
       return Response.json({ health: healthy ? "true" : "false" }, {
         status: healthy ? 200 : 503,
       });
@@ -32,23 +39,29 @@ export function etcdHttpHandler(server: ServerApi): HttpHandler {
     if (path === "/version") {
       return Response.json({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION });
     }
-    if (path === "/metrics") return _metrics(server);
+    if (path === "/metrics") return _metrics();
     return new Response("404 page not found\n", { status: 404 });
   };
 }
 
-/** The few gauges served so far, from the member's status. */
-function _metrics(server: ServerApi): Response {
-  const status = server.status({ signal: new AbortController().signal, user: undefined });
-  const lines = [
-    "# TYPE etcd_server_has_leader gauge",
-    `etcd_server_has_leader ${big(status.leader) !== 0n ? 1 : 0}`,
-    "# TYPE etcd_mvcc_db_total_size_in_bytes gauge",
-    `etcd_mvcc_db_total_size_in_bytes ${num(status.dbSize)}`,
-    "# TYPE etcd_debugging_mvcc_current_revision gauge",
-    `etcd_debugging_mvcc_current_revision ${num(status.header?.revision)}`,
-  ];
-  return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+/**
+ * Every metric of the process's registry in the Prometheus text format, counted in
+ * promhttp's own two series as Go's handler does.
+ */
+async function _metrics(): Promise<Response> {
+  promhttpMetricHandlerRequestsInFlight.inc();
+  try {
+    const text = await register.metrics();
+    promhttpMetricHandlerRequestsTotal.inc({ code: "200" });
+    return new Response(text, { headers: { "content-type": register.contentType } });
+  } catch (error) {
+    promhttpMetricHandlerRequestsTotal.inc({ code: "500" });
+    return new Response(`An error has occurred while serving metrics:\n\n${error}\n`, {
+      status: 500,
+    });
+  } finally {
+    promhttpMetricHandlerRequestsInFlight.dec();
+  }
 }
 
 /**

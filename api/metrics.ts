@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Counter, Gauge, Histogram } from "prom-client";
+import { Counter, Gauge, Histogram, register } from "prom-client";
 
 /** `etcd_server_health_failures`. */
 export const etcdServerHealthFailures = new Counter({
@@ -71,3 +71,29 @@ export const promhttpMetricHandlerRequestsTotal = new Counter({
   help: "Total number of scrapes by HTTP status code.",
   labelNames: ["code"] as const,
 });
+
+/** `etcd_network_client_grpc_received_bytes_total`. */
+export const networkClientGrpcReceivedBytesTotal = new Counter({
+  name: "etcd_network_client_grpc_received_bytes_total",
+  help: "The total number of bytes received from grpc clients.",
+});
+
+/** `etcd_network_client_grpc_sent_bytes_total`. */
+export const networkClientGrpcSentBytesTotal = new Counter({
+  name: "etcd_network_client_grpc_sent_bytes_total",
+  help: "The total number of bytes sent to grpc clients.",
+});
+
+let _handlingTimeEnabled = false;
+
+/** `--metrics extensive`: also time every call (go-grpc-prometheus's handling histogram). */
+export function enableHandlingTimeHistogram(): void {
+  if (_handlingTimeEnabled) return;
+  _handlingTimeEnabled = true;
+  register.registerMetric(grpcServerHandlingSeconds);
+}
+
+/** Whether calls are timed into `grpc_server_handling_seconds`. */
+export function handlingTimeEnabled(): boolean {
+  return _handlingTimeEnabled;
+}

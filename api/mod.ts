@@ -21,6 +21,7 @@ export {
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
 export { etcdHttpHandler } from "./etcdhttp.ts";
+export { enableHandlingTimeHistogram } from "./metrics.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

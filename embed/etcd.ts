@@ -17,6 +17,7 @@ import {
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
+  enableHandlingTimeHistogram,
   revokedSerials,
   startGrpcServer,
 } from "../api/mod.ts";
@@ -67,6 +68,9 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     clusterPeers.start();
     core.start();
     const api = new V3Server(core);
+    // etcd: `--metrics extensive` adds the gRPC handling-time histograms; any other value
+    // is basic.
+    if (cfg.metrics === "extensive") enableHandlingTimeHistogram();
     const services = etcdServices(api);
     for (const url of cfg.listenClientUrls) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";

@@ -639,7 +639,9 @@ export class EtcdServer implements ApplyTarget {
     const began = performance.now();
     const result = applyRequest(this, req);
     const tookMs = performance.now() - began;
-    if (tookMs > this.cfg.experimentalWarningApplyDurationMs) this.#warnSlowApply(req, result, tookMs);
+    if (tookMs > this.cfg.experimentalWarningApplyDurationMs) {
+      this.#warnSlowApply(req, result, tookMs);
+    }
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;
     this.#wait.trigger(id, result);

@@ -1,6 +1,5 @@
 /**
- * The member's metrics (etcd's `etcdserver/metrics.go`, `membership/metrics.go` and the
- * client byte counters of `etcdserver/api/v3rpc/metrics.go`).
+ * The member's metrics (etcd's `etcdserver/metrics.go` and `membership/metrics.go`).
  *
  * Names, help texts, label names and buckets are etcd 3.4.23's; all metrics live in
  * prom-client's default registry, which `/metrics` serves.
@@ -26,18 +25,6 @@ export const clusterVersion = new Gauge({
 export const debuggingServerLeaseExpiredTotal = new Counter({
   name: "etcd_debugging_server_lease_expired_total",
   help: "The total number of expired leases.",
-});
-
-/** `etcd_network_client_grpc_received_bytes_total`. */
-export const networkClientGrpcReceivedBytesTotal = new Counter({
-  name: "etcd_network_client_grpc_received_bytes_total",
-  help: "The total number of bytes received from grpc clients.",
-});
-
-/** `etcd_network_client_grpc_sent_bytes_total`. */
-export const networkClientGrpcSentBytesTotal = new Counter({
-  name: "etcd_network_client_grpc_sent_bytes_total",
-  help: "The total number of bytes sent to grpc clients.",
 });
 
 /** `etcd_server_client_requests_total`. */
@@ -192,18 +179,6 @@ export const serverVersion = new Gauge({
   labelNames: ["server_version"] as const,
 });
 
-/** `os_fd_limit`. */
-export const osFdLimit = new Gauge({
-  name: "os_fd_limit",
-  help: "The file descriptor limit.",
-});
-
-/** `os_fd_used`. */
-export const osFdUsed = new Gauge({
-  name: "os_fd_used",
-  help: "The number of used file descriptors.",
-});
-
 /** What the member's scrape-time gauges read, from the member started last. */
 export interface MemberGaugeSource {
   leader(): bigint;
@@ -235,4 +210,3 @@ export function reportMember(
   serverId.reset();
   serverId.set({ server_id: info.memberId.toString(16) }, 1);
 }
-

@@ -46,7 +46,7 @@ function _text(value: unknown): string {
   if (typeof value !== "object" || value === null) return `${JSON.stringify(value)} `;
   let out = "";
   for (const [k, v] of Object.entries(value)) {
-    if (Array.isArray(v)) for (const item of v) out += `${_snake(k)}:<${_text(item)}> `;
+    if (Array.isArray(v)) { for (const item of v) out += `${_snake(k)}:<${_text(item)}> `; }
     else if (typeof v === "object" && v !== null) out += `${_snake(k)}:<${_text(v)}> `;
     else out += `${_snake(k)}:${JSON.stringify(v)} `;
   }

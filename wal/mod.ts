@@ -22,11 +22,11 @@ export {
   WAL_FSYNC_BUCKETS,
 } from "./histogram.ts";
 export {
-  walFsyncDurationSeconds,
-  walWriteBytesTotal,
   type DurationObserver,
   goDurationString,
+  walFsyncDurationSeconds,
   type WalLogger,
+  walWriteBytesTotal,
 } from "./metrics.ts";
 export { inspectWal } from "./inspect.ts";
 export { type MemberDirOptions, type MemberDirs, memberDirs } from "./layout.ts";

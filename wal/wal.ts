@@ -26,13 +26,13 @@ import { RecordEncoder } from "./encoder.ts";
 import { assert, WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
 import {
-  walFsyncDurationSeconds,
-  walWriteBytesTotal,
   type DurationObserver,
   goDurationString,
   TEST_FSYNC_DELAY_MS,
-  WARN_SYNC_DURATION_SECONDS,
+  walFsyncDurationSeconds,
   type WalLogger,
+  walWriteBytesTotal,
+  WARN_SYNC_DURATION_SECONDS,
 } from "./metrics.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, syncDir, walName } from "./names.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
