@@ -13,4 +13,15 @@ import { Gauge } from "prom-client";
 export const authRevision = new Gauge({
   name: "etcd_debugging_auth_revision",
   help: "The current revision of auth store.",
+  collect() {
+    const read = _revisionSource;
+    if (read !== undefined) this.set(read());
+  },
 });
+
+let _revisionSource: (() => number) | undefined;
+
+/** Makes `etcd_debugging_auth_revision` read `source` on scrape (the store opened last). */
+export function reportAuthRevision(source: () => number): void {
+  _revisionSource = source;
+}
