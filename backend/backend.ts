@@ -27,12 +27,14 @@ import { compareBytes, equalBytes } from "../bytes/mod.ts";
 import type { Tx } from "./tx.ts";
 import type { Bucket } from "./bucket.ts";
 import {
+  type BackendLogger,
   diskBackendCommitDurationSeconds,
   diskBackendDefragDurationSeconds,
   diskBackendSnapshotDurationSeconds,
   diskDefragInflight,
   type PageFileStats,
   reportPageFile,
+  watchSnapshotDuration,
 } from "./metrics.ts";
 
 /** Options of openBackend (etcd's backend.BackendConfig). */
@@ -51,6 +53,8 @@ export interface BackendOptions {
   initialMmapSize?: number;
   /** Run check() after every commit (tests). */
   strictMode?: boolean;
+  /** Where a snapshot that takes long is warned about (etcd's backend logger). */
+  logger?: BackendLogger;
 }
 
 /**
@@ -260,9 +264,11 @@ class _Backend implements BoltBackend {
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #dbOptions: DBOptions;
   readonly #path: string;
+  readonly #logger: BackendLogger | undefined;
 
   constructor(options: BackendOptions) {
     this.#path = options.path;
+    this.#logger = options.logger;
     this.batchLimit = options.batchLimit ?? 10000;
     assert(this.batchLimit >= 1, "batchLimit must be at least 1");
     this.#dbOptions = {
@@ -409,7 +415,7 @@ class _Backend implements BoltBackend {
 
   snapshot(): BackendSnapshot {
     this.#commitSync();
-    return new _Snapshot(this.#db, this.#path);
+    return new _Snapshot(this.#db, this.#path, this.#logger);
   }
 
   defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
@@ -521,12 +527,14 @@ class _Snapshot implements BackendSnapshot {
   readonly #fd: number;
   readonly #pageSize: number;
   readonly #openedMs = performance.now();
+  readonly #stopWarnings: () => void;
   #closed = false;
 
-  constructor(db: DB, path: string) {
+  constructor(db: DB, path: string, logger: BackendLogger | undefined) {
     this.#tx = db.begin(false);
     this.#fd = fs.openSync(path, "r");
     this.#pageSize = db.pageSize;
+    this.#stopWarnings = watchSnapshotDuration(logger, this.#tx.size());
   }
 
   size(): number {
@@ -566,6 +574,7 @@ class _Snapshot implements BackendSnapshot {
     this.#closed = true;
     this.#tx.rollback();
     fs.closeSync(this.#fd);
+    this.#stopWarnings();
     // etcd's backend observes a snapshot's life, from opening to closing it.
     diskBackendSnapshotDurationSeconds.observe((performance.now() - this.#openedMs) / 1000);
   }

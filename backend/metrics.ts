@@ -129,3 +129,89 @@ export function spanClassCounts(spans: Map<number, number>): number[] {
   }
   return counts;
 }
+
+/** What the backend logs through: the server's logger, or nothing. */
+export interface BackendLogger {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  /** capnslog or zap: etcd words the snapshot warning differently for each. */
+  readonly format?: "capnslog" | "zap";
+}
+
+/** etcd's minSnapshotWarningTimeout: the least time before a slow snapshot is warned about. */
+export const SNAPSHOT_WARNING_MIN_MS: number = _readTestSnapshotWarningMs() ?? 30_000;
+
+/**
+ * Test-only: `DETCD_TEST_SNAPSHOT_WARNING_MS` lowers the 30 s minimum above so that a fault
+ * test can make a slow snapshot transfer in seconds. Read once at start.
+ */
+function _readTestSnapshotWarningMs(): number | undefined {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("DETCD_TEST_SNAPSHOT_WARNING_MS");
+  } catch {
+    return undefined;
+  }
+  const ms = Number(text);
+  return text !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/** etcd's assumed snapshot send rate: 100 MB/s (it writes 1024 * 1014 bytes to the MB). */
+const _SNAPSHOT_SEND_BYTES_PER_SECOND = 100 * 1024 * 1014;
+
+/** How long a snapshot of `bytes` may take before etcd warns: its size at 100 MB/s, or more. */
+export function snapshotWarningMs(bytes: number): number {
+  return Math.max(SNAPSHOT_WARNING_MIN_MS, (bytes / _SNAPSHOT_SEND_BYTES_PER_SECOND) * 1000);
+}
+
+/**
+ * Warns, every `snapshotWarningMs(bytes)` while a snapshot of the db stays open, that it is
+ * taking long, in etcd's words for each logger. Returns the function that stops the warnings.
+ */
+export function watchSnapshotDuration(
+  logger: BackendLogger | undefined,
+  bytes: number,
+): () => void {
+  if (logger === undefined) return () => {};
+  const started = new Date();
+  const startedMs = performance.now();
+  const timer = setInterval(() => {
+    const seconds = (performance.now() - startedMs) / 1000;
+    if (logger.format === "zap") {
+      logger.warn("snapshotting taking too long to transfer", {
+        taking: goStyleSeconds(seconds),
+        bytes,
+        size: humanBytes(bytes),
+      });
+    } else {
+      logger.warn(
+        `snapshotting is taking more than ${seconds} seconds to finish transferring ` +
+          `${bytes / (1024 * 1014)} MB [started at ${goTimeString(started)}]`,
+      );
+    }
+  }, snapshotWarningMs(bytes));
+  Deno.unrefTimer(timer);
+  return () => clearInterval(timer);
+}
+
+/** Seconds as Go prints a time.Duration, e.g. `31.5s`. */
+function goStyleSeconds(seconds: number): string {
+  return `${+seconds.toFixed(9)}s`;
+}
+
+/** go-humanize's Bytes: SI units, `25 kB`, `1.2 MB`. */
+export function humanBytes(bytes: number): string {
+  if (bytes < 10) return `${bytes} B`;
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+  const exponent = Math.min(Math.floor(Math.log(bytes) / Math.log(1000)), units.length - 1);
+  const value = bytes / 1000 ** exponent;
+  const text = value < 10 ? value.toFixed(1) : value.toFixed(0);
+  return `${text} ${units[exponent]}`;
+}
+
+/** Go's time.Time String() in UTC, without the monotonic clock reading. */
+function goTimeString(time: Date): string {
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}-${pad(time.getUTCDate())} ` +
+    `${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())}:${pad(time.getUTCSeconds())}.` +
+    `${pad(time.getUTCMilliseconds(), 3)} +0000 UTC`;
+}

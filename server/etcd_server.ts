@@ -176,6 +176,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: cfg.backendBatchIntervalMs,
       batchLimit: cfg.backendBatchLimit,
       freelistType: cfg.backendFreelistType,
+      logger: log.named("backend"),
     });
     this.lessor = new Lessor({
       backend: this.backend,
@@ -249,13 +250,23 @@ export class EtcdServer implements ApplyTarget {
     result: ApplyResult,
     tookMs: number,
   ): void {
-    this.log.warn("apply request took too long", {
-      took: goDurationString(tookMs / 1000),
-      "expected-duration": goDurationString(this.cfg.experimentalWarningApplyDurationMs / 1000),
-      prefix: "",
-      request: describeRequest(req),
-      response: result.error === undefined ? "" : `error:${result.error.message}`,
-    });
+    const took = goDurationString(tookMs / 1000);
+    const request = describeRequest(req);
+    const response = result.error === undefined ? "" : `error:${result.error.message}`;
+    if (this.log.format === "zap") {
+      this.log.warn("apply request took too long", {
+        took,
+        "expected-duration": goDurationString(this.cfg.experimentalWarningApplyDurationMs / 1000),
+        prefix: "",
+        request,
+        response,
+      });
+    } else {
+      this.log.warn(
+        `request ${JSON.stringify(request)} with result ${JSON.stringify(response)} took too ` +
+          `long (${took}) to execute`,
+      );
+    }
     serverSlowApplyTotal.inc();
   }
 
@@ -268,17 +279,26 @@ export class EtcdServer implements ApplyTarget {
       if (m.type !== MessageType.MsgHeartbeat) continue;
       const exceedMs = this.#heartbeats.observe(m.to);
       if (exceedMs === 0) continue;
-      const heartbeatSeconds = this.cfg.heartbeatIntervalMs / 1000;
-      this.log.warn(
-        "leader failed to send out heartbeat on time; took too long, leader is overloaded " +
-          "likely from slow disk",
-        {
-          to: m.to.toString(16),
-          "heartbeat-interval": goDurationString(heartbeatSeconds),
-          "expected-duration": goDurationString(2 * heartbeatSeconds),
-          "exceeded-duration": goDurationString(exceedMs / 1000),
-        },
-      );
+      const heartbeat = goDurationString(this.cfg.heartbeatIntervalMs / 1000);
+      const exceeded = goDurationString(exceedMs / 1000);
+      if (this.log.format === "zap") {
+        this.log.warn(
+          "leader failed to send out heartbeat on time; took too long, leader is overloaded " +
+            "likely from slow disk",
+          {
+            to: m.to.toString(16),
+            "heartbeat-interval": heartbeat,
+            "expected-duration": goDurationString(2 * this.cfg.heartbeatIntervalMs / 1000),
+            "exceeded-duration": exceeded,
+          },
+        );
+      } else {
+        this.log.warn(
+          `failed to send out heartbeat on time (exceeded the ${heartbeat} timeout for ` +
+            `${exceeded}, to ${m.to.toString(16)})`,
+        );
+        this.log.warn("server is likely overloaded");
+      }
       serverHeartbeatSendFailuresTotal.inc();
     }
   }
@@ -571,6 +591,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: this.cfg.backendBatchIntervalMs,
       batchLimit: this.cfg.backendBatchLimit,
       freelistType: this.cfg.backendFreelistType,
+      logger: this.log.named("backend"),
     });
     this.lessor.recover(this.backend);
     this.kv.restore(this.backend);

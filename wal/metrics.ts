@@ -30,6 +30,8 @@ export interface DurationObserver {
 /** What the WAL logs through: the server's logger, or nothing. */
 export interface WalLogger {
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** capnslog or zap: etcd words the warning differently for each. */
+  readonly format?: "capnslog" | "zap";
 }
 
 /** etcd's warnSyncDuration: an fdatasync slower than this is logged as `slow fdatasync`. */

@@ -362,11 +362,16 @@ export class Wal {
     const seconds = (performance.now() - began) / 1000;
     this.#histogram.observe(seconds);
     // etcd's wal.sync(): a sync over a second is the seeds' first sign of a slow disk.
-    if (seconds > WARN_SYNC_DURATION_SECONDS) {
-      this.#logger?.warn("slow fdatasync", {
-        took: goDurationString(seconds),
-        "expected-duration": goDurationString(WARN_SYNC_DURATION_SECONDS),
-      });
+    if (seconds > WARN_SYNC_DURATION_SECONDS) this.#warnSlowSync(seconds);
+  }
+
+  #warnSlowSync(seconds: number): void {
+    const took = goDurationString(seconds);
+    const expected = goDurationString(WARN_SYNC_DURATION_SECONDS);
+    if (this.#logger?.format === "zap") {
+      this.#logger.warn("slow fdatasync", { took, "expected-duration": expected });
+    } else {
+      this.#logger?.warn(`sync duration of ${took}, expected less than ${expected}`);
     }
   }
 
