@@ -97,3 +97,10 @@ export function enableHandlingTimeHistogram(): void {
 export function handlingTimeEnabled(): boolean {
   return _handlingTimeEnabled;
 }
+
+/** `etcd_server_client_requests_total`. */
+export const serverClientRequestsTotal = new Counter({
+  name: "etcd_server_client_requests_total",
+  help: "The total number of client requests per client version.",
+  labelNames: ["client_api_version", "type"] as const,
+});

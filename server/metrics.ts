@@ -27,13 +27,6 @@ export const debuggingServerLeaseExpiredTotal = new Counter({
   help: "The total number of expired leases.",
 });
 
-/** `etcd_server_client_requests_total`. */
-export const serverClientRequestsTotal = new Counter({
-  name: "etcd_server_client_requests_total",
-  help: "The total number of client requests per client version.",
-  labelNames: ["client_api_version", "type"] as const,
-});
-
 /** `etcd_server_go_version`. */
 export const serverGoVersion = new Gauge({
   name: "etcd_server_go_version",
