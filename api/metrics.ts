@@ -104,3 +104,6 @@ export const serverClientRequestsTotal = new Counter({
   help: "The total number of client requests per client version.",
   labelNames: ["client_api_version", "type"] as const,
 });
+
+// Go's promhttp starts the scrape counter at zero for each code it can answer with.
+for (const code of ["200", "500", "503"]) promhttpMetricHandlerRequestsTotal.inc({ code }, 0);
