@@ -176,17 +176,10 @@ export class KvStore {
     if (this.#compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
     this.#open();
     // The scrape-time gauges read the store opened last, as etcd's report functions do.
-    const store = this;
     reportStore({
-      get rev() {
-        return store.rev;
-      },
-      get compactRev() {
-        return store.compactRev;
-      },
-      get liveKeys() {
-        return store.#liveKeys;
-      },
+      rev: () => this.rev,
+      compactRev: () => this.compactRev,
+      liveKeys: () => this.#liveKeys,
       dbSize: () => this.backend.size(),
       dbSizeInUse: () => this.backend.sizeInUse(),
       // Reads finish within one turn of the event loop; only a db snapshot stays open.

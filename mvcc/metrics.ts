@@ -16,7 +16,7 @@ export const debuggingMvccCompactRevision = new Gauge({
   help: "The revision of the last compaction in store.",
   collect() {
     const source = _storeSource;
-    if (source !== undefined) this.set(source.compactRev);
+    if (source !== undefined) this.set(source.compactRev());
   },
 });
 
@@ -26,7 +26,7 @@ export const debuggingMvccCurrentRevision = new Gauge({
   help: "The current revision of store.",
   collect() {
     const source = _storeSource;
-    if (source !== undefined) this.set(source.rev);
+    if (source !== undefined) this.set(source.rev());
   },
 });
 
@@ -85,7 +85,7 @@ export const debuggingMvccKeysTotal = new Gauge({
   help: "Total number of keys.",
   collect() {
     const source = _storeSource;
-    if (source !== undefined) this.set(source.liveKeys);
+    if (source !== undefined) this.set(source.liveKeys());
   },
 });
 
@@ -215,10 +215,10 @@ export const mvccTxnTotal = new Counter({
 
 /** What the store's scrape-time gauges read, from the store opened last. */
 export interface StoreGaugeSource {
-  readonly rev: number;
-  readonly compactRev: number;
+  rev(): number;
+  compactRev(): number;
   /** Keys with a live (not deleted) generation. */
-  readonly liveKeys: number;
+  liveKeys(): number;
   dbSize(): number;
   dbSizeInUse(): number;
   openReadTransactions(): number;
