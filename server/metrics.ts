@@ -17,7 +17,10 @@ export const clusterVersion = new Gauge({
   collect() {
     this.reset();
     const version = _memberSource?.clusterVersion();
-    if (version !== undefined) this.set({ cluster_version: version }, 1);
+    // etcd labels it with major.minor (version.Cluster), e.g. "3.4".
+    if (version !== undefined) {
+      this.set({ cluster_version: version.split(".").slice(0, 2).join(".") }, 1);
+    }
   },
 });
 

@@ -173,6 +173,14 @@ Deno.test("metrics: detcd serves etcd's families and counts the same workload al
     if (ours.help !== family.help) problems.push(`${name}: help ${JSON.stringify(ours.help)}`);
     const labels = labelNamesOf(ours).join(",");
     if (labels !== labelNamesOf(family).join(",")) problems.push(`${name}: labels ${labels}`);
+    // Go prints label names sorted; scrapers that match text (etcd's e2e tests) rely on it.
+    for (const sample of ours.samples) {
+      const keys = Object.keys(sample.labels).filter((k) => k !== "le");
+      if (keys.join() !== [...keys].sort().join()) {
+        problems.push(`${name}: labels printed as ${keys.join(",")}`);
+        break;
+      }
+    }
     if (family.type === "histogram" && bucketsOf(ours).join() !== bucketsOf(family).join()) {
       problems.push(`${name}: buckets ${bucketsOf(ours).join()}`);
     }

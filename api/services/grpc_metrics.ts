@@ -55,16 +55,17 @@ function _typeLabel(method: AnyMethodDescriptor): string {
 
 /** One method's label set, resolved once so that the hot path only adds numbers. */
 class _MethodStats {
-  readonly labels: { grpc_service: string; grpc_method: string; grpc_type: string };
+  readonly labels: { grpc_method: string; grpc_service: string; grpc_type: string };
   readonly started;
   readonly received;
   readonly sent;
   readonly #handled = new Map<number, { inc(): void }>();
 
   constructor(method: AnyMethodDescriptor) {
+    // Label names in Go's order (sorted), as the exposition prints them in object order.
     this.labels = {
-      grpc_service: `etcdserverpb.${method.service}`,
       grpc_method: method.name,
+      grpc_service: `etcdserverpb.${method.service}`,
       grpc_type: _typeLabel(method),
     };
     this.started = grpcServerStartedTotal.labels(this.labels);
@@ -82,17 +83,25 @@ class _MethodStats {
     let child = this.#handled.get(code);
     if (child === undefined) {
       child = grpcServerHandledTotal.labels({
-        ...this.labels,
         grpc_code: _CODE_NAMES[code] ?? "Unknown",
+        ...this.labels,
       });
       this.#handled.set(code, child);
     }
     return child;
   }
 
-  /** The call ended with `error` (undefined: OK) after `beganMs`. */
-  handled(error: unknown, beganMs: number): void {
-    this.#handledChild(error === undefined ? Status.OK : _codeOf(error)).inc();
+  /**
+   * The call ended with `error` (undefined: OK) after `beganMs`. A call whose client went
+   * away ends Canceled, as grpc-go reports a stream whose context was cancelled.
+   */
+  handled(error: unknown, beganMs: number, signal: AbortSignal): void {
+    const code = signal.aborted
+      ? Status.CANCELLED
+      : error === undefined
+      ? Status.OK
+      : _codeOf(error);
+    this.#handledChild(code).inc();
     if (handlingTimeEnabled()) {
       grpcServerHandlingSeconds.observe(this.labels, (performance.now() - beganMs) / 1000);
     }
@@ -140,10 +149,10 @@ function _unary(stats: _MethodStats, handler: _AnyUnary): _AnyUnary {
     try {
       const response = await handler(request, context);
       stats.sent.inc();
-      stats.handled(undefined, began);
+      stats.handled(undefined, began, context.signal);
       return response;
     } catch (error) {
-      stats.handled(error, began);
+      stats.handled(error, began, context.signal);
       throw error;
     }
   };
@@ -168,9 +177,9 @@ function _serverStream(stats: _MethodStats, handler: _AnyServerStream): _AnyServ
     stats.received.inc();
     try {
       await handler(request, _countingSink(stats, sink), context);
-      stats.handled(undefined, began);
+      stats.handled(undefined, began, context.signal);
     } catch (error) {
-      stats.handled(error, began);
+      stats.handled(error, began, context.signal);
       throw error;
     }
   };
@@ -188,9 +197,9 @@ function _bidi(stats: _MethodStats, handler: _AnyBidi): _AnyBidi {
     }
     try {
       await handler(counted(), _countingSink(stats, sink), context);
-      stats.handled(undefined, began);
+      stats.handled(undefined, began, context.signal);
     } catch (error) {
-      stats.handled(error, began);
+      stats.handled(error, began, context.signal);
       throw error;
     }
   };

@@ -78,8 +78,8 @@ export function interceptServices(
 /** etcd's client request counter, by call type and the client's `client-api-version`. */
 function _countClientRequest(type: "unary" | "stream", context: CallContext): void {
   serverClientRequestsTotal.inc({
-    type,
     client_api_version: context.metadata("client-api-version") ?? "unknown",
+    type,
   });
 }
 
