@@ -37,18 +37,28 @@ function _quote(bytes: Uint8Array | null | undefined): string {
   return JSON.stringify(bytes === undefined || bytes === null ? "" : _decoder.decode(bytes));
 }
 
+/** The .proto field name of a camel-cased one: `leaseGrant` -> `lease_grant`, `TTL` stays. */
 function _snake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return name.replace(
+    /([a-z0-9])([A-Z])/g,
+    (_, before, upper) => `${before}_${upper.toLowerCase()}`,
+  );
+}
+
+/** A scalar as protobuf text prints it: int64s (JSON strings of digits) bare, text quoted. */
+function _scalar(value: unknown): string {
+  if (typeof value === "string" && /^-?\d+$/.test(value)) return value;
+  return JSON.stringify(value);
 }
 
 /** protobuf text format of a JSON-mapped message: `key:"a" range_end:"b" `. */
 function _text(value: unknown): string {
-  if (typeof value !== "object" || value === null) return `${JSON.stringify(value)} `;
+  if (typeof value !== "object" || value === null) return `${_scalar(value)} `;
   let out = "";
   for (const [k, v] of Object.entries(value)) {
     if (Array.isArray(v)) { for (const item of v) out += `${_snake(k)}:<${_text(item)}> `; }
     else if (typeof v === "object" && v !== null) out += `${_snake(k)}:<${_text(v)}> `;
-    else out += `${_snake(k)}:${JSON.stringify(v)} `;
+    else out += `${_snake(k)}:${_scalar(v)} `;
   }
   return out;
 }
