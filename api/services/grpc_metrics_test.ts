@@ -4,7 +4,7 @@
 // fake handlers wrapped by instrumentServices, the registry read before and after each call.
 import { strictEqual } from "node:assert/strict";
 import { register } from "prom-client";
-import { ErrKeyNotFound, EtcdError, Status } from "../../rpc/mod.ts";
+import { ErrKeyNotFound, Status } from "../../rpc/mod.ts";
 import type { CallContext, EtcdServices, StreamSink } from "../../rpc/mod.ts";
 import { instrumentServices } from "./grpc_metrics.ts";
 
