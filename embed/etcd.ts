@@ -11,13 +11,13 @@
  */
 
 import {
+  enableHandlingTimeHistogram,
   etcdHttpHandler,
   etcdServices,
   gatewayHandler,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
-  enableHandlingTimeHistogram,
   revokedSerials,
   startGrpcServer,
 } from "../api/mod.ts";

@@ -26,7 +26,12 @@ import {
 import type { Backend } from "../backend/mod.ts";
 import { LeaseQueue } from "./lease_queue.ts";
 import { decodeLeaseRecord, encodeLeaseRecord } from "./leasepb.ts";
-import { leaseGrantedTotal, leaseRenewedTotal, leaseRevokedTotal, leaseTtlTotal } from "./metrics.ts";
+import {
+  leaseGrantedTotal,
+  leaseRenewedTotal,
+  leaseRevokedTotal,
+  leaseTtlTotal,
+} from "./metrics.ts";
 
 /** The largest TTL a lease may have, in seconds (etcd `MaxLeaseTTL`). */
 export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
