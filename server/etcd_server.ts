@@ -53,12 +53,14 @@ import { int64 } from "./kv_ops.ts";
 import { Compactor } from "./compactor.ts";
 import { goDurationString } from "../wal/mod.ts";
 import {
+  debuggingServerLeaseExpiredTotal,
   reportMember,
   serverHeartbeatSendFailuresTotal,
   serverLeaderChangesSeenTotal,
   serverProposalsFailedTotal,
   serverProposalsPending,
   serverSlowApplyTotal,
+  serverSnapshotApplyInProgressTotal,
 } from "./metrics.ts";
 import { TimeoutDetector } from "./timeout_detector.ts";
 import { describeRequest } from "./request_string.ts";
@@ -582,6 +584,16 @@ export class EtcdServer implements ApplyTarget {
   async #onRaftSnapshot(snapshot: Snapshot): Promise<void> {
     const index = snapshot.metadata.index;
     if (index <= this.#appliedIndex) return;
+    serverSnapshotApplyInProgressTotal.set(1);
+    try {
+      await this.#applyRaftSnapshot(snapshot);
+    } finally {
+      serverSnapshotApplyInProgressTotal.set(0);
+    }
+  }
+
+  async #applyRaftSnapshot(snapshot: Snapshot): Promise<void> {
+    const index = snapshot.metadata.index;
     const dbPath = this.#boot.snapshotter.dbFilePath(index);
     await this.kv.compactionsDone().catch(() => {});
     this.backend.close();
@@ -845,7 +857,9 @@ export class EtcdServer implements ApplyTarget {
   #revokeExpiredLeases(): void {
     if (!this.#isLeader || this.#stopped) return;
     for (const lease of this.lessor.findExpired()) {
-      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).catch((error) => {
+      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).then(
+        () => debuggingServerLeaseExpiredTotal.inc(),
+      ).catch((error) => {
         if (!this.#stopped) {
           this.log.warn("failed to revoke lease", {
             "lease-id": lease.id.toString(16),
