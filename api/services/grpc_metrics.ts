@@ -17,34 +17,12 @@ import {
   Status,
 } from "../../rpc/mod.ts";
 import {
-  grpcServerHandledTotal,
+  GRPC_CODE_NAMES,
+  type GrpcMethodCounts,
+  grpcMethodCounts,
   grpcServerHandlingSeconds,
-  grpcServerMsgReceivedTotal,
-  grpcServerMsgSentTotal,
-  grpcServerStartedTotal,
   handlingTimeEnabled,
 } from "../metrics.ts";
-
-/** grpc-go's code names, as the `grpc_code` label spells them. */
-const _CODE_NAMES: readonly string[] = [
-  "OK",
-  "Canceled",
-  "Unknown",
-  "InvalidArgument",
-  "DeadlineExceeded",
-  "NotFound",
-  "AlreadyExists",
-  "PermissionDenied",
-  "ResourceExhausted",
-  "FailedPrecondition",
-  "Aborted",
-  "OutOfRange",
-  "Unimplemented",
-  "Internal",
-  "Unavailable",
-  "DataLoss",
-  "Unauthenticated",
-];
 
 /** go-grpc-prometheus's type label of a method kind. */
 function _typeLabel(method: AnyMethodDescriptor): string {
@@ -53,64 +31,37 @@ function _typeLabel(method: AnyMethodDescriptor): string {
   return "bidi_stream";
 }
 
-/** One method's label set, resolved once so that the hot path only adds numbers. */
-class _MethodStats {
-  readonly labels: { grpc_method: string; grpc_service: string; grpc_type: string };
-  readonly started;
-  readonly received;
-  readonly sent;
-  readonly #handled = new Map<number, { inc(): void }>();
+/** The counts of `method`, zero until its first call (the series exist from the start). */
+function _countsOf(method: AnyMethodDescriptor): GrpcMethodCounts {
+  return grpcMethodCounts(method.path, {
+    grpc_method: method.name,
+    grpc_service: `etcdserverpb.${method.service}`,
+    grpc_type: _typeLabel(method),
+  });
+}
 
-  constructor(method: AnyMethodDescriptor) {
-    // Label names in Go's order (sorted), as the exposition prints them in object order.
-    this.labels = {
-      grpc_method: method.name,
-      grpc_service: `etcdserverpb.${method.service}`,
-      grpc_type: _typeLabel(method),
-    };
-    this.started = grpcServerStartedTotal.labels(this.labels);
-    this.received = grpcServerMsgReceivedTotal.labels(this.labels);
-    this.sent = grpcServerMsgSentTotal.labels(this.labels);
-    // Pre-initialised at zero, as go-grpc-prometheus does for every registered method.
-    this.started.inc(0);
-    this.received.inc(0);
-    this.sent.inc(0);
-    for (let code = 0; code < _CODE_NAMES.length; code++) this.#handledChild(code).inc(0);
-    if (handlingTimeEnabled()) grpcServerHandlingSeconds.zero(this.labels);
-  }
-
-  #handledChild(code: number): { inc(value?: number): void } {
-    let child = this.#handled.get(code);
-    if (child === undefined) {
-      child = grpcServerHandledTotal.labels({
-        grpc_code: _CODE_NAMES[code] ?? "Unknown",
-        ...this.labels,
-      });
-      this.#handled.set(code, child);
-    }
-    return child;
-  }
-
-  /**
-   * The call ended with `error` (undefined: OK) after `beganMs`. A call whose client went
-   * away ends Canceled, as grpc-go reports a stream whose context was cancelled.
-   */
-  handled(error: unknown, beganMs: number, signal: AbortSignal): void {
-    const code = signal.aborted
-      ? Status.CANCELLED
-      : error === undefined
-      ? Status.OK
-      : _codeOf(error);
-    this.#handledChild(code).inc();
-    if (handlingTimeEnabled()) {
-      grpcServerHandlingSeconds.observe(this.labels, (performance.now() - beganMs) / 1000);
-    }
+/**
+ * A call ended with `error` (undefined: OK) after `beganMs`. A call whose client went away
+ * ends Canceled, as grpc-go reports a stream whose context was cancelled.
+ */
+function _handled(
+  counts: GrpcMethodCounts,
+  error: unknown,
+  beganMs: number,
+  signal: AbortSignal,
+): void {
+  const code = signal.aborted ? Status.CANCELLED : error === undefined ? Status.OK : _codeOf(error);
+  counts.handled[code]!++;
+  if (handlingTimeEnabled()) {
+    grpcServerHandlingSeconds.observe(counts.labels, (performance.now() - beganMs) / 1000);
   }
 }
 
 function _codeOf(error: unknown): number {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "number" && code > 0 && code < _CODE_NAMES.length ? code : Status.UNKNOWN;
+  return typeof code === "number" && code > 0 && code < GRPC_CODE_NAMES.length
+    ? code
+    : Status.UNKNOWN;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -128,7 +79,8 @@ type _AnyBidi = BidiHandler<any, any>;
 export function instrumentServices(services: EtcdServices): EtcdServices {
   const out: Record<string, Record<string, unknown>> = {};
   for (const method of allMethods()) {
-    const stats = new _MethodStats(method);
+    const stats = _countsOf(method);
+    if (handlingTimeEnabled()) grpcServerHandlingSeconds.zero(stats.labels);
     const key = SERVICE_KEYS[method.service];
     const handler = (services[key] as Record<string, unknown> | undefined)?.[method.handlerKey];
     if (typeof handler !== "function") continue;
@@ -141,27 +93,27 @@ export function instrumentServices(services: EtcdServices): EtcdServices {
   return out as EtcdServices;
 }
 
-function _unary(stats: _MethodStats, handler: _AnyUnary): _AnyUnary {
+function _unary(stats: GrpcMethodCounts, handler: _AnyUnary): _AnyUnary {
   return async (request, context) => {
-    const began = performance.now();
-    stats.started.inc();
-    stats.received.inc();
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
+    stats.received++;
     try {
       const response = await handler(request, context);
-      stats.sent.inc();
-      stats.handled(undefined, began, context.signal);
+      stats.sent++;
+      _handled(stats, undefined, began, context.signal);
       return response;
     } catch (error) {
-      stats.handled(error, began, context.signal);
+      _handled(stats, error, began, context.signal);
       throw error;
     }
   };
 }
 
-function _countingSink<T>(stats: _MethodStats, sink: StreamSink<T>): StreamSink<T> {
+function _countingSink<T>(stats: GrpcMethodCounts, sink: StreamSink<T>): StreamSink<T> {
   return {
     send: (message: T) => {
-      stats.sent.inc();
+      stats.sent++;
       return sink.send(message);
     },
     get closed() {
@@ -170,36 +122,36 @@ function _countingSink<T>(stats: _MethodStats, sink: StreamSink<T>): StreamSink<
   } as StreamSink<T>;
 }
 
-function _serverStream(stats: _MethodStats, handler: _AnyServerStream): _AnyServerStream {
+function _serverStream(stats: GrpcMethodCounts, handler: _AnyServerStream): _AnyServerStream {
   return async (request, sink, context) => {
-    const began = performance.now();
-    stats.started.inc();
-    stats.received.inc();
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
+    stats.received++;
     try {
       await handler(request, _countingSink(stats, sink), context);
-      stats.handled(undefined, began, context.signal);
+      _handled(stats, undefined, began, context.signal);
     } catch (error) {
-      stats.handled(error, began, context.signal);
+      _handled(stats, error, began, context.signal);
       throw error;
     }
   };
 }
 
-function _bidi(stats: _MethodStats, handler: _AnyBidi): _AnyBidi {
+function _bidi(stats: GrpcMethodCounts, handler: _AnyBidi): _AnyBidi {
   return async (input, sink, context) => {
-    const began = performance.now();
-    stats.started.inc();
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
     async function* counted() {
       for await (const message of input) {
-        stats.received.inc();
+        stats.received++;
         yield message;
       }
     }
     try {
       await handler(counted(), _countingSink(stats, sink), context);
-      stats.handled(undefined, began, context.signal);
+      _handled(stats, undefined, began, context.signal);
     } catch (error) {
-      stats.handled(error, began, context.signal);
+      _handled(stats, error, began, context.signal);
       throw error;
     }
   };

@@ -27,7 +27,7 @@ import {
   METHODS,
   SERVICE_KEYS,
 } from "../../rpc/mod.ts";
-import { serverClientRequestsTotal } from "../metrics.ts";
+import { countClientRequest } from "../metrics.ts";
 
 /** etcd's maxNoLeaderCnt: leaderless election timeouts before a require-leader stream ends. */
 export const NO_LEADER_CHECKS_MAX = 3;
@@ -77,10 +77,7 @@ export function interceptServices(
 
 /** etcd's client request counter, by call type and the client's `client-api-version`. */
 function _countClientRequest(type: "unary" | "stream", context: CallContext): void {
-  serverClientRequestsTotal.inc({
-    client_api_version: context.metadata("client-api-version") ?? "unknown",
-    type,
-  });
+  countClientRequest(type, context.metadata("client-api-version") ?? "unknown");
 }
 
 /** etcd 3.4's `isRPCSupportedForLearner`: Status, and Range when serializable. */
