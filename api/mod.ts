@@ -21,7 +21,13 @@ export {
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
 export { etcdHttpHandler } from "./etcdhttp.ts";
-export { enableHandlingTimeHistogram } from "./metrics.ts";
+export {
+  countClientRequest,
+  enableHandlingTimeHistogram,
+  networkClientGrpcReceivedBytesTotal,
+  networkClientGrpcSentBytesTotal,
+} from "./metrics.ts";
+export { instrumentServices } from "./services/grpc_metrics.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

@@ -9,14 +9,14 @@
  * @module
  */
 
-import { instrumentServices } from "../api/services/grpc_metrics.ts";
 import {
   countClientRequest,
+  instrumentServices,
   networkClientGrpcReceivedBytesTotal,
   networkClientGrpcSentBytesTotal,
-} from "../api/metrics.ts";
-import { serverProposalsPending } from "../server/metrics.ts";
-import { reportTxn } from "../mvcc/metrics.ts";
+} from "../api/mod.ts";
+import { serverProposalsPending } from "../server/mod.ts";
+import { reportTxn } from "../mvcc/mod.ts";
 import type { CallContext, EtcdServices } from "../rpc/mod.ts";
 
 const ROUNDS = 5;
