@@ -97,6 +97,34 @@ function _isZero(value: Long | number): boolean {
  * the cluster version) as a bare `etcdserverpb.Request`, not wrapped: those that do not parse
  * as an InternalRaftRequest are read as one (etcd's backward-compatible path).
  */
+/** The response message type of each request kind whose response the applier builds. */
+const _RESPONSE_TYPES: [
+  keyof etcdserverpb.InternalRaftRequest,
+  { encode(m: never): { finish(): Uint8Array } },
+][] = [
+  ["put", etcdserverpb.PutResponse],
+  ["deleteRange", etcdserverpb.DeleteRangeResponse],
+  ["txn", etcdserverpb.TxnResponse],
+  ["compaction", etcdserverpb.CompactionResponse],
+  ["leaseGrant", etcdserverpb.LeaseGrantResponse],
+  ["leaseRevoke", etcdserverpb.LeaseRevokeResponse],
+  ["alarm", etcdserverpb.AlarmResponse],
+];
+
+/** etcd's warnOfExpensiveRequest response text: `size:N`, N the encoded response's size. */
+function _describeApplyResponse(req: etcdserverpb.InternalRaftRequest, result: ApplyResult) {
+  if (result.response === undefined) return "";
+  for (const [field, type] of _RESPONSE_TYPES) {
+    if (req[field] === undefined || req[field] === null) continue;
+    try {
+      return `size:${type.encode(result.response as never).finish().length}`;
+    } catch {
+      return "";
+    }
+  }
+  return "";
+}
+
 function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
   try {
     return etcdserverpb.InternalRaftRequest.decode(data);
@@ -244,29 +272,35 @@ export class EtcdServer implements ApplyTarget {
   }
 
   /**
-   * etcd's warnOfExpensiveRequest: an apply slower than --experimental-warning-apply-duration
-   * is logged with the request and counted in etcd_server_slow_apply_total.
+   * etcd's warnOfExpensiveGenericRequest: a request (an apply, or a read-only Range or Txn
+   * with the prefix `read-only range `) that took longer than
+   * --experimental-warning-apply-duration since `beganMs` is logged with the request and its
+   * result, and counted in etcd_server_slow_apply_total. The texts are only built then.
    */
-  #warnSlowApply(
-    req: etcdserverpb.InternalRaftRequest,
-    result: ApplyResult,
-    tookMs: number,
+  warnIfExpensive(
+    prefix: string,
+    beganMs: number,
+    request: () => string,
+    result: () => { response: string; error?: string },
   ): void {
+    const tookMs = performance.now() - beganMs;
+    if (!(tookMs > this.cfg.experimentalWarningApplyDurationMs)) return;
     const took = goDurationString(tookMs / 1000);
-    const request = describeRequest(req);
-    const response = result.error === undefined ? "" : `error:${result.error.message}`;
+    const { response, error } = result();
     if (this.log.format === "zap") {
       this.log.warn("apply request took too long", {
         took,
         "expected-duration": goDurationString(this.cfg.experimentalWarningApplyDurationMs / 1000),
-        prefix: "",
-        request,
+        prefix,
+        request: request(),
         response,
+        ...(error === undefined ? {} : { error }),
       });
     } else {
+      const shown = error === undefined ? response : `error:${error}`;
       this.log.warn(
-        `request ${JSON.stringify(request)} with result ${JSON.stringify(response)} took too ` +
-          `long (${took}) to execute`,
+        `${prefix}request ${JSON.stringify(request())} with result ${JSON.stringify(shown)} ` +
+          `took too long (${took}) to execute`,
       );
     }
     serverSlowApplyTotal.inc();
@@ -671,10 +705,10 @@ export class EtcdServer implements ApplyTarget {
       : longToBigint(req.ID ?? 0);
     const began = performance.now();
     const result = applyRequest(this, req);
-    const tookMs = performance.now() - began;
-    if (tookMs > this.cfg.experimentalWarningApplyDurationMs) {
-      this.#warnSlowApply(req, result, tookMs);
-    }
+    this.warnIfExpensive("", began, () => describeRequest(req), () => ({
+      response: _describeApplyResponse(req, result),
+      ...(result.error === undefined ? {} : { error: result.error.message }),
+    }));
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;
     this.#wait.trigger(id, result);

@@ -1,12 +1,13 @@
 /**
- * A one-line description of an InternalRaftRequest for the `apply request took too long`
- * warning, in the shape of etcd's InternalRaftStringer: protobuf text format, with a put's
- * value replaced by its size (values may be large or secret, so etcd never logs them).
+ * One-line descriptions of requests for the `apply request took too long` warning, in the
+ * shape of etcd's stringers (protobuf text format): an InternalRaftRequest as
+ * InternalRaftStringer prints it, with a put's value replaced by its size (values may be
+ * large or secret, so etcd never logs them), and a read-only request as its String().
  *
  * @module
  */
 
-import type { etcdserverpb } from "../etcdserverpb/mod.ts";
+import { etcdserverpb } from "../etcdserverpb/mod.ts";
 
 const _decoder = new TextDecoder();
 
@@ -21,16 +22,20 @@ export function describeRequest(req: etcdserverpb.InternalRaftRequest): string {
     const lease = put.lease !== undefined && put.lease !== null && String(put.lease) !== "0"
       ? ` lease:${String(put.lease)}`
       : "";
-    parts.push(
-      `put:<key:${_quote(put.key)} value_size:${put.value?.length ?? 0}${lease} >`,
-    );
+    parts.push(`put:<key:${_quote(put.key)} value_size:${put.value?.length ?? 0}${lease} >`);
     return parts.join(" ");
   }
-  for (const [field, value] of Object.entries(req.toJSON())) {
+  const fields = etcdserverpb.InternalRaftRequest.toObject(req, { longs: String });
+  for (const [field, value] of Object.entries(fields)) {
     if (field === "header" || value === undefined || value === null) continue;
     parts.push(`${_snake(field)}:<${_text(value)}>`);
   }
   return parts.join(" ");
+}
+
+/** A request's fields in protobuf text format: `key:"a" range_end:"b" limit:1 `. */
+export function describeMessage(message: object): string {
+  return _text(message).trimEnd();
 }
 
 function _quote(bytes: Uint8Array | null | undefined): string {
@@ -45,20 +50,39 @@ function _snake(name: string): string {
   );
 }
 
-/** A scalar as protobuf text prints it: int64s (JSON strings of digits) bare, text quoted. */
+/** A scalar as protobuf text prints it: bytes and text quoted, numbers bare. */
 function _scalar(value: unknown): string {
-  if (typeof value === "string" && /^-?\d+$/.test(value)) return value;
+  if (value instanceof Uint8Array) return _quote(value);
+  if (typeof value === "bigint" || typeof value === "number" || typeof value === "boolean") {
+    return String(value);
+  }
+  if (typeof value === "string" && /^-?\d+$/.test(value)) return value; // an int64 as text
+  if (typeof value === "object" && value !== null && "low" in value && "high" in value) {
+    return String(value); // a protobufjs Long
+  }
   return JSON.stringify(value);
 }
 
-/** protobuf text format of a JSON-mapped message: `key:"a" range_end:"b" `. */
+function _isMessage(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !(value instanceof Uint8Array) &&
+    !("low" in value && "high" in value);
+}
+
+/** protobuf text format of a message's set fields, defaults left out as protobuf does. */
 function _text(value: unknown): string {
-  if (typeof value !== "object" || value === null) return `${_scalar(value)} `;
+  if (!_isMessage(value)) return `${_scalar(value)} `;
   let out = "";
   for (const [k, v] of Object.entries(value)) {
-    if (Array.isArray(v)) { for (const item of v) out += `${_snake(k)}:<${_text(item)}> `; }
-    else if (typeof v === "object" && v !== null) out += `${_snake(k)}:<${_text(v)}> `;
-    else out += `${_snake(k)}:${_scalar(v)} `;
+    if (v === undefined || v === null || v === false || v === 0 || v === "") continue;
+    if (v instanceof Uint8Array && v.length === 0) continue;
+    if (Array.isArray(v)) { for (const item of v) out += _field(k, item); }
+    else out += _field(k, v);
   }
   return out;
+}
+
+function _field(name: string, value: unknown): string {
+  return _isMessage(value)
+    ? `${_snake(name)}:<${_text(value)}> `
+    : `${_snake(name)}:${_scalar(value)} `;
 }

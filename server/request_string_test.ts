@@ -2,7 +2,7 @@
 // put's value reduced to its size. Method: requests built with the protocol types.
 import { equal } from "node:assert/strict";
 import { etcdserverpb, numberToLong, numberToULong } from "../etcdserverpb/mod.ts";
-import { describeRequest } from "./request_string.ts";
+import { describeMessage, describeRequest } from "./request_string.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -24,4 +24,18 @@ Deno.test("describeRequest: other requests in protobuf text form", () => {
     }).finish(),
   );
   equal(describeRequest(req), "header:<ID:9 > lease_grant:<TTL:60 ID:5 >");
+});
+
+Deno.test("describeRequest and describeMessage print bytes as text and skip defaults", () => {
+  const req = etcdserverpb.InternalRaftRequest.decode(
+    etcdserverpb.InternalRaftRequest.encode({
+      header: { ID: numberToULong(3) },
+      deleteRange: { key: enc("a"), rangeEnd: enc("b") },
+    }).finish(),
+  );
+  equal(describeRequest(req), 'header:<ID:3 > delete_range:<key:"a" range_end:"b" >');
+  equal(
+    describeMessage({ key: enc("k"), rangeEnd: new Uint8Array(0), limit: 2, serializable: false }),
+    'key:"k" limit:2',
+  );
 });
