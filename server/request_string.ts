@@ -82,6 +82,12 @@ function _text(value: unknown): string {
 }
 
 function _field(name: string, value: unknown): string {
+  // A put inside a txn shows its value's size only, as etcd's LoggableTxnRequest does.
+  if (name === "requestPut" && _isMessage(value)) {
+    const { value: putValue, ...rest } = value;
+    const size = putValue instanceof Uint8Array ? putValue.length : 0;
+    return `request_put:<${_text(rest)}value_size:${size} > `;
+  }
   return _isMessage(value)
     ? `${_snake(name)}:<${_text(value)}> `
     : `${_snake(name)}:${_scalar(value)} `;

@@ -39,3 +39,16 @@ Deno.test("describeRequest and describeMessage print bytes as text and skip defa
     'key:"k" limit:2',
   );
 });
+
+Deno.test("describeRequest: a put inside a txn shows its value's size only", () => {
+  const req = etcdserverpb.InternalRaftRequest.decode(
+    etcdserverpb.InternalRaftRequest.encode({
+      header: { ID: numberToULong(4) },
+      txn: { success: [{ requestPut: { key: enc("k"), value: enc("secret") } }] },
+    }).finish(),
+  );
+  equal(
+    describeRequest(req),
+    'header:<ID:4 > txn:<success:<request_put:<key:"k" value_size:6 > > >',
+  );
+});
