@@ -1,7 +1,8 @@
 /**
  * The plain HTTP endpoints etcd serves on its client port beside the gRPC API (etcd's
- * `etcdserver/api/etcdhttp`): `/health`, `/version` and `/metrics`. They ask the server's
- * request API, like any other client of it.
+ * `etcdserver/api/etcdhttp`): `/health`, `/version` and `/metrics`. The first two ask the
+ * server's request API, like any other client of it; `/metrics` serves the process's metrics
+ * registry (prom-client's default, where every module's `metrics.ts` registers).
  *
  * @module
  */
