@@ -28,6 +28,7 @@ import type { Tx } from "./tx.ts";
 import type { Bucket } from "./bucket.ts";
 import {
   type BackendLogger,
+  countOpenSnapshot,
   diskBackendCommitDurationSeconds,
   diskBackendDefragDurationSeconds,
   diskBackendSnapshotDurationSeconds,
@@ -535,6 +536,7 @@ class _Snapshot implements BackendSnapshot {
     this.#fd = fs.openSync(path, "r");
     this.#pageSize = db.pageSize;
     this.#stopWarnings = watchSnapshotDuration(logger, this.#tx.size());
+    countOpenSnapshot(1);
   }
 
   size(): number {
@@ -575,6 +577,7 @@ class _Snapshot implements BackendSnapshot {
     this.#tx.rollback();
     fs.closeSync(this.#fd);
     this.#stopWarnings();
+    countOpenSnapshot(-1);
     // etcd's backend observes a snapshot's life, from opening to closing it.
     diskBackendSnapshotDurationSeconds.observe((performance.now() - this.#openedMs) / 1000);
   }

@@ -215,3 +215,18 @@ function goTimeString(time: Date): string {
     `${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())}:${pad(time.getUTCSeconds())}.` +
     `${pad(time.getUTCMilliseconds(), 3)} +0000 UTC`;
 }
+
+let _openSnapshots = 0;
+
+/**
+ * Read transactions that stay open across turns of the event loop: db snapshots being sent
+ * (every other read finishes within one turn). `etcd_mvcc_db_open_read_transactions` reads it.
+ */
+export function openReadTransactions(): number {
+  return _openSnapshots;
+}
+
+/** A db snapshot opened (+1) or closed (-1). */
+export function countOpenSnapshot(delta: 1 | -1): void {
+  _openSnapshots += delta;
+}

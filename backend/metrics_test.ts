@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { register } from "prom-client";
 import { openBackend } from "./backend.ts";
-import { humanBytes, snapshotWarningMs, spanClassCounts } from "./metrics.ts";
+import { humanBytes, openReadTransactions, snapshotWarningMs, spanClassCounts } from "./metrics.ts";
 import { b, tempDir } from "./_test_util.ts";
 
 Deno.test("spanClassCounts sorts span lengths into classes bounded above, the rest in +Inf", () => {
@@ -48,6 +48,12 @@ Deno.test("detcd_backend_pages adds up to the file's pages below its high-water 
     const total = Object.values(byType).reduce((sum, v) => sum + v, 0);
     assert.equal(total * 4096, backend.size());
     assert.ok(byType.in_use! > 10, JSON.stringify(byType));
+    // A db snapshot is the one read transaction that stays open.
+    const before = openReadTransactions();
+    const snapshot = backend.snapshot();
+    assert.equal(openReadTransactions(), before + 1);
+    snapshot.close();
+    assert.equal(openReadTransactions(), before);
     const spans = await register.getSingleMetric("detcd_backend_freelist_spans")!.get();
     const freeSpans = spans.values.reduce((sum, v) => sum + v.value, 0);
     assert.ok(freeSpans > 0 || byType.free === 0, JSON.stringify(spans.values));

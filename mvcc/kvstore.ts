@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Backend, BatchTx, ReadTx } from "../backend/mod.ts";
+import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { equalBytes } from "../bytes/mod.ts";
@@ -183,7 +183,7 @@ export class KvStore {
       dbSize: () => this.backend.size(),
       dbSizeInUse: () => this.backend.sizeInUse(),
       // Reads finish within one turn of the event loop; only a db snapshot stays open.
-      openReadTransactions: () => 0,
+      openReadTransactions,
       watchers: () => this.watcherGauges(),
     });
   }
