@@ -1,17 +1,24 @@
 /**
  * The plain HTTP endpoints etcd serves on its client port beside the gRPC API (etcd's
- * `etcdserver/api/etcdhttp`): `/health`, `/version` and `/metrics`. They ask the server's
- * request API, like any other client of it.
+ * `etcdserver/api/etcdhttp`): `/health`, `/version` and `/metrics`. The first two ask the
+ * server's request API, like any other client of it; `/metrics` serves the process's metrics
+ * registry (prom-client's default, where every module's `metrics.ts` registers).
  *
  * @module
  */
 
+import { register } from "prom-client";
 import type { HttpHandler } from "../rpc/mod.ts";
 import {
-  big,
+  etcdServerHealthFailures,
+  etcdServerHealthSuccess,
+  promhttpMetricHandlerRequestsInFlight,
+  promhttpMetricHandlerRequestsTotal,
+} from "./metrics.ts";
+import "./process_metrics.ts";
+import {
   ETCD_CLUSTER_VERSION,
   ETCD_VERSION,
-  num,
   type RequestContext,
   type ServerApi,
 } from "../server/mod.ts";
@@ -27,7 +34,7 @@ export function etcdHttpHandler(server: ServerApi): HttpHandler {
     if (path === "/version") {
       return Response.json({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION });
     }
-    if (path === "/metrics") return _metrics(server);
+    if (path === "/metrics") return _metrics();
     return _notFound();
   };
 }
@@ -40,7 +47,7 @@ export function metricsHealthHandler(server: ServerApi): HttpHandler {
   return async (request: Request): Promise<Response> => {
     const path = new URL(request.url, "http://localhost").pathname;
     if (path === "/health") return await healthResponse(server, request);
-    if (path === "/metrics") return _metrics(server);
+    if (path === "/metrics") return _metrics();
     return _notFound();
   };
 }
@@ -69,6 +76,7 @@ export async function healthResponse(server: ServerApi, request: Request): Promi
   }
   const excluded = new Set(new URL(request.url, "http://localhost").searchParams.getAll("exclude"));
   const healthy = await _checkHealth(server, excluded);
+  (healthy ? etcdServerHealthSuccess : etcdServerHealthFailures).inc();
   // Go's net/http sniffs the JSON body as text/plain; etcd sets no content type of its own.
   if (healthy) {
     return new Response('{"health":"true"}', {
@@ -85,18 +93,24 @@ export async function healthResponse(server: ServerApi, request: Request): Promi
   });
 }
 
-/** The few gauges served so far, from the member's status. */
-function _metrics(server: ServerApi): Response {
-  const status = server.status({ signal: new AbortController().signal, user: undefined });
-  const lines = [
-    "# TYPE etcd_server_has_leader gauge",
-    `etcd_server_has_leader ${big(status.leader) !== 0n ? 1 : 0}`,
-    "# TYPE etcd_mvcc_db_total_size_in_bytes gauge",
-    `etcd_mvcc_db_total_size_in_bytes ${num(status.dbSize)}`,
-    "# TYPE etcd_debugging_mvcc_current_revision gauge",
-    `etcd_debugging_mvcc_current_revision ${num(status.header?.revision)}`,
-  ];
-  return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+/**
+ * Every metric of the process's registry in the Prometheus text format, counted in
+ * promhttp's own two series as Go's handler does.
+ */
+async function _metrics(): Promise<Response> {
+  promhttpMetricHandlerRequestsInFlight.inc();
+  try {
+    const text = await register.metrics();
+    promhttpMetricHandlerRequestsTotal.inc({ code: "200" });
+    return new Response(text, { headers: { "content-type": register.contentType } });
+  } catch (error) {
+    promhttpMetricHandlerRequestsTotal.inc({ code: "500" });
+    return new Response(`An error has occurred while serving metrics:\n\n${error}\n`, {
+      status: 500,
+    });
+  } finally {
+    promhttpMetricHandlerRequestsInFlight.dec();
+  }
 }
 
 /**

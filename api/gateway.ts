@@ -295,7 +295,13 @@ function _streamResponse(
       pulled?.();
       pulled = undefined;
     },
-    cancel: () => void (closed = true),
+    cancel: () => {
+      closed = true;
+      // A send waiting for room must wake up and fail, or the handler (and whatever it
+      // holds open, such as a db snapshot) would wait forever for a reader that is gone.
+      pulled?.();
+      pulled = undefined;
+    },
   }, { highWaterMark: STREAM_QUEUE_MAX });
   const line = (object: unknown) => encoder.encode(JSON.stringify(object) + "\n");
   const sink: StreamSink<unknown> = {

@@ -40,6 +40,7 @@ import {
 import { serveHttp1 } from "./_http1.ts";
 import { H2Connection, type KeepAlivePolicy } from "./h2/connection.ts";
 import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";
+import { networkClientGrpcReceivedBytesTotal, networkClientGrpcSentBytesTotal } from "./metrics.ts";
 
 /** etcd's default `--max-request-bytes` (1.5 MiB). */
 export const MAX_REQUEST_BYTES_DEFAULT = 1.5 * 1024 * 1024;
@@ -337,8 +338,15 @@ function _definition(method: AnyMethodDescriptor): grpc.MethodDefinition<unknown
     requestStream: method.kind === "bidi",
     responseStream: method.kind !== "unary",
     requestSerialize: (message: unknown) => _toBuffer(method.request.encode(message)),
-    requestDeserialize: (bytes: Buffer) => method.request.decode(bytes),
-    responseSerialize: (message: unknown) => _toBuffer(method.response.encode(message)),
+    requestDeserialize: (bytes: Buffer) => {
+      networkClientGrpcReceivedBytesTotal.inc(bytes.length);
+      return method.request.decode(bytes);
+    },
+    responseSerialize: (message: unknown) => {
+      const bytes = method.response.encode(message);
+      networkClientGrpcSentBytesTotal.inc(bytes.length);
+      return _toBuffer(bytes);
+    },
     responseDeserialize: (bytes: Buffer) => method.response.decode(bytes),
     originalName: method.handlerKey,
   };

@@ -26,6 +26,13 @@ export { accessController, type AccessControlOptions } from "./access_control.ts
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
 export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
+export {
+  countClientRequest,
+  enableHandlingTimeHistogram,
+  networkClientGrpcReceivedBytesTotal,
+  networkClientGrpcSentBytesTotal,
+} from "./metrics.ts";
+export { instrumentServices } from "./services/grpc_metrics.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

@@ -10,6 +10,7 @@
  */
 
 import type { Backend } from "../backend/mod.ts";
+import { reportAuthRevision } from "./metrics.ts";
 
 const _ASCII = new TextEncoder();
 
@@ -36,6 +37,7 @@ export function authRevision(backend: Backend): number {
  * (its first `commitRevision`), then commits.
  */
 export function ensureAuthBuckets(backend: Backend): void {
+  reportAuthRevision(() => authRevision(backend));
   const tx = backend.batchTx;
   tx.lock();
   try {

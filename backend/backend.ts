@@ -26,6 +26,17 @@ import { META_PAGE_FLAG, Page, writeMeta } from "./page.ts";
 import { compareBytes, equalBytes } from "../bytes/mod.ts";
 import type { Tx } from "./tx.ts";
 import type { Bucket } from "./bucket.ts";
+import {
+  type BackendLogger,
+  countOpenSnapshot,
+  diskBackendCommitDurationSeconds,
+  diskBackendDefragDurationSeconds,
+  diskBackendSnapshotDurationSeconds,
+  diskDefragInflight,
+  type PageFileStats,
+  reportPageFile,
+  watchSnapshotDuration,
+} from "./metrics.ts";
 
 /** Options of openBackend (etcd's backend.BackendConfig). */
 export interface BackendOptions {
@@ -43,6 +54,8 @@ export interface BackendOptions {
   initialMmapSize?: number;
   /** Run check() after every commit (tests). */
   strictMode?: boolean;
+  /** Where a snapshot that takes long is warned about (etcd's backend logger). */
+  logger?: BackendLogger;
 }
 
 /**
@@ -252,9 +265,11 @@ class _Backend implements BoltBackend {
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #dbOptions: DBOptions;
   readonly #path: string;
+  readonly #logger: BackendLogger | undefined;
 
   constructor(options: BackendOptions) {
     this.#path = options.path;
+    this.#logger = options.logger;
     this.batchLimit = options.batchLimit ?? 10000;
     assert(this.batchLimit >= 1, "batchLimit must be at least 1");
     this.#dbOptions = {
@@ -272,6 +287,20 @@ class _Backend implements BoltBackend {
     }, intervalMs);
     // The batch timer must not keep the process alive on its own.
     Deno.unrefTimer(this.#timer);
+    reportPageFile(() => this.#pageFileStats());
+  }
+
+  /** What the `detcd_backend_*` gauges show, read on scrape. */
+  #pageFileStats(): PageFileStats {
+    const db = this.#db;
+    const freelist = db.freelist;
+    return {
+      pages: db.meta.pgid,
+      free: freelist.freeCount(),
+      pending: freelist.pendingCount(),
+      freelist: this.#dbOptions.noFreelistSync ? 0 : Math.floor(freelist.size() / db.pageSize) + 1,
+      spans: () => freelist.spans.spanHistogram(),
+    };
   }
 
   db(): DB {
@@ -301,11 +330,16 @@ class _Backend implements BoltBackend {
       this.#inFlight = null;
     }
     this.#commitWanted = false;
+    const began = performance.now();
     const durable = this.#tx.commitAsync();
     this.#commits++;
     this.batchTx.pending = 0;
     this.#tx = this.#db.begin(true);
-    const inFlight: Promise<void> = durable.then(() => this.#onDurable(inFlight));
+    const inFlight: Promise<void> = durable.then(() => {
+      // etcd times the whole bolt commit, both fdatasyncs included.
+      diskBackendCommitDurationSeconds.observe((performance.now() - began) / 1000);
+      this.#onDurable(inFlight);
+    });
     this.#inFlight = inFlight;
   }
 
@@ -325,7 +359,9 @@ class _Backend implements BoltBackend {
     this.#inFlight = null;
     this.#commitWanted = false;
     if (this.batchTx.pending === 0) return;
+    const began = performance.now();
     this.#tx.commit();
+    diskBackendCommitDurationSeconds.observe((performance.now() - began) / 1000);
     this.#commits++;
     this.batchTx.pending = 0;
     this.#tx = this.#db.begin(true);
@@ -380,15 +416,20 @@ class _Backend implements BoltBackend {
 
   snapshot(): BackendSnapshot {
     this.#commitSync();
-    return new _Snapshot(this.#db, this.#path);
+    return new _Snapshot(this.#db, this.#path, this.#logger);
   }
 
   defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
+    const began = performance.now();
+    diskDefragInflight.set(1);
     try {
       this.#defrag(onProgress);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
+    } finally {
+      diskDefragInflight.set(0);
+      diskBackendDefragDurationSeconds.observe((performance.now() - began) / 1000);
     }
   }
 
@@ -486,12 +527,16 @@ class _Snapshot implements BackendSnapshot {
   readonly #tx: Tx;
   readonly #fd: number;
   readonly #pageSize: number;
+  readonly #openedMs = performance.now();
+  readonly #stopWarnings: () => void;
   #closed = false;
 
-  constructor(db: DB, path: string) {
+  constructor(db: DB, path: string, logger: BackendLogger | undefined) {
     this.#tx = db.begin(false);
     this.#fd = fs.openSync(path, "r");
     this.#pageSize = db.pageSize;
+    this.#stopWarnings = watchSnapshotDuration(logger, this.#tx.size());
+    countOpenSnapshot(1);
   }
 
   size(): number {
@@ -531,5 +576,9 @@ class _Snapshot implements BackendSnapshot {
     this.#closed = true;
     this.#tx.rollback();
     fs.closeSync(this.#fd);
+    this.#stopWarnings();
+    countOpenSnapshot(-1);
+    // etcd's backend observes a snapshot's life, from opening to closing it.
+    diskBackendSnapshotDurationSeconds.observe((performance.now() - this.#openedMs) / 1000);
   }
 }

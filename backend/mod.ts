@@ -14,6 +14,13 @@ export {
   openBackend,
   type ReadTx,
 } from "./backend.ts";
+export {
+  type BackendLogger,
+  humanBytes,
+  openReadTransactions,
+  snapshotWarningMs,
+  spanClassCounts,
+} from "./metrics.ts";
 export { DB, type DBOptions, type DBStats } from "./db.ts";
 export { Tx, type TxStats } from "./tx.ts";
 export { Bucket, type BucketStats, DEFAULT_FILL_PERCENT } from "./bucket.ts";

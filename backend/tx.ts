@@ -9,6 +9,11 @@ import { Bucket } from "./bucket.ts";
 import type { Cursor } from "./cursor.ts";
 import type { DB } from "./db.ts";
 import { assert, BoltError, ERR_TX_CLOSED, ERR_TX_NOT_WRITABLE } from "./errors.ts";
+import {
+  debuggingDiskBackendCommitRebalanceDurationSeconds,
+  debuggingDiskBackendCommitSpillDurationSeconds,
+  debuggingDiskBackendCommitWriteDurationSeconds,
+} from "./metrics.ts";
 import { copyMeta, type Meta, Page, PGID_NO_FREELIST } from "./page.ts";
 
 /** Counters of one transaction (bbolt's TxStats, the parts we keep). */
@@ -155,8 +160,13 @@ export class Tx {
     if (!this.writable) throw new BoltError(ERR_TX_NOT_WRITABLE);
     try {
       // Merge underfull nodes, then write changed nodes to new pages.
+      const began = performance.now();
       this.root.rebalance();
+      const rebalanced = performance.now();
       this.root.spill();
+      const spilled = performance.now();
+      debuggingDiskBackendCommitRebalanceDurationSeconds.observe((rebalanced - began) / 1000);
+      debuggingDiskBackendCommitSpillDurationSeconds.observe((spilled - rebalanced) / 1000);
       this.meta.root = this.root.root;
       this.meta.sequence = this.root.sequence;
       // The old freelist page is replaced by a fresh one (or by none).
@@ -170,7 +180,9 @@ export class Tx {
       }
       // Write the dirty pages (the previous commit is durable first); they are synced before
       // the meta that points at them is written.
+      const writing = performance.now();
       this.db.writePages(this);
+      debuggingDiskBackendCommitWriteDurationSeconds.observe((performance.now() - writing) / 1000);
       this.stats.write += this.pages.size;
       if (this.db.strictMode) this.db.strictCheck(this);
       // New transactions start from this meta; finishCommit* puts it on disk.

@@ -12,6 +12,7 @@
 
 import {
   clientHttpHandler,
+  enableHandlingTimeHistogram,
   etcdHttpHandler,
   etcdServices,
   GRPC_OVERHEAD_BYTES,
@@ -85,6 +86,9 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     clusterPeers.start();
     core.start();
     const api = new V3Server(core);
+    // etcd: `--metrics extensive` adds the gRPC handling-time histograms; any other value
+    // is basic.
+    if (cfg.metrics === "extensive") enableHandlingTimeHistogram();
     const services = etcdServices(api);
     const gatewayStreams = _gatewayStreamLimit(cfg.maxConcurrentStreams);
     let plainHttp = etcdHttpHandler(api);

@@ -26,6 +26,12 @@ import {
 import type { Backend } from "../backend/mod.ts";
 import { LeaseQueue } from "./lease_queue.ts";
 import { decodeLeaseRecord, encodeLeaseRecord } from "./leasepb.ts";
+import {
+  leaseGrantedTotal,
+  leaseRenewedTotal,
+  leaseRevokedTotal,
+  leaseTtlTotal,
+} from "./metrics.ts";
 
 /** The largest TTL a lease may have, in seconds (etcd `MaxLeaseTTL`). */
 export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
@@ -168,6 +174,8 @@ export class Lessor {
     if (this.#primary) this.#refresh(lease, 0);
     this.#leases.set(id, lease);
     this.#persist(lease, true);
+    leaseTtlTotal.observe(lease.ttl);
+    leaseGrantedTotal.inc();
     return lease;
   }
 
@@ -183,6 +191,7 @@ export class Lessor {
       this.#backend.batchTx.lock();
       this.#backend.batchTx.unsafeDelete(LEASE_BUCKET, leaseIdToBytes(id));
       this.#backend.batchTx.unlock();
+      leaseRevokedTotal.inc();
       return;
     }
     const txn = this.#rangeDeleter();
@@ -194,6 +203,7 @@ export class Lessor {
     } finally {
       txn.end();
     }
+    leaseRevokedTotal.inc();
   }
 
   /** Renews a lease (keep-alive) on the primary; returns its TTL in seconds. */
@@ -206,6 +216,7 @@ export class Lessor {
     if (lease.remainingMs(this.#now()) <= 0) throw new LeaseNotFoundError();
     lease.remainingTtl = 0;
     this.#refresh(lease, 0);
+    leaseRenewedTotal.inc();
     return lease.ttl;
   }
 

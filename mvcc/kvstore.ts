@@ -17,13 +17,23 @@
  * @module
  */
 
-import type { Backend, BatchTx, ReadTx } from "../backend/mod.ts";
+import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { equalBytes } from "../bytes/mod.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
 import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithView, type KeyValue } from "./mvccpb.ts";
+import {
+  debuggingMvccDbCompactionKeysTotal,
+  debuggingMvccDbCompactionPauseDurationMilliseconds,
+  debuggingMvccDbCompactionTotalDurationMilliseconds,
+  debuggingMvccIndexCompactionPauseDurationMilliseconds,
+  mvccHashDurationSeconds,
+  mvccHashRevDurationSeconds,
+  reportStore,
+  reportTxn,
+} from "./metrics.ts";
 import {
   assertRevisionNumber,
   bytesToRevision,
@@ -112,6 +122,8 @@ export interface TxnRead {
    * `key` on. Throws {@link CompactedError} or {@link FutureRevisionError}.
    */
   range(key: Uint8Array, end: Uint8Array | undefined, options?: RangeOptions): RangeResult;
+  /** Ends the view: its ranges are counted in the store's metrics (etcd's txn End()). */
+  end?(): void;
 }
 
 /** A write transaction: every change in it shares one main revision. */
@@ -144,6 +156,8 @@ export class KvStore {
   #currentRev = 1;
   #compactMainRev = -1;
   #savedConsistentIndex = -1;
+  /** Keys whose last generation is not deleted (etcd's keysGauge). */
+  #liveKeys = 0;
   #writeOpen = false;
   #closed = false;
   #compactionChain: Promise<void> = Promise.resolve();
@@ -161,6 +175,22 @@ export class KvStore {
     this.#compactionSleepMs = options.compactionSleepMs ?? _COMPACTION_SLEEP_MS;
     if (this.#compactionBatchLimit < 1) throw new RangeError("compactionBatchLimit must be >= 1");
     this.#open();
+    // The scrape-time gauges read the store opened last, as etcd's report functions do.
+    reportStore({
+      rev: () => this.rev,
+      compactRev: () => this.compactRev,
+      liveKeys: () => this.#liveKeys,
+      dbSize: () => this.backend.size(),
+      dbSizeInUse: () => this.backend.sizeInUse(),
+      // Reads finish within one turn of the event loop; only a db snapshot stays open.
+      openReadTransactions,
+      watchers: () => this.watcherGauges(),
+    });
+  }
+
+  /** All watchers and the slow ones, for the metrics; a plain store has none. */
+  protected watcherGauges(): { total: number; slow: number } {
+    return { total: 0, slow: 0 };
   }
 
   /**
@@ -208,10 +238,15 @@ export class KvStore {
     this.#assertOpen();
     const tx = this.backend.readTx();
     const rev = this.#currentRev;
+    let ranges = 0;
     return {
       firstRev: this.#compactMainRev,
       rev,
-      range: (key, end, options = {}) => this._rangeKeys(tx, key, end, rev, options),
+      range: (key, end, options = {}) => {
+        ranges++;
+        return this._rangeKeys(tx, key, end, rev, options);
+      },
+      end: () => reportTxn(ranges, 0, 0, 0),
     };
   }
 
@@ -262,10 +297,12 @@ export class KvStore {
    * current revision.
    */
   hash(): { hash: number; revision: number } {
+    const began = performance.now();
     this.backend.forceCommit();
     const hash = this.backend.hash((bucket, key) =>
       equalBytes(bucket, META_BUCKET) && equalBytes(key, CONSISTENT_INDEX_KEY)
     );
+    mvccHashDurationSeconds.observe((performance.now() - began) / 1000);
     return { hash, revision: this.#currentRev };
   }
 
@@ -278,6 +315,7 @@ export class KvStore {
     const currentRev = this.#currentRev;
     if (rev > 0 && rev <= compactRev) throw new CompactedError(compactRev);
     if (rev > 0 && rev > currentRev) throw new FutureRevisionError(currentRev);
+    const began = performance.now();
     const atRev = rev === 0 ? currentRev : rev;
     const keep = this.index.keep(atRev);
     const upper: Revision = { main: atRev + 1, sub: 0 };
@@ -291,6 +329,7 @@ export class KvStore {
       crc = crc32c(k, crc);
       crc = crc32c(v, crc);
     });
+    mvccHashRevDurationSeconds.observe((performance.now() - began) / 1000);
     return { hash: crc, currentRev, compactRev };
   }
 
@@ -411,6 +450,7 @@ export class KvStore {
     kv.value = encoded.value;
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
     this.index.put(put.key, idxRev);
+    if (prev === undefined) this.#liveKeys++;
     changes.push(kv);
     if (oldLease !== _NO_LEASE) this.#lessor!.detach(oldLease, keyString);
     if (put.lease !== _NO_LEASE) {
@@ -447,6 +487,7 @@ export class KvStore {
     if (!this.index.tombstone(ki.key, idxRev)) {
       throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
     }
+    this.#liveKeys--;
     changes.push(kv);
     if (this.#lessor !== undefined) {
       const lease = this.#lessor.getLease(ki.keyString);
@@ -489,7 +530,9 @@ export class KvStore {
   }
 
   #scheduleCompaction(rev: number): Promise<void> {
+    const began = performance.now();
     const keep = this.index.compact(rev);
+    debuggingMvccIndexCompactionPauseDurationMilliseconds.observe(performance.now() - began);
     const run = this.#compactionChain.then(() => this.#compactPhysically(rev, keep));
     this.#compactionChain = run.catch(() => {});
     return run;
@@ -500,13 +543,21 @@ export class KvStore {
     new DataView(end.buffer).setBigUint64(0, BigInt(rev + 1), false);
     let last: Uint8Array = new Uint8Array(17);
     const epoch = this.#epoch;
+    const began = performance.now();
+    const counted = { keys: 0 };
     while (!this.#closed && epoch === this.#epoch) {
       if (this.#writeOpen) {
         await this.#sleep(0);
         continue;
       }
-      const next = this.#compactBatch(rev, keep, last, end);
-      if (next === undefined) return;
+      const pause = performance.now();
+      const next = this.#compactBatch(rev, keep, last, end, counted);
+      debuggingMvccDbCompactionPauseDurationMilliseconds.observe(performance.now() - pause);
+      if (next === undefined) {
+        debuggingMvccDbCompactionTotalDurationMilliseconds.observe(performance.now() - began);
+        debuggingMvccDbCompactionKeysTotal.inc(counted.keys);
+        return;
+      }
       last = next;
       // Commit the deletes at once rather than letting them pile up in the write buffer.
       this.backend.forceCommit();
@@ -520,6 +571,7 @@ export class KvStore {
     keep: RevisionSet,
     last: Uint8Array,
     end: Uint8Array,
+    counted: { keys: number },
   ): Uint8Array | undefined {
     const tx = this.backend.batchTx;
     tx.lock();
@@ -533,6 +585,7 @@ export class KvStore {
         if (!keep.has(revisionId(lastRev))) doomed.push(key.slice());
       }
       for (const key of doomed) tx.unsafeDelete(KEY_BUCKET, key);
+      counted.keys += doomed.length;
       if (keys.length < this.#compactionBatchLimit || lastRev === undefined) {
         tx.unsafePut(META_BUCKET, FINISHED_COMPACT_KEY, revisionToBytes({ main: rev, sub: 0 }));
         return undefined;
@@ -567,6 +620,10 @@ export class KvStore {
       const scheduled = tx.unsafeRange(META_BUCKET, SCHEDULED_COMPACT_KEY, undefined, 0).values[0];
       if (scheduled !== undefined) scheduledCompact = bytesToRevision(scheduled).main;
       this.#currentRev = this.#restoreIndex(tx, keyToLease);
+      this.#liveKeys = 0;
+      for (const ki of this.index.all()) {
+        if ((ki.generations[ki.generations.length - 1]?.revs.length ?? 0) > 0) this.#liveKeys++;
+      }
       // Revisions up to the compaction may all be gone; the store is at least there.
       if (this.#currentRev < this.#compactMainRev) this.#currentRev = this.#compactMainRev;
       if (scheduledCompact <= this.#compactMainRev) scheduledCompact = 0;
@@ -648,6 +705,11 @@ class _StoreTxnWrite implements TxnWrite {
   readonly firstRev: number;
   readonly #changes: KeyValue[] = [];
   #ended = false;
+  /** Operations and put bytes, for the store's counters (etcd's metricsTxnWrite). */
+  #ranges = 0;
+  #puts = 0;
+  #deletes = 0;
+  #putBytes = 0;
 
   readonly #tx: BatchTx;
   readonly #store: KvStore;
@@ -668,6 +730,7 @@ class _StoreTxnWrite implements TxnWrite {
 
   range(key: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
     this.#assertActive();
+    this.#ranges++;
     const rev = this.#changes.length > 0 ? this.rev + 1 : this.rev;
     return this.#store._rangeKeys(this.#tx, key, end, rev, options);
   }
@@ -675,6 +738,8 @@ class _StoreTxnWrite implements TxnWrite {
   put(key: Uint8Array, value: Uint8Array, lease: bigint = _NO_LEASE): number {
     this.#assertActive();
     if (key.length === 0) throw new RangeError("mvcc: key is not provided");
+    this.#puts++;
+    this.#putBytes += key.length + value.length;
     // The key is copied (the index keeps it); the value is copied once, by the encoding.
     this.#store._put(this.#tx, this.rev, this.#changes, { key: key.slice(), value, lease });
     return this.rev + 1;
@@ -682,6 +747,7 @@ class _StoreTxnWrite implements TxnWrite {
 
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): { deleted: number; rev: number } {
     this.#assertActive();
+    this.#deletes++;
     const deleted = this.#store._deleteRange(this.#tx, this.rev, this.#changes, key, end);
     if (deleted !== 0 || this.#changes.length > 0) return { deleted, rev: this.rev + 1 };
     return { deleted: 0, rev: this.rev };
@@ -690,6 +756,7 @@ class _StoreTxnWrite implements TxnWrite {
   end(): void {
     this.#assertActive();
     this.#ended = true;
+    reportTxn(this.#ranges, this.#puts, this.#deletes, this.#putBytes);
     this.#store._endWrite(this.#tx, this.#changes);
   }
 

@@ -52,3 +52,4 @@ export {
   WatchStream,
 } from "./watchable_store.ts";
 export { FilterType, type WatchResponse } from "./watcher_group.ts";
+export { reportTxn } from "./metrics.ts";

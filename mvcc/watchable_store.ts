@@ -21,6 +21,11 @@ import { WatchStreamFullError } from "./errors.ts";
 import { EmptyWatcherRangeError, WatcherDuplicateIdError, WatcherNotExistError } from "./errors.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 import { KEY_BUCKET, KvStore, type StoreOptions } from "./kvstore.ts";
+import {
+  debuggingMvccPendingEventsTotal,
+  debuggingMvccWatchStreamTotal,
+  reportEventsReceived,
+} from "./metrics.ts";
 import { decodeKeyValue, type Event, EventType, type KeyValue } from "./mvccpb.ts";
 import { bytesToRevision, isTombstoneKey, revisionToBytes } from "./revision.ts";
 import {
@@ -86,6 +91,12 @@ export class WatchableStore extends KvStore {
   /** Opens a stream that carries the responses of many watchers. */
   newWatchStream(): WatchStream {
     return new WatchStream(this);
+  }
+
+  /** All watchers and the slow ones (unsynced or waiting on a full stream), for the metrics. */
+  protected override watcherGauges(): { total: number; slow: number } {
+    const { synced, unsynced, victims } = this.watcherCounts();
+    return { total: synced + unsynced + victims, slow: unsynced + victims };
   }
 
   /** Counts of watchers by state (tests, metrics). */
@@ -384,6 +395,7 @@ export class WatchStream implements WatchSink {
 
   constructor(store: WatchableStore) {
     this.#store = store;
+    debuggingMvccWatchStreamTotal.inc();
   }
 
   /** Creates a watcher; returns its ID. Throws on a duplicate ID or an empty range. */
@@ -456,6 +468,7 @@ export class WatchStream implements WatchSink {
     if (this.#closed) return true;
     if (this.#queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
     this.#queue.push({ response, prevKv });
+    debuggingMvccPendingEventsTotal.inc(response.events.length);
     // Hand over after the writer is done, never from inside its transaction.
     if (this.#waiter !== undefined && this.#queue.length === 1) queueMicrotask(() => this.#wake());
     return true;
@@ -472,6 +485,8 @@ export class WatchStream implements WatchSink {
   poll(): WatchResponse | undefined {
     const item = this.#queue.shift();
     if (item === undefined) return undefined;
+    // etcd's ReportEventReceived: the events left the store for the client's stream.
+    reportEventsReceived(item.response.events.length);
     this.#store._kickVictims();
     // A compaction notice ends the watcher; its ID becomes free again.
     if (item.response.compactRevision !== 0) this.#watchers.delete(item.response.watchId);
@@ -491,6 +506,7 @@ export class WatchStream implements WatchSink {
   /** Cancels every watcher and ends `next()`. */
   close(): void {
     if (this.#closed) return;
+    debuggingMvccWatchStreamTotal.dec();
     for (const w of this.#watchers.values()) this.#store._removeWatcher(w);
     this.#watchers.clear();
     this.#queue.length = 0;

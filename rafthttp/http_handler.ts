@@ -5,7 +5,7 @@
  *
  * Every request is checked first: versions compatible, and `X-Etcd-Cluster-ID` equal to ours;
  * otherwise 412 with `incompatible version` / `cluster ID mismatch`, and the request is logged
- * as `request ignored (cluster ID mismatch)`.
+ * as etcd does (`request cluster ID mismatch`).
  *
  * @module
  */
@@ -35,6 +35,14 @@ import {
   SERVER_VERSION,
   versionIncompatibility,
 } from "./version.ts";
+import {
+  peerReceivedBytesTotal,
+  peerReceivedFailuresTotal,
+  snapshotReceiveFailures,
+  snapshotReceiveInflightsTotal,
+  snapshotReceiveSuccess,
+  snapshotReceiveTotalDurationSeconds,
+} from "./metrics.ts";
 
 /** What the handler needs from the transport. */
 export interface HandlerHost {
@@ -87,12 +95,19 @@ function _checkCluster(host: HandlerHost, request: Request): string | undefined 
   }
   const remoteClusterId = request.headers.get(HEADER_CLUSTER_ID) ?? "";
   if (remoteClusterId !== idToHex(context.clusterId)) {
-    context.logger.warn("request ignored (cluster ID mismatch)", {
-      "local-member-id": idToHex(context.id),
-      "local-member-cluster-id": idToHex(context.clusterId),
-      "remote-peer-server-name": request.headers.get(HEADER_SERVER_FROM) ?? "",
-      "remote-peer-cluster-id": remoteClusterId,
-    });
+    if (context.logger.format === "capnslog") {
+      // etcd's capnslog line, at error level.
+      context.logger.error(
+        `request cluster ID mismatch (got ${remoteClusterId} want ${idToHex(context.clusterId)})`,
+      );
+    } else {
+      context.logger.warn("request cluster ID mismatch", {
+        "local-member-id": idToHex(context.id),
+        "local-member-cluster-id": idToHex(context.clusterId),
+        "remote-peer-server-name": request.headers.get(HEADER_SERVER_FROM) ?? "",
+        "remote-peer-cluster-id": remoteClusterId,
+      });
+    }
     return ERROR_CLUSTER_ID_MISMATCH;
   }
   return undefined;
@@ -135,7 +150,9 @@ async function _handlePipeline(host: HandlerHost, request: Request): Promise<Res
   _addRemoteFromRequest(host, request);
   let message: Message;
   try {
-    message = decodeMessage(new Uint8Array(await request.arrayBuffer()));
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    message = decodeMessage(bytes);
+    peerReceivedBytesTotal.inc({ From: idToHex(message.from) }, bytes.length);
   } catch (error) {
     host.context.logger.warn("failed to unmarshal Raft message", {
       "local-member-id": idToHex(host.context.id),
@@ -180,8 +197,11 @@ async function _handleSnapshot(host: HandlerHost, request: Request): Promise<Res
     "remote-snapshot-sender-id": from,
     "incoming-snapshot-index": index,
   });
+  const fromLabel = { From: from };
+  const began = performance.now();
   const store = host.snapshotStore;
   if (store === undefined) {
+    snapshotReceiveFailures.inc(fromLabel);
     return httpError(500, "failed to save KV snapshot (no snapshot store)", clusterHeader);
   }
   // The rest of the body, starting with what the header read already buffered.
@@ -202,13 +222,21 @@ async function _handleSnapshot(host: HandlerHost, request: Request): Promise<Res
     },
   });
   let savedBytes: number;
+  snapshotReceiveInflightsTotal.inc(fromLabel);
   try {
     savedBytes = await store.saveDbFrom(rest, index);
   } catch (error) {
+    snapshotReceiveInflightsTotal.dec(fromLabel);
+    peerReceivedFailuresTotal.inc(fromLabel);
+    snapshotReceiveFailures.inc(fromLabel);
     const text = `failed to save KV snapshot (${error instanceof Error ? error.message : error})`;
     host.context.logger.warn("failed to save incoming database snapshot", { error: text });
     return httpError(500, text, clusterHeader);
   }
+  snapshotReceiveInflightsTotal.dec(fromLabel);
+  peerReceivedBytesTotal.inc(fromLabel, savedBytes);
+  snapshotReceiveSuccess.inc(fromLabel);
+  snapshotReceiveTotalDurationSeconds.observe(fromLabel, (performance.now() - began) / 1000);
   host.context.logger.info("received and saved database snapshot", {
     "local-member-id": idToHex(host.context.id),
     "remote-snapshot-sender-id": from,

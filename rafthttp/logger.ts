@@ -14,6 +14,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** capnslog or zap, when the server's logger tells: etcd words some lines per format. */
+  readonly format?: "capnslog" | "zap";
 }
 
 function _line(level: string, msg: string, fields: LogFields | undefined): string {

@@ -27,11 +27,14 @@ import {
 } from "./transport_types.ts";
 import { UrlPicker } from "./url_picker.ts";
 import { idToHex } from "./version.ts";
+import { PeerProber, ROUND_TRIPPER_NAMES } from "./prober.ts";
 
 /** A remote member with streams, pipeline and snapshot sender. */
 export class Peer {
   readonly status: PeerStatus;
   readonly #picker: UrlPicker;
+  /** etcd's two health probers of this peer (round-trip times). */
+  readonly #probers: PeerProber[];
   readonly #msgAppV2Writer: StreamWriter;
   readonly #messageWriter: StreamWriter;
   readonly #pipeline: Pipeline;
@@ -48,6 +51,9 @@ export class Peer {
     this.#context = context;
     this.status = new PeerStatus(context.logger, context.id, id);
     this.#picker = new UrlPicker(urls);
+    this.#probers = ROUND_TRIPPER_NAMES.map((name) =>
+      new PeerProber(context, id, this.#picker, name)
+    );
     this.#msgAppV2Writer = new StreamWriter(context, id, this.status);
     this.#messageWriter = new StreamWriter(context, id, this.status);
     this.#pipeline = new Pipeline(context, id, this.#picker, this.status);
@@ -66,6 +72,7 @@ export class Peer {
   start(): void {
     this.#pipeline.start();
     for (const reader of this.#readers) reader.start();
+    for (const prober of this.#probers) prober.start();
   }
 
   /** Sends a message without waiting; drops it when its way is full. */
@@ -151,6 +158,7 @@ export class Peer {
   /** Closes streams, aborts POSTs and waits for every loop to end. */
   async stop(): Promise<void> {
     this.#abort.abort();
+    for (const prober of this.#probers) prober.stop();
     this.#msgAppV2Writer.stop();
     this.#messageWriter.stop();
     this.#receive.stop();

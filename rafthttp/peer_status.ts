@@ -6,6 +6,7 @@
 
 import type { Logger } from "./logger.ts";
 import { idToHex } from "./version.ts";
+import { activePeers, disconnectedPeersTotal } from "./metrics.ts";
 
 /** The reachability of one peer. */
 export class PeerStatus {
@@ -30,6 +31,7 @@ export class PeerStatus {
   activate(): void {
     if (this.#active) return;
     this.#active = true;
+    activePeers.inc(this.#labels());
     this.#since = new Date();
     this.#logger.info("peer became active", {
       "local-member-id": idToHex(this.#localId),
@@ -45,11 +47,17 @@ export class PeerStatus {
     }
     this.#active = false;
     this.#since = undefined;
+    activePeers.dec(this.#labels());
+    disconnectedPeersTotal.inc(this.#labels());
     this.#logger.warn("peer became inactive (message send to peer failed)", {
       "local-member-id": idToHex(this.#localId),
       "peer-id": idToHex(this.#peerId),
       error: `failed to ${action} ${idToHex(this.#peerId)} on ${source} (${reason})`,
     });
+  }
+
+  #labels(): { Local: string; Remote: string } {
+    return { Local: idToHex(this.#localId), Remote: idToHex(this.#peerId) };
   }
 
   /** True while the peer is reachable. */

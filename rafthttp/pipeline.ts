@@ -11,6 +11,7 @@ import { SnapshotStatus } from "./transport_types.ts";
 import { encodeMessage, type Message, MessageType } from "../raft/mod.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { postToPeer } from "./post.ts";
+import { idToHex } from "./version.ts";
 import { RAFT_PREFIX } from "./stream_type.ts";
 import {
   PIPELINE_BUFFER_MESSAGES,
@@ -18,6 +19,7 @@ import {
   type TransportContext,
 } from "./transport_types.ts";
 import type { UrlPicker } from "./url_picker.ts";
+import { peerSentBytesTotal, peerSentFailuresTotal } from "./metrics.ts";
 
 /** The POST pipeline to one peer. */
 export class Pipeline {
@@ -87,17 +89,20 @@ export class Pipeline {
 
   async #post(message: Message): Promise<void> {
     const base = this.#picker.pick();
+    const body = encodeMessage(message) as Uint8Array<ArrayBuffer>;
+    const to = { To: idToHex(this.#peerId) };
     try {
       await postToPeer(this.#context, {
         url: base + RAFT_PREFIX,
         peerId: this.#peerId,
-        body: encodeMessage(message) as Uint8Array<ArrayBuffer>,
+        body,
         contentType: "application/protobuf",
         timeoutMs: this.#context.timings.pipelineTimeoutMs,
         signal: this.#abort.signal,
       });
     } catch (error) {
       if (this.#stopped) return;
+      peerSentFailuresTotal.inc(to);
       this.#picker.unreachable(base);
       const reason = error instanceof Error ? error.message : String(error);
       this.#status.deactivate("pipeline", "write", reason);
@@ -108,6 +113,7 @@ export class Pipeline {
       return;
     }
     this.#status.activate();
+    peerSentBytesTotal.inc(to, body.length);
     if (message.type === MessageType.MsgSnap) {
       this.#context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
     }

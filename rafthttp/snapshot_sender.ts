@@ -16,6 +16,14 @@ import { RAFT_SNAPSHOT_PREFIX } from "./stream_type.ts";
 import type { TransportContext } from "./transport_types.ts";
 import type { UrlPicker } from "./url_picker.ts";
 import { idToHex } from "./version.ts";
+import {
+  peerSentBytesTotal,
+  peerSentFailuresTotal,
+  snapshotSendFailures,
+  snapshotSendInflightsTotal,
+  snapshotSendSuccess,
+  snapshotSendTotalDurationSeconds,
+} from "./metrics.ts";
 
 /** A MsgSnap merged with the db it describes (etcd snap.Message). */
 export interface SnapshotMessage {
@@ -71,6 +79,9 @@ export async function sendSnapshot(
     "snapshot-size-bytes": snapshot.dbBytes,
   };
   context.logger.info("sending database snapshot", fields);
+  const to = { To: idToHex(target.peerId) };
+  const began = performance.now();
+  snapshotSendInflightsTotal.inc(to);
   try {
     await postToPeer(context, {
       url: base + RAFT_SNAPSHOT_PREFIX,
@@ -83,6 +94,9 @@ export async function sendSnapshot(
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     context.logger.warn("failed to send database snapshot", { ...fields, error: reason });
+    snapshotSendInflightsTotal.dec(to);
+    peerSentFailuresTotal.inc(to);
+    snapshotSendFailures.inc(to);
     target.picker.unreachable(base);
     target.status.deactivate("sendMsgSnap", "post", reason);
     context.raft.reportUnreachable(message.to);
@@ -90,6 +104,10 @@ export async function sendSnapshot(
     return false;
   }
   target.status.activate();
+  snapshotSendInflightsTotal.dec(to);
+  peerSentBytesTotal.inc(to, snapshot.dbBytes);
+  snapshotSendSuccess.inc(to);
+  snapshotSendTotalDurationSeconds.observe(to, (performance.now() - began) / 1000);
   context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);
   context.logger.info("sent database snapshot", fields);
   return true;

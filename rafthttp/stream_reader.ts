@@ -23,6 +23,7 @@ import {
   idToHex,
   peerRequestHeaders,
 } from "./version.ts";
+import { peerReceivedBytesTotal, peerReceivedFailuresTotal } from "./metrics.ts";
 
 /** Why a dial did not give a stream. */
 class _DialError extends Error {}
@@ -210,6 +211,7 @@ export class StreamReader {
       ? new MsgAppV2Decoder(this.#context.id, this.#peerId)
       : undefined;
     const decode = v2 !== undefined ? () => v2.decode(queue) : () => decodeMessageFrame(queue);
+    const from = { From: idToHex(this.#peerId) };
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
@@ -225,6 +227,7 @@ export class StreamReader {
         const { done, value } = await reader.read();
         if (done) return undefined;
         arm();
+        peerReceivedBytesTotal.inc(from, value.length);
         queue.push(value);
         for (let message = decode(); message !== undefined; message = decode()) {
           if (this.#paused || isLinkHeartbeat(message)) continue;
@@ -233,6 +236,7 @@ export class StreamReader {
       }
     } catch (error) {
       if (this.#stopped) return undefined;
+      peerReceivedFailuresTotal.inc(from);
       return timedOut ? new Error("read timeout: no data for connReadTimeoutMs") : error;
     } finally {
       clearTimeout(timer);

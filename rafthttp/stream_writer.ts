@@ -22,6 +22,7 @@ import type { PeerStatus } from "./peer_status.ts";
 import { type StreamType, streamTypeName } from "./stream_type.ts";
 import { STREAM_BUFFER_MESSAGES, type TransportContext } from "./transport_types.ts";
 import { idToHex } from "./version.ts";
+import { peerSentBytesTotal, peerSentFailuresTotal } from "./metrics.ts";
 
 /** Bytes taken from the queue into one chunk at most (bounds one write). */
 const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
@@ -126,6 +127,7 @@ export class StreamWriter {
         // The peer went away (or the server is closing the connection).
         if (connection.closed) return;
         this.#context.logger.warn("lost TCP streaming connection with remote peer", fields);
+        peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
         this.#status.deactivate(streamTypeName(type), "write", "connection closed by the peer");
         this.#detach(connection);
       },
@@ -207,6 +209,7 @@ export class StreamWriter {
     }
     controller.enqueue(pieces.length === 1 ? pieces[0]! : concatBytes(pieces));
     connection.lastWriteMs = performance.now();
+    peerSentBytesTotal.inc({ To: idToHex(this.#peerId) }, bytes);
   }
 
   #startTimer(): void {
@@ -230,6 +233,7 @@ export class StreamWriter {
         "remote-peer-id": idToHex(this.#peerId),
         error: "write timeout",
       });
+      peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
       this.#status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
       try {
         connection.controller?.error(new Error("stream write timeout"));

@@ -72,6 +72,8 @@ export function applyRequest(target: ApplyTarget, req: InternalRaftRequest): App
   }
 }
 
+const _COMPACTION_KEY = new TextEncoder().encode("compaction");
+
 function _noSpace(target: ApplyTarget): boolean {
   return target.alarms.has(_AlarmType.NOSPACE);
 }
@@ -102,13 +104,24 @@ function _dispatch(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
     const txnRequest = req.txn;
     if (_noSpace(target) && txnHasPut(txnRequest)) return { error: ErrNoSpace };
     const exists = (id: bigint) => lessor.lookup(id) !== undefined;
-    return { response: _inWriteTxn(kv, (txn) => applyTxn(txn, txnRequest, exists)) };
+    // etcd compares in a read transaction, then writes in a write transaction.
+    const view = kv.read();
+    try {
+      return { response: _inWriteTxn(kv, (txn) => applyTxn(txn, txnRequest, exists, view)) };
+    } finally {
+      view.end?.();
+    }
   }
   if (req.compaction) {
     const { done } = kv.compact(num(req.compaction.revision));
     // Keep a failed physical compaction from surfacing as an unhandled rejection.
     done.catch((error) => target.log.warn("compaction failed", { error }));
-    return { response: { header: { revision: int64(kv.rev) } }, physical: done };
+    // etcd reads the key "compaction" for the response header's revision (a read its
+    // range counter counts); the same read here.
+    const view = kv.read();
+    const revision = view.range(_COMPACTION_KEY, undefined, {}).rev;
+    view.end?.();
+    return { response: { header: { revision: int64(revision) } }, physical: done };
   }
   if (req.leaseGrant) {
     if (_noSpace(target)) return { error: ErrNoSpace };

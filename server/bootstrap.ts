@@ -149,7 +149,7 @@ async function _startNew(
   const memberId = local.id;
   if (members.length > 1) await assertNotBootstrapped(cfg, memberId);
   const metadata = encodeMetadata({ nodeId: memberId, clusterId });
-  const wal = await Wal.create(cfg.walDir, metadata);
+  const wal = await Wal.create(cfg.walDir, metadata, { logger: log.named("wal") });
   const storage = new MemoryStorage();
   const rawNode = new RawNode(_raftConfig(cfg, memberId, storage));
   const peers: Peer[] = members
@@ -187,7 +187,9 @@ async function _joinExisting(
 ): Promise<Bootstrapped> {
   const joined = await joinExistingCluster(cfg);
   const { memberId, clusterId } = joined;
-  const wal = await Wal.create(cfg.walDir, encodeMetadata({ nodeId: memberId, clusterId }));
+  const wal = await Wal.create(cfg.walDir, encodeMetadata({ nodeId: memberId, clusterId }), {
+    logger: log.named("wal"),
+  });
   const storage = new MemoryStorage();
   const cluster = new RaftCluster(memberId, clusterId);
   for (const member of joined.members) cluster.members.set(member.id, member);
@@ -239,7 +241,7 @@ async function _openAtNewestSnapshot(
       throw error;
     }
     const at = { index: snapshot.metadata.index, term: snapshot.metadata.term };
-    const wal = await Wal.open(cfg.walDir, at);
+    const wal = await Wal.open(cfg.walDir, at, { logger: log.named("wal") });
     try {
       return { snapshot, wal, contents: await wal.readAll() };
     } catch (error) {
@@ -248,7 +250,7 @@ async function _openAtNewestSnapshot(
       log.warn("skipping a snapshot the WAL does not know", { "snapshot-index": at.index });
     }
   }
-  const wal = await Wal.open(cfg.walDir, { index: 0, term: 0 });
+  const wal = await Wal.open(cfg.walDir, { index: 0, term: 0 }, { logger: log.named("wal") });
   return { snapshot: undefined, wal, contents: await wal.readAll() };
 }
 

@@ -34,6 +34,7 @@ import type { EtcdServer } from "./etcd_server.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";
 import { computeMemberId } from "../ids/mod.ts";
 import { type Member, memberJson } from "./membership.ts";
+import { serverLearnerPromoteFailures, serverLearnerPromoteSuccesses } from "./metrics.ts";
 
 const _encoder = new TextEncoder();
 /** etcd 3.4 allows one learner at a time (maxLearners). */
@@ -170,6 +171,19 @@ export async function promoteMember(
   id: bigint,
   signal?: AbortSignal,
 ): Promise<Member> {
+  if (!core.isLeader) return await _promote(core, id, signal);
+  // etcd counts the promotions its leader decides, failures by their error text.
+  try {
+    const promoted = await _promote(core, id, signal);
+    serverLearnerPromoteSuccesses.inc();
+    return promoted;
+  } catch (error) {
+    serverLearnerPromoteFailures.inc({ Reason: (error as Error).message });
+    throw error;
+  }
+}
+
+async function _promote(core: EtcdServer, id: bigint, signal?: AbortSignal): Promise<Member> {
   const member = core.cluster.members.get(id);
   if (member === undefined) throw ErrMemberNotFound;
   if (!member.isLearner) throw ErrMemberNotLearner;

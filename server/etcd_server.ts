@@ -30,6 +30,8 @@ import {
   decodeConfChange,
   type Entry,
   EntryType,
+  type Message,
+  MessageType,
   type Snapshot,
   type SoftState,
   StateType,
@@ -37,7 +39,7 @@ import {
 import { purgeWals } from "../wal/mod.ts";
 import { purgeSnaps } from "../snap/mod.ts";
 import type { ServerConfig } from "./config.ts";
-import { ETCD_CLUSTER_VERSION } from "./config.ts";
+import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
 import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./membership.ts";
@@ -49,6 +51,19 @@ import { RaftNode, type Transport } from "./raft_node.ts";
 import { Wait, WaitIndex } from "./wait.ts";
 import { int64 } from "./kv_ops.ts";
 import { Compactor } from "./compactor.ts";
+import { goDurationString } from "../wal/mod.ts";
+import {
+  debuggingServerLeaseExpiredTotal,
+  reportMember,
+  serverHeartbeatSendFailuresTotal,
+  serverLeaderChangesSeenTotal,
+  serverProposalsFailedTotal,
+  serverProposalsPending,
+  serverSlowApplyTotal,
+  serverSnapshotApplyInProgressTotal,
+} from "./metrics.ts";
+import { TimeoutDetector } from "./timeout_detector.ts";
+import { describeRequest } from "./request_string.ts";
 
 const _decoder = new TextDecoder();
 /** etcd's lease revoke loop period and the request timeout base. */
@@ -86,6 +101,34 @@ function _isZero(value: Long | number): boolean {
  * the cluster version) as a bare `etcdserverpb.Request`, not wrapped: those that do not parse
  * as an InternalRaftRequest are read as one (etcd's backward-compatible path).
  */
+/** The response message type of each request kind whose response the applier builds. */
+const _RESPONSE_TYPES: [
+  keyof etcdserverpb.InternalRaftRequest,
+  { encode(m: never): { finish(): Uint8Array } },
+][] = [
+  ["put", etcdserverpb.PutResponse],
+  ["deleteRange", etcdserverpb.DeleteRangeResponse],
+  ["txn", etcdserverpb.TxnResponse],
+  ["compaction", etcdserverpb.CompactionResponse],
+  ["leaseGrant", etcdserverpb.LeaseGrantResponse],
+  ["leaseRevoke", etcdserverpb.LeaseRevokeResponse],
+  ["alarm", etcdserverpb.AlarmResponse],
+];
+
+/** etcd's warnOfExpensiveRequest response text: `size:N`, N the encoded response's size. */
+function _describeApplyResponse(req: etcdserverpb.InternalRaftRequest, result: ApplyResult) {
+  if (result.response === undefined) return "";
+  for (const [field, type] of _RESPONSE_TYPES) {
+    if (req[field] === undefined || req[field] === null) continue;
+    try {
+      return `size:${type.encode(result.response as never).finish().length}`;
+    } catch {
+      return "";
+    }
+  }
+  return "";
+}
+
 function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
   try {
     return etcdserverpb.InternalRaftRequest.decode(data);
@@ -137,6 +180,8 @@ export class EtcdServer implements ApplyTarget {
   };
   #term = 0;
   #lead = 0n;
+  /** Gaps between a leader's heartbeats to each peer (etcd's raftNode.td). */
+  readonly #heartbeats: TimeoutDetector;
   #isLeader = false;
   #leaderWaiters: (() => void)[] = [];
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
@@ -168,6 +213,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: cfg.backendBatchIntervalMs,
       batchLimit: cfg.backendBatchLimit,
       freelistType: cfg.backendFreelistType,
+      logger: log.named("backend"),
     });
     this.lessor = new Lessor({
       backend: this.backend,
@@ -209,12 +255,95 @@ export class EtcdServer implements ApplyTarget {
       storage: boot.storage,
       wal: boot.wal,
       snapshotter: boot.snapshotter,
-      transport: { send: (messages) => this.transport.send(messages) },
+      transport: {
+        send: (messages) => {
+          this.#checkHeartbeats(messages);
+          this.transport.send(messages);
+        },
+      },
       handler: this.#handler(),
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       hardState: boot.hardState,
     });
     this.#compactor = new Compactor(this, cfg, log);
+    this.#heartbeats = new TimeoutDetector(2 * cfg.heartbeatIntervalMs);
+    reportMember({
+      leader: () => this.#lead,
+      isLeader: () => this.#isLeader,
+      isLearner: () => this.cluster.members.get(this.memberId)?.isLearner === true,
+      committedIndex: () => this.committedIndex,
+      appliedIndex: () => this.#appliedIndex,
+      quotaBackendBytes: () => this.quota.quotaBytes,
+      clusterVersion: () => this.cluster.version,
+    }, { version: ETCD_VERSION, memberId: this.memberId });
+  }
+
+  /**
+   * etcd's warnOfExpensiveGenericRequest: a request (an apply, or a read-only Range or Txn
+   * with the prefix `read-only range `) that took longer than
+   * --experimental-warning-apply-duration since `beganMs` is logged with the request and its
+   * result, and counted in etcd_server_slow_apply_total. The texts are only built then.
+   */
+  warnIfExpensive(
+    prefix: string,
+    beganMs: number,
+    request: () => string,
+    result: () => { response: string; error?: string },
+  ): void {
+    const tookMs = performance.now() - beganMs;
+    if (!(tookMs > this.cfg.experimentalWarningApplyDurationMs)) return;
+    const took = goDurationString(tookMs / 1000);
+    const { response, error } = result();
+    if (this.log.format === "zap") {
+      this.log.warn("apply request took too long", {
+        took,
+        "expected-duration": goDurationString(this.cfg.experimentalWarningApplyDurationMs / 1000),
+        prefix,
+        request: request(),
+        response,
+        ...(error === undefined ? {} : { error }),
+      });
+    } else {
+      const shown = error === undefined ? response : `error:${error}`;
+      this.log.warn(
+        `${prefix}request ${JSON.stringify(request())} with result ${JSON.stringify(shown)} ` +
+          `took too long (${took}) to execute`,
+      );
+    }
+    serverSlowApplyTotal.inc();
+  }
+
+  /**
+   * etcd's raftNode.processMessages: a leader's heartbeat to a peer more than two heartbeat
+   * intervals after the previous one means the loop could not send on time.
+   */
+  #checkHeartbeats(messages: Message[]): void {
+    for (const m of messages) {
+      if (m.type !== MessageType.MsgHeartbeat) continue;
+      const exceedMs = this.#heartbeats.observe(m.to);
+      if (exceedMs === 0) continue;
+      const heartbeat = goDurationString(this.cfg.heartbeatIntervalMs / 1000);
+      const exceeded = goDurationString(exceedMs / 1000);
+      if (this.log.format === "zap") {
+        this.log.warn(
+          "leader failed to send out heartbeat on time; took too long, leader is overloaded " +
+            "likely from slow disk",
+          {
+            to: m.to.toString(16),
+            "heartbeat-interval": heartbeat,
+            "expected-duration": goDurationString(2 * this.cfg.heartbeatIntervalMs / 1000),
+            "exceeded-duration": exceeded,
+          },
+        );
+      } else {
+        this.log.warn(
+          `failed to send out heartbeat on time (exceeded the ${heartbeat} timeout for ` +
+            `${exceeded}, to ${m.to.toString(16)})`,
+        );
+        this.log.warn("server is likely overloaded");
+      }
+      serverHeartbeatSendFailuresTotal.inc();
+    }
   }
 
   #loadMembership(): void {
@@ -403,15 +532,27 @@ export class EtcdServer implements ApplyTarget {
     const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
     const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
+    serverProposalsPending.inc();
     try {
       this.raft.propose(data);
     } catch {
+      serverProposalsPending.dec();
+      serverProposalsFailedTotal.inc();
       this.#wait.fail(id, ErrNoLeader);
       applied.catch(() => {});
       throw ErrNoLeader;
     }
     // The sweep timer (start()) rejects it with ErrTimeout past the request timeout.
-    const result = await applied;
+    let result: ApplyResult;
+    try {
+      result = await applied;
+    } catch (error) {
+      // etcd counts proposals that time out or are given up, not apply errors.
+      serverProposalsFailedTotal.inc();
+      throw error;
+    } finally {
+      serverProposalsPending.dec();
+    }
     if (result.error !== undefined) throw result.error;
     return result;
   }
@@ -493,6 +634,9 @@ export class EtcdServer implements ApplyTarget {
 
   #onSoftState(state: SoftState): void {
     const wasLeader = this.#isLeader;
+    // etcd counts a change to a known leader other than the one before.
+    if (state.lead !== 0n && state.lead !== this.#lead) serverLeaderChangesSeenTotal.inc();
+    if (state.lead !== this.#lead) this.#heartbeats.reset();
     this.#lead = state.lead;
     this.#isLeader = state.raftState === StateType.StateLeader;
     this.#term = this.raft.status().hardState.term;
@@ -522,6 +666,16 @@ export class EtcdServer implements ApplyTarget {
   async #onRaftSnapshot(snapshot: Snapshot): Promise<void> {
     const index = snapshot.metadata.index;
     if (index <= this.#appliedIndex) return;
+    serverSnapshotApplyInProgressTotal.set(1);
+    try {
+      await this.#applyRaftSnapshot(snapshot);
+    } finally {
+      serverSnapshotApplyInProgressTotal.set(0);
+    }
+  }
+
+  async #applyRaftSnapshot(snapshot: Snapshot): Promise<void> {
+    const index = snapshot.metadata.index;
     const dbPath = this.#boot.snapshotter.dbFilePath(index);
     await this.kv.compactionsDone().catch(() => {});
     this.backend.close();
@@ -531,6 +685,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: this.cfg.backendBatchIntervalMs,
       batchLimit: this.cfg.backendBatchLimit,
       freelistType: this.cfg.backendFreelistType,
+      logger: this.log.named("backend"),
     });
     this.lessor.recover(this.backend);
     this.kv.restore(this.backend);
@@ -596,7 +751,12 @@ export class EtcdServer implements ApplyTarget {
     const id = headerId !== undefined && headerId !== null && !_isZero(headerId)
       ? longToBigint(headerId)
       : longToBigint(req.ID ?? 0);
+    const began = performance.now();
     const result = applyRequest(this, req);
+    this.warnIfExpensive("", began, () => describeRequest(req), () => ({
+      response: _describeApplyResponse(req, result),
+      ...(result.error === undefined ? {} : { error: result.error.message }),
+    }));
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;
     this.#wait.trigger(id, result);
@@ -780,7 +940,9 @@ export class EtcdServer implements ApplyTarget {
   #revokeExpiredLeases(): void {
     if (!this.#isLeader || this.#stopped) return;
     for (const lease of this.lessor.findExpired()) {
-      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).catch((error) => {
+      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).then(
+        () => debuggingServerLeaseExpiredTotal.inc(),
+      ).catch((error) => {
         if (!this.#stopped) {
           this.log.warn("failed to revoke lease", {
             "lease-id": lease.id.toString(16),

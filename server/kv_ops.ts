@@ -212,10 +212,17 @@ export function txnHasPut(r: TxnRequest): boolean {
  * chosen requests (lease exists, ignore_* keys exist, range revisions valid), then apply.
  * `txn` is a write transaction; the caller ends it.
  */
-export function applyTxn(txn: TxnWrite, r: TxnRequest, leaseExists: LeaseExists): TxnResponse {
-  const path = _compareToPath(txn, r);
-  if (!isTxnReadOnly(r)) _checkRequests(txn, r, path, 0, (op) => _checkPut(txn, op, leaseExists));
-  _checkRequests(txn, r, path, 0, (op) => _checkRange(txn, op));
+export function applyTxn(
+  txn: TxnWrite,
+  r: TxnRequest,
+  leaseExists: LeaseExists,
+  view: TxnRead = txn,
+): TxnResponse {
+  // Compares and checks read `view`: etcd runs them in a read transaction of their own and
+  // only then opens the write transaction (its metrics count the two apart).
+  const path = _compareToPath(view, r);
+  if (!isTxnReadOnly(r)) _checkRequests(view, r, path, 0, (op) => _checkPut(view, op, leaseExists));
+  _checkRequests(view, r, path, 0, (op) => _checkRange(view, op));
   const response: TxnResponse = { succeeded: path[0] === true, responses: [] };
   _applyOps(txn, r, path, 0, response);
   const rev = txn.changes.length !== 0 ? txn.rev + 1 : txn.rev;

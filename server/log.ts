@@ -30,6 +30,11 @@ export interface Logger {
   fatal(msg: string, fields?: LogFields): never;
   /** A logger whose lines name `pkg` (capnslog's package, zap's caller), e.g. `etcdserver`. */
   named(pkg: string): Logger;
+  /**
+   * The line format. etcd words some warnings differently per logger (capnslog's printf
+   * sentence, zap's message plus fields); a caller that matches etcd's words asks this.
+   */
+  readonly format?: "capnslog" | "zap";
 }
 
 /** Log levels in increasing severity, as `--log-level` accepts them. */
@@ -101,6 +106,7 @@ function _makeLogger(state: _LoggerState, pkg: string): Logger {
       Deno.exit(1);
     },
     named: (child) => _makeLogger(state, child),
+    format: state.format === _formatZap ? "zap" : "capnslog",
   };
 }
 

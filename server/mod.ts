@@ -104,3 +104,4 @@ export {
 } from "./log.ts";
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
+export { serverProposalsPending } from "./metrics.ts";

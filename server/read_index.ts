@@ -14,6 +14,7 @@
 import { ErrStopped, ErrTimeout } from "./errors.ts";
 import type { ReadState } from "../raft/mod.ts";
 import type { WaitIndex } from "./wait.ts";
+import { serverReadIndexesFailedTotal, serverSlowReadIndexesTotal } from "./metrics.ts";
 
 /** What the read loop needs from the server. */
 export interface ReadIndexHost {
@@ -74,7 +75,11 @@ export class ReadIndexer {
     const round = this.#inFlight;
     if (round === undefined) return;
     for (const state of states) {
-      if (_contextId(state.requestCtx) !== round.id) continue;
+      if (_contextId(state.requestCtx) !== round.id) {
+        // etcd counts an out-of-date answer (to a context already retried) as a slow read.
+        serverSlowReadIndexesTotal.inc();
+        continue;
+      }
       this.#inFlight = undefined;
       if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
@@ -122,6 +127,7 @@ export class ReadIndexer {
       this.#host.readIndex(_contextBytes(round.id));
     } catch {
       // Raft refuses while there is no leader; the retry below asks again.
+      serverReadIndexesFailedTotal.inc();
     }
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
@@ -129,6 +135,7 @@ export class ReadIndexer {
       if (Date.now() >= round.deadlineMs) {
         // Give up on this round; the reads queued behind it get a round of their own.
         this.#inFlight = undefined;
+        serverSlowReadIndexesTotal.inc();
         round.reject(ErrTimeout);
         if (this.#next !== undefined) this.#startNext();
         return;

@@ -64,6 +64,10 @@ import type {
   TxnRequest,
   TxnResponse,
 } from "../etcdserverpb/mod.ts";
+import { describeMessage } from "./request_string.ts";
+
+/** etcd's prefix of the slow-request warning for reads served without raft. */
+const READ_ONLY_PREFIX = "read-only range ";
 
 /** The largest lease ID the server picks (IDs are positive int64). */
 const _LEASE_ID_MASK = (1n << 63n) - 1n;
@@ -291,12 +295,27 @@ export class V3Server implements ServerApi {
 
   /** A Range: serializable reads at once, others after a ReadIndex round. */
   async range(request: RangeRequest, context: RequestContext): Promise<RangeResponse> {
+    const began = performance.now();
+    const response = await this.#range(request, context);
+    // etcd's warnOfExpensiveReadOnlyRangeRequest, timed from the call (the ReadIndex wait too).
+    this.#core.warnIfExpensive(READ_ONLY_PREFIX, began, () => describeMessage(request), () => ({
+      response: `range_response_count:${response.kvs?.length ?? 0} size:${
+        etcdserverpb.RangeResponse.encode(response).finish().length
+      }`,
+    }));
+    return response;
+  }
+
+  async #range(request: RangeRequest, context: RequestContext): Promise<RangeResponse> {
     if (request.serializable !== true) await this.#core.linearizableReadNotify(context.signal);
     let response: RangeResponse;
+    const view = this.#core.kv.read();
     try {
-      response = applyRange(this.#core.kv.read(), request);
+      response = applyRange(view, request);
     } catch (error) {
       throw toServerError(error);
+    } finally {
+      view.end?.();
     }
     // Clients page with `count` and `more`: the count covers at least the keys returned.
     assert(num(response.count) >= (response.kvs?.length ?? 0), "range: count below kvs");
@@ -335,12 +354,32 @@ export class V3Server implements ServerApi {
   }
 
   async #readOnlyTxn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
+    const began = performance.now();
+    const response = await this.#readOnlyTxnBody(request, context);
+    // etcd's warnOfExpensiveReadOnlyTxnRequest.
+    this.#core.warnIfExpensive(READ_ONLY_PREFIX, began, () => describeMessage(request), () => {
+      // Only range responses are described (a nested txn's are not), as etcd does.
+      const counts = (response.responses ?? []).filter((op) => op.responseRange).map((op) =>
+        `range_response_count:${op.responseRange?.kvs?.length ?? 0}`
+      );
+      const size = etcdserverpb.TxnResponse.encode(response).finish().length;
+      return { response: `responses:<${counts.join(" ")}> size:${size}` };
+    });
+    return response;
+  }
+
+  async #readOnlyTxnBody(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (!_isTxnSerializable(request)) await this.#core.linearizableReadNotify(context.signal);
     let response: TxnResponse;
     try {
       const lessor = this.#core.lessor;
       const exists = (id: bigint) => lessor.lookup(id) !== undefined;
-      response = applyTxn(_readOnlyTxn(this.#core.kv.read()), request, exists);
+      const view = this.#core.kv.read();
+      try {
+        response = applyTxn(_readOnlyTxn(view), request, exists);
+      } finally {
+        view.end?.();
+      }
     } catch (error) {
       throw toServerError(error);
     }

@@ -14,6 +14,13 @@ import { join } from "node:path";
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../raft/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { decodeSnapEnvelope, encodeSnapEnvelope } from "./snappb.ts";
+import {
+  debuggingSnapSaveMarshallingDurationSeconds,
+  debuggingSnapSaveTotalDurationSeconds,
+  snapDbFsyncDurationSeconds,
+  snapDbSaveTotalDurationSeconds,
+  snapFsyncDurationSeconds,
+} from "./metrics.ts";
 
 const SNAP_SUFFIX = ".snap";
 const SNAP_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
@@ -132,7 +139,9 @@ export class Snapshotter {
   /** Writes a snap file for a non-empty snapshot (index > 0) durably. */
   async saveSnap(snapshot: Snapshot): Promise<void> {
     if (snapshot.metadata.index === 0) return;
+    const began = performance.now();
     const bytes = encodeSnapFile(snapshot);
+    debuggingSnapSaveMarshallingDurationSeconds.observe((performance.now() - began) / 1000);
     const path = join(this.dir, snapName(snapshot.metadata.term, snapshot.metadata.index));
     const tmpPath = path + ".tmp";
     const file = await Deno.open(tmpPath, {
@@ -144,12 +153,15 @@ export class Snapshotter {
     try {
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      const syncing = performance.now();
       await file.sync();
+      snapFsyncDurationSeconds.observe((performance.now() - syncing) / 1000);
     } finally {
       file.close();
     }
     await Deno.rename(tmpPath, path);
     syncDirectory(this.dir);
+    debuggingSnapSaveTotalDurationSeconds.observe((performance.now() - began) / 1000);
   }
 
   /** The newest snapshot that reads back whole. */
@@ -207,6 +219,7 @@ export class Snapshotter {
     stream: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
     index: number,
   ): Promise<{ path: string; bytes: number }> {
+    const began = performance.now();
     const tmpPath = await Deno.makeTempFile({ dir: this.dbDir, prefix: "tmp" });
     let bytes = 0;
     try {
@@ -217,7 +230,9 @@ export class Snapshotter {
           while (written < chunk.length) written += await file.write(chunk.subarray(written));
           bytes += chunk.length;
         }
+        const syncing = performance.now();
         await file.sync();
+        snapDbFsyncDurationSeconds.observe((performance.now() - syncing) / 1000);
       } finally {
         file.close();
       }
@@ -228,6 +243,7 @@ export class Snapshotter {
       }
       await Deno.rename(tmpPath, path);
       syncDirectory(this.dbDir);
+      snapDbSaveTotalDurationSeconds.observe((performance.now() - began) / 1000);
       return { path, bytes };
     } catch (err) {
       await Deno.remove(tmpPath).catch(() => {});

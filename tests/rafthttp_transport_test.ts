@@ -273,7 +273,7 @@ Deno.test("a member of another cluster is refused with 412 and the mismatch is l
     const [a, b] = nodes as [Node, Node];
     connect(nodes);
     a.transport.send([newMessage({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 })]);
-    await waitFor("mismatch logged", () => b.logger.has("request ignored (cluster ID mismatch)"));
+    await waitFor("mismatch logged", () => b.logger.has("request cluster ID mismatch"));
     await waitFor("sender told", () => a.logger.has("cluster ID mismatch"));
     // The raw answer, as etcd gives it.
     const response = await fetch(`${b.url}/raft`, {

@@ -1,5 +1,5 @@
 /**
- * A Prometheus-style duration histogram for WAL fsyncs, with the buckets of etcd's
+ * A private duration histogram (benchmarks and tests) for WAL fsyncs, with the buckets of etcd's
  * `etcd_disk_wal_fsync_duration_seconds`: upper bounds 0.001 * 2^k seconds for k = 0..13
  * (1 ms to 8.192 s), plus +Inf.
  *
@@ -88,13 +88,3 @@ export const WAL_FSYNC_BUCKETS: readonly number[] = Array.from(
   { length: 14 },
   (_, k) => 0.001 * 2 ** k,
 );
-
-/** The process-wide WAL fsync histogram; every WAL observes into it unless given another. */
-export const walFsyncDurationSeconds: DurationHistogram = new DurationHistogram(
-  "etcd_disk_wal_fsync_duration_seconds",
-  "The latency distributions of fsync called by WAL.",
-  WAL_FSYNC_BUCKETS,
-);
-
-/** Bytes written to WAL segments by this process (etcd's `etcd_disk_wal_write_bytes_total`). */
-export const walWriteBytes = { total: 0 };

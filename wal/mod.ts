@@ -1,6 +1,6 @@
 /**
  * wal: etcd 3.4's write-ahead log: segments, record framing, the CRC-32C chain, cutting,
- * torn-write repair, locking, purge, and the fsync duration histogram.
+ * torn-write repair, locking, purge, and the WAL metrics.
  *
  * @module
  */
@@ -20,9 +20,14 @@ export {
   type HistogramBucket,
   type HistogramSnapshot,
   WAL_FSYNC_BUCKETS,
-  walFsyncDurationSeconds,
-  walWriteBytes,
 } from "./histogram.ts";
+export {
+  type DurationObserver,
+  goDurationString,
+  walFsyncDurationSeconds,
+  type WalLogger,
+  walWriteBytesTotal,
+} from "./metrics.ts";
 export { inspectWal } from "./inspect.ts";
 export { type MemberDirOptions, type MemberDirs, memberDirs } from "./layout.ts";
 export { parseWalName, readWalNames, walName } from "./names.ts";

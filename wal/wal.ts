@@ -25,7 +25,15 @@ import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./de
 import { RecordEncoder } from "./encoder.ts";
 import { assert, WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
-import { type DurationHistogram, walFsyncDurationSeconds, walWriteBytes } from "./histogram.ts";
+import {
+  type DurationObserver,
+  goDurationString,
+  TEST_FSYNC_DELAY_MS,
+  walFsyncDurationSeconds,
+  type WalLogger,
+  walWriteBytesTotal,
+  WARN_SYNC_DURATION_SECONDS,
+} from "./metrics.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, syncDir, walName } from "./names.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
 
@@ -36,8 +44,10 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1000 * 1000;
 export interface WalOptions {
   /** Preallocated size of a segment; a save that passes it cuts to a new segment. */
   segmentBytes?: number;
-  /** Where fsync durations are observed (default: the process-wide WAL histogram). */
-  histogram?: DurationHistogram;
+  /** Where fsync durations are observed (default: `etcd_disk_wal_fsync_duration_seconds`). */
+  histogram?: DurationObserver;
+  /** Where `slow fdatasync` is logged (etcd's `wal` logger); nothing when absent. */
+  logger?: WalLogger;
   /** Skip fdatasync (etcd's --unsafe-no-fsync). Tests and benchmarks only. */
   unsafeNoFsync?: boolean;
   /**
@@ -96,7 +106,8 @@ function _isEmptyHardState(hs: HardState): boolean {
 /** An etcd-format write-ahead log. */
 export class Wal {
   readonly #segmentBytes: number;
-  readonly #histogram: DurationHistogram;
+  readonly #histogram: DurationObserver;
+  readonly #logger: WalLogger | undefined;
   readonly #unsafeNoFsync: boolean;
   readonly #syncWrites: boolean;
   #segments: _Segment[];
@@ -118,6 +129,7 @@ export class Wal {
   private constructor(readonly dir: string, segments: _Segment[], options: WalOptions) {
     this.#segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.#histogram = options.histogram ?? walFsyncDurationSeconds;
+    this.#logger = options.logger;
     this.#unsafeNoFsync = options.unsafeNoFsync ?? false;
     this.#syncWrites = (options.writeMode ?? "sync") === "sync";
     this.#segments = segments;
@@ -345,8 +357,22 @@ export class Wal {
   async #timedSync(file: Deno.FsFile, always: boolean): Promise<void> {
     if (this.#unsafeNoFsync && !always) return;
     const began = performance.now();
+    if (TEST_FSYNC_DELAY_MS > 0) await new Promise((r) => setTimeout(r, TEST_FSYNC_DELAY_MS));
     await file.syncData();
-    this.#histogram.observe((performance.now() - began) / 1000);
+    const seconds = (performance.now() - began) / 1000;
+    this.#histogram.observe(seconds);
+    // etcd's wal.sync(): a sync over a second is the seeds' first sign of a slow disk.
+    if (seconds > WARN_SYNC_DURATION_SECONDS) this.#warnSlowSync(seconds);
+  }
+
+  #warnSlowSync(seconds: number): void {
+    const took = goDurationString(seconds);
+    const expected = goDurationString(WARN_SYNC_DURATION_SECONDS);
+    if (this.#logger?.format === "zap") {
+      this.#logger.warn("slow fdatasync", { took, "expected-duration": expected });
+    } else {
+      this.#logger?.warn(`sync duration of ${took}, expected less than ${expected}`);
+    }
   }
 
   async #writeTail(bytes: Uint8Array): Promise<void> {
@@ -361,7 +387,7 @@ export class Wal {
     }
     assert(written === bytes.length, () => `wrote ${written} of ${bytes.length} bytes`);
     this.#tailOffset += written;
-    walWriteBytes.total += written;
+    walWriteBytesTotal.inc(written);
   }
 
   /** Closes the full tail and continues in a new segment (see the module comment). */

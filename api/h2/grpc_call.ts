@@ -27,6 +27,10 @@ import type {
 import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
 import { encodeLiteral } from "./hpack.ts";
+import {
+  networkClientGrpcReceivedBytesTotal,
+  networkClientGrpcSentBytesTotal,
+} from "../metrics.ts";
 
 const MESSAGE_PREFIX_BYTES = 5;
 /** Requests a bidirectional call may queue unread before it is cancelled. */
@@ -230,6 +234,7 @@ class _GrpcCall {
 
   #send(method: AnyMethodDescriptor, message: unknown): Promise<void> {
     const payload = method.response.encode(message);
+    networkClientGrpcSentBytesTotal.inc(payload.length);
     if (payload.length > this.#limits.maxSendBytes) {
       throw new EtcdError(
         Status.RESOURCE_EXHAUSTED,
@@ -386,6 +391,7 @@ class _H2CallContext implements CallContext {
 
 function _decode(method: AnyMethodDescriptor, bytes: Uint8Array): unknown {
   try {
+    networkClientGrpcReceivedBytesTotal.inc(bytes.length);
     return method.request.decode(bytes);
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);

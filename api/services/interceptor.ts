@@ -27,6 +27,7 @@ import {
   METHODS,
   SERVICE_KEYS,
 } from "../../rpc/mod.ts";
+import { countClientRequest } from "../metrics.ts";
 
 /** etcd's maxNoLeaderCnt: leaderless election timeouts before a require-leader stream ends. */
 export const NO_LEADER_CHECKS_MAX = 3;
@@ -74,6 +75,11 @@ export function interceptServices(
   return out as EtcdServices;
 }
 
+/** etcd's client request counter, by call type and the client's `client-api-version`. */
+function _countClientRequest(type: "unary" | "stream", context: CallContext): void {
+  countClientRequest(type, context.metadata("client-api-version") ?? "unknown");
+}
+
 /** etcd 3.4's `isRPCSupportedForLearner`: Status, and Range when serializable. */
 export function isSupportedForLearner(method: AnyMethodDescriptor, request: unknown): boolean {
   if (method.path === METHODS.Maintenance.Status.path) return true;
@@ -92,6 +98,7 @@ function _unary(
     if (target.isLearner && !isSupportedForLearner(method, request)) {
       return Promise.reject(ErrNotSupportedForLearner);
     }
+    _countClientRequest("unary", context);
     if (context.requireLeader && target.leader === 0n) return Promise.reject(ErrNoLeader);
     return handler(request, context);
   };
@@ -124,6 +131,7 @@ async function _guardStream(
   run: (context: CallContext) => Promise<void>,
 ): Promise<void> {
   if (target.isLearner) throw ErrNotSupportedForLearner;
+  _countClientRequest("stream", context);
   if (!context.requireLeader) return await run(context);
   if (target.leader === 0n) throw ErrNoLeader;
   const leaderLost = new AbortController();

@@ -16,6 +16,7 @@ import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
 import { watchService } from "./watch.ts";
 import { withgRPCErrors } from "./grpc_error.ts";
+import { instrumentServices } from "./grpc_metrics.ts";
 
 export { checkIntervals, checkPutRequest, checkRangeRequest, checkTxnRequest } from "./kv.ts";
 export {
@@ -52,5 +53,7 @@ export function etcdServices(server: ServerApi): EtcdServices {
     lock: lockService(server),
   };
   // The member's leader and learner state are read live on every call.
-  return interceptServices(withgRPCErrors(services), server);
+  // etcd chains the Prometheus interceptor after its own checks: calls they refuse are not
+  // counted.
+  return interceptServices(instrumentServices(withgRPCErrors(services)), server);
 }

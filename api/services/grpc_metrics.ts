@@ -1,0 +1,158 @@
+/**
+ * go-grpc-prometheus's server interceptors, as etcd installs them: every call of every
+ * transport (grpc-js, the native HTTP/2 one, the JSON gateway) counts as started, each
+ * message received and sent, and the call as handled with its gRPC code; with
+ * `--metrics extensive` its duration is observed too. The series of every method start at
+ * zero (etcd calls `grpc_prometheus.Register` on its server, which pre-initialises them).
+ *
+ * @module
+ */
+
+import type { BidiHandler, ServerStreamHandler, StreamSink, UnaryHandler } from "../../rpc/mod.ts";
+import {
+  allMethods,
+  type AnyMethodDescriptor,
+  type EtcdServices,
+  SERVICE_KEYS,
+  Status,
+} from "../../rpc/mod.ts";
+import {
+  GRPC_CODE_NAMES,
+  type GrpcMethodCounts,
+  grpcMethodCounts,
+  grpcServerHandlingSeconds,
+  handlingTimeEnabled,
+} from "../metrics.ts";
+
+/** go-grpc-prometheus's type label of a method kind. */
+function _typeLabel(method: AnyMethodDescriptor): string {
+  if (method.kind === "unary") return "unary";
+  if (method.kind === "serverStream") return "server_stream";
+  return "bidi_stream";
+}
+
+/** The counts of `method`, zero until its first call (the series exist from the start). */
+function _countsOf(method: AnyMethodDescriptor): GrpcMethodCounts {
+  return grpcMethodCounts(method.path, {
+    grpc_method: method.name,
+    grpc_service: `etcdserverpb.${method.service}`,
+    grpc_type: _typeLabel(method),
+  });
+}
+
+/**
+ * A call ended with `error` (undefined: OK) after `beganMs`. A call whose client went away
+ * ends Canceled, as grpc-go reports a stream whose context was cancelled.
+ */
+function _handled(
+  counts: GrpcMethodCounts,
+  error: unknown,
+  beganMs: number,
+  signal: AbortSignal,
+): void {
+  const code = signal.aborted ? Status.CANCELLED : error === undefined ? Status.OK : _codeOf(error);
+  counts.handled[code]!++;
+  if (handlingTimeEnabled()) {
+    grpcServerHandlingSeconds.observe(counts.labels, (performance.now() - beganMs) / 1000);
+  }
+}
+
+function _codeOf(error: unknown): number {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "number" && code > 0 && code < GRPC_CODE_NAMES.length
+    ? code
+    : Status.UNKNOWN;
+}
+
+// deno-lint-ignore no-explicit-any
+type _AnyUnary = UnaryHandler<any, any>;
+// deno-lint-ignore no-explicit-any
+type _AnyServerStream = ServerStreamHandler<any, any>;
+// deno-lint-ignore no-explicit-any
+type _AnyBidi = BidiHandler<any, any>;
+
+/**
+ * Wraps every handler of `services` in the counters above and initialises the series of every
+ * method of etcd's services (a method without a handler still counts its Unimplemented calls
+ * on the transport that refuses it, as in etcd, only once it has a handler here).
+ */
+export function instrumentServices(services: EtcdServices): EtcdServices {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const method of allMethods()) {
+    const stats = _countsOf(method);
+    if (handlingTimeEnabled()) grpcServerHandlingSeconds.zero(stats.labels);
+    const key = SERVICE_KEYS[method.service];
+    const handler = (services[key] as Record<string, unknown> | undefined)?.[method.handlerKey];
+    if (typeof handler !== "function") continue;
+    const wrapped = out[key] ??= {};
+    if (method.kind === "unary") wrapped[method.handlerKey] = _unary(stats, handler as _AnyUnary);
+    else if (method.kind === "serverStream") {
+      wrapped[method.handlerKey] = _serverStream(stats, handler as _AnyServerStream);
+    } else wrapped[method.handlerKey] = _bidi(stats, handler as _AnyBidi);
+  }
+  return out as EtcdServices;
+}
+
+function _unary(stats: GrpcMethodCounts, handler: _AnyUnary): _AnyUnary {
+  return async (request, context) => {
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
+    stats.received++;
+    try {
+      const response = await handler(request, context);
+      stats.sent++;
+      _handled(stats, undefined, began, context.signal);
+      return response;
+    } catch (error) {
+      _handled(stats, error, began, context.signal);
+      throw error;
+    }
+  };
+}
+
+function _countingSink<T>(stats: GrpcMethodCounts, sink: StreamSink<T>): StreamSink<T> {
+  return {
+    send: (message: T) => {
+      stats.sent++;
+      return sink.send(message);
+    },
+    get closed() {
+      return sink.closed;
+    },
+  } as StreamSink<T>;
+}
+
+function _serverStream(stats: GrpcMethodCounts, handler: _AnyServerStream): _AnyServerStream {
+  return async (request, sink, context) => {
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
+    stats.received++;
+    try {
+      await handler(request, _countingSink(stats, sink), context);
+      _handled(stats, undefined, began, context.signal);
+    } catch (error) {
+      _handled(stats, error, began, context.signal);
+      throw error;
+    }
+  };
+}
+
+function _bidi(stats: GrpcMethodCounts, handler: _AnyBidi): _AnyBidi {
+  return async (input, sink, context) => {
+    const began = handlingTimeEnabled() ? performance.now() : 0;
+    stats.started++;
+    async function* counted() {
+      for await (const message of input) {
+        stats.received++;
+        yield message;
+      }
+    }
+    try {
+      await handler(counted(), _countingSink(stats, sink), context);
+      _handled(stats, undefined, began, context.signal);
+    } catch (error) {
+      _handled(stats, error, began, context.signal);
+      throw error;
+    }
+  };
+}
