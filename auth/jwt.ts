@@ -41,7 +41,8 @@ const _ALGORITHMS = new Set([
   "HS512",
 ]);
 
-type _Key = CryptoKey | Uint8Array;
+/** A key as jose takes it (its CryptoKey type is node's, not the DOM's). */
+type _Key = Awaited<ReturnType<typeof importJWK>>;
 
 /** What the JWT provider is built from. */
 export interface JwtOptions {
@@ -235,7 +236,7 @@ function _checkType(key: KeyObject, family: "rsa" | "ec"): KeyObject {
   return key;
 }
 
-async function _import(jwk: JWK, algorithm: string): Promise<CryptoKey> {
+async function _import(jwk: JWK, algorithm: string): Promise<_Key> {
   const key = await importJWK(jwk, algorithm);
   if (key instanceof Uint8Array) throw new Error(`jwt: ${algorithm} needs an asymmetric key`);
   return key;

@@ -263,6 +263,19 @@ export const ErrInvalidAuthToken: EtcdError = _define(
   Status.UNAUTHENTICATED,
   "etcdserver: invalid auth token",
 );
+/**
+ * `auth.ErrNoPasswordUser`: etcd 3.4's togRPCError has no entry for it, so a client sees the
+ * store's own words with code UNKNOWN (Authenticate as a `--no-password` user).
+ */
+export const ErrNoPasswordUser: EtcdError = _define(
+  Status.UNKNOWN,
+  "auth: authentication failed, password was given for no password user",
+);
+/** `auth.ErrVerifyOnly`, unmapped in etcd 3.4 as well: UNKNOWN with the store's words. */
+export const ErrVerifyOnly: EtcdError = _define(
+  Status.UNKNOWN,
+  "auth: token signing attempted with verify-only key",
+);
 /** `ErrGRPCInvalidAuthMgmt` in etcd. */
 export const ErrInvalidAuthMgmt: EtcdError = _define(
   Status.INVALID_ARGUMENT,
