@@ -146,7 +146,11 @@ export function checkTxnPermissions(
   }
   for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) {
     if (op.requestRange) {
-      store.isRangePermitted(info, op.requestRange.key ?? _EMPTY, op.requestRange.rangeEnd ?? _EMPTY);
+      store.isRangePermitted(
+        info,
+        op.requestRange.key ?? _EMPTY,
+        op.requestRange.rangeEnd ?? _EMPTY,
+      );
     } else if (op.requestPut) {
       store.isPutPermitted(info, op.requestPut.key ?? _EMPTY);
     } else if (op.requestDeleteRange) {
