@@ -8,8 +8,6 @@ import { newJwtProvider, parseGoDuration } from "./jwt.ts";
 import { ErrInvalidAuthOpts, ErrKeyMismatch, ErrMissingKey, ErrVerifyOnly } from "./errors.ts";
 import { parseTokenOptions } from "./token.ts";
 
-const signal = () => AbortSignal.timeout(1000);
-
 async function keyFiles(type: "rsa" | "ec"): Promise<{ dir: string; pub: string; priv: string }> {
   const dir = await Deno.makeTempDir({ prefix: "detcd_jwt_" });
   const pair = type === "rsa"

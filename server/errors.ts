@@ -61,6 +61,10 @@ export const ServerErrorCode = {
   InvalidAuthToken: "InvalidAuthToken",
   InvalidAuthMgmt: "InvalidAuthMgmt",
   VerifyOnly: "VerifyOnly",
+  RawUserEmpty: "RawUserEmpty",
+  RawUserNotFound: "RawUserNotFound",
+  RawPermissionDenied: "RawPermissionDenied",
+  RawInvalidAuthToken: "RawInvalidAuthToken",
 } as const;
 
 /** One of the server error codes. */
@@ -297,6 +301,46 @@ export const ErrVerifyOnly: ServerError = _define(
   ServerErrorCode.VerifyOnly,
   "auth: token signing attempted with verify-only key",
 );
+
+// etcd's authMaintenanceServer (Defragment, Hash, HashKV, Snapshot) returns the auth store's
+// errors without togRPCError: a client sees them as UNKNOWN, in the store's words.
+
+/** `auth.ErrUserEmpty`, unmapped (a maintenance call by an anonymous caller). */
+export const ErrRawUserEmpty: ServerError = _define(
+  ServerErrorCode.RawUserEmpty,
+  "auth: user name is empty",
+);
+/** `auth.ErrUserNotFound`, unmapped. */
+export const ErrRawUserNotFound: ServerError = _define(
+  ServerErrorCode.RawUserNotFound,
+  "auth: user not found",
+);
+/** `auth.ErrPermissionDenied`, unmapped (a maintenance call by a user without root). */
+export const ErrRawPermissionDenied: ServerError = _define(
+  ServerErrorCode.RawPermissionDenied,
+  "auth: permission denied",
+);
+/** `auth.ErrInvalidAuthToken`, unmapped. */
+export const ErrRawInvalidAuthToken: ServerError = _define(
+  ServerErrorCode.RawInvalidAuthToken,
+  "auth: invalid auth token",
+);
+
+/** The unmapped form of an auth error, as the maintenance service reports it. */
+export function rawAuthError(error: ServerError): ServerError {
+  switch (error.code) {
+    case ServerErrorCode.UserEmpty:
+      return ErrRawUserEmpty;
+    case ServerErrorCode.UserNotFound:
+      return ErrRawUserNotFound;
+    case ServerErrorCode.PermissionDenied:
+      return ErrRawPermissionDenied;
+    case ServerErrorCode.InvalidAuthToken:
+      return ErrRawInvalidAuthToken;
+    default:
+      return error;
+  }
+}
 
 /** The server error of each auth store error a request can meet. */
 const _AUTH_ERRORS: Partial<Record<AuthErrorCode, ServerError>> = {

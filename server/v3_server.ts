@@ -40,6 +40,7 @@ import {
   ErrInvalidAuthToken,
   ErrNoSpace,
   ErrRequestTooLarge,
+  rawAuthError,
   type ServerError,
   toServerError,
 } from "./errors.ts";
@@ -731,15 +732,19 @@ export class V3Server implements ServerApi {
     }
   }
 
-  /** Root only (etcd's authMaintenanceServer.isAuthenticated). */
-  async #checkAdmin(context: RequestContext): Promise<AuthInfo | undefined> {
-    const info = await this.#authInfo(context);
+  /**
+   * Root only, as etcd's authMaintenanceServer.isAuthenticated decides; its errors reach the
+   * client unmapped (`maintenance` true: Defragment, Hash, HashKV, Snapshot).
+   */
+  async #checkAdmin(context: RequestContext, maintenance = true): Promise<AuthInfo | undefined> {
     try {
+      const info = await this.#authInfo(context);
       this.#core.authStore.isAdminPermitted(info);
+      return info;
     } catch (error) {
-      throw toServerError(error);
+      const mapped = toServerError(error);
+      throw maintenance ? rawAuthError(mapped) : mapped;
     }
-    return info;
   }
 
   /** An Auth request through raft; the response with its header filled. */
@@ -822,7 +827,7 @@ export class V3Server implements ServerApi {
     const noPassword = request.options?.noPassword === true;
     let hashedPassword = "";
     if (!noPassword && name !== "") {
-      await this.#checkAdmin(context);
+      await this.#checkAdmin(context, false);
       hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
     }
     return await this.#authRequest({
@@ -856,7 +861,7 @@ export class V3Server implements ServerApi {
     request: etcdserverpb.AuthUserChangePasswordRequest.$Properties,
     context: RequestContext,
   ): Promise<_Pb<"AuthUserChangePasswordResponse">> {
-    await this.#checkAdmin(context);
+    await this.#checkAdmin(context, false);
     const hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
     return await this.#authRequest({
       authUserChangePassword: { name: request.name ?? "", hashedPassword },

@@ -33,6 +33,10 @@ import {
   ErrPeerURLExist,
   ErrPermissionDenied,
   ErrPermissionNotGranted,
+  ErrRawInvalidAuthToken,
+  ErrRawPermissionDenied,
+  ErrRawUserEmpty,
+  ErrRawUserNotFound,
   ErrRequestTooLarge,
   ErrRoleAlreadyExist,
   ErrRoleEmpty,
@@ -98,6 +102,10 @@ const _BY_CODE: Readonly<Record<ServerErrorCode, EtcdError>> = {
   InvalidAuthToken: ErrInvalidAuthToken,
   InvalidAuthMgmt: ErrInvalidAuthMgmt,
   VerifyOnly: ErrVerifyOnly,
+  RawUserEmpty: ErrRawUserEmpty,
+  RawUserNotFound: ErrRawUserNotFound,
+  RawPermissionDenied: ErrRawPermissionDenied,
+  RawInvalidAuthToken: ErrRawInvalidAuthToken,
 };
 
 /**
