@@ -758,14 +758,20 @@ export class EtcdServer implements ApplyTarget {
   #revokeExpiredLeases(): void {
     if (!this.#isLeader || this.#stopped) return;
     for (const lease of this.lessor.findExpired()) {
-      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).catch((error) => {
-        if (!this.#stopped) {
-          this.log.warn("failed to revoke lease", {
-            "lease-id": lease.id.toString(16),
-            error: (error as Error).message,
-          });
-        }
-      });
+      // etcd revokes as root (authStore.WithRoot), so that the applier's lease check passes.
+      const asRoot = this.authStore.enabled
+        ? { username: "root", revision: this.authStore.revision }
+        : undefined;
+      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }, undefined, asRoot).catch(
+        (error) => {
+          if (!this.#stopped) {
+            this.log.warn("failed to revoke lease", {
+              "lease-id": lease.id.toString(16),
+              error: (error as Error).message,
+            });
+          }
+        },
+      );
     }
   }
 }

@@ -20,7 +20,9 @@
  *   authApplierV3), so a permission revoked while the request is in flight is honoured.
  * - Defragment, Hash, HashKV and Snapshot are root's (etcd's authMaintenanceServer).
  * - A watch needs read permission on its range when it is created.
- * - Status, MoveLeader, member changes and lease keep-alives and TTLs are not checked, as in
+ * - Member add, remove, update and promote are root's (etcd's
+ *   checkMembershipOperationPermission).
+ * - Status, MoveLeader, MemberList and lease keep-alives and TTLs are not checked, as in
  *   etcd 3.4.
  *
  * @module
@@ -560,12 +562,14 @@ export class V3Server implements ServerApi {
     options: { peerUrls: string[]; isLearner: boolean },
     context: RequestContext,
   ): Promise<{ member: Member; members: Member[] }> {
+    await this.#checkAdmin(context, false);
     const member = await addMember(this.#core, options, context.signal);
     return { member, members: this.#core.cluster.sortedMembers() };
   }
 
   /** Removes a member. */
   async memberRemove(id: bigint, context: RequestContext): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await removeMember(this.#core, id, context.signal);
     return this.#core.cluster.sortedMembers();
   }
@@ -575,12 +579,14 @@ export class V3Server implements ServerApi {
     options: { id: bigint; peerUrls: string[] },
     context: RequestContext,
   ): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await updateMember(this.#core, options, context.signal);
     return this.#core.cluster.sortedMembers();
   }
 
   /** Promotes a learner to a voter. */
   async memberPromote(id: bigint, context: RequestContext): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await promoteMember(this.#core, id, context.signal);
     return this.#core.cluster.sortedMembers();
   }
