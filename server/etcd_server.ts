@@ -632,7 +632,11 @@ export class EtcdServer implements ApplyTarget {
   #stopRemoved(): void {
     const error = new Error("the member has been permanently removed from the cluster");
     this.log.warn(error.message);
-    setTimeout(() => this.#onFatal(error), 10 * this.cfg.heartbeatIntervalMs);
+    // etcd's process then exits with status 0: a removal is an orderly end, not a failure.
+    setTimeout(() => {
+      this.#wait.cancelAll(ErrStopped);
+      void this.stop();
+    }, 10 * this.cfg.heartbeatIntervalMs);
   }
 
   async #afterApply(): Promise<void> {
