@@ -44,6 +44,7 @@ import {
   ErrUserNotFound,
 } from "./errors.ts";
 import { UnifiedPermissions } from "./range_perm.ts";
+import { BcryptPool } from "./bcrypt_pool.ts";
 import type { AssignParams, AuthInfo, TokenProvider } from "./token.ts";
 
 const _utf8 = new TextEncoder();
@@ -120,7 +121,11 @@ export class AuthStore {
    * a wrong password always pays it, and a changed password has another hash.
    */
   readonly #verified = new Map<string, true>();
+  /** Compares under way, by the same key: a burst of logins with one password pays once. */
+  readonly #comparing = new Map<string, Promise<boolean>>();
   readonly #verifyKey = randomBytes(32);
+  /** Hashes and compares run on worker threads, never on the member's event loop. */
+  readonly #bcrypt = new BcryptPool();
 
   /**
    * Opens the store on `backend` (etcd's NewAuthStore): creates the buckets, writes auth
@@ -168,9 +173,10 @@ export class AuthStore {
     if (this.#enabled) this.#tokens.enable();
   }
 
-  /** Stops the token provider's timers. */
+  /** Stops the token provider's timers and the bcrypt workers. */
   close(): void {
     this.#tokens.close();
+    this.#bcrypt.close();
   }
 
   /** Whether auth is on. */
@@ -197,7 +203,7 @@ export class AuthStore {
 
   /** The bcrypt hash of `password`, computed without blocking the event loop. */
   async hashPassword(password: string): Promise<string> {
-    return await bcrypt.hash(password, this.#bcryptCost);
+    return await this.#bcrypt.hash(password, this.#bcryptCost);
   }
 
   /**
@@ -216,11 +222,16 @@ export class AuthStore {
     }`;
     let same = this.#verified.has(remembered);
     if (!same) {
-      try {
-        same = await bcrypt.compare(password, hash);
-      } catch {
-        same = false;
+      let comparing = this.#comparing.get(remembered);
+      if (comparing === undefined) {
+        comparing = this.#bcrypt.compare(password, hash);
+        this.#comparing.set(remembered, comparing);
+        comparing.then(
+          () => this.#comparing.delete(remembered),
+          () => this.#comparing.delete(remembered),
+        );
       }
+      same = await comparing;
       if (same) {
         if (this.#verified.size >= _VERIFIED_MAX) {
           this.#verified.delete(this.#verified.keys().next().value!);

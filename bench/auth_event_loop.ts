@@ -8,8 +8,10 @@
  * synchronous bcrypt compare: what each Authenticate would stall the loop for if the check
  * ran synchronously.
  *
- * Run: `deno run -A bench/auth_event_loop.ts [CLIENTS] [SECONDS] [COST]` (defaults 50 10 10),
- * inside a private network namespace (it listens on 127.0.0.1:31040-31041).
+ * Run: `deno run -A bench/auth_event_loop.ts [CLIENTS] [SECONDS] [COST] [right|wrong]`
+ * (defaults 50 10 10 right), inside a private network namespace (it listens on
+ * 127.0.0.1:31040-31041). With `wrong` every call gives a wrong password, so every call pays
+ * a full bcrypt compare (a right password is compared once, then remembered).
  *
  * @module
  */
@@ -23,7 +25,7 @@ const CLIENT_PORT = 31040;
 const PEER_PORT = 31041;
 const ENDPOINT = `127.0.0.1:${CLIENT_PORT}`;
 
-async function clientMain(clients: number, seconds: number): Promise<void> {
+async function clientMain(clients: number, seconds: number, password: string): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   let done = 0;
   let failed = 0;
@@ -31,7 +33,7 @@ async function clientMain(clients: number, seconds: number): Promise<void> {
     const client = new EtcdGrpcClient(ENDPOINT);
     while (Date.now() < deadline) {
       try {
-        await client.unary(METHODS.Auth.Authenticate, { name: "root", password: "rootpw" });
+        await client.unary(METHODS.Auth.Authenticate, { name: "root", password });
         done++;
       } catch {
         failed++;
@@ -47,7 +49,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
-async function serverMain(clients: number, seconds: number, cost: number): Promise<void> {
+async function serverMain(
+  clients: number,
+  seconds: number,
+  cost: number,
+  mode: string,
+): Promise<void> {
   const dataDir = await Deno.makeTempDir({ prefix: "detcd_auth_bench_" });
   const cfg = defaultConfig();
   cfg.name = "bench";
@@ -83,12 +90,21 @@ async function serverMain(clients: number, seconds: number, cost: number): Promi
     expected = now + 10;
   }, 10);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, "--client", `${clients}`, `${seconds}`],
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--client",
+      `${clients}`,
+      `${seconds}`,
+      mode === "wrong" ? "not-the-password" : "rootpw",
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const output = await child.output();
   clearInterval(timer);
+  if (!output.success) throw new Error("the client process failed");
   const result = JSON.parse(new TextDecoder().decode(output.stdout)) as {
     done: number;
     failed: number;
@@ -98,6 +114,7 @@ async function serverMain(clients: number, seconds: number, cost: number): Promi
     clients,
     seconds,
     bcryptCost: cost,
+    passwords: mode,
     authenticatePerSecond: Math.round(result.done / seconds),
     failed: result.failed,
     loopDelayMs: {
@@ -112,11 +129,12 @@ async function serverMain(clients: number, seconds: number, cost: number): Promi
 }
 
 if (Deno.args[0] === "--client") {
-  await clientMain(Number(Deno.args[1] ?? 50), Number(Deno.args[2] ?? 10));
+  await clientMain(Number(Deno.args[1] ?? 50), Number(Deno.args[2] ?? 10), Deno.args[3] ?? "");
 } else {
   await serverMain(
     Number(Deno.args[0] ?? 50),
     Number(Deno.args[1] ?? 10),
     Number(Deno.args[2] ?? 10),
+    Deno.args[3] ?? "right",
   );
 }
