@@ -9,6 +9,8 @@
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
 export { checkInitialHashKV } from "./corruption.ts";
+export { newAuthTokenProvider, type TokenIndexes } from "./auth_tokens.ts";
+export type { TokenProvider } from "../auth/mod.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
 export {
   attributesJson,
@@ -23,6 +25,7 @@ export { applyRequest, type ApplyResult } from "./apply.ts";
 export { allServerErrors, ServerError, ServerErrorCode, toServerError } from "./errors.ts";
 export {
   type AlarmMember,
+  type AuthApi,
   type ClusterApi,
   type LeaseApi,
   type MaintenanceApi,

@@ -29,16 +29,10 @@ export function maintenanceService(server: ServerApi): MaintenanceService {
       await server.defragment(requestContext(ctx));
       return {};
     },
-    hash: (_r, ctx) => Promise.resolve(server.hash(requestContext(ctx))),
-    hashKV: (r, ctx) => {
-      try {
-        return Promise.resolve(server.hashKV(r, requestContext(ctx)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
+    hash: (_r, ctx) => server.hash(requestContext(ctx)),
+    hashKV: (r, ctx) => server.hashKV(r, requestContext(ctx)),
     snapshot: async (_r, sink, ctx) => {
-      const snapshot = server.snapshot(requestContext(ctx));
+      const snapshot = await server.snapshot(requestContext(ctx));
       try {
         const total = snapshot.size();
         const sha = createHash("sha256");

@@ -7,6 +7,7 @@
 
 import type { EtcdServices } from "../../rpc/mod.ts";
 import type { ServerApi } from "../../server/mod.ts";
+import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
 import { electionService } from "./election.ts";
 import { lockService } from "./lock.ts";
@@ -28,6 +29,7 @@ export {
 export { togRPCError, withgRPCErrors } from "./grpc_error.ts";
 export { requestContext } from "./request_context.ts";
 export {
+  authService,
   clusterService,
   electionService,
   kvService,
@@ -40,7 +42,6 @@ export {
 /**
  * Every service detcd serves, over the server's request API, with server errors mapped to
  * gRPC ones (`togRPCError`), behind etcd's interceptors (learner and require-leader checks).
- * Auth is not served yet (UNIMPLEMENTED).
  */
 export function etcdServices(server: ServerApi): EtcdServices {
   const services: EtcdServices = {
@@ -49,6 +50,7 @@ export function etcdServices(server: ServerApi): EtcdServices {
     lease: leaseService(server),
     cluster: clusterService(server),
     maintenance: maintenanceService(server),
+    auth: authService(server),
     election: electionService(server),
     lock: lockService(server),
   };

@@ -6560,6 +6560,9 @@ export namespace etcdserverpb {
         /** AuthUserAddRequest options. */
         options?: (authpb.UserAddOptions.$Properties|null);
 
+        /** AuthUserAddRequest hashedPassword. */
+        hashedPassword: string;
+
         /**
          * Creates a new AuthUserAddRequest instance using the specified properties.
          * @param [properties] Properties to set
@@ -6628,6 +6631,9 @@ export namespace etcdserverpb {
 
             /** AuthUserAddRequest options */
             options?: (authpb.UserAddOptions.$Properties|null);
+
+            /** AuthUserAddRequest hashedPassword */
+            hashedPassword?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -6848,6 +6854,9 @@ export namespace etcdserverpb {
         /** AuthUserChangePasswordRequest password. */
         password: string;
 
+        /** AuthUserChangePasswordRequest hashedPassword. */
+        hashedPassword: string;
+
         /**
          * Creates a new AuthUserChangePasswordRequest instance using the specified properties.
          * @param [properties] Properties to set
@@ -6913,6 +6922,9 @@ export namespace etcdserverpb {
 
             /** AuthUserChangePasswordRequest password */
             password?: (string|null);
+
+            /** AuthUserChangePasswordRequest hashedPassword */
+            hashedPassword?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -18984,6 +18984,7 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
          * @property {string|null} [name] AuthUserAddRequest name
          * @property {string|null} [password] AuthUserAddRequest password
          * @property {authpb.UserAddOptions.$Properties|null} [options] AuthUserAddRequest options
+         * @property {string|null} [hashedPassword] AuthUserAddRequest hashedPassword
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -19040,6 +19041,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
         AuthUserAddRequest.prototype.options = null;
 
         /**
+         * AuthUserAddRequest hashedPassword.
+         * @member {string} hashedPassword
+         * @memberof etcdserverpb.AuthUserAddRequest
+         * @instance
+         */
+        AuthUserAddRequest.prototype.hashedPassword = "";
+
+        /**
          * Creates a new AuthUserAddRequest instance using the specified properties.
          * @function create
          * @memberof etcdserverpb.AuthUserAddRequest
@@ -19077,6 +19086,8 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                 writer.uint32(/* id 2, wireType 2 =*/18).string(message.password);
             if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
                 $root.authpb.UserAddOptions.encode(message.options, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword") && message.hashedPassword !== "")
+                writer.uint32(/* id 4, wireType 2 =*/34).string(message.hashedPassword);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -19145,6 +19156,15 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         message.options = $root.authpb.UserAddOptions.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
                         continue;
                     }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.hashedPassword = value;
+                        else
+                            delete message.hashedPassword;
+                        continue;
+                    }
                 }
                 reader.skipType(wireType, _depth, tag);
                 if (!reader.discardUnknown) {
@@ -19188,6 +19208,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                 if (error)
                     return "options." + error;
             }
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
+                if (!$util.isString(message.hashedPassword))
+                    return "hashedPassword: string expected";
             return null;
         };
 
@@ -19220,6 +19243,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                     throw $TypeError(".etcdserverpb.AuthUserAddRequest.options: object expected");
                 message.options = $root.authpb.UserAddOptions.fromObject(object.options, _depth + 1);
             }
+            if (object.hashedPassword != null)
+                if (typeof object.hashedPassword !== "string" || object.hashedPassword.length)
+                    message.hashedPassword = $String(object.hashedPassword);
             return message;
         };
 
@@ -19244,6 +19270,7 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                 object.name = "";
                 object.password = "";
                 object.options = null;
+                object.hashedPassword = "";
             }
             if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
                 object.name = message.name;
@@ -19251,6 +19278,8 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                 object.password = message.password;
             if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
                 object.options = $root.authpb.UserAddOptions.toObject(message.options, options, _depth + 1);
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
+                object.hashedPassword = message.hashedPassword;
             return object;
         };
 
@@ -19739,6 +19768,7 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
          * @typedef {Object} etcdserverpb.AuthUserChangePasswordRequest.$Properties
          * @property {string|null} [name] AuthUserChangePasswordRequest name
          * @property {string|null} [password] AuthUserChangePasswordRequest password
+         * @property {string|null} [hashedPassword] AuthUserChangePasswordRequest hashedPassword
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -19787,6 +19817,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
         AuthUserChangePasswordRequest.prototype.password = "";
 
         /**
+         * AuthUserChangePasswordRequest hashedPassword.
+         * @member {string} hashedPassword
+         * @memberof etcdserverpb.AuthUserChangePasswordRequest
+         * @instance
+         */
+        AuthUserChangePasswordRequest.prototype.hashedPassword = "";
+
+        /**
          * Creates a new AuthUserChangePasswordRequest instance using the specified properties.
          * @function create
          * @memberof etcdserverpb.AuthUserChangePasswordRequest
@@ -19822,6 +19860,8 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                 writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
             if (message.password != null && $Object.hasOwnProperty.call(message, "password") && message.password !== "")
                 writer.uint32(/* id 2, wireType 2 =*/18).string(message.password);
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword") && message.hashedPassword !== "")
+                writer.uint32(/* id 3, wireType 2 =*/26).string(message.hashedPassword);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -19884,6 +19924,15 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                             delete message.password;
                         continue;
                     }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.hashedPassword = value;
+                        else
+                            delete message.hashedPassword;
+                        continue;
+                    }
                 }
                 reader.skipType(wireType, _depth, tag);
                 if (!reader.discardUnknown) {
@@ -19922,6 +19971,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
                 if (!$util.isString(message.password))
                     return "password: string expected";
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
+                if (!$util.isString(message.hashedPassword))
+                    return "hashedPassword: string expected";
             return null;
         };
 
@@ -19949,6 +20001,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             if (object.password != null)
                 if (typeof object.password !== "string" || object.password.length)
                     message.password = $String(object.password);
+            if (object.hashedPassword != null)
+                if (typeof object.hashedPassword !== "string" || object.hashedPassword.length)
+                    message.hashedPassword = $String(object.hashedPassword);
             return message;
         };
 
@@ -19972,11 +20027,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             if (options.defaults) {
                 object.name = "";
                 object.password = "";
+                object.hashedPassword = "";
             }
             if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
                 object.name = message.name;
             if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
                 object.password = message.password;
+            if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
+                object.hashedPassword = message.hashedPassword;
             return object;
         };
 
