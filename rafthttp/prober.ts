@@ -12,7 +12,7 @@ import { peerRoundTripTimeSeconds } from "./metrics.ts";
 import type { TransportContext } from "./transport_types.ts";
 import type { UrlPicker } from "./url_picker.ts";
 import { PROBING_PREFIX } from "./stream_type.ts";
-import { idToHex } from "./version.ts";
+import { HEADER_SERVER_FROM, idToHex } from "./version.ts";
 
 /** etcd's statusErrorInterval and statusMonitoringInterval. */
 export const STATUS_ERROR_INTERVAL_MS = 5_000;
@@ -104,7 +104,9 @@ export class PeerProber {
       ]);
       const response = await this.#context.peerClient.request(
         this.#picker.pick() + PROBING_PREFIX,
-        { method: "GET", signal },
+        // etcd's prober sends no headers; naming the dialer lets a proxy in front of the peer
+        // (tests' partitions) tell whose pooled connection this is before raft traffic reuses it.
+        { method: "GET", signal, headers: { [HEADER_SERVER_FROM]: idToHex(this.#context.id) } },
       );
       const text = await response.text();
       if (response.status !== 200) throw new Error(`unexpected status ${response.status}`);

@@ -46,7 +46,7 @@ Deno.test({
         `--peer-urls=${peerUrl}`,
         "--learner",
       ]);
-      const match = /Member ([0-9a-f]+) added to cluster/.exec(added);
+      const match = /Member +([0-9a-f]+) added to cluster/.exec(added);
       ok(match !== null, added);
       slot.id = match[1]!;
       ok(added.includes(`ETCD_INITIAL_CLUSTER_STATE="existing"`), added);
