@@ -22,5 +22,4 @@ export {
 export { gatewayHandler } from "./gateway.ts";
 export { etcdHttpHandler } from "./etcdhttp.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
-export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";

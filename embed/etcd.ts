@@ -17,16 +17,18 @@ import {
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcTlsOptions,
-  revokedSerials,
   startGrpcServer,
 } from "../api/mod.ts";
 import {
   bootstrap,
+  cipherSuiteNames,
   ClusterPeers,
   EtcdServerCore,
   type Logger,
+  rejectedConnectionFields,
   selfSignedCert,
   type ServerConfig,
+  tlsPolicy,
   V3Server,
 } from "../server/mod.ts";
 
@@ -46,6 +48,8 @@ export interface Etcd {
 
 /** Bootstraps the member in `cfg.dataDir`, starts raft and serves clients and peers. */
 export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
+  // etcd refuses an unknown --cipher-suites name before it touches the data directory.
+  cipherSuiteNames(cfg.cipherSuites);
   await _autoTls(cfg, log);
   const serverLog = log.named("etcdserver");
   const boot = await bootstrap(cfg, serverLog);
@@ -80,7 +84,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           maxConcurrentStreams: cfg.maxConcurrentStreams > 0 ? cfg.maxConcurrentStreams : undefined,
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics.
           http: gatewayHandler(services, etcdHttpHandler(api)),
-          tls: secure ? _clientTls(cfg) : undefined,
+          tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
@@ -151,19 +155,28 @@ function _hostPort(url: URL): { host: string; port: number } {
   return { host, port };
 }
 
-/** The client listener's TLS files (`--cert-file`, `--key-file`, `--trusted-ca-file`). */
-function _clientTls(cfg: ServerConfig): GrpcTlsOptions {
+/**
+ * The client listener's TLS settings: `--cert-file`, `--key-file`, `--trusted-ca-file`,
+ * `--client-cert-auth`, and the restrictions `--client-crl-file`,
+ * `--client-cert-allowed-hostname` and `--cipher-suites` (server/tls_policy.ts).
+ */
+function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
   const tls = cfg.clientTls;
   if (tls.certFile === "" || tls.keyFile === "") {
     throw new Error(
       "TLS key/cert (--cert-file, --key-file) must be provided for client URLs with https",
     );
   }
+  const policy = tlsPolicy(tls, cfg.cipherSuites);
   return {
     certPem: Deno.readTextFileSync(tls.certFile),
     keyPem: Deno.readTextFileSync(tls.keyFile),
     caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
     clientCertAuth: tls.clientCertAuth,
-    revokedSerials: tls.crlFile === "" ? undefined : revokedSerials(Deno.readFileSync(tls.crlFile)),
+    verifyConnection: policy.active
+      ? (socket, requested) => policy.checkAccepted(socket, requested)
+      : undefined,
+    onRejected: (socket, error) =>
+      log.named("embed").warn("rejected connection", rejectedConnectionFields(socket, error)),
   };
 }
