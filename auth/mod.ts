@@ -1,6 +1,8 @@
 /**
- * auth: the auth store's on-disk schema. Users, roles, tokens and permission checks are not
- * implemented yet; the Auth API answers UNIMPLEMENTED.
+ * auth: access control as etcd 3.4 has it. The store (`store.ts`: users, roles, key
+ * permissions, the enabled flag and the auth revision, in etcd's buckets and authpb
+ * encoding), the merged permission cache (`range_perm.ts`), and the token schemes: `simple`
+ * (`simple_token.ts`) and `jwt` (`jwt.ts`), chosen by `--auth-token` (`newTokenProvider`).
  *
  * @module
  */
@@ -13,3 +15,26 @@ export {
   authRevision,
   ensureAuthBuckets,
 } from "./buckets.ts";
+export * from "./errors.ts";
+export {
+  AuthStore,
+  type AuthStoreOptions,
+  BCRYPT_COST_DEFAULT,
+  BCRYPT_COST_MAX,
+  BCRYPT_COST_MIN,
+  type PermissionRequest,
+  ROOT_ROLE,
+  ROOT_USER,
+  type UserAddRequest,
+} from "./store.ts";
+export {
+  compareAffine,
+  IntervalSet,
+  permissionInterval,
+  UnifiedPermissions,
+} from "./range_perm.ts";
+export type { AssignParams, AuthInfo, TokenOptions, TokenProvider } from "./token.ts";
+export { parseTokenOptions } from "./token.ts";
+export { type SimpleTokenOptions, SimpleTokenProvider } from "./simple_token.ts";
+export { JwtTokenProvider, newJwtProvider, parseGoDuration } from "./jwt.ts";
+export { newTokenProvider, type NewTokenProviderOptions, NopTokenProvider } from "./provider.ts";

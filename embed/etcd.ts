@@ -25,6 +25,7 @@ import {
   ClusterPeers,
   EtcdServerCore,
   type Logger,
+  newAuthTokenProvider,
   rejectedConnectionFields,
   selfSignedCert,
   type ServerConfig,
@@ -54,8 +55,15 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   const serverLog = log.named("etcdserver");
   const boot = await bootstrap(cfg, serverLog);
   let core: EtcdServerCore;
+  // Simple tokens wait for the member's applied index: bound late, once the member exists.
+  let member: EtcdServerCore | undefined;
   try {
-    core = new EtcdServerCore(cfg, serverLog, boot);
+    const tokens = await newAuthTokenProvider(cfg, serverLog, {
+      waitApplied: (index) => member?.applied.wait(index) ?? Promise.resolve(),
+      committedIndex: () => member?.committedIndex ?? 0,
+    });
+    core = new EtcdServerCore(cfg, serverLog, boot, tokens);
+    member = core;
   } catch (error) {
     await boot.wal.close();
     throw error;

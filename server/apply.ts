@@ -25,6 +25,8 @@ import type { Logger } from "./log.ts";
 import { alarmName, type AlarmStore } from "./quota.ts";
 import type { RaftCluster } from "./membership.ts";
 import type { Backend } from "../backend/mod.ts";
+import type { AuthInfo, AuthStore } from "../auth/mod.ts";
+import { ErrRequestTooLarge } from "./errors.ts";
 import {
   applyDeleteRange,
   applyPut,
@@ -47,6 +49,8 @@ export interface ApplyResult {
   error?: ServerError;
   /** For a compaction: resolves once the old revisions are physically deleted. */
   physical?: Promise<void>;
+  /** For an Authenticate with a signed (JWT) token: the token, once signed. */
+  token?: Promise<string>;
 }
 
 /** Where the applier reads and writes. */
@@ -56,6 +60,9 @@ export interface ApplyTarget {
   readonly alarms: AlarmStore;
   readonly cluster: RaftCluster;
   readonly backend: Backend;
+  readonly authStore: AuthStore;
+  /** The raft index of the entry being applied. */
+  readonly applyingIndex: number;
   readonly log: Logger;
   /** Called when an alarm is raised or cleared (the server logs and switches modes). */
   onAlarmChange(): void;
@@ -66,10 +73,209 @@ export interface ApplyTarget {
 /** Applies one decoded request; never throws for a request-level failure. */
 export function applyRequest(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
   try {
+    // etcd's authApplierV3: the caller named in the header, at the auth revision it was
+    // authorised at, is checked again here, so a permission revoked while the request was in
+    // flight is honoured. Anonymous requests carry revision 0.
+    const info: AuthInfo = {
+      username: req.header?.username ?? "",
+      revision: num(req.header?.authRevision ?? 0),
+    };
+    if (_needsAdmin(req)) target.authStore.isAdminPermitted(info);
+    _checkPermissions(target, req, info);
+    const auth = _applyAuth(target, req, info);
+    if (auth !== undefined) return auth;
     return _dispatch(target, req);
   } catch (error) {
     return { error: toServerError(error) };
   }
+}
+
+/** etcd's needAdminPermission: the auth changes and the user and role lists. */
+function _needsAdmin(req: InternalRaftRequest): boolean {
+  return !!(req.authEnable || req.authDisable || req.authUserAdd || req.authUserDelete ||
+    req.authUserChangePassword || req.authUserGrantRole || req.authUserRevokeRole ||
+    req.authRoleAdd || req.authRoleGrantPermission || req.authRoleRevokePermission ||
+    req.authRoleDelete || req.authUserList || req.authRoleList);
+}
+
+const _EMPTY = new Uint8Array(0);
+
+/** The key checks of etcd's authApplierV3 for puts, deletes, txns and lease revokes. */
+function _checkPermissions(target: ApplyTarget, req: InternalRaftRequest, info: AuthInfo): void {
+  const store = target.authStore;
+  if (!store.enabled) return;
+  if (req.put) {
+    const put = req.put;
+    store.isPutPermitted(info, put.key ?? _EMPTY);
+    _checkLeasePuts(target, big(put.lease), info);
+    if (put.prevKv === true) store.isRangePermitted(info, put.key ?? _EMPTY, _EMPTY);
+  } else if (req.deleteRange) {
+    const dr = req.deleteRange;
+    store.isDeleteRangePermitted(info, dr.key ?? _EMPTY, dr.rangeEnd ?? _EMPTY);
+    if (dr.prevKv === true) store.isRangePermitted(info, dr.key ?? _EMPTY, dr.rangeEnd ?? _EMPTY);
+  } else if (req.txn) {
+    checkTxnPermissions(store, info, req.txn);
+  } else if (req.leaseRevoke) {
+    _checkLeasePuts(target, big(req.leaseRevoke.ID), info);
+  }
+}
+
+/**
+ * A lease whose keys the user may not write cannot be revoked by it, nor attached to more keys
+ * (etcd's checkLeasePuts).
+ */
+function _checkLeasePuts(target: ApplyTarget, id: bigint, info: AuthInfo): void {
+  if (id === 0n) return;
+  const lease = target.lessor.lookup(id);
+  if (lease === undefined) return;
+  for (const key of lease.keys()) target.authStore.isPutPermitted(info, key);
+}
+
+/**
+ * etcd's checkTxnAuth: every compare, then every operation of both branches. Unlike etcd
+ * 3.4, whose check skips nested txns (their operations then run unchecked), the operations of
+ * a nested txn are checked too.
+ */
+export function checkTxnPermissions(
+  store: AuthStore,
+  info: AuthInfo,
+  txn: etcdserverpb.TxnRequest.$Properties,
+): void {
+  for (const c of txn.compare ?? []) {
+    store.isRangePermitted(info, c.key ?? _EMPTY, c.rangeEnd ?? _EMPTY);
+  }
+  for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) {
+    if (op.requestRange) {
+      store.isRangePermitted(
+        info,
+        op.requestRange.key ?? _EMPTY,
+        op.requestRange.rangeEnd ?? _EMPTY,
+      );
+    } else if (op.requestPut) {
+      store.isPutPermitted(info, op.requestPut.key ?? _EMPTY);
+    } else if (op.requestDeleteRange) {
+      const dr = op.requestDeleteRange;
+      if (dr.prevKv === true) store.isRangePermitted(info, dr.key ?? _EMPTY, dr.rangeEnd ?? _EMPTY);
+      store.isDeleteRangePermitted(info, dr.key ?? _EMPTY, dr.rangeEnd ?? _EMPTY);
+    } else if (op.requestTxn) {
+      checkTxnPermissions(store, info, op.requestTxn);
+    }
+  }
+}
+
+/** bbolt's MaxKeySize: a longer user or role name cannot be a key of its bucket. */
+const _BOLT_KEY_BYTES_MAX = 32768;
+const _utf8 = new TextEncoder();
+
+function _checkName(name: string): string {
+  if (_utf8.encode(name).length > _BOLT_KEY_BYTES_MAX) throw ErrRequestTooLarge;
+  return name;
+}
+
+/** The auth requests (etcd's applierV3backend Auth* methods); undefined for other requests. */
+function _applyAuth(
+  target: ApplyTarget,
+  req: InternalRaftRequest,
+  info: AuthInfo,
+): ApplyResult | undefined {
+  const store = target.authStore;
+  const done = (extra: Record<string, unknown> = {}): ApplyResult => ({
+    response: { header: {}, ...extra },
+  });
+  if (req.authEnable) {
+    store.authEnable();
+    return done();
+  }
+  if (req.authDisable) {
+    store.authDisable();
+    return done();
+  }
+  if (req.authenticate) {
+    const token = store.authenticate(req.authenticate.name ?? "", {
+      index: target.applyingIndex,
+      simpleTokenPrefix: req.authenticate.simpleToken ?? "",
+    });
+    if (typeof token === "string") return done({ token });
+    // Signing takes a moment; the proposer awaits it. Keep a failure from going unhandled.
+    token.catch(() => {});
+    return { response: { header: {} }, token };
+  }
+  if (req.authUserAdd) {
+    const r = req.authUserAdd;
+    store.userAdd({
+      name: _checkName(r.name ?? ""),
+      hashedPassword: r.hashedPassword ?? "",
+      password: r.password ?? "",
+      noPassword: r.options?.noPassword === true,
+    });
+    return done();
+  }
+  if (req.authUserDelete) {
+    store.userDelete(req.authUserDelete.name ?? "");
+    return done();
+  }
+  if (req.authUserChangePassword) {
+    const r = req.authUserChangePassword;
+    store.userChangePassword({
+      name: r.name ?? "",
+      hashedPassword: r.hashedPassword ?? "",
+      password: r.password ?? "",
+    });
+    return done();
+  }
+  if (req.authUserGrantRole) {
+    store.userGrantRole(req.authUserGrantRole.user ?? "", req.authUserGrantRole.role ?? "");
+    return done();
+  }
+  if (req.authUserRevokeRole) {
+    store.userRevokeRole(req.authUserRevokeRole.name ?? "", req.authUserRevokeRole.role ?? "");
+    return done();
+  }
+  if (req.authUserGet) {
+    const name = req.authUserGet.name ?? "";
+    // A user may read itself; anything else is root's (etcd's authApplierV3.UserGet).
+    try {
+      store.isAdminPermitted(info);
+    } catch (error) {
+      if (name !== info.username) throw error;
+    }
+    return done({ roles: store.userGet(name) });
+  }
+  if (req.authUserList) return done({ users: store.userList() });
+  if (req.authRoleAdd) {
+    store.roleAdd(_checkName(req.authRoleAdd.name ?? ""));
+    return done();
+  }
+  if (req.authRoleGet) {
+    const role = req.authRoleGet.role ?? "";
+    // A user may read the roles it holds.
+    try {
+      store.isAdminPermitted(info);
+    } catch (error) {
+      if (!store.hasRole(info.username, role)) throw error;
+    }
+    return done({ perm: store.roleGet(role) });
+  }
+  if (req.authRoleList) return done({ roles: store.roleList() });
+  if (req.authRoleDelete) {
+    store.roleDelete(req.authRoleDelete.role ?? "");
+    return done();
+  }
+  if (req.authRoleGrantPermission) {
+    const r = req.authRoleGrantPermission;
+    store.roleGrantPermission(r.name ?? "", {
+      key: r.perm?.key ?? _EMPTY,
+      rangeEnd: r.perm?.rangeEnd ?? _EMPTY,
+      permType: r.perm?.permType ?? 0,
+    });
+    return done();
+  }
+  if (req.authRoleRevokePermission) {
+    const r = req.authRoleRevokePermission;
+    store.roleRevokePermission(r.role ?? "", r.key ?? _EMPTY, r.rangeEnd ?? _EMPTY);
+    return done();
+  }
+  return undefined;
 }
 
 function _noSpace(target: ApplyTarget): boolean {

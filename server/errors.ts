@@ -15,6 +15,7 @@
  */
 
 import { CompactedError, FutureRevisionError } from "../mvcc/mod.ts";
+import { AuthError, type AuthErrorCode } from "../auth/mod.ts";
 import { LeaseExistsError, LeaseNotFoundError, LeaseTtlTooLargeError } from "../lease/mod.ts";
 
 /** Every kind of server error, named as etcd names the error value. */
@@ -42,6 +43,28 @@ export const ServerErrorCode = {
   TimeoutLeaderTransfer: "TimeoutLeaderTransfer",
   Unhealthy: "Unhealthy",
   BadLeaderTransferee: "BadLeaderTransferee",
+  RootUserNotExist: "RootUserNotExist",
+  RootRoleNotExist: "RootRoleNotExist",
+  UserAlreadyExist: "UserAlreadyExist",
+  UserEmpty: "UserEmpty",
+  UserNotFound: "UserNotFound",
+  RoleAlreadyExist: "RoleAlreadyExist",
+  RoleNotFound: "RoleNotFound",
+  RoleEmpty: "RoleEmpty",
+  AuthFailed: "AuthFailed",
+  NoPasswordUser: "NoPasswordUser",
+  PermissionDenied: "PermissionDenied",
+  RoleNotGranted: "RoleNotGranted",
+  PermissionNotGranted: "PermissionNotGranted",
+  AuthNotEnabled: "AuthNotEnabled",
+  AuthOldRevision: "AuthOldRevision",
+  InvalidAuthToken: "InvalidAuthToken",
+  InvalidAuthMgmt: "InvalidAuthMgmt",
+  VerifyOnly: "VerifyOnly",
+  RawUserEmpty: "RawUserEmpty",
+  RawUserNotFound: "RawUserNotFound",
+  RawPermissionDenied: "RawPermissionDenied",
+  RawInvalidAuthToken: "RawInvalidAuthToken",
 } as const;
 
 /** One of the server error codes. */
@@ -188,6 +211,159 @@ export const ErrBadLeaderTransferee: ServerError = _define(
   "etcdserver: bad leader transferee",
 );
 
+/** `auth.ErrRootUserNotExist`: AuthEnable without a root user. */
+export const ErrRootUserNotExist: ServerError = _define(
+  ServerErrorCode.RootUserNotExist,
+  "etcdserver: root user does not exist",
+);
+/** `auth.ErrRootRoleNotExist`: AuthEnable while root lacks the root role. */
+export const ErrRootRoleNotExist: ServerError = _define(
+  ServerErrorCode.RootRoleNotExist,
+  "etcdserver: root user does not have root role",
+);
+/** `auth.ErrUserAlreadyExist`. */
+export const ErrUserAlreadyExist: ServerError = _define(
+  ServerErrorCode.UserAlreadyExist,
+  "etcdserver: user name already exists",
+);
+/** `auth.ErrUserEmpty`: no user name (also an anonymous caller while auth is on). */
+export const ErrUserEmpty: ServerError = _define(
+  ServerErrorCode.UserEmpty,
+  "etcdserver: user name is empty",
+);
+/** `auth.ErrUserNotFound`. */
+export const ErrUserNotFound: ServerError = _define(
+  ServerErrorCode.UserNotFound,
+  "etcdserver: user name not found",
+);
+/** `auth.ErrRoleAlreadyExist`. */
+export const ErrRoleAlreadyExist: ServerError = _define(
+  ServerErrorCode.RoleAlreadyExist,
+  "etcdserver: role name already exists",
+);
+/** `auth.ErrRoleNotFound`. */
+export const ErrRoleNotFound: ServerError = _define(
+  ServerErrorCode.RoleNotFound,
+  "etcdserver: role name not found",
+);
+/** `auth.ErrRoleEmpty`. */
+export const ErrRoleEmpty: ServerError = _define(
+  ServerErrorCode.RoleEmpty,
+  "etcdserver: role name is empty",
+);
+/** `auth.ErrAuthFailed`. */
+export const ErrAuthFailed: ServerError = _define(
+  ServerErrorCode.AuthFailed,
+  "etcdserver: authentication failed, invalid user ID or password",
+);
+/** `auth.ErrNoPasswordUser`: etcd 3.4 has no gRPC error for it; clients see its own words. */
+export const ErrNoPasswordUser: ServerError = _define(
+  ServerErrorCode.NoPasswordUser,
+  "auth: authentication failed, password was given for no password user",
+);
+/** `auth.ErrPermissionDenied`. */
+export const ErrPermissionDenied: ServerError = _define(
+  ServerErrorCode.PermissionDenied,
+  "etcdserver: permission denied",
+);
+/** `auth.ErrRoleNotGranted`. */
+export const ErrRoleNotGranted: ServerError = _define(
+  ServerErrorCode.RoleNotGranted,
+  "etcdserver: role is not granted to the user",
+);
+/** `auth.ErrPermissionNotGranted`. */
+export const ErrPermissionNotGranted: ServerError = _define(
+  ServerErrorCode.PermissionNotGranted,
+  "etcdserver: permission is not granted to the role",
+);
+/** `auth.ErrAuthNotEnabled`. */
+export const ErrAuthNotEnabled: ServerError = _define(
+  ServerErrorCode.AuthNotEnabled,
+  "etcdserver: authentication is not enabled",
+);
+/** `auth.ErrAuthOldRevision`. */
+export const ErrAuthOldRevision: ServerError = _define(
+  ServerErrorCode.AuthOldRevision,
+  "etcdserver: revision of auth store is old",
+);
+/** `auth.ErrInvalidAuthToken`. */
+export const ErrInvalidAuthToken: ServerError = _define(
+  ServerErrorCode.InvalidAuthToken,
+  "etcdserver: invalid auth token",
+);
+/** `auth.ErrInvalidAuthMgmt`. */
+export const ErrInvalidAuthMgmt: ServerError = _define(
+  ServerErrorCode.InvalidAuthMgmt,
+  "etcdserver: invalid auth management",
+);
+/** `auth.ErrVerifyOnly`: Authenticate on a JWT member given only a public key. */
+export const ErrVerifyOnly: ServerError = _define(
+  ServerErrorCode.VerifyOnly,
+  "auth: token signing attempted with verify-only key",
+);
+
+// etcd's authMaintenanceServer (Defragment, Hash, HashKV, Snapshot) returns the auth store's
+// errors without togRPCError: a client sees them as UNKNOWN, in the store's words.
+
+/** `auth.ErrUserEmpty`, unmapped (a maintenance call by an anonymous caller). */
+export const ErrRawUserEmpty: ServerError = _define(
+  ServerErrorCode.RawUserEmpty,
+  "auth: user name is empty",
+);
+/** `auth.ErrUserNotFound`, unmapped. */
+export const ErrRawUserNotFound: ServerError = _define(
+  ServerErrorCode.RawUserNotFound,
+  "auth: user not found",
+);
+/** `auth.ErrPermissionDenied`, unmapped (a maintenance call by a user without root). */
+export const ErrRawPermissionDenied: ServerError = _define(
+  ServerErrorCode.RawPermissionDenied,
+  "auth: permission denied",
+);
+/** `auth.ErrInvalidAuthToken`, unmapped. */
+export const ErrRawInvalidAuthToken: ServerError = _define(
+  ServerErrorCode.RawInvalidAuthToken,
+  "auth: invalid auth token",
+);
+
+/** The unmapped form of an auth error, as the maintenance service reports it. */
+export function rawAuthError(error: ServerError): ServerError {
+  switch (error.code) {
+    case ServerErrorCode.UserEmpty:
+      return ErrRawUserEmpty;
+    case ServerErrorCode.UserNotFound:
+      return ErrRawUserNotFound;
+    case ServerErrorCode.PermissionDenied:
+      return ErrRawPermissionDenied;
+    case ServerErrorCode.InvalidAuthToken:
+      return ErrRawInvalidAuthToken;
+    default:
+      return error;
+  }
+}
+
+/** The server error of each auth store error a request can meet. */
+const _AUTH_ERRORS: Partial<Record<AuthErrorCode, ServerError>> = {
+  RootUserNotExist: ErrRootUserNotExist,
+  RootRoleNotExist: ErrRootRoleNotExist,
+  UserAlreadyExist: ErrUserAlreadyExist,
+  UserEmpty: ErrUserEmpty,
+  UserNotFound: ErrUserNotFound,
+  RoleAlreadyExist: ErrRoleAlreadyExist,
+  RoleNotFound: ErrRoleNotFound,
+  RoleEmpty: ErrRoleEmpty,
+  AuthFailed: ErrAuthFailed,
+  NoPasswordUser: ErrNoPasswordUser,
+  PermissionDenied: ErrPermissionDenied,
+  RoleNotGranted: ErrRoleNotGranted,
+  PermissionNotGranted: ErrPermissionNotGranted,
+  AuthNotEnabled: ErrAuthNotEnabled,
+  AuthOldRevision: ErrAuthOldRevision,
+  InvalidAuthToken: ErrInvalidAuthToken,
+  InvalidAuthMgmt: ErrInvalidAuthMgmt,
+  VerifyOnly: ErrVerifyOnly,
+};
+
 /**
  * Turns a store or lessor error into the server error a client sees; a `ServerError` stays
  * as it is. Anything else is a fault, not a request-level failure, and is thrown again.
@@ -199,5 +375,9 @@ export function toServerError(error: unknown): ServerError {
   if (error instanceof LeaseNotFoundError) return ErrLeaseNotFound;
   if (error instanceof LeaseExistsError) return ErrLeaseExist;
   if (error instanceof LeaseTtlTooLargeError) return ErrLeaseTTLTooLarge;
+  if (error instanceof AuthError) {
+    const mapped = _AUTH_ERRORS[error.code];
+    if (mapped !== undefined) return mapped;
+  }
   throw error;
 }

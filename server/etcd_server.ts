@@ -42,7 +42,7 @@ import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
 import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./membership.ts";
 import { AlarmStore, BackendQuota } from "./quota.ts";
-import { ensureAuthBuckets } from "../auth/mod.ts";
+import { AuthStore, SimpleTokenProvider, type TokenProvider } from "../auth/mod.ts";
 import { applyRequest, type ApplyResult, type ApplyTarget } from "./apply.ts";
 import { ReadIndexer } from "./read_index.ts";
 import { RaftNode, type Transport } from "./raft_node.ts";
@@ -102,6 +102,8 @@ export class EtcdServer implements ApplyTarget {
   backend: BoltBackend;
   readonly kv: WatchableStore;
   readonly lessor: Lessor;
+  /** Users, roles, permissions and tokens (rebuilt from a db snapshot from the leader). */
+  readonly authStore: AuthStore;
   alarms: AlarmStore;
   readonly quota: BackendQuota;
   readonly raft: RaftNode;
@@ -143,8 +145,11 @@ export class EtcdServer implements ApplyTarget {
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
 
-  /** Opens the backend and the stores over a bootstrapped data directory. */
-  constructor(cfg: ServerConfig, log: Logger, boot: Bootstrapped) {
+  /**
+   * Opens the backend and the stores over a bootstrapped data directory. `tokens` is the
+   * scheme of `--auth-token` (`newAuthTokenProvider`); simple tokens when not given.
+   */
+  constructor(cfg: ServerConfig, log: Logger, boot: Bootstrapped, tokens?: TokenProvider) {
     this.cfg = cfg;
     this.log = log;
     this.#boot = boot;
@@ -176,7 +181,15 @@ export class EtcdServer implements ApplyTarget {
     });
     this.lessor.setRangeDeleter(() => this.kv.write());
     this.alarms = new AlarmStore(this.backend);
-    ensureAuthBuckets(this.backend);
+    this.authStore = new AuthStore(this.backend, {
+      bcryptCost: cfg.bcryptCost,
+      tokens: tokens ?? new SimpleTokenProvider({
+        ttlMs: cfg.authTokenTtlSeconds * 1000,
+        waitApplied: (index) => this.applied.wait(index),
+        committedIndex: () => this.committedIndex,
+      }),
+      log: log.named("auth"),
+    });
     this.quota = new BackendQuota(cfg.quotaBackendBytes, () => this.backend.size());
     this.#consistentIndex = this.kv.consistentIndex();
     this.#applyingIndex = this.#consistentIndex;
@@ -263,6 +276,11 @@ export class EtcdServer implements ApplyTarget {
     return this.#isLeader;
   }
 
+  /** The index of the entry being applied (the raft index an Authenticate token ends with). */
+  get applyingIndex(): number {
+    return this.#applyingIndex;
+  }
+
   /** The index of the last applied entry. */
   get appliedIndex(): number {
     return this.#appliedIndex;
@@ -316,6 +334,7 @@ export class EtcdServer implements ApplyTarget {
       // A failed compaction is redone on the next start.
     }
     this.kv.close();
+    this.authStore.close();
     this.backend.close();
     await this.#boot.wal.close();
     this.#resolveDone();
@@ -342,16 +361,24 @@ export class EtcdServer implements ApplyTarget {
 
   /**
    * Proposes a request through raft and waits for it to be applied. Rejects with etcd's
-   * errors: request too large, no leader, timeout, stopped; or the apply error.
+   * errors: request too large, no leader, timeout, stopped; or the apply error. `auth` is the
+   * caller (user and auth revision), carried in the entry's header.
    */
   async propose(
     req: etcdserverpb.InternalRaftRequest.$Properties,
     signal?: AbortSignal,
+    auth?: { readonly username: string; readonly revision: number },
   ): Promise<ApplyResult> {
     if (this.#stopped) throw ErrStopped;
     await this.#waitLeader(signal);
     const id = this.#ids.next();
     req.header = { ID: bigintToULong(id) };
+    // The applier checks writes again against who asked and the auth revision it was
+    // authorised at (etcd's authApplierV3).
+    if (auth !== undefined) {
+      req.header.username = auth.username;
+      req.header.authRevision = bigintToULong(BigInt(auth.revision));
+    }
     const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
     const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
@@ -487,7 +514,7 @@ export class EtcdServer implements ApplyTarget {
     this.lessor.recover(this.backend);
     this.kv.restore(this.backend);
     this.alarms = new AlarmStore(this.backend);
-    ensureAuthBuckets(this.backend);
+    this.authStore.recover(this.backend);
     if (snapshot.data !== undefined && snapshot.data.length > 0) {
       this.cluster.loadFromV2Json(snapshot.data);
     }
@@ -605,7 +632,11 @@ export class EtcdServer implements ApplyTarget {
   #stopRemoved(): void {
     const error = new Error("the member has been permanently removed from the cluster");
     this.log.warn(error.message);
-    setTimeout(() => this.#onFatal(error), 10 * this.cfg.heartbeatIntervalMs);
+    // etcd's process then exits with status 0: a removal is an orderly end, not a failure.
+    setTimeout(() => {
+      this.#wait.cancelAll(ErrStopped);
+      void this.stop();
+    }, 10 * this.cfg.heartbeatIntervalMs);
   }
 
   async #afterApply(): Promise<void> {
@@ -731,14 +762,20 @@ export class EtcdServer implements ApplyTarget {
   #revokeExpiredLeases(): void {
     if (!this.#isLeader || this.#stopped) return;
     for (const lease of this.lessor.findExpired()) {
-      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }).catch((error) => {
-        if (!this.#stopped) {
-          this.log.warn("failed to revoke lease", {
-            "lease-id": lease.id.toString(16),
-            error: (error as Error).message,
-          });
-        }
-      });
+      // etcd revokes as root (authStore.WithRoot), so that the applier's lease check passes.
+      const asRoot = this.authStore.enabled
+        ? { username: "root", revision: this.authStore.revision }
+        : undefined;
+      this.propose({ leaseRevoke: { ID: bigintToLong(lease.id) } }, undefined, asRoot).catch(
+        (error) => {
+          if (!this.#stopped) {
+            this.log.warn("failed to revoke lease", {
+              "lease-id": lease.id.toString(16),
+              error: (error as Error).message,
+            });
+          }
+        },
+      );
     }
   }
 }

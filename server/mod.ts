@@ -8,6 +8,8 @@
  */
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
+export { newAuthTokenProvider, type TokenIndexes } from "./auth_tokens.ts";
+export type { TokenProvider } from "../auth/mod.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";
 export {
   attributesJson,
@@ -22,6 +24,7 @@ export { applyRequest, type ApplyResult } from "./apply.ts";
 export { allServerErrors, ServerError, ServerErrorCode, toServerError } from "./errors.ts";
 export {
   type AlarmMember,
+  type AuthApi,
   type ClusterApi,
   type LeaseApi,
   type MaintenanceApi,

@@ -9,11 +9,21 @@
  * `*pb.RangeRequest`); every response header is filled (cluster ID, member ID, raft term and
  * revision). Failures are `ServerError`s (`errors.ts`); `api/` maps them to gRPC statuses.
  *
- * Every method takes a `RequestContext`: the caller's abort signal and identity. This is
- * where the coming auth checks will sit (etcd's `authApplierV3` and the `AuthInfo` it reads
- * from the context): a method will check `context.user` against the key range or operation
- * before it reads or proposes. Until auth is served the user is always undefined and every
- * request is allowed.
+ * Every method takes a `RequestContext`: the caller's abort signal and credentials (an auth
+ * token, a client certificate's common name, or a user name already authenticated). The
+ * checks are etcd 3.4's, in the same places:
+ *
+ * - Range and read-only Txn: the key permissions, then the read, then "has the auth revision
+ *   moved meanwhile" (etcd's doSerialize).
+ * - Writes, compactions, leases, alarms and every Auth request go through raft with the caller
+ *   and its auth revision in the entry header; the applier checks them (apply.ts, etcd's
+ *   authApplierV3), so a permission revoked while the request is in flight is honoured.
+ * - Defragment, Hash, HashKV and Snapshot are root's (etcd's authMaintenanceServer).
+ * - A watch needs read permission on its range when it is created.
+ * - Member add, remove, update and promote are root's (etcd's
+ *   checkMembershipOperationPermission).
+ * - Status, MoveLeader, MemberList and lease keep-alives and TTLs are not checked, as in
+ *   etcd 3.4.
  *
  * @module
  */
@@ -26,7 +36,18 @@ import type { TxnRead, TxnWrite, WatchStream } from "../mvcc/mod.ts";
 import { LeaseNotFoundError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { ETCD_VERSION } from "./config.ts";
-import { ErrNoSpace, toServerError } from "./errors.ts";
+import {
+  ErrAuthNotEnabled,
+  ErrAuthOldRevision,
+  ErrInvalidAuthToken,
+  ErrNoSpace,
+  ErrRequestTooLarge,
+  rawAuthError,
+  type ServerError,
+  toServerError,
+} from "./errors.ts";
+import { checkTxnPermissions } from "./apply.ts";
+import type { AuthInfo } from "../auth/mod.ts";
 import { alarmName, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 import { applyRange, applyTxn, big, int64, isTxnReadOnly, num } from "./kv_ops.ts";
 import { leaseTimeToLiveOnLeader, renewLease } from "./cluster_lease.ts";
@@ -71,15 +92,88 @@ const _LEASE_ID_MASK = (1n << 63n) - 1n;
 /**
  * Who asks, and until when. Built by `api/` for every call.
  *
- * `user` is the authenticated user name (from the auth token, or the client certificate's
- * common name), undefined for an anonymous caller — which today is every caller: auth is not
- * served yet, and no method reads it. It is the one input the coming permission checks need.
+ * The caller is, in etcd's order: the user its auth `token` stands for (an invalid token is
+ * ErrInvalidAuthToken, whether auth is on or not, as in etcd); else `user`, a name already
+ * authenticated by the caller of this API (in-process callers, tests); else, with
+ * `--client-cert-auth`, the `commonName` of its verified client certificate; else anonymous.
  */
 export interface RequestContext {
   /** Aborted when the caller gives up (cancel, deadline, connection lost). */
   readonly signal: AbortSignal;
-  /** The authenticated user, or undefined. */
+  /** An already authenticated user name, or undefined. */
   readonly user: string | undefined;
+  /** The auth token the call carries (`token` or `authorization` metadata). */
+  readonly token?: string | undefined;
+  /** The common name of the caller's verified client certificate. */
+  readonly commonName?: string | undefined;
+}
+
+type _Pb<T extends keyof typeof etcdserverpb> = (typeof etcdserverpb)[T] extends
+  { prototype: infer P } ? Partial<P> & { header?: ResponseHeader | null } : never;
+
+/** The Auth requests (etcd's `Authenticator` surface of the server). */
+export interface AuthApi {
+  authEnable(context: RequestContext): Promise<_Pb<"AuthEnableResponse">>;
+  authDisable(context: RequestContext): Promise<_Pb<"AuthDisableResponse">>;
+  authenticate(
+    request: etcdserverpb.AuthenticateRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthenticateResponse">>;
+  userAdd(
+    request: etcdserverpb.AuthUserAddRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserAddResponse">>;
+  userGet(
+    request: etcdserverpb.AuthUserGetRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserGetResponse">>;
+  userList(context: RequestContext): Promise<_Pb<"AuthUserListResponse">>;
+  userDelete(
+    request: etcdserverpb.AuthUserDeleteRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserDeleteResponse">>;
+  userChangePassword(
+    request: etcdserverpb.AuthUserChangePasswordRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserChangePasswordResponse">>;
+  userGrantRole(
+    request: etcdserverpb.AuthUserGrantRoleRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserGrantRoleResponse">>;
+  userRevokeRole(
+    request: etcdserverpb.AuthUserRevokeRoleRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserRevokeRoleResponse">>;
+  roleAdd(
+    request: etcdserverpb.AuthRoleAddRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleAddResponse">>;
+  roleGet(
+    request: etcdserverpb.AuthRoleGetRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleGetResponse">>;
+  roleList(context: RequestContext): Promise<_Pb<"AuthRoleListResponse">>;
+  roleDelete(
+    request: etcdserverpb.AuthRoleDeleteRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleDeleteResponse">>;
+  roleGrantPermission(
+    request: etcdserverpb.AuthRoleGrantPermissionRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleGrantPermissionResponse">>;
+  roleRevokePermission(
+    request: etcdserverpb.AuthRoleRevokePermissionRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleRevokePermissionResponse">>;
+  /**
+   * Whether the caller may watch `[key, rangeEnd)` (etcd's isWatchPermitted): undefined, or
+   * the error the watch is cancelled with.
+   */
+  watchPermitted(
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    context: RequestContext,
+  ): Promise<ServerError | undefined>;
 }
 
 /** A raised alarm, as the request API reports it. */
@@ -149,12 +243,12 @@ export interface MaintenanceApi {
   status(context: RequestContext): StatusResponse;
   /** Defragments the backend. */
   defragment(context: RequestContext): Promise<{ header: ResponseHeader }>;
-  /** The hash of the whole backend. */
-  hash(context: RequestContext): HashResponse;
-  /** The hash of the keys up to a revision. */
-  hashKV(request: HashKVRequest, context: RequestContext): HashKVResponse;
-  /** A point-in-time copy of the db, with everything applied so far. Close it when done. */
-  snapshot(context: RequestContext): BackendSnapshot;
+  /** The hash of the whole backend (root only). */
+  hash(context: RequestContext): Promise<HashResponse>;
+  /** The hash of the keys up to a revision (root only). */
+  hashKV(request: HashKVRequest, context: RequestContext): Promise<HashKVResponse>;
+  /** A point-in-time copy of the db (root only), with everything applied. Close it when done. */
+  snapshot(context: RequestContext): Promise<BackendSnapshot>;
   /** Hands leadership to `target` and waits until it leads. */
   moveLeader(target: bigint, context: RequestContext): Promise<{ header: ResponseHeader }>;
   /** Waits until this member has applied everything committed before the call. */
@@ -186,7 +280,14 @@ export interface MemberInfo {
 }
 
 /** The whole request API of one member. */
-export type ServerApi = RaftKV & LeaseApi & ClusterApi & MaintenanceApi & WatchApi & MemberInfo;
+export type ServerApi =
+  & RaftKV
+  & LeaseApi
+  & ClusterApi
+  & MaintenanceApi
+  & WatchApi
+  & AuthApi
+  & MemberInfo;
 
 /** A read view that refuses writes, to run a read-only txn without raft. */
 function _readOnlyTxn(view: TxnRead): TxnWrite {
@@ -204,6 +305,24 @@ function _readOnlyTxn(view: TxnRead): TxnWrite {
     end: () => {},
   };
 }
+
+/** How often Authenticate redoes the password check when the auth store keeps changing. */
+const _AUTHENTICATE_ATTEMPTS_MAX = 8;
+
+function bytesOf(value: Uint8Array | null | undefined): Uint8Array {
+  return value ?? _EMPTY;
+}
+
+/** A name longer than a bolt key can be would crash the applier: refuse it before raft. */
+function _checkName(name: string): string {
+  if (_utf8.encode(name).length > _NAME_BYTES_MAX) throw ErrRequestTooLarge;
+  return name;
+}
+
+/** bbolt's MaxKeySize: a user or role name must fit as a key of its bucket. */
+const _NAME_BYTES_MAX = 32768;
+const _utf8 = new TextEncoder();
+const _EMPTY = new Uint8Array(0);
 
 /** Whether every range of a read-only txn is serializable (etcd's isTxnSerializable). */
 function _isTxnSerializable(r: TxnRequest): boolean {
@@ -279,12 +398,13 @@ export class V3Server implements ServerApi {
   /** A Range: serializable reads at once, others after a ReadIndex round. */
   async range(request: RangeRequest, context: RequestContext): Promise<RangeResponse> {
     if (request.serializable !== true) await this.#core.linearizableReadNotify(context.signal);
-    let response: RangeResponse;
-    try {
-      response = applyRange(this.#core.kv.read(), request);
-    } catch (error) {
-      throw toServerError(error);
-    }
+    const store = this.#core.authStore;
+    let response!: RangeResponse;
+    await this.#serialize(
+      context,
+      (info) => store.isRangePermitted(info, bytesOf(request.key), bytesOf(request.rangeEnd)),
+      () => response = applyRange(this.#core.kv.read(), request),
+    );
     // Clients page with `count` and `more`: the count covers at least the keys returned.
     assert(num(response.count) >= (response.kvs?.length ?? 0), "range: count below kvs");
     response.header = this.#fill(response.header);
@@ -294,7 +414,7 @@ export class V3Server implements ServerApi {
   /** A Put through raft, after the quota check. */
   async put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
     await this.#checkQuota(costPut(request), context);
-    const result = await this.#core.propose({ put: request }, context.signal);
+    const result = await this.#propose({ put: request }, context);
     const response = (result.response ?? {}) as PutResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -305,7 +425,7 @@ export class V3Server implements ServerApi {
     request: DeleteRangeRequest,
     context: RequestContext,
   ): Promise<DeleteRangeResponse> {
-    const result = await this.#core.propose({ deleteRange: request }, context.signal);
+    const result = await this.#propose({ deleteRange: request }, context);
     const response = (result.response ?? {}) as DeleteRangeResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -315,7 +435,7 @@ export class V3Server implements ServerApi {
   async txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (isTxnReadOnly(request)) return await this.#readOnlyTxn(request, context);
     await this.#checkQuota(costTxn(request), context);
-    const result = await this.#core.propose({ txn: request }, context.signal);
+    const result = await this.#propose({ txn: request }, context);
     const response = (result.response ?? {}) as TxnResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -323,21 +443,21 @@ export class V3Server implements ServerApi {
 
   async #readOnlyTxn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (!_isTxnSerializable(request)) await this.#core.linearizableReadNotify(context.signal);
-    let response: TxnResponse;
-    try {
-      const lessor = this.#core.lessor;
-      const exists = (id: bigint) => lessor.lookup(id) !== undefined;
-      response = applyTxn(_readOnlyTxn(this.#core.kv.read()), request, exists);
-    } catch (error) {
-      throw toServerError(error);
-    }
+    let response!: TxnResponse;
+    const lessor = this.#core.lessor;
+    const exists = (id: bigint) => lessor.lookup(id) !== undefined;
+    await this.#serialize(
+      context,
+      (info) => checkTxnPermissions(this.#core.authStore, info, request),
+      () => response = applyTxn(_readOnlyTxn(this.#core.kv.read()), request, exists),
+    );
     response.header = this.#fill(response.header);
     return response;
   }
 
   /** A Compaction through raft; `physical` waits until the old revisions are gone. */
   async compact(request: CompactionRequest, context: RequestContext): Promise<CompactionResponse> {
-    const result = await this.#core.propose({ compaction: request }, context.signal);
+    const result = await this.#propose({ compaction: request }, context);
     if (request.physical === true && result.physical !== undefined) {
       await result.physical;
       this.#core.backend.forceCommit();
@@ -367,7 +487,7 @@ export class V3Server implements ServerApi {
     if (id === 0n) id = this.#core.nextRequestId() & _LEASE_ID_MASK;
     assert(id > 0n, "lease grant: the lease ID must be positive");
     const proposed: LeaseGrantRequest = { ID: bigintToLong(id), TTL: request.TTL ?? null };
-    const result = await this.#core.propose({ leaseGrant: proposed }, context.signal);
+    const result = await this.#propose({ leaseGrant: proposed }, context);
     const response = (result.response ?? {}) as LeaseGrantResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -378,7 +498,7 @@ export class V3Server implements ServerApi {
     request: LeaseRevokeRequest,
     context: RequestContext,
   ): Promise<LeaseRevokeResponse> {
-    const result = await this.#core.propose({ leaseRevoke: request }, context.signal);
+    const result = await this.#propose({ leaseRevoke: request }, context);
     const response = (result.response ?? {}) as LeaseRevokeResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -442,12 +562,14 @@ export class V3Server implements ServerApi {
     options: { peerUrls: string[]; isLearner: boolean },
     context: RequestContext,
   ): Promise<{ member: Member; members: Member[] }> {
+    await this.#checkAdmin(context, false);
     const member = await addMember(this.#core, options, context.signal);
     return { member, members: this.#core.cluster.sortedMembers() };
   }
 
   /** Removes a member. */
   async memberRemove(id: bigint, context: RequestContext): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await removeMember(this.#core, id, context.signal);
     return this.#core.cluster.sortedMembers();
   }
@@ -457,12 +579,14 @@ export class V3Server implements ServerApi {
     options: { id: bigint; peerUrls: string[] },
     context: RequestContext,
   ): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await updateMember(this.#core, options, context.signal);
     return this.#core.cluster.sortedMembers();
   }
 
   /** Promotes a learner to a voter. */
   async memberPromote(id: bigint, context: RequestContext): Promise<Member[]> {
+    await this.#checkAdmin(context, false);
     await promoteMember(this.#core, id, context.signal);
     return this.#core.cluster.sortedMembers();
   }
@@ -471,7 +595,7 @@ export class V3Server implements ServerApi {
 
   /** An alarm request (get, activate, deactivate) through raft. */
   async alarm(request: AlarmRequest, context: RequestContext): Promise<AlarmResponse> {
-    const result = await this.#core.propose({ alarm: request }, context.signal);
+    const result = await this.#propose({ alarm: request }, context);
     const response = (result.response ?? {}) as AlarmResponse;
     response.header = this.#fill(response.header);
     return response;
@@ -508,7 +632,8 @@ export class V3Server implements ServerApi {
   }
 
   /** Defragments the backend. */
-  async defragment(_context: RequestContext): Promise<{ header: ResponseHeader }> {
+  async defragment(context: RequestContext): Promise<{ header: ResponseHeader }> {
+    await this.#checkAdmin(context);
     const core = this.#core;
     core.log.info("starting defragmentation", { path: core.cfg.dataDir });
     await core.backend.defrag();
@@ -517,13 +642,15 @@ export class V3Server implements ServerApi {
   }
 
   /** The hash of the whole backend. */
-  hash(_context: RequestContext): HashResponse {
+  async hash(context: RequestContext): Promise<HashResponse> {
+    await this.#checkAdmin(context);
     const { hash, revision } = this.#core.kv.hash();
     return { header: this.#fill({ revision: int64(revision) }), hash: hash >>> 0 };
   }
 
   /** The hash of the keys up to a revision. */
-  hashKV(request: HashKVRequest, _context: RequestContext): HashKVResponse {
+  async hashKV(request: HashKVRequest, context: RequestContext): Promise<HashKVResponse> {
+    await this.#checkAdmin(context);
     let result: ReturnType<EtcdServer["kv"]["hashByRev"]>;
     try {
       result = this.#core.kv.hashByRev(num(request.revision));
@@ -538,7 +665,8 @@ export class V3Server implements ServerApi {
   }
 
   /** A point-in-time copy of the db, with everything applied so far. Close it when done. */
-  snapshot(_context: RequestContext): BackendSnapshot {
+  async snapshot(context: RequestContext): Promise<BackendSnapshot> {
+    await this.#checkAdmin(context);
     // Everything applied so far is in the copy: commit the pending batch first.
     this.#core.backend.forceCommit();
     return this.#core.backend.snapshot();
@@ -553,6 +681,273 @@ export class V3Server implements ServerApi {
   /** Waits until this member has applied everything committed before the call. */
   async linearizableReadNotify(context: RequestContext): Promise<void> {
     await this.#core.linearizableReadNotify(context.signal);
+  }
+
+  // -- Auth -----------------------------------------------------------------------------
+
+  /**
+   * Who the call comes from (etcd's AuthInfoFromCtx): the token's user (an invalid token is
+   * ErrInvalidAuthToken), the already authenticated user, the certificate's common name with
+   * `--client-cert-auth`, or undefined for an anonymous caller.
+   */
+  async #authInfo(context: RequestContext): Promise<AuthInfo | undefined> {
+    const store = this.#core.authStore;
+    if (context.token !== undefined) {
+      const info = await store.authInfoFromToken(context.token, context.signal);
+      if (info === undefined) {
+        this.#core.log.warn("invalid auth token", { token: context.token });
+        throw ErrInvalidAuthToken;
+      }
+      return info;
+    }
+    if (context.user !== undefined) return { username: context.user, revision: store.revision };
+    if (this.#core.cfg.clientTls.clientCertAuth && context.commonName !== undefined) {
+      return { username: context.commonName, revision: store.revision };
+    }
+    return undefined;
+  }
+
+  /** Proposes `req` as the caller (the applier checks it). */
+  async #propose(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    context: RequestContext,
+  ): ReturnType<EtcdServer["propose"]> {
+    const info = await this.#authInfo(context);
+    return await this.#core.propose(req, context.signal, info);
+  }
+
+  /**
+   * etcd's doSerialize: check, read, then fail with ErrAuthOldRevision if the auth store
+   * changed while the request was served by a token whose revision is now stale.
+   */
+  async #serialize(
+    context: RequestContext,
+    check: (info: AuthInfo) => void,
+    read: () => void,
+  ): Promise<void> {
+    const store = this.#core.authStore;
+    const info = (await this.#authInfo(context)) ?? { username: "", revision: 0 };
+    try {
+      check(info);
+      read();
+    } catch (error) {
+      throw toServerError(error);
+    }
+    if (info.revision !== 0 && info.revision !== store.revision) {
+      throw ErrAuthOldRevision;
+    }
+  }
+
+  /**
+   * Root only, as etcd's authMaintenanceServer.isAuthenticated decides; its errors reach the
+   * client unmapped (`maintenance` true: Defragment, Hash, HashKV, Snapshot).
+   */
+  async #checkAdmin(context: RequestContext, maintenance = true): Promise<AuthInfo | undefined> {
+    try {
+      const info = await this.#authInfo(context);
+      this.#core.authStore.isAdminPermitted(info);
+      return info;
+    } catch (error) {
+      const mapped = toServerError(error);
+      throw maintenance ? rawAuthError(mapped) : mapped;
+    }
+  }
+
+  /** An Auth request through raft; the response with its header filled. */
+  async #authRequest<T>(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    context: RequestContext,
+  ): Promise<T & { header: ResponseHeader }> {
+    const result = await this.#propose(req, context);
+    const response = (result.response ?? {}) as T & { header: ResponseHeader };
+    response.header = this.#fill(response.header);
+    return response;
+  }
+
+  /** Turns auth on (root user with root role needed). */
+  authEnable(context: RequestContext): Promise<_Pb<"AuthEnableResponse">> {
+    return this.#authRequest({ authEnable: {} }, context);
+  }
+
+  /** Turns auth off. */
+  authDisable(context: RequestContext): Promise<_Pb<"AuthDisableResponse">> {
+    return this.#authRequest({ authDisable: {} }, context);
+  }
+
+  /**
+   * etcd's Authenticate: the password is checked here (bcrypt, off the apply loop), then an
+   * entry without it asks every member to register the token; if the auth store changed
+   * between the check and the apply, the check is redone.
+   */
+  async authenticate(
+    request: etcdserverpb.AuthenticateRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthenticateResponse">> {
+    await this.#core.linearizableReadNotify(context.signal);
+    const store = this.#core.authStore;
+    const name = request.name ?? "";
+    // etcd retries until the revision holds still; a bound keeps a busy store from looping us.
+    for (let attempt = 0;; attempt++) {
+      let checked: number;
+      try {
+        checked = await store.checkPassword(name, request.password ?? "");
+      } catch (error) {
+        const mapped = toServerError(error);
+        if (mapped !== ErrAuthNotEnabled) {
+          this.#core.log.warn("invalid authentication was requested", {
+            user: name,
+            error: mapped.message,
+          });
+        }
+        throw mapped;
+      }
+      const result = await this.#propose({
+        authenticate: { name, simpleToken: store.genTokenPrefix() },
+      }, context);
+      const response = (result.response ?? {}) as _Pb<"AuthenticateResponse">;
+      if (result.token !== undefined) {
+        try {
+          response.token = await result.token;
+        } catch (error) {
+          throw toServerError(error);
+        }
+      }
+      if (checked === store.revision || attempt >= _AUTHENTICATE_ATTEMPTS_MAX) {
+        response.header = this.#fill(response.header);
+        return response;
+      }
+      this.#core.log.info("revision when password checked became stale; retrying");
+    }
+  }
+
+  /**
+   * Adds a user. The bcrypt hash is computed here, before the proposal, so that no member
+   * hashes on its apply loop and the entry does not hold the password; a caller the applier
+   * will refuse is refused first, so that it cannot make the member hash for nothing.
+   */
+  async userAdd(
+    request: etcdserverpb.AuthUserAddRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserAddResponse">> {
+    const name = _checkName(request.name ?? "");
+    const noPassword = request.options?.noPassword === true;
+    let hashedPassword = "";
+    if (!noPassword && name !== "") {
+      await this.#checkAdmin(context, false);
+      hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
+    }
+    return await this.#authRequest({
+      authUserAdd: { name, options: { noPassword }, hashedPassword },
+    }, context);
+  }
+
+  /** The roles of a user (root, or the user itself). */
+  userGet(
+    request: etcdserverpb.AuthUserGetRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserGetResponse">> {
+    return this.#authRequest({ authUserGet: request }, context);
+  }
+
+  /** Every user. */
+  userList(context: RequestContext): Promise<_Pb<"AuthUserListResponse">> {
+    return this.#authRequest({ authUserList: {} }, context);
+  }
+
+  /** Deletes a user. */
+  userDelete(
+    request: etcdserverpb.AuthUserDeleteRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserDeleteResponse">> {
+    return this.#authRequest({ authUserDelete: request }, context);
+  }
+
+  /** Changes a password (hashed here, as for userAdd). */
+  async userChangePassword(
+    request: etcdserverpb.AuthUserChangePasswordRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserChangePasswordResponse">> {
+    await this.#checkAdmin(context, false);
+    const hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
+    return await this.#authRequest({
+      authUserChangePassword: { name: request.name ?? "", hashedPassword },
+    }, context);
+  }
+
+  /** Grants a role to a user. */
+  userGrantRole(
+    request: etcdserverpb.AuthUserGrantRoleRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserGrantRoleResponse">> {
+    return this.#authRequest({ authUserGrantRole: request }, context);
+  }
+
+  /** Revokes a role from a user. */
+  userRevokeRole(
+    request: etcdserverpb.AuthUserRevokeRoleRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthUserRevokeRoleResponse">> {
+    return this.#authRequest({ authUserRevokeRole: request }, context);
+  }
+
+  /** Adds a role. */
+  roleAdd(
+    request: etcdserverpb.AuthRoleAddRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleAddResponse">> {
+    return this.#authRequest({ authRoleAdd: { name: _checkName(request.name ?? "") } }, context);
+  }
+
+  /** The permissions of a role (root, or a holder of the role). */
+  roleGet(
+    request: etcdserverpb.AuthRoleGetRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleGetResponse">> {
+    return this.#authRequest({ authRoleGet: request }, context);
+  }
+
+  /** Every role. */
+  roleList(context: RequestContext): Promise<_Pb<"AuthRoleListResponse">> {
+    return this.#authRequest({ authRoleList: {} }, context);
+  }
+
+  /** Deletes a role and revokes it from every user. */
+  roleDelete(
+    request: etcdserverpb.AuthRoleDeleteRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleDeleteResponse">> {
+    return this.#authRequest({ authRoleDelete: request }, context);
+  }
+
+  /** Grants a key permission to a role. */
+  roleGrantPermission(
+    request: etcdserverpb.AuthRoleGrantPermissionRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleGrantPermissionResponse">> {
+    return this.#authRequest({ authRoleGrantPermission: request }, context);
+  }
+
+  /** Revokes a key permission from a role. */
+  roleRevokePermission(
+    request: etcdserverpb.AuthRoleRevokePermissionRequest.$Properties,
+    context: RequestContext,
+  ): Promise<_Pb<"AuthRoleRevokePermissionResponse">> {
+    return this.#authRequest({ authRoleRevokePermission: request }, context);
+  }
+
+  /** Whether the caller may watch `[key, rangeEnd)`; else the error to cancel with. */
+  async watchPermitted(
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    context: RequestContext,
+  ): Promise<ServerError | undefined> {
+    try {
+      const info = (await this.#authInfo(context)) ?? { username: "", revision: 0 };
+      this.#core.authStore.isRangePermitted(info, key, rangeEnd);
+      return undefined;
+    } catch (error) {
+      return toServerError(error);
+    }
   }
 
   // -- Watch ----------------------------------------------------------------------------

@@ -21,16 +21,10 @@ export function maintenanceService(server: ServerApi): MaintenanceService {
     alarm: (r, ctx) => server.alarm(r, requestContext(ctx)),
     status: (_r, ctx) => Promise.resolve(server.status(requestContext(ctx))),
     defragment: (_r, ctx) => server.defragment(requestContext(ctx)),
-    hash: (_r, ctx) => Promise.resolve(server.hash(requestContext(ctx))),
-    hashKV: (r, ctx) => {
-      try {
-        return Promise.resolve(server.hashKV(r, requestContext(ctx)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
+    hash: (_r, ctx) => server.hash(requestContext(ctx)),
+    hashKV: (r, ctx) => server.hashKV(r, requestContext(ctx)),
     snapshot: async (_r, sink, ctx) => {
-      const snapshot = server.snapshot(requestContext(ctx));
+      const snapshot = await server.snapshot(requestContext(ctx));
       try {
         const total = snapshot.size();
         const sha = createHash("sha256");

@@ -7,6 +7,7 @@
 
 import type { EtcdServices } from "../../rpc/mod.ts";
 import type { ServerApi } from "../../server/mod.ts";
+import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
 import { interceptServices } from "./interceptor.ts";
 import { kvService } from "./kv.ts";
@@ -24,12 +25,11 @@ export {
 } from "./interceptor.ts";
 export { togRPCError, withgRPCErrors } from "./grpc_error.ts";
 export { requestContext } from "./request_context.ts";
-export { clusterService, kvService, leaseService, maintenanceService, watchService };
+export { authService, clusterService, kvService, leaseService, maintenanceService, watchService };
 
 /**
  * Every service detcd serves, over the server's request API, with server errors mapped to
  * gRPC ones (`togRPCError`), behind etcd's interceptors (learner and require-leader checks).
- * Auth is not served yet (UNIMPLEMENTED).
  */
 export function etcdServices(server: ServerApi): EtcdServices {
   const services: EtcdServices = {
@@ -38,6 +38,7 @@ export function etcdServices(server: ServerApi): EtcdServices {
     lease: leaseService(server),
     cluster: clusterService(server),
     maintenance: maintenanceService(server),
+    auth: authService(server),
   };
   // The member's leader and learner state are read live on every call.
   return interceptServices(withgRPCErrors(services), server);

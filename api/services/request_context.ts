@@ -1,10 +1,8 @@
 /**
  * The server's `RequestContext` for one call: the call's abort signal and the caller's
- * identity.
- *
- * This is where authentication will resolve the caller: the auth token (`context.token`) or
- * the client certificate's common name (`context.commonName`) becomes the user name the
- * server checks permissions against. Auth is not served yet, so the user is undefined.
+ * credentials — its auth token (`token` metadata, else `authorization`) and the common name of
+ * its verified client certificate. The server resolves them to a user (etcd's
+ * AuthInfoFromCtx): the api never decides who a caller is.
  *
  * @module
  */
@@ -14,5 +12,10 @@ import type { RequestContext } from "../../server/mod.ts";
 
 /** The request context the server API takes, for a call. */
 export function requestContext(call: CallContext): RequestContext {
-  return { signal: call.signal, user: undefined };
+  return {
+    signal: call.signal,
+    user: undefined,
+    token: call.token,
+    commonName: call.commonName,
+  };
 }

@@ -14,6 +14,14 @@
 import { ok as assert } from "node:assert/strict";
 import { etcdserverpb, type mvccpb } from "../../etcdserverpb/mod.ts";
 import type { WatchService } from "../../rpc/mod.ts";
+import {
+  ErrAuthOldRevision,
+  ErrInvalidAuthToken,
+  ErrPermissionDenied,
+  ErrUserEmpty,
+  type EtcdError,
+  Status,
+} from "../../rpc/mod.ts";
 import type { StreamSink } from "../../rpc/mod.ts";
 import {
   bytes,
@@ -24,6 +32,7 @@ import {
   num,
   type RequestContext,
   type ServerApi,
+  type ServerError,
   type WatchResponse,
   type WatchStream,
 } from "../../server/mod.ts";
@@ -31,6 +40,25 @@ import { requestContext } from "./request_context.ts";
 import type { WatchResponse as PbWatchResponse } from "../../etcdserverpb/mod.ts";
 
 const _NO_WATCH_ID = -1;
+
+/** grpc-go's names of the codes a watch can be refused with. */
+const _GO_CODE_NAMES: Readonly<Record<number, string>> = {
+  [Status.INVALID_ARGUMENT]: "InvalidArgument",
+  [Status.PERMISSION_DENIED]: "PermissionDenied",
+  [Status.UNAUTHENTICATED]: "Unauthenticated",
+};
+
+/**
+ * The cancel reason of a watch refused by auth, as etcd's recvLoop writes it: the gRPC error's
+ * `Error()` string; every error but the three named is reported as permission denied.
+ */
+function _authCancelReason(error: ServerError): string {
+  let mapped: EtcdError = ErrPermissionDenied;
+  if (error.code === "InvalidAuthToken") mapped = ErrInvalidAuthToken;
+  else if (error.code === "AuthOldRevision") mapped = ErrAuthOldRevision;
+  else if (error.code === "UserEmpty") mapped = ErrUserEmpty;
+  return `rpc error: code = ${_GO_CODE_NAMES[mapped.code]} desc = ${mapped.message}`;
+}
 
 function _eventToPb(ev: Event): mvccpb.Event.$Properties {
   const out: mvccpb.Event.$Properties = { kv: kvToPb(ev.kv) };
@@ -52,6 +80,9 @@ class _ServerWatchStream {
   readonly #server: ServerApi;
   readonly #sink: StreamSink<PbWatchResponse>;
   readonly #stream: WatchStream;
+  readonly #context: RequestContext;
+  /** Requests are handled one after another; a create may wait for its permission check. */
+  #handled: Promise<void> = Promise.resolve();
   readonly #watchers = new Map<number, _WatcherState>();
   /** Events that arrived before their watcher's "created" went out. */
   readonly #pending = new Map<number, WatchResponse[]>();
@@ -63,6 +94,7 @@ class _ServerWatchStream {
   constructor(server: ServerApi, sink: StreamSink<PbWatchResponse>, context: RequestContext) {
     this.#server = server;
     this.#sink = sink;
+    this.#context = context;
     this.#stream = server.newWatchStream(context);
     const interval = server.watchProgressNotifyIntervalMs;
     if (interval > 0) this.#progressTimer = setInterval(() => this.#progressTick(), interval);
@@ -80,9 +112,14 @@ class _ServerWatchStream {
     return this.#sendChain;
   }
 
-  /** Handles one request from the client. */
+  /** Handles one request from the client, after those before it. */
   handle(request: etcdserverpb.WatchRequest): void {
-    if (request.createRequest) this.#create(request.createRequest);
+    this.#handled = this.#handled.then(() => this.#handle(request)).catch(() => {});
+  }
+
+  async #handle(request: etcdserverpb.WatchRequest): Promise<void> {
+    if (this.#closed) return;
+    if (request.createRequest) await this.#create(request.createRequest);
     else if (request.cancelRequest) this.#cancel(num(request.cancelRequest.watchId));
     else if (request.progressRequest) {
       // Not tied to a watcher: the header revision tells the client how far it is.
@@ -90,12 +127,26 @@ class _ServerWatchStream {
     }
   }
 
-  #create(c: etcdserverpb.WatchCreateRequest.$Properties): void {
+  async #create(c: etcdserverpb.WatchCreateRequest.$Properties): Promise<void> {
     let key = bytes(c.key);
     if (key.length === 0) key = new Uint8Array([0]);
     let end: Uint8Array | undefined = bytes(c.rangeEnd);
     if (end.length === 0) end = undefined;
     else if (end.length === 1 && end[0] === 0) end = new Uint8Array(0);
+    // etcd checks the request as rewritten above: a "from key" watch ("\0" end, now empty)
+    // is checked as the single key.
+    const denied = await this.#server.watchPermitted(key, end ?? new Uint8Array(0), this.#context);
+    if (denied !== undefined) {
+      void this.#send({
+        header: this.#header(this.#stream.rev()),
+        watchId: int64(_NO_WATCH_ID),
+        created: true,
+        canceled: true,
+        cancelReason: _authCancelReason(denied),
+      });
+      return;
+    }
+    if (this.#closed) return;
     const filters: FilterType[] = [];
     for (const f of c.filters ?? []) {
       if (f === etcdserverpb.WatchCreateRequest.FilterType.NOPUT) filters.push(FilterType.NOPUT);
