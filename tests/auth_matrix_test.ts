@@ -12,9 +12,9 @@
 // Ports 32200-32219.
 import * as grpc from "@grpc/grpc-js";
 import { ok } from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { METHODS } from "../rpc/mod.ts";
 import { type Impl, type Member, startMember } from "./_harness.ts";
+import { callOutcome, type Message, type RpcMethod as _Method } from "./_grpc_outcome.ts";
 
 const _ETCD_AVAILABLE = await Deno.stat("/usr/bin/etcd").then(() => true, () => false);
 const _enc = (text: string) => new TextEncoder().encode(text);
@@ -24,16 +24,6 @@ const IDENTITIES = ["anon", "alice", "bob", "root"] as const;
 type Identity = typeof IDENTITIES[number];
 /** alice's role covers [k, l); bob's covers [o, p) only. Passwords are the names reversed. */
 const _PASSWORD: Record<Identity, string> = { anon: "x", alice: "ecila", bob: "bob", root: "toor" };
-
-// deno-lint-ignore no-explicit-any
-type Message = any;
-
-interface _Method {
-  path: string;
-  kind: string;
-  request: { encode(message: Message): Uint8Array };
-  response: { decode(bytes: Uint8Array): Message };
-}
 
 /** What a call sees of the session: the member, its state and the per-identity scratch. */
 interface _Ctx {
@@ -260,68 +250,13 @@ const _CALLS: _Call[] = [
   },
 ];
 
-/** Calls `method` once; the outcome as a cell of the matrix. */
-async function _outcome(
-  client: grpc.Client,
-  method: _Method,
-  request: Message,
-  token: string | undefined,
-): Promise<{ cell: string; response?: Message }> {
-  const metadata = new grpc.Metadata();
-  if (token !== undefined) metadata.set("token", token);
-  const deadline = Date.now() + 10_000;
-  const serialize = (message: Message) => Buffer.from(method.request.encode(message));
-  const deserialize = (bytes: Buffer) => method.response.decode(bytes);
-  const failed = (error: unknown) => {
-    const status = error as grpc.ServiceError;
-    return { cell: `${grpc.status[status.code] ?? status.code}: ${status.details}` };
-  };
-  if (method.kind === "unary") {
-    return await new Promise((resolve) => {
-      client.makeUnaryRequest(
-        method.path,
-        serialize,
-        deserialize,
-        request,
-        metadata,
-        { deadline },
-        (error, response) => resolve(error ? failed(error) : { cell: "OK", response }),
-      );
-    });
-  }
-  const call = method.kind === "serverStream"
-    ? client.makeServerStreamRequest(method.path, serialize, deserialize, request, metadata, {
-      deadline,
-    })
-    : client.makeBidiStreamRequest(method.path, serialize, deserialize, metadata, { deadline });
-  if (method.kind === "bidi") (call as grpc.ClientDuplexStream<Message, Message>).write(request);
-  return await new Promise((resolve) => {
-    let done = false;
-    const finish = (result: { cell: string; response?: Message }) => {
-      if (done) return;
-      done = true;
-      call.cancel();
-      resolve(result);
-    };
-    call.on("data", (response: Message) => {
-      if (response.canceled) finish({ cell: `canceled: ${response.cancelReason}` });
-      else if (response.created) finish({ cell: "created" });
-      else if (method.kind === "bidi" && response.TTL !== undefined) {
-        finish({ cell: Number(response.TTL) > 0 ? "OK (TTL > 0)" : "OK (TTL <= 0)" });
-      } else finish({ cell: "OK", response });
-    });
-    call.on("error", (error: unknown) => finish(failed(error)));
-    call.on("end", () => finish({ cell: "ended without a response" }));
-  });
-}
-
 /** The whole session against one member: cells keyed `phase | rpc | identity`. */
 async function _session(endpoint: string): Promise<Map<string, string>> {
   const client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
   const cells = new Map<string, string>();
   try {
     const must = async (method: _Method, request: Message, token?: string) => {
-      const { cell, response } = await _outcome(client, method, request, token);
+      const { cell, response } = await callOutcome(client, method, request, token);
       if (cell !== "OK") throw new Error(`setup ${method.path}: ${cell}`);
       return response;
     };
@@ -373,7 +308,7 @@ async function _session(endpoint: string): Promise<Map<string, string>> {
               asRoot: (method, request) => must(method, request, rootToken),
             };
             const request = await call.request(ctx);
-            const { cell, response } = await _outcome(
+            const { cell, response } = await callOutcome(
               client,
               call.method,
               request,
