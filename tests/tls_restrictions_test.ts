@@ -10,6 +10,9 @@
 // outcome is written in the case, and detcd must agree with etcd case by case.
 // Ports 32000-32199.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { createServer } from "node:https";
+import { PeerClient } from "../rafthttp/mod.ts";
+import { CERT_AUTH_FAILED, TlsPolicy } from "../server/mod.ts";
 import { type Impl, ServerProcess, spawnServer } from "./_harness.ts";
 
 const _FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
@@ -255,5 +258,47 @@ Deno.test({
     const message = "AllowedCN and AllowedHostname are mutually exclusive";
     if (_ETCD_AVAILABLE) await _refusedAtStart("etcd", 32160, flags, message);
     await _refusedAtStart("detcd", 32170, flags, message);
+  },
+});
+
+// The peer client applies the allowed CN to the server's certificate too (etcd's base TLS
+// config): a server with CN example2.com is refused when example.com is allowed.
+Deno.test({
+  name: "the peer client refuses a server whose certificate fails the allowed CN",
+  ignore: !_HAVE_FIXTURES,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const read = (name: string) => Deno.readTextFileSync(`${_FIXTURES}/${name}`);
+    const outcomes: string[] = [];
+    for (const [index, cert] of ["server", "server2"].entries()) {
+      const server = createServer(
+        { cert: read(`${cert}.crt`), key: read(`${cert}.key.insecure`) },
+        (_request, response) => response.end("ok"),
+      );
+      const port = 32195 + index;
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+      const policy = new TlsPolicy({ allowedCn: "example.com" });
+      const client = new PeerClient({
+        tls: {
+          caPem: read("ca.crt"),
+          certPem: read("server.crt"),
+          keyPem: read("server.key.insecure"),
+          insecureSkipVerify: false,
+          verifyServerCertificate: (peer) => policy.verifyCertificate(peer),
+        },
+      });
+      try {
+        const response = await client.request(`https://127.0.0.1:${port}/version`);
+        outcomes.push(`${cert}: ${await response.text()}`);
+      } catch (error) {
+        outcomes.push(`${cert}: ${(error as Error).message}`);
+      } finally {
+        client.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
+    deepStrictEqual(outcomes, ["server: ok", `server2: ${CERT_AUTH_FAILED}`]);
   },
 });
