@@ -180,7 +180,9 @@ function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
     certPem: Deno.readTextFileSync(tls.certFile),
     keyPem: Deno.readTextFileSync(tls.keyFile),
     caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
-    clientCertAuth: tls.clientCertAuth,
+    // etcd's TLSInfo.ServerConfig requires and verifies a client certificate as soon as a
+    // trusted CA is given, with or without --client-cert-auth.
+    clientCertAuth: tls.clientCertAuth || tls.trustedCaFile !== "",
     verifyConnection: policy.active
       ? (socket, requested) => policy.checkAccepted(socket, requested)
       : undefined,

@@ -69,6 +69,17 @@ const _CASES: _Case[] = [
     ],
   },
   {
+    // etcd asks for (and verifies) client certificates as soon as a trusted CA is given.
+    name: "--client-cert-allowed-hostname with a trusted CA but no --client-cert-auth",
+    listener: "client",
+    flags: [..._CLIENT_AUTH, "--client-cert-allowed-hostname", "member.etcd.local"],
+    probes: [
+      { what: "cert valid for *.etcd.local", curl: _cert("server-wildcard"), expect: "served" },
+      { what: "cert for localhost only", curl: _cert("server"), expect: "refused" },
+      { what: "no client cert", curl: [], expect: "refused" },
+    ],
+  },
+  {
     name: "--client-crl-file",
     listener: "client",
     flags: [..._CLIENT_AUTH, "--client-cert-auth", "--client-crl-file", `${_FIXTURES}/revoke.crl`],
