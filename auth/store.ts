@@ -20,6 +20,7 @@
  */
 
 import bcrypt from "bcryptjs";
+import { createHmac, randomBytes } from "node:crypto";
 import type { Backend, BatchTx } from "../backend/mod.ts";
 import { authpb } from "../etcdserverpb/mod.ts";
 import { equalBytes } from "../bytes/mod.ts";
@@ -93,6 +94,9 @@ export interface PermissionRequest {
   readonly permType: number;
 }
 
+/** How many verified (hash, password) pairs the store remembers. */
+const _VERIFIED_MAX = 1024;
+
 const _nullLog: AuthLogger = { info: () => {}, warn: () => {} };
 
 function _sortStrings(values: string[]): string[] {
@@ -109,6 +113,14 @@ export class AuthStore {
   #enabled = false;
   #revision = 0;
   #permissions = new Map<string, UnifiedPermissions>();
+  /**
+   * Pairs (stored hash, password) that bcrypt has already accepted, keyed by the hash and an
+   * HMAC of the password under a key that never leaves this process. A client that logs in
+   * again with the same password (every etcdctl call does) skips the ~0.2 s bcrypt compare;
+   * a wrong password always pays it, and a changed password has another hash.
+   */
+  readonly #verified = new Map<string, true>();
+  readonly #verifyKey = randomBytes(32);
 
   /**
    * Opens the store on `backend` (etcd's NewAuthStore): creates the buckets, writes auth
@@ -199,11 +211,22 @@ export class AuthStore {
     if (user.options?.noPassword === true) throw ErrNoPasswordUser;
     const revision = this.#revision;
     const hash = _text.decode(user.password ?? new Uint8Array(0));
-    let same = false;
-    try {
-      same = await bcrypt.compare(password, hash);
-    } catch {
-      same = false;
+    const remembered = `${hash}\0${
+      createHmac("sha256", this.#verifyKey).update(password).digest("base64")
+    }`;
+    let same = this.#verified.has(remembered);
+    if (!same) {
+      try {
+        same = await bcrypt.compare(password, hash);
+      } catch {
+        same = false;
+      }
+      if (same) {
+        if (this.#verified.size >= _VERIFIED_MAX) {
+          this.#verified.delete(this.#verified.keys().next().value!);
+        }
+        this.#verified.set(remembered, true);
+      }
     }
     if (!same) {
       this.#log.info("invalid password", { "user-name": username });

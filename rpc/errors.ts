@@ -263,33 +263,6 @@ export const ErrInvalidAuthToken: EtcdError = _define(
   Status.UNAUTHENTICATED,
   "etcdserver: invalid auth token",
 );
-/**
- * `auth.ErrNoPasswordUser`: etcd 3.4's togRPCError has no entry for it, so a client sees the
- * store's own words with code UNKNOWN (Authenticate as a `--no-password` user).
- */
-export const ErrNoPasswordUser: EtcdError = _define(
-  Status.UNKNOWN,
-  "auth: authentication failed, password was given for no password user",
-);
-/** `auth.ErrVerifyOnly`, unmapped in etcd 3.4 as well: UNKNOWN with the store's words. */
-export const ErrVerifyOnly: EtcdError = _define(
-  Status.UNKNOWN,
-  "auth: token signing attempted with verify-only key",
-);
-/**
- * The auth store's own errors, which etcd 3.4's maintenance service (Defragment, Hash,
- * HashKV, Snapshot) returns without mapping: clients see UNKNOWN and the store's words.
- */
-export const ErrRawUserEmpty: EtcdError = _define(Status.UNKNOWN, "auth: user name is empty");
-/** As above: `auth.ErrUserNotFound`. */
-export const ErrRawUserNotFound: EtcdError = _define(Status.UNKNOWN, "auth: user not found");
-/** As above: `auth.ErrPermissionDenied`. */
-export const ErrRawPermissionDenied: EtcdError = _define(Status.UNKNOWN, "auth: permission denied");
-/** As above: `auth.ErrInvalidAuthToken`. */
-export const ErrRawInvalidAuthToken: EtcdError = _define(
-  Status.UNKNOWN,
-  "auth: invalid auth token",
-);
 /** `ErrGRPCInvalidAuthMgmt` in etcd. */
 export const ErrInvalidAuthMgmt: EtcdError = _define(
   Status.INVALID_ARGUMENT,
@@ -356,4 +329,38 @@ export const ErrBadLeaderTransferee: EtcdError = _define(
 export const ErrTimeoutLeaderTransfer: EtcdError = new EtcdError(
   Status.DEADLINE_EXCEEDED,
   "etcdserver: request timed out, leader transfer took too long",
+);
+
+// The auth store's own errors that etcd 3.4 does not map to a gRPC error: clients see them as
+// UNKNOWN with the store's words. They are not rpctypes errors (not in the table above).
+
+/**
+ * `auth.ErrNoPasswordUser`: etcd 3.4's togRPCError has no entry for it, so a client sees the
+ * store's own words with code UNKNOWN (Authenticate as a `--no-password` user).
+ */
+export const ErrNoPasswordUser: EtcdError = new EtcdError(
+  Status.UNKNOWN,
+  "auth: authentication failed, password was given for no password user",
+);
+/** `auth.ErrVerifyOnly`, unmapped in etcd 3.4 as well: UNKNOWN with the store's words. */
+export const ErrVerifyOnly: EtcdError = new EtcdError(
+  Status.UNKNOWN,
+  "auth: token signing attempted with verify-only key",
+);
+/**
+ * The auth store's own errors, which etcd 3.4's maintenance service (Defragment, Hash,
+ * HashKV, Snapshot) returns without mapping: clients see UNKNOWN and the store's words.
+ */
+export const ErrRawUserEmpty: EtcdError = new EtcdError(Status.UNKNOWN, "auth: user name is empty");
+/** As above: `auth.ErrUserNotFound`. */
+export const ErrRawUserNotFound: EtcdError = new EtcdError(Status.UNKNOWN, "auth: user not found");
+/** As above: `auth.ErrPermissionDenied`. */
+export const ErrRawPermissionDenied: EtcdError = new EtcdError(
+  Status.UNKNOWN,
+  "auth: permission denied",
+);
+/** As above: `auth.ErrInvalidAuthToken`. */
+export const ErrRawInvalidAuthToken: EtcdError = new EtcdError(
+  Status.UNKNOWN,
+  "auth: invalid auth token",
 );

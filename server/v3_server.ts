@@ -309,7 +309,7 @@ function _readOnlyTxn(view: TxnRead): TxnWrite {
 /** How often Authenticate redoes the password check when the auth store keeps changing. */
 const _AUTHENTICATE_ATTEMPTS_MAX = 8;
 
-function bytesOf(value: Uint8Array | null | undefined): Uint8Array {
+function _bytesOf(value: Uint8Array | null | undefined): Uint8Array {
   return value ?? _EMPTY;
 }
 
@@ -402,7 +402,7 @@ export class V3Server implements ServerApi {
     let response!: RangeResponse;
     await this.#serialize(
       context,
-      (info) => store.isRangePermitted(info, bytesOf(request.key), bytesOf(request.rangeEnd)),
+      (info) => store.isRangePermitted(info, _bytesOf(request.key), _bytesOf(request.rangeEnd)),
       () => response = applyRange(this.#core.kv.read(), request),
     );
     // Clients page with `count` and `more`: the count covers at least the keys returned.
