@@ -20,7 +20,6 @@
 import * as grpc from "@grpc/grpc-js";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { normalizeSerial } from "./crl.ts";
 import { Buffer } from "node:buffer";
 import { EtcdError, Status, toEtcdError } from "../rpc/mod.ts";
 import type {
@@ -109,10 +108,15 @@ export interface GrpcTlsOptions {
   /** Require and verify a client certificate (`--client-cert-auth`). */
   clientCertAuth?: boolean | undefined;
   /**
-   * Serial numbers revoked by `--client-crl-file` (normalized hex, see `crl.ts`): a client
-   * presenting one is disconnected after the handshake, as etcd's checkCRL does.
+   * Checks an established TLS connection before anything on it is read (etcd's allowed
+   * host name, CRL and cipher suite restrictions, see server/tls_policy.ts); an Error closes
+   * the connection. `certificateRequested` tells whether a client certificate was asked for.
    */
-  revokedSerials?: ReadonlySet<string> | undefined;
+  verifyConnection?:
+    | ((socket: tls.TLSSocket, certificateRequested: boolean) => Error | undefined)
+    | undefined;
+  /** Told of every connection `verifyConnection` refused (etcd logs "rejected connection"). */
+  onRejected?: ((socket: tls.TLSSocket, error: Error) => void) | undefined;
 }
 
 /** A running server. */
@@ -153,11 +157,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     serverOptions["grpc.keepalive_time_ms"] = options.keepAlive.intervalMs;
     serverOptions["grpc.keepalive_timeout_ms"] = options.keepAlive.timeoutMs;
   }
-  const revoked = options.tls?.revokedSerials;
+  const verify = options.tls?.verifyConnection;
+  const certificateRequested = options.tls?.clientCertAuth ?? false;
   const onConnection = (socket: net.Socket): void => {
-    if (revoked !== undefined && revoked.size > 0 && _isRevoked(socket, revoked)) {
-      socket.destroy();
-      return;
+    if (verify !== undefined && socket instanceof tls.TLSSocket) {
+      const refused = verify(socket, certificateRequested);
+      if (refused !== undefined) {
+        options.tls?.onRejected?.(socket, refused);
+        socket.destroy();
+        return;
+      }
     }
     // Small responses must not wait for the peer's delayed ACK (Nagle: +40 ms each).
     socket.setNoDelay(true);
@@ -281,13 +290,6 @@ function _transportFromEnv(): "grpc-js" | "native" {
   } catch {
     return "native"; // no env permission
   }
-}
-
-/** True when the TLS client's certificate serial number is in the revocation list. */
-function _isRevoked(socket: net.Socket, revoked: ReadonlySet<string>): boolean {
-  if (!(socket instanceof tls.TLSSocket)) return false;
-  const serial = socket.getPeerCertificate()?.serialNumber;
-  return typeof serial === "string" && serial !== "" && revoked.has(normalizeSerial(serial));
 }
 
 /** The common name of a verified client certificate, when the socket is TLS. */

@@ -15,7 +15,6 @@ import * as tls from "node:tls";
 import { Buffer } from "node:buffer";
 import type { HttpHandler } from "../rpc/mod.ts";
 import { serveHttp1 } from "./_http1.ts";
-import { normalizeSerial } from "./crl.ts";
 import type { GrpcTlsOptions } from "./grpc_server.ts";
 
 /** Options of {@link startHttpServer}. */
@@ -41,11 +40,16 @@ export interface HttpServer {
 /** Starts an HTTP/1.1 (or HTTPS) listener serving `options.http`. */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const sockets = new Set<net.Socket>();
-  const revoked = options.tls?.revokedSerials;
+  const verify = options.tls?.verifyConnection;
+  const certificateRequested = options.tls?.clientCertAuth ?? false;
   const onConnection = (socket: net.Socket): void => {
-    if (revoked !== undefined && revoked.size > 0 && _isRevoked(socket, revoked)) {
-      socket.destroy();
-      return;
+    if (verify !== undefined && socket instanceof tls.TLSSocket) {
+      const refused = verify(socket, certificateRequested);
+      if (refused !== undefined) {
+        options.tls?.onRejected?.(socket, refused);
+        socket.destroy();
+        return;
+      }
     }
     socket.setNoDelay(true);
     socket.on("error", () => socket.destroy());
@@ -96,10 +100,4 @@ function _tlsOptions(options: GrpcTlsOptions): tls.TlsOptions {
   };
   if (options.caPem !== undefined) result.ca = options.caPem;
   return result;
-}
-
-function _isRevoked(socket: net.Socket, revoked: ReadonlySet<string>): boolean {
-  if (!(socket instanceof tls.TLSSocket)) return false;
-  const serial = socket.getPeerCertificate()?.serialNumber;
-  return typeof serial === "string" && serial !== "" && revoked.has(normalizeSerial(serial));
 }

@@ -34,6 +34,5 @@ export {
 } from "./metrics.ts";
 export { instrumentServices } from "./services/grpc_metrics.ts";
 export { etcdServices, requestContext, togRPCError } from "./services/mod.ts";
-export { normalizeSerial, revokedSerials } from "./crl.ts";
 export { H2GrpcClient } from "./h2/client.ts";
 export type { KeepAlivePolicy } from "./h2/connection.ts";

@@ -23,19 +23,21 @@ import {
   metricsHealthHandler,
   PPROF_PREFIX,
   pprofHandler,
-  revokedSerials,
   startGrpcServer,
   startHttpServer,
 } from "../api/mod.ts";
 import {
   bootstrap,
   checkInitialHashKV,
+  cipherSuiteNames,
   ClusterPeers,
   EtcdServerCore,
   type Logger,
   newAuthTokenProvider,
+  rejectedConnectionFields,
   selfSignedCert,
   type ServerConfig,
+  tlsPolicy,
   V3Server,
 } from "../server/mod.ts";
 
@@ -62,6 +64,8 @@ export interface Etcd {
 
 /** Bootstraps the member in `cfg.dataDir`, starts raft and serves clients and peers. */
 export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
+  // etcd refuses an unknown --cipher-suites name before it touches the data directory.
+  cipherSuiteNames(cfg.cipherSuites);
   await _autoTls(cfg, log);
   const serverLog = log.named("etcdserver");
   const boot = await bootstrap(cfg, serverLog);
@@ -134,7 +138,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
             enableGateway: cfg.enableGrpcGateway,
             gatewayStreams,
           }),
-          tls: secure ? _clientTls(cfg) : undefined,
+          tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
@@ -159,7 +163,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
         host,
         port,
         http: metricsHealthHandler(api),
-        tls: url.protocol === "https:" ? _clientTls(cfg) : undefined,
+        tls: url.protocol === "https:" ? _clientTls(cfg, log) : undefined,
       });
       httpServers.push(server);
       metricsAddrs.push(`${host}:${server.port}`);
@@ -271,19 +275,30 @@ function _hostPort(url: URL): { host: string; port: number } {
   return { host, port };
 }
 
-/** The client listener's TLS files (`--cert-file`, `--key-file`, `--trusted-ca-file`). */
-function _clientTls(cfg: ServerConfig): GrpcTlsOptions {
+/**
+ * The client listener's TLS settings: `--cert-file`, `--key-file`, `--trusted-ca-file`,
+ * `--client-cert-auth`, and the restrictions `--client-crl-file`,
+ * `--client-cert-allowed-hostname` and `--cipher-suites` (server/tls_policy.ts).
+ */
+function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
   const tls = cfg.clientTls;
   if (tls.certFile === "" || tls.keyFile === "") {
     throw new Error(
       "TLS key/cert (--cert-file, --key-file) must be provided for client URLs with https",
     );
   }
+  const policy = tlsPolicy(tls, cfg.cipherSuites);
   return {
     certPem: Deno.readTextFileSync(tls.certFile),
     keyPem: Deno.readTextFileSync(tls.keyFile),
     caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
-    clientCertAuth: tls.clientCertAuth,
-    revokedSerials: tls.crlFile === "" ? undefined : revokedSerials(Deno.readFileSync(tls.crlFile)),
+    // etcd's TLSInfo.ServerConfig requires and verifies a client certificate as soon as a
+    // trusted CA is given, with or without --client-cert-auth.
+    clientCertAuth: tls.clientCertAuth || tls.trustedCaFile !== "",
+    verifyConnection: policy.active
+      ? (socket, requested) => policy.checkAccepted(socket, requested)
+      : undefined,
+    onRejected: (socket, error) =>
+      log.named("embed").warn("rejected connection", rejectedConnectionFields(socket, error)),
   };
 }

@@ -19,6 +19,7 @@
 
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { drained } from "../bytes/mod.ts";
 
 /** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
@@ -31,6 +32,13 @@ export interface PeerTlsOptions {
   keyPem?: string;
   /** Accept any server certificate (etcd: self-signed auto-TLS certificates). */
   insecureSkipVerify: boolean;
+  /**
+   * A further check of the server's verified certificate (etcd's allowed CN or host name,
+   * which its peer transport applies as a client too); an Error fails the connection.
+   */
+  verifyServerCertificate?: (cert: PeerCertificate) => Error | undefined;
+  /** A check of the established connection (cipher suites); an Error closes it. */
+  verifyConnection?: (socket: TLSSocket) => Error | undefined;
 }
 
 /** What a peer request may carry; a subset of `RequestInit`. */
@@ -139,6 +147,11 @@ export class PeerClient {
     if (tls?.caPem !== undefined) options.ca = tls.caPem;
     if (tls?.certPem !== undefined) options.cert = tls.certPem;
     if (tls?.keyPem !== undefined) options.key = tls.keyPem;
+    const verifyCertificate = tls?.verifyServerCertificate;
+    if (verifyCertificate !== undefined) {
+      options.checkServerIdentity = (host: string, cert: PeerCertificate) =>
+        checkServerIdentity(host, cert) ?? verifyCertificate(cert);
+    }
     this.#agent = new Agent(options);
     return this.#agent;
   }
@@ -146,6 +159,13 @@ export class PeerClient {
   #requestTls(url: URL, init: PeerRequestInit): Promise<Response> {
     const signal = init.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    const tls = this.#tls;
+    if (tls?.insecureSkipVerify && tls.verifyServerCertificate !== undefined) {
+      // etcd: an unverified server certificate has no verified chain, so a CN or host name
+      // restriction can never pass (its VerifyPeerCertificate sees no chain).
+      const refused = tls.verifyServerCertificate({} as PeerCertificate);
+      if (refused !== undefined) return Promise.reject(refused);
+    }
     return new Promise<Response>((resolve, reject) => {
       const request = httpsRequest({
         agent: this.#tlsAgent(),
@@ -155,6 +175,10 @@ export class PeerClient {
         method: init.method ?? "GET",
         headers: init.headers ?? {},
       });
+      const verifyConnection = tls?.verifyConnection;
+      if (verifyConnection !== undefined) {
+        request.on("socket", (socket) => _verifyOnce(socket as TLSSocket, verifyConnection));
+      }
       let settled = false;
       let body: _BodySource | undefined;
       const onAbort = () => {
@@ -191,6 +215,20 @@ export class PeerClient {
       _writeBody(request, init.body).catch((error) => request.destroy(error));
     });
   }
+}
+
+const _verified = new WeakSet<TLSSocket>();
+
+/** Runs `verify` once per connection, when its handshake is done (reused sockets are done). */
+function _verifyOnce(socket: TLSSocket, verify: (socket: TLSSocket) => Error | undefined): void {
+  if (_verified.has(socket)) return;
+  _verified.add(socket);
+  const check = () => {
+    const refused = verify(socket);
+    if (refused !== undefined) socket.destroy(refused);
+  };
+  if (socket.encrypted && socket.getProtocol() !== null) check();
+  else socket.once("secureConnect", check);
 }
 
 /** The response headers of a node message as fetch headers. */

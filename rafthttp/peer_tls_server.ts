@@ -9,6 +9,7 @@
  */
 
 import { createServer, type Server } from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { drained } from "../bytes/mod.ts";
 
@@ -22,6 +23,15 @@ export interface VerifyingTlsServerOptions {
   keyPem: string;
   /** PEM of the CAs client certificates must chain to; without it, the system roots. */
   caPem?: string;
+  /** Ask for and verify a client certificate (default true). */
+  requestCert?: boolean;
+  /**
+   * Checks an established connection before any request on it is read (etcd's allowed CN or
+   * host name, CRL and cipher suites); an Error closes it.
+   */
+  verifyConnection?: (socket: TLSSocket, certificateRequested: boolean) => Error | undefined;
+  /** Told of each connection `verifyConnection` refused. */
+  onRejected?: (socket: TLSSocket, error: Error) => void;
 }
 
 /** A listener that can be shut down like `Deno.HttpServer`. */
@@ -41,16 +51,27 @@ export function serveVerifyingTls(
   options: VerifyingTlsServerOptions,
   handler: (request: Request) => Promise<Response>,
 ): VerifyingTlsServer {
+  const requestCert = options.requestCert ?? true;
   const tls: Parameters<typeof createServer>[0] = {
     cert: options.certPem,
     key: options.keyPem,
-    requestCert: true,
-    rejectUnauthorized: true,
+    requestCert,
+    rejectUnauthorized: requestCert,
   };
   if (options.caPem !== undefined) tls.ca = options.caPem;
   const server: Server = createServer(tls, (incoming, outgoing) => {
     void _serve(options, handler, incoming, outgoing);
   });
+  const verify = options.verifyConnection;
+  if (verify !== undefined) {
+    // Registered after the HTTP server's own listener, but before any data is read.
+    server.on("secureConnection", (socket: TLSSocket) => {
+      const refused = verify(socket, requestCert);
+      if (refused === undefined) return;
+      options.onRejected?.(socket, refused);
+      socket.destroy();
+    });
+  }
   const listening = new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.hostname, () => {

@@ -110,7 +110,7 @@ export async function assertNotBootstrapped(cfg: ServerConfig, localId: bigint):
   const remote = await fetchRemoteCluster(
     _remotePeerUrls(cfg),
     _BOOTSTRAP_TIMEOUT_MS,
-    peerClientFor(cfg.peerTls),
+    peerClientFor(cfg),
   );
   const known = remote?.members.find((m) => m.id === localId);
   if (known !== undefined && known.clientUrls.length > 0) {
@@ -129,7 +129,7 @@ export async function joinExistingCluster(
   const remote = await fetchRemoteCluster(
     urls,
     2 * _BOOTSTRAP_TIMEOUT_MS,
-    peerClientFor(cfg.peerTls),
+    peerClientFor(cfg),
   );
   if (remote === undefined) {
     throw new Error(

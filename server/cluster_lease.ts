@@ -46,7 +46,7 @@ export async function renewLease(core: EtcdServer, id: bigint): Promise<number> 
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await peerClientFor(core.cfg.peerTls).request(
+      response = await peerClientFor(core.cfg).request(
         `${url.replace(/\/$/, "")}${LEASES_PATH}`,
         {
           method: "POST",
@@ -169,7 +169,7 @@ export async function leaseTimeToLiveOnLeader(
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await peerClientFor(core.cfg.peerTls).request(
+      response = await peerClientFor(core.cfg).request(
         `${url.replace(/\/$/, "")}${LEASES_INTERNAL_PATH}`,
         {
           method: "POST",

@@ -217,7 +217,7 @@ async function _promoteOnLeader(core: EtcdServer, id: bigint, signal?: AbortSign
   for (const url of leader.peerUrls) {
     let response: Response;
     try {
-      response = await peerClientFor(core.cfg.peerTls).request(
+      response = await peerClientFor(core.cfg).request(
         `${url.replace(/\/$/, "")}${PROMOTE_PATH_PREFIX}${id}`,
         {
           method: "POST",

@@ -7,7 +7,8 @@
  */
 
 import { PeerClient, type PeerTlsOptions } from "../rafthttp/mod.ts";
-import type { TlsConfig } from "./config.ts";
+import type { ServerConfig, TlsConfig } from "./config.ts";
+import { type TlsPolicy, tlsPolicy } from "./tls_policy.ts";
 
 /**
  * The client side of the peer TLS settings. A member with `--peer-auto-tls` and no trusted
@@ -15,10 +16,17 @@ import type { TlsConfig } from "./config.ts";
  * certificates (TLSInfo.selfCert sets InsecureSkipVerify); the member's own certificate is
  * always offered as client certificate (etcd ClientConfig loads CertFile/KeyFile).
  */
-export function peerTlsOptions(tls: TlsConfig): PeerTlsOptions {
+export function peerTlsOptions(tls: TlsConfig, cipherSuites: readonly string[]): PeerTlsOptions {
   const options: PeerTlsOptions = {
     insecureSkipVerify: tls.autoTls && tls.trustedCaFile === "",
   };
+  // etcd's allowed CN or host name sits in the base TLS config: its peer client checks the
+  // server's certificate with it too; the cipher list restricts the client as well.
+  const policy: TlsPolicy = tlsPolicy({ ...tls, crlFile: "" }, cipherSuites);
+  if (policy.verifiesCertificate) {
+    options.verifyServerCertificate = (cert) => policy.verifyCertificate(cert);
+  }
+  if (cipherSuites.length > 0) options.verifyConnection = (socket) => policy.checkCipher(socket);
   if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
   if (tls.certFile !== "" && tls.keyFile !== "") {
     options.certPem = Deno.readTextFileSync(tls.certFile);
@@ -33,10 +41,11 @@ const _clients = new WeakMap<TlsConfig, PeerClient>();
  * The peer client for requests outside the raft transport, one per TLS config (its
  * keep-alive pools are shared by every such request of the member).
  */
-export function peerClientFor(tls: TlsConfig): PeerClient {
+export function peerClientFor(cfg: Pick<ServerConfig, "peerTls" | "cipherSuites">): PeerClient {
+  const tls = cfg.peerTls;
   let client = _clients.get(tls);
   if (client === undefined) {
-    client = new PeerClient({ tls: peerTlsOptions(tls) });
+    client = new PeerClient({ tls: peerTlsOptions(tls, cfg.cipherSuites) });
     _clients.set(tls, client);
   }
   return client;

@@ -35,6 +35,7 @@ import { memberJson } from "./membership.ts";
 import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
 import { PROMOTE_PATH_PREFIX, servePromote } from "./cluster_membership.ts";
 import { peerTlsOptions, releasePeerClient } from "./cluster_peer_client.ts";
+import { rejectedConnectionFields, tlsPolicy } from "./tls_policy.ts";
 
 /** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
 const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
@@ -84,7 +85,7 @@ export class ClusterPeers {
         },
       },
       logger: log.named("rafthttp"),
-      tls: peerTlsOptions(cfg.peerTls),
+      tls: peerTlsOptions(cfg.peerTls, cfg.cipherSuites),
       onCriticalError: (error) => {
         // etcd: "the member has been permanently removed from the cluster" -> exit.
         if (core.fatalError === undefined) core.fatalError = error;
@@ -126,7 +127,9 @@ export class ClusterPeers {
   /**
    * A TLS peer listener. With a trusted CA or `--peer-client-cert-auth` it requires and
    * verifies client certificates (etcd TLSInfo.ServerConfig: RequireAndVerifyClientCert),
-   * which `Deno.serve` cannot do, so that case is served by `node:https`.
+   * and with a CN, host name, CRL or cipher suite restriction it checks each connection
+   * (server/tls_policy.ts). `Deno.serve` can do neither, so those cases are served by
+   * `node:https`.
    */
   #listenTls(
     url: URL,
@@ -140,14 +143,25 @@ export class ClusterPeers {
     }
     const certPem = Deno.readTextFileSync(tls.certFile);
     const keyPem = Deno.readTextFileSync(tls.keyFile);
-    if (tls.trustedCaFile === "" && !tls.clientCertAuth) {
+    const requestCert = tls.trustedCaFile !== "" || tls.clientCertAuth;
+    const policy = tlsPolicy(tls, this.#cfg.cipherSuites);
+    if (!requestCert && !policy.active) {
       return Deno.serve(
         { hostname, port, onListen: () => {}, cert: certPem, key: keyPem },
         handler,
       );
     }
-    const options: VerifyingTlsServerOptions = { hostname, port, certPem, keyPem };
+    const options: VerifyingTlsServerOptions = { hostname, port, certPem, keyPem, requestCert };
     if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
+    if (policy.active) {
+      // --peer-cert-allowed-cn/-hostname, --peer-crl-file and --cipher-suites.
+      options.verifyConnection = (socket, requested) => policy.checkAccepted(socket, requested);
+      options.onRejected = (socket, error) =>
+        this.#log.named("embed").warn(
+          "rejected connection",
+          rejectedConnectionFields(socket, error),
+        );
+    }
     const server = serveVerifyingTls(options, handler);
     server.listening.catch((error) => {
       this.#log.error("peer listener failed", {

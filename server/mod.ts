@@ -108,3 +108,13 @@ export {
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { serverProposalsPending } from "./metrics.ts";
+export { normalizeSerial, revokedSerials } from "./crl.ts";
+export {
+  CERT_AUTH_FAILED,
+  certificateMatchesHost,
+  cipherSuiteNames,
+  NO_SHARED_CIPHER,
+  rejectedConnectionFields,
+  TlsPolicy,
+  tlsPolicy,
+} from "./tls_policy.ts";
