@@ -8,6 +8,9 @@
  * are never loaded at run time, so they are left out of the executable. The path depends on where
  * Deno keeps its npm cache, which `deno info --json` reports.
  *
+ * Workers are separate entry points that `deno compile` cannot find by itself: each is named
+ * with `--include` (the auth store hashes passwords on worker threads).
+ *
  * Usage: deno task compile [extra deno compile flags]
  *
  * @module
@@ -15,6 +18,9 @@
 
 /** Files of npm packages that `deno compile` must not embed, relative to the npm cache. */
 const EXCLUDED = ["registry.npmjs.org/bintrees/1.0.2/test"];
+
+/** Worker entry points, embedded beside main.ts. */
+const WORKERS = ["auth/bcrypt_worker.ts"];
 
 const info = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "inherit" });
 const { stdout, success } = await info.output();
@@ -27,6 +33,7 @@ const args = [
   "--output",
   "detcd",
   ...EXCLUDED.flatMap((path) => ["--exclude", `${npmCache}/${path}`]),
+  ...WORKERS.flatMap((path) => ["--include", path]),
   ...Deno.args,
   "main.ts",
 ];

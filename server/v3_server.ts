@@ -653,7 +653,14 @@ export class V3Server implements ServerApi {
 
   /** An alarm request (get, activate, deactivate) through raft. */
   async alarm(request: AlarmRequest, context: RequestContext): Promise<AlarmResponse> {
-    const result = await this.#propose({ alarm: request }, context);
+    let result: Awaited<ReturnType<EtcdServer["propose"]>>;
+    try {
+      result = await this.#propose({ alarm: request }, context);
+    } catch (error) {
+      // etcd's maintenance server returns Alarm's error unmapped: a bad token reaches the
+      // client in the auth store's own words ("auth: invalid auth token", code Unknown).
+      throw rawAuthError(toServerError(error));
+    }
     const response = (result.response ?? {}) as AlarmResponse;
     response.header = this.#fill(response.header);
     return response;

@@ -343,6 +343,22 @@ async function _run(impl: Impl, port: number): Promise<Map<string, string>> {
   }
 }
 
+/**
+ * Cells where detcd answers otherwise on purpose, with what it answers instead. etcd 3.4.23
+ * does not check the operations of a nested txn, so any user reads or writes any key through
+ * one (fixed in later etcd releases); detcd checks them as it checks the outer txn.
+ */
+const _DELIBERATE: Record<string, { detcd: string; why: string }> = {
+  "on | KV.Txn(nested, other key) | anon": {
+    detcd: "INVALID_ARGUMENT: etcdserver: user name is empty",
+    why: "nested txn operations are checked",
+  },
+  "on | KV.Txn(nested, other key) | alice": {
+    detcd: "PERMISSION_DENIED: etcdserver: permission denied",
+    why: "nested txn operations are checked",
+  },
+};
+
 Deno.test({
   name:
     "auth matrix: every RPC x {none, covered, uncovered, root} x auth {off, on, off}: detcd = etcd",
@@ -360,7 +376,12 @@ Deno.test({
     const rows: string[] = [];
     for (const [key, expected] of etcd) {
       const got = detcd.get(key) ?? "(not called)";
-      if (got !== expected) rows.push(`${key} | etcd: ${expected} | detcd: ${got}`);
+      const deliberate = target === "detcd" ? _DELIBERATE[key] : undefined;
+      const want = deliberate?.detcd ?? expected;
+      if (got !== want) {
+        const note = deliberate === undefined ? "" : ` (detcd should: ${want}; ${deliberate.why})`;
+        rows.push(`${key} | etcd: ${expected} | detcd: ${got}${note}`);
+      }
     }
     ok(
       rows.length === 0,
