@@ -908,8 +908,15 @@ export class V3Server implements ServerApi {
       await this.#checkAdmin(context, false);
       hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
     }
+    // The clear password rides along for etcd 3.4 members of a mixed cluster, which know no
+    // hashedPassword and hash at apply (as etcd 3.4 proposes it); detcd members apply the hash.
     return await this.#authRequest({
-      authUserAdd: { name, options: { noPassword }, hashedPassword },
+      authUserAdd: {
+        name,
+        options: { noPassword },
+        hashedPassword,
+        password: noPassword ? "" : request.password ?? "",
+      },
     }, context);
   }
 
@@ -942,7 +949,11 @@ export class V3Server implements ServerApi {
     await this.#checkAdmin(context, false);
     const hashedPassword = await this.#core.authStore.hashPassword(request.password ?? "");
     return await this.#authRequest({
-      authUserChangePassword: { name: request.name ?? "", hashedPassword },
+      authUserChangePassword: {
+        name: request.name ?? "",
+        hashedPassword,
+        password: request.password ?? "",
+      },
     }, context);
   }
 
