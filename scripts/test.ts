@@ -9,7 +9,8 @@
  *
  * Groups: each module folder's unit tests (`raft/`, `backend/`, ...) form one process; each
  * cross-module file under `tests/` gets its own. A group that dies of a signal (abort, segfault)
- * without a summary is run once more and marked as retried; assertion failures are never retried.
+ * without a summary is run again (at most twice) and marked as retried; assertion failures are
+ * never retried.
  *
  * Usage: deno run -A scripts/test.ts [SUBSTRING ...]   (only files whose path contains one)
  * Env: TEST_JOBS (default 2), TEST_GROUP_TIMEOUT_S (default 600).
@@ -109,13 +110,24 @@ async function _runOnce(
   return { code: result.code, signal: result.signal, out };
 }
 
+/**
+ * Runs of a group after its test process died of a signal before its summary. Deno's
+ * node:http2 (under grpc-js clients) can abort inside nghttp2 under load; such a death says
+ * nothing of the code under test, an assertion failure is never retried.
+ */
+const _CRASH_RETRIES = 2;
+
 async function _run(group: Group): Promise<GroupResult> {
   const started = performance.now();
   let attempt = await _runOnce(group);
   let note = "";
-  if (attempt.signal !== null && _summarize(attempt.out) === null) {
-    // A runtime crash (signal) before the summary: run the group again, once, and say so.
-    note = `retried after the test process died of ${attempt.signal}`;
+  const signals: string[] = [];
+  while (
+    attempt.signal !== null && _summarize(attempt.out) === null && signals.length < _CRASH_RETRIES
+  ) {
+    // A runtime crash (signal) before the summary: run the group again and say so.
+    signals.push(attempt.signal);
+    note = `retried after the test process died of ${signals.join(", then ")}`;
     const first = attempt.out;
     attempt = await _runOnce(group);
     attempt.out = `${first}\n----- retry -----\n${attempt.out}`;
