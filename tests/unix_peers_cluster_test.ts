@@ -76,7 +76,22 @@ Deno.test({
         } catch {
           // exited already
         }
-        await member.status;
+      }
+      // A member that has not stopped 10 s after SIGTERM is killed: the test never leaves a
+      // process holding its ports behind.
+      for (const member of members) {
+        const stopped = await Promise.race([
+          member.status.then(() => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000)),
+        ]);
+        if (!stopped) {
+          try {
+            member.kill("SIGKILL");
+          } catch {
+            // exited meanwhile
+          }
+          await member.status;
+        }
       }
       await Deno.remove(cwd, { recursive: true });
     }
