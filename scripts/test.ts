@@ -23,7 +23,7 @@ import { join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const JOBS = Number(Deno.env.get("TEST_JOBS") ?? "2");
-const GROUP_TIMEOUT_MS = Number(Deno.env.get("TEST_GROUP_TIMEOUT_S") ?? "600") * 1000;
+const GROUP_TIMEOUT_MS = Number(Deno.env.get("TEST_GROUP_TIMEOUT_S") ?? "240") * 1000;
 const SKIP_DIRS = new Set(["bench", "node_modules", ".git", ".ci", "default.etcd"]);
 
 interface Group {
