@@ -111,6 +111,34 @@ export function singleMemberArgs(options: SingleMemberArgs): string[] {
   return args;
 }
 
+/**
+ * The flags of member `name` of a loopback cluster: clients on `port`, peers on `port + 1`,
+ * bootstrapped with `initialCluster`.
+ */
+export function clusterMemberArgs(
+  name: string,
+  dataDir: string,
+  port: number,
+  initialCluster: string,
+): string[] {
+  return [
+    "--name",
+    name,
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    `http://127.0.0.1:${port}`,
+    "--advertise-client-urls",
+    `http://127.0.0.1:${port}`,
+    "--listen-peer-urls",
+    `http://127.0.0.1:${port + 1}`,
+    "--initial-advertise-peer-urls",
+    `http://127.0.0.1:${port + 1}`,
+    "--initial-cluster",
+    initialCluster,
+  ];
+}
+
 /** The flags a single test member runs with: localhost-only ports, a fast election. */
 export function memberArgs(options: MemberOptions, dataDir: string): string[] {
   return [

@@ -9,7 +9,7 @@
  */
 
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { etcdctl, spawnEtcdctl, spawnServer } from "./_harness.ts";
+import { clusterMemberArgs, etcdctl, spawnEtcdctl, spawnServer } from "./_harness.ts";
 import { type Family, scrape } from "./_prom_text.ts";
 
 /** Each dashboard query and the selectors it reads: [series, label matchers]. */
@@ -116,20 +116,7 @@ Deno.test("metrics: each series of etcd's sample dashboard exists on a 3-member 
   const root = await Deno.makeTempDir({ prefix: "detcd-dashboard-" });
   const members = ports.map((p, i) =>
     spawnServer("detcd", [
-      "--name",
-      `d${i}`,
-      "--data-dir",
-      `${root}/d${i}`,
-      "--listen-client-urls",
-      `http://127.0.0.1:${p}`,
-      "--advertise-client-urls",
-      `http://127.0.0.1:${p}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${p + 1}`,
-      "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${p + 1}`,
-      "--initial-cluster",
-      cluster,
+      ...clusterMemberArgs(`d${i}`, `${root}/d${i}`, p, cluster),
     ], { endpoint: `127.0.0.1:${p}` })
   );
   const endpoints = members.map((m) => m.endpoint).join(",");

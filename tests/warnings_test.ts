@@ -22,7 +22,7 @@
  */
 
 import { ok, strictEqual } from "node:assert/strict";
-import { etcdctl, type Member, spawnServer, startMember } from "./_harness.ts";
+import { clusterMemberArgs, etcdctl, type Member, spawnServer, startMember } from "./_harness.ts";
 import { scrape, sumOf } from "./_prom_text.ts";
 
 async function put(member: Member | string, key: string, value: string): Promise<void> {
@@ -134,20 +134,7 @@ Deno.test("warnings: a leader on a slow disk fails to send heartbeats on time", 
   const root = await Deno.makeTempDir({ prefix: "detcd-warn-" });
   const members = ports.map((p, i) =>
     spawnServer("detcd", [
-      "--name",
-      `h${i}`,
-      "--data-dir",
-      `${root}/h${i}`,
-      "--listen-client-urls",
-      `http://127.0.0.1:${p}`,
-      "--advertise-client-urls",
-      `http://127.0.0.1:${p}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${p + 1}`,
-      "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${p + 1}`,
-      "--initial-cluster",
-      cluster,
+      ...clusterMemberArgs(`h${i}`, `${root}/h${i}`, p, cluster),
       "--heartbeat-interval",
       "50",
       "--election-timeout",
