@@ -221,10 +221,23 @@ export class StreamReader {
         abort.abort();
       }, this.#context.timings.connReadTimeoutMs);
     };
+    // Deno's fetch body does not always settle a pending read when the request is aborted while
+    // the connection carries no bytes (a frozen link): seen as a reader that neither timed out
+    // nor stopped. So each read also ends when the abort signal fires. One listener for the
+    // whole loop; each read only swaps the reject it calls.
+    let rejectRead: ((reason: unknown) => void) | undefined;
+    const onAbort = () => rejectRead?.(abort.signal.reason);
+    abort.signal.addEventListener("abort", onAbort, { once: true });
+    const read = () =>
+      new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+        if (abort.signal.aborted) return reject(abort.signal.reason);
+        rejectRead = reject;
+        reader.read().then(resolve, reject);
+      });
     try {
       arm();
       while (true) {
-        const { done, value } = await reader.read();
+        const { done, value } = await read();
         if (done) return undefined;
         arm();
         peerReceivedBytesTotal.inc(from, value.length);
@@ -240,6 +253,8 @@ export class StreamReader {
       return timedOut ? new Error("read timeout: no data for connReadTimeoutMs") : error;
     } finally {
       clearTimeout(timer);
+      rejectRead = undefined;
+      abort.signal.removeEventListener("abort", onAbort);
       reader.cancel().catch(() => {});
     }
   }
