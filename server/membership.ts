@@ -17,6 +17,8 @@
  */
 
 import type { Backend } from "../backend/mod.ts";
+import type { V2Store } from "../v2store/mod.ts";
+import { PERMANENT } from "../v2store/mod.ts";
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -101,6 +103,11 @@ export class RaftCluster {
   readonly removed = new Set<bigint>();
   /** The cluster version (`3.4.0` once decided), or undefined before. */
   version: string | undefined;
+  /**
+   * The v2 store whose `/0` mirrors this cluster (etcd's `cluster.v2store`): every applied
+   * membership change is also written there, so that the `.snap` holds it, as etcd's does.
+   */
+  v2store: V2Store | undefined;
 
   /** Makes an empty cluster view for the member `localId`. */
   constructor(localId: bigint, clusterId: bigint) {
@@ -121,6 +128,7 @@ export class RaftCluster {
   /** Adds (or replaces) a member; persists it into `be` when given. */
   addMember(member: Member, be?: Backend): void {
     this.members.set(member.id, member);
+    if (this.v2store !== undefined) _v2SaveRaftAttributes(this.v2store, member);
     if (be !== undefined) _saveMember(be, member);
   }
 
@@ -128,6 +136,7 @@ export class RaftCluster {
   removeMember(id: bigint, be?: Backend): void {
     this.members.delete(id);
     this.removed.add(id);
+    if (this.v2store !== undefined) _v2RemoveMember(this.v2store, id);
     if (be === undefined) return;
     const tx = be.batchTx;
     tx.lock();
@@ -146,12 +155,16 @@ export class RaftCluster {
     if (member === undefined) return; // etcd ignores attributes of removed members.
     member.name = name;
     member.clientUrls = clientUrls;
+    if (this.v2store !== undefined) {
+      _v2Set(this.v2store, `/0/members/${id.toString(16)}/attributes`, attributesJson(member));
+    }
     if (be !== undefined) _saveMember(be, member);
   }
 
   /** Sets the cluster version; persists it into `be` when given. */
   setVersion(version: string, be?: Backend): void {
     this.version = version;
+    if (this.v2store !== undefined) _v2Set(this.v2store, "/0/version", version);
     if (be === undefined) return;
     const tx = be.batchTx;
     tx.lock();
@@ -220,6 +233,43 @@ export class RaftCluster {
 interface _V2Node {
   Value?: string;
   Children?: Record<string, _V2Node> | null;
+}
+
+const _PERMANENT_TTL = { expireTime: PERMANENT };
+
+/**
+ * etcd's mustSaveMemberToStore (a create) for a new member, mustUpdateMemberInStore (an
+ * update) for a known one: either way one index of the v2 store.
+ */
+function _v2SaveRaftAttributes(store: V2Store, member: Member): void {
+  const path = `/0/members/${member.id.toString(16)}/raftAttributes`;
+  const value = raftAttributesJson(member);
+  if (store.has(path)) store.update(path, { value, ttl: _PERMANENT_TTL });
+  else store.create(path, { dir: false, value, unique: false, ttl: _PERMANENT_TTL });
+}
+
+/** etcd's mustDeleteMemberFromStore: the member's directory goes, a removed mark comes. */
+function _v2RemoveMember(store: V2Store, id: bigint): void {
+  const hex = id.toString(16);
+  try {
+    store.delete(`/0/members/${hex}`, { dir: true, recursive: true });
+  } catch {
+    // Not in the store (a member the store never saw): only the mark is written.
+  }
+  try {
+    store.create(`/0/removed_members/${hex}`, {
+      dir: false,
+      value: "",
+      unique: false,
+      ttl: _PERMANENT_TTL,
+    });
+  } catch {
+    // Already marked.
+  }
+}
+
+function _v2Set(store: V2Store, path: string, value: string): void {
+  store.set(path, { dir: false, value, ttl: _PERMANENT_TTL });
 }
 
 function _saveMember(be: Backend, member: Member): void {
