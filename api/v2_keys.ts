@@ -9,6 +9,7 @@
  */
 
 import type { HttpHandler } from "../rpc/mod.ts";
+import { rawTarget } from "./_http1.ts";
 import {
   EcodeIndexNaN,
   EcodeInvalidField,
@@ -55,20 +56,26 @@ export function v2KeysHandler(
     if (url.pathname !== KEYS_PREFIX && !url.pathname.startsWith(KEYS_PREFIX + "/")) {
       return next(request);
     }
-    const clean = _muxCleanPath(url.pathname);
-    if (clean !== url.pathname && request.method !== "CONNECT") {
-      // Go's ServeMux answers an unclean path with a redirect to the clean one.
-      url.pathname = clean;
-      return _redirect(request, url.pathname + url.search);
+    // The path as sent (a Request's URL has dot segments resolved already).
+    let path: string;
+    try {
+      path = decodeURIComponent((rawTarget(request) ?? url.pathname).split("?")[0]!);
+    } catch {
+      return new Response("400 Bad Request", { status: 400 });
     }
-    return _serveKeys(v2, request, url, options);
+    const clean = _muxCleanPath(path);
+    if (clean !== path && request.method !== "CONNECT") {
+      // Go's ServeMux answers an unclean path with a redirect to the clean one.
+      return _redirect(request, encodeURI(clean) + url.search);
+    }
+    return _serveKeys(v2, request, { url, path }, options);
   };
 }
 
 async function _serveKeys(
   v2: V2Server,
   request: Request,
-  url: URL,
+  target: { url: URL; path: string },
   options: V2KeysOptions,
 ): Promise<Response> {
   if (!_ALLOWED.includes(request.method)) {
@@ -84,7 +91,7 @@ async function _serveKeys(
   const headers = new Headers({ "X-Etcd-Cluster-ID": v2.clusterIdHex });
   let parsed: { request: etcdserverpb.Request.$Properties; noValueOnSuccess: boolean };
   try {
-    parsed = await parseKeyRequest(request, url);
+    parsed = await parseKeyRequest(request, target.url, target.path);
   } catch (error) {
     return _errorResponse(headers, error, request.method);
   }
@@ -118,9 +125,10 @@ async function _serveKeys(
 export async function parseKeyRequest(
   request: Request,
   url: URL,
+  decodedPath: string,
 ): Promise<{ request: etcdserverpb.Request.$Properties; noValueOnSuccess: boolean }> {
   const form = await _parseForm(request, url);
-  const path = _storePath(url.pathname.slice(KEYS_PREFIX.length));
+  const path = _storePath(decodedPath.slice(KEYS_PREFIX.length));
   const prevIndex = _getUint(form, "prevIndex", EcodeIndexNaN, `invalid value for "prevIndex"`);
   const waitIndex = _getUint(form, "waitIndex", EcodeIndexNaN, `invalid value for "waitIndex"`);
   const flag = (name: string) =>
@@ -357,6 +365,9 @@ function _setIndexes(headers: Headers, etcdIndex: number, response: V2Response):
   headers.set("X-Raft-Term", String(response.term));
 }
 
+/** Keys without `/1`, and no refresh flag (etcd's responses are clones, which drop it). */
+const _HTTP_JSON = { trimPrefix: _STORE_KEYS_PREFIX, refresh: false };
+
 const _NO_VALUE_ACTIONS = new Set(["set", "compareAndSwap", "create", "update"]);
 
 function _eventResponse(
@@ -369,9 +380,9 @@ function _eventResponse(
   const status = isCreated(event) ? 201 : 200;
   let body: string;
   if (options.noValueOnSuccess && _NO_VALUE_ACTIONS.has(event.action)) {
-    body = `{"action":"${event.action}"${event.refresh === true ? `,"refresh":true` : ""}}`;
+    body = `{"action":"${event.action}"}`;
   } else {
-    body = eventJson(event, { trimPrefix: _STORE_KEYS_PREFIX });
+    body = eventJson(event, _HTTP_JSON);
   }
   return new Response(options.head ? null : body + "\n", { status, headers });
 }
@@ -402,7 +413,7 @@ function _watchResponse(
         return;
       }
       controller.enqueue(
-        _encoder.encode(eventJson(event, { trimPrefix: _STORE_KEYS_PREFIX }) + "\n"),
+        _encoder.encode(eventJson(event, _HTTP_JSON) + "\n"),
       );
       if (!options.stream) {
         finish();

@@ -79,6 +79,11 @@ export function cloneNodeExtern(n: NodeExtern): NodeExtern {
 export interface JsonOptions {
   /** A prefix removed from every key (the HTTP layer strips `/1`). */
   trimPrefix?: string;
+  /**
+   * Whether to write the refresh flag. etcd's HTTP layer copies events with Event.Clone,
+   * which drops it, so clients never see it; the `.snap` history keeps it.
+   */
+  refresh?: boolean;
 }
 
 /** A node view as JSON. */
@@ -103,6 +108,6 @@ export function nodeExternJson(n: NodeExtern, options: JsonOptions = {}): string
 export function eventJson(e: V2Event, options: JsonOptions = {}): string {
   let text = `{"action":${goJsonString(e.action)},"node":${nodeExternJson(e.node, options)}`;
   if (e.prevNode !== undefined) text += `,"prevNode":${nodeExternJson(e.prevNode, options)}`;
-  if (e.refresh === true) text += `,"refresh":true`;
+  if (e.refresh === true && options.refresh !== false) text += `,"refresh":true`;
   return text + "}";
 }
