@@ -192,6 +192,7 @@ async function runAll(impl: Impl, port: number): Promise<unknown[]> {
               }).then((r) => r.body?.cancel())),
           );
         }
+        console.log(`${impl}: ${step.spam} writes in ${Date.now() - began} ms`);
         continue;
       }
       if ("watchThenPut" in step) {
