@@ -18,7 +18,6 @@ export {
   memberJson,
   parseMemberJson,
   RaftCluster,
-  v2StoreJson,
 } from "./membership.ts";
 export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 export { applyRequest, type ApplyResult } from "./apply.ts";
