@@ -14,7 +14,7 @@ import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
 import { gatewayHandler } from "./gateway.ts";
 import type { V2Server } from "../server/mod.ts";
-import { v2KeysHandler } from "./v2_keys.ts";
+import { v2ApiHandler } from "./v2_keys.ts";
 
 /** Options of {@link clientHttpHandler}. */
 export interface ClientHttpOptions {
@@ -34,7 +34,7 @@ export interface ClientHttpOptions {
   enableGateway: boolean;
   /** Gateway calls in flight at once on this listener (`--max-concurrent-streams`). */
   gatewayStreams: number | undefined;
-  /** `--enable-v2`: the v2 API (`/v2/keys`) and its request timeout. */
+  /** `--enable-v2`: the v2 API (`/v2/keys`, `/v2/auth/*`) and its request timeout. */
   v2?: { server: V2Server; timeoutMs: number } | undefined;
 }
 
@@ -55,7 +55,7 @@ export function clientHttpHandler(
     }, plain);
   }
   if (options.v2 !== undefined) {
-    plain = v2KeysHandler(options.v2.server, plain, { timeoutMs: options.v2.timeoutMs });
+    plain = v2ApiHandler(options.v2.server, plain, { timeoutMs: options.v2.timeoutMs });
   }
   const served = options.enableGateway
     ? gatewayHandler(services, plain, { maxConcurrentStreams: options.gatewayStreams })

@@ -19,15 +19,18 @@ import {
   EcodeRefreshTTLRequired,
   EcodeRefreshValue,
   EcodeTTLNaN,
+  EcodeUnauthorized,
   eventJson,
   isCreated,
   requestError,
+  V2Auth,
   V2Error,
   type V2Event,
   type V2Response,
   type V2Server,
   type V2Watcher,
 } from "../server/mod.ts";
+import { hasKeyPrefixAccess, v2AuthHandler } from "./v2_auth.ts";
 import type { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
 
@@ -43,6 +46,22 @@ const _encoder = new TextEncoder();
 export interface V2KeysOptions {
   /** The request timeout (etcd's ReqTimeout), for writes and quorum reads. */
   timeoutMs: number;
+  /** v2 auth, whose users, roles and guest role `/v2/keys` checks once it is enabled. */
+  auth?: V2Auth;
+}
+
+/** `/v2/keys` and `/v2/auth/*` of one member (what `--enable-v2` adds to a client listener). */
+export function v2ApiHandler(
+  v2: V2Server,
+  next: HttpHandler,
+  options: { timeoutMs: number },
+): HttpHandler {
+  const auth = new V2Auth(v2);
+  return v2AuthHandler(
+    auth,
+    v2.clusterIdHex,
+    v2KeysHandler(v2, next, { timeoutMs: options.timeoutMs, auth }),
+  );
 }
 
 /** The `/v2/keys` handler; other paths go to `next`. */
@@ -94,6 +113,17 @@ async function _serveKeys(
     parsed = await parseKeyRequest(request, target.url, target.path);
   } catch (error) {
     return _errorResponse(headers, error, request.method);
+  }
+  const recursive = parsed.request.Recursive === true;
+  const key = target.path.slice(KEYS_PREFIX.length);
+  if (
+    options.auth !== undefined && !(await hasKeyPrefixAccess(options.auth, request, key, recursive))
+  ) {
+    return _errorResponse(
+      headers,
+      new V2Error(EcodeUnauthorized, "Insufficient credentials", 0),
+      request.method,
+    );
   }
   const signal = AbortSignal.timeout(options.timeoutMs);
   let response: V2Response;

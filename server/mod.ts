@@ -22,6 +22,20 @@ export {
 export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 export { applyRequest, type ApplyResult } from "./apply.ts";
 export { type V2Response, V2Server } from "./v2_server.ts";
+export {
+  parseV2Role,
+  parseV2User,
+  roleHasKeyAccess,
+  roleHasNoChanges,
+  roleHasRecursiveAccess,
+  rolePermissionsEmpty,
+  V2Auth,
+  V2AuthError,
+  type V2Role,
+  v2RoleJson,
+  type V2User,
+  v2UserJson,
+} from "./v2_auth.ts";
 export { UnknownMethodError } from "./apply_v2.ts";
 // The v2 store's wire helpers, for the v2 HTTP layer.
 export {
@@ -33,6 +47,7 @@ export {
   EcodeRefreshTTLRequired,
   EcodeRefreshValue,
   EcodeTTLNaN,
+  EcodeUnauthorized,
   eventJson,
   isCreated,
   requestError,
