@@ -278,6 +278,16 @@ function _parseQuery(form: _Form, query: string): string | undefined {
 
 /** Go's QueryUnescape: `+` is a space, `%XX` a byte; a bad escape is an error. */
 function _unescape(text: string): string | { error: string } {
+  // Fast paths: nothing escaped, or escapes that are valid UTF-8 (a 2 MiB value must not be
+  // decoded byte by byte).
+  if (!text.includes("%")) return text.includes("+") ? text.replaceAll("+", " ") : text;
+  if (!/%(?![0-9a-fA-F]{2})/.test(text)) {
+    try {
+      return decodeURIComponent(text.replaceAll("+", " "));
+    } catch {
+      // Escapes of bytes that are not UTF-8: decoded one by one below.
+    }
+  }
   const bytes: number[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;

@@ -6,7 +6,8 @@
  *
  * Method: curl (`--path-as-is`, so that `..` reaches the server) sends each call; indexes are
  * made relative to the first write's (membership writes before it differ in order between
- * runs), timestamps and TTLs are masked, numbers inside error causes too.
+ * runs), timestamps and TTLs are masked, numbers inside error causes too. The v2 auth calls
+ * (users, roles, grants, the switch, basic auth on /v2/keys) run last, on the same member.
  * Ports 25000-25003.
  */
 
@@ -18,8 +19,8 @@ interface Call {
   path: string;
   /** A urlencoded body (curl -d). */
   body?: string;
-  /** Index-relative query values: `{base}` is replaced by the first write's index. */
-  note?: string;
+  /** `user:password` for HTTP basic auth. */
+  auth?: string;
 }
 
 interface Answer {
@@ -44,6 +45,7 @@ async function curl(base: string, call: Call, baseIndex: number): Promise<Answer
   ];
   if (call.method === "HEAD") args.splice(args.indexOf("-X"), 2, "-I");
   if (call.body !== undefined) args.push("--data-binary", `@-`);
+  if (call.auth !== undefined) args.push("-u", call.auth);
   const child = new Deno.Command("curl", {
     args,
     stdin: call.body === undefined ? "null" : "piped",
@@ -161,6 +163,51 @@ const STEPS: (Call | { sleepMs: number } | { spam: number } | { watchThenPut: Ca
   // The cleared window: more than 1000 events later, the first write's index is gone.
   { spam: 1010 },
   { method: "GET", path: "/v2/keys/foo?wait=true&waitIndex={base}" },
+  // v2 auth: users, roles, grants, the switch, and what /v2/keys lets through.
+  { method: "GET", path: "/v2/auth/enable" },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `{"user":"foo","password":"pass"}` },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `{"user":"bar","password":"pass"}` },
+  { method: "PUT", path: "/v2/auth/users/nopw", body: `{"user":"nopw"}` },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `not json` },
+  {
+    method: "PUT",
+    path: "/v2/auth/roles/reader",
+    body: `{"role":"reader","permissions":{"kv":{"read":["/foo/*","/foo"]}}}`,
+  },
+  { method: "PUT", path: "/v2/auth/roles/reader", body: `{"role":"reader"}` },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `{"user":"foo","grant":["reader"]}` },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `{"user":"foo","grant":["reader"]}` },
+  { method: "PUT", path: "/v2/auth/users/foo", body: `{"user":"foo","revoke":["nope"]}` },
+  {
+    method: "PUT",
+    path: "/v2/auth/roles/reader",
+    body: `{"role":"reader","grant":{"kv":{"write":["/foo"]}}}`,
+  },
+  { method: "GET", path: "/v2/auth/roles/reader" },
+  { method: "GET", path: "/v2/auth/roles/root" },
+  { method: "GET", path: "/v2/auth/roles" },
+  { method: "GET", path: "/v2/auth/users" },
+  { method: "GET", path: "/v2/auth/users/foo" },
+  { method: "GET", path: "/v2/auth/users/ghost" },
+  { method: "DELETE", path: "/v2/auth/roles/root" },
+  { method: "PUT", path: "/v2/auth/enable" },
+  { method: "PUT", path: "/v2/auth/users/root", body: `{"user":"root","password":"rootpw"}` },
+  { method: "PUT", path: "/v2/auth/enable" },
+  { method: "PUT", path: "/v2/auth/enable", auth: "root:rootpw" },
+  { method: "GET", path: "/v2/auth/users" },
+  { method: "GET", path: "/v2/auth/users", auth: "foo:pass" },
+  { method: "GET", path: "/v2/keys/foo", auth: "foo:pass" },
+  { method: "PUT", path: "/v2/keys/foo", body: "value=byfoo", auth: "foo:pass" },
+  { method: "PUT", path: "/v2/keys/other", body: "value=x", auth: "foo:pass" },
+  { method: "GET", path: "/v2/keys/foo", auth: "foo:wrong" },
+  { method: "GET", path: "/v2/keys/foo?recursive=true", auth: "foo:pass" },
+  { method: "GET", path: "/v2/keys/other" },
+  { method: "DELETE", path: "/v2/auth/users/root", auth: "root:rootpw" },
+  { method: "DELETE", path: "/v2/auth/enable", auth: "root:rootpw" },
+  { method: "DELETE", path: "/v2/auth/enable", auth: "root:rootpw" },
+  { method: "DELETE", path: "/v2/auth/users/foo" },
+  { method: "DELETE", path: "/v2/auth/roles/reader" },
+  { method: "GET", path: "/v2/auth/roles" },
 ];
 
 async function runAll(impl: Impl, port: number): Promise<unknown[]> {
