@@ -13,6 +13,8 @@ import { uiHandler } from "../ui/mod.ts";
 import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
 import { gatewayHandler } from "./gateway.ts";
+import type { V2Server } from "../server/mod.ts";
+import { v2ApiHandler } from "./v2_keys.ts";
 
 /** Options of {@link clientHttpHandler}. */
 export interface ClientHttpOptions {
@@ -32,6 +34,8 @@ export interface ClientHttpOptions {
   enableGateway: boolean;
   /** Gateway calls in flight at once on this listener (`--max-concurrent-streams`). */
   gatewayStreams: number | undefined;
+  /** `--enable-v2`: the v2 API (`/v2/keys`, `/v2/auth/*`) and its request timeout. */
+  v2?: { server: V2Server; timeoutMs: number } | undefined;
 }
 
 /** The HTTP handler of a client listener. */
@@ -49,6 +53,9 @@ export function clientHttpHandler(
         return members.flatMap((member) => member.clientUrls);
       },
     }, plain);
+  }
+  if (options.v2 !== undefined) {
+    plain = v2ApiHandler(options.v2.server, plain, { timeoutMs: options.v2.timeoutMs });
   }
   const served = options.enableGateway
     ? gatewayHandler(services, plain, { maxConcurrentStreams: options.gatewayStreams })

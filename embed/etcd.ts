@@ -38,6 +38,7 @@ import {
   selfSignedCert,
   type ServerConfig,
   tlsPolicy,
+  V2Server,
   V3Server,
 } from "../server/mod.ts";
 
@@ -102,6 +103,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     // is basic.
     if (cfg.metrics === "extensive") enableHandlingTimeHistogram();
     const services = etcdServices(api);
+    // `--enable-v2`: etcd's v2 keys API beside the v3 one.
+    const v2Server = cfg.enableV2 ? new V2Server(core) : undefined;
     const gatewayStreams = _gatewayStreamLimit(cfg.maxConcurrentStreams);
     let plainHttp = etcdHttpHandler(api);
     if (cfg.enablePprof) {
@@ -137,6 +140,9 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
             enableUi: cfg.enableUi,
             enableGateway: cfg.enableGrpcGateway,
             gatewayStreams,
+            v2: v2Server === undefined
+              ? undefined
+              : { server: v2Server, timeoutMs: 5000 + 2 * cfg.electionTimeoutMs },
           }),
           tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],

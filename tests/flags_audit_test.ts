@@ -159,7 +159,15 @@ const _CASES: Record<string, _Case> = {
   "pre-vote": _serves("true"),
   "auto-compaction-retention": _serves("1"),
   "auto-compaction-mode": _serves("revision"),
-  "enable-v2": _refused("true"),
+  "enable-v2": {
+    value: () => "true",
+    expect: "serves",
+    check: async (ctx) => {
+      const response = await _get(`${_client(ctx)}/v2/keys/`);
+      equal(response.status, 200);
+      equal(JSON.parse(await response.text()).action, "get");
+    },
+  },
   "cert-file": _serves(`${_FIXTURES}/server.crt`),
   "key-file": _serves(`${_FIXTURES}/server.key.insecure`),
   "client-cert-auth": _serves("true"),
