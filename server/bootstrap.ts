@@ -147,7 +147,9 @@ async function _startNew(
   }
   const clusterId = computeClusterId(members.map((m) => m.id));
   const memberId = local.id;
-  if (members.length > 1) await assertNotBootstrapped(cfg, memberId);
+  // etcd asks the other members only for a static cluster: with discovery its check runs
+  // on the temporary one-member cluster, before discovery, and so asks no one.
+  if (members.length > 1 && cfg.discovery === "") await assertNotBootstrapped(cfg, memberId);
   const metadata = encodeMetadata({ nodeId: memberId, clusterId });
   const wal = await Wal.create(cfg.walDir, metadata, { logger: log.named("wal") });
   const storage = new MemoryStorage();

@@ -106,6 +106,12 @@ export {
   type LogLevel,
 } from "./log.ts";
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
+export {
+  discoverInitialCluster,
+  type DiscoveryHooks,
+  reportDiscoveryFailure,
+} from "./discovery_bootstrap.ts";
+export { DiscoveryError, DiscoveryProtocolError, joinCluster } from "./discovery.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
