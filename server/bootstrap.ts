@@ -139,7 +139,8 @@ async function _startNew(
   }
   const advertised = cfg.initialAdvertisePeerUrls.map(goUrlString).sort();
   const listed = [...local.peerUrls].sort();
-  if (advertised.join(",") !== listed.join(",")) {
+  // With --discovery-srv, discovery compared them after resolving host names, as etcd does.
+  if (advertised.join(",") !== listed.join(",") && cfg.discoverySrv === "") {
     throw new Error(
       `--initial-cluster has ${cfg.name}=${listed.join(",")} but missing from ` +
         `--initial-advertise-peer-urls=${advertised.join(",")}`,
