@@ -21,6 +21,7 @@ export {
 } from "./grpc_server.ts";
 export { gatewayHandler } from "./gateway.ts";
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
+export { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
 export { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./access.ts";
 export { accessController, type AccessControlOptions } from "./access_control.ts";
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";

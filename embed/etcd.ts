@@ -25,6 +25,7 @@ import {
   pprofHandler,
   startGrpcServer,
   startHttpServer,
+  type V2ClusterSource,
 } from "../api/mod.ts";
 import {
   bootstrap,
@@ -137,6 +138,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
             enableUi: cfg.enableUi,
             enableGateway: cfg.enableGrpcGateway,
             gatewayStreams,
+            ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core) } : {}),
           }),
           tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
@@ -300,5 +302,24 @@ function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
       : undefined,
     onRejected: (socket, error) =>
       log.named("embed").warn("rejected connection", rejectedConnectionFields(socket, error)),
+  };
+}
+
+/** What `/v2/members`, `/v2/machines` and `/v2/stats/` read from the member (`--enable-v2`). */
+function v2ClusterSource(core: EtcdServerCore): V2ClusterSource {
+  return {
+    members: () => core.cluster.sortedMembers(),
+    clusterId: () => core.clusterId,
+    isRemoved: (id) => core.cluster.removed.has(id),
+    selfStats: () => core.v2Stats.selfJson(),
+    leaderStats: () => {
+      if (!core.isLeader) return undefined;
+      // etcd keeps an entry for every peer the transport knows, and none for removed ones.
+      const peers = core.cluster.sortedMembers().map((m) => m.id).filter((id) =>
+        id !== core.memberId
+      );
+      core.v2Stats.keepFollowers(peers);
+      return core.v2Stats.leaderJson();
+    },
   };
 }

@@ -855,7 +855,6 @@ function _validate(
  * stops the start with exit 2, naming the flag: none is parsed and then ignored.
  */
 export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
-  ["enable-v2", "the v2 API is not implemented; detcd serves the v3 API only"],
   ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
   [
     "experimental-corrupt-check-time",

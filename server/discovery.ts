@@ -463,25 +463,35 @@ export function nodesToCluster(nodes: V2Node[], size: number): string {
   for (const entry of text.split(",")) {
     const equals = entry.indexOf("=");
     if (equals < 0) throw new DiscoveryProtocolError("invalid-url");
-    const url = entry.slice(equals + 1);
-    if (!_isValidPeerUrl(url)) throw new DiscoveryProtocolError("invalid-url");
+    if (peerUrlsProblem([entry.slice(equals + 1)]) !== undefined) {
+      throw new DiscoveryProtocolError("invalid-url");
+    }
     names.add(entry.slice(0, equals));
   }
   if (names.size !== size) throw new DiscoveryProtocolError("duplicate-name");
   return text;
 }
 
-/** etcd's types.NewURLs check on one URL: http(s)/unix(s), host:port, no path. */
-function _isValidPeerUrl(text: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return false;
+/**
+ * etcd's types.NewURLs checks: a non-empty list of `scheme://host:port` URLs with an http(s)
+ * or unix(s) scheme and no path. Returns etcd's error text, or undefined when valid.
+ */
+export function peerUrlsProblem(texts: readonly string[]): string | undefined {
+  if (texts.length === 0) return "no valid URLs given";
+  for (const raw of texts) {
+    const text = raw.trim();
+    const parts = /^([A-Za-z][A-Za-z0-9+.-]*):(?:\/\/([^/?#]*))?([^?#]*)/.exec(text);
+    const scheme = parts?.[1]?.toLowerCase() ?? "";
+    if (!["http", "https", "unix", "unixs"].includes(scheme)) {
+      return `URL scheme must be http, https, unix, or unixs: ${text}`;
+    }
+    const host = parts?.[2] ?? "";
+    if (!/^(\[[^\]]*\]|[^:\[\]]*):[^:]*$/.test(host)) {
+      return `URL address does not have the form "host:port": ${text}`;
+    }
+    if ((parts?.[3] ?? "") !== "") return `URL must not contain a path: ${text}`;
   }
-  if (!["http:", "https:", "unix:", "unixs:"].includes(url.protocol)) return false;
-  if (url.protocol.startsWith("http") && !/:\d+$/.test(url.host)) return false;
-  return url.pathname === "" || url.pathname === "/";
+  return undefined;
 }
 
 function _parseUint(text: string): number | undefined {

@@ -111,7 +111,13 @@ export {
   type DiscoveryHooks,
   reportDiscoveryFailure,
 } from "./discovery_bootstrap.ts";
-export { DiscoveryError, DiscoveryProtocolError, joinCluster } from "./discovery.ts";
+export {
+  DiscoveryError,
+  DiscoveryProtocolError,
+  joinCluster,
+  peerUrlsProblem,
+} from "./discovery.ts";
+export { goDurationText, goTimeJson, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
