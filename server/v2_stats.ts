@@ -228,8 +228,9 @@ export function messageSize(m: Message): number {
     const size = _entrySize(entry);
     n += 1 + _varintSize(size) + size;
   }
-  // The snapshot field is always written; an empty one takes 10 bytes with its header.
-  n += m.snapshot === undefined ? 10 : 12 + (m.snapshot.data?.length ?? 0);
+  // The snapshot field is always written; an empty one (a MsgApp's) takes 12 bytes with its
+  // header (the ConfState's auto_leave is written even when false).
+  n += m.snapshot === undefined ? 12 : 14 + (m.snapshot.data?.length ?? 0);
   if (m.context !== undefined) n += 1 + _varintSize(m.context.length) + m.context.length;
   return n;
 }
@@ -262,7 +263,8 @@ function _bigVarintSize(value: bigint): number {
 export function goTimeJson(epochMs: number): string {
   const wholeMs = Math.floor(epochMs);
   const base = new Date(wholeMs).toISOString().slice(0, 19);
-  const nanos = Math.round((epochMs - Math.floor(epochMs / 1000) * 1000) * 1e6);
+  // A double of epoch milliseconds holds about a microsecond: print no finer than that.
+  const nanos = Math.round((epochMs - Math.floor(epochMs / 1000) * 1000) * 1e3) * 1e3;
   const fraction = String(Math.min(nanos, 999_999_999)).padStart(9, "0").replace(/0+$/, "");
   return `${base}${fraction === "" ? "" : `.${fraction}`}Z`;
 }
