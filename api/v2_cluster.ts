@@ -135,9 +135,10 @@ async function _members(
   switch (request.method) {
     case "GET":
       if (rest === "") {
+        // json.Encoder ends what it encodes with a newline (HTTP errors are Marshal'd: none).
         return _jsonText(
           200,
-          JSON.stringify({ members: source.members().map(_memberJson) }),
+          `${JSON.stringify({ members: source.members().map(_memberJson) })}\n`,
           headers,
         );
       }
@@ -147,7 +148,7 @@ async function _members(
         if (leader === 0n || member === undefined) {
           return _httpError(503, "During election", headers);
         }
-        return _jsonText(200, JSON.stringify(_memberJson(member)), headers);
+        return _jsonText(200, `${JSON.stringify(_memberJson(member))}\n`, headers);
       }
       return _httpError(404, "Not found", headers);
     case "POST": {
@@ -155,7 +156,7 @@ async function _members(
       if (parsed instanceof Response) return _withHeaders(parsed, headers);
       try {
         const { member } = await server.memberAdd({ peerUrls: parsed, isLearner: false }, context);
-        return _jsonText(201, JSON.stringify(_memberJson(member)), headers);
+        return _jsonText(201, `${JSON.stringify(_memberJson(member))}\n`, headers);
       } catch (error) {
         if (
           _isCode(error, ServerErrorCode.MemberExist) ||
