@@ -245,8 +245,8 @@ Deno.test("etcd 0.4's ignored flags warn, take no argument, and change nothing",
 Deno.test("a flag detcd does not implement is refused (exit 2) unless given its default", () => {
   for (
     const [args, env] of [
-      [["--enable-v2"], {}],
-      [[], { ETCD_ENABLE_V2: "true" }],
+      [["--experimental-enable-v2v3=v2/"], {}],
+      [[], { ETCD_EXPERIMENTAL_ENABLE_V2V3: "v2/" }],
       [["--experimental-corrupt-check-time=1m"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
@@ -258,7 +258,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
       ok(error instanceof ConfigError, String(error));
       equal(error.exitCode, 2);
       ok(
-        /--(enable-v2|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
+        /--(experimental-enable-v2v3|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
           .test(error.message),
         error.message,
       );

@@ -105,6 +105,20 @@ export interface V2Response {
   index: number;
 }
 
+/**
+ * Logs one of etcd's discovery lines in the words of the configured logger: zap's message
+ * with fields, or capnslog's sentence (etcd 3.4 words each differently).
+ */
+function _say(
+  log: Logger,
+  level: "info" | "warn" | "error",
+  zap: [string, Record<string, string | number>],
+  capnslog: string,
+): void {
+  if (log.format === "zap") log[level](zap[0], zap[1]);
+  else log[level](capnslog);
+}
+
 /** etcd's client.DefaultRequestTimeout for a get or a create. */
 const _REQUEST_TIMEOUT_MS = 5000;
 /** v2discovery's maxExpoentialRetries: the backoff stops doubling at 2^8 s. */
@@ -162,7 +176,12 @@ function _proxyClient(proxy: string, log: Logger): Deno.HttpClient | undefined {
       throw new Error(`invalid proxy address "${proxy}": ${(error as Error).message}`);
     }
   }
-  log.info("running proxy with discovery", { "proxy-url": proxyUrl.href });
+  _say(
+    log,
+    "info",
+    ["running proxy with discovery", { "proxy-url": proxyUrl.href }],
+    `using proxy "${proxyUrl.href}"`,
+  );
   return Deno.createHttpClient({ proxy: { url: proxyUrl.href } });
 }
 
@@ -179,6 +198,11 @@ class _Discovery {
   #retries = 0;
 
   constructor(options: JoinOptions) {
+    // Go's url.Parse refuses a bad percent escape, which WHATWG URL parsing lets through.
+    const badEscape = /%(?![0-9a-fA-F]{2})[^%]{0,2}/.exec(options.url);
+    if (badEscape !== null) {
+      throw new Error(`parse "${options.url}": invalid URL escape "${badEscape[0]}"`);
+    }
     let url: URL;
     try {
       url = new URL(options.url);
@@ -246,11 +270,11 @@ class _Discovery {
     } catch (error) {
       if (error instanceof V2InvalidJsonError) throw new DiscoveryProtocolError("bad-endpoint");
       if (error instanceof V2ClusterError) {
-        this.#log.warn("failed to get from discovery server", {
+        _say(this.#log, "warn", ["failed to get from discovery server", {
           "discovery-url": this.#origin,
           path: `${configKey}/size`,
           error: error.message,
-        });
+        }], error.detail);
         return await this.#checkClusterRetry();
       }
       // A missing size key reaches etcd's caller as the client's error itself (its check
@@ -267,11 +291,11 @@ class _Discovery {
       });
     } catch (error) {
       if (!(error instanceof V2ClusterError)) throw error;
-      this.#log.warn("failed to get from discovery server", {
+      _say(this.#log, "warn", ["failed to get from discovery server", {
         "discovery-url": this.#origin,
         path: this.#cluster,
         error: error.message,
-      });
+      }], error.detail);
       return await this.#checkClusterRetry();
     }
     const nodes = listing.node.nodes
@@ -293,11 +317,11 @@ class _Discovery {
     this.#retries++;
     const exponent = Math.min(this.#retries, _MAX_EXPONENTIAL_RETRIES);
     const backoffMs = (1 << exponent) * 1000;
-    this.#log.info("retry connecting to discovery service", {
+    _say(this.#log, "info", ["retry connecting to discovery service", {
       url: this.#origin,
       reason: step,
       backoff: `${backoffMs / 1000}s`,
-    });
+    }], `${step}: error connecting to ${this.#origin}, retrying in ${backoffMs / 1000}s`);
     await this.#sleep(backoffMs);
   }
 
@@ -320,24 +344,24 @@ class _Discovery {
     for (const node of all) {
       const peer = _baseName(node.key);
       if (peer === this.#selfName) {
-        this.#log.info("found self from discovery server", {
+        _say(this.#log, "info", ["found self from discovery server", {
           "discovery-url": this.#origin,
           self: peer,
-        });
+        }], `found self ${peer} in the cluster`);
       } else {
-        this.#log.info("found peer from discovery server", {
+        _say(this.#log, "info", ["found peer from discovery server", {
           "discovery-url": this.#origin,
           peer,
-        });
+        }], `found peer ${peer} in the cluster`);
       }
     }
     let afterIndex = index;
     while (all.length < size) {
-      this.#log.info("found peers from discovery server; waiting for more", {
+      _say(this.#log, "info", ["found peers from discovery server; waiting for more", {
         "discovery-url": this.#origin,
         "found-peers": all.length,
         "needed-peers": size - all.length,
-      });
+      }], `found ${all.length} peer(s), waiting for ${size - all.length} more`);
       let event: V2Response;
       try {
         event = await this.#watch(this.#cluster, afterIndex, true);
@@ -346,16 +370,17 @@ class _Discovery {
         throw error;
       }
       afterIndex = event.node.modifiedIndex;
-      this.#log.info("found peer from discovery server", {
+      const peer = _baseName(event.node.key);
+      _say(this.#log, "info", ["found peer from discovery server", {
         "discovery-url": this.#origin,
-        peer: _baseName(event.node.key),
-      });
+        peer,
+      }], `found peer ${peer} in the cluster`);
       all.push(event.node);
     }
-    this.#log.info("found all needed peers from discovery server", {
+    _say(this.#log, "info", ["found all needed peers from discovery server", {
       "discovery-url": this.#origin,
       "found-peers": all.length,
-    });
+    }], `found ${all.length} needed peer(s)`);
     return all;
   }
 

@@ -49,10 +49,14 @@ export async function discoverInitialCluster(
 ): Promise<ServerConfig> {
   if (cfg.discovery === "" && cfg.discoverySrv === "") return cfg;
   if (Wal.exists(cfg.walDir)) {
-    if (cfg.discovery !== "") {
+    if (cfg.discovery !== "" && log.format === "zap") {
       log.named("etcdserver").warn(
         "discovery token is ignored since cluster already initialized; valid logs are found",
         { "wal-dir": cfg.walDir },
+      );
+    } else if (cfg.discovery !== "") {
+      log.named("etcdserver").warn(
+        `discovery token ignored since a cluster has already been initialized. Valid log found at "${cfg.walDir}"`,
       );
     }
     return cfg;
@@ -110,13 +114,16 @@ async function _discoverBySrv(
     domain: cfg.discoverySrv,
     serviceName: cfg.discoverySrvName,
   }, cfg.initialAdvertisePeerUrls);
+  const zap = log.format === "zap";
   if (entries.length === 0) {
     const reason = errors.map((error) => error.message).join("; ");
-    embed.warn("failed to resolve during SRV discovery", { error: reason });
+    if (zap) embed.warn("failed to resolve during SRV discovery", { error: reason });
+    else embed.error(`couldn't resolve during SRV discovery (${reason})`);
     throw new Error(`error setting up initial cluster: ${reason}`);
   }
   for (const entry of entries) {
-    embed.info("got bootstrap from DNS for etcd-server", { node: entry });
+    if (zap) embed.info("got bootstrap from DNS for etcd-server", { node: entry });
+    else embed.info(`got bootstrap from DNS for etcd-server at ${entry}`);
   }
   const initialCluster = parseInitialCluster(entries.join(","));
   if (!initialCluster.has(cfg.name)) {
@@ -160,21 +167,27 @@ function _urlsMapText(cluster: Map<string, URL[]>): string {
 }
 
 /**
- * Logs a failed discovery with etcd's lines (etcdmain/etcd.go startEtcdOrProxyV2) and
- * returns the exit status.
+ * Logs a failed discovery with etcd's lines (etcdmain/etcd.go startEtcdOrProxyV2), in the
+ * words of the configured logger, and returns the exit status.
  */
 export function reportDiscoveryFailure(cfg: ServerConfig, log: Logger, error: Error): number {
   const main = log.named("etcdmain");
+  const zap = log.format === "zap";
   if (!(error instanceof DiscoveryError)) {
-    main.error(`discovery failed: ${error.message}`);
+    if (zap) main.error("discovery failed", { error: error.message });
+    else main.error(error.message);
     return DISCOVERY_FAILED_EXIT;
   }
   const code = error.cause instanceof DiscoveryProtocolError ? error.cause.code : undefined;
   if (code === "full-cluster" && cfg.discoveryFallback === "proxy") {
-    main.warn("discovery cluster is full, falling back to proxy", {
-      "fallback-proxy": "proxy",
-      error: error.message,
-    });
+    if (zap) {
+      main.warn("discovery cluster is full, falling back to proxy", {
+        "fallback-proxy": "proxy",
+        error: error.message,
+      });
+    } else {
+      main.info("discovery cluster full, falling back to proxy");
+    }
     main.error(
       "detcd does not implement the v2 proxy that --discovery-fallback=proxy falls back to; " +
         "start this member with --discovery-fallback=exit, or add it to the running cluster " +
@@ -182,31 +195,83 @@ export function reportDiscoveryFailure(cfg: ServerConfig, log: Logger, error: Er
     );
     return DISCOVERY_PROXY_REFUSED_EXIT;
   }
+  const lines = zap ? _zapLines(cfg, error, code) : _capnslogLines(cfg, error, code);
+  for (const [level, text, fields] of lines) main[level](text, fields);
+  return DISCOVERY_FAILED_EXIT;
+}
+
+type _Line = ["warn" | "error" | "info", string, Record<string, string>?];
+
+function _zapLines(cfg: ServerConfig, error: DiscoveryError, code: string | undefined): _Line[] {
   switch (code) {
     case "duplicate-id":
-      main.warn("member has been registered with discovery service", {
-        name: cfg.name,
-        "discovery-token": cfg.discovery,
-        error: error.cause.message,
-      });
-      main.warn("but could not find valid cluster configuration", { "data-dir": cfg.dataDir });
-      main.warn("check data dir if previous bootstrap succeeded");
-      main.warn("or use a new discovery token if previous bootstrap failed");
-      break;
+      return [
+        ["warn", "member has been registered with discovery service", {
+          name: cfg.name,
+          "discovery-token": cfg.discovery,
+          error: error.cause.message,
+        }],
+        ["warn", "but could not find valid cluster configuration", { "data-dir": cfg.dataDir }],
+        ["warn", "check data dir if previous bootstrap succeeded"],
+        ["warn", "or use a new discovery token if previous bootstrap failed"],
+      ];
     case "duplicate-name":
-      main.warn("member with duplicated name has already been registered", {
-        "discovery-token": cfg.discovery,
-        error: error.cause.message,
-      });
-      main.warn("cURL the discovery token URL for details");
-      main.warn("do not reuse discovery token; generate a new one to bootstrap a cluster");
-      break;
+      return [
+        ["warn", "member with duplicated name has already been registered", {
+          "discovery-token": cfg.discovery,
+          error: error.cause.message,
+        }],
+        ["warn", "cURL the discovery token URL for details"],
+        ["warn", "do not reuse discovery token; generate a new one to bootstrap a cluster"],
+      ];
     default:
-      main.warn("failed to bootstrap; discovery token was already used", {
-        "discovery-token": cfg.discovery,
-        error: error.message,
-      });
-      main.warn("do not reuse discovery token; generate a new one to bootstrap a cluster");
+      return [
+        ["warn", "failed to bootstrap; discovery token was already used", {
+          "discovery-token": cfg.discovery,
+          error: error.message,
+        }],
+        ["warn", "do not reuse discovery token; generate a new one to bootstrap a cluster"],
+      ];
   }
-  return DISCOVERY_FAILED_EXIT;
+}
+
+function _capnslogLines(
+  cfg: ServerConfig,
+  error: DiscoveryError,
+  code: string | undefined,
+): _Line[] {
+  const token = cfg.discovery;
+  switch (code) {
+    case "duplicate-id":
+      return [
+        [
+          "error",
+          `member "${cfg.name}" has previously registered with discovery service token (${token}).`,
+        ],
+        [
+          "error",
+          `But etcd could not find valid cluster configuration in the given data dir (${cfg.dataDir}).`,
+        ],
+        ["info", "Please check the given data dir path if the previous bootstrap succeeded"],
+        ["info", "or use a new discovery token if the previous bootstrap failed."],
+      ];
+    case "duplicate-name":
+      return [
+        [
+          "error",
+          `member with duplicated name has registered with discovery service token(${token}).`,
+        ],
+        ["error", "please check (cURL) the discovery token for more information."],
+        [
+          "error",
+          "please do not reuse the discovery token and generate a new one to bootstrap the cluster.",
+        ],
+      ];
+    default:
+      return [
+        ["error", error.message],
+        ["info", `discovery token ${token} was used, but failed to bootstrap the cluster.`],
+        ["info", "please generate a new discovery token and try to bootstrap again."],
+      ];
+  }
 }
