@@ -78,8 +78,6 @@ interface Scenario {
   lateMembers: boolean;
 }
 
-const client = (port: number) => `127.0.0.1:${port}`;
-
 function memberFlags(name: string, dataDir: string, clientPort: number, peerPort: number) {
   return [
     "--name",
