@@ -133,7 +133,19 @@ function _parseRequest(
   const url = new URL(target, `http://${headers.get("host") ?? host}`);
   const init: RequestInit = { method, headers, signal };
   if (hasBody) init.body = bytes.slice(bodyStart, bodyStart + bodyBytes);
-  return { request: new Request(url, init), keepAlive, consumedBytes: bodyStart + bodyBytes };
+  const request = new Request(url, init);
+  _rawTargets.set(request, target);
+  return { request, keepAlive, consumedBytes: bodyStart + bodyBytes };
+}
+
+const _rawTargets = new WeakMap<Request, string>();
+
+/**
+ * The request target as the client sent it (the URL of a Request has `..` and `.` resolved,
+ * which Go's ServeMux answers with a redirect instead).
+ */
+export function rawTarget(request: Request): string | undefined {
+  return _rawTargets.get(request);
 }
 
 /**

@@ -14,6 +14,8 @@ import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
 import { gatewayHandler } from "./gateway.ts";
 import { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
+import type { V2Server } from "../server/mod.ts";
+import { v2KeysHandler } from "./v2_keys.ts";
 
 /** Options of {@link clientHttpHandler}. */
 export interface ClientHttpOptions {
@@ -35,6 +37,8 @@ export interface ClientHttpOptions {
   gatewayStreams: number | undefined;
   /** `--enable-v2`: the v2 cluster endpoints (`/v2/members`, `/v2/machines`, `/v2/stats/`). */
   v2Cluster?: V2ClusterSource;
+  /** `--enable-v2`: the v2 API (`/v2/keys`) and its request timeout. */
+  v2?: { server: V2Server; timeoutMs: number } | undefined;
 }
 
 /** The HTTP handler of a client listener. */
@@ -53,6 +57,9 @@ export function clientHttpHandler(
         return members.flatMap((member) => member.clientUrls);
       },
     }, plain);
+  }
+  if (options.v2 !== undefined) {
+    plain = v2KeysHandler(options.v2.server, plain, { timeoutMs: options.v2.timeoutMs });
   }
   const served = options.enableGateway
     ? gatewayHandler(services, plain, { maxConcurrentStreams: options.gatewayStreams })

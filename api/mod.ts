@@ -22,6 +22,7 @@ export {
 export { gatewayHandler } from "./gateway.ts";
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
 export { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
+export { KEYS_PREFIX, parseKeyRequest, v2KeysHandler } from "./v2_keys.ts";
 export { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./access.ts";
 export { accessController, type AccessControlOptions } from "./access_control.ts";
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";

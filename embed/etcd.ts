@@ -39,6 +39,7 @@ import {
   selfSignedCert,
   type ServerConfig,
   tlsPolicy,
+  V2Server,
   V3Server,
 } from "../server/mod.ts";
 
@@ -103,6 +104,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     // is basic.
     if (cfg.metrics === "extensive") enableHandlingTimeHistogram();
     const services = etcdServices(api);
+    // `--enable-v2`: etcd's v2 keys API beside the v3 one.
+    const v2Server = cfg.enableV2 ? new V2Server(core) : undefined;
     const gatewayStreams = _gatewayStreamLimit(cfg.maxConcurrentStreams);
     let plainHttp = etcdHttpHandler(api);
     if (cfg.enablePprof) {
@@ -138,7 +141,10 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
             enableUi: cfg.enableUi,
             enableGateway: cfg.enableGrpcGateway,
             gatewayStreams,
-            ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core) } : {}),
+            v2: v2Server === undefined
+              ? undefined
+              : { server: v2Server, timeoutMs: 5000 + 2 * cfg.electionTimeoutMs },
+            ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core, v2Server) } : {}),
           }),
           tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
@@ -306,8 +312,9 @@ function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
 }
 
 /** What `/v2/members`, `/v2/machines` and `/v2/stats/` read from the member (`--enable-v2`). */
-function v2ClusterSource(core: EtcdServerCore): V2ClusterSource {
+function v2ClusterSource(core: EtcdServerCore, v2Server: V2Server | undefined): V2ClusterSource {
   return {
+    ...(v2Server === undefined ? {} : { storeStats: () => v2Server.storeStatsJson() }),
     members: () => core.cluster.sortedMembers(),
     clusterId: () => core.clusterId,
     isRemoved: (id) => core.cluster.removed.has(id),

@@ -350,7 +350,6 @@ function _dispatch(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
     return { response: { header: {} } };
   }
   if (req.alarm) return { response: _applyAlarm(target, req.alarm) };
-  if (req.v2) return _applyV2(target, req.v2);
   // Auth and the rest come with their features.
   return { error: ErrNotCapable };
 }
@@ -399,31 +398,4 @@ function _applyAlarm(
     }
   }
   return response;
-}
-
-const _MEMBER_ATTRIBUTES = /^\/0\/members\/([0-9a-f]+)\/attributes$/;
-
-/**
- * The v2 requests etcd 3.4 still sends through raft for membership: a member publishes its
- * name and client URLs (`PUT /0/members/<id>/attributes`), the leader sets the cluster
- * version (`PUT /0/version`).
- */
-function _applyV2(target: ApplyTarget, r: etcdserverpb.Request.$Properties): ApplyResult {
-  const path = r.Path ?? "";
-  if (r.Method === "PUT") {
-    const match = _MEMBER_ATTRIBUTES.exec(path);
-    if (match !== null) {
-      const id = BigInt("0x" + match[1]!);
-      const attrs = JSON.parse(r.Val ?? "{}") as { name?: string; clientURLs?: string[] };
-      target.cluster.updateAttributes(id, attrs.name ?? "", attrs.clientURLs ?? [], target.backend);
-      target.onMembershipChange("attributes", id);
-      return { response: {} };
-    }
-    if (path === "/0/version") {
-      target.cluster.setVersion(r.Val ?? "", target.backend);
-      target.onMembershipChange("version", 0n);
-      return { response: {} };
-    }
-  }
-  return { error: ErrNotCapable };
 }

@@ -245,8 +245,8 @@ Deno.test("etcd 0.4's ignored flags warn, take no argument, and change nothing",
 Deno.test("a flag detcd does not implement is refused (exit 2) unless given its default", () => {
   for (
     const [args, env] of [
-      [["--experimental-enable-v2v3=v2/"], {}],
-      [[], { ETCD_EXPERIMENTAL_ENABLE_V2V3: "v2/" }],
+      [["--experimental-enable-v2v3=/v2/"], {}],
+      [[], { ETCD_EXPERIMENTAL_ENABLE_V2V3: "/v2/" }],
       [["--experimental-corrupt-check-time=1m"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
@@ -270,5 +270,17 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     ]]
   ) {
     equal(parseCommandLine(args).kind, "serve", args.join(" "));
+  }
+});
+
+Deno.test("--enable-v2 and ETCD_ENABLE_V2 turn the v2 API on", () => {
+  for (
+    const [args, env] of [[["--enable-v2"], {}], [[], { ETCD_ENABLE_V2: "true" }]] as [
+      string[],
+      Record<string, string>,
+    ][]
+  ) {
+    const command = parseCommandLine(args, { env });
+    ok(command.kind === "serve" && command.config.enableV2, JSON.stringify({ args, env }));
   }
 });

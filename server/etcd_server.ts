@@ -42,7 +42,9 @@ import type { ServerConfig } from "./config.ts";
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
-import { attributesJson, parseMemberJson, RaftCluster, v2StoreJson } from "./membership.ts";
+import { attributesJson, parseMemberJson, RaftCluster } from "./membership.ts";
+import { recoverStore, saveStore, V2Store } from "../v2store/mod.ts";
+import { applyV2Request, type ApplyV2Result } from "./apply_v2.ts";
 import { AlarmStore, BackendQuota } from "./quota.ts";
 import { AuthStore, SimpleTokenProvider, type TokenProvider } from "../auth/mod.ts";
 import { applyRequest, type ApplyResult, type ApplyTarget } from "./apply.ts";
@@ -132,11 +134,15 @@ function _describeApplyResponse(req: etcdserverpb.InternalRaftRequest, result: A
 
 function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
   try {
-    return etcdserverpb.InternalRaftRequest.decode(data);
+    const req = etcdserverpb.InternalRaftRequest.decode(data);
+    // Every InternalRaftRequest etcd 3.x proposes has its header; a bare v2 Request (field 1
+    // its ID, field 2 its method) may happen to parse as one, but never has field 100.
+    if (req.header !== undefined && req.header !== null) return req;
   } catch {
-    const v2 = etcdserverpb.Request.decode(data);
-    return etcdserverpb.InternalRaftRequest.create({ ID: v2.ID, v2 });
+    // Not an InternalRaftRequest: a bare v2 Request.
   }
+  const v2 = etcdserverpb.Request.decode(data);
+  return etcdserverpb.InternalRaftRequest.create({ ID: v2.ID, v2 });
 }
 
 /** The member. Build it with `startServer` (mod.ts). */
@@ -152,6 +158,11 @@ export class EtcdServer implements ApplyTarget {
   readonly lessor: Lessor;
   /** Users, roles, permissions and tokens (rebuilt from a db snapshot from the leader). */
   readonly authStore: AuthStore;
+  /**
+   * The v2 store (etcd's `v2store`): membership under `/0`, the v2 keys under `/1`. Held in
+   * memory only, rebuilt from the `.snap` and the entries after it on a restart.
+   */
+  readonly v2store: V2Store;
   alarms: AlarmStore;
   readonly quota: BackendQuota;
   readonly raft: RaftNode;
@@ -248,6 +259,11 @@ export class EtcdServer implements ApplyTarget {
       log: log.named("auth"),
     });
     this.quota = new BackendQuota(cfg.quotaBackendBytes, () => this.backend.size());
+    this.v2store = new V2Store();
+    if (boot.snapshot?.data !== undefined && boot.snapshot.data.length > 0) {
+      recoverStore(this.v2store, boot.snapshot.data);
+    }
+    this.cluster.v2store = this.v2store;
     this.#consistentIndex = this.kv.consistentIndex();
     this.#applyingIndex = this.#consistentIndex;
     this.#loadMembership();
@@ -382,7 +398,7 @@ export class EtcdServer implements ApplyTarget {
   mergedSnapshot(): Snapshot {
     const index = this.#appliedIndex;
     return {
-      data: v2StoreJson(this.cluster, index),
+      data: saveStore(this.v2store),
       metadata: {
         index,
         term: this.#boot.storage.term(index),
@@ -484,6 +500,7 @@ export class EtcdServer implements ApplyTarget {
     this.#leaseTimer = setInterval(() => {
       this.#wait.sweep(Date.now(), ErrTimeout);
       this.#revokeExpiredLeases();
+      this.#syncV2();
     }, _LEASE_CHECK_MS);
     this.#compactor.start();
   }
@@ -586,6 +603,59 @@ export class EtcdServer implements ApplyTarget {
     }
     if (result.error !== undefined) throw result.error;
     return result;
+  }
+
+  /**
+   * Proposes a v2 request as etcd does (a bare `etcdserverpb.Request`, its own ID) and waits
+   * for the applier's event. Rejects with the v2 error of the apply, or etcd's errors.
+   */
+  async proposeV2(
+    r: etcdserverpb.Request.$Properties,
+    signal?: AbortSignal,
+  ): Promise<ApplyV2Result> {
+    if (this.#stopped) throw ErrStopped;
+    await this.#waitLeader(signal);
+    const id = this.#ids.next();
+    r.ID = bigintToULong(id);
+    // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
+    const data = etcdserverpb.Request.encode(r).finish();
+    const applied = this.#wait.register<ApplyV2Result>(id, Date.now() + this.#requestTimeoutMs);
+    serverProposalsPending.inc();
+    try {
+      this.raft.propose(data);
+    } catch {
+      serverProposalsPending.dec();
+      serverProposalsFailedTotal.inc();
+      this.#wait.fail(id, ErrNoLeader);
+      applied.catch(() => {});
+      throw ErrNoLeader;
+    }
+    try {
+      return await applied;
+    } catch (error) {
+      serverProposalsFailedTotal.inc();
+      throw error;
+    } finally {
+      serverProposalsPending.dec();
+    }
+  }
+
+  /**
+   * etcd's sync: while the v2 store has TTL nodes, the leader proposes a SYNC with its clock
+   * every 500 ms, and every member expires the nodes due at that time when it applies it.
+   */
+  #syncV2(): void {
+    if (!this.#isLeader || this.#stopped || !this.v2store.hasTtlKeys()) return;
+    const r: etcdserverpb.Request.$Properties = {
+      ID: bigintToULong(this.#ids.next()),
+      Method: "SYNC",
+      Time: bigintToLong(BigInt(Date.now()) * 1_000_000n),
+    };
+    try {
+      this.raft.propose(etcdserverpb.Request.encode(r).finish());
+    } catch {
+      // No leader any more: the next leader syncs.
+    }
   }
 
   /** Waits for a leader (bounded by the request timeout). */
@@ -724,6 +794,7 @@ export class EtcdServer implements ApplyTarget {
     this.alarms = new AlarmStore(this.backend);
     this.authStore.recover(this.backend);
     if (snapshot.data !== undefined && snapshot.data.length > 0) {
+      recoverStore(this.v2store, snapshot.data);
       this.cluster.loadFromV2Json(snapshot.data);
     }
     this.#loadMembership();
@@ -769,15 +840,22 @@ export class EtcdServer implements ApplyTarget {
   }
 
   #applyNormal(entry: Entry): void {
-    if (entry.index <= this.#consistentIndex) return; // already in the backend
-    this.#applyingIndex = entry.index;
+    const shouldApplyV3 = entry.index > this.#consistentIndex;
     const data = entry.data;
     if (data === undefined || data.length === 0) {
       // The empty entry a new leader appends.
-      this.#saveConsistentIndex(entry.index);
+      if (shouldApplyV3) this.#saveConsistentIndex(entry.index);
       return;
     }
     const req = _decodeRequest(data);
+    if (req.v2 !== undefined && req.v2 !== null) {
+      // etcd applies v2 requests to the in-memory v2 store on every replay; only their
+      // backend writes (membership) are skipped when the backend already holds them.
+      this.#applyV2Entry(entry.index, req.v2, shouldApplyV3);
+      return;
+    }
+    if (!shouldApplyV3) return; // already in the backend
+    this.#applyingIndex = entry.index;
     // etcd: the ID is in the header; bare v2 requests carry their own.
     const headerId = req.header?.ID;
     const id = headerId !== undefined && headerId !== null && !_isZero(headerId)
@@ -792,6 +870,28 @@ export class EtcdServer implements ApplyTarget {
     this.#saveConsistentIndex(entry.index);
     this.#consistentIndex = entry.index;
     this.#wait.trigger(id, result);
+  }
+
+  #applyV2Entry(
+    index: number,
+    r: etcdserverpb.Request.$Properties,
+    shouldApplyV3: boolean,
+  ): void {
+    if (shouldApplyV3) this.#applyingIndex = index;
+    const be = shouldApplyV3 ? this.backend : undefined;
+    const result = applyV2Request({
+      v2store: this.v2store,
+      updateMemberAttributes: (id, name, clientUrls) => {
+        this.cluster.updateAttributes(id, name, clientUrls, be);
+        if (shouldApplyV3) this.onMembershipChange("attributes", id);
+      },
+      setClusterVersion: (version) => {
+        this.cluster.setVersion(version, be);
+        if (shouldApplyV3) this.onMembershipChange("version", 0n);
+      },
+    }, r);
+    if (shouldApplyV3) this.#saveConsistentIndex(index);
+    this.#wait.trigger(longToBigint(r.ID ?? 0), result);
   }
 
   #applyConfChange(entry: Entry): void {
@@ -872,7 +972,7 @@ export class EtcdServer implements ApplyTarget {
     const index = this.#appliedIndex;
     const storage = this.#boot.storage;
     this.backend.forceCommit();
-    const data = v2StoreJson(this.cluster, index);
+    const data = saveStore(this.v2store);
     const snapshot = storage.createSnapshot(index, this.#confState, data);
     // The file first, then the WAL record (etcd 3.4.23's storage.SaveSnap order).
     await this.#boot.snapshotter.saveSnap(snapshot);
@@ -945,24 +1045,14 @@ export class EtcdServer implements ApplyTarget {
     });
     try {
       if (!this.#published) {
-        await this.propose({
-          v2: {
-            ID: bigintToULong(this.#ids.next()),
-            Method: "PUT",
-            Path: `/0/members/${this.memberId.toString(16)}/attributes`,
-            Val: attrs,
-          },
+        await this.proposeV2({
+          Method: "PUT",
+          Path: `/0/members/${this.memberId.toString(16)}/attributes`,
+          Val: attrs,
         });
       }
       if (this.#isLeader && this.cluster.version === undefined) {
-        await this.propose({
-          v2: {
-            ID: bigintToULong(this.#ids.next()),
-            Method: "PUT",
-            Path: "/0/version",
-            Val: ETCD_CLUSTER_VERSION,
-          },
-        });
+        await this.proposeV2({ Method: "PUT", Path: "/0/version", Val: ETCD_CLUSTER_VERSION });
       } else if (this.cluster.version !== undefined) {
         this.onMembershipChange("version", 0n);
       }

@@ -17,6 +17,8 @@
  */
 
 import type { Backend } from "../backend/mod.ts";
+import type { V2Store } from "../v2store/mod.ts";
+import { PERMANENT } from "../v2store/mod.ts";
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
@@ -101,6 +103,11 @@ export class RaftCluster {
   readonly removed = new Set<bigint>();
   /** The cluster version (`3.4.0` once decided), or undefined before. */
   version: string | undefined;
+  /**
+   * The v2 store whose `/0` mirrors this cluster (etcd's `cluster.v2store`): every applied
+   * membership change is also written there, so that the `.snap` holds it, as etcd's does.
+   */
+  v2store: V2Store | undefined;
 
   /** Makes an empty cluster view for the member `localId`. */
   constructor(localId: bigint, clusterId: bigint) {
@@ -121,6 +128,7 @@ export class RaftCluster {
   /** Adds (or replaces) a member; persists it into `be` when given. */
   addMember(member: Member, be?: Backend): void {
     this.members.set(member.id, member);
+    if (this.v2store !== undefined) _v2SaveRaftAttributes(this.v2store, member);
     if (be !== undefined) _saveMember(be, member);
   }
 
@@ -128,6 +136,7 @@ export class RaftCluster {
   removeMember(id: bigint, be?: Backend): void {
     this.members.delete(id);
     this.removed.add(id);
+    if (this.v2store !== undefined) _v2RemoveMember(this.v2store, id);
     if (be === undefined) return;
     const tx = be.batchTx;
     tx.lock();
@@ -146,12 +155,16 @@ export class RaftCluster {
     if (member === undefined) return; // etcd ignores attributes of removed members.
     member.name = name;
     member.clientUrls = clientUrls;
+    if (this.v2store !== undefined) {
+      _v2Set(this.v2store, `/0/members/${id.toString(16)}/attributes`, attributesJson(member));
+    }
     if (be !== undefined) _saveMember(be, member);
   }
 
   /** Sets the cluster version; persists it into `be` when given. */
   setVersion(version: string, be?: Backend): void {
     this.version = version;
+    if (this.v2store !== undefined) _v2Set(this.v2store, "/0/version", version);
     if (be === undefined) return;
     const tx = be.batchTx;
     tx.lock();
@@ -222,6 +235,43 @@ interface _V2Node {
   Children?: Record<string, _V2Node> | null;
 }
 
+const _PERMANENT_TTL = { expireTime: PERMANENT };
+
+/**
+ * etcd's mustSaveMemberToStore (a create) for a new member, mustUpdateMemberInStore (an
+ * update) for a known one: either way one index of the v2 store.
+ */
+function _v2SaveRaftAttributes(store: V2Store, member: Member): void {
+  const path = `/0/members/${member.id.toString(16)}/raftAttributes`;
+  const value = raftAttributesJson(member);
+  if (store.has(path)) store.update(path, { value, ttl: _PERMANENT_TTL });
+  else store.create(path, { dir: false, value, unique: false, ttl: _PERMANENT_TTL });
+}
+
+/** etcd's mustDeleteMemberFromStore: the member's directory goes, a removed mark comes. */
+function _v2RemoveMember(store: V2Store, id: bigint): void {
+  const hex = id.toString(16);
+  try {
+    store.delete(`/0/members/${hex}`, { dir: true, recursive: true });
+  } catch {
+    // Not in the store (a member the store never saw): only the mark is written.
+  }
+  try {
+    store.create(`/0/removed_members/${hex}`, {
+      dir: false,
+      value: "",
+      unique: false,
+      ttl: _PERMANENT_TTL,
+    });
+  } catch {
+    // Already marked.
+  }
+}
+
+function _v2Set(store: V2Store, path: string, value: string): void {
+  store.set(path, { dir: false, value, ttl: _PERMANENT_TTL });
+}
+
 function _saveMember(be: Backend, member: Member): void {
   const tx = be.batchTx;
   tx.lock();
@@ -234,58 +284,4 @@ function _saveMember(be: Backend, member: Member): void {
   } finally {
     tx.unlock();
   }
-}
-
-const _ZERO_TIME = "0001-01-01T00:00:00Z";
-
-function _v2Leaf(path: string, index: number, value: string): string {
-  return `{"Path":${_jsonString(path)},"CreatedIndex":${index},"ModifiedIndex":${index},` +
-    `"ExpireTime":"${_ZERO_TIME}","Value":${_jsonString(value)},"Children":null}`;
-}
-
-function _v2Dir(path: string, index: number, children: [string, string][]): string {
-  const body = children.map(([name, node]) => `${_jsonString(name)}:${node}`).join(",");
-  return `{"Path":${_jsonString(path)},"CreatedIndex":${index},"ModifiedIndex":${index},` +
-    `"ExpireTime":"${_ZERO_TIME}","Value":"","Children":{${body}}}`;
-}
-
-/**
- * The v2 store JSON etcd 3.4 puts into a `.snap` (`v2store.Save`), holding the membership part
- * only: the root with `/0` (members, removed members, version) and `/1` (the empty v2 keys
- * directory), an empty event history and zero statistics. etcd and `etcdctl snapshot restore`
- * recover membership from exactly these paths.
- */
-export function v2StoreJson(cluster: RaftCluster, currentIndex: number): Uint8Array {
-  const members: [string, string][] = cluster.sortedMembers().map((m) => {
-    const hex = m.id.toString(16);
-    const base = `/0/members/${hex}`;
-    const children: [string, string][] = [];
-    if (m.name !== "" || m.clientUrls.length > 0) {
-      children.push(["attributes", _v2Leaf(`${base}/attributes`, 1, attributesJson(m))]);
-    }
-    children.push(["raftAttributes", _v2Leaf(`${base}/raftAttributes`, 1, raftAttributesJson(m))]);
-    return [hex, _v2Dir(base, 1, children)];
-  });
-  const zeroChildren: [string, string][] = [["members", _v2Dir("/0/members", 1, members)]];
-  if (cluster.removed.size > 0) {
-    const removed: [string, string][] = [...cluster.removed].map((id) => {
-      const hex = id.toString(16);
-      return [hex, _v2Leaf(`/0/removed_members/${hex}`, 1, "")];
-    });
-    zeroChildren.push(["removed_members", _v2Dir("/0/removed_members", 1, removed)]);
-  }
-  if (cluster.version !== undefined) {
-    zeroChildren.push(["version", _v2Leaf("/0/version", 1, cluster.version)]);
-  }
-  const root = _v2Dir("/", 0, [["0", _v2Dir("/0", 0, zeroChildren)], ["1", _v2Dir("/1", 0, [])]]);
-  const stats = `{"getsSuccess":0,"getsFail":0,"setsSuccess":0,"setsFail":0,"deleteSuccess":0,` +
-    `"deleteFail":0,"updateSuccess":0,"updateFail":0,"createSuccess":0,"createFail":0,` +
-    `"compareAndSwapSuccess":0,"compareAndSwapFail":0,"compareAndDeleteSuccess":0,` +
-    `"compareAndDeleteFail":0,"expireCount":0,"watchers":0}`;
-  const events = new Array<string>(1000).fill("null").join(",");
-  const hub = `{"EventHistory":{"Queue":{"Events":[${events}],"Size":0,"Front":0,"Back":0,` +
-    `"Capacity":1000},"StartIndex":0,"LastIndex":0}}`;
-  const text = `{"Root":${root},"WatcherHub":${hub},"CurrentIndex":${currentIndex},` +
-    `"Stats":${stats},"CurrentVersion":2}`;
-  return _encoder.encode(text);
 }

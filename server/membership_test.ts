@@ -1,11 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import {
-  type Member,
-  memberJson,
-  parseMemberJson,
-  RaftCluster,
-  v2StoreJson,
-} from "./membership.ts";
+import { type Member, memberJson, parseMemberJson, RaftCluster } from "./membership.ts";
+import { saveStore, V2Store } from "../v2store/mod.ts";
 
 // What etcd 3.4.23 put into the ConfChange context of its bootstrap entry (read from the WAL
 // of a real `etcd --name default` with peer URL http://127.0.0.1:23948).
@@ -83,20 +78,28 @@ Deno.test("loadFromV2Json() reads members and version from a snap etcd wrote", (
   strictEqual(cluster.version, "3.4.0");
 });
 
-Deno.test("v2StoreJson() round-trips membership through the layout etcd reads", () => {
+Deno.test("membership changes land in the v2 store under /0, as etcd writes them", () => {
+  // Goal: the .snap JSON holds membership from the one v2 store (etcd's mustSaveMemberToStore,
+  // mustUpdateMemberAttrInStore, mustDeleteMemberFromStore, mustSaveClusterVersionToStore),
+  // one store index per change, and reads back into a cluster.
   const cluster = new RaftCluster(0xabcdef0123456789n, 7n);
-  cluster.addMember({
+  cluster.v2store = new V2Store();
+  const member = {
     id: 0xabcdef0123456789n,
     peerUrls: ["https://h:2380"],
     isLearner: false,
-    name: "n1",
-    clientUrls: ["http://h:2379"],
-  });
-  cluster.removed.add(0x42n);
-  cluster.version = "3.4.0";
-  const json = v2StoreJson(cluster, 12);
+    name: "",
+    clientUrls: [] as string[],
+  };
+  cluster.addMember(member);
+  cluster.updateAttributes(member.id, "n1", ["http://h:2379"]);
+  cluster.addMember({ ...member, id: 0x42n, peerUrls: ["https://g:2380"] });
+  cluster.removeMember(0x42n);
+  cluster.setVersion("3.4.0");
+  strictEqual(cluster.v2store.currentIndex, 6);
+  const json = saveStore(cluster.v2store);
   const parsed = JSON.parse(new TextDecoder().decode(json));
-  strictEqual(parsed.CurrentIndex, 12);
+  strictEqual(parsed.CurrentIndex, 6);
   strictEqual(parsed.CurrentVersion, 2);
   strictEqual(
     parsed.Root.Children["0"].Children.members.Children["abcdef0123456789"].Children

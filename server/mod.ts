@@ -18,10 +18,28 @@ export {
   memberJson,
   parseMemberJson,
   RaftCluster,
-  v2StoreJson,
 } from "./membership.ts";
 export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 export { applyRequest, type ApplyResult } from "./apply.ts";
+export { type V2Response, V2Server } from "./v2_server.ts";
+export { UnknownMethodError } from "./apply_v2.ts";
+// The v2 store's wire helpers, for the v2 HTTP layer.
+export {
+  EcodeIndexNaN,
+  EcodeInvalidField,
+  EcodeInvalidForm,
+  EcodePrevValueRequired,
+  EcodeRaftInternal,
+  EcodeRefreshTTLRequired,
+  EcodeRefreshValue,
+  EcodeTTLNaN,
+  eventJson,
+  isCreated,
+  requestError,
+  V2Error,
+  type V2Event,
+  type Watcher as V2Watcher,
+} from "../v2store/mod.ts";
 export { allServerErrors, ServerError, ServerErrorCode, toServerError } from "./errors.ts";
 export {
   type AlarmMember,
