@@ -1,6 +1,6 @@
 // Goal: the v2 cluster endpoints of detcd (`--enable-v2`) answer as etcd 3.4's do: the same
 // status codes, bodies and headers for /v2/members (list, leader, add, update, remove and their
-// errors), /v2/machines, /v2/stats/self and /v2/stats/leader; and `ETCDCTL_API=2 etcdctl
+// errors), /v2/machines, /v2/stats/self, /v2/stats/leader and /v2/stats/store; and `ETCDCTL_API=2 etcdctl
 // member list|add|update|remove` and `cluster-health` print the same against both.
 // Method: a 3-member real etcd 3.4.23 cluster and a 3-member detcd cluster run side by side
 // (ports 25700-25725); the same requests go to both and the answers are compared after
@@ -250,6 +250,15 @@ Deno.test({
           `${cluster.impl}: ${JSON.stringify(self)}`,
         );
       }
+      // /v2/stats/store (the v2 store's counters): the same fields in the same order.
+      const [etcdStore, detcdStore] = await Promise.all(
+        clusters.map(async (cluster) => await ask(cluster, 0, "/v2/stats/store")),
+      );
+      strictEqual(detcdStore!.status, etcdStore!.status);
+      deepStrictEqual(
+        Object.keys(JSON.parse(detcdStore!.body)),
+        Object.keys(JSON.parse(etcdStore!.body)),
+      );
       const health = await Promise.all(
         clusters.map(async (cluster) =>
           sortedLines(normalize(cluster, (await etcdctl2(cluster, ["cluster-health"])).stdout))
