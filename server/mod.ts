@@ -135,7 +135,7 @@ export {
   joinCluster,
   peerUrlsProblem,
 } from "./discovery.ts";
-export { goDurationText, goTimeJson, V2Stats } from "./v2_stats.ts";
+export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
