@@ -125,6 +125,15 @@ class FakeDiscovery {
   }
 }
 
+/** Resolves once `condition` holds (polled every 5 ms, for at most 10 s). */
+async function _until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A predicate for rejects(): an instance of `type` whose message contains `text`. */
 function _failsWith(type: new (...args: never[]) => Error, text: string) {
   return (error: unknown) => error instanceof type && error.message.includes(text);
@@ -141,7 +150,8 @@ Deno.test("joinCluster() registers, waits for the others and returns the first `
   try {
     fake.register("b1", "m2=http://127.0.0.1:2382");
     const joined = join(fake, 0xa1n, "m1=http://127.0.0.1:2381");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The third member registers only once the joiner watches the directory for it.
+    await _until(() => fake.requests.some((line) => line.includes("wait=true&waitIndex=4")));
     fake.register("c1", "m3=http://127.0.0.1:2383");
     assertEquals(
       await joined,
