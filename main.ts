@@ -21,11 +21,13 @@ import { type Etcd, sdNotify, startEtcd } from "./embed/mod.ts";
 import {
   ConfigError,
   createLogger,
+  discoverInitialCluster,
   ETCD_VERSION,
   goUrlString,
   helpText,
   type Logger,
   parseCommandLine,
+  reportDiscoveryFailure,
   type ServerConfig,
   usageText,
   verifyBootstrap,
@@ -128,6 +130,11 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   if (problem !== undefined) {
     log.named("etcdmain").error(problem);
     return 1;
+  }
+  try {
+    cfg = await discoverInitialCluster(cfg, log);
+  } catch (error) {
+    return reportDiscoveryFailure(cfg, log, error as Error);
   }
   let server: Etcd;
   try {

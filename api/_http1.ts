@@ -24,9 +24,15 @@ const HEAD_END = Buffer.from("\r\n\r\n");
 
 const _STATUS_TEXT: Record<number, string> = {
   200: "OK",
+  201: "Created",
+  204: "No Content",
   400: "Bad Request",
+  403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  409: "Conflict",
+  410: "Gone",
+  415: "Unsupported Media Type",
   411: "Length Required",
   413: "Payload Too Large",
   500: "Internal Server Error",

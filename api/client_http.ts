@@ -13,6 +13,7 @@ import { uiHandler } from "../ui/mod.ts";
 import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
 import { gatewayHandler } from "./gateway.ts";
+import { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
 import type { V2Server } from "../server/mod.ts";
 import { v2ApiHandler } from "./v2_keys.ts";
 
@@ -34,6 +35,8 @@ export interface ClientHttpOptions {
   enableGateway: boolean;
   /** Gateway calls in flight at once on this listener (`--max-concurrent-streams`). */
   gatewayStreams: number | undefined;
+  /** `--enable-v2`: the v2 cluster endpoints (`/v2/members`, `/v2/machines`, `/v2/stats/`). */
+  v2Cluster?: V2ClusterSource;
   /** `--enable-v2`: the v2 API (`/v2/keys`, `/v2/auth/*`) and its request timeout. */
   v2?: { server: V2Server; timeoutMs: number } | undefined;
 }
@@ -45,6 +48,7 @@ export function clientHttpHandler(
   options: ClientHttpOptions,
 ): HttpHandler {
   let plain: HttpHandler = options.endpoints;
+  if (options.v2Cluster !== undefined) plain = v2ClusterHandler(server, options.v2Cluster, plain);
   if (options.enableUi) {
     plain = uiHandler({
       storage: () => server.storage({ signal: new AbortController().signal, user: undefined }),

@@ -23,6 +23,7 @@ export { gatewayHandler } from "./gateway.ts";
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
 export { KEYS_PREFIX, parseKeyRequest, v2ApiHandler, v2KeysHandler } from "./v2_keys.ts";
 export { AUTH_PREFIX, hasKeyPrefixAccess, hasRootAccess, v2AuthHandler } from "./v2_auth.ts";
+export { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
 export { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./access.ts";
 export { accessController, type AccessControlOptions } from "./access_control.ts";
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";

@@ -25,6 +25,7 @@ import {
   pprofHandler,
   startGrpcServer,
   startHttpServer,
+  type V2ClusterSource,
 } from "../api/mod.ts";
 import {
   bootstrap,
@@ -143,6 +144,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
             v2: v2Server === undefined
               ? undefined
               : { server: v2Server, timeoutMs: 5000 + 2 * cfg.electionTimeoutMs },
+            ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core, v2Server) } : {}),
           }),
           tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
@@ -306,5 +308,25 @@ function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
       : undefined,
     onRejected: (socket, error) =>
       log.named("embed").warn("rejected connection", rejectedConnectionFields(socket, error)),
+  };
+}
+
+/** What `/v2/members`, `/v2/machines` and `/v2/stats/` read from the member (`--enable-v2`). */
+function v2ClusterSource(core: EtcdServerCore, v2Server: V2Server | undefined): V2ClusterSource {
+  return {
+    ...(v2Server === undefined ? {} : { storeStats: () => v2Server.storeStatsJson() }),
+    members: () => core.cluster.sortedMembers(),
+    clusterId: () => core.clusterId,
+    isRemoved: (id) => core.cluster.removed.has(id),
+    selfStats: () => core.v2Stats.selfJson(),
+    leaderStats: () => {
+      if (!core.isLeader) return undefined;
+      // etcd keeps an entry for every peer the transport knows, and none for removed ones.
+      const peers = core.cluster.sortedMembers().map((m) => m.id).filter((id) =>
+        id !== core.memberId
+      );
+      core.v2Stats.keepFollowers(peers);
+      return core.v2Stats.leaderJson();
+    },
   };
 }

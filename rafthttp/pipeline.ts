@@ -91,6 +91,7 @@ export class Pipeline {
     const base = this.#picker.pick();
     const body = encodeMessage(message) as Uint8Array<ArrayBuffer>;
     const to = { To: idToHex(this.#peerId) };
+    const startMs = performance.now();
     try {
       await postToPeer(this.#context, {
         url: base + RAFT_PREFIX,
@@ -103,6 +104,7 @@ export class Pipeline {
     } catch (error) {
       if (this.#stopped) return;
       peerSentFailuresTotal.inc(to);
+      this.#context.reportSend(this.#peerId, undefined);
       this.#picker.unreachable(base);
       const reason = error instanceof Error ? error.message : String(error);
       this.#status.deactivate("pipeline", "write", reason);
@@ -113,6 +115,7 @@ export class Pipeline {
       return;
     }
     this.#status.activate();
+    this.#context.reportSend(this.#peerId, performance.now() - startMs);
     peerSentBytesTotal.inc(to, body.length);
     if (message.type === MessageType.MsgSnap) {
       this.#context.raft.reportSnapshot(message.to, SnapshotStatus.SnapshotFinish);

@@ -128,6 +128,7 @@ export class StreamWriter {
         if (connection.closed) return;
         this.#context.logger.warn("lost TCP streaming connection with remote peer", fields);
         peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
+        this.#context.reportSend(this.#peerId, undefined);
         this.#status.deactivate(streamTypeName(type), "write", "connection closed by the peer");
         this.#detach(connection);
       },
@@ -195,9 +196,14 @@ export class StreamWriter {
     let bytes = 0;
     while (this.#queueHead < this.#queue.length && bytes < CHUNK_BYTES_MAX) {
       const message = this.#queue[this.#queueHead++]!;
+      const startMs = performance.now();
       for (const piece of connection.encode(message)) {
         pieces.push(piece);
         bytes += piece.length;
+      }
+      // etcd times each MsgApp its msgappv2 encoder writes (FollowerStats.Succ).
+      if (connection.type === "msgappv2") {
+        this.#context.reportSend(this.#peerId, performance.now() - startMs);
       }
     }
     if (this.#queueHead === this.#queue.length) {
@@ -234,6 +240,7 @@ export class StreamWriter {
         error: "write timeout",
       });
       peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
+      this.#context.reportSend(this.#peerId, undefined);
       this.#status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
       try {
         connection.controller?.error(new Error("stream write timeout"));
@@ -248,7 +255,11 @@ export class StreamWriter {
       const wake = connection.wake;
       connection.wake = undefined;
       const controller = connection.controller!;
+      const startMs = performance.now();
       for (const piece of connection.encode(linkHeartbeatMessage())) controller.enqueue(piece);
+      if (connection.type === "msgappv2") {
+        this.#context.reportSend(this.#peerId, performance.now() - startMs);
+      }
       connection.lastWriteMs = now;
       wake();
     }

@@ -46,6 +46,8 @@ export interface TransportOptions {
   timings?: Partial<TransportTimings>;
   /** TLS settings for `https://` peers (etcd's peer TLSInfo as a client). */
   tls?: PeerTlsOptions;
+  /** Told of each message written to a follower, or failed (see TransportContext.reportSend). */
+  onSendResult?: (peerId: bigint, latencyMs: number | undefined) => void;
 }
 
 /** The peer transport of one member. */
@@ -82,6 +84,7 @@ export class Transport implements HandlerHost {
         onCritical?.(error);
       },
       addRemote: (id, urls) => this.addRemote(id, urls),
+      reportSend: options.onSendResult ?? (() => {}),
     };
   }
 

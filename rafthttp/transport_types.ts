@@ -97,4 +97,10 @@ export interface TransportContext {
   reportCriticalError(error: Error): void;
   /** Learns a peer from request headers (transport.AddRemote). */
   addRemote(id: bigint, urls: string[]): void;
+  /**
+   * Reports a message written to a peer's msgappv2 stream or posted through its pipeline,
+   * with how long the write took, or a failed one (`latencyMs` undefined): etcd's
+   * FollowerStats Succ and Fail, for `/v2/stats/leader`.
+   */
+  reportSend(peerId: bigint, latencyMs: number | undefined): void;
 }

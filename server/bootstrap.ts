@@ -139,7 +139,8 @@ async function _startNew(
   }
   const advertised = cfg.initialAdvertisePeerUrls.map(goUrlString).sort();
   const listed = [...local.peerUrls].sort();
-  if (advertised.join(",") !== listed.join(",")) {
+  // With --discovery-srv, discovery compared them after resolving host names, as etcd does.
+  if (advertised.join(",") !== listed.join(",") && cfg.discoverySrv === "") {
     throw new Error(
       `--initial-cluster has ${cfg.name}=${listed.join(",")} but missing from ` +
         `--initial-advertise-peer-urls=${advertised.join(",")}`,
@@ -147,7 +148,9 @@ async function _startNew(
   }
   const clusterId = computeClusterId(members.map((m) => m.id));
   const memberId = local.id;
-  if (members.length > 1) await assertNotBootstrapped(cfg, memberId);
+  // etcd asks the other members only for a static cluster: with discovery its check runs
+  // on the temporary one-member cluster, before discovery, and so asks no one.
+  if (members.length > 1 && cfg.discovery === "") await assertNotBootstrapped(cfg, memberId);
   const metadata = encodeMetadata({ nodeId: memberId, clusterId });
   const wal = await Wal.create(cfg.walDir, metadata, { logger: log.named("wal") });
   const storage = new MemoryStorage();

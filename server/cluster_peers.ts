@@ -15,6 +15,7 @@
  * @module
  */
 
+import { isAppend, messageSize } from "./v2_stats.ts";
 import {
   type ClosableServer,
   handlePeerRequest,
@@ -86,6 +87,10 @@ export class ClusterPeers {
       },
       logger: log.named("rafthttp"),
       tls: peerTlsOptions(cfg.peerTls, cfg.cipherSuites),
+      onSendResult: (peer, latencyMs) =>
+        latencyMs === undefined
+          ? core.v2Stats.failed(peer)
+          : core.v2Stats.succeeded(peer, latencyMs),
       onCriticalError: (error) => {
         // etcd: "the member has been permanently removed from the cluster" -> exit.
         if (core.fatalError === undefined) core.fatalError = error;
@@ -229,13 +234,22 @@ export class ClusterPeers {
       plain = messages.filter((m) => m.type !== MessageType.MsgSnap);
       for (const m of messages) if (m.type === MessageType.MsgSnap) this.#sendSnapshot(m);
     }
-    if (plain.length > 0) this.transport.send(plain);
+    if (plain.length === 0) return;
+    // etcd counts every MsgApp the transport takes for a known peer (v2 stats).
+    let peers: bigint[] | undefined;
+    for (const m of plain) {
+      if (!isAppend(m)) continue;
+      peers ??= this.transport.peerIds();
+      if (peers.includes(m.to)) this.#core.v2Stats.sendAppendReq(messageSize(m));
+    }
+    this.transport.send(plain);
   }
 
   #process(message: Message): void {
     if (this.#core.cluster.removed.has(message.from)) {
       throw new PeerHttpError(403, "cannot process message from removed member");
     }
+    if (isAppend(message)) this.#core.v2Stats.recvAppendReq(message.from, messageSize(message));
     try {
       this.#core.raft.step(message);
     } catch (error) {

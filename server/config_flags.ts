@@ -844,11 +844,6 @@ function _validate(
   }
   if (given.raw.text("proxy") !== "off") fail("detcd does not implement the v2 proxy (--proxy)");
   _refuseUnimplemented(given.raw);
-  if (cfg.discovery !== "" || cfg.discoverySrv !== "") {
-    fail(
-      "detcd does not implement discovery (--discovery, --discovery-srv); use --initial-cluster",
-    );
-  }
   if (cfg.logger === "capnslog") {
     warnings.push("Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
   }
@@ -867,9 +862,6 @@ export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
   ],
   ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
   ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
-  ["discovery-fallback", "it only matters with discovery, which detcd does not implement"],
-  ["discovery-proxy", "it only matters with discovery, which detcd does not implement"],
-  ["discovery-srv-name", "it only matters with discovery, which detcd does not implement"],
   ["proxy-failure-wait", "it only matters with the v2 proxy, which detcd does not implement"],
   ["proxy-refresh-interval", "it only matters with the v2 proxy, which detcd does not implement"],
   ["proxy-dial-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
@@ -924,6 +916,11 @@ function _isIpLiteral(host: string): boolean {
  * appear twice. Returns an error message, or undefined when the bootstrap is consistent.
  */
 export function verifyBootstrap(cfg: ServerConfig): string | undefined {
+  // With --discovery or --discovery-srv the initial cluster is not known yet: discovery
+  // finds it and checks this member's place in it (server/discovery_bootstrap.ts).
+  if ((cfg.discovery !== "" || cfg.discoverySrv !== "") && cfg.initialCluster.size === 0) {
+    return undefined;
+  }
   const own = cfg.initialCluster.get(cfg.name);
   if (own === undefined) {
     return `couldn't find local name ${_goQuote(cfg.name)} in the initial cluster configuration`;

@@ -65,6 +65,7 @@ import {
   serverSnapshotApplyInProgressTotal,
 } from "./metrics.ts";
 import { TimeoutDetector } from "./timeout_detector.ts";
+import { V2Stats } from "./v2_stats.ts";
 import { describeRequest } from "./request_string.ts";
 
 const _decoder = new TextDecoder();
@@ -169,6 +170,8 @@ export class EtcdServer implements ApplyTarget {
   transport: Transport & { activePeers?: () => number } = { send: () => {} };
   /** Told after membership changed (a conf change applied, a snapshot restored). */
   onMembershipApplied: () => void = () => {};
+  /** The v2 statistics (`/v2/stats/self`, `/v2/stats/leader`), fed by the peer transport. */
+  readonly v2Stats: V2Stats;
   /** The applied index, with waiters (ReadIndex). */
   readonly applied = new WaitIndex();
   readonly #boot: Bootstrapped;
@@ -222,6 +225,7 @@ export class EtcdServer implements ApplyTarget {
     this.#clusterIdLong = bigintToULong(boot.clusterId);
     this.#memberIdLong = bigintToULong(boot.memberId);
     this.#ids = new _RequestIdGenerator(boot.memberId);
+    this.v2Stats = new V2Stats({ name: cfg.name, id: boot.memberId });
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#ready = new Promise((resolve) => this.#resolveReady = resolve);
     this.backend = openBackend({
@@ -743,6 +747,7 @@ export class EtcdServer implements ApplyTarget {
         term: this.#term,
       });
       this.lessor.promote(this.cfg.electionTimeoutMs);
+      this.v2Stats.becomeLeader();
     } else if (!this.#isLeader && wasLeader) {
       this.lessor.demote();
     }

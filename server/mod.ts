@@ -139,6 +139,18 @@ export {
   type LogLevel,
 } from "./log.ts";
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
+export {
+  discoverInitialCluster,
+  type DiscoveryHooks,
+  reportDiscoveryFailure,
+} from "./discovery_bootstrap.ts";
+export {
+  DiscoveryError,
+  DiscoveryProtocolError,
+  joinCluster,
+  peerUrlsProblem,
+} from "./discovery.ts";
+export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
