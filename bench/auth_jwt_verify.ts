@@ -11,7 +11,7 @@
  */
 
 import { generateKeyPairSync } from "node:crypto";
-import { newJwtProvider } from "../auth/jwt.ts";
+import { newJwtProvider } from "../auth/mod.ts";
 
 const CALLS = 2000;
 const dir = Deno.makeTempDirSync({ prefix: "detcd_jwt_bench_" });
