@@ -51,11 +51,6 @@ async function once(run: number): Promise<void> {
     const began = performance.now();
     last = began;
     await backend.defrag();
-      const now = performance.now();
-      if (now - last > 100) {
-        console.log(`  stall ${Math.round(now - last)} ms before progress ${done}/${total}`);
-      }
-    });
     const wallMs = performance.now() - began;
     longestStallMs = Math.max(longestStallMs, performance.now() - last);
     clearInterval(timer);
