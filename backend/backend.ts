@@ -170,6 +170,8 @@ const DEFRAG_KEYS_PER_CHECK = 256;
  * once, which bounds that memory: the member then waits for it, as etcd's always does.
  */
 const DEFRAG_JOURNAL_BATCH_FACTOR = 4;
+/** The same bound in bytes of keys and values (large values fill memory long before the count). */
+const DEFRAG_JOURNAL_BYTES_MAX = 64 * 1024 * 1024;
 /**
  * While a commit is in flight the next batch may grow to this many times batchLimit; past it
  * the writer waits for the disk (a synchronous finish), which bounds the memory of a batch.
@@ -255,7 +257,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_EXISTS)) throw error;
     }
-    this.#owner.defragJournal?.push({ op: "createBucket", bucket: name.slice() });
+    this.#owner.defragJournal?.add({ op: "createBucket", bucket: name.slice() });
     this.pending++;
   }
   unsafeDeleteBucket(name: Uint8Array): void {
@@ -264,12 +266,12 @@ class _BatchTx extends _ReadTx implements BatchTx {
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_NOT_FOUND)) throw error;
     }
-    this.#owner.defragJournal?.push({ op: "deleteBucket", bucket: name.slice() });
+    this.#owner.defragJournal?.add({ op: "deleteBucket", bucket: name.slice() });
     this.pending++;
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).put(key, value);
-    this.#owner.defragJournal?.push({
+    this.#owner.defragJournal?.add({
       op: "put",
       bucket: bucket.slice(),
       key: key.slice(),
@@ -279,7 +281,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     const b = this.#bucket(bucket);
-    this.#owner.defragJournal?.push({
+    this.#owner.defragJournal?.add({
       op: "seqPut",
       bucket: bucket.slice(),
       key: key.slice(),
@@ -292,7 +294,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {
     this.#bucket(bucket).delete(key);
-    this.#owner.defragJournal?.push({ op: "delete", bucket: bucket.slice(), key: key.slice() });
+    this.#owner.defragJournal?.add({ op: "delete", bucket: bucket.slice(), key: key.slice() });
     this.pending++;
   }
   commit(): void {
@@ -314,7 +316,7 @@ class _Backend implements BoltBackend {
   /** The defragmentation in progress. */
   #defrag: _DefragRun | undefined;
   /** While a defragmentation runs: every write since it began, in order. */
-  defragJournal: _JournalEntry[] | undefined;
+  defragJournal: _Journal | undefined;
   readonly #dbOptions: DBOptions;
   readonly #path: string;
   readonly #logger: BackendLogger | undefined;
@@ -495,7 +497,7 @@ class _Backend implements BoltBackend {
       copied: run.copied,
       total: run.total,
       elapsedMs: performance.now() - run.beganMs,
-      journaled: this.defragJournal?.length ?? 0,
+      journaled: this.defragJournal?.entries.length ?? 0,
     };
   }
 
@@ -527,7 +529,7 @@ class _Backend implements BoltBackend {
       }),
       done: Promise.resolve(),
     };
-    this.defragJournal = [];
+    this.defragJournal = new _Journal();
     return run;
   }
 
@@ -542,7 +544,9 @@ class _Backend implements BoltBackend {
       }
       const stepEndMs = performance.now() + DEFRAG_STEP_MS;
       // Too many writes kept: finish now rather than let the journal grow on.
-      const untilDone = (this.defragJournal?.length ?? 0) >= journalMax;
+      const journal = this.defragJournal;
+      const untilDone = journal !== undefined &&
+        (journal.entries.length >= journalMax || journal.bytes >= DEFRAG_JOURNAL_BYTES_MAX);
       let step: "copied" | "more" | Promise<void> = "more";
       while (step === "more" && (untilDone || performance.now() < stepEndMs)) {
         step = this.#copyMore(run);
@@ -583,7 +587,7 @@ class _Backend implements BoltBackend {
    * copy renamed over the old file, and the journal replayed into the new file's batch.
    */
   #switchToCopy(run: _DefragRun): void {
-    const journal = this.defragJournal ?? [];
+    const journal = this.defragJournal?.entries ?? [];
     this.defragJournal = undefined;
     this.#defrag = undefined;
     run.source.rollback();
@@ -692,6 +696,19 @@ interface _DefragRun {
   readonly steps: Generator<Promise<void> | void, void, void>;
   done: Promise<void>;
   aborted?: boolean;
+}
+
+/** The writes made while a defragmentation runs, in order, and their size. */
+class _Journal {
+  readonly entries: _JournalEntry[] = [];
+  /** Bytes of bucket names, keys and values held. */
+  bytes = 0;
+
+  add(entry: _JournalEntry): void {
+    this.entries.push(entry);
+    this.bytes += entry.bucket.length + ("key" in entry ? entry.key.length : 0) +
+      ("value" in entry ? entry.value.length : 0);
+  }
 }
 
 /** A write made while a defragmentation runs. */

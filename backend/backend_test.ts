@@ -304,6 +304,29 @@ Deno.test("forceCommit() during a defrag finishes it; close() during one drops i
   }
 });
 
+Deno.test("writes during a defrag are journaled, counted and replayed, also past the journal bound", async () => {
+  // Method: batchLimit 10 bounds the journal at 40 writes; 50 writes land during the copy.
+  const dir = tempDir();
+  const backend = openBackend({ path: `${dir}/db`, batchLimit: 10 });
+  try {
+    fill(backend, 30000, 32);
+    const done = backend.defrag();
+    assert(backend.defragProgress() !== undefined, "the copy is still running");
+    const tx = backend.batchTx;
+    tx.lock();
+    for (let i = 0; i < 50; i++) tx.unsafePut(b("key"), b(`late${i}`), b(String(i)));
+    tx.unlock();
+    assertEquals(backend.defragProgress()?.journaled, 50);
+    await done;
+    const read = backend.readTx().unsafeRange(b("key"), b("late"), b("late9~"), 0);
+    assertEquals(read.keys.length, 50);
+    assertEquals(check(backend.db()), []);
+  } finally {
+    backend.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("writes that arrive while a batch commit is in flight go to the next batch, stay readable, and commit once it is durable", async () => {
   // Method: batchLimit 2 starts an async commit; two more writes reach the limit while it is
   // in flight, so their commit waits; readers see all keys throughout; then reopen.
