@@ -12,7 +12,8 @@ import type { ServerApi } from "../server/mod.ts";
 import { uiHandler } from "../ui/mod.ts";
 import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
-import { gatewayHandler } from "./gateway.ts";
+import { gatewayErrorResponse, gatewayHandler } from "./gateway.ts";
+import { togRPCError } from "./services/mod.ts";
 import { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
 import type { V2Server } from "../server/mod.ts";
 import { v2ApiHandler } from "./v2_keys.ts";
@@ -52,6 +53,24 @@ export function clientHttpHandler(
   if (options.enableUi) {
     plain = uiHandler({
       storage: () => server.storage({ signal: new AbortController().signal, user: undefined }),
+      defrag: () => {
+        const progress = server.defragProgress({
+          signal: new AbortController().signal,
+          user: undefined,
+        });
+        return progress === undefined ? { running: false } : { running: true, ...progress };
+      },
+      // The token as the gateway takes it (Authorization header), checked as for Defragment.
+      authorize: async (request) => {
+        const token = request.headers.get("grpc-metadata-token") ??
+          request.headers.get("authorization") ?? undefined;
+        try {
+          await server.authorizeStorage({ signal: request.signal, user: undefined, token });
+          return undefined;
+        } catch (error) {
+          return gatewayErrorResponse(togRPCError(error));
+        }
+      },
       clientUrls: async (signal) => {
         const members = await server.memberList({ signal, user: undefined });
         return members.flatMap((member) => member.clientUrls);

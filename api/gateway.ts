@@ -382,6 +382,11 @@ function _asStatusError(error: unknown): EtcdError {
   return toEtcdError(error);
 }
 
+/** A failed call's answer as the gateway gives it: `{error, message, code}`, its HTTP status. */
+export function gatewayErrorResponse(error: unknown): Response {
+  return _errorResponse(_asStatusError(error));
+}
+
 function _errorResponse(error: EtcdError): Response {
   const status = _HTTP_STATUS[error.code as StatusCode] ?? 500;
   return Response.json(

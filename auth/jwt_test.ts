@@ -4,7 +4,7 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { newJwtProvider, parseGoDuration } from "./jwt.ts";
+import { JWT_CACHE_ENTRIES_MAX, newJwtProvider, parseGoDuration } from "./jwt.ts";
 import { ErrInvalidAuthOpts, ErrKeyMismatch, ErrMissingKey, ErrVerifyOnly } from "./errors.ts";
 import { parseTokenOptions } from "./token.ts";
 
@@ -120,4 +120,46 @@ Deno.test("Go durations parse as time.ParseDuration does", () => {
   strictEqual(parseGoDuration("5"), undefined);
   strictEqual(parseGoDuration(""), undefined);
   strictEqual(parseGoDuration("m"), undefined);
+});
+
+Deno.test("a remembered token still expires on time, and forgeries of it never match", async () => {
+  // Goal: the cache of verified tokens (which skips the signature check) keeps every refusal.
+  // Method: verify a token once (now cached), then try tampered copies, the token itself past
+  // its exp (to the second, as jose decides), and more distinct tokens than the cache holds.
+  const keys = await keyFiles("rsa");
+  const start = 1_700_000_000_000;
+  let now = start;
+  const p = await provider(
+    `jwt,pub-key=${keys.pub},priv-key=${keys.priv},sign-method=RS256,ttl=2s`,
+    () => now,
+  );
+  const token = await p.assign("alice", 4);
+  deepStrictEqual(await p.info(token, 4), { username: "alice", revision: 4 });
+  strictEqual(p.cachedTokens, 1);
+  const [head, body, sig] = token.split(".") as [string, string, string];
+  const claims = JSON.parse(atob(body.replace(/-/g, "+").replace(/_/g, "/")));
+  const forged = btoa(JSON.stringify({ ...claims, username: "root" }))
+    .replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  strictEqual(await p.info(`${head}.${forged}.${sig}`, 4), undefined, "claims changed");
+  strictEqual(await p.info(`${head}.${body}.${sig.slice(0, -2)}AA`, 4), undefined, "signature");
+  strictEqual(p.cachedTokens, 1, "refused tokens are not remembered");
+  now = start + 1999; // exp is start/1000 + 2: still valid in its last millisecond
+  deepStrictEqual(await p.info(token, 4), { username: "alice", revision: 4 });
+  now = start + 2000;
+  strictEqual(await p.info(token, 4), undefined, "expired while cached");
+  strictEqual(p.cachedTokens, 0, "an expired entry leaves the cache");
+  await Deno.remove(keys.dir, { recursive: true });
+  // The bound: past JWT_CACHE_ENTRIES_MAX distinct tokens the oldest leaves first (HS256 here,
+  // whose signing is cheap enough for a few thousand tokens).
+  now = start;
+  const secret = await Deno.makeTempFile({ prefix: "detcd_jwt_secret_" });
+  await Deno.writeTextFile(secret, "a shared secret");
+  const hs = await provider(`jwt,priv-key=${secret},sign-method=HS256`, () => now);
+  const tokens = [];
+  for (let i = 0; i <= JWT_CACHE_ENTRIES_MAX; i++) tokens.push(await hs.assign(`u${i}`, 1));
+  for (const t of tokens) strictEqual((await hs.info(t, 1))?.revision, 1);
+  strictEqual(hs.cachedTokens, JWT_CACHE_ENTRIES_MAX);
+  deepStrictEqual(await hs.info(tokens[0]!, 1), { username: "u0", revision: 1 }, "verified again");
+  strictEqual(hs.cachedTokens, JWT_CACHE_ENTRIES_MAX);
+  await Deno.remove(secret);
 });

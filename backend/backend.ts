@@ -125,10 +125,29 @@ export interface Backend {
  * file has (defragmentation, a snapshot of the file, the file itself).
  */
 export interface BoltBackend extends Backend {
+  /**
+   * Rewrites the file compactly. The copy runs in steps of a few milliseconds with the event
+   * loop free between them; reads and writes go on meanwhile (see {@link DefragProgress}).
+   * A call while one runs joins it.
+   */
   defrag(onProgress?: (done: number, total: number) => void): Promise<void>;
+  /** The defragmentation in progress, or undefined. */
+  defragProgress(): DefragProgress | undefined;
   snapshot(): BackendSnapshot;
   /** The bolt file under the backend (tests, inspector). */
   db(): DB;
+}
+
+/** How far a defragmentation has got. */
+export interface DefragProgress {
+  /** Keys (and nested buckets) copied into the new file so far. */
+  readonly copied: number;
+  /** Keys (and nested buckets) the file held when the copy began. */
+  readonly total: number;
+  /** Milliseconds since it began. */
+  readonly elapsedMs: number;
+  /** Writes made meanwhile, to be replayed on the new file. */
+  readonly journaled: number;
 }
 
 /** Opens (creating if needed) the backend file. */
@@ -136,7 +155,23 @@ export function openBackend(options: BackendOptions): BoltBackend {
   return new _Backend(options);
 }
 
-const DEFRAG_COMMIT_KEYS = 10000;
+/**
+ * The copy commits every this many keys: each commit writes its pages on the event loop (its
+ * fdatasyncs are awaited off it), so this bounds how long one holds the loop.
+ */
+const DEFRAG_COMMIT_KEYS = 2500;
+/** A defragmentation step copies for this long, then lets the event loop run. */
+const DEFRAG_STEP_MS = 10;
+/** The copy looks at the clock (and may pause) once per this many keys. */
+const DEFRAG_KEYS_PER_CHECK = 256;
+/**
+ * Writes made during a defragmentation are kept until it ends (they are also in the open batch
+ * on the old file). Past this many times batchLimit the copy stops yielding and finishes at
+ * once, which bounds that memory: the member then waits for it, as etcd's always does.
+ */
+const DEFRAG_JOURNAL_BATCH_FACTOR = 4;
+/** The same bound in bytes of keys and values (large values fill memory long before the count). */
+const DEFRAG_JOURNAL_BYTES_MAX = 64 * 1024 * 1024;
 /**
  * While a commit is in flight the next batch may grow to this many times batchLimit; past it
  * the writer waits for the disk (a synchronous finish), which bounds the memory of a batch.
@@ -222,6 +257,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_EXISTS)) throw error;
     }
+    this.#owner.defragJournal?.add({ op: "createBucket", bucket: name.slice() });
     this.pending++;
   }
   unsafeDeleteBucket(name: Uint8Array): void {
@@ -230,14 +266,27 @@ class _BatchTx extends _ReadTx implements BatchTx {
     } catch (error) {
       if (!(error instanceof BoltError && error.message === ERR_BUCKET_NOT_FOUND)) throw error;
     }
+    this.#owner.defragJournal?.add({ op: "deleteBucket", bucket: name.slice() });
     this.pending++;
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).put(key, value);
+    this.#owner.defragJournal?.add({
+      op: "put",
+      bucket: bucket.slice(),
+      key: key.slice(),
+      value: value.slice(),
+    });
     this.pending++;
   }
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     const b = this.#bucket(bucket);
+    this.#owner.defragJournal?.add({
+      op: "seqPut",
+      bucket: bucket.slice(),
+      key: key.slice(),
+      value: value.slice(),
+    });
     // etcd: keys that only grow leave old pages full, so split them at 90%.
     b.fillPercent = 0.9;
     b.put(key, value);
@@ -245,6 +294,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {
     this.#bucket(bucket).delete(key);
+    this.#owner.defragJournal?.add({ op: "delete", bucket: bucket.slice(), key: key.slice() });
     this.pending++;
   }
   commit(): void {
@@ -263,6 +313,10 @@ class _Backend implements BoltBackend {
   /** A commit was asked for while one was in flight: start it when that one is durable. */
   #commitWanted = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** The defragmentation in progress. */
+  #defrag: _DefragRun | undefined;
+  /** While a defragmentation runs: every write since it began, in order. */
+  defragJournal: _Journal | undefined;
   readonly #dbOptions: DBOptions;
   readonly #path: string;
   readonly #logger: BackendLogger | undefined;
@@ -319,6 +373,8 @@ class _Backend implements BoltBackend {
    */
   commitBatch(): void {
     if (this.batchTx.pending === 0) return;
+    // During a defragmentation the batch stays open: the copy's source must not change.
+    if (this.#defrag !== undefined) return;
     if (this.#inFlight !== null) {
       const bound = this.batchLimit * IN_FLIGHT_BATCH_LIMIT_FACTOR;
       if (this.batchTx.pending < bound) {
@@ -355,6 +411,8 @@ class _Backend implements BoltBackend {
 
   /** Commits the open batch and waits on this thread until it (and any commit in flight) is durable. */
   #commitSync(): void {
+    // A caller that needs the file durable now gets the defragmented one.
+    this.#finishDefragNow();
     this.#db.finishCommitSync();
     this.#inFlight = null;
     this.#commitWanted = false;
@@ -420,40 +478,191 @@ class _Backend implements BoltBackend {
   }
 
   defrag(onProgress?: (done: number, total: number) => void): Promise<void> {
-    const began = performance.now();
+    if (this.#defrag !== undefined) return this.#defrag.done;
+    assert(!this.#db.isClosed(), "backend is closed");
+    const run = this.#startDefrag(onProgress);
+    this.#defrag = run;
     diskDefragInflight.set(1);
-    try {
-      this.#defrag(onProgress);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    } finally {
+    run.done = this.#driveDefrag(run).finally(() => {
       diskDefragInflight.set(0);
-      diskBackendDefragDurationSeconds.observe((performance.now() - began) / 1000);
-    }
+      diskBackendDefragDurationSeconds.observe((performance.now() - run.beganMs) / 1000);
+    });
+    return run.done;
   }
 
-  #defrag(onProgress?: (done: number, total: number) => void): void {
+  defragProgress(): DefragProgress | undefined {
+    const run = this.#defrag;
+    if (run === undefined) return undefined;
+    return {
+      copied: run.copied,
+      total: run.total,
+      elapsedMs: performance.now() - run.beganMs,
+      journaled: this.defragJournal?.entries.length ?? 0,
+    };
+  }
+
+  /**
+   * Starts a defragmentation: the batch is committed, a read transaction pins the committed
+   * state as the copy's source, and from now on every write is also journaled. Writes still go
+   * to the open batch on the old file (readers see them there), which is not committed until
+   * the copy ends: so the source never changes under the copy.
+   */
+  #startDefrag(onProgress: ((done: number, total: number) => void) | undefined): _DefragRun {
     this.#commitSync();
-    this.#tx.rollback();
     const temporary = this.#path + ".defrag.tmp";
     if (fs.existsSync(temporary)) fs.unlinkSync(temporary);
     const target = DB.open(temporary, { ...this.#dbOptions, strictMode: false });
+    const source = this.#db.begin(false);
+    const run: _DefragRun = {
+      temporary,
+      target,
+      source,
+      total: 0,
+      copied: 0,
+      beganMs: performance.now(),
+      steps: _copySteps(source, target, {
+        counted: (total) => (run.total = total),
+        copied: (copied) => {
+          run.copied = copied;
+          onProgress?.(copied, run.total);
+        },
+      }),
+      done: Promise.resolve(),
+    };
+    this.defragJournal = new _Journal();
+    return run;
+  }
+
+  /** Copies in steps of DEFRAG_STEP_MS, letting the event loop run between them. */
+  async #driveDefrag(run: _DefragRun): Promise<void> {
+    const journalMax = this.batchLimit * DEFRAG_JOURNAL_BATCH_FACTOR;
+    for (;;) {
+      if (this.#defrag !== run) {
+        // close() abandoned it, or forceCommit() finished it.
+        if (run.aborted) throw new BoltError("defrag: the backend was closed");
+        return;
+      }
+      const stepEndMs = performance.now() + DEFRAG_STEP_MS;
+      // Too many writes kept: finish now rather than let the journal grow on.
+      const journal = this.defragJournal;
+      const untilDone = journal !== undefined &&
+        (journal.entries.length >= journalMax || journal.bytes >= DEFRAG_JOURNAL_BYTES_MAX);
+      let step: "copied" | "more" | Promise<void> = "more";
+      while (step === "more" && (untilDone || performance.now() < stepEndMs)) {
+        step = this.#copyMore(run);
+      }
+      if (step === "copied") {
+        this.#switchToCopy(run);
+        return;
+      }
+      if (step instanceof Promise) {
+        // A commit of the copy: its fdatasyncs are awaited off the event loop.
+        try {
+          await step;
+        } catch (error) {
+          this.#abandonDefrag(run);
+          throw error;
+        }
+      } else await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  /**
+   * Copies up to DEFRAG_KEYS_PER_CHECK keys: "copied" once everything is, or the durability of
+   * a commit of the copy to wait for.
+   */
+  #copyMore(run: _DefragRun): "copied" | "more" | Promise<void> {
     try {
-      _copyDb(this.#db, target, onProgress);
+      const step = run.steps.next();
+      if (step.done) return "copied";
+      return step.value ?? "more";
     } catch (error) {
-      target.close();
-      fs.unlinkSync(temporary);
-      this.#tx = this.#db.begin(true);
+      this.#abandonDefrag(run);
       throw error;
     }
-    target.close();
+  }
+
+  /**
+   * The copy is whole: the old file's batch (its writes are in the journal) is dropped, the
+   * copy renamed over the old file, and the journal replayed into the new file's batch.
+   */
+  #switchToCopy(run: _DefragRun): void {
+    const journal = this.defragJournal?.entries ?? [];
+    this.defragJournal = undefined;
+    this.#defrag = undefined;
+    run.source.rollback();
+    // close() makes the copy's last commit durable before the rename below.
+    run.target.close();
+    this.#tx.rollback();
     this.#db.close();
-    // The rename is the switch: the old file stays whole until it happens.
-    fs.renameSync(temporary, this.#path);
-    _syncDirectory(this.#path);
-    this.#db = DB.open(this.#path, this.#dbOptions);
-    this.#tx = this.#db.begin(true);
+    // The rename is the switch: the old file stays whole until it happens, and the copy holds
+    // exactly what the old file had committed (the journal was never committed there).
+    try {
+      fs.renameSync(run.temporary, this.#path);
+      _syncDirectory(this.#path);
+    } finally {
+      // Whichever file is at the path now (the copy, or the old one if the rename failed)
+      // gets the journal: nothing written meanwhile is lost.
+      this.#db = DB.open(this.#path, this.#dbOptions);
+      this.#tx = this.#db.begin(true);
+      for (const entry of journal) this.#replay(entry);
+    }
+    this.batchTx.pending = journal.length;
+    if (this.batchTx.pending >= this.batchLimit && !this.batchTx.isLocked()) this.commitBatch();
+  }
+
+  /** Applies a journaled write to the open batch, as the batch tx first did. */
+  #replay(entry: _JournalEntry): void {
+    const tx = this.#tx;
+    switch (entry.op) {
+      case "createBucket":
+        if (tx.bucket(entry.bucket) === null) tx.createBucket(entry.bucket);
+        return;
+      case "deleteBucket":
+        if (tx.bucket(entry.bucket) !== null) tx.deleteBucket(entry.bucket);
+        return;
+      case "put":
+      case "seqPut": {
+        const bucket = tx.bucket(entry.bucket);
+        assert(bucket !== null, "defrag replay: a put into a missing bucket");
+        if (entry.op === "seqPut") bucket.fillPercent = 0.9;
+        bucket.put(entry.key, entry.value);
+        return;
+      }
+      case "delete": {
+        const bucket = tx.bucket(entry.bucket);
+        assert(bucket !== null, "defrag replay: a delete in a missing bucket");
+        bucket.delete(entry.key);
+        return;
+      }
+    }
+  }
+
+  /** Drops a defragmentation: the old file and its batch stay as they are. */
+  #abandonDefrag(run: _DefragRun): void {
+    if (this.#defrag !== run) return;
+    this.#defrag = undefined;
+    this.defragJournal = undefined;
+    run.aborted = true;
+    run.source.rollback();
+    run.target.close();
+    fs.unlinkSync(run.temporary);
+  }
+
+  /** Finishes a running defragmentation on this thread (for callers that need the file now). */
+  #finishDefragNow(): void {
+    const run = this.#defrag;
+    if (run === undefined) return;
+    for (;;) {
+      const step = this.#copyMore(run);
+      if (step === "copied") break;
+      if (step instanceof Promise) {
+        // Make that commit durable here; its promise then resolves on its own.
+        step.catch(() => {});
+        run.target.finishCommitSync();
+      }
+    }
+    this.#switchToCopy(run);
   }
 
   close(): void {
@@ -462,20 +671,88 @@ class _Backend implements BoltBackend {
       this.#timer = undefined;
     }
     if (this.#db.isClosed()) return;
+    // A defragmentation in progress is dropped: its writes are in the batch committed here.
+    if (this.#defrag !== undefined) this.#abandonDefrag(this.#defrag);
     this.#commitSync();
     this.#tx.rollback();
     this.#db.close();
   }
 }
 
-/** Copies every bucket of `source` into the empty `target`, committing every 10000 keys. */
-function _copyDb(source: DB, target: DB, onProgress?: (done: number, total: number) => void): void {
-  source.view((sourceTx) => {
-    let total = 0;
-    sourceTx.forEach((_name, bucket) => (total += bucket.stats().keyN));
-    let done = 0;
-    let sinceCommit = 0;
-    let targetTx = target.begin(true);
+/** A running defragmentation. */
+interface _DefragRun {
+  readonly temporary: string;
+  readonly target: DB;
+  /** The read transaction that pins the copied state. */
+  readonly source: Tx;
+  /** Keys to copy (0 until counted). */
+  total: number;
+  copied: number;
+  readonly beganMs: number;
+  /**
+   * The copy, advanced by next(): each call counts or copies up to DEFRAG_KEYS_PER_CHECK keys,
+   * and yields the durability of a commit of the copy when it made one.
+   */
+  readonly steps: Generator<Promise<void> | void, void, void>;
+  done: Promise<void>;
+  aborted?: boolean;
+}
+
+/** The writes made while a defragmentation runs, in order, and their size. */
+class _Journal {
+  readonly entries: _JournalEntry[] = [];
+  /** Bytes of bucket names, keys and values held. */
+  bytes = 0;
+
+  add(entry: _JournalEntry): void {
+    this.entries.push(entry);
+    this.bytes += entry.bucket.length + ("key" in entry ? entry.key.length : 0) +
+      ("value" in entry ? entry.value.length : 0);
+  }
+}
+
+/** A write made while a defragmentation runs. */
+type _JournalEntry =
+  | { op: "createBucket" | "deleteBucket"; bucket: Uint8Array }
+  | { op: "put" | "seqPut"; bucket: Uint8Array; key: Uint8Array; value: Uint8Array }
+  | { op: "delete"; bucket: Uint8Array; key: Uint8Array };
+
+/** What {@link _copySteps} reports. */
+interface _CopyProgress {
+  /** The keys (and nested buckets) of the source, once counted. */
+  counted(total: number): void;
+  /** The keys copied so far. */
+  copied(done: number): void;
+}
+
+/**
+ * Counts, then copies, every bucket of `source` into the empty `target`, pausing (a `yield`)
+ * every DEFRAG_KEYS_PER_CHECK keys and committing every DEFRAG_COMMIT_KEYS: a commit's pages
+ * are written at once and the durability of its fdatasyncs is yielded, for the caller to await
+ * (or to finish synchronously) before the next step. The caller keeps `source` unchanged
+ * between steps.
+ */
+function* _copySteps(
+  source: Tx,
+  target: DB,
+  progress: _CopyProgress,
+): Generator<Promise<void> | void, void, void> {
+  const names: Uint8Array[] = [];
+  source.forEach((name) => names.push(name.slice()));
+  let total = 0;
+  const count = function* (from: Bucket): Generator<void, void, void> {
+    const c = from.cursor();
+    for (let k = c.first(); k !== null; k = c.next()) {
+      if (c.value === null) yield* count(from.bucket(k)!);
+      if (++total % DEFRAG_KEYS_PER_CHECK === 0) yield;
+    }
+  };
+  for (const name of names) yield* count(source.bucket(name)!);
+  progress.counted(total);
+  let done = 0;
+  let sinceCommit = 0;
+  let targetTx = target.begin(true);
+  try {
     // A commit ends the target transaction, so target buckets are found again by their path.
     const resolve = (path: Uint8Array[]): Bucket => {
       let bucket = targetTx.root;
@@ -483,33 +760,41 @@ function _copyDb(source: DB, target: DB, onProgress?: (done: number, total: numb
       bucket.fillPercent = 0.9;
       return bucket;
     };
-    const copy = (from: Bucket, path: Uint8Array[]) => {
+    const copy = function* (
+      from: Bucket,
+      path: Uint8Array[],
+    ): Generator<Promise<void> | void, void, void> {
       let to = resolve(path);
       if (from.sequence !== 0) to.setSequence(from.sequence);
       const c = from.cursor();
       for (let k = c.first(); k !== null; k = c.next()) {
         if (c.value === null) {
-          copy(from.bucket(k)!, [...path, k.slice()]);
+          yield* copy(from.bucket(k)!, [...path, k.slice()]);
           to = resolve(path);
         } else {
           to.put(k, c.value);
         }
         done++;
         if (++sinceCommit >= DEFRAG_COMMIT_KEYS) {
-          targetTx.commit();
-          onProgress?.(done, total);
+          const durable = targetTx.commitAsync();
+          progress.copied(done);
+          yield durable;
           targetTx = target.begin(true);
           sinceCommit = 0;
           to = resolve(path);
+        } else if (done % DEFRAG_KEYS_PER_CHECK === 0) {
+          progress.copied(done);
+          yield;
         }
       }
     };
-    const names: Uint8Array[] = [];
-    sourceTx.forEach((name) => names.push(name.slice()));
-    for (const name of names) copy(sourceTx.bucket(name)!, [name]);
-    targetTx.commit();
-    onProgress?.(done, total);
-  });
+    for (const name of names) yield* copy(source.bucket(name)!, [name]);
+    const durable = targetTx.commitAsync();
+    progress.copied(done);
+    yield durable;
+  } finally {
+    targetTx.rollback();
+  }
 }
 
 function _syncDirectory(path: string): void {

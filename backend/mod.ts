@@ -11,6 +11,7 @@ export {
   type BackendSnapshot,
   type BatchTx,
   type BoltBackend,
+  type DefragProgress,
   openBackend,
   type ReadTx,
 } from "./backend.ts";

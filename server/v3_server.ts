@@ -31,7 +31,12 @@
 import { ok as assert } from "node:assert/strict";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
-import { type BackendSnapshot, type PageReport, pageReport } from "../backend/mod.ts";
+import {
+  type BackendSnapshot,
+  type DefragProgress,
+  type PageReport,
+  pageReport,
+} from "../backend/mod.ts";
 import type { TxnRead, TxnWrite, WatchStream } from "../mvcc/mod.ts";
 import { LeaseNotFoundError } from "../lease/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
@@ -259,9 +264,19 @@ export interface MaintenanceApi {
   linearizableReadNotify(context: RequestContext): Promise<void>;
   /**
    * detcd only: the page file's accounting (page counts by type, free span histogram) as of
-   * the last commit. Read-only.
+   * the last commit. Read-only; see `authorizeStorage` for who may ask.
    */
   storage(context: RequestContext): StorageReport;
+  /**
+   * detcd only: whether the caller may read `storage` (root when auth is on, the check
+   * etcd makes for Defragment and Hash); throws the same errors they throw.
+   */
+  authorizeStorage(context: RequestContext): Promise<void>;
+  /**
+   * detcd only: how far the defragmentation in progress has got, or undefined when none runs
+   * (read-only; the same callers as `storage`).
+   */
+  defragProgress(context: RequestContext): DefragProgress | undefined;
 }
 
 /** What {@link MaintenanceApi.storage} reports. */
@@ -711,6 +726,16 @@ export class V3Server implements ServerApi {
     const started = performance.now();
     const pages = pageReport(this.#core.backend.db());
     return { pages, walkMs: performance.now() - started };
+  }
+
+  /** The defragmentation in progress, if any. */
+  defragProgress(_context: RequestContext): DefragProgress | undefined {
+    return this.#core.backend.defragProgress();
+  }
+
+  /** Root only when auth is on, as Defragment. */
+  async authorizeStorage(context: RequestContext): Promise<void> {
+    await this.#checkAdmin(context);
   }
 
   /** The hash of the whole backend. */

@@ -1,7 +1,7 @@
 /**
  * The console's HTTP side: its files under `/ui/` with a strict Content-Security-Policy, and
- * the one read-only endpoint of its own, `GET /ui/api/storage` (the page file's accounting,
- * which no etcd API reports). Everything else the console does goes through the JSON gateway
+ * two read-only endpoints of its own, `GET /ui/api/storage` (the page file's accounting, which
+ * no etcd API reports) and `GET /ui/api/defrag` (how far a defragmentation has got). Everything else the console does goes through the JSON gateway
  * and `/metrics`, like any other client, so raft and the auth checks apply to it.
  *
  * @module
@@ -48,6 +48,14 @@ const _SECURITY_HEADERS: Record<string, string> = {
 export interface UiOptions {
   /** The report of `GET /ui/api/storage`, as a JSON-ready object. */
   storage: () => unknown;
+  /** The answer of `GET /ui/api/defrag`: the defragmentation in progress, as JSON. */
+  defrag?: (() => unknown) | undefined;
+  /**
+   * Whether the caller of a `/ui/api/` endpoint may have its answer: undefined when it may, else
+   * the refusal to send (the member's auth check, with the request's `Authorization` token).
+   * Asked on every request, before any cached report is reused.
+   */
+  authorize?: ((request: Request) => Promise<Response | undefined>) | undefined;
   /** The clock, in milliseconds (tests pass a fake one). */
   nowMs?: (() => number) | undefined;
   /** The cluster's client URLs, which the page may connect to besides its own origin. */
@@ -68,7 +76,14 @@ export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHa
       return _withHeaders(new Response("Method Not Allowed\n", { status: 405 }));
     }
     const rest = path.slice(UI_PATH_PREFIX.length);
+    if (rest === "api/defrag" && options.defrag !== undefined) {
+      const refusal = await options.authorize?.(request);
+      if (refusal !== undefined) return _withHeaders(refusal);
+      return _withHeaders(Response.json(options.defrag()));
+    }
     if (rest === "api/storage") {
+      const refusal = await options.authorize?.(request);
+      if (refusal !== undefined) return _withHeaders(refusal);
       let report: unknown;
       try {
         report = storage();

@@ -100,3 +100,48 @@ Deno.test("uiHandler() reuses a storage report for longer the longer its walk to
   now += 1;
   assert.equal((await ask()).pages.total, 4);
 });
+
+Deno.test("uiHandler() asks authorize() on every /ui/api/ request, before a reused report", async () => {
+  // Goal: a cached storage report never reaches a caller that the member refuses.
+  // Method: a fake clock keeps the report cached; the authorizer refuses requests without
+  // `authorization: root`, with the refusal it is given.
+  let walks = 0;
+  const asked: string[] = [];
+  const handler = uiHandler({
+    storage: () => ({ walk: ++walks }),
+    defrag: () => ({ running: true, copied: 5, total: 10 }),
+    nowMs: () => 0,
+    authorize: (request) => {
+      asked.push(new URL(request.url).pathname);
+      return Promise.resolve(
+        request.headers.get("authorization") === "root"
+          ? undefined
+          : Response.json({ error: "auth: permission denied", code: 2 }, { status: 500 }),
+      );
+    },
+  }, fallback);
+  const get = (path: string, token?: string) =>
+    handler(
+      new Request(
+        `http://h${path}`,
+        token === undefined ? {} : { headers: { authorization: token } },
+      ),
+    );
+  const first = await get("/ui/api/storage", "root");
+  assert.deepEqual(await first.json(), { walk: 1, ageMs: 0 });
+  for (const path of ["/ui/api/storage", "/ui/api/defrag"]) {
+    const refused = await get(path);
+    assert.equal(refused.status, 500);
+    assert.deepEqual(await refused.json(), { error: "auth: permission denied", code: 2 });
+    assert.ok(refused.headers.get("content-security-policy"));
+  }
+  const progress = await get("/ui/api/defrag", "root");
+  assert.deepEqual(await progress.json(), { running: true, copied: 5, total: 10 });
+  assert.equal(walks, 1, "the refused requests did not walk the file");
+  assert.deepEqual(asked, [
+    "/ui/api/storage",
+    "/ui/api/storage",
+    "/ui/api/defrag",
+    "/ui/api/defrag",
+  ]);
+});

@@ -114,12 +114,71 @@ function memberHex(id) {
 
 // ---- the member's API ----------------------------------------------------------------------
 
-const session = { token: undefined, user: undefined };
+// Who is logged in, and what they may do: `admin` (holds the root role) and `perms` (the
+// permissions of their roles, decoded) are learnt after login from UserGet and RoleGet on the
+// user's own name and roles, which etcd 3.4 answers for the user itself. Undefined means
+// unknown (not logged in, or auth is off).
+const session = { token: undefined, user: undefined, admin: undefined, perms: undefined };
 const sessionListeners = new Set();
 function setSession(token, user) {
   session.token = token;
   session.user = user;
+  session.admin = undefined;
+  session.perms = undefined;
   for (const listener of sessionListeners) listener();
+  if (token !== undefined) {
+    loadIdentity(token, user).catch(() => {});
+  }
+}
+
+/** Learns the logged-in user's roles and permissions (only for the session it was asked for). */
+async function loadIdentity(token, user) {
+  const got = await api("/v3/auth/user/get", { name: user });
+  const roles = got.roles ?? [];
+  const perms = [];
+  for (const role of roles) {
+    const r = await api("/v3/auth/role/get", { role }).catch(() => ({ perm: [] }));
+    for (const p of r.perm ?? []) {
+      perms.push({
+        role,
+        type: p.permType ?? "READ",
+        key: fromB64(p.key ?? ""),
+        rangeEnd: p.range_end ? fromB64(p.range_end) : undefined,
+      });
+    }
+  }
+  if (session.token !== token) return;
+  session.admin = roles.includes("root");
+  session.perms = perms;
+  for (const listener of sessionListeners) listener();
+}
+
+/** Re-renders the calling component when the session changes. */
+function useSession() {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const listener = () => tick((n) => n + 1);
+    sessionListeners.add(listener);
+    return () => sessionListeners.delete(listener);
+  }, []);
+  return session;
+}
+
+/** A logged-in user known not to hold the root role. */
+function isNonAdmin() {
+  return session.user !== undefined && session.admin === false;
+}
+
+/** A permission as a line: type, then the key, the prefix (`key*`) or the range. */
+function permLabel(p) {
+  if (p.rangeEnd === undefined) return `${p.type} ${keyLabel(p.key)}`;
+  if (p.key.length > 0 && sameBytes(p.rangeEnd, prefixEnd(p.key))) {
+    return `${p.type} ${keyLabel(p.key)}*`;
+  }
+  if (p.rangeEnd.length === 1 && p.rangeEnd[0] === 0) {
+    return `${p.type} ${keyLabel(p.key)} and after`;
+  }
+  return `${p.type} [${keyLabel(p.key)}, ${keyLabel(p.rangeEnd)})`;
 }
 
 class ApiError extends Error {
@@ -379,6 +438,28 @@ function Breadcrumbs({ prefix, onGo }) {
   </div>`;
 }
 
+/**
+ * For a logged-in user without the root role: the keys and prefixes their roles let them read,
+ * each a button that opens it (etcd refuses a range that is not wholly inside a permission, so
+ * browsing from the top fails for them).
+ */
+function Readable({ onGo }) {
+  useSession();
+  if (!isNonAdmin() || session.perms === undefined) return null;
+  const readable = session.perms.filter((p) => p.type !== "WRITE");
+  return html`
+    <div class="row" data-testid="readable">
+      <span class="muted">${session.user} may read:</span>
+      ${readable.length === 0 ? html`<span class="muted">nothing</span>` : null}
+      ${readable.map((p) =>
+        html`<button class="act" type="button" onClick=${() => onGo(p.key)}>${
+          permLabel({ ...p, type: "" }).trim()
+        }</button>`
+      )}
+    </div>
+  `;
+}
+
 function KeysView() {
   const [prefix, setPrefix] = useState(new Uint8Array(0));
   const [search, setSearch] = useState("");
@@ -470,6 +551,11 @@ function KeysView() {
             : `page in ${renderMs} ms`}</span>
         </div>
         <${Message} value=${message} />
+        <${Readable} onGo=${(p) => {
+          setMessage(undefined);
+          setPrefix(p);
+          setSearch(keyLabel(p));
+        }} />
         <ul class="keys" role="listbox" tabindex="0" aria-label="keys" ref=${list}
           onKeyDown=${onKeyDown}
           aria-activedescendant=${"key-" + focus}>
@@ -1284,6 +1370,21 @@ function ClusterView() {
 const HISTORY_POINTS = 300;
 
 function StorageView() {
+  useSession();
+  if (isNonAdmin()) {
+    return html`
+      <section class="panel" aria-label="storage">
+        <h2>Storage</h2>
+        <div class="msg warn" data-testid="storage-root-only">The storage view needs the root role
+          (its page file report, compaction, defragmentation and alarms are for root only when
+          auth is on); ${session.user} does not hold it.</div>
+      </section>
+    `;
+  }
+  return html`<${StorageAdmin} />`;
+}
+
+function StorageAdmin() {
   const [status, setStatus] = useState(undefined);
   const [series, setSeries] = useState([[], [], []]);
   const [alarms, setAlarms] = useState([]);
@@ -1318,8 +1419,15 @@ function StorageView() {
       credentials: "same-origin",
       headers: authHeaders(),
     });
-    if (!response.ok) throw new Error(`/ui/api/storage: HTTP ${response.status}`);
-    setReport(await response.json());
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new ApiError(
+        json.error ?? `/ui/api/storage: HTTP ${response.status}`,
+        json.code,
+        response.status,
+      );
+    }
+    setReport(json);
   };
   usePoll(
     () =>
@@ -1330,9 +1438,8 @@ function StorageView() {
     [],
   );
 
-  // Defragmentation holds the member's backend (and, in detcd as in etcd, the requests behind
-  // it) until it ends, so the console cannot ask how far it got: it shows the phase, the time
-  // spent, and the size before and after.
+  // detcd copies the file in steps and serves requests between them, so while the Defragment
+  // call runs the console asks /ui/api/defrag how many keys the copy has reached.
   const runDefrag = async () => {
     setMessage(undefined);
     defragRunning.current = true;
@@ -1342,10 +1449,20 @@ function StorageView() {
       () => undefined,
     );
     setDefrag({ phase: "running", elapsedMs: 0, before });
-    const timer = setInterval(
-      () => setDefrag((d) => d && { ...d, elapsedMs: performance.now() - began }),
-      100,
-    );
+    const timer = setInterval(async () => {
+      const progress = await fetch("/ui/api/defrag", {
+        credentials: "same-origin",
+        headers: authHeaders(),
+        signal: AbortSignal.timeout(2000),
+      }).then((r) => r.ok ? r.json() : undefined).catch(() => undefined);
+      setDefrag((d) =>
+        d && d.phase === "running" && {
+          ...d,
+          elapsedMs: performance.now() - began,
+          ...(progress?.running ? { copied: progress.copied, total: progress.total } : {}),
+        }
+      );
+    }, 200);
     try {
       await api("/v3/maintenance/defragment", {}, { timeoutMs: 600000 });
       clearInterval(timer);
@@ -1413,15 +1530,28 @@ function StorageView() {
           ${defrag !== undefined
             ? html`
               <div class="row" data-testid="defrag-progress" role="progressbar"
-                aria-busy=${defrag.phase === "running" ? "true" : "false"}>
+                aria-busy=${defrag.phase === "running" ? "true" : "false"} aria-valuemin="0"
+                aria-valuemax=${defrag.total ?? 100} aria-valuenow=${defrag.phase === "running"
+                  ? defrag.copied ?? 0
+                  : defrag.total ?? 100}>
                               <span data-testid="defrag-phase">${defrag.phase === "running"
                                 ? "defragmenting"
                                 : "defragmented"}</span>
                               <span>${(defrag.elapsedMs / 1000).toFixed(1)} s</span>
+                              ${defrag.phase === "running" && defrag.total === 0
+                                ? html`<span>counting keys…</span>`
+                                : null}
+                              ${defrag.phase === "running" && defrag.total > 0
+                                ? html`<span data-testid="defrag-copied">${
+                                  defrag.copied.toLocaleString("en")
+                                } of ${defrag.total.toLocaleString("en")} keys copied</span>`
+                                : null}
                               <div class="bar"><div style=${`width:${
-                                defrag.phase === "running"
-                                  ? Math.min(95, 10 + defrag.elapsedMs / 100)
-                                  : 100
+                                defrag.phase !== "running"
+                                  ? 100
+                                  : defrag.total
+                                  ? Math.round(100 * defrag.copied / defrag.total)
+                                  : 0
                               }%`}></div></div>
                               ${defrag.before === undefined
                                 ? null
@@ -1731,8 +1861,29 @@ function LoginForm() {
   `;
 }
 
+/** What a user without the root role may know of auth: their own roles and permissions. */
+function OwnPermissions() {
+  if (session.perms === undefined) return html`<p class="muted">asking for your roles…</p>`;
+  const byRole = new Map();
+  for (const p of session.perms) byRole.set(p.role, [...(byRole.get(p.role) ?? []), p]);
+  return html`
+    <p class="muted">Users and roles can be listed and edited by root only.</p>
+    <h2>Your roles</h2>
+    <table data-testid="own-roles">
+      <tbody>${[...byRole.entries()].map(([role, perms]) =>
+        html`
+          <tr>
+            <td>${role}</td>
+            <td class="mono">${perms.map(permLabel).join("; ")}</td>
+          </tr>
+        `
+      )}</tbody>
+    </table>
+  `;
+}
+
 function AuthView() {
-  const [state, setState] = useState({ phase: "loading" });
+  const [state, setPhase] = useState({ phase: "loading" });
   const [message, setMessage] = useState(undefined);
   const [newUser, setNewUser] = useState({ name: "", password: "" });
   const [newRole, setNewRole] = useState("");
@@ -1744,7 +1895,15 @@ function AuthView() {
     sessionListeners.add(listener);
     return () => sessionListeners.delete(listener);
   }, []);
+  // A refresh started before the session changed must not overwrite a later one's answer.
+  const generation = useRef(0);
   const refresh = async () => {
+    const mine = ++generation.current;
+    if (isNonAdmin()) {
+      setPhase({ phase: "self" });
+      return;
+    }
+    const setState = (next) => mine === generation.current && setPhase(next);
     try {
       const users = await api("/v3/auth/user/list");
       const roles = await api("/v3/auth/role/list");
@@ -1773,7 +1932,7 @@ function AuthView() {
       } else setState({ phase: "error", text: error.message });
     }
   };
-  useEffect(() => void refresh(), [session.token]);
+  useEffect(() => void refresh(), [session.token, session.admin]);
   const act = async (path, body, text) => {
     setMessage(undefined);
     try {
@@ -1817,6 +1976,7 @@ function AuthView() {
       : null
   }
     <${Message} value=${message} />
+    ${state.phase === "self" ? html`<${OwnPermissions} />` : null}
     ${
     state.phase === "ready"
       ? html`
