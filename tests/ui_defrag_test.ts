@@ -17,7 +17,7 @@ import {
   screenshot,
 } from "./_ui_browser.ts";
 
-const KEYS = 20_000;
+const KEYS = 40_000;
 const WATCH_LIMIT_MS = 120_000;
 
 Deno.test({
