@@ -22,6 +22,7 @@ import {
   startHttpServer,
 } from "../api/mod.ts";
 import {
+  cipherSuiteNames,
   createLogger,
   type Logger,
   rejectedConnectionFields,
@@ -185,7 +186,20 @@ async function _listenTls(values: FlagValues, log: Logger): Promise<GrpcTlsOptio
     values.text("key-file"),
   ];
   const suites = values.list("listen-cipher-suites");
+  try {
+    cipherSuiteNames(suites);
+  } catch (error) {
+    throw new _StartError((error as Error).message, 1);
+  }
   if (ca === "" && cert === "" && key === "") {
+    if (suites.length > 0 && !values.bool("auto-tls")) {
+      // etcd 3.4 dereferences the absent TLS info here and panics (exit 2); say why instead.
+      throw new _StartError(
+        "--listen-cipher-suites needs TLS on the proxy's listener (--cert-file and " +
+          "--key-file, or --auto-tls)",
+        2,
+      );
+    }
     if (!values.bool("auto-tls")) return undefined;
     const dir = `${values.text("data-dir")}/fixtures/proxy`;
     ({ certFile: cert, keyFile: key } = await selfSignedCert(dir, [values.text("listen-addr")]));

@@ -14,6 +14,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
 import {
   type BidiCall,
   EtcdError,
@@ -58,18 +60,25 @@ export class Upstream {
   constructor(options: UpstreamOptions) {
     if (options.endpoints.length === 0) throw new Error("no endpoints");
     this.endpoints = options.endpoints.map(stripSchema);
-    const credentials = options.tls === undefined
-      ? grpc.credentials.createInsecure()
-      : _sslCredentials(options.tls);
-    this.#channels = this.endpoints.map((endpoint) =>
-      new grpc.Client(endpoint, credentials, {
+    this.#channels = this.endpoints.map((endpoint) => {
+      const channelOptions: grpc.ChannelOptions = {
         "grpc.max_send_message_length": options.maxSendBytes,
         "grpc.max_receive_message_length": options.maxRecvBytes,
         "grpc.use_local_subchannel_pool": 1,
         "grpc.initial_reconnect_backoff_ms": 250,
         "grpc.max_reconnect_backoff_ms": 2000,
-      })
-    );
+      };
+      if (options.tls === undefined) {
+        return new grpc.Client(endpoint, grpc.credentials.createInsecure(), channelOptions);
+      }
+      const host = endpoint.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      if (isIP(host) !== 0) {
+        // Deno's node:tls refuses an IP address as the SNI server name, which grpc-js sends;
+        // a placeholder name goes out instead, and the certificate is checked against the IP.
+        channelOptions["grpc.ssl_target_name_override"] = _SNI_PLACEHOLDER;
+      }
+      return new grpc.Client(endpoint, _sslCredentials(options.tls, host), channelOptions);
+    });
   }
 
   /** The endpoint streams open on now. */
@@ -205,11 +214,16 @@ function _metadata(options: UpstreamCallOptions): grpc.Metadata {
   return metadata;
 }
 
-function _sslCredentials(tls: UpstreamTls): grpc.ChannelCredentials {
+/** The SNI name sent to an endpoint given by IP address. */
+const _SNI_PLACEHOLDER = "etcd-endpoint.invalid";
+
+function _sslCredentials(tls: UpstreamTls, host: string): grpc.ChannelCredentials {
   const verify: grpc.VerifyOptions = {};
   if (tls.insecureSkipVerify) {
     verify.checkServerIdentity = () => undefined;
     (verify as { rejectUnauthorized?: boolean }).rejectUnauthorized = false;
+  } else {
+    verify.checkServerIdentity = (_name, cert) => checkServerIdentity(host, cert);
   }
   return grpc.credentials.createSsl(
     tls.caPem === undefined ? null : Buffer.from(tls.caPem),

@@ -52,7 +52,8 @@ Deno.test({
       ok(gateway.log.includes(`"address":"${cluster.endpoints[1]}"`), gateway.log);
       await until(
         "a failed re-activation",
-        () => gateway.log.includes("failed to activate endpoint (stay inactive for another interval)"),
+        () =>
+          gateway.log.includes("failed to activate endpoint (stay inactive for another interval)"),
       );
     } finally {
       await gateway.stop(3000);

@@ -13,7 +13,7 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Etcd3 } from "etcd3";
-import { etcdctl, type ServerProcess, spawnServer } from "./_harness.ts";
+import { etcdctl, run, type ServerProcess, spawnServer } from "./_harness.ts";
 import { scrape, sumOf } from "./_prom_text.ts";
 import { retryCtl, startCluster, until } from "./_proxy_cluster.ts";
 
@@ -219,6 +219,91 @@ Deno.test({
       await Promise.all(proxies.map((p) => p.stop(3000)));
       await Promise.all(proxies.map((p) => p.drained()));
       await cluster.stop();
+    }
+  },
+});
+
+const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+const TLS_MEMBER_PORT = 26300;
+const TLS_PROXY = "127.0.0.1:26310";
+
+Deno.test({
+  name: "grpc-proxy: TLS to the cluster (a CN-less client cert) and TLS to its own clients",
+  ignore: !(await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false)),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // etcd's e2e fixtures: server.crt (CN example.com, SAN 127.0.0.1) is the server and the
+    // client certificate; client-nocn.crt is what the proxy presents to the member, since a
+    // proxy certificate with a CN would make every proxied request that user's.
+    const tlsFlags = [
+      `--cert-file=${FIXTURES}/server.crt`,
+      `--key-file=${FIXTURES}/server.key.insecure`,
+      `--trusted-ca-file=${FIXTURES}/ca.crt`,
+    ];
+    const root = await Deno.makeTempDir({ prefix: "detcd-proxy-tls-" });
+    const url = `https://127.0.0.1:${TLS_MEMBER_PORT}`;
+    const member = spawnServer("detcd", [
+      "--data-dir",
+      `${root}/m`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=http://127.0.0.1:${TLS_MEMBER_PORT + 1}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${TLS_MEMBER_PORT + 1}`,
+      `--initial-cluster=default=http://127.0.0.1:${TLS_MEMBER_PORT + 1}`,
+      "--client-cert-auth",
+      ...tlsFlags,
+    ], { endpoint: `127.0.0.1:${TLS_MEMBER_PORT}` });
+    const refused = spawnServer("detcd", [
+      "grpc-proxy",
+      "start",
+      `--endpoints=${url}`,
+      `--cert=${FIXTURES}/server.crt`,
+      `--key=${FIXTURES}/server.key.insecure`,
+      `--cacert=${FIXTURES}/ca.crt`,
+    ], { endpoint: TLS_PROXY });
+    const proxy = spawnServer("detcd", [
+      "grpc-proxy",
+      "start",
+      `--listen-addr=${TLS_PROXY}`,
+      `--endpoints=${url}`,
+      `--cert=${FIXTURES}/client-nocn.crt`,
+      `--key=${FIXTURES}/client-nocn.key.insecure`,
+      `--cacert=${FIXTURES}/ca.crt`,
+      ...tlsFlags,
+    ], { endpoint: TLS_PROXY });
+    const clientFlags = [
+      `--cacert=${FIXTURES}/ca.crt`,
+      `--cert=${FIXTURES}/server.crt`,
+      `--key=${FIXTURES}/server.key.insecure`,
+    ];
+    try {
+      strictEqual((await refused.status).code, 1);
+      ok(refused.log.includes("cert has non empty Common Name (example.com)"), refused.log);
+      await proxy.waitFor("started gRPC proxy");
+      const endpoint = `https://${TLS_PROXY}`;
+      strictEqual((await retryCtl(endpoint, [...clientFlags, "put", "t", "1"])).stdout, "OK\n");
+      strictEqual((await etcdctl(endpoint, [...clientFlags, "get", "t"])).stdout, "t\n1\n");
+      // Without a client certificate the proxy refuses the handshake.
+      const anonymous = await etcdctl(endpoint, [`--cacert=${FIXTURES}/ca.crt`, "get", "t"], {
+        timeoutMs: 10_000,
+      });
+      ok(anonymous.code !== 0, anonymous.stdout);
+      const health = await run("curl", [
+        "-s",
+        "--cacert",
+        `${FIXTURES}/ca.crt`,
+        "--cert",
+        `${FIXTURES}/server.crt`,
+        "--key",
+        `${FIXTURES}/server.key.insecure`,
+        `${endpoint}/health`,
+      ]);
+      strictEqual(health.stdout, '{"health":"true"}');
+    } finally {
+      await Promise.all([proxy.stop(3000), refused.stop(1000), member.stop(3000)]);
+      await Promise.all([proxy.drained(), refused.drained(), member.drained()]);
+      await Deno.remove(root, { recursive: true });
     }
   },
 });
