@@ -107,12 +107,17 @@ Deno.test({
         await until("every watcher's event", () => seen.every((values) => values.length === 1));
         deepStrictEqual(new Set(seen.flat()), new Set(["w1"]));
         ok(await proxyMetric(PROXY, "etcd_grpc_proxy_events_coalescing_total") >= 99);
-        // A watcher from a past revision gets history and does not share the running one.
+        // A watcher from a past revision gets its history on an upstream watcher of its own,
+        // then, caught up, moves over to the running broadcast.
         const rev = (await client.get("wkey").exec()).kvs[0]!.mod_revision;
-        const history = await etcdctl(PROXY, ["watch", "wkey", `--rev=${rev}`], {
-          timeoutMs: 1500,
-        });
-        ok(history.stdout.startsWith("PUT\nwkey\nw1\n"), history.stdout);
+        const past: string[] = [];
+        const pastWatcher = await client.watch().key("wkey").startRevision(rev).create();
+        pastWatcher.on("put", (kv) => past.push(kv.value.toString()));
+        await until("the history event", () => past.length === 1);
+        await until(
+          "the caught-up watcher coalesced",
+          async () => (await watchersOnCluster(cluster.endpoints)) === before + 1,
+        );
         for (const watcher of watchers.slice(50)) await watcher.cancel();
         await client.put("wkey").value("w2");
         await until(
@@ -120,6 +125,9 @@ Deno.test({
           () => seen.slice(0, 50).every((values) => values.length === 2),
         );
         ok(seen.slice(50).every((values) => values.length === 1), "cancelled watchers stay quiet");
+        await until("the coalesced watcher's event", () => past.length === 2);
+        deepStrictEqual(past, ["w1", "w2"]);
+        await pastWatcher.cancel();
         strictEqual(await watchersOnCluster(cluster.endpoints), before + 1);
         for (const watcher of watchers.slice(0, 50)) await watcher.cancel();
         await until(
@@ -201,13 +209,19 @@ Deno.test({
 
       await t.step("a member killed behind the proxy", async () => {
         const client = clients[0]!;
+        const perMember = () =>
+          Promise.all(cluster.endpoints.map((endpoint) => watchersOnCluster([endpoint])));
+        const watchersBefore = await perMember();
         const watcher = await client.watch().key("fk").create();
         const values: string[] = [];
         watcher.on("put", (kv) => values.push(kv.value.toString()));
         await client.put("fk").value("before");
         await until("the event before the kill", () => values.length === 1);
-        // The proxy talks to its first endpoint until it fails.
-        await cluster.members[0]!.kill();
+        // Kill the member that holds the proxy's upstream watcher (the one it talks to).
+        const watchersAfter = await perMember();
+        const used = watchersAfter.findIndex((count, i) => count > watchersBefore[i]!);
+        ok(used >= 0, `${watchersBefore} -> ${watchersAfter}`);
+        await cluster.members[used]!.kill();
         await retryCtl(PROXY, ["put", "fk", "after"], 20_000);
         strictEqual((await etcdctl(PROXY, ["get", "fk"])).stdout, "fk\nafter\n");
         await until("the watch resumed on another member", () => values.includes("after"), 20_000);
