@@ -13,6 +13,8 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Etcd3 } from "etcd3";
+import Long from "long";
+import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
 import { etcdctl, run, type ServerProcess, spawnServer } from "./_harness.ts";
 import { scrape, sumOf } from "./_prom_text.ts";
 import { retryCtl, startCluster, until } from "./_proxy_cluster.ts";
@@ -151,6 +153,28 @@ Deno.test({
         strictEqual(once.stdout, `lease ${id} keepalived with TTL(2)\n`, once.stderr);
         const ttl = await etcdctl(PROXY, ["lease", "timetolive", "--keys", id]);
         ok(ttl.stdout.includes("attached keys([leased])"), ttl.stdout);
+        // Keep-alives for one lease from ten client streams at once: one upstream renewal
+        // answers them all (etcd_debugging_lease_renewed_total counts renewals on the leader).
+        const renewedTotal = async () => {
+          let total = 0;
+          for (const endpoint of cluster.endpoints) {
+            total += sumOf(await scrape(endpoint), "etcd_debugging_lease_renewed_total");
+          }
+          return total;
+        };
+        const renewedBefore = await renewedTotal();
+        const grpc = new EtcdGrpcClient(PROXY);
+        const calls = Array.from({ length: 10 }, () => grpc.bidi(METHODS.Lease.LeaseKeepAlive));
+        for (const call of calls) call.send({ ID: Long.fromString(BigInt(`0x${id}`).toString()) });
+        const answers = await Promise.all(calls.map(async (call) => {
+          for await (const response of call.responses) return response;
+          throw new Error("no keep-alive answer");
+        }));
+        for (const call of calls) call.cancel();
+        grpc.close();
+        ok(answers.every((answer) => Number(answer.TTL) === 2), JSON.stringify(answers));
+        const renewed = (await renewedTotal()) - renewedBefore;
+        ok(renewed >= 1 && renewed < 10, `${renewed} upstream renewals for 10 keep-alives`);
         await lease.revoke();
         strictEqual((await etcdctl(PROXY, ["get", "leased"])).stdout, "");
       });
