@@ -1,6 +1,7 @@
 /**
  * The proxy's connection to the cluster (what etcd's grpc-proxy gets from clientv3): one
- * @grpc/grpc-js channel per endpoint, plain or TLS, and endpoint failover. A unary call that
+ * @grpc/grpc-js channel per endpoint, plain or TLS by the endpoint's scheme as clientv3 decides,
+ * and endpoint failover. A unary call that
  * fails with UNAVAILABLE (the endpoint is down or unreachable) is tried on the next endpoint,
  * each endpoint at most once per call; streams are opened on the current endpoint and their
  * owners (watch, keep-alive) reopen them, which moves to the next endpoint after a failure.
@@ -60,7 +61,8 @@ export class Upstream {
   constructor(options: UpstreamOptions) {
     if (options.endpoints.length === 0) throw new Error("no endpoints");
     this.endpoints = options.endpoints.map(stripSchema);
-    this.#channels = this.endpoints.map((endpoint) => {
+    this.#channels = this.endpoints.map((endpoint, index) => {
+      const tls = _tlsFor(options.endpoints[index]!, options.tls);
       const channelOptions: grpc.ChannelOptions = {
         "grpc.max_send_message_length": options.maxSendBytes,
         "grpc.max_receive_message_length": options.maxRecvBytes,
@@ -68,7 +70,7 @@ export class Upstream {
         "grpc.initial_reconnect_backoff_ms": 250,
         "grpc.max_reconnect_backoff_ms": 2000,
       };
-      if (options.tls === undefined) {
+      if (tls === undefined) {
         return new grpc.Client(endpoint, grpc.credentials.createInsecure(), channelOptions);
       }
       const host = endpoint.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
@@ -77,7 +79,7 @@ export class Upstream {
         // a placeholder name goes out instead, and the certificate is checked against the IP.
         channelOptions["grpc.ssl_target_name_override"] = _SNI_PLACEHOLDER;
       }
-      return new grpc.Client(endpoint, _sslCredentials(options.tls, host), channelOptions);
+      return new grpc.Client(endpoint, _sslCredentials(tls, host), channelOptions);
     });
   }
 
@@ -205,6 +207,18 @@ export class Upstream {
   close(): void {
     for (const channel of this.#channels) channel.close();
   }
+}
+
+/**
+ * Whether an endpoint is dialled with TLS, as clientv3 decides (processCreds): an `http://`
+ * endpoint never, an `https://` endpoint always (with the system roots when no TLS flag was
+ * given), a bare `host:port` when TLS flags were given.
+ */
+function _tlsFor(endpoint: string, tls: UpstreamTls | undefined): UpstreamTls | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(endpoint)?.[1]?.toLowerCase();
+  if (scheme === undefined) return tls;
+  if (scheme === "https") return tls ?? { insecureSkipVerify: false };
+  return undefined;
 }
 
 function _metadata(options: UpstreamCallOptions): grpc.Metadata {
