@@ -120,6 +120,8 @@ export const GRPC_PROXY_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 /** Highest stream count the HTTP/2 layer takes (SETTINGS_MAX_CONCURRENT_STREAMS is 31 bits). */
 const STREAMS_MAX = 2 ** 31 - 1;
+/** How long a stop waits for connections and registrations to close. */
+const CLOSE_TIMEOUT_MS = 3000;
 /** How long /health waits for its read (etcd's one second). */
 const HEALTH_TIMEOUT_MS = 1000;
 
@@ -443,6 +445,12 @@ export async function runGrpcProxy(args: readonly string[]): Promise<number> {
     return error instanceof _StartError ? error.exitCode : 1;
   }
   await untilSignal();
-  await proxy.close();
+  // A stop must not hang on a client that keeps a stream open: give the close a bound.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    proxy.close(),
+    new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
+  ]);
+  clearTimeout(timer);
   return 0;
 }
