@@ -69,6 +69,8 @@ export class UpstreamWatchStream {
 
   /** Starts a watcher from `startRevision` (0: from now). */
   watch(watcher: UpstreamWatcher): void {
+    // A stream closed with its last watcher opens again for the next one.
+    this.#closed = false;
     this.#watchers.add(watcher);
     if (this.#call === undefined) this.#open();
     else this.#create(watcher);
