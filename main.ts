@@ -10,7 +10,8 @@
  * start or fails while running.
  *
  * Also: `main.ts inspect db|wal|snap PATH [--json]` prints the contents of a bolt db file, a
- * WAL directory or a snap directory.
+ * WAL directory or a snap directory; `main.ts grpc-proxy start ...` and `main.ts gateway start
+ * ...` run etcd's proxies (proxy/).
  *
  * @module
  */
@@ -34,6 +35,7 @@ import {
 } from "./server/mod.ts";
 import { inspectSnap } from "./snap/mod.ts";
 import { inspectWal } from "./wal/mod.ts";
+import { runGateway, runGrpcProxy } from "./proxy/mod.ts";
 
 /** The text `--version` prints: etcd's shape, naming detcd and the etcd version it speaks. */
 export function versionText(): string {
@@ -195,6 +197,8 @@ async function _notifySystemdWhenReady(server: Etcd, log: Logger): Promise<void>
 /** The whole command: returns the process exit status. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "inspect") return _inspect(args.slice(1));
+  if (args[0] === "grpc-proxy") return await runGrpcProxy(args.slice(1));
+  if (args[0] === "gateway") return await runGateway(args.slice(1));
   let command;
   try {
     command = parseCommandLine(args, {

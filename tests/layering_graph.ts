@@ -46,6 +46,9 @@
  *   hands it the one read-only report it needs (the page file's accounting).
  * - `embed`: starts a member (etcd's `embed`): wires `server`, the `api` listeners and the
  *   `rafthttp` transport.
+ * - `proxy`: etcd's grpc-proxy and gateway (etcd's `proxy/grpcproxy`, `proxy/tcpproxy`): a
+ *   client of the cluster over `rpc` that serves clients with `api`'s transport; it borrows the
+ *   logger, TLS policy and flag helpers of `server` but never runs a member.
  * - `root` (`main.ts`): parses flags and calls `embed`; its inspect subcommands read `backend`,
  *   `snap` and `wal` files, and it shares the flag parser and logger of `server`.
  * - Beside the building, not in it: `bench`, `scripts` and `tests` may use any module above,
@@ -74,6 +77,7 @@ const BUILDING = [
   "server",
   "ui",
   "api",
+  "proxy",
   "embed",
   "root",
 ] as const;
@@ -116,7 +120,8 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
   ui: [],
   api: ["server", "rpc", "ui", "etcdserverpb", "bytes"],
   embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes"],
-  root: ["embed", "server", "backend", "snap", "wal"],
+  proxy: ["api", "rpc", "server", "etcdserverpb"],
+  root: ["embed", "proxy", "server", "backend", "snap", "wal"],
   bench: BUILDING,
   scripts: BUILDING,
   tests: BUILDING,
