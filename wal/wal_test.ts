@@ -198,9 +198,12 @@ Deno.test("save()'s whileSyncing runs after the write, while the sync is pending
   await wal.save(hs(1, 2), [], () => calls++);
   strictEqual(calls, 1);
   // What it throws rejects the save, and the WAL goes on.
-  await rejects(wal.save(hs(1, 2), [entry(3)], () => {
-    throw new Error("apply failed");
-  }), /apply failed/);
+  await rejects(
+    wal.save(hs(1, 2), [entry(3)], () => {
+      throw new Error("apply failed");
+    }),
+    /apply failed/,
+  );
   await wal.save(hs(1, 3), [entry(4)]);
   await wal.close();
   const reopened = await Wal.open(dir, { index: 0, term: 0 });
