@@ -8,7 +8,9 @@
 # Env: TOTAL (requests, default the row's), PORT_BASE (default 27400).
 # Run it in a private network namespace:
 #   unshare -n bash -c 'ip link set lo up; bench/loadgen_ab.sh /tmp/base . cluster-put-1000-leader 3'
-# Prints one line per run (checkout, run, req/s, p50, p99 ms) and the medians. Only ratios from
+# Prints one line per run (checkout, run, req/s, p50, p99 ms, CPU ms of all members per request,
+# from /proc/PID/stat around the load: less sensitive to other work on the machine than the
+# rates) and the medians. Only ratios from
 # one run of this script mean anything on a shared machine.
 set -u
 BEFORE=$(cd "${1:?BEFORE_DIR}" && pwd)
@@ -65,23 +67,38 @@ for s in json.load(sys.stdin):
     single-put-1000) args="$put --endpoints $eps --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
     single-watch-1000) args="watch-latency --endpoints $eps --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-300} --put-rate 100 --val-size 256" ;;
   esac
+  local cpu0 cpu1
+  cpu0=$(cpu_ticks)
   # shellcheck disable=SC2086 # the flags are meant to split
-  "$LG" $args --json | python3 -c '
+  "$LG" $args --json > "$DATA/result.json"
+  cpu1=$(cpu_ticks)
+  python3 - "$DATA/result.json" "$((cpu1 - cpu0))" <<'EOF2'
 import json,sys
-r=json.load(sys.stdin); l=r["latency_ms"]
-print("%.0f %.2f %.2f %d" % (r["requests_per_sec"], l["p50"], l["p99"], r["errors"]))'
+r=json.load(open(sys.argv[1])); l=r["latency_ms"]
+n=max(1, r.get("samples") or r["total"])
+print("%.0f %.2f %.2f %d %.3f" % (r["requests_per_sec"], l["p50"], l["p99"], r["errors"], int(sys.argv[2]) * 10.0 / n))
+EOF2
   cleanup
 }
 
-printf '%-7s %-4s %9s %9s %9s %6s\n' checkout run req/s p50_ms p99_ms errors
+cpu_ticks() { # utime + stime of every member, in clock ticks (1/100 s)
+  local total=0 p f
+  for p in "${PIDS[@]}"; do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+printf '%-7s %-4s %9s %9s %9s %6s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req
 declare -A Q
 for run in $(seq 1 "$RUNS"); do
   for side in before after; do
     dir=$BEFORE
     [ "$side" = after ] && dir=$AFTER
-    read -r q p50 p99 errs <<<"$(one "$dir")"
-    printf '%-7s %-4s %9s %9s %9s %6s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs"
-    Q[$side]="${Q[$side]:-} $q/$p99"
+    read -r q p50 p99 errs cpu <<<"$(one "$dir")"
+    printf '%-7s %-4s %9s %9s %9s %6s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu"
+    Q[$side]="${Q[$side]:-} $q/$p99/$cpu"
   done
 done
 python3 - "${Q[before]}" "${Q[after]}" <<'EOF'
@@ -90,4 +107,6 @@ def med(s, i): return statistics.median(float(x.split("/")[i]) for x in s.split(
 b, a = sys.argv[1], sys.argv[2]
 print("median req/s before %.0f after %.0f (x%.2f); p99 before %.1f after %.1f ms (x%.2f)" % (
   med(b, 0), med(a, 0), med(a, 0) / med(b, 0), med(b, 1), med(a, 1), med(a, 1) / med(b, 1)))
+print("median CPU of all members per request: before %.3f after %.3f ms (x%.2f)" % (
+  med(b, 2), med(a, 2), med(a, 2) / med(b, 2)))
 EOF
