@@ -18,8 +18,9 @@
 # row (the load generator is wrapped for that; see below), so it covers exactly that row.
 #
 # The machine's two cores are shared by client and servers: run nothing else meanwhile. One pair
-# takes about 6-9 minutes here (the detcd half is the longer one), so the default run is ~15-20
-# minutes. Servers started here are stopped by PID; nothing else is touched.
+# took 41.5 minutes here at a load average of 20-30 from other work (etcd 15, detcd 26.5); plan
+# on 30-40 minutes for the default 2 pairs on a quiet machine (an estimate). Servers started here
+# are stopped by PID; nothing else is touched.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LGDIR=${LOADGEN_DIR:-$ROOT/../shared/tools/loadgen}
@@ -94,6 +95,17 @@ watch10k() { # bin, dir
       LOADGEN_BIN=$WRAP "$WRAP" watch-latency --endpoints 127.0.0.1:$port --conns 10 --streams 10 \
         --watchers 10000 --total 200 $args --val-size 256 --json > "$dir/$name.json" ||
         echo "  $name failed (exit $?)" | tee -a "$dir/summary.txt"
+      python3 - "$dir/$name.json" <<'PY' | tee -a "$dir/summary.txt"
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(0)
+x = r.get("extra") or {}
+print("total %.3fs  %.0f events/s  p50 %.3f p99 %.3f ms  puts/s %.1f  missing %d  errors %d" % (
+    r["total_sec"], r["requests_per_sec"], r["latency_ms"]["p50"], r["latency_ms"]["p99"],
+    x.get("puts_per_sec", 0), x.get("expected_events", 0) - r.get("samples", 0), r["errors"]))
+PY
     done
   fi
   kill "$pid" 2>/dev/null
