@@ -19,6 +19,7 @@ export {
   MAX_SEND_BYTES_DEFAULT,
   startGrpcServer,
 } from "./grpc_server.ts";
+export { eventLoopDelaySeconds, startEventLoopMonitor } from "./event_loop_metrics.ts";
 export { gatewayHandler } from "./gateway.ts";
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
 export { KEYS_PREFIX, parseKeyRequest, v2ApiHandler, v2KeysHandler } from "./v2_keys.ts";

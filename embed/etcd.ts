@@ -23,6 +23,7 @@ import {
   metricsHealthHandler,
   PPROF_PREFIX,
   pprofHandler,
+  startEventLoopMonitor,
   startGrpcServer,
   startHttpServer,
   type V2ClusterSource,
@@ -187,9 +188,11 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     throw error;
   }
   log.named("embed").info("ready to serve client requests");
+  const stopEventLoopMonitor = startEventLoopMonitor();
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      stopEventLoopMonitor();
       for (const server of httpServers) await server.close();
       for (const grpc of grpcServers) await grpc.close();
       await clusterPeers?.stop();

@@ -582,7 +582,7 @@ export class EtcdServer implements ApplyTarget {
     const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
     serverProposalsPending.inc();
     try {
-      this.raft.propose(data);
+      this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
     } catch {
       serverProposalsPending.dec();
       serverProposalsFailedTotal.inc();

@@ -13,7 +13,10 @@
  *
  * Entries are applied only after they are durable in the local WAL. etcd 3.4 lets a single
  * member apply before its own fsync; we do not, so that an acknowledged write survives a
- * crash even on one member.
+ * crash even on one member. Committed entries that an earlier round already made durable are
+ * applied while this round's fdatasync runs (etcd applies in its own goroutine, beside the
+ * next WAL write): under load a round appends batch k and commits batch k-1, so the apply of
+ * k-1 and the disk's wait for k overlap instead of adding up. The rest are applied after it.
  *
  * The loop runs whenever something may have produced a Ready (a proposal, a tick, a message)
  * and never twice at once; work arriving during a WAL write is picked up by the next round.
@@ -34,7 +37,13 @@ import type {
   SoftState,
   Status,
 } from "../raft/mod.ts";
-import { isEmptySnapshot, NONE, SnapshotStatus, StateType } from "../raft/mod.ts";
+import {
+  ErrProposalDropped,
+  isEmptySnapshot,
+  NONE,
+  SnapshotStatus,
+  StateType,
+} from "../raft/mod.ts";
 import type { Wal } from "../wal/mod.ts";
 import type { Snapshotter } from "../snap/mod.ts";
 
@@ -92,6 +101,8 @@ export class RaftNode {
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
   #loops = 0;
+  /** Proposals of the current turn, not yet stepped into raft. */
+  #pending: { data: Uint8Array; onDropped: () => void }[] = [];
 
   /** Wraps `rawNode`; call `start()` to begin ticking. */
   constructor(options: RaftNodeOptions) {
@@ -130,17 +141,62 @@ export class RaftNode {
     this.#kick();
   }
 
-  /** Proposes `data` (an encoded InternalRaftRequest). Throws when raft drops it. */
-  propose(data: Uint8Array): void {
+  /**
+   * Proposes `data` (an encoded InternalRaftRequest). Throws when raft would drop it now (no
+   * leader, an election, a leadership transfer); otherwise the proposal joins the others made
+   * in the same turn of the event loop and all of them enter raft as one MsgProp (one log
+   * append, one MsgApp per follower instead of one per proposal). If raft drops that batch
+   * after all (its state changed within the turn), `onDropped` is called.
+   */
+  propose(data: Uint8Array, onDropped: () => void): void {
     // An InternalRaftRequest always carries its header, so it never encodes to nothing.
     assert(data.length > 0, "propose: empty proposal");
-    this.#rawNode.propose(data);
-    this.#kick();
+    if (this.#stopped || !this.#acceptsProposals()) throw new ErrProposalDropped();
+    this.#pending.push({ data, onDropped });
+    if (this.#pending.length === 1) queueMicrotask(() => this.#kick());
+  }
+
+  /** What raft checks before it takes a MsgProp (stepLeader, stepFollower, stepCandidate). */
+  #acceptsProposals(): boolean {
+    const raft = this.#rawNode.raft;
+    if (raft.state === StateType.StateLeader) {
+      return raft.leadTransferee === NONE && raft.prs.progress.has(raft.id);
+    }
+    if (raft.state === StateType.StateFollower) {
+      return raft.lead !== NONE && !raft.disableProposalForwarding;
+    }
+    return false;
+  }
+
+  /** Steps this turn's proposals into raft, in order, at most ~1 MiB per MsgProp. */
+  #flushProposals(): void {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    let from = 0;
+    while (from < pending.length) {
+      let to = from + 1;
+      let bytes = pending[from]!.data.length;
+      while (to < pending.length && bytes + pending[to]!.data.length <= _BATCH_BYTES) {
+        bytes += pending[to]!.data.length;
+        to++;
+      }
+      const batch = pending.slice(from, to);
+      try {
+        this.#rawNode.proposeBatch(batch.map((p) => p.data));
+      } catch (error) {
+        if (!(error instanceof ErrProposalDropped)) throw error;
+        for (const p of batch) p.onDropped();
+      }
+      from = to;
+    }
   }
 
   /** Proposes a membership change. Throws when raft drops it. */
   proposeConfChange(cc: ConfChange): void {
     assert(cc.nodeId !== NONE, "proposeConfChange: conf change without a node ID");
+    // Proposals made before it enter the log before it.
+    this.#flushProposals();
     this.#rawNode.proposeConfChange(cc);
     this.#kick();
   }
@@ -219,6 +275,7 @@ export class RaftNode {
     try {
       do {
         this.#again = false;
+        this.#flushProposals();
         while (!this.#stopped && this.#rawNode.hasReady()) {
           await this.#round();
         }
@@ -234,6 +291,7 @@ export class RaftNode {
 
   async #round(): Promise<void> {
     this.#loops++;
+    this.#flushProposals();
     const rd = this.#rawNode.ready();
     if (rd.softState !== undefined) this.#handler.onSoftState(rd.softState);
     if (rd.readStates.length > 0) this.#handler.onReadStates(rd.readStates);
@@ -252,10 +310,30 @@ export class RaftNode {
         term: snapshot.metadata.term,
       });
     }
-    // 2. Hard state and entries: one write, one fdatasync.
+    // Committed entries already durable here: in the MemoryStorage (which holds only what
+    // earlier rounds saved) and below this round's first entry (which may overwrite a suffix).
+    let applied = 0;
+    const committed = rd.committedEntries;
+    const applyDurable = () => {
+      let durable = this.#storage.lastIndex();
+      if (rd.entries.length > 0) durable = Math.min(durable, rd.entries[0]!.index - 1);
+      while (applied < committed.length && committed[applied]!.index <= durable) applied++;
+      if (applied > 0) {
+        this.#handler.applyEntries(
+          applied === committed.length ? committed : committed.slice(0, applied),
+        );
+      }
+    };
+    const overlap = committed.length > 0 && (snapshot === undefined || isEmptySnapshot(snapshot))
+      ? applyDurable
+      : undefined;
+    // 2. Hard state and entries: one write, one fdatasync (with the durable part of the
+    //    committed entries applied meanwhile).
     if (rd.hardState !== undefined) this.#hardState = rd.hardState;
     if (rd.hardState !== undefined || rd.entries.length > 0) {
-      await this.#wal.save(this.#hardState, rd.entries);
+      await this.#wal.save(this.#hardState, rd.entries, overlap);
+    } else {
+      overlap?.();
     }
     if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
       this.#storage.applySnapshot(snapshot);
@@ -265,13 +343,18 @@ export class RaftNode {
     if (rd.entries.length > 0) this.#storage.append(rd.entries);
     // 3. Messages leave only once what they promise is on disk.
     if (!sendFirst && rd.messages.length > 0) this.#transport.send(rd.messages);
-    // 4. Apply in log order.
-    if (rd.committedEntries.length > 0) this.#handler.applyEntries(rd.committedEntries);
+    // 4. Apply (the rest) in log order.
+    if (applied < committed.length) {
+      this.#handler.applyEntries(applied === 0 ? committed : committed.slice(applied));
+    }
     // 5. Done with this Ready.
     this.#rawNode.advance(rd);
     await this.#handler.afterApply();
   }
 }
+
+/** Proposal bytes stepped as one MsgProp at most (etcd's max size of a MsgApp). */
+const _BATCH_BYTES = 1024 * 1024;
 
 /** Throws when a caller broke one of RaftNode's preconditions (a bug, not a runtime state). */
 function assert(condition: boolean, message: string): asserts condition {

@@ -284,9 +284,30 @@ export class Wal {
    * Appends entries and the hard state in one write and one fdatasync (group commit). As in
    * etcd, the sync is skipped when there are no entries and neither term nor vote changed
    * (a commit index alone may be lost; raft recomputes it).
+   *
+   * `whileSyncing`, when given, runs once the bytes are written and the fdatasync has been
+   * started (or right after the write when none is needed), so that CPU work of the caller
+   * overlaps the disk's wait; the save resolves when both are done. It runs inside the WAL's
+   * turn: it must not call the WAL. What it throws rejects the save without marking the WAL
+   * failed (the write itself went fine).
    */
-  save(hardState: HardState, entries: readonly Entry[]): Promise<void> {
-    return this.#serialize(() => this.#guarded(() => this.#saveLocked(hardState, entries)));
+  save(
+    hardState: HardState,
+    entries: readonly Entry[],
+    whileSyncing?: () => void,
+  ): Promise<void> {
+    let thrown: { error: unknown } | undefined;
+    const overlap = whileSyncing === undefined ? undefined : () => {
+      try {
+        whileSyncing();
+      } catch (error) {
+        thrown = { error };
+      }
+    };
+    return this.#serialize(async () => {
+      await this.#guarded(() => this.#saveLocked(hardState, entries, overlap));
+      if (thrown !== undefined) throw thrown.error;
+    });
   }
 
   /** Runs an append; a failure poisons the WAL (etcd stops the member on a WAL error). */
@@ -299,9 +320,16 @@ export class Wal {
     }
   }
 
-  async #saveLocked(hardState: HardState, entries: readonly Entry[]): Promise<void> {
+  async #saveLocked(
+    hardState: HardState,
+    entries: readonly Entry[],
+    overlap: (() => void) | undefined,
+  ): Promise<void> {
     const encoder = this.#appendable();
-    if (_isEmptyHardState(hardState) && entries.length === 0) return;
+    if (_isEmptyHardState(hardState) && entries.length === 0) {
+      overlap?.();
+      return;
+    }
     const mustSync = entries.length > 0 || hardState.term !== this.#state.term ||
       hardState.vote !== this.#state.vote;
     _assertContiguous(entries);
@@ -315,10 +343,17 @@ export class Wal {
     }
     await this.#writeTail(encoder.take());
     if (this.#tailOffset < this.#segmentBytes) {
-      if (mustSync) await this.sync();
+      if (!mustSync) {
+        overlap?.();
+        return;
+      }
+      const synced = this.sync();
+      overlap?.();
+      await synced;
       return;
     }
     await this.#cut();
+    overlap?.();
   }
 
   /** Records that a snapshot at (index, term) was taken, and syncs. */

@@ -181,6 +181,36 @@ Deno.test("a hard state with only a new commit index is written but not synced (
   await wal.close();
 });
 
+Deno.test("save()'s whileSyncing runs after the write, while the sync is pending, once", async () => {
+  // Method: the callback reads the sync histogram (the sync has not finished when it runs, and
+  // has when the save resolves); an error it throws rejects that save only.
+  const dir = await tempWalDir();
+  const histogram = new DurationHistogram("h", "h", WAL_FSYNC_BUCKETS);
+  const wal = await Wal.create(dir, METADATA, { histogram });
+  await wal.save(hs(1, 0), [entry(1)]);
+  const before = histogram.count;
+  const seen: number[] = [];
+  await wal.save(hs(1, 1), [entry(2)], () => seen.push(histogram.count));
+  deepStrictEqual(seen, [before]);
+  strictEqual(histogram.count, before + 1);
+  // Without a sync (commit index only) it still runs once.
+  let calls = 0;
+  await wal.save(hs(1, 2), [], () => calls++);
+  strictEqual(calls, 1);
+  // What it throws rejects the save, and the WAL goes on.
+  await rejects(
+    wal.save(hs(1, 2), [entry(3)], () => {
+      throw new Error("apply failed");
+    }),
+    /apply failed/,
+  );
+  await wal.save(hs(1, 3), [entry(4)]);
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  deepStrictEqual((await reopened.readAll()).entries.map((e) => e.index), [1, 2, 3, 4]);
+  await reopened.close();
+});
+
 Deno.test("validSnapshotEntries() lists the snapshot markers the last hard state committed", async () => {
   const dir = await tempWalDir();
   const wal = await Wal.create(dir, METADATA);

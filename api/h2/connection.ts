@@ -73,6 +73,10 @@ const CONNECTION_WINDOW_BYTES = 16 << 20;
 const SOCKET_BUFFER_BYTES_MAX = 16 << 20;
 /** Initial size of a connection's output buffer. */
 const OUT_BUFFER_BYTES = 64 * 1024;
+/** Microtask turns without a new frame after which queued frames are written. */
+const FLUSH_SETTLE_TURNS = 8;
+/** Queued bytes that are written at once, without waiting for more. */
+const FLUSH_BYTES_MIN = 256 * 1024;
 /** Largest header block (HEADERS + CONTINUATION) accepted. */
 const HEADER_BLOCK_BYTES_MAX = 64 * 1024;
 
@@ -224,6 +228,8 @@ export class H2Connection {
   #out = new Uint8Array(OUT_BUFFER_BYTES);
   #outBytes = 0;
   #flushScheduled = false;
+  /** Frames queued since the connection opened (tells a waiting flush that more came). */
+  #writes = 0;
   /** Keepalive state: when a frame last arrived, the server's timer, the client's pings. */
   #lastReadMs = Date.now();
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -559,10 +565,29 @@ export class H2Connection {
     out[at + 8] = streamId & 0xff;
     out.set(payload, at + FRAME_HEADER_BYTES);
     this.#outBytes = at + frameBytes;
+    this.#writes++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
+      this.#settle(this.#writes, 0);
     }
+  }
+
+  /**
+   * Writes the queued frames once the microtask queue has stopped adding to them: a flush
+   * waits while frames keep coming within {@link FLUSH_SETTLE_TURNS} microtask turns, so a
+   * stream that sends message after message through a promise chain (a watch stream's
+   * responses: about four turns apart) leaves in one socket write, not one per message. The
+   * wait stays inside the current event-loop turn, and a large buffer goes out at once.
+   */
+  #settle(seen: number, idle: number): void {
+    queueMicrotask(() => {
+      if (this.#closed || !this.#flushScheduled) return;
+      if (this.#outBytes < FLUSH_BYTES_MIN) {
+        if (this.#writes !== seen) return this.#settle(this.#writes, 0);
+        if (idle < FLUSH_SETTLE_TURNS) return this.#settle(seen, idle + 1);
+      }
+      this.#flush();
+    });
   }
 
   /** Grows the output buffer to hold `bytes` more. */

@@ -1,0 +1,39 @@
+// Goal: the event-loop sampler records how long the loop was held. Method: the loop is held
+// for 80 ms while the monitor runs; exactly one sample lands above 50 ms, and none after stop.
+import { equal as assertEquals, ok as assert } from "node:assert/strict";
+import { eventLoopDelaySeconds, startEventLoopMonitor } from "./event_loop_metrics.ts";
+
+async function counts(): Promise<{ count: number; over50ms: number }> {
+  const { values } = await eventLoopDelaySeconds.get();
+  const count = values.find((v) => v.metricName === "nodejs_eventloop_delay_seconds_count")!.value;
+  const upTo50 =
+    values.find((v) =>
+      v.metricName === "nodejs_eventloop_delay_seconds_bucket" && v.labels.le === 0.05
+    )!.value;
+  return { count, over50ms: count - upTo50 };
+}
+
+Deno.test("event-loop delay: a 80 ms block shows up above the 50 ms bucket", async () => {
+  const before = await counts();
+  const stop = startEventLoopMonitor();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 35));
+    const start = performance.now();
+    while (performance.now() - start < 80) { /* hold the loop */ }
+    await new Promise((resolve) => setTimeout(resolve, 35));
+  } finally {
+    stop();
+  }
+  const after = await counts();
+  assert(after.count - before.count >= 3, `samples: ${after.count - before.count}`);
+  assertEquals(after.over50ms - before.over50ms, 1);
+});
+
+Deno.test("event-loop delay: stopped monitor takes no samples", async () => {
+  const stop = startEventLoopMonitor();
+  stop();
+  stop(); // a second call is harmless
+  const before = await counts();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assertEquals((await counts()).count, before.count);
+});

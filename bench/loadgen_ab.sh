@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# loadgen_ab.sh - one load generator row against two detcd checkouts, interleaved (A/B).
+#
+# Usage: bench/loadgen_ab.sh BEFORE_DIR AFTER_DIR ROW [RUNS]
+#   ROW: cluster-put-1x1-leader | cluster-put-1000-leader | cluster-put-1000-all |
+#        single-put-1x1 | single-put-1000 | single-watch-1000
+#   RUNS: pairs (default 3); each run starts fresh members from that checkout.
+# Env: TOTAL (requests, default the row's), PORT_BASE (default 27400).
+# Run it in a private network namespace:
+#   unshare -n bash -c 'ip link set lo up; bench/loadgen_ab.sh /tmp/base . cluster-put-1000-leader 3'
+# Prints one line per run (checkout, run, req/s, p50, p99 ms, CPU ms of all members per request,
+# from /proc/PID/stat around the load: less sensitive to other work on the machine than the
+# rates) and the medians. Only ratios from
+# one run of this script mean anything on a shared machine.
+set -u
+BEFORE=$(cd "${1:?BEFORE_DIR}" && pwd)
+AFTER=$(cd "${2:?AFTER_DIR}" && pwd)
+ROW=${3:?ROW}
+RUNS=${4:-3}
+LGDIR=${LOADGEN_DIR:-/work/shared/tools/loadgen}
+LG=$("$LGDIR/build.sh") || exit 1
+P=${PORT_BASE:-27400}
+case $ROW in
+  cluster-*) N=3 ;;
+  single-*) N=1 ;;
+  *) echo "loadgen_ab: unknown row $ROW" >&2; exit 2 ;;
+esac
+PIDS=()
+DATA=""
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "$DATA" ] && rm -rf "$DATA"
+  PIDS=()
+}
+trap cleanup EXIT
+
+one() { # dir -> prints "req/s p50 p99"
+  local dir=$1 ic="" eps="" i ep leader args
+  DATA=$(mktemp -d /tmp/loadgen-ab.XXXXXX)
+  for i in $(seq 0 $((N - 1))); do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
+  for i in $(seq 0 $((N - 1))); do
+    (cd "$dir" && exec deno run -A --quiet main.ts --name m$i --data-dir "$DATA/m$i" \
+      --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
+      --listen-peer-urls http://127.0.0.1:$((P + 20 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 20 + i)) \
+      --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token ab) > "$DATA/m$i.log" 2>&1 &
+    PIDS+=("$!")
+  done
+  for i in $(seq 0 $((N - 1))); do
+    ep=127.0.0.1:$((P + 10 + i))
+    eps="$eps${eps:+,}$ep"
+    for _ in $(seq 1 150); do
+      ETCDCTL_API=3 etcdctl --endpoints "$ep" endpoint health >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+  done
+  leader=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint status -w json | python3 -c '
+import json,sys
+for s in json.load(sys.stdin):
+  if s["Status"]["leader"]==s["Status"]["header"]["member_id"]: print(s["Endpoint"])')
+  local put="put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
+  case $ROW in
+    cluster-put-1x1-leader) args="$put --endpoints $leader --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;
+    cluster-put-1000-leader) args="$put --endpoints $leader --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
+    cluster-put-1000-all) args="$put --endpoints $eps --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
+    single-put-1x1) args="$put --endpoints $eps --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;
+    single-put-1000) args="$put --endpoints $eps --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
+    single-watch-1000) args="watch-latency --endpoints $eps --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-300} --put-rate 100 --val-size 256" ;;
+  esac
+  local cpu0 cpu1
+  cpu0=$(cpu_ticks)
+  # shellcheck disable=SC2086 # the flags are meant to split
+  "$LG" $args --json > "$DATA/result.json"
+  cpu1=$(cpu_ticks)
+  python3 - "$DATA/result.json" "$((cpu1 - cpu0))" <<'EOF2'
+import json,sys
+r=json.load(open(sys.argv[1])); l=r["latency_ms"]
+n=max(1, r.get("samples") or r["total"])
+print("%.0f %.2f %.2f %d %.3f" % (r["requests_per_sec"], l["p50"], l["p99"], r["errors"], int(sys.argv[2]) * 10.0 / n))
+EOF2
+  cleanup
+}
+
+cpu_ticks() { # utime + stime of every member, in clock ticks (1/100 s)
+  local total=0 p f
+  for p in "${PIDS[@]}"; do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+printf '%-7s %-4s %9s %9s %9s %6s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req
+declare -A Q
+for run in $(seq 1 "$RUNS"); do
+  for side in before after; do
+    dir=$BEFORE
+    [ "$side" = after ] && dir=$AFTER
+    read -r q p50 p99 errs cpu <<<"$(one "$dir")"
+    printf '%-7s %-4s %9s %9s %9s %6s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu"
+    Q[$side]="${Q[$side]:-} $q/$p99/$cpu"
+  done
+done
+python3 - "${Q[before]}" "${Q[after]}" <<'EOF'
+import statistics, sys
+def med(s, i): return statistics.median(float(x.split("/")[i]) for x in s.split())
+b, a = sys.argv[1], sys.argv[2]
+print("median req/s before %.0f after %.0f (x%.2f); p99 before %.1f after %.1f ms (x%.2f)" % (
+  med(b, 0), med(a, 0), med(a, 0) / med(b, 0), med(b, 1), med(a, 1), med(a, 1) / med(b, 1)))
+print("median CPU of all members per request: before %.3f after %.3f ms (x%.2f)" % (
+  med(b, 2), med(a, 2), med(a, 2) / med(b, 2)))
+EOF
