@@ -622,7 +622,7 @@ export class EtcdServer implements ApplyTarget {
     const applied = this.#wait.register<ApplyV2Result>(id, Date.now() + this.#requestTimeoutMs);
     serverProposalsPending.inc();
     try {
-      this.raft.propose(data);
+      this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
     } catch {
       serverProposalsPending.dec();
       serverProposalsFailedTotal.inc();
@@ -652,7 +652,8 @@ export class EtcdServer implements ApplyTarget {
       Time: bigintToLong(BigInt(Date.now()) * 1_000_000n),
     };
     try {
-      this.raft.propose(etcdserverpb.Request.encode(r).finish());
+      // A SYNC dropped by raft is not retried: the next tick's SYNC carries a later time.
+      this.raft.propose(etcdserverpb.Request.encode(r).finish(), () => {});
     } catch {
       // No leader any more: the next leader syncs.
     }

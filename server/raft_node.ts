@@ -149,7 +149,7 @@ export class RaftNode {
    * after all (its state changed within the turn), `onDropped` is called.
    */
   propose(data: Uint8Array, onDropped: () => void): void {
-    // An InternalRaftRequest always carries its header, so it never encodes to nothing.
+    // An InternalRaftRequest carries its header and a v2 Request its ID: never empty.
     assert(data.length > 0, "propose: empty proposal");
     if (this.#stopped || !this.#acceptsProposals()) throw new ErrProposalDropped();
     this.#pending.push({ data, onDropped });
