@@ -43,7 +43,11 @@ interface Sample {
   rssBytes: number;
   hwmBytes: number;
   dbBytes: number;
+  /** Anonymous memory (heap, malloc) and file-backed pages (the binary, mapped files). */
+  anonBytes: number;
+  fileBytes: number;
   heapUsedBytes?: number;
+  heapTotalBytes?: number;
   externalBytes?: number;
 }
 
@@ -154,12 +158,15 @@ class Server {
       step,
       rssBytes: kib("VmRSS") * 1024,
       hwmBytes: kib("VmHWM") * 1024,
+      anonBytes: kib("RssAnon") * 1024,
+      fileBytes: kib("RssFile") * 1024,
       dbBytes: Deno.statSync(`${this.dataDir}/member/snap/db`).size,
     };
     if (this.kind === "detcd") {
       const text = await (await fetch(`http://127.0.0.1:${CLIENT_PORT}/metrics`)).text();
       const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
       sample.heapUsedBytes = gauge("nodejs_heap_size_used_bytes");
+      sample.heapTotalBytes = gauge("nodejs_heap_size_total_bytes");
       sample.externalBytes = gauge("nodejs_external_memory_bytes");
     }
     return sample;
@@ -303,10 +310,14 @@ function _mib(bytes: number | undefined): string {
   return bytes === undefined || Number.isNaN(bytes) ? "" : (bytes / MIB).toFixed(0);
 }
 
+function _mb(bytes: number | undefined): string {
+  return bytes === undefined ? "" : (bytes / 1e6).toFixed(0);
+}
+
 function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
   const lines = [
-    "| state | db MB etcd / detcd | etcd RSS MiB | detcd RSS MiB | ratio | detcd heap MiB | detcd external MiB | peak RSS etcd / detcd MiB |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| state | db MB etcd / detcd | etcd RSS MiB | detcd RSS MiB | ratio | peak RSS etcd / detcd MiB | anon / file etcd | anon / file detcd | detcd heap used / total MiB | detcd external MiB |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const steps = Math.max(etcd.length, detcd.length);
   for (let i = 0; i < steps; i++) {
@@ -318,11 +329,19 @@ function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
     const db = `${((e?.dbBytes ?? NaN) / 1e6).toFixed(0)} / ${
       ((d?.dbBytes ?? NaN) / 1e6).toFixed(0)
     }`;
-    lines.push(
-      `| ${(e ?? d)!.step} | ${db} | ${_mib(e?.rssBytes)} | ${_mib(d?.rssBytes)} | ${ratio} | ${
-        _mib(d?.heapUsedBytes)
-      } | ${_mib(d?.externalBytes)} | ${_mib(e?.hwmBytes)} / ${_mib(d?.hwmBytes)} |`,
-    );
+    const cells = [
+      (e ?? d)!.step,
+      db,
+      _mib(e?.rssBytes),
+      _mib(d?.rssBytes),
+      ratio,
+      `${_mib(e?.hwmBytes)} / ${_mib(d?.hwmBytes)}`,
+      `${_mib(e?.anonBytes)} / ${_mib(e?.fileBytes)}`,
+      `${_mib(d?.anonBytes)} / ${_mib(d?.fileBytes)}`,
+      `${_mib(d?.heapUsedBytes)} / ${_mib(d?.heapTotalBytes)}`,
+      _mib(d?.externalBytes),
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }
