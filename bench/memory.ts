@@ -18,7 +18,8 @@
  *
  * Knobs (environment): MEM_KEYS (100000), MEM_BIG_KEYS (1000000; 0 skips), RESTART_DB_MB (1024;
  * 0 skips the restart part), RESTART_WAL_ENTRIES (100000), BENCH_ONLY (etcd|detcd), DETCD_FLAGS
- * (extra flags for detcd, e.g. `--experimental-backend-cache-bytes 16777216`), MEM_HEAP_SNAPSHOT
+ * (extra flags for detcd, e.g. `--experimental-backend-cache-bytes 16777216`), DETCD_V8_FLAGS (given
+ * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`), MEM_HEAP_SNAPSHOT
  * (a path prefix: writes detcd's heap snapshot after each step, `PREFIX-N.heapsnapshot`, through
  * `--enable-pprof`; summarize one with `bench/heap_summary.ts`).
  *
@@ -66,6 +67,7 @@ const RESTART_WAL_ENTRIES = _envNumber("RESTART_WAL_ENTRIES", 100_000);
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DETCD_FLAGS = (Deno.env.get("DETCD_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const HEAP_SNAPSHOT = Deno.env.get("MEM_HEAP_SNAPSHOT");
+const DETCD_V8_FLAGS = Deno.env.get("DETCD_V8_FLAGS") ?? "";
 
 function _log(message: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -111,9 +113,15 @@ class Server {
       `m1=http://127.0.0.1:${PEER_PORT}`,
       ...extra,
     ];
-    const [command, args] = kind === "etcd"
-      ? ["/usr/bin/etcd", flags]
-      : [Deno.execPath(), ["run", "-A", "--quiet", `${ROOT}main.ts`, ...flags, ...DETCD_FLAGS]];
+    const [command, args] = kind === "etcd" ? ["/usr/bin/etcd", flags] : [Deno.execPath(), [
+      "run",
+      "-A",
+      "--quiet",
+      ...(DETCD_V8_FLAGS === "" ? [] : [`--v8-flags=${DETCD_V8_FLAGS}`]),
+      `${ROOT}main.ts`,
+      ...flags,
+      ...DETCD_FLAGS,
+    ]];
     const logFile = Deno.openSync(`${dataDir}.log`, { create: true, append: true });
     const child = new Deno.Command(command, {
       args,
@@ -326,9 +334,7 @@ function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
     const ratio = e !== undefined && d !== undefined
       ? `${(d.rssBytes / e.rssBytes).toFixed(2)}x`
       : "";
-    const db = `${((e?.dbBytes ?? NaN) / 1e6).toFixed(0)} / ${
-      ((d?.dbBytes ?? NaN) / 1e6).toFixed(0)
-    }`;
+    const db = `${_mb(e?.dbBytes)} / ${_mb(d?.dbBytes)}`;
     const cells = [
       (e ?? d)!.step,
       db,
