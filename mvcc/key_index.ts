@@ -56,11 +56,13 @@ const _EXACT_SIZE_MAX = 64;
  * The history of one key, packed for memory: the key is its latin1 string (one byte per key
  * byte, shared with the tree) and every generation lives in one plain array of small integers
  * (`[ver, createdMain, createdSub, count, main0, sub0, ...]` per generation, the live one last).
- * A key with one revision costs about 170 bytes of heap: this object, the string and the array;
+ * A key with one revision costs about 190 bytes of heap: this object, the string and the array;
  * the object-per-revision form cost about 780, and its key bytes pinned the request buffers.
  */
 export class KeyIndex {
   #h: number[] = [];
+  /** Offset of the last generation's header in #h, or -1 while #h is empty. */
+  #last = -1;
 
   constructor(readonly keyString: string) {}
 
@@ -72,13 +74,12 @@ export class KeyIndex {
   /** The revision of the last put or tombstone (0.0 when none). */
   get modified(): Revision {
     const h = this.#h;
-    for (let off = this.#lastGeneration(); off >= 0; off = this.#previousGeneration(off)) {
-      const count = h[off + _COUNT]!;
-      if (count > 0) {
-        const at = off + _HEADER + 2 * (count - 1);
-        return { main: h[at]!, sub: h[at + 1]! };
-      }
-    }
+    const last = this.#last;
+    if (last < 0) return { main: 0, sub: 0 };
+    // The live generation ends the array; when it is empty, the tombstone that closed the
+    // previous one sits right before its header.
+    if (h[last + _COUNT]! > 0) return { main: h[h.length - 2]!, sub: h[h.length - 1]! };
+    if (last > 0) return { main: h[last - 2]!, sub: h[last - 1]! };
     return { main: 0, sub: 0 };
   }
 
@@ -108,8 +109,11 @@ export class KeyIndex {
         `keyIndex.put: revision ${main}.${sub} is not after ${modified.main}.${modified.sub}`,
       );
     }
-    if (this.#h.length === 0) this.#append([0, 0, 0, 0]);
-    const off = this.#lastGeneration();
+    if (this.#h.length === 0) {
+      this.#append([0, 0, 0, 0]);
+      this.#last = 0;
+    }
+    const off = this.#last;
     const h = this.#h;
     if (h[off + _COUNT] === 0) {
       h[off + _CREATED_MAIN] = main;
@@ -124,6 +128,7 @@ export class KeyIndex {
   restore(created: Revision, modified: Revision, version: number): void {
     if (this.#h.length !== 0) throw new Error("keyIndex.restore on a non-empty index");
     this.#h = [version, created.main, created.sub, 1, modified.main, modified.sub];
+    this.#last = 0;
   }
 
   /**
@@ -134,7 +139,9 @@ export class KeyIndex {
     if (this.isEmpty()) throw new Error("keyIndex.tombstone on an empty index");
     if (!this.live()) return false;
     this.put(main, sub);
+    const at = this.#h.length;
     this.#append([0, 0, 0, 0]);
+    this.#last = at;
     return true;
   }
 
@@ -211,6 +218,7 @@ export class KeyIndex {
     const first = h.slice(off, off + _HEADER);
     first[_COUNT] = h[off + _COUNT]! - dropPairs;
     this.#h = first.concat(h.slice(off + _HEADER + 2 * dropPairs));
+    this.#last = this.#scanLastGeneration();
   }
 
   /** Adds to `available` the revisions a compaction at `atRev` would keep, changing nothing. */
@@ -286,19 +294,14 @@ export class KeyIndex {
   }
 
   #lastGeneration(): number {
+    return this.#last;
+  }
+
+  #scanLastGeneration(): number {
     const h = this.#h;
     if (h.length === 0) return -1;
     let off = 0;
     for (let next = this.#nextGeneration(0); next < h.length; next = this.#nextGeneration(off)) {
-      off = next;
-    }
-    return off;
-  }
-
-  #previousGeneration(target: number): number {
-    if (target <= 0) return -1;
-    let off = 0;
-    for (let next = this.#nextGeneration(0); next < target; next = this.#nextGeneration(off)) {
       off = next;
     }
     return off;

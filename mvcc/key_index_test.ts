@@ -30,6 +30,7 @@ function _compareReads(packed: KeyIndex, reference: ReferenceKeyIndex, rev: numb
   if (empty) return;
   assert.deepStrictEqual(packed.generations, reference.generations);
   assert.deepStrictEqual(packed.modified, reference.modified);
+  assert.deepStrictEqual(packed.live(), reference.generations.at(-1)!.revs.length > 0);
   for (let at = 0; at <= rev + 1; at++) {
     assert.deepStrictEqual(packed.get(at), reference.get(at), `get(${at})`);
     assert.deepStrictEqual(packed.since(at), reference.since(at), `since(${at})`);
