@@ -54,6 +54,8 @@ export interface BackendOptions {
   initialMmapSize?: number;
   /** Run check() after every commit (tests). */
   strictMode?: boolean;
+  /** Byte budget of the page cache (detcd's --experimental-backend-cache-bytes). Default 64 MiB. */
+  pageCacheBytes?: number;
   /** Where a snapshot that takes long is warned about (etcd's backend logger). */
   logger?: BackendLogger;
 }
@@ -331,6 +333,9 @@ class _Backend implements BoltBackend {
       noFreelistSync: options.noFreelistSync ?? true,
       strictMode: options.strictMode ?? false,
     };
+    if (options.pageCacheBytes !== undefined) {
+      this.#dbOptions.pageCacheBytes = options.pageCacheBytes;
+    }
     this.#db = DB.open(this.#path, this.#dbOptions);
     this.#tx = this.#db.begin(true);
     this.batchTx = new _BatchTx(this);

@@ -15,8 +15,8 @@
  */
 
 import { BTree } from "./_btree.ts";
-import { bytesToKeyString } from "./key_bytes.ts";
-import { type Revision, revisionGreater, revisionId } from "./revision.ts";
+import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
+import { type Revision, revisionId } from "./revision.ts";
 
 /** Revisions kept by a compaction, keyed by {@link revisionId}. */
 export type RevisionSet = Map<string, Revision>;
@@ -38,36 +38,97 @@ export interface KeyAtRevision {
   version: number;
 }
 
-const _ZERO: Revision = { main: 0, sub: 0 };
+// Layout of a generation inside KeyIndex's history array: a header of four numbers, then
+// `count` pairs (main, sub) in ascending order.
+const _VER = 0;
+const _CREATED_MAIN = 1;
+const _CREATED_SUB = 2;
+const _COUNT = 3;
+const _HEADER = 4;
+/**
+ * Up to this many numbers the history array is copied to its exact size on every append (V8 grows
+ * a pushed array by half plus 16 slots, which would triple a one-revision key); past it, pushes
+ * amortize the growth of keys with a long history.
+ */
+const _EXACT_SIZE_MAX = 64;
 
-/** The history of one key. */
+/**
+ * The history of one key, packed for memory: the key is its latin1 string (one byte per key
+ * byte, shared with the tree) and every generation lives in one plain array of small integers
+ * (`[ver, createdMain, createdSub, count, main0, sub0, ...]` per generation, the live one last).
+ * A key with one revision costs about 190 bytes of heap: this object, the string and the array;
+ * the object-per-revision form cost about 780, and its key bytes pinned the request buffers.
+ */
 export class KeyIndex {
-  modified: Revision = _ZERO;
-  generations: Generation[] = [];
+  #h: number[] = [];
+  /** Offset of the last generation's header in #h, or -1 while #h is empty. */
+  #last = -1;
 
-  constructor(readonly key: Uint8Array, readonly keyString: string) {}
+  constructor(readonly keyString: string) {}
+
+  /** The key's bytes (a fresh copy: the index keeps only the string). */
+  get key(): Uint8Array {
+    return keyStringToBytes(this.keyString);
+  }
+
+  /** The revision of the last put or tombstone (0.0 when none). */
+  get modified(): Revision {
+    const h = this.#h;
+    const last = this.#last;
+    if (last < 0) return { main: 0, sub: 0 };
+    // The live generation ends the array; when it is empty, the tombstone that closed the
+    // previous one sits right before its header.
+    if (h[last + _COUNT]! > 0) return { main: h[h.length - 2]!, sub: h[h.length - 1]! };
+    if (last > 0) return { main: h[last - 2]!, sub: h[last - 1]! };
+    return { main: 0, sub: 0 };
+  }
+
+  /** The generations, unpacked (tests and diagnostics). */
+  get generations(): Generation[] {
+    const h = this.#h;
+    const generations: Generation[] = [];
+    for (let off = 0; off < h.length; off = this.#nextGeneration(off)) {
+      const revs: Revision[] = [];
+      for (let i = 0; i < h[off + _COUNT]!; i++) {
+        revs.push({ main: h[off + _HEADER + 2 * i]!, sub: h[off + _HEADER + 2 * i + 1]! });
+      }
+      generations.push({
+        ver: h[off + _VER]!,
+        created: { main: h[off + _CREATED_MAIN]!, sub: h[off + _CREATED_SUB]! },
+        revs,
+      });
+    }
+    return generations;
+  }
 
   /** Records a put at {main, sub}, which must be later than every revision recorded so far. */
   put(main: number, sub: number): void {
-    const rev = { main, sub };
-    if (!revisionGreater(rev, this.modified)) {
+    const modified = this.modified;
+    if (main < modified.main || (main === modified.main && sub <= modified.sub)) {
       throw new Error(
-        `keyIndex.put: revision ${main}.${sub} is not after ${this.modified.main}.${this.modified.sub}`,
+        `keyIndex.put: revision ${main}.${sub} is not after ${modified.main}.${modified.sub}`,
       );
     }
-    if (this.generations.length === 0) this.generations.push(_newGeneration());
-    const g = this.generations[this.generations.length - 1]!;
-    if (g.revs.length === 0) g.created = rev;
-    g.revs.push(rev);
-    g.ver++;
-    this.modified = rev;
+    if (this.#h.length === 0) {
+      this.#append([0, 0, 0, 0]);
+      this.#last = 0;
+    }
+    const off = this.#last;
+    const h = this.#h;
+    if (h[off + _COUNT] === 0) {
+      h[off + _CREATED_MAIN] = main;
+      h[off + _CREATED_SUB] = sub;
+    }
+    h[off + _VER]!++;
+    h[off + _COUNT]!++;
+    this.#append([main, sub]);
   }
 
   /** Seeds an empty index with the newest live version found on disk (restore). */
   restore(created: Revision, modified: Revision, version: number): void {
-    if (this.generations.length !== 0) throw new Error("keyIndex.restore on a non-empty index");
-    this.modified = modified;
-    this.generations.push({ created, ver: version, revs: [modified] });
+    if (this.#h.length !== 0) throw new Error("keyIndex.restore on a non-empty index");
+    this.#h = [version, created.main, created.sub, 1, modified.main, modified.sub];
+    this.#last = 0;
   }
 
   /**
@@ -76,21 +137,35 @@ export class KeyIndex {
    */
   tombstone(main: number, sub: number): boolean {
     if (this.isEmpty()) throw new Error("keyIndex.tombstone on an empty index");
-    if (this.generations[this.generations.length - 1]!.revs.length === 0) return false;
+    if (!this.live()) return false;
     this.put(main, sub);
-    this.generations.push(_newGeneration());
+    const at = this.#h.length;
+    this.#append([0, 0, 0, 0]);
+    this.#last = at;
     return true;
+  }
+
+  /** True when the last generation holds a revision: the key exists now. */
+  live(): boolean {
+    const h = this.#h;
+    return h.length > 0 && h[this.#lastGeneration() + _COUNT]! > 0;
   }
 
   /** The version of the key visible at main revision `atRev`, or undefined if none. */
   get(atRev: number): KeyAtRevision | undefined {
     if (this.isEmpty()) throw new Error("keyIndex.get on an empty index");
-    const g = this.#findGeneration(atRev);
-    if (g === undefined || g.revs.length === 0) return undefined;
-    for (let i = g.revs.length - 1; i >= 0; i--) {
-      const rev = g.revs[i]!;
-      if (rev.main <= atRev) {
-        return { modified: rev, created: g.created, version: g.ver - (g.revs.length - i - 1) };
+    const off = this.#findGeneration(atRev);
+    if (off === -1) return undefined;
+    const h = this.#h;
+    const count = h[off + _COUNT]!;
+    for (let i = count - 1; i >= 0; i--) {
+      const at = off + _HEADER + 2 * i;
+      if (h[at]! <= atRev) {
+        return {
+          modified: { main: h[at]!, sub: h[at + 1]! },
+          created: { main: h[off + _CREATED_MAIN]!, sub: h[off + _CREATED_SUB]! },
+          version: h[off + _VER]! - (count - i - 1),
+        };
       }
     }
     return undefined;
@@ -102,24 +177,20 @@ export class KeyIndex {
    */
   since(rev: number): Revision[] {
     if (this.isEmpty()) throw new Error("keyIndex.since on an empty index");
-    const since: Revision = { main: rev, sub: 0 };
-    let gi = this.generations.length - 1;
-    for (; gi > 0; gi--) {
-      const g = this.generations[gi]!;
-      if (g.revs.length === 0) continue;
-      if (revisionGreater(since, g.created)) break;
-    }
+    // Generations are in revision order, so filtering every revision equals etcd's walk from the
+    // last generation created before `rev`.
+    const h = this.#h;
     const revs: Revision[] = [];
     let last = 0;
-    for (; gi < this.generations.length; gi++) {
-      for (const r of this.generations[gi]!.revs) {
-        if (revisionGreater(since, r)) continue;
-        if (r.main === last) {
-          revs[revs.length - 1] = r;
-          continue;
-        }
-        revs.push(r);
-        last = r.main;
+    for (let off = 0; off < h.length; off = this.#nextGeneration(off)) {
+      const end = off + _HEADER + 2 * h[off + _COUNT]!;
+      for (let at = off + _HEADER; at < end; at += 2) {
+        const main = h[at]!;
+        if (main < rev) continue;
+        const r = { main, sub: h[at + 1]! };
+        if (main === last) revs[revs.length - 1] = r;
+        else revs.push(r);
+        last = main;
       }
     }
     return revs;
@@ -128,75 +199,121 @@ export class KeyIndex {
   /** Compacts at main revision `atRev`, adding the kept revisions to `available`. */
   compact(atRev: number, available: RevisionSet): void {
     if (this.isEmpty()) throw new Error("keyIndex.compact on an empty index");
-    let [genIdx, revIdx] = this.#doCompact(atRev, available);
-    const g = this.generations[genIdx]!;
-    if (g.revs.length > 0) {
-      if (revIdx !== -1) g.revs = g.revs.slice(revIdx);
+    const h = this.#h;
+    let [off, revIdx] = this.#doCompact(atRev, available);
+    let dropPairs = 0;
+    const count = h[off + _COUNT]!;
+    if (count > 0) {
+      if (revIdx !== -1) dropPairs = revIdx;
       // A generation left with only its tombstone is over: drop it and its tombstone.
-      if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
-        available.delete(revisionId(g.revs[0]!));
-        genIdx++;
+      if (count - dropPairs === 1 && off !== this.#lastGeneration()) {
+        const at = off + _HEADER + 2 * dropPairs;
+        available.delete(revisionId({ main: h[at]!, sub: h[at + 1]! }));
+        off = this.#nextGeneration(off);
+        dropPairs = 0;
       }
     }
-    this.generations = this.generations.slice(genIdx);
+    if (off === 0 && dropPairs === 0) return;
+    // Rebuild at the exact size: the header of the first kept generation, its kept pairs, the rest.
+    const first = h.slice(off, off + _HEADER);
+    first[_COUNT] = h[off + _COUNT]! - dropPairs;
+    this.#h = first.concat(h.slice(off + _HEADER + 2 * dropPairs));
+    this.#last = this.#scanLastGeneration();
   }
 
   /** Adds to `available` the revisions a compaction at `atRev` would keep, changing nothing. */
   keep(atRev: number, available: RevisionSet): void {
     if (this.isEmpty()) return;
-    const [genIdx, revIdx] = this.#doCompact(atRev, available);
-    const g = this.generations[genIdx]!;
-    if (
-      g.revs.length > 0 && revIdx === g.revs.length - 1 && genIdx !== this.generations.length - 1
-    ) {
-      available.delete(revisionId(g.revs[revIdx]!));
+    const h = this.#h;
+    const [off, revIdx] = this.#doCompact(atRev, available);
+    const count = h[off + _COUNT]!;
+    if (count > 0 && revIdx === count - 1 && off !== this.#lastGeneration()) {
+      const at = off + _HEADER + 2 * revIdx;
+      available.delete(revisionId({ main: h[at]!, sub: h[at + 1]! }));
     }
   }
 
   /** True when the key has no revision left (only one empty generation). */
   isEmpty(): boolean {
-    return this.generations.length === 1 && this.generations[0]!.revs.length === 0;
+    const h = this.#h;
+    return h.length === _HEADER && h[_COUNT] === 0;
   }
 
+  /**
+   * Finds the first generation that holds `atRev` or was created after it, and in it the newest
+   * revision at or below `atRev` (added to `available`). Returns [generation offset, pair index
+   * or -1].
+   */
   #doCompact(atRev: number, available: RevisionSet): [number, number] {
-    let genIdx = 0;
-    // Find the first generation that holds atRev or was created after it.
-    while (genIdx < this.generations.length - 1) {
-      const g = this.generations[genIdx]!;
-      const tomb = g.revs[g.revs.length - 1]!.main;
+    const h = this.#h;
+    const lastOff = this.#lastGeneration();
+    let off = 0;
+    while (off < lastOff) {
+      const tomb = h[off + _HEADER + 2 * (h[off + _COUNT]! - 1)]!;
       if (tomb > atRev) break;
-      genIdx++;
+      off = this.#nextGeneration(off);
     }
-    const g = this.generations[genIdx]!;
-    let revIdx = -1;
-    for (let i = g.revs.length - 1; i >= 0; i--) {
-      const rev = g.revs[i]!;
-      if (rev.main <= atRev) {
+    for (let i = h[off + _COUNT]! - 1; i >= 0; i--) {
+      const at = off + _HEADER + 2 * i;
+      if (h[at]! <= atRev) {
+        const rev = { main: h[at]!, sub: h[at + 1]! };
         available.set(revisionId(rev), rev);
-        revIdx = i;
-        break;
+        return [off, i];
       }
     }
-    return [genIdx, revIdx];
+    return [off, -1];
   }
 
-  #findGeneration(rev: number): Generation | undefined {
-    const last = this.generations.length - 1;
-    for (let cg = last; cg >= 0; cg--) {
-      const g = this.generations[cg]!;
-      if (g.revs.length === 0) continue;
-      if (cg !== last) {
-        const tomb = g.revs[g.revs.length - 1]!.main;
-        if (tomb <= rev) return undefined;
+  /**
+   * The generation visible at `rev` (its offset), or -1: the newest non-empty generation whose
+   * first revision is at or below `rev`, unless its tombstone is too.
+   */
+  #findGeneration(rev: number): number {
+    const h = this.#h;
+    let found = -1;
+    let foundNext = -1;
+    for (let off = 0; off < h.length;) {
+      const next = this.#nextGeneration(off);
+      if (h[off + _COUNT]! > 0) {
+        if (h[off + _HEADER]! > rev) break;
+        found = off;
+        foundNext = next;
       }
-      if (g.revs[0]!.main <= rev) return g;
+      off = next;
     }
-    return undefined;
+    if (found === -1) return -1;
+    if (foundNext < h.length) {
+      const tomb = h[foundNext - 2]!;
+      if (tomb <= rev) return -1;
+    }
+    return found;
   }
-}
 
-function _newGeneration(): Generation {
-  return { ver: 0, created: _ZERO, revs: [] };
+  #nextGeneration(off: number): number {
+    return off + _HEADER + 2 * this.#h[off + _COUNT]!;
+  }
+
+  #lastGeneration(): number {
+    return this.#last;
+  }
+
+  #scanLastGeneration(): number {
+    const h = this.#h;
+    if (h.length === 0) return -1;
+    let off = 0;
+    for (let next = this.#nextGeneration(0); next < h.length; next = this.#nextGeneration(off)) {
+      off = next;
+    }
+    return off;
+  }
+
+  #append(numbers: number[]): void {
+    if (this.#h.length + numbers.length <= _EXACT_SIZE_MAX) {
+      this.#h = this.#h.concat(numbers);
+      return;
+    }
+    for (const n of numbers) this.#h.push(n);
+  }
 }
 
 function _compareStrings(a: string, b: string): number {
@@ -230,7 +347,7 @@ export class TreeIndex {
     const keyString = bytesToKeyString(key);
     let ki = this.#tree.get(keyString);
     if (ki === undefined) {
-      ki = new KeyIndex(key, keyString);
+      ki = new KeyIndex(keyString);
       this.#tree.set(keyString, ki);
     }
     ki.put(rev.main, rev.sub);

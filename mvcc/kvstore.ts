@@ -475,8 +475,9 @@ export class KvStore {
 
   #delete(tx: BatchTx, beginRev: number, changes: KeyValue[], ki: KeyIndex): void {
     const idxRev: Revision = { main: beginRev + 1, sub: changes.length };
+    const key = ki.key;
     const kv: KeyValue = {
-      key: ki.key,
+      key,
       value: new Uint8Array(0),
       createRevision: 0,
       modRevision: 0,
@@ -484,7 +485,7 @@ export class KvStore {
       lease: _NO_LEASE,
     };
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeKeyValue(kv));
-    if (!this.index.tombstone(ki.key, idxRev)) {
+    if (!this.index.tombstone(key, idxRev)) {
       throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
     }
     this.#liveKeys--;
@@ -622,7 +623,7 @@ export class KvStore {
       this.#currentRev = this.#restoreIndex(tx, keyToLease);
       this.#liveKeys = 0;
       for (const ki of this.index.all()) {
-        if ((ki.generations[ki.generations.length - 1]?.revs.length ?? 0) > 0) this.#liveKeys++;
+        if (ki.live()) this.#liveKeys++;
       }
       // Revisions up to the compaction may all be gone; the store is at least there.
       if (this.#currentRev < this.#compactMainRev) this.#currentRev = this.#compactMainRev;
@@ -668,10 +669,9 @@ export class KvStore {
     value: Uint8Array,
     keyToLease: Map<string, bigint>,
   ): number {
-    // Only the key outlives this call: decode in place and copy the key alone (values may be
-    // large, and the backend may reuse its buffers).
+    // Nothing of the value outlives this call (the index keeps the key as a string): decode in
+    // place.
     const kv = decodeKeyValue(value);
-    kv.key = kv.key.slice();
     const keyString = bytesToKeyString(kv.key);
     const rev = bytesToRevision(revKey);
     const tombstone = isTombstoneKey(revKey);
@@ -683,7 +683,7 @@ export class KvStore {
       if (tombstone) ki.tombstone(rev.main, rev.sub);
       else ki.put(rev.main, rev.sub);
     } else if (!tombstone) {
-      const fresh = new KeyIndex(kv.key, keyString);
+      const fresh = new KeyIndex(keyString);
       fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version);
       this.index.insert(fresh);
     }

@@ -69,6 +69,8 @@ export interface ServerConfig {
   enableGrpcGateway: boolean;
   /** detcd only: `--enable-ui`, the web console under `/ui/` on the client URLs. */
   enableUi: boolean;
+  /** detcd only: `--experimental-backend-cache-bytes`, the byte budget of the db page cache. */
+  backendCacheBytes: number;
   /** `capnslog` (etcd 3.4's default) or `zap`. */
   logger: string;
   logOutputs: string[];
@@ -170,6 +172,7 @@ export function defaultConfig(): ServerConfig {
     enablePprof: false,
     enableGrpcGateway: true,
     enableUi: true,
+    backendCacheBytes: 64 * 1024 * 1024,
     logger: "capnslog",
     logOutputs: ["default"],
     logLevel: "info",

@@ -208,6 +208,13 @@ const _FLAGS: _FlagDef[] = [
   _def("Unsafe", "force-new-cluster", "bool", "false", "Force a new one-member cluster."),
   // detcd's own flags, beside etcd's (etcd 3.4 has no console).
   _def("detcd", "enable-ui", "bool", "true", "detcd: serve the web console under /ui/."),
+  _def(
+    "detcd",
+    "experimental-backend-cache-bytes",
+    "int",
+    "67108864",
+    "detcd: byte budget of the db page cache (etcd maps the file instead).",
+  ),
   ...[
     "cluster-active-size",
     "cluster-remove-delay",
@@ -722,6 +729,7 @@ function _buildConfig(
     enablePprof: values.bool("enable-pprof"),
     enableGrpcGateway: values.bool("enable-grpc-gateway"),
     enableUi: values.bool("enable-ui"),
+    backendCacheBytes: values.number("experimental-backend-cache-bytes"),
     logger: values.text("logger"),
     logOutputs,
     logLevel: values.bool("debug") ? "debug" : values.text("log-level"),
@@ -833,6 +841,9 @@ function _validate(
     fail(`unknown log level ${_goQuote(cfg.logLevel)}`);
   }
   if (cfg.maxTxnOps <= 0) fail("--max-txn-ops must be >0");
+  if (!Number.isSafeInteger(cfg.backendCacheBytes) || cfg.backendCacheBytes < 0) {
+    fail(`--experimental-backend-cache-bytes must be >= 0 (got ${cfg.backendCacheBytes})`);
+  }
   if (cfg.maxRequestBytes <= 0) fail("--max-request-bytes must be >0");
   if (
     given.raw.bool("experimental-enable-lease-checkpoint-persist") &&

@@ -55,6 +55,12 @@ Deno.test("parseCommandLine() with no arguments gives etcd's defaults", () => {
   strictEqual(config.backendFreelistType, "map");
 });
 
+Deno.test("parseCommandLine() takes detcd's page-cache budget, 64 MiB by default", () => {
+  strictEqual(_serve([]).config.backendCacheBytes, 64 * 1024 * 1024);
+  const { config } = _serve(["--experimental-backend-cache-bytes", "1048576"]);
+  strictEqual(config.backendCacheBytes, 1048576);
+});
+
 Deno.test("parseCommandLine() accepts -flag, --flag, =value, and bare booleans", () => {
   const { config } = _serve([
     "-name",
@@ -170,6 +176,10 @@ Deno.test("parseCommandLine() reports bad flags with Go's texts and exit code 2"
     [
       ["--auto-compaction-mode", "x"],
       `error verifying flags, unknown auto-compaction-mode "x". See 'etcd --help'.`,
+    ],
+    [
+      ["--experimental-backend-cache-bytes", "-1"],
+      "error verifying flags, --experimental-backend-cache-bytes must be >= 0 (got -1). See 'etcd --help'.",
     ],
   ];
   for (const [args, message] of cases) {

@@ -233,6 +233,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: cfg.backendBatchIntervalMs,
       batchLimit: cfg.backendBatchLimit,
       freelistType: cfg.backendFreelistType,
+      pageCacheBytes: cfg.backendCacheBytes,
       logger: log.named("backend"),
     });
     this.lessor = new Lessor({
@@ -788,6 +789,7 @@ export class EtcdServer implements ApplyTarget {
       batchIntervalMs: this.cfg.backendBatchIntervalMs,
       batchLimit: this.cfg.backendBatchLimit,
       freelistType: this.cfg.backendFreelistType,
+      pageCacheBytes: this.cfg.backendCacheBytes,
       logger: this.log.named("backend"),
     });
     this.lessor.recover(this.backend);

@@ -1,0 +1,60 @@
+/**
+ * Child process of `memory_budget_test.ts` (not a test): opens the store over the bolt db at
+ * argv[0] with a page-cache budget of argv[1] bytes, sets the budget to argv[2] bytes, then reads
+ * every key `k<i>` (i < argv[3]) argv[4] times over, checks each value, and prints one JSON line:
+ * the RSS after opening (see below), the largest RSS seen while reading, and the cache's own
+ * count.
+ * RSS is sampled after a full GC (the process runs with `--expose-gc`), so it is the memory
+ * kept, not garbage waiting for the collector.
+ */
+import { openBackend } from "../backend/mod.ts";
+import { KvStore } from "../mvcc/mod.ts";
+import { expectedValue, keyOf } from "./_memory_budget_data.ts";
+
+const [pathArg, openBudgetText, budgetText, keysText, passesText] = Deno.args;
+if (pathArg === undefined) {
+  throw new Error("usage: memory_budget_child.ts DB OPEN_BUDGET BUDGET KEYS PASSES");
+}
+const path: string = pathArg;
+const openBudgetBytes = Number(openBudgetText);
+const budgetBytes = Number(budgetText);
+const keyCount = Number(keysText);
+const passes = Number(passesText);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
+
+function rssBytes(): number {
+  gc!();
+  const status = Deno.readTextFileSync("/proc/self/status");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
+}
+
+// Rebuilding the index reads every page once; the pages it leaves for the collector are freed,
+// but malloc keeps their memory for later allocations. So the baseline is taken after opening
+// (with the small budget in both runs) and emptying the cache: the runtime, the key index and
+// that reusable free memory. The reads then run with `budgetBytes`.
+const backend = openBackend({ path, pageCacheBytes: openBudgetBytes });
+const store = new KvStore(backend);
+backend.db().dropCache();
+const openedRss = rssBytes();
+backend.db().setPageCacheBudget(budgetBytes);
+let maxRss = openedRss;
+for (let pass = 0; pass < passes; pass++) {
+  for (let i = 0; i < keyCount; i++) {
+    const { kvs } = store.range(keyOf(i), undefined);
+    const value = kvs[0]?.value;
+    const expected = expectedValue(i);
+    if (value === undefined || value.length !== expected.length) {
+      throw new Error(`key ${i}: got ${value?.length} bytes, want ${expected.length}`);
+    }
+    for (let b = 0; b < value.length; b += 61) {
+      if (value[b] !== expected[b]) throw new Error(`key ${i}: byte ${b} differs`);
+    }
+    if (i % 4096 === 0) maxRss = Math.max(maxRss, rssBytes());
+  }
+}
+maxRss = Math.max(maxRss, rssBytes());
+const cacheBytes = backend.db().pageCacheBytes;
+console.log(JSON.stringify({ openedRss, maxRss, cacheBytes }));
+store.close();
+backend.close();
