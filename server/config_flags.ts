@@ -862,10 +862,6 @@ function _validate(
 export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
   ["enable-v2", "the v2 API is not implemented; detcd serves the v3 API only"],
   ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
-  [
-    "experimental-corrupt-check-time",
-    "the periodic corruption check between members is not implemented",
-  ],
   ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
   ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
   ["discovery-fallback", "it only matters with discovery, which detcd does not implement"],

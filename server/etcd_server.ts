@@ -459,6 +459,11 @@ export class EtcdServer implements ApplyTarget {
     }
   }
 
+  /** etcd's ReqTimeout: 5 s plus two election timeouts. */
+  get requestTimeoutMs(): number {
+    return this.#requestTimeoutMs;
+  }
+
   /** The raft commit index. */
   get committedIndex(): number {
     return this.raft.status().hardState.commit;
