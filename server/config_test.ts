@@ -247,7 +247,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     const [args, env] of [
       [["--enable-v2"], {}],
       [[], { ETCD_ENABLE_V2: "true" }],
-      [["--experimental-corrupt-check-time=1m"], {}],
+      [["--experimental-enable-lease-checkpoint"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
   ) {
@@ -258,7 +258,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
       ok(error instanceof ConfigError, String(error));
       equal(error.exitCode, 2);
       ok(
-        /--(enable-v2|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
+        /--(enable-v2|experimental-enable-lease-checkpoint|log-package-levels) is not supported by detcd/
           .test(error.message),
         error.message,
       );
