@@ -99,9 +99,10 @@ Deno.test({
       // etcd leads: its check asks both detcd members (capnslog: no count in its line).
       await moveLeader(2);
       const etcdLogFrom = members[2]!.log.length;
-      await retry("etcd leader checked", 15_000, async () => {
+      await retry("etcd leader checked", 15_000, () => {
         const since = members[2]!.log.slice(etcdLogFrom);
         ok(since.includes("finished peer corruption check"), "no check finished yet");
+        return Promise.resolve();
       });
       // detcd leads: its check asks the etcd member and the other detcd member.
       await moveLeader(0);
