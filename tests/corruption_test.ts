@@ -10,7 +10,8 @@
  * - restart it without the initial check while the members run
  *   `--experimental-corrupt-check-time`: the leader's periodic check finds the follower's hash
  *   different at the same compact revision and raises the CORRUPT alarm (member ID 0), which
- *   `etcdctl alarm list` shows on every member.
+ *   `etcdctl alarm list` shows on every member; writes are then refused ("etcdserver: corrupt
+ *   cluster", as etcd's corrupt applier) while reads still answer.
  * Ports 26500-26508.
  *
  * @module
@@ -19,7 +20,7 @@
 import { ok as assert, strictEqual as assertEquals } from "node:assert/strict";
 import { DB } from "../backend/mod.ts";
 import { LocalCluster } from "./cluster_util.ts";
-import { etcdctlOk } from "./_server_process.ts";
+import { etcdctl, etcdctlOk } from "./_server_process.ts";
 
 const _encoder = new TextEncoder();
 
@@ -124,6 +125,11 @@ Deno.test({
         // Member ID 0, which etcdctl leaves out as it prints the alarm (as for real etcd).
         assertEquals(alarms.trim(), "alarm:CORRUPT", `member ${i}`);
       }
+      // etcd's corrupt applier: writes are refused with DataLoss, reads still answer.
+      const put = await etcdctl(cluster.endpoint(leader), ["put", "after", "corrupt"]);
+      assert(put.code !== 0 && put.stderr.includes("etcdserver: corrupt cluster"), put.stderr);
+      const get = await etcdctlOk(cluster.endpoint(leader), ["get", "foo1", "--print-value-only"]);
+      assertEquals(get.trim(), "v1");
     } catch (error) {
       console.error(cluster.logs());
       throw error;
