@@ -28,7 +28,7 @@ Deno.test({
         slot.name,
         `--peer-urls=http://127.0.0.1:${slot.proxyPort}`,
       ]);
-      const match = /Member ([0-9a-f]+) added to cluster ([0-9a-f]+)/.exec(out);
+      const match = /Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)/.exec(out);
       ok(match !== null, out);
       const nodeId = BigInt(`0x${match[1]}`);
       const clusterId = BigInt(`0x${match[2]}`);

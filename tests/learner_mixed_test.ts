@@ -100,7 +100,9 @@ async function addAndPromote(
     () =>
       etcdctlOk(client(via), ["member", "add", NAMES[i]!, `--peer-urls=${peer(i)}`, "--learner"]),
   );
-  const id = /Member ([0-9a-f]+) added/.exec(added)![1]!;
+  // etcdctl prints the IDs with %16x: padded with spaces when shorter.
+  const id = /Member\s+([0-9a-f]+) added/.exec(added)?.[1];
+  ok(id !== undefined, added);
   members[i] = spawn(i, dirs[i]!, i + 1);
   await retry("learner serves", 30_000, async () => ok((await status(i)).learner));
   await retry("promoted", 30_000, () => etcdctlOk(client(via), ["member", "promote", id]));
