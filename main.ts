@@ -142,6 +142,13 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   try {
     server = await startEtcd(cfg, log);
   } catch (error) {
+    if ((error as Error).name === "DataInconsistencyError") {
+      // etcd's words for a start error (etcdmain startEtcdOrProxyV2): capnslog prints the
+      // error itself, zap "discovery failed"; both exit with status 1.
+      const main = log.named("etcdmain");
+      if (log.format === "zap") main.fatal("discovery failed", { error: (error as Error).message });
+      main.fatal((error as Error).message);
+    }
     log.named("etcdmain").error(`cannot start the server: ${(error as Error).message}`);
     return 1;
   }

@@ -33,6 +33,7 @@ import {
   checkInitialHashKV,
   cipherSuiteNames,
   ClusterPeers,
+  CorruptionMonitor,
   EtcdServerCore,
   type Logger,
   newAuthTokenProvider,
@@ -71,6 +72,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   cipherSuiteNames(cfg.cipherSuites);
   await _autoTls(cfg, log);
   const serverLog = log.named("etcdserver");
+  // etcd checks only a member that was initialized before (it had a WAL).
+  const memberInitialized = _hasWal(cfg.walDir);
   const boot = await bootstrap(cfg, serverLog);
   let core: EtcdServerCore;
   // Simple tokens wait for the member's applied index: bound late, once the member exists.
@@ -91,15 +94,28 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   let clusterPeers: ClusterPeers | undefined;
   const clientAddrs: string[] = [];
   const metricsAddrs: string[] = [];
+  let corruptionMonitor: CorruptionMonitor | undefined;
   try {
     clusterPeers = new ClusterPeers(core, cfg, log);
+    // etcd checks before raft starts and before it serves peers (embed.StartEtcd:
+    // CheckInitialHashKV, then Start, then servePeers): a peer's message must not reach a
+    // raft node whose transport is not running yet.
+    if (cfg.experimentalInitialCorruptCheck && memberInitialized) {
+      await checkInitialHashKV(core, serverLog);
+    }
     clusterPeers.listen();
     core.transport = clusterPeers;
     core.onMembershipApplied = () => clusterPeers?.syncPeers();
-    // etcd checks before raft starts (embed.StartEtcd: CheckInitialHashKV, then Start).
-    if (cfg.experimentalInitialCorruptCheck) checkInitialHashKV(core, serverLog);
     clusterPeers.start();
     core.start();
+    if (cfg.experimentalCorruptCheckTimeMs > 0) {
+      corruptionMonitor = new CorruptionMonitor(
+        core,
+        serverLog,
+        cfg.experimentalCorruptCheckTimeMs,
+      );
+      corruptionMonitor.start();
+    }
     const api = new V3Server(core);
     // etcd: `--metrics extensive` adds the gRPC handling-time histograms; any other value
     // is basic.
@@ -181,6 +197,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
       });
     }
   } catch (error) {
+    corruptionMonitor?.stop();
     for (const server of httpServers) await server.close();
     for (const grpc of grpcServers) await grpc.close();
     await clusterPeers?.stop();
@@ -193,6 +210,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       stopEventLoopMonitor();
+      corruptionMonitor?.stop();
       for (const server of httpServers) await server.close();
       for (const grpc of grpcServers) await grpc.close();
       await clusterPeers?.stop();
@@ -215,6 +233,16 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     done,
     core,
   };
+}
+
+/** Whether `walDir` holds a WAL segment (etcd's wal.Exist). */
+function _hasWal(walDir: string): boolean {
+  try {
+    return [...Deno.readDirSync(walDir)].some((entry) => entry.name.endsWith(".wal"));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** Fills in auto-TLS certificate paths, generating the certificates as etcd does. */

@@ -130,6 +130,8 @@ export class Lessor {
   readonly #expiry = new LeaseQueue();
   #rangeDeleter: RangeDeleter | undefined;
   #primary = false;
+  /** Renewals of expired leases waiting for a revoke or a demotion (one per renewal). */
+  readonly #settleWaiters = new Set<() => void>();
 
   /** Opens the lessor and restores the leases kept in the backend. */
   constructor(options: LessorOptions) {
@@ -152,6 +154,7 @@ export class Lessor {
     this.#expiry.clear();
     this.#restore();
     if (this.#primary) { for (const lease of this.#leases.values()) this.#refresh(lease, 0); }
+    this.#wakeSettleWaiters();
   }
 
   /** Sets how revoke opens a write transaction on the store. */
@@ -211,13 +214,47 @@ export class Lessor {
     if (!this.#primary) throw new NotPrimaryError();
     const lease = this.#leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
-    // An expired lease is waiting for its revoke to pass through raft; etcd makes the renewal
-    // wait for that and then answers "not found". Without blocking, answer that at once.
+    // An expired lease is waiting for its revoke to pass through raft: "not found" here;
+    // renewAfterRevoke waits for the revoke first, as etcd's Renew does.
     if (lease.remainingMs(this.#now()) <= 0) throw new LeaseNotFoundError();
     lease.remainingTtl = 0;
     this.#refresh(lease, 0);
     leaseRenewedTotal.inc();
     return lease.ttl;
+  }
+
+  /**
+   * Renews as {@link renew} does, except for a lease that has expired and waits for its revoke
+   * to pass through raft: etcd's Renew waits for that revoke and then answers "not found"
+   * ({@link LeaseNotFoundError}), or for this lessor to lose the primary role
+   * ({@link NotPrimaryError}: the caller asks the new leader). `signal` bounds the wait.
+   */
+  async renewAfterRevoke(id: bigint, signal?: AbortSignal): Promise<number> {
+    for (;;) {
+      if (!this.#primary) throw new NotPrimaryError();
+      const lease = this.#leases.get(id);
+      if (lease === undefined) throw new LeaseNotFoundError();
+      if (lease.remainingMs(this.#now()) > 0) return this.renew(id);
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          this.#settleWaiters.delete(wake);
+          signal?.removeEventListener("abort", abort);
+          resolve();
+        };
+        const abort = () => {
+          this.#settleWaiters.delete(wake);
+          reject(signal?.reason);
+        };
+        this.#settleWaiters.add(wake);
+        signal?.addEventListener("abort", abort, { once: true });
+      });
+    }
+  }
+
+  /** Wakes the renewals waiting in {@link renewAfterRevoke}; each checks again. */
+  #wakeSettleWaiters(): void {
+    for (const wake of [...this.#settleWaiters]) wake();
   }
 
   /** Applies a checkpoint of the remaining TTL (LeaseCheckpoint through raft). */
@@ -291,6 +328,7 @@ export class Lessor {
     this.#primary = false;
     for (const lease of this.#leases.values()) lease.expiryMs = Infinity;
     this.#expiry.clear();
+    this.#wakeSettleWaiters();
   }
 
   /**
@@ -348,6 +386,7 @@ export class Lessor {
     for (const key of lease.keySet) this.#items.delete(key);
     this.#leases.delete(lease.id);
     this.#expiry.remove(lease.id);
+    this.#wakeSettleWaiters();
   }
 
   #persist(lease: Lease, lock: boolean): void {

@@ -171,3 +171,41 @@ Deno.test("recover replaces every lease with those of another backend", () => {
   leader.store.close();
   follower.store.close();
 });
+
+Deno.test("a renewal of an expired lease waits for its revoke, then answers not found", async () => {
+  // etcd lessor.Renew: an expired lease may be on its way through raft to be revoked; the
+  // renewal waits for the revoke (not found) or for the lessor to lose the primary role.
+  const { clock, lessor } = setup();
+  lessor.promote(0);
+  lessor.grant(1n, 5);
+  lessor.grant(2n, 5);
+  lessor.grant(3n, 60);
+  assert.equal(await lessor.renewAfterRevoke(3n), 60, "a live lease renews at once");
+  clock.advance(6000);
+  let settled: string | undefined;
+  const pending = lessor.renewAfterRevoke(1n).then(
+    (ttl) => settled = `ttl ${ttl}`,
+    (error) => settled = (error as Error).name,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(settled, undefined, "answered before the revoke was applied");
+  lessor.revoke(2n); // another lease's revoke wakes it, and it waits on
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(settled, undefined);
+  lessor.revoke(1n);
+  await pending;
+  assert.equal(settled, "LeaseNotFoundError");
+  // Losing the primary role ends the wait with NotPrimaryError: the caller asks the new leader.
+  lessor.grant(4n, 5);
+  clock.advance(6000);
+  const demoted = lessor.renewAfterRevoke(4n);
+  lessor.demote();
+  await assert.rejects(demoted, NotPrimaryError);
+  // The wait is bounded by the caller's signal.
+  lessor.promote(0);
+  clock.advance(6000);
+  await assert.rejects(
+    lessor.renewAfterRevoke(4n, AbortSignal.timeout(20)),
+    /TimeoutError|timed out/,
+  );
+});

@@ -540,8 +540,11 @@ export class KvStore {
   }
 
   async #compactPhysically(rev: number, keep: RevisionSet): Promise<void> {
+    // Revisions below `rev` go, unless the key index keeps them; those AT `rev` all stay, so
+    // that a watcher from the compaction revision (still allowed) gets every event of it, a
+    // delete included (etcd issue #18089, fixed in etcd 3.5.15; 3.4 loses that delete).
     const end = new Uint8Array(8);
-    new DataView(end.buffer).setBigUint64(0, BigInt(rev + 1), false);
+    new DataView(end.buffer).setBigUint64(0, BigInt(rev), false);
     let last: Uint8Array = new Uint8Array(17);
     const epoch = this.#epoch;
     const began = performance.now();

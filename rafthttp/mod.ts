@@ -19,6 +19,8 @@ export {
 export { PeerClient, type PeerRequestInit, type PeerTlsOptions } from "./peer_client.ts";
 export {
   type ClosableServer,
+  getRequestBody,
+  servePlainHttp,
   serveVerifyingTls,
   type VerifyingTlsServer,
   type VerifyingTlsServerOptions,

@@ -7,6 +7,8 @@
  *   long-lived stream GETs, one for pipeline and snapshot POSTs), as before.
  * - `unix://` peers go through `fetch` with a client whose proxy is the socket file (etcd's
  *   unix transport dials the URL's host as a file name).
+ * - A GET with a body (etcd's `GET /members/hashkv`) to an `http://` peer goes through
+ *   `node:http`: `fetch` refuses a body on a GET.
  * - `https://` peers go through `node:https`, because Deno's `fetch` cannot skip certificate
  *   verification and etcd's `--peer-auto-tls` members present self-signed certificates that
  *   etcd itself dials with InsecureSkipVerify. The TLS settings follow etcd's peer TLSInfo:
@@ -18,7 +20,7 @@
  */
 
 import { Agent, request as httpsRequest } from "node:https";
-import type { IncomingMessage } from "node:http";
+import { Agent as PlainAgent, type IncomingMessage, request as httpRequest } from "node:http";
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { drained } from "../bytes/mod.ts";
 
@@ -64,6 +66,8 @@ export class PeerClient {
   #streamClient: Deno.HttpClient | undefined;
   #pipelineClient: Deno.HttpClient | undefined;
   #agent: Agent | undefined;
+  /** Plain GETs with a body are rare (one hash request per check): no kept connections. */
+  #plainAgent: PlainAgent | undefined;
   /** One connection pool per unix socket file of a peer. */
   readonly #unixClients = new Map<string, Deno.HttpClient>();
   #closed = false;
@@ -80,6 +84,9 @@ export class PeerClient {
     if (url.startsWith("unix:")) return this.#requestUnix(new URL(url), init);
     if (!url.startsWith("http:")) {
       return Promise.reject(new Error(`unsupported peer URL scheme: ${url}`));
+    }
+    if ((init.method ?? "GET") === "GET" && init.body !== undefined) {
+      return this.#requestNode(new URL(url), init, false);
     }
     const client = init.pool === "stream" ? this.#stream() : this.#pipeline();
     const request: RequestInit & { client: Deno.HttpClient } = { client };
@@ -124,6 +131,7 @@ export class PeerClient {
     for (const client of this.#unixClients.values()) client.close();
     this.#unixClients.clear();
     this.#agent?.destroy();
+    this.#plainAgent?.destroy();
   }
 
   #stream(): Deno.HttpClient {
@@ -157,8 +165,6 @@ export class PeerClient {
   }
 
   #requestTls(url: URL, init: PeerRequestInit): Promise<Response> {
-    const signal = init.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
     const tls = this.#tls;
     if (tls?.insecureSkipVerify && tls.verifyServerCertificate !== undefined) {
       // etcd: an unverified server certificate has no verified chain, so a CN or host name
@@ -166,14 +172,36 @@ export class PeerClient {
       const refused = tls.verifyServerCertificate({} as PeerCertificate);
       if (refused !== undefined) return Promise.reject(refused);
     }
+    return this.#requestNode(url, init, true);
+  }
+
+  /** One request through `node:https` (`secure`) or `node:http`. */
+  #requestNode(url: URL, init: PeerRequestInit, secure: boolean): Promise<Response> {
+    const signal = init.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const tls = secure ? this.#tls : undefined;
+    const headers = { ...init.headers };
+    const payload = init.body;
+    if (typeof payload === "string" || payload instanceof Uint8Array) {
+      // A GET is not sent chunked by node: its body needs a length to be framed at all.
+      const bytes = typeof payload === "string"
+        ? new TextEncoder().encode(payload).length
+        : payload.length;
+      if (!Object.keys(headers).some((name) => name.toLowerCase() === "content-length")) {
+        headers["Content-Length"] = String(bytes);
+      }
+    }
     return new Promise<Response>((resolve, reject) => {
-      const request = httpsRequest({
-        agent: this.#tlsAgent(),
+      const target = {
         hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-        port: url.port === "" ? 443 : Number(url.port),
+        port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
         path: url.pathname + url.search,
         method: init.method ?? "GET",
-        headers: init.headers ?? {},
+        headers,
+      };
+      const request = secure ? httpsRequest({ ...target, agent: this.#tlsAgent() }) : httpRequest({
+        ...target,
+        agent: this.#plainAgent ??= new PlainAgent({ keepAlive: false }),
       });
       const verifyConnection = tls?.verifyConnection;
       if (verifyConnection !== undefined) {
@@ -212,7 +240,7 @@ export class PeerClient {
         body = new _BodySource(incoming, () => signal?.removeEventListener("abort", onAbort));
         resolve(new Response(body.stream, { status, headers }));
       });
-      _writeBody(request, init.body).catch((error) => request.destroy(error));
+      _writeBody(request, payload).catch((error) => request.destroy(error));
     });
   }
 }
@@ -244,7 +272,7 @@ function _headers(incoming: IncomingMessage): Headers {
 
 /** Writes the request body, waiting for drain between chunks of a stream, then ends it. */
 async function _writeBody(
-  request: ReturnType<typeof httpsRequest>,
+  request: ReturnType<typeof httpsRequest> | ReturnType<typeof httpRequest>,
   body: PeerRequestInit["body"],
 ): Promise<void> {
   if (body === undefined || typeof body === "string" || body instanceof Uint8Array) {

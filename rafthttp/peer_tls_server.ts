@@ -5,12 +5,20 @@
  * adapted to the same `(Request) => Promise<Response>` handler: request bodies (snapshots) and
  * response bodies (the endless streams) stay streamed both ways.
  *
+ * The same adapter serves plain HTTP peer listeners ({@link servePlainHttp}): `Deno.serve` drops
+ * the body of a GET request, and etcd asks `GET /members/hashkv` with a JSON body; here such a
+ * body is read and handed over beside the request ({@link getRequestBody}).
+ *
  * @module
  */
 
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  createServer as createPlainServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import { drained } from "../bytes/mod.ts";
 
 /** How to open a client-verifying TLS listener. */
@@ -79,25 +87,77 @@ export function serveVerifyingTls(
       resolve();
     });
   });
-  return {
-    listening,
-    shutdown: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { listening, shutdown: _trackConnections(server) };
+}
+
+/**
+ * Remembers every connection of `server` and answers its shutdown: stop listening and destroy
+ * each connection. (`closeAllConnections` leaves a peer's idle keep-alive connections open
+ * under Deno, and a peer keeps sending on them to a member that is stopping.)
+ */
+function _trackConnections(server: Server | ReturnType<typeof createPlainServer>) {
+  const sockets = new Set<import("node:net").Socket>();
+  server.on("connection", (socket: import("node:net").Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    });
+}
+
+/** Largest body of a GET request read (etcd's `{"revision":N}` is a few bytes). */
+const _GET_BODY_BYTES_MAX = 64 * 1024;
+
+/** Bodies of GET requests, which a fetch `Request` cannot carry. */
+const _getBodies = new WeakMap<Request, Uint8Array>();
+
+/**
+ * The body a client sent with a GET request (etcd's `GET /members/hashkv`), when the request
+ * came through a listener of this module; `undefined` for none.
+ */
+export function getRequestBody(request: Request): Uint8Array | undefined {
+  return _getBodies.get(request);
+}
+
+/** Serves `handler` over plain HTTP/1.1 on `hostname:port`, GET bodies included. */
+export function servePlainHttp(
+  options: { hostname: string; port: number },
+  handler: (request: Request) => Promise<Response>,
+): VerifyingTlsServer {
+  const where = { hostname: options.hostname, port: options.port, scheme: "http" };
+  const server = createPlainServer((incoming, outgoing) => {
+    void _serve(where, handler, incoming, outgoing);
+  });
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return { listening, shutdown: _trackConnections(server) };
+}
+
+interface _Where {
+  hostname: string;
+  port: number;
+  scheme?: string;
 }
 
 async function _serve(
-  options: VerifyingTlsServerOptions,
+  options: _Where,
   handler: (request: Request) => Promise<Response>,
   incoming: IncomingMessage,
   outgoing: ServerResponse,
 ): Promise<void> {
   let response: Response;
   try {
-    response = await handler(_toRequest(options, incoming));
+    response = await handler(await _toRequest(options, incoming));
   } catch (error) {
     outgoing.writeHead(500, { "Content-Type": "text/plain" });
     outgoing.end(error instanceof Error ? error.message : String(error));
@@ -114,7 +174,7 @@ async function _serve(
 }
 
 /** The node request as a fetch Request whose body streams from the socket. */
-function _toRequest(options: VerifyingTlsServerOptions, incoming: IncomingMessage): Request {
+async function _toRequest(options: _Where, incoming: IncomingMessage): Promise<Request> {
   const headers = new Headers();
   for (const [name, value] of Object.entries(incoming.headers)) {
     if (value === undefined) continue;
@@ -123,8 +183,13 @@ function _toRequest(options: VerifyingTlsServerOptions, incoming: IncomingMessag
   }
   const method = incoming.method ?? "GET";
   const host = incoming.headers.host ?? `${options.hostname}:${options.port}`;
-  const url = `https://${host}${incoming.url ?? "/"}`;
-  if (method === "GET" || method === "HEAD") return new Request(url, { method, headers });
+  const url = `${options.scheme ?? "https"}://${host}${incoming.url ?? "/"}`;
+  if (method === "GET" || method === "HEAD") {
+    const request = new Request(url, { method, headers });
+    const length = Number(incoming.headers["content-length"] ?? 0);
+    if (length > 0) _getBodies.set(request, await _readGetBody(incoming, length));
+    return request;
+  }
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       incoming.on("data", (chunk: Uint8Array) => {
@@ -142,6 +207,36 @@ function _toRequest(options: VerifyingTlsServerOptions, incoming: IncomingMessag
     },
   }, { highWaterMark: 16 });
   return new Request(url, { method, headers, body });
+}
+
+/** Reads the body of a GET request (bounded); what is past the bound is refused. */
+function _readGetBody(incoming: IncomingMessage, length: number): Promise<Uint8Array> {
+  if (length > _GET_BODY_BYTES_MAX) {
+    return Promise.reject(new Error(`GET body of ${length} bytes is too large`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    incoming.on("data", (chunk: Uint8Array) => {
+      total += chunk.byteLength;
+      if (total > _GET_BODY_BYTES_MAX) {
+        incoming.destroy();
+        reject(new Error("GET body too large"));
+        return;
+      }
+      chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    });
+    incoming.on("end", () => {
+      const body = new Uint8Array(total);
+      let at = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      resolve(body);
+    });
+    incoming.on("error", reject);
+  });
 }
 
 /** Writes a response body chunk by chunk (each flushed at once); cancels it if the peer left. */

@@ -12,6 +12,7 @@
 
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import {
+  ErrCorrupt,
   ErrLeaseNotFound,
   ErrNoSpace,
   ErrNotCapable,
@@ -293,8 +294,21 @@ function _inWriteTxn<T>(kv: WatchableStore, body: (txn: TxnWrite) => T): T {
   }
 }
 
+/**
+ * etcd's applierV3Corrupt: once the CORRUPT alarm is raised, the requests that change the key
+ * space or the leases through raft are refused (reads bypass the applier and still work).
+ */
+function _refusedAsCorrupt(target: ApplyTarget, req: InternalRaftRequest): boolean {
+  if (!target.alarms.has(_AlarmType.CORRUPT)) return false;
+  return Boolean(
+    req.put || req.deleteRange || req.txn || req.compaction || req.leaseGrant ||
+      req.leaseRevoke,
+  );
+}
+
 function _dispatch(target: ApplyTarget, req: InternalRaftRequest): ApplyResult {
   const { kv, lessor } = target;
+  if (_refusedAsCorrupt(target, req)) return { error: ErrCorrupt };
   if (req.put) {
     const put = req.put;
     if (_noSpace(target)) return { error: ErrNoSpace };

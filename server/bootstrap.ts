@@ -257,6 +257,16 @@ async function _openAtNewestSnapshot(
   return { snapshot: undefined, wal, contents: await wal.readAll() };
 }
 
+/** Whether the WAL's member and cluster IDs are those a new-cluster start with `cfg` makes. */
+function _bootstrappedFromFlags(
+  cfg: ServerConfig,
+  metadata: { nodeId: bigint; clusterId: bigint },
+): boolean {
+  const members = initialMembers(cfg);
+  if (!members.some((m) => m.id === metadata.nodeId)) return false;
+  return computeClusterId(members.map((m) => m.id)) === metadata.clusterId;
+}
+
 async function _restart(
   cfg: ServerConfig,
   log: Logger,
@@ -288,10 +298,13 @@ async function _restart(
   storage.append(entries);
   const rawNode = new RawNode(_raftConfig(cfg, metadata.nodeId, storage));
   // A crash between creating the WAL and saving the bootstrap entries leaves an empty log:
-  // bootstrap again, exactly as the first start would have.
+  // bootstrap again, exactly as the first start would have. Only a member that bootstrapped
+  // a new cluster from these flags, though (its WAL's cluster ID is the one --initial-cluster
+  // makes): a member added at runtime joined a cluster whose ID came from its peers, and its
+  // log comes from the leader; it restarts with an empty log, as etcd's restartNode does.
   const emptyLog = snapshot === undefined && contents.entries.length === 0 &&
     contents.hardState.commit === 0;
-  if (emptyLog) {
+  if (emptyLog && _bootstrappedFromFlags(cfg, metadata)) {
     const members = initialMembers(cfg);
     const peers: Peer[] = members
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

@@ -20,11 +20,13 @@ export const LEASES_PATH = "/leases";
 /** How long one forwarded renewal may take (etcd bounds it by the request timeout). */
 const _FORWARD_TIMEOUT_MS = 3000;
 
-function _renewLocal(core: EtcdServer, id: bigint): number {
+async function _renewLocal(core: EtcdServer, id: bigint): Promise<number> {
   try {
-    return core.lessor.renew(id);
+    // An expired lease is answered once its revoke is applied (etcd lessor.Renew).
+    return await core.lessor.renewAfterRevoke(id, AbortSignal.timeout(core.requestTimeoutMs));
   } catch (error) {
     if (error instanceof LeaseNotFoundError) throw ErrLeaseNotFound;
+    if (error instanceof DOMException && error.name === "TimeoutError") throw ErrTimeout;
     throw error;
   }
 }
@@ -35,7 +37,7 @@ function _renewLocal(core: EtcdServer, id: bigint): number {
  */
 export async function renewLease(core: EtcdServer, id: bigint): Promise<number> {
   try {
-    return _renewLocal(core, id);
+    return await _renewLocal(core, id);
   } catch (error) {
     if (!(error instanceof NotPrimaryError)) throw error;
   }
@@ -95,7 +97,7 @@ export async function serveLeaseRenewal(
   clearTimeout(timer);
   let ttl: number;
   try {
-    ttl = _renewLocal(core, id);
+    ttl = await _renewLocal(core, id);
   } catch (error) {
     if (error === ErrLeaseNotFound) {
       return new Response("lease not found\n", { status: 404 });

@@ -33,7 +33,7 @@ import { type ConfChange, ConfChangeType } from "../raft/mod.ts";
 import type { EtcdServer } from "./etcd_server.ts";
 import { peerClientFor } from "./cluster_peer_client.ts";
 import { computeMemberId } from "../ids/mod.ts";
-import { type Member, memberJson } from "./membership.ts";
+import { type Member, memberJson, promoteContextJson } from "./membership.ts";
 import { serverLearnerPromoteFailures, serverLearnerPromoteSuccesses } from "./metrics.ts";
 
 const _encoder = new TextEncoder();
@@ -197,13 +197,14 @@ async function _promote(core: EtcdServer, id: bigint, signal?: AbortSignal): Pro
   const learnerMatch = progress?.get(id)?.match ?? 0;
   if (learnerMatch < leaderMatch * _LEARNER_READY_RATIO) throw ErrMemberLearnerNotReady;
   if (core.cfg.strictReconfigCheck && !_readyToAddVoter(core)) throw ErrMemberNotEnoughStarted;
-  const promoted: Member = { ...member, isLearner: false, name: "", clientUrls: [] };
+  // etcd's promotion context: the ID and IsPromote, so that every member (etcd or detcd)
+  // applies it as a promotion and keeps the member's URLs and attributes.
   await _propose(core, {
     type: ConfChangeType.ConfChangeAddNode,
     nodeId: id,
-    context: _encoder.encode(memberJson(promoted)),
+    context: _encoder.encode(promoteContextJson(id)),
   }, signal);
-  return core.cluster.members.get(id) ?? promoted;
+  return core.cluster.members.get(id) ?? { ...member, isLearner: false };
 }
 
 /** The peer path etcd forwards MemberPromote on (`/members/promote/<decimal id>`). */

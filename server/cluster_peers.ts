@@ -21,9 +21,11 @@ import {
   handlePeerRequest,
   PeerHttpError,
   type PeerServerHooks,
+  servePlainHttp,
   serveVerifyingTls,
   SnapshotStatus,
   Transport as PeerTransport,
+  type VerifyingTlsServer,
   type VerifyingTlsServerOptions,
 } from "../rafthttp/mod.ts";
 import { type Message, MessageType } from "../raft/mod.ts";
@@ -34,6 +36,7 @@ import { goUrlString } from "../ids/mod.ts";
 import type { Logger } from "./log.ts";
 import { memberJson } from "./membership.ts";
 import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
+import { HASHKV_PATH, serveHashKV } from "./cluster_hashkv.ts";
 import { PROMOTE_PATH_PREFIX, servePromote } from "./cluster_membership.ts";
 import { peerTlsOptions, releasePeerClient } from "./cluster_peer_client.ts";
 import { rejectedConnectionFields, tlsPolicy } from "./tls_policy.ts";
@@ -121,7 +124,8 @@ export class ClusterPeers {
       if (url.protocol === "https:") {
         this.#servers.push(this.#listenTls(url, hostname, port, handler));
       } else {
-        this.#servers.push(Deno.serve(options, handler));
+        // node:http rather than Deno.serve: etcd's `GET /members/hashkv` carries a body.
+        this.#servers.push(this.#watchListening(servePlainHttp(options, handler), url));
       }
       this.#log.named("embed").info("now serving peer traffic", {
         address: `${hostname}:${port}`,
@@ -133,8 +137,8 @@ export class ClusterPeers {
    * A TLS peer listener. With a trusted CA or `--peer-client-cert-auth` it requires and
    * verifies client certificates (etcd TLSInfo.ServerConfig: RequireAndVerifyClientCert),
    * and with a CN, host name, CRL or cipher suite restriction it checks each connection
-   * (server/tls_policy.ts). `Deno.serve` can do neither, so those cases are served by
-   * `node:https`.
+   * (server/tls_policy.ts). `Deno.serve` can do neither (nor read the body of etcd's
+   * `GET /members/hashkv`), so TLS peer listeners are served by `node:https`.
    */
   #listenTls(
     url: URL,
@@ -150,12 +154,6 @@ export class ClusterPeers {
     const keyPem = Deno.readTextFileSync(tls.keyFile);
     const requestCert = tls.trustedCaFile !== "" || tls.clientCertAuth;
     const policy = tlsPolicy(tls, this.#cfg.cipherSuites);
-    if (!requestCert && !policy.active) {
-      return Deno.serve(
-        { hostname, port, onListen: () => {}, cert: certPem, key: keyPem },
-        handler,
-      );
-    }
     const options: VerifyingTlsServerOptions = { hostname, port, certPem, keyPem, requestCert };
     if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
     if (policy.active) {
@@ -167,23 +165,25 @@ export class ClusterPeers {
           rejectedConnectionFields(socket, error),
         );
     }
-    const server = serveVerifyingTls(options, handler);
+    return this.#watchListening(serveVerifyingTls(options, handler), url);
+  }
+
+  /** A listener that cannot bind stops the member. */
+  #watchListening(server: VerifyingTlsServer, url: URL): ClosableServer {
     server.listening.catch((error) => {
-      this.#log.error("peer listener failed", {
-        address: `${hostname}:${port}`,
-        error: String(error),
-      });
+      this.#log.error("peer listener failed", { address: url.host, error: String(error) });
       if (this.#core.fatalError === undefined) this.#core.fatalError = error;
       void this.#core.stop();
     });
     return server;
   }
 
-  /** Forwarded lease renewals, and `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
+  /** Forwarded lease renewals, promotions, hashes, and `/members` with exact 64-bit IDs (etcd marshals `membership.Member` numbers). */
   async #extra(request: Request): Promise<Response | undefined> {
     const path = new URL(request.url).pathname;
     if (path.startsWith(LEASES_PATH)) return await serveLeaseRenewal(this.#core, request);
     if (path.startsWith(PROMOTE_PATH_PREFIX)) return await servePromote(this.#core, request);
+    if (path === HASHKV_PATH) return serveHashKV(this.#core, request, this.#log);
     if (path !== "/members" || request.method !== "GET") return undefined;
     const members = this.#core.cluster.sortedMembers().map(memberJson);
     return new Response(`[${members.join(",")}]\n`, {

@@ -867,10 +867,6 @@ function _validate(
  */
 export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
   ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
-  [
-    "experimental-corrupt-check-time",
-    "the periodic corruption check between members is not implemented",
-  ],
   ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
   ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
   ["proxy-failure-wait", "it only matters with the v2 proxy, which detcd does not implement"],

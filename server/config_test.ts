@@ -257,7 +257,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     const [args, env] of [
       [["--experimental-enable-v2v3=/v2/"], {}],
       [[], { ETCD_EXPERIMENTAL_ENABLE_V2V3: "/v2/" }],
-      [["--experimental-corrupt-check-time=1m"], {}],
+      [["--experimental-enable-lease-checkpoint"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
   ) {
@@ -268,7 +268,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
       ok(error instanceof ConfigError, String(error));
       equal(error.exitCode, 2);
       ok(
-        /--(experimental-enable-v2v3|experimental-corrupt-check-time|log-package-levels) is not supported by detcd/
+        /--(experimental-enable-v2v3|experimental-enable-lease-checkpoint|log-package-levels) is not supported by detcd/
           .test(error.message),
         error.message,
       );

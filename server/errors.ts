@@ -24,6 +24,7 @@ export const ServerErrorCode = {
   FutureRev: "FutureRev",
   KeyNotFound: "KeyNotFound",
   NoSpace: "NoSpace",
+  Corrupt: "Corrupt",
   LeaseNotFound: "LeaseNotFound",
   LeaseExist: "LeaseExist",
   LeaseTTLTooLarge: "LeaseTTLTooLarge",
@@ -117,6 +118,11 @@ export const ErrKeyNotFound: ServerError = _define(
 export const ErrNoSpace: ServerError = _define(
   ServerErrorCode.NoSpace,
   "etcdserver: mvcc: database space exceeded",
+);
+/** `ErrCorrupt`: the CORRUPT alarm is raised; writes are refused (etcd applierV3Corrupt). */
+export const ErrCorrupt: ServerError = _define(
+  ServerErrorCode.Corrupt,
+  "etcdserver: corrupt cluster",
 );
 /** `lease.ErrLeaseNotFound`. */
 export const ErrLeaseNotFound: ServerError = _define(

@@ -42,7 +42,12 @@ import type { ServerConfig } from "./config.ts";
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type Bootstrapped } from "./bootstrap.ts";
-import { attributesJson, parseMemberJson, RaftCluster } from "./membership.ts";
+import {
+  attributesJson,
+  parseConfChangeContext,
+  parseMemberJson,
+  RaftCluster,
+} from "./membership.ts";
 import { recoverStore, saveStore, V2Store } from "../v2store/mod.ts";
 import { applyV2Request, type ApplyV2Result } from "./apply_v2.ts";
 import { AlarmStore, BackendQuota } from "./quota.ts";
@@ -480,6 +485,11 @@ export class EtcdServer implements ApplyTarget {
     }
   }
 
+  /** etcd's ReqTimeout: 5 s plus two election timeouts. */
+  get requestTimeoutMs(): number {
+    return this.#requestTimeoutMs;
+  }
+
   /** The raft commit index. */
   get committedIndex(): number {
     return this.raft.status().hardState.commit;
@@ -905,9 +915,20 @@ export class EtcdServer implements ApplyTarget {
     switch (cc.type) {
       case ConfChangeType.ConfChangeAddNode:
       case ConfChangeType.ConfChangeAddLearnerNode: {
-        const member = parseMemberJson(_decoder.decode(cc.context ?? new Uint8Array(0)));
+        const context = parseConfChangeContext(_decoder.decode(cc.context ?? new Uint8Array(0)));
+        const member = context.member;
         if (member.id !== cc.nodeId) throw new Error("apply: conf change ID differs from member");
         const known = this.cluster.members.get(member.id);
+        if (context.isPromote) {
+          // etcd's PromoteMember: the learner becomes a voter, everything else stays.
+          if (known !== undefined) this.cluster.addMember({ ...known, isLearner: false }, be);
+          this.log.info("promote member", {
+            "cluster-id": this.clusterId.toString(16),
+            "local-member-id": this.memberId.toString(16),
+            "promoted-member-id": member.id.toString(16),
+          });
+          break;
+        }
         if (known !== undefined && known.name !== "") {
           member.name = known.name;
           member.clientUrls = known.clientUrls;

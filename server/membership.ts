@@ -95,6 +95,25 @@ export function parseMemberJson(text: string): Member {
   };
 }
 
+/**
+ * etcd's ConfChange context for a promotion (membership.ConfigChangeContext with IsPromote, as
+ * etcdserver.PromoteMember marshals it: a Member with only its ID, so `peerURLs` is null).
+ */
+export function promoteContextJson(id: bigint): string {
+  return `{"id":${id.toString()},"peerURLs":null,"isPromote":true}`;
+}
+
+/**
+ * Parses a ConfChangeAddNode/AddLearnerNode context: the member, and whether it promotes a
+ * learner (etcd's ConfigChangeContext.IsPromote) rather than adding a member.
+ */
+export function parseConfChangeContext(text: string): { member: Member; isPromote: boolean } {
+  const member = parseMemberJson(text);
+  const quoted = text.replace(/"id"\s*:\s*(\d+)/, `"id":"$1"`);
+  const raw = JSON.parse(quoted) as { isPromote?: boolean };
+  return { member, isPromote: raw.isPromote === true };
+}
+
 /** The cluster as one member sees it. */
 export class RaftCluster {
   readonly localId: bigint;

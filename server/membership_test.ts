@@ -1,5 +1,12 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { type Member, memberJson, parseMemberJson, RaftCluster } from "./membership.ts";
+import {
+  type Member,
+  memberJson,
+  parseConfChangeContext,
+  parseMemberJson,
+  promoteContextJson,
+  RaftCluster,
+} from "./membership.ts";
 import { saveStore, V2Store } from "../v2store/mod.ts";
 
 // What etcd 3.4.23 put into the ConfChange context of its bootstrap entry (read from the WAL
@@ -111,4 +118,19 @@ Deno.test("membership changes land in the v2 store under /0, as etcd writes them
   deepStrictEqual(back.local(), cluster.local());
   deepStrictEqual([...back.removed], [0x42n]);
   strictEqual(back.version, "3.4.0");
+});
+
+Deno.test("a promotion's ConfChange context is etcd's ConfigChangeContext with IsPromote", () => {
+  // etcd 3.4 etcdserver.PromoteMember marshals ConfigChangeContext{Member{ID}, IsPromote: true}:
+  // the embedded Member's fields first, PeerURLs a nil slice (null), then isPromote.
+  const id = 10501334649042878790n; // above 2^63: must survive as text
+  const text = promoteContextJson(id);
+  strictEqual(text, `{"id":10501334649042878790,"peerURLs":null,"isPromote":true}`);
+  const parsed = parseConfChangeContext(text);
+  strictEqual(parsed.isPromote, true);
+  strictEqual(parsed.member.id, id);
+  // An add (etcd's MemberAdd context has no isPromote) is not a promotion.
+  const add = parseConfChangeContext(`{"id":5,"peerURLs":["http://a:2380"],"isLearner":true}`);
+  strictEqual(add.isPromote, false);
+  strictEqual(add.member.isLearner, true);
 });

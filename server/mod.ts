@@ -8,7 +8,7 @@
  */
 
 export { EtcdServer as EtcdServerCore } from "./etcd_server.ts";
-export { checkInitialHashKV } from "./corruption.ts";
+export { checkInitialHashKV, CorruptionMonitor, DataInconsistencyError } from "./corruption.ts";
 export { newAuthTokenProvider, type TokenIndexes } from "./auth_tokens.ts";
 export type { TokenProvider } from "../auth/mod.ts";
 export { bootstrap, type Bootstrapped, initialMembers, memberPaths } from "./bootstrap.ts";

@@ -14,6 +14,7 @@ const _EXPECTED: Record<ServerErrorCode, [StatusCode, string]> = {
   FutureRev: [Status.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"],
   KeyNotFound: [Status.INVALID_ARGUMENT, "etcdserver: key not found"],
   NoSpace: [Status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"],
+  Corrupt: [Status.DATA_LOSS, "etcdserver: corrupt cluster"],
   LeaseNotFound: [Status.NOT_FOUND, "etcdserver: requested lease not found"],
   LeaseExist: [Status.FAILED_PRECONDITION, "etcdserver: lease already exists"],
   LeaseTTLTooLarge: [Status.OUT_OF_RANGE, "etcdserver: too large lease TTL"],
