@@ -26,6 +26,7 @@
  */
 
 import { X509Certificate } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import {
   dnsResolver,
   type Logger,
@@ -143,16 +144,11 @@ async function _validateSecureEndpoints(
       reasons.push(`${JSON.stringify(endpoint)} is insecure`);
       continue;
     }
-    const address = endpoint.slice("https://".length);
-    const { hostname, port } = _splitHostPort(dialable(address));
+    const { hostname, port } = _splitHostPort(dialable(endpoint.slice("https://".length)));
     try {
       await dial(hostname, port);
     } catch (error) {
-      reasons.push(
-        `${JSON.stringify(endpoint)} failed to dial (dial tcp ${address}: ${
-          (error as Error).message
-        })`,
-      );
+      reasons.push(`${JSON.stringify(endpoint)} failed to dial (${(error as Error).message})`);
       continue;
     }
     valid.push(endpoint);
@@ -184,11 +180,31 @@ function _loadCaProblem(caFile: string): string | undefined {
   return undefined;
 }
 
-/** Opens a TCP connection to check the endpoint listens, then closes it. */
+/**
+ * Opens a TCP connection to check the endpoint listens, then closes it. Fails with Go's
+ * wording, which names the address dialled: `dial tcp 127.0.0.1:2379: connect: connection
+ * refused`.
+ */
 async function _dialTcp(hostname: string, port: number): Promise<void> {
-  const signal = AbortSignal.timeout(VALIDATE_DIAL_TIMEOUT_MS);
-  const conn = await Deno.connect({ hostname, port, signal });
-  conn.close();
+  let address = hostname;
+  try {
+    address = (await lookup(hostname, { family: 0, verbatim: false })).address;
+  } catch {
+    throw new Error(`dial tcp: lookup ${hostname}: no such host`);
+  }
+  const shown = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  try {
+    const signal = AbortSignal.timeout(VALIDATE_DIAL_TIMEOUT_MS);
+    const conn = await Deno.connect({ hostname: address, port, signal });
+    conn.close();
+  } catch (error) {
+    const reason = error instanceof Deno.errors.ConnectionRefused
+      ? "connect: connection refused"
+      : error instanceof DOMException && error.name === "TimeoutError"
+      ? "i/o timeout"
+      : (error as Error).message;
+    throw new Error(`dial tcp ${shown}: ${reason}`);
+  }
 }
 
 function _splitHostPort(address: string): { hostname: string; port: number } {

@@ -51,7 +51,7 @@ function fakeDial(dialled: string[]) {
     dialled.push(`${hostname}:${port}`);
     return hostname === "a.example.test"
       ? Promise.resolve()
-      : Promise.reject(new Error("connect: connection refused"));
+      : Promise.reject(new Error(`dial tcp 10.0.0.2:${port}: connect: connection refused`));
   };
 }
 
@@ -102,7 +102,7 @@ Deno.test("discoverEndpoints() without --insecure-discovery keeps only https end
   deepStrictEqual(lines[2]!.fields.endpoints, ["https://a.example.test.:2379"]);
   strictEqual(
     lines[2]!.fields.error,
-    '"https://b.example.test.:2379" failed to dial (dial tcp b.example.test.:2379: ' +
+    '"https://b.example.test.:2379" failed to dial (dial tcp 10.0.0.2:2379: ' +
       'connect: connection refused),"http://c.example.test.:2379" is insecure',
   );
 });
