@@ -18,7 +18,7 @@
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
-import { etcdctl, run, serverCommand, type ServerProcess, spawnServer } from "./_harness.ts";
+import { run, serverCommand, type ServerProcess, spawnServer } from "./_harness.ts";
 import { DNSMASQ_AVAILABLE, type SrvHost, startDnsmasq } from "./_dnsmasq.ts";
 import { retryCtl, startCluster } from "./_proxy_cluster.ts";
 
