@@ -15,6 +15,11 @@
  * member 1 is left, so every connection reaches it); grpc-proxies on 29320 (red, insecure,
  * with a dead `--endpoints` so that only discovery can make it work) and 29330 (red,
  * validated: nothing is left and it serves through its `--endpoints`).
+ *
+ * A second test takes the production path: a TLS member behind `_etcd-client-ssl-tls._tcp`
+ * (etcd's e2e fixtures: server.crt has SAN localhost and 127.0.0.1), a validated grpc-proxy
+ * with `--cacert` dialling it with TLS (member on 29200, proxy on 29210, DNS on 29054), and a
+ * validated gateway with `--trusted-ca-file` that passes etcdctl's TLS through (29220).
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
@@ -181,6 +186,90 @@ Deno.test({
       await Promise.all(spawned.map((p) => p.stop(3000)));
       await Promise.all(spawned.map((p) => p.drained()));
       await cluster.stop();
+      await dns.stop();
+    }
+  },
+});
+
+const FIXTURES = "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures";
+const FIXTURES_AVAILABLE = await Deno.stat(`${FIXTURES}/ca.crt`).then(() => true, () => false);
+const TLS_DNS_PORT = 29054;
+const TLS_MEMBER_PORT = 29200;
+const TLS_PROXY = "127.0.0.1:29210";
+const TLS_GATEWAY = "127.0.0.1:29220";
+
+Deno.test({
+  name: "proxy discovery-srv: _etcd-client-ssl records, TLS to the member through both proxies",
+  ignore: !DNSMASQ_AVAILABLE || !FIXTURES_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dns = await startDnsmasq(TLS_DNS_PORT, [{
+      name: `_etcd-client-ssl-tls._tcp.${DOMAIN}`,
+      target: "localhost",
+      port: TLS_MEMBER_PORT,
+    }]);
+    const env = { DETCD_DNS_RESOLVER: dns.address };
+    const root = await Deno.makeTempDir({ prefix: "detcd-proxy-srv-tls-" });
+    const url = `https://127.0.0.1:${TLS_MEMBER_PORT}`;
+    const peer = `http://127.0.0.1:${TLS_MEMBER_PORT + 1}`;
+    const ca = `--cacert=${FIXTURES}/ca.crt`;
+    const member = spawnServer("detcd", [
+      "--data-dir",
+      `${root}/m`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=default=${peer}`,
+      `--cert-file=${FIXTURES}/server.crt`,
+      `--key-file=${FIXTURES}/server.key.insecure`,
+    ], { endpoint: `127.0.0.1:${TLS_MEMBER_PORT}` });
+    const processes = [member];
+    const spawn = (args: string[], listen: string) => {
+      const process = spawnServer("detcd", args, { endpoint: listen, env });
+      processes.push(process);
+      return process;
+    };
+    try {
+      // Discovery validates at start, so the member must listen first.
+      await retryCtl(url, [ca, "endpoint", "health"], 30_000);
+      const proxy = spawn([
+        "grpc-proxy",
+        "start",
+        `--discovery-srv=${DOMAIN}`,
+        "--discovery-srv-name=tls",
+        ca,
+        `--endpoints=127.0.0.1:${DEAD_PORT}`,
+        `--listen-addr=${TLS_PROXY}`,
+      ], TLS_PROXY);
+      const gateway = spawn([
+        "gateway",
+        "start",
+        `--discovery-srv=${DOMAIN}`,
+        "--discovery-srv-name=tls",
+        `--trusted-ca-file=${FIXTURES}/ca.crt`,
+        `--listen-addr=${TLS_GATEWAY}`,
+      ], TLS_GATEWAY);
+      // The proxy is plain towards etcdctl and TLS towards the member it found.
+      await proxy.waitFor("started gRPC proxy");
+      match(proxy.log, /"msg":"using validated discovered SRV endpoints"/);
+      strictEqual((await retryCtl(TLS_PROXY, ["put", "tls", "found"])).stdout, "OK\n");
+      // The gateway moves etcdctl's TLS bytes to the member untouched.
+      await gateway.waitFor("ready to proxy client requests");
+      ok(
+        gateway.log.includes(`"endpoints":["localhost.:${TLS_MEMBER_PORT}"]`),
+        gateway.log,
+      );
+      strictEqual(
+        (await retryCtl(`https://${TLS_GATEWAY}`, [ca, "get", "tls", "--print-value-only"]))
+          .stdout,
+        "found\n",
+      );
+    } finally {
+      await Promise.all(processes.map((p) => p.stop(3000)));
+      await Promise.all(processes.map((p) => p.drained()));
+      await Deno.remove(root, { recursive: true }).catch(() => {});
       await dns.stop();
     }
   },
