@@ -62,7 +62,10 @@ export interface DiscoverOptions {
   dial?: (hostname: string, port: number) => Promise<void>;
 }
 
-/** Thrown when both SRV lookups fail; etcd prints the message and exits with status 1. */
+/**
+ * Thrown when both SRV lookups fail (or `DETCD_DNS_RESOLVER` is malformed); etcd prints the
+ * message and exits with status 1.
+ */
 export class DiscoveryLookupError extends Error {
   /** Process exit status, as etcd's os.Exit(1). */
   readonly exitCode = 1;
@@ -74,10 +77,10 @@ export class DiscoveryLookupError extends Error {
  */
 export async function discoverEndpoints(options: DiscoverOptions): Promise<DiscoveredEndpoints> {
   if (options.domain === "") return { endpoints: [], records: [] };
-  const resolver = options.resolver ??
-    dnsResolver(nameServerFromEnv(Deno.env.get("DETCD_DNS_RESOLVER")));
   let found: DiscoveredEndpoints;
   try {
+    const resolver = options.resolver ??
+      dnsResolver(nameServerFromEnv(Deno.env.get("DETCD_DNS_RESOLVER")));
     found = await srvClients(resolver, {
       service: "etcd-client",
       domain: options.domain,

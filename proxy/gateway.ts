@@ -4,6 +4,8 @@
  * endpoint that refuses a connection out of rotation for `--retry-delay`, after which a monitor
  * dials it again. It sees bytes only: TLS, gRPC and HTTP pass through untouched.
  *
+ * With `--discovery-srv` the endpoints come from DNS SRV records (proxy/discovery.ts).
+ *
  * Log lines are etcd's (zap, JSON): "ready to proxy client requests", "deactivated endpoint",
  * "failed to activate endpoint (stay inactive for another interval)", "activated".
  *
