@@ -4,6 +4,8 @@
  * endpoint that refuses a connection out of rotation for `--retry-delay`, after which a monitor
  * dials it again. It sees bytes only: TLS, gRPC and HTTP pass through untouched.
  *
+ * With `--discovery-srv` the endpoints come from DNS SRV records (proxy/discovery.ts).
+ *
  * Log lines are etcd's (zap, JSON): "ready to proxy client requests", "deactivated endpoint",
  * "failed to activate endpoint (stay inactive for another interval)", "activated".
  *
@@ -11,6 +13,7 @@
  */
 
 import { createLogger, type Logger } from "../server/mod.ts";
+import { dialable, discoverEndpoints, DiscoveryLookupError } from "./discovery.ts";
 import { FlagError, type FlagSpec, flagUsage, parseFlags } from "./flags.ts";
 
 /** The flags of `gateway start`, with etcd 3.4's defaults. */
@@ -105,7 +108,7 @@ export function startTcpProxy(options: TcpProxyOptions): TcpProxy {
     : MONITOR_INTERVAL_DEFAULT_MS;
   const remotes: _Remote[] = options.endpoints.map((address) => ({
     address,
-    ...splitHostPort(address),
+    ...splitHostPort(dialable(address)),
     active: true,
   }));
   let pickCount = 0;
@@ -215,7 +218,8 @@ function _closeQuietly(closer: { close(): void }): void {
 }
 
 /** The addresses a host name stands for, enough for the listen-address check. */
-async function _lookupHost(hostname: string): Promise<string[]> {
+async function _lookupHost(name: string): Promise<string[]> {
+  const hostname = name.endsWith(".") ? name.slice(0, -1) : name;
   if (/^[\d.]+$/.test(hostname) || hostname.includes(":")) return [hostname];
   if (hostname === "localhost") return ["127.0.0.1", "::1"];
   const found: string[] = [];
@@ -249,17 +253,26 @@ export async function runGateway(args: readonly string[]): Promise<number> {
     console.error(flagUsage("etcd gateway start", GATEWAY_FLAGS));
     return help ? 0 : 2;
   }
-  if (values.text("discovery-srv") !== "" || values.text("discovery-srv-name") !== "") {
-    console.error(
-      "detcd gateway: --discovery-srv (DNS SRV discovery) is not supported by this build; " +
-        "give the cluster with --endpoints",
-    );
-    return 2;
+  const base = createLogger({ logger: "zap", level: "info", outputs: ["stderr"] });
+  const log = base.named("tcpproxy");
+  let discovered;
+  try {
+    discovered = await discoverEndpoints({
+      domain: values.text("discovery-srv"),
+      serviceName: values.text("discovery-srv-name"),
+      insecure: values.bool("insecure-discovery"),
+      caFile: values.text("trusted-ca-file"),
+      log: base,
+    });
+  } catch (error) {
+    if (!(error instanceof DiscoveryLookupError)) throw error;
+    console.error(error.message);
+    return error.exitCode;
   }
-  const log = createLogger({ logger: "zap", level: "info", outputs: ["stderr"] }).named(
-    "tcpproxy",
-  );
-  const endpoints = values.list("endpoints").map(stripSchema);
+  // As etcd: the SRV records' targets when discovery found any, else --endpoints.
+  const endpoints = discovered.records.length > 0
+    ? discovered.records.map((record) => `${record.target}:${record.port}`)
+    : values.list("endpoints").map(stripSchema);
   let listen;
   try {
     for (const endpoint of endpoints) splitHostPort(endpoint);

@@ -6,8 +6,8 @@
  * server metrics; the path etcd 3.5 gave them), `/health` and, with `--enable-pprof`,
  * `/debug/pprof/`. etcd 3.4's proxy serves no JSON gateway (`/v3/...`), nor does this one.
  *
- * Flags not implemented are refused at start with exit status 2: `--discovery-srv`,
- * `--discovery-srv-name`, `--experimental-leasing-prefix`.
+ * `--discovery-srv` finds the cluster's client endpoints in DNS (proxy/discovery.ts). The one
+ * flag not implemented, `--experimental-leasing-prefix`, is refused at start with exit status 2.
  *
  * @module
  */
@@ -32,6 +32,7 @@ import {
 import { ErrPermissionDenied, type HttpHandler, METHODS } from "../rpc/mod.ts";
 import { RangeCache } from "./cache.ts";
 import { clusterProxy, register } from "./cluster.ts";
+import { dialable, discoverEndpoints, DiscoveryLookupError } from "./discovery.ts";
 import { FlagError, type FlagSpec, flagUsage, type FlagValues, parseFlags } from "./flags.ts";
 import { forwardService } from "./forward.ts";
 import { splitHostPort, untilSignal } from "./gateway.ts";
@@ -142,13 +143,6 @@ function _checkArgs(values: FlagValues): void {
   }
   if (prefix !== "" && ttl > 0 && values.text("advertise-client-url") === "") {
     throw new _StartError(`invalid advertise-client-url ""`, 1);
-  }
-  if (values.text("discovery-srv") !== "" || values.text("discovery-srv-name") !== "") {
-    throw new _StartError(
-      "detcd grpc-proxy: --discovery-srv (DNS SRV discovery) is not supported by this build; " +
-        "give the cluster with --endpoints",
-      2,
-    );
   }
   if (values.text("experimental-leasing-prefix") !== "") {
     throw new _StartError(
@@ -321,8 +315,26 @@ async function _start(values: FlagValues): Promise<GrpcProxy> {
   const clusterTls = _upstreamTls(values, log);
   const listenTls = await _listenTls(values, log);
   const listen = splitHostPort(values.text("listen-addr"));
+  let discovered;
+  try {
+    discovered = await discoverEndpoints({
+      domain: values.text("discovery-srv"),
+      serviceName: values.text("discovery-srv-name"),
+      insecure: values.bool("insecure-discovery"),
+      // etcd validates the discovered endpoints with the cluster-side CA (--cacert).
+      caFile: values.text("cacert"),
+      log,
+    });
+  } catch (error) {
+    if (!(error instanceof DiscoveryLookupError)) throw error;
+    throw new _StartError(error.message, error.exitCode);
+  }
+  // As etcd's mustNewClient: the discovered endpoints if any survived, else --endpoints.
+  const endpoints = discovered.endpoints.length > 0
+    ? discovered.endpoints.map(dialable)
+    : values.list("endpoints");
   const upstream = new Upstream({
-    endpoints: values.list("endpoints"),
+    endpoints,
     tls: clusterTls,
     maxSendBytes: values.int("max-send-bytes"),
     maxRecvBytes: values.int("max-recv-bytes"),

@@ -13,6 +13,9 @@
  * records fails with the https lookup's error); detcd combines both lists as etcd 3.5 does
  * and fails only when neither yields a member.
  *
+ * The client side, `_etcd-client-ssl[-name]._tcp` and `_etcd-client[-name]._tcp` (etcd's
+ * `srv.GetClient`), is here too: `grpc-proxy start` and `gateway start` find the cluster with it.
+ *
  * The resolver is the system's. For tests only, `DETCD_DNS_RESOLVER=ip:port` names another
  * DNS server for the SRV lookups and the address lookups of their targets.
  *
@@ -209,4 +212,54 @@ export async function dnsClusterNames(
     }
   }
   return { entries, errors };
+}
+
+/** etcd's GetSRVService: `service[-ssl][-serviceName]` for the scheme. */
+export function srvService(
+  service: string,
+  serviceName: string,
+  scheme: "http" | "https",
+): string {
+  const base = scheme === "https" ? `${service}-ssl` : service;
+  return serviceName === "" ? base : `${base}-${serviceName}`;
+}
+
+/** Client endpoints found in DNS: URLs, and the SRV records they came from, index for index. */
+export interface SrvClients {
+  /** `https://target:port` then `http://target:port`; the target keeps its root dot. */
+  endpoints: string[];
+  records: SrvRecord[];
+}
+
+/**
+ * etcd's srv.GetClient: the https records of `_<service>-ssl[-serviceName]._tcp.domain`, then
+ * the http records of `_<service>[-serviceName]._tcp.domain`. Throws etcd's
+ * "dns lookup errors: <https error> and <http error>" only when both lookups fail.
+ */
+export async function srvClients(
+  resolver: Resolver,
+  query: { service: string; domain: string; serviceName: string },
+): Promise<SrvClients> {
+  const found: SrvClients = { endpoints: [], records: [] };
+  const errors: Error[] = [];
+  for (const scheme of ["https", "http"] as const) {
+    let records: SrvRecord[];
+    try {
+      records = await resolver.lookupSrv(
+        srvService(query.service, query.serviceName, scheme),
+        query.domain,
+      );
+    } catch (error) {
+      errors.push(error as Error);
+      continue;
+    }
+    for (const record of records) {
+      found.endpoints.push(`${scheme}://${_joinHostPort(record.target, record.port)}`);
+      found.records.push(record);
+    }
+  }
+  if (errors.length === 2) {
+    throw new Error(`dns lookup errors: ${errors[0]!.message} and ${errors[1]!.message}`);
+  }
+  return found;
 }

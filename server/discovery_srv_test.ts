@@ -4,7 +4,14 @@
 // used, with the -name suffix; a scheme mismatch and a failed lookup give etcd's errors.
 // Method: a fake Resolver with fixed SRV and address tables.
 import { deepStrictEqual, rejects } from "node:assert/strict";
-import { dnsClusterNames, nameServerFromEnv, type Resolver, srvCluster } from "./discovery_srv.ts";
+import {
+  dnsClusterNames,
+  nameServerFromEnv,
+  type Resolver,
+  srvClients,
+  srvCluster,
+  srvService,
+} from "./discovery_srv.ts";
 
 function fakeResolver(
   srv: Record<string, { target: string; port: number }[]>,
@@ -119,4 +126,48 @@ Deno.test("nameServerFromEnv() reads ip:port and refuses anything else", () => {
     thrown = (error as Error).message;
   }
   deepStrictEqual(thrown, 'DETCD_DNS_RESOLVER must be ip:port, got "localhost"');
+});
+
+Deno.test("srvClients() lists https then http client records with the -name suffix, and fails only when both lookups fail", async () => {
+  // Goal: etcd's srv.GetClient. The ssl records come first as https URLs, the plain ones as
+  // http URLs; targets keep their root dot (Go's LookupSRV answers them so); the records are
+  // returned index for index with the URLs; one failed lookup is not an error, two are.
+  const resolver = fakeResolver({
+    "_etcd-client-ssl-red._tcp.example.test": [{ target: "a.example.test.", port: 2379 }],
+    "_etcd-client-red._tcp.example.test": [
+      { target: "b.example.test.", port: 2379 },
+      { target: "b.example.test.", port: 22379 },
+    ],
+    "_etcd-client._tcp.example.test": [{ target: "c.example.test.", port: 2379 }],
+  }, HOSTS);
+  const red = await srvClients(resolver, {
+    service: "etcd-client",
+    domain: "example.test",
+    serviceName: "red",
+  });
+  deepStrictEqual(red.endpoints, [
+    "https://a.example.test.:2379",
+    "http://b.example.test.:2379",
+    "http://b.example.test.:22379",
+  ]);
+  deepStrictEqual(red.records.map((r) => `${r.target}:${r.port}`), [
+    "a.example.test.:2379",
+    "b.example.test.:2379",
+    "b.example.test.:22379",
+  ]);
+  const plain = await srvClients(resolver, {
+    service: "etcd-client",
+    domain: "example.test",
+    serviceName: "",
+  });
+  deepStrictEqual(plain.endpoints, ["http://c.example.test.:2379"]);
+  await rejects(
+    srvClients(resolver, { service: "etcd-client", domain: "example.test", serviceName: "blue" }),
+    {
+      message: "dns lookup errors: lookup _etcd-client-ssl-blue._tcp.example.test: no such host " +
+        "and lookup _etcd-client-blue._tcp.example.test: no such host",
+    },
+  );
+  deepStrictEqual(srvService("etcd-client", "", "https"), "etcd-client-ssl");
+  deepStrictEqual(srvService("etcd-server", "x", "http"), "etcd-server-x");
 });

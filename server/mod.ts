@@ -145,6 +145,15 @@ export {
   reportDiscoveryFailure,
 } from "./discovery_bootstrap.ts";
 export {
+  dnsResolver,
+  nameServerFromEnv,
+  type Resolver,
+  type SrvClients,
+  srvClients,
+  type SrvRecord,
+  srvService,
+} from "./discovery_srv.ts";
+export {
   DiscoveryError,
   DiscoveryProtocolError,
   joinCluster,
