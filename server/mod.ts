@@ -142,9 +142,11 @@ export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/
 export {
   discoverInitialCluster,
   type DiscoveryHooks,
+  fallsBackToProxy,
   reportDiscoveryFailure,
 } from "./discovery_bootstrap.ts";
 export {
+  discoveryCluster,
   DiscoveryError,
   DiscoveryProtocolError,
   joinCluster,
@@ -152,6 +154,7 @@ export {
 } from "./discovery.ts";
 export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
+export { peerClientFor } from "./cluster_peer_client.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export {
