@@ -816,6 +816,12 @@ function _validate(
       `--election-timeout[${cfg.electionTimeoutMs}ms] is too long, and should be set less than 50000ms`,
     );
   }
+  if (cfg.proxy !== "off" && cfg.discoverySrv !== "") {
+    fail(
+      "--proxy with --discovery-srv is not supported by detcd (its v2 proxy takes the cluster " +
+        "from --initial-cluster or --discovery)",
+    );
+  }
   // etcd's config.validate lets a (possible) v2 proxy go without advertised client URLs.
   const mayBeProxy = cfg.proxy !== "off" ||
     (cfg.discovery !== "" && cfg.discoveryFallback === "proxy");
