@@ -8,8 +8,8 @@
  * - The director keeps the endpoints: the client URLs `refresh` returns (asked at start and
  *   every `refreshIntervalMs`, every second while none is known), in random order; an endpoint
  *   that failed is left out for `failureWaitMs`.
- * - Upstream requests go over HTTP/1.1 on a fresh connection each, with etcd's transport
- *   timeouts: `dialTimeoutMs` to connect, `writeTimeoutMs` for each write, `readTimeoutMs` for
+ * - Upstream requests go over HTTP/1.1, on kept-alive connections (up to 128 idle per
+ *   endpoint, as etcd's transport), with etcd's transport timeouts: `dialTimeoutMs` to connect, `writeTimeoutMs` for each write, `readTimeoutMs` for
  *   each read of the answer (0: no limit). Hop-by-hop headers are dropped both ways.
  * - The proxy's own paths: `/v2/config/local/proxy` (its endpoints) and `/metrics` (the
  *   process's metrics and `etcd_proxy_*`). `readonly` answers anything but GET with 501.
@@ -102,6 +102,7 @@ export class V2Proxy {
   #closed = false;
   #announced = false;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #pool = new _Pool();
   /** What the client listeners serve. */
   readonly handler: HttpHandler;
 
@@ -131,6 +132,7 @@ export class V2Proxy {
     this.#closed = true;
     clearTimeout(this.#timer);
     for (const timer of this.#timers) clearTimeout(timer);
+    this.#pool.closeAll();
   }
 
   #schedule(): void {
@@ -217,7 +219,7 @@ export class V2Proxy {
     for (const endpoint of endpoints) {
       let response: Response;
       try {
-        response = await _roundTrip(endpoint.url, request, body, this.#options);
+        response = await _roundTrip(endpoint.url, request, body, this.#options, this.#pool);
       } catch (error) {
         _droppedTotal.inc({ method, proxying_error: "failed_sending_request" });
         this.#log().info(
@@ -330,35 +332,71 @@ async function _dial(
   return conn;
 }
 
-/** Sends `request` (its body already read) to `endpoint`; resolves once the head arrived. */
+/** etcd's DefaultMaxIdleConnsPerHost: idle kept-alive connections per endpoint. */
+const _MAX_IDLE_PER_ENDPOINT = 128;
+
+/** Idle kept-alive connections to the endpoints, by origin. */
+class _Pool {
+  readonly #idle = new Map<string, _ConnReader[]>();
+
+  take(key: string): _ConnReader | undefined {
+    return this.#idle.get(key)?.pop();
+  }
+
+  put(key: string, reader: _ConnReader): void {
+    let list = this.#idle.get(key);
+    if (list === undefined) this.#idle.set(key, list = []);
+    if (list.length >= _MAX_IDLE_PER_ENDPOINT) _close(reader.conn);
+    else list.push(reader.reused());
+  }
+
+  closeAll(): void {
+    for (const list of this.#idle.values()) for (const reader of list) _close(reader.conn);
+    this.#idle.clear();
+  }
+}
+
+/**
+ * Sends `request` (its body already read) to `endpoint`; resolves once the head arrived. An
+ * idle kept-alive connection is used when there is one; if the member had closed it (nothing
+ * came back), the request goes once more on a new connection, as Go's transport retries.
+ */
 async function _roundTrip(
   endpoint: URL,
   request: Request,
   body: Uint8Array | undefined,
   options: V2ProxyOptions,
+  pool: _Pool,
 ): Promise<Response> {
   const incoming = new URL(request.url);
-  const conn = await _dial(endpoint, options);
-  let handedOver = false;
-  try {
-    const headers = new Headers(request.headers);
-    for (const name of _SINGLE_HOP) headers.delete(name);
-    headers.delete("content-length");
-    let head = `${request.method} ${incoming.pathname}${incoming.search} HTTP/1.1\r\n`;
-    // The client's Host goes through, as Go's reverse proxy keeps req.Host.
-    head += `host: ${request.headers.get("host") ?? incoming.host}\r\n`;
-    for (const [name, value] of headers) if (name !== "host") head += `${name}: ${value}\r\n`;
-    if (body !== undefined && body.length > 0) head += `content-length: ${body.length}\r\n`;
-    head += "\r\n";
-    const bytes = _encoder.encode(head);
-    const all = body === undefined || body.length === 0 ? bytes : _concat(bytes, body);
-    await _writeAll(conn, all, options.writeTimeoutMs);
-    const reader = new _ConnReader(conn, options.readTimeoutMs);
-    const response = await _readResponse(reader, request.method === "HEAD");
-    handedOver = true;
-    return response;
-  } finally {
-    if (!handedOver) _close(conn);
+  const headers = new Headers(request.headers);
+  for (const name of _SINGLE_HOP) headers.delete(name);
+  headers.delete("content-length");
+  let head = `${request.method} ${incoming.pathname}${incoming.search} HTTP/1.1\r\n`;
+  // The client's Host goes through, as Go's reverse proxy keeps req.Host.
+  head += `host: ${request.headers.get("host") ?? incoming.host}\r\n`;
+  for (const [name, value] of headers) if (name !== "host") head += `${name}: ${value}\r\n`;
+  if (body !== undefined && body.length > 0) head += `content-length: ${body.length}\r\n`;
+  head += "\r\n";
+  const bytes = _encoder.encode(head);
+  const all = body === undefined || body.length === 0 ? bytes : _concat(bytes, body);
+  const key = endpoint.origin;
+  for (let attempt = 0;; attempt++) {
+    const pooled = attempt === 0 ? pool.take(key) : undefined;
+    const reader = pooled ??
+      new _ConnReader(await _dial(endpoint, options), options.readTimeoutMs);
+    try {
+      await _writeAll(reader.conn, all, options.writeTimeoutMs);
+      return await _readResponse(
+        reader,
+        request.method === "HEAD",
+        (reusable) => reusable ? pool.put(key, reader) : _close(reader.conn),
+      );
+    } catch (error) {
+      _close(reader.conn);
+      if (pooled !== undefined && !reader.answered) continue;
+      throw error;
+    }
   }
 }
 
@@ -394,6 +432,8 @@ class _ConnReader {
   readonly #timeoutMs: number;
   #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   #eof = false;
+  /** Whether any byte of the current answer arrived. */
+  answered = false;
 
   constructor(conn: Deno.Conn, timeoutMs: number) {
     this.conn = conn;
@@ -409,8 +449,15 @@ class _ConnReader {
       this.#eof = true;
       return false;
     }
+    this.answered = true;
     this.#buffer = _concat(this.#buffer, chunk.subarray(0, n));
     return true;
+  }
+
+  /** Ready for the next exchange on the same connection. */
+  reused(): this {
+    this.answered = false;
+    return this;
   }
 
   get buffered(): Uint8Array {
@@ -443,12 +490,21 @@ function _indexOfCrlf(bytes: Uint8Array): number {
   return -1;
 }
 
-async function _readResponse(reader: _ConnReader, isHead: boolean): Promise<Response> {
+/**
+ * Reads one answer. `release` gets the connection back once a body of known length (or none)
+ * was read, with whether it may carry another request.
+ */
+async function _readResponse(
+  reader: _ConnReader,
+  isHead: boolean,
+  release: (reusable: boolean) => void,
+): Promise<Response> {
   const statusLine = await reader.line();
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
+  const match = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
   if (match === null) throw new Error(`malformed HTTP response "${statusLine}"`);
-  const status = Number(match[1]);
-  const statusText = match[2] ?? "";
+  const minor = match[1];
+  const status = Number(match[2]);
+  const statusText = match[3] ?? "";
   const headers = new Headers();
   for (;;) {
     const line = await reader.line();
@@ -459,10 +515,14 @@ async function _readResponse(reader: _ConnReader, isHead: boolean): Promise<Resp
   }
   const chunked = (headers.get("transfer-encoding") ?? "").toLowerCase().includes("chunked");
   const lengthText = headers.get("content-length");
+  const connection = (headers.get("connection") ?? "").toLowerCase();
+  const keepAlive = minor === "1"
+    ? !connection.includes("close")
+    : connection.includes("keep-alive");
   for (const name of _SINGLE_HOP) headers.delete(name);
   const noBody = isHead || status === 204 || status === 304 || (status >= 100 && status < 200);
   if (noBody) {
-    _close(reader.conn);
+    release(keepAlive && reader.buffered.length === 0);
     return new Response(null, { status, statusText, headers });
   }
   if (!chunked && lengthText !== null) {
@@ -476,7 +536,7 @@ async function _readResponse(reader: _ConnReader, isHead: boolean): Promise<Resp
       }
     }
     const bytes = reader.take(length);
-    _close(reader.conn);
+    release(keepAlive && reader.buffered.length === 0);
     return new Response(status === 205 ? null : bytes, { status, statusText, headers });
   }
   // A stream (a v2 watch, the gateway's watch): relayed chunk by chunk as it arrives.

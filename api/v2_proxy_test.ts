@@ -180,3 +180,77 @@ Deno.test("V2Proxy relays a streamed answer as it comes, and honours the read ti
     await up.server.shutdown();
   }
 });
+
+function _closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // closed already
+  }
+}
+
+/** A raw HTTP/1.1 upstream answering "ok"; `closeAfterOne` drops each connection after one. */
+function _rawUpstream(closeAfterOne: boolean) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stats = { accepted: 0 };
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      stats.accepted++;
+      conns.add(conn);
+      (async () => {
+        const buffer = new Uint8Array(4096);
+        let text = "";
+        try {
+          for (;;) {
+            const n = await conn.read(buffer);
+            if (n === null) break;
+            text += new TextDecoder().decode(buffer.subarray(0, n));
+            while (text.includes("\r\n\r\n")) {
+              text = text.slice(text.indexOf("\r\n\r\n") + 4);
+              await conn.write(
+                new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+              );
+              if (closeAfterOne) throw new Error("closing");
+            }
+          }
+        } catch {
+          // closed
+        }
+        if (conns.delete(conn)) _closeQuietly(conn);
+      })();
+    }
+  })().catch(() => {});
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats,
+    close: () => {
+      listener.close();
+      for (const conn of conns) _closeQuietly(conn);
+      conns.clear();
+    },
+  };
+}
+
+Deno.test("V2Proxy keeps connections alive and retries once on one the member closed", async () => {
+  for (const closeAfterOne of [false, true]) {
+    const up = _rawUpstream(closeAfterOne);
+    const proxy = await V2Proxy.start(_options([up.url]));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const response = await proxy.handler(
+          new Request("http://p/v2/keys/x", { method: "PUT", body: "value=1" }),
+        );
+        equal(await response.text(), "ok");
+        // Let the upstream's close reach us before the next request.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      equal(up.stats.accepted, closeAfterOne ? 3 : 1);
+      deepStrictEqual(proxy.endpoints(), [up.url]);
+    } finally {
+      proxy.close();
+      up.close();
+    }
+  }
+});
