@@ -20,6 +20,7 @@
 import { Counter, Histogram, register, Registry } from "prom-client";
 import type { HttpHandler } from "../rpc/mod.ts";
 import type { Logger } from "../server/mod.ts";
+import { remoteAddress } from "./_http1.ts";
 import { accessController } from "./access_control.ts";
 
 /** etcd's defaultRefreshInterval: from it up, an empty endpoint list is retried every second. */
@@ -372,6 +373,12 @@ async function _roundTrip(
   const headers = new Headers(request.headers);
   for (const name of _SINGLE_HOP) headers.delete(name);
   headers.delete("content-length");
+  // Go's maybeSetForwardedFor: the client's IP after any the request carried.
+  const client = remoteAddress(request);
+  if (client !== undefined) {
+    const prior = headers.get("x-forwarded-for");
+    headers.set("x-forwarded-for", prior === null ? client.host : `${prior}, ${client.host}`);
+  }
   let head = `${request.method} ${incoming.pathname}${incoming.search} HTTP/1.1\r\n`;
   // The client's Host goes through, as Go's reverse proxy keeps req.Host.
   head += `host: ${request.headers.get("host") ?? incoming.host}\r\n`;

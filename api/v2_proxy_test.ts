@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { createLogger } from "../server/mod.ts";
+import { startHttpServer } from "./http_server.ts";
 import { V2Proxy, type V2ProxyOptions } from "./v2_proxy.ts";
 
 const _log = createLogger({ logger: "zap", level: "error", outputs: ["stderr"] });
@@ -252,5 +253,22 @@ Deno.test("V2Proxy keeps connections alive and retries once on one the member cl
       proxy.close();
       up.close();
     }
+  }
+});
+
+Deno.test("V2Proxy behind its HTTP listener adds the client to X-Forwarded-For", async () => {
+  const up = _upstream(() => new Response("ok"));
+  const proxy = await V2Proxy.start(_options([up.url]));
+  const listener = await startHttpServer({ host: "127.0.0.1", port: 0, http: proxy.handler });
+  try {
+    const response = await fetch(`http://127.0.0.1:${listener.port}/v2/keys/x`, {
+      headers: { "x-forwarded-for": "10.0.0.1" },
+    });
+    equal(await response.text(), "ok");
+    equal(up.seen[0]!.headers.get("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+  } finally {
+    await listener.close();
+    proxy.close();
+    await up.server.shutdown();
   }
 });
