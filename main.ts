@@ -101,10 +101,12 @@ function _checkDataDir(cfg: ServerConfig): string | undefined {
   return undefined;
 }
 
-function _logStart(cfg: ServerConfig, log: Logger): void {
+function _logStart(cfg: ServerConfig, log: Logger, member: boolean): void {
   const main = log.named("etcdmain");
   main.info(`etcd Version: ${ETCD_VERSION}`);
   main.info(`detcd on Deno ${Deno.version.deno} (${Deno.build.os}/${Deno.build.arch})`);
+  // A v2 proxy has no member settings to show (etcd's embed prints them).
+  if (!member) return;
   const embed = log.named("embed");
   embed.info(`name = ${cfg.name}`);
   embed.info(`data dir = ${cfg.dataDir}`);
@@ -126,9 +128,9 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     return 2;
   }
   for (const warning of warnings) log.named("etcdmain").warn(warning);
-  _logStart(cfg, log);
   // etcd's identifyDataDir: a data dir that holds `proxy` restarts the v2 proxy.
   const kind = _dataDirKind(cfg);
+  _logStart(cfg, log, !(kind === "proxy" || (kind === "empty" && cfg.proxy !== "off")));
   if (kind === "both") {
     log.named("etcdmain").error("invalid datadir; both member and proxy directories exist");
     return 1;
