@@ -18,12 +18,13 @@
 
 import { parse as parseYaml } from "yaml";
 import { inspectDb } from "./backend/mod.ts";
-import { type Etcd, sdNotify, startEtcd } from "./embed/mod.ts";
+import { type Etcd, proxyDir, sdNotify, startEtcd, startProxy } from "./embed/mod.ts";
 import {
   ConfigError,
   createLogger,
   discoverInitialCluster,
   ETCD_VERSION,
+  fallsBackToProxy,
   goUrlString,
   helpText,
   type Logger,
@@ -102,10 +103,12 @@ function _checkDataDir(cfg: ServerConfig): string | undefined {
   return undefined;
 }
 
-function _logStart(cfg: ServerConfig, log: Logger): void {
+function _logStart(cfg: ServerConfig, log: Logger, member: boolean): void {
   const main = log.named("etcdmain");
   main.info(`etcd Version: ${ETCD_VERSION}`);
   main.info(`detcd on Deno ${Deno.version.deno} (${Deno.build.os}/${Deno.build.arch})`);
+  // A v2 proxy has no member settings to show (etcd's embed prints them).
+  if (!member) return;
   const embed = log.named("embed");
   embed.info(`name = ${cfg.name}`);
   embed.info(`data dir = ${cfg.dataDir}`);
@@ -127,7 +130,28 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     return 2;
   }
   for (const warning of warnings) log.named("etcdmain").warn(warning);
-  _logStart(cfg, log);
+  // etcd's identifyDataDir: a data dir that holds `proxy` restarts the v2 proxy.
+  const kind = _dataDirKind(cfg);
+  _logStart(cfg, log, !(kind === "proxy" || (kind === "empty" && cfg.proxy !== "off")));
+  if (kind === "both") {
+    log.named("etcdmain").error("invalid datadir; both member and proxy directories exist");
+    return 1;
+  }
+  if (kind === "proxy") {
+    if (log.format === "zap") {
+      log.named("etcdmain").info("server has been already initialized", {
+        "data-dir": cfg.dataDir,
+        "dir-type": "proxy",
+      });
+    } else {
+      log.named("etcdmain").info(
+        "the server is already initialized as proxy before, starting as etcd proxy...",
+      );
+    }
+  }
+  if (kind === "proxy" || (kind === "empty" && cfg.proxy !== "off")) {
+    return await _serveProxy(cfg, log);
+  }
   const problem = _checkDataDir(cfg);
   if (problem !== undefined) {
     log.named("etcdmain").error(problem);
@@ -136,6 +160,7 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   try {
     cfg = await discoverInitialCluster(cfg, log);
   } catch (error) {
+    if (fallsBackToProxy(cfg, log, error as Error)) return await _serveProxy(cfg, log);
     return reportDiscoveryFailure(cfg, log, error as Error);
   }
   let server: Etcd;
@@ -179,6 +204,51 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   } finally {
     for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
   }
+}
+
+/** What the data dir holds, as etcd's identifyDataDir sees it. */
+function _dataDirKind(cfg: ServerConfig): "empty" | "member" | "proxy" | "both" {
+  const has = (path: string) => {
+    try {
+      return Deno.statSync(path).isDirectory;
+    } catch {
+      return false;
+    }
+  };
+  const member = has(`${cfg.dataDir}/member`);
+  const proxy = has(proxyDir(cfg));
+  return member && proxy ? "both" : member ? "member" : proxy ? "proxy" : "empty";
+}
+
+/** Runs the v2 proxy (docs/v2-proxy.md) until SIGTERM or SIGINT; returns the exit status. */
+async function _serveProxy(cfg: ServerConfig, log: Logger): Promise<number> {
+  let proxy;
+  try {
+    Deno.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+    proxy = await startProxy(cfg, log);
+  } catch (error) {
+    log.named("etcdmain").error(`cannot start the proxy: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    sdNotify("READY=1", Deno.env.toObject());
+  } catch (error) {
+    log.named("etcdmain").error(
+      `failed to notify systemd for readiness: ${(error as Error).message}`,
+    );
+  }
+  const { promise: signalled, resolve } = Promise.withResolvers<Deno.Signal>();
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const handler = () => resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  const signal = await signalled;
+  const name = signal === "SIGTERM" ? "terminated" : "interrupt";
+  log.named("pkg/osutil").info(`received ${name} signal, shutting down...`);
+  for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+  await proxy.stop();
+  return 0;
 }
 
 /**

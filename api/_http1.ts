@@ -67,6 +67,12 @@ export function serveHttp1(socket: Socket, initial: Buffer, handler: HttpHandler
           break;
         }
         pending = pending.subarray(parsed.consumedBytes);
+        if (socket.remoteAddress !== undefined) {
+          _remoteAddresses.set(parsed.request, {
+            host: socket.remoteAddress,
+            port: socket.remotePort ?? 0,
+          });
+        }
         let response: Response;
         try {
           response = await handler(parsed.request);
@@ -139,6 +145,12 @@ function _parseRequest(
 }
 
 const _rawTargets = new WeakMap<Request, string>();
+const _remoteAddresses = new WeakMap<Request, { host: string; port: number }>();
+
+/** The client's address of a request read by {@link serveHttp1} (Go's Request.RemoteAddr). */
+export function remoteAddress(request: Request): { host: string; port: number } | undefined {
+  return _remoteAddresses.get(request);
+}
 
 /**
  * The request target as the client sent it (the URL of a Request has `..` and `.` resolved,

@@ -52,6 +52,8 @@ export const MAX_SEND_BYTES_DEFAULT = 2 ** 31 - 1;
 const STREAM_INPUT_QUEUE_MAX = 64;
 /** Bytes of a new connection read at most before deciding between HTTP/1.1 and HTTP/2. */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+/** The first byte of a TLS record carrying a handshake (a ClientHello opens with it). */
+const TLS_HANDSHAKE = 0x16;
 
 /** Options of `startGrpcServer`. */
 export interface GrpcServerOptions {
@@ -86,6 +88,14 @@ export interface GrpcServerOptions {
   http?: HttpHandler | undefined;
   /** Serve TLS only (an `https://` client URL); plain connections are refused. */
   tls?: GrpcTlsOptions | undefined;
+  /**
+   * With `tls`: serve plain connections too on the same port (etcd's `http://` and `https://`
+   * client URLs naming one address). Each connection's first byte decides (0x16 opens a TLS
+   * handshake); plain HTTP/1.1 requests then go to `plainHttp` (default `http`).
+   */
+  plainToo?: boolean | undefined;
+  /** The HTTP/1.1 handler of plain connections when `plainToo`. */
+  plainHttp?: HttpHandler | undefined;
   /**
    * Which HTTP/2 implementation serves gRPC: `grpc-js` (Deno's node:http2 under
    * @grpc/grpc-js) or `native` (our own, `h2/`). Default: the `DETCD_GRPC_TRANSPORT`
@@ -159,7 +169,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
   const verify = options.tls?.verifyConnection;
   const certificateRequested = options.tls?.clientCertAuth ?? false;
-  const onConnection = (socket: net.Socket): void => {
+  const onConnection = (socket: net.Socket, initial?: Buffer): void => {
     if (verify !== undefined && socket instanceof tls.TLSSocket) {
       const refused = verify(socket, certificateRequested);
       if (refused !== undefined) {
@@ -189,20 +199,63 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         socket.unshift(first);
         injector.injectConnection(socket);
       } else {
-        serveHttp1(socket, first, http);
+        const plain = options.plainHttp !== undefined && !(socket instanceof tls.TLSSocket);
+        serveHttp1(socket, first, plain ? options.plainHttp! : http);
       }
-    });
+    }, initial);
   };
-  const listener = options.tls === undefined
-    ? net.createServer(onConnection)
-    : tls.createServer(_tlsServerOptions(options.tls), onConnection);
-  // Every accepted TCP connection, TLS or not, so that close() can end them all.
-  listener.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  // A failed TLS handshake concerns one client only.
-  listener.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
+  const track = (server: net.Server): void => {
+    // Every accepted TCP connection, TLS or not, so that close() can end them all.
+    server.on("connection", (socket: net.Socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    // A failed TLS handshake concerns one client only.
+    server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
+  };
+  // Plain and TLS on one port: Deno's node:tls cannot start a server-side handshake on an
+  // accepted socket, so TLS connections are relayed to an internal TLS listener on the
+  // loopback. Only this mixed configuration pays for the extra hop.
+  let inner: net.Server | undefined;
+  let listener: net.Server;
+  if (options.tls !== undefined && options.plainToo === true) {
+    const tlsServer = tls.createServer(_tlsServerOptions(options.tls), (s) => onConnection(s));
+    inner = tlsServer;
+    track(tlsServer);
+    await _listen(tlsServer, (done) => tlsServer.listen(0, "127.0.0.1", done));
+    const innerAddress = tlsServer.address();
+    if (innerAddress === null || typeof innerAddress === "string") {
+      throw new Error("no internal TLS address bound");
+    }
+    listener = net.createServer((socket) => {
+      socket.once("data", (chunk: Buffer) => {
+        if (chunk[0] !== TLS_HANDSHAKE) {
+          onConnection(socket, chunk);
+          return;
+        }
+        socket.pause();
+        const upstream = net.connect(innerAddress.port, "127.0.0.1");
+        sockets.add(upstream);
+        upstream.setNoDelay(true);
+        upstream.on("close", () => {
+          sockets.delete(upstream);
+          socket.destroy();
+        });
+        upstream.on("error", () => upstream.destroy());
+        socket.on("close", () => upstream.destroy());
+        upstream.write(chunk);
+        socket.pipe(upstream);
+        upstream.pipe(socket);
+        socket.resume();
+      });
+      socket.on("error", () => socket.destroy());
+    });
+  } else {
+    listener = options.tls === undefined
+      ? net.createServer((s) => onConnection(s))
+      : tls.createServer(_tlsServerOptions(options.tls), (s) => onConnection(s));
+  }
+  track(listener);
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
     const onListening = () => {
@@ -223,6 +276,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     port: typeof address === "string" ? 0 : address.port,
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
+        inner?.close();
         listener.close(() => resolve());
         for (const connection of connections) connection.close(true);
         injector.destroy();
@@ -256,22 +310,39 @@ function _tlsServerOptions(options: GrpcTlsOptions): tls.TlsOptions {
   return result;
 }
 
-/** Reads until the first bytes tell HTTP/2 from HTTP/1.x, then calls `decide` once. */
-function _route(socket: net.Socket, decide: (first: Buffer) => void): void {
+/** Listens (through `start`), rejecting on a listen error. */
+function _listen(server: net.Server, start: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    start(() => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Reads until the first bytes tell HTTP/2 from HTTP/1.x, then calls `decide` once. `initial`
+ * holds bytes already read from the socket.
+ */
+function _route(socket: net.Socket, decide: (first: Buffer) => void, initial?: Buffer): void {
   let first: Buffer = Buffer.alloc(0);
+  let decided = false;
   const onData = (chunk: Buffer): void => {
     first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
     // A prefix of the preface may still grow into it; anything else has decided already.
     const undecided = first.length < PREFACE.length &&
       PREFACE.subarray(0, first.length).equals(first);
     if (undecided) return;
+    decided = true;
     socket.off("data", onData);
     socket.pause();
     decide(first);
     socket.resume();
   };
-  socket.on("data", onData);
   socket.on("error", () => socket.destroy());
+  if (initial !== undefined) onData(initial);
+  if (!decided) socket.on("data", onData);
 }
 
 function _isHttp2(first: Buffer): boolean {

@@ -30,6 +30,7 @@ export { accessController, type AccessControlOptions } from "./access_control.ts
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
 export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
+export { V2Proxy, type V2ProxyOptions } from "./v2_proxy.ts";
 export {
   countClientRequest,
   enableHandlingTimeHistogram,

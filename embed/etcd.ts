@@ -130,10 +130,28 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
       plainHttp = pprofHandler(plainHttp);
       log.named("embed").info(`pprof is enabled under ${PPROF_PREFIX}/`);
     }
-    for (const url of cfg.listenClientUrls) {
+    for (const { url, both } of _clientListeners(cfg.listenClientUrls)) {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
       const unixPath = _unixSocketPath(url);
+      const httpHandler = (secure: boolean) =>
+        clientHttpHandler(api, services, {
+          endpoints: plainHttp,
+          cors: cfg.cors,
+          hostWhitelist: cfg.hostWhitelist,
+          secure,
+          onRejectedHost: (host) =>
+            log.named("embed").warn("rejecting HTTP request to prevent DNS rebinding attacks", {
+              host,
+            }),
+          enableUi: cfg.enableUi,
+          enableGateway: cfg.enableGrpcGateway,
+          gatewayStreams,
+          v2: v2Server === undefined
+            ? undefined
+            : { server: v2Server, timeoutMs: 5000 + 2 * cfg.electionTimeoutMs },
+          ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core, v2Server) } : {}),
+        });
       const grpc = await startGrpcServer(
         {
           host,
@@ -146,31 +164,24 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics,
           // detcd's console under /ui/; etcd's access controller (--host-whitelist on plain
           // listeners, --cors everywhere) and detcd's cross-site refusal in front.
-          http: clientHttpHandler(api, services, {
-            endpoints: plainHttp,
-            cors: cfg.cors,
-            hostWhitelist: cfg.hostWhitelist,
-            secure,
-            onRejectedHost: (host) =>
-              log.named("embed").warn("rejecting HTTP request to prevent DNS rebinding attacks", {
-                host,
-              }),
-            enableUi: cfg.enableUi,
-            enableGateway: cfg.enableGrpcGateway,
-            gatewayStreams,
-            v2: v2Server === undefined
-              ? undefined
-              : { server: v2Server, timeoutMs: 5000 + 2 * cfg.electionTimeoutMs },
-            ...(cfg.enableV2 ? { v2Cluster: v2ClusterSource(core, v2Server) } : {}),
-          }),
+          http: httpHandler(secure),
+          // http:// and https:// on one address: etcd's cmux serves both on one port.
+          ...(both ? { plainToo: true, plainHttp: httpHandler(false) } : {}),
           tls: secure ? _clientTls(cfg, log) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
       const address = unixPath ?? `${host}:${grpc.port}`;
       clientAddrs.push(address);
+      if (both) clientAddrs.push(address); // one per client URL
       if (secure) {
         log.named("embed").info("serving client traffic securely", { address });
+        if (both) {
+          log.named("embed").info(
+            "serving client traffic insecurely; this is strongly discouraged!",
+            { address },
+          );
+        }
       } else {
         log.named("embed").info(
           "serving client traffic insecurely; this is strongly discouraged!",
@@ -306,6 +317,30 @@ function _keepAlive(cfg: ServerConfig): KeepAlivePolicy {
 
 function _urlText(url: URL): string {
   return `${url.protocol}//${url.host}`;
+}
+
+/**
+ * The client listeners to open: one per address. An `http://` and an `https://` URL naming the
+ * same host and port make one listener serving both (`both`), as etcd's serveCtx does; the
+ * https URL stands for it.
+ */
+export function _clientListeners(urls: readonly URL[]): { url: URL; both: boolean }[] {
+  const byAddress = new Map<string, { url: URL; both: boolean }>();
+  const result: { url: URL; both: boolean }[] = [];
+  for (const url of urls) {
+    const tcp = url.protocol === "http:" || url.protocol === "https:";
+    const key = tcp ? `${url.hostname}:${_hostPort(url).port}` : undefined;
+    const seen = key === undefined ? undefined : byAddress.get(key);
+    if (seen !== undefined && seen.url.protocol !== url.protocol) {
+      seen.both = true;
+      if (url.protocol === "https:") seen.url = url;
+      continue;
+    }
+    const entry = { url, both: false };
+    if (key !== undefined && seen === undefined) byAddress.set(key, entry);
+    result.push(entry);
+  }
+  return result;
 }
 
 function _hostPort(url: URL): { host: string; port: number } {

@@ -6,4 +6,5 @@
  */
 
 export { type Etcd, startEtcd } from "./etcd.ts";
+export { type Proxy, proxyDir, startProxy } from "./proxy.ts";
 export { sdNotify, sockaddrUnix } from "./sd_notify.ts";

@@ -92,6 +92,16 @@ export interface ServerConfig {
   grpcKeepAliveTimeoutMs: number;
   discovery: string;
   discoveryFallback: "proxy" | "exit";
+  /** `--proxy`: run etcd 3.4's v2 HTTP reverse proxy instead of a member (docs/v2-proxy.md). */
+  proxy: "off" | "on" | "readonly";
+  /** `--proxy-failure-wait`: ms an endpoint that failed is left out. */
+  proxyFailureWaitMs: number;
+  /** `--proxy-refresh-interval`: ms between refreshes of the member list. */
+  proxyRefreshIntervalMs: number;
+  /** `--proxy-dial-timeout`, `--proxy-write-timeout`, `--proxy-read-timeout` (ms, 0: none). */
+  proxyDialTimeoutMs: number;
+  proxyWriteTimeoutMs: number;
+  proxyReadTimeoutMs: number;
   discoveryProxy: string;
   discoverySrv: string;
   discoverySrvName: string;
@@ -191,6 +201,12 @@ export function defaultConfig(): ServerConfig {
     grpcKeepAliveTimeoutMs: 20000,
     discovery: "",
     discoveryFallback: "proxy",
+    proxy: "off",
+    proxyFailureWaitMs: 5000,
+    proxyRefreshIntervalMs: 30000,
+    proxyDialTimeoutMs: 1000,
+    proxyWriteTimeoutMs: 5000,
+    proxyReadTimeoutMs: 0,
     discoveryProxy: "",
     discoverySrv: "",
     discoverySrvName: "",

@@ -749,6 +749,12 @@ function _buildConfig(
     discovery: values.text("discovery"),
     discoveryFallback: values.text("discovery-fallback") === "exit" ? "exit" : "proxy",
     discoveryProxy: values.text("discovery-proxy"),
+    proxy: _proxyMode(values.text("proxy")),
+    proxyFailureWaitMs: values.number("proxy-failure-wait"),
+    proxyRefreshIntervalMs: values.number("proxy-refresh-interval"),
+    proxyDialTimeoutMs: values.number("proxy-dial-timeout"),
+    proxyWriteTimeoutMs: values.number("proxy-write-timeout"),
+    proxyReadTimeoutMs: values.number("proxy-read-timeout"),
     discoverySrv: values.text("discovery-srv"),
     discoverySrvName: values.text("discovery-srv-name"),
     experimentalInitialCorruptCheck: values.bool("experimental-initial-corrupt-check"),
@@ -818,7 +824,18 @@ function _validate(
       `--election-timeout[${cfg.electionTimeoutMs}ms] is too long, and should be set less than 50000ms`,
     );
   }
-  if (cfg.listenClientUrls.length > 0 && cfg.advertiseClientUrls.length === 0) {
+  if (cfg.proxy !== "off" && cfg.discoverySrv !== "") {
+    fail(
+      "--proxy with --discovery-srv is not supported by detcd (its v2 proxy takes the cluster " +
+        "from --initial-cluster or --discovery)",
+    );
+  }
+  // etcd's config.validate lets a (possible) v2 proxy go without advertised client URLs.
+  const mayBeProxy = cfg.proxy !== "off" ||
+    (cfg.discovery !== "" && cfg.discoveryFallback === "proxy");
+  if (
+    cfg.listenClientUrls.length > 0 && cfg.advertiseClientUrls.length === 0 && !mayBeProxy
+  ) {
     fail("--advertise-client-urls is required when --listen-client-urls is set explicitly");
   }
   if (given.mode !== "periodic" && given.mode !== "revision") {
@@ -853,7 +870,6 @@ function _validate(
       "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint",
     );
   }
-  if (given.raw.text("proxy") !== "off") fail("detcd does not implement the v2 proxy (--proxy)");
   _refuseUnimplemented(given.raw);
   if (cfg.logger === "capnslog") {
     warnings.push("Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
@@ -869,13 +885,12 @@ export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
   ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
   ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
   ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
-  ["proxy-failure-wait", "it only matters with the v2 proxy, which detcd does not implement"],
-  ["proxy-refresh-interval", "it only matters with the v2 proxy, which detcd does not implement"],
-  ["proxy-dial-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
-  ["proxy-write-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
-  ["proxy-read-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
   ["log-package-levels", "per-package log levels are not implemented; use --log-level"],
 ]);
+
+function _proxyMode(text: string): ServerConfig["proxy"] {
+  return text === "on" || text === "readonly" ? text : "off";
+}
 
 function _refuseUnimplemented(values: _Values): void {
   for (const [name, reason] of REFUSED_FLAGS) {

@@ -157,6 +157,23 @@ export async function joinCluster(options: JoinOptions): Promise<string> {
   }
 }
 
+/**
+ * etcd's v2discovery.GetCluster, for a v2 proxy bootstrapped by discovery: the initial
+ * cluster (`name=url,...`) of the members registered under the discovery URL, without
+ * registering; a full cluster answers its first `size` members at once, otherwise it waits
+ * for `size` registrations.
+ */
+export async function discoveryCluster(
+  options: Pick<JoinOptions, "url" | "proxy" | "log" | "sleep" | "maxRetries">,
+): Promise<string> {
+  const discovery = new _Discovery({ ...options, memberId: 0n, config: "" });
+  try {
+    return await discovery.cluster();
+  } finally {
+    discovery.close();
+  }
+}
+
 /** Builds the fetch client for `--discovery-proxy` (etcd's newProxyFunc), or undefined. */
 function _proxyClient(proxy: string, log: Logger): Deno.HttpClient | undefined {
   if (proxy === "") return undefined;
@@ -233,6 +250,21 @@ class _Discovery {
     const { nodes, size, index } = await this.#checkCluster();
     const all = await this.#waitNodes(nodes, size, index);
     return nodesToCluster(all, size);
+  }
+
+  async cluster(): Promise<string> {
+    let checked: { nodes: V2Node[]; size: number; index: number };
+    try {
+      checked = await this.#checkCluster();
+    } catch (error) {
+      const full = (error as { nodes?: V2Node[] }).nodes;
+      if (error instanceof DiscoveryProtocolError && full !== undefined) {
+        return nodesToCluster(full, full.length);
+      }
+      throw error;
+    }
+    const all = await this.#waitNodes(checked.nodes, checked.size, checked.index);
+    return nodesToCluster(all, checked.size);
   }
 
   async #createSelf(config: string): Promise<void> {

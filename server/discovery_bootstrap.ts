@@ -26,8 +26,6 @@ import { Wal } from "../wal/mod.ts";
 
 /** The exit status of a failed discovery, as etcd exits (1), or 2 for what detcd refuses. */
 export const DISCOVERY_FAILED_EXIT = 1;
-/** `--discovery-fallback proxy` on a full cluster: detcd has no v2 proxy to fall back to. */
-export const DISCOVERY_PROXY_REFUSED_EXIT = 2;
 
 /** What {@link discoverInitialCluster} may be given instead of the real world (tests). */
 export interface DiscoveryHooks {
@@ -167,6 +165,26 @@ function _urlsMapText(cluster: Map<string, URL[]>): string {
 }
 
 /**
+ * Whether a failed discovery makes this member a v2 proxy instead (the cluster is full and
+ * `--discovery-fallback` is `proxy`); logs etcd's line when it does.
+ */
+export function fallsBackToProxy(cfg: ServerConfig, log: Logger, error: Error): boolean {
+  const full = error instanceof DiscoveryError && error.cause instanceof DiscoveryProtocolError &&
+    error.cause.code === "full-cluster";
+  if (!full || cfg.discoveryFallback !== "proxy") return false;
+  const main = log.named("etcdmain");
+  if (log.format === "zap") {
+    main.warn("discovery cluster is full, falling back to proxy", {
+      "fallback-proxy": "proxy",
+      error: error.message,
+    });
+  } else {
+    main.info("discovery cluster full, falling back to proxy");
+  }
+  return true;
+}
+
+/**
  * Logs a failed discovery with etcd's lines (etcdmain/etcd.go startEtcdOrProxyV2), in the
  * words of the configured logger, and returns the exit status.
  */
@@ -179,22 +197,6 @@ export function reportDiscoveryFailure(cfg: ServerConfig, log: Logger, error: Er
     return DISCOVERY_FAILED_EXIT;
   }
   const code = error.cause instanceof DiscoveryProtocolError ? error.cause.code : undefined;
-  if (code === "full-cluster" && cfg.discoveryFallback === "proxy") {
-    if (zap) {
-      main.warn("discovery cluster is full, falling back to proxy", {
-        "fallback-proxy": "proxy",
-        error: error.message,
-      });
-    } else {
-      main.info("discovery cluster full, falling back to proxy");
-    }
-    main.error(
-      "detcd does not implement the v2 proxy that --discovery-fallback=proxy falls back to; " +
-        "start this member with --discovery-fallback=exit, or add it to the running cluster " +
-        "with 'etcdctl member add' and --initial-cluster-state=existing",
-    );
-    return DISCOVERY_PROXY_REFUSED_EXIT;
-  }
   const lines = zap ? _zapLines(cfg, error, code) : _capnslogLines(cfg, error, code);
   for (const [level, text, fields] of lines) main[level](text, fields);
   return DISCOVERY_FAILED_EXIT;

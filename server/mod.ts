@@ -142,6 +142,7 @@ export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/
 export {
   discoverInitialCluster,
   type DiscoveryHooks,
+  fallsBackToProxy,
   reportDiscoveryFailure,
 } from "./discovery_bootstrap.ts";
 export {
@@ -154,6 +155,7 @@ export {
   srvService,
 } from "./discovery_srv.ts";
 export {
+  discoveryCluster,
   DiscoveryError,
   DiscoveryProtocolError,
   joinCluster,
@@ -161,6 +163,7 @@ export {
 } from "./discovery.ts";
 export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
+export { peerClientFor } from "./cluster_peer_client.ts";
 export { serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export {

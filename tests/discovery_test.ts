@@ -2,7 +2,8 @@
 // (`PUT /v2/keys/discovery/<token>/_config/size value=3`); three members started with
 // `--discovery <url>` instead of `--initial-cluster` form one cluster: `member list` shows
 // all three, a put on one is read on another. A fourth member finds the cluster full and
-// exits (1 with --discovery-fallback=exit, 2 with the default `proxy`, which detcd refuses);
+// exits (1 with --discovery-fallback=exit) or, with the default `proxy`, runs as a v2 proxy
+// that serves the cluster's data;
 // a member that lost its data dir re-registers and is told it is a duplicate; a restarted
 // member ignores the token and rejoins from its WAL.
 // Method: real processes on 127.0.0.1 (ports 25500-25599). The discovery service is the
@@ -17,6 +18,7 @@ import {
   type Impl,
   type Member,
   serverCommand,
+  spawnServer,
   startMember,
 } from "./_harness.ts";
 import { retry } from "./cluster_util.ts";
@@ -206,10 +208,27 @@ async function runScenario(scenario: Scenario): Promise<void> {
     const exit = await runToExit("detcd", late(["--discovery-fallback", "exit"]));
     strictEqual(exit.code, 1, exit.output);
     match(exit.output, /discovery: cluster is full/);
-    const proxy = await runToExit("detcd", late([]));
-    strictEqual(proxy.code, 2, proxy.output);
-    match(proxy.output, /discovery cluster full, falling back to proxy/);
-    match(proxy.output, /does not implement the v2 proxy/);
+    // With the default --discovery-fallback=proxy it runs as etcd's v2 proxy: the cluster from
+    // the discovery channel, HTTP requests sent to the members (docs/v2-proxy.md).
+    const proxyArgs = late([]).map((arg) => arg === `${dir}/late` ? `${dir}/late-proxy` : arg);
+    const proxy = spawnServer("detcd", proxyArgs, { endpoint: `127.0.0.1:${basePort + 13}` });
+    try {
+      const value = await retry("a read through the fallback proxy", 20_000, async () => {
+        if (proxy.exited !== undefined) throw new Error(`proxy exited:\n${proxy.log}`);
+        const response = await fetch(`http://127.0.0.1:${basePort + 13}/v3/kv/range`, {
+          method: "POST",
+          body: JSON.stringify({ key: btoa("seed-key") }),
+        });
+        const body = await response.json() as { kvs?: { value: string }[] };
+        return atob(body.kvs?.[0]?.value ?? "");
+      });
+      strictEqual(value, "seed-value");
+      match(proxy.log, /discovery cluster full, falling back to proxy/);
+      const clusterFile = JSON.parse(await Deno.readTextFile(`${dir}/late-proxy/proxy/cluster`));
+      strictEqual(clusterFile.PeerURLs.length, 3);
+    } finally {
+      await proxy.stop();
+    }
 
     // Member 0 again with no data: same name and peer URL, so the same member ID: etcd's
     // duplicate id. With its data dir it restarts from its WAL and ignores the token.
