@@ -9,46 +9,19 @@ import { EtcdGrpcClient } from "../rpc/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 import { retry } from "./cluster_util.ts";
+import { ETCD_AVAILABLE, MixedCluster } from "./_mixed_cluster.ts";
 
-const ETCD = "/usr/bin/etcd";
-const AVAILABLE = await Deno.stat(ETCD).then(() => true, () => false);
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const BASE_PORT = 24080;
+const AVAILABLE = ETCD_AVAILABLE;
 const NAMES = ["d0", "d1", "e2"];
-const client = (i: number) => `127.0.0.1:${BASE_PORT + 2 * i}`;
-const peer = (i: number) => `http://127.0.0.1:${BASE_PORT + 2 * i + 1}`;
-const INITIAL = NAMES.map((name, i) => `${name}=${peer(i)}`).join(",");
+const CLUSTER = new MixedCluster(24080, NAMES, "detcd-mixed");
+const client = (i: number) => CLUSTER.client(i);
 const encoder = new TextEncoder();
 
-function memberArgs(i: number, dataDir: string): string[] {
-  return [
-    `--name=${NAMES[i]}`,
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=http://${client(i)}`,
-    `--advertise-client-urls=http://${client(i)}`,
-    `--listen-peer-urls=${peer(i)}`,
-    `--initial-advertise-peer-urls=${peer(i)}`,
-    `--initial-cluster=${INITIAL}`,
-    "--initial-cluster-token=detcd-mixed",
-    "--initial-cluster-state=new",
-    "--heartbeat-interval=50",
-    "--election-timeout=500",
-    "--snapshot-count=20",
-  ];
-}
-
 function spawn(i: number, dataDir: string): DetcdProcess {
-  const argv = i < 2
-    ? [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, ...memberArgs(i, dataDir)]
-    : [ETCD, ...memberArgs(i, dataDir)];
-  if (i < 2) argv.push("--experimental-snapshot-catchup-entries=5");
-  const child = new Deno.Command("setpriv", {
-    args: ["--pdeathsig", "KILL", "--", ...argv],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  return new DetcdProcess(child, client(i));
+  return CLUSTER.spawn(i, dataDir, {
+    flags: ["--snapshot-count=20"],
+    detcdFlags: ["--experimental-snapshot-catchup-entries=5"],
+  });
 }
 
 async function hashes(indexes: number[]): Promise<string[]> {

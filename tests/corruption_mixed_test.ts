@@ -9,44 +9,15 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 import { retry } from "./cluster_util.ts";
+import { ETCD_AVAILABLE, MixedCluster } from "./_mixed_cluster.ts";
 
-const ETCD = "/usr/bin/etcd";
-const AVAILABLE = await Deno.stat(ETCD).then(() => true, () => false);
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const BASE_PORT = 26520;
+const AVAILABLE = ETCD_AVAILABLE;
 const NAMES = ["d0", "d1", "e2"];
-const client = (i: number) => `127.0.0.1:${BASE_PORT + 2 * i}`;
-const peer = (i: number) => `http://127.0.0.1:${BASE_PORT + 2 * i + 1}`;
-const INITIAL = NAMES.map((name, i) => `${name}=${peer(i)}`).join(",");
-
-function memberArgs(i: number, dataDir: string): string[] {
-  return [
-    `--name=${NAMES[i]}`,
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=http://${client(i)}`,
-    `--advertise-client-urls=http://${client(i)}`,
-    `--listen-peer-urls=${peer(i)}`,
-    `--initial-advertise-peer-urls=${peer(i)}`,
-    `--initial-cluster=${INITIAL}`,
-    "--initial-cluster-token=detcd-corrupt-mixed",
-    "--initial-cluster-state=new",
-    "--heartbeat-interval=50",
-    "--election-timeout=500",
-    "--experimental-corrupt-check-time=1s",
-  ];
-}
+const CLUSTER = new MixedCluster(26520, NAMES, "detcd-corrupt-mixed");
+const client = (i: number) => CLUSTER.client(i);
 
 function spawn(i: number, dataDir: string, extra: string[] = []): DetcdProcess {
-  const argv = i < 2
-    ? [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, ...memberArgs(i, dataDir)]
-    : [ETCD, ...memberArgs(i, dataDir)];
-  const child = new Deno.Command("setpriv", {
-    args: ["--pdeathsig", "KILL", "--", ...argv, ...extra],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  return new DetcdProcess(child, client(i));
+  return CLUSTER.spawn(i, dataDir, { flags: ["--experimental-corrupt-check-time=1s", ...extra] });
 }
 
 /** The hex member ID and leader flag of each member, from `etcdctl endpoint status`. */

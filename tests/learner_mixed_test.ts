@@ -11,41 +11,17 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 import { retry } from "./cluster_util.ts";
+import { ETCD_AVAILABLE, MixedCluster } from "./_mixed_cluster.ts";
 
-const ETCD = "/usr/bin/etcd";
-const AVAILABLE = await Deno.stat(ETCD).then(() => true, () => false);
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const BASE_PORT = 26600;
+const AVAILABLE = ETCD_AVAILABLE;
 /** d*: detcd, e*: etcd; the first three start the cluster, the last two join as learners. */
 const NAMES = ["d0", "d1", "e2", "e3", "d4"];
-const client = (i: number) => `127.0.0.1:${BASE_PORT + 2 * i}`;
-const peer = (i: number) => `http://127.0.0.1:${BASE_PORT + 2 * i + 1}`;
-const initial = (n: number) => NAMES.slice(0, n).map((name, i) => `${name}=${peer(i)}`).join(",");
+const CLUSTER = new MixedCluster(26600, NAMES, "detcd-learner-mixed");
+const client = (i: number) => CLUSTER.client(i);
+const peer = (i: number) => CLUSTER.peer(i);
 
 function spawn(i: number, dataDir: string, clusterSize: number): DetcdProcess {
-  const args = [
-    `--name=${NAMES[i]}`,
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=http://${client(i)}`,
-    `--advertise-client-urls=http://${client(i)}`,
-    `--listen-peer-urls=${peer(i)}`,
-    `--initial-advertise-peer-urls=${peer(i)}`,
-    `--initial-cluster=${initial(clusterSize)}`,
-    "--initial-cluster-token=detcd-learner-mixed",
-    `--initial-cluster-state=${clusterSize === 3 ? "new" : "existing"}`,
-    "--heartbeat-interval=50",
-    "--election-timeout=500",
-  ];
-  const argv = NAMES[i]!.startsWith("d")
-    ? [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, ...args]
-    : [ETCD, ...args];
-  const child = new Deno.Command("setpriv", {
-    args: ["--pdeathsig", "KILL", "--", ...argv],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  return new DetcdProcess(child, client(i));
+  return CLUSTER.spawn(i, dataDir, { clusterSize, state: clusterSize === 3 ? "new" : "existing" });
 }
 
 interface _Status {

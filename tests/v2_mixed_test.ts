@@ -9,51 +9,19 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { DetcdProcess } from "./_server_process.ts";
 import { retry } from "./cluster_util.ts";
+import { ETCD_AVAILABLE, MixedCluster } from "./_mixed_cluster.ts";
 
-const ETCD = "/usr/bin/etcd";
-const AVAILABLE = await Deno.stat(ETCD).then(() => true, () => false);
+const AVAILABLE = ETCD_AVAILABLE;
 const ENABLED = Deno.env.get("V2_MIXED") === "1";
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const BASE_PORT = 25020;
 const NAMES = ["d0", "d1", "e2"];
-const client = (i: number) => `127.0.0.1:${BASE_PORT + 2 * i}`;
-const peer = (i: number) => `http://127.0.0.1:${BASE_PORT + 2 * i + 1}`;
-const INITIAL = NAMES.map((name, i) => `${name}=${peer(i)}`).join(",");
+const CLUSTER = new MixedCluster(25020, NAMES, "detcd-v2-mixed");
+const client = (i: number) => CLUSTER.client(i);
 
 function spawn(i: number, dataDir: string): DetcdProcess {
-  const args = [
-    `--name=${NAMES[i]}`,
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=http://${client(i)}`,
-    `--advertise-client-urls=http://${client(i)}`,
-    `--listen-peer-urls=${peer(i)}`,
-    `--initial-advertise-peer-urls=${peer(i)}`,
-    `--initial-cluster=${INITIAL}`,
-    "--initial-cluster-token=detcd-v2-mixed",
-    "--initial-cluster-state=new",
-    "--heartbeat-interval=50",
-    "--election-timeout=500",
-    "--snapshot-count=20",
-    "--enable-v2",
-  ];
-  const argv = i < 2
-    ? [
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      "--quiet",
-      MAIN,
-      ...args,
-      "--experimental-snapshot-catchup-entries=5",
-    ]
-    : [ETCD, ...args];
-  const child = new Deno.Command("setpriv", {
-    args: ["--pdeathsig", "KILL", "--", ...argv],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  return new DetcdProcess(child, client(i));
+  return CLUSTER.spawn(i, dataDir, {
+    flags: ["--snapshot-count=20", "--enable-v2"],
+    detcdFlags: ["--experimental-snapshot-catchup-entries=5"],
+  });
 }
 
 async function v2(i: number, method: string, path: string, body?: string): Promise<Response> {
