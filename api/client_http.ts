@@ -53,6 +53,7 @@ export function clientHttpHandler(
   if (options.enableUi) {
     plain = uiHandler({
       storage: () => server.storage({ signal: new AbortController().signal, user: undefined }),
+      storageGeneration: () => server.storageGeneration(),
       defrag: () => {
         const progress = server.defragProgress({
           signal: new AbortController().signal,

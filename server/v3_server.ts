@@ -273,6 +273,11 @@ export interface MaintenanceApi {
    */
   authorizeStorage(context: RequestContext): Promise<void>;
   /**
+   * detcd only: the db file's size in bytes, a cheap sign that the page file changed shape
+   * (defragmentation, growth) and a cached `storage` report is stale.
+   */
+  storageGeneration(): number;
+  /**
    * detcd only: how far the defragmentation in progress has got, or undefined when none runs
    * (read-only; the same callers as `storage`).
    */
@@ -726,6 +731,11 @@ export class V3Server implements ServerApi {
     const started = performance.now();
     const pages = pageReport(this.#core.backend.db());
     return { pages, walkMs: performance.now() - started };
+  }
+
+  /** The db file's size: changes when the file grows or is defragmented. */
+  storageGeneration(): number {
+    return this.#core.backend.size();
   }
 
   /** The defragmentation in progress, if any. */

@@ -46,6 +46,11 @@ const _SECURITY_HEADERS: Record<string, string> = {
 
 /** Options of {@link uiHandler}. */
 export interface UiOptions {
+  /**
+   * A value that changes when the page file changes shape (its size): a cached storage report
+   * of another generation is not reused.
+   */
+  storageGeneration?: (() => unknown) | undefined;
   /** The report of `GET /ui/api/storage`, as a JSON-ready object. */
   storage: () => unknown;
   /** The answer of `GET /ui/api/defrag`: the defragmentation in progress, as JSON. */
@@ -67,7 +72,11 @@ export interface UiOptions {
  * `/ui` redirects to `/ui/`.
  */
 export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHandler {
-  const storage = _throttled(options.storage, options.nowMs ?? (() => performance.now()));
+  const storage = _throttled(
+    options.storage,
+    options.nowMs ?? (() => performance.now()),
+    options.storageGeneration ?? (() => 0),
+  );
   return async (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/ui") return _withHeaders(Response.redirect(new URL("/ui/", request.url), 301));
@@ -114,21 +123,32 @@ const _STORAGE_REUSE_MIN_MS = 1000;
 /**
  * `report` computed at most once per period, the period growing with the time it takes: a
  * walk of W ms is reused for W / share - W ms, so that however many consoles ask, the walk
- * holds the event loop for at most a tenth of the time (the member serves requests meanwhile).
+ * holds the event loop for at most a tenth of the time (the member serves requests meanwhile);
+ * a report is never reused once the page file changed generation (a defragmentation).
  * The answer carries `ageMs`, how old it is.
  */
-function _throttled(report: () => unknown, nowMs: () => number): () => unknown {
-  let cached: { value: unknown; doneAtMs: number; reuseMs: number } | undefined;
+function _throttled(
+  report: () => unknown,
+  nowMs: () => number,
+  generation: () => unknown,
+): () => unknown {
+  let cached:
+    | { value: unknown; doneAtMs: number; reuseMs: number; generation: unknown }
+    | undefined;
   return () => {
     const now = nowMs();
-    if (cached !== undefined && now - cached.doneAtMs < cached.reuseMs) {
+    const current = generation();
+    if (
+      cached !== undefined && cached.generation === current &&
+      now - cached.doneAtMs < cached.reuseMs
+    ) {
       return { ...(cached.value as object), ageMs: Math.round(now - cached.doneAtMs) };
     }
     const value = report();
     const doneAtMs = nowMs();
     const walkMs = doneAtMs - now;
     const reuseMs = Math.max(_STORAGE_REUSE_MIN_MS, walkMs / _STORAGE_WALK_SHARE - walkMs);
-    cached = { value, doneAtMs, reuseMs };
+    cached = { value, doneAtMs, reuseMs, generation: current };
     return { ...(value as object), ageMs: 0 };
   };
 }
