@@ -755,6 +755,9 @@ function _buildConfig(
     experimentalCorruptCheckTimeMs: values.durationMs("experimental-corrupt-check-time"),
     experimentalEnableV2v3: values.text("experimental-enable-v2v3"),
     experimentalEnableLeaseCheckpoint: values.bool("experimental-enable-lease-checkpoint"),
+    experimentalEnableLeaseCheckpointPersist: values.bool(
+      "experimental-enable-lease-checkpoint-persist",
+    ),
     experimentalCompactionBatchLimit: values.number("experimental-compaction-batch-limit"),
     experimentalWatchProgressNotifyIntervalMs: values.durationMs(
       "experimental-watch-progress-notify-interval",
@@ -845,10 +848,12 @@ function _validate(
     fail(`--experimental-backend-cache-bytes must be >= 0 (got ${cfg.backendCacheBytes})`);
   }
   if (cfg.maxRequestBytes <= 0) fail("--max-request-bytes must be >0");
-  if (
-    given.raw.bool("experimental-enable-lease-checkpoint-persist") &&
-    !cfg.experimentalEnableLeaseCheckpoint
-  ) {
+  if (cfg.experimentalEnableLeaseCheckpoint && !cfg.experimentalEnableLeaseCheckpointPersist) {
+    warnings.push(
+      "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist",
+    );
+  }
+  if (cfg.experimentalEnableLeaseCheckpointPersist && !cfg.experimentalEnableLeaseCheckpoint) {
     fail(
       "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint",
     );
@@ -867,8 +872,6 @@ function _validate(
  */
 export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
   ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
-  ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
-  ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
   ["proxy-failure-wait", "it only matters with the v2 proxy, which detcd does not implement"],
   ["proxy-refresh-interval", "it only matters with the v2 proxy, which detcd does not implement"],
   ["proxy-dial-timeout", "it only matters with the v2 proxy, which detcd does not implement"],
