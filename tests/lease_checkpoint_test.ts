@@ -1,11 +1,13 @@
 // Goal: lease checkpoints (`--experimental-enable-lease-checkpoint`) keep a lease's TTL counting
 // down across leader changes, as etcd 3.4's do, and interoperate with a real etcd member.
-// Method: 3-member clusters on ports 29500-29517, every detcd member with the test-only
+// Method: clusters on ports 29500-29521, every detcd member with the test-only
 // `DETCD_TEST_LEASE_CHECKPOINT_INTERVAL_MS=1000` (etcd 3.4's interval is 5 minutes and only
 // leases longer than it are checkpointed; see docs/cluster-checks.md).
 // - 3 detcd with the flag: grant a 30 s lease, wait, move leadership twice (`etcdctl
 //   move-leader`): the TTL the new leader reports is what was left, not 30 s.
 // - 3 detcd without it: the same steps, the TTL restarts at 30 s.
+// - 1 detcd restarted (ports 29520-29521): with `-persist` the checkpointed TTL is read back from
+//   the lease bucket; without it the TTL restarts.
 // - 2 detcd + the real etcd, all with the flag: the etcd member applies detcd's checkpoints (as
 //   leader it reports what was left), and detcd applies etcd's clearing checkpoint proposed on
 //   a keep-alive (back on a detcd leader the TTL is the full one again). Skipped without etcd.
@@ -215,6 +217,39 @@ Deno.test({
       failed = false;
     } finally {
       await stopCluster(cluster, failed);
+    }
+  },
+});
+
+Deno.test({
+  name: "1 detcd restarted: the checkpointed TTL survives with -persist, restarts without",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    for (const persist of [true, false]) {
+      const root = await Deno.makeTempDir({ prefix: "detcd-lease-cp-restart-" });
+      const flags = [CHECKPOINT, ...(persist ? [`${CHECKPOINT}-persist`] : [])];
+      let cluster = startCluster(29520, ["detcd"], flags, root);
+      let failed = true;
+      try {
+        await retry("member up", 40_000, () => etcdctlOk(cluster.all, ["put", "boot", "1"]));
+        const id = await grant(cluster, 0);
+        const granted = Date.now();
+        await sleep(5000); // at least 3 checkpoints (1 s interval, 500 ms loop)
+        // A graceful stop commits the backend: nothing is replayed from the WAL on restart.
+        await cluster.members[0]!.stop(5000);
+        cluster = startCluster(29520, ["detcd"], flags, root);
+        const ttl = await retry("restarted", 40_000, () => ttlOf(cluster, 0, id));
+        const elapsed = (Date.now() - granted) / 1000;
+        if (persist) {
+          ok(ttl <= LEASE_TTL - 2, `persist: ttl ${ttl} after ${elapsed} s`);
+        } else {
+          ok(ttl >= LEASE_TTL - 1, `no persist: ttl ${ttl} after ${elapsed} s, reset`);
+        }
+        failed = false;
+      } finally {
+        await stopCluster(cluster, failed);
+      }
     }
   },
 });
