@@ -197,8 +197,20 @@ const _FLAGS: _FlagDef[] = [
   _def("Experimental", "experimental-corrupt-check-time", "duration", "0s", "Check interval."),
   _def("Experimental", "experimental-enable-v2v3", "string", "", "v3 prefix for v2 emulation."),
   _def("Experimental", "experimental-backend-bbolt-freelist-type", "string", "map", "map|array."),
-  _def("Experimental", "experimental-enable-lease-checkpoint", "bool", "false", "Checkpoints."),
-  _def("Experimental", "experimental-enable-lease-checkpoint-persist", "bool", "false", "Persist."),
+  _def(
+    "Experimental",
+    "experimental-enable-lease-checkpoint",
+    "bool",
+    "false",
+    "The leader checkpoints lease remaining TTLs so that they survive leader changes.",
+  ),
+  _def(
+    "Experimental",
+    "experimental-enable-lease-checkpoint-persist",
+    "bool",
+    "false",
+    "Persist checkpointed remaining TTLs (needs experimental-enable-lease-checkpoint).",
+  ),
   _def("Experimental", "experimental-compaction-batch-limit", "int", "1000", "Per batch."),
   // etcd 3.5's flag (3.4 hard-codes 5000): raft entries kept behind a snapshot for followers.
   _def("Experimental", "experimental-snapshot-catchup-entries", "int", "5000", "Catch-up."),
