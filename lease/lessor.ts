@@ -14,6 +14,14 @@
  * `leasepb.Lease{ID, TTL, RemainingTTL}`. On open every lease is restored with its TTL raised to
  * the minimum TTL and no expiry; the store attaches keys to leases as it rebuilds its index.
  *
+ * Checkpoints (etcd's `--experimental-enable-lease-checkpoint`): once a checkpointer is set, the
+ * primary schedules a checkpoint one interval (5 minutes) after a lease is granted, promoted or
+ * checkpointed, for leases whose remaining TTL exceeds the interval.
+ * {@link Lessor.checkpointScheduledLeases} hands the due ones, with their remaining TTL rounded
+ * up to seconds, to the checkpointer, which proposes them through raft; applying them sets
+ * each lease's remaining TTL ({@link Lessor.checkpoint}), and the next promote counts from it
+ * rather than from the granted TTL. A renewal clears it, through raft, first.
+ *
  * @module
  */
 
@@ -42,6 +50,41 @@ export const LEASE_REVOKE_RATE = 1000;
 /** What etcd reports as the remaining TTL of a lease that never expires (MaxInt64 ns). */
 const _FOREVER_SECONDS = 9_223_372_036;
 const _EXPIRED_RETRY_MS = 3000;
+/** Lease checkpoints proposed per second at most (etcd `leaseCheckpointRate`). */
+export const LEASE_CHECKPOINT_RATE = 1000;
+/** The wait between two checkpoints of a lease (etcd `defaultLeaseCheckpointInterval`). */
+export const DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS = 5 * 60_000;
+/** Checkpoints per raft entry at most (etcd `maxLeaseCheckpointBatchSize`). */
+export const MAX_LEASE_CHECKPOINT_BATCH_SIZE = 1000;
+
+/** One lease's remaining TTL to record through raft (etcd `LeaseCheckpoint`). */
+export interface LeaseCheckpoint {
+  id: bigint;
+  /** Seconds; 0 clears the recorded remainder. */
+  remainingTtl: number;
+}
+
+/**
+ * Proposes checkpoints through raft (etcd's `Checkpointer`); resolves once they are applied
+ * here, or rejects when the proposal failed.
+ */
+export type Checkpointer = (checkpoints: LeaseCheckpoint[]) => Promise<void>;
+
+/**
+ * Test-only: `DETCD_TEST_LEASE_CHECKPOINT_INTERVAL_MS` replaces the 5-minute checkpoint interval
+ * (etcd sets its `CheckpointInterval` only in its own tests) so that a cluster test can show
+ * checkpoints in seconds. Read when the server opens its lessor; undefined when unset or invalid.
+ */
+export function testLeaseCheckpointIntervalMs(): number | undefined {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("DETCD_TEST_LEASE_CHECKPOINT_INTERVAL_MS");
+  } catch {
+    return undefined;
+  }
+  const ms = Number(text);
+  return text !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
 
 /** The name of the lease bucket. */
 export const LEASE_BUCKET: Uint8Array = new TextEncoder().encode("lease");
@@ -66,6 +109,8 @@ export interface LessorOptions {
   expiredRetryIntervalMs?: number;
   /** Persist the remaining TTL on checkpoints (etcd 3.4 does not, by default). */
   checkpointPersist?: boolean;
+  /** The wait between checkpoints of a lease; {@link DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS}. */
+  checkpointIntervalMs?: number;
 }
 
 /**
@@ -125,6 +170,10 @@ export class Lessor {
   readonly #minTtl: number;
   readonly #retryMs: number;
   readonly #checkpointPersist: boolean;
+  readonly #checkpointIntervalMs: number;
+  #checkpointer: Checkpointer | undefined;
+  /** When each scheduled checkpoint is due (primary only). */
+  readonly #checkpoints = new LeaseQueue();
   readonly #leases = new Map<bigint, Lease>();
   readonly #items = new Map<string, bigint>();
   readonly #expiry = new LeaseQueue();
@@ -140,6 +189,8 @@ export class Lessor {
     this.#minTtl = options.minLeaseTtlSeconds ?? 0;
     this.#retryMs = options.expiredRetryIntervalMs ?? _EXPIRED_RETRY_MS;
     this.#checkpointPersist = options.checkpointPersist ?? false;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs ??
+      DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS;
     this.#restore();
   }
 
@@ -153,8 +204,21 @@ export class Lessor {
     this.#items.clear();
     this.#expiry.clear();
     this.#restore();
-    if (this.#primary) { for (const lease of this.#leases.values()) this.#refresh(lease, 0); }
+    if (this.#primary) {
+      for (const lease of this.#leases.values()) {
+        this.#refresh(lease, 0);
+        this.#scheduleCheckpoint(lease);
+      }
+    }
     this.#wakeSettleWaiters();
+  }
+
+  /**
+   * Enables checkpoints: from now on the primary schedules them and
+   * {@link checkpointScheduledLeases} proposes them through `checkpointer`.
+   */
+  setCheckpointer(checkpointer: Checkpointer): void {
+    this.#checkpointer = checkpointer;
   }
 
   /** Sets how revoke opens a write transaction on the store. */
@@ -179,6 +243,7 @@ export class Lessor {
     this.#persist(lease, true);
     leaseTtlTotal.observe(lease.ttl);
     leaseGrantedTotal.inc();
+    if (this.#primary) this.#scheduleCheckpoint(lease);
     return lease;
   }
 
@@ -209,7 +274,11 @@ export class Lessor {
     leaseRevokedTotal.inc();
   }
 
-  /** Renews a lease (keep-alive) on the primary; returns its TTL in seconds. */
+  /**
+   * Renews a lease (keep-alive) on the primary; returns its TTL in seconds. The new expiry
+   * counts from the lease's checkpointed remaining TTL while one is set, as etcd 3.4's
+   * does: {@link renewAfterRevoke} clears it through raft first when checkpoints are on.
+   */
   renew(id: bigint): number {
     if (!this.#primary) throw new NotPrimaryError();
     const lease = this.#leases.get(id);
@@ -217,7 +286,6 @@ export class Lessor {
     // An expired lease is waiting for its revoke to pass through raft: "not found" here;
     // renewAfterRevoke waits for the revoke first, as etcd's Renew does.
     if (lease.remainingMs(this.#now()) <= 0) throw new LeaseNotFoundError();
-    lease.remainingTtl = 0;
     this.#refresh(lease, 0);
     leaseRenewedTotal.inc();
     return lease.ttl;
@@ -228,13 +296,25 @@ export class Lessor {
    * to pass through raft: etcd's Renew waits for that revoke and then answers "not found"
    * ({@link LeaseNotFoundError}), or for this lessor to lose the primary role
    * ({@link NotPrimaryError}: the caller asks the new leader). `signal` bounds the wait.
+   *
+   * With checkpoints on, a lease with a checkpointed remaining TTL first has it cleared by a
+   * zero checkpoint through raft (etcd proposes it and waits, ignoring a failure), so every
+   * member forgets it and the renewal counts from the full TTL.
    */
   async renewAfterRevoke(id: bigint, signal?: AbortSignal): Promise<number> {
+    let cleared = false;
     for (;;) {
       if (!this.#primary) throw new NotPrimaryError();
       const lease = this.#leases.get(id);
       if (lease === undefined) throw new LeaseNotFoundError();
-      if (lease.remainingMs(this.#now()) > 0) return this.renew(id);
+      if (lease.remainingMs(this.#now()) > 0) {
+        if (this.#checkpointer !== undefined && lease.remainingTtl > 0 && !cleared) {
+          cleared = true;
+          await this.#checkpointer([{ id, remainingTtl: 0 }]).catch(() => {});
+          continue;
+        }
+        return this.renew(id);
+      }
       signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         const wake = () => {
@@ -257,12 +337,60 @@ export class Lessor {
     for (const wake of [...this.#settleWaiters]) wake();
   }
 
-  /** Applies a checkpoint of the remaining TTL (LeaseCheckpoint through raft). */
+  /**
+   * Applies a checkpoint of the remaining TTL (LeaseCheckpoint through raft): the next promote
+   * counts from it. Persisted with `checkpointPersist`; the primary schedules the next one.
+   */
   checkpoint(id: bigint, remainingTtlSeconds: number): void {
     const lease = this.#leases.get(id);
     if (lease === undefined) return;
     lease.remainingTtl = remainingTtlSeconds;
     if (this.#checkpointPersist) this.#persist(lease, true);
+    if (this.#primary) this.#scheduleCheckpoint(lease);
+  }
+
+  /**
+   * Proposes the due checkpoints (primary only), at most {@link MAX_LEASE_CHECKPOINT_BATCH_SIZE}
+   * per proposal and half of {@link LEASE_CHECKPOINT_RATE} proposals per call (the server calls
+   * it every 500 ms, as etcd's run loop). A failed proposal is dropped, as etcd drops it.
+   */
+  checkpointScheduledLeases(): void {
+    const checkpointer = this.#checkpointer;
+    if (checkpointer === undefined) return;
+    for (let i = 0; i < LEASE_CHECKPOINT_RATE / 2; i++) {
+      const due = this.#primary ? this.findDueCheckpoints(MAX_LEASE_CHECKPOINT_BATCH_SIZE) : [];
+      if (due.length > 0) checkpointer(due).catch(() => {});
+      if (due.length < MAX_LEASE_CHECKPOINT_BATCH_SIZE) return;
+    }
+  }
+
+  /**
+   * Up to `limit` due checkpoints, each taken off the schedule: the remaining TTL rounded up to
+   * seconds, for leases still alive whose remainder is below their TTL (etcd
+   * `findDueScheduledCheckpoints`).
+   */
+  findDueCheckpoints(limit: number): LeaseCheckpoint[] {
+    const due: LeaseCheckpoint[] = [];
+    if (this.#checkpointer === undefined) return due;
+    const now = this.#now();
+    while (due.length < limit) {
+      const head = this.#checkpoints.peek();
+      if (head === undefined || head.timeMs > now) break;
+      this.#checkpoints.remove(head.id);
+      const lease = this.#leases.get(head.id);
+      if (lease === undefined) continue;
+      const remainingMs = lease.remainingMs(now);
+      if (remainingMs <= 0) continue;
+      const remainingTtl = Math.ceil(remainingMs / 1000);
+      if (remainingTtl >= lease.ttl) continue;
+      due.push({ id: lease.id, remainingTtl });
+    }
+    return due;
+  }
+
+  /** How many checkpoints are scheduled (tests and metrics). */
+  get scheduledCheckpoints(): number {
+    return this.#checkpoints.size;
   }
 
   /** The lease with this ID, if any. */
@@ -318,7 +446,10 @@ export class Lessor {
    */
   promote(extendMs: number): void {
     this.#primary = true;
-    for (const lease of this.#leases.values()) this.#refresh(lease, extendMs);
+    for (const lease of this.#leases.values()) {
+      this.#refresh(lease, extendMs);
+      this.#scheduleCheckpoint(lease);
+    }
     if (this.#leases.size < LEASE_REVOKE_RATE) return;
     this.#spreadExpiries(extendMs);
   }
@@ -328,6 +459,7 @@ export class Lessor {
     this.#primary = false;
     for (const lease of this.#leases.values()) lease.expiryMs = Infinity;
     this.#expiry.clear();
+    this.#checkpoints.clear();
     this.#wakeSettleWaiters();
   }
 
@@ -374,6 +506,19 @@ export class Lessor {
       const delayMs = 1000 * (expires / targetPerSecond) - (remaining - baseWindow);
       nextWindow = baseWindow + delayMs;
       this.#refresh(lease, delayMs + extendMs);
+      this.#scheduleCheckpoint(lease);
+    }
+  }
+
+  /**
+   * Schedules a checkpoint one interval from now when checkpoints are on and the lease's
+   * remaining TTL (checkpointed, else granted) exceeds the interval in whole seconds (etcd
+   * `scheduleCheckpointIfNeeded`). One entry per lease: a later schedule replaces it.
+   */
+  #scheduleCheckpoint(lease: Lease): void {
+    if (this.#checkpointer === undefined) return;
+    if (lease.effectiveTtl > Math.trunc(this.#checkpointIntervalMs / 1000)) {
+      this.#checkpoints.registerOrUpdate(lease.id, this.#now() + this.#checkpointIntervalMs);
     }
   }
 
@@ -386,6 +531,7 @@ export class Lessor {
     for (const key of lease.keySet) this.#items.delete(key);
     this.#leases.delete(lease.id);
     this.#expiry.remove(lease.id);
+    this.#checkpoints.remove(lease.id);
     this.#wakeSettleWaiters();
   }
 

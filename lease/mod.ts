@@ -6,17 +6,23 @@
  */
 export {
   bytesToLeaseId,
+  type Checkpointer,
+  DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS,
   Lease,
   LEASE_BUCKET,
+  LEASE_CHECKPOINT_RATE,
   LEASE_REVOKE_RATE,
+  type LeaseCheckpoint,
   leaseIdToBytes,
   type LeaseTimeToLive,
   Lessor,
   type LessorOptions,
+  MAX_LEASE_CHECKPOINT_BATCH_SIZE,
   MAX_LEASE_TTL_SECONDS,
   minLeaseTtlSeconds,
   NO_LEASE,
   type RangeDeleter,
+  testLeaseCheckpointIntervalMs,
   type TxnDelete,
 } from "./lessor.ts";
 export {

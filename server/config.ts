@@ -109,6 +109,8 @@ export interface ServerConfig {
   experimentalCorruptCheckTimeMs: number;
   experimentalEnableV2v3: string;
   experimentalEnableLeaseCheckpoint: boolean;
+  /** Persist checkpointed remaining TTLs in the lease bucket (requires the flag above). */
+  experimentalEnableLeaseCheckpointPersist: boolean;
   experimentalCompactionBatchLimit: number;
   experimentalWatchProgressNotifyIntervalMs: number;
   experimentalWarningApplyDurationMs: number;
@@ -214,6 +216,7 @@ export function defaultConfig(): ServerConfig {
     experimentalCorruptCheckTimeMs: 0,
     experimentalEnableV2v3: "",
     experimentalEnableLeaseCheckpoint: false,
+    experimentalEnableLeaseCheckpointPersist: false,
     experimentalCompactionBatchLimit: 1000,
     experimentalWatchProgressNotifyIntervalMs: 10 * 60 * 1000,
     experimentalWarningApplyDurationMs: 100,

@@ -197,8 +197,20 @@ const _FLAGS: _FlagDef[] = [
   _def("Experimental", "experimental-corrupt-check-time", "duration", "0s", "Check interval."),
   _def("Experimental", "experimental-enable-v2v3", "string", "", "v3 prefix for v2 emulation."),
   _def("Experimental", "experimental-backend-bbolt-freelist-type", "string", "map", "map|array."),
-  _def("Experimental", "experimental-enable-lease-checkpoint", "bool", "false", "Checkpoints."),
-  _def("Experimental", "experimental-enable-lease-checkpoint-persist", "bool", "false", "Persist."),
+  _def(
+    "Experimental",
+    "experimental-enable-lease-checkpoint",
+    "bool",
+    "false",
+    "The leader checkpoints lease remaining TTLs so that they survive leader changes.",
+  ),
+  _def(
+    "Experimental",
+    "experimental-enable-lease-checkpoint-persist",
+    "bool",
+    "false",
+    "Persist checkpointed remaining TTLs (needs experimental-enable-lease-checkpoint).",
+  ),
   _def("Experimental", "experimental-compaction-batch-limit", "int", "1000", "Per batch."),
   // etcd 3.5's flag (3.4 hard-codes 5000): raft entries kept behind a snapshot for followers.
   _def("Experimental", "experimental-snapshot-catchup-entries", "int", "5000", "Catch-up."),
@@ -761,6 +773,9 @@ function _buildConfig(
     experimentalCorruptCheckTimeMs: values.durationMs("experimental-corrupt-check-time"),
     experimentalEnableV2v3: values.text("experimental-enable-v2v3"),
     experimentalEnableLeaseCheckpoint: values.bool("experimental-enable-lease-checkpoint"),
+    experimentalEnableLeaseCheckpointPersist: values.bool(
+      "experimental-enable-lease-checkpoint-persist",
+    ),
     experimentalCompactionBatchLimit: values.number("experimental-compaction-batch-limit"),
     experimentalWatchProgressNotifyIntervalMs: values.durationMs(
       "experimental-watch-progress-notify-interval",
@@ -862,10 +877,12 @@ function _validate(
     fail(`--experimental-backend-cache-bytes must be >= 0 (got ${cfg.backendCacheBytes})`);
   }
   if (cfg.maxRequestBytes <= 0) fail("--max-request-bytes must be >0");
-  if (
-    given.raw.bool("experimental-enable-lease-checkpoint-persist") &&
-    !cfg.experimentalEnableLeaseCheckpoint
-  ) {
+  if (cfg.experimentalEnableLeaseCheckpoint && !cfg.experimentalEnableLeaseCheckpointPersist) {
+    warnings.push(
+      "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist",
+    );
+  }
+  if (cfg.experimentalEnableLeaseCheckpointPersist && !cfg.experimentalEnableLeaseCheckpoint) {
     fail(
       "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint",
     );
@@ -882,9 +899,7 @@ function _validate(
  * stops the start with exit 2, naming the flag: none is parsed and then ignored.
  */
 export const REFUSED_FLAGS: ReadonlyMap<string, string> = new Map([
-  ["experimental-enable-v2v3", "the v2 API (and its emulation over v3) is not implemented"],
-  ["experimental-enable-lease-checkpoint", "lease checkpoints are not implemented"],
-  ["experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented"],
+  ["experimental-enable-v2v3", "the v2 API's emulation over v3 is not implemented"],
   ["log-package-levels", "per-package log levels are not implemented; use --log-level"],
 ]);
 

@@ -257,7 +257,6 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     const [args, env] of [
       [["--experimental-enable-v2v3=/v2/"], {}],
       [[], { ETCD_EXPERIMENTAL_ENABLE_V2V3: "/v2/" }],
-      [["--experimental-enable-lease-checkpoint"], {}],
       [["--log-package-levels=etcdmain=DEBUG"], {}],
     ] as [string[], Record<string, string>][]
   ) {
@@ -268,7 +267,7 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
       ok(error instanceof ConfigError, String(error));
       equal(error.exitCode, 2);
       ok(
-        /--(experimental-enable-v2v3|experimental-enable-lease-checkpoint|log-package-levels) is not supported by detcd/
+        /--(experimental-enable-v2v3|log-package-levels) is not supported by detcd/
           .test(error.message),
         error.message,
       );
@@ -280,6 +279,37 @@ Deno.test("a flag detcd does not implement is refused (exit 2) unless given its 
     ]]
   ) {
     equal(parseCommandLine(args).kind, "serve", args.join(" "));
+  }
+});
+
+Deno.test("lease checkpoint flags: etcd's warning without -persist, -persist alone refused", () => {
+  const warning =
+    "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist";
+  const plain = parseCommandLine([]);
+  ok(plain.kind === "serve" && !plain.config.experimentalEnableLeaseCheckpoint);
+  ok(!plain.warnings.includes(warning));
+  const alone = parseCommandLine(["--experimental-enable-lease-checkpoint"]);
+  ok(alone.kind === "serve" && alone.config.experimentalEnableLeaseCheckpoint);
+  ok(!alone.config.experimentalEnableLeaseCheckpointPersist);
+  ok(alone.warnings.includes(warning), JSON.stringify(alone.warnings));
+  const both = parseCommandLine([], {
+    env: {
+      ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT: "true",
+      ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT_PERSIST: "true",
+    },
+  });
+  ok(both.kind === "serve" && both.config.experimentalEnableLeaseCheckpointPersist);
+  ok(!both.warnings.includes(warning));
+  try {
+    parseCommandLine(["--experimental-enable-lease-checkpoint-persist"]);
+    throw new Error("accepted -persist alone");
+  } catch (error) {
+    ok(error instanceof ConfigError, String(error));
+    equal(error.exitCode, 2);
+    equal(
+      error.message,
+      "error verifying flags, setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint. See 'etcd --help'.",
+    );
   }
 });
 

@@ -21,7 +21,13 @@ import {
 import type Long from "long";
 import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
 import { type BoltBackend, openBackend } from "../backend/mod.ts";
-import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
+import {
+  DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS,
+  type LeaseCheckpoint,
+  Lessor,
+  minLeaseTtlSeconds,
+  testLeaseCheckpointIntervalMs,
+} from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";
 import {
   type ConfChange,
@@ -245,7 +251,22 @@ export class EtcdServer implements ApplyTarget {
       backend: this.backend,
       now: () => Date.now(),
       minLeaseTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+      checkpointPersist: cfg.experimentalEnableLeaseCheckpointPersist,
+      checkpointIntervalMs: testLeaseCheckpointIntervalMs() ?? DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS,
     });
+    if (cfg.experimentalEnableLeaseCheckpoint) {
+      // etcd proposes checkpoints with raftRequestOnce: no auth header, the error dropped.
+      this.lessor.setCheckpointer((checkpoints: LeaseCheckpoint[]) =>
+        this.propose({
+          leaseCheckpoint: {
+            checkpoints: checkpoints.map((c) => ({
+              ID: bigintToLong(c.id),
+              remaining_TTL: bigintToLong(BigInt(c.remainingTtl)),
+            })),
+          },
+        }).then(() => {})
+      );
+    }
     this.kv = new WatchableStore(this.backend, {
       lessor: this.lessor,
       consistentIndex: () => this.#applyingIndex,
@@ -511,6 +532,7 @@ export class EtcdServer implements ApplyTarget {
     this.#leaseTimer = setInterval(() => {
       this.#wait.sweep(Date.now(), ErrTimeout);
       this.#revokeExpiredLeases();
+      if (!this.#stopped) this.lessor.checkpointScheduledLeases();
       this.#syncV2();
     }, _LEASE_CHECK_MS);
     this.#compactor.start();

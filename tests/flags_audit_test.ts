@@ -257,7 +257,13 @@ const _CASES: Record<string, _Case> = {
   }),
   "experimental-enable-v2v3": _refused("v2/"),
   "experimental-backend-bbolt-freelist-type": _serves("array"),
-  "experimental-enable-lease-checkpoint": _refused("true"),
+  "experimental-enable-lease-checkpoint": _serves("true", (_ctx, server) => {
+    ok(
+      server.log.includes("Detected that checkpointing is enabled without persistence"),
+      "etcd's warning when checkpoints are not persisted",
+    );
+    return Promise.resolve();
+  }),
   "experimental-compaction-batch-limit": _serves("10"),
   "experimental-peer-skip-client-san-verification": _serves("true"),
   "experimental-watch-progress-notify-interval": _serves("5s"),
