@@ -257,6 +257,7 @@ export class EtcdServer implements ApplyTarget {
     this.alarms = new AlarmStore(this.backend);
     this.authStore = new AuthStore(this.backend, {
       bcryptCost: cfg.bcryptCost,
+      saveConsistentIndex: (tx) => this.kv.saveConsistentIndex(tx),
       tokens: tokens ?? new SimpleTokenProvider({
         ttlMs: cfg.authTokenTtlSeconds * 1000,
         waitApplied: (index) => this.applied.wait(index),
@@ -840,15 +841,15 @@ export class EtcdServer implements ApplyTarget {
     this.applied.trigger(this.#appliedIndex);
   }
 
-  #saveConsistentIndex(index: number): void {
+  /**
+   * Marks entry `index` applied (etcd's in-memory consistIndex). The db's copy follows as in
+   * etcd 3.4: with a write that changed keys, an auth change, or a commit of the store
+   * (`kv.commit`, on snapshots); so after a crash the entries after the saved index are applied
+   * again, and each of them is idempotent (a lease grant of an existing lease, a member added
+   * again, an auth change refused as a duplicate).
+   */
+  #setConsistentIndex(index: number): void {
     this.#applyingIndex = index;
-    const tx = this.backend.batchTx;
-    tx.lock();
-    try {
-      this.kv.saveConsistentIndex(tx);
-    } finally {
-      tx.unlock();
-    }
     this.#consistentIndex = index;
   }
 
@@ -857,7 +858,7 @@ export class EtcdServer implements ApplyTarget {
     const data = entry.data;
     if (data === undefined || data.length === 0) {
       // The empty entry a new leader appends.
-      if (shouldApplyV3) this.#saveConsistentIndex(entry.index);
+      if (shouldApplyV3) this.#setConsistentIndex(entry.index);
       return;
     }
     const req = _decodeRequest(data);
@@ -880,8 +881,7 @@ export class EtcdServer implements ApplyTarget {
       response: _describeApplyResponse(req, result),
       ...(result.error === undefined ? {} : { error: result.error.message }),
     }));
-    this.#saveConsistentIndex(entry.index);
-    this.#consistentIndex = entry.index;
+    this.#setConsistentIndex(entry.index);
     this.#wait.trigger(id, result);
   }
 
@@ -903,7 +903,7 @@ export class EtcdServer implements ApplyTarget {
         if (shouldApplyV3) this.onMembershipChange("version", 0n);
       },
     }, r);
-    if (shouldApplyV3) this.#saveConsistentIndex(index);
+    if (shouldApplyV3) this.#setConsistentIndex(index);
     this.#wait.trigger(longToBigint(r.ID ?? 0), result);
   }
 
@@ -960,7 +960,7 @@ export class EtcdServer implements ApplyTarget {
         break;
       }
     }
-    if (shouldApply) this.#saveConsistentIndex(entry.index);
+    if (shouldApply) this.#setConsistentIndex(entry.index);
     this.#wait.trigger(cc.id, { response: {} });
     this.onMembershipApplied();
   }
@@ -995,7 +995,7 @@ export class EtcdServer implements ApplyTarget {
   async #takeSnapshot(): Promise<void> {
     const index = this.#appliedIndex;
     const storage = this.#boot.storage;
-    this.backend.forceCommit();
+    this.kv.commit(); // etcd's KV().Commit(): the consistent index covers the snapshot
     const data = saveStore(this.v2store);
     const snapshot = storage.createSnapshot(index, this.#confState, data);
     // The file first, then the WAL record (etcd 3.4.23's storage.SaveSnap order).
