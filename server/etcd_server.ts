@@ -19,7 +19,7 @@ import {
   type ServerError,
 } from "./errors.ts";
 import type Long from "long";
-import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
+import { bigintToLong, bigintToULong, encodeV2Request, longToBigint } from "../etcdserverpb/mod.ts";
 import { type BoltBackend, openBackend } from "../backend/mod.ts";
 import { Lessor, minLeaseTtlSeconds } from "../lease/mod.ts";
 import { WatchableStore } from "../mvcc/mod.ts";
@@ -630,7 +630,7 @@ export class EtcdServer implements ApplyTarget {
     const id = this.#ids.next();
     r.ID = bigintToULong(id);
     // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
-    const data = etcdserverpb.Request.encode(r).finish();
+    const data = encodeV2Request(r);
     const applied = this.#wait.register<ApplyV2Result>(id, Date.now() + this.#requestTimeoutMs);
     serverProposalsPending.inc();
     try {
@@ -665,7 +665,7 @@ export class EtcdServer implements ApplyTarget {
     };
     try {
       // A SYNC dropped by raft is not retried: the next tick's SYNC carries a later time.
-      this.raft.propose(etcdserverpb.Request.encode(r).finish(), () => {});
+      this.raft.propose(encodeV2Request(r), () => {});
     } catch {
       // No leader any more: the next leader syncs.
     }
