@@ -207,6 +207,12 @@ export class EtcdServer implements ApplyTarget {
   #leaderWaiters: (() => void)[] = [];
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   #published = false;
+  /**
+   * The commit index in the WAL at start: entries up to it are replayed from an earlier run
+   * (with the consistent index saved as etcd 3.4 does, many are applied again), so a publish
+   * among them is not this run's and their membership notices are not logged again.
+   */
+  #replayedTo = 0;
   #publishing = false;
   #stopped = false;
   #snapshotting = false;
@@ -273,6 +279,7 @@ export class EtcdServer implements ApplyTarget {
     this.cluster.v2store = this.v2store;
     this.#consistentIndex = this.kv.consistentIndex();
     this.#applyingIndex = this.#consistentIndex;
+    this.#replayedTo = boot.hardState.commit;
     this.#loadMembership();
     const snapshot = boot.snapshot;
     if (snapshot !== undefined) {
@@ -892,15 +899,16 @@ export class EtcdServer implements ApplyTarget {
   ): void {
     if (shouldApplyV3) this.#applyingIndex = index;
     const be = shouldApplyV3 ? this.backend : undefined;
+    const live = shouldApplyV3 && index > this.#replayedTo;
     const result = applyV2Request({
       v2store: this.v2store,
       updateMemberAttributes: (id, name, clientUrls) => {
         this.cluster.updateAttributes(id, name, clientUrls, be);
-        if (shouldApplyV3) this.onMembershipChange("attributes", id);
+        if (live) this.onMembershipChange("attributes", id);
       },
       setClusterVersion: (version) => {
         this.cluster.setVersion(version, be);
-        if (shouldApplyV3) this.onMembershipChange("version", 0n);
+        if (live) this.onMembershipChange("version", 0n);
       },
     }, r);
     if (shouldApplyV3) this.#setConsistentIndex(index);
