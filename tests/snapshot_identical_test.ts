@@ -206,7 +206,7 @@ async function runClusterScript(
     for (const r of started) if (r.status === "rejected") throw r.reason;
     const first = members[0]!;
     // Every member published and the cluster version is set before the script starts.
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       const list = await ctl(first, ["member", "list"]);
       const version = await (await fetch(`http://${first.endpoint}/version`)).json();
