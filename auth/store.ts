@@ -76,6 +76,11 @@ export interface AuthStoreOptions {
   /** The token scheme of `--auth-token`. */
   readonly tokens: TokenProvider;
   readonly log?: AuthLogger;
+  /**
+   * Writes the consistent index into the batch of a change (etcd's consistent-index syncer,
+   * `store.saveIndex`): etcd 3.4 does so for every change that bumps the auth revision.
+   */
+  readonly saveConsistentIndex?: (tx: BatchTx) => void;
 }
 
 /** A user as the apply loop adds it. */
@@ -111,6 +116,7 @@ export class AuthStore {
   readonly #tokens: TokenProvider;
   readonly #log: AuthLogger;
   readonly #bcryptCost: number;
+  readonly #saveConsistentIndex: ((tx: BatchTx) => void) | undefined;
   #enabled = false;
   #revision = 0;
   #permissions = new Map<string, UnifiedPermissions>();
@@ -135,6 +141,7 @@ export class AuthStore {
     this.#backend = backend;
     this.#tokens = options.tokens;
     this.#log = options.log ?? _nullLog;
+    this.#saveConsistentIndex = options.saveConsistentIndex;
     let cost = options.bcryptCost;
     if (!Number.isInteger(cost) || cost < BCRYPT_COST_MIN || cost > BCRYPT_COST_MAX) {
       this.#log.warn(
@@ -508,7 +515,11 @@ export class AuthStore {
   #change(body: (tx: BatchTx) => boolean | void, bump = true): void {
     this.#withTx((tx) => {
       if (body(tx) === false) return;
-      if (bump) this.#commitRevision(tx);
+      if (bump) {
+        this.#commitRevision(tx);
+        // Not for auth enable (the one change without a bump), as in etcd 3.4.
+        this.#saveConsistentIndex?.(tx);
+      }
       this.#refreshPermissions(tx);
     });
   }

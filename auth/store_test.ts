@@ -45,6 +45,43 @@ async function open(dir?: string) {
   return { store, backend, close, dir: path.slice(0, -3) };
 }
 
+Deno.test("auth changes save the consistent index as etcd 3.4's do; enable and no-ops do not", async () => {
+  const path = `${await Deno.makeTempDir({ prefix: "detcd_auth_" })}/db`;
+  const backend = openBackend({ path });
+  const tokens = new SimpleTokenProvider({
+    ttlMs: 60_000,
+    waitApplied: () => Promise.resolve(),
+    committedIndex: () => 0,
+  });
+  let saves = 0;
+  const store = new AuthStore(backend, {
+    bcryptCost: 4,
+    tokens,
+    saveConsistentIndex: (tx) => {
+      strictEqual(typeof tx.unsafePut, "function", "called with the change's batch");
+      saves++;
+    },
+  });
+  try {
+    strictEqual(saves, 0, "opening the store saves nothing");
+    store.userAdd({ name: "root", noPassword: true });
+    store.roleAdd("root");
+    store.userGrantRole("root", "root");
+    strictEqual(saves, 3);
+    store.userGrantRole("root", "root");
+    throws(() => store.roleAdd("root"));
+    strictEqual(saves, 3, "a grant that changes nothing and a refused add save nothing");
+    store.authEnable();
+    strictEqual(saves, 3, "auth enable does not save it (etcd 3.4 AuthEnable)");
+    store.authDisable();
+    strictEqual(saves, 4);
+  } finally {
+    store.close();
+    backend.close();
+    await Deno.remove(path.slice(0, -3), { recursive: true });
+  }
+});
+
 async function addUser(store: AuthStore, name: string, password: string) {
   store.userAdd({ name, hashedPassword: await store.hashPassword(password) });
 }

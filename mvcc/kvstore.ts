@@ -351,7 +351,8 @@ export class KvStore {
 
   /**
    * Stores the caller's consistent index (if any) and forces a backend commit (etcd
-   * `store.Commit`), e.g. after applying an entry that changes no key.
+   * `store.Commit`: before a raft snapshot is taken or sent). Between commits the index is
+   * stored only by writes that changed keys (and by the auth store), as in etcd 3.4.
    */
   commit(): void {
     const tx = this.backend.batchTx;
@@ -506,9 +507,8 @@ export class KvStore {
         // the watchers (a failure there must not leave the store behind its own data).
         this.#currentRev = rev;
         this.onWriteEnd(rev, changes);
-      } else {
-        this.saveConsistentIndex(tx);
       }
+      // etcd 3.4 (storeTxnWrite.End) saves the index only when the transaction changed keys.
     } finally {
       tx.unlock();
       this.#writeOpen = false;

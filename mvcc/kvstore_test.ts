@@ -77,3 +77,22 @@ Deno.test("the consistent index is stored in meta with the changes", () => {
   assert.equal(new KvStore(backend.clone()).consistentIndex(), 9);
   store.close();
 });
+
+Deno.test("a write that changes no key leaves the stored consistent index (etcd 3.4)", () => {
+  // Goal: as etcd's storeTxnWrite.End, only a transaction with changes saves the index;
+  // store.Commit saves it whatever. Method: a put at index 3, then a delete of nothing and a
+  // write transaction without changes at later indexes, then commit().
+  let index = 3;
+  const backend = new MemBackend();
+  const store = new KvStore(backend, { consistentIndex: () => index });
+  const enc = (s: string) => new TextEncoder().encode(s);
+  store.put(enc("a"), enc("1"));
+  index = 4;
+  assert.equal(store.deleteRange(enc("missing"), undefined).deleted, 0);
+  index = 5;
+  store.write().end();
+  assert.equal(store.consistentIndex(), 3);
+  store.commit();
+  assert.equal(store.consistentIndex(), 5);
+  store.close();
+});

@@ -269,6 +269,8 @@ export class ClusterPeers {
     }
     this.#snapshotsInFlight.add(to);
     // The db and the snapshot that describes it, taken in the same turn (same applied index).
+    // etcd's KV().Commit() first, so that the db's consistent index covers the snapshot.
+    this.#core.kv.commit();
     const snapshot = this.#core.backend.snapshot();
     message = { ...message, snapshot: this.#core.mergedSnapshot() };
     const dbBytes = snapshot.size();

@@ -19,7 +19,7 @@ import {
   type ServerError,
 } from "./errors.ts";
 import type Long from "long";
-import { bigintToLong, bigintToULong, longToBigint } from "../etcdserverpb/mod.ts";
+import { bigintToLong, bigintToULong, encodeV2Request, longToBigint } from "../etcdserverpb/mod.ts";
 import { type BoltBackend, openBackend } from "../backend/mod.ts";
 import {
   DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS,
@@ -213,6 +213,12 @@ export class EtcdServer implements ApplyTarget {
   #leaderWaiters: (() => void)[] = [];
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   #published = false;
+  /**
+   * The commit index in the WAL at start: entries up to it are replayed from an earlier run
+   * (with the consistent index saved as etcd 3.4 does, many are applied again), so a publish
+   * among them is not this run's and their membership notices are not logged again.
+   */
+  #replayedTo = 0;
   #publishing = false;
   #stopped = false;
   #snapshotting = false;
@@ -278,6 +284,7 @@ export class EtcdServer implements ApplyTarget {
     this.alarms = new AlarmStore(this.backend);
     this.authStore = new AuthStore(this.backend, {
       bcryptCost: cfg.bcryptCost,
+      saveConsistentIndex: (tx) => this.kv.saveConsistentIndex(tx),
       tokens: tokens ?? new SimpleTokenProvider({
         ttlMs: cfg.authTokenTtlSeconds * 1000,
         waitApplied: (index) => this.applied.wait(index),
@@ -293,6 +300,7 @@ export class EtcdServer implements ApplyTarget {
     this.cluster.v2store = this.v2store;
     this.#consistentIndex = this.kv.consistentIndex();
     this.#applyingIndex = this.#consistentIndex;
+    this.#replayedTo = boot.hardState.commit;
     this.#loadMembership();
     const snapshot = boot.snapshot;
     if (snapshot !== undefined) {
@@ -651,7 +659,7 @@ export class EtcdServer implements ApplyTarget {
     const id = this.#ids.next();
     r.ID = bigintToULong(id);
     // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
-    const data = etcdserverpb.Request.encode(r).finish();
+    const data = encodeV2Request(r);
     const applied = this.#wait.register<ApplyV2Result>(id, Date.now() + this.#requestTimeoutMs);
     serverProposalsPending.inc();
     try {
@@ -686,7 +694,7 @@ export class EtcdServer implements ApplyTarget {
     };
     try {
       // A SYNC dropped by raft is not retried: the next tick's SYNC carries a later time.
-      this.raft.propose(etcdserverpb.Request.encode(r).finish(), () => {});
+      this.raft.propose(encodeV2Request(r), () => {});
     } catch {
       // No leader any more: the next leader syncs.
     }
@@ -862,15 +870,15 @@ export class EtcdServer implements ApplyTarget {
     this.applied.trigger(this.#appliedIndex);
   }
 
-  #saveConsistentIndex(index: number): void {
+  /**
+   * Marks entry `index` applied (etcd's in-memory consistIndex). The db's copy follows as in
+   * etcd 3.4: with a write that changed keys, an auth change, or a commit of the store
+   * (`kv.commit`, on snapshots); so after a crash the entries after the saved index are applied
+   * again, and each of them is idempotent (a lease grant of an existing lease, a member added
+   * again, an auth change refused as a duplicate).
+   */
+  #setConsistentIndex(index: number): void {
     this.#applyingIndex = index;
-    const tx = this.backend.batchTx;
-    tx.lock();
-    try {
-      this.kv.saveConsistentIndex(tx);
-    } finally {
-      tx.unlock();
-    }
     this.#consistentIndex = index;
   }
 
@@ -879,7 +887,7 @@ export class EtcdServer implements ApplyTarget {
     const data = entry.data;
     if (data === undefined || data.length === 0) {
       // The empty entry a new leader appends.
-      if (shouldApplyV3) this.#saveConsistentIndex(entry.index);
+      if (shouldApplyV3) this.#setConsistentIndex(entry.index);
       return;
     }
     const req = _decodeRequest(data);
@@ -902,8 +910,7 @@ export class EtcdServer implements ApplyTarget {
       response: _describeApplyResponse(req, result),
       ...(result.error === undefined ? {} : { error: result.error.message }),
     }));
-    this.#saveConsistentIndex(entry.index);
-    this.#consistentIndex = entry.index;
+    this.#setConsistentIndex(entry.index);
     this.#wait.trigger(id, result);
   }
 
@@ -914,18 +921,19 @@ export class EtcdServer implements ApplyTarget {
   ): void {
     if (shouldApplyV3) this.#applyingIndex = index;
     const be = shouldApplyV3 ? this.backend : undefined;
+    const live = shouldApplyV3 && index > this.#replayedTo;
     const result = applyV2Request({
       v2store: this.v2store,
       updateMemberAttributes: (id, name, clientUrls) => {
         this.cluster.updateAttributes(id, name, clientUrls, be);
-        if (shouldApplyV3) this.onMembershipChange("attributes", id);
+        if (live) this.onMembershipChange("attributes", id);
       },
       setClusterVersion: (version) => {
         this.cluster.setVersion(version, be);
-        if (shouldApplyV3) this.onMembershipChange("version", 0n);
+        if (live) this.onMembershipChange("version", 0n);
       },
     }, r);
-    if (shouldApplyV3) this.#saveConsistentIndex(index);
+    if (shouldApplyV3) this.#setConsistentIndex(index);
     this.#wait.trigger(longToBigint(r.ID ?? 0), result);
   }
 
@@ -982,7 +990,7 @@ export class EtcdServer implements ApplyTarget {
         break;
       }
     }
-    if (shouldApply) this.#saveConsistentIndex(entry.index);
+    if (shouldApply) this.#setConsistentIndex(entry.index);
     this.#wait.trigger(cc.id, { response: {} });
     this.onMembershipApplied();
   }
@@ -1017,7 +1025,7 @@ export class EtcdServer implements ApplyTarget {
   async #takeSnapshot(): Promise<void> {
     const index = this.#appliedIndex;
     const storage = this.#boot.storage;
-    this.backend.forceCommit();
+    this.kv.commit(); // etcd's KV().Commit(): the consistent index covers the snapshot
     const data = saveStore(this.v2store);
     const snapshot = storage.createSnapshot(index, this.#confState, data);
     // The file first, then the WAL record (etcd 3.4.23's storage.SaveSnap order).
