@@ -46,8 +46,11 @@ const _SECURITY_HEADERS: Record<string, string> = {
 
 /** Options of {@link uiHandler}. */
 export interface UiOptions {
-  /** The report of `GET /ui/api/storage`, as a JSON-ready object. */
-  storage: () => unknown;
+  /**
+   * The report of `GET /ui/api/storage`, as a JSON-ready object. Undefined (a proxy, which
+   * has no storage of its own): every `/ui/api/` path goes to `fallback`, which forwards it.
+   */
+  storage?: (() => unknown) | undefined;
   /** The answer of `GET /ui/api/defrag`: the defragmentation in progress, as JSON. */
   defrag?: (() => unknown) | undefined;
   /**
@@ -67,21 +70,24 @@ export interface UiOptions {
  * `/ui` redirects to `/ui/`.
  */
 export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHandler {
-  const storage = _throttled(options.storage, options.nowMs ?? (() => performance.now()));
+  const storage = options.storage === undefined
+    ? undefined
+    : _throttled(options.storage, options.nowMs ?? (() => performance.now()));
   return async (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/ui") return _withHeaders(Response.redirect(new URL("/ui/", request.url), 301));
     if (!path.startsWith(UI_PATH_PREFIX)) return fallback(request);
+    const rest = path.slice(UI_PATH_PREFIX.length);
+    if (storage === undefined && rest.startsWith("api/")) return fallback(request);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return _withHeaders(new Response("Method Not Allowed\n", { status: 405 }));
     }
-    const rest = path.slice(UI_PATH_PREFIX.length);
     if (rest === "api/defrag" && options.defrag !== undefined) {
       const refusal = await options.authorize?.(request);
       if (refusal !== undefined) return _withHeaders(refusal);
       return _withHeaders(Response.json(options.defrag()));
     }
-    if (rest === "api/storage") {
+    if (rest === "api/storage" && storage !== undefined) {
       const refusal = await options.authorize?.(request);
       if (refusal !== undefined) return _withHeaders(refusal);
       let report: unknown;
