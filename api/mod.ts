@@ -32,6 +32,12 @@ export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http
 export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
 export { V2Proxy, type V2ProxyOptions } from "./v2_proxy.ts";
 export {
+  consoleForwarded,
+  type ConsoleProxy,
+  type ConsoleProxyOptions,
+  startConsoleProxy,
+} from "./ui_proxy.ts";
+export {
   countClientRequest,
   enableHandlingTimeHistogram,
   networkClientGrpcReceivedBytesTotal,

@@ -4,7 +4,11 @@
  * port (cmux in etcd), plain HTTP: `/metrics` (the cluster's, fetched from one endpoint, as
  * etcd 3.4's proxy serves it), `/proxy/metrics` (the proxy's own `etcd_grpc_proxy_*` and gRPC
  * server metrics; the path etcd 3.5 gave them), `/health` and, with `--enable-pprof`,
- * `/debug/pprof/`. etcd 3.4's proxy serves no JSON gateway (`/v3/...`), nor does this one.
+ * `/debug/pprof/`. etcd 3.4's proxy serves no JSON gateway (`/v3/...`). detcd's own
+ * `--enable-ui` (default true) adds the web console under `/ui/`, whose gateway calls
+ * (`/v3/...`), `/ui/api/*` and `/version` are forwarded to the members' client URLs with
+ * failover (api/ui_proxy.ts); with `--namespace` the console is refused (501), since forwarded
+ * gateway calls would not be confined to the namespace.
  *
  * `--discovery-srv` finds the cluster's client endpoints in DNS (proxy/discovery.ts). The one
  * flag not implemented, `--experimental-leasing-prefix`, is refused at start with exit status 2.
@@ -14,10 +18,12 @@
 
 import { register as defaultRegistry } from "prom-client";
 import {
+  type ConsoleProxy,
   type GrpcServer,
   type GrpcTlsOptions,
   instrumentServices,
   pprofHandler,
+  startConsoleProxy,
   startGrpcServer,
   startHttpServer,
 } from "../api/mod.ts";
@@ -116,6 +122,11 @@ export const GRPC_PROXY_FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: "uint",
     default: "4294967295",
     usage: "Maximum concurrent streams that each client can open at a time.",
+  },
+  "enable-ui": {
+    kind: "bool",
+    default: "true",
+    usage: "detcd: serve the web console under /ui/ (its calls are forwarded to the cluster).",
   },
 };
 
@@ -255,11 +266,14 @@ function _httpHandler(
     clusterTls: UpstreamTls | undefined;
     listenerTls: boolean;
     pprof: boolean;
+    console?: ConsoleProxy | undefined;
   },
 ): HttpHandler {
-  // etcd shuffles the endpoints once and always asks the first for /metrics.
+  // etcd shuffles the endpoints once and always asks the first for /metrics; detcd asks the
+  // others when that one cannot be reached (etcd answers 500), so the console's charts go on.
   const endpoints = [...options.upstream.endpoints];
   const first = endpoints[Math.floor(Math.random() * endpoints.length)]!;
+  const metricsOrder = [first, ...endpoints.filter((endpoint) => endpoint !== first)];
   const client = options.clusterTls === undefined ? undefined : Deno.createHttpClient({
     ...(options.clusterTls.caPem !== undefined ? { caCerts: [options.clusterTls.caPem] } : {}),
     ...(options.clusterTls.certPem !== undefined && options.clusterTls.keyPem !== undefined
@@ -276,15 +290,18 @@ function _httpHandler(
     }
     if (path === "/metrics") {
       const scheme = options.listenerTls ? "https" : "http";
-      try {
-        const init = client === undefined ? {} : { client };
-        const fetched = await fetch(`${scheme}://${first}/metrics`, init);
-        return new Response(await fetched.text(), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        });
-      } catch {
-        return new Response("Internal server error\n", { status: 500 });
+      const init = client === undefined ? {} : { client };
+      for (const endpoint of metricsOrder) {
+        try {
+          const fetched = await fetch(`${scheme}://${endpoint}/metrics`, init);
+          return new Response(await fetched.text(), {
+            headers: { "content-type": "text/plain; version=0.0.4" },
+          });
+        } catch {
+          // Unreachable: the next endpoint.
+        }
       }
+      return new Response("Internal server error\n", { status: 500 });
     }
     if (path === "/proxy/metrics") {
       return new Response(await defaultRegistry.metrics(), {
@@ -293,7 +310,39 @@ function _httpHandler(
     }
     return new Response("404 page not found\n", { status: 404 });
   };
-  return options.pprof ? pprofHandler(handler) : handler;
+  const served = options.console === undefined ? handler : options.console.wrap(handler);
+  return options.pprof ? pprofHandler(served) : served;
+}
+
+/**
+ * The console (`--enable-ui`): its calls go to the endpoints' client URLs (`https` with
+ * cluster TLS, unless an endpoint names its scheme). Refused with `--namespace`.
+ */
+async function _consoleProxy(
+  endpoints: readonly string[],
+  upstream: Upstream,
+  clusterTls: UpstreamTls | undefined,
+  namespace: string,
+  log: Logger,
+): Promise<ConsoleProxy> {
+  const scheme = clusterTls === undefined ? "http" : "https";
+  return await startConsoleProxy({
+    endpoints: endpoints.map((endpoint) =>
+      /^https?:\/\//.test(endpoint) ? endpoint : `${scheme}://${endpoint}`
+    ),
+    tls: clusterTls,
+    clientUrls: async (signal) => {
+      const list = await upstream.unary(METHODS.Cluster.MemberList, {}, { signal });
+      return (list.members ?? []).flatMap((member) =>
+        (member.clientURLs ?? []).filter((url): url is string => typeof url === "string")
+      );
+    },
+    refusal: namespace === "" ? undefined : "detcd grpc-proxy: the web console is not served " +
+      `with --namespace ${JSON.stringify(namespace)}: its JSON gateway calls would reach the ` +
+      "whole keyspace, not the namespace. Open the console on a member, or on a grpc-proxy " +
+      "without --namespace (or start this one with --enable-ui=false).",
+    log,
+  });
 }
 
 /** A started proxy. */
@@ -375,25 +424,38 @@ async function _start(values: FlagValues): Promise<GrpcProxy> {
     election: forwardService(upstream, "Election"),
     lock: forwardService(upstream, "Lock"),
   });
+  const webConsole = values.bool("enable-ui")
+    ? await _consoleProxy(endpoints, upstream, clusterTls, namespaceText, log)
+    : undefined;
   const http = _httpHandler({
     upstream,
     clusterTls,
     listenerTls: listenTls !== undefined,
     pprof: values.bool("enable-pprof"),
+    console: webConsole,
   });
   if (values.bool("enable-pprof")) log.info("gRPC proxy enabled pprof", { path: "/debug/pprof" });
   log.info("listening for gRPC proxy client requests", { address: values.text("listen-addr") });
-  const server: GrpcServer = await startGrpcServer({
-    host: listen.hostname,
-    port: listen.port,
-    services,
-    http,
-    tls: listenTls,
-    maxRecvBytes: values.int("max-recv-bytes"),
-    maxSendBytes: values.int("max-send-bytes"),
-    maxConcurrentStreams: Math.min(values.int("max-concurrent-streams"), STREAMS_MAX),
-  });
-  const closers: (() => Promise<void>)[] = [() => server.close()];
+  let server: GrpcServer;
+  try {
+    server = await startGrpcServer({
+      host: listen.hostname,
+      port: listen.port,
+      services,
+      http,
+      tls: listenTls,
+      maxRecvBytes: values.int("max-recv-bytes"),
+      maxSendBytes: values.int("max-send-bytes"),
+      maxConcurrentStreams: Math.min(values.int("max-concurrent-streams"), STREAMS_MAX),
+    });
+  } catch (error) {
+    webConsole?.close();
+    throw error;
+  }
+  const closers: (() => Promise<void>)[] = [
+    () => server.close(),
+    () => Promise.resolve(webConsole?.close()),
+  ];
   const metricsAddr = values.text("metrics-addr");
   if (metricsAddr !== "") {
     const url = new URL(metricsAddr);

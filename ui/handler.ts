@@ -51,8 +51,11 @@ export interface UiOptions {
    * of another generation is not reused.
    */
   storageGeneration?: (() => unknown) | undefined;
-  /** The report of `GET /ui/api/storage`, as a JSON-ready object. */
-  storage: () => unknown;
+  /**
+   * The report of `GET /ui/api/storage`, as a JSON-ready object. Undefined (a proxy, which
+   * has no storage of its own): every `/ui/api/` path goes to `fallback`, which forwards it.
+   */
+  storage?: (() => unknown) | undefined;
   /** The answer of `GET /ui/api/defrag`: the defragmentation in progress, as JSON. */
   defrag?: (() => unknown) | undefined;
   /**
@@ -72,7 +75,7 @@ export interface UiOptions {
  * `/ui` redirects to `/ui/`.
  */
 export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHandler {
-  const storage = _throttled(
+  const storage = options.storage === undefined ? undefined : _throttled(
     options.storage,
     options.nowMs ?? (() => performance.now()),
     options.storageGeneration ?? (() => 0),
@@ -81,16 +84,17 @@ export function uiHandler(options: UiOptions, fallback: UiHttpHandler): UiHttpHa
     const path = new URL(request.url).pathname;
     if (path === "/ui") return _withHeaders(Response.redirect(new URL("/ui/", request.url), 301));
     if (!path.startsWith(UI_PATH_PREFIX)) return fallback(request);
+    const rest = path.slice(UI_PATH_PREFIX.length);
+    if (storage === undefined && rest.startsWith("api/")) return fallback(request);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return _withHeaders(new Response("Method Not Allowed\n", { status: 405 }));
     }
-    const rest = path.slice(UI_PATH_PREFIX.length);
     if (rest === "api/defrag" && options.defrag !== undefined) {
       const refusal = await options.authorize?.(request);
       if (refusal !== undefined) return _withHeaders(refusal);
       return _withHeaders(Response.json(options.defrag()));
     }
-    if (rest === "api/storage") {
+    if (rest === "api/storage" && storage !== undefined) {
       const refusal = await options.authorize?.(request);
       if (refusal !== undefined) return _withHeaders(refusal);
       let report: unknown;

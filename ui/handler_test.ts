@@ -145,3 +145,16 @@ Deno.test("uiHandler() asks authorize() on every /ui/api/ request, before a reus
     "/ui/api/defrag",
   ]);
 });
+
+Deno.test("uiHandler() without a storage report passes /ui/api/ (any method) to the fallback", async () => {
+  const handler = uiHandler({}, fallback);
+  const calls: [string, string][] = [["GET", "/ui/api/storage"], ["POST", "/ui/api/defrag"]];
+  for (const [method, path] of calls) {
+    const response = await handler(new Request(`http://127.0.0.1:23790${path}`, { method }));
+    assert.equal(response.status, 418, `${method} ${path}`);
+    await response.body?.cancel();
+  }
+  const page = await handler(new Request("http://127.0.0.1:23790/ui/"));
+  assert.equal(page.status, 200);
+  await page.body?.cancel();
+});
