@@ -90,7 +90,25 @@ async function ctl(member: Member, ...args: string[]): Promise<string> {
 }
 
 /** The workload; the same commands on both servers. */
+/**
+ * Waits until the member's start-up entries (publish, cluster version) are applied, so that
+ * neither server counts them in the workload's deltas however slow its start.
+ */
+async function settled(member: Member): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const version = await (await fetch(`http://${member.endpoint}/version`)).json();
+    const metrics = await scrape(member.endpoint);
+    const committed = sumOf(metrics, "etcd_server_proposals_committed_total");
+    const applied = sumOf(metrics, "etcd_server_proposals_applied_total");
+    if (version.etcdcluster !== "not_decided" && committed === applied) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${member.endpoint}: start-up entries not applied within 15 s`);
+}
+
 async function workload(member: Member): Promise<Observed> {
+  await settled(member);
   const before = await scrape(member.endpoint);
   const watch = spawnEtcdctl(member.endpoint, ["watch", "w"]);
   try {
