@@ -46,8 +46,11 @@ Deno.test({
           const ids = memberIds(await ctl(all, "member", "list", "-w", "json"));
           assert.equal(ids.length, 3);
           for (const id of ids) {
+            // A member's first /health can fall in the cluster's first seconds; the view
+            // refreshes, so a loaded machine may need more than one round.
             await page.waitForSelector(
               `tr[data-member="${id}"] [data-testid="health"]:has-text("healthy")`,
+              { timeout: 30_000 },
             );
           }
           const leaderRow = page.locator(`tr[data-member="${leaderId}"]`);

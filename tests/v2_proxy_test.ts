@@ -25,7 +25,10 @@ const _CLUSTER = [0, 1, 2].map((i) => `p${i}=http://127.0.0.1:${_BASE + 2 * i + 
 
 function _v2ctl(endpoint: string, args: string[]) {
   // --no-sync: without it etcdctl asks /v2/members and then talks to the members directly.
-  return run(ETCDCTL_BIN, [`--endpoints=${endpoint}`, "--no-sync", ...args], {
+  // --timeout (per request headers, 1 s by default): a request the proxy sends first to a
+  // member just killed waits for the dial timeout and maybe an election before it is answered.
+  const flags = [`--endpoints=${endpoint}`, "--no-sync", "--timeout=10s", "--total-timeout=15s"];
+  return run(ETCDCTL_BIN, [...flags, ...args], {
     env: { ETCDCTL_API: "2" },
     timeoutMs: 15_000,
   });
