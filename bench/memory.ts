@@ -30,7 +30,10 @@
  */
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const LOADGEN_BUILD = new URL("../../shared/tools/loadgen/build.sh", `file://${ROOT}`).pathname;
+/** The shared load generator: LOADGEN_DIR, else `shared/` beside the checkout. */
+const LOADGEN_BUILD = `${
+  Deno.env.get("LOADGEN_DIR") ?? new URL("../shared/tools/loadgen", `file://${ROOT}`).pathname
+}/build.sh`;
 /** Ports inside the range of the memory work (27500-27999). */
 const CLIENT_PORT = 27510;
 const PEER_PORT = 27511;
