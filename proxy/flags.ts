@@ -176,3 +176,31 @@ export function flagUsage(command: string, specs: Readonly<Record<string, FlagSp
   }
   return lines.join("\n");
 }
+
+/**
+ * Parses the command line of `<command> start`: its flag values, or the exit status when there
+ * is nothing to run (a refused flag or word: 2, after the error and the usage on stderr; `--help`:
+ * 0, after the usage).
+ */
+export function parseStartCommand(
+  command: string,
+  args: readonly string[],
+  specs: Readonly<Record<string, FlagSpec>>,
+): FlagValues | number {
+  const usage = flagUsage(`${command} start`, specs);
+  let parsed;
+  try {
+    parsed = parseFlags(args, specs);
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    console.error(`Error: ${error.message}`);
+    console.error(usage);
+    return error.exitCode;
+  }
+  const { values, positional, help } = parsed;
+  if (help || positional[0] !== "start" || positional.length !== 1) {
+    console.error(usage);
+    return help ? 0 : 2;
+  }
+  return values;
+}

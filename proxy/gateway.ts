@@ -14,7 +14,7 @@
 
 import { createLogger, type Logger } from "../server/mod.ts";
 import { dialable, discoverEndpoints, DiscoveryLookupError } from "./discovery.ts";
-import { FlagError, type FlagSpec, flagUsage, parseFlags } from "./flags.ts";
+import { type FlagSpec, parseStartCommand } from "./flags.ts";
 
 /** The flags of `gateway start`, with etcd 3.4's defaults. */
 export const GATEWAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -239,20 +239,8 @@ async function _lookupHost(name: string): Promise<string[]> {
  * stops (SIGINT/SIGTERM), or at once on a refused command line.
  */
 export async function runGateway(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseFlags(args, GATEWAY_FLAGS);
-  } catch (error) {
-    if (!(error instanceof FlagError)) throw error;
-    console.error(`Error: ${error.message}`);
-    console.error(flagUsage("etcd gateway start", GATEWAY_FLAGS));
-    return error.exitCode;
-  }
-  const { values, positional, help } = parsed;
-  if (help || positional[0] !== "start" || positional.length !== 1) {
-    console.error(flagUsage("etcd gateway start", GATEWAY_FLAGS));
-    return help ? 0 : 2;
-  }
+  const values = parseStartCommand("etcd gateway", args, GATEWAY_FLAGS);
+  if (typeof values === "number") return values;
   const base = createLogger({ logger: "zap", level: "info", outputs: ["stderr"] });
   const log = base.named("tcpproxy");
   let discovered;

@@ -39,7 +39,7 @@ import { ErrPermissionDenied, type HttpHandler, METHODS } from "../rpc/mod.ts";
 import { RangeCache } from "./cache.ts";
 import { clusterProxy, register } from "./cluster.ts";
 import { dialable, discoverEndpoints, DiscoveryLookupError } from "./discovery.ts";
-import { FlagError, type FlagSpec, flagUsage, type FlagValues, parseFlags } from "./flags.ts";
+import { type FlagSpec, type FlagValues, parseFlags, parseStartCommand } from "./flags.ts";
 import { forwardService } from "./forward.ts";
 import { splitHostPort, untilSignal } from "./gateway.ts";
 import { kvProxy } from "./kv.ts";
@@ -497,20 +497,8 @@ export async function startGrpcProxy(args: readonly string[]): Promise<GrpcProxy
  * proxy stops (SIGINT/SIGTERM), or at once on a refused command line.
  */
 export async function runGrpcProxy(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseFlags(args, GRPC_PROXY_FLAGS);
-  } catch (error) {
-    if (!(error instanceof FlagError)) throw error;
-    console.error(`Error: ${error.message}`);
-    console.error(flagUsage("etcd grpc-proxy start", GRPC_PROXY_FLAGS));
-    return error.exitCode;
-  }
-  const { values, positional, help } = parsed;
-  if (help || positional[0] !== "start" || positional.length !== 1) {
-    console.error(flagUsage("etcd grpc-proxy start", GRPC_PROXY_FLAGS));
-    return help ? 0 : 2;
-  }
+  const values = parseStartCommand("etcd grpc-proxy", args, GRPC_PROXY_FLAGS);
+  if (typeof values === "number") return values;
   let proxy: GrpcProxy;
   try {
     proxy = await _start(values);

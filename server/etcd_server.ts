@@ -620,7 +620,18 @@ export class EtcdServer implements ApplyTarget {
     }
     const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
-    const applied = this.#wait.register<ApplyResult>(id, Date.now() + this.#requestTimeoutMs);
+    const result = await this.#proposeAndWait<ApplyResult>(id, data);
+    if (result.error !== undefined) throw result.error;
+    return result;
+  }
+
+  /**
+   * Proposes the encoded entry of request `id` and waits for its apply result, with etcd's
+   * proposal metrics. Rejects with ErrNoLeader when raft refuses or drops it, and with
+   * ErrTimeout past the request timeout (the sweep timer of start()).
+   */
+  async #proposeAndWait<T>(id: bigint, data: Uint8Array): Promise<T> {
+    const applied = this.#wait.register<T>(id, Date.now() + this.#requestTimeoutMs);
     serverProposalsPending.inc();
     try {
       this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
@@ -631,10 +642,8 @@ export class EtcdServer implements ApplyTarget {
       applied.catch(() => {});
       throw ErrNoLeader;
     }
-    // The sweep timer (start()) rejects it with ErrTimeout past the request timeout.
-    let result: ApplyResult;
     try {
-      result = await applied;
+      return await applied;
     } catch (error) {
       // etcd counts proposals that time out or are given up, not apply errors.
       serverProposalsFailedTotal.inc();
@@ -642,8 +651,6 @@ export class EtcdServer implements ApplyTarget {
     } finally {
       serverProposalsPending.dec();
     }
-    if (result.error !== undefined) throw result.error;
-    return result;
   }
 
   /**
@@ -659,26 +666,7 @@ export class EtcdServer implements ApplyTarget {
     const id = this.#ids.next();
     r.ID = bigintToULong(id);
     // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
-    const data = encodeV2Request(r);
-    const applied = this.#wait.register<ApplyV2Result>(id, Date.now() + this.#requestTimeoutMs);
-    serverProposalsPending.inc();
-    try {
-      this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
-    } catch {
-      serverProposalsPending.dec();
-      serverProposalsFailedTotal.inc();
-      this.#wait.fail(id, ErrNoLeader);
-      applied.catch(() => {});
-      throw ErrNoLeader;
-    }
-    try {
-      return await applied;
-    } catch (error) {
-      serverProposalsFailedTotal.inc();
-      throw error;
-    } finally {
-      serverProposalsPending.dec();
-    }
+    return await this.#proposeAndWait<ApplyV2Result>(id, encodeV2Request(r));
   }
 
   /**
