@@ -181,9 +181,10 @@ Deno.test("warnings: a slow snapshot transfer is warned about and timed", async 
     env: { DETCD_TEST_SNAPSHOT_WARNING_MS: "300" },
   });
   try {
-    // A few MiB of values, so that the transfer outlasts the socket buffers.
+    // 12 MiB of values, so that the transfer outlasts the socket buffers and what the HTTP
+    // client reads ahead (4 MiB was sometimes taken in whole before the 300 ms mark).
     const big = btoa("x".repeat(512 * 1024));
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 24; i++) {
       const response = await fetch(`http://${member.endpoint}/v3/kv/put`, {
         method: "POST",
         body: JSON.stringify({ key: btoa(`big${i}`), value: big }),
