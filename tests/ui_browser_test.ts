@@ -252,8 +252,10 @@ Deno.test({
         console.log(
           `100,000 keys: first page rendered ${firstPageMs} ms after Search (${rendered})`,
         );
-        await page.click('button:has-text("Next")');
-        await page.waitForSelector('ul.keys li:has-text("k000099")');
+        // Paging waits for the page's count of the prefix; beside a second test process the
+        // 100,000-key count may take longer than playwright's default 10 s.
+        await page.click('button:has-text("Next")', { timeout: 30_000 });
+        await page.waitForSelector('ul.keys li:has-text("k000099")', { timeout: 30_000 });
         assert.equal(await page.locator('ul.keys li:has-text("k000049")').count(), 0);
         await page.close();
       });
