@@ -77,6 +77,32 @@ export interface ReadTx {
   ): { keys: Uint8Array[]; values: Uint8Array[] };
   /** Calls `visitor` for each key of `bucket` in order. */
   unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void): void;
+  /**
+   * Calls `visitor` for each key of `bucket` in order, for a scan that needs only some bytes of
+   * each value: `size` is the value's length and `part(offset, length)` returns those bytes of
+   * it. Keys and parts are views valid during the call only (a part until the next part). The
+   * bolt backend then reads only the first page of a value that spans overflow pages, and the
+   * parts asked for, past its page cache.
+   */
+  unsafeForEachPart(
+    bucket: Uint8Array,
+    visitor: (key: Uint8Array, size: number, part: ValuePart) => void,
+  ): void;
+}
+
+/** Bytes `offset` to `offset + length` of a value (see `ReadTx.unsafeForEachPart`). */
+export type ValuePart = (offset: number, length: number) => Uint8Array;
+
+/** A ValuePart over a value held whole. */
+export function wholeValuePart(value: Uint8Array): ValuePart {
+  return (offset, length) => {
+    if (offset < 0 || length < 0 || offset + length > value.length) {
+      throw new RangeError(
+        `value part ${offset}+${length} outside a value of ${value.length} bytes`,
+      );
+    }
+    return value.subarray(offset, offset + length);
+  };
 }
 
 /** The one write transaction of the backend. */
@@ -211,6 +237,25 @@ function _forEach(tx: Tx, bucketName: Uint8Array, visitor: (k: Uint8Array, v: Ui
   for (let k = c.first(); k !== null; k = c.next()) visitor(k, c.value ?? new Uint8Array(0));
 }
 
+function _forEachPart(
+  tx: Tx,
+  bucketName: Uint8Array,
+  visitor: (key: Uint8Array, size: number, part: ValuePart) => void,
+): void {
+  const bucket = tx.bucket(bucketName);
+  if (bucket === null) return;
+  if (bucket.root === 0 || bucket.rootNode !== null || bucket.nodes.size > 0) {
+    // Inline, or changed by the open batch: its pages are not all committed ones.
+    const c = bucket.cursor();
+    for (let k = c.first(); k !== null; k = c.next()) {
+      if (c.value === null) continue; // a nested bucket
+      visitor(k, c.value.length, wholeValuePart(c.value));
+    }
+    return;
+  }
+  tx.db.forEachPart(bucket.root, visitor);
+}
+
 class _ReadTx implements ReadTx {
   readonly #backend: _Backend;
 
@@ -222,6 +267,12 @@ class _ReadTx implements ReadTx {
   }
   unsafeForEach(bucket: Uint8Array, visitor: (key: Uint8Array, value: Uint8Array) => void) {
     _forEach(this.#backend.writeTx(), bucket, visitor);
+  }
+  unsafeForEachPart(
+    bucket: Uint8Array,
+    visitor: (key: Uint8Array, size: number, part: ValuePart) => void,
+  ): void {
+    _forEachPart(this.#backend.writeTx(), bucket, visitor);
   }
 }
 

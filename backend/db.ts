@@ -20,6 +20,7 @@ import {
   BUCKET_HEADER_SIZE,
   BUCKET_LEAF_FLAG,
   FREELIST_PAGE_FLAG,
+  LEAF_ELEMENT_SIZE,
   LEAF_PAGE_FLAG,
   type Meta,
   META_PAGE_FLAG,
@@ -303,6 +304,146 @@ export class DB {
       throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
     }
     return page;
+  }
+
+  /**
+   * Page `id` for the free-page walk, in the walk's buffer for `depth`. A leaf that spans
+   * overflow pages and holds no nested bucket is read as its first page only: the walk needs its
+   * header (id, overflow count) and element flags, not its keys and values. The returned page's
+   * buffer is then one page long while its header counts the overflow pages.
+   */
+  #readWalkPage(id: number, depth: number): Page {
+    const ps = this.pageSize;
+    if ((id + 1) * ps > this.#fileSize) {
+      return this.#readPageInto(id, (n) => this.#walkBuffer(depth, n));
+    }
+    const head = this.#walkBuffer(depth, ps);
+    _readFully(this.#fd, head, id * ps);
+    const page = new Page(head);
+    if (page.overflow === 0 || !page.isLeaf() || !_flagsInHead(page, ps)) {
+      return this.#readPageInto(id, (n) => this.#walkBuffer(depth, n));
+    }
+    for (let i = 0; i < page.count; i++) {
+      if ((page.leafFlags(i) & BUCKET_LEAF_FLAG) !== 0) {
+        return this.#readPageInto(id, (n) => this.#walkBuffer(depth, n));
+      }
+    }
+    if ((id + 1 + page.overflow) * ps > this.#fileSize) {
+      throw new BoltError(
+        `${this.path}: page ${id} with ${page.overflow} overflow pages runs past the end of the file`,
+      );
+    }
+    if (page.id !== id) {
+      throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
+    }
+    return page;
+  }
+
+  /**
+   * Calls `visit` with each key and value of the committed bucket tree rooted at page `root`, in
+   * key order, reading pages past the cache (a cached page is used as it is) into buffers reused
+   * from page to page. Of a leaf that spans overflow pages only the first page is read; a value
+   * is handed over as its size and a `part(offset, length)` function that returns those bytes
+   * of it, reading from the file what the first page does not hold. Keys and parts are views
+   * valid only during the call. For a scan that needs a few bytes of large values (the key
+   * index rebuild at start-up), this reads a fraction of the file and allocates nothing per
+   * page. A part read from the file is valid until the next part is asked for.
+   */
+  forEachPart(
+    root: number,
+    visit: (
+      key: Uint8Array,
+      size: number,
+      part: (offset: number, length: number) => Uint8Array,
+    ) => void,
+  ): void {
+    const highWater = this.meta.pgid;
+    const ps = this.pageSize;
+    const buffers: Uint8Array[] = [];
+    const buffer = (depth: number, bytes: number) => {
+      let buf = buffers[depth];
+      if (buf === undefined || buf.length < bytes) {
+        buf = new Uint8Array(Math.max(bytes, 2 * (buf?.length ?? 0)));
+        buffers[depth] = buf;
+      }
+      return buf.subarray(0, bytes);
+    };
+    let scratch = new Uint8Array(64);
+    /** `length` bytes at byte `at` of the page that starts at file offset `base`. */
+    const read = (page: Page, base: number, extent: number, at: number, length: number) => {
+      if (at + length <= page.buf.length) return page.buf.subarray(at, at + length);
+      if (at + length > extent) {
+        throw new BoltError(`${this.path}: element runs past its page at offset ${base}`);
+      }
+      if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 * scratch.length));
+      const out = scratch.subarray(0, length);
+      _readFully(this.#fd, out, base + at);
+      return out;
+    };
+    const walk = (id: number, depth: number): void => {
+      if (id < 2 || id >= highWater) {
+        throw new BoltError(
+          `${this.path}: page ${id} is past the high-water mark ${highWater} or reserved`,
+        );
+      }
+      let page = this.#cache.get(id);
+      if (page === undefined) {
+        const head = buffer(depth, ps);
+        if ((id + 1) * ps > this.#fileSize) {
+          throw new BoltError(
+            `${this.path}: page ${id} is past the end of the file (${this.#fileSize} bytes)`,
+          );
+        }
+        _readFully(this.#fd, head, id * ps);
+        page = new Page(head);
+        if (page.id !== id) {
+          throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
+        }
+        if (page.overflow > 0 && (!page.isLeaf() || !_flagsInHead(page, ps))) {
+          page = this.#readPageInto(id, (n) => buffer(depth, n));
+        }
+      }
+      if (page.isBranch()) {
+        for (let i = 0; i < page.count; i++) walk(page.branchPgid(i), depth + 1);
+        return;
+      }
+      if (!page.isLeaf()) {
+        throw new BoltError(
+          `${this.path}: page ${id}: expected branch or leaf page, found ${page.type()}`,
+        );
+      }
+      const extent = (page.overflow + 1) * ps;
+      if ((id + 1 + page.overflow) * ps > this.#fileSize) {
+        throw new BoltError(
+          `${this.path}: page ${id} with ${page.overflow} overflow pages runs past the end of the file`,
+        );
+      }
+      const base = id * ps;
+      const held = page;
+      for (let i = 0; i < held.count; i++) {
+        if ((held.leafFlags(i) & BUCKET_LEAF_FLAG) !== 0) continue;
+        const elem = PAGE_HEADER_SIZE + i * LEAF_ELEMENT_SIZE;
+        const keyAt = elem + held.dv.getUint32(elem + 4, true);
+        const keySize = held.dv.getUint32(elem + 8, true);
+        const valueAt = keyAt + keySize;
+        const size = held.dv.getUint32(elem + 12, true);
+        if (valueAt + size > extent) {
+          throw new BoltError(`${this.path}: element ${i} runs past page ${id}`);
+        }
+        // The key is copied out when it is not in the first page (the scratch buffer is the
+        // value's).
+        const key = keyAt + keySize <= held.buf.length
+          ? held.buf.subarray(keyAt, keyAt + keySize)
+          : read(held, base, extent, keyAt, keySize).slice();
+        visit(key, size, (offset, length) => {
+          if (offset < 0 || length < 0 || offset + length > size) {
+            throw new RangeError(`value part ${offset}+${length} outside a value of ${size} bytes`);
+          }
+          return read(held, base, extent, valueAt + offset, length);
+        });
+      }
+    };
+    if (root !== 0) walk(root, 0);
   }
 
   /** A walk's buffer for tree depth `depth`, reused from page to page at that depth. */
@@ -613,8 +754,7 @@ export class DB {
         `${this.path}: page ${id} is past the high-water mark ${highWater} or reserved`,
       );
     }
-    const page = this.#cache.get(id) ??
-      this.#readPageInto(id, (bytes) => this.#walkBuffer(depth, bytes));
+    const page = this.#cache.get(id) ?? this.#readWalkPage(id, depth);
     if ((page.flags & want) === 0) {
       throw new BoltError(
         `${this.path}: page ${id}: expected ${
@@ -675,6 +815,11 @@ export class DB {
       }
     }
   }
+}
+
+/** Whether the element headers of leaf `page` lie in its first page (of `pageSize` bytes). */
+function _flagsInHead(page: Page, pageSize: number): boolean {
+  return PAGE_HEADER_SIZE + page.count * LEAF_ELEMENT_SIZE <= pageSize;
 }
 
 function _initFile(fd: number, pageSize: number): number {

@@ -14,6 +14,8 @@ export {
   type DefragProgress,
   openBackend,
   type ReadTx,
+  type ValuePart,
+  wholeValuePart,
 } from "./backend.ts";
 export {
   type BackendLogger,

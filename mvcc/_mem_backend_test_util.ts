@@ -9,7 +9,13 @@
 
 import { BTree } from "./_btree.ts";
 import { crc32c } from "../checksum/mod.ts";
-import type { Backend, BatchTx, ReadTx } from "../backend/mod.ts";
+import {
+  type Backend,
+  type BatchTx,
+  type ReadTx,
+  type ValuePart,
+  wholeValuePart,
+} from "../backend/mod.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 
 type _Bucket = InstanceType<typeof BTree<string, [Uint8Array, Uint8Array]>>;
@@ -85,6 +91,13 @@ class _MemTx implements BatchTx {
     const b = this.#buckets.get(bytesToKeyString(bucket));
     if (b === undefined) return;
     for (const pair of b.valuesArray()) visitor(pair[0].slice(), pair[1].slice());
+  }
+
+  unsafeForEachPart(
+    bucket: Uint8Array,
+    visitor: (key: Uint8Array, size: number, part: ValuePart) => void,
+  ): void {
+    this.unsafeForEach(bucket, (key, value) => visitor(key, value.length, wholeValuePart(value)));
   }
 
   #bucket(name: Uint8Array): _Bucket {

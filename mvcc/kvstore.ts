@@ -20,10 +20,17 @@
 import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
-import { equalBytes } from "../bytes/mod.ts";
+import { compareBytes, equalBytes } from "../bytes/mod.ts";
 import { bytesToKeyString } from "./key_bytes.ts";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
-import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithView, type KeyValue } from "./mvccpb.ts";
+import {
+  decodeKeyValue,
+  decodeKeyValueIndexFields,
+  encodeKeyValue,
+  encodeKeyValueWithView,
+  type KeyValue,
+  type KeyValueIndexFields,
+} from "./mvccpb.ts";
 import {
   debuggingMvccDbCompactionKeysTotal,
   debuggingMvccDbCompactionPauseDurationMilliseconds,
@@ -58,7 +65,6 @@ export const SCHEDULED_COMPACT_KEY: Uint8Array = _encoder.encode("scheduledCompa
 /** Meta key of the revision of the last compaction completed on disk. */
 export const FINISHED_COMPACT_KEY: Uint8Array = _encoder.encode("finishedCompactRev");
 
-const _RESTORE_CHUNK_KEYS = 10_000;
 const _COMPACTION_BATCH_LIMIT = 1000;
 const _COMPACTION_SLEEP_MS = 10;
 const _NO_LEASE = 0n;
@@ -650,31 +656,27 @@ export class KvStore {
     }
   }
 
-  /** Rebuilds the index from the key bucket in chunks; returns the last main revision seen. */
+  /**
+   * Rebuilds the index from the key bucket; returns the last main revision seen. Of each
+   * revision only the key, create revision, version and lease are decoded, from the parts of the
+   * stored KeyValue that hold them: the value's bytes are not read (with large values, most of
+   * the file).
+   */
   #restoreIndex(tx: BatchTx, keyToLease: Map<string, bigint>): number {
     let currentRev = 1;
-    let min = revisionToBytes({ main: 1, sub: 0 });
-    const max = new Uint8Array(17).fill(0xff);
-    for (;;) {
-      const { keys, values } = tx.unsafeRange(KEY_BUCKET, min, max, _RESTORE_CHUNK_KEYS);
-      for (let i = 0; i < keys.length; i++) {
-        currentRev = this.#restoreOne(keys[i]!, values[i]!, keyToLease);
-      }
-      if (keys.length < _RESTORE_CHUNK_KEYS) break;
-      const lastRev = bytesToRevision(keys[keys.length - 1]!);
-      min = revisionToBytes({ main: lastRev.main, sub: lastRev.sub + 1 });
-    }
+    const min = revisionToBytes({ main: 1, sub: 0 });
+    tx.unsafeForEachPart(KEY_BUCKET, (revKey, size, part) => {
+      if (compareBytes(revKey, min) < 0) return;
+      currentRev = this.#restoreOne(revKey, decodeKeyValueIndexFields(size, part), keyToLease);
+    });
     return currentRev;
   }
 
   #restoreOne(
     revKey: Uint8Array,
-    value: Uint8Array,
+    kv: KeyValueIndexFields,
     keyToLease: Map<string, bigint>,
   ): number {
-    // Nothing of the value outlives this call (the index keeps the key as a string): decode in
-    // place.
-    const kv = decodeKeyValue(value);
     const keyString = bytesToKeyString(kv.key);
     const rev = bytesToRevision(revKey);
     const tombstone = isTombstoneKey(revKey);

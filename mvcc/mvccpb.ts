@@ -309,6 +309,56 @@ export function decodeKeyValue(bytes: Uint8Array, start = 0, end = bytes.length)
   return kv;
 }
 
+/** The fields of a KeyValue that the key index needs (its value left out). */
+export interface KeyValueIndexFields {
+  key: Uint8Array;
+  createRevision: number;
+  version: number;
+  lease: bigint;
+}
+
+/**
+ * Decodes the fields of a KeyValue of `size` bytes that the key index needs, asking `part` for
+ * the bytes it reads (`part(offset, length)` returns that many bytes of the encoded KeyValue):
+ * the bytes of the value field are skipped, not read. The fields come out as decodeKeyValue
+ * would give them; `key` is a copy.
+ */
+export function decodeKeyValueIndexFields(
+  size: number,
+  part: (offset: number, length: number) => Uint8Array,
+): KeyValueIndexFields {
+  const out: KeyValueIndexFields = { key: _EMPTY, createRevision: 0, version: 0, lease: 0n };
+  let pos = 0;
+  while (pos < size) {
+    // A tag (at most 5 bytes) and a varint (at most 10) fit in 15 bytes.
+    const r = new _Reader(part(pos, Math.min(15, size - pos)));
+    const tag = r.uvarint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === _WIRE_VARINT) {
+      if (field === 2) out.createRevision = r.int64Number();
+      else if (field === 4) out.version = r.int64Number();
+      else if (field === 6) out.lease = r.int64Big();
+      else r.uvarintBig();
+      pos += r.offset;
+    } else if (wire === _WIRE_BYTES) {
+      const length = r.uvarint();
+      pos += r.offset;
+      if (length < 0 || pos + length > size) {
+        throw new RangeError("protobuf: truncated length-delimited field");
+      }
+      if (field === 1) out.key = part(pos, length).slice();
+      pos += length;
+    } else if (wire === _WIRE_FIXED64 || wire === _WIRE_FIXED32) {
+      pos += r.offset + (wire === _WIRE_FIXED64 ? 8 : 4);
+      if (pos > size) throw new RangeError("protobuf: truncated field");
+    } else {
+      throw new RangeError(`protobuf: unsupported wire type ${wire}`);
+    }
+  }
+  return out;
+}
+
 /** Decodes an Event; a missing kv decodes as an empty KeyValue. */
 export function decodeEvent(bytes: Uint8Array): Event {
   const r = new _Reader(bytes);

@@ -270,6 +270,18 @@ export class ProtoReader {
 
   /** Reads an int64 varint as a safe integer (negative values allowed). */
   int64(): number {
+    // Fast path: a varint of at most 7 bytes is a non-negative value below 2^49 (a negative
+    // int64 always takes 10 bytes).
+    const start = this.pos;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 7 && this.pos < this.end; i++) {
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+    this.pos = start;
     const v = this.int64Big();
     if (v > BigInt(MAX_SAFE) || v < -BigInt(MAX_SAFE)) {
       throw new ProtoDecodeError(`int64 ${v} is outside the safe integer range`);
