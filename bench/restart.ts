@@ -17,7 +17,9 @@
  * `/proc/PID/stat`; steadier than the wall time on a shared machine) and VmRSS, stop it.
  *
  * Knobs (environment): RESTART_DB_MB (1024), RESTART_WAL_ENTRIES (100000), RESTART_RUNS (3),
- * RESTART_CACHE (/tmp/restart-data), BENCH_ONLY (etcd|detcd), DETCD_DENO_FLAGS (extra deno flags,
+ * RESTART_CACHE (/tmp/restart-data), BENCH_ONLY (etcd|detcd), RESTART_BASE_MAIN (the main.ts of
+ * another detcd checkout: also restarts it, as `detcd-base`, on detcd's data, for before/after
+ * runs interleaved with the others), DETCD_DENO_FLAGS (extra deno flags,
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), RESTART_KEEP_LOGS (1: keep each run's server log
  * beside the cache and print its path), LOADGEN_DIR.
  *
@@ -35,7 +37,8 @@ const PEER_PORT = 39511;
 const READY_TIMEOUT_MS = 600_000;
 const MIB = 1024 * 1024;
 
-type ServerKind = "etcd" | "detcd";
+/** `detcd-base`: the `main.ts` named by RESTART_BASE_MAIN (another checkout), on detcd's data. */
+type ServerKind = "etcd" | "detcd" | "detcd-base";
 
 function _envNumber(name: string, fallback: number): number {
   const raw = Deno.env.get(name);
@@ -52,6 +55,7 @@ const CACHE = Deno.env.get("RESTART_CACHE") ?? "/tmp/restart-data";
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const KEEP_LOGS = Deno.env.get("RESTART_KEEP_LOGS") === "1";
+const BASE_MAIN = Deno.env.get("RESTART_BASE_MAIN");
 const WAL_FLAGS = ["--snapshot-count", String(WAL_ENTRIES + 10_000)];
 
 function _log(message: string): void {
@@ -91,9 +95,10 @@ class Server {
       `m1=http://127.0.0.1:${PEER_PORT}`,
       ...extra,
     ];
+    const main = kind === "detcd-base" ? BASE_MAIN! : `${ROOT}main.ts`;
     const [command, args] = kind === "etcd"
       ? ["/usr/bin/etcd", flags]
-      : [Deno.execPath(), ["run", "-A", "--quiet", ...DENO_FLAGS, `${ROOT}main.ts`, ...flags]];
+      : [Deno.execPath(), ["run", "-A", "--quiet", ...DENO_FLAGS, main, ...flags]];
     const logFile = Deno.openSync(logPath, { create: true, write: true, truncate: true });
     const child = new Deno.Command(command, {
       args,
@@ -279,6 +284,11 @@ async function main(): Promise<void> {
   const loadgen = async () => loadgenPath ??= await _loadgenPath();
   const cached: Partial<Record<ServerKind, string>> = {};
   for (const kind of kinds) cached[kind] = await _cachedDir(kind, loadgen);
+  if (BASE_MAIN !== undefined) {
+    // The same data as detcd's: an A/B of two detcd versions, interleaved with the others.
+    cached["detcd-base"] = cached.detcd ?? await _cachedDir("detcd", loadgen);
+    kinds.push("detcd-base");
+  }
   const runs: Run[] = [];
   for (let run = 1; run <= RUNS; run++) {
     for (const kind of kinds) runs.push(await _restart(kind, cached[kind]!, run));
@@ -288,9 +298,9 @@ async function main(): Promise<void> {
     `\n## Restart: ${DB_MB} MiB db, ${WAL_ENTRIES} WAL entries after the last snapshot, ${RUNS} runs each (interleaved)\n`,
   );
   console.log(
-    "| server | db MB | time to serving ms (each run) | median ms | RSS after start MiB |",
+    "| server | db MB | time to serving ms (each run) | median ms | CPU ms to serving (each run) | median CPU ms | RSS after start MiB |",
   );
-  console.log("|---|---:|---|---:|---:|");
+  console.log("|---|---:|---|---:|---|---:|---:|");
   const medians: Partial<Record<ServerKind, number>> = {};
   for (const kind of kinds) {
     const mine = runs.filter((r) => r.kind === kind);
@@ -306,6 +316,11 @@ async function main(): Promise<void> {
   if (medians.etcd !== undefined && medians.detcd !== undefined) {
     console.log(
       `\ndetcd/etcd median time to serving: ${(medians.detcd / medians.etcd).toFixed(2)}x`,
+    );
+    const cpu = (kind: ServerKind) =>
+      _median(runs.filter((r) => r.kind === kind).map((r) => r.cpuMs));
+    console.log(
+      `detcd/etcd median CPU time to serving: ${(cpu("detcd") / cpu("etcd")).toFixed(2)}x`,
     );
   }
 }

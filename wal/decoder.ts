@@ -37,7 +37,11 @@ const PAD_FLAG = 0x80;
  */
 export interface DecoderSegment {
   name: string;
-  read(length: number): Uint8Array;
+  /**
+   * The first `length` bytes (fewer at the end of the file). `previous`, when given, is a prefix
+   * of the segment read before: its bytes may be copied instead of read again.
+   */
+  read(length: number, previous?: Uint8Array): Uint8Array;
 }
 
 /** Bytes of a segment read at first; doubled as the decoder needs more. */
@@ -47,12 +51,17 @@ const READ_BYTES_INITIAL = 1 << 20;
 export function fileSegment(dir: string, name: string): DecoderSegment {
   return {
     name,
-    read(length: number): Uint8Array {
+    read(length: number, previous?: Uint8Array): Uint8Array {
       const file = Deno.openSync(join(dir, name), { read: true });
       try {
         const size = Math.min(length, file.statSync().size);
         const bytes = new Uint8Array(size);
         let at = 0;
+        if (previous !== undefined && previous.length <= size) {
+          bytes.set(previous);
+          at = previous.length;
+          file.seekSync(at, Deno.SeekMode.Start);
+        }
         while (at < size) {
           const n = file.readSync(bytes.subarray(at));
           if (n === null) break;
@@ -152,7 +161,7 @@ export class WalDecoder {
     // A short read already reached the end of the file.
     if (this.#requested > this.#bytes.length) return false;
     this.#requested = Math.max(end, this.#requested * 2, READ_BYTES_INITIAL);
-    this.#bytes = this.#segments[this.#segmentIndex]!.read(this.#requested);
+    this.#bytes = this.#segments[this.#segmentIndex]!.read(this.#requested, this.#bytes);
     this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
     return end <= this.#bytes.length;
   }
