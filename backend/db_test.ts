@@ -64,6 +64,18 @@ function verify(tx: Tx, model: Model, rand: () => number): void {
       assertEquals(s(c.value), expected.get(s(k)), `value of ${path}/${s(k)}`);
     }
     assertEquals(forward, keys, `keys of ${path}`);
+    if (bucket.root !== 0 && bucket.rootNode === null && bucket.nodes.size === 0) {
+      // The same keys and values through the partial reads of forEachPart.
+      const parts: string[] = [];
+      tx.db.forEachPart(bucket.root, (k, size, part) => {
+        const whole = s(part(0, size));
+        assertEquals(whole, expected.get(s(k)), `forEachPart value of ${path}/${s(k)}`);
+        if (size >= 3) assertEquals(s(part(size - 3, 3)), whole.slice(-3), "forEachPart tail");
+        if (size >= 7) assertEquals(s(part(2, 5)), whole.slice(2, 7), "forEachPart middle");
+        parts.push(s(k));
+      });
+      assertEquals(parts, keys, `forEachPart keys of ${path}`);
+    }
     const backward: string[] = [];
     for (let k = c.last(); k !== null; k = c.prev()) if (c.value !== null) backward.push(s(k));
     assertEquals(backward, keys.slice().reverse(), `reverse keys of ${path}`);

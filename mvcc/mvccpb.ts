@@ -317,16 +317,30 @@ export interface KeyValueIndexFields {
   lease: bigint;
 }
 
+/** KeyValues up to this size are decoded whole by decodeKeyValueIndexFields. */
+const _WHOLE_DECODE_BYTES = 2048;
+
 /**
  * Decodes the fields of a KeyValue of `size` bytes that the key index needs, asking `part` for
  * the bytes it reads (`part(offset, length)` returns that many bytes of the encoded KeyValue):
  * the bytes of the value field are skipped, not read. The fields come out as decodeKeyValue
- * would give them; `key` is a copy.
+ * would give them; `key` may be a view of what `part` returned, valid until `part` is called
+ * again.
  */
 export function decodeKeyValueIndexFields(
   size: number,
   part: (offset: number, length: number) => Uint8Array,
 ): KeyValueIndexFields {
+  if (size <= _WHOLE_DECODE_BYTES) {
+    // A small KeyValue: one view of it and the usual decoder.
+    const kv = decodeKeyValue(part(0, size));
+    return {
+      key: kv.key,
+      createRevision: kv.createRevision,
+      version: kv.version,
+      lease: kv.lease,
+    };
+  }
   const out: KeyValueIndexFields = { key: _EMPTY, createRevision: 0, version: 0, lease: 0n };
   let pos = 0;
   while (pos < size) {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   decodeEvent,
   decodeKeyValue,
+  decodeKeyValueIndexFields,
   emptyKeyValue,
   encodeEvent,
   encodeKeyValue,
@@ -62,4 +63,42 @@ Deno.test("revision keys are 17 bytes, tombstones 18 with a 't'", () => {
   assert.ok(isTombstoneKey(tomb));
   assert.ok(!isTombstoneKey(bytes));
   assert.deepEqual(bytesToRevision(tomb), { main: 5, sub: 0 });
+});
+
+Deno.test("decodeKeyValueIndexFields gives decodeKeyValue's index fields and skips the value", () => {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < 300; i++) {
+    const valueSize = [0, 5, 1000, 3000, 70_000][i % 5]!;
+    const kv: KeyValue = {
+      key: enc(`k${i}`.repeat(1 + Math.floor(rand() * 4))),
+      createRevision: Math.floor(rand() * 2 ** 40),
+      modRevision: Math.floor(rand() * 2 ** 40),
+      version: Math.floor(rand() * 1000),
+      value: new Uint8Array(valueSize).fill(i & 0xff),
+      lease: i % 3 === 0 ? 0n : i % 3 === 1 ? BigInt(Math.floor(rand() * 2 ** 52)) : -5n,
+    };
+    let bytes = encodeKeyValue(kv);
+    if (i % 7 === 0) {
+      // An unknown varint field (99) and an unknown bytes field (98) after the known ones.
+      bytes = new Uint8Array([...bytes, 0x98, 0x06, 0x01, 0x92, 0x06, 0x02, 0xaa, 0xbb]);
+    }
+    let asked = 0;
+    const fields = decodeKeyValueIndexFields(bytes.length, (offset, length) => {
+      assert.ok(offset >= 0 && offset + length <= bytes.length);
+      asked += length;
+      return bytes.subarray(offset, offset + length);
+    });
+    const whole = decodeKeyValue(bytes);
+    assert.deepEqual(fields, {
+      key: whole.key,
+      createRevision: whole.createRevision,
+      version: whole.version,
+      lease: whole.lease,
+    });
+    if (valueSize >= 3000) assert.ok(asked < 200, `read ${asked} bytes of ${bytes.length}`);
+  }
+  assert.throws(() =>
+    decodeKeyValueIndexFields(3, (o, l) => new Uint8Array([0x0a, 0x05, 0x61]).subarray(o, o + l))
+  );
 });
