@@ -680,9 +680,9 @@ export class KvStore {
     const keyString = bytesToKeyString(kv.key);
     const rev = bytesToRevision(revKey);
     const tombstone = isTombstoneKey(revKey);
-    if (tombstone) keyToLease.delete(keyString);
-    else if (kv.lease !== _NO_LEASE) keyToLease.set(keyString, kv.lease);
-    else keyToLease.delete(keyString);
+    // The map is usually empty (no leases): skip the lookups then.
+    if (kv.lease !== _NO_LEASE && !tombstone) keyToLease.set(keyString, kv.lease);
+    else if (keyToLease.size !== 0) keyToLease.delete(keyString);
     const ki = this.index.keyIndex(keyString);
     if (ki !== undefined) {
       if (tombstone) ki.tombstone(rev.main, rev.sub);
