@@ -6,7 +6,7 @@
  * @module
  */
 
-export { openssl } from "./openssl.ts";
+export { openssl, openSslCipherName } from "./openssl.ts";
 export { goAlertText } from "./alerts.ts";
 export {
   type HandshakeState,

@@ -28,6 +28,8 @@ export const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
 export const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
 /** `TLS1_2_VERSION`. */
 export const TLS1_2_VERSION = 0x0303;
+/** `TLS1_3_VERSION`. */
+export const TLS1_3_VERSION = 0x0304;
 /** `SSL_OP_NO_RENEGOTIATION`: the verify callback must only ever run in the first handshake. */
 export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
 /** `SSL_OP_NO_TICKET`: no session tickets (every handshake verifies the peer afresh). */
@@ -66,6 +68,7 @@ const _SSL_SYMBOLS = {
     parameters: ["pointer", "buffer", "pointer"],
     result: "i32",
   },
+  SSL_CTX_set_default_verify_paths: { parameters: ["pointer"], result: "i32" },
   SSL_load_client_CA_file: { parameters: ["buffer"], result: "pointer" },
   SSL_CTX_set_client_CA_list: { parameters: ["pointer", "pointer"], result: "void" },
   SSL_CTX_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
@@ -89,6 +92,7 @@ const _SSL_SYMBOLS = {
   SSL_get1_peer_certificate: { parameters: ["pointer"], result: "pointer" },
   SSL_get_peer_cert_chain: { parameters: ["pointer"], result: "pointer" },
   SSL_get_servername: { parameters: ["pointer", "i32"], result: "pointer" },
+  OPENSSL_cipher_name: { parameters: ["buffer"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const _CRYPTO_SYMBOLS = {
@@ -191,4 +195,15 @@ export function certificateDer(lib: OpenSsl, x509: Deno.PointerObject): Uint8Arr
   const written = lib.i2d_X509(x509, new Uint8Array(out.buffer));
   if (written !== length) throw new Error("i2d_X509 wrote an unexpected length");
   return der;
+}
+
+/**
+ * OpenSSL's name of a TLS 1.2 cipher suite given by its IANA name
+ * (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` -> `ECDHE-RSA-AES128-GCM-SHA256`), or `undefined`
+ * when this OpenSSL does not know it.
+ */
+export function openSslCipherName(ianaName: string): string | undefined {
+  const lib = openssl();
+  const name = readCString(lib.OPENSSL_cipher_name(cString(ianaName)));
+  return name === "" || name === "(NONE)" ? undefined : name;
 }

@@ -34,6 +34,7 @@ import {
   SSL_VERIFY_PEER,
   takeErrors,
   TLS1_2_VERSION,
+  TLS1_3_VERSION,
   TLSEXT_NAMETYPE_HOST_NAME,
   X509_V_ERR_CERT_REJECTED,
 } from "./openssl.ts";
@@ -56,7 +57,10 @@ export interface TlsContextOptions {
   verifyPeer: boolean;
   /** Highest protocol version (default: TLS 1.3); a test forces TLS 1.2 with it. */
   maxVersion?: "TLSv1.2" | "TLSv1.3";
-  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are not restricted, as in Go). */
+  /**
+   * OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are not restricted, as in Go); `""`
+   * allows no TLS 1.2 suite (TLS 1.3 only).
+   */
   cipherList?: string;
   /**
    * A further check of the verified leaf certificate (DER), e.g. etcd's allowed CN; an Error
@@ -96,6 +100,8 @@ export class TlsContext {
   readonly #options: TlsContextOptions;
   readonly #callback: Deno.UnsafeCallback<{ parameters: ["i32", "pointer"]; result: "i32" }>;
   #ctx: Deno.PointerObject | null;
+  /** Sessions made and not yet freed. */
+  #sessions = 0;
 
   /** Throws when OpenSSL cannot be loaded or refuses a file or the cipher list. */
   constructor(options: TlsContextOptions) {
@@ -163,7 +169,18 @@ export class TlsContext {
         if (names !== null) lib.SSL_CTX_set_client_CA_list(ctx, names);
       }
     }
-    if (options.cipherList !== undefined) {
+    if (options.caFile === undefined && options.verifyPeer) {
+      // Go verifies against the system roots when no CA is given.
+      check(lib.SSL_CTX_set_default_verify_paths(ctx) === 1, "load the system CAs");
+    }
+    if (options.cipherList === "") {
+      // Only TLS 1.3 suites listed: Go then negotiates no TLS 1.2 suite at all.
+      check(
+        lib.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, BigInt(TLS1_3_VERSION), null) ===
+          1n,
+        "set minimum TLS version",
+      );
+    } else if (options.cipherList !== undefined) {
       check(
         lib.SSL_CTX_set_cipher_list(ctx, cString(options.cipherList)) === 1,
         `cipher list ${options.cipherList}`,
@@ -185,15 +202,26 @@ export class TlsContext {
   /** A new session; a client's `serverName` is sent as SNI (unless an IP) and verified. */
   newSession(serverName?: string): TlsSession {
     if (this.#ctx === null) throw new Error("TLS context closed");
-    return new TlsSession(this.#lib, this, this.#ctx, serverName);
+    const session = new TlsSession(this.#lib, this, this.#ctx, serverName);
+    this.#sessions++;
+    return session;
   }
 
-  /** Frees the context (sessions hold their own reference and stay usable). */
+  /** Called once by each session when it is freed. */
+  released(): void {
+    this.#sessions--;
+    if (this.#ctx === null && this.#sessions === 0) this.#callback.close();
+  }
+
+  /**
+   * Frees the context. Open sessions keep OpenSSL's reference to it and stay usable; the
+   * verify callback lives until the last of them is freed.
+   */
   close(): void {
     if (this.#ctx === null) return;
     this.#lib.SSL_CTX_free(this.#ctx);
     this.#ctx = null;
-    this.#callback.close();
+    if (this.#sessions === 0) this.#callback.close();
   }
 }
 
@@ -428,6 +456,7 @@ export class TlsSession {
     if (this.#ssl === null) return;
     this.#lib.SSL_free(this.#ssl);
     this.#ssl = null;
+    this.#context.released();
   }
 
   #live(): Deno.PointerObject {

@@ -18,7 +18,10 @@ import { type TlsSession, TlsHandshakeError } from "./session.ts";
 /** How long a closed connection waits for the peer to take our last bytes and close. */
 const _LINGER_MS = 2000;
 
-/** A TLS stream over `raw`; emits `secure` once the handshake is done. */
+/**
+ * A TLS stream over `raw`; emits `secure` once the handshake is done, or `handshakeFailed`
+ * (with the {@link TlsHandshakeError}) right before it is destroyed by a failed handshake.
+ */
 export class TlsSocket extends Duplex {
   readonly encrypted = true;
   readonly session: TlsSession;
@@ -128,7 +131,11 @@ export class TlsSocket extends Duplex {
     } catch (error) {
       // An alert for the peer (ours refusing it) is in the output: send it before closing.
       this.#flushQuietly();
-      if (error instanceof TlsHandshakeError && !this.#secure) this.handshakeError = error;
+      if (error instanceof TlsHandshakeError && !this.#secure) {
+        this.handshakeError = error;
+        // Told while the session still knows the peer (its certificate, SNI name).
+        this.emit("handshakeFailed", error);
+      }
       this.destroy(error as Error);
     }
   }
