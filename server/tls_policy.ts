@@ -29,9 +29,10 @@
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { isIP } from "node:net";
 import { X509Certificate } from "node:crypto";
-import { openSslCipherName } from "../tls/mod.ts";
+import { openssl, openSslCipherName } from "../tls/mod.ts";
 import { normalizeSerial, revokedSerials } from "./crl.ts";
 import type { TlsConfig } from "./config.ts";
+import { ConfigError } from "./config_flags.ts";
 
 /**
  * Go's cipher suite names (crypto/tls `CipherSuites()` and `InsecureCipherSuites()`, plus the
@@ -361,4 +362,44 @@ function _canonicalIp(ip: string): string {
   if (isIP(ip) === 4) return ip.split(".").map(Number).join(".");
   // An IPv4-mapped or compressed IPv6 address: let the URL parser canonicalize it.
   return new URL(`http://[${ip}]/`).hostname;
+}
+
+/**
+ * Refuses at start (exit 2) a peer TLS restriction that needs the OpenSSL handshake
+ * (`--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`, `--cipher-suites` with https
+ * peers) when OpenSSL cannot be used: no `--allow-ffi`, no libssl 3, or a listed suite this
+ * OpenSSL lacks. Without it the restriction could not act as etcd's does, so the member does
+ * not start rather than silently enforce less.
+ */
+export function requireHandshakeTls(cfg: {
+  peerTls: TlsConfig;
+  cipherSuites: readonly string[];
+  listenPeerUrls: readonly URL[];
+  initialCluster: ReadonlyMap<string, readonly URL[]>;
+}): void {
+  const tls = cfg.peerTls;
+  if (tls.allowedCn === "" && tls.allowedHostname === "" && cfg.cipherSuites.length === 0) return;
+  const urls = [...cfg.listenPeerUrls, ...[...cfg.initialCluster.values()].flat()];
+  if (!urls.some((url) => url.protocol === "https:")) return;
+  const policy = new TlsPolicy({
+    allowedCn: tls.allowedCn,
+    allowedHostname: tls.allowedHostname,
+    cipherSuites: cipherSuiteNames(cfg.cipherSuites),
+  });
+  try {
+    openssl();
+    policy.openSslCipherList();
+  } catch (error) {
+    throw new ConfigError(
+      `${(error as Error).message}; needed by ${_restrictionFlags(tls, cfg.cipherSuites)}`,
+    );
+  }
+}
+
+function _restrictionFlags(tls: TlsConfig, cipherSuites: readonly string[]): string {
+  const flags: string[] = [];
+  if (tls.allowedCn !== "") flags.push("--peer-cert-allowed-cn");
+  if (tls.allowedHostname !== "") flags.push("--peer-cert-allowed-hostname");
+  if (cipherSuites.length > 0) flags.push("--cipher-suites");
+  return flags.join(", ");
 }

@@ -139,11 +139,12 @@ export function openssl(): OpenSsl {
     _lib = { ...crypto.symbols, ...ssl.symbols };
     return _lib;
   } catch (error) {
-    const why = error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
-      ? "FFI is not permitted (run with --allow-ffi)"
-      : `cannot load ${_SSL_SONAME}/${_CRYPTO_SONAME} (Debian package libssl3): ${
-        error instanceof Error ? error.message : String(error)
-      }`;
+    const why =
+      error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+        ? "FFI is not permitted (run with --allow-ffi)"
+        : `cannot load ${_SSL_SONAME}/${_CRYPTO_SONAME} (Debian package libssl3): ${
+          error instanceof Error ? error.message : String(error)
+        }`;
     _failure = new Error(`OpenSSL is needed for this TLS setting, but ${why}`);
     throw _failure;
   }

@@ -16,8 +16,8 @@ import {
   BIO_CTRL_PENDING,
   certificateDer,
   cString,
-  openssl,
   type OpenSsl,
+  openssl,
   readCString,
   SSL_AD_REASON_OFFSET,
   SSL_CTRL_SET_MAX_PROTO_VERSION,
@@ -329,7 +329,11 @@ export class TlsSession {
     let at = 0;
     while (at < bytes.length) {
       const chunk = at === 0 ? bytes : bytes.subarray(at);
-      const wrote = this.#lib.BIO_write(this.#input, chunk as Uint8Array<ArrayBuffer>, chunk.length);
+      const wrote = this.#lib.BIO_write(
+        this.#input,
+        chunk as Uint8Array<ArrayBuffer>,
+        chunk.length,
+      );
       if (wrote <= 0) throw new Error("BIO_write to a memory BIO failed");
       at += wrote;
     }

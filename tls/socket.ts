@@ -13,7 +13,7 @@
 
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
-import { type TlsSession, TlsHandshakeError } from "./session.ts";
+import { TlsHandshakeError, type TlsSession } from "./session.ts";
 
 /** How long a closed connection waits for the peer to take our last bytes and close. */
 const _LINGER_MS = 2000;
