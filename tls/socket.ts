@@ -26,10 +26,11 @@ export class TlsSocket extends Duplex {
   readonly encrypted = true;
   readonly session: TlsSession;
   readonly #raw: Socket;
-  /** Plaintext written before the handshake completed. */
+  /** Plaintext written and not yet encrypted (before the handshake, or in this turn). */
   #queued: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   #secure = false;
   #freed = false;
+  #encryptScheduled = false;
   /** The handshake's failure, if it failed. */
   handshakeError: TlsHandshakeError | undefined;
 
@@ -160,17 +161,36 @@ export class TlsSocket extends Duplex {
   }
 
   #writeQueued(): void {
-    const queued = this.#queued;
-    this.#queued = [];
-    for (const { chunk, callback } of queued) this.#encrypt(chunk, callback);
+    if (this.#queued.length > 0) this.#scheduleEncrypt();
   }
 
-  #encrypt(chunk: Uint8Array, callback: (error?: Error | null) => void): void {
+  /**
+   * Encrypts what was written in this turn of the event loop at once: `node:http` writes a
+   * response as several small pieces (headers, chunk size, chunk, CRLF), and one TLS record
+   * and one TCP write for all of them cost far less than one each.
+   */
+  #scheduleEncrypt(): void {
+    if (this.#encryptScheduled) return;
+    this.#encryptScheduled = true;
+    queueMicrotask(() => {
+      this.#encryptScheduled = false;
+      if (this.#freed || !this.#secure) return;
+      const batch = this.#queued;
+      this.#queued = [];
+      this.#encrypt(batch);
+    });
+  }
+
+  #encrypt(batch: { chunk: Uint8Array; callback: (error?: Error | null) => void }[]): void {
+    if (batch.length === 0) return;
+    const done = (error?: Error | null) => {
+      for (const { callback } of batch) callback(error ?? null);
+    };
     try {
-      this.session.writePlain(chunk);
-      this.#flush(callback);
+      this.session.writePlain(batch.length === 1 ? batch[0]!.chunk : _concat(batch));
+      this.#flush(done);
     } catch (error) {
-      callback(error as Error);
+      done(error as Error);
     }
   }
 
@@ -187,8 +207,21 @@ export class TlsSocket extends Duplex {
       callback(new Error("TLS socket closed"));
       return;
     }
-    if (!this.#secure) this.#queued.push({ chunk, callback });
-    else this.#encrypt(chunk, callback);
+    this.#queued.push({ chunk, callback });
+    if (this.#secure) this.#scheduleEncrypt();
+  }
+
+  /** Writes buffered while an earlier one was on its way: one record for all of them. */
+  override _writev(
+    chunks: { chunk: Uint8Array; encoding: string }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    if (this.#freed) {
+      callback(new Error("TLS socket closed"));
+      return;
+    }
+    this.#queued.push({ chunk: _concat(chunks), callback });
+    if (this.#secure) this.#scheduleEncrypt();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -196,6 +229,14 @@ export class TlsSocket extends Duplex {
       callback();
       return;
     }
+    if (!this.#secure) {
+      this.#raw.end();
+      callback();
+      return;
+    }
+    const batch = this.#queued;
+    this.#queued = [];
+    this.#encrypt(batch);
     this.session.shutdown();
     this.#flushQuietly();
     this.#raw.end();
@@ -215,4 +256,17 @@ export class TlsSocket extends Duplex {
     }
     callback(error);
   }
+}
+
+/** The chunks of a batch as one buffer. */
+function _concat(batch: readonly { chunk: Uint8Array }[]): Uint8Array {
+  let total = 0;
+  for (const { chunk } of batch) total += chunk.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const { chunk } of batch) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
