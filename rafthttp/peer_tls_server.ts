@@ -122,6 +122,7 @@ export function serveOpenSslTls(
   });
   const pending = new Set<Socket>();
   const listener = createNetServer((raw: Socket) => {
+    raw.setNoDelay(true);
     let socket: TlsSocket;
     try {
       socket = new TlsSocket(raw, options.context.newSession());
@@ -146,6 +147,10 @@ export function serveOpenSslTls(
       http.emit("connection", socket);
     });
   });
+  // The HTTP server never listens itself (its connections are handed to it), but Deno's
+  // node:http closes a connection after each response when its server is not listening
+  // (resOnFinish): it answers as listening while the TCP listener does.
+  Object.defineProperty(http, "listening", { get: () => listener.listening });
   const listening = new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(options.port, options.hostname, () => {
