@@ -34,7 +34,7 @@ export const TLS1_3_VERSION = 0x0304;
 export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
 /** `SSL_OP_NO_TICKET`: no session tickets (every handshake verifies the peer afresh). */
 export const SSL_OP_NO_TICKET = 1n << 14n;
-/** `SSL_SESS_CACHE_OFF` for `SSL_CTX_set_session_cache_mode` (ctrl 44). */
+/** `SSL_CTRL_SET_SESS_CACHE_MODE` (`SSL_CTX_set_session_cache_mode`; mode 0 is `SSL_SESS_CACHE_OFF`). */
 export const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
 /** `BIO_CTRL_PENDING`. */
 export const BIO_CTRL_PENDING = 10;
@@ -122,7 +122,7 @@ export type OpenSsl =
 let _lib: OpenSsl | undefined;
 let _failure: Error | undefined;
 
-/** The sonames tried, in order (Debian's package libssl3). */
+/** The sonames opened (Debian package libssl3 ships both). */
 const _SSL_SONAME = "libssl.so.3";
 const _CRYPTO_SONAME = "libcrypto.so.3";
 

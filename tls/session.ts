@@ -324,8 +324,7 @@ export class TlsSession {
 
   /** Hands ciphertext received from the socket to OpenSSL. */
   feed(bytes: Uint8Array): void {
-    const ssl = this.#live();
-    void ssl;
+    this.#live(); // throws once freed: the BIOs went with the SSL
     let at = 0;
     while (at < bytes.length) {
       const chunk = at === 0 ? bytes : bytes.subarray(at);
