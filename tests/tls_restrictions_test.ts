@@ -442,3 +442,41 @@ Deno.test({
     deepStrictEqual(rejected, ["server2: remote error: tls: bad certificate"]);
   },
 });
+
+// detcd only: a peer restriction that must act inside the handshake needs OpenSSL through FFI;
+// without the permission the member refuses to start (exit 2) instead of enforcing less.
+Deno.test({
+  name: "--peer-cert-allowed-cn without --allow-ffi is refused at start with exit status 2",
+  ignore: !_HAVE_FIXTURES,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "detcd-tlsr-ffi-" });
+    try {
+      const peer = "https://127.0.0.1:32193";
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "--allow-read", "--allow-write", "--allow-net", "--allow-env"],
+          ...["--allow-sys", "--allow-run", "--deny-ffi"],
+          new URL("../main.ts", import.meta.url).pathname,
+          ...["--name", "t1", "--data-dir", `${dir}/data`],
+          ...["--listen-client-urls", "http://127.0.0.1:32192"],
+          ...["--advertise-client-urls", "http://127.0.0.1:32192"],
+          ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+          ...["--initial-cluster", `t1=${peer}`],
+          ..._PEER_CERT,
+          ...["--peer-cert-allowed-cn", "example.com"],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      strictEqual(output.code, 2, stderr);
+      ok(stderr.includes("OpenSSL is needed for this TLS setting"), stderr);
+      ok(stderr.includes("--allow-ffi"), stderr);
+      ok(stderr.includes("needed by --peer-cert-allowed-cn"), stderr);
+      const dataDir = await Deno.stat(`${dir}/data/member`).then(() => true, () => false);
+      ok(!dataDir, "the data directory is not initialized");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
