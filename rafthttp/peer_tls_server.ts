@@ -92,6 +92,9 @@ export function serveVerifyingTls(
   return { listening, shutdown: _trackConnections(server) };
 }
 
+/** How long an accepted connection may take to complete its TLS handshake. */
+const _HANDSHAKE_TIMEOUT_MS = 120_000;
+
 /** How to open a listener whose TLS is OpenSSL's ({@link serveOpenSslTls}). */
 export interface OpenSslTlsServerOptions {
   hostname: string;
@@ -132,11 +135,17 @@ export function serveOpenSslTls(
     }
     pending.add(raw);
     raw.once("close", () => pending.delete(raw));
+    // A bound on a handshake that never completes (node:tls servers default to 120 s).
+    const abandon = () => raw.destroy();
+    raw.setTimeout(_HANDSHAKE_TIMEOUT_MS);
+    raw.once("timeout", abandon);
     socket.once("handshakeFailed", (error: TlsHandshakeError) => {
       options.onRejected?.(socket, error);
     });
     socket.on("error", () => {}); // reported through handshakeFailed or the HTTP server
     socket.once("secure", () => {
+      raw.off("timeout", abandon);
+      raw.setTimeout(0);
       pending.delete(raw);
       const refused = options.verifyConnection?.(socket);
       if (refused !== undefined) {
