@@ -30,6 +30,7 @@ import {
   type Logger,
   parseCommandLine,
   reportDiscoveryFailure,
+  requireHandshakeTls,
   type ServerConfig,
   usageText,
   verifyBootstrap,
@@ -162,6 +163,14 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
   } catch (error) {
     if (fallsBackToProxy(cfg, log, error as Error)) return await _serveProxy(cfg, log);
     return reportDiscoveryFailure(cfg, log, error as Error);
+  }
+  try {
+    // A peer restriction acting inside the handshake needs OpenSSL: refused now if absent.
+    requireHandshakeTls(cfg);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return error.exitCode;
   }
   let server: Etcd;
   try {

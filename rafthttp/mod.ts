@@ -16,10 +16,17 @@ export {
   type SnapshotStore,
   type TransportTimings,
 } from "./transport_types.ts";
-export { PeerClient, type PeerRequestInit, type PeerTlsOptions } from "./peer_client.ts";
+export {
+  type OpenSslDialOptions,
+  PeerClient,
+  type PeerRequestInit,
+  type PeerTlsOptions,
+} from "./peer_client.ts";
 export {
   type ClosableServer,
   getRequestBody,
+  type OpenSslTlsServerOptions,
+  serveOpenSslTls,
   servePlainHttp,
   serveVerifyingTls,
   type VerifyingTlsServer,

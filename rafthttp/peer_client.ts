@@ -20,9 +20,17 @@
  */
 
 import { Agent, request as httpsRequest } from "node:https";
-import { Agent as PlainAgent, type IncomingMessage, request as httpRequest } from "node:http";
+import {
+  Agent as PlainAgent,
+  type ClientRequestArgs,
+  type IncomingMessage,
+  request as httpRequest,
+} from "node:http";
+import type { Duplex } from "node:stream";
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
+import { connect } from "node:net";
 import { drained } from "../bytes/mod.ts";
+import { TlsContext, type TlsContextOptions, TlsSocket } from "../tls/mod.ts";
 
 /** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
 export interface PeerTlsOptions {
@@ -41,6 +49,28 @@ export interface PeerTlsOptions {
   verifyServerCertificate?: (cert: PeerCertificate) => Error | undefined;
   /** A check of the established connection (cipher suites); an Error closes it. */
   verifyConnection?: (socket: TLSSocket) => Error | undefined;
+  /**
+   * Dial through OpenSSL (tls/) instead: the checks then act inside the handshake, as etcd's
+   * Go TLS does (a refused server certificate is answered with the bad_certificate alert,
+   * the cipher list restricts what is offered). Replaces the PEM fields and the two checks
+   * above for `https://` peers.
+   */
+  openSsl?: OpenSslDialOptions;
+}
+
+/** The OpenSSL side of a peer client ({@link PeerTlsOptions.openSsl}). */
+export interface OpenSslDialOptions {
+  /** PEM file of our certificate, sent as client certificate. */
+  certFile?: string;
+  keyFile?: string;
+  /** PEM file of the CAs the server certificate must chain to (default: system roots). */
+  caFile?: string;
+  /** OpenSSL cipher list for TLS 1.2 (`""`: TLS 1.3 only). */
+  cipherList?: string;
+  /** A further check of the server's verified leaf certificate (DER). */
+  verifyLeaf?: (der: Uint8Array) => Error | undefined;
+  /** The check that the server's leaf is valid for the host dialled (Go's VerifyHostname). */
+  verifyHost?: (der: Uint8Array, host: string) => Error | undefined;
 }
 
 /** What a peer request may carry; a subset of `RequestInit`. */
@@ -66,6 +96,8 @@ export class PeerClient {
   #streamClient: Deno.HttpClient | undefined;
   #pipelineClient: Deno.HttpClient | undefined;
   #agent: Agent | undefined;
+  /** The OpenSSL context of {@link PeerTlsOptions.openSsl}, made with the agent. */
+  #context: TlsContext | undefined;
   /** Plain GETs with a body are rare (one hash request per check): no kept connections. */
   #plainAgent: PlainAgent | undefined;
   /** One connection pool per unix socket file of a peer. */
@@ -132,6 +164,7 @@ export class PeerClient {
     this.#unixClients.clear();
     this.#agent?.destroy();
     this.#plainAgent?.destroy();
+    this.#context?.close();
   }
 
   #stream(): Deno.HttpClient {
@@ -147,6 +180,15 @@ export class PeerClient {
   #tlsAgent(): Agent {
     if (this.#agent !== undefined) return this.#agent;
     const tls = this.#tls;
+    if (tls?.openSsl !== undefined) {
+      this.#context = _dialContext(tls.openSsl, tls.insecureSkipVerify);
+      const agent = new _OpenSslAgent({
+        keepAlive: true,
+        maxFreeSockets: _IDLE_SOCKETS_PER_HOST_MAX,
+      }, this.#context);
+      this.#agent = agent;
+      return agent;
+    }
     const options: ConstructorParameters<typeof Agent>[0] = {
       keepAlive: true,
       maxFreeSockets: _IDLE_SOCKETS_PER_HOST_MAX,
@@ -203,7 +245,7 @@ export class PeerClient {
         ...target,
         agent: this.#plainAgent ??= new PlainAgent({ keepAlive: false }),
       });
-      const verifyConnection = tls?.verifyConnection;
+      const verifyConnection = tls?.openSsl === undefined ? tls?.verifyConnection : undefined;
       if (verifyConnection !== undefined) {
         request.on("socket", (socket) => _verifyOnce(socket as TLSSocket, verifyConnection));
       }
@@ -242,6 +284,69 @@ export class PeerClient {
       });
       _writeBody(request, payload).catch((error) => request.destroy(error));
     });
+  }
+}
+
+/** The client context of an OpenSSL peer client. */
+function _dialContext(options: OpenSslDialOptions, insecureSkipVerify: boolean): TlsContext {
+  const contextOptions: TlsContextOptions = { role: "client", verifyPeer: !insecureSkipVerify };
+  if (options.certFile !== undefined) contextOptions.certFile = options.certFile;
+  if (options.keyFile !== undefined) contextOptions.keyFile = options.keyFile;
+  if (options.caFile !== undefined) contextOptions.caFile = options.caFile;
+  if (options.cipherList !== undefined) contextOptions.cipherList = options.cipherList;
+  const verifyLeaf = options.verifyLeaf;
+  if (verifyLeaf !== undefined) contextOptions.verifyLeaf = (der) => verifyLeaf(der);
+  if (options.verifyHost !== undefined) contextOptions.verifyHost = options.verifyHost;
+  return new TlsContext(contextOptions);
+}
+
+/** A keep-alive agent whose connections are OpenSSL TLS sockets over `node:net`. */
+class _OpenSslAgent extends Agent {
+  readonly #context: TlsContext;
+
+  constructor(options: ConstructorParameters<typeof Agent>[0], context: TlsContext) {
+    super(options);
+    this.#context = context;
+  }
+
+  /**
+   * Dials, and hands the socket over through `callback` once its handshake is done (or the
+   * error). Node's Agent waits for the callback when nothing is returned; the declared
+   * return type is the base class's.
+   */
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (error: Error | null, socket: Duplex) => void,
+  ): Duplex {
+    return this.#dial(options, (error, socket) => callback?.(error, socket as Duplex)) as never;
+  }
+
+  #dial(
+    options: ClientRequestArgs,
+    callback: (error: Error | null, socket?: TlsSocket) => void,
+  ): undefined {
+    const host = (options.hostname ?? options.host ?? "localhost").replace(/^\[(.*)\]$/, "$1");
+    const raw = connect({ host, port: Number(options.port ?? 443) });
+    raw.setNoDelay(true);
+    let settled = false;
+    const settle = (error: Error | null, socket?: TlsSocket) => {
+      if (settled) return;
+      settled = true;
+      callback(error, socket);
+    };
+    let socket: TlsSocket;
+    try {
+      socket = new TlsSocket(raw, this.#context.newSession(host));
+    } catch (error) {
+      raw.destroy();
+      queueMicrotask(() => settle(error as Error));
+      return undefined;
+    }
+    socket.once("secure", () => settle(null, socket));
+    socket.once("handshakeFailed", (error: Error) => settle(error));
+    socket.once("error", (error: Error) => settle(error));
+    socket.once("close", () => settle(new Error("connection closed during the TLS handshake")));
+    return undefined;
   }
 }
 

@@ -19,7 +19,9 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from "node:http";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { drained } from "../bytes/mod.ts";
+import { type TlsContext, type TlsHandshakeError, TlsSocket } from "../tls/mod.ts";
 
 /** How to open a client-verifying TLS listener. */
 export interface VerifyingTlsServerOptions {
@@ -88,6 +90,91 @@ export function serveVerifyingTls(
     });
   });
   return { listening, shutdown: _trackConnections(server) };
+}
+
+/** How long an accepted connection may take to complete its TLS handshake. */
+const _HANDSHAKE_TIMEOUT_MS = 120_000;
+
+/** How to open a listener whose TLS is OpenSSL's ({@link serveOpenSslTls}). */
+export interface OpenSslTlsServerOptions {
+  hostname: string;
+  port: number;
+  /**
+   * The server context: certificate, key, trusted CAs, the verify callback with etcd's
+   * allowed CN or host name, and the cipher list (all enforced inside the handshake).
+   */
+  context: TlsContext;
+  /** A check of an established connection (etcd's CRL, after the handshake); an Error closes it. */
+  verifyConnection?: (socket: TlsSocket) => Error | undefined;
+  /** Told of each connection refused: a failed handshake or `verifyConnection`. */
+  onRejected?: (socket: TlsSocket, error: Error | TlsHandshakeError) => void;
+}
+
+/**
+ * Serves `handler` over TLS terminated by OpenSSL (tls/): a refused certificate or a client
+ * offering no listed cipher suite fails the handshake with a TLS alert, as in etcd. Each
+ * established connection goes to a `node:http` server as an ordinary socket.
+ */
+export function serveOpenSslTls(
+  options: OpenSslTlsServerOptions,
+  handler: (request: Request) => Promise<Response>,
+): VerifyingTlsServer {
+  const where = { hostname: options.hostname, port: options.port, scheme: "https" };
+  const http = createPlainServer((incoming, outgoing) => {
+    void _serve(where, handler, incoming, outgoing);
+  });
+  const pending = new Set<Socket>();
+  const listener = createNetServer((raw: Socket) => {
+    raw.setNoDelay(true);
+    let socket: TlsSocket;
+    try {
+      socket = new TlsSocket(raw, options.context.newSession());
+    } catch {
+      raw.destroy();
+      return;
+    }
+    pending.add(raw);
+    raw.once("close", () => pending.delete(raw));
+    // A bound on a handshake that never completes (node:tls servers default to 120 s).
+    const abandon = () => raw.destroy();
+    raw.setTimeout(_HANDSHAKE_TIMEOUT_MS);
+    raw.once("timeout", abandon);
+    socket.once("handshakeFailed", (error: TlsHandshakeError) => {
+      options.onRejected?.(socket, error);
+    });
+    socket.on("error", () => {}); // reported through handshakeFailed or the HTTP server
+    socket.once("secure", () => {
+      raw.off("timeout", abandon);
+      raw.setTimeout(0);
+      pending.delete(raw);
+      const refused = options.verifyConnection?.(socket);
+      if (refused !== undefined) {
+        options.onRejected?.(socket, refused);
+        socket.destroy();
+        return;
+      }
+      http.emit("connection", socket);
+    });
+  });
+  // The HTTP server never listens itself (its connections are handed to it), but Deno's
+  // node:http closes a connection after each response when its server is not listening
+  // (resOnFinish): it answers as listening while the TCP listener does.
+  Object.defineProperty(http, "listening", { get: () => listener.listening });
+  const listening = new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(options.port, options.hostname, () => {
+      listener.off("error", reject);
+      resolve();
+    });
+  });
+  const closeHttp = _trackConnections(http);
+  const shutdown = async () => {
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    for (const raw of pending) raw.destroy();
+    pending.clear();
+    await Promise.all([closed, closeHttp()]);
+  };
+  return { listening, shutdown };
 }
 
 /**

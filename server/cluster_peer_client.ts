@@ -6,9 +6,14 @@
  * @module
  */
 
-import { PeerClient, type PeerTlsOptions } from "../rafthttp/mod.ts";
+import { type OpenSslDialOptions, PeerClient, type PeerTlsOptions } from "../rafthttp/mod.ts";
 import type { ServerConfig, TlsConfig } from "./config.ts";
-import { type TlsPolicy, tlsPolicy } from "./tls_policy.ts";
+import {
+  certificateMatchesHost,
+  peerCertificateOf,
+  type TlsPolicy,
+  tlsPolicy,
+} from "./tls_policy.ts";
 
 /**
  * The client side of the peer TLS settings. A member with `--peer-auto-tls` and no trusted
@@ -27,12 +32,37 @@ export function peerTlsOptions(tls: TlsConfig, cipherSuites: readonly string[]):
     options.verifyServerCertificate = (cert) => policy.verifyCertificate(cert);
   }
   if (cipherSuites.length > 0) options.verifyConnection = (socket) => policy.checkCipher(socket);
+  if (policy.restrictsHandshake) options.openSsl = _openSslDial(tls, policy);
   if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
   if (tls.certFile !== "" && tls.keyFile !== "") {
     options.certPem = Deno.readTextFileSync(tls.certFile);
     options.keyPem = Deno.readTextFileSync(tls.keyFile);
   }
   return options;
+}
+
+/**
+ * The OpenSSL dial settings, used when a restriction must act inside the handshake (etcd
+ * puts its allowed CN or host name in the base TLS config its peer transport dials with, and
+ * Go answers a refused server certificate with the bad_certificate alert).
+ */
+function _openSslDial(tls: TlsConfig, policy: TlsPolicy): OpenSslDialOptions {
+  const dial: OpenSslDialOptions = {
+    // Go's client checks the server's certificate against the host it dialled.
+    verifyHost: (der, host) =>
+      certificateMatchesHost(peerCertificateOf(der), host)
+        ? undefined
+        : new Error(`x509: certificate is not valid for ${host}`),
+  };
+  if (tls.certFile !== "" && tls.keyFile !== "") {
+    dial.certFile = tls.certFile;
+    dial.keyFile = tls.keyFile;
+  }
+  if (tls.trustedCaFile !== "") dial.caFile = tls.trustedCaFile;
+  const cipherList = policy.openSslCipherList();
+  if (cipherList !== undefined) dial.cipherList = cipherList;
+  if (policy.verifiesCertificate) dial.verifyLeaf = (der) => policy.verifyCertificateDer(der);
+  return dial;
 }
 
 const _clients = new WeakMap<TlsConfig, PeerClient>();

@@ -19,8 +19,10 @@ import { isAppend, messageSize } from "./v2_stats.ts";
 import {
   type ClosableServer,
   handlePeerRequest,
+  type OpenSslTlsServerOptions,
   PeerHttpError,
   type PeerServerHooks,
+  serveOpenSslTls,
   servePlainHttp,
   serveVerifyingTls,
   SnapshotStatus,
@@ -39,7 +41,13 @@ import { LEASES_PATH, serveLeaseRenewal } from "./cluster_lease.ts";
 import { HASHKV_PATH, serveHashKV } from "./cluster_hashkv.ts";
 import { PROMOTE_PATH_PREFIX, servePromote } from "./cluster_membership.ts";
 import { peerTlsOptions, releasePeerClient } from "./cluster_peer_client.ts";
-import { rejectedConnectionFields, tlsPolicy } from "./tls_policy.ts";
+import {
+  rejectedConnectionFields,
+  rejectedHandshakeFields,
+  type TlsPolicy,
+  tlsPolicy,
+} from "./tls_policy.ts";
+import { TlsContext, type TlsContextOptions } from "../tls/mod.ts";
 
 /** Bounds on concurrent db snapshot sends (etcd sends one per follower at a time). */
 const _SNAPSHOTS_IN_FLIGHT_MAX = 4;
@@ -59,6 +67,8 @@ export class ClusterPeers {
   readonly #cfg: ServerConfig;
   readonly #log: Logger;
   readonly #servers: ClosableServer[] = [];
+  /** OpenSSL contexts of the peer listeners, freed when they are shut down. */
+  readonly #contexts: TlsContext[] = [];
   readonly #snapshotsInFlight = new Set<bigint>();
   #stopped = false;
 
@@ -154,6 +164,12 @@ export class ClusterPeers {
     const keyPem = Deno.readTextFileSync(tls.keyFile);
     const requestCert = tls.trustedCaFile !== "" || tls.clientCertAuth;
     const policy = tlsPolicy(tls, this.#cfg.cipherSuites);
+    if (policy.restrictsHandshake) {
+      return this.#watchListening(
+        serveOpenSslTls(this.#openSslOptions(hostname, port, requestCert, policy), handler),
+        url,
+      );
+    }
     const options: VerifyingTlsServerOptions = { hostname, port, certPem, keyPem, requestCert };
     if (tls.trustedCaFile !== "") options.caPem = Deno.readTextFileSync(tls.trustedCaFile);
     if (policy.active) {
@@ -166,6 +182,54 @@ export class ClusterPeers {
         );
     }
     return this.#watchListening(serveVerifyingTls(options, handler), url);
+  }
+
+  /**
+   * A peer listener whose TLS is OpenSSL's, for `--peer-cert-allowed-cn`/`-hostname` and
+   * `--cipher-suites`: as etcd's Go TLS, a refused certificate fails the handshake with the
+   * bad_certificate alert, and the cipher list decides what TLS 1.2 negotiates. The CRL is
+   * checked after the handshake, as etcd's tlsListener does.
+   */
+  #openSslOptions(
+    hostname: string,
+    port: number,
+    requestCert: boolean,
+    policy: TlsPolicy,
+  ): OpenSslTlsServerOptions {
+    const tls = this.#cfg.peerTls;
+    const contextOptions: TlsContextOptions = {
+      role: "server",
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      verifyPeer: requestCert,
+    };
+    if (tls.trustedCaFile !== "") contextOptions.caFile = tls.trustedCaFile;
+    const cipherList = policy.openSslCipherList();
+    if (cipherList !== undefined) contextOptions.cipherList = cipherList;
+    if (requestCert && policy.verifiesCertificate) {
+      contextOptions.verifyLeaf = (der) => policy.verifyCertificateDer(der);
+    }
+    const context = new TlsContext(contextOptions);
+    this.#contexts.push(context);
+    const log = this.#log.named("embed");
+    return {
+      hostname,
+      port,
+      context,
+      verifyConnection: (socket) => policy.checkRevokedDer(socket.session.peerCertificates()),
+      onRejected: (socket, error) => {
+        const session = socket.session;
+        log.warn(
+          "rejected connection",
+          rejectedHandshakeFields(
+            socket,
+            session.serverNameReceived(),
+            session.peerCertificates(),
+            error,
+          ),
+        );
+      },
+    };
   }
 
   /** A listener that cannot bind stops the member. */
@@ -304,6 +368,8 @@ export class ClusterPeers {
       await Promise.race([server.shutdown().catch(() => {}), bound]);
       clearTimeout(timer);
     }
+    for (const context of this.#contexts) context.close();
+    this.#contexts.length = 0;
   }
 }
 

@@ -172,6 +172,7 @@ export {
   cipherSuiteNames,
   NO_SHARED_CIPHER,
   rejectedConnectionFields,
+  requireHandshakeTls,
   TlsPolicy,
   tlsPolicy,
 } from "./tls_policy.ts";

@@ -28,8 +28,11 @@
 
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { isIP } from "node:net";
+import { X509Certificate } from "node:crypto";
+import { openssl, openSslCipherName } from "../tls/mod.ts";
 import { normalizeSerial, revokedSerials } from "./crl.ts";
 import type { TlsConfig } from "./config.ts";
+import { ConfigError } from "./config_flags.ts";
 
 /**
  * Go's cipher suite names (crypto/tls `CipherSuites()` and `InsecureCipherSuites()`, plus the
@@ -65,6 +68,13 @@ const _GO_CIPHER_SUITES: Readonly<Record<string, string>> = {
   TLS_AES_256_GCM_SHA384: "TLS_AES_256_GCM_SHA384",
   TLS_CHACHA20_POLY1305_SHA256: "TLS_CHACHA20_POLY1305_SHA256",
 };
+
+/** The TLS 1.3 suites: Go's config cannot restrict them, so neither does detcd. */
+const _TLS13_SUITES = new Set([
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+]);
 
 /** etcd's error when a client certificate fails the CN or host name check. */
 export const CERT_AUTH_FAILED = "client certificate authentication failed";
@@ -116,6 +126,46 @@ export class TlsPolicy {
     return this.#allowedCn !== "" || this.#allowedHostname !== "";
   }
 
+  /**
+   * True when a restriction must act inside the handshake (etcd's VerifyPeerCertificate and
+   * CipherSuites): such a side terminates TLS with OpenSSL (tls/), not Deno's TLS.
+   */
+  get restrictsHandshake(): boolean {
+    return this.verifiesCertificate || this.#ciphers.size > 0;
+  }
+
+  /**
+   * The OpenSSL cipher list for TLS 1.2 (`undefined`: no restriction; `""`: the list names
+   * TLS 1.3 suites only, so no TLS 1.2 suite is allowed). Throws when a listed suite is not
+   * available in the system OpenSSL (RC4 and 3DES are not in OpenSSL 3's default build):
+   * such a suite could not be negotiated as etcd would.
+   */
+  openSslCipherList(): string | undefined {
+    if (this.#ciphers.size === 0) return undefined;
+    const names: string[] = [];
+    for (const iana of this.#ciphers) {
+      if (_TLS13_SUITES.has(iana)) continue;
+      const name = openSslCipherName(iana);
+      if (name === undefined) {
+        throw new Error(
+          `TLS cipher suite ${JSON.stringify(iana)} is not available in the system OpenSSL`,
+        );
+      }
+      names.push(name);
+    }
+    return names.join(":");
+  }
+
+  /** {@link verifyCertificate} of a DER leaf (OpenSSL's verify callback hands DER). */
+  verifyCertificateDer(der: Uint8Array): Error | undefined {
+    return this.verifyCertificate(peerCertificateOf(der));
+  }
+
+  /** The revocation list check of a peer chain given as DER, leaf first (etcd's checkCRL). */
+  checkRevokedDer(chain: readonly Uint8Array[]): Error | undefined {
+    return this.#checkSerials(chain.map((der) => new X509Certificate(der).serialNumber));
+  }
+
   /** True when there is anything to check on a connection. */
   get active(): boolean {
     return this.verifiesCertificate || (this.#revoked?.size ?? 0) > 0 || this.#ciphers.size > 0;
@@ -165,16 +215,25 @@ export class TlsPolicy {
   #checkRevoked(socket: TLSSocket): Error | undefined {
     if (this.#revoked === undefined || this.#revoked.size === 0) return undefined;
     const seen = new Set<PeerCertificate>();
+    const serials: string[] = [];
     let cert: (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined = socket
       .getPeerCertificate(true);
     while (cert !== undefined && typeof cert.serialNumber === "string" && !seen.has(cert)) {
       seen.add(cert);
-      const serial = normalizeSerial(cert.serialNumber);
+      serials.push(cert.serialNumber);
+      cert = cert.issuerCertificate;
+    }
+    return this.#checkSerials(serials);
+  }
+
+  #checkSerials(serials: readonly string[]): Error | undefined {
+    if (this.#revoked === undefined || this.#revoked.size === 0) return undefined;
+    for (const hex of serials) {
+      const serial = normalizeSerial(hex);
       if (this.#revoked.has(serial)) {
         const bytes = serial.length % 2 === 1 ? `0${serial}` : serial;
         return new Error(`transport: certificate serial ${bytes.toLowerCase()} revoked`);
       }
-      cert = cert.issuerCertificate;
     }
     return undefined;
   }
@@ -207,6 +266,48 @@ export function rejectedConnectionFields(
   const cert = socket.getPeerCertificate();
   if (cert !== undefined && Object.keys(cert).length > 0) {
     const { dns, ips } = _subjectAltNames(cert);
+    fields["ip-addresses"] = ips;
+    fields["dns-names"] = dns;
+  }
+  fields.error = error.message;
+  return fields;
+}
+
+/**
+ * A DER certificate in the shape `node:tls` reports a peer certificate (the fields the
+ * checks here read: subject CN, subjectaltname, serialNumber).
+ */
+export function peerCertificateOf(der: Uint8Array): PeerCertificate {
+  const x509 = new X509Certificate(der);
+  const subject: Record<string, string> = {};
+  for (const line of x509.subject.split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) subject[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return {
+    subject,
+    subjectaltname: x509.subjectAltName ?? "",
+    serialNumber: x509.serialNumber,
+  } as unknown as PeerCertificate;
+}
+
+/**
+ * The fields etcd logs for a refused TLS connection ("rejected connection") when TLS is
+ * OpenSSL's: the same as {@link rejectedConnectionFields}, from what the session knows.
+ */
+export function rejectedHandshakeFields(
+  connection: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+  serverName: string,
+  peerCertificates: readonly Uint8Array[],
+  error: Error,
+): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    "remote-addr": `${connection.remoteAddress}:${connection.remotePort}`,
+    "server-name": serverName,
+  };
+  const leaf = peerCertificates[0];
+  if (leaf !== undefined) {
+    const { dns, ips } = _subjectAltNames(peerCertificateOf(leaf));
     fields["ip-addresses"] = ips;
     fields["dns-names"] = dns;
   }
@@ -261,4 +362,44 @@ function _canonicalIp(ip: string): string {
   if (isIP(ip) === 4) return ip.split(".").map(Number).join(".");
   // An IPv4-mapped or compressed IPv6 address: let the URL parser canonicalize it.
   return new URL(`http://[${ip}]/`).hostname;
+}
+
+/**
+ * Refuses at start (exit 2) a peer TLS restriction that needs the OpenSSL handshake
+ * (`--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`, `--cipher-suites` with https
+ * peers) when OpenSSL cannot be used: no `--allow-ffi`, no libssl 3, or a listed suite this
+ * OpenSSL lacks. Without it the restriction could not act as etcd's does, so the member does
+ * not start rather than silently enforce less.
+ */
+export function requireHandshakeTls(cfg: {
+  peerTls: TlsConfig;
+  cipherSuites: readonly string[];
+  listenPeerUrls: readonly URL[];
+  initialCluster: ReadonlyMap<string, readonly URL[]>;
+}): void {
+  const tls = cfg.peerTls;
+  if (tls.allowedCn === "" && tls.allowedHostname === "" && cfg.cipherSuites.length === 0) return;
+  const urls = [...cfg.listenPeerUrls, ...[...cfg.initialCluster.values()].flat()];
+  if (!urls.some((url) => url.protocol === "https:")) return;
+  const policy = new TlsPolicy({
+    allowedCn: tls.allowedCn,
+    allowedHostname: tls.allowedHostname,
+    cipherSuites: cipherSuiteNames(cfg.cipherSuites),
+  });
+  try {
+    openssl();
+    policy.openSslCipherList();
+  } catch (error) {
+    throw new ConfigError(
+      `${(error as Error).message}; needed by ${_restrictionFlags(tls, cfg.cipherSuites)}`,
+    );
+  }
+}
+
+function _restrictionFlags(tls: TlsConfig, cipherSuites: readonly string[]): string {
+  const flags: string[] = [];
+  if (tls.allowedCn !== "") flags.push("--peer-cert-allowed-cn");
+  if (tls.allowedHostname !== "") flags.push("--peer-cert-allowed-hostname");
+  if (cipherSuites.length > 0) flags.push("--cipher-suites");
+  return flags.join(", ");
 }

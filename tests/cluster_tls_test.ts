@@ -6,7 +6,7 @@
 // Method: 3 `deno run main.ts` processes on 127.0.0.1 with https peer URLs; a leader must be
 // elected and a put through one member must be read by etcdctl on every member (followers
 // read linearizably, so the write went through raft over the TLS streams).
-// Ports 24200-24299.
+// Ports 24200-24299 and 37050-37071.
 import { rejects, strictEqual } from "node:assert/strict";
 import { PeerClient } from "../rafthttp/mod.ts";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
@@ -131,6 +131,21 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () => _putAndReadEverywhere(24210, _CERT_FLAGS, { realEtcd: true }),
+});
+
+// With an allowed CN and a cipher list, detcd's peer listener and client are OpenSSL's
+// (tls/): they must still speak with etcd's Go TLS both ways. Ports 37050-37071.
+Deno.test({
+  name: "2 detcd + 1 etcd with an allowed CN and cipher suites (OpenSSL peers) replicate a put",
+  ignore: !_ETCD_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    _putAndReadEverywhere(37050, [
+      ..._CERT_FLAGS,
+      ...["--peer-cert-allowed-cn", "example.com"],
+      ...["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256"],
+    ], { realEtcd: true }),
 });
 
 /** The peer listener refuses a client without a certificate and serves one with it. */
