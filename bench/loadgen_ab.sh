@@ -5,7 +5,8 @@
 #   ROW: cluster-put-1x1-leader | cluster-put-1000-leader | cluster-put-1000-all |
 #        single-put-1x1 | single-put-1000 | single-watch-1000
 #   RUNS: pairs (default 3); each run starts fresh members from that checkout.
-# Env: TOTAL (requests, default the row's), PORT_BASE (default 27400).
+# Env: TOTAL (requests, default the row's), PORT_BASE (default 27400), SERVER_FLAGS (more flags
+#      for every member). A checkout named "etcd" runs the real etcd instead (ETCD_BIN).
 # Run it in a private network namespace:
 #   unshare -n bash -c 'ip link set lo up; bench/loadgen_ab.sh /tmp/base . cluster-put-1000-leader 3'
 # Prints one line per run (checkout, run, req/s, p50, p99 ms, CPU ms of all members per request,
@@ -13,8 +14,10 @@
 # rates) and the medians. Only ratios from
 # one run of this script mean anything on a shared machine.
 set -u
-BEFORE=$(cd "${1:?BEFORE_DIR}" && pwd)
-AFTER=$(cd "${2:?AFTER_DIR}" && pwd)
+# A side named "etcd" runs the real etcd (ETCD_BIN, default /usr/bin/etcd) with the same flags.
+side_dir() { if [ "$1" = etcd ]; then echo etcd; else (cd "$1" && pwd); fi; }
+BEFORE=$(side_dir "${1:?BEFORE_DIR}")
+AFTER=$(side_dir "${2:?AFTER_DIR}")
 ROW=${3:?ROW}
 RUNS=${4:-3}
 LGDIR=${LOADGEN_DIR:-/work/shared/tools/loadgen}
@@ -40,7 +43,9 @@ one() { # dir -> prints "req/s p50 p99"
   DATA=$(mktemp -d /tmp/loadgen-ab.XXXXXX)
   for i in $(seq 0 $((N - 1))); do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
   for i in $(seq 0 $((N - 1))); do
-    (cd "$dir" && exec deno run -A --quiet main.ts --name m$i --data-dir "$DATA/m$i" \
+    local cmd=(deno run -A --quiet main.ts)
+    [ "$dir" = etcd ] && cmd=("${ETCD_BIN:-/usr/bin/etcd}")
+    (cd "${dir/#etcd//tmp}" && exec "${cmd[@]}" ${SERVER_FLAGS:-} --name m$i --data-dir "$DATA/m$i" \
       --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
       --listen-peer-urls http://127.0.0.1:$((P + 20 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 20 + i)) \
       --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token ab) > "$DATA/m$i.log" 2>&1 &

@@ -6,7 +6,9 @@
  * 1. a snapshot in the Ready is saved (`.snap`, then the WAL snapshot record) and applied to
  *    the MemoryStorage;
  * 2. hard state and entries are appended to the WAL with one fdatasync (group commit: every
- *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage;
+ *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage; on
+ *    a single-voter member serving a lone writer the fdatasync blocks instead of being awaited
+ *    on the thread pool (see `#lone`);
  * 3. messages go to the transport (a leader's go first, in parallel with its write);
  * 4. committed entries are handed to the applier, in log order;
  * 5. `advance()`.
@@ -101,6 +103,8 @@ export class RaftNode {
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
   #loops = 0;
+  /** Entries the previous round appended (see `#lone`). */
+  #lastRoundEntries = 0;
   /** Proposals of the current turn, not yet stepped into raft. */
   #pending: { data: Uint8Array; onDropped: () => void }[] = [];
 
@@ -154,6 +158,21 @@ export class RaftNode {
     if (this.#stopped || !this.#acceptsProposals()) throw new ErrProposalDropped();
     this.#pending.push({ data, onDropped });
     if (this.#pending.length === 1) queueMicrotask(() => this.#kick());
+  }
+
+  /**
+   * Whether this round's fdatasync should block the event loop rather than be awaited on the
+   * thread pool (`Wal.save`'s `blockingSync`): on a member that is the only voter, with no
+   * learner to send to, when this round and the one before each appended at most one entry.
+   * Then the save is all a lone writer waits for, nothing is in flight to overlap with the
+   * disk's wait, and the pool's hand-off is two thread wake-ups on its path. Under concurrent
+   * load, rounds carry many entries and the sync is awaited, so requests keep being read.
+   */
+  #lone(entries: number): boolean {
+    if (entries > 1 || this.#lastRoundEntries > 1) return false;
+    const raft = this.#rawNode.raft;
+    return raft.state === StateType.StateLeader && raft.prs.isSingleton() &&
+      raft.prs.learners.length === 0;
   }
 
   /** What raft checks before it takes a MsgProp (stepLeader, stepFollower, stepCandidate). */
@@ -330,8 +349,10 @@ export class RaftNode {
     // 2. Hard state and entries: one write, one fdatasync (with the durable part of the
     //    committed entries applied meanwhile).
     if (rd.hardState !== undefined) this.#hardState = rd.hardState;
+    const lone = this.#lone(rd.entries.length);
+    this.#lastRoundEntries = rd.entries.length;
     if (rd.hardState !== undefined || rd.entries.length > 0) {
-      await this.#wal.save(this.#hardState, rd.entries, overlap);
+      await this.#wal.save(this.#hardState, rd.entries, overlap, lone);
     } else {
       overlap?.();
     }

@@ -211,6 +211,46 @@ Deno.test("save()'s whileSyncing runs after the write, while the sync is pending
   await reopened.close();
 });
 
+Deno.test("save() with blockingSync: one fdatasync on the caller's thread, after whileSyncing", async () => {
+  // Method: FsFile's syncDataSync and syncData are counted (patched on the prototype for the
+  // test), the callback reads the sync histogram, and the entries read back after reopening.
+  const dir = await tempWalDir();
+  const histogram = new DurationHistogram("h", "h", WAL_FSYNC_BUCKETS);
+  const wal = await Wal.create(dir, METADATA, { histogram });
+  const proto = Deno.FsFile.prototype;
+  const { syncDataSync, syncData } = proto;
+  const calls = { blocking: 0, awaited: 0 };
+  proto.syncDataSync = function () {
+    calls.blocking++;
+    return syncDataSync.call(this);
+  };
+  proto.syncData = function () {
+    calls.awaited++;
+    return syncData.call(this);
+  };
+  try {
+    const before = histogram.count;
+    const seen: number[] = [];
+    await wal.save(hs(1, 1), [entry(1)], () => seen.push(histogram.count), true);
+    deepStrictEqual(seen, [before]);
+    strictEqual(histogram.count, before + 1);
+    deepStrictEqual(calls, { blocking: 1, awaited: 0 });
+    // A commit index alone needs no sync in either mode; the default mode awaits its sync.
+    await wal.save(hs(1, 1), [], undefined, true);
+    await wal.save(hs(1, 2), [entry(2)]);
+    deepStrictEqual(calls, { blocking: 1, awaited: 1 });
+  } finally {
+    proto.syncDataSync = syncDataSync;
+    proto.syncData = syncData;
+  }
+  await wal.close();
+  const reopened = await Wal.open(dir, { index: 0, term: 0 });
+  const contents = await reopened.readAll();
+  deepStrictEqual(contents.entries.map((e) => e.index), [1, 2]);
+  deepStrictEqual(contents.hardState, hs(1, 2));
+  await reopened.close();
+});
+
 Deno.test("validSnapshotEntries() lists the snapshot markers the last hard state committed", async () => {
   const dir = await tempWalDir();
   const wal = await Wal.create(dir, METADATA);

@@ -67,6 +67,8 @@ const WINDOW_BYTES_MAX = 2 ** 31 - 1;
 const FRAME_BYTES_MAX = 16_384;
 /** Our per-stream receive window, announced in SETTINGS. */
 const STREAM_WINDOW_BYTES = 1 << 20;
+/** Received stream bytes that make us send a WINDOW_UPDATE (grpc-go: a quarter window). */
+const STREAM_WINDOW_UPDATE_BYTES = STREAM_WINDOW_BYTES / 4;
 /** Our connection receive window, raised by a WINDOW_UPDATE after the preface. */
 const CONNECTION_WINDOW_BYTES = 16 << 20;
 /** Unsent bytes a connection may hold before its streams wait for the socket to drain. */
@@ -128,6 +130,8 @@ export class H2Stream {
   sendWindowBytes: number;
   /** Frames waiting for flow-control window, in order; trailers may end the queue. */
   readonly pending: { data?: Uint8Array; trailers?: Uint8Array; resolve?: () => void }[] = [];
+  /** Bytes received on this stream since its last WINDOW_UPDATE. */
+  recvUnackedBytes = 0;
   receivedEnd = false;
   sentEnd = false;
   reset = false;
@@ -404,9 +408,16 @@ export class H2Connection {
       if (streamId > this.#lastStreamId) throw new _ConnectionError(PROTOCOL_ERROR, "idle");
       return;
     }
-    if (payload.length > 0 && !stream.receivedEnd) {
-      // Refill the stream window at once: back-pressure is applied by the layer above.
-      this.writeFrame(TYPE_WINDOW_UPDATE, 0, streamId, _u32(payload.length));
+    // Refill the stream window once a quarter of it is used, as grpc-go's inFlow does
+    // (back-pressure is applied by the layer above), and never for a stream the client has
+    // ended: a unary call's one DATA frame needs no WINDOW_UPDATE, which would cost a socket
+    // write and a wake-up of the client per request.
+    if ((flags & FLAG_END_STREAM) === 0) {
+      stream.recvUnackedBytes += payload.length;
+      if (stream.recvUnackedBytes >= STREAM_WINDOW_UPDATE_BYTES) {
+        this.writeFrame(TYPE_WINDOW_UPDATE, 0, streamId, _u32(stream.recvUnackedBytes));
+        stream.recvUnackedBytes = 0;
+      }
     }
     if (data.length > 0) stream.events?.onData(data);
     if (flags & FLAG_END_STREAM) {

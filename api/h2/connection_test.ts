@@ -1,6 +1,8 @@
 // Goal: the native HTTP/2 connection answers the protocol's control frames and survives
 // hostile input: a bad header block ends only that connection (GOAWAY COMPRESSION_ERROR),
-// random frames after the preface never take the server down, PING is acknowledged.
+// random frames after the preface never take the server down, PING is acknowledged, and a
+// stream's window is refilled as grpc-go refills it (a quarter window at a time; never for a
+// stream the client ended, so a unary call costs no WINDOW_UPDATE).
 // Method: raw TCP clients against startGrpcServer({transport: "native"}) on 127.0.0.1:23805,
 // frames written by hand; a seeded PRNG makes the random frames repeatable; after each abuse
 // a real gRPC call must still succeed.
@@ -28,19 +30,20 @@ function frame(type: number, flags: number, streamId: number, payload: Uint8Arra
 /** Reads frames until `want` returns true for one, or the connection ends; bounded. */
 async function readUntil(
   connection: Deno.Conn,
-  want: (type: number, flags: number, payload: Uint8Array) => boolean,
+  want: (type: number, flags: number, payload: Uint8Array, streamId: number) => boolean,
 ): Promise<{ type: number; payload: Uint8Array } | undefined> {
   let buffer = new Uint8Array(0);
   const chunk = new Uint8Array(65536);
-  for (let reads = 0; reads < 100; reads++) {
+  for (let reads = 0; reads < 1000; reads++) {
     while (buffer.length >= 9) {
       const length = (buffer[0]! << 16) | (buffer[1]! << 8) | buffer[2]!;
       if (buffer.length < 9 + length) break;
       const type = buffer[3]!;
       const flags = buffer[4]!;
       const payload = buffer.slice(9, 9 + length);
+      const streamId = new DataView(buffer.buffer, buffer.byteOffset).getUint32(5) & 0x7fffffff;
       buffer = buffer.slice(9 + length);
-      if (want(type, flags, payload)) return { type, payload };
+      if (want(type, flags, payload, streamId)) return { type, payload };
     }
     const count = await connection.read(chunk).catch(() => null);
     if (count === null) return undefined;
@@ -145,6 +148,73 @@ Deno.test("random frames after the preface never take the server down (seeded)",
       } finally {
         connection.close();
       }
+    }
+    await assertStillServing();
+  });
+});
+
+/** A request header block of literal fields without indexing (RFC 7541 §6.2.2), new names. */
+function requestHeaders(path: string): Uint8Array {
+  const out: number[] = [];
+  const fields: [string, string][] = [
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "127.0.0.1"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+  ];
+  for (const [name, value] of fields) {
+    out.push(0x00, name.length, ...new TextEncoder().encode(name));
+    out.push(value.length, ...new TextEncoder().encode(value));
+  }
+  return Uint8Array.from(out);
+}
+
+/** A Put request (field 2: value) framed as one gRPC message. */
+function putMessage(valueBytes: number): Uint8Array {
+  const tag = [0x12];
+  let length = valueBytes;
+  while (length >= 0x80) {
+    tag.push((length & 0x7f) | 0x80);
+    length >>>= 7;
+  }
+  tag.push(length);
+  const message = new Uint8Array(5 + tag.length + valueBytes);
+  new DataView(message.buffer).setUint32(1, tag.length + valueBytes);
+  message.set(tag, 5);
+  return message;
+}
+
+Deno.test("WINDOW_UPDATE: none for a unary call, one per quarter window of a long request", async () => {
+  await withServer(async () => {
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
+    try {
+      await connection.write(PREFACE);
+      await connection.write(frame(0x4, 0, 0, new Uint8Array()));
+      // Stream 1: a small unary Put, one DATA frame with END_STREAM.
+      await connection.write(frame(0x1, 0x4, 1, requestHeaders("/etcdserverpb.KV/Put")));
+      await connection.write(frame(0x0, 0x1, 1, putMessage(100)));
+      // Stream 3: a 400 KiB Put in DATA frames of 16 KiB; the last one ends the stream.
+      await connection.write(frame(0x1, 0x4, 3, requestHeaders("/etcdserverpb.KV/Put")));
+      const big = putMessage(400 * 1024);
+      for (let at = 0; at < big.length; at += 16384) {
+        const part = big.subarray(at, Math.min(big.length, at + 16384));
+        const last = at + 16384 >= big.length;
+        await connection.write(frame(0x0, last ? 0x1 : 0, 3, part));
+      }
+      const updates: [number, number][] = [];
+      const ended = new Set<number>();
+      await readUntil(connection, (type, flags, payload, streamId) => {
+        if (type === 0x8) updates.push([streamId, new DataView(payload.buffer).getUint32(0)]);
+        if (type === 0x1 && (flags & 0x1) !== 0) ended.add(streamId);
+        return ended.has(1) && ended.has(3);
+      });
+      assert.deepEqual([...ended].sort(), [1, 3], "both calls answered");
+      // Connection-level updates (stream 0) follow their own half-window rule.
+      assert.deepEqual(updates.filter(([streamId]) => streamId !== 0), [[3, 256 * 1024]]);
+    } finally {
+      connection.close();
     }
     await assertStillServing();
   });
