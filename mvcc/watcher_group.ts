@@ -21,6 +21,12 @@ export type FilterType = (typeof FilterType)[keyof typeof FilterType];
 export interface WatchSink {
   /** Queues `response` if there is room; false when the queue is full (never blocks). */
   trySend(response: WatchResponse, prevKv: boolean): boolean;
+  /**
+   * Queues one entry that carries the same events to every watcher in `watchers` (all of the
+   * sink, all with the same `prevKv`, none with filters): one slot of the bounded queue, and
+   * one encoding of the events for all of them. False when the queue is full.
+   */
+  trySendShared(watchers: readonly Watcher[], response: WatchResponse, prevKv: boolean): boolean;
 }
 
 /** What a watch stream yields (etcd `mvcc.WatchResponse`). */
@@ -56,6 +62,11 @@ export class Watcher {
     readonly sink: WatchSink,
   ) {
     this.minRev = startRev;
+  }
+
+  /** True when the watcher drops no event: it can share a response with others. */
+  get unfiltered(): boolean {
+    return this.filters.length === 0;
   }
 
   /** True when the watcher covers a range rather than one key. */
@@ -100,6 +111,14 @@ export class EventBatch {
   revs = 0;
   /** The first revision left out because the batch was full (0: none). */
   moreRev = 0;
+
+  /** A batch holding `events`, which are all of one revision. */
+  static ofRevision(events: readonly Event[]): EventBatch {
+    const batch = new EventBatch();
+    for (const ev of events) batch.events.push(ev);
+    batch.revs = events.length > 0 ? 1 : 0;
+    return batch;
+  }
 
   add(ev: Event): void {
     if (this.revs > WATCH_BATCH_REVISIONS_MAX) return;

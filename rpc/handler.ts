@@ -60,6 +60,20 @@ export interface StreamSink<Resp> {
   readonly closed: boolean;
 }
 
+/**
+ * A message already in protobuf wire form. A handler that sends the same content many times (a
+ * watch stream's event to each of its watchers) encodes it once and hands this to
+ * `StreamSink.send`; every codec of the method table passes the bytes through unchanged.
+ */
+export class EncodedMessage {
+  /** The encoded message, without gRPC's length prefix. */
+  readonly bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+}
+
 /** A unary method: one request, one response. */
 export type UnaryHandler<Req, Resp> = (request: Req, context: CallContext) => Promise<Resp>;
 

@@ -11,7 +11,12 @@
 
 import { etcdserverpb, v3electionpb, v3lockpb } from "../etcdserverpb/mod.ts";
 import type { IConversionOptions } from "protobufjs/minimal.js";
-import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "./handler.ts";
+import {
+  type BidiHandler,
+  EncodedMessage,
+  type ServerStreamHandler,
+  type UnaryHandler,
+} from "./handler.ts";
 import { jsonToProtobufjs, protobufjsToJson } from "./json.ts";
 
 /** How requests and responses flow in a method. */
@@ -97,15 +102,18 @@ function _codec<Decoded, Properties>(
   named: _NamedType<Decoded, Properties>,
 ): Codec<Decoded, Properties> {
   const { type, name } = named;
+  // A message a handler encoded itself goes out as it is.
+  const encode = (message: Properties): Uint8Array =>
+    message instanceof EncodedMessage ? message.bytes : type.encode(message).finish();
   return {
     typeName: name,
-    encode: (message) => type.encode(message).finish(),
+    encode,
     decode: (bytes) => type.decode(bytes),
     fromJson: (json) => type.fromObject(jsonToProtobufjs(name, json)),
-    // Through the wire form, so that any accepted shape (plain object, decoded instance)
-    // prints alike.
+    // Through the wire form, so that any accepted shape (plain object, decoded instance,
+    // pre-encoded bytes) prints alike.
     toJson: (message) =>
-      protobufjsToJson(name, type.toObject(type.decode(type.encode(message).finish()), _TO_JSON)),
+      protobufjsToJson(name, type.toObject(type.decode(encode(message)), _TO_JSON)),
   };
 }
 
