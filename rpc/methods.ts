@@ -26,8 +26,11 @@ export type MethodKind = "unary" | "serverStream" | "bidi";
 export interface Codec<Decoded, Properties> {
   /** Full protobuf name, e.g. `etcdserverpb.RangeRequest`. */
   readonly typeName: string;
-  /** Encodes a message (a decoded instance or a plain object of its properties). */
-  encode(message: Properties): Uint8Array;
+  /**
+   * Encodes a message (a decoded instance or a plain object of its properties); an
+   * `EncodedMessage` is already encoded and comes back as its bytes.
+   */
+  encode(message: Properties | EncodedMessage): Uint8Array;
   /** Decodes bytes; throws on malformed input. */
   decode(bytes: Uint8Array): Decoded;
   /**
@@ -39,7 +42,7 @@ export interface Codec<Decoded, Properties> {
    * The message as grpc-gateway prints it (etcd 3.4, `JSONPb{OrigName: true}`): .proto
    * field names, base64 bytes, 64-bit integers as strings, enums by name, defaults omitted.
    */
-  toJson(message: Properties): Record<string, unknown>;
+  toJson(message: Properties | EncodedMessage): Record<string, unknown>;
 }
 
 /** One gRPC method of etcd's API. */
@@ -103,7 +106,7 @@ function _codec<Decoded, Properties>(
 ): Codec<Decoded, Properties> {
   const { type, name } = named;
   // A message a handler encoded itself goes out as it is.
-  const encode = (message: Properties): Uint8Array =>
+  const encode = (message: Properties | EncodedMessage): Uint8Array =>
     message instanceof EncodedMessage ? message.bytes : type.encode(message).finish();
   return {
     typeName: name,

@@ -88,20 +88,22 @@ export function headerField(header: Uint8Array): Uint8Array {
 
 /**
  * One WatchResponse: `header` (an encoded header field), `watchId` (>= 0) and the encoded events
- * fields; byte-exact with gogoproto's marshaling of the same message.
+ * fields; byte-exact with gogoproto's marshaling of the same message. The message starts after
+ * `roomBytes` bytes left free at the front (for the transport's framing).
  */
 export function encodeWatchResponse(
   header: Uint8Array,
   watchId: number,
   events: Uint8Array,
+  roomBytes = 0,
 ): Uint8Array {
   if (!(Number.isSafeInteger(watchId) && watchId >= 0)) {
     throw new RangeError(`watch: watch ID ${watchId} cannot be pre-encoded`);
   }
   const idBytes = watchId === 0 ? 0 : 1 + uvarintSize(watchId);
-  const out = new Uint8Array(header.length + idBytes + events.length);
-  out.set(header, 0);
-  let at = header.length;
+  const out = new Uint8Array(roomBytes + header.length + idBytes + events.length);
+  out.set(header, roomBytes);
+  let at = roomBytes + header.length;
   if (watchId !== 0) {
     out[at++] = _TAG_WATCH_ID;
     at = _writeUvarint(out, at, watchId);

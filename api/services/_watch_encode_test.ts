@@ -7,6 +7,7 @@
  */
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import { etcdserverpb, longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
+import { EncodedMessage, METHODS } from "../../rpc/mod.ts";
 import { type Event, kvToPb } from "../../server/mod.ts";
 import {
   encodeWatchResponse,
@@ -77,7 +78,11 @@ Deno.test("a pre-encoded watch response is the generated encoder's bytes", () =>
         events: events.map(_pbEvent),
       }).finish();
       // protobufjs hands out a Buffer: compare the bytes.
-      deepStrictEqual(ours, Uint8Array.from(theirs), `watch ID ${watchId}, ${events.length} events`);
+      deepStrictEqual(
+        ours,
+        Uint8Array.from(theirs),
+        `watch ID ${watchId}, ${events.length} events`,
+      );
     }
   }
 });
@@ -99,4 +104,23 @@ Deno.test("an event is encoded once and its bytes shared", () => {
   strictEqual(uvarintSize(127), 1);
   strictEqual(uvarintSize(128), 2);
   strictEqual(uvarintSize(2 ** 35), 6);
+});
+
+Deno.test("room in front for the gRPC prefix; the codec passes an EncodedMessage through", () => {
+  const headerBytes = etcdserverpb.ResponseHeader.encode({ revision: numberToLong(9) }).finish();
+  const bare = encodeWatchResponse(headerField(headerBytes), 300, eventsFields([put, deleted]));
+  const framed = encodeWatchResponse(
+    headerField(headerBytes),
+    300,
+    eventsFields([put, deleted]),
+    EncodedMessage.PREFIX_BYTES,
+  );
+  const message = new EncodedMessage(framed);
+  deepStrictEqual(message.bytes, bare);
+  // gRPC's prefix: not compressed, then the length, big-endian.
+  deepStrictEqual(Array.from(framed.subarray(0, 5)), [0, 0, 0, 0, bare.length]);
+  deepStrictEqual(METHODS.Watch.Watch.response.encode(message), bare);
+  const json = METHODS.Watch.Watch.response.toJson(message);
+  strictEqual(json.watch_id, "300");
+  throws(() => new EncodedMessage(new Uint8Array(4)), RangeError);
 });

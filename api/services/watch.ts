@@ -124,8 +124,7 @@ class _ServerWatchStream {
     if (this.#closed) return;
     let sent: Promise<void>;
     try {
-      // Encoded messages travel the same sink: the method's codec passes their bytes through.
-      sent = this.#sink.send(message as PbWatchResponse);
+      sent = this.#sink.send(message);
     } catch {
       this.#closed = true;
       return;
@@ -309,9 +308,12 @@ class _ServerWatchStream {
       this.#lastEventsFields = eventsFields(response.events);
       this.#lastEvents = response.events;
     }
-    return new EncodedMessage(
-      encodeWatchResponse(this.#headerField, response.watchId, this.#lastEventsFields),
-    );
+    return new EncodedMessage(encodeWatchResponse(
+      this.#headerField,
+      response.watchId,
+      this.#lastEventsFields,
+      EncodedMessage.PREFIX_BYTES,
+    ));
   }
 
   /** etcd's sendFragments: split events so that each message stays under the limit. */
