@@ -81,8 +81,12 @@ export class EncodedMessage {
   constructor(framed: Uint8Array) {
     const length = framed.length - EncodedMessage.PREFIX_BYTES;
     if (length < 0) throw new RangeError("EncodedMessage: no room for the message prefix");
+    // Not compressed, then the length, big-endian (no DataView: this runs per watch event).
     framed[0] = 0;
-    new DataView(framed.buffer, framed.byteOffset, framed.byteLength).setUint32(1, length);
+    framed[1] = (length >>> 24) & 0xff;
+    framed[2] = (length >>> 16) & 0xff;
+    framed[3] = (length >>> 8) & 0xff;
+    framed[4] = length & 0xff;
     this.framed = framed;
   }
 

@@ -86,28 +86,61 @@ export function headerField(header: Uint8Array): Uint8Array {
   return lengthDelimited(_TAG_HEADER, header);
 }
 
+/** Bytes of each slab {@link WatchResponseWriter} carves responses from. */
+const _SLAB_BYTES = 64 * 1024;
+
 /**
- * One WatchResponse: `header` (an encoded header field), `watchId` (>= 0) and the encoded events
- * fields; byte-exact with gogoproto's marshaling of the same message. The message starts after
- * `roomBytes` bytes left free at the front (for the transport's framing).
+ * Writes WatchResponses into shared slabs: a response is a view of a slab rather than an
+ * allocation of its own (a thousand watchers of one key make a thousand responses per write).
+ * A slab is never reused: the transport may hold a view until the client's window opens, and
+ * the slab is freed with the last view.
  */
+export class WatchResponseWriter {
+  #slab = new Uint8Array(0);
+  #used = 0;
+
+  /**
+   * One WatchResponse: `header` (an encoded header field), `watchId` (>= 0) and the encoded
+   * events fields; byte-exact with gogoproto's marshaling of the same message. The message
+   * starts after `roomBytes` bytes left free at the front (for the transport's framing).
+   */
+  write(header: Uint8Array, watchId: number, events: Uint8Array, roomBytes = 0): Uint8Array {
+    if (!(Number.isSafeInteger(watchId) && watchId >= 0)) {
+      throw new RangeError(`watch: watch ID ${watchId} cannot be pre-encoded`);
+    }
+    const idBytes = watchId === 0 ? 0 : 1 + uvarintSize(watchId);
+    const size = roomBytes + header.length + idBytes + events.length;
+    const out = this.#take(size);
+    out.set(header, roomBytes);
+    let at = roomBytes + header.length;
+    if (watchId !== 0) {
+      out[at++] = _TAG_WATCH_ID;
+      at = _writeUvarint(out, at, watchId);
+    }
+    out.set(events, at);
+    if (at + events.length !== size) throw new Error("watch: response size mismatch");
+    return out;
+  }
+
+  #take(size: number): Uint8Array {
+    // Large responses get their own buffer; small ones share the current slab.
+    if (size > _SLAB_BYTES / 4) return new Uint8Array(size);
+    if (this.#used + size > this.#slab.length) {
+      this.#slab = new Uint8Array(_SLAB_BYTES);
+      this.#used = 0;
+    }
+    const out = this.#slab.subarray(this.#used, this.#used + size);
+    this.#used += size;
+    return out;
+  }
+}
+
+/** One WatchResponse in a buffer of its own (see {@link WatchResponseWriter.write}). */
 export function encodeWatchResponse(
   header: Uint8Array,
   watchId: number,
   events: Uint8Array,
   roomBytes = 0,
 ): Uint8Array {
-  if (!(Number.isSafeInteger(watchId) && watchId >= 0)) {
-    throw new RangeError(`watch: watch ID ${watchId} cannot be pre-encoded`);
-  }
-  const idBytes = watchId === 0 ? 0 : 1 + uvarintSize(watchId);
-  const out = new Uint8Array(roomBytes + header.length + idBytes + events.length);
-  out.set(header, roomBytes);
-  let at = roomBytes + header.length;
-  if (watchId !== 0) {
-    out[at++] = _TAG_WATCH_ID;
-    at = _writeUvarint(out, at, watchId);
-  }
-  out.set(events, at);
-  return out;
+  return new WatchResponseWriter().write(header, watchId, events, roomBytes);
 }

@@ -15,6 +15,7 @@ import {
   eventsFields,
   headerField,
   uvarintSize,
+  WatchResponseWriter,
 } from "./_watch_encode.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -123,4 +124,22 @@ Deno.test("room in front for the gRPC prefix; the codec passes an EncodedMessage
   const json = METHODS.Watch.Watch.response.toJson(message);
   strictEqual(json.watch_id, "300");
   throws(() => new EncodedMessage(new Uint8Array(4)), RangeError);
+});
+
+Deno.test("responses written into one slab are independent views with the right bytes", () => {
+  const headerBytes = etcdserverpb.ResponseHeader.encode({ revision: numberToLong(9) }).finish();
+  const writer = new WatchResponseWriter();
+  const fields = eventsFields([put]);
+  const views = Array.from(
+    { length: 500 },
+    (_, id) => writer.write(headerField(headerBytes), id, fields, 5),
+  );
+  views.forEach((view, id) => {
+    deepStrictEqual(view, encodeWatchResponse(headerField(headerBytes), id, fields, 5));
+  });
+  // A large response does not take a slab.
+  const large = eventsFields([big]);
+  const one = writer.write(headerField(headerBytes), 1, large);
+  strictEqual(one.byteOffset, 0);
+  strictEqual(one.buffer.byteLength, one.length);
 });

@@ -36,7 +36,7 @@ import {
   type WatchStream,
 } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
-import { encodeWatchResponse, eventsFields, headerField } from "./_watch_encode.ts";
+import { eventsFields, headerField, WatchResponseWriter } from "./_watch_encode.ts";
 import type { WatchResponse as PbWatchResponse } from "../../etcdserverpb/mod.ts";
 
 const _NO_WATCH_ID = -1;
@@ -105,6 +105,7 @@ class _ServerWatchStream {
   /** The encoded events of the last events list forwarded (shared by many watchers). */
   #lastEvents: readonly Event[] | undefined;
   #lastEventsFields: Uint8Array = new Uint8Array(0);
+  readonly #writer = new WatchResponseWriter();
 
   constructor(server: ServerApi, sink: StreamSink<PbWatchResponse>, context: RequestContext) {
     this.#server = server;
@@ -308,7 +309,7 @@ class _ServerWatchStream {
       this.#lastEventsFields = eventsFields(response.events);
       this.#lastEvents = response.events;
     }
-    return new EncodedMessage(encodeWatchResponse(
+    return new EncodedMessage(this.#writer.write(
       this.#headerField,
       response.watchId,
       this.#lastEventsFields,
