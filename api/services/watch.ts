@@ -211,6 +211,7 @@ class _ServerWatchStream {
     });
     const early = this.#pending.get(id);
     this.#pending.delete(id);
+    this.#headerRevision = -1; // outside a pump batch: the term may have changed
     for (const response of early ?? []) this.#forward(response);
   }
 
