@@ -29,6 +29,7 @@ import {
 import { decodeKeyValue, type Event, EventType, type KeyValue } from "./mvccpb.ts";
 import { bytesToRevision, isTombstoneKey, revisionToBytes } from "./revision.ts";
 import {
+  EventBatch,
   type FilterType,
   Watcher,
   type WatcherBatch,
@@ -174,18 +175,49 @@ export class WatchableStore extends KvStore {
     this.#notify(rev, events, keyStrings);
   }
 
+  /**
+   * Hands one revision's events to the synced watchers that want them. Unfiltered watchers that
+   * want all of the events share one queue entry per stream (and so one encoding of the
+   * events); the others get a response of their own. A full stream turns its watchers victims.
+   */
   #notify(rev: number, events: Event[], keyStrings: string[]): void {
     const victims: WatcherBatch = new Map();
-    for (const [w, eb] of this.#synced.batch(events, keyStrings)) {
-      if (eb.revs !== 1) throw new Error("mvcc: several revisions in one notification");
-      if (w.send({ watchId: w.id, events: eb.events, revision: rev, compactRevision: 0 })) continue;
-      // The stream is full: park the batch, the watcher leaves the synced group.
-      w.minRev = rev + 1;
-      w.victim = true;
-      victims.set(w, eb);
-      this.#synced.delete(w);
+    const shared = new _SharedGroups();
+    if (events.length === 1) {
+      // The common case (one put or delete): no per-watcher batch is needed.
+      for (const w of this.#synced.watchersFor(keyStrings[0]!)) {
+        if (rev < w.minRev) continue; // a watcher that starts at a future revision
+        if (w.unfiltered) shared.add(w);
+        else this.#sendOwn(w, EventBatch.ofRevision(events), rev, victims);
+      }
+    } else {
+      for (const [w, eb] of this.#synced.batch(events, keyStrings)) {
+        if (eb.revs !== 1) throw new Error("mvcc: several revisions in one notification");
+        if (w.unfiltered && eb.events.length === events.length) shared.add(w);
+        else this.#sendOwn(w, eb, rev, victims);
+      }
+    }
+    const response: WatchResponse = { watchId: -1, events, revision: rev, compactRevision: 0 };
+    for (const group of shared.groups()) {
+      const sink = group[0]!.sink;
+      if (sink.trySendShared(group, response, group[0]!.prevKv)) continue;
+      for (const w of group) this.#park(w, EventBatch.ofRevision(events), rev, victims);
     }
     this.#addVictims(victims);
+  }
+
+  /** Sends a synced watcher its own batch of revision `rev`; parks it when the stream is full. */
+  #sendOwn(w: Watcher, eb: EventBatch, rev: number, victims: WatcherBatch): void {
+    if (w.send({ watchId: w.id, events: eb.events, revision: rev, compactRevision: 0 })) return;
+    this.#park(w, eb, rev, victims);
+  }
+
+  /** The stream is full: the batch waits among the victims, the watcher leaves the synced group. */
+  #park(w: Watcher, eb: EventBatch, rev: number, victims: WatcherBatch): void {
+    w.minRev = rev + 1;
+    w.victim = true;
+    victims.set(w, eb);
+    this.#synced.delete(w);
   }
 
   #addVictims(victims: WatcherBatch): void {
@@ -375,9 +407,40 @@ export class WatchableStore extends KvStore {
   }
 }
 
+/** Unfiltered watchers of one notification, grouped by stream and by `prevKv`. */
+class _SharedGroups {
+  readonly #bySink = new Map<WatchSink, { plain?: Watcher[]; prev?: Watcher[] }>();
+
+  add(w: Watcher): void {
+    let entry = this.#bySink.get(w.sink);
+    if (entry === undefined) {
+      entry = {};
+      this.#bySink.set(w.sink, entry);
+    }
+    if (w.prevKv) (entry.prev ??= []).push(w);
+    else (entry.plain ??= []).push(w);
+  }
+
+  *groups(): Generator<Watcher[]> {
+    for (const { plain, prev } of this.#bySink.values()) {
+      if (plain !== undefined) yield plain;
+      if (prev !== undefined) yield prev;
+    }
+  }
+}
+
+/**
+ * One slot of a stream's queue: a response to one watcher, or (`watchers` set) the same events
+ * to several watchers of the stream, handed out one watcher at a time by `poll()`.
+ */
 interface _Queued {
   response: WatchResponse;
   prevKv: boolean;
+  watchers?: readonly Watcher[];
+  /** Index of the next watcher of `watchers` to hand out. */
+  at: number;
+  /** The events with `prevKv` filled, read once for every watcher of the slot. */
+  filled?: Event[];
 }
 
 /**
@@ -436,8 +499,12 @@ export class WatchStream implements WatchSink {
     if (w === undefined) throw new WatcherNotExistError();
     this.#store._removeWatcher(w);
     this.#watchers.delete(id);
+    // Its own responses leave the queue; in shared slots it is skipped (it is cancelled).
     for (let i = this.#queue.length - 1; i >= 0; i--) {
-      if (this.#queue[i]!.response.watchId === id) this.#queue.splice(i, 1);
+      const item = this.#queue[i]!;
+      if (item.watchers !== undefined || item.response.watchId !== id) continue;
+      this.#queue.splice(i, 1);
+      debuggingMvccPendingEventsTotal.dec(item.response.events.length);
     }
     this.#store._kickVictims();
   }
@@ -467,11 +534,29 @@ export class WatchStream implements WatchSink {
   trySend(response: WatchResponse, prevKv: boolean): boolean {
     if (this.#closed) return true;
     if (this.#queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
-    this.#queue.push({ response, prevKv });
+    this.#queue.push({ response, prevKv, at: 0 });
     debuggingMvccPendingEventsTotal.inc(response.events.length);
+    this.#wakeSoon();
+    return true;
+  }
+
+  /** @internal The store's side: one slot carrying the same events to several watchers. */
+  trySendShared(watchers: readonly Watcher[], response: WatchResponse, prevKv: boolean): boolean {
+    if (this.#closed) return true;
+    if (this.#queue.length >= WATCH_STREAM_QUEUE_MAX) return false;
+    if (watchers.length === 0) return true;
+    for (const w of watchers) {
+      if (w.sink !== this) throw new Error("mvcc: a shared response for another stream's watcher");
+    }
+    this.#queue.push({ response, prevKv, watchers, at: 0 });
+    debuggingMvccPendingEventsTotal.inc(response.events.length * watchers.length);
+    this.#wakeSoon();
+    return true;
+  }
+
+  #wakeSoon(): void {
     // Hand over after the writer is done, never from inside its transaction.
     if (this.#waiter !== undefined && this.#queue.length === 1) queueMicrotask(() => this.#wake());
-    return true;
   }
 
   #wake(): void {
@@ -483,14 +568,46 @@ export class WatchStream implements WatchSink {
 
   /** Takes the next response if one is waiting. */
   poll(): WatchResponse | undefined {
-    const item = this.#queue.shift();
-    if (item === undefined) return undefined;
-    // etcd's ReportEventReceived: the events left the store for the client's stream.
-    reportEventsReceived(item.response.events.length);
+    while (true) {
+      const item = this.#queue[0];
+      if (item === undefined) return undefined;
+      if (item.watchers === undefined) {
+        this.#dequeue();
+        // etcd's ReportEventReceived: the events left the store for the client's stream.
+        reportEventsReceived(item.response.events.length);
+        // A compaction notice ends the watcher; its ID becomes free again.
+        if (item.response.compactRevision !== 0) this.#watchers.delete(item.response.watchId);
+        return this.#finish(item);
+      }
+      const response = this.#nextShared(item);
+      if (response !== undefined) return response;
+    }
+  }
+
+  /** The response of the next live watcher of a shared slot; removes the slot when done. */
+  #nextShared(item: _Queued): WatchResponse | undefined {
+    const watchers = item.watchers!;
+    const count = item.response.events.length;
+    while (item.at < watchers.length) {
+      const w = watchers[item.at++]!;
+      if (item.at === watchers.length) this.#dequeue();
+      if (w.cancelled) {
+        debuggingMvccPendingEventsTotal.dec(count);
+        continue;
+      }
+      reportEventsReceived(count);
+      const events = item.prevKv
+        ? (item.filled ??= this.#withPrevKv(item.response.events))
+        : item.response.events;
+      return { watchId: w.id, events, revision: item.response.revision, compactRevision: 0 };
+    }
+    return undefined;
+  }
+
+  /** Removes the head of the queue; a freed slot lets victims be retried. */
+  #dequeue(): void {
+    this.#queue.shift();
     this.#store._kickVictims();
-    // A compaction notice ends the watcher; its ID becomes free again.
-    if (item.response.compactRevision !== 0) this.#watchers.delete(item.response.watchId);
-    return this.#finish(item);
   }
 
   /** Waits for the next response; undefined once the stream is closed. */
@@ -509,6 +626,10 @@ export class WatchStream implements WatchSink {
     debuggingMvccWatchStreamTotal.dec();
     for (const w of this.#watchers.values()) this.#store._removeWatcher(w);
     this.#watchers.clear();
+    for (const item of this.#queue) {
+      const receivers = item.watchers === undefined ? 1 : item.watchers.length - item.at;
+      debuggingMvccPendingEventsTotal.dec(item.response.events.length * receivers);
+    }
     this.#queue.length = 0;
     this.#closed = true;
     const waiter = this.#waiter;
@@ -519,7 +640,11 @@ export class WatchStream implements WatchSink {
   /** Fills `prevKv` from the store at revision - 1 when the watcher asked for it. */
   #finish(item: _Queued): WatchResponse {
     if (!item.prevKv || item.response.events.length === 0) return item.response;
-    const events = item.response.events.map((ev) => {
+    return { ...item.response, events: this.#withPrevKv(item.response.events) };
+  }
+
+  #withPrevKv(events: readonly Event[]): Event[] {
+    return events.map((ev) => {
       try {
         const prev = this.#store.range(ev.kv.key, undefined, { rev: ev.kv.modRevision - 1 });
         const prevKv = prev.kvs[0];
@@ -528,6 +653,5 @@ export class WatchStream implements WatchSink {
         return ev; // compacted since: etcd sends the event without prev_kv
       }
     });
-    return { ...item.response, events };
   }
 }

@@ -1,12 +1,13 @@
 /**
  * Watchers and the groups that find them by key (etcd `mvcc/watcher_group.go`).
  *
- * A group indexes single-key watchers by key and keeps range watchers in a list that is checked
- * per event; a range end of "" means "every key from `key` on".
+ * A group indexes single-key watchers by key and range watchers by interval
+ * (`interval_index.ts`); a range end of "" means "every key from `key` on".
  *
  * @module
  */
 
+import { IntervalIndex } from "./interval_index.ts";
 import type { Event } from "./mvccpb.ts";
 
 /** The most distinct revisions sent to a catching-up watcher in one response (etcd: 1000). */
@@ -21,6 +22,12 @@ export type FilterType = (typeof FilterType)[keyof typeof FilterType];
 export interface WatchSink {
   /** Queues `response` if there is room; false when the queue is full (never blocks). */
   trySend(response: WatchResponse, prevKv: boolean): boolean;
+  /**
+   * Queues one entry that carries the same events to every watcher in `watchers` (all of the
+   * sink, all with the same `prevKv`, none with filters): one slot of the bounded queue, and
+   * one encoding of the events for all of them. False when the queue is full.
+   */
+  trySendShared(watchers: readonly Watcher[], response: WatchResponse, prevKv: boolean): boolean;
 }
 
 /** What a watch stream yields (etcd `mvcc.WatchResponse`). */
@@ -56,6 +63,11 @@ export class Watcher {
     readonly sink: WatchSink,
   ) {
     this.minRev = startRev;
+  }
+
+  /** True when the watcher drops no event: it can share a response with others. */
+  get unfiltered(): boolean {
+    return this.filters.length === 0;
   }
 
   /** True when the watcher covers a range rather than one key. */
@@ -101,6 +113,14 @@ export class EventBatch {
   /** The first revision left out because the batch was full (0: none). */
   moreRev = 0;
 
+  /** A batch holding `events`, which are all of one revision. */
+  static ofRevision(events: readonly Event[]): EventBatch {
+    const batch = new EventBatch();
+    for (const ev of events) batch.events.push(ev);
+    batch.revs = events.length > 0 ? 1 : 0;
+    return batch;
+  }
+
   add(ev: Event): void {
     if (this.revs > WATCH_BATCH_REVISIONS_MAX) return;
     if (this.events.length === 0) {
@@ -123,11 +143,14 @@ export class EventBatch {
 /** Pending batches by watcher. */
 export type WatcherBatch = Map<Watcher, EventBatch>;
 
-/** A set of watchers, found by key. */
+/**
+ * A set of watchers, found by key: single-key watchers in a map by key, range watchers in an
+ * interval index (etcd's `watcherGroup`: `keyWatchers` and `ranges`).
+ */
 export class WatcherGroup {
   readonly watchers = new Set<Watcher>();
   readonly #byKey = new Map<string, Set<Watcher>>();
-  readonly #ranges = new Set<Watcher>();
+  readonly #ranges = new IntervalIndex<Watcher>();
 
   get size(): number {
     return this.watchers.size;
@@ -136,7 +159,7 @@ export class WatcherGroup {
   add(w: Watcher): void {
     this.watchers.add(w);
     if (w.isRange) {
-      this.#ranges.add(w);
+      this.#ranges.add(w.keyString, w.endString!, w);
       return;
     }
     let set = this.#byKey.get(w.keyString);
@@ -151,7 +174,7 @@ export class WatcherGroup {
   delete(w: Watcher): boolean {
     if (!this.watchers.delete(w)) return false;
     if (w.isRange) {
-      this.#ranges.delete(w);
+      this.#ranges.delete(w.keyString, w.endString!, w);
       return true;
     }
     const set = this.#byKey.get(w.keyString);
@@ -167,8 +190,9 @@ export class WatcherGroup {
   /** True when some watcher of the group covers `keyString`. */
   contains(keyString: string): boolean {
     if (this.#byKey.has(keyString)) return true;
-    for (const w of this.#ranges) if (w.matches(keyString)) return true;
-    return false;
+    let found = false;
+    this.#ranges.forEachCovering(keyString, () => (found = true));
+    return found;
   }
 
   /** The watchers that cover `keyString`. */
@@ -176,7 +200,9 @@ export class WatcherGroup {
     const found: Watcher[] = [];
     const set = this.#byKey.get(keyString);
     if (set !== undefined) { for (const w of set) found.push(w); }
-    for (const w of this.#ranges) if (w.matches(keyString)) found.push(w);
+    this.#ranges.forEachCovering(keyString, (watchers) => {
+      for (const w of watchers) found.push(w);
+    });
     return found;
   }
 

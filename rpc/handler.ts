@@ -54,10 +54,46 @@ export interface CallContext {
  * watch stream does with its 128-entry channel.
  */
 export interface StreamSink<Resp> {
-  /** Queues one message; rejects with an `EtcdError` (CANCELLED) once the stream is closed. */
-  send(message: Resp): Promise<void>;
+  /**
+   * Queues one message (or one already encoded); rejects with an `EtcdError` (CANCELLED) once
+   * the stream is closed.
+   */
+  send(message: Resp | EncodedMessage): Promise<void>;
   /** True once the call has ended (client cancel, connection loss, or the handler returned). */
   readonly closed: boolean;
+}
+
+/**
+ * A message already in protobuf wire form. A handler that sends the same content many times (a
+ * watch stream's event to each of its watchers) encodes it once and hands this to
+ * `StreamSink.send`; every codec of the method table passes the bytes through unchanged.
+ *
+ * The bytes come with room for gRPC's 5-byte length prefix in front (compressed flag 0, then the
+ * length, big-endian), filled here, so that a transport frames the message without copying it.
+ */
+export class EncodedMessage {
+  /** Bytes of gRPC's message prefix at the front of {@link framed}. */
+  static readonly PREFIX_BYTES = 5;
+  /** The length prefix, then the message. */
+  readonly framed: Uint8Array;
+
+  /** `framed`: {@link EncodedMessage.PREFIX_BYTES} bytes of room, then the encoded message. */
+  constructor(framed: Uint8Array) {
+    const length = framed.length - EncodedMessage.PREFIX_BYTES;
+    if (length < 0) throw new RangeError("EncodedMessage: no room for the message prefix");
+    // Not compressed, then the length, big-endian (no DataView: this runs per watch event).
+    framed[0] = 0;
+    framed[1] = (length >>> 24) & 0xff;
+    framed[2] = (length >>> 16) & 0xff;
+    framed[3] = (length >>> 8) & 0xff;
+    framed[4] = length & 0xff;
+    this.framed = framed;
+  }
+
+  /** The message without its prefix. */
+  get bytes(): Uint8Array {
+    return this.framed.subarray(EncodedMessage.PREFIX_BYTES);
+  }
 }
 
 /** A unary method: one request, one response. */

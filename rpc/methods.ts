@@ -11,7 +11,12 @@
 
 import { etcdserverpb, v3electionpb, v3lockpb } from "../etcdserverpb/mod.ts";
 import type { IConversionOptions } from "protobufjs/minimal.js";
-import type { BidiHandler, ServerStreamHandler, UnaryHandler } from "./handler.ts";
+import {
+  type BidiHandler,
+  EncodedMessage,
+  type ServerStreamHandler,
+  type UnaryHandler,
+} from "./handler.ts";
 import { jsonToProtobufjs, protobufjsToJson } from "./json.ts";
 
 /** How requests and responses flow in a method. */
@@ -21,8 +26,11 @@ export type MethodKind = "unary" | "serverStream" | "bidi";
 export interface Codec<Decoded, Properties> {
   /** Full protobuf name, e.g. `etcdserverpb.RangeRequest`. */
   readonly typeName: string;
-  /** Encodes a message (a decoded instance or a plain object of its properties). */
-  encode(message: Properties): Uint8Array;
+  /**
+   * Encodes a message (a decoded instance or a plain object of its properties); an
+   * `EncodedMessage` is already encoded and comes back as its bytes.
+   */
+  encode(message: Properties | EncodedMessage): Uint8Array;
   /** Decodes bytes; throws on malformed input. */
   decode(bytes: Uint8Array): Decoded;
   /**
@@ -34,7 +42,7 @@ export interface Codec<Decoded, Properties> {
    * The message as grpc-gateway prints it (etcd 3.4, `JSONPb{OrigName: true}`): .proto
    * field names, base64 bytes, 64-bit integers as strings, enums by name, defaults omitted.
    */
-  toJson(message: Properties): Record<string, unknown>;
+  toJson(message: Properties | EncodedMessage): Record<string, unknown>;
 }
 
 /** One gRPC method of etcd's API. */
@@ -97,15 +105,18 @@ function _codec<Decoded, Properties>(
   named: _NamedType<Decoded, Properties>,
 ): Codec<Decoded, Properties> {
   const { type, name } = named;
+  // A message a handler encoded itself goes out as it is.
+  const encode = (message: Properties | EncodedMessage): Uint8Array =>
+    message instanceof EncodedMessage ? message.bytes : type.encode(message).finish();
   return {
     typeName: name,
-    encode: (message) => type.encode(message).finish(),
+    encode,
     decode: (bytes) => type.decode(bytes),
     fromJson: (json) => type.fromObject(jsonToProtobufjs(name, json)),
-    // Through the wire form, so that any accepted shape (plain object, decoded instance)
-    // prints alike.
+    // Through the wire form, so that any accepted shape (plain object, decoded instance,
+    // pre-encoded bytes) prints alike.
     toJson: (message) =>
-      protobufjsToJson(name, type.toObject(type.decode(type.encode(message).finish()), _TO_JSON)),
+      protobufjsToJson(name, type.toObject(type.decode(encode(message)), _TO_JSON)),
   };
 }
 

@@ -10,6 +10,7 @@
  */
 
 export * from "./errors.ts";
+export { EncodedMessage } from "./handler.ts";
 export type {
   BidiHandler,
   CallContext,

@@ -73,6 +73,7 @@ export {
 // What the request API hands out: the watch stream and its events, a db snapshot, and the
 // helpers that turn 64-bit and bytes fields of wire messages into values and back.
 export {
+  encodeEvent,
   type Event,
   FilterType,
   type KeyValue,

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { EtcdError, Status, type StatusCode, toEtcdError } from "../../rpc/mod.ts";
+import { EncodedMessage, EtcdError, Status, type StatusCode, toEtcdError } from "../../rpc/mod.ts";
 import type {
   BidiHandler,
   CallContext,
@@ -32,7 +32,7 @@ import {
   networkClientGrpcSentBytesTotal,
 } from "../metrics.ts";
 
-const MESSAGE_PREFIX_BYTES = 5;
+const MESSAGE_PREFIX_BYTES = EncodedMessage.PREFIX_BYTES;
 /** Requests a bidirectional call may queue unread before it is cancelled. */
 const INPUT_QUEUE_MAX = 1024;
 /** Bytes of unread requests a call may hold before it is cancelled. */
@@ -233,18 +233,19 @@ class _GrpcCall {
   }
 
   #send(method: AnyMethodDescriptor, message: unknown): Promise<void> {
-    const payload = method.response.encode(message);
-    networkClientGrpcSentBytesTotal.inc(payload.length);
-    if (payload.length > this.#limits.maxSendBytes) {
+    // A pre-encoded message comes with its prefix: no encoding, no copy.
+    const framed = message instanceof EncodedMessage
+      ? message.framed
+      : _frame(method.response.encode(message));
+    const length = framed.length - MESSAGE_PREFIX_BYTES;
+    networkClientGrpcSentBytesTotal.inc(length);
+    if (length > this.#limits.maxSendBytes) {
       throw new EtcdError(
         Status.RESOURCE_EXHAUSTED,
-        `grpc: trying to send message larger than max (${payload.length} vs. ` +
+        `grpc: trying to send message larger than max (${length} vs. ` +
           `${this.#limits.maxSendBytes})`,
       );
     }
-    const framed = new Uint8Array(MESSAGE_PREFIX_BYTES + payload.length);
-    new DataView(framed.buffer).setUint32(1, payload.length);
-    framed.set(payload, MESSAGE_PREFIX_BYTES);
     this.#sendHeadersOnce();
     return this.#stream.sendData(framed);
   }
@@ -430,6 +431,14 @@ function _percentEncode(message: string): string {
       : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
+}
+
+/** A message with gRPC's length prefix in front. */
+function _frame(payload: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(MESSAGE_PREFIX_BYTES + payload.length);
+  new DataView(framed.buffer).setUint32(1, payload.length);
+  framed.set(payload, MESSAGE_PREFIX_BYTES);
+  return framed;
 }
 
 function _join(left: Uint8Array, right: Uint8Array): Uint8Array {

@@ -21,7 +21,7 @@ import {
   type EtcdError,
   Status,
 } from "../../rpc/mod.ts";
-import type { StreamSink } from "../../rpc/mod.ts";
+import { EncodedMessage, type StreamSink } from "../../rpc/mod.ts";
 import {
   bytes,
   type Event,
@@ -36,9 +36,15 @@ import {
   type WatchStream,
 } from "../../server/mod.ts";
 import { requestContext } from "./request_context.ts";
+import { eventsFields, headerField, WatchResponseWriter } from "./_watch_encode.ts";
 import type { WatchResponse as PbWatchResponse } from "../../etcdserverpb/mod.ts";
 
 const _NO_WATCH_ID = -1;
+/**
+ * Responses the pump hands to the transport before it waits for the transport to take them:
+ * the bound on what one stream queues beyond the flow-control windows.
+ */
+const _PUMP_BATCH_MAX = 256;
 
 /** grpc-go's names of the codes a watch can be refused with. */
 const _GO_CODE_NAMES: Readonly<Record<number, string>> = {
@@ -87,8 +93,19 @@ class _ServerWatchStream {
   readonly #pending = new Map<number, WatchResponse[]>();
   #progressTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
-  /** Sends in call order; the chain keeps the transport's order equal to ours. */
-  #sendChain: Promise<void> = Promise.resolve();
+  /**
+   * The transport's promise for the last message handed over. Messages are handed over
+   * synchronously, in call order (the transport keeps that order); the pump waits on this one
+   * after each batch, so a slow client holds the pump back, not the store.
+   */
+  #lastSend: Promise<void> = Promise.resolve();
+  /** The encoded header field of the last revision seen in the current pump batch. */
+  #headerRevision = -1;
+  #headerField: Uint8Array = new Uint8Array(0);
+  /** The encoded events of the last events list forwarded (shared by many watchers). */
+  #lastEvents: readonly Event[] | undefined;
+  #lastEventsFields: Uint8Array = new Uint8Array(0);
+  readonly #writer = new WatchResponseWriter();
 
   constructor(server: ServerApi, sink: StreamSink<PbWatchResponse>, context: RequestContext) {
     this.#server = server;
@@ -103,12 +120,19 @@ class _ServerWatchStream {
     return this.#server.header(revision);
   }
 
-  #send(message: PbWatchResponse): Promise<void> {
-    const sent = this.#sendChain.then(() => this.#closed ? undefined : this.#sink.send(message));
-    this.#sendChain = sent.catch(() => {
+  /** Hands a message to the transport now; a failed send ends the stream. */
+  #send(message: PbWatchResponse | EncodedMessage): void {
+    if (this.#closed) return;
+    let sent: Promise<void>;
+    try {
+      sent = this.#sink.send(message);
+    } catch {
+      this.#closed = true;
+      return;
+    }
+    this.#lastSend = sent.catch(() => {
       this.#closed = true;
     });
-    return this.#sendChain;
   }
 
   /** Handles one request from the client, after those before it. */
@@ -122,7 +146,7 @@ class _ServerWatchStream {
     else if (request.cancelRequest) this.#cancel(num(request.cancelRequest.watchId));
     else if (request.progressRequest) {
       // Not tied to a watcher: the header revision tells the client how far it is.
-      void this.#send({ header: this.#header(this.#stream.rev()), watchId: int64(_NO_WATCH_ID) });
+      this.#send({ header: this.#header(this.#stream.rev()), watchId: int64(_NO_WATCH_ID) });
     }
   }
 
@@ -136,7 +160,7 @@ class _ServerWatchStream {
     // is checked as the single key.
     const denied = await this.#server.watchPermitted(key, end ?? new Uint8Array(0), this.#context);
     if (denied !== undefined) {
-      void this.#send({
+      this.#send({
         header: this.#header(this.#stream.rev()),
         watchId: int64(_NO_WATCH_ID),
         created: true,
@@ -178,7 +202,7 @@ class _ServerWatchStream {
       created.canceled = true;
       created.cancelReason = reason;
     }
-    void this.#send(created);
+    this.#send(created);
     if (reason !== undefined) return;
     this.#watchers.set(id, {
       progressNotify: c.progressNotify === true,
@@ -187,7 +211,8 @@ class _ServerWatchStream {
     });
     const early = this.#pending.get(id);
     this.#pending.delete(id);
-    for (const response of early ?? []) void this.#forward(response);
+    this.#headerRevision = -1; // outside a pump batch: the term may have changed
+    for (const response of early ?? []) this.#forward(response);
   }
 
   #cancel(id: number): void {
@@ -198,7 +223,7 @@ class _ServerWatchStream {
     }
     this.#watchers.delete(id);
     this.#pending.delete(id);
-    void this.#send({
+    this.#send({
       header: this.#header(this.#stream.rev()),
       watchId: int64(id),
       canceled: true,
@@ -212,22 +237,39 @@ class _ServerWatchStream {
     }
   }
 
-  /** Forwards the store's responses until the stream closes. */
+  /**
+   * Forwards the store's responses until the stream closes: everything waiting is handed to the
+   * transport in one go (at most {@link _PUMP_BATCH_MAX}), then the pump waits until the
+   * transport has taken it.
+   */
   async pump(): Promise<void> {
     while (!this.#closed) {
-      const response = await this.#stream.next();
-      if (response === undefined) return;
-      if (!this.#watchers.has(response.watchId)) {
-        const list = this.#pending.get(response.watchId) ?? [];
-        list.push(response);
-        this.#pending.set(response.watchId, list);
-        continue;
+      let response = this.#stream.poll();
+      if (response === undefined) {
+        response = await this.#stream.next();
+        if (response === undefined) return;
       }
-      await this.#forward(response);
+      // The term may change between batches, never inside one (one turn of the event loop).
+      this.#headerRevision = -1;
+      this.#lastEvents = undefined;
+      for (let count = 1; response !== undefined && !this.#closed; count++) {
+        this.#dispatch(response);
+        if (count >= _PUMP_BATCH_MAX) break;
+        response = this.#stream.poll();
+      }
+      await this.#lastSend;
     }
   }
 
-  #forward(response: WatchResponse): Promise<void> {
+  #dispatch(response: WatchResponse): void {
+    if (this.#watchers.has(response.watchId)) return this.#forward(response);
+    // Its "created" has not gone out yet: the response waits for it.
+    const list = this.#pending.get(response.watchId) ?? [];
+    list.push(response);
+    this.#pending.set(response.watchId, list);
+  }
+
+  #forward(response: WatchResponse): void {
     // A client resumes a watch from the header revision: it must cover every event sent.
     for (const event of response.events) {
       // A plain check: node:assert's ok() cost ~2% of the member's CPU on a 1000-watcher stream.
@@ -236,6 +278,10 @@ class _ServerWatchStream {
       }
     }
     const state = this.#watchers.get(response.watchId);
+    if (state !== undefined && response.events.length > 0) state.sentSinceTick = true;
+    if (response.compactRevision === 0 && state?.fragment !== true) {
+      return this.#send(this.#encoded(response));
+    }
     const message: PbWatchResponse = {
       header: this.#header(response.revision),
       watchId: int64(response.watchId),
@@ -246,17 +292,38 @@ class _ServerWatchStream {
       message.canceled = true;
       this.#watchers.delete(response.watchId);
     }
-    if (state !== undefined && response.events.length > 0) state.sentSinceTick = true;
     if (state?.fragment === true) return this.#sendFragments(message);
-    return this.#send(message);
+    this.#send(message);
+  }
+
+  /**
+   * An events (or progress) response in wire form: the header is encoded once per revision and
+   * the events once per events list, however many watchers receive them.
+   */
+  #encoded(response: WatchResponse): EncodedMessage {
+    if (response.revision !== this.#headerRevision) {
+      const header = etcdserverpb.ResponseHeader.encode(this.#header(response.revision)).finish();
+      this.#headerField = headerField(header);
+      this.#headerRevision = response.revision;
+    }
+    if (response.events !== this.#lastEvents) {
+      this.#lastEventsFields = eventsFields(response.events);
+      this.#lastEvents = response.events;
+    }
+    return new EncodedMessage(this.#writer.write(
+      this.#headerField,
+      response.watchId,
+      this.#lastEventsFields,
+      EncodedMessage.PREFIX_BYTES,
+    ));
   }
 
   /** etcd's sendFragments: split events so that each message stays under the limit. */
-  async #sendFragments(message: PbWatchResponse): Promise<void> {
+  #sendFragments(message: PbWatchResponse): void {
     const limit = this.#server.maxRequestBytes;
     const events = message.events ?? [];
     const size = (m: PbWatchResponse) => etcdserverpb.WatchResponse.encode(m).len;
-    if (events.length < 2 || size(message) < limit) return await this.#send(message);
+    if (events.length < 2 || size(message) < limit) return this.#send(message);
     let at = 0;
     while (at < events.length) {
       const part: PbWatchResponse = { ...message, events: [], fragment: true };
@@ -270,7 +337,7 @@ class _ServerWatchStream {
         at++;
       }
       if (at === events.length) part.fragment = false;
-      await this.#send(part);
+      this.#send(part);
     }
   }
 
