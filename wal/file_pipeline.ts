@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { preallocate } from "./preallocate.ts";
 
 /** A preallocated, locked temporary segment file. */
 export interface TempSegment {
@@ -61,7 +62,8 @@ export class FilePipeline {
     const file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
     try {
       await file.lock(true);
-      await file.truncate(this.#segmentBytes);
+      // Blocks allocated where the platform can (etcd's Preallocate), else a sparse extension.
+      if (!preallocate(path, this.#segmentBytes)) await file.truncate(this.#segmentBytes);
     } catch (err) {
       file.close();
       throw err;

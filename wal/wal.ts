@@ -25,6 +25,7 @@ import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./de
 import { RecordEncoder } from "./encoder.ts";
 import { assert, WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
+import { preallocate } from "./preallocate.ts";
 import {
   type DurationObserver,
   goDurationString,
@@ -165,7 +166,10 @@ export class Wal {
     const wal = new Wal(dir, [{ name, file }], options);
     try {
       await file.lock(true);
-      await file.truncate(wal.#segmentBytes);
+      // Blocks allocated where the platform can (etcd's Preallocate), else a sparse extension.
+      if (!preallocate(join(tmpDir, name), wal.#segmentBytes)) {
+        await file.truncate(wal.#segmentBytes);
+      }
       wal.#metadata = metadata.slice();
       wal.#encoder = new RecordEncoder(0);
       wal.#encoder.append(RecordType.crc, undefined);
@@ -260,7 +264,8 @@ export class Wal {
     await file.truncate(torn.offset);
     await this.#timedSync(file, true);
     // Preallocate again so that appends keep landing in allocated space.
-    await file.truncate(Math.max(bytes.length, this.#segmentBytes));
+    const size = Math.max(bytes.length, this.#segmentBytes);
+    if (!preallocate(path, size)) await file.truncate(size);
     syncDir(this.dir);
     return { segment: tail.name, offset: torn.offset, brokenPath, reason: torn.reason };
   }
@@ -276,7 +281,7 @@ export class Wal {
     const size = (await file.stat()).size;
     if (size === offset) return;
     await file.truncate(offset);
-    await file.truncate(size);
+    if (!preallocate(join(this.dir, tail.name), size)) await file.truncate(size);
     await this.#timedSync(file, true);
   }
 
