@@ -14,7 +14,9 @@
  *
  * Flags: `--total N` requests per put/range row (default 20000), `--auth-total N` Authenticate
  * calls (default 200), `--clients N`, `--conns N`, `--auth-clients N` (default 10),
- * `--only etcd|detcd` (one side, no ratios). Ports 32400-32409.
+ * `--only etcd|detcd` (one side, no ratios), `--warmup N` (default 2000: that many puts and as many
+ * serializable ranges by 10 clients before the first measured row, on both servers alike, so that
+ * a JIT-compiled server is not measured while it compiles). Ports 32400-32409.
  *
  * @module
  */
@@ -33,6 +35,7 @@ interface _Flags {
   conns: number;
   authClients: number;
   only: "etcd" | "detcd" | undefined;
+  warmup: number;
 }
 
 function _flags(): _Flags {
@@ -45,6 +48,7 @@ function _flags(): _Flags {
       conns: { type: "string", default: "100" },
       "auth-clients": { type: "string", default: "10" },
       only: { type: "string" },
+      warmup: { type: "string", default: "2000" },
     },
   });
   const int = (text: string, name: string) => {
@@ -62,6 +66,7 @@ function _flags(): _Flags {
     conns: int(values.conns, "--conns"),
     authClients: int(values["auth-clients"], "--auth-clients"),
     only: values.only as _Flags["only"],
+    warmup: values.warmup === "0" ? 0 : int(values.warmup, "--warmup"),
   };
 }
 
@@ -199,6 +204,10 @@ async function _measure(impl: _Impl, mode: _TokenMode, keyDir: string, flags: _F
       client.unary(METHODS.KV.Range, { key: _enc("bench/r"), serializable: true }, {
         timeoutMs: 30_000,
       });
+    if (flags.warmup > 0) {
+      await _rate(server.endpoint, token, 10, 10, flags.warmup, put);
+      await _rate(server.endpoint, token, 10, 10, flags.warmup, range);
+    }
     for (const clients of [1, flags.clients]) {
       const total = clients === 1 ? Math.max(1, Math.floor(flags.total / 10)) : flags.total;
       rows.set(
