@@ -22,7 +22,9 @@
  * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`), DETCD_DENO_FLAGS (more flags for
  * `deno run`, e.g. `--preload FILE`), MEM_HEAP_SNAPSHOT
  * (a path prefix: writes detcd's heap snapshot after each step, `PREFIX-N.heapsnapshot`, through
- * `--enable-pprof`; summarize one with `bench/heap_summary.ts`).
+ * `--enable-pprof`; summarize one with `bench/heap_summary.ts`), MEM_SETTLE_S (also sample each
+ * step after that many seconds without load: V8's memory reducer and detcd's idle malloc trim
+ * act 10-30 s after load stops).
  *
  * The machine's cores are shared by client and server: RSS is stable across runs, times are not;
  * take the ratios from one run.
@@ -75,6 +77,7 @@ const RESTART_WAL_ENTRIES = _envNumber("RESTART_WAL_ENTRIES", 100_000);
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DETCD_FLAGS = (Deno.env.get("DETCD_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const HEAP_SNAPSHOT = Deno.env.get("MEM_HEAP_SNAPSHOT");
+const SETTLE_S = _envNumber("MEM_SETTLE_S", 0);
 const DETCD_V8_FLAGS = Deno.env.get("DETCD_V8_FLAGS") ?? "";
 const DETCD_DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) =>
   s !== ""
@@ -268,6 +271,16 @@ async function _heapSnapshot(step: number): Promise<void> {
   _log(`  heap snapshot written to ${path}`);
 }
 
+/** The sample after a step, and with MEM_SETTLE_S another after that many idle seconds. */
+async function _samples(server: Server, step: string, puts: number): Promise<Sample[]> {
+  const samples = [await server.sample(step, puts)];
+  if (SETTLE_S > 0) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_S * 1000));
+    samples.push(await server.sample(`${step}, after ${SETTLE_S} s idle`, puts));
+  }
+  return samples;
+}
+
 async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> {
   const dataDir = Deno.makeTempDirSync({ prefix: `memory-bench-${kind}-` });
   const extra = kind === "detcd" && HEAP_SNAPSHOT !== undefined ? ["--enable-pprof"] : [];
@@ -278,16 +291,16 @@ async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> 
     samples.push(await server.sample("idle, empty"));
     _log(`${kind}: loading ${KEYS} keys`);
     await _put(loadgen, { total: KEYS, keySpace: KEYS, valueBytes: 256 });
-    samples.push(await server.sample(`${KEYS} keys`, KEYS));
+    samples.push(...await _samples(server, `${KEYS} keys`, KEYS));
     if (kind === "detcd") await _heapSnapshot(1);
     _log(`${kind}: overwriting them twice`);
     await _put(loadgen, { total: 2 * KEYS, keySpace: KEYS, valueBytes: 256 });
-    samples.push(await server.sample(`overwritten twice (${3 * KEYS} revisions)`, 3 * KEYS));
+    samples.push(...await _samples(server, `overwritten twice (${3 * KEYS} revisions)`, 3 * KEYS));
     if (kind === "detcd") await _heapSnapshot(2);
     if (BIG_KEYS > 0) {
       _log(`${kind}: putting ${BIG_KEYS} keys`);
       await _put(loadgen, { total: BIG_KEYS, keySpace: BIG_KEYS, valueBytes: 256 });
-      samples.push(await server.sample(`${BIG_KEYS} keys with history`, 3 * KEYS + BIG_KEYS));
+      samples.push(...await _samples(server, `${BIG_KEYS} keys with history`, 3 * KEYS + BIG_KEYS));
       if (kind === "detcd") await _heapSnapshot(3);
     }
   } finally {
