@@ -18,7 +18,14 @@
 
 import { parse as parseYaml } from "yaml";
 import { inspectDb } from "./backend/mod.ts";
-import { type Etcd, proxyDir, sdNotify, startEtcd, startProxy } from "./embed/mod.ts";
+import {
+  type Etcd,
+  proxyDir,
+  sdNotify,
+  startEtcd,
+  startIdleMallocTrim,
+  startProxy,
+} from "./embed/mod.ts";
 import {
   ConfigError,
   createLogger,
@@ -203,6 +210,8 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     return { signal, handler };
   });
   void _notifySystemdWhenReady(server, log);
+  // Free malloc memory goes back to the kernel once the member is idle (docs/memory.md).
+  const trimmer = startIdleMallocTrim();
   try {
     await server.done;
     await stopping;
@@ -211,6 +220,7 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     log.named("etcdserver").error(`server stopped: ${(error as Error).message}`);
     return 1;
   } finally {
+    trimmer?.stop();
     for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
   }
 }

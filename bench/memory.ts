@@ -19,9 +19,12 @@
  * Knobs (environment): MEM_KEYS (100000), MEM_BIG_KEYS (1000000; 0 skips), RESTART_DB_MB (1024;
  * 0 skips the restart part), RESTART_WAL_ENTRIES (100000), BENCH_ONLY (etcd|detcd), DETCD_FLAGS
  * (extra flags for detcd, e.g. `--experimental-backend-cache-bytes 16777216`), DETCD_V8_FLAGS (given
- * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`), MEM_HEAP_SNAPSHOT
+ * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`), DETCD_DENO_FLAGS (more flags for
+ * `deno run`, e.g. `--preload FILE`), MEM_HEAP_SNAPSHOT
  * (a path prefix: writes detcd's heap snapshot after each step, `PREFIX-N.heapsnapshot`, through
- * `--enable-pprof`; summarize one with `bench/heap_summary.ts`).
+ * `--enable-pprof`; summarize one with `bench/heap_summary.ts`), MEM_SETTLE_S (also sample each
+ * step after that many seconds without load: V8's memory reducer and detcd's idle malloc trim
+ * act 10-30 s after load stops).
  *
  * The machine's cores are shared by client and server: RSS is stable across runs, times are not;
  * take the ratios from one run.
@@ -50,6 +53,10 @@ interface Sample {
   /** Anonymous memory (heap, malloc) and file-backed pages (the binary, mapped files). */
   anonBytes: number;
   fileBytes: number;
+  /** The server's CPU time so far (user + system, all threads), from `/proc/<pid>/stat`. */
+  cpuSeconds: number;
+  /** Puts sent to the server before this sample. */
+  puts: number;
   heapUsedBytes?: number;
   heapTotalBytes?: number;
   externalBytes?: number;
@@ -70,7 +77,11 @@ const RESTART_WAL_ENTRIES = _envNumber("RESTART_WAL_ENTRIES", 100_000);
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DETCD_FLAGS = (Deno.env.get("DETCD_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const HEAP_SNAPSHOT = Deno.env.get("MEM_HEAP_SNAPSHOT");
+const SETTLE_S = _envNumber("MEM_SETTLE_S", 0);
 const DETCD_V8_FLAGS = Deno.env.get("DETCD_V8_FLAGS") ?? "";
+const DETCD_DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) =>
+  s !== ""
+);
 
 function _log(message: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -121,6 +132,7 @@ class Server {
       "-A",
       "--quiet",
       ...(DETCD_V8_FLAGS === "" ? [] : [`--v8-flags=${DETCD_V8_FLAGS}`]),
+      ...DETCD_DENO_FLAGS,
       `${ROOT}main.ts`,
       ...flags,
       ...DETCD_FLAGS,
@@ -160,7 +172,7 @@ class Server {
     throw new Error(`${this.kind} did not serve within ${READY_TIMEOUT_MS} ms`);
   }
 
-  async sample(step: string): Promise<Sample> {
+  async sample(step: string, puts = 0): Promise<Sample> {
     // Let the batch commit and the allocator settle before reading RSS.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
@@ -172,6 +184,8 @@ class Server {
       anonBytes: kib("RssAnon") * 1024,
       fileBytes: kib("RssFile") * 1024,
       dbBytes: Deno.statSync(`${this.dataDir}/member/snap/db`).size,
+      cpuSeconds: _cpuSeconds(this.pid),
+      puts,
     };
     if (this.kind === "detcd") {
       const text = await (await fetch(`http://127.0.0.1:${CLIENT_PORT}/metrics`)).text();
@@ -204,6 +218,15 @@ class Server {
       // Closed by the pipe.
     }
   }
+}
+
+/** User + system CPU seconds of a process, all threads (fields 14 and 15 of `/proc/<pid>/stat`). */
+function _cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
 async function _put(loadgen: string, options: {
@@ -248,6 +271,16 @@ async function _heapSnapshot(step: number): Promise<void> {
   _log(`  heap snapshot written to ${path}`);
 }
 
+/** The sample after a step, and with MEM_SETTLE_S another after that many idle seconds. */
+async function _samples(server: Server, step: string, puts: number): Promise<Sample[]> {
+  const samples = [await server.sample(step, puts)];
+  if (SETTLE_S > 0) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_S * 1000));
+    samples.push(await server.sample(`${step}, after ${SETTLE_S} s idle`, puts));
+  }
+  return samples;
+}
+
 async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> {
   const dataDir = Deno.makeTempDirSync({ prefix: `memory-bench-${kind}-` });
   const extra = kind === "detcd" && HEAP_SNAPSHOT !== undefined ? ["--enable-pprof"] : [];
@@ -258,16 +291,16 @@ async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> 
     samples.push(await server.sample("idle, empty"));
     _log(`${kind}: loading ${KEYS} keys`);
     await _put(loadgen, { total: KEYS, keySpace: KEYS, valueBytes: 256 });
-    samples.push(await server.sample(`${KEYS} keys`));
+    samples.push(...await _samples(server, `${KEYS} keys`, KEYS));
     if (kind === "detcd") await _heapSnapshot(1);
     _log(`${kind}: overwriting them twice`);
     await _put(loadgen, { total: 2 * KEYS, keySpace: KEYS, valueBytes: 256 });
-    samples.push(await server.sample(`overwritten twice (${3 * KEYS} revisions)`));
+    samples.push(...await _samples(server, `overwritten twice (${3 * KEYS} revisions)`, 3 * KEYS));
     if (kind === "detcd") await _heapSnapshot(2);
     if (BIG_KEYS > 0) {
       _log(`${kind}: putting ${BIG_KEYS} keys`);
       await _put(loadgen, { total: BIG_KEYS, keySpace: BIG_KEYS, valueBytes: 256 });
-      samples.push(await server.sample(`${BIG_KEYS} keys with history`));
+      samples.push(...await _samples(server, `${BIG_KEYS} keys with history`, 3 * KEYS + BIG_KEYS));
       if (kind === "detcd") await _heapSnapshot(3);
     }
   } finally {
@@ -325,10 +358,19 @@ function _mb(bytes: number | undefined): string {
   return bytes === undefined ? "" : (bytes / 1e6).toFixed(0);
 }
 
+/** Server CPU µs per put during the step that ended at sample i (each step's puts are known). */
+function _cpuPerPut(samples: Sample[], i: number): string {
+  const now = samples[i];
+  const before = samples[i - 1];
+  if (now === undefined || before === undefined) return "";
+  const puts = now.puts - before.puts;
+  return puts > 0 ? ((now.cpuSeconds - before.cpuSeconds) * 1e6 / puts).toFixed(0) : "";
+}
+
 function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
   const lines = [
-    "| state | db MB etcd / detcd | etcd RSS MiB | detcd RSS MiB | ratio | peak RSS etcd / detcd MiB | anon / file etcd | anon / file detcd | detcd heap used / total MiB | detcd external MiB |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| state | db MB etcd / detcd | etcd RSS MiB | detcd RSS MiB | ratio | peak RSS etcd / detcd MiB | anon / file etcd | anon / file detcd | detcd heap used / total MiB | detcd external MiB | server CPU µs per put etcd / detcd |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const steps = Math.max(etcd.length, detcd.length);
   for (let i = 0; i < steps; i++) {
@@ -349,6 +391,7 @@ function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
       `${_mib(d?.anonBytes)} / ${_mib(d?.fileBytes)}`,
       `${_mib(d?.heapUsedBytes)} / ${_mib(d?.heapTotalBytes)}`,
       _mib(d?.externalBytes),
+      `${_cpuPerPut(etcd, i)} / ${_cpuPerPut(detcd, i)}`,
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
