@@ -1,7 +1,7 @@
 // Goal: the page cache's byte budget bounds the memory of reads, whatever the db size: reading
 // every key of a 64 MB db (a 100 MiB file) with a 2 MiB budget, twice over, keeps the RSS within the RSS after
-// opening (runtime, key index, and the free memory the index rebuild leaves to malloc) plus the
-// budget plus a stated tolerance (24 MiB: V8 heap pages and allocator slack); and every value
+// opening and a warm-up of an eighth of the same reads (runtime, key index, and the heap reading
+// settles at) plus the budget plus a stated tolerance (24 MiB: V8 heap pages and allocator slack); and every value
 // read is right.
 // Method: the test writes the db (64,000 values of 1,000 bytes) through the mvcc store, then runs
 // `memory_budget_child.ts` twice, each opening with the 2 MiB budget and emptying the cache
