@@ -37,7 +37,7 @@ Deno.test({
       // Round robin: connections reach every member; each answers with its own ID. (etcdctl
       // may open more than one connection per run, so it takes a few runs.)
       const ids = new Set<string>();
-      for (let i = 0; i < 9 && ids.size < 3; i++) {
+      for (let i = 0; i < 30 && ids.size < 3; i++) {
         const status = await etcdctl(GATEWAY, ["endpoint", "status", "-w", "json"]);
         ids.add(String(JSON.parse(status.stdout)[0].Status.header.member_id));
       }
