@@ -172,6 +172,7 @@ export {
   cipherSuiteNames,
   NO_SHARED_CIPHER,
   rejectedConnectionFields,
+  rejectedHandshakeFields,
   requireHandshakeTls,
   TlsPolicy,
   tlsPolicy,
