@@ -497,3 +497,40 @@ Deno.test({
     }
   },
 });
+
+// detcd only: the same for the client listener's restrictions acting inside the handshake.
+Deno.test({
+  name: "--client-cert-allowed-hostname and --cipher-suites without --allow-ffi: exit status 2",
+  ignore: !_HAVE_FIXTURES,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "detcd-tlsr-ffi-client-" });
+    try {
+      const client = "https://127.0.0.1:22020";
+      const peer = "http://127.0.0.1:22021";
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "--allow-read", "--allow-write", "--allow-net", "--allow-env"],
+          ...["--allow-sys", "--allow-run", "--deny-ffi"],
+          new URL("../main.ts", import.meta.url).pathname,
+          ...["--name", "t1", "--data-dir", `${dir}/data`],
+          ...["--listen-client-urls", client, "--advertise-client-urls", client],
+          ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+          ...["--initial-cluster", `t1=${peer}`],
+          ..._CLIENT_AUTH,
+          ...["--client-cert-allowed-hostname", "member.etcd.local"],
+          ...["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      strictEqual(output.code, 2, stderr);
+      ok(stderr.includes("--allow-ffi"), stderr);
+      ok(stderr.includes("needed by --client-cert-allowed-hostname, --cipher-suites"), stderr);
+      const dataDir = await Deno.stat(`${dir}/data/member`).then(() => true, () => false);
+      ok(!dataDir, "the data directory is not initialized");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
