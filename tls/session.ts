@@ -316,6 +316,16 @@ function _selectAlpn(
   return SSL_TLSEXT_ERR_OK;
 }
 
+/**
+ * OpenSSL's reasons (ssl/sslerr.h) for the server's own refusals that etcd's Go TLS logs in
+ * its words (crypto/tls handshake_server.go, handshake_server_tls13.go of go1.19).
+ */
+const _GO_HANDSHAKE_ERRORS = new Map<number, string>([
+  [193, "tls: no cipher suite supported by both client and server"], // SSL_R_NO_SHARED_CIPHER
+  // SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+  [199, "tls: client didn't provide a certificate"],
+]);
+
 /** The state of a handshake step. */
 export type HandshakeState = "done" | "pending";
 
@@ -585,6 +595,8 @@ export class TlsSession {
     if (this.#refusal !== undefined) {
       return new TlsHandshakeError(this.#refusal.message, { refusedLocally: true });
     }
+    const goText = reasons.map((reason) => _GO_HANDSHAKE_ERRORS.get(reason)).find((t) => t);
+    if (goText !== undefined) return new TlsHandshakeError(goText, {});
     return new TlsHandshakeError(`tls: ${what} failed: ${text ?? "connection reset"}`, {});
   }
 }
