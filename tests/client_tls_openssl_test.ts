@@ -46,6 +46,7 @@ async function _script(impl: Impl, port: number): Promise<string[]> {
   const https = `https://127.0.0.1:${port}`;
   const http = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${port + 1}`;
+  const metrics = `https://127.0.0.1:${port + 2}`;
   const proc = spawnServer(impl, [
     ...["--name", "t1", "--data-dir", `${dir}/data`],
     ...["--listen-client-urls", `${https},${http}`, "--advertise-client-urls", https],
@@ -55,6 +56,8 @@ async function _script(impl: Impl, port: number): Promise<string[]> {
     ...["--key-file", `${_FIXTURES}/server.key.insecure`],
     ...["--trusted-ca-file", `${_FIXTURES}/ca.crt`, "--client-cert-auth"],
     ...["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+    // etcd serves /metrics and /health there with the client TLS settings.
+    ...["--listen-metrics-urls", metrics],
   ], { endpoint: `127.0.0.1:${port}` });
   const out: string[] = [];
   const ctl = async (args: string[]) => {
@@ -76,6 +79,19 @@ async function _script(impl: Impl, port: number): Promise<string[]> {
     out.push(
       `TLS 1.2 with an unlisted suite: ${await _curl(`${https}/version`, [
         ...["--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES256-GCM-SHA384"],
+      ])}`,
+    );
+    const tls12 = ["--tls-max", "1.2", "--ciphers"];
+    out.push(
+      `metrics /health, listed suite: ${await _curl(`${metrics}/health`, [
+        ...tls12,
+        "ECDHE-RSA-AES128-GCM-SHA256",
+      ])}`,
+    );
+    out.push(
+      `metrics /health, unlisted suite: ${await _curl(`${metrics}/health`, [
+        ...tls12,
+        "ECDHE-RSA-AES256-GCM-SHA384",
       ])}`,
     );
     const plain = await new Deno.Command("curl", {
@@ -114,6 +130,8 @@ Deno.test({
     deepStrictEqual(gets.length, 2, detcd.join("\n"));
     ok(detcd.includes("gateway range over TLS 1.2: served"), detcd.join("\n"));
     ok(detcd.includes("TLS 1.2 with an unlisted suite: refused (curl exit 35)"), detcd.join("\n"));
+    ok(detcd.includes('metrics /health, listed suite: served {"health":"true"}'), detcd.join("\n"));
+    ok(detcd.includes("metrics /health, unlisted suite: refused (curl exit 35)"), detcd.join("\n"));
     if (_ETCD_AVAILABLE) {
       const etcd = await _script("etcd", 22010);
       deepStrictEqual(detcd, etcd);
