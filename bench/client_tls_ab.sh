@@ -41,7 +41,7 @@ one() { # variant -> "puts/s cpu_ms_per_put errors"
     --cert-file $F/server.crt --key-file $F/server.key.insecure --trusted-ca-file $F/ca.crt \
     --client-cert-auth "${extra[@]}") > "$DATA/log" 2>&1 &
   PID=$!
-  for _ in $(seq 1 150); do grep -q "ready to serve client requests" "$DATA/log" && break; sleep 0.2; done
+  for _ in $(seq 1 150); do grep -qs "ready to serve client requests" "$DATA/log" && break; sleep 0.2; done
   local t0 t1 out
   t0=$(ticks)
   out=$("$BIN" -endpoint 127.0.0.1:$P -cacert $F/ca.crt -cert $F/server.crt -key $F/server.key.insecure \
