@@ -5,7 +5,8 @@
 #
 # Usage (in a private network namespace):
 #   unshare -n bash -c 'ip link set lo up; bench/client_tls_ab.sh [RUNS] [CONNS] [CLIENTS] [TOTAL]'
-# Prints per run: variant, puts/s, CPU ms of the member per put (utime+stime from /proc).
+# Prints per run: variant, puts/s, CPU ms of the member per put (utime+stime from /proc), and
+# of its main thread alone (JavaScript, and OpenSSL's work through FFI).
 set -u
 RUNS=${1:-2}
 CONNS=${2:-1}
@@ -29,7 +30,12 @@ cleanup() {
   PID=""; DATA=""
 }
 trap cleanup EXIT
-ticks() { local f; read -r -a f < <(sed 's/^.*) //' "/proc/$PID/stat"); echo $((f[11] + f[12])); }
+ticks() { # utime+stime of the member, and of its main (JavaScript) thread alone
+  local f m
+  read -r -a f < <(sed 's/^.*) //' "/proc/$PID/stat")
+  read -r -a m < <(sed 's/^.*) //' "/proc/$PID/task/$PID/stat")
+  echo "$((f[11] + f[12])) $((m[11] + m[12]))"
+}
 one() { # variant -> "puts/s cpu_ms_per_put errors"
   local extra=()
   [ "$1" = openssl ] && extra=(--cipher-suites TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
@@ -42,21 +48,21 @@ one() { # variant -> "puts/s cpu_ms_per_put errors"
     --client-cert-auth "${extra[@]}") > "$DATA/log" 2>&1 &
   PID=$!
   for _ in $(seq 1 150); do grep -qs "ready to serve client requests" "$DATA/log" && break; sleep 0.2; done
-  local t0 t1 out
-  t0=$(ticks)
+  local t0 t1 m0 m1 out
+  read -r t0 m0 <<<"$(ticks)"
   out=$("$BIN" -endpoint 127.0.0.1:$P -cacert $F/ca.crt -cert $F/server.crt -key $F/server.key.insecure \
     -conns "$CONNS" -clients "$CLIENTS" -total "$TOTAL")
-  t1=$(ticks)
+  read -r t1 m1 <<<"$(ticks)"
   read -r n secs errs <<<"$out"
-  python3 -c "print('%.0f %.3f %s' % ($n / $secs, ($t1 - $t0) * 10.0 / $n, '$errs'))"
+  python3 -c "print('%.0f %.3f %.3f %s' % ($n / $secs, ($t1 - $t0) * 10.0 / $n, ($m1 - $m0) * 10.0 / $n, '$errs'))"
   cleanup
 }
 echo "conns=$CONNS clients=$CLIENTS total=$TOTAL load: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %-4s %8s %14s %6s\n' variant run puts/s cpu_ms/put errors
+printf '%-8s %-4s %8s %12s %14s %6s\n' variant run puts/s cpu_ms/put main_ms/put errors
 for run in $(seq 1 "$RUNS"); do
   for v in nodetls openssl; do
-    read -r q c e <<<"$(one $v)"
-    printf '%-8s %-4s %8s %14s %6s\n' "$v" "$run" "$q" "$c" "$e"
+    read -r q c m e <<<"$(one $v)"
+    printf '%-8s %-4s %8s %12s %14s %6s\n' "$v" "$run" "$q" "$c" "$m" "$e"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
