@@ -40,6 +40,8 @@ import { serveHttp1 } from "./_http1.ts";
 import { H2Connection, type KeepAlivePolicy } from "./h2/connection.ts";
 import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";
 import { networkClientGrpcReceivedBytesTotal, networkClientGrpcSentBytesTotal } from "./metrics.ts";
+import { type TlsContext, type TlsHandshakeError, TlsSocket } from "../tls/mod.ts";
+import { X509Certificate } from "node:crypto";
 
 /** etcd's default `--max-request-bytes` (1.5 MiB). */
 export const MAX_REQUEST_BYTES_DEFAULT = 1.5 * 1024 * 1024;
@@ -54,6 +56,18 @@ const STREAM_INPUT_QUEUE_MAX = 64;
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** The first byte of a TLS record carrying a handshake (a ClientHello opens with it). */
 const TLS_HANDSHAKE = 0x16;
+
+/** How long an accepted connection may take to complete an OpenSSL TLS handshake. */
+const OPENSSL_HANDSHAKE_TIMEOUT_MS = 120_000;
+
+/**
+ * The ALPN choice of the client port: "http/1.1" when a client offers it (curl, browsers:
+ * their requests go to the HTTP handler), else "h2" (gRPC clients offer only it).
+ */
+export function clientPortAlpn(offered: readonly string[]): string | undefined {
+  if (offered.includes("http/1.1")) return "http/1.1";
+  return offered.includes("h2") ? "h2" : undefined;
+}
 
 /** Options of `startGrpcServer`. */
 export interface GrpcServerOptions {
@@ -127,6 +141,57 @@ export interface GrpcTlsOptions {
     | undefined;
   /** Told of every connection `verifyConnection` refused (etcd logs "rejected connection"). */
   onRejected?: ((socket: tls.TLSSocket, error: Error) => void) | undefined;
+  /**
+   * Terminate TLS with OpenSSL (tls/) instead of `node:tls`, for restrictions that must act
+   * inside the handshake (etcd's `--cipher-suites`, `--client-cert-allowed-hostname`). The
+   * PEM fields above are then unused; the server owns the context and frees it on close.
+   */
+  openSsl?: OpenSslListenerTls | undefined;
+}
+
+/** A listener's TLS terminated by OpenSSL. */
+export interface OpenSslListenerTls {
+  /** Certificate, key, CAs, verify callback, cipher list and ALPN choice (see clientPortAlpn). */
+  context: TlsContext;
+  /** A check of an established connection (etcd's CRL, after the handshake); an Error closes it. */
+  verifyConnection?: ((socket: TlsSocket) => Error | undefined) | undefined;
+  /** Told of each refused connection: a failed handshake or `verifyConnection`. */
+  onRejected?: ((socket: TlsSocket, error: Error | TlsHandshakeError) => void) | undefined;
+}
+
+/**
+ * Runs the OpenSSL handshake on an accepted connection; `secure` gets the established TLS
+ * socket unless the handshake or `verifyConnection` refused it. `initial`: bytes already read.
+ */
+export function acceptOpenSslTls(
+  raw: net.Socket,
+  options: OpenSslListenerTls,
+  secure: (socket: TlsSocket) => void,
+  initial?: Uint8Array,
+): void {
+  let socket: TlsSocket;
+  try {
+    socket = new TlsSocket(raw, options.context.newSession(), initial);
+  } catch {
+    raw.destroy();
+    return;
+  }
+  const abandon = () => raw.destroy();
+  raw.setTimeout(OPENSSL_HANDSHAKE_TIMEOUT_MS);
+  raw.once("timeout", abandon);
+  socket.once("handshakeFailed", (error: TlsHandshakeError) => options.onRejected?.(socket, error));
+  socket.on("error", () => {}); // reported through handshakeFailed, or the connection's reader
+  socket.once("secure", () => {
+    raw.off("timeout", abandon);
+    raw.setTimeout(0);
+    const refused = options.verifyConnection?.(socket);
+    if (refused !== undefined) {
+      options.onRejected?.(socket, refused);
+      socket.destroy();
+      return;
+    }
+    secure(socket);
+  });
 }
 
 /** A running server. */
@@ -167,6 +232,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     serverOptions["grpc.keepalive_time_ms"] = options.keepAlive.intervalMs;
     serverOptions["grpc.keepalive_timeout_ms"] = options.keepAlive.timeoutMs;
   }
+  const openSsl = options.tls?.openSsl;
+  if (openSsl !== undefined && !native) {
+    openSsl.context.close();
+    throw new Error("the grpc-js transport cannot serve TLS terminated by OpenSSL");
+  }
   const verify = options.tls?.verifyConnection;
   const certificateRequested = options.tls?.clientCertAuth ?? false;
   const onConnection = (socket: net.Socket, initial?: Buffer): void => {
@@ -199,7 +269,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         socket.unshift(first);
         injector.injectConnection(socket);
       } else {
-        const plain = options.plainHttp !== undefined && !(socket instanceof tls.TLSSocket);
+        const plain = options.plainHttp !== undefined && !_isTls(socket);
         serveHttp1(socket, first, plain ? options.plainHttp! : http);
       }
     }, initial);
@@ -218,7 +288,28 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   // loopback. Only this mixed configuration pays for the extra hop.
   let inner: net.Server | undefined;
   let listener: net.Server;
-  if (options.tls !== undefined && options.plainToo === true) {
+  // OpenSSL's handshake runs on the accepted socket itself: no relay for a shared port.
+  const acceptTls = (raw: net.Socket, initial?: Uint8Array): void =>
+    acceptOpenSslTls(
+      raw,
+      openSsl!,
+      (socket) => onConnection(socket as unknown as net.Socket),
+      initial,
+    );
+  if (openSsl !== undefined) {
+    const plainToo = options.plainToo === true;
+    listener = net.createServer((raw) => {
+      raw.on("error", () => raw.destroy());
+      if (!plainToo) {
+        acceptTls(raw);
+        return;
+      }
+      raw.once("data", (chunk: Buffer) => {
+        if (chunk[0] === TLS_HANDSHAKE) acceptTls(raw, chunk);
+        else onConnection(raw, chunk);
+      });
+    });
+  } else if (options.tls !== undefined && options.plainToo === true) {
     const tlsServer = tls.createServer(_tlsServerOptions(options.tls), (s) => onConnection(s));
     inner = tlsServer;
     track(tlsServer);
@@ -282,6 +373,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         injector.destroy();
         server.forceShutdown();
         for (const socket of sockets) socket.destroy();
+        openSsl?.context.close();
       });
       return closing;
     },
@@ -363,11 +455,34 @@ function _transportFromEnv(): "grpc-js" | "native" {
   }
 }
 
+/** True for a TLS connection (node:tls or OpenSSL's). */
+function _isTls(socket: net.Socket): boolean {
+  return socket instanceof tls.TLSSocket || (socket as unknown) instanceof TlsSocket;
+}
+
 /** The common name of a verified client certificate, when the socket is TLS. */
 function _tlsPeer(socket: net.Socket): { commonName?: string } {
+  if ((socket as unknown) instanceof TlsSocket) {
+    const tlsSocket = socket as unknown as TlsSocket;
+    if (!tlsSocket.authorized) return {};
+    const leaf = tlsSocket.session.peerCertificates()[0];
+    const commonName = leaf === undefined ? undefined : subjectCommonName(leaf);
+    return commonName === undefined || commonName === "" ? {} : { commonName };
+  }
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return {};
   const commonName = socket.getPeerCertificate()?.subject?.CN;
   return typeof commonName === "string" && commonName !== "" ? { commonName } : {};
+}
+
+/**
+ * The first CN of a DER certificate's subject (what `node:tls` reports as `subject.CN`), or
+ * `undefined` when it has none.
+ */
+export function subjectCommonName(der: Uint8Array): string | undefined {
+  for (const line of new X509Certificate(der).subject.split("\n")) {
+    if (line.startsWith("CN=")) return line.slice(3);
+  }
+  return undefined;
 }
 
 /** Path -> method and handler, for the native transport. */

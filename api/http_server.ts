@@ -15,7 +15,7 @@ import * as tls from "node:tls";
 import { Buffer } from "node:buffer";
 import type { HttpHandler } from "../rpc/mod.ts";
 import { serveHttp1 } from "./_http1.ts";
-import type { GrpcTlsOptions } from "./grpc_server.ts";
+import { acceptOpenSslTls, type GrpcTlsOptions } from "./grpc_server.ts";
 
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions {
@@ -55,7 +55,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     socket.on("error", () => socket.destroy());
     serveHttp1(socket, Buffer.alloc(0), options.http);
   };
-  const listener = options.tls === undefined
+  const openSsl = options.tls?.openSsl;
+  const listener = openSsl !== undefined
+    ? net.createServer((raw) => {
+      raw.on("error", () => raw.destroy());
+      acceptOpenSslTls(raw, openSsl, (socket) => onConnection(socket as unknown as net.Socket));
+    })
+    : options.tls === undefined
     ? net.createServer(onConnection)
     : tls.createServer(_tlsOptions(options.tls), onConnection);
   listener.on("connection", (socket: net.Socket) => {
@@ -80,6 +86,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       closing ??= new Promise<void>((resolve) => {
         listener.close(() => resolve());
         for (const socket of sockets) socket.destroy();
+        openSsl?.context.close();
       });
       return closing;
     },

@@ -11,6 +11,7 @@
  */
 
 export {
+  clientPortAlpn,
   GRPC_OVERHEAD_BYTES,
   type GrpcServer,
   type GrpcServerOptions,

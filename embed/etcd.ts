@@ -12,6 +12,7 @@
 
 import {
   clientHttpHandler,
+  clientPortAlpn,
   enableHandlingTimeHistogram,
   etcdHttpHandler,
   etcdServices,
@@ -38,12 +39,14 @@ import {
   type Logger,
   newAuthTokenProvider,
   rejectedConnectionFields,
+  rejectedHandshakeFields,
   selfSignedCert,
   type ServerConfig,
   tlsPolicy,
   V2Server,
   V3Server,
 } from "../server/mod.ts";
+import { TlsContext, type TlsContextOptions } from "../tls/mod.ts";
 
 /** A running member, as `main.ts` and the tests drive it. */
 export interface Etcd {
@@ -167,7 +170,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           http: httpHandler(secure),
           // http:// and https:// on one address: etcd's cmux serves both on one port.
           ...(both ? { plainToo: true, plainHttp: httpHandler(false) } : {}),
-          tls: secure ? _clientTls(cfg, log) : undefined,
+          tls: secure ? _clientTls(cfg, log, clientPortAlpn) : undefined,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
@@ -199,7 +202,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
         host,
         port,
         http: metricsHealthHandler(api),
-        tls: url.protocol === "https:" ? _clientTls(cfg, log) : undefined,
+        tls: url.protocol === "https:" ? _clientTls(cfg, log, _http1Only) : undefined,
       });
       httpServers.push(server);
       metricsAddrs.push(`${host}:${server.port}`);
@@ -349,12 +352,23 @@ function _hostPort(url: URL): { host: string; port: number } {
   return { host, port };
 }
 
+/** The ALPN choice of the metrics listener (HTTP/1.1 only). */
+function _http1Only(offered: readonly string[]): string | undefined {
+  return offered.includes("http/1.1") ? "http/1.1" : undefined;
+}
+
 /**
  * The client listener's TLS settings: `--cert-file`, `--key-file`, `--trusted-ca-file`,
  * `--client-cert-auth`, and the restrictions `--client-crl-file`,
- * `--client-cert-allowed-hostname` and `--cipher-suites` (server/tls_policy.ts).
+ * `--client-cert-allowed-hostname` and `--cipher-suites` (server/tls_policy.ts). The last two
+ * act inside the handshake in etcd (Go's CipherSuites, VerifyPeerCertificate): with either,
+ * OpenSSL terminates TLS (tls/), and `alpn` chooses the application protocol there.
  */
-function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
+function _clientTls(
+  cfg: ServerConfig,
+  log: Logger,
+  alpn: (offered: readonly string[]) => string | undefined,
+): GrpcTlsOptions {
   const tls = cfg.clientTls;
   if (tls.certFile === "" || tls.keyFile === "") {
     throw new Error(
@@ -362,13 +376,49 @@ function _clientTls(cfg: ServerConfig, log: Logger): GrpcTlsOptions {
     );
   }
   const policy = tlsPolicy(tls, cfg.cipherSuites);
+  // etcd's TLSInfo.ServerConfig requires and verifies a client certificate as soon as a
+  // trusted CA is given, with or without --client-cert-auth.
+  const clientCertAuth = tls.clientCertAuth || tls.trustedCaFile !== "";
+  if (policy.restrictsHandshake) {
+    const contextOptions: TlsContextOptions = {
+      role: "server",
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      verifyPeer: clientCertAuth,
+      alpnSelect: alpn,
+    };
+    if (tls.trustedCaFile !== "") contextOptions.caFile = tls.trustedCaFile;
+    const cipherList = policy.openSslCipherList();
+    if (cipherList !== undefined) contextOptions.cipherList = cipherList;
+    if (clientCertAuth && policy.verifiesCertificate) {
+      contextOptions.verifyLeaf = (der) => policy.verifyCertificateDer(der);
+    }
+    const embedLog = log.named("embed");
+    return {
+      certPem: "",
+      keyPem: "",
+      clientCertAuth,
+      openSsl: {
+        context: new TlsContext(contextOptions),
+        verifyConnection: (socket) => policy.checkRevokedDer(socket.session.peerCertificates()),
+        onRejected: (socket, error) =>
+          embedLog.warn(
+            "rejected connection",
+            rejectedHandshakeFields(
+              socket,
+              socket.session.serverNameReceived(),
+              socket.session.peerCertificates(),
+              error,
+            ),
+          ),
+      },
+    };
+  }
   return {
     certPem: Deno.readTextFileSync(tls.certFile),
     keyPem: Deno.readTextFileSync(tls.keyFile),
     caPem: tls.trustedCaFile === "" ? undefined : Deno.readTextFileSync(tls.trustedCaFile),
-    // etcd's TLSInfo.ServerConfig requires and verifies a client certificate as soon as a
-    // trusted CA is given, with or without --client-cert-auth.
-    clientCertAuth: tls.clientCertAuth || tls.trustedCaFile !== "",
+    clientCertAuth,
     verifyConnection: policy.active
       ? (socket, requested) => policy.checkAccepted(socket, requested)
       : undefined,

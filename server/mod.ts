@@ -173,6 +173,7 @@ export {
   cipherSuiteNames,
   NO_SHARED_CIPHER,
   rejectedConnectionFields,
+  rejectedHandshakeFields,
   requireHandshakeTls,
   TlsPolicy,
   tlsPolicy,

@@ -365,41 +365,43 @@ function _canonicalIp(ip: string): string {
 }
 
 /**
- * Refuses at start (exit 2) a peer TLS restriction that needs the OpenSSL handshake
- * (`--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`, `--cipher-suites` with https
- * peers) when OpenSSL cannot be used: no `--allow-ffi`, no libssl 3, or a listed suite this
- * OpenSSL lacks. Without it the restriction could not act as etcd's does, so the member does
- * not start rather than silently enforce less.
+ * Refuses at start (exit 2) a TLS restriction that needs the OpenSSL handshake when OpenSSL
+ * cannot be used: no `--allow-ffi`, no libssl 3, or a listed suite this OpenSSL lacks. On
+ * the peer side: `--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`, `--cipher-suites`
+ * with https peers; on the client side: `--client-cert-allowed-hostname`, `--cipher-suites`
+ * with https client (or metrics) URLs. Without it the restriction could not act as etcd's
+ * does, so the member does not start rather than silently enforce less.
  */
 export function requireHandshakeTls(cfg: {
   peerTls: TlsConfig;
+  clientTls?: TlsConfig;
   cipherSuites: readonly string[];
   listenPeerUrls: readonly URL[];
   initialCluster: ReadonlyMap<string, readonly URL[]>;
+  listenClientUrls?: readonly URL[];
+  listenMetricsUrls?: readonly URL[];
 }): void {
+  const https = (urls: readonly URL[]) => urls.some((url) => url.protocol === "https:");
   const tls = cfg.peerTls;
-  if (tls.allowedCn === "" && tls.allowedHostname === "" && cfg.cipherSuites.length === 0) return;
-  const urls = [...cfg.listenPeerUrls, ...[...cfg.initialCluster.values()].flat()];
-  if (!urls.some((url) => url.protocol === "https:")) return;
-  const policy = new TlsPolicy({
-    allowedCn: tls.allowedCn,
-    allowedHostname: tls.allowedHostname,
-    cipherSuites: cipherSuiteNames(cfg.cipherSuites),
-  });
+  const peerUrls = [...cfg.listenPeerUrls, ...[...cfg.initialCluster.values()].flat()];
+  const flags: string[] = [];
+  if (https(peerUrls)) {
+    if (tls.allowedCn !== "") flags.push("--peer-cert-allowed-cn");
+    if (tls.allowedHostname !== "") flags.push("--peer-cert-allowed-hostname");
+  }
+  const clientUrls = [...cfg.listenClientUrls ?? [], ...cfg.listenMetricsUrls ?? []];
+  if (cfg.clientTls !== undefined && cfg.clientTls.allowedHostname !== "" && https(clientUrls)) {
+    flags.push("--client-cert-allowed-hostname");
+  }
+  if (cfg.cipherSuites.length > 0 && (https(peerUrls) || https(clientUrls))) {
+    flags.push("--cipher-suites");
+  }
+  if (flags.length === 0) return;
+  const policy = new TlsPolicy({ cipherSuites: cipherSuiteNames(cfg.cipherSuites) });
   try {
     openssl();
     policy.openSslCipherList();
   } catch (error) {
-    throw new ConfigError(
-      `${(error as Error).message}; needed by ${_restrictionFlags(tls, cfg.cipherSuites)}`,
-    );
+    throw new ConfigError(`${(error as Error).message}; needed by ${flags.join(", ")}`);
   }
-}
-
-function _restrictionFlags(tls: TlsConfig, cipherSuites: readonly string[]): string {
-  const flags: string[] = [];
-  if (tls.allowedCn !== "") flags.push("--peer-cert-allowed-cn");
-  if (tls.allowedHostname !== "") flags.push("--peer-cert-allowed-hostname");
-  if (cipherSuites.length > 0) flags.push("--cipher-suites");
-  return flags.join(", ");
 }

@@ -69,6 +69,7 @@ const _CASES: _Case[] = [
   {
     name: "--client-cert-allowed-hostname",
     listener: "client",
+    inHandshake: true,
     flags: [
       ..._CLIENT_AUTH,
       "--client-cert-auth",
@@ -83,11 +84,18 @@ const _CASES: _Case[] = [
     // etcd asks for (and verifies) client certificates as soon as a trusted CA is given.
     name: "--client-cert-allowed-hostname with a trusted CA but no --client-cert-auth",
     listener: "client",
+    inHandshake: true,
     flags: [..._CLIENT_AUTH, "--client-cert-allowed-hostname", "member.etcd.local"],
     probes: [
       { what: "cert valid for *.etcd.local", curl: _cert("server-wildcard"), expect: "served" },
       { what: "cert for localhost only", curl: _cert("server"), expect: "refused" },
-      { what: "no client cert", curl: [], expect: "refused" },
+      {
+        what: "no client cert",
+        curl: [],
+        expect: "refused",
+        // As on the peer listener: Go's bad_certificate, OpenSSL's certificate_required.
+        knownDifference: "alert certificate required",
+      },
     ],
   },
   {
@@ -102,8 +110,17 @@ const _CASES: _Case[] = [
   {
     name: "--cipher-suites on the client listener",
     listener: "client",
+    inHandshake: true,
     flags: [..._SERVER_CERT, "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
     probes: [
+      {
+        // Go picks the listed suite; detcd's OpenSSL listener too (node:tls refused it).
+        what: "TLS 1.2 offering an unlisted suite first, then the listed one",
+        curl: [
+          ...["--tls-max", "1.2", "--ciphers", "AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"],
+        ],
+        expect: "served",
+      },
       {
         what: "TLS 1.2 with the listed suite",
         curl: ["--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"],
@@ -114,7 +131,7 @@ const _CASES: _Case[] = [
         curl: ["--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES256-GCM-SHA384"],
         expect: "refused",
       },
-      { what: "TLS 1.3 (not restricted by Go)", curl: ["--tlsv1.3"], expect: "served" },
+      { what: "TLS 1.3, not restricted by Go", curl: ["--tlsv1.3"], expect: "served" },
     ],
   },
   {
@@ -473,6 +490,43 @@ Deno.test({
       ok(stderr.includes("OpenSSL is needed for this TLS setting"), stderr);
       ok(stderr.includes("--allow-ffi"), stderr);
       ok(stderr.includes("needed by --peer-cert-allowed-cn"), stderr);
+      const dataDir = await Deno.stat(`${dir}/data/member`).then(() => true, () => false);
+      ok(!dataDir, "the data directory is not initialized");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+// detcd only: the same for the client listener's restrictions acting inside the handshake.
+Deno.test({
+  name: "--client-cert-allowed-hostname and --cipher-suites without --allow-ffi: exit status 2",
+  ignore: !_HAVE_FIXTURES,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "detcd-tlsr-ffi-client-" });
+    try {
+      const client = "https://127.0.0.1:22020";
+      const peer = "http://127.0.0.1:22021";
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "--allow-read", "--allow-write", "--allow-net", "--allow-env"],
+          ...["--allow-sys", "--allow-run", "--deny-ffi"],
+          new URL("../main.ts", import.meta.url).pathname,
+          ...["--name", "t1", "--data-dir", `${dir}/data`],
+          ...["--listen-client-urls", client, "--advertise-client-urls", client],
+          ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+          ...["--initial-cluster", `t1=${peer}`],
+          ..._CLIENT_AUTH,
+          ...["--client-cert-allowed-hostname", "member.etcd.local"],
+          ...["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      strictEqual(output.code, 2, stderr);
+      ok(stderr.includes("--allow-ffi"), stderr);
+      ok(stderr.includes("needed by --client-cert-allowed-hostname, --cipher-suites"), stderr);
       const dataDir = await Deno.stat(`${dir}/data/member`).then(() => true, () => false);
       ok(!dataDir, "the data directory is not initialized");
     } finally {

@@ -53,6 +53,10 @@ export const SSL_ERROR_ZERO_RETURN = 6;
 export const X509_V_ERR_CERT_REJECTED = 28;
 /** `SSL_AD_REASON_OFFSET`: an error reason of 1000 + N means "received alert N". */
 export const SSL_AD_REASON_OFFSET = 1000;
+/** `SSL_TLSEXT_ERR_OK`: the ALPN select callback chose a protocol. */
+export const SSL_TLSEXT_ERR_OK = 0;
+/** `SSL_TLSEXT_ERR_NOACK`: the ALPN select callback chose none (the handshake goes on). */
+export const SSL_TLSEXT_ERR_NOACK = 3;
 /** `TLSEXT_NAMETYPE_host_name`. */
 export const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
@@ -93,6 +97,11 @@ const _SSL_SYMBOLS = {
   SSL_get_peer_cert_chain: { parameters: ["pointer"], result: "pointer" },
   SSL_get_servername: { parameters: ["pointer", "i32"], result: "pointer" },
   OPENSSL_cipher_name: { parameters: ["buffer"], result: "pointer" },
+  SSL_CTX_set_alpn_select_cb: {
+    parameters: ["pointer", "function", "pointer"],
+    result: "void",
+  },
+  SSL_get0_alpn_selected: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const _CRYPTO_SYMBOLS = {

@@ -30,6 +30,8 @@ import {
   SSL_FILETYPE_PEM,
   SSL_OP_NO_RENEGOTIATION,
   SSL_OP_NO_TICKET,
+  SSL_TLSEXT_ERR_NOACK,
+  SSL_TLSEXT_ERR_OK,
   SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
   SSL_VERIFY_PEER,
   takeErrors,
@@ -69,6 +71,11 @@ export interface TlsContextOptions {
   verifyLeaf?: (der: Uint8Array, serverName: string | undefined) => Error | undefined;
   /** A client's own host check of the server's leaf (Go's VerifyHostname); same contract. */
   verifyHost?: (der: Uint8Array, serverName: string) => Error | undefined;
+  /**
+   * A server's ALPN choice among the protocols a client offers (in its order); `undefined`
+   * selects none and the handshake goes on without ALPN. Without it ALPN is not answered.
+   */
+  alpnSelect?: (offered: readonly string[]) => string | undefined;
 }
 
 /** Why a handshake failed, in Go's words where Go has them. */
@@ -99,6 +106,7 @@ export class TlsContext {
   readonly #lib: OpenSsl;
   readonly #options: TlsContextOptions;
   readonly #callback: Deno.UnsafeCallback<{ parameters: ["i32", "pointer"]; result: "i32" }>;
+  readonly #alpnCallback: Deno.UnsafeCallback<typeof _ALPN_SELECT> | undefined;
   #ctx: Deno.PointerObject | null;
   /** Sessions made and not yet freed. */
   #sessions = 0;
@@ -117,6 +125,15 @@ export class TlsContext {
       { parameters: ["i32", "pointer"], result: "i32" } as const,
       (preverifyOk, store) => _verify(lib, preverifyOk, store),
     );
+    const alpnSelect = options.alpnSelect;
+    if (alpnSelect !== undefined) {
+      this.#alpnCallback = new Deno.UnsafeCallback(
+        _ALPN_SELECT,
+        (_ssl, out, outLength, offered, offeredLength) =>
+          _selectAlpn(alpnSelect, out, outLength, offered, offeredLength),
+      );
+      lib.SSL_CTX_set_alpn_select_cb(ctx, this.#alpnCallback.pointer, null);
+    }
     try {
       this.#configure(ctx, options);
     } catch (error) {
@@ -210,7 +227,12 @@ export class TlsContext {
   /** Called once by each session when it is freed. */
   released(): void {
     this.#sessions--;
-    if (this.#ctx === null && this.#sessions === 0) this.#callback.close();
+    if (this.#ctx === null && this.#sessions === 0) this.#closeCallbacks();
+  }
+
+  #closeCallbacks(): void {
+    this.#callback.close();
+    this.#alpnCallback?.close();
   }
 
   /**
@@ -221,7 +243,7 @@ export class TlsContext {
     if (this.#ctx === null) return;
     this.#lib.SSL_CTX_free(this.#ctx);
     this.#ctx = null;
-    if (this.#sessions === 0) this.#callback.close();
+    if (this.#sessions === 0) this.#closeCallbacks();
   }
 }
 
@@ -245,6 +267,64 @@ function _verify(lib: OpenSsl, preverifyOk: number, store: Deno.PointerValue): n
   lib.X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
   return 0;
 }
+
+/** `SSL_CTX_alpn_select_cb_func`: (ssl, out, outlen, in, inlen, arg) -> SSL_TLSEXT_ERR_*. */
+const _ALPN_SELECT = {
+  parameters: ["pointer", "pointer", "pointer", "pointer", "u32", "pointer"],
+  result: "i32",
+} as const;
+
+/**
+ * The ALPN select callback: parses the client's list (length-prefixed names), asks `choose`,
+ * and points `*out` at the chosen name inside the client's list (OpenSSL copies it).
+ */
+function _selectAlpn(
+  choose: (offered: readonly string[]) => string | undefined,
+  out: Deno.PointerValue,
+  outLength: Deno.PointerValue,
+  offered: Deno.PointerValue,
+  offeredLength: number,
+): number {
+  if (out === null || outLength === null || offered === null) return SSL_TLSEXT_ERR_NOACK;
+  const list = new Uint8Array(
+    new Deno.UnsafePointerView(offered).getArrayBuffer(offeredLength),
+  );
+  const names: string[] = [];
+  const offsets: number[] = [];
+  for (let at = 0; at < list.length;) {
+    const length = list[at]!;
+    if (length === 0 || at + 1 + length > list.length) return SSL_TLSEXT_ERR_NOACK;
+    names.push(new TextDecoder().decode(list.subarray(at + 1, at + 1 + length)));
+    offsets.push(at + 1);
+    at += 1 + length;
+  }
+  let chosen: string | undefined;
+  try {
+    chosen = choose(names);
+  } catch {
+    chosen = undefined;
+  }
+  const index = chosen === undefined ? -1 : names.indexOf(chosen);
+  if (index < 0) return SSL_TLSEXT_ERR_NOACK;
+  const name = Deno.UnsafePointer.offset(offered, offsets[index]!);
+  new BigUint64Array(new Deno.UnsafePointerView(out).getArrayBuffer(8))[0] = BigInt(
+    Deno.UnsafePointer.value(name),
+  );
+  new Uint8Array(new Deno.UnsafePointerView(outLength).getArrayBuffer(1))[0] = list[
+    offsets[index]! - 1
+  ]!;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/**
+ * OpenSSL's reasons (ssl/sslerr.h) for the server's own refusals that etcd's Go TLS logs in
+ * its words (crypto/tls handshake_server.go, handshake_server_tls13.go of go1.19).
+ */
+const _GO_HANDSHAKE_ERRORS = new Map<number, string>([
+  [193, "tls: no cipher suite supported by both client and server"], // SSL_R_NO_SHARED_CIPHER
+  // SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+  [199, "tls: client didn't provide a certificate"],
+]);
 
 /** The state of a handshake step. */
 export type HandshakeState = "done" | "pending";
@@ -300,6 +380,11 @@ export class TlsSession {
   /** True once the handshake completed. */
   get established(): boolean {
     return this.#established;
+  }
+
+  /** True when the context verifies the peer's certificate. */
+  get verifiesPeer(): boolean {
+    return this.#context.options.verifyPeer;
   }
 
   /** True after the peer's close_notify. */
@@ -422,6 +507,22 @@ export class TlsSession {
     return cipher === null ? "" : readCString(this.#lib.SSL_CIPHER_standard_name(cipher));
   }
 
+  /** The protocol ALPN selected, or `false` when none was. */
+  alpnProtocol(): string | false {
+    const data = new BigUint64Array(1);
+    const length = new Uint32Array(1);
+    this.#lib.SSL_get0_alpn_selected(
+      this.#live(),
+      new Uint8Array(data.buffer),
+      new Uint8Array(length.buffer),
+    );
+    const pointer = Deno.UnsafePointer.create(data[0]!);
+    if (pointer === null || length[0] === 0) return false;
+    return new TextDecoder().decode(
+      new Uint8Array(new Deno.UnsafePointerView(pointer).getArrayBuffer(length[0]!)),
+    );
+  }
+
   /** The SNI name a client sent ("" for none). */
   serverNameReceived(): string {
     return readCString(this.#lib.SSL_get_servername(this.#live(), TLSEXT_NAMETYPE_HOST_NAME));
@@ -494,6 +595,8 @@ export class TlsSession {
     if (this.#refusal !== undefined) {
       return new TlsHandshakeError(this.#refusal.message, { refusedLocally: true });
     }
+    const goText = reasons.map((reason) => _GO_HANDSHAKE_ERRORS.get(reason)).find((t) => t);
+    if (goText !== undefined) return new TlsHandshakeError(goText, {});
     return new TlsHandshakeError(`tls: ${what} failed: ${text ?? "connection reset"}`, {});
   }
 }

@@ -202,6 +202,8 @@ Deno.test({
       assert(none.client instanceof TlsHandshakeError);
       assertEquals(none.client.message, "remote error: tls: handshake failure");
       assert(none.server instanceof TlsHandshakeError);
+      // What the listener logs: Go's words (crypto/tls handshake_server.go).
+      assertEquals(none.server.message, "tls: no cipher suite supported by both client and server");
     } finally {
       server.close();
     }

@@ -34,11 +34,15 @@ export class TlsSocket extends Duplex {
   /** The handshake's failure, if it failed. */
   handshakeError: TlsHandshakeError | undefined;
 
-  /** Starts the handshake at once (a client sends its ClientHello). */
-  constructor(raw: Socket, session: TlsSession) {
+  /**
+   * Starts the handshake at once (a client sends its ClientHello). `initial`: ciphertext
+   * already read from `raw` (a listener that looked at the first bytes).
+   */
+  constructor(raw: Socket, session: TlsSession, initial?: Uint8Array) {
     super({ allowHalfOpen: false });
     this.#raw = raw;
     this.session = session;
+    if (initial !== undefined && initial.length > 0) session.feed(initial);
     raw.on("data", (chunk: Uint8Array) => this.#onCiphertext(chunk));
     raw.on("end", () => {
       this.push(null);
@@ -52,6 +56,21 @@ export class TlsSocket extends Duplex {
   /** True once the handshake completed. */
   get secure(): boolean {
     return this.#secure;
+  }
+
+  /** The protocol ALPN selected (`false` for none), as `tls.TLSSocket.alpnProtocol`. */
+  get alpnProtocol(): string | false {
+    if (!this.#secure || this.#freed) return false;
+    return this.session.alpnProtocol();
+  }
+
+  /**
+   * True when the peer sent a certificate and it was verified: a context that verifies
+   * fails the handshake on a certificate it refuses, so one present after it is verified.
+   */
+  get authorized(): boolean {
+    if (!this.#secure || this.#freed || !this.session.verifiesPeer) return false;
+    return this.session.peerCertificates().length > 0;
   }
 
   get remoteAddress(): string | undefined {
