@@ -123,7 +123,7 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
   rpc: ["etcdserverpb"],
   ui: [],
   api: ["server", "rpc", "ui", "etcdserverpb", "bytes", "tls"],
-  embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes"],
+  embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes", "tls"],
   proxy: ["api", "rpc", "server", "etcdserverpb"],
   root: ["embed", "proxy", "server", "backend", "snap", "wal"],
   bench: BUILDING,
