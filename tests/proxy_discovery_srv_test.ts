@@ -125,7 +125,7 @@ Deno.test({
       );
       strictEqual((await retryCtl(GATEWAY_INSECURE, ["put", "dns", "srv"])).stdout, "OK\n");
       const ids = new Set<string>();
-      for (let i = 0; i < 12 && ids.size < 3; i++) ids.add(await memberIdBehind(GATEWAY_INSECURE));
+      for (let i = 0; i < 40 && ids.size < 3; i++) ids.add(await memberIdBehind(GATEWAY_INSECURE));
       strictEqual(ids.size, 3, `members reached: ${[...ids]}`);
 
       // Validated gateway: the http records are insecure, 29199 does not answer; member 1 is
