@@ -32,6 +32,15 @@
  * @module
  */
 
+import {
+  envNumber,
+  loadgenPath,
+  processCpuMs,
+  type PutLoad,
+  putWithLoadgen,
+  waitServing,
+} from "./_server_bench.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The shared load generator: LOADGEN_DIR, else `shared/` beside the checkout. */
 const LOADGEN_BUILD = `${
@@ -62,22 +71,14 @@ interface Sample {
   externalBytes?: number;
 }
 
-function _envNumber(name: string, fallback: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${raw}: not a count`);
-  return value;
-}
-
-const KEYS = _envNumber("MEM_KEYS", 100_000);
-const BIG_KEYS = _envNumber("MEM_BIG_KEYS", 1_000_000);
-const RESTART_DB_MB = _envNumber("RESTART_DB_MB", 1024);
-const RESTART_WAL_ENTRIES = _envNumber("RESTART_WAL_ENTRIES", 100_000);
+const KEYS = envNumber("MEM_KEYS", 100_000);
+const BIG_KEYS = envNumber("MEM_BIG_KEYS", 1_000_000);
+const RESTART_DB_MB = envNumber("RESTART_DB_MB", 1024);
+const RESTART_WAL_ENTRIES = envNumber("RESTART_WAL_ENTRIES", 100_000);
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DETCD_FLAGS = (Deno.env.get("DETCD_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const HEAP_SNAPSHOT = Deno.env.get("MEM_HEAP_SNAPSHOT");
-const SETTLE_S = _envNumber("MEM_SETTLE_S", 0);
+const SETTLE_S = envNumber("MEM_SETTLE_S", 0);
 const DETCD_V8_FLAGS = Deno.env.get("DETCD_V8_FLAGS") ?? "";
 const DETCD_DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) =>
   s !== ""
@@ -85,13 +86,6 @@ const DETCD_DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).f
 
 function _log(message: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
-}
-
-async function _loadgenPath(): Promise<string> {
-  const out = await new Deno.Command("bash", { args: [LOADGEN_BUILD], stderr: "inherit" })
-    .output();
-  if (!out.success) throw new Error("loadgen build failed");
-  return new TextDecoder().decode(out.stdout).trim();
 }
 
 /** A running server: its process and data dir. */
@@ -153,23 +147,8 @@ class Server {
   }
 
   /** Waits until a linearizable range through the gateway answers; returns the ms it took. */
-  async waitServing(startedAt: number): Promise<number> {
-    const body = JSON.stringify({ key: btoa("memory-bench-probe") });
-    while (performance.now() - startedAt < READY_TIMEOUT_MS) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${CLIENT_PORT}/v3/kv/range`, {
-          method: "POST",
-          body,
-          signal: AbortSignal.timeout(2_000),
-        });
-        await response.body?.cancel();
-        if (response.ok) return performance.now() - startedAt;
-      } catch {
-        // Not listening yet.
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`${this.kind} did not serve within ${READY_TIMEOUT_MS} ms`);
+  waitServing(startedAt: number): Promise<number> {
+    return waitServing(this.kind, CLIENT_PORT, startedAt, READY_TIMEOUT_MS, 10);
   }
 
   async sample(step: string, puts = 0): Promise<Sample> {
@@ -222,44 +201,12 @@ class Server {
 
 /** User + system CPU seconds of a process, all threads (fields 14 and 15 of `/proc/<pid>/stat`). */
 function _cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  return processCpuMs(pid) / 1000;
 }
 
-async function _put(loadgen: string, options: {
-  total: number;
-  keySpace: number;
-  valueBytes: number;
-  clients?: number;
-}): Promise<void> {
-  const clients = options.clients ?? 100;
-  const args = [
-    "put",
-    "--endpoints",
-    `127.0.0.1:${CLIENT_PORT}`,
-    "--conns",
-    String(Math.min(10, clients)),
-    "--clients",
-    String(clients),
-    "--total",
-    String(options.total),
-    "--key-size",
-    "8",
-    "--val-size",
-    String(options.valueBytes),
-    "--key-space-size",
-    String(options.keySpace),
-    "--sequential-keys",
-    "--json",
-  ];
-  const out = await new Deno.Command(loadgen, { args, stderr: "inherit" }).output();
-  if (!out.success) throw new Error(`loadgen ${args.join(" ")} failed`);
-  const result = JSON.parse(new TextDecoder().decode(out.stdout));
-  if (result.errors !== 0) throw new Error(`loadgen reported ${result.errors} errors`);
-  _log(`  ${options.total} puts: ${Math.round(result.requests_per_sec)} req/s`);
+async function _put(loadgen: string, load: PutLoad): Promise<void> {
+  const rate = await putWithLoadgen(loadgen, CLIENT_PORT, load);
+  _log(`  ${load.total} puts: ${Math.round(rate)} req/s`);
 }
 
 async function _heapSnapshot(step: number): Promise<void> {
@@ -399,7 +346,7 @@ function _memoryTable(etcd: Sample[], detcd: Sample[]): string {
 }
 
 async function main(): Promise<void> {
-  const loadgen = await _loadgenPath();
+  const loadgen = await loadgenPath(LOADGEN_BUILD);
   const kinds: ServerKind[] = ONLY === "etcd" || ONLY === "detcd" ? [ONLY] : ["etcd", "detcd"];
   const samples: Record<ServerKind, Sample[]> = { etcd: [], detcd: [] };
   for (const kind of kinds) samples[kind] = await _memoryRun(kind, loadgen);

@@ -28,6 +28,15 @@
  * @module
  */
 
+import {
+  envNumber,
+  loadgenPath,
+  processCpuMs,
+  type PutLoad,
+  putWithLoadgen,
+  waitServing,
+} from "./_server_bench.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 const LOADGEN_BUILD = `${
   Deno.env.get("LOADGEN_DIR") ?? new URL("../shared/tools/loadgen", `file://${ROOT}`).pathname
@@ -40,17 +49,9 @@ const MIB = 1024 * 1024;
 /** `detcd-base`: the `main.ts` named by RESTART_BASE_MAIN (another checkout), on detcd's data. */
 type ServerKind = "etcd" | "detcd" | "detcd-base";
 
-function _envNumber(name: string, fallback: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${raw}: not a count`);
-  return value;
-}
-
-const DB_MB = _envNumber("RESTART_DB_MB", 1024);
-const WAL_ENTRIES = _envNumber("RESTART_WAL_ENTRIES", 100_000);
-const RUNS = _envNumber("RESTART_RUNS", 3);
+const DB_MB = envNumber("RESTART_DB_MB", 1024);
+const WAL_ENTRIES = envNumber("RESTART_WAL_ENTRIES", 100_000);
+const RUNS = envNumber("RESTART_RUNS", 3);
 const CACHE = Deno.env.get("RESTART_CACHE") ?? "/tmp/restart-data";
 const ONLY = Deno.env.get("BENCH_ONLY");
 const DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
@@ -60,13 +61,6 @@ const WAL_FLAGS = ["--snapshot-count", String(WAL_ENTRIES + 10_000)];
 
 function _log(message: string): void {
   console.error(`[${new Date().toISOString().slice(11, 23)}] ${message}`);
-}
-
-async function _loadgenPath(): Promise<string> {
-  const out = await new Deno.Command("bash", { args: [LOADGEN_BUILD], stderr: "inherit" })
-    .output();
-  if (!out.success) throw new Error("loadgen build failed");
-  return new TextDecoder().decode(out.stdout).trim();
 }
 
 /** A running server: its process, and its stderr copied to a log file. */
@@ -112,31 +106,13 @@ class Server {
   }
 
   /** Waits until a linearizable range through the gateway answers; returns the ms it took. */
-  async waitServing(startedAt: number): Promise<number> {
-    const body = JSON.stringify({ key: btoa("restart-bench-probe") });
-    while (performance.now() - startedAt < READY_TIMEOUT_MS) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${CLIENT_PORT}/v3/kv/range`, {
-          method: "POST",
-          body,
-          signal: AbortSignal.timeout(2_000),
-        });
-        await response.body?.cancel();
-        if (response.ok) return performance.now() - startedAt;
-      } catch {
-        // Not listening yet.
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    throw new Error(`${this.kind} did not serve within ${READY_TIMEOUT_MS} ms`);
+  waitServing(startedAt: number): Promise<number> {
+    return waitServing(this.kind, CLIENT_PORT, startedAt, READY_TIMEOUT_MS, 5);
   }
 
   /** User plus system CPU time of the server process so far, in ms (from /proc, 100 Hz ticks). */
   cpuMs(): number {
-    const stat = Deno.readTextFileSync(`/proc/${this.child.pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5) (utime, stime) are the 12th and 13th after the command name.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return processCpuMs(this.child.pid);
   }
 
   rssBytes(): number {
@@ -162,36 +138,9 @@ class Server {
   }
 }
 
-async function _put(loadgen: string, options: {
-  total: number;
-  keySpace: number;
-  valueBytes: number;
-  clients: number;
-}): Promise<void> {
-  const args = [
-    "put",
-    "--endpoints",
-    `127.0.0.1:${CLIENT_PORT}`,
-    "--conns",
-    String(Math.min(10, options.clients)),
-    "--clients",
-    String(options.clients),
-    "--total",
-    String(options.total),
-    "--key-size",
-    "8",
-    "--val-size",
-    String(options.valueBytes),
-    "--key-space-size",
-    String(options.keySpace),
-    "--sequential-keys",
-    "--json",
-  ];
-  const out = await new Deno.Command(loadgen, { args, stderr: "inherit" }).output();
-  if (!out.success) throw new Error(`loadgen ${args.join(" ")} failed`);
-  const result = JSON.parse(new TextDecoder().decode(out.stdout));
-  if (result.errors !== 0) throw new Error(`loadgen reported ${result.errors} errors`);
-  _log(`  ${options.total} puts: ${Math.round(result.requests_per_sec)} req/s`);
+async function _put(loadgen: string, load: PutLoad): Promise<void> {
+  const rate = await putWithLoadgen(loadgen, CLIENT_PORT, load);
+  _log(`  ${load.total} puts: ${Math.round(rate)} req/s`);
 }
 
 function _exists(path: string): boolean {
@@ -280,8 +229,8 @@ function _median(values: number[]): number {
 
 async function main(): Promise<void> {
   const kinds: ServerKind[] = ONLY === "etcd" || ONLY === "detcd" ? [ONLY] : ["etcd", "detcd"];
-  let loadgenPath: string | undefined;
-  const loadgen = async () => loadgenPath ??= await _loadgenPath();
+  let loadgenBin: string | undefined;
+  const loadgen = async () => loadgenBin ??= await loadgenPath(LOADGEN_BUILD);
   const cached: Partial<Record<ServerKind, string>> = {};
   for (const kind of kinds) cached[kind] = await _cachedDir(kind, loadgen);
   if (BASE_MAIN !== undefined) {
