@@ -102,3 +102,23 @@ export function processCpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
+
+/** The flags of a one-member cluster `m1` on 127.0.0.1 (the same for etcd and detcd). */
+export function singleMemberFlags(dataDir: string, clientPort: number, peerPort: number): string[] {
+  return [
+    "--name",
+    "m1",
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    `http://127.0.0.1:${clientPort}`,
+    "--advertise-client-urls",
+    `http://127.0.0.1:${clientPort}`,
+    "--listen-peer-urls",
+    `http://127.0.0.1:${peerPort}`,
+    "--initial-advertise-peer-urls",
+    `http://127.0.0.1:${peerPort}`,
+    "--initial-cluster",
+    `m1=http://127.0.0.1:${peerPort}`,
+  ];
+}

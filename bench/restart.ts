@@ -34,6 +34,7 @@ import {
   processCpuMs,
   type PutLoad,
   putWithLoadgen,
+  singleMemberFlags,
   waitServing,
 } from "./_server_bench.ts";
 
@@ -72,23 +73,7 @@ class Server {
   ) {}
 
   static start(kind: ServerKind, dataDir: string, logPath: string, extra: string[]): Server {
-    const flags = [
-      "--name",
-      "m1",
-      "--data-dir",
-      dataDir,
-      "--listen-client-urls",
-      `http://127.0.0.1:${CLIENT_PORT}`,
-      "--advertise-client-urls",
-      `http://127.0.0.1:${CLIENT_PORT}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${PEER_PORT}`,
-      "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${PEER_PORT}`,
-      "--initial-cluster",
-      `m1=http://127.0.0.1:${PEER_PORT}`,
-      ...extra,
-    ];
+    const flags = [...singleMemberFlags(dataDir, CLIENT_PORT, PEER_PORT), ...extra];
     const main = kind === "detcd-base" ? BASE_MAIN! : `${ROOT}main.ts`;
     const [command, args] = kind === "etcd"
       ? ["/usr/bin/etcd", flags]
