@@ -20,6 +20,8 @@ ROWS=${2:?ROWS}
 shift 2
 [ $# -gt 0 ] || { echo "cluster_rows: no KIND given" >&2; exit 2; }
 LG=$("${LOADGEN_DIR:-/work/shared/tools/loadgen}/build.sh") || exit 1
+# shellcheck source=bench/_cluster_wait.sh
+. "$(dirname "$0")/_cluster_wait.sh"
 P=${PORT_BASE:-27600}
 PIDS=()
 DATA=""
@@ -66,18 +68,7 @@ one() { # kind
     fi
     PIDS+=("$!")
   done
-  eps=""
-  for i in 0 1 2; do
-    eps="$eps${eps:+,}127.0.0.1:$((P + 10 + i))"
-    for _ in $(seq 1 150); do
-      ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$((P + 10 + i))" endpoint health >/dev/null 2>&1 && break
-      sleep 0.2
-    done
-  done
-  leader=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint status -w json | python3 -c '
-import json,sys
-for s in json.load(sys.stdin):
-  if s["Status"]["leader"]==s["Status"]["header"]["member_id"]: print(s["Endpoint"])')
+  wait_cluster $((P + 10)) 3
   local put="put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
   for row in ${ROWS//,/ }; do
     case $row in

@@ -22,6 +22,8 @@ ROW=${3:?ROW}
 RUNS=${4:-3}
 LGDIR=${LOADGEN_DIR:-/work/shared/tools/loadgen}
 LG=$("$LGDIR/build.sh") || exit 1
+# shellcheck source=bench/_cluster_wait.sh
+. "$(dirname "$0")/_cluster_wait.sh"
 P=${PORT_BASE:-27400}
 case $ROW in
   cluster-*) N=3 ;;
@@ -51,18 +53,7 @@ one() { # dir -> prints "req/s p50 p99"
       --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token ab) > "$DATA/m$i.log" 2>&1 &
     PIDS+=("$!")
   done
-  for i in $(seq 0 $((N - 1))); do
-    ep=127.0.0.1:$((P + 10 + i))
-    eps="$eps${eps:+,}$ep"
-    for _ in $(seq 1 150); do
-      ETCDCTL_API=3 etcdctl --endpoints "$ep" endpoint health >/dev/null 2>&1 && break
-      sleep 0.2
-    done
-  done
-  leader=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint status -w json | python3 -c '
-import json,sys
-for s in json.load(sys.stdin):
-  if s["Status"]["leader"]==s["Status"]["header"]["member_id"]: print(s["Endpoint"])')
+  wait_cluster $((P + 10)) "$N"
   local put="put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
   case $ROW in
     cluster-put-1x1-leader) args="$put --endpoints $leader --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;
