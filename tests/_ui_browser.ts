@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { REPO_ROOT } from "./_harness.ts";
 
 /** Debian's chromium, which `.ci/run` installs. */
@@ -43,6 +43,18 @@ export async function newPage(
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
   return { page, errors };
+}
+
+/**
+ * The row of the key named exactly `name` (as listed, under `prefix`; a folder's row also reads
+ * its count) in the keys view's list, once the list shows the tree under `prefix`. Until a
+ * search's answer arrives the list still shows the previous prefix's page, and a looser selector
+ * can match a row of it: the top of the tree lists a folder row "/" reading "2+ keys", and an
+ * empty page reads "no keys", both of which `li:has-text("key")` matches.
+ */
+export function keyRow(page: Page, prefix: string, name: string): Locator {
+  return page.locator(`ul.keys[data-prefix=${JSON.stringify(prefix)}]`)
+    .getByRole("option", { name, exact: true });
 }
 
 /** Writes a screenshot of `page` to `docs/ui/<name>.png`. */

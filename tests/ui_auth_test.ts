@@ -6,7 +6,7 @@
 // console; etcdctl and plain fetch (as curl would call) check what the member holds and answers.
 import assert from "node:assert/strict";
 import { etcdctl, startMember } from "./_harness.ts";
-import { HAVE_CHROMIUM, launchBrowser, newPage, screenshot } from "./_ui_browser.ts";
+import { HAVE_CHROMIUM, keyRow, launchBrowser, newPage, screenshot } from "./_ui_browser.ts";
 
 Deno.test({
   name: "console: log in and edit users and roles through detcd's Auth API",
@@ -114,7 +114,7 @@ Deno.test({
         await page.click("#tab-keys");
         await page.fill("#prefix-search", "/secret/");
         await page.click("text=Search");
-        await page.locator('ul.keys li:has-text("key")').click();
+        await keyRow(page, "/secret/", "key").click();
         assert.equal(await page.textContent('[data-testid="value"]'), "from etcdctl");
         await page.click("#tab-auth");
         await page.click('button:has-text("Log out")');
@@ -141,7 +141,7 @@ Deno.test({
         await page.click("text=Search");
         await page.waitForSelector('[role="alert"]:has-text("permission denied")');
         await page.click('[data-testid="readable"] button:has-text("/secret/*")');
-        await page.locator('ul.keys li:has-text("key")').click();
+        await keyRow(page, "/secret/", "key").click();
         assert.equal(await page.textContent('[data-testid="value"]'), "from etcdctl");
         assert.equal(await page.locator("text=not for alice").count(), 0);
         // Storage: root only, said instead of failing requests.

@@ -5,13 +5,14 @@
 // view go to docs/ui/. Bad input (a non-UTF-8 key, a 1.5 MiB value, 100,000 keys under one
 // prefix) and a cross-site page trying to write are steps of their own.
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page, Request } from "playwright-core";
 import { etcdctl, type Member, startMember } from "./_harness.ts";
 import { retry } from "./cluster_util.ts";
 import {
   b64,
   gateway,
   HAVE_CHROMIUM,
+  keyRow,
   launchBrowser,
   newPage,
   putMany,
@@ -43,7 +44,7 @@ async function open(browser: Browser, member: Member, view: string): Promise<Pag
 async function openKey(page: Page, prefix: string, name: string): Promise<void> {
   await page.fill("#prefix-search", prefix);
   await page.click("text=Search");
-  await page.locator('ul.keys li[role="option"]', { hasText: name }).first().click();
+  await keyRow(page, prefix, name).click();
   await page.waitForSelector('[data-testid="detail-key"]');
 }
 
@@ -70,15 +71,62 @@ Deno.test({
         const page = await open(browser, member, "keys");
         await page.fill("#prefix-search", "/app/");
         await page.click("text=Search");
-        await page.waitForSelector('ul.keys li:has-text("db/")');
-        assert.ok(await page.locator('ul.keys li:has-text("config")').isVisible());
-        await page.locator('ul.keys li:has-text("config")').click();
+        await page.locator('ul.keys[data-prefix="/app/"] li:has-text("db/")').waitFor();
+        assert.ok(await keyRow(page, "/app/", "config").isVisible());
+        await keyRow(page, "/app/", "config").click();
         await page.check('input[name="mode"] >> nth=1'); // json
         const value = await page.textContent('[data-testid="value"]');
         assert.ok(value?.includes('"replicas": 1'), value ?? "");
         await screenshot(page, "keys");
         await page.close();
       });
+
+      await t.step(
+        "keys: a late answer for the top of the tree does not replace a search's",
+        async () => {
+          // The view asks for the top of the tree (its page and its count) when it opens; those
+          // answers are held back here until a search for /app/ has been listed, then released.
+          // The list and the count must stay those of /app/.
+          const { page } = await newPage(browser);
+          const top = b64(new Uint8Array([0]));
+          const held: Request[] = [];
+          let release = () => {};
+          const released = new Promise<void>((resolve) => release = resolve);
+          await page.route("**/v3/kv/range", async (route) => {
+            if ((route.request().postDataJSON() as { key?: string }).key === top) {
+              held.push(route.request());
+              await released;
+            }
+            await route.continue();
+          });
+          await page.goto(`http://${member.endpoint}/ui/#/keys`);
+          await retry("the top's page and count asked", 10_000, () => {
+            if (held.length < 2) throw new Error(`${held.length} held`);
+            return Promise.resolve();
+          });
+          await page.fill("#prefix-search", "/app/");
+          await page.click("text=Search");
+          await keyRow(page, "/app/", "config").waitFor();
+          const count = page.locator('[data-testid="key-count"]:has-text("keys under")');
+          const counted = await count.textContent();
+          // The top's page ends with a call asking whether anything follows the folder "/".
+          const answered = [
+            ...held.map((request) => page.waitForResponse((r) => r.request() === request)),
+            page.waitForResponse((r) =>
+              (r.request().postDataJSON() as { key?: string } | null)?.key === b64("0")
+            ),
+          ];
+          release();
+          await Promise.all(answered);
+          // Two frames: the late answers, had they been taken, are rendered by then.
+          await page.evaluate(
+            "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))",
+          );
+          assert.equal(await keyRow(page, "/app/", "config").count(), 1);
+          assert.equal(await count.textContent(), counted);
+          await page.close();
+        },
+      );
 
       await t.step("keys: create and edit change what etcdctl reads", async () => {
         const page = await open(browser, member, "keys");
@@ -198,7 +246,7 @@ Deno.test({
           const page = await open(browser, member, "keys");
           await page.fill("#prefix-search", "bin/");
           await page.click("text=Search");
-          await page.locator('ul.keys li:has-text("0xfffe0080")').click();
+          await keyRow(page, "bin/", "0xfffe0080").click();
           assert.equal(await page.textContent('[data-testid="detail-key"]'), "0x62696e2ffffe0080");
           assert.ok((await page.textContent('[data-testid="value"]'))?.includes("000102ff"));
           await page.click('section[aria-label="key detail"] button:has-text("Delete")');

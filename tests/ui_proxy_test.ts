@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { etcdctl, type ServerProcess, spawnServer } from "./_harness.ts";
 import { retryCtl, startCluster } from "./_proxy_cluster.ts";
-import { b64, HAVE_CHROMIUM, launchBrowser, newPage, screenshot } from "./_ui_browser.ts";
+import { b64, HAVE_CHROMIUM, keyRow, launchBrowser, newPage, screenshot } from "./_ui_browser.ts";
 
 const MEMBER_PORTS = [28600, 28610, 28620];
 const PROXY = "127.0.0.1:28650";
@@ -56,7 +56,7 @@ async function listed(page: Page, prefix: string, name: string): Promise<void> {
   await page.fill("#prefix-search", prefix);
   await page.click("text=Search");
   try {
-    await page.locator('ul.keys li[role="option"]', { hasText: name }).first().waitFor();
+    await keyRow(page, prefix, name).waitFor();
   } catch (error) {
     console.error("the page shows:", await page.textContent("main"));
     throw error;

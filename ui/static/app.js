@@ -472,29 +472,39 @@ function KeysView() {
   const [renderMs, setRenderMs] = useState(undefined);
   const [reload, setReload] = useState(0);
   const list = useRef(null);
+  // Each page load and each count takes a number; only the latest one's answer is shown.
+  // Without it, a slow answer for an older prefix (the tree of the top, asked when the view
+  // opened) arriving after a newer search's would replace it under the newer prefix.
+  const latestLoad = useRef(0);
+  const latestCount = useRef(0);
 
   const load = useCallback(async (start) => {
     const began = performance.now();
+    const mine = ++latestLoad.current;
     try {
       const result = await treePage(prefix, start);
-      setPage(result);
+      if (mine !== latestLoad.current) return;
+      setPage({ ...result, prefix });
       setFocus(0);
       requestAnimationFrame(() => setRenderMs(Math.round(performance.now() - began)));
     } catch (error) {
+      if (mine !== latestLoad.current) return;
       setMessage(errorMessage(error));
-      setPage({ entries: [], next: undefined });
+      setPage({ entries: [], next: undefined, prefix });
     }
   }, [prefix]);
 
   useEffect(() => {
     setPages([prefix]);
     load(prefix);
+    const mine = ++latestCount.current;
+    const shown = (count) => mine === latestCount.current && setCount(count);
     kv.range({
       key: toB64(prefix.length ? prefix : new Uint8Array([0])),
       range_end: toB64(prefix.length ? prefixEnd(prefix) : new Uint8Array([0])),
       count_only: true,
     })
-      .then((r) => setCount(Number(int(r.count))), () => setCount(undefined));
+      .then((r) => shown(Number(int(r.count))), () => shown(undefined));
   }, [prefix, reload]);
 
   const open = (entry) => {
@@ -543,7 +553,7 @@ function KeysView() {
           setSearch(keyLabel(p));
         }} />
         <div class="row muted">
-          <span>${count === undefined
+          <span data-testid="key-count">${count === undefined
             ? ""
             : `${count.toLocaleString()} keys under this prefix`}</span>
           <span data-testid="render-ms">${renderMs === undefined
@@ -557,6 +567,7 @@ function KeysView() {
           setSearch(keyLabel(p));
         }} />
         <ul class="keys" role="listbox" tabindex="0" aria-label="keys" ref=${list}
+          data-prefix=${page === undefined ? undefined : keyLabel(page.prefix)}
           onKeyDown=${onKeyDown}
           aria-activedescendant=${"key-" + focus}>
             ${(page?.entries ?? []).map((entry, index) =>
@@ -569,12 +580,12 @@ function KeysView() {
                   }}>
                             ${entry.folder
                               ? html`<span class="dir">${
-                                keyLabel(entry.key.subarray(prefix.length))
+                                keyLabel(entry.key.subarray(page.prefix.length))
                               }</span><span class="count">${
                                 entry.count === 1 ? "" : `${entry.count}+ keys`
                               }</span>`
                               : html`<span class="mono">${
-                                keyLabel(entry.key.subarray(prefix.length)) || "(this key)"
+                                keyLabel(entry.key.subarray(page.prefix.length)) || "(this key)"
                               }</span>`}
                           </li>
               `
@@ -588,7 +599,7 @@ function KeysView() {
             load(previous[previous.length - 1]);
           }}>‹ Previous</button>
           <span class="muted">page ${pageIndex + 1}</span>
-          <button class="act" disabled=${!page?.next} onClick=${() => {
+          <button class="act" disabled=${!page?.next || page.prefix !== prefix} onClick=${() => {
             setPages([...pages, page.next]);
             load(page.next);
           }}>Next ›</button>
