@@ -270,7 +270,7 @@ export class AuthStore {
 
   /** Writing `key`. */
   isPutPermitted(info: AuthInfo | undefined, key: Uint8Array): void {
-    this.#isOpPermitted(info, key, new Uint8Array(0), true);
+    this.#isOpPermitted(info, key, _EMPTY, true);
   }
 
   /** Deleting `[key, rangeEnd)` (or `key`). */
