@@ -17,6 +17,8 @@ export interface NewTokenProviderOptions {
   readonly simpleTtlMs: number;
   /** Resolves once the member has applied `index`. */
   readonly waitApplied: (index: number) => Promise<void>;
+  /** The member's applied index. */
+  readonly appliedIndex: () => number;
   /** The member's commit index. */
   readonly committedIndex: () => number;
   /** etcd's warnings: "simple token is not cryptographically signed", unknown JWT options. */
@@ -52,6 +54,7 @@ export async function newTokenProvider(
       return new SimpleTokenProvider({
         ttlMs: options.simpleTtlMs,
         waitApplied: options.waitApplied,
+        appliedIndex: options.appliedIndex,
         committedIndex: options.committedIndex,
       });
     case "jwt":

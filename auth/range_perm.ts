@@ -59,6 +59,17 @@ export class IntervalSet {
     return this.#intervals.length;
   }
 
+  /**
+   * Whether an interval holds the single `key`: the overlap with `[key, key+"\0")` asked
+   * without building that end (a begin below `key+"\0"` is a begin at or below `key`).
+   */
+  holds(key: Uint8Array): boolean {
+    for (const i of this.#intervals) {
+      if (compareAffine(i.begin, key) <= 0 && compareAffine(key, i.end) < 0) return true;
+    }
+    return false;
+  }
+
   /** Whether any interval overlaps `interval`. */
   intersects(interval: KeyInterval): boolean {
     return this.#intervals.some((i) => _overlaps(i, interval));
@@ -118,7 +129,7 @@ export class UnifiedPermissions {
    */
   permits(key: Uint8Array, rangeEnd: Uint8Array, write: boolean): boolean {
     const set = write ? this.write : this.read;
-    if (rangeEnd.length === 0) return set.intersects({ begin: key, end: _pointEnd(key) });
+    if (rangeEnd.length === 0) return set.holds(key);
     const fromKey = rangeEnd.length === 1 && rangeEnd[0] === 0;
     return set.contains({ begin: key, end: fromKey ? new Uint8Array(0) : rangeEnd });
   }

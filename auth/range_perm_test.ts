@@ -3,7 +3,7 @@
 // gaps. Method: table tests over UnifiedPermissions built from authpb roles.
 import { strictEqual } from "node:assert/strict";
 import { authpb } from "../etcdserverpb/mod.ts";
-import { UnifiedPermissions } from "./range_perm.ts";
+import { IntervalSet, UnifiedPermissions } from "./range_perm.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const READ = authpb.Permission.Type.READ;
@@ -66,4 +66,24 @@ Deno.test("READ and WRITE grants stay separate; READWRITE gives both", () => {
   strictEqual(p.permits(enc("w"), enc(""), false), false);
   strictEqual(p.permits(enc("b"), enc(""), false), true);
   strictEqual(p.permits(enc("b"), enc(""), true), true);
+});
+
+Deno.test("holds(key) answers as intersects() with the point interval [key, key+\\0)", () => {
+  // Goal: the single-key check that builds no point end agrees with the interval overlap it
+  // replaces. Method: random intervals and keys over a 3-letter alphabet with \0 (short keys
+  // make bounds meet often), empty ends (unbounded) included, seeded for replay.
+  let seed = 12345;
+  const next = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const word = () => Uint8Array.from({ length: next(4) }, () => [0, 97, 98][next(3)]!);
+  for (let trial = 0; trial < 2000; trial++) {
+    const set = new IntervalSet();
+    for (let n = next(4); n > 0; n--) set.insert({ begin: word(), end: word() });
+    const key = word();
+    const end = new Uint8Array(key.length + 1);
+    end.set(key);
+    strictEqual(set.holds(key), set.intersects({ begin: key, end }), `trial ${trial}`);
+  }
 });

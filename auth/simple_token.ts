@@ -28,6 +28,8 @@ export interface SimpleTokenOptions {
   readonly ttlMs: number;
   /** Resolves once the member has applied `index` (etcd's indexWaiter). */
   readonly waitApplied: (index: number) => Promise<void>;
+  /** The member's applied index: a token at or below it needs no wait. */
+  readonly appliedIndex: () => number;
   /** The member's commit index: a token far past it cannot be one of ours. */
   readonly committedIndex: () => number;
   /** The clock (tests pass a fake one). */
@@ -110,7 +112,12 @@ export class SimpleTokenProvider implements TokenProvider {
     const index = _tokenIndex(token);
     if (index === undefined) return undefined;
     if (index > this.#options.committedIndex() + _INDEX_AHEAD_MAX) return undefined;
-    if (!(await _waitOrAbort(this.#options.waitApplied(index), signal))) return undefined;
+    // Nearly every call comes after its Authenticate was applied here: no waiter, no listener.
+    if (index > this.#options.appliedIndex()) {
+      if (!(await _waitOrAbort(this.#options.waitApplied(index), signal))) return undefined;
+    } else if (signal.aborted) {
+      return undefined;
+    }
     const entry = this.#tokens.get(token);
     if (entry === undefined) return undefined;
     entry.expiresAtMs = this.#now() + this.#ttlMs;

@@ -12,6 +12,7 @@ function setup(ttlMs = 1000) {
     ttlMs,
     waitApplied: (index) => index <= applied ? Promise.resolve() : new Promise<void>(() => {}),
     committedIndex: () => applied,
+    appliedIndex: () => applied,
     now: () => now,
   });
   return {
@@ -86,5 +87,36 @@ Deno.test("a token from an entry not applied here yet waits for it", async () =>
   strictEqual(await provider.info(token, 1, AbortSignal.timeout(50)), undefined, "gave up");
   apply(12);
   strictEqual((await provider.info(token, 1, signal()))?.username, "u");
+  provider.close();
+});
+
+Deno.test("a token waits only while its entry is not applied, and wakes when it is", async () => {
+  // Goal: the applied-index fast path skips the waiter, and a waiter still wakes on apply.
+  // Method: a provider whose waitApplied counts its calls and resolves when apply() runs.
+  let applied = 10;
+  const waiters: { index: number; wake: () => void }[] = [];
+  let waits = 0;
+  const provider = new SimpleTokenProvider({
+    ttlMs: 1000,
+    waitApplied: (index) => {
+      waits++;
+      return new Promise<void>((wake) => waiters.push({ index, wake }));
+    },
+    committedIndex: () => applied + 5,
+    appliedIndex: () => applied,
+  });
+  provider.enable();
+  const early = provider.assign("u", 1, { index: 9, simpleTokenPrefix: "eeeeeeeeeeeeeeee" });
+  strictEqual((await provider.info(early, 1, signal()))?.username, "u");
+  strictEqual(waits, 0, "an applied index is not waited for");
+  const late = provider.assign("v", 1, { index: 13, simpleTokenPrefix: "llllllllllllllll" });
+  const pending = provider.info(late, 1, signal());
+  strictEqual(waits, 1, "an index past the applied one is waited for");
+  applied = 13;
+  for (const waiter of waiters.splice(0)) if (waiter.index <= applied) waiter.wake();
+  strictEqual((await pending)?.username, "v");
+  const aborted = new AbortController();
+  aborted.abort();
+  strictEqual(await provider.info(early, 1, aborted.signal), undefined, "an aborted call fails");
   provider.close();
 });

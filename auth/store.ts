@@ -119,7 +119,12 @@ export class AuthStore {
   readonly #saveConsistentIndex: ((tx: BatchTx) => void) | undefined;
   #enabled = false;
   #revision = 0;
-  #permissions = new Map<string, UnifiedPermissions>();
+  /**
+   * Every user as the key checks see it: whether it holds the root role, and its merged key
+   * permissions. Rebuilt from the buckets by every change (`#change`) and every load, which are
+   * the only writers of the users and roles, so a check reads no bucket and decodes nothing.
+   */
+  #users = new Map<string, _CheckedUser>();
   /**
    * Pairs (stored hash, password) that bcrypt has already accepted, keyed by the hash and an
    * HMAC of the password under a key that never leaves this process. A client that logs in
@@ -265,7 +270,7 @@ export class AuthStore {
 
   /** Writing `key`. */
   isPutPermitted(info: AuthInfo | undefined, key: Uint8Array): void {
-    this.#isOpPermitted(info, key, new Uint8Array(0), true);
+    this.#isOpPermitted(info, key, _EMPTY, true);
   }
 
   /** Deleting `[key, rangeEnd)` (or `key`). */
@@ -277,9 +282,9 @@ export class AuthStore {
   isAdminPermitted(info: AuthInfo | undefined): void {
     if (!this.#enabled) return;
     if (info === undefined || info.username === "") throw ErrUserEmpty;
-    const user = this.#withTx((tx) => _getUser(tx, info.username));
+    const user = this.#users.get(info.username);
     if (user === undefined) throw ErrUserNotFound;
-    if (!_hasRootRole(user)) throw ErrPermissionDenied;
+    if (!user.root) throw ErrPermissionDenied;
   }
 
   /** Whether `username` holds `role`. */
@@ -298,11 +303,11 @@ export class AuthStore {
     // Only an anonymous caller has revision 0.
     if (info === undefined || info.revision === 0) throw ErrUserEmpty;
     if (info.revision < this.#revision) throw ErrAuthOldRevision;
-    const user = this.#withTx((tx) => _getUser(tx, info.username));
+    // etcd reads the user from the bucket here; the cache holds what that read would find.
+    const user = this.#users.get(info.username);
     if (user === undefined) throw ErrPermissionDenied;
-    if (_hasRootRole(user)) return;
-    const permissions = this.#permissions.get(info.username);
-    if (permissions !== undefined && permissions.permits(key, rangeEnd, write)) return;
+    if (user.root) return;
+    if (user.permissions.permits(key, rangeEnd, write)) return;
     throw ErrPermissionDenied;
   }
 
@@ -534,17 +539,28 @@ export class AuthStore {
   #refreshPermissions(tx: BatchTx): void {
     const roles = new Map<string, authpb.Role>();
     for (const role of _allRoles(tx)) roles.set(_text.decode(role.name ?? undefined), role);
-    const permissions = new Map<string, UnifiedPermissions>();
+    const users = new Map<string, _CheckedUser>();
     for (const user of _allUsers(tx)) {
       const merged = new UnifiedPermissions();
       for (const name of user.roles ?? []) {
         const role = roles.get(name);
         if (role !== undefined) merged.addRole(role);
       }
-      permissions.set(_text.decode(user.name ?? undefined), merged);
+      users.set(_text.decode(user.name ?? undefined), {
+        root: _hasRootRole(user),
+        permissions: merged,
+      });
     }
-    this.#permissions = permissions;
+    this.#users = users;
   }
+}
+
+/** A user as the key and admin checks need it (the `#users` cache). */
+interface _CheckedUser {
+  /** Holds the root role: every key, every admin operation. */
+  readonly root: boolean;
+  /** The union of its roles' key permissions. */
+  readonly permissions: UnifiedPermissions;
 }
 
 const _EMPTY = new Uint8Array(0);

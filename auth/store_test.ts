@@ -35,6 +35,7 @@ async function open(dir?: string) {
   const tokens = new SimpleTokenProvider({
     ttlMs: 60_000,
     waitApplied: () => Promise.resolve(),
+    appliedIndex: () => 0,
     committedIndex: () => 0,
   });
   const store = new AuthStore(backend, { bcryptCost: 4, tokens });
@@ -51,6 +52,7 @@ Deno.test("auth changes save the consistent index as etcd 3.4's do; enable and n
   const tokens = new SimpleTokenProvider({
     ttlMs: 60_000,
     waitApplied: () => Promise.resolve(),
+    appliedIndex: () => 0,
     committedIndex: () => 0,
   });
   let saves = 0;
@@ -173,6 +175,54 @@ Deno.test("checks: anonymous, stale revision, no permission, root, auth off", as
   );
   close();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checks follow every change of users and roles, and a recovered backend", async () => {
+  // Goal: the checks read a per-user cache rather than the bucket; it must never lag a change.
+  // Method: after each kind of change (root role granted and revoked, a role deleted, a user
+  // deleted, recover() onto another db) ask the same checks again at the current revision.
+  const { store, close, dir } = await open();
+  await addUser(store, "root", "pw");
+  store.userGrantRole("root", "root");
+  await addUser(store, "bob", "pw");
+  store.roleAdd("w");
+  store.roleGrantPermission("w", { key: enc("k"), rangeEnd: enc(""), permType: 1 });
+  store.userGrantRole("bob", "w");
+  store.authEnable();
+  const bob = () => ({ username: "bob", revision: store.revision });
+  store.isPutPermitted(bob(), enc("k"));
+  throws(() => store.isPutPermitted(bob(), enc("k2")), is(ErrPermissionDenied));
+  throws(() => store.isAdminPermitted(bob()), is(ErrPermissionDenied));
+  store.userGrantRole("bob", "root");
+  store.isPutPermitted(bob(), enc("k2"));
+  store.isAdminPermitted(bob());
+  store.userRevokeRole("bob", "root");
+  throws(() => store.isPutPermitted(bob(), enc("k2")), is(ErrPermissionDenied));
+  throws(() => store.isAdminPermitted(bob()), is(ErrPermissionDenied));
+  store.roleDelete("w");
+  throws(() => store.isPutPermitted(bob(), enc("k")), is(ErrPermissionDenied));
+  store.roleAdd("w");
+  store.roleGrantPermission("w", { key: enc("k"), rangeEnd: enc(""), permType: 1 });
+  store.userGrantRole("bob", "w");
+  store.isPutPermitted(bob(), enc("k"));
+  store.userDelete("bob");
+  throws(() => store.isPutPermitted(bob(), enc("k")), is(ErrPermissionDenied));
+  throws(() => store.isAdminPermitted(bob()), is(ErrUserNotFound));
+  // Another db where bob exists again, with root: recover() must pick him up.
+  const other = await open();
+  await addUser(other.store, "root", "pw");
+  other.store.userGrantRole("root", "root");
+  await addUser(other.store, "bob", "pw");
+  other.store.userGrantRole("bob", "root");
+  other.store.authEnable();
+  other.store.close();
+  store.recover(other.backend);
+  store.isPutPermitted(bob(), enc("anything"));
+  store.isAdminPermitted(bob());
+  close();
+  other.backend.close();
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(other.dir, { recursive: true });
 });
 
 Deno.test("passwords: bcrypt hashes, checked asynchronously, kept across a reopen", async () => {

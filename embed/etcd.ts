@@ -84,6 +84,7 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
   try {
     const tokens = await newAuthTokenProvider(cfg, serverLog, {
       waitApplied: (index) => member?.applied.wait(index) ?? Promise.resolve(),
+      appliedIndex: () => member?.applied.reached ?? 0,
       committedIndex: () => member?.committedIndex ?? 0,
     });
     core = new EtcdServerCore(cfg, serverLog, boot, tokens);

@@ -15,6 +15,8 @@ import type { Logger } from "./log.ts";
 export interface TokenIndexes {
   /** Resolves once the member has applied `index`. */
   waitApplied(index: number): Promise<void>;
+  /** The member's applied index. */
+  appliedIndex(): number;
   /** The member's commit index. */
   committedIndex(): number;
 }
@@ -29,6 +31,7 @@ export async function newAuthTokenProvider(
     return await newTokenProvider(cfg.authToken, {
       simpleTtlMs: cfg.authTokenTtlSeconds * 1000,
       waitApplied: (index) => indexes.waitApplied(index),
+      appliedIndex: () => indexes.appliedIndex(),
       committedIndex: () => indexes.committedIndex(),
       warn: (msg) => log.named("auth").warn(msg),
     });

@@ -288,6 +288,7 @@ export class EtcdServer implements ApplyTarget {
       tokens: tokens ?? new SimpleTokenProvider({
         ttlMs: cfg.authTokenTtlSeconds * 1000,
         waitApplied: (index) => this.applied.wait(index),
+        appliedIndex: () => this.applied.reached,
         committedIndex: () => this.committedIndex,
       }),
       log: log.named("auth"),
