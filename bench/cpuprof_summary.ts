@@ -4,9 +4,11 @@
  * and of the garbage collector, and by inclusive time per function (the samples whose stack holds
  * it, each counted once however deep the recursion).
  *
- *   deno run -A bench/cpuprof_summary.ts [--top N] [--per COUNT] FILE.cpuprofile...
+ *   deno run -A bench/cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] FILE.cpuprofile...
  *
  * `--per COUNT` adds a column of milliseconds per operation (e.g. the puts of the row).
+ * `--under REGEX` adds where the time of the outermost frame whose "function file:line" matches
+ * went: inclusive time per direct callee ("(self)" for its own), to follow one path down.
  *
  * @module
  */
@@ -40,11 +42,12 @@ function _short(url: string): string {
 }
 
 /** Self time (µs) per function key and per file of one profile, plus the total. */
-export function summarise(profile: _Profile): {
+export function summarise(profile: _Profile, under?: RegExp): {
   total: number;
   byFunction: Map<string, number>;
   byFile: Map<string, number>;
   inclusive: Map<string, number>;
+  under: Map<string, number>;
 } {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parents = new Map<number, number>();
@@ -54,6 +57,7 @@ export function summarise(profile: _Profile): {
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   const inclusive = new Map<string, number>();
+  const callees = new Map<string, number>();
   let total = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const delta = profile.timeDeltas[i + 1] ?? 0;
@@ -66,14 +70,19 @@ export function summarise(profile: _Profile): {
     byFile.set(file, (byFile.get(file) ?? 0) + delta);
     // Every function on the sample's stack, once: a recursive function is not counted twice.
     const seen = new Set<string>();
+    let callee = "(self)";
+    let outermost: string | undefined;
     for (let at: _Node | undefined = node; at !== undefined; at = nodes.get(parents.get(at.id)!)) {
       const key = _key(at);
+      if (under?.test(key)) outermost = callee;
+      callee = key;
       if (seen.has(key)) continue;
       seen.add(key);
       inclusive.set(key, (inclusive.get(key) ?? 0) + delta);
     }
+    if (outermost !== undefined) callees.set(outermost, (callees.get(outermost) ?? 0) + delta);
   }
-  return { total, byFunction, byFile, inclusive };
+  return { total, byFunction, byFile, inclusive, under: callees };
 }
 
 function _key(node: _Node): string {
@@ -106,19 +115,23 @@ const _NOT_WORK = /^\((root|idle|program)\) /;
 if (import.meta.main) {
   let top = 25;
   let per = 0;
+  let under: RegExp | undefined;
   const files: string[] = [];
   for (let i = 0; i < Deno.args.length; i++) {
     if (Deno.args[i] === "--top") top = Number(Deno.args[++i]);
     else if (Deno.args[i] === "--per") per = Number(Deno.args[++i]);
+    else if (Deno.args[i] === "--under") under = new RegExp(Deno.args[++i]!);
     else files.push(Deno.args[i]!);
   }
   if (files.length === 0 || !(top > 0) || !(per >= 0)) {
-    console.error("usage: cpuprof_summary.ts [--top N] [--per COUNT] FILE.cpuprofile...");
+    console.error(
+      "usage: cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] FILE.cpuprofile...",
+    );
     Deno.exit(2);
   }
   for (const file of files) {
     const profile = JSON.parse(await Deno.readTextFile(file)) as _Profile;
-    const { total, byFunction, byFile, inclusive } = summarise(profile);
+    const { total, byFunction, byFile, inclusive, under: callees } = summarise(profile, under);
     const idle = byFunction.get([...byFunction.keys()].find((k) => k.startsWith("(idle)")) ?? "") ??
       0;
     console.log(
@@ -131,5 +144,6 @@ if (import.meta.main) {
     _print("self time by function", byFunction, options);
     const work = new Map([...inclusive].filter(([key]) => !_NOT_WORK.test(key)));
     _print("inclusive time by function", work, options);
+    if (under !== undefined) _print(`callees of /${under.source}/`, callees, options);
   }
 }
