@@ -6,12 +6,15 @@
 #        single-put-1x1 | single-put-1000 | single-watch-1000
 #   RUNS: pairs (default 3); each run starts fresh members from that checkout.
 # Env: TOTAL (requests, default the row's), PORT_BASE (default 27400), SERVER_FLAGS (more flags
-#      for every member). A checkout named "etcd" runs the real etcd instead (ETCD_BIN).
+#      for every member), IDLE_S (seconds of idle CPU measured before the load, default 3).
+#      A checkout named "etcd" runs the real etcd instead (ETCD_BIN).
 # Run it in a private network namespace:
 #   unshare -n bash -c 'ip link set lo up; bench/loadgen_ab.sh /tmp/base . cluster-put-1000-leader 3'
 # Prints one line per run (checkout, run, req/s, p50, p99 ms, CPU ms of all members per request,
 # from /proc/PID/stat around the load: less sensitive to other work on the machine than the
-# rates) and the medians. Only ratios from
+# rates), the same less the members' idle CPU (their rate over IDLE_S seconds before the load,
+# times the load's duration: at a low request rate the idle timers are a large share of the
+# first column, so it moves with the rate) and the medians. Only ratios from
 # one run of this script mean anything on a shared machine.
 set -u
 # A side named "etcd" runs the real etcd (ETCD_BIN, default /usr/bin/etcd) with the same flags.
@@ -63,16 +66,24 @@ one() { # dir -> prints "req/s p50 p99"
     single-put-1000) args="$put --endpoints $eps --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
     single-watch-1000) args="watch-latency --endpoints $eps --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-300} --put-rate 100 --val-size 256" ;;
   esac
-  local cpu0 cpu1
+  local cpu0 cpu1 idle0 idle1 t0 t1
+  idle0=$(cpu_ticks)
+  sleep "${IDLE_S:-3}"
+  idle1=$(cpu_ticks)
   cpu0=$(cpu_ticks)
+  t0=$(date +%s.%N)
   # shellcheck disable=SC2086 # the flags are meant to split
   "$LG" $args --json > "$DATA/result.json"
+  t1=$(date +%s.%N)
   cpu1=$(cpu_ticks)
-  python3 - "$DATA/result.json" "$((cpu1 - cpu0))" <<'EOF2'
+  python3 - "$DATA/result.json" "$((cpu1 - cpu0))" "$((idle1 - idle0))" "${IDLE_S:-3}" "$t0" "$t1" <<'EOF2'
 import json,sys
 r=json.load(open(sys.argv[1])); l=r["latency_ms"]
 n=max(1, r.get("samples") or r["total"])
-print("%.0f %.2f %.2f %d %.3f" % (r["requests_per_sec"], l["p50"], l["p99"], r["errors"], int(sys.argv[2]) * 10.0 / n))
+busy_ms = int(sys.argv[2]) * 10.0
+idle_ms = int(sys.argv[3]) * 10.0 / float(sys.argv[4]) * (float(sys.argv[6]) - float(sys.argv[5]))
+print("%.0f %.2f %.2f %d %.3f %.3f" % (r["requests_per_sec"], l["p50"], l["p99"], r["errors"],
+  busy_ms / n, (busy_ms - idle_ms) / n))
 EOF2
   cleanup
 }
@@ -86,15 +97,15 @@ cpu_ticks() { # utime + stime of every member, in clock ticks (1/100 s)
   echo "$total"
 }
 
-printf '%-7s %-4s %9s %9s %9s %6s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req
+printf '%-7s %-4s %9s %9s %9s %6s %12s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req above_idle
 declare -A Q
 for run in $(seq 1 "$RUNS"); do
   for side in before after; do
     dir=$BEFORE
     [ "$side" = after ] && dir=$AFTER
-    read -r q p50 p99 errs cpu <<<"$(one "$dir")"
-    printf '%-7s %-4s %9s %9s %9s %6s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu"
-    Q[$side]="${Q[$side]:-} $q/$p99/$cpu"
+    read -r q p50 p99 errs cpu busy <<<"$(one "$dir")"
+    printf '%-7s %-4s %9s %9s %9s %6s %12s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu" "$busy"
+    Q[$side]="${Q[$side]:-} $q/$p99/$cpu/$busy"
   done
 done
 python3 - "${Q[before]}" "${Q[after]}" <<'EOF'
@@ -105,4 +116,6 @@ print("median req/s before %.0f after %.0f (x%.2f); p99 before %.1f after %.1f m
   med(b, 0), med(a, 0), med(a, 0) / med(b, 0), med(b, 1), med(a, 1), med(a, 1) / med(b, 1)))
 print("median CPU of all members per request: before %.3f after %.3f ms (x%.2f)" % (
   med(b, 2), med(a, 2), med(a, 2) / med(b, 2)))
+print("  the same above the idle CPU: before %.3f after %.3f ms (x%.2f)" % (
+  med(b, 3), med(a, 3), med(a, 3) / med(b, 3)))
 EOF

@@ -66,6 +66,8 @@ case $ROW in
   single-put-1000) ARGS="$PUT --endpoints $EPS --conns 100 --clients 1000 --total ${TOTAL:-50000}" ;;
   single-watch-1000) ARGS="watch-latency --endpoints $EPS --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-500} --put-rate 100 --val-size 256" ;;
 esac
+# The summaries give milliseconds per request (or per event-producing put of the watch row).
+COUNT=$(sed -n 's/.*--total \([0-9]*\).*/\1/p' <<<"$ARGS")
 echo "\$ loadgen $ARGS" | tee "$OUT/row.txt"
 # shellcheck disable=SC2086 # the flags are meant to split
 "$LG" $ARGS | tee -a "$OUT/row.txt"
@@ -76,5 +78,5 @@ for i in $(seq 0 $((N - 1))); do
   role=follower
   [ "127.0.0.1:$((P + 10 + i))" = "$LEADER" ] && role=leader
   echo "### m$i ($role)"
-  deno run -A "$ROOT/bench/cpuprof_summary.ts" --top "$TOP" "$OUT"/m$i/*.cpuprofile
+  deno run -A "$ROOT/bench/cpuprof_summary.ts" --top "$TOP" --per "$COUNT" "$OUT"/m$i/*.cpuprofile
 done | tee "$OUT/summary.txt"

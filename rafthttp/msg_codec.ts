@@ -28,7 +28,9 @@ export class FrameError extends Error {
 export function encodeMessageFrame(message: Message): Uint8Array {
   const body = encodeMessage(message);
   const frame = new Uint8Array(FRAME_LENGTH_BYTES + body.length);
-  new DataView(frame.buffer).setBigUint64(0, BigInt(body.length), false);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, Math.floor(body.length / 2 ** 32), false);
+  view.setUint32(4, body.length >>> 0, false);
   frame.set(body, FRAME_LENGTH_BYTES);
   return frame;
 }

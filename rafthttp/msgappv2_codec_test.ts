@@ -18,6 +18,7 @@ import {
   MSGAPPV2_APP_ENTRIES,
   MsgAppV2Decoder,
   MsgAppV2Encoder,
+  putUint64,
 } from "./msgappv2_codec.ts";
 
 const data = new TextEncoder().encode("some data");
@@ -87,6 +88,22 @@ Deno.test("msgappv2 round-trips etcd's test sequence, cut at every byte", () => 
     strictEqual(queue.length, 0);
     deepStrictEqual(decoded.map(_plain), sequence, `chunks of ${cut} bytes`);
   }
+});
+
+Deno.test("putUint64 writes integers past 2^32 as BigInt does, and refuses what is not a u64", () => {
+  // Goal: the number-only u64 writer of the encoders agrees with DataView.setBigUint64 on both
+  // sides of the 32-bit boundary and up to 2^53 - 1. Method: compare the bytes for each value.
+  for (
+    const value of [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER]
+  ) {
+    const bytes = new Uint8Array(10);
+    putUint64(new DataView(bytes.buffer), 1, value);
+    deepStrictEqual([...bytes.subarray(1, 9)], u64(value), `value ${value}`);
+  }
+  const view = new DataView(new ArrayBuffer(8));
+  throws(() => putUint64(view, 0, -1), RangeError);
+  throws(() => putUint64(view, 0, 2 ** 53), RangeError);
+  throws(() => putUint64(view, 0, 1.5), RangeError);
 });
 
 Deno.test("msgappv2 decoder refuses an unknown record type", () => {

@@ -212,14 +212,24 @@ export class StreamReader {
       : undefined;
     const decode = v2 !== undefined ? () => v2.decode(queue) : () => decodeMessageFrame(queue);
     const from = { From: idToHex(this.#peerId) };
+    // The read deadline (etcd sets one on the connection before every read) is kept lazily: a
+    // chunk only records when it came, and one timer, due when the deadline of the last chunk
+    // it knows of would pass, checks that time and re-arms itself for the rest. A timer per
+    // chunk (clear, then set again) cost two timer-heap updates and a timer op on every read of
+    // the busiest path of a cluster put (issue #14's profile of the 1-client row).
+    const timeoutMs = this.#context.timings.connReadTimeoutMs;
     let timedOut = false;
+    let lastReadMs = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
+    const watch = () => {
+      const silentMs = performance.now() - lastReadMs;
+      if (silentMs >= timeoutMs) {
+        timer = undefined;
         timedOut = true;
         abort.abort();
-      }, this.#context.timings.connReadTimeoutMs);
+        return;
+      }
+      timer = setTimeout(watch, timeoutMs - silentMs);
     };
     // Deno's fetch body does not always settle a pending read when the request is aborted while
     // the connection carries no bytes (a frozen link): seen as a reader that neither timed out
@@ -235,11 +245,11 @@ export class StreamReader {
         reader.read().then(resolve, reject);
       });
     try {
-      arm();
+      timer = setTimeout(watch, timeoutMs);
       while (true) {
         const { done, value } = await read();
         if (done) return undefined;
-        arm();
+        lastReadMs = performance.now();
         peerReceivedBytesTotal.inc(from, value.length);
         queue.push(value);
         for (let message = decode(); message !== undefined; message = decode()) {
