@@ -3,7 +3,13 @@
  * by self time per function and per source file, with the share of idle (the event loop waiting)
  * and of the garbage collector.
  *
- *   deno run -A bench/cpuprof_summary.ts [--top N] FILE.cpuprofile...
+ *   deno run -A bench/cpuprof_summary.ts [--top N] [--inclusive] [--areas] FILE.cpuprofile...
+ *
+ * `--inclusive` adds a third table: per function, the time of the samples with that function
+ * anywhere on the stack (a function on the stack twice counts once), which is what a request
+ * path's stages (decode, propose, apply, respond) cost including what they call.
+ * `--areas` adds a table of self time grouped into the areas of a request (HTTP/2 and gRPC,
+ * protobuf, raft, WAL, backend, MVCC, ...) by the rules of `_AREAS`, first match wins.
  *
  * @module
  */
@@ -60,6 +66,74 @@ export function summarise(profile: _Profile): {
   return { total, byFunction, byFile };
 }
 
+/** Area rules: a self-time function key (`name file:line`) that contains the text. */
+const _AREAS: [string, string[]][] = [
+  ["idle", ["(idle)"]],
+  ["garbage collector", ["(garbage collector)"]],
+  ["socket write (native)", ["writeBuffer (native)"]],
+  ["fdatasync / fs ops", ["op_fs_", "op_node_fs_", "fs.ts:", "30_fs.js"]],
+  ["timers", ["timers.mjs", "timers.ts", "02_timers.js"]],
+  ["Buffer (node:buffer)", ["internal/buffer.mjs"]],
+  ["node streams / net", ["streams/", "net.ts", "stream_base_commons", "_events.mjs"]],
+  ["HTTP/2 + gRPC framing", ["h2/", "api/grpc_server.ts", "rpc/"]],
+  ["gRPC services", ["services/"]],
+  ["protobuf", [
+    "pb/",
+    "gen/",
+    "src/reader.js",
+    "src/writer",
+    "longbits",
+    "mvccpb",
+    "raftpb",
+    "int64.ts",
+    "walpb",
+  ]],
+  ["raft", ["raft/"]],
+  ["WAL encode + CRC", ["wal/", "checksum/"]],
+  ["backend", ["backend/"]],
+  ["MVCC (index, kvstore)", ["mvcc/", "b+tree", "bytes/"]],
+  ["server (propose, wait, apply)", ["server/"]],
+  ["metrics", ["prom-client", "metrics.ts", "dist/index.js"]],
+  ["other native", ["(native)"]],
+];
+
+/** Self time (µs) per area of `_AREAS`; functions no rule matches are "other". */
+export function byArea(byFunction: Map<string, number>): Map<string, number> {
+  const areas = new Map<string, number>();
+  for (const [fn, us] of byFunction) {
+    const area = _AREAS.find(([, texts]) => texts.some((text) => fn.includes(text)))?.[0] ??
+      "other";
+    areas.set(area, (areas.get(area) ?? 0) + us);
+  }
+  return areas;
+}
+
+/** Time (µs) per function key of the samples with that function anywhere on their stack. */
+export function inclusive(profile: _Profile): Map<string, number> {
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  const byFunction = new Map<string, number>();
+  const seen = new Set<string>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const delta = profile.timeDeltas[i + 1] ?? 0;
+    seen.clear();
+    for (let id: number | undefined = profile.samples[i]; id !== undefined; id = parent.get(id)) {
+      const frame = nodes.get(id)?.callFrame;
+      if (frame === undefined) break;
+      const fn = `${frame.functionName || "(anonymous)"} ${_short(frame.url)}:${
+        frame.lineNumber + 1
+      }`;
+      if (seen.has(fn)) continue;
+      seen.add(fn);
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + delta);
+    }
+  }
+  return byFunction;
+}
+
 function _print(title: string, map: Map<string, number>, total: number, top: number): void {
   console.log(`  ${title}`);
   const rows = [...map].sort((a, b) => b[1] - a[1]).slice(0, top);
@@ -74,13 +148,17 @@ function _print(title: string, map: Map<string, number>, total: number, top: num
 
 if (import.meta.main) {
   let top = 25;
+  let withInclusive = false;
+  let withAreas = false;
   const files: string[] = [];
   for (let i = 0; i < Deno.args.length; i++) {
     if (Deno.args[i] === "--top") top = Number(Deno.args[++i]);
+    else if (Deno.args[i] === "--inclusive") withInclusive = true;
+    else if (Deno.args[i] === "--areas") withAreas = true;
     else files.push(Deno.args[i]!);
   }
   if (files.length === 0 || !(top > 0)) {
-    console.error("usage: cpuprof_summary.ts [--top N] FILE.cpuprofile...");
+    console.error("usage: cpuprof_summary.ts [--top N] [--inclusive] [--areas] FILE.cpuprofile...");
     Deno.exit(2);
   }
   for (const file of files) {
@@ -95,5 +173,7 @@ if (import.meta.main) {
     );
     _print("self time by file", byFile, total, top);
     _print("self time by function", byFunction, total, top);
+    if (withAreas) _print("self time by area", byArea(byFunction), total, top);
+    if (withInclusive) _print("time by function, callees included", inclusive(profile), total, top);
   }
 }
