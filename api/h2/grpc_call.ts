@@ -27,6 +27,7 @@ import type {
 import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
 import { encodeLiteral } from "./hpack.ts";
+import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import {
   networkClientGrpcReceivedBytesTotal,
   networkClientGrpcSentBytesTotal,
@@ -37,6 +38,9 @@ const MESSAGE_PREFIX_BYTES = EncodedMessage.PREFIX_BYTES;
 const INPUT_QUEUE_MAX = 1024;
 /** Bytes of unread requests a call may hold before it is cancelled. */
 const INPUT_QUEUE_BYTES_MAX = 16 << 20;
+
+/** Every call's `grpc-timeout`, on one timer (most calls finish long before it). */
+const _deadlines = new DeadlineQueue();
 
 /** A method and its handler, found by path. */
 export interface RegisteredMethod {
@@ -118,7 +122,7 @@ class _GrpcCall {
   #wake: (() => void) | undefined;
   #headersSent = false;
   #finished = false;
-  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadline: Deadline | undefined;
 
   constructor(
     stream: H2Stream,
@@ -145,12 +149,12 @@ class _GrpcCall {
   start(registered: RegisteredMethod): void {
     const timeoutMs = _parseTimeoutMs(this.#headers.get("grpc-timeout"));
     if (timeoutMs !== undefined) {
-      this.#deadline = setTimeout(() => {
+      this.#deadline = _deadlines.add(timeoutMs, () => {
         const error = new EtcdError(Status.DEADLINE_EXCEEDED, "context deadline exceeded");
         this.finish(error);
         this.#stream.sendReset(CANCEL);
         this.#cancel(error);
-      }, timeoutMs);
+      });
     }
     const { method, handler } = registered;
     const context = this.#context();
@@ -260,7 +264,7 @@ class _GrpcCall {
   finish(error: EtcdError | undefined): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     const code: StatusCode = error?.code ?? Status.OK;
     const out: number[] = [];
     if (!this.#headersSent) {
@@ -335,7 +339,7 @@ class _GrpcCall {
     this.#cancelReason ??= reason;
     if (this.#abort !== undefined && !this.#abort.signal.aborted) this.#abort.abort(reason);
     this.#finished = true;
-    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     this.#notify();
   }
 
@@ -404,21 +408,23 @@ function _cancelled(): EtcdError {
   return new EtcdError(Status.CANCELLED, "context canceled");
 }
 
+/** Milliseconds per `grpc-timeout` unit. */
+const _TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000001,
+};
+
 /** `grpc-timeout` (e.g. `100m`, `5S`) in milliseconds. */
 function _parseTimeoutMs(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const match = /^(\d{1,8})([HMSmun])$/.exec(value);
   if (match === null) return undefined;
   const amount = Number(match[1]);
-  const unitMs: Record<string, number> = {
-    H: 3_600_000,
-    M: 60_000,
-    S: 1000,
-    m: 1,
-    u: 0.001,
-    n: 0.000001,
-  };
-  return Math.max(0, Math.ceil(amount * (unitMs[match[2] ?? "m"] ?? 1)));
+  return Math.max(0, Math.ceil(amount * (_TIMEOUT_UNIT_MS[match[2] ?? "m"] ?? 1)));
 }
 
 /** Percent-encodes a status message as gRPC requires (printable ASCII except `%`). */
