@@ -39,6 +39,13 @@ const INPUT_QUEUE_MAX = 1024;
 /** Bytes of unread requests a call may hold before it is cancelled. */
 const INPUT_QUEUE_BYTES_MAX = 16 << 20;
 
+/** The trailers of a call that ended with OK after its response headers: the same bytes. */
+const _OK_TRAILERS = (() => {
+  const out: number[] = [];
+  encodeLiteral(out, "grpc-status", String(Status.OK));
+  return Uint8Array.from(out);
+})();
+
 /** Every call's `grpc-timeout`, on one timer (most calls finish long before it). */
 const _deadlines = new DeadlineQueue();
 
@@ -265,6 +272,11 @@ class _GrpcCall {
     if (this.#finished) return;
     this.#finished = true;
     this.#deadline?.cancel();
+    if (error === undefined && this.#headersSent) {
+      this.#stream.sendHeaders(_OK_TRAILERS, true);
+      this.#notify();
+      return;
+    }
     const code: StatusCode = error?.code ?? Status.OK;
     const out: number[] = [];
     if (!this.#headersSent) {
@@ -282,9 +294,9 @@ class _GrpcCall {
     if (this.#finished) return;
     this.#buffer = this.#buffer.length === 0 ? bytes : _join(this.#buffer, bytes);
     while (this.#buffer.length >= MESSAGE_PREFIX_BYTES) {
-      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
-      const compressed = view.getUint8(0);
-      const length = view.getUint32(1);
+      const buffer = this.#buffer;
+      const compressed = buffer[0]!;
+      const length = (buffer[1]! << 24 | buffer[2]! << 16 | buffer[3]! << 8 | buffer[4]!) >>> 0;
       if (compressed !== 0) {
         return this.#fail(Status.UNIMPLEMENTED, "grpc: compressed messages are not supported");
       }
@@ -442,7 +454,11 @@ function _percentEncode(message: string): string {
 /** A message with gRPC's length prefix in front. */
 function _frame(payload: Uint8Array): Uint8Array {
   const framed = new Uint8Array(MESSAGE_PREFIX_BYTES + payload.length);
-  new DataView(framed.buffer).setUint32(1, payload.length);
+  const length = payload.length;
+  framed[1] = length >>> 24;
+  framed[2] = (length >>> 16) & 0xff;
+  framed[3] = (length >>> 8) & 0xff;
+  framed[4] = length & 0xff;
   framed.set(payload, MESSAGE_PREFIX_BYTES);
   return framed;
 }
