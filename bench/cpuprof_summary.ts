@@ -73,6 +73,14 @@ const _AREAS: [string, string[]][] = [
   ["socket write (native)", ["writeBuffer (native)"]],
   ["fdatasync / fs ops", ["op_fs_", "op_node_fs_", "fs.ts:", "30_fs.js"]],
   ["timers", ["timers.mjs", "timers.ts", "02_timers.js"]],
+  ["metrics (prom-client)", [
+    "lib/histogram.js",
+    "lib/counter.js",
+    "lib/gauge.js",
+    "lib/registry.js",
+    "lib/util.js",
+    "metrics.ts",
+  ]],
   ["Buffer (node:buffer)", ["internal/buffer.mjs"]],
   ["node streams / net", ["streams/", "net.ts", "stream_base_commons", "_events.mjs"]],
   ["HTTP/2 + gRPC framing", ["h2/", "api/grpc_server.ts", "rpc/"]],
@@ -82,7 +90,9 @@ const _AREAS: [string, string[]][] = [
     "gen/",
     "src/reader.js",
     "src/writer",
-    "longbits",
+    "util/longbits",
+    "util/minimal",
+    "util/float",
     "mvccpb",
     "raftpb",
     "int64.ts",
@@ -93,7 +103,6 @@ const _AREAS: [string, string[]][] = [
   ["backend", ["backend/"]],
   ["MVCC (index, kvstore)", ["mvcc/", "b+tree", "bytes/"]],
   ["server (propose, wait, apply)", ["server/"]],
-  ["metrics", ["prom-client", "metrics.ts", "dist/index.js"]],
   ["other native", ["(native)"]],
 ];
 
