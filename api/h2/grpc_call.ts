@@ -244,10 +244,8 @@ class _GrpcCall {
   }
 
   #send(method: AnyMethodDescriptor, message: unknown): Promise<void> {
-    // A pre-encoded message comes with its prefix: no encoding, no copy.
-    const framed = message instanceof EncodedMessage
-      ? message.framed
-      : _frame(method.response.encode(message));
+    // Encoded straight behind room for the prefix; a pre-encoded message comes with it.
+    const framed = method.response.encodeFramed(message).framed;
     const length = framed.length - MESSAGE_PREFIX_BYTES;
     networkClientGrpcSentBytesTotal.inc(length);
     if (length > this.#limits.maxSendBytes) {
@@ -449,18 +447,6 @@ function _percentEncode(message: string): string {
       : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
-}
-
-/** A message with gRPC's length prefix in front. */
-function _frame(payload: Uint8Array): Uint8Array {
-  const framed = new Uint8Array(MESSAGE_PREFIX_BYTES + payload.length);
-  const length = payload.length;
-  framed[1] = length >>> 24;
-  framed[2] = (length >>> 16) & 0xff;
-  framed[3] = (length >>> 8) & 0xff;
-  framed[4] = length & 0xff;
-  framed.set(payload, MESSAGE_PREFIX_BYTES);
-  return framed;
 }
 
 function _join(left: Uint8Array, right: Uint8Array): Uint8Array {
