@@ -20,12 +20,14 @@
 
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
-import { concatBytes } from "../../bytes/mod.ts";
+import { concatBytes, Slab } from "../../bytes/mod.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 
 export const FRAME_HEADER_BYTES = 9;
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const _EMPTY = new Uint8Array(0);
+/** Copies of received DATA payloads (a request's bytes live until it is answered). */
+const _dataCopies = new Slab();
 
 // Frame types (§6).
 const TYPE_DATA = 0x0;
@@ -359,7 +361,7 @@ export class H2Connection {
         // DATA is copied: its payload may outlive this read buffer (messages are reassembled
         // and decoded later). Every other frame is consumed before this function returns.
         const payload = type === TYPE_DATA
-          ? input.slice(start, start + length)
+          ? _dataCopies.copy(input.subarray(start, start + length))
           : input.subarray(start, start + length);
         offset = start + length;
         this.#frame(type, flags, streamId, payload);
