@@ -122,6 +122,8 @@ export class DeadlineQueue {
       if (group.size === 0) this.#groups.delete(timeoutMs);
     }
     if (nextDueMs !== Infinity) this.#arm(nextDueMs);
+    // Groups are visited in creation order; entries due together expire earliest first.
+    if (due.length > 1) due.sort((left, right) => left.dueMs - right.dueMs);
     for (const entry of due) entry.expire();
   }
 }
