@@ -84,8 +84,7 @@ export function acceptGrpcStream(
   limits: CallLimits,
   peer: PeerInfo,
 ): StreamEvents {
-  const request = new Map<string, string>();
-  for (const [name, value] of headers) if (!request.has(name)) request.set(name, value);
+  const request = new _RequestHeaders(headers);
   const path = request.get(":path") ?? "";
   const call = new _GrpcCall(stream, path, request, limits, peer);
   const contentType = request.get("content-type") ?? "";
@@ -114,7 +113,7 @@ class _GrpcCall {
   readonly events: StreamEvents;
   readonly #stream: H2Stream;
   readonly #path: string;
-  readonly #headers: Map<string, string>;
+  readonly #headers: _RequestHeaders;
   readonly #limits: CallLimits;
   readonly #peer: PeerInfo;
   /** Made when a handler first asks for the signal (most unary calls never do). */
@@ -134,7 +133,7 @@ class _GrpcCall {
   constructor(
     stream: H2Stream,
     path: string,
-    headers: Map<string, string>,
+    headers: _RequestHeaders,
     limits: CallLimits,
     peer: PeerInfo,
   ) {
@@ -358,16 +357,35 @@ class _GrpcCall {
   }
 }
 
+/**
+ * A request's headers, looked up by name; the first of repeated names wins. A linear search
+ * over the decoded list: a gRPC request has about eight headers and a call looks up three or
+ * four, which costs less than building a Map per call.
+ */
+class _RequestHeaders {
+  readonly #list: [string, string][];
+
+  constructor(list: [string, string][]) {
+    this.#list = list;
+  }
+
+  /** The value of `name` (lowercase, as HTTP/2 sends names), or undefined. */
+  get(name: string): string | undefined {
+    for (const [key, value] of this.#list) if (key === name) return value;
+    return undefined;
+  }
+}
+
 /** The CallContext of a call on the native transport. */
 class _H2CallContext implements CallContext {
   readonly method: string;
-  readonly #headers: Map<string, string>;
+  readonly #headers: _RequestHeaders;
   readonly #peer: PeerInfo;
   readonly #signal: () => AbortSignal;
 
   constructor(
     method: string,
-    headers: Map<string, string>,
+    headers: _RequestHeaders,
     peer: PeerInfo,
     signal: () => AbortSignal,
   ) {
@@ -428,13 +446,18 @@ const _TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   n: 0.000001,
 };
 
-/** `grpc-timeout` (e.g. `100m`, `5S`) in milliseconds. */
+/** `grpc-timeout` (e.g. `100m`, `5S`): 1-8 ASCII digits and a unit, in milliseconds. */
 function _parseTimeoutMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (match === null) return undefined;
-  const amount = Number(match[1]);
-  return Math.max(0, Math.ceil(amount * (_TIMEOUT_UNIT_MS[match[2] ?? "m"] ?? 1)));
+  if (value === undefined || value.length < 2 || value.length > 9) return undefined;
+  const unitMs = _TIMEOUT_UNIT_MS[value[value.length - 1]!];
+  if (unitMs === undefined) return undefined;
+  let amount = 0;
+  for (let i = 0; i < value.length - 1; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    amount = amount * 10 + digit;
+  }
+  return Math.max(0, Math.ceil(amount * unitMs));
 }
 
 /** Percent-encodes a status message as gRPC requires (printable ASCII except `%`). */
