@@ -371,7 +371,11 @@ class _RequestHeaders {
 
   /** The value of `name` (lowercase, as HTTP/2 sends names), or undefined. */
   get(name: string): string | undefined {
-    for (const [key, value] of this.#list) if (key === name) return value;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const header = list[i]!;
+      if (header[0] === name) return header[1];
+    }
     return undefined;
   }
 }
