@@ -26,8 +26,12 @@ import { HpackDecoder, HpackError } from "./hpack.ts";
 export const FRAME_HEADER_BYTES = 9;
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const _EMPTY = new Uint8Array(0);
-/** Copies of received DATA payloads (a request's bytes live until it is answered). */
-const _dataCopies = new Slab();
+/**
+ * Copies of received DATA payloads. Small slabs: a decoded request's bytes fields are views
+ * into its payload, and a call that waits long (a Lock, a Campaign) keeps its slab alive, so a
+ * slab pins at most 8 KiB; payloads of 1 KiB and more get arrays of their own.
+ */
+const _dataCopies = new Slab(8 * 1024);
 
 // Frame types (§6).
 const TYPE_DATA = 0x0;
