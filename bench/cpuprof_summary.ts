@@ -4,11 +4,13 @@
  * and of the garbage collector, and by inclusive time per function (the samples whose stack holds
  * it, each counted once however deep the recursion).
  *
- *   deno run -A bench/cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] FILE.cpuprofile...
+ *   deno run -A bench/cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] [--areas] FILE.cpuprofile...
  *
  * `--per COUNT` adds a column of milliseconds per operation (e.g. the puts of the row).
  * `--under REGEX` adds where the time of the outermost frame whose "function file:line" matches
  * went: inclusive time per direct callee ("(self)" for its own), to follow one path down.
+ * `--areas` adds a table of self time grouped into the areas of a request (HTTP/2 and gRPC,
+ * protobuf, raft, WAL, backend, MVCC, ...) by the rules of `_AREAS`, first match wins.
  *
  * @module
  */
@@ -85,6 +87,57 @@ export function summarise(profile: _Profile, under?: RegExp): {
   return { total, byFunction, byFile, inclusive, under: callees };
 }
 
+/** Area rules: a self-time function key (`name file:line`) that contains the text. */
+const _AREAS: [string, string[]][] = [
+  ["idle", ["(idle)"]],
+  ["garbage collector", ["(garbage collector)"]],
+  ["socket write (native)", ["writeBuffer (native)"]],
+  ["fdatasync / fs ops", ["op_fs_", "op_node_fs_", "fs.ts:", "30_fs.js"]],
+  ["timers", ["timers.mjs", "timers.ts", "02_timers.js"]],
+  ["metrics (prom-client)", [
+    "lib/histogram.js",
+    "lib/counter.js",
+    "lib/gauge.js",
+    "lib/registry.js",
+    "lib/util.js",
+    "metrics.ts",
+  ]],
+  ["Buffer (node:buffer)", ["internal/buffer.mjs"]],
+  ["node streams / net", ["streams/", "net.ts", "stream_base_commons", "_events.mjs"]],
+  ["HTTP/2 + gRPC framing", ["h2/", "api/grpc_server.ts", "rpc/"]],
+  ["gRPC services", ["services/"]],
+  ["protobuf", [
+    "pb/",
+    "gen/",
+    "src/reader.js",
+    "src/writer",
+    "util/longbits",
+    "util/minimal",
+    "util/float",
+    "mvccpb",
+    "raftpb",
+    "int64.ts",
+    "walpb",
+  ]],
+  ["raft", ["raft/"]],
+  ["WAL encode + CRC", ["wal/", "checksum/"]],
+  ["backend", ["backend/"]],
+  ["MVCC (index, kvstore)", ["mvcc/", "b+tree", "bytes/"]],
+  ["server (propose, wait, apply)", ["server/"]],
+  ["other native", ["(native)"]],
+];
+
+/** Self time (µs) per area of `_AREAS`; functions no rule matches are "other". */
+export function byArea(byFunction: Map<string, number>): Map<string, number> {
+  const areas = new Map<string, number>();
+  for (const [fn, us] of byFunction) {
+    const area = _AREAS.find(([, texts]) => texts.some((text) => fn.includes(text)))?.[0] ??
+      "other";
+    areas.set(area, (areas.get(area) ?? 0) + us);
+  }
+  return areas;
+}
+
 function _key(node: _Node): string {
   const frame = node.callFrame;
   return `${frame.functionName || "(anonymous)"} ${_short(frame.url)}:${frame.lineNumber + 1}`;
@@ -116,16 +169,18 @@ if (import.meta.main) {
   let top = 25;
   let per = 0;
   let under: RegExp | undefined;
+  let withAreas = false;
   const files: string[] = [];
   for (let i = 0; i < Deno.args.length; i++) {
     if (Deno.args[i] === "--top") top = Number(Deno.args[++i]);
     else if (Deno.args[i] === "--per") per = Number(Deno.args[++i]);
     else if (Deno.args[i] === "--under") under = new RegExp(Deno.args[++i]!);
+    else if (Deno.args[i] === "--areas") withAreas = true;
     else files.push(Deno.args[i]!);
   }
   if (files.length === 0 || !(top > 0) || !(per >= 0)) {
     console.error(
-      "usage: cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] FILE.cpuprofile...",
+      "usage: cpuprof_summary.ts [--top N] [--per COUNT] [--under REGEX] [--areas] FILE...",
     );
     Deno.exit(2);
   }
@@ -142,6 +197,7 @@ if (import.meta.main) {
     const options = { total, top, per };
     _print("self time by file", byFile, options);
     _print("self time by function", byFunction, options);
+    if (withAreas) _print("self time by area", byArea(byFunction), options);
     const work = new Map([...inclusive].filter(([key]) => !_NOT_WORK.test(key)));
     _print("inclusive time by function", work, options);
     if (under !== undefined) _print(`callees of /${under.source}/`, callees, options);

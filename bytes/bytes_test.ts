@@ -1,9 +1,10 @@
 // Goal: the shared byte helpers order, compare, join and grow exactly as their callers (the
 // B+tree, the key index, the WAL and protobuf encoders) rely on. Method: small tables plus a
-// seeded comparison against a latin1-string ordering, which sorts in byte order.
-import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
+// seeded comparison against a latin1-string ordering, which sorts in byte order; the slab's
+// views are checked for disjointness across slab boundaries.
+import assert, { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import { mulberry32 } from "../testing/mod.ts";
-import { compareBytes, concatBytes, equalBytes, GrowableBuffer } from "./mod.ts";
+import { compareBytes, concatBytes, equalBytes, GrowableBuffer, Slab } from "./mod.ts";
 
 const b = (...values: number[]) => Uint8Array.from(values);
 
@@ -62,4 +63,19 @@ Deno.test("GrowableBuffer keeps written bytes across growth and reuses its alloc
   buffer.ensure(100);
   strictEqual(buffer.bytes, backing);
   throws(() => new GrowableBuffer(0), RangeError);
+});
+
+Deno.test("Slab.alloc() carves disjoint zeroed views and gives large requests their own array", () => {
+  const slab = new Slab(1024);
+  const views = Array.from({ length: 40 }, (_, i) => slab.copy(new Uint8Array(50).fill(i + 1)));
+  // 40 * 50 bytes span two slabs of 1024: every view still holds its own bytes.
+  views.forEach((view, i) => assert.deepEqual([...new Set(view)], [i + 1]));
+  assert.notEqual(views[0]!.buffer, views[39]!.buffer);
+  assert.equal(views[0]!.buffer, views[1]!.buffer);
+  const fresh = slab.alloc(100);
+  assert.deepEqual([...new Set(fresh)], [0]);
+  const large = slab.alloc(128);
+  assert.equal(large.byteLength, large.buffer.byteLength);
+  assert.throws(() => slab.alloc(-1), RangeError);
+  assert.throws(() => new Slab(10), RangeError);
 });

@@ -19,7 +19,13 @@ import {
   type ServerError,
 } from "./errors.ts";
 import type Long from "long";
-import { bigintToLong, bigintToULong, encodeV2Request, longToBigint } from "../etcdserverpb/mod.ts";
+import {
+  bigintToLong,
+  bigintToULong,
+  encodeMessage,
+  encodeV2Request,
+  longToBigint,
+} from "../etcdserverpb/mod.ts";
 import { type BoltBackend, openBackend } from "../backend/mod.ts";
 import {
   DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS,
@@ -619,7 +625,7 @@ export class EtcdServer implements ApplyTarget {
       req.header.username = auth.username;
       req.header.authRevision = bigintToULong(BigInt(auth.revision));
     }
-    const data = etcdserverpb.InternalRaftRequest.encode(req).finish();
+    const data = encodeMessage(etcdserverpb.InternalRaftRequest, req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
     const result = await this.#proposeAndWait<ApplyResult>(id, data);
     if (result.error !== undefined) throw result.error;

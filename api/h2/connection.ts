@@ -20,11 +20,18 @@
 
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
-import { concatBytes } from "../../bytes/mod.ts";
+import { concatBytes, Slab } from "../../bytes/mod.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 
 export const FRAME_HEADER_BYTES = 9;
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const _EMPTY = new Uint8Array(0);
+/**
+ * Copies of received DATA payloads. Small slabs: a decoded request's bytes fields are views
+ * into its payload, and a call that waits long (a Lock, a Campaign) keeps its slab alive, so a
+ * slab pins at most 8 KiB; payloads of 1 KiB and more get arrays of their own.
+ */
+const _dataCopies = new Slab(8 * 1024);
 
 // Frame types (§6).
 const TYPE_DATA = 0x0;
@@ -199,6 +206,7 @@ export class H2Stream {
 
   /** Wakes every sender still waiting (the stream is gone). */
   releaseWaiters(): void {
+    if (this.pending.length === 0) return;
     for (const item of this.pending.splice(0)) item.resolve?.();
   }
 
@@ -217,7 +225,8 @@ export class H2Connection {
   readonly #limits: ConnectionLimits;
   readonly #decoder = new HpackDecoder();
   readonly #streams = new Map<number, H2Stream>();
-  #input: Buffer;
+  /** Received bytes not yet parsed into frames. */
+  #input: Uint8Array;
   #prefaceSeen = false;
   #lastStreamId = 0;
   #goingAway = false;
@@ -245,7 +254,7 @@ export class H2Connection {
     this.#socket = socket;
     this.#accept = accept;
     this.#limits = limits;
-    this.#input = initial;
+    this.#input = new Uint8Array(initial.buffer, initial.byteOffset, initial.length);
     this.#writeSettings();
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
     socket.on("drain", () => {
@@ -328,31 +337,40 @@ export class H2Connection {
   #receive(chunk: Buffer): void {
     if (this.#closed) return;
     if (chunk.length > 0) this.#lastReadMs = Date.now();
-    this.#input = this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
+    // Plain Uint8Array views from here on: a Buffer's subarray() makes a Buffer, which costs
+    // several times as much, twice per frame.
+    this.#input = this.#input.length === 0
+      ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)
+      : concatBytes([this.#input, chunk]);
     try {
       if (!this.#prefaceSeen) {
         if (this.#input.length < PREFACE.length) return;
-        if (!this.#input.subarray(0, PREFACE.length).equals(PREFACE)) {
+        if (!_startsWith(this.#input, PREFACE)) {
           throw new _ConnectionError(PROTOCOL_ERROR, "bad preface");
         }
         this.#prefaceSeen = true;
         this.#input = this.#input.subarray(PREFACE.length);
       }
+      const input = this.#input;
       let offset = 0;
-      while (this.#input.length - offset >= FRAME_HEADER_BYTES) {
-        const length = this.#input.readUIntBE(offset, 3);
+      while (input.length - offset >= FRAME_HEADER_BYTES) {
+        const length = (input[offset]! << 16) | (input[offset + 1]! << 8) | input[offset + 2]!;
         if (length > FRAME_BYTES_MAX) throw new _ConnectionError(FRAME_SIZE_ERROR, "frame size");
-        if (this.#input.length - offset < FRAME_HEADER_BYTES + length) break;
-        const type = this.#input[offset + 3] ?? 0;
-        const flags = this.#input[offset + 4] ?? 0;
-        const streamId = this.#input.readUInt32BE(offset + 5) & 0x7fffffff;
+        if (input.length - offset < FRAME_HEADER_BYTES + length) break;
+        const type = input[offset + 3]!;
+        const flags = input[offset + 4]!;
+        const streamId = ((input[offset + 5]! & 0x7f) << 24 | input[offset + 6]! << 16 |
+          input[offset + 7]! << 8 | input[offset + 8]!) >>> 0;
         const start = offset + FRAME_HEADER_BYTES;
-        // Copy: the payload may outlive this read buffer (messages are reassembled).
-        const payload = new Uint8Array(this.#input.subarray(start, start + length));
+        // DATA is copied: its payload may outlive this read buffer (messages are reassembled
+        // and decoded later). Every other frame is consumed before this function returns.
+        const payload = type === TYPE_DATA
+          ? _dataCopies.copy(input.subarray(start, start + length))
+          : input.subarray(start, start + length);
         offset = start + length;
         this.#frame(type, flags, streamId, payload);
       }
-      this.#input = this.#input.subarray(offset);
+      this.#input = offset === input.length ? _EMPTY : input.subarray(offset);
       this.#replenishConnectionWindow();
     } catch (error) {
       const code = error instanceof _ConnectionError
@@ -433,7 +451,7 @@ export class H2Connection {
     if (flags & FLAG_PRIORITY) fragment = fragment.subarray(5);
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     if (flags & FLAG_END_HEADERS) this.#headerBlock(streamId, endStream, fragment);
-    else this.#continuation = { streamId, endStream, fragments: [fragment] };
+    else this.#continuation = { streamId, endStream, fragments: [fragment.slice()] };
   }
 
   #onContinuation(flags: number, streamId: number, payload: Uint8Array): void {
@@ -441,7 +459,7 @@ export class H2Connection {
     if (continuation === undefined || continuation.streamId !== streamId) {
       throw new _ConnectionError(PROTOCOL_ERROR, "unexpected CONTINUATION");
     }
-    continuation.fragments.push(payload);
+    continuation.fragments.push(payload.slice());
     const total = continuation.fragments.reduce((sum, part) => sum + part.length, 0);
     if (total > HEADER_BLOCK_BYTES_MAX) throw new _ConnectionError(PROTOCOL_ERROR, "headers");
     if ((flags & FLAG_END_HEADERS) === 0) return;
@@ -663,8 +681,10 @@ export class H2Connection {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#outBytes === 0 || this.#closed) return;
-    // One socket write per flush; the copy lets the output buffer be reused at once.
-    this.#socket.write(Buffer.from(this.#out.subarray(0, this.#outBytes)));
+    // One socket write per flush; the copy lets the output buffer be reused at once. A plain
+    // slice: Buffer.from() would copy through the small-buffer pool and make a new pool
+    // every 8 KiB.
+    this.#socket.write(this.#out.slice(0, this.#outBytes));
     this.#outBytes = 0;
     // A buffer grown by a large response does not stay large.
     if (this.#out.length > OUT_BUFFER_BYTES * 16) this.#out = new Uint8Array(OUT_BUFFER_BYTES);
@@ -698,6 +718,11 @@ function _unpad(flags: number, payload: Uint8Array): Uint8Array {
   const padBytes = payload[0] ?? 0;
   if (padBytes >= payload.length) throw new _ConnectionError(PROTOCOL_ERROR, "padding");
   return payload.subarray(1, payload.length - padBytes);
+}
+
+function _startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
 }
 
 function _u32(value: number): Uint8Array {

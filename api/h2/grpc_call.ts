@@ -27,6 +27,7 @@ import type {
 import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
 import { encodeLiteral } from "./hpack.ts";
+import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import {
   networkClientGrpcReceivedBytesTotal,
   networkClientGrpcSentBytesTotal,
@@ -37,6 +38,16 @@ const MESSAGE_PREFIX_BYTES = EncodedMessage.PREFIX_BYTES;
 const INPUT_QUEUE_MAX = 1024;
 /** Bytes of unread requests a call may hold before it is cancelled. */
 const INPUT_QUEUE_BYTES_MAX = 16 << 20;
+
+/** The trailers of a call that ended with OK after its response headers: the same bytes. */
+const _OK_TRAILERS = (() => {
+  const out: number[] = [];
+  encodeLiteral(out, "grpc-status", String(Status.OK));
+  return Uint8Array.from(out);
+})();
+
+/** Every call's `grpc-timeout`, on one timer (most calls finish long before it). */
+const _deadlines = new DeadlineQueue();
 
 /** A method and its handler, found by path. */
 export interface RegisteredMethod {
@@ -73,8 +84,7 @@ export function acceptGrpcStream(
   limits: CallLimits,
   peer: PeerInfo,
 ): StreamEvents {
-  const request = new Map<string, string>();
-  for (const [name, value] of headers) if (!request.has(name)) request.set(name, value);
+  const request = new _RequestHeaders(headers);
   const path = request.get(":path") ?? "";
   const call = new _GrpcCall(stream, path, request, limits, peer);
   const contentType = request.get("content-type") ?? "";
@@ -103,7 +113,7 @@ class _GrpcCall {
   readonly events: StreamEvents;
   readonly #stream: H2Stream;
   readonly #path: string;
-  readonly #headers: Map<string, string>;
+  readonly #headers: _RequestHeaders;
   readonly #limits: CallLimits;
   readonly #peer: PeerInfo;
   /** Made when a handler first asks for the signal (most unary calls never do). */
@@ -118,12 +128,12 @@ class _GrpcCall {
   #wake: (() => void) | undefined;
   #headersSent = false;
   #finished = false;
-  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadline: Deadline | undefined;
 
   constructor(
     stream: H2Stream,
     path: string,
-    headers: Map<string, string>,
+    headers: _RequestHeaders,
     limits: CallLimits,
     peer: PeerInfo,
   ) {
@@ -145,12 +155,12 @@ class _GrpcCall {
   start(registered: RegisteredMethod): void {
     const timeoutMs = _parseTimeoutMs(this.#headers.get("grpc-timeout"));
     if (timeoutMs !== undefined) {
-      this.#deadline = setTimeout(() => {
+      this.#deadline = _deadlines.add(timeoutMs, () => {
         const error = new EtcdError(Status.DEADLINE_EXCEEDED, "context deadline exceeded");
         this.finish(error);
         this.#stream.sendReset(CANCEL);
         this.#cancel(error);
-      }, timeoutMs);
+      });
     }
     const { method, handler } = registered;
     const context = this.#context();
@@ -233,10 +243,8 @@ class _GrpcCall {
   }
 
   #send(method: AnyMethodDescriptor, message: unknown): Promise<void> {
-    // A pre-encoded message comes with its prefix: no encoding, no copy.
-    const framed = message instanceof EncodedMessage
-      ? message.framed
-      : _frame(method.response.encode(message));
+    // Encoded straight behind room for the prefix; a pre-encoded message comes with it.
+    const framed = method.response.encodeFramed(message).framed;
     const length = framed.length - MESSAGE_PREFIX_BYTES;
     networkClientGrpcSentBytesTotal.inc(length);
     if (length > this.#limits.maxSendBytes) {
@@ -260,7 +268,12 @@ class _GrpcCall {
   finish(error: EtcdError | undefined): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
+    if (error === undefined && this.#headersSent) {
+      this.#stream.sendHeaders(_OK_TRAILERS, true);
+      this.#notify();
+      return;
+    }
     const code: StatusCode = error?.code ?? Status.OK;
     const out: number[] = [];
     if (!this.#headersSent) {
@@ -278,9 +291,9 @@ class _GrpcCall {
     if (this.#finished) return;
     this.#buffer = this.#buffer.length === 0 ? bytes : _join(this.#buffer, bytes);
     while (this.#buffer.length >= MESSAGE_PREFIX_BYTES) {
-      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
-      const compressed = view.getUint8(0);
-      const length = view.getUint32(1);
+      const buffer = this.#buffer;
+      const compressed = buffer[0]!;
+      const length = (buffer[1]! << 24 | buffer[2]! << 16 | buffer[3]! << 8 | buffer[4]!) >>> 0;
       if (compressed !== 0) {
         return this.#fail(Status.UNIMPLEMENTED, "grpc: compressed messages are not supported");
       }
@@ -335,7 +348,7 @@ class _GrpcCall {
     this.#cancelReason ??= reason;
     if (this.#abort !== undefined && !this.#abort.signal.aborted) this.#abort.abort(reason);
     this.#finished = true;
-    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     this.#notify();
   }
 
@@ -344,16 +357,39 @@ class _GrpcCall {
   }
 }
 
+/**
+ * A request's headers, looked up by name; the first of repeated names wins. A linear search
+ * over the decoded list: a gRPC request has about eight headers and a call looks up three or
+ * four, which costs less than building a Map per call.
+ */
+class _RequestHeaders {
+  readonly #list: [string, string][];
+
+  constructor(list: [string, string][]) {
+    this.#list = list;
+  }
+
+  /** The value of `name` (lowercase, as HTTP/2 sends names), or undefined. */
+  get(name: string): string | undefined {
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const header = list[i]!;
+      if (header[0] === name) return header[1];
+    }
+    return undefined;
+  }
+}
+
 /** The CallContext of a call on the native transport. */
 class _H2CallContext implements CallContext {
   readonly method: string;
-  readonly #headers: Map<string, string>;
+  readonly #headers: _RequestHeaders;
   readonly #peer: PeerInfo;
   readonly #signal: () => AbortSignal;
 
   constructor(
     method: string,
-    headers: Map<string, string>,
+    headers: _RequestHeaders,
     peer: PeerInfo,
     signal: () => AbortSignal,
   ) {
@@ -404,21 +440,28 @@ function _cancelled(): EtcdError {
   return new EtcdError(Status.CANCELLED, "context canceled");
 }
 
-/** `grpc-timeout` (e.g. `100m`, `5S`) in milliseconds. */
+/** Milliseconds per `grpc-timeout` unit. */
+const _TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000001,
+};
+
+/** `grpc-timeout` (e.g. `100m`, `5S`): 1-8 ASCII digits and a unit, in milliseconds. */
 function _parseTimeoutMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (match === null) return undefined;
-  const amount = Number(match[1]);
-  const unitMs: Record<string, number> = {
-    H: 3_600_000,
-    M: 60_000,
-    S: 1000,
-    m: 1,
-    u: 0.001,
-    n: 0.000001,
-  };
-  return Math.max(0, Math.ceil(amount * (unitMs[match[2] ?? "m"] ?? 1)));
+  if (value === undefined || value.length < 2 || value.length > 9) return undefined;
+  const unitMs = _TIMEOUT_UNIT_MS[value[value.length - 1]!];
+  if (unitMs === undefined) return undefined;
+  let amount = 0;
+  for (let i = 0; i < value.length - 1; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    amount = amount * 10 + digit;
+  }
+  return Math.max(0, Math.ceil(amount * unitMs));
 }
 
 /** Percent-encodes a status message as gRPC requires (printable ASCII except `%`). */
@@ -431,14 +474,6 @@ function _percentEncode(message: string): string {
       : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
-}
-
-/** A message with gRPC's length prefix in front. */
-function _frame(payload: Uint8Array): Uint8Array {
-  const framed = new Uint8Array(MESSAGE_PREFIX_BYTES + payload.length);
-  new DataView(framed.buffer).setUint32(1, payload.length);
-  framed.set(payload, MESSAGE_PREFIX_BYTES);
-  return framed;
 }
 
 function _join(left: Uint8Array, right: Uint8Array): Uint8Array {
