@@ -12,7 +12,9 @@
  * Why only when idle: one `malloc_trim(0)` walks every arena, holding each one's lock, and took
  * up to 98 ms under put load on this 2-core machine. So a check runs every
  * {@link IDLE_CHECK_MS}; the process counts as idle when it used less than
- * {@link IDLE_CPU_FRACTION} of one core since the last check (all threads, `getrusage`), and it
+ * {@link IDLE_CPU_FRACTION} of one core since the last check (all threads, `getrusage`) and its
+ * JavaScript thread waited for a core less than that share of the time (`/proc/thread-self/
+ * schedstat`: on a machine short of cores, a starved member under load uses little CPU too), and it
  * trims once per idle period, again only when the V8 heap has changed by a MiB since.
  * Under steady load nothing is called. The call runs off the JavaScript thread (a nonblocking
  * FFI symbol).
@@ -54,6 +56,8 @@ export type IdleAction = "none" | "trim" | "collect";
 export interface IdleSample {
   /** CPU time used by the process since the previous check, in microseconds. */
   cpuMicros: number;
+  /** Time the JavaScript thread waited, runnable, for a core since the previous check (µs). */
+  runDelayMicros: number;
   /** Wall time since the previous check, in milliseconds. */
   elapsedMs: number;
   /** V8 heap total plus external memory now, in bytes. */
@@ -80,7 +84,8 @@ export class IdleTrimPolicy {
 
   /** What to do now. */
   check(sample: IdleSample): IdleAction {
-    const idle = sample.cpuMicros < sample.elapsedMs * 1000 * IDLE_CPU_FRACTION;
+    const limitMicros = sample.elapsedMs * 1000 * IDLE_CPU_FRACTION;
+    const idle = sample.cpuMicros < limitMicros && sample.runDelayMicros < limitMicros;
     if (!idle) {
       this.#trimmedSinceBusy = false;
       return "none";
@@ -138,6 +143,7 @@ export function startIdleMallocTrim(checkMs = IDLE_CHECK_MS): IdleTrimmer | unde
   }
   const policy = new IdleTrimPolicy(Deno.memoryUsage().heapTotal);
   let last = process.cpuUsage();
+  let lastRunDelay = _runDelayMicros();
   let lastAt = performance.now();
   let trims = 0;
   let collections = 0;
@@ -146,15 +152,18 @@ export function startIdleMallocTrim(checkMs = IDLE_CHECK_MS): IdleTrimmer | unde
   const timer = setInterval(() => {
     if (inFlight !== undefined) return;
     const now = process.cpuUsage();
+    const runDelay = _runDelayMicros();
     const at = performance.now();
     const memory = Deno.memoryUsage();
     const action = policy.check({
       cpuMicros: now.user + now.system - last.user - last.system,
+      runDelayMicros: runDelay - lastRunDelay,
       elapsedMs: at - lastAt,
       heapBytes: memory.heapTotal + memory.external,
       heapTotalBytes: memory.heapTotal,
     });
     last = now;
+    lastRunDelay = runDelay;
     lastAt = at;
     if (action === "none") return;
     inFlight = (async () => {
@@ -168,6 +177,7 @@ export function startIdleMallocTrim(checkMs = IDLE_CHECK_MS): IdleTrimmer | unde
       } finally {
         // The work's own CPU time must not count as activity at the next check.
         last = process.cpuUsage();
+        lastRunDelay = _runDelayMicros();
         lastAt = performance.now();
         inFlight = undefined;
       }
@@ -209,5 +219,19 @@ async function _collectGarbage(): Promise<boolean> {
     return false;
   } finally {
     session.disconnect();
+  }
+}
+
+/**
+ * The calling thread's time spent runnable but waiting for a core, in µs (the second field of
+ * `/proc/thread-self/schedstat`, in ns); 0 where the kernel does not provide it.
+ */
+function _runDelayMicros(): number {
+  try {
+    const fields = Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ");
+    const nanos = Number(fields[1]);
+    return Number.isFinite(nanos) ? nanos / 1000 : 0;
+  } catch {
+    return 0;
   }
 }

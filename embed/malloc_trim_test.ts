@@ -14,12 +14,14 @@ Deno.test("idle trim policy: trims once per idle period, again when the heap cha
   const policy = new IdleTrimPolicy(0);
   const busy = {
     cpuMicros: cpu(10_000, 0.5),
+    runDelayMicros: 0,
     elapsedMs: 10_000,
     heapBytes: 300 * MIB,
     heapTotalBytes: 0,
   };
   const idle = (heapBytes: number) => ({
     cpuMicros: cpu(10_000, IDLE_CPU_FRACTION / 2),
+    runDelayMicros: 0,
     elapsedMs: 10_000,
     heapBytes,
     heapTotalBytes: 0,
@@ -40,6 +42,7 @@ Deno.test("idle trim policy: collects first when the heap grew, once per idle pe
   const policy = new IdleTrimPolicy(30 * MIB);
   const sample = (fraction: number, heapBytes: number, heapTotalBytes: number) => ({
     cpuMicros: cpu(10_000, fraction),
+    runDelayMicros: 0,
     elapsedMs: 10_000,
     heapBytes,
     heapTotalBytes,
@@ -74,8 +77,9 @@ Deno.test("idle trim policy: collects first when the heap grew, once per idle pe
 
 Deno.test("idle trim policy: the threshold is a share of one core over the elapsed time", () => {
   const policy = new IdleTrimPolicy(0);
-  const at = (cpuMicros: number, elapsedMs: number) => ({
+  const at = (cpuMicros: number, elapsedMs: number, runDelayMicros = 0) => ({
     cpuMicros,
+    runDelayMicros,
     elapsedMs,
     heapBytes: 0,
     heapTotalBytes: 0,
@@ -85,6 +89,11 @@ Deno.test("idle trim policy: the threshold is a share of one core over the elaps
   // A long interval (a stalled timer) with the same CPU time is idle.
   const policy2 = new IdleTrimPolicy(0);
   equal(policy2.check(at(cpu(1_000, IDLE_CPU_FRACTION * 2), 3_000)), "trim");
+  // Starved rather than idle: little CPU, but the thread waited for a core most of the time.
+  const policy3 = new IdleTrimPolicy(0);
+  equal(policy3.check(at(cpu(10_000, 0.05), 10_000, cpu(10_000, 0.9))), "none");
+  equal(policy3.check(at(cpu(10_000, 0.05), 10_000, cpu(10_000, IDLE_CPU_FRACTION))), "none");
+  equal(policy3.check(at(cpu(10_000, 0.05), 10_000, cpu(10_000, 0.01))), "trim");
 });
 
 Deno.test({
