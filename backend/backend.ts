@@ -113,7 +113,11 @@ export interface BatchTx extends ReadTx {
   unsafeCreateBucket(name: Uint8Array): void;
   unsafeDeleteBucket(name: Uint8Array): void;
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
-  /** A put whose keys mostly grow: pages are split at 90% instead of 50%. */
+  /**
+   * A put whose keys mostly grow: pages are split at 90% instead of 50%. The batch takes `key`
+   * and `value` over without copying them (unlike `unsafePut`): the caller must not change them
+   * afterwards.
+   */
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void;
   commit(): void;
@@ -342,7 +346,7 @@ class _BatchTx extends _ReadTx implements BatchTx {
     });
     // etcd: keys that only grow leave old pages full, so split them at 90%.
     b.fillPercent = 0.9;
-    b.put(key, value);
+    b.putOwned(key, value);
     this.pending++;
   }
   unsafeDelete(bucket: Uint8Array, key: Uint8Array): void {

@@ -173,6 +173,20 @@ export class Bucket {
 
   /** Sets `key` to `value` (both are copied). */
   put(key: Uint8Array, value: Uint8Array): void {
+    this.#put(key.slice(), value.slice());
+  }
+
+  /**
+   * Sets `key` to `value` without copying them: the bucket keeps both arrays until the commit
+   * writes them, so the caller hands them over and must never change them afterwards. For
+   * buffers encoded just for this put (the mvcc store's revision keys and KeyValues), where a
+   * copy would only add garbage: one malloc'd value buffer and two objects per write.
+   */
+  putOwned(key: Uint8Array, value: Uint8Array): void {
+    this.#put(key, value);
+  }
+
+  #put(key: Uint8Array, value: Uint8Array): void {
     this.#checkWritable();
     if (key.length === 0) throw new BoltError(ERR_KEY_REQUIRED);
     if (key.length > MAX_KEY_SIZE) throw new BoltError(ERR_KEY_TOO_LARGE);
@@ -182,8 +196,7 @@ export class Bucket {
     if (k !== null && equalBytes(k, key) && (c.flags & BUCKET_LEAF_FLAG) !== 0) {
       throw new BoltError(ERR_INCOMPATIBLE_VALUE);
     }
-    const stored = key.slice();
-    c._node().put(stored, stored, value.slice(), 0, 0);
+    c._node().put(key, key, value, 0, 0);
   }
 
   /** Removes `key` if present. */

@@ -131,6 +131,8 @@ export class Node {
       compareBytes(this.inodes[index]!.key, oldKey) === 0;
     const inode: Inode = { flags, pgid, key: newKey, value };
     if (exact) this.inodes[index] = inode;
+    // Appending is the common case (revision keys only grow): push allocates no result array.
+    else if (index === this.inodes.length) this.inodes.push(inode);
     else this.inodes.splice(index, 0, inode);
   }
 

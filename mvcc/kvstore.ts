@@ -162,6 +162,9 @@ export class KvStore {
   #currentRev = 1;
   #compactMainRev = -1;
   #savedConsistentIndex = -1;
+  /** The consistent index's 8 bytes, big-endian, rewritten for each save. */
+  readonly #consistentIndexScratch = new Uint8Array(8);
+  readonly #consistentIndexView = new DataView(this.#consistentIndexScratch.buffer);
   /** Keys whose last generation is not deleted (etcd's keysGauge). */
   #liveKeys = 0;
   #writeOpen = false;
@@ -374,8 +377,12 @@ export class KvStore {
     const index = this.#consistentIndexGetter();
     assertRevisionNumber(index, "consistent index");
     if (index === this.#savedConsistentIndex) return;
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, BigInt(index), false);
+    // Written on every write transaction: one scratch buffer (unsafePut copies it), and the
+    // index as two 32-bit halves instead of a BigInt.
+    const bytes = this.#consistentIndexScratch;
+    const view = this.#consistentIndexView;
+    view.setUint32(0, Math.floor(index / 2 ** 32), false);
+    view.setUint32(4, index >>> 0, false);
     tx.unsafePut(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
     this.#savedConsistentIndex = index;
   }

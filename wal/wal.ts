@@ -90,20 +90,18 @@ const UNWRITTEN_BYTES_MAX = 4096;
  * §5.3: a log's terms only grow), as raft hands them over; a gap would read back as a hole.
  */
 function _assertContiguous(entries: readonly Entry[]): void {
-  let previous: Entry | undefined;
-  for (const entry of entries) {
-    assert(entry.index >= 1, () => `entry index ${entry.index} is below 1`);
-    if (previous !== undefined) {
-      assert(
-        entry.index === previous.index + 1,
-        () => `entry ${entry.index} does not follow entry ${previous!.index}`,
-      );
-      assert(
-        entry.term >= previous.term,
-        () => `entry ${entry.index} has term ${entry.term} below ${previous!.term}`,
-      );
+  // Runs on every save: the messages are built only on failure (no closure per entry).
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.index < 1) assert(false, `entry index ${entry.index} is below 1`);
+    if (i === 0) continue;
+    const previous = entries[i - 1]!;
+    if (entry.index !== previous.index + 1) {
+      assert(false, `entry ${entry.index} does not follow entry ${previous.index}`);
     }
-    previous = entry;
+    if (entry.term < previous.term) {
+      assert(false, `entry ${entry.index} has term ${entry.term} below ${previous.term}`);
+    }
   }
 }
 
