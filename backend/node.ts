@@ -74,9 +74,15 @@ export class Node {
 
   /** True when size() < v, stopping early. */
   sizeLessThan(v: number): boolean {
+    return this.#sizeFromLessThan(0, v);
+  }
+
+  /** True when the elements from `start` on would make a page smaller than `v` bytes. */
+  #sizeFromLessThan(start: number, v: number): boolean {
     let size = PAGE_HEADER_SIZE;
     const elsize = this.pageElementSize();
-    for (const inode of this.inodes) {
+    for (let i = start; i < this.inodes.length; i++) {
+      const inode = this.inodes[i]!;
       size += elsize + inode.key.length + inode.value.length;
       if (size >= v) return false;
     }
@@ -203,48 +209,65 @@ export class Node {
     assert(data <= buf.length, "write: node larger than its page buffer");
   }
 
-  /** Breaks this node into nodes that each fit a page at the bucket's fill percent. */
+  /**
+   * Breaks this node into nodes that each fit a page at the bucket's fill percent, cutting
+   * where bbolt's split/splitTwo cut. bbolt re-slices the remaining elements after each cut,
+   * which is free in Go; a JavaScript slice copies, which made splitting a node of n elements
+   * O(n^2 / elements per page) (the 100,000 tombstones of one DeleteRange land in one leaf).
+   * So the cuts are found first and each element is copied once.
+   */
   split(pageSize: number): Node[] {
-    const nodes: Node[] = [];
-    let [first, rest] = this.#splitTwo(pageSize);
-    nodes.push(first);
-    while (rest !== null) {
-      [first, rest] = rest.#splitTwo(pageSize);
-      nodes.push(first);
-    }
-    return nodes;
-  }
-
-  #splitTwo(pageSize: number): [Node, Node | null] {
-    if (this.inodes.length <= MIN_KEYS_PER_PAGE * 2 || this.sizeLessThan(pageSize)) {
-      return [this, null];
-    }
-    let fill = this.bucket.fillPercent;
-    if (fill < 0.1) fill = 0.1;
-    if (fill > 1) fill = 1;
-    const threshold = Math.floor(pageSize * fill);
-    const index = this.#splitIndex(threshold);
+    const cuts = this.#splitPoints(pageSize);
+    if (cuts.length === 0) return [this];
     if (this.parent === null) {
       // A split root gets a new parent branch.
       this.parent = new Node(this.bucket, null);
       this.parent.children.push(this);
     }
-    const next = new Node(this.bucket, this.parent);
-    next.isLeaf = this.isLeaf;
-    this.parent.children.push(next);
-    next.inodes = this.inodes.slice(index);
-    this.inodes = this.inodes.slice(0, index);
-    this.bucket.tx.stats.split++;
-    return [this, next];
+    const all = this.inodes;
+    const nodes: Node[] = [this];
+    for (let i = 0; i < cuts.length; i++) {
+      const next = new Node(this.bucket, this.parent);
+      next.isLeaf = this.isLeaf;
+      this.parent.children.push(next);
+      next.inodes = all.slice(cuts[i]!, cuts[i + 1] ?? all.length);
+      nodes.push(next);
+      this.bucket.tx.stats.split++;
+    }
+    this.inodes = all.slice(0, cuts[0]!);
+    return nodes;
   }
 
-  #splitIndex(threshold: number): number {
+  /** The indexes bbolt's splitTwo would cut at, one after another, in increasing order. */
+  #splitPoints(pageSize: number): number[] {
+    let fill = this.bucket.fillPercent;
+    if (fill < 0.1) fill = 0.1;
+    if (fill > 1) fill = 1;
+    const threshold = Math.floor(pageSize * fill);
+    const cuts: number[] = [];
+    let start = 0;
+    while (
+      this.inodes.length - start > MIN_KEYS_PER_PAGE * 2 &&
+      !this.#sizeFromLessThan(start, pageSize)
+    ) {
+      const cut = start + this.#splitIndex(start, threshold);
+      assert(cut > start, "split: a cut must leave elements before it");
+      assert(this.inodes.length - cut >= MIN_KEYS_PER_PAGE, "split: a cut must leave a page");
+      cuts.push(cut);
+      start = cut;
+    }
+    return cuts;
+  }
+
+  /** bbolt's splitIndex over the elements from `start` on: the cut, relative to `start`. */
+  #splitIndex(start: number, threshold: number): number {
     let size = PAGE_HEADER_SIZE;
     let index = 0;
     const elsize = this.pageElementSize();
-    for (let i = 0; i < this.inodes.length - MIN_KEYS_PER_PAGE; i++) {
+    const count = this.inodes.length - start;
+    for (let i = 0; i < count - MIN_KEYS_PER_PAGE; i++) {
       index = i;
-      const inode = this.inodes[i]!;
+      const inode = this.inodes[start + i]!;
       const elementSize = elsize + inode.key.length + inode.value.length;
       if (i >= MIN_KEYS_PER_PAGE && size + elementSize > threshold) break;
       size += elementSize;

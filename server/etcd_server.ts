@@ -90,6 +90,8 @@ const _decoder = new TextDecoder();
 const _LEASE_CHECK_MS = 500;
 const _REQUEST_TIMEOUT_BASE_MS = 5000;
 const _READ_INDEX_RETRY_MS = 500;
+/** The least time between two attempts to publish the member's attributes. */
+const _PUBLISH_RETRY_PAUSE_MS = 100;
 /** etcd's rafthttp ConnReadTimeout: how long adjustTicks waits for peer streams. */
 const _PEER_CONN_READ_TIMEOUT_MS = 5000;
 /** How often adjustTicks looks at the peer streams. */
@@ -1081,25 +1083,34 @@ export class EtcdServer implements ApplyTarget {
     void this.#publish().finally(() => this.#publishing = false);
   }
 
+  /**
+   * etcd's publish: the member's attributes (name, client URLs) go through raft, attempt after
+   * attempt, until they are applied or the server stops. Until then the member lists no client
+   * URLs in `/members`, which is what a v2 proxy and `assertNotBootstrapped` read. Each attempt
+   * is bounded by the request timeout (waiting for a leader included); an attempt that failed
+   * at once (a proposal raft dropped) is followed by a pause, so that the loop never spins.
+   */
   async #publish(): Promise<void> {
-    const local = this.cluster.local();
-    const name = this.cfg.name;
-    const clientUrls = this.cfg.advertiseClientUrls.map((u) => u.href.replace(/\/$/, ""));
-    const attrs = attributesJson({
-      id: this.memberId,
-      peerUrls: local?.peerUrls ?? [],
-      isLearner: false,
-      name,
-      clientUrls,
-    });
-    try {
-      if (!this.#published) {
+    while (!this.#published && !this.#stopped) {
+      const startedMs = Date.now();
+      try {
         await this.proposeV2({
           Method: "PUT",
           Path: `/0/members/${this.memberId.toString(16)}/attributes`,
-          Val: attrs,
+          Val: this.#localAttributesJson(),
         });
+        break; // applied: onMembershipChange has marked the member published
+      } catch (error) {
+        if (this.#stopped) return;
+        this.log.warn("failed to publish local member", { error: (error as ServerError).message });
+        const elapsedMs = Date.now() - startedMs;
+        if (elapsedMs < _PUBLISH_RETRY_PAUSE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, _PUBLISH_RETRY_PAUSE_MS - elapsedMs));
+        }
       }
+    }
+    if (this.#stopped) return;
+    try {
       if (this.#isLeader && this.cluster.version === undefined) {
         await this.proposeV2({ Method: "PUT", Path: "/0/version", Val: ETCD_CLUSTER_VERSION });
       } else if (this.cluster.version !== undefined) {
@@ -1107,9 +1118,22 @@ export class EtcdServer implements ApplyTarget {
       }
     } catch (error) {
       if (!this.#stopped) {
-        this.log.warn("failed to publish local member", { error: (error as ServerError).message });
+        this.log.warn("failed to update cluster version", {
+          error: (error as ServerError).message,
+        });
       }
     }
+  }
+
+  /** The attributes {@link EtcdServer.#publish} proposes: name and advertised client URLs. */
+  #localAttributesJson(): string {
+    return attributesJson({
+      id: this.memberId,
+      peerUrls: this.cluster.local()?.peerUrls ?? [],
+      isLearner: false,
+      name: this.cfg.name,
+      clientUrls: this.cfg.advertiseClientUrls.map((u) => u.href.replace(/\/$/, "")),
+    });
   }
 
   #revokeExpiredLeases(): void {
