@@ -4,8 +4,9 @@
  * every key `k<i>` (i < argv[3]) argv[4] times over, checks each value, and prints one JSON line:
  * the RSS after opening (see below), the largest RSS seen while reading, and the cache's own
  * count.
- * RSS is sampled after a full GC (the process runs with `--expose-gc`), so it is the memory
- * kept, not garbage waiting for the collector.
+ * RSS is sampled after a full GC (the process runs with `--expose-gc`) and glibc's
+ * `malloc_trim(0)`, less the free part of V8's committed heap, so it is the memory kept, not
+ * garbage waiting for the collector or free space an allocator holds.
  */
 import { openBackend } from "../backend/mod.ts";
 import { KvStore } from "../mvcc/mod.ts";
@@ -23,10 +24,26 @@ const passes = Number(passesText);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
 
+// glibc keeps freed memory in its arenas, more of it when a loaded machine had more threads
+// touch more arenas; returning it before each sample (as an idle member does, embed/) makes the
+// sample the memory kept rather than the allocator's slack. Without glibc, samples are taken as is.
+const libc = (() => {
+  try {
+    return Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+  } catch {
+    return undefined;
+  }
+})();
+
 function rssBytes(): number {
   gc!();
+  libc?.symbols.malloc_trim(0);
   const status = Deno.readTextFileSync("/proc/self/status");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
+  // V8 keeps the heap pages it committed after a collection (its young generation grows with the
+  // allocation rate, which a loaded machine changes); their free part is not memory kept.
+  const { heapTotal, heapUsed } = Deno.memoryUsage();
+  return rss - (heapTotal - heapUsed);
 }
 
 // The baseline is taken after opening (with the small budget in both runs), a warm-up of an eighth
@@ -64,3 +81,4 @@ const cacheBytes = backend.db().pageCacheBytes;
 console.log(JSON.stringify({ openedRss, maxRss, cacheBytes }));
 store.close();
 backend.close();
+libc?.close();

@@ -1,14 +1,15 @@
 // Goal: the page cache's byte budget bounds the memory of reads, whatever the db size: reading
 // every key of a 64 MB db (a 100 MiB file) with a 2 MiB budget, twice over, keeps the RSS within the RSS after
 // opening and a warm-up of an eighth of the same reads (runtime, key index, and the heap reading
-// settles at) plus the budget plus a stated tolerance (24 MiB: V8 heap pages and allocator slack); and every value
-// read is right.
+// settles at) plus the budget plus a stated tolerance (12 MiB: live V8 heap and allocator pages
+// that cannot be returned); and every value read is right.
 // Method: the test writes the db (64,000 values of 1,000 bytes) through the mvcc store, then runs
 // `memory_budget_child.ts` twice, each opening with the 2 MiB budget and emptying the cache
 // before the baseline: once reading with the 2 MiB budget (the bound must hold), and once with the
 // budget raised to 1 GiB as the control (one pass of the same reads must then grow the RSS by more than twice
 // the bound, which shows that the measurement sees the cache). The child samples RSS after a
-// forced GC, so the tolerance is for memory kept, not garbage waiting for the collector.
+// forced GC and malloc_trim, less V8's free committed heap, so the tolerance is for memory kept,
+// not garbage waiting for the collector or an allocator's free space.
 import { ok } from "node:assert/strict";
 import { openBackend } from "../backend/mod.ts";
 import { KvStore } from "../mvcc/mod.ts";
@@ -18,8 +19,13 @@ const _KEYS = 64_000;
 const _PASSES = 2;
 const _BUDGET_BYTES = 2 * 1024 * 1024;
 const _CONTROL_BUDGET_BYTES = 1024 * 1024 * 1024;
-/** Allowed growth beyond the budget: V8 heap pages and malloc arenas that do not shrink. */
-const _TOLERANCE_BYTES = 24 * 1024 * 1024;
+/**
+ * Allowed growth beyond the budget: live V8 heap and malloc pages that cannot be returned. The
+ * child's samples already leave out V8's free committed heap and glibc's free arena space, which
+ * vary with the machine's load (they reached 29 MiB beside other tests); with them left out the
+ * growth measured 0-3 MiB, beside two CPU burners too.
+ */
+const _TOLERANCE_BYTES = 12 * 1024 * 1024;
 const _MIB = 1024 * 1024;
 
 interface _ChildResult {
