@@ -218,6 +218,7 @@ async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> 
   const extra = kind === "detcd" && HEAP_SNAPSHOT !== undefined ? ["--enable-pprof"] : [];
   const server = Server.start(kind, dataDir, extra);
   const samples: Sample[] = [];
+  let failed = true;
   try {
     await server.waitServing(performance.now());
     samples.push(await server.sample("idle, empty"));
@@ -235,10 +236,14 @@ async function _memoryRun(kind: ServerKind, loadgen: string): Promise<Sample[]> 
       samples.push(...await _samples(server, `${BIG_KEYS} keys with history`, 3 * KEYS + BIG_KEYS));
       if (kind === "detcd") await _heapSnapshot(3);
     }
+    failed = false;
   } finally {
     await server.stop();
     Deno.removeSync(dataDir, { recursive: true });
-    Deno.removeSync(`${dataDir}.log`);
+    // A failed step's evidence (slow fdatasync warnings, slow applies) is in the server's log:
+    // keep it then.
+    if (failed) _log(`${kind}: the server's log is kept in ${dataDir}.log`);
+    else Deno.removeSync(`${dataDir}.log`);
   }
   return samples;
 }

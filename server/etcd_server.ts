@@ -94,6 +94,11 @@ const _READ_INDEX_RETRY_MS = 500;
 const _PUBLISH_RETRY_PAUSE_MS = 100;
 /** etcd's rafthttp ConnReadTimeout: how long adjustTicks waits for peer streams. */
 const _PEER_CONN_READ_TIMEOUT_MS = 5000;
+/**
+ * A snapshot (backend commit, `.snap`, WAL record, purge) that takes longer than this is logged
+ * (a detcd warning): its files are written beside the raft loop, but the next snapshot waits.
+ */
+const _SLOW_SNAPSHOT_WARN_MS = 1000;
 /** How often adjustTicks looks at the peer streams. */
 const _TICK_ADVANCE_POLL_MS = 50;
 
@@ -229,7 +234,8 @@ export class EtcdServer implements ApplyTarget {
   #replayedTo = 0;
   #publishing = false;
   #stopped = false;
-  #snapshotting = false;
+  /** The snapshot whose files are being written beside the raft loop, if one is. */
+  #snapshotInFlight: Promise<void> | null = null;
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
   readonly #ready: Promise<void>;
@@ -573,6 +579,8 @@ export class EtcdServer implements ApplyTarget {
     this.#compactor.stop();
     this.#reads.stop();
     await this.raft.stop();
+    // The WAL and the backend close after the snapshot being written is complete.
+    await this.#snapshotInFlight;
     this.#wait.cancelAll(ErrStopped);
     for (const wake of this.#leaderWaiters) wake();
     this.#leaderWaiters = [];
@@ -1003,15 +1011,20 @@ export class EtcdServer implements ApplyTarget {
     }, 10 * this.cfg.heartbeatIntervalMs);
   }
 
-  async #afterApply(): Promise<void> {
-    if (this.#snapshotting) return;
-    if (this.#appliedIndex - this.#snapshotIndex <= this.cfg.snapshotCount) return;
-    this.#snapshotting = true;
-    try {
-      await this.#takeSnapshot();
-    } finally {
-      this.#snapshotting = false;
+  #afterApply(): Promise<void> {
+    if (this.#snapshotInFlight !== null) return Promise.resolve();
+    if (this.#appliedIndex - this.#snapshotIndex <= this.cfg.snapshotCount) {
+      return Promise.resolve();
     }
+    // As etcd's snapshot() (goAttach): the backend commit and the raft snapshot happen here, at
+    // the applied index; the files are written beside the raft loop, which goes on with its
+    // next round instead of waiting for three fsyncs (the WAL serializes its own writers).
+    this.#snapshotInFlight = this.#takeSnapshot()
+      .catch((error) => this.#onFatal(error))
+      .finally(() => {
+        this.#snapshotInFlight = null;
+      });
+    return Promise.resolve();
   }
 
   /**
@@ -1022,19 +1035,31 @@ export class EtcdServer implements ApplyTarget {
   async #takeSnapshot(): Promise<void> {
     const index = this.#appliedIndex;
     const storage = this.#boot.storage;
+    const began = performance.now();
     this.kv.commit(); // etcd's KV().Commit(): the consistent index covers the snapshot
+    const commitMs = performance.now() - began;
     const data = saveStore(this.v2store);
     const snapshot = storage.createSnapshot(index, this.#confState, data);
     // The file first, then the WAL record (etcd 3.4.23's storage.SaveSnap order).
     await this.#boot.snapshotter.saveSnap(snapshot);
     await this.#boot.wal.saveSnapshot({ index, term: snapshot.metadata.term });
-    this.#snapshotIndex = index;
+    // A snapshot from the leader may have been applied meanwhile.
+    if (index > this.#snapshotIndex) this.#snapshotIndex = index;
     const keep = this.cfg.snapshotCatchUpEntries;
     if (index > keep && index - keep >= storage.firstIndex()) storage.compact(index - keep);
     this.#boot.wal.releaseLockTo(index);
     this.log.info("saved snapshot", { "snapshot-index": index });
     purgeSnaps(this.cfg.snapDir, this.cfg.maxSnapshots > 0 ? this.cfg.maxSnapshots : 5);
     if (this.cfg.maxWals > 0) await purgeWals(this.cfg.walDir, this.cfg.maxWals);
+    // A snapshot is taken only once the one before it is complete: say so when it is long.
+    const tookMs = performance.now() - began;
+    if (tookMs > _SLOW_SNAPSHOT_WARN_MS) {
+      this.log.warn("snapshot took too long", {
+        "snapshot-index": index,
+        took: goDurationString(tookMs / 1000),
+        "backend-commit": goDurationString(commitMs / 1000),
+      });
+    }
   }
 
   /** The error that stopped the member, if one did. */

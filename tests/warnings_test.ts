@@ -18,6 +18,9 @@
  * - `request cluster ID mismatch`: a raft message posted with another cluster ID is refused
  *   with 412 and logged (etcd counts no metric for it).
  *
+ * - `snapshot took too long`: the same slow fdatasync and a snapshot after every entry (a
+ *   detcd warning).
+ *
  * Ports 33200-33299.
  */
 
@@ -238,6 +241,38 @@ Deno.test("warnings: a raft message of another cluster is refused and logged", a
           member.output(),
         ),
     );
+  } finally {
+    await member.stop();
+  }
+});
+
+// Goal: a snapshot that takes over a second is logged with the backend commit's share. Method:
+// every WAL fdatasync takes 1.1 s and a snapshot is due after every entry, so the snapshot's own
+// WAL record alone takes that long.
+Deno.test("warnings: a snapshot that takes over 1 s is logged", async () => {
+  const member = await startMember({
+    impl: "detcd",
+    clientPort: 33280,
+    peerPort: 33281,
+    extraArgs: ["--logger", "zap", "--snapshot-count", "1"],
+    env: { DETCD_TEST_FSYNC_DELAY_MS: "1100" },
+    readyTimeoutMs: 60000,
+  });
+  try {
+    await put(member, "k1", "v");
+    await put(member, "k2", "v");
+    await until(
+      "a slow snapshot logged",
+      () => member.output().includes('"msg":"snapshot took too long"'),
+    );
+    const line = member.output().split("\n").find((l) =>
+      l.includes('"msg":"snapshot took too long"')
+    )!;
+    const record = JSON.parse(line);
+    strictEqual(record.level, "warn");
+    ok(record["snapshot-index"] >= 1, line);
+    ok(/^[1-9][\d.]*s$/.test(record.took), record.took);
+    ok(typeof record["backend-commit"] === "string", line);
   } finally {
     await member.stop();
   }
