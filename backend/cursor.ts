@@ -25,6 +25,13 @@ function _count(ref: _ElemRef): number {
   return ref.node !== null ? ref.node.inodes.length : ref.page!.count;
 }
 
+/** Compares the key of element `index` of `ref` with `key` (as `compareBytes`). */
+function _compareAt(ref: _ElemRef, index: number, key: Uint8Array): number {
+  return ref.node !== null
+    ? compareBytes(ref.node.inodes[index]!.key, key)
+    : ref.page!.compareKey(index, key);
+}
+
 function _isLeaf(ref: _ElemRef): boolean {
   return ref.node !== null ? ref.node.isLeaf : ref.page!.isLeaf();
 }
@@ -181,25 +188,22 @@ export class Cursor {
       throw new BoltError(`invalid page type: ${ref.page.id}: ${ref.page.flags}`);
     }
     const count = _count(ref);
-    // Index of the first element >= key.
+    // Index of the first element >= key. The mvcc store's revision keys only grow, so most
+    // writes land after the last element: one comparison settles those instead of a binary
+    // search over a leaf that a large DeleteRange grows to 100,000 elements before it splits.
     let lo = 0;
     let hi = count;
+    if (count > 0 && _compareAt(ref, count - 1, key) < 0) lo = count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const order = ref.node !== null
-        ? compareBytes(ref.node.inodes[mid]!.key, key)
-        : ref.page!.compareKey(mid, key);
-      if (order < 0) lo = mid + 1;
+      if (_compareAt(ref, mid, key) < 0) lo = mid + 1;
       else hi = mid;
     }
     if (_isLeaf(ref)) {
       ref.index = lo;
       return;
     }
-    const exact = lo < count &&
-      (ref.node !== null
-          ? compareBytes(ref.node.inodes[lo]!.key, key)
-          : ref.page!.compareKey(lo, key)) === 0;
+    const exact = lo < count && _compareAt(ref, lo, key) === 0;
     if (!exact && lo > 0) lo--;
     ref.index = lo;
     this.#search(key, this.#childPgid(ref));

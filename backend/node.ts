@@ -118,11 +118,14 @@ export class Node {
 
   /** Index of the first inode whose key is >= key. */
   #search(key: Uint8Array): number {
+    const inodes = this.inodes;
     let lo = 0;
-    let hi = this.inodes.length;
+    let hi = inodes.length;
+    // Appends (growing revision keys) are settled by comparing with the last key alone.
+    if (hi > 0 && compareBytes(inodes[hi - 1]!.key, key) < 0) return hi;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareBytes(this.inodes[mid]!.key, key) < 0) lo = mid + 1;
+      if (compareBytes(inodes[mid]!.key, key) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -26,8 +26,8 @@ import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
 import {
   decodeKeyValue,
   decodeKeyValueIndexFields,
-  encodeKeyValue,
   encodeKeyValueWithView,
+  encodeTombstoneKeyValue,
   type KeyValue,
   type KeyValueIndexFields,
 } from "./mvccpb.ts";
@@ -68,6 +68,8 @@ export const FINISHED_COMPACT_KEY: Uint8Array = _encoder.encode("finishedCompact
 const _COMPACTION_BATCH_LIMIT = 1000;
 const _COMPACTION_SLEEP_MS = 10;
 const _NO_LEASE = 0n;
+/** The value of every tombstone's change (zero-length, so nobody can write into it). */
+const _NO_VALUE = new Uint8Array(0);
 
 /**
  * The lessor as the store sees it: keys are latin1 strings of their bytes (see `key_bytes.ts`),
@@ -492,14 +494,15 @@ export class KvStore {
     const key = ki.key;
     const kv: KeyValue = {
       key,
-      value: new Uint8Array(0),
+      value: _NO_VALUE,
       createRevision: 0,
       modRevision: 0,
       version: 0,
       lease: _NO_LEASE,
     };
-    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeKeyValue(kv));
-    if (!this.index.tombstone(key, idxRev)) {
+    tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeTombstoneKeyValue(key));
+    // `ki` is the index's own entry for the key: tombstone it there rather than look it up again.
+    if (!ki.tombstone(idxRev.main, idxRev.sub)) {
       throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
     }
     this.#liveKeys--;
