@@ -79,13 +79,6 @@ interface _Segment {
 const ZERO_HARD_STATE: HardState = { term: 0, vote: 0n, commit: 0 };
 
 /**
- * Bytes of records that need no sync (a hard state that only moves the commit index) held in
- * memory before they are written anyway; etcd's WAL keeps them in its buffered page writer the
- * same way, flushed by the next synced save.
- */
-const UNWRITTEN_BYTES_MAX = 4096;
-
-/**
  * Entries of one save have consecutive indexes from 1 up and terms that never decrease (Raft
  * §5.3: a log's terms only grow), as raft hands them over; a gap would read back as a hole.
  */
@@ -127,9 +120,6 @@ export class Wal {
   #lastIndex = 0;
   /** Write position in the tail segment. */
   #tailOffset = 0;
-  /** Encoded records not written yet, in order (see `UNWRITTEN_BYTES_MAX`). */
-  #unwritten: Uint8Array[] = [];
-  #unwrittenBytes = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   /** The first write or sync failure: after it the file's state is unknown, so appends stop. */
@@ -362,18 +352,7 @@ export class Wal {
       this.#state = { ...hardState };
       encoder.append(RecordType.state, encodeHardState(hardState));
     }
-    const records = encoder.take();
-    if (!mustSync && this.#unwrittenBytes + records.length <= UNWRITTEN_BYTES_MAX) {
-      // Only the commit index moved: raft does not need it durable (a restart learns it again),
-      // so, as etcd does, the record waits in memory for the next write instead of costing a
-      // write(2) of its own on every member for every commit. Order and CRC chain are kept:
-      // it is written, before anything later, by the next save, snapshot record or close.
-      this.#unwritten.push(records.slice()); // `take()` gives a view the next append reuses
-      this.#unwrittenBytes += records.length;
-      overlap?.();
-      return;
-    }
-    await this.#writeTail(this.#withUnwritten(records));
+    await this.#writeTail(encoder.take());
     if (this.#tailOffset < this.#segmentBytes) {
       if (!mustSync) {
         overlap?.();
@@ -400,7 +379,7 @@ export class Wal {
       this.#guarded(async () => {
         const encoder = this.#appendable();
         encoder.append(RecordType.snapshot, encodeWalSnapshot(snapshot));
-        await this.#writeTail(this.#withUnwritten(encoder.take()));
+        await this.#writeTail(encoder.take());
         if (this.#lastIndex < snapshot.index) this.#lastIndex = snapshot.index;
         await this.sync();
       })
@@ -461,22 +440,6 @@ export class Wal {
     }
   }
 
-  /** The records still in memory followed by `records`, as one write; empties the memory. */
-  #withUnwritten(records: Uint8Array = new Uint8Array(0)): Uint8Array {
-    if (this.#unwritten.length === 0) return records;
-    this.#unwritten.push(records);
-    const all = new Uint8Array(this.#unwrittenBytes + records.length);
-    let at = 0;
-    for (const piece of this.#unwritten) {
-      all.set(piece, at);
-      at += piece.length;
-    }
-    assert(at === all.length, "wal: unwritten records miscounted");
-    this.#unwritten = [];
-    this.#unwrittenBytes = 0;
-    return all;
-  }
-
   async #writeTail(bytes: Uint8Array): Promise<void> {
     // Whole frames only (each a multiple of 8 bytes), appended at a frame boundary.
     assert(bytes.length % 8 === 0, () => `a write of ${bytes.length} bytes is not whole frames`);
@@ -494,8 +457,6 @@ export class Wal {
 
   /** Closes the full tail and continues in a new segment (see the module comment). */
   async #cut(): Promise<void> {
-    // The tail is cut at the write position: nothing may wait in memory to go after it.
-    assert(this.#unwrittenBytes === 0, "wal: cut with unwritten records");
     const tail = this.#segments[this.#segments.length - 1]!;
     await tail.file!.truncate(this.#tailOffset);
     await this.sync();
@@ -558,10 +519,7 @@ export class Wal {
       try {
         await this.#pipeline?.close();
         this.#pipeline = undefined;
-        if (this.#encoder !== undefined && this.#failure === undefined) {
-          if (this.#unwrittenBytes > 0) await this.#writeTail(this.#withUnwritten());
-          await this.sync();
-        }
+        if (this.#encoder !== undefined && this.#failure === undefined) await this.sync();
       } finally {
         // Release the files and their locks even when the last sync failed.
         for (const segment of this.#segments) segment.file?.close();
