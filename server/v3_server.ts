@@ -469,7 +469,7 @@ export class V3Server implements ServerApi {
 
   /** A Put through raft, after the quota check. */
   async put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
-    await this.#checkQuota(costPut(request), context);
+    if (!this.#core.quota.available(costPut(request))) await this.#noSpace(context);
     const result = await this.#propose({ put: request }, context);
     const response = (result.response ?? {}) as PutResponse;
     response.header = this.#fill(response.header);
@@ -490,7 +490,7 @@ export class V3Server implements ServerApi {
   /** A Txn: read-only ones are served locally, others go through raft after the quota check. */
   async txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (isTxnReadOnly(request)) return await this.#readOnlyTxn(request, context);
-    await this.#checkQuota(costTxn(request), context);
+    if (!this.#core.quota.available(costTxn(request))) await this.#noSpace(context);
     const result = await this.#propose({ txn: request }, context);
     const response = (result.response ?? {}) as TxnResponse;
     response.header = this.#fill(response.header);
@@ -547,8 +547,11 @@ export class V3Server implements ServerApi {
    * etcd's quota check: a request that would pass `--quota-backend-bytes` raises the NOSPACE
    * alarm through raft and fails with ErrNoSpace.
    */
-  async #checkQuota(cost: number, context: RequestContext): Promise<void> {
-    if (this.#core.quota.available(cost)) return;
+  /**
+   * A request over the quota: raises the NOSPACE alarm, then fails with ErrNoSpace. Callers
+   * check `quota.available` first, so that a request within it does not await anything.
+   */
+  async #noSpace(context: RequestContext): Promise<never> {
     await this.#core.raiseNoSpace(context.signal);
     throw ErrNoSpace;
   }
@@ -560,7 +563,7 @@ export class V3Server implements ServerApi {
     request: LeaseGrantRequest,
     context: RequestContext,
   ): Promise<LeaseGrantResponse> {
-    await this.#checkQuota(costLeaseGrant(), context);
+    if (!this.#core.quota.available(costLeaseGrant())) await this.#noSpace(context);
     let id = big(request.ID);
     if (id === 0n) id = this.#core.nextRequestId() & _LEASE_ID_MASK;
     assert(id > 0n, "lease grant: the lease ID must be positive");
@@ -807,6 +810,12 @@ export class V3Server implements ServerApi {
       }
       return info;
     }
+    return this.#authInfoWithoutToken(context);
+  }
+
+  /** The caller of a request without a token: a user, a certificate's name, or anonymous. */
+  #authInfoWithoutToken(context: RequestContext): AuthInfo | undefined {
+    const store = this.#core.authStore;
     if (context.user !== undefined) return { username: context.user, revision: store.revision };
     if (this.#core.cfg.clientTls.clientCertAuth && context.commonName !== undefined) {
       return { username: context.commonName, revision: store.revision };
@@ -815,12 +824,26 @@ export class V3Server implements ServerApi {
   }
 
   /** Proposes `req` as the caller (the applier checks it). */
-  async #propose(
+  #propose(
     req: etcdserverpb.InternalRaftRequest.$Properties,
     context: RequestContext,
   ): ReturnType<EtcdServer["propose"]> {
-    const info = await this.#authInfo(context);
-    return await this.#core.propose(req, context.signal, info);
+    // Only a token needs an await to tell who asks; the rest is known at once.
+    if (context.token !== undefined) {
+      return this.#authInfo(context).then((info) => this.#proposeAs(req, context, info));
+    }
+    return this.#proposeAs(req, context, this.#authInfoWithoutToken(context));
+  }
+
+  #proposeAs(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    context: RequestContext,
+    info: AuthInfo | undefined,
+  ): ReturnType<EtcdServer["propose"]> {
+    // The signal only matters while there is no leader to propose to (and asking a gRPC call
+    // for it makes an AbortController).
+    const signal = this.#core.leader === 0n ? context.signal : undefined;
+    return this.#core.propose(req, signal, info);
   }
 
   /**

@@ -162,11 +162,14 @@ export class H2Stream {
     if (endStream) this.#finishSending();
   }
 
-  /** Sends DATA; resolves once all of it fits the flow-control windows and is queued out. */
-  sendData(bytes: Uint8Array): Promise<void> {
-    if (this.reset || this.sentEnd) return Promise.resolve();
+  /**
+   * Sends DATA. Returns undefined when all of it was queued out at once (or the stream is
+   * gone), else a promise that resolves once it fits the flow-control windows and is queued.
+   */
+  sendData(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.reset || this.sentEnd) return undefined;
     if (this.pending.length === 0 && this.#connection.trySendData(this, bytes)) {
-      return Promise.resolve();
+      return undefined;
     }
     // Send what the windows allow now: the peer only opens them after receiving data.
     const queued = new Promise<void>((resolve) => this.pending.push({ data: bytes, resolve }));
@@ -632,6 +635,11 @@ export class H2Connection {
   /** Queues a header block, split into HEADERS + CONTINUATION frames as needed. */
   writeHeaders(streamId: number, block: Uint8Array, endStream: boolean): void {
     const max = this.#peerMaxFrameBytes;
+    if (block.length <= max) {
+      // One HEADERS frame, as nearly always: no view of the block.
+      const flags = FLAG_END_HEADERS | (endStream ? FLAG_END_STREAM : 0);
+      return this.writeFrame(TYPE_HEADERS, flags, streamId, block);
+    }
     let offset = 0;
     let first = true;
     do {
