@@ -231,14 +231,26 @@ export class Bucket {
 
   /** The page or node for `pgid` in this bucket (a node when this tx changed it). */
   pageNode(pgid: number): [Page | null, Node | null] {
+    const node = this.nodeAt(pgid);
+    return node !== null ? [null, node] : [this.pageAt(pgid), null];
+  }
+
+  /**
+   * The materialised node of `pgid`, or null when there is only its page (`pageAt`). Half of
+   * `pageNode` without the pair, for the cursor's search, which runs on every put.
+   */
+  nodeAt(pgid: number): Node | null {
     if (this.root === 0) {
       assert(pgid === 0, () => `inline bucket non-zero page access: ${pgid} != 0`);
-      if (this.rootNode !== null) return [null, this.rootNode];
-      return [this.page!, null];
+      return this.rootNode;
     }
-    const node = this.nodes.get(pgid);
-    if (node !== undefined) return [null, node];
-    return [this.tx.page(pgid), null];
+    return this.nodes.get(pgid) ?? null;
+  }
+
+  /** The page of `pgid`, for when `nodeAt` gave null. */
+  pageAt(pgid: number): Page {
+    if (this.root === 0) return this.page!;
+    return this.tx.page(pgid);
   }
 
   /** Materialises the node of `pgid` under `parent`. */

@@ -132,8 +132,8 @@ export class Cursor {
   }
 
   #pushPageNode(pgid: number): _ElemRef {
-    const [page, node] = this.bucket.pageNode(pgid);
-    const ref: _ElemRef = { page, node, index: 0 };
+    const node = this.bucket.nodeAt(pgid);
+    const ref: _ElemRef = { page: node === null ? this.bucket.pageAt(pgid) : null, node, index: 0 };
     this.#stack.push(ref);
     return ref;
   }

@@ -170,7 +170,7 @@ function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
 }
 
 /** A proposal applied: no longer pending (its apply error, if any, is the caller's). */
-function _proposalApplied<T>(result: T): T {
+function _applied<T>(result: T): T {
   addProposalsPending(-1);
   return result;
 }
@@ -182,8 +182,9 @@ function _proposalFailed(error: unknown): never {
   throw error;
 }
 
-/** An applied request's result, or its apply error thrown. */
-function _throwApplyError(result: ApplyResult): ApplyResult {
+/** A v3 proposal applied: no longer pending; its result, or its apply error thrown. */
+function _appliedOrThrow(result: ApplyResult): ApplyResult {
+  addProposalsPending(-1);
   if (result.error !== undefined) throw result.error;
   return result;
 }
@@ -671,15 +672,16 @@ export class EtcdServer implements ApplyTarget {
     }
     const data = encodeMessage(etcdserverpb.InternalRaftRequest, req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
-    return this.#proposeAndWait<ApplyResult>(id, data).then(_throwApplyError);
+    return this.#proposeAndWait(id, data, _appliedOrThrow);
   }
 
   /**
    * Proposes the encoded entry of request `id` and waits for its apply result, with etcd's
    * proposal metrics. Rejects with ErrNoLeader when raft refuses or drops it, and with
-   * ErrTimeout past the request timeout (the sweep timer of start()).
+   * ErrTimeout past the request timeout (the sweep timer of start()). `onApplied` takes the
+   * proposal out of the pending count (`_applied`, `_appliedOrThrow`): one `then` per request.
    */
-  #proposeAndWait<T>(id: bigint, data: Uint8Array): Promise<T> {
+  #proposeAndWait<T, R>(id: bigint, data: Uint8Array, onApplied: (result: T) => R): Promise<R> {
     const applied = this.#wait.register<T>(id, Date.now() + this.#requestTimeoutMs);
     addProposalsPending(1);
     try {
@@ -691,7 +693,7 @@ export class EtcdServer implements ApplyTarget {
       applied.catch(() => {});
       return Promise.reject(ErrNoLeader);
     }
-    return applied.then(_proposalApplied, _proposalFailed);
+    return applied.then(onApplied, _proposalFailed);
   }
 
   /**
@@ -707,7 +709,7 @@ export class EtcdServer implements ApplyTarget {
     const id = this.#ids.next();
     r.ID = bigintToULong(id);
     // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
-    return await this.#proposeAndWait<ApplyV2Result>(id, encodeV2Request(r));
+    return await this.#proposeAndWait(id, encodeV2Request(r), _applied<ApplyV2Result>);
   }
 
   /**

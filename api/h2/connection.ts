@@ -368,7 +368,7 @@ export class H2Connection {
         // DATA is copied: its payload may outlive this read buffer (messages are reassembled
         // and decoded later). Every other frame is consumed before this function returns.
         const payload = type === TYPE_DATA
-          ? _dataCopies.copy(input.subarray(start, start + length))
+          ? _dataCopies.copyRange(input, start, start + length)
           : input.subarray(start, start + length);
         offset = start + length;
         this.#frame(type, flags, streamId, payload);
@@ -671,7 +671,9 @@ export class H2Connection {
       const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);
       const size = Math.min(window, this.#peerMaxFrameBytes, bytes.length - sent);
       if (size <= 0) break;
-      this.writeFrame(TYPE_DATA, 0, stream.id, bytes.subarray(sent, sent + size));
+      // Nearly always all of it in one frame: then no view of it.
+      const part = size === bytes.length ? bytes : bytes.subarray(sent, sent + size);
+      this.writeFrame(TYPE_DATA, 0, stream.id, part);
       stream.sendWindowBytes -= size;
       this.#connectionSendWindowBytes -= size;
       sent += size;
