@@ -213,14 +213,28 @@ export const grpcServerHandlingSeconds = new Histogram({
   registers: [],
 });
 
-const _clientRequests = new Map<string, { labels: Record<string, string>; count: number }>();
+/**
+ * Client requests by call type, then by `client-api-version`: two lookups instead of a key
+ * string built per call.
+ */
+const _clientRequests = {
+  unary: new Map<string, { labels: Record<string, string>; count: number }>(),
+  stream: new Map<string, { labels: Record<string, string>; count: number }>(),
+};
+
+/** The entries of `_clientRequests` in the order they were first counted (as scraped). */
+const _clientRequestsInOrder: { labels: Record<string, string>; count: number }[] = [];
 
 /** etcd's client request counter, by call type and the client's `client-api-version`. */
 export function countClientRequest(type: "unary" | "stream", version: string): void {
-  const key = `${type} ${version}`;
-  const entry = _clientRequests.get(key);
+  const byVersion = _clientRequests[type];
+  const entry = byVersion.get(version);
   if (entry !== undefined) entry.count++;
-  else _clientRequests.set(key, { labels: { client_api_version: version, type }, count: 1 });
+  else {
+    const created = { labels: { client_api_version: version, type }, count: 1 };
+    byVersion.set(version, created);
+    _clientRequestsInOrder.push(created);
+  }
 }
 
 /** `etcd_server_client_requests_total`. */
@@ -230,6 +244,6 @@ export const serverClientRequestsTotal = new Counter({
   labelNames: ["client_api_version", "type"] as const,
   collect() {
     this.reset();
-    for (const { labels, count } of _clientRequests.values()) this.inc(labels, count);
+    for (const { labels, count } of _clientRequestsInOrder) this.inc(labels, count);
   },
 });

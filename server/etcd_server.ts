@@ -427,6 +427,17 @@ export class EtcdServer implements ApplyTarget {
     serverSlowApplyTotal.inc();
   }
 
+  #warnSlowApply(
+    beganMs: number,
+    req: etcdserverpb.InternalRaftRequest,
+    result: ApplyResult,
+  ): void {
+    this.warnIfExpensive("", beganMs, () => describeRequest(req), () => ({
+      response: _describeApplyResponse(req, result),
+      ...(result.error === undefined ? {} : { error: result.error.message }),
+    }));
+  }
+
   /**
    * etcd's raftNode.processMessages: a leader's heartbeat to a peer more than two heartbeat
    * intervals after the previous one means the loop could not send on time.
@@ -954,10 +965,10 @@ export class EtcdServer implements ApplyTarget {
       : longToBigint(req.ID ?? 0);
     const began = performance.now();
     const result = applyRequest(this, req);
-    this.warnIfExpensive("", began, () => describeRequest(req), () => ({
-      response: _describeApplyResponse(req, result),
-      ...(result.error === undefined ? {} : { error: result.error.message }),
-    }));
+    // The warning's closures are made only for a slow apply, not for every entry.
+    if (performance.now() - began > this.cfg.experimentalWarningApplyDurationMs) {
+      this.#warnSlowApply(began, req, result);
+    }
     this.#setConsistentIndex(entry.index);
     this.#wait.trigger(id, result);
   }

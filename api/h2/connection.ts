@@ -246,6 +246,11 @@ export class H2Connection {
   #flushScheduled = false;
   /** Frames queued since the connection opened (tells a waiting flush that more came). */
   #writes = 0;
+  /** What `#settleTurn` saw: the write count, and the microtask turns it stayed the same. */
+  #settleSeen = 0;
+  #settleIdleTurns = 0;
+  /** `#settleTurn`, bound once: queued every microtask turn a flush waits. */
+  readonly #settleTask = () => this.#settleTurn();
   /** Keepalive state: when a frame last arrived, the server's timer, the client's pings. */
   #lastReadMs = Date.now();
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -600,7 +605,9 @@ export class H2Connection {
     this.#writes++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      this.#settle(this.#writes, 0);
+      this.#settleSeen = this.#writes;
+      this.#settleIdleTurns = 0;
+      queueMicrotask(this.#settleTask);
     }
   }
 
@@ -611,15 +618,22 @@ export class H2Connection {
    * responses: about four turns apart) leaves in one socket write, not one per message. The
    * wait stays inside the current event-loop turn, and a large buffer goes out at once.
    */
-  #settle(seen: number, idle: number): void {
-    queueMicrotask(() => {
-      if (this.#closed || !this.#flushScheduled) return;
-      if (this.#outBytes < FLUSH_BYTES_MIN) {
-        if (this.#writes !== seen) return this.#settle(this.#writes, 0);
-        if (idle < FLUSH_SETTLE_TURNS) return this.#settle(seen, idle + 1);
+  #settleTurn(): void {
+    if (this.#closed || !this.#flushScheduled) return;
+    if (this.#outBytes < FLUSH_BYTES_MIN) {
+      if (this.#writes !== this.#settleSeen) {
+        this.#settleSeen = this.#writes;
+        this.#settleIdleTurns = 0;
+        queueMicrotask(this.#settleTask);
+        return;
       }
-      this.#flush();
-    });
+      if (this.#settleIdleTurns < FLUSH_SETTLE_TURNS) {
+        this.#settleIdleTurns++;
+        queueMicrotask(this.#settleTask);
+        return;
+      }
+    }
+    this.#flush();
   }
 
   /** Grows the output buffer to hold `bytes` more. */

@@ -147,7 +147,7 @@ class _GrpcCall implements StreamEvents, CallContext {
   #abort: AbortController | undefined;
   /** Why the call was cancelled, once it was. */
   #cancelReason: EtcdError | undefined;
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buffer: Uint8Array = _EMPTY;
   #messages: Uint8Array[] = [];
   /** Bytes in `#messages`. */
   #queuedBytes = 0;
