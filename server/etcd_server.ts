@@ -703,6 +703,11 @@ export class EtcdServer implements ApplyTarget {
     return this.#proposeAndWait(id, data, _appliedOrThrow);
   }
 
+  /** Fails the waiter of a proposal raft dropped (one handler for all, told apart by ID). */
+  readonly #proposalDropped = (id: bigint): void => {
+    this.#wait.fail(id, ErrNoLeader);
+  };
+
   /**
    * Proposes the encoded entry of request `id` and waits for its apply result, with etcd's
    * proposal metrics. Rejects with ErrNoLeader when raft refuses or drops it, and with
@@ -713,7 +718,7 @@ export class EtcdServer implements ApplyTarget {
     const applied = this.#wait.register<T>(id, Date.now() + this.#requestTimeoutMs);
     addProposalsPending(1);
     try {
-      this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
+      this.raft.propose(data, this.#proposalDropped, id);
     } catch {
       addProposalsPending(-1);
       serverProposalsFailedTotal.inc();
