@@ -550,12 +550,9 @@ export class V3Server implements ServerApi {
   }
 
   /**
-   * etcd's quota check: a request that would pass `--quota-backend-bytes` raises the NOSPACE
-   * alarm through raft and fails with ErrNoSpace.
-   */
-  /**
-   * A request over the quota: raises the NOSPACE alarm, then fails with ErrNoSpace. Callers
-   * check `quota.available` first, so that a request within it does not await anything.
+   * etcd's quota check, failed: a request that would pass `--quota-backend-bytes` raises the
+   * NOSPACE alarm through raft and fails with ErrNoSpace. Callers check `quota.available`
+   * first, so that a request within the quota does not await anything.
    */
   async #noSpace(context: RequestContext): Promise<never> {
     await this.#core.raiseNoSpace(context.signal);
