@@ -497,6 +497,9 @@ function _httpCallContext(path: string, request: Request): CallContext {
     commonName: undefined,
     peer: "",
     signal: request.signal,
+    get cancelled() {
+      return request.signal.aborted;
+    },
     metadata,
   };
 }

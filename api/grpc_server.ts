@@ -39,7 +39,7 @@ import {
 import { serveHttp1 } from "./_http1.ts";
 import { H2Connection, type KeepAlivePolicy } from "./h2/connection.ts";
 import { acceptGrpcStream, type RegisteredMethod } from "./h2/grpc_call.ts";
-import { networkClientGrpcReceivedBytesTotal, networkClientGrpcSentBytesTotal } from "./metrics.ts";
+import { countGrpcReceivedBytes, countGrpcSentBytes } from "./metrics.ts";
 import { type TlsContext, type TlsHandshakeError, TlsSocket } from "../tls/mod.ts";
 import { X509Certificate } from "node:crypto";
 
@@ -527,12 +527,12 @@ function _definition(method: AnyMethodDescriptor): grpc.MethodDefinition<unknown
     responseStream: method.kind !== "unary",
     requestSerialize: (message: unknown) => _toBuffer(method.request.encode(message)),
     requestDeserialize: (bytes: Buffer) => {
-      networkClientGrpcReceivedBytesTotal.inc(bytes.length);
+      countGrpcReceivedBytes(bytes.length);
       return method.request.decode(bytes);
     },
     responseSerialize: (message: unknown) => {
       const bytes = method.response.encode(message);
-      networkClientGrpcSentBytesTotal.inc(bytes.length);
+      countGrpcSentBytes(bytes.length);
       return _toBuffer(bytes);
     },
     responseDeserialize: (bytes: Buffer) => method.response.decode(bytes),
@@ -655,6 +655,10 @@ class _GrpcCallContext implements CallContext {
 
   get peer(): string {
     return this.#call.getPeer();
+  }
+
+  get cancelled(): boolean {
+    return this.#cancelled;
   }
 
   get signal(): AbortSignal {

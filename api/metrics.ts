@@ -39,13 +39,42 @@ export const promhttpMetricHandlerRequestsTotal = new Counter({
 export const networkClientGrpcReceivedBytesTotal = new Counter({
   name: "etcd_network_client_grpc_received_bytes_total",
   help: "The total number of bytes received from grpc clients.",
+  collect() {
+    const bytes = _grpcBytes[0]!;
+    if (bytes === 0) return;
+    _grpcBytes[0] = 0;
+    this.inc(bytes);
+  },
 });
 
 /** `etcd_network_client_grpc_sent_bytes_total`. */
 export const networkClientGrpcSentBytesTotal = new Counter({
   name: "etcd_network_client_grpc_sent_bytes_total",
   help: "The total number of bytes sent to grpc clients.",
+  collect() {
+    const bytes = _grpcBytes[1]!;
+    if (bytes === 0) return;
+    _grpcBytes[1] = 0;
+    this.inc(bytes);
+  },
 });
+
+/**
+ * gRPC bytes received ([0]) and sent ([1]) since the two counters above were last collected:
+ * adding to a prom-client counter makes two objects, twice per call. A typed array: the sums
+ * outgrow small integers, and a module variable would box each new value.
+ */
+const _grpcBytes = new Float64Array(2);
+
+/** Counts bytes of gRPC messages received from clients. */
+export function countGrpcReceivedBytes(bytes: number): void {
+  _grpcBytes[0]! += bytes;
+}
+
+/** Counts bytes of gRPC messages sent to clients. */
+export function countGrpcSentBytes(bytes: number): void {
+  _grpcBytes[1]! += bytes;
+}
 
 let _handlingTimeEnabled = false;
 
@@ -184,14 +213,28 @@ export const grpcServerHandlingSeconds = new Histogram({
   registers: [],
 });
 
-const _clientRequests = new Map<string, { labels: Record<string, string>; count: number }>();
+/**
+ * Client requests by call type, then by `client-api-version`: two lookups instead of a key
+ * string built per call.
+ */
+const _clientRequests = {
+  unary: new Map<string, { labels: Record<string, string>; count: number }>(),
+  stream: new Map<string, { labels: Record<string, string>; count: number }>(),
+};
+
+/** The entries of `_clientRequests` in the order they were first counted (as scraped). */
+const _clientRequestsInOrder: { labels: Record<string, string>; count: number }[] = [];
 
 /** etcd's client request counter, by call type and the client's `client-api-version`. */
 export function countClientRequest(type: "unary" | "stream", version: string): void {
-  const key = `${type} ${version}`;
-  const entry = _clientRequests.get(key);
+  const byVersion = _clientRequests[type];
+  const entry = byVersion.get(version);
   if (entry !== undefined) entry.count++;
-  else _clientRequests.set(key, { labels: { client_api_version: version, type }, count: 1 });
+  else {
+    const created = { labels: { client_api_version: version, type }, count: 1 };
+    byVersion.set(version, created);
+    _clientRequestsInOrder.push(created);
+  }
 }
 
 /** `etcd_server_client_requests_total`. */
@@ -201,6 +244,6 @@ export const serverClientRequestsTotal = new Counter({
   labelNames: ["client_api_version", "type"] as const,
   collect() {
     this.reset();
-    for (const { labels, count } of _clientRequests.values()) this.inc(labels, count);
+    for (const { labels, count } of _clientRequestsInOrder) this.inc(labels, count);
   },
 });

@@ -40,6 +40,8 @@ export {
 } from "./ui_proxy.ts";
 export {
   countClientRequest,
+  countGrpcReceivedBytes,
+  countGrpcSentBytes,
   enableHandlingTimeHistogram,
   networkClientGrpcReceivedBytesTotal,
   networkClientGrpcSentBytesTotal,

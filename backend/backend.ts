@@ -114,6 +114,11 @@ export interface BatchTx extends ReadTx {
   unsafeDeleteBucket(name: Uint8Array): void;
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
   /**
+   * `unsafePut` that takes `key` and `value` over without copying them: the caller must not
+   * change them afterwards (for a constant key and a value made for this put alone).
+   */
+  unsafePutOwned(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void;
+  /**
    * A put whose keys mostly grow: pages are split at 90% instead of 50%. The batch takes `key`
    * and `value` over without copying them (unlike `unsafePut`): the caller must not change them
    * afterwards.
@@ -328,6 +333,16 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).put(key, value);
+    this.#owner.defragJournal?.add({
+      op: "put",
+      bucket: bucket.slice(),
+      key: key.slice(),
+      value: value.slice(),
+    });
+    this.pending++;
+  }
+  unsafePutOwned(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
+    this.#bucket(bucket).putOwned(key, value);
     this.#owner.defragJournal?.add({
       op: "put",
       bucket: bucket.slice(),

@@ -76,9 +76,19 @@ export class Bucket {
   /** Materialised nodes by page id. */
   readonly nodes = new Map<number, Node>();
   readonly #buckets = new Map<string, Bucket>();
+  #lookupCursor: Cursor | undefined;
 
   constructor(tx: Tx) {
     this.tx = tx;
+  }
+
+  /**
+   * The cursor of this bucket's own lookups (get, put, delete): one per bucket rather than one
+   * per call, since a write transaction puts into the same bucket thousands of times. The
+   * lookups are synchronous and keep nothing of it but the keys and values they return.
+   */
+  #ownCursor(): Cursor {
+    return this.#lookupCursor ??= new Cursor(this);
   }
 
   /** A new cursor over this bucket. */
@@ -165,7 +175,7 @@ export class Bucket {
 
   /** The value of `key`, or undefined when absent or a nested bucket. */
   get(key: Uint8Array): Uint8Array | undefined {
-    const c = new Cursor(this);
+    const c = this.#ownCursor();
     const k = c._seek(key);
     if (k === null || (c.flags & BUCKET_LEAF_FLAG) !== 0 || !equalBytes(k, key)) return undefined;
     return c.value!;
@@ -191,7 +201,7 @@ export class Bucket {
     if (key.length === 0) throw new BoltError(ERR_KEY_REQUIRED);
     if (key.length > MAX_KEY_SIZE) throw new BoltError(ERR_KEY_TOO_LARGE);
     if (value.length > MAX_VALUE_SIZE) throw new BoltError(ERR_VALUE_TOO_LARGE);
-    const c = new Cursor(this);
+    const c = this.#ownCursor();
     const k = c._seek(key);
     if (k !== null && equalBytes(k, key) && (c.flags & BUCKET_LEAF_FLAG) !== 0) {
       throw new BoltError(ERR_INCOMPATIBLE_VALUE);
@@ -202,7 +212,7 @@ export class Bucket {
   /** Removes `key` if present. */
   delete(key: Uint8Array): void {
     this.#checkWritable();
-    const c = new Cursor(this);
+    const c = this.#ownCursor();
     const k = c._seek(key);
     if (k === null || !equalBytes(k, key)) return;
     if ((c.flags & BUCKET_LEAF_FLAG) !== 0) throw new BoltError(ERR_INCOMPATIBLE_VALUE);
@@ -231,14 +241,26 @@ export class Bucket {
 
   /** The page or node for `pgid` in this bucket (a node when this tx changed it). */
   pageNode(pgid: number): [Page | null, Node | null] {
+    const node = this.nodeAt(pgid);
+    return node !== null ? [null, node] : [this.pageAt(pgid), null];
+  }
+
+  /**
+   * The materialised node of `pgid`, or null when there is only its page (`pageAt`). Half of
+   * `pageNode` without the pair, for the cursor's search, which runs on every put.
+   */
+  nodeAt(pgid: number): Node | null {
     if (this.root === 0) {
       assert(pgid === 0, () => `inline bucket non-zero page access: ${pgid} != 0`);
-      if (this.rootNode !== null) return [null, this.rootNode];
-      return [this.page!, null];
+      return this.rootNode;
     }
-    const node = this.nodes.get(pgid);
-    if (node !== undefined) return [null, node];
-    return [this.tx.page(pgid), null];
+    return this.nodes.get(pgid) ?? null;
+  }
+
+  /** The page of `pgid`, for when `nodeAt` gave null. */
+  pageAt(pgid: number): Page {
+    if (this.root === 0) return this.page!;
+    return this.tx.page(pgid);
   }
 
   /** Materialises the node of `pgid` under `parent`. */

@@ -44,6 +44,11 @@ export class Cursor {
   /** Leaf flags of the current element (BUCKET_LEAF_FLAG for a nested bucket). */
   flags = 0;
   #stack: _ElemRef[] = [];
+  /**
+   * The references made so far, by depth, reused by later moves: a cursor that searches
+   * again (a bucket's own cursor, once per put) makes no new ones.
+   */
+  readonly #refs: _ElemRef[] = [];
 
   constructor(bucket: Bucket) {
     this.bucket = bucket;
@@ -132,8 +137,18 @@ export class Cursor {
   }
 
   #pushPageNode(pgid: number): _ElemRef {
-    const [page, node] = this.bucket.pageNode(pgid);
-    const ref: _ElemRef = { page, node, index: 0 };
+    const node = this.bucket.nodeAt(pgid);
+    const page = node === null ? this.bucket.pageAt(pgid) : null;
+    const depth = this.#stack.length;
+    let ref = this.#refs[depth];
+    if (ref === undefined) {
+      ref = { page, node, index: 0 };
+      this.#refs.push(ref);
+    } else {
+      ref.page = page;
+      ref.node = node;
+      ref.index = 0;
+    }
     this.#stack.push(ref);
     return ref;
   }

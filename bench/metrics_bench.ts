@@ -11,11 +11,11 @@
 
 import {
   countClientRequest,
+  countGrpcReceivedBytes,
+  countGrpcSentBytes,
   instrumentServices,
-  networkClientGrpcReceivedBytesTotal,
-  networkClientGrpcSentBytesTotal,
 } from "../api/mod.ts";
-import { serverProposalsPending } from "../server/mod.ts";
+import { addProposalsPending } from "../server/mod.ts";
 import { reportTxn } from "../mvcc/mod.ts";
 import type { CallContext, EtcdServices } from "../rpc/mod.ts";
 
@@ -29,6 +29,7 @@ const context: CallContext = {
   commonName: undefined,
   peer: "127.0.0.1:1",
   signal: new AbortController().signal,
+  cancelled: false,
   metadata: (key) => (key === "client-api-version" ? "3.4" : undefined),
 };
 
@@ -44,13 +45,13 @@ async function withoutMetrics(): Promise<void> {
 }
 
 async function withMetrics(): Promise<void> {
-  networkClientGrpcReceivedBytesTotal.inc(40);
+  countGrpcReceivedBytes(40);
   countClientRequest("unary", "3.4");
-  serverProposalsPending.inc();
+  addProposalsPending(1);
   await wrapped({}, context);
   reportTxn(0, 1, 0, 40);
-  serverProposalsPending.dec();
-  networkClientGrpcSentBytesTotal.inc(12);
+  addProposalsPending(-1);
+  countGrpcSentBytes(12);
 }
 
 async function nsPerCall(fn: () => Promise<void>): Promise<number> {

@@ -79,3 +79,15 @@ Deno.test("Slab.alloc() carves disjoint zeroed views and gives large requests th
   assert.throws(() => slab.alloc(-1), RangeError);
   assert.throws(() => new Slab(10), RangeError);
 });
+
+Deno.test("Slab.copyRange() copies short ranges by loop and long ones by set, alike", () => {
+  const slab = new Slab(64 * 1024);
+  const source = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 251);
+  for (const [start, end] of [[0, 0], [5, 300], [100, 1124], [1, 1126], [0, 3000]] as const) {
+    const copy = slab.copyRange(source, start, end);
+    assert.deepEqual(copy, source.slice(start, end));
+    assert.notEqual(copy.buffer, source.buffer);
+  }
+  assert.throws(() => slab.copyRange(source, 10, 5), RangeError);
+  assert.throws(() => slab.copyRange(source, 0, 3001), RangeError);
+});

@@ -11,6 +11,9 @@
  * @module
  */
 
+/** Ranges up to this long are copied by a loop in `copyRange`. */
+const _LOOP_COPY_BYTES_MAX = 1024;
+
 /** Carves zero-filled views out of slabs of `slabBytes`; larger requests get their own array. */
 export class Slab {
   readonly #slabBytes: number;
@@ -45,6 +48,24 @@ export class Slab {
   copy(source: Uint8Array): Uint8Array {
     const out = this.alloc(source.length);
     out.set(source);
+    return out;
+  }
+
+  /**
+   * A copy of `source[start, end)` in a carved view, without a view of the range: a short
+   * range is copied byte by byte (cheaper than the view `set` needs, which is a heap object),
+   * a long one with `set`.
+   */
+  copyRange(source: Uint8Array, start: number, end: number): Uint8Array {
+    if (!(start >= 0 && start <= end && end <= source.length)) {
+      throw new RangeError(`Slab: bad range [${start}, ${end}) of ${source.length}`);
+    }
+    const out = this.alloc(end - start);
+    if (end - start > _LOOP_COPY_BYTES_MAX) {
+      out.set(source.subarray(start, end));
+      return out;
+    }
+    for (let i = start; i < end; i++) out[i - start] = source[i]!;
     return out;
   }
 }

@@ -40,7 +40,7 @@ let _slabUsedBytes = 0;
  * freed when the last message carved from it is: these messages are short-lived (copied into
  * the raft log's arena or into an HTTP/2 output buffer).
  */
-function _carve(bytes: number): Uint8Array {
+export function carveBytes(bytes: number): Uint8Array {
   if (bytes >= OWN_ARRAY_BYTES_MIN) return new Uint8Array(bytes);
   if (_slabUsedBytes + bytes > SLAB_BYTES) {
     _slab = new Uint8Array(SLAB_BYTES);
@@ -71,7 +71,7 @@ export function encodeMessage<Properties>(
   if (open !== null && open.length !== 0) {
     throw new Error("encodeMessage: the encoder left a length prefix open");
   }
-  const out = _carve(prefixBytes + writer.pos);
+  const out = carveBytes(prefixBytes + writer.pos);
   writer.finishInto(out, prefixBytes);
   if (writer.buf.length > WRITER_BUFFER_BYTES_MAX) _writer = new $protobuf.Writer();
   return out;

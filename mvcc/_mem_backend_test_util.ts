@@ -50,6 +50,9 @@ class _MemTx implements BatchTx {
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).set(bytesToKeyString(key), [key.slice(), value.slice()]);
   }
+  unsafePutOwned(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
+    this.unsafePut(bucket, key, value);
+  }
   unsafeSeqPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.unsafePut(bucket, key, value);
   }

@@ -165,8 +165,6 @@ export class KvStore {
   #compactMainRev = -1;
   #savedConsistentIndex = -1;
   /** The consistent index's 8 bytes, big-endian, rewritten for each save. */
-  readonly #consistentIndexScratch = new Uint8Array(8);
-  readonly #consistentIndexView = new DataView(this.#consistentIndexScratch.buffer);
   /** Keys whose last generation is not deleted (etcd's keysGauge). */
   #liveKeys = 0;
   #writeOpen = false;
@@ -379,13 +377,12 @@ export class KvStore {
     const index = this.#consistentIndexGetter();
     assertRevisionNumber(index, "consistent index");
     if (index === this.#savedConsistentIndex) return;
-    // Written on every write transaction: one scratch buffer (unsafePut copies it), and the
-    // index as two 32-bit halves instead of a BigInt.
-    const bytes = this.#consistentIndexScratch;
-    const view = this.#consistentIndexView;
-    view.setUint32(0, Math.floor(index / 2 ** 32), false);
-    view.setUint32(4, index >>> 0, false);
-    tx.unsafePut(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
+    // Written on every write transaction: the batch takes the constant key and this 8-byte
+    // value over (no copies), and the index goes in as two 32-bit halves, not a BigInt.
+    const bytes = new Uint8Array(8);
+    _putUint32(bytes, 0, Math.floor(index / 2 ** 32));
+    _putUint32(bytes, 4, index >>> 0);
+    tx.unsafePutOwned(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
     this.#savedConsistentIndex = index;
   }
 
@@ -778,4 +775,12 @@ class _StoreTxnWrite implements TxnWrite {
   #assertActive(): void {
     if (this.#ended) throw new Error("mvcc: write transaction already ended");
   }
+}
+
+/** Writes `value` (0 <= value < 2^32) big-endian at `offset`. */
+function _putUint32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
 }

@@ -41,6 +41,11 @@ export interface CallContext {
    * Long waits (a ReadIndex, a proposal) should give up when it fires.
    */
   readonly signal: AbortSignal;
+  /**
+   * Whether `signal` has aborted, without asking for it: a transport may make a call's signal
+   * on first use, and most calls never need one.
+   */
+  readonly cancelled: boolean;
   /** The first value of a metadata entry (keys are lower case), or undefined. */
   metadata(key: string): string | undefined;
 }

@@ -9,7 +9,13 @@
  * @module
  */
 
-import { encodeMessage, etcdserverpb, v3electionpb, v3lockpb } from "../etcdserverpb/mod.ts";
+import {
+  encodeHeaderOnly,
+  encodeMessage,
+  etcdserverpb,
+  v3electionpb,
+  v3lockpb,
+} from "../etcdserverpb/mod.ts";
 import type { IConversionOptions, Writer } from "protobufjs/minimal.js";
 import {
   type BidiHandler,
@@ -103,6 +109,14 @@ const _PACKAGE_OF: Readonly<Record<ServiceName, string>> = {
   Lock: "v3lockpb",
 };
 
+/**
+ * Responses that are often nothing but a header, and their other fields: those are framed by
+ * `encodeHeaderOnly` when the other fields are unset (a put without `prev_kv`).
+ */
+const _HEADER_ONLY_WHEN_UNSET: Readonly<Record<string, readonly string[]>> = {
+  "etcdserverpb.PutResponse": ["prevKv"],
+};
+
 /** grpc-gateway's output conventions, in protobufjs terms. */
 const _TO_JSON: IConversionOptions = { longs: String, enums: String, bytes: String };
 
@@ -114,13 +128,18 @@ function _codec<Decoded, Properties>(
   // of etcdserverpb/writer.ts (one exact allocation, no Buffer pool).
   const encode = (message: Properties | EncodedMessage): Uint8Array =>
     message instanceof EncodedMessage ? message.bytes : encodeMessage(type, message);
+  const otherFields = _HEADER_ONLY_WHEN_UNSET[name];
+  const prefix = EncodedMessage.PREFIX_BYTES;
   return {
     typeName: name,
     encode,
-    encodeFramed: (message) =>
-      message instanceof EncodedMessage
-        ? message
-        : new EncodedMessage(encodeMessage(type, message, EncodedMessage.PREFIX_BYTES)),
+    encodeFramed: (message) => {
+      if (message instanceof EncodedMessage) return message;
+      const headerOnly = otherFields === undefined
+        ? undefined
+        : encodeHeaderOnly(message as object, otherFields, prefix);
+      return new EncodedMessage(headerOnly ?? encodeMessage(type, message, prefix));
+    },
     decode: (bytes) => type.decode(bytes),
     fromJson: (json) => type.fromObject(jsonToProtobufjs(name, json)),
     // Through the wire form, so that any accepted shape (plain object, decoded instance,

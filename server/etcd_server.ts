@@ -23,6 +23,7 @@ import {
   bigintToLong,
   bigintToULong,
   encodeMessage,
+  encodePutProposal,
   encodeV2Request,
   longToBigint,
 } from "../etcdserverpb/mod.ts";
@@ -72,12 +73,12 @@ import { int64 } from "./kv_ops.ts";
 import { Compactor } from "./compactor.ts";
 import { goDurationString } from "../wal/mod.ts";
 import {
+  addProposalsPending,
   debuggingServerLeaseExpiredTotal,
   reportMember,
   serverHeartbeatSendFailuresTotal,
   serverLeaderChangesSeenTotal,
   serverProposalsFailedTotal,
-  serverProposalsPending,
   serverSlowApplyTotal,
   serverSnapshotApplyInProgressTotal,
 } from "./metrics.ts";
@@ -167,6 +168,36 @@ function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
   }
   const v2 = etcdserverpb.Request.decode(data);
   return etcdserverpb.InternalRaftRequest.create({ ID: v2.ID, v2 });
+}
+
+/** A proposal applied: no longer pending (its apply error, if any, is the caller's). */
+function _applied<T>(result: T): T {
+  addProposalsPending(-1);
+  return result;
+}
+
+/** A proposal given up (timeout, dropped, stopped): etcd counts it failed, not apply errors. */
+function _proposalFailed(error: unknown): never {
+  addProposalsPending(-1);
+  serverProposalsFailedTotal.inc();
+  throw error;
+}
+
+/** Whether `req` sets nothing but `put` (its header is set by `propose`). */
+function _isPutOnly(req: etcdserverpb.InternalRaftRequest.$Properties): boolean {
+  for (const name in req) {
+    if (name !== "put" && name !== "header" && (req as Record<string, unknown>)[name] != null) {
+      return false;
+    }
+  }
+  return req.header == null;
+}
+
+/** A v3 proposal applied: no longer pending; its result, or its apply error thrown. */
+function _appliedOrThrow(result: ApplyResult): ApplyResult {
+  addProposalsPending(-1);
+  if (result.error !== undefined) throw result.error;
+  return result;
 }
 
 /** The member. Build it with `startServer` (mod.ts). */
@@ -396,6 +427,17 @@ export class EtcdServer implements ApplyTarget {
     serverSlowApplyTotal.inc();
   }
 
+  #warnSlowApply(
+    beganMs: number,
+    req: etcdserverpb.InternalRaftRequest,
+    result: ApplyResult,
+  ): void {
+    this.warnIfExpensive("", beganMs, () => describeRequest(req), () => ({
+      response: _describeApplyResponse(req, result),
+      ...(result.error === undefined ? {} : { error: result.error.message }),
+    }));
+  }
+
   /**
    * etcd's raftNode.processMessages: a leader's heartbeat to a peer more than two heartbeat
    * intervals after the previous one means the loop could not send on time.
@@ -620,54 +662,71 @@ export class EtcdServer implements ApplyTarget {
    * errors: request too large, no leader, timeout, stopped; or the apply error. `auth` is the
    * caller (user and auth revision), carried in the entry's header.
    */
-  async propose(
+  propose(
     req: etcdserverpb.InternalRaftRequest.$Properties,
     signal?: AbortSignal,
     auth?: { readonly username: string; readonly revision: number },
   ): Promise<ApplyResult> {
-    if (this.#stopped) throw ErrStopped;
-    await this.#waitLeader(signal);
-    const id = this.#ids.next();
-    req.header = { ID: bigintToULong(id) };
-    // The applier checks writes again against who asked and the auth revision it was
-    // authorised at (etcd's authApplierV3).
-    if (auth !== undefined) {
-      req.header.username = auth.username;
-      req.header.authRevision = bigintToULong(BigInt(auth.revision));
+    // Not an async function: a put pays for one promise chain, not for three suspended frames.
+    if (this.#stopped) return Promise.reject(ErrStopped);
+    if (this.#lead === 0n) {
+      return this.#waitLeader(signal).then(() => this.#proposeLed(req, auth));
     }
-    const data = encodeMessage(etcdserverpb.InternalRaftRequest, req);
-    if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
-    const result = await this.#proposeAndWait<ApplyResult>(id, data);
-    if (result.error !== undefined) throw result.error;
-    return result;
+    try {
+      return this.#proposeLed(req, auth);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
+
+  /** `propose` once there is a leader: may throw (ErrRequestTooLarge, ErrNoLeader). */
+  #proposeLed(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    auth: { readonly username: string; readonly revision: number } | undefined,
+  ): Promise<ApplyResult> {
+    const id = this.#ids.next();
+    // A put by an anonymous caller, the bulk of writes, is encoded by hand (the same bytes).
+    let data = auth === undefined && req.put != null && _isPutOnly(req)
+      ? encodePutProposal(req.put, id)
+      : undefined;
+    if (data === undefined) {
+      req.header = { ID: bigintToULong(id) };
+      // The applier checks writes again against who asked and the auth revision it was
+      // authorised at (etcd's authApplierV3).
+      if (auth !== undefined) {
+        req.header.username = auth.username;
+        req.header.authRevision = bigintToULong(BigInt(auth.revision));
+      }
+      data = encodeMessage(etcdserverpb.InternalRaftRequest, req);
+    }
+    if (data.length > this.cfg.maxRequestBytes) throw ErrRequestTooLarge;
+    return this.#proposeAndWait(id, data, _appliedOrThrow);
+  }
+
+  /** Fails the waiter of a proposal raft dropped (one handler for all, told apart by ID). */
+  readonly #proposalDropped = (id: bigint): void => {
+    this.#wait.fail(id, ErrNoLeader);
+  };
 
   /**
    * Proposes the encoded entry of request `id` and waits for its apply result, with etcd's
    * proposal metrics. Rejects with ErrNoLeader when raft refuses or drops it, and with
-   * ErrTimeout past the request timeout (the sweep timer of start()).
+   * ErrTimeout past the request timeout (the sweep timer of start()). `onApplied` takes the
+   * proposal out of the pending count (`_applied`, `_appliedOrThrow`): one `then` per request.
    */
-  async #proposeAndWait<T>(id: bigint, data: Uint8Array): Promise<T> {
+  #proposeAndWait<T, R>(id: bigint, data: Uint8Array, onApplied: (result: T) => R): Promise<R> {
     const applied = this.#wait.register<T>(id, Date.now() + this.#requestTimeoutMs);
-    serverProposalsPending.inc();
+    addProposalsPending(1);
     try {
-      this.raft.propose(data, () => this.#wait.fail(id, ErrNoLeader));
+      this.raft.propose(data, this.#proposalDropped, id);
     } catch {
-      serverProposalsPending.dec();
+      addProposalsPending(-1);
       serverProposalsFailedTotal.inc();
       this.#wait.fail(id, ErrNoLeader);
       applied.catch(() => {});
-      throw ErrNoLeader;
+      return Promise.reject(ErrNoLeader);
     }
-    try {
-      return await applied;
-    } catch (error) {
-      // etcd counts proposals that time out or are given up, not apply errors.
-      serverProposalsFailedTotal.inc();
-      throw error;
-    } finally {
-      serverProposalsPending.dec();
-    }
+    return applied.then(onApplied, _proposalFailed);
   }
 
   /**
@@ -683,7 +742,7 @@ export class EtcdServer implements ApplyTarget {
     const id = this.#ids.next();
     r.ID = bigintToULong(id);
     // etcd 3.4 proposes v2 requests without the --max-request-bytes check of the v3 API.
-    return await this.#proposeAndWait<ApplyV2Result>(id, encodeV2Request(r));
+    return await this.#proposeAndWait(id, encodeV2Request(r), _applied<ApplyV2Result>);
   }
 
   /**
@@ -911,10 +970,10 @@ export class EtcdServer implements ApplyTarget {
       : longToBigint(req.ID ?? 0);
     const began = performance.now();
     const result = applyRequest(this, req);
-    this.warnIfExpensive("", began, () => describeRequest(req), () => ({
-      response: _describeApplyResponse(req, result),
-      ...(result.error === undefined ? {} : { error: result.error.message }),
-    }));
+    // The warning's closures are made only for a slow apply, not for every entry.
+    if (performance.now() - began > this.cfg.experimentalWarningApplyDurationMs) {
+      this.#warnSlowApply(began, req, result);
+    }
     this.#setConsistentIndex(entry.index);
     this.#wait.trigger(id, result);
   }

@@ -131,7 +131,25 @@ export const serverProposalsFailedTotal = new Counter({
 export const serverProposalsPending = new Gauge({
   name: "etcd_server_proposals_pending",
   help: "The current number of pending proposals to commit.",
+  collect() {
+    const delta = _proposalsPendingDelta;
+    if (delta === 0) return;
+    _proposalsPendingDelta = 0;
+    this.inc(delta);
+  },
 });
+
+/**
+ * Proposals started less proposals ended since `etcd_server_proposals_pending` was last
+ * collected: a number per proposal instead of a prom-client update (which makes objects), and
+ * each proposal moves the gauge twice.
+ */
+let _proposalsPendingDelta = 0;
+
+/** Moves `etcd_server_proposals_pending` by `delta` (as of its next collection). */
+export function addProposalsPending(delta: number): void {
+  _proposalsPendingDelta += delta;
+}
 
 /** `etcd_server_quota_backend_bytes`. */
 export const serverQuotaBackendBytes = new Gauge({

@@ -165,7 +165,7 @@ export {
 export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { peerClientFor } from "./cluster_peer_client.ts";
-export { serverProposalsPending } from "./metrics.ts";
+export { addProposalsPending, serverProposalsPending } from "./metrics.ts";
 export { normalizeSerial, revokedSerials } from "./crl.ts";
 export {
   CERT_AUTH_FAILED,

@@ -51,7 +51,7 @@ import {
   type ServerError,
   toServerError,
 } from "./errors.ts";
-import { checkTxnPermissions } from "./apply.ts";
+import { type ApplyResult, checkTxnPermissions } from "./apply.ts";
 import type { AuthInfo } from "../auth/mod.ts";
 import { alarmName, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 import { applyRange, applyTxn, big, int64, isTxnReadOnly, num } from "./kv_ops.ts";
@@ -378,6 +378,15 @@ function _alarmString(memberId: bigint, alarm: number): string {
 /** The request API over one member (`EtcdServer`). */
 export class V3Server implements ServerApi {
   readonly #core: EtcdServer;
+  /**
+   * An applied write's response with its header filled: made once, so that a put, a delete
+   * or a txn waits for raft through one `then` instead of an async frame of its own.
+   */
+  readonly #filledResponse = (result: ApplyResult): unknown => {
+    const response = (result.response ?? {}) as { header?: ResponseHeader | null };
+    response.header = this.#fill(response.header);
+    return response;
+  };
 
   /** Serves requests on `core`. */
   constructor(core: EtcdServer) {
@@ -468,33 +477,30 @@ export class V3Server implements ServerApi {
   }
 
   /** A Put through raft, after the quota check. */
-  async put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
-    await this.#checkQuota(costPut(request), context);
-    const result = await this.#propose({ put: request }, context);
-    const response = (result.response ?? {}) as PutResponse;
-    response.header = this.#fill(response.header);
-    return response;
+  put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
+    if (!this.#core.quota.available(costPut(request))) return this.#noSpace(context);
+    return this.#propose({ put: request }, context).then(this.#filledResponse) as Promise<
+      PutResponse
+    >;
   }
 
   /** A DeleteRange through raft. */
-  async deleteRange(
+  deleteRange(
     request: DeleteRangeRequest,
     context: RequestContext,
   ): Promise<DeleteRangeResponse> {
-    const result = await this.#propose({ deleteRange: request }, context);
-    const response = (result.response ?? {}) as DeleteRangeResponse;
-    response.header = this.#fill(response.header);
-    return response;
+    return this.#propose({ deleteRange: request }, context).then(
+      this.#filledResponse,
+    ) as Promise<DeleteRangeResponse>;
   }
 
   /** A Txn: read-only ones are served locally, others go through raft after the quota check. */
   async txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (isTxnReadOnly(request)) return await this.#readOnlyTxn(request, context);
-    await this.#checkQuota(costTxn(request), context);
-    const result = await this.#propose({ txn: request }, context);
-    const response = (result.response ?? {}) as TxnResponse;
-    response.header = this.#fill(response.header);
-    return response;
+    if (!this.#core.quota.available(costTxn(request))) await this.#noSpace(context);
+    return await (this.#propose({ txn: request }, context).then(
+      this.#filledResponse,
+    ) as Promise<TxnResponse>);
   }
 
   async #readOnlyTxn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
@@ -544,11 +550,11 @@ export class V3Server implements ServerApi {
   }
 
   /**
-   * etcd's quota check: a request that would pass `--quota-backend-bytes` raises the NOSPACE
-   * alarm through raft and fails with ErrNoSpace.
+   * etcd's quota check, failed: a request that would pass `--quota-backend-bytes` raises the
+   * NOSPACE alarm through raft and fails with ErrNoSpace. Callers check `quota.available`
+   * first, so that a request within the quota does not await anything.
    */
-  async #checkQuota(cost: number, context: RequestContext): Promise<void> {
-    if (this.#core.quota.available(cost)) return;
+  async #noSpace(context: RequestContext): Promise<never> {
     await this.#core.raiseNoSpace(context.signal);
     throw ErrNoSpace;
   }
@@ -560,7 +566,7 @@ export class V3Server implements ServerApi {
     request: LeaseGrantRequest,
     context: RequestContext,
   ): Promise<LeaseGrantResponse> {
-    await this.#checkQuota(costLeaseGrant(), context);
+    if (!this.#core.quota.available(costLeaseGrant())) await this.#noSpace(context);
     let id = big(request.ID);
     if (id === 0n) id = this.#core.nextRequestId() & _LEASE_ID_MASK;
     assert(id > 0n, "lease grant: the lease ID must be positive");
@@ -807,6 +813,12 @@ export class V3Server implements ServerApi {
       }
       return info;
     }
+    return this.#authInfoWithoutToken(context);
+  }
+
+  /** The caller of a request without a token: a user, a certificate's name, or anonymous. */
+  #authInfoWithoutToken(context: RequestContext): AuthInfo | undefined {
+    const store = this.#core.authStore;
     if (context.user !== undefined) return { username: context.user, revision: store.revision };
     if (this.#core.cfg.clientTls.clientCertAuth && context.commonName !== undefined) {
       return { username: context.commonName, revision: store.revision };
@@ -815,12 +827,26 @@ export class V3Server implements ServerApi {
   }
 
   /** Proposes `req` as the caller (the applier checks it). */
-  async #propose(
+  #propose(
     req: etcdserverpb.InternalRaftRequest.$Properties,
     context: RequestContext,
   ): ReturnType<EtcdServer["propose"]> {
-    const info = await this.#authInfo(context);
-    return await this.#core.propose(req, context.signal, info);
+    // Only a token needs an await to tell who asks; the rest is known at once.
+    if (context.token !== undefined) {
+      return this.#authInfo(context).then((info) => this.#proposeAs(req, context, info));
+    }
+    return this.#proposeAs(req, context, this.#authInfoWithoutToken(context));
+  }
+
+  #proposeAs(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    context: RequestContext,
+    info: AuthInfo | undefined,
+  ): ReturnType<EtcdServer["propose"]> {
+    // The signal only matters while there is no leader to propose to (and asking a gRPC call
+    // for it makes an AbortController).
+    const signal = this.#core.leader === 0n ? context.signal : undefined;
+    return this.#core.propose(req, signal, info);
   }
 
   /**

@@ -42,9 +42,10 @@ export class Wait {
   register<T>(id: bigint, deadlineMs = Infinity): Promise<T> {
     if (this.#waiters.has(id)) throw new Error(`wait: duplicate request ID ${id.toString(16)}`);
     if (this.#waiters.size >= this.#maxPending) throw new Error("wait: too many pending requests");
-    return new Promise<T>((resolve, reject) => {
-      this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject, deadlineMs });
-    });
+    // No executor closure (and its context) per request, as `new Promise` would make.
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject, deadlineMs });
+    return promise;
   }
 
   /** Rejects, with `reason`, the waiters registered first whose deadline is before `nowMs`. */

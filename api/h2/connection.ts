@@ -162,11 +162,14 @@ export class H2Stream {
     if (endStream) this.#finishSending();
   }
 
-  /** Sends DATA; resolves once all of it fits the flow-control windows and is queued out. */
-  sendData(bytes: Uint8Array): Promise<void> {
-    if (this.reset || this.sentEnd) return Promise.resolve();
+  /**
+   * Sends DATA. Returns undefined when all of it was queued out at once (or the stream is
+   * gone), else a promise that resolves once it fits the flow-control windows and is queued.
+   */
+  sendData(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.reset || this.sentEnd) return undefined;
     if (this.pending.length === 0 && this.#connection.trySendData(this, bytes)) {
-      return Promise.resolve();
+      return undefined;
     }
     // Send what the windows allow now: the peer only opens them after receiving data.
     const queued = new Promise<void>((resolve) => this.pending.push({ data: bytes, resolve }));
@@ -243,6 +246,11 @@ export class H2Connection {
   #flushScheduled = false;
   /** Frames queued since the connection opened (tells a waiting flush that more came). */
   #writes = 0;
+  /** What `#settleTurn` saw: the write count, and the microtask turns it stayed the same. */
+  #settleSeen = 0;
+  #settleIdleTurns = 0;
+  /** `#settleTurn`, bound once: queued every microtask turn a flush waits. */
+  readonly #settleTask = () => this.#settleTurn();
   /** Keepalive state: when a frame last arrived, the server's timer, the client's pings. */
   #lastReadMs = Date.now();
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -365,7 +373,7 @@ export class H2Connection {
         // DATA is copied: its payload may outlive this read buffer (messages are reassembled
         // and decoded later). Every other frame is consumed before this function returns.
         const payload = type === TYPE_DATA
-          ? _dataCopies.copy(input.subarray(start, start + length))
+          ? _dataCopies.copyRange(input, start, start + length)
           : input.subarray(start, start + length);
         offset = start + length;
         this.#frame(type, flags, streamId, payload);
@@ -597,7 +605,9 @@ export class H2Connection {
     this.#writes++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      this.#settle(this.#writes, 0);
+      this.#settleSeen = this.#writes;
+      this.#settleIdleTurns = 0;
+      queueMicrotask(this.#settleTask);
     }
   }
 
@@ -608,15 +618,22 @@ export class H2Connection {
    * responses: about four turns apart) leaves in one socket write, not one per message. The
    * wait stays inside the current event-loop turn, and a large buffer goes out at once.
    */
-  #settle(seen: number, idle: number): void {
-    queueMicrotask(() => {
-      if (this.#closed || !this.#flushScheduled) return;
-      if (this.#outBytes < FLUSH_BYTES_MIN) {
-        if (this.#writes !== seen) return this.#settle(this.#writes, 0);
-        if (idle < FLUSH_SETTLE_TURNS) return this.#settle(seen, idle + 1);
+  #settleTurn(): void {
+    if (this.#closed || !this.#flushScheduled) return;
+    if (this.#outBytes < FLUSH_BYTES_MIN) {
+      if (this.#writes !== this.#settleSeen) {
+        this.#settleSeen = this.#writes;
+        this.#settleIdleTurns = 0;
+        queueMicrotask(this.#settleTask);
+        return;
       }
-      this.#flush();
-    });
+      if (this.#settleIdleTurns < FLUSH_SETTLE_TURNS) {
+        this.#settleIdleTurns++;
+        queueMicrotask(this.#settleTask);
+        return;
+      }
+    }
+    this.#flush();
   }
 
   /** Grows the output buffer to hold `bytes` more. */
@@ -632,6 +649,11 @@ export class H2Connection {
   /** Queues a header block, split into HEADERS + CONTINUATION frames as needed. */
   writeHeaders(streamId: number, block: Uint8Array, endStream: boolean): void {
     const max = this.#peerMaxFrameBytes;
+    if (block.length <= max) {
+      // One HEADERS frame, as nearly always: no view of the block.
+      const flags = FLAG_END_HEADERS | (endStream ? FLAG_END_STREAM : 0);
+      return this.writeFrame(TYPE_HEADERS, flags, streamId, block);
+    }
     let offset = 0;
     let first = true;
     do {
@@ -663,7 +685,9 @@ export class H2Connection {
       const window = Math.min(stream.sendWindowBytes, this.#connectionSendWindowBytes);
       const size = Math.min(window, this.#peerMaxFrameBytes, bytes.length - sent);
       if (size <= 0) break;
-      this.writeFrame(TYPE_DATA, 0, stream.id, bytes.subarray(sent, sent + size));
+      // Nearly always all of it in one frame: then no view of it.
+      const part = size === bytes.length ? bytes : bytes.subarray(sent, sent + size);
+      this.writeFrame(TYPE_DATA, 0, stream.id, part);
       stream.sendWindowBytes -= size;
       this.#connectionSendWindowBytes -= size;
       sent += size;

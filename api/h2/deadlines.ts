@@ -28,15 +28,52 @@ export interface Deadline {
   cancel(): void;
 }
 
-interface _Entry extends Deadline {
+/**
+ * What runs when a deadline passes: a function, or an object whose `onDeadline` runs (a call
+ * that is its own target needs no closure per call).
+ */
+export type DeadlineExpiry = (() => void) | { onDeadline(): void };
+
+/**
+ * A pending deadline. A class rather than an object literal with a `cancel` closure: a deadline
+ * is made for nearly every gRPC call, and its methods need not be allocated with it.
+ */
+class _Entry implements Deadline {
+  readonly #group: _Group;
   readonly dueMs: number;
-  readonly expire: () => void;
+  readonly #expiry: DeadlineExpiry;
+
+  constructor(group: _Group, dueMs: number, expiry: DeadlineExpiry) {
+    this.#group = group;
+    this.dueMs = dueMs;
+    this.#expiry = expiry;
+  }
+
+  cancel(): void {
+    const group = this.#group;
+    if (group.entries.delete(this) && group.entries.size === 0) group.onEmpty(group);
+  }
+
+  expire(): void {
+    const expiry = this.#expiry;
+    if (typeof expiry === "function") expiry();
+    else expiry.onDeadline();
+  }
+}
+
+/** The pending deadlines of one timeout, earliest first, and who drops the group when empty. */
+interface _Group {
+  readonly timeoutMs: number;
+  readonly entries: Set<_Entry>;
+  readonly onEmpty: (group: _Group) => void;
 }
 
 /** Deadlines of many calls on one timer (see the module comment). */
 export class DeadlineQueue {
   /** Timeout (ms) -> its pending entries, earliest first. */
-  readonly #groups = new Map<number, Set<_Entry>>();
+  readonly #groups = new Map<number, _Group>();
+  /** Made once: every group calls it when its last entry is cancelled. */
+  readonly #dropGroup = (group: _Group) => this.#drop(group);
   readonly #now: () => number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer is due (ms on `#now`'s clock); Infinity when none is armed. */
@@ -50,7 +87,7 @@ export class DeadlineQueue {
   /** Pending deadlines, for tests and assertions. */
   get size(): number {
     let size = 0;
-    for (const group of this.#groups.values()) size += group.size;
+    for (const group of this.#groups.values()) size += group.entries.size;
     return size;
   }
 
@@ -60,23 +97,16 @@ export class DeadlineQueue {
   }
 
   /** Runs `expire` once `timeoutMs` has passed, unless the returned deadline is cancelled. */
-  add(timeoutMs: number, expire: () => void): Deadline {
+  add(timeoutMs: number, expire: DeadlineExpiry): Deadline {
     if (!(timeoutMs >= 0)) throw new RangeError(`deadline: bad timeout ${timeoutMs}`);
     let group = this.#groups.get(timeoutMs);
     if (group === undefined) {
       if (this.#groups.size >= GROUPS_MAX) return _ownTimer(timeoutMs, expire);
-      group = new Set();
+      group = { timeoutMs, entries: new Set(), onEmpty: this.#dropGroup };
       this.#groups.set(timeoutMs, group);
     }
-    const members = group;
-    const entry: _Entry = {
-      dueMs: this.#now() + timeoutMs,
-      expire,
-      cancel: () => {
-        if (members.delete(entry) && members.size === 0) this.#dropGroup(timeoutMs, members);
-      },
-    };
-    members.add(entry);
+    const entry = new _Entry(group, this.#now() + timeoutMs, expire);
+    group.entries.add(entry);
     if (entry.dueMs < this.#armedDueMs) this.#arm(entry.dueMs);
     return entry;
   }
@@ -85,7 +115,8 @@ export class DeadlineQueue {
    * Forgets an empty group; with no group left the timer is cleared, so that an idle server
    * holds no timer (a test's sanitizer, a process exiting).
    */
-  #dropGroup(timeoutMs: number, group: Set<_Entry>): void {
+  #drop(group: _Group): void {
+    const timeoutMs = group.timeoutMs;
     if (this.#groups.get(timeoutMs) !== group) return;
     this.#groups.delete(timeoutMs);
     if (this.#groups.size > 0 || this.#timer === undefined) return;
@@ -111,15 +142,15 @@ export class DeadlineQueue {
     const due: _Entry[] = [];
     let nextDueMs = Infinity;
     for (const [timeoutMs, group] of this.#groups) {
-      for (const entry of group) {
+      for (const entry of group.entries) {
         if (entry.dueMs > nowMs) {
           nextDueMs = Math.min(nextDueMs, entry.dueMs);
           break;
         }
-        group.delete(entry);
+        group.entries.delete(entry);
         due.push(entry);
       }
-      if (group.size === 0) this.#groups.delete(timeoutMs);
+      if (group.entries.size === 0) this.#groups.delete(timeoutMs);
     }
     if (nextDueMs !== Infinity) this.#arm(nextDueMs);
     // Groups are visited in creation order; entries due together expire earliest first.
@@ -128,8 +159,11 @@ export class DeadlineQueue {
   }
 }
 
-function _ownTimer(timeoutMs: number, expire: () => void): Deadline {
-  const timer = setTimeout(expire, timeoutMs);
+function _ownTimer(timeoutMs: number, expiry: DeadlineExpiry): Deadline {
+  const timer = setTimeout(
+    typeof expiry === "function" ? expiry : () => expiry.onDeadline(),
+    timeoutMs,
+  );
   Deno.unrefTimer(timer as unknown as number);
   return { cancel: () => clearTimeout(timer) };
 }

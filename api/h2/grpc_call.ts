@@ -28,12 +28,12 @@ import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
 import { encodeLiteral } from "./hpack.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
-import {
-  networkClientGrpcReceivedBytesTotal,
-  networkClientGrpcSentBytesTotal,
-} from "../metrics.ts";
+import { countGrpcReceivedBytes, countGrpcSentBytes } from "../metrics.ts";
 
 const MESSAGE_PREFIX_BYTES = EncodedMessage.PREFIX_BYTES;
+const _EMPTY = new Uint8Array(0);
+/** What a stream's `send` returns when its message went out at once. */
+const _SENT = Promise.resolve();
 /** Requests a bidirectional call may queue unread before it is cancelled. */
 const INPUT_QUEUE_MAX = 1024;
 /** Bytes of unread requests a call may hold before it is cancelled. */
@@ -90,15 +90,38 @@ export function acceptGrpcStream(
   const contentType = request.get("content-type") ?? "";
   if (request.get(":method") !== "POST" || !contentType.startsWith("application/grpc")) {
     call.finish(new EtcdError(Status.INTERNAL, `invalid gRPC request (${contentType})`));
-    return call.events;
+    return call;
   }
   const registered = lookup(path);
   if (registered === undefined) {
     call.finish(new EtcdError(Status.UNIMPLEMENTED, _unknownMessage(path)));
-    return call.events;
+    return call;
   }
   call.start(registered);
-  return call.events;
+  return call;
+}
+
+/**
+ * Unary calls whose request is in, to be run in one microtask. A unary call does not wait for
+ * its request in an async function (a promise and a suspended frame per call); it is queued
+ * here when its request is complete, and runs after the frames of the read that completed it,
+ * where the awaiting code ran before.
+ */
+const _readyCalls: _GrpcCall[] = [];
+let _readyScheduled = false;
+
+function _scheduleUnary(call: _GrpcCall): void {
+  _readyCalls.push(call);
+  if (_readyScheduled) return;
+  _readyScheduled = true;
+  queueMicrotask(_runReadyCalls);
+}
+
+function _runReadyCalls(): void {
+  // A call that becomes ready while these run is run in this loop too.
+  for (let i = 0; i < _readyCalls.length; i++) _readyCalls[i]!.runUnary();
+  _readyCalls.length = 0;
+  _readyScheduled = false;
 }
 
 /** grpc-go's texts for a path nobody serves. */
@@ -109,10 +132,14 @@ function _unknownMessage(path: string): string {
     : `malformed method name: "${path}"`;
 }
 
-class _GrpcCall {
-  readonly events: StreamEvents;
+/**
+ * One call. It is also the stream's event handler, the handlers' CallContext and its own
+ * deadline's target: one object per call where there were four and their closures.
+ */
+class _GrpcCall implements StreamEvents, CallContext {
+  /** Full gRPC method path (the CallContext's `method`). */
+  readonly method: string;
   readonly #stream: H2Stream;
-  readonly #path: string;
   readonly #headers: _RequestHeaders;
   readonly #limits: CallLimits;
   readonly #peer: PeerInfo;
@@ -120,7 +147,7 @@ class _GrpcCall {
   #abort: AbortController | undefined;
   /** Why the call was cancelled, once it was. */
   #cancelReason: EtcdError | undefined;
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buffer: Uint8Array = _EMPTY;
   #messages: Uint8Array[] = [];
   /** Bytes in `#messages`. */
   #queuedBytes = 0;
@@ -129,6 +156,10 @@ class _GrpcCall {
   #headersSent = false;
   #finished = false;
   #deadline: Deadline | undefined;
+  /** A unary call waiting for its request message. */
+  #unary: RegisteredMethod | undefined;
+  /** Whether the unary call is in `_readyCalls`. */
+  #unaryScheduled = false;
 
   constructor(
     stream: H2Stream,
@@ -137,54 +168,98 @@ class _GrpcCall {
     limits: CallLimits,
     peer: PeerInfo,
   ) {
+    this.method = path;
     this.#stream = stream;
-    this.#path = path;
     this.#headers = headers;
     this.#limits = limits;
     this.#peer = peer;
-    this.events = {
-      onData: (bytes) => this.#onData(bytes),
-      onEnd: () => {
-        this.#ended = true;
-        this.#notify();
-      },
-      onReset: () => this.#cancel(_cancelled()),
-    };
+  }
+
+  // ---- StreamEvents ----
+
+  onData(bytes: Uint8Array): void {
+    this.#onData(bytes);
+  }
+
+  onEnd(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  onReset(): void {
+    this.#cancel(_cancelled());
+  }
+
+  /** The call's `grpc-timeout` passed. */
+  onDeadline(): void {
+    const error = new EtcdError(Status.DEADLINE_EXCEEDED, "context deadline exceeded");
+    this.finish(error);
+    this.#stream.sendReset(CANCEL);
+    this.#cancel(error);
   }
 
   start(registered: RegisteredMethod): void {
     const timeoutMs = _parseTimeoutMs(this.#headers.get("grpc-timeout"));
-    if (timeoutMs !== undefined) {
-      this.#deadline = _deadlines.add(timeoutMs, () => {
-        const error = new EtcdError(Status.DEADLINE_EXCEEDED, "context deadline exceeded");
-        this.finish(error);
-        this.#stream.sendReset(CANCEL);
-        this.#cancel(error);
-      });
-    }
+    if (timeoutMs !== undefined) this.#deadline = _deadlines.add(timeoutMs, this);
     const { method, handler } = registered;
-    const context = this.#context();
+    if (method.kind === "unary") {
+      // Runs once the request is in (`#notify`).
+      this.#unary = registered;
+      return;
+    }
     let run: Promise<void>;
     try {
-      run = method.kind === "unary"
-        ? this.#unary(method, handler as UnaryHandler<unknown, unknown>, context)
-        : method.kind === "serverStream"
-        ? this.#serverStream(method, handler as ServerStreamHandler<unknown, unknown>, context)
-        : this.#bidi(method, handler as BidiHandler<unknown, unknown>, context);
+      run = method.kind === "serverStream"
+        ? this.#serverStream(method, handler as ServerStreamHandler<unknown, unknown>, this)
+        : this.#bidi(method, handler as BidiHandler<unknown, unknown>, this);
     } catch (thrown) {
       run = Promise.reject(thrown);
     }
     run.then(() => this.finish(undefined), (thrown) => this.finish(toEtcdError(thrown)));
   }
 
-  async #unary(
-    method: AnyMethodDescriptor,
-    handler: UnaryHandler<unknown, unknown>,
-    context: CallContext,
-  ): Promise<void> {
-    const request = await this.#readOnly(method);
-    const response = await handler(request, context);
-    await this.#send(method, response);
+  /**
+   * Runs a unary call whose request is in (or whose client ended without one): decode, the
+   * handler, the response, the trailers. A call cancelled meanwhile is dropped: its status,
+   * if any, was sent by the cancel.
+   */
+  runUnary(): void {
+    const registered = this.#unary;
+    this.#unaryScheduled = false;
+    this.#unary = undefined;
+    if (registered === undefined || this.#cancelReason !== undefined) return;
+    const bytes = this.#messages.shift();
+    if (bytes === undefined) {
+      this.finish(new EtcdError(Status.INTERNAL, "grpc: no request message received"));
+      return;
+    }
+    this.#queuedBytes -= bytes.length;
+    const method = registered.method;
+    let response: Promise<unknown>;
+    try {
+      const request = _decode(method, bytes);
+      response = (registered.handler as UnaryHandler<unknown, unknown>)(request, this);
+    } catch (thrown) {
+      this.finish(toEtcdError(thrown));
+      return;
+    }
+    response.then(
+      (message) => this.#respond(method, message),
+      (thrown) => this.finish(toEtcdError(thrown)),
+    );
+  }
+
+  /** Sends a unary call's response, then its trailers once the data is queued out. */
+  #respond(method: AnyMethodDescriptor, message: unknown): void {
+    let sent: Promise<void> | undefined;
+    try {
+      sent = this.#send(method, message);
+    } catch (thrown) {
+      this.finish(toEtcdError(thrown));
+      return;
+    }
+    if (sent === undefined) this.finish(undefined);
+    else sent.then(() => this.finish(undefined));
   }
 
   async #serverStream(
@@ -234,7 +309,7 @@ class _GrpcCall {
     return {
       send: (message) => {
         if (this.#finished) return Promise.reject(_cancelled());
-        return this.#send(method, message);
+        return this.#send(method, message) ?? _SENT;
       },
       get closed() {
         return isFinished();
@@ -242,11 +317,12 @@ class _GrpcCall {
     };
   }
 
-  #send(method: AnyMethodDescriptor, message: unknown): Promise<void> {
+  /** Sends one response message; a promise when it waits for flow control, else undefined. */
+  #send(method: AnyMethodDescriptor, message: unknown): Promise<void> | undefined {
     // Encoded straight behind room for the prefix; a pre-encoded message comes with it.
     const framed = method.response.encodeFramed(message).framed;
     const length = framed.length - MESSAGE_PREFIX_BYTES;
-    networkClientGrpcSentBytesTotal.inc(length);
+    countGrpcSentBytes(length);
     if (length > this.#limits.maxSendBytes) {
       throw new EtcdError(
         Status.RESOURCE_EXHAUSTED,
@@ -303,11 +379,11 @@ class _GrpcCall {
           `grpc: received message larger than max (${length} vs. ${this.#limits.maxRecvBytes})`,
         );
       }
-      if (this.#buffer.length < MESSAGE_PREFIX_BYTES + length) break;
-      this.#messages.push(
-        this.#buffer.subarray(MESSAGE_PREFIX_BYTES, MESSAGE_PREFIX_BYTES + length),
-      );
-      this.#buffer = this.#buffer.subarray(MESSAGE_PREFIX_BYTES + length);
+      const end = MESSAGE_PREFIX_BYTES + length;
+      if (buffer.length < end) break;
+      this.#messages.push(buffer.subarray(MESSAGE_PREFIX_BYTES, end));
+      // A DATA frame usually holds exactly one message: no view of nothing for the rest.
+      this.#buffer = buffer.length === end ? _EMPTY : buffer.subarray(end);
       this.#queuedBytes += length;
       if (this.#messages.length > INPUT_QUEUE_MAX || this.#queuedBytes > INPUT_QUEUE_BYTES_MAX) {
         return this.#fail(Status.RESOURCE_EXHAUSTED, "grpc: too many unread requests");
@@ -321,16 +397,41 @@ class _GrpcCall {
     this.finish(error);
   }
 
-  #context(): CallContext {
-    return new _H2CallContext(this.#path, this.#headers, this.#peer, () => this.#signal());
+  // ---- CallContext ----
+
+  get token(): string | undefined {
+    return this.metadata("token") ?? this.metadata("authorization");
   }
 
-  #signal(): AbortSignal {
+  get requireLeader(): boolean {
+    return this.metadata("hasleader") === "true";
+  }
+
+  get commonName(): string | undefined {
+    return this.#peer.commonName;
+  }
+
+  get peer(): string {
+    return this.#peer.address;
+  }
+
+  get cancelled(): boolean {
+    return this.#cancelReason !== undefined;
+  }
+
+  /** Made when a handler first asks for it (most unary calls never do). */
+  get signal(): AbortSignal {
     if (this.#abort === undefined) {
       this.#abort = new AbortController();
       if (this.#cancelReason !== undefined) this.#abort.abort(this.#cancelReason);
     }
     return this.#abort.signal;
+  }
+
+  metadata(key: string): string | undefined {
+    const lower = key.toLowerCase();
+    // Pseudo-headers are not metadata.
+    return lower.startsWith(":") ? undefined : this.#headers.get(lower);
   }
 
   #waitInput(): Promise<void> {
@@ -341,6 +442,13 @@ class _GrpcCall {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    if (
+      this.#unary !== undefined && !this.#unaryScheduled &&
+      (this.#ended || this.#messages.length > 0 || this.#cancelReason !== undefined)
+    ) {
+      this.#unaryScheduled = true;
+      _scheduleUnary(this);
+    }
   }
 
   /** Aborts the handler's signal; after a reset no status is sent any more. */
@@ -380,55 +488,9 @@ class _RequestHeaders {
   }
 }
 
-/** The CallContext of a call on the native transport. */
-class _H2CallContext implements CallContext {
-  readonly method: string;
-  readonly #headers: _RequestHeaders;
-  readonly #peer: PeerInfo;
-  readonly #signal: () => AbortSignal;
-
-  constructor(
-    method: string,
-    headers: _RequestHeaders,
-    peer: PeerInfo,
-    signal: () => AbortSignal,
-  ) {
-    this.method = method;
-    this.#headers = headers;
-    this.#peer = peer;
-    this.#signal = signal;
-  }
-
-  get token(): string | undefined {
-    return this.metadata("token") ?? this.metadata("authorization");
-  }
-
-  get requireLeader(): boolean {
-    return this.metadata("hasleader") === "true";
-  }
-
-  get commonName(): string | undefined {
-    return this.#peer.commonName;
-  }
-
-  get peer(): string {
-    return this.#peer.address;
-  }
-
-  get signal(): AbortSignal {
-    return this.#signal();
-  }
-
-  metadata(key: string): string | undefined {
-    const lower = key.toLowerCase();
-    // Pseudo-headers are not metadata.
-    return lower.startsWith(":") ? undefined : this.#headers.get(lower);
-  }
-}
-
 function _decode(method: AnyMethodDescriptor, bytes: Uint8Array): unknown {
   try {
-    networkClientGrpcReceivedBytesTotal.inc(bytes.length);
+    countGrpcReceivedBytes(bytes.length);
     return method.request.decode(bytes);
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);

@@ -8,7 +8,13 @@
  * @module
  */
 
-import type { BidiHandler, ServerStreamHandler, StreamSink, UnaryHandler } from "../../rpc/mod.ts";
+import type {
+  BidiHandler,
+  CallContext,
+  ServerStreamHandler,
+  StreamSink,
+  UnaryHandler,
+} from "../../rpc/mod.ts";
 import {
   allMethods,
   type AnyMethodDescriptor,
@@ -48,9 +54,13 @@ function _handled(
   counts: GrpcMethodCounts,
   error: unknown,
   beganMs: number,
-  signal: AbortSignal,
+  context: CallContext,
 ): void {
-  const code = signal.aborted ? Status.CANCELLED : error === undefined ? Status.OK : _codeOf(error);
+  const code = context.cancelled
+    ? Status.CANCELLED
+    : error === undefined
+    ? Status.OK
+    : _codeOf(error);
   counts.handled[code]!++;
   if (handlingTimeEnabled()) {
     grpcServerHandlingSeconds.observe(counts.labels, (performance.now() - beganMs) / 1000);
@@ -94,19 +104,26 @@ export function instrumentServices(services: EtcdServices): EtcdServices {
 }
 
 function _unary(stats: GrpcMethodCounts, handler: _AnyUnary): _AnyUnary {
-  return async (request, context) => {
+  // Not an async function: one `then` costs less than an async frame and its await, per call.
+  return (request, context) => {
     const began = handlingTimeEnabled() ? performance.now() : 0;
     stats.started++;
     stats.received++;
+    let response: Promise<unknown>;
     try {
-      const response = await handler(request, context);
-      stats.sent++;
-      _handled(stats, undefined, began, context.signal);
-      return response;
+      response = handler(request, context);
     } catch (error) {
-      _handled(stats, error, began, context.signal);
-      throw error;
+      _handled(stats, error, began, context);
+      return Promise.reject(error);
     }
+    return response.then((message) => {
+      stats.sent++;
+      _handled(stats, undefined, began, context);
+      return message;
+    }, (error) => {
+      _handled(stats, error, began, context);
+      throw error;
+    });
   };
 }
 
@@ -129,9 +146,9 @@ function _serverStream(stats: GrpcMethodCounts, handler: _AnyServerStream): _Any
     stats.received++;
     try {
       await handler(request, _countingSink(stats, sink), context);
-      _handled(stats, undefined, began, context.signal);
+      _handled(stats, undefined, began, context);
     } catch (error) {
-      _handled(stats, error, began, context.signal);
+      _handled(stats, error, began, context);
       throw error;
     }
   };
@@ -149,9 +166,9 @@ function _bidi(stats: GrpcMethodCounts, handler: _AnyBidi): _AnyBidi {
     }
     try {
       await handler(counted(), _countingSink(stats, sink), context);
-      _handled(stats, undefined, began, context.signal);
+      _handled(stats, undefined, began, context);
     } catch (error) {
-      _handled(stats, error, began, context.signal);
+      _handled(stats, error, began, context);
       throw error;
     }
   };

@@ -16,6 +16,9 @@ function context(signal = new AbortController().signal): CallContext {
     commonName: undefined,
     peer: "127.0.0.1:1",
     signal,
+    get cancelled() {
+      return signal.aborted;
+    },
     metadata: () => undefined,
   };
 }

@@ -167,6 +167,9 @@ function _withSignal(context: CallContext, signal: AbortSignal): CallContext {
       return context.peer;
     },
     signal,
+    get cancelled() {
+      return signal.aborted;
+    },
     metadata: (key) => context.metadata(key),
   };
 }

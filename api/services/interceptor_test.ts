@@ -17,6 +17,9 @@ function context(metadata: Record<string, string> = {}, signal = new AbortContro
     commonName: undefined,
     peer: "127.0.0.1:1",
     signal,
+    get cancelled() {
+      return signal.aborted;
+    },
     metadata: (key) => metadata[key],
   };
   return call;

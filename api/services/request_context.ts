@@ -12,10 +12,30 @@ import type { RequestContext } from "../../server/mod.ts";
 
 /** The request context the server API takes, for a call. */
 export function requestContext(call: CallContext): RequestContext {
-  return {
-    signal: call.signal,
-    user: undefined,
-    token: call.token,
-    commonName: call.commonName,
-  };
+  return new _CallRequestContext(call);
+}
+
+/**
+ * Reads through to the call, when asked: a call's signal is an AbortController made on first
+ * use, and a put that gets a leader at once never needs it.
+ */
+class _CallRequestContext implements RequestContext {
+  readonly user: undefined = undefined;
+  readonly #call: CallContext;
+
+  constructor(call: CallContext) {
+    this.#call = call;
+  }
+
+  get signal(): AbortSignal {
+    return this.#call.signal;
+  }
+
+  get token(): string | undefined {
+    return this.#call.token;
+  }
+
+  get commonName(): string | undefined {
+    return this.#call.commonName;
+  }
 }
