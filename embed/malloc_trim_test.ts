@@ -76,6 +76,33 @@ Deno.test("idle trim policy: collects first when the heap grew, once per idle pe
   );
 });
 
+Deno.test("idle trim policy: the start-up collection comes at the first idle check, once", () => {
+  // Goal: a member collects the garbage of its start-up at its first idle check, even though its
+  // heap did not grow by the threshold; after that, only growth calls for a collection. Method:
+  // a policy with the start-up collection, a busy check, then idle checks with a flat heap.
+  const policy = new IdleTrimPolicy(30 * MIB, { startUpCollection: true });
+  const sample = (fraction: number, heapTotalBytes: number) => ({
+    cpuMicros: cpu(10_000, fraction),
+    runDelayMicros: 0,
+    elapsedMs: 10_000,
+    heapBytes: heapTotalBytes,
+    heapTotalBytes,
+  });
+  const idleFraction = IDLE_CPU_FRACTION / 2;
+  equal(policy.check(sample(0.5, 30 * MIB)), "none", "never while busy, start-up or not");
+  equal(policy.check(sample(idleFraction, 30 * MIB)), "collect", "the first idle check collects");
+  policy.done(22 * MIB, 22 * MIB);
+  equal(policy.check(sample(idleFraction, 22 * MIB)), "none");
+  equal(policy.check(sample(0.5, 26 * MIB)), "none");
+  equal(policy.check(sample(idleFraction, 26 * MIB)), "trim", "done once: growth decides again");
+  // A collection the runtime refused (no `done` with a heap total) leaves it pending.
+  const refused = new IdleTrimPolicy(30 * MIB, { startUpCollection: true });
+  equal(refused.check(sample(idleFraction, 30 * MIB)), "collect");
+  refused.done(30 * MIB);
+  equal(refused.check(sample(0.5, 30 * MIB)), "none");
+  equal(refused.check(sample(idleFraction, 30 * MIB)), "collect", "still pending");
+});
+
 Deno.test("idle trim policy: the threshold is a share of one core over the elapsed time", () => {
   const policy = new IdleTrimPolicy(0);
   const at = (cpuMicros: number, elapsedMs: number, runDelayMicros = 0) => ({
