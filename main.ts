@@ -13,10 +13,15 @@
  * WAL directory or a snap directory; `main.ts grpc-proxy start ...` and `main.ts gateway start
  * ...` run etcd's proxies (proxy/).
  *
+ * What a default member does not use is loaded on demand, by string-literal dynamic imports
+ * (which `deno compile` still includes): the proxies (proxy/) for their subcommands, the YAML
+ * parser for a config file. Each costs memory for as long as the process lives (module code,
+ * its source text, the Node compatibility modules it pulls in): docs/memory.md, 2026-12-07
+ * round 4, and `bench/idle_memory.ts modules`.
+ *
  * @module
  */
 
-import { parse as parseYaml } from "yaml";
 import { inspectDb } from "./backend/mod.ts";
 import {
   type Etcd,
@@ -44,7 +49,6 @@ import {
 } from "./server/mod.ts";
 import { inspectSnap } from "./snap/mod.ts";
 import { inspectWal } from "./wal/mod.ts";
-import { runGateway, runGrpcProxy } from "./proxy/mod.ts";
 
 /** The text `--version` prints: etcd's shape, naming detcd and the etcd version it speaks. */
 export function versionText(): string {
@@ -290,17 +294,39 @@ async function _notifySystemdWhenReady(server: Etcd, log: Logger): Promise<void>
   }
 }
 
+/**
+ * Whether the command line or the environment may name a `--config-file` (`-config-file`,
+ * `--config-file=...`, `ETCD_CONFIG_FILE`): a superset of what the parser accepts, so that
+ * YAML is loaded whenever the parser could need it.
+ */
+function _mayNameConfigFile(args: string[], env: Record<string, string>): boolean {
+  return args.some((arg) => arg.includes("config-file")) || env.ETCD_CONFIG_FILE !== undefined;
+}
+
 /** The whole command: returns the process exit status. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "inspect") return _inspect(args.slice(1));
-  if (args[0] === "grpc-proxy") return await runGrpcProxy(args.slice(1));
-  if (args[0] === "gateway") return await runGateway(args.slice(1));
+  if (args[0] === "grpc-proxy") {
+    const { runGrpcProxy } = await import("./proxy/mod.ts");
+    return await runGrpcProxy(args.slice(1));
+  }
+  if (args[0] === "gateway") {
+    const { runGateway } = await import("./proxy/mod.ts");
+    return await runGateway(args.slice(1));
+  }
+  const env = Deno.env.toObject();
+  // The parser reads a config file synchronously: load YAML first whenever one may be named.
+  const yaml = _mayNameConfigFile(args, env) ? await import("yaml") : undefined;
   let command;
   try {
     command = parseCommandLine(args, {
-      env: Deno.env.toObject(),
+      env,
       readTextFile: (path) => Deno.readTextFileSync(path),
-      parseYaml: (text) => parseYaml(text),
+      parseYaml: (text) => {
+        // Unreachable unless _mayNameConfigFile misses a way of naming the file.
+        if (yaml === undefined) throw new Error("the YAML parser was not loaded");
+        return yaml.parse(text);
+      },
     });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

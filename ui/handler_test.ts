@@ -1,7 +1,7 @@
 // Goal: the console's files are served with their types and a strict CSP, the storage endpoint
 // answers what it is given, and nothing but GET/HEAD under /ui/ reaches the console.
 import assert from "node:assert/strict";
-import { ASSETS, uiHandler } from "./mod.ts";
+import { loadAssets, uiHandler } from "./mod.ts";
 
 const fallback = () => new Response("fallback", { status: 418 });
 
@@ -33,6 +33,7 @@ Deno.test("uiHandler() limits the page to its own origin when the member list do
 
 Deno.test("uiHandler() serves every vendored file, hooks relinked to the served preact", async () => {
   const handler = uiHandler({ storage: () => ({}) }, fallback);
+  const ASSETS = await loadAssets();
   for (const [path, asset] of ASSETS) {
     const response = await handler(new Request(`http://h/ui/${path}`));
     assert.equal(response.status, 200, path);

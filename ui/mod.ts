@@ -7,5 +7,12 @@
  * @module
  */
 
-export { UI_PATH_PREFIX, uiHandler, type UiHttpHandler, type UiOptions } from "./handler.ts";
-export { type Asset, ASSETS } from "./assets.ts";
+export {
+  loadAssets,
+  UI_PATH_PREFIX,
+  uiHandler,
+  type UiHttpHandler,
+  type UiOptions,
+} from "./handler.ts";
+// The files themselves load on demand (`loadAssets`): only their type is exported here.
+export type { Asset } from "./assets.ts";
