@@ -24,11 +24,14 @@
  * token never matches an entry. Nothing else about a token changes while it is valid: claims are
  * signed, the key is fixed for the life of the provider.
  *
+ * `jose` is loaded by `newJwtProvider`, not with this module: a member without
+ * `--auth-token jwt` never holds it (docs/memory.md, 2026-12-07 round 4).
+ *
  * @module
  */
 
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { importJWK, type JWK, jwtVerify, SignJWT } from "jose";
+import type * as Jose from "jose";
 import { ErrInvalidAuthOpts, ErrKeyMismatch, ErrMissingKey, ErrVerifyOnly } from "./errors.ts";
 import type { AuthInfo, TokenProvider } from "./token.ts";
 
@@ -61,7 +64,16 @@ interface _Verified {
 }
 
 /** A key as jose takes it (its CryptoKey type is node's, not the DOM's). */
-type _Key = Awaited<ReturnType<typeof importJWK>>;
+type _Key = Awaited<ReturnType<typeof Jose.importJWK>>;
+
+/** jose, once loaded. */
+let _joseModule: Promise<typeof Jose> | undefined;
+
+/** Loads jose at the first call (a string-literal import, so that `deno compile` has it). */
+function _jose(): Promise<typeof Jose> {
+  _joseModule ??= import("jose");
+  return _joseModule;
+}
 
 /** What the JWT provider is built from. */
 export interface JwtOptions {
@@ -146,12 +158,14 @@ export class JwtTokenProvider implements TokenProvider {
     return "";
   }
 
-  assign(username: string, revision: number): Promise<string> {
-    if (this.#signKey === undefined) return Promise.reject(ErrVerifyOnly);
+  async assign(username: string, revision: number): Promise<string> {
+    const signKey = this.#signKey;
+    if (signKey === undefined) throw ErrVerifyOnly;
     const exp = Math.floor((this.#now() + this.#ttlMs) / 1000);
-    return new SignJWT({ exp, revision, username })
+    const { SignJWT } = await _jose();
+    return await new SignJWT({ exp, revision, username })
       .setProtectedHeader({ alg: this.#algorithm, typ: "JWT" })
-      .sign(this.#signKey);
+      .sign(signKey);
   }
 
   async info(token: string, _revision: number): Promise<AuthInfo | undefined> {
@@ -180,6 +194,7 @@ export class JwtTokenProvider implements TokenProvider {
 
   /** Checks the signature, algorithm and times of `token`; its claims when it is valid. */
   async #verify(token: string): Promise<_Verified | undefined> {
+    const { jwtVerify } = await _jose();
     try {
       const { payload } = await jwtVerify(token, this.#verifyKey, {
         algorithms: [this.#algorithm],
@@ -230,6 +245,8 @@ export async function newJwtProvider(options: JwtOptions): Promise<JwtTokenProvi
   const keys = algorithm.startsWith("HS")
     ? _hmacKeys(privatePem)
     : await _asymmetricKeys(algorithm, publicPem, privatePem);
+  // Loaded here at the latest, so that the provider's first token does not wait for it.
+  await _jose();
   return new JwtTokenProvider({ algorithm, ...keys, ttlMs }, options.now);
 }
 
@@ -253,13 +270,13 @@ async function _asymmetricKeys(
     : _checkType(createPublicKey(text.decode(publicPem)), family);
   if (privateKey === undefined) {
     if (publicKey === undefined) throw ErrMissingKey;
-    const jwk = publicKey.export({ format: "jwk" }) as JWK;
+    const jwk = publicKey.export({ format: "jwk" }) as Jose.JWK;
     return { signKey: undefined, verifyKey: await _import(jwk, algorithm) };
   }
-  const privateJwk = privateKey.export({ format: "jwk" }) as JWK;
-  const derivedPublic = createPublicKey(privateKey).export({ format: "jwk" }) as JWK;
+  const privateJwk = privateKey.export({ format: "jwk" }) as Jose.JWK;
+  const derivedPublic = createPublicKey(privateKey).export({ format: "jwk" }) as Jose.JWK;
   if (publicKey !== undefined) {
-    const given = publicKey.export({ format: "jwk" }) as JWK;
+    const given = publicKey.export({ format: "jwk" }) as Jose.JWK;
     // etcd 3.4 refuses a pair only when every part differs (its check joins them with &&).
     const mismatch = family === "rsa"
       ? given.e !== derivedPublic.e && given.n !== derivedPublic.n
@@ -284,7 +301,8 @@ function _checkType(key: KeyObject, family: "rsa" | "ec"): KeyObject {
   return key;
 }
 
-async function _import(jwk: JWK, algorithm: string): Promise<_Key> {
+async function _import(jwk: Jose.JWK, algorithm: string): Promise<_Key> {
+  const { importJWK } = await _jose();
   const key = await importJWK(jwk, algorithm);
   if (key instanceof Uint8Array) throw new Error(`jwt: ${algorithm} needs an asymmetric key`);
   return key;
