@@ -12,46 +12,13 @@ const $root = $protobuf.roots["detcd"] || ($protobuf.roots["detcd"] = {});
 
 export const etcdserverpb = $root.etcdserverpb = (() => {
 
-    /**
-     * Namespace etcdserverpb.
-     * @exports etcdserverpb
-     * @namespace
-     */
     const etcdserverpb = {};
 
     etcdserverpb.ResponseHeader = (function() {
 
-        /**
-         * Properties of a ResponseHeader.
-         * @typedef {Object} etcdserverpb.ResponseHeader.$Properties
-         * @property {Long|null} [clusterId] ResponseHeader clusterId
-         * @property {Long|null} [memberId] ResponseHeader memberId
-         * @property {Long|null} [revision] ResponseHeader revision
-         * @property {Long|null} [raftTerm] ResponseHeader raftTerm
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ResponseHeader.
-         * @memberof etcdserverpb
-         * @interface IResponseHeader
-         * @augments etcdserverpb.ResponseHeader.$Properties
-         * @deprecated Use etcdserverpb.ResponseHeader.$Properties instead.
-         */
 
-        /**
-         * Shape of a ResponseHeader.
-         * @typedef {etcdserverpb.ResponseHeader.$Properties} etcdserverpb.ResponseHeader.$Shape
-         */
 
-        /**
-         * Constructs a new ResponseHeader.
-         * @memberof etcdserverpb
-         * @classdesc Represents a ResponseHeader.
-         * @constructor
-         * @param {etcdserverpb.ResponseHeader.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ResponseHeader = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -59,63 +26,18 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ResponseHeader clusterId.
-         * @member {Long} clusterId
-         * @memberof etcdserverpb.ResponseHeader
-         * @instance
-         */
         ResponseHeader.prototype.clusterId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * ResponseHeader memberId.
-         * @member {Long} memberId
-         * @memberof etcdserverpb.ResponseHeader
-         * @instance
-         */
         ResponseHeader.prototype.memberId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * ResponseHeader revision.
-         * @member {Long} revision
-         * @memberof etcdserverpb.ResponseHeader
-         * @instance
-         */
         ResponseHeader.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * ResponseHeader raftTerm.
-         * @member {Long} raftTerm
-         * @memberof etcdserverpb.ResponseHeader
-         * @instance
-         */
         ResponseHeader.prototype.raftTerm = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new ResponseHeader instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {etcdserverpb.ResponseHeader.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.ResponseHeader} ResponseHeader instance
-         * @type {{
-         *   (properties: etcdserverpb.ResponseHeader.$Shape): etcdserverpb.ResponseHeader & etcdserverpb.ResponseHeader.$Shape;
-         *   (properties?: etcdserverpb.ResponseHeader.$Properties): etcdserverpb.ResponseHeader;
-         * }}
-         */
         ResponseHeader.create = function(properties) {
             return new ResponseHeader(properties);
         };
 
-        /**
-         * Encodes the specified ResponseHeader message. Does not implicitly {@link etcdserverpb.ResponseHeader.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {etcdserverpb.ResponseHeader.$Properties} message ResponseHeader message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ResponseHeader.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -137,17 +59,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ResponseHeader message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.ResponseHeader & etcdserverpb.ResponseHeader.$Shape} ResponseHeader
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ResponseHeader.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -228,14 +139,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ResponseHeader message.
-         * @function verify
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ResponseHeader.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -258,14 +161,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ResponseHeader message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.ResponseHeader} ResponseHeader
-         */
         ResponseHeader.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.ResponseHeader)
                 return object;
@@ -319,15 +214,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ResponseHeader message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.ResponseHeader
-         * @static
-         * @param {etcdserverpb.ResponseHeader} message ResponseHeader
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ResponseHeader.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -389,13 +275,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ResponseHeader to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.ResponseHeader
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ResponseHeader.prototype.toJSON = function() {
             return ResponseHeader.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -405,46 +284,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.RangeRequest = (function() {
 
-        /**
-         * Properties of a RangeRequest.
-         * @typedef {Object} etcdserverpb.RangeRequest.$Properties
-         * @property {Uint8Array|null} [key] RangeRequest key
-         * @property {Uint8Array|null} [rangeEnd] RangeRequest rangeEnd
-         * @property {Long|null} [limit] RangeRequest limit
-         * @property {Long|null} [revision] RangeRequest revision
-         * @property {etcdserverpb.RangeRequest.SortOrder|null} [sortOrder] RangeRequest sortOrder
-         * @property {etcdserverpb.RangeRequest.SortTarget|null} [sortTarget] RangeRequest sortTarget
-         * @property {boolean|null} [serializable] RangeRequest serializable
-         * @property {boolean|null} [keysOnly] RangeRequest keysOnly
-         * @property {boolean|null} [countOnly] RangeRequest countOnly
-         * @property {Long|null} [minModRevision] RangeRequest minModRevision
-         * @property {Long|null} [maxModRevision] RangeRequest maxModRevision
-         * @property {Long|null} [minCreateRevision] RangeRequest minCreateRevision
-         * @property {Long|null} [maxCreateRevision] RangeRequest maxCreateRevision
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a RangeRequest.
-         * @memberof etcdserverpb
-         * @interface IRangeRequest
-         * @augments etcdserverpb.RangeRequest.$Properties
-         * @deprecated Use etcdserverpb.RangeRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a RangeRequest.
-         * @typedef {etcdserverpb.RangeRequest.$Properties} etcdserverpb.RangeRequest.$Shape
-         */
 
-        /**
-         * Constructs a new RangeRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a RangeRequest.
-         * @constructor
-         * @param {etcdserverpb.RangeRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const RangeRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -452,135 +294,36 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * RangeRequest key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * RangeRequest rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.rangeEnd = $util.newBuffer([]);
 
-        /**
-         * RangeRequest limit.
-         * @member {Long} limit
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.limit = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * RangeRequest revision.
-         * @member {Long} revision
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * RangeRequest sortOrder.
-         * @member {etcdserverpb.RangeRequest.SortOrder} sortOrder
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.sortOrder = 0;
 
-        /**
-         * RangeRequest sortTarget.
-         * @member {etcdserverpb.RangeRequest.SortTarget} sortTarget
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.sortTarget = 0;
 
-        /**
-         * RangeRequest serializable.
-         * @member {boolean} serializable
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.serializable = false;
 
-        /**
-         * RangeRequest keysOnly.
-         * @member {boolean} keysOnly
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.keysOnly = false;
 
-        /**
-         * RangeRequest countOnly.
-         * @member {boolean} countOnly
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.countOnly = false;
 
-        /**
-         * RangeRequest minModRevision.
-         * @member {Long} minModRevision
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.minModRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * RangeRequest maxModRevision.
-         * @member {Long} maxModRevision
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.maxModRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * RangeRequest minCreateRevision.
-         * @member {Long} minCreateRevision
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.minCreateRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * RangeRequest maxCreateRevision.
-         * @member {Long} maxCreateRevision
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         */
         RangeRequest.prototype.maxCreateRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new RangeRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {etcdserverpb.RangeRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.RangeRequest} RangeRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.RangeRequest.$Shape): etcdserverpb.RangeRequest & etcdserverpb.RangeRequest.$Shape;
-         *   (properties?: etcdserverpb.RangeRequest.$Properties): etcdserverpb.RangeRequest;
-         * }}
-         */
         RangeRequest.create = function(properties) {
             return new RangeRequest(properties);
         };
 
-        /**
-         * Encodes the specified RangeRequest message. Does not implicitly {@link etcdserverpb.RangeRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {etcdserverpb.RangeRequest.$Properties} message RangeRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         RangeRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -620,17 +363,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a RangeRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.RangeRequest & etcdserverpb.RangeRequest.$Shape} RangeRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         RangeRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -792,14 +524,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a RangeRequest message.
-         * @function verify
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         RangeRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -849,14 +573,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a RangeRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.RangeRequest} RangeRequest
-         */
         RangeRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.RangeRequest)
                 return object;
@@ -995,15 +711,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a RangeRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.RangeRequest
-         * @static
-         * @param {etcdserverpb.RangeRequest} message RangeRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         RangeRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -1122,25 +829,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this RangeRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.RangeRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         RangeRequest.prototype.toJSON = function() {
             return RangeRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * SortOrder enum.
-         * @name etcdserverpb.RangeRequest.SortOrder
-         * @enum {number}
-         * @property {number} NONE=0 NONE value
-         * @property {number} ASCEND=1 ASCEND value
-         * @property {number} DESCEND=2 DESCEND value
-         */
         RangeRequest.SortOrder = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "NONE"] = 0;
@@ -1149,16 +841,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return values;
         })();
 
-        /**
-         * SortTarget enum.
-         * @name etcdserverpb.RangeRequest.SortTarget
-         * @enum {number}
-         * @property {number} KEY=0 KEY value
-         * @property {number} VERSION=1 VERSION value
-         * @property {number} CREATE=2 CREATE value
-         * @property {number} MOD=3 MOD value
-         * @property {number} VALUE=4 VALUE value
-         */
         RangeRequest.SortTarget = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "KEY"] = 0;
@@ -1174,37 +856,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.RangeResponse = (function() {
 
-        /**
-         * Properties of a RangeResponse.
-         * @typedef {Object} etcdserverpb.RangeResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] RangeResponse header
-         * @property {Array.<mvccpb.KeyValue.$Properties>|null} [kvs] RangeResponse kvs
-         * @property {boolean|null} [more] RangeResponse more
-         * @property {Long|null} [count] RangeResponse count
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a RangeResponse.
-         * @memberof etcdserverpb
-         * @interface IRangeResponse
-         * @augments etcdserverpb.RangeResponse.$Properties
-         * @deprecated Use etcdserverpb.RangeResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a RangeResponse.
-         * @typedef {etcdserverpb.RangeResponse.$Properties} etcdserverpb.RangeResponse.$Shape
-         */
 
-        /**
-         * Constructs a new RangeResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a RangeResponse.
-         * @constructor
-         * @param {etcdserverpb.RangeResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const RangeResponse = function (properties) {
             this.kvs = [];
             if (properties)
@@ -1213,63 +867,18 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * RangeResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.RangeResponse
-         * @instance
-         */
         RangeResponse.prototype.header = null;
 
-        /**
-         * RangeResponse kvs.
-         * @member {Array.<mvccpb.KeyValue.$Properties>} kvs
-         * @memberof etcdserverpb.RangeResponse
-         * @instance
-         */
         RangeResponse.prototype.kvs = $util.emptyArray;
 
-        /**
-         * RangeResponse more.
-         * @member {boolean} more
-         * @memberof etcdserverpb.RangeResponse
-         * @instance
-         */
         RangeResponse.prototype.more = false;
 
-        /**
-         * RangeResponse count.
-         * @member {Long} count
-         * @memberof etcdserverpb.RangeResponse
-         * @instance
-         */
         RangeResponse.prototype.count = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new RangeResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {etcdserverpb.RangeResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.RangeResponse} RangeResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.RangeResponse.$Shape): etcdserverpb.RangeResponse & etcdserverpb.RangeResponse.$Shape;
-         *   (properties?: etcdserverpb.RangeResponse.$Properties): etcdserverpb.RangeResponse;
-         * }}
-         */
         RangeResponse.create = function(properties) {
             return new RangeResponse(properties);
         };
 
-        /**
-         * Encodes the specified RangeResponse message. Does not implicitly {@link etcdserverpb.RangeResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {etcdserverpb.RangeResponse.$Properties} message RangeResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         RangeResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -1292,17 +901,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a RangeResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.RangeResponse & etcdserverpb.RangeResponse.$Shape} RangeResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         RangeResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -1379,14 +977,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a RangeResponse message.
-         * @function verify
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         RangeResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -1417,14 +1007,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a RangeResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.RangeResponse} RangeResponse
-         */
         RangeResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.RangeResponse)
                 return object;
@@ -1466,15 +1048,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a RangeResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.RangeResponse
-         * @static
-         * @param {etcdserverpb.RangeResponse} message RangeResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         RangeResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -1513,13 +1086,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this RangeResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.RangeResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         RangeResponse.prototype.toJSON = function() {
             return RangeResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -1529,39 +1095,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.PutRequest = (function() {
 
-        /**
-         * Properties of a PutRequest.
-         * @typedef {Object} etcdserverpb.PutRequest.$Properties
-         * @property {Uint8Array|null} [key] PutRequest key
-         * @property {Uint8Array|null} [value] PutRequest value
-         * @property {Long|null} [lease] PutRequest lease
-         * @property {boolean|null} [prevKv] PutRequest prevKv
-         * @property {boolean|null} [ignoreValue] PutRequest ignoreValue
-         * @property {boolean|null} [ignoreLease] PutRequest ignoreLease
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a PutRequest.
-         * @memberof etcdserverpb
-         * @interface IPutRequest
-         * @augments etcdserverpb.PutRequest.$Properties
-         * @deprecated Use etcdserverpb.PutRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a PutRequest.
-         * @typedef {etcdserverpb.PutRequest.$Properties} etcdserverpb.PutRequest.$Shape
-         */
 
-        /**
-         * Constructs a new PutRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a PutRequest.
-         * @constructor
-         * @param {etcdserverpb.PutRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const PutRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -1569,79 +1105,22 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * PutRequest key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * PutRequest value.
-         * @member {Uint8Array} value
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.value = $util.newBuffer([]);
 
-        /**
-         * PutRequest lease.
-         * @member {Long} lease
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.lease = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * PutRequest prevKv.
-         * @member {boolean} prevKv
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.prevKv = false;
 
-        /**
-         * PutRequest ignoreValue.
-         * @member {boolean} ignoreValue
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.ignoreValue = false;
 
-        /**
-         * PutRequest ignoreLease.
-         * @member {boolean} ignoreLease
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         */
         PutRequest.prototype.ignoreLease = false;
 
-        /**
-         * Creates a new PutRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {etcdserverpb.PutRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.PutRequest} PutRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.PutRequest.$Shape): etcdserverpb.PutRequest & etcdserverpb.PutRequest.$Shape;
-         *   (properties?: etcdserverpb.PutRequest.$Properties): etcdserverpb.PutRequest;
-         * }}
-         */
         PutRequest.create = function(properties) {
             return new PutRequest(properties);
         };
 
-        /**
-         * Encodes the specified PutRequest message. Does not implicitly {@link etcdserverpb.PutRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {etcdserverpb.PutRequest.$Properties} message PutRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         PutRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -1667,17 +1146,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a PutRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.PutRequest & etcdserverpb.PutRequest.$Shape} PutRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         PutRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -1776,14 +1244,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a PutRequest message.
-         * @function verify
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         PutRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -1812,14 +1272,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a PutRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.PutRequest} PutRequest
-         */
         PutRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.PutRequest)
                 return object;
@@ -1864,15 +1316,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a PutRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.PutRequest
-         * @static
-         * @param {etcdserverpb.PutRequest} message PutRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         PutRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -1925,13 +1368,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this PutRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.PutRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         PutRequest.prototype.toJSON = function() {
             return PutRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -1941,35 +1377,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.PutResponse = (function() {
 
-        /**
-         * Properties of a PutResponse.
-         * @typedef {Object} etcdserverpb.PutResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] PutResponse header
-         * @property {mvccpb.KeyValue.$Properties|null} [prevKv] PutResponse prevKv
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a PutResponse.
-         * @memberof etcdserverpb
-         * @interface IPutResponse
-         * @augments etcdserverpb.PutResponse.$Properties
-         * @deprecated Use etcdserverpb.PutResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a PutResponse.
-         * @typedef {etcdserverpb.PutResponse.$Properties} etcdserverpb.PutResponse.$Shape
-         */
 
-        /**
-         * Constructs a new PutResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a PutResponse.
-         * @constructor
-         * @param {etcdserverpb.PutResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const PutResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -1977,47 +1387,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * PutResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.PutResponse
-         * @instance
-         */
         PutResponse.prototype.header = null;
 
-        /**
-         * PutResponse prevKv.
-         * @member {mvccpb.KeyValue.$Properties|null|undefined} prevKv
-         * @memberof etcdserverpb.PutResponse
-         * @instance
-         */
         PutResponse.prototype.prevKv = null;
 
-        /**
-         * Creates a new PutResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {etcdserverpb.PutResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.PutResponse} PutResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.PutResponse.$Shape): etcdserverpb.PutResponse & etcdserverpb.PutResponse.$Shape;
-         *   (properties?: etcdserverpb.PutResponse.$Properties): etcdserverpb.PutResponse;
-         * }}
-         */
         PutResponse.create = function(properties) {
             return new PutResponse(properties);
         };
 
-        /**
-         * Encodes the specified PutResponse message. Does not implicitly {@link etcdserverpb.PutResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {etcdserverpb.PutResponse.$Properties} message PutResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         PutResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -2035,17 +1412,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a PutResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.PutResponse & etcdserverpb.PutResponse.$Shape} PutResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         PutResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -2102,14 +1468,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a PutResponse message.
-         * @function verify
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         PutResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -2130,14 +1488,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a PutResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.PutResponse} PutResponse
-         */
         PutResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.PutResponse)
                 return object;
@@ -2161,15 +1511,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a PutResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.PutResponse
-         * @static
-         * @param {etcdserverpb.PutResponse} message PutResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         PutResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -2189,13 +1530,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this PutResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.PutResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         PutResponse.prototype.toJSON = function() {
             return PutResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -2205,36 +1539,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.DeleteRangeRequest = (function() {
 
-        /**
-         * Properties of a DeleteRangeRequest.
-         * @typedef {Object} etcdserverpb.DeleteRangeRequest.$Properties
-         * @property {Uint8Array|null} [key] DeleteRangeRequest key
-         * @property {Uint8Array|null} [rangeEnd] DeleteRangeRequest rangeEnd
-         * @property {boolean|null} [prevKv] DeleteRangeRequest prevKv
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a DeleteRangeRequest.
-         * @memberof etcdserverpb
-         * @interface IDeleteRangeRequest
-         * @augments etcdserverpb.DeleteRangeRequest.$Properties
-         * @deprecated Use etcdserverpb.DeleteRangeRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a DeleteRangeRequest.
-         * @typedef {etcdserverpb.DeleteRangeRequest.$Properties} etcdserverpb.DeleteRangeRequest.$Shape
-         */
 
-        /**
-         * Constructs a new DeleteRangeRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a DeleteRangeRequest.
-         * @constructor
-         * @param {etcdserverpb.DeleteRangeRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const DeleteRangeRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -2242,55 +1549,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * DeleteRangeRequest key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @instance
-         */
         DeleteRangeRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * DeleteRangeRequest rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @instance
-         */
         DeleteRangeRequest.prototype.rangeEnd = $util.newBuffer([]);
 
-        /**
-         * DeleteRangeRequest prevKv.
-         * @member {boolean} prevKv
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @instance
-         */
         DeleteRangeRequest.prototype.prevKv = false;
 
-        /**
-         * Creates a new DeleteRangeRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {etcdserverpb.DeleteRangeRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.DeleteRangeRequest} DeleteRangeRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.DeleteRangeRequest.$Shape): etcdserverpb.DeleteRangeRequest & etcdserverpb.DeleteRangeRequest.$Shape;
-         *   (properties?: etcdserverpb.DeleteRangeRequest.$Properties): etcdserverpb.DeleteRangeRequest;
-         * }}
-         */
         DeleteRangeRequest.create = function(properties) {
             return new DeleteRangeRequest(properties);
         };
 
-        /**
-         * Encodes the specified DeleteRangeRequest message. Does not implicitly {@link etcdserverpb.DeleteRangeRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {etcdserverpb.DeleteRangeRequest.$Properties} message DeleteRangeRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         DeleteRangeRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -2310,17 +1578,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a DeleteRangeRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.DeleteRangeRequest & etcdserverpb.DeleteRangeRequest.$Shape} DeleteRangeRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         DeleteRangeRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -2392,14 +1649,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a DeleteRangeRequest message.
-         * @function verify
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         DeleteRangeRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -2419,14 +1668,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a DeleteRangeRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.DeleteRangeRequest} DeleteRangeRequest
-         */
         DeleteRangeRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.DeleteRangeRequest)
                 return object;
@@ -2455,15 +1696,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a DeleteRangeRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @static
-         * @param {etcdserverpb.DeleteRangeRequest} message DeleteRangeRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         DeleteRangeRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -2498,13 +1730,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this DeleteRangeRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.DeleteRangeRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         DeleteRangeRequest.prototype.toJSON = function() {
             return DeleteRangeRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -2514,36 +1739,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.DeleteRangeResponse = (function() {
 
-        /**
-         * Properties of a DeleteRangeResponse.
-         * @typedef {Object} etcdserverpb.DeleteRangeResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] DeleteRangeResponse header
-         * @property {Long|null} [deleted] DeleteRangeResponse deleted
-         * @property {Array.<mvccpb.KeyValue.$Properties>|null} [prevKvs] DeleteRangeResponse prevKvs
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a DeleteRangeResponse.
-         * @memberof etcdserverpb
-         * @interface IDeleteRangeResponse
-         * @augments etcdserverpb.DeleteRangeResponse.$Properties
-         * @deprecated Use etcdserverpb.DeleteRangeResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a DeleteRangeResponse.
-         * @typedef {etcdserverpb.DeleteRangeResponse.$Properties} etcdserverpb.DeleteRangeResponse.$Shape
-         */
 
-        /**
-         * Constructs a new DeleteRangeResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a DeleteRangeResponse.
-         * @constructor
-         * @param {etcdserverpb.DeleteRangeResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const DeleteRangeResponse = function (properties) {
             this.prevKvs = [];
             if (properties)
@@ -2552,55 +1750,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * DeleteRangeResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @instance
-         */
         DeleteRangeResponse.prototype.header = null;
 
-        /**
-         * DeleteRangeResponse deleted.
-         * @member {Long} deleted
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @instance
-         */
         DeleteRangeResponse.prototype.deleted = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * DeleteRangeResponse prevKvs.
-         * @member {Array.<mvccpb.KeyValue.$Properties>} prevKvs
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @instance
-         */
         DeleteRangeResponse.prototype.prevKvs = $util.emptyArray;
 
-        /**
-         * Creates a new DeleteRangeResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {etcdserverpb.DeleteRangeResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.DeleteRangeResponse} DeleteRangeResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.DeleteRangeResponse.$Shape): etcdserverpb.DeleteRangeResponse & etcdserverpb.DeleteRangeResponse.$Shape;
-         *   (properties?: etcdserverpb.DeleteRangeResponse.$Properties): etcdserverpb.DeleteRangeResponse;
-         * }}
-         */
         DeleteRangeResponse.create = function(properties) {
             return new DeleteRangeResponse(properties);
         };
 
-        /**
-         * Encodes the specified DeleteRangeResponse message. Does not implicitly {@link etcdserverpb.DeleteRangeResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {etcdserverpb.DeleteRangeResponse.$Properties} message DeleteRangeResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         DeleteRangeResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -2621,17 +1780,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a DeleteRangeResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.DeleteRangeResponse & etcdserverpb.DeleteRangeResponse.$Shape} DeleteRangeResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         DeleteRangeResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -2699,14 +1847,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a DeleteRangeResponse message.
-         * @function verify
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         DeleteRangeResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -2734,14 +1874,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a DeleteRangeResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.DeleteRangeResponse} DeleteRangeResponse
-         */
         DeleteRangeResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.DeleteRangeResponse)
                 return object;
@@ -2780,15 +1912,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a DeleteRangeResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @static
-         * @param {etcdserverpb.DeleteRangeResponse} message DeleteRangeResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         DeleteRangeResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -2824,13 +1947,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this DeleteRangeResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.DeleteRangeResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         DeleteRangeResponse.prototype.toJSON = function() {
             return DeleteRangeResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -2840,46 +1956,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.RequestOp = (function() {
 
-        /**
-         * Properties of a RequestOp.
-         * @typedef {Object} etcdserverpb.RequestOp.$Properties
-         * @property {etcdserverpb.RangeRequest.$Properties|null} [requestRange] RequestOp requestRange
-         * @property {etcdserverpb.PutRequest.$Properties|null} [requestPut] RequestOp requestPut
-         * @property {etcdserverpb.DeleteRangeRequest.$Properties|null} [requestDeleteRange] RequestOp requestDeleteRange
-         * @property {etcdserverpb.TxnRequest.$Properties|null} [requestTxn] RequestOp requestTxn
-         * @property {"requestRange"|"requestPut"|"requestDeleteRange"|"requestTxn"} [request] RequestOp request
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a RequestOp.
-         * @memberof etcdserverpb
-         * @interface IRequestOp
-         * @augments etcdserverpb.RequestOp.$Properties
-         * @deprecated Use etcdserverpb.RequestOp.$Properties instead.
-         */
 
-        /**
-         * Narrowed shape of a RequestOp.
-         * @typedef {{
-         *   requestRange?: etcdserverpb.RangeRequest.$Shape|null;
-         *   requestPut?: etcdserverpb.PutRequest.$Shape|null;
-         *   requestDeleteRange?: etcdserverpb.DeleteRangeRequest.$Shape|null;
-         *   requestTxn?: etcdserverpb.TxnRequest.$Shape|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * } & (
-         *   ({ request?: undefined; requestRange?: null; requestPut?: null; requestDeleteRange?: null; requestTxn?: null }|{ request?: "requestRange"; requestRange: etcdserverpb.RangeRequest.$Shape; requestPut?: null; requestDeleteRange?: null; requestTxn?: null }|{ request?: "requestPut"; requestRange?: null; requestPut: etcdserverpb.PutRequest.$Shape; requestDeleteRange?: null; requestTxn?: null }|{ request?: "requestDeleteRange"; requestRange?: null; requestPut?: null; requestDeleteRange: etcdserverpb.DeleteRangeRequest.$Shape; requestTxn?: null }|{ request?: "requestTxn"; requestRange?: null; requestPut?: null; requestDeleteRange?: null; requestTxn: etcdserverpb.TxnRequest.$Shape })
-         * )} etcdserverpb.RequestOp.$Shape
-         */
 
-        /**
-         * Constructs a new RequestOp.
-         * @memberof etcdserverpb
-         * @classdesc Represents a RequestOp.
-         * @constructor
-         * @param {etcdserverpb.RequestOp.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const RequestOp = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -2887,77 +1966,26 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * RequestOp requestRange.
-         * @member {etcdserverpb.RangeRequest.$Properties|null|undefined} requestRange
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         */
         RequestOp.prototype.requestRange = null;
 
-        /**
-         * RequestOp requestPut.
-         * @member {etcdserverpb.PutRequest.$Properties|null|undefined} requestPut
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         */
         RequestOp.prototype.requestPut = null;
 
-        /**
-         * RequestOp requestDeleteRange.
-         * @member {etcdserverpb.DeleteRangeRequest.$Properties|null|undefined} requestDeleteRange
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         */
         RequestOp.prototype.requestDeleteRange = null;
 
-        /**
-         * RequestOp requestTxn.
-         * @member {etcdserverpb.TxnRequest.$Properties|null|undefined} requestTxn
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         */
         RequestOp.prototype.requestTxn = null;
 
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
-        /**
-         * RequestOp request.
-         * @member {"requestRange"|"requestPut"|"requestDeleteRange"|"requestTxn"|undefined} request
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         */
         $Object.defineProperty(RequestOp.prototype, "request", {
             get: $util.oneOfGetter($oneOfFields = ["requestRange", "requestPut", "requestDeleteRange", "requestTxn"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
-        /**
-         * Creates a new RequestOp instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {etcdserverpb.RequestOp.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.RequestOp} RequestOp instance
-         * @type {{
-         *   (properties: etcdserverpb.RequestOp.$Shape): etcdserverpb.RequestOp & etcdserverpb.RequestOp.$Shape;
-         *   (properties?: etcdserverpb.RequestOp.$Properties): etcdserverpb.RequestOp;
-         * }}
-         */
         RequestOp.create = function(properties) {
             return new RequestOp(properties);
         };
 
-        /**
-         * Encodes the specified RequestOp message. Does not implicitly {@link etcdserverpb.RequestOp.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {etcdserverpb.RequestOp.$Properties} message RequestOp message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         RequestOp.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -2979,17 +2007,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a RequestOp message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.RequestOp & etcdserverpb.RequestOp.$Shape} RequestOp
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         RequestOp.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -3062,14 +2079,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a RequestOp message.
-         * @function verify
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         RequestOp.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -3119,14 +2128,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a RequestOp message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.RequestOp} RequestOp
-         */
         RequestOp.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.RequestOp)
                 return object;
@@ -3160,15 +2161,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a RequestOp message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.RequestOp
-         * @static
-         * @param {etcdserverpb.RequestOp} message RequestOp
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         RequestOp.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -3200,13 +2192,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this RequestOp to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.RequestOp
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         RequestOp.prototype.toJSON = function() {
             return RequestOp.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -3216,46 +2201,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.ResponseOp = (function() {
 
-        /**
-         * Properties of a ResponseOp.
-         * @typedef {Object} etcdserverpb.ResponseOp.$Properties
-         * @property {etcdserverpb.RangeResponse.$Properties|null} [responseRange] ResponseOp responseRange
-         * @property {etcdserverpb.PutResponse.$Properties|null} [responsePut] ResponseOp responsePut
-         * @property {etcdserverpb.DeleteRangeResponse.$Properties|null} [responseDeleteRange] ResponseOp responseDeleteRange
-         * @property {etcdserverpb.TxnResponse.$Properties|null} [responseTxn] ResponseOp responseTxn
-         * @property {"responseRange"|"responsePut"|"responseDeleteRange"|"responseTxn"} [response] ResponseOp response
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ResponseOp.
-         * @memberof etcdserverpb
-         * @interface IResponseOp
-         * @augments etcdserverpb.ResponseOp.$Properties
-         * @deprecated Use etcdserverpb.ResponseOp.$Properties instead.
-         */
 
-        /**
-         * Narrowed shape of a ResponseOp.
-         * @typedef {{
-         *   responseRange?: etcdserverpb.RangeResponse.$Shape|null;
-         *   responsePut?: etcdserverpb.PutResponse.$Shape|null;
-         *   responseDeleteRange?: etcdserverpb.DeleteRangeResponse.$Shape|null;
-         *   responseTxn?: etcdserverpb.TxnResponse.$Shape|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * } & (
-         *   ({ response?: undefined; responseRange?: null; responsePut?: null; responseDeleteRange?: null; responseTxn?: null }|{ response?: "responseRange"; responseRange: etcdserverpb.RangeResponse.$Shape; responsePut?: null; responseDeleteRange?: null; responseTxn?: null }|{ response?: "responsePut"; responseRange?: null; responsePut: etcdserverpb.PutResponse.$Shape; responseDeleteRange?: null; responseTxn?: null }|{ response?: "responseDeleteRange"; responseRange?: null; responsePut?: null; responseDeleteRange: etcdserverpb.DeleteRangeResponse.$Shape; responseTxn?: null }|{ response?: "responseTxn"; responseRange?: null; responsePut?: null; responseDeleteRange?: null; responseTxn: etcdserverpb.TxnResponse.$Shape })
-         * )} etcdserverpb.ResponseOp.$Shape
-         */
 
-        /**
-         * Constructs a new ResponseOp.
-         * @memberof etcdserverpb
-         * @classdesc Represents a ResponseOp.
-         * @constructor
-         * @param {etcdserverpb.ResponseOp.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ResponseOp = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -3263,77 +2211,26 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ResponseOp responseRange.
-         * @member {etcdserverpb.RangeResponse.$Properties|null|undefined} responseRange
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         */
         ResponseOp.prototype.responseRange = null;
 
-        /**
-         * ResponseOp responsePut.
-         * @member {etcdserverpb.PutResponse.$Properties|null|undefined} responsePut
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         */
         ResponseOp.prototype.responsePut = null;
 
-        /**
-         * ResponseOp responseDeleteRange.
-         * @member {etcdserverpb.DeleteRangeResponse.$Properties|null|undefined} responseDeleteRange
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         */
         ResponseOp.prototype.responseDeleteRange = null;
 
-        /**
-         * ResponseOp responseTxn.
-         * @member {etcdserverpb.TxnResponse.$Properties|null|undefined} responseTxn
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         */
         ResponseOp.prototype.responseTxn = null;
 
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
-        /**
-         * ResponseOp response.
-         * @member {"responseRange"|"responsePut"|"responseDeleteRange"|"responseTxn"|undefined} response
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         */
         $Object.defineProperty(ResponseOp.prototype, "response", {
             get: $util.oneOfGetter($oneOfFields = ["responseRange", "responsePut", "responseDeleteRange", "responseTxn"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
-        /**
-         * Creates a new ResponseOp instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {etcdserverpb.ResponseOp.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.ResponseOp} ResponseOp instance
-         * @type {{
-         *   (properties: etcdserverpb.ResponseOp.$Shape): etcdserverpb.ResponseOp & etcdserverpb.ResponseOp.$Shape;
-         *   (properties?: etcdserverpb.ResponseOp.$Properties): etcdserverpb.ResponseOp;
-         * }}
-         */
         ResponseOp.create = function(properties) {
             return new ResponseOp(properties);
         };
 
-        /**
-         * Encodes the specified ResponseOp message. Does not implicitly {@link etcdserverpb.ResponseOp.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {etcdserverpb.ResponseOp.$Properties} message ResponseOp message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ResponseOp.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -3355,17 +2252,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ResponseOp message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.ResponseOp & etcdserverpb.ResponseOp.$Shape} ResponseOp
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ResponseOp.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -3438,14 +2324,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ResponseOp message.
-         * @function verify
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ResponseOp.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -3495,14 +2373,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ResponseOp message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.ResponseOp} ResponseOp
-         */
         ResponseOp.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.ResponseOp)
                 return object;
@@ -3536,15 +2406,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ResponseOp message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.ResponseOp
-         * @static
-         * @param {etcdserverpb.ResponseOp} message ResponseOp
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ResponseOp.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -3576,13 +2437,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ResponseOp to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.ResponseOp
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ResponseOp.prototype.toJSON = function() {
             return ResponseOp.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -3592,56 +2446,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.Compare = (function() {
 
-        /**
-         * Properties of a Compare.
-         * @typedef {Object} etcdserverpb.Compare.$Properties
-         * @property {etcdserverpb.Compare.CompareResult|null} [result] Compare result
-         * @property {etcdserverpb.Compare.CompareTarget|null} [target] Compare target
-         * @property {Uint8Array|null} [key] Compare key
-         * @property {Long|null} [version] Compare version
-         * @property {Long|null} [createRevision] Compare createRevision
-         * @property {Long|null} [modRevision] Compare modRevision
-         * @property {Uint8Array|null} [value] Compare value
-         * @property {Long|null} [lease] Compare lease
-         * @property {Uint8Array|null} [rangeEnd] Compare rangeEnd
-         * @property {"version"|"createRevision"|"modRevision"|"value"|"lease"} [targetUnion] Compare targetUnion
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Compare.
-         * @memberof etcdserverpb
-         * @interface ICompare
-         * @augments etcdserverpb.Compare.$Properties
-         * @deprecated Use etcdserverpb.Compare.$Properties instead.
-         */
 
-        /**
-         * Narrowed shape of a Compare.
-         * @typedef {{
-         *   result?: etcdserverpb.Compare.CompareResult|null;
-         *   target?: etcdserverpb.Compare.CompareTarget|null;
-         *   key?: Uint8Array|null;
-         *   version?: Long|null;
-         *   createRevision?: Long|null;
-         *   modRevision?: Long|null;
-         *   value?: Uint8Array|null;
-         *   lease?: Long|null;
-         *   rangeEnd?: Uint8Array|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * } & (
-         *   ({ targetUnion?: undefined; version?: null; createRevision?: null; modRevision?: null; value?: null; lease?: null }|{ targetUnion?: "version"; version: Long; createRevision?: null; modRevision?: null; value?: null; lease?: null }|{ targetUnion?: "createRevision"; version?: null; createRevision: Long; modRevision?: null; value?: null; lease?: null }|{ targetUnion?: "modRevision"; version?: null; createRevision?: null; modRevision: Long; value?: null; lease?: null }|{ targetUnion?: "value"; version?: null; createRevision?: null; modRevision?: null; value: Uint8Array; lease?: null }|{ targetUnion?: "lease"; version?: null; createRevision?: null; modRevision?: null; value?: null; lease: Long })
-         * )} etcdserverpb.Compare.$Shape
-         */
 
-        /**
-         * Constructs a new Compare.
-         * @memberof etcdserverpb
-         * @classdesc Represents a Compare.
-         * @constructor
-         * @param {etcdserverpb.Compare.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Compare = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -3649,117 +2456,36 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Compare result.
-         * @member {etcdserverpb.Compare.CompareResult} result
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.result = 0;
 
-        /**
-         * Compare target.
-         * @member {etcdserverpb.Compare.CompareTarget} target
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.target = 0;
 
-        /**
-         * Compare key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.key = $util.newBuffer([]);
 
-        /**
-         * Compare version.
-         * @member {Long|null|undefined} version
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.version = null;
 
-        /**
-         * Compare createRevision.
-         * @member {Long|null|undefined} createRevision
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.createRevision = null;
 
-        /**
-         * Compare modRevision.
-         * @member {Long|null|undefined} modRevision
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.modRevision = null;
 
-        /**
-         * Compare value.
-         * @member {Uint8Array|null|undefined} value
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.value = null;
 
-        /**
-         * Compare lease.
-         * @member {Long|null|undefined} lease
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.lease = null;
 
-        /**
-         * Compare rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         Compare.prototype.rangeEnd = $util.newBuffer([]);
 
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
-        /**
-         * Compare targetUnion.
-         * @member {"version"|"createRevision"|"modRevision"|"value"|"lease"|undefined} targetUnion
-         * @memberof etcdserverpb.Compare
-         * @instance
-         */
         $Object.defineProperty(Compare.prototype, "targetUnion", {
             get: $util.oneOfGetter($oneOfFields = ["version", "createRevision", "modRevision", "value", "lease"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
-        /**
-         * Creates a new Compare instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {etcdserverpb.Compare.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.Compare} Compare instance
-         * @type {{
-         *   (properties: etcdserverpb.Compare.$Shape): etcdserverpb.Compare & etcdserverpb.Compare.$Shape;
-         *   (properties?: etcdserverpb.Compare.$Properties): etcdserverpb.Compare;
-         * }}
-         */
         Compare.create = function(properties) {
             return new Compare(properties);
         };
 
-        /**
-         * Encodes the specified Compare message. Does not implicitly {@link etcdserverpb.Compare.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {etcdserverpb.Compare.$Properties} message Compare message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Compare.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -3791,17 +2517,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Compare message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.Compare & etcdserverpb.Compare.$Shape} Compare
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Compare.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -3917,14 +2632,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Compare message.
-         * @function verify
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Compare.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -3981,14 +2688,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Compare message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.Compare} Compare
-         */
         Compare.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.Compare)
                 return object;
@@ -4103,15 +2802,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Compare message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.Compare
-         * @static
-         * @param {etcdserverpb.Compare} message Compare
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Compare.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -4194,26 +2884,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Compare to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.Compare
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Compare.prototype.toJSON = function() {
             return Compare.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * CompareResult enum.
-         * @name etcdserverpb.Compare.CompareResult
-         * @enum {number}
-         * @property {number} EQUAL=0 EQUAL value
-         * @property {number} GREATER=1 GREATER value
-         * @property {number} LESS=2 LESS value
-         * @property {number} NOT_EQUAL=3 NOT_EQUAL value
-         */
         Compare.CompareResult = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "EQUAL"] = 0;
@@ -4223,16 +2897,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return values;
         })();
 
-        /**
-         * CompareTarget enum.
-         * @name etcdserverpb.Compare.CompareTarget
-         * @enum {number}
-         * @property {number} VERSION=0 VERSION value
-         * @property {number} CREATE=1 CREATE value
-         * @property {number} MOD=2 MOD value
-         * @property {number} VALUE=3 VALUE value
-         * @property {number} LEASE=4 LEASE value
-         */
         Compare.CompareTarget = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "VERSION"] = 0;
@@ -4248,41 +2912,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.TxnRequest = (function() {
 
-        /**
-         * Properties of a TxnRequest.
-         * @typedef {Object} etcdserverpb.TxnRequest.$Properties
-         * @property {Array.<etcdserverpb.Compare.$Properties>|null} [compare] TxnRequest compare
-         * @property {Array.<etcdserverpb.RequestOp.$Properties>|null} [success] TxnRequest success
-         * @property {Array.<etcdserverpb.RequestOp.$Properties>|null} [failure] TxnRequest failure
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a TxnRequest.
-         * @memberof etcdserverpb
-         * @interface ITxnRequest
-         * @augments etcdserverpb.TxnRequest.$Properties
-         * @deprecated Use etcdserverpb.TxnRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a TxnRequest.
-         * @typedef {{
-         *   compare?: Array.<etcdserverpb.Compare.$Shape>|null;
-         *   success?: Array.<etcdserverpb.RequestOp.$Shape>|null;
-         *   failure?: Array.<etcdserverpb.RequestOp.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} etcdserverpb.TxnRequest.$Shape
-         */
 
-        /**
-         * Constructs a new TxnRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a TxnRequest.
-         * @constructor
-         * @param {etcdserverpb.TxnRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const TxnRequest = function (properties) {
             this.compare = [];
             this.success = [];
@@ -4293,55 +2925,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * TxnRequest compare.
-         * @member {Array.<etcdserverpb.Compare.$Properties>} compare
-         * @memberof etcdserverpb.TxnRequest
-         * @instance
-         */
         TxnRequest.prototype.compare = $util.emptyArray;
 
-        /**
-         * TxnRequest success.
-         * @member {Array.<etcdserverpb.RequestOp.$Properties>} success
-         * @memberof etcdserverpb.TxnRequest
-         * @instance
-         */
         TxnRequest.prototype.success = $util.emptyArray;
 
-        /**
-         * TxnRequest failure.
-         * @member {Array.<etcdserverpb.RequestOp.$Properties>} failure
-         * @memberof etcdserverpb.TxnRequest
-         * @instance
-         */
         TxnRequest.prototype.failure = $util.emptyArray;
 
-        /**
-         * Creates a new TxnRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {etcdserverpb.TxnRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.TxnRequest} TxnRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.TxnRequest.$Shape): etcdserverpb.TxnRequest & etcdserverpb.TxnRequest.$Shape;
-         *   (properties?: etcdserverpb.TxnRequest.$Properties): etcdserverpb.TxnRequest;
-         * }}
-         */
         TxnRequest.create = function(properties) {
             return new TxnRequest(properties);
         };
 
-        /**
-         * Encodes the specified TxnRequest message. Does not implicitly {@link etcdserverpb.TxnRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {etcdserverpb.TxnRequest.$Properties} message TxnRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         TxnRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -4364,17 +2957,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a TxnRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.TxnRequest & etcdserverpb.TxnRequest.$Shape} TxnRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         TxnRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -4443,14 +3025,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a TxnRequest message.
-         * @function verify
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         TxnRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -4488,14 +3062,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a TxnRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.TxnRequest} TxnRequest
-         */
         TxnRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.TxnRequest)
                 return object;
@@ -4539,15 +3105,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a TxnRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.TxnRequest
-         * @static
-         * @param {etcdserverpb.TxnRequest} message TxnRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         TxnRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -4579,13 +3136,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this TxnRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.TxnRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         TxnRequest.prototype.toJSON = function() {
             return TxnRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -4595,41 +3145,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.TxnResponse = (function() {
 
-        /**
-         * Properties of a TxnResponse.
-         * @typedef {Object} etcdserverpb.TxnResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] TxnResponse header
-         * @property {boolean|null} [succeeded] TxnResponse succeeded
-         * @property {Array.<etcdserverpb.ResponseOp.$Properties>|null} [responses] TxnResponse responses
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a TxnResponse.
-         * @memberof etcdserverpb
-         * @interface ITxnResponse
-         * @augments etcdserverpb.TxnResponse.$Properties
-         * @deprecated Use etcdserverpb.TxnResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a TxnResponse.
-         * @typedef {{
-         *   header?: etcdserverpb.ResponseHeader.$Shape|null;
-         *   succeeded?: boolean|null;
-         *   responses?: Array.<etcdserverpb.ResponseOp.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} etcdserverpb.TxnResponse.$Shape
-         */
 
-        /**
-         * Constructs a new TxnResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a TxnResponse.
-         * @constructor
-         * @param {etcdserverpb.TxnResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const TxnResponse = function (properties) {
             this.responses = [];
             if (properties)
@@ -4638,55 +3156,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * TxnResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.TxnResponse
-         * @instance
-         */
         TxnResponse.prototype.header = null;
 
-        /**
-         * TxnResponse succeeded.
-         * @member {boolean} succeeded
-         * @memberof etcdserverpb.TxnResponse
-         * @instance
-         */
         TxnResponse.prototype.succeeded = false;
 
-        /**
-         * TxnResponse responses.
-         * @member {Array.<etcdserverpb.ResponseOp.$Properties>} responses
-         * @memberof etcdserverpb.TxnResponse
-         * @instance
-         */
         TxnResponse.prototype.responses = $util.emptyArray;
 
-        /**
-         * Creates a new TxnResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {etcdserverpb.TxnResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.TxnResponse} TxnResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.TxnResponse.$Shape): etcdserverpb.TxnResponse & etcdserverpb.TxnResponse.$Shape;
-         *   (properties?: etcdserverpb.TxnResponse.$Properties): etcdserverpb.TxnResponse;
-         * }}
-         */
         TxnResponse.create = function(properties) {
             return new TxnResponse(properties);
         };
 
-        /**
-         * Encodes the specified TxnResponse message. Does not implicitly {@link etcdserverpb.TxnResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {etcdserverpb.TxnResponse.$Properties} message TxnResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         TxnResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -4707,17 +3186,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a TxnResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.TxnResponse & etcdserverpb.TxnResponse.$Shape} TxnResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         TxnResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -4785,14 +3253,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a TxnResponse message.
-         * @function verify
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         TxnResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -4820,14 +3280,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a TxnResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.TxnResponse} TxnResponse
-         */
         TxnResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.TxnResponse)
                 return object;
@@ -4859,15 +3311,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a TxnResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.TxnResponse
-         * @static
-         * @param {etcdserverpb.TxnResponse} message TxnResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         TxnResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -4894,13 +3337,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this TxnResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.TxnResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         TxnResponse.prototype.toJSON = function() {
             return TxnResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -4910,35 +3346,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.CompactionRequest = (function() {
 
-        /**
-         * Properties of a CompactionRequest.
-         * @typedef {Object} etcdserverpb.CompactionRequest.$Properties
-         * @property {Long|null} [revision] CompactionRequest revision
-         * @property {boolean|null} [physical] CompactionRequest physical
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a CompactionRequest.
-         * @memberof etcdserverpb
-         * @interface ICompactionRequest
-         * @augments etcdserverpb.CompactionRequest.$Properties
-         * @deprecated Use etcdserverpb.CompactionRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a CompactionRequest.
-         * @typedef {etcdserverpb.CompactionRequest.$Properties} etcdserverpb.CompactionRequest.$Shape
-         */
 
-        /**
-         * Constructs a new CompactionRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a CompactionRequest.
-         * @constructor
-         * @param {etcdserverpb.CompactionRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const CompactionRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -4946,47 +3356,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * CompactionRequest revision.
-         * @member {Long} revision
-         * @memberof etcdserverpb.CompactionRequest
-         * @instance
-         */
         CompactionRequest.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * CompactionRequest physical.
-         * @member {boolean} physical
-         * @memberof etcdserverpb.CompactionRequest
-         * @instance
-         */
         CompactionRequest.prototype.physical = false;
 
-        /**
-         * Creates a new CompactionRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {etcdserverpb.CompactionRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.CompactionRequest} CompactionRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.CompactionRequest.$Shape): etcdserverpb.CompactionRequest & etcdserverpb.CompactionRequest.$Shape;
-         *   (properties?: etcdserverpb.CompactionRequest.$Properties): etcdserverpb.CompactionRequest;
-         * }}
-         */
         CompactionRequest.create = function(properties) {
             return new CompactionRequest(properties);
         };
 
-        /**
-         * Encodes the specified CompactionRequest message. Does not implicitly {@link etcdserverpb.CompactionRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {etcdserverpb.CompactionRequest.$Properties} message CompactionRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         CompactionRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -5004,17 +3381,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a CompactionRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.CompactionRequest & etcdserverpb.CompactionRequest.$Shape} CompactionRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         CompactionRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -5077,14 +3443,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a CompactionRequest message.
-         * @function verify
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         CompactionRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -5101,14 +3459,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a CompactionRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.CompactionRequest} CompactionRequest
-         */
         CompactionRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.CompactionRequest)
                 return object;
@@ -5135,15 +3485,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a CompactionRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.CompactionRequest
-         * @static
-         * @param {etcdserverpb.CompactionRequest} message CompactionRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         CompactionRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -5172,13 +3513,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this CompactionRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.CompactionRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         CompactionRequest.prototype.toJSON = function() {
             return CompactionRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -5188,34 +3522,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.CompactionResponse = (function() {
 
-        /**
-         * Properties of a CompactionResponse.
-         * @typedef {Object} etcdserverpb.CompactionResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] CompactionResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a CompactionResponse.
-         * @memberof etcdserverpb
-         * @interface ICompactionResponse
-         * @augments etcdserverpb.CompactionResponse.$Properties
-         * @deprecated Use etcdserverpb.CompactionResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a CompactionResponse.
-         * @typedef {etcdserverpb.CompactionResponse.$Properties} etcdserverpb.CompactionResponse.$Shape
-         */
 
-        /**
-         * Constructs a new CompactionResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a CompactionResponse.
-         * @constructor
-         * @param {etcdserverpb.CompactionResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const CompactionResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -5223,39 +3532,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * CompactionResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.CompactionResponse
-         * @instance
-         */
         CompactionResponse.prototype.header = null;
 
-        /**
-         * Creates a new CompactionResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {etcdserverpb.CompactionResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.CompactionResponse} CompactionResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.CompactionResponse.$Shape): etcdserverpb.CompactionResponse & etcdserverpb.CompactionResponse.$Shape;
-         *   (properties?: etcdserverpb.CompactionResponse.$Properties): etcdserverpb.CompactionResponse;
-         * }}
-         */
         CompactionResponse.create = function(properties) {
             return new CompactionResponse(properties);
         };
 
-        /**
-         * Encodes the specified CompactionResponse message. Does not implicitly {@link etcdserverpb.CompactionResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {etcdserverpb.CompactionResponse.$Properties} message CompactionResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         CompactionResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -5271,17 +3553,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a CompactionResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.CompactionResponse & etcdserverpb.CompactionResponse.$Shape} CompactionResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         CompactionResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -5332,14 +3603,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a CompactionResponse message.
-         * @function verify
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         CompactionResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -5355,14 +3618,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a CompactionResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.CompactionResponse} CompactionResponse
-         */
         CompactionResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.CompactionResponse)
                 return object;
@@ -5381,15 +3636,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a CompactionResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.CompactionResponse
-         * @static
-         * @param {etcdserverpb.CompactionResponse} message CompactionResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         CompactionResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -5405,13 +3651,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this CompactionResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.CompactionResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         CompactionResponse.prototype.toJSON = function() {
             return CompactionResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -5421,33 +3660,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.HashRequest = (function() {
 
-        /**
-         * Properties of a HashRequest.
-         * @typedef {Object} etcdserverpb.HashRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a HashRequest.
-         * @memberof etcdserverpb
-         * @interface IHashRequest
-         * @augments etcdserverpb.HashRequest.$Properties
-         * @deprecated Use etcdserverpb.HashRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a HashRequest.
-         * @typedef {etcdserverpb.HashRequest.$Properties} etcdserverpb.HashRequest.$Shape
-         */
 
-        /**
-         * Constructs a new HashRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a HashRequest.
-         * @constructor
-         * @param {etcdserverpb.HashRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const HashRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -5455,31 +3670,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new HashRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {etcdserverpb.HashRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.HashRequest} HashRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.HashRequest.$Shape): etcdserverpb.HashRequest & etcdserverpb.HashRequest.$Shape;
-         *   (properties?: etcdserverpb.HashRequest.$Properties): etcdserverpb.HashRequest;
-         * }}
-         */
         HashRequest.create = function(properties) {
             return new HashRequest(properties);
         };
 
-        /**
-         * Encodes the specified HashRequest message. Does not implicitly {@link etcdserverpb.HashRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {etcdserverpb.HashRequest.$Properties} message HashRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         HashRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -5493,17 +3687,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a HashRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.HashRequest & etcdserverpb.HashRequest.$Shape} HashRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         HashRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -5545,14 +3728,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a HashRequest message.
-         * @function verify
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         HashRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -5563,14 +3738,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a HashRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.HashRequest} HashRequest
-         */
         HashRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.HashRequest)
                 return object;
@@ -5583,26 +3750,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.HashRequest();
         };
 
-        /**
-         * Creates a plain object from a HashRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.HashRequest
-         * @static
-         * @param {etcdserverpb.HashRequest} message HashRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         HashRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this HashRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.HashRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         HashRequest.prototype.toJSON = function() {
             return HashRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -5612,34 +3763,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.HashKVRequest = (function() {
 
-        /**
-         * Properties of a HashKVRequest.
-         * @typedef {Object} etcdserverpb.HashKVRequest.$Properties
-         * @property {Long|null} [revision] HashKVRequest revision
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a HashKVRequest.
-         * @memberof etcdserverpb
-         * @interface IHashKVRequest
-         * @augments etcdserverpb.HashKVRequest.$Properties
-         * @deprecated Use etcdserverpb.HashKVRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a HashKVRequest.
-         * @typedef {etcdserverpb.HashKVRequest.$Properties} etcdserverpb.HashKVRequest.$Shape
-         */
 
-        /**
-         * Constructs a new HashKVRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a HashKVRequest.
-         * @constructor
-         * @param {etcdserverpb.HashKVRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const HashKVRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -5647,39 +3773,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * HashKVRequest revision.
-         * @member {Long} revision
-         * @memberof etcdserverpb.HashKVRequest
-         * @instance
-         */
         HashKVRequest.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new HashKVRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {etcdserverpb.HashKVRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.HashKVRequest} HashKVRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.HashKVRequest.$Shape): etcdserverpb.HashKVRequest & etcdserverpb.HashKVRequest.$Shape;
-         *   (properties?: etcdserverpb.HashKVRequest.$Properties): etcdserverpb.HashKVRequest;
-         * }}
-         */
         HashKVRequest.create = function(properties) {
             return new HashKVRequest(properties);
         };
 
-        /**
-         * Encodes the specified HashKVRequest message. Does not implicitly {@link etcdserverpb.HashKVRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {etcdserverpb.HashKVRequest.$Properties} message HashKVRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         HashKVRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -5695,17 +3794,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a HashKVRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.HashKVRequest & etcdserverpb.HashKVRequest.$Shape} HashKVRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         HashKVRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -5759,14 +3847,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a HashKVRequest message.
-         * @function verify
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         HashKVRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -5780,14 +3860,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a HashKVRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.HashKVRequest} HashKVRequest
-         */
         HashKVRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.HashKVRequest)
                 return object;
@@ -5811,15 +3883,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a HashKVRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.HashKVRequest
-         * @static
-         * @param {etcdserverpb.HashKVRequest} message HashKVRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         HashKVRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -5844,13 +3907,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this HashKVRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.HashKVRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         HashKVRequest.prototype.toJSON = function() {
             return HashKVRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -5860,36 +3916,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.HashKVResponse = (function() {
 
-        /**
-         * Properties of a HashKVResponse.
-         * @typedef {Object} etcdserverpb.HashKVResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] HashKVResponse header
-         * @property {number|null} [hash] HashKVResponse hash
-         * @property {Long|null} [compactRevision] HashKVResponse compactRevision
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a HashKVResponse.
-         * @memberof etcdserverpb
-         * @interface IHashKVResponse
-         * @augments etcdserverpb.HashKVResponse.$Properties
-         * @deprecated Use etcdserverpb.HashKVResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a HashKVResponse.
-         * @typedef {etcdserverpb.HashKVResponse.$Properties} etcdserverpb.HashKVResponse.$Shape
-         */
 
-        /**
-         * Constructs a new HashKVResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a HashKVResponse.
-         * @constructor
-         * @param {etcdserverpb.HashKVResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const HashKVResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -5897,55 +3926,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * HashKVResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.HashKVResponse
-         * @instance
-         */
         HashKVResponse.prototype.header = null;
 
-        /**
-         * HashKVResponse hash.
-         * @member {number} hash
-         * @memberof etcdserverpb.HashKVResponse
-         * @instance
-         */
         HashKVResponse.prototype.hash = 0;
 
-        /**
-         * HashKVResponse compactRevision.
-         * @member {Long} compactRevision
-         * @memberof etcdserverpb.HashKVResponse
-         * @instance
-         */
         HashKVResponse.prototype.compactRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new HashKVResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {etcdserverpb.HashKVResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.HashKVResponse} HashKVResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.HashKVResponse.$Shape): etcdserverpb.HashKVResponse & etcdserverpb.HashKVResponse.$Shape;
-         *   (properties?: etcdserverpb.HashKVResponse.$Properties): etcdserverpb.HashKVResponse;
-         * }}
-         */
         HashKVResponse.create = function(properties) {
             return new HashKVResponse(properties);
         };
 
-        /**
-         * Encodes the specified HashKVResponse message. Does not implicitly {@link etcdserverpb.HashKVResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {etcdserverpb.HashKVResponse.$Properties} message HashKVResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         HashKVResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -5965,17 +3955,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a HashKVResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.HashKVResponse & etcdserverpb.HashKVResponse.$Shape} HashKVResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         HashKVResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -6044,14 +4023,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a HashKVResponse message.
-         * @function verify
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         HashKVResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -6073,14 +4044,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a HashKVResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.HashKVResponse} HashKVResponse
-         */
         HashKVResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.HashKVResponse)
                 return object;
@@ -6112,15 +4075,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a HashKVResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.HashKVResponse
-         * @static
-         * @param {etcdserverpb.HashKVResponse} message HashKVResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         HashKVResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -6152,13 +4106,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this HashKVResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.HashKVResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         HashKVResponse.prototype.toJSON = function() {
             return HashKVResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -6168,35 +4115,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.HashResponse = (function() {
 
-        /**
-         * Properties of a HashResponse.
-         * @typedef {Object} etcdserverpb.HashResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] HashResponse header
-         * @property {number|null} [hash] HashResponse hash
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a HashResponse.
-         * @memberof etcdserverpb
-         * @interface IHashResponse
-         * @augments etcdserverpb.HashResponse.$Properties
-         * @deprecated Use etcdserverpb.HashResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a HashResponse.
-         * @typedef {etcdserverpb.HashResponse.$Properties} etcdserverpb.HashResponse.$Shape
-         */
 
-        /**
-         * Constructs a new HashResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a HashResponse.
-         * @constructor
-         * @param {etcdserverpb.HashResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const HashResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -6204,47 +4125,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * HashResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.HashResponse
-         * @instance
-         */
         HashResponse.prototype.header = null;
 
-        /**
-         * HashResponse hash.
-         * @member {number} hash
-         * @memberof etcdserverpb.HashResponse
-         * @instance
-         */
         HashResponse.prototype.hash = 0;
 
-        /**
-         * Creates a new HashResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {etcdserverpb.HashResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.HashResponse} HashResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.HashResponse.$Shape): etcdserverpb.HashResponse & etcdserverpb.HashResponse.$Shape;
-         *   (properties?: etcdserverpb.HashResponse.$Properties): etcdserverpb.HashResponse;
-         * }}
-         */
         HashResponse.create = function(properties) {
             return new HashResponse(properties);
         };
 
-        /**
-         * Encodes the specified HashResponse message. Does not implicitly {@link etcdserverpb.HashResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {etcdserverpb.HashResponse.$Properties} message HashResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         HashResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -6262,17 +4150,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a HashResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.HashResponse & etcdserverpb.HashResponse.$Shape} HashResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         HashResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -6332,14 +4209,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a HashResponse message.
-         * @function verify
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         HashResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -6358,14 +4227,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a HashResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.HashResponse} HashResponse
-         */
         HashResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.HashResponse)
                 return object;
@@ -6387,15 +4248,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a HashResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.HashResponse
-         * @static
-         * @param {etcdserverpb.HashResponse} message HashResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         HashResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -6415,13 +4267,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this HashResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.HashResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         HashResponse.prototype.toJSON = function() {
             return HashResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -6431,33 +4276,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.SnapshotRequest = (function() {
 
-        /**
-         * Properties of a SnapshotRequest.
-         * @typedef {Object} etcdserverpb.SnapshotRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a SnapshotRequest.
-         * @memberof etcdserverpb
-         * @interface ISnapshotRequest
-         * @augments etcdserverpb.SnapshotRequest.$Properties
-         * @deprecated Use etcdserverpb.SnapshotRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a SnapshotRequest.
-         * @typedef {etcdserverpb.SnapshotRequest.$Properties} etcdserverpb.SnapshotRequest.$Shape
-         */
 
-        /**
-         * Constructs a new SnapshotRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a SnapshotRequest.
-         * @constructor
-         * @param {etcdserverpb.SnapshotRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const SnapshotRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -6465,31 +4286,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new SnapshotRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {etcdserverpb.SnapshotRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.SnapshotRequest} SnapshotRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.SnapshotRequest.$Shape): etcdserverpb.SnapshotRequest & etcdserverpb.SnapshotRequest.$Shape;
-         *   (properties?: etcdserverpb.SnapshotRequest.$Properties): etcdserverpb.SnapshotRequest;
-         * }}
-         */
         SnapshotRequest.create = function(properties) {
             return new SnapshotRequest(properties);
         };
 
-        /**
-         * Encodes the specified SnapshotRequest message. Does not implicitly {@link etcdserverpb.SnapshotRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {etcdserverpb.SnapshotRequest.$Properties} message SnapshotRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         SnapshotRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -6503,17 +4303,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a SnapshotRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.SnapshotRequest & etcdserverpb.SnapshotRequest.$Shape} SnapshotRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         SnapshotRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -6555,14 +4344,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a SnapshotRequest message.
-         * @function verify
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         SnapshotRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -6573,14 +4354,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a SnapshotRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.SnapshotRequest} SnapshotRequest
-         */
         SnapshotRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.SnapshotRequest)
                 return object;
@@ -6593,26 +4366,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.SnapshotRequest();
         };
 
-        /**
-         * Creates a plain object from a SnapshotRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.SnapshotRequest
-         * @static
-         * @param {etcdserverpb.SnapshotRequest} message SnapshotRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         SnapshotRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this SnapshotRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.SnapshotRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         SnapshotRequest.prototype.toJSON = function() {
             return SnapshotRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -6622,36 +4379,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.SnapshotResponse = (function() {
 
-        /**
-         * Properties of a SnapshotResponse.
-         * @typedef {Object} etcdserverpb.SnapshotResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] SnapshotResponse header
-         * @property {Long|null} [remainingBytes] SnapshotResponse remainingBytes
-         * @property {Uint8Array|null} [blob] SnapshotResponse blob
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a SnapshotResponse.
-         * @memberof etcdserverpb
-         * @interface ISnapshotResponse
-         * @augments etcdserverpb.SnapshotResponse.$Properties
-         * @deprecated Use etcdserverpb.SnapshotResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a SnapshotResponse.
-         * @typedef {etcdserverpb.SnapshotResponse.$Properties} etcdserverpb.SnapshotResponse.$Shape
-         */
 
-        /**
-         * Constructs a new SnapshotResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a SnapshotResponse.
-         * @constructor
-         * @param {etcdserverpb.SnapshotResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const SnapshotResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -6659,55 +4389,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * SnapshotResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.SnapshotResponse
-         * @instance
-         */
         SnapshotResponse.prototype.header = null;
 
-        /**
-         * SnapshotResponse remainingBytes.
-         * @member {Long} remainingBytes
-         * @memberof etcdserverpb.SnapshotResponse
-         * @instance
-         */
         SnapshotResponse.prototype.remainingBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * SnapshotResponse blob.
-         * @member {Uint8Array} blob
-         * @memberof etcdserverpb.SnapshotResponse
-         * @instance
-         */
         SnapshotResponse.prototype.blob = $util.newBuffer([]);
 
-        /**
-         * Creates a new SnapshotResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {etcdserverpb.SnapshotResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.SnapshotResponse} SnapshotResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.SnapshotResponse.$Shape): etcdserverpb.SnapshotResponse & etcdserverpb.SnapshotResponse.$Shape;
-         *   (properties?: etcdserverpb.SnapshotResponse.$Properties): etcdserverpb.SnapshotResponse;
-         * }}
-         */
         SnapshotResponse.create = function(properties) {
             return new SnapshotResponse(properties);
         };
 
-        /**
-         * Encodes the specified SnapshotResponse message. Does not implicitly {@link etcdserverpb.SnapshotResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {etcdserverpb.SnapshotResponse.$Properties} message SnapshotResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         SnapshotResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -6727,17 +4418,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a SnapshotResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.SnapshotResponse & etcdserverpb.SnapshotResponse.$Shape} SnapshotResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         SnapshotResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -6806,14 +4486,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a SnapshotResponse message.
-         * @function verify
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         SnapshotResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -6835,14 +4507,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a SnapshotResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.SnapshotResponse} SnapshotResponse
-         */
         SnapshotResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.SnapshotResponse)
                 return object;
@@ -6877,15 +4541,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a SnapshotResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.SnapshotResponse
-         * @static
-         * @param {etcdserverpb.SnapshotResponse} message SnapshotResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         SnapshotResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -6923,13 +4578,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this SnapshotResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.SnapshotResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         SnapshotResponse.prototype.toJSON = function() {
             return SnapshotResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -6939,44 +4587,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.WatchRequest = (function() {
 
-        /**
-         * Properties of a WatchRequest.
-         * @typedef {Object} etcdserverpb.WatchRequest.$Properties
-         * @property {etcdserverpb.WatchCreateRequest.$Properties|null} [createRequest] WatchRequest createRequest
-         * @property {etcdserverpb.WatchCancelRequest.$Properties|null} [cancelRequest] WatchRequest cancelRequest
-         * @property {etcdserverpb.WatchProgressRequest.$Properties|null} [progressRequest] WatchRequest progressRequest
-         * @property {"createRequest"|"cancelRequest"|"progressRequest"} [requestUnion] WatchRequest requestUnion
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a WatchRequest.
-         * @memberof etcdserverpb
-         * @interface IWatchRequest
-         * @augments etcdserverpb.WatchRequest.$Properties
-         * @deprecated Use etcdserverpb.WatchRequest.$Properties instead.
-         */
 
-        /**
-         * Narrowed shape of a WatchRequest.
-         * @typedef {{
-         *   createRequest?: etcdserverpb.WatchCreateRequest.$Shape|null;
-         *   cancelRequest?: etcdserverpb.WatchCancelRequest.$Shape|null;
-         *   progressRequest?: etcdserverpb.WatchProgressRequest.$Shape|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * } & (
-         *   ({ requestUnion?: undefined; createRequest?: null; cancelRequest?: null; progressRequest?: null }|{ requestUnion?: "createRequest"; createRequest: etcdserverpb.WatchCreateRequest.$Shape; cancelRequest?: null; progressRequest?: null }|{ requestUnion?: "cancelRequest"; createRequest?: null; cancelRequest: etcdserverpb.WatchCancelRequest.$Shape; progressRequest?: null }|{ requestUnion?: "progressRequest"; createRequest?: null; cancelRequest?: null; progressRequest: etcdserverpb.WatchProgressRequest.$Shape })
-         * )} etcdserverpb.WatchRequest.$Shape
-         */
 
-        /**
-         * Constructs a new WatchRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a WatchRequest.
-         * @constructor
-         * @param {etcdserverpb.WatchRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const WatchRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -6984,69 +4597,24 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * WatchRequest createRequest.
-         * @member {etcdserverpb.WatchCreateRequest.$Properties|null|undefined} createRequest
-         * @memberof etcdserverpb.WatchRequest
-         * @instance
-         */
         WatchRequest.prototype.createRequest = null;
 
-        /**
-         * WatchRequest cancelRequest.
-         * @member {etcdserverpb.WatchCancelRequest.$Properties|null|undefined} cancelRequest
-         * @memberof etcdserverpb.WatchRequest
-         * @instance
-         */
         WatchRequest.prototype.cancelRequest = null;
 
-        /**
-         * WatchRequest progressRequest.
-         * @member {etcdserverpb.WatchProgressRequest.$Properties|null|undefined} progressRequest
-         * @memberof etcdserverpb.WatchRequest
-         * @instance
-         */
         WatchRequest.prototype.progressRequest = null;
 
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
-        /**
-         * WatchRequest requestUnion.
-         * @member {"createRequest"|"cancelRequest"|"progressRequest"|undefined} requestUnion
-         * @memberof etcdserverpb.WatchRequest
-         * @instance
-         */
         $Object.defineProperty(WatchRequest.prototype, "requestUnion", {
             get: $util.oneOfGetter($oneOfFields = ["createRequest", "cancelRequest", "progressRequest"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
-        /**
-         * Creates a new WatchRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {etcdserverpb.WatchRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.WatchRequest} WatchRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.WatchRequest.$Shape): etcdserverpb.WatchRequest & etcdserverpb.WatchRequest.$Shape;
-         *   (properties?: etcdserverpb.WatchRequest.$Properties): etcdserverpb.WatchRequest;
-         * }}
-         */
         WatchRequest.create = function(properties) {
             return new WatchRequest(properties);
         };
 
-        /**
-         * Encodes the specified WatchRequest message. Does not implicitly {@link etcdserverpb.WatchRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {etcdserverpb.WatchRequest.$Properties} message WatchRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         WatchRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -7066,17 +4634,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a WatchRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.WatchRequest & etcdserverpb.WatchRequest.$Shape} WatchRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         WatchRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -7142,14 +4699,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a WatchRequest message.
-         * @function verify
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         WatchRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -7189,14 +4738,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a WatchRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.WatchRequest} WatchRequest
-         */
         WatchRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.WatchRequest)
                 return object;
@@ -7225,15 +4766,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a WatchRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.WatchRequest
-         * @static
-         * @param {etcdserverpb.WatchRequest} message WatchRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         WatchRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -7260,13 +4792,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this WatchRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.WatchRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         WatchRequest.prototype.toJSON = function() {
             return WatchRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -7276,41 +4801,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.WatchCreateRequest = (function() {
 
-        /**
-         * Properties of a WatchCreateRequest.
-         * @typedef {Object} etcdserverpb.WatchCreateRequest.$Properties
-         * @property {Uint8Array|null} [key] WatchCreateRequest key
-         * @property {Uint8Array|null} [rangeEnd] WatchCreateRequest rangeEnd
-         * @property {Long|null} [startRevision] WatchCreateRequest startRevision
-         * @property {boolean|null} [progressNotify] WatchCreateRequest progressNotify
-         * @property {Array.<etcdserverpb.WatchCreateRequest.FilterType>|null} [filters] WatchCreateRequest filters
-         * @property {boolean|null} [prevKv] WatchCreateRequest prevKv
-         * @property {Long|null} [watchId] WatchCreateRequest watchId
-         * @property {boolean|null} [fragment] WatchCreateRequest fragment
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a WatchCreateRequest.
-         * @memberof etcdserverpb
-         * @interface IWatchCreateRequest
-         * @augments etcdserverpb.WatchCreateRequest.$Properties
-         * @deprecated Use etcdserverpb.WatchCreateRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a WatchCreateRequest.
-         * @typedef {etcdserverpb.WatchCreateRequest.$Properties} etcdserverpb.WatchCreateRequest.$Shape
-         */
 
-        /**
-         * Constructs a new WatchCreateRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a WatchCreateRequest.
-         * @constructor
-         * @param {etcdserverpb.WatchCreateRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const WatchCreateRequest = function (properties) {
             this.filters = [];
             if (properties)
@@ -7319,95 +4812,26 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * WatchCreateRequest key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * WatchCreateRequest rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.rangeEnd = $util.newBuffer([]);
 
-        /**
-         * WatchCreateRequest startRevision.
-         * @member {Long} startRevision
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.startRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * WatchCreateRequest progressNotify.
-         * @member {boolean} progressNotify
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.progressNotify = false;
 
-        /**
-         * WatchCreateRequest filters.
-         * @member {Array.<etcdserverpb.WatchCreateRequest.FilterType>} filters
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.filters = $util.emptyArray;
 
-        /**
-         * WatchCreateRequest prevKv.
-         * @member {boolean} prevKv
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.prevKv = false;
 
-        /**
-         * WatchCreateRequest watchId.
-         * @member {Long} watchId
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.watchId = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * WatchCreateRequest fragment.
-         * @member {boolean} fragment
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         */
         WatchCreateRequest.prototype.fragment = false;
 
-        /**
-         * Creates a new WatchCreateRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {etcdserverpb.WatchCreateRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.WatchCreateRequest} WatchCreateRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.WatchCreateRequest.$Shape): etcdserverpb.WatchCreateRequest & etcdserverpb.WatchCreateRequest.$Shape;
-         *   (properties?: etcdserverpb.WatchCreateRequest.$Properties): etcdserverpb.WatchCreateRequest;
-         * }}
-         */
         WatchCreateRequest.create = function(properties) {
             return new WatchCreateRequest(properties);
         };
 
-        /**
-         * Encodes the specified WatchCreateRequest message. Does not implicitly {@link etcdserverpb.WatchCreateRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {etcdserverpb.WatchCreateRequest.$Properties} message WatchCreateRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         WatchCreateRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -7437,17 +4861,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a WatchCreateRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.WatchCreateRequest & etcdserverpb.WatchCreateRequest.$Shape} WatchCreateRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         WatchCreateRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -7569,14 +4982,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a WatchCreateRequest message.
-         * @function verify
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         WatchCreateRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -7615,14 +5020,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a WatchCreateRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.WatchCreateRequest} WatchCreateRequest
-         */
         WatchCreateRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.WatchCreateRequest)
                 return object;
@@ -7696,15 +5093,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a WatchCreateRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @static
-         * @param {etcdserverpb.WatchCreateRequest} message WatchCreateRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         WatchCreateRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -7776,24 +5164,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this WatchCreateRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.WatchCreateRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         WatchCreateRequest.prototype.toJSON = function() {
             return WatchCreateRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * FilterType enum.
-         * @name etcdserverpb.WatchCreateRequest.FilterType
-         * @enum {number}
-         * @property {number} NOPUT=0 NOPUT value
-         * @property {number} NODELETE=1 NODELETE value
-         */
         WatchCreateRequest.FilterType = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "NOPUT"] = 0;
@@ -7806,34 +5180,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.WatchCancelRequest = (function() {
 
-        /**
-         * Properties of a WatchCancelRequest.
-         * @typedef {Object} etcdserverpb.WatchCancelRequest.$Properties
-         * @property {Long|null} [watchId] WatchCancelRequest watchId
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a WatchCancelRequest.
-         * @memberof etcdserverpb
-         * @interface IWatchCancelRequest
-         * @augments etcdserverpb.WatchCancelRequest.$Properties
-         * @deprecated Use etcdserverpb.WatchCancelRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a WatchCancelRequest.
-         * @typedef {etcdserverpb.WatchCancelRequest.$Properties} etcdserverpb.WatchCancelRequest.$Shape
-         */
 
-        /**
-         * Constructs a new WatchCancelRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a WatchCancelRequest.
-         * @constructor
-         * @param {etcdserverpb.WatchCancelRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const WatchCancelRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -7841,39 +5190,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * WatchCancelRequest watchId.
-         * @member {Long} watchId
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @instance
-         */
         WatchCancelRequest.prototype.watchId = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new WatchCancelRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {etcdserverpb.WatchCancelRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.WatchCancelRequest} WatchCancelRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.WatchCancelRequest.$Shape): etcdserverpb.WatchCancelRequest & etcdserverpb.WatchCancelRequest.$Shape;
-         *   (properties?: etcdserverpb.WatchCancelRequest.$Properties): etcdserverpb.WatchCancelRequest;
-         * }}
-         */
         WatchCancelRequest.create = function(properties) {
             return new WatchCancelRequest(properties);
         };
 
-        /**
-         * Encodes the specified WatchCancelRequest message. Does not implicitly {@link etcdserverpb.WatchCancelRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {etcdserverpb.WatchCancelRequest.$Properties} message WatchCancelRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         WatchCancelRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -7889,17 +5211,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a WatchCancelRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.WatchCancelRequest & etcdserverpb.WatchCancelRequest.$Shape} WatchCancelRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         WatchCancelRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -7953,14 +5264,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a WatchCancelRequest message.
-         * @function verify
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         WatchCancelRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -7974,14 +5277,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a WatchCancelRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.WatchCancelRequest} WatchCancelRequest
-         */
         WatchCancelRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.WatchCancelRequest)
                 return object;
@@ -8005,15 +5300,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a WatchCancelRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @static
-         * @param {etcdserverpb.WatchCancelRequest} message WatchCancelRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         WatchCancelRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -8038,13 +5324,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this WatchCancelRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.WatchCancelRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         WatchCancelRequest.prototype.toJSON = function() {
             return WatchCancelRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -8054,33 +5333,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.WatchProgressRequest = (function() {
 
-        /**
-         * Properties of a WatchProgressRequest.
-         * @typedef {Object} etcdserverpb.WatchProgressRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a WatchProgressRequest.
-         * @memberof etcdserverpb
-         * @interface IWatchProgressRequest
-         * @augments etcdserverpb.WatchProgressRequest.$Properties
-         * @deprecated Use etcdserverpb.WatchProgressRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a WatchProgressRequest.
-         * @typedef {etcdserverpb.WatchProgressRequest.$Properties} etcdserverpb.WatchProgressRequest.$Shape
-         */
 
-        /**
-         * Constructs a new WatchProgressRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a WatchProgressRequest.
-         * @constructor
-         * @param {etcdserverpb.WatchProgressRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const WatchProgressRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -8088,31 +5343,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new WatchProgressRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {etcdserverpb.WatchProgressRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.WatchProgressRequest} WatchProgressRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.WatchProgressRequest.$Shape): etcdserverpb.WatchProgressRequest & etcdserverpb.WatchProgressRequest.$Shape;
-         *   (properties?: etcdserverpb.WatchProgressRequest.$Properties): etcdserverpb.WatchProgressRequest;
-         * }}
-         */
         WatchProgressRequest.create = function(properties) {
             return new WatchProgressRequest(properties);
         };
 
-        /**
-         * Encodes the specified WatchProgressRequest message. Does not implicitly {@link etcdserverpb.WatchProgressRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {etcdserverpb.WatchProgressRequest.$Properties} message WatchProgressRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         WatchProgressRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -8126,17 +5360,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a WatchProgressRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.WatchProgressRequest & etcdserverpb.WatchProgressRequest.$Shape} WatchProgressRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         WatchProgressRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -8178,14 +5401,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a WatchProgressRequest message.
-         * @function verify
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         WatchProgressRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -8196,14 +5411,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a WatchProgressRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.WatchProgressRequest} WatchProgressRequest
-         */
         WatchProgressRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.WatchProgressRequest)
                 return object;
@@ -8216,26 +5423,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.WatchProgressRequest();
         };
 
-        /**
-         * Creates a plain object from a WatchProgressRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @static
-         * @param {etcdserverpb.WatchProgressRequest} message WatchProgressRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         WatchProgressRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this WatchProgressRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.WatchProgressRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         WatchProgressRequest.prototype.toJSON = function() {
             return WatchProgressRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -8245,41 +5436,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.WatchResponse = (function() {
 
-        /**
-         * Properties of a WatchResponse.
-         * @typedef {Object} etcdserverpb.WatchResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] WatchResponse header
-         * @property {Long|null} [watchId] WatchResponse watchId
-         * @property {boolean|null} [created] WatchResponse created
-         * @property {boolean|null} [canceled] WatchResponse canceled
-         * @property {Long|null} [compactRevision] WatchResponse compactRevision
-         * @property {string|null} [cancelReason] WatchResponse cancelReason
-         * @property {boolean|null} [fragment] WatchResponse fragment
-         * @property {Array.<mvccpb.Event.$Properties>|null} [events] WatchResponse events
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a WatchResponse.
-         * @memberof etcdserverpb
-         * @interface IWatchResponse
-         * @augments etcdserverpb.WatchResponse.$Properties
-         * @deprecated Use etcdserverpb.WatchResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a WatchResponse.
-         * @typedef {etcdserverpb.WatchResponse.$Properties} etcdserverpb.WatchResponse.$Shape
-         */
 
-        /**
-         * Constructs a new WatchResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a WatchResponse.
-         * @constructor
-         * @param {etcdserverpb.WatchResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const WatchResponse = function (properties) {
             this.events = [];
             if (properties)
@@ -8288,95 +5447,26 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * WatchResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.header = null;
 
-        /**
-         * WatchResponse watchId.
-         * @member {Long} watchId
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.watchId = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * WatchResponse created.
-         * @member {boolean} created
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.created = false;
 
-        /**
-         * WatchResponse canceled.
-         * @member {boolean} canceled
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.canceled = false;
 
-        /**
-         * WatchResponse compactRevision.
-         * @member {Long} compactRevision
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.compactRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * WatchResponse cancelReason.
-         * @member {string} cancelReason
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.cancelReason = "";
 
-        /**
-         * WatchResponse fragment.
-         * @member {boolean} fragment
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.fragment = false;
 
-        /**
-         * WatchResponse events.
-         * @member {Array.<mvccpb.Event.$Properties>} events
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         */
         WatchResponse.prototype.events = $util.emptyArray;
 
-        /**
-         * Creates a new WatchResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {etcdserverpb.WatchResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.WatchResponse} WatchResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.WatchResponse.$Shape): etcdserverpb.WatchResponse & etcdserverpb.WatchResponse.$Shape;
-         *   (properties?: etcdserverpb.WatchResponse.$Properties): etcdserverpb.WatchResponse;
-         * }}
-         */
         WatchResponse.create = function(properties) {
             return new WatchResponse(properties);
         };
 
-        /**
-         * Encodes the specified WatchResponse message. Does not implicitly {@link etcdserverpb.WatchResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {etcdserverpb.WatchResponse.$Properties} message WatchResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         WatchResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -8407,17 +5497,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a WatchResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.WatchResponse & etcdserverpb.WatchResponse.$Shape} WatchResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         WatchResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -8530,14 +5609,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a WatchResponse message.
-         * @function verify
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         WatchResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -8580,14 +5651,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a WatchResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.WatchResponse} WatchResponse
-         */
         WatchResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.WatchResponse)
                 return object;
@@ -8648,15 +5711,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a WatchResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.WatchResponse
-         * @static
-         * @param {etcdserverpb.WatchResponse} message WatchResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         WatchResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -8716,13 +5770,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this WatchResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.WatchResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         WatchResponse.prototype.toJSON = function() {
             return WatchResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -8732,35 +5779,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseGrantRequest = (function() {
 
-        /**
-         * Properties of a LeaseGrantRequest.
-         * @typedef {Object} etcdserverpb.LeaseGrantRequest.$Properties
-         * @property {Long|null} [TTL] LeaseGrantRequest TTL
-         * @property {Long|null} [ID] LeaseGrantRequest ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseGrantRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseGrantRequest
-         * @augments etcdserverpb.LeaseGrantRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseGrantRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseGrantRequest.
-         * @typedef {etcdserverpb.LeaseGrantRequest.$Properties} etcdserverpb.LeaseGrantRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseGrantRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseGrantRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseGrantRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseGrantRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -8768,47 +5789,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseGrantRequest TTL.
-         * @member {Long} TTL
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @instance
-         */
         LeaseGrantRequest.prototype.TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseGrantRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @instance
-         */
         LeaseGrantRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseGrantRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {etcdserverpb.LeaseGrantRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseGrantRequest} LeaseGrantRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseGrantRequest.$Shape): etcdserverpb.LeaseGrantRequest & etcdserverpb.LeaseGrantRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseGrantRequest.$Properties): etcdserverpb.LeaseGrantRequest;
-         * }}
-         */
         LeaseGrantRequest.create = function(properties) {
             return new LeaseGrantRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseGrantRequest message. Does not implicitly {@link etcdserverpb.LeaseGrantRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {etcdserverpb.LeaseGrantRequest.$Properties} message LeaseGrantRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseGrantRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -8826,17 +5814,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseGrantRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseGrantRequest & etcdserverpb.LeaseGrantRequest.$Shape} LeaseGrantRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseGrantRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -8899,14 +5876,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseGrantRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseGrantRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -8923,14 +5892,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseGrantRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseGrantRequest} LeaseGrantRequest
-         */
         LeaseGrantRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseGrantRequest)
                 return object;
@@ -8964,15 +5925,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseGrantRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @static
-         * @param {etcdserverpb.LeaseGrantRequest} message LeaseGrantRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseGrantRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -9010,13 +5962,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseGrantRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseGrantRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseGrantRequest.prototype.toJSON = function() {
             return LeaseGrantRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -9026,37 +5971,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseGrantResponse = (function() {
 
-        /**
-         * Properties of a LeaseGrantResponse.
-         * @typedef {Object} etcdserverpb.LeaseGrantResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseGrantResponse header
-         * @property {Long|null} [ID] LeaseGrantResponse ID
-         * @property {Long|null} [TTL] LeaseGrantResponse TTL
-         * @property {string|null} [error] LeaseGrantResponse error
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseGrantResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseGrantResponse
-         * @augments etcdserverpb.LeaseGrantResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseGrantResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseGrantResponse.
-         * @typedef {etcdserverpb.LeaseGrantResponse.$Properties} etcdserverpb.LeaseGrantResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseGrantResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseGrantResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseGrantResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseGrantResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9064,63 +5981,18 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseGrantResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @instance
-         */
         LeaseGrantResponse.prototype.header = null;
 
-        /**
-         * LeaseGrantResponse ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @instance
-         */
         LeaseGrantResponse.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseGrantResponse TTL.
-         * @member {Long} TTL
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @instance
-         */
         LeaseGrantResponse.prototype.TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseGrantResponse error.
-         * @member {string} error
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @instance
-         */
         LeaseGrantResponse.prototype.error = "";
 
-        /**
-         * Creates a new LeaseGrantResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {etcdserverpb.LeaseGrantResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseGrantResponse} LeaseGrantResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseGrantResponse.$Shape): etcdserverpb.LeaseGrantResponse & etcdserverpb.LeaseGrantResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseGrantResponse.$Properties): etcdserverpb.LeaseGrantResponse;
-         * }}
-         */
         LeaseGrantResponse.create = function(properties) {
             return new LeaseGrantResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseGrantResponse message. Does not implicitly {@link etcdserverpb.LeaseGrantResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {etcdserverpb.LeaseGrantResponse.$Properties} message LeaseGrantResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseGrantResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -9142,17 +6014,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseGrantResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseGrantResponse & etcdserverpb.LeaseGrantResponse.$Shape} LeaseGrantResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseGrantResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -9230,14 +6091,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseGrantResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseGrantResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -9262,14 +6115,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseGrantResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseGrantResponse} LeaseGrantResponse
-         */
         LeaseGrantResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseGrantResponse)
                 return object;
@@ -9311,15 +6156,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseGrantResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @static
-         * @param {etcdserverpb.LeaseGrantResponse} message LeaseGrantResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseGrantResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -9363,13 +6199,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseGrantResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseGrantResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseGrantResponse.prototype.toJSON = function() {
             return LeaseGrantResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -9379,34 +6208,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseRevokeRequest = (function() {
 
-        /**
-         * Properties of a LeaseRevokeRequest.
-         * @typedef {Object} etcdserverpb.LeaseRevokeRequest.$Properties
-         * @property {Long|null} [ID] LeaseRevokeRequest ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseRevokeRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseRevokeRequest
-         * @augments etcdserverpb.LeaseRevokeRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseRevokeRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseRevokeRequest.
-         * @typedef {etcdserverpb.LeaseRevokeRequest.$Properties} etcdserverpb.LeaseRevokeRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseRevokeRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseRevokeRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseRevokeRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseRevokeRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9414,39 +6218,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseRevokeRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @instance
-         */
         LeaseRevokeRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseRevokeRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {etcdserverpb.LeaseRevokeRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseRevokeRequest} LeaseRevokeRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseRevokeRequest.$Shape): etcdserverpb.LeaseRevokeRequest & etcdserverpb.LeaseRevokeRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseRevokeRequest.$Properties): etcdserverpb.LeaseRevokeRequest;
-         * }}
-         */
         LeaseRevokeRequest.create = function(properties) {
             return new LeaseRevokeRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseRevokeRequest message. Does not implicitly {@link etcdserverpb.LeaseRevokeRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {etcdserverpb.LeaseRevokeRequest.$Properties} message LeaseRevokeRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseRevokeRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -9462,17 +6239,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseRevokeRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseRevokeRequest & etcdserverpb.LeaseRevokeRequest.$Shape} LeaseRevokeRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseRevokeRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -9526,14 +6292,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseRevokeRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseRevokeRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -9547,14 +6305,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseRevokeRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseRevokeRequest} LeaseRevokeRequest
-         */
         LeaseRevokeRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseRevokeRequest)
                 return object;
@@ -9578,15 +6328,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseRevokeRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @static
-         * @param {etcdserverpb.LeaseRevokeRequest} message LeaseRevokeRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseRevokeRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -9611,13 +6352,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseRevokeRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseRevokeRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseRevokeRequest.prototype.toJSON = function() {
             return LeaseRevokeRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -9627,34 +6361,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseRevokeResponse = (function() {
 
-        /**
-         * Properties of a LeaseRevokeResponse.
-         * @typedef {Object} etcdserverpb.LeaseRevokeResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseRevokeResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseRevokeResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseRevokeResponse
-         * @augments etcdserverpb.LeaseRevokeResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseRevokeResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseRevokeResponse.
-         * @typedef {etcdserverpb.LeaseRevokeResponse.$Properties} etcdserverpb.LeaseRevokeResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseRevokeResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseRevokeResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseRevokeResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseRevokeResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9662,39 +6371,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseRevokeResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @instance
-         */
         LeaseRevokeResponse.prototype.header = null;
 
-        /**
-         * Creates a new LeaseRevokeResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {etcdserverpb.LeaseRevokeResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseRevokeResponse} LeaseRevokeResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseRevokeResponse.$Shape): etcdserverpb.LeaseRevokeResponse & etcdserverpb.LeaseRevokeResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseRevokeResponse.$Properties): etcdserverpb.LeaseRevokeResponse;
-         * }}
-         */
         LeaseRevokeResponse.create = function(properties) {
             return new LeaseRevokeResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseRevokeResponse message. Does not implicitly {@link etcdserverpb.LeaseRevokeResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {etcdserverpb.LeaseRevokeResponse.$Properties} message LeaseRevokeResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseRevokeResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -9710,17 +6392,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseRevokeResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseRevokeResponse & etcdserverpb.LeaseRevokeResponse.$Shape} LeaseRevokeResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseRevokeResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -9771,14 +6442,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseRevokeResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseRevokeResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -9794,14 +6457,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseRevokeResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseRevokeResponse} LeaseRevokeResponse
-         */
         LeaseRevokeResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseRevokeResponse)
                 return object;
@@ -9820,15 +6475,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseRevokeResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @static
-         * @param {etcdserverpb.LeaseRevokeResponse} message LeaseRevokeResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseRevokeResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -9844,13 +6490,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseRevokeResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseRevokeResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseRevokeResponse.prototype.toJSON = function() {
             return LeaseRevokeResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -9860,35 +6499,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseCheckpoint = (function() {
 
-        /**
-         * Properties of a LeaseCheckpoint.
-         * @typedef {Object} etcdserverpb.LeaseCheckpoint.$Properties
-         * @property {Long|null} [ID] LeaseCheckpoint ID
-         * @property {Long|null} [remaining_TTL] LeaseCheckpoint remaining_TTL
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseCheckpoint.
-         * @memberof etcdserverpb
-         * @interface ILeaseCheckpoint
-         * @augments etcdserverpb.LeaseCheckpoint.$Properties
-         * @deprecated Use etcdserverpb.LeaseCheckpoint.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseCheckpoint.
-         * @typedef {etcdserverpb.LeaseCheckpoint.$Properties} etcdserverpb.LeaseCheckpoint.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseCheckpoint.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseCheckpoint.
-         * @constructor
-         * @param {etcdserverpb.LeaseCheckpoint.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseCheckpoint = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9896,47 +6509,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseCheckpoint ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @instance
-         */
         LeaseCheckpoint.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseCheckpoint remaining_TTL.
-         * @member {Long} remaining_TTL
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @instance
-         */
         LeaseCheckpoint.prototype.remaining_TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseCheckpoint instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {etcdserverpb.LeaseCheckpoint.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseCheckpoint} LeaseCheckpoint instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseCheckpoint.$Shape): etcdserverpb.LeaseCheckpoint & etcdserverpb.LeaseCheckpoint.$Shape;
-         *   (properties?: etcdserverpb.LeaseCheckpoint.$Properties): etcdserverpb.LeaseCheckpoint;
-         * }}
-         */
         LeaseCheckpoint.create = function(properties) {
             return new LeaseCheckpoint(properties);
         };
 
-        /**
-         * Encodes the specified LeaseCheckpoint message. Does not implicitly {@link etcdserverpb.LeaseCheckpoint.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {etcdserverpb.LeaseCheckpoint.$Properties} message LeaseCheckpoint message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseCheckpoint.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -9954,17 +6534,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseCheckpoint message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseCheckpoint & etcdserverpb.LeaseCheckpoint.$Shape} LeaseCheckpoint
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseCheckpoint.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -10027,14 +6596,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseCheckpoint message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseCheckpoint.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -10051,14 +6612,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseCheckpoint message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseCheckpoint} LeaseCheckpoint
-         */
         LeaseCheckpoint.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseCheckpoint)
                 return object;
@@ -10092,15 +6645,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseCheckpoint message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @static
-         * @param {etcdserverpb.LeaseCheckpoint} message LeaseCheckpoint
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseCheckpoint.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -10138,13 +6682,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseCheckpoint to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseCheckpoint
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseCheckpoint.prototype.toJSON = function() {
             return LeaseCheckpoint.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -10154,34 +6691,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseCheckpointRequest = (function() {
 
-        /**
-         * Properties of a LeaseCheckpointRequest.
-         * @typedef {Object} etcdserverpb.LeaseCheckpointRequest.$Properties
-         * @property {Array.<etcdserverpb.LeaseCheckpoint.$Properties>|null} [checkpoints] LeaseCheckpointRequest checkpoints
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseCheckpointRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseCheckpointRequest
-         * @augments etcdserverpb.LeaseCheckpointRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseCheckpointRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseCheckpointRequest.
-         * @typedef {etcdserverpb.LeaseCheckpointRequest.$Properties} etcdserverpb.LeaseCheckpointRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseCheckpointRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseCheckpointRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseCheckpointRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseCheckpointRequest = function (properties) {
             this.checkpoints = [];
             if (properties)
@@ -10190,39 +6702,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseCheckpointRequest checkpoints.
-         * @member {Array.<etcdserverpb.LeaseCheckpoint.$Properties>} checkpoints
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @instance
-         */
         LeaseCheckpointRequest.prototype.checkpoints = $util.emptyArray;
 
-        /**
-         * Creates a new LeaseCheckpointRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseCheckpointRequest} LeaseCheckpointRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseCheckpointRequest.$Shape): etcdserverpb.LeaseCheckpointRequest & etcdserverpb.LeaseCheckpointRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseCheckpointRequest.$Properties): etcdserverpb.LeaseCheckpointRequest;
-         * }}
-         */
         LeaseCheckpointRequest.create = function(properties) {
             return new LeaseCheckpointRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseCheckpointRequest message. Does not implicitly {@link etcdserverpb.LeaseCheckpointRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointRequest.$Properties} message LeaseCheckpointRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseCheckpointRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -10239,17 +6724,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseCheckpointRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseCheckpointRequest & etcdserverpb.LeaseCheckpointRequest.$Shape} LeaseCheckpointRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseCheckpointRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -10302,14 +6776,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseCheckpointRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseCheckpointRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -10329,14 +6795,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseCheckpointRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseCheckpointRequest} LeaseCheckpointRequest
-         */
         LeaseCheckpointRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseCheckpointRequest)
                 return object;
@@ -10360,15 +6818,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseCheckpointRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointRequest} message LeaseCheckpointRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseCheckpointRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -10387,13 +6836,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseCheckpointRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseCheckpointRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseCheckpointRequest.prototype.toJSON = function() {
             return LeaseCheckpointRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -10403,34 +6845,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseCheckpointResponse = (function() {
 
-        /**
-         * Properties of a LeaseCheckpointResponse.
-         * @typedef {Object} etcdserverpb.LeaseCheckpointResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseCheckpointResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseCheckpointResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseCheckpointResponse
-         * @augments etcdserverpb.LeaseCheckpointResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseCheckpointResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseCheckpointResponse.
-         * @typedef {etcdserverpb.LeaseCheckpointResponse.$Properties} etcdserverpb.LeaseCheckpointResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseCheckpointResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseCheckpointResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseCheckpointResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseCheckpointResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10438,39 +6855,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseCheckpointResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @instance
-         */
         LeaseCheckpointResponse.prototype.header = null;
 
-        /**
-         * Creates a new LeaseCheckpointResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseCheckpointResponse} LeaseCheckpointResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseCheckpointResponse.$Shape): etcdserverpb.LeaseCheckpointResponse & etcdserverpb.LeaseCheckpointResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseCheckpointResponse.$Properties): etcdserverpb.LeaseCheckpointResponse;
-         * }}
-         */
         LeaseCheckpointResponse.create = function(properties) {
             return new LeaseCheckpointResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseCheckpointResponse message. Does not implicitly {@link etcdserverpb.LeaseCheckpointResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointResponse.$Properties} message LeaseCheckpointResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseCheckpointResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -10486,17 +6876,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseCheckpointResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseCheckpointResponse & etcdserverpb.LeaseCheckpointResponse.$Shape} LeaseCheckpointResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseCheckpointResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -10547,14 +6926,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseCheckpointResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseCheckpointResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -10570,14 +6941,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseCheckpointResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseCheckpointResponse} LeaseCheckpointResponse
-         */
         LeaseCheckpointResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseCheckpointResponse)
                 return object;
@@ -10596,15 +6959,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseCheckpointResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @static
-         * @param {etcdserverpb.LeaseCheckpointResponse} message LeaseCheckpointResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseCheckpointResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -10620,13 +6974,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseCheckpointResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseCheckpointResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseCheckpointResponse.prototype.toJSON = function() {
             return LeaseCheckpointResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -10636,34 +6983,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseKeepAliveRequest = (function() {
 
-        /**
-         * Properties of a LeaseKeepAliveRequest.
-         * @typedef {Object} etcdserverpb.LeaseKeepAliveRequest.$Properties
-         * @property {Long|null} [ID] LeaseKeepAliveRequest ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseKeepAliveRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseKeepAliveRequest
-         * @augments etcdserverpb.LeaseKeepAliveRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseKeepAliveRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseKeepAliveRequest.
-         * @typedef {etcdserverpb.LeaseKeepAliveRequest.$Properties} etcdserverpb.LeaseKeepAliveRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseKeepAliveRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseKeepAliveRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseKeepAliveRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseKeepAliveRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10671,39 +6993,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseKeepAliveRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @instance
-         */
         LeaseKeepAliveRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseKeepAliveRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseKeepAliveRequest} LeaseKeepAliveRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseKeepAliveRequest.$Shape): etcdserverpb.LeaseKeepAliveRequest & etcdserverpb.LeaseKeepAliveRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseKeepAliveRequest.$Properties): etcdserverpb.LeaseKeepAliveRequest;
-         * }}
-         */
         LeaseKeepAliveRequest.create = function(properties) {
             return new LeaseKeepAliveRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseKeepAliveRequest message. Does not implicitly {@link etcdserverpb.LeaseKeepAliveRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveRequest.$Properties} message LeaseKeepAliveRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseKeepAliveRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -10719,17 +7014,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseKeepAliveRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseKeepAliveRequest & etcdserverpb.LeaseKeepAliveRequest.$Shape} LeaseKeepAliveRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseKeepAliveRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -10783,14 +7067,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseKeepAliveRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseKeepAliveRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -10804,14 +7080,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseKeepAliveRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseKeepAliveRequest} LeaseKeepAliveRequest
-         */
         LeaseKeepAliveRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseKeepAliveRequest)
                 return object;
@@ -10835,15 +7103,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseKeepAliveRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveRequest} message LeaseKeepAliveRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseKeepAliveRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -10868,13 +7127,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseKeepAliveRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseKeepAliveRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseKeepAliveRequest.prototype.toJSON = function() {
             return LeaseKeepAliveRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -10884,36 +7136,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseKeepAliveResponse = (function() {
 
-        /**
-         * Properties of a LeaseKeepAliveResponse.
-         * @typedef {Object} etcdserverpb.LeaseKeepAliveResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseKeepAliveResponse header
-         * @property {Long|null} [ID] LeaseKeepAliveResponse ID
-         * @property {Long|null} [TTL] LeaseKeepAliveResponse TTL
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseKeepAliveResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseKeepAliveResponse
-         * @augments etcdserverpb.LeaseKeepAliveResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseKeepAliveResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseKeepAliveResponse.
-         * @typedef {etcdserverpb.LeaseKeepAliveResponse.$Properties} etcdserverpb.LeaseKeepAliveResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseKeepAliveResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseKeepAliveResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseKeepAliveResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseKeepAliveResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10921,55 +7146,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseKeepAliveResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @instance
-         */
         LeaseKeepAliveResponse.prototype.header = null;
 
-        /**
-         * LeaseKeepAliveResponse ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @instance
-         */
         LeaseKeepAliveResponse.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseKeepAliveResponse TTL.
-         * @member {Long} TTL
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @instance
-         */
         LeaseKeepAliveResponse.prototype.TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseKeepAliveResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseKeepAliveResponse} LeaseKeepAliveResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseKeepAliveResponse.$Shape): etcdserverpb.LeaseKeepAliveResponse & etcdserverpb.LeaseKeepAliveResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseKeepAliveResponse.$Properties): etcdserverpb.LeaseKeepAliveResponse;
-         * }}
-         */
         LeaseKeepAliveResponse.create = function(properties) {
             return new LeaseKeepAliveResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseKeepAliveResponse message. Does not implicitly {@link etcdserverpb.LeaseKeepAliveResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveResponse.$Properties} message LeaseKeepAliveResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseKeepAliveResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -10989,17 +7175,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseKeepAliveResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseKeepAliveResponse & etcdserverpb.LeaseKeepAliveResponse.$Shape} LeaseKeepAliveResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseKeepAliveResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -11068,14 +7243,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseKeepAliveResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseKeepAliveResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -11097,14 +7264,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseKeepAliveResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseKeepAliveResponse} LeaseKeepAliveResponse
-         */
         LeaseKeepAliveResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseKeepAliveResponse)
                 return object;
@@ -11143,15 +7302,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseKeepAliveResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @static
-         * @param {etcdserverpb.LeaseKeepAliveResponse} message LeaseKeepAliveResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseKeepAliveResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -11192,13 +7342,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseKeepAliveResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseKeepAliveResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseKeepAliveResponse.prototype.toJSON = function() {
             return LeaseKeepAliveResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -11208,35 +7351,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseTimeToLiveRequest = (function() {
 
-        /**
-         * Properties of a LeaseTimeToLiveRequest.
-         * @typedef {Object} etcdserverpb.LeaseTimeToLiveRequest.$Properties
-         * @property {Long|null} [ID] LeaseTimeToLiveRequest ID
-         * @property {boolean|null} [keys] LeaseTimeToLiveRequest keys
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseTimeToLiveRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseTimeToLiveRequest
-         * @augments etcdserverpb.LeaseTimeToLiveRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseTimeToLiveRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseTimeToLiveRequest.
-         * @typedef {etcdserverpb.LeaseTimeToLiveRequest.$Properties} etcdserverpb.LeaseTimeToLiveRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseTimeToLiveRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseTimeToLiveRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseTimeToLiveRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseTimeToLiveRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -11244,47 +7361,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseTimeToLiveRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @instance
-         */
         LeaseTimeToLiveRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseTimeToLiveRequest keys.
-         * @member {boolean} keys
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @instance
-         */
         LeaseTimeToLiveRequest.prototype.keys = false;
 
-        /**
-         * Creates a new LeaseTimeToLiveRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseTimeToLiveRequest} LeaseTimeToLiveRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseTimeToLiveRequest.$Shape): etcdserverpb.LeaseTimeToLiveRequest & etcdserverpb.LeaseTimeToLiveRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseTimeToLiveRequest.$Properties): etcdserverpb.LeaseTimeToLiveRequest;
-         * }}
-         */
         LeaseTimeToLiveRequest.create = function(properties) {
             return new LeaseTimeToLiveRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseTimeToLiveRequest message. Does not implicitly {@link etcdserverpb.LeaseTimeToLiveRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveRequest.$Properties} message LeaseTimeToLiveRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseTimeToLiveRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -11302,17 +7386,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseTimeToLiveRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseTimeToLiveRequest & etcdserverpb.LeaseTimeToLiveRequest.$Shape} LeaseTimeToLiveRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseTimeToLiveRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -11375,14 +7448,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseTimeToLiveRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseTimeToLiveRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -11399,14 +7464,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseTimeToLiveRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseTimeToLiveRequest} LeaseTimeToLiveRequest
-         */
         LeaseTimeToLiveRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseTimeToLiveRequest)
                 return object;
@@ -11433,15 +7490,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseTimeToLiveRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveRequest} message LeaseTimeToLiveRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseTimeToLiveRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -11470,13 +7518,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseTimeToLiveRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseTimeToLiveRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseTimeToLiveRequest.prototype.toJSON = function() {
             return LeaseTimeToLiveRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -11486,38 +7527,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseTimeToLiveResponse = (function() {
 
-        /**
-         * Properties of a LeaseTimeToLiveResponse.
-         * @typedef {Object} etcdserverpb.LeaseTimeToLiveResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseTimeToLiveResponse header
-         * @property {Long|null} [ID] LeaseTimeToLiveResponse ID
-         * @property {Long|null} [TTL] LeaseTimeToLiveResponse TTL
-         * @property {Long|null} [grantedTTL] LeaseTimeToLiveResponse grantedTTL
-         * @property {Array.<Uint8Array>|null} [keys] LeaseTimeToLiveResponse keys
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseTimeToLiveResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseTimeToLiveResponse
-         * @augments etcdserverpb.LeaseTimeToLiveResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseTimeToLiveResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseTimeToLiveResponse.
-         * @typedef {etcdserverpb.LeaseTimeToLiveResponse.$Properties} etcdserverpb.LeaseTimeToLiveResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseTimeToLiveResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseTimeToLiveResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseTimeToLiveResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseTimeToLiveResponse = function (properties) {
             this.keys = [];
             if (properties)
@@ -11526,71 +7538,20 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseTimeToLiveResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         */
         LeaseTimeToLiveResponse.prototype.header = null;
 
-        /**
-         * LeaseTimeToLiveResponse ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         */
         LeaseTimeToLiveResponse.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseTimeToLiveResponse TTL.
-         * @member {Long} TTL
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         */
         LeaseTimeToLiveResponse.prototype.TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseTimeToLiveResponse grantedTTL.
-         * @member {Long} grantedTTL
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         */
         LeaseTimeToLiveResponse.prototype.grantedTTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaseTimeToLiveResponse keys.
-         * @member {Array.<Uint8Array>} keys
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         */
         LeaseTimeToLiveResponse.prototype.keys = $util.emptyArray;
 
-        /**
-         * Creates a new LeaseTimeToLiveResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseTimeToLiveResponse} LeaseTimeToLiveResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseTimeToLiveResponse.$Shape): etcdserverpb.LeaseTimeToLiveResponse & etcdserverpb.LeaseTimeToLiveResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseTimeToLiveResponse.$Properties): etcdserverpb.LeaseTimeToLiveResponse;
-         * }}
-         */
         LeaseTimeToLiveResponse.create = function(properties) {
             return new LeaseTimeToLiveResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseTimeToLiveResponse message. Does not implicitly {@link etcdserverpb.LeaseTimeToLiveResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveResponse.$Properties} message LeaseTimeToLiveResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseTimeToLiveResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -11615,17 +7576,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseTimeToLiveResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseTimeToLiveResponse & etcdserverpb.LeaseTimeToLiveResponse.$Shape} LeaseTimeToLiveResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseTimeToLiveResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -11711,14 +7661,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseTimeToLiveResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseTimeToLiveResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -11750,14 +7692,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseTimeToLiveResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseTimeToLiveResponse} LeaseTimeToLiveResponse
-         */
         LeaseTimeToLiveResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseTimeToLiveResponse)
                 return object;
@@ -11816,15 +7750,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseTimeToLiveResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @static
-         * @param {etcdserverpb.LeaseTimeToLiveResponse} message LeaseTimeToLiveResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseTimeToLiveResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -11884,13 +7809,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseTimeToLiveResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseTimeToLiveResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseTimeToLiveResponse.prototype.toJSON = function() {
             return LeaseTimeToLiveResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -11900,33 +7818,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseLeasesRequest = (function() {
 
-        /**
-         * Properties of a LeaseLeasesRequest.
-         * @typedef {Object} etcdserverpb.LeaseLeasesRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseLeasesRequest.
-         * @memberof etcdserverpb
-         * @interface ILeaseLeasesRequest
-         * @augments etcdserverpb.LeaseLeasesRequest.$Properties
-         * @deprecated Use etcdserverpb.LeaseLeasesRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseLeasesRequest.
-         * @typedef {etcdserverpb.LeaseLeasesRequest.$Properties} etcdserverpb.LeaseLeasesRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseLeasesRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseLeasesRequest.
-         * @constructor
-         * @param {etcdserverpb.LeaseLeasesRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseLeasesRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -11934,31 +7828,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new LeaseLeasesRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {etcdserverpb.LeaseLeasesRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseLeasesRequest} LeaseLeasesRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseLeasesRequest.$Shape): etcdserverpb.LeaseLeasesRequest & etcdserverpb.LeaseLeasesRequest.$Shape;
-         *   (properties?: etcdserverpb.LeaseLeasesRequest.$Properties): etcdserverpb.LeaseLeasesRequest;
-         * }}
-         */
         LeaseLeasesRequest.create = function(properties) {
             return new LeaseLeasesRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseLeasesRequest message. Does not implicitly {@link etcdserverpb.LeaseLeasesRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {etcdserverpb.LeaseLeasesRequest.$Properties} message LeaseLeasesRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseLeasesRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -11972,17 +7845,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseLeasesRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseLeasesRequest & etcdserverpb.LeaseLeasesRequest.$Shape} LeaseLeasesRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseLeasesRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -12024,14 +7886,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseLeasesRequest message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseLeasesRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -12042,14 +7896,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseLeasesRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseLeasesRequest} LeaseLeasesRequest
-         */
         LeaseLeasesRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseLeasesRequest)
                 return object;
@@ -12062,26 +7908,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.LeaseLeasesRequest();
         };
 
-        /**
-         * Creates a plain object from a LeaseLeasesRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @static
-         * @param {etcdserverpb.LeaseLeasesRequest} message LeaseLeasesRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseLeasesRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this LeaseLeasesRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseLeasesRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseLeasesRequest.prototype.toJSON = function() {
             return LeaseLeasesRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -12091,34 +7921,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseStatus = (function() {
 
-        /**
-         * Properties of a LeaseStatus.
-         * @typedef {Object} etcdserverpb.LeaseStatus.$Properties
-         * @property {Long|null} [ID] LeaseStatus ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseStatus.
-         * @memberof etcdserverpb
-         * @interface ILeaseStatus
-         * @augments etcdserverpb.LeaseStatus.$Properties
-         * @deprecated Use etcdserverpb.LeaseStatus.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseStatus.
-         * @typedef {etcdserverpb.LeaseStatus.$Properties} etcdserverpb.LeaseStatus.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseStatus.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseStatus.
-         * @constructor
-         * @param {etcdserverpb.LeaseStatus.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseStatus = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12126,39 +7931,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseStatus ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.LeaseStatus
-         * @instance
-         */
         LeaseStatus.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaseStatus instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {etcdserverpb.LeaseStatus.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseStatus} LeaseStatus instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseStatus.$Shape): etcdserverpb.LeaseStatus & etcdserverpb.LeaseStatus.$Shape;
-         *   (properties?: etcdserverpb.LeaseStatus.$Properties): etcdserverpb.LeaseStatus;
-         * }}
-         */
         LeaseStatus.create = function(properties) {
             return new LeaseStatus(properties);
         };
 
-        /**
-         * Encodes the specified LeaseStatus message. Does not implicitly {@link etcdserverpb.LeaseStatus.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {etcdserverpb.LeaseStatus.$Properties} message LeaseStatus message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseStatus.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -12174,17 +7952,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseStatus message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseStatus & etcdserverpb.LeaseStatus.$Shape} LeaseStatus
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseStatus.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -12238,14 +8005,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseStatus message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseStatus.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -12259,14 +8018,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseStatus message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseStatus} LeaseStatus
-         */
         LeaseStatus.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseStatus)
                 return object;
@@ -12290,15 +8041,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseStatus message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseStatus
-         * @static
-         * @param {etcdserverpb.LeaseStatus} message LeaseStatus
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseStatus.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -12323,13 +8065,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseStatus to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseStatus
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseStatus.prototype.toJSON = function() {
             return LeaseStatus.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -12339,35 +8074,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.LeaseLeasesResponse = (function() {
 
-        /**
-         * Properties of a LeaseLeasesResponse.
-         * @typedef {Object} etcdserverpb.LeaseLeasesResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaseLeasesResponse header
-         * @property {Array.<etcdserverpb.LeaseStatus.$Properties>|null} [leases] LeaseLeasesResponse leases
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseLeasesResponse.
-         * @memberof etcdserverpb
-         * @interface ILeaseLeasesResponse
-         * @augments etcdserverpb.LeaseLeasesResponse.$Properties
-         * @deprecated Use etcdserverpb.LeaseLeasesResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseLeasesResponse.
-         * @typedef {etcdserverpb.LeaseLeasesResponse.$Properties} etcdserverpb.LeaseLeasesResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseLeasesResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a LeaseLeasesResponse.
-         * @constructor
-         * @param {etcdserverpb.LeaseLeasesResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseLeasesResponse = function (properties) {
             this.leases = [];
             if (properties)
@@ -12376,47 +8085,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseLeasesResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @instance
-         */
         LeaseLeasesResponse.prototype.header = null;
 
-        /**
-         * LeaseLeasesResponse leases.
-         * @member {Array.<etcdserverpb.LeaseStatus.$Properties>} leases
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @instance
-         */
         LeaseLeasesResponse.prototype.leases = $util.emptyArray;
 
-        /**
-         * Creates a new LeaseLeasesResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {etcdserverpb.LeaseLeasesResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.LeaseLeasesResponse} LeaseLeasesResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.LeaseLeasesResponse.$Shape): etcdserverpb.LeaseLeasesResponse & etcdserverpb.LeaseLeasesResponse.$Shape;
-         *   (properties?: etcdserverpb.LeaseLeasesResponse.$Properties): etcdserverpb.LeaseLeasesResponse;
-         * }}
-         */
         LeaseLeasesResponse.create = function(properties) {
             return new LeaseLeasesResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseLeasesResponse message. Does not implicitly {@link etcdserverpb.LeaseLeasesResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {etcdserverpb.LeaseLeasesResponse.$Properties} message LeaseLeasesResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseLeasesResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -12435,17 +8111,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseLeasesResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.LeaseLeasesResponse & etcdserverpb.LeaseLeasesResponse.$Shape} LeaseLeasesResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseLeasesResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -12504,14 +8169,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseLeasesResponse message.
-         * @function verify
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseLeasesResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -12536,14 +8193,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseLeasesResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.LeaseLeasesResponse} LeaseLeasesResponse
-         */
         LeaseLeasesResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.LeaseLeasesResponse)
                 return object;
@@ -12572,15 +8221,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseLeasesResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @static
-         * @param {etcdserverpb.LeaseLeasesResponse} message LeaseLeasesResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseLeasesResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -12603,13 +8243,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseLeasesResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.LeaseLeasesResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseLeasesResponse.prototype.toJSON = function() {
             return LeaseLeasesResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -12619,38 +8252,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.Member = (function() {
 
-        /**
-         * Properties of a Member.
-         * @typedef {Object} etcdserverpb.Member.$Properties
-         * @property {Long|null} [ID] Member ID
-         * @property {string|null} [name] Member name
-         * @property {Array.<string>|null} [peerURLs] Member peerURLs
-         * @property {Array.<string>|null} [clientURLs] Member clientURLs
-         * @property {boolean|null} [isLearner] Member isLearner
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Member.
-         * @memberof etcdserverpb
-         * @interface IMember
-         * @augments etcdserverpb.Member.$Properties
-         * @deprecated Use etcdserverpb.Member.$Properties instead.
-         */
 
-        /**
-         * Shape of a Member.
-         * @typedef {etcdserverpb.Member.$Properties} etcdserverpb.Member.$Shape
-         */
 
-        /**
-         * Constructs a new Member.
-         * @memberof etcdserverpb
-         * @classdesc Represents a Member.
-         * @constructor
-         * @param {etcdserverpb.Member.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Member = function (properties) {
             this.peerURLs = [];
             this.clientURLs = [];
@@ -12660,71 +8264,20 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Member ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.Member
-         * @instance
-         */
         Member.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Member name.
-         * @member {string} name
-         * @memberof etcdserverpb.Member
-         * @instance
-         */
         Member.prototype.name = "";
 
-        /**
-         * Member peerURLs.
-         * @member {Array.<string>} peerURLs
-         * @memberof etcdserverpb.Member
-         * @instance
-         */
         Member.prototype.peerURLs = $util.emptyArray;
 
-        /**
-         * Member clientURLs.
-         * @member {Array.<string>} clientURLs
-         * @memberof etcdserverpb.Member
-         * @instance
-         */
         Member.prototype.clientURLs = $util.emptyArray;
 
-        /**
-         * Member isLearner.
-         * @member {boolean} isLearner
-         * @memberof etcdserverpb.Member
-         * @instance
-         */
         Member.prototype.isLearner = false;
 
-        /**
-         * Creates a new Member instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {etcdserverpb.Member.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.Member} Member instance
-         * @type {{
-         *   (properties: etcdserverpb.Member.$Shape): etcdserverpb.Member & etcdserverpb.Member.$Shape;
-         *   (properties?: etcdserverpb.Member.$Properties): etcdserverpb.Member;
-         * }}
-         */
         Member.create = function(properties) {
             return new Member(properties);
         };
 
-        /**
-         * Encodes the specified Member message. Does not implicitly {@link etcdserverpb.Member.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {etcdserverpb.Member.$Properties} message Member message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Member.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -12750,17 +8303,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Member message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.Member & etcdserverpb.Member.$Shape} Member
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Member.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -12848,14 +8390,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Member message.
-         * @function verify
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Member.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -12889,14 +8423,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Member message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.Member} Member
-         */
         Member.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.Member)
                 return object;
@@ -12940,15 +8466,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Member message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.Member
-         * @static
-         * @param {etcdserverpb.Member} message Member
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Member.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -12994,13 +8511,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Member to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.Member
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Member.prototype.toJSON = function() {
             return Member.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -13010,35 +8520,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberAddRequest = (function() {
 
-        /**
-         * Properties of a MemberAddRequest.
-         * @typedef {Object} etcdserverpb.MemberAddRequest.$Properties
-         * @property {Array.<string>|null} [peerURLs] MemberAddRequest peerURLs
-         * @property {boolean|null} [isLearner] MemberAddRequest isLearner
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberAddRequest.
-         * @memberof etcdserverpb
-         * @interface IMemberAddRequest
-         * @augments etcdserverpb.MemberAddRequest.$Properties
-         * @deprecated Use etcdserverpb.MemberAddRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberAddRequest.
-         * @typedef {etcdserverpb.MemberAddRequest.$Properties} etcdserverpb.MemberAddRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MemberAddRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberAddRequest.
-         * @constructor
-         * @param {etcdserverpb.MemberAddRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberAddRequest = function (properties) {
             this.peerURLs = [];
             if (properties)
@@ -13047,47 +8531,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberAddRequest peerURLs.
-         * @member {Array.<string>} peerURLs
-         * @memberof etcdserverpb.MemberAddRequest
-         * @instance
-         */
         MemberAddRequest.prototype.peerURLs = $util.emptyArray;
 
-        /**
-         * MemberAddRequest isLearner.
-         * @member {boolean} isLearner
-         * @memberof etcdserverpb.MemberAddRequest
-         * @instance
-         */
         MemberAddRequest.prototype.isLearner = false;
 
-        /**
-         * Creates a new MemberAddRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {etcdserverpb.MemberAddRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberAddRequest} MemberAddRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberAddRequest.$Shape): etcdserverpb.MemberAddRequest & etcdserverpb.MemberAddRequest.$Shape;
-         *   (properties?: etcdserverpb.MemberAddRequest.$Properties): etcdserverpb.MemberAddRequest;
-         * }}
-         */
         MemberAddRequest.create = function(properties) {
             return new MemberAddRequest(properties);
         };
 
-        /**
-         * Encodes the specified MemberAddRequest message. Does not implicitly {@link etcdserverpb.MemberAddRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {etcdserverpb.MemberAddRequest.$Properties} message MemberAddRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberAddRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -13106,17 +8557,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberAddRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberAddRequest & etcdserverpb.MemberAddRequest.$Shape} MemberAddRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberAddRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -13178,14 +8618,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberAddRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberAddRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -13206,14 +8638,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberAddRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberAddRequest} MemberAddRequest
-         */
         MemberAddRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberAddRequest)
                 return object;
@@ -13237,15 +8661,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberAddRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberAddRequest
-         * @static
-         * @param {etcdserverpb.MemberAddRequest} message MemberAddRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberAddRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -13268,13 +8683,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberAddRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberAddRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberAddRequest.prototype.toJSON = function() {
             return MemberAddRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -13284,36 +8692,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberAddResponse = (function() {
 
-        /**
-         * Properties of a MemberAddResponse.
-         * @typedef {Object} etcdserverpb.MemberAddResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MemberAddResponse header
-         * @property {etcdserverpb.Member.$Properties|null} [member] MemberAddResponse member
-         * @property {Array.<etcdserverpb.Member.$Properties>|null} [members] MemberAddResponse members
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberAddResponse.
-         * @memberof etcdserverpb
-         * @interface IMemberAddResponse
-         * @augments etcdserverpb.MemberAddResponse.$Properties
-         * @deprecated Use etcdserverpb.MemberAddResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberAddResponse.
-         * @typedef {etcdserverpb.MemberAddResponse.$Properties} etcdserverpb.MemberAddResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MemberAddResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberAddResponse.
-         * @constructor
-         * @param {etcdserverpb.MemberAddResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberAddResponse = function (properties) {
             this.members = [];
             if (properties)
@@ -13322,55 +8703,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberAddResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MemberAddResponse
-         * @instance
-         */
         MemberAddResponse.prototype.header = null;
 
-        /**
-         * MemberAddResponse member.
-         * @member {etcdserverpb.Member.$Properties|null|undefined} member
-         * @memberof etcdserverpb.MemberAddResponse
-         * @instance
-         */
         MemberAddResponse.prototype.member = null;
 
-        /**
-         * MemberAddResponse members.
-         * @member {Array.<etcdserverpb.Member.$Properties>} members
-         * @memberof etcdserverpb.MemberAddResponse
-         * @instance
-         */
         MemberAddResponse.prototype.members = $util.emptyArray;
 
-        /**
-         * Creates a new MemberAddResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {etcdserverpb.MemberAddResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberAddResponse} MemberAddResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberAddResponse.$Shape): etcdserverpb.MemberAddResponse & etcdserverpb.MemberAddResponse.$Shape;
-         *   (properties?: etcdserverpb.MemberAddResponse.$Properties): etcdserverpb.MemberAddResponse;
-         * }}
-         */
         MemberAddResponse.create = function(properties) {
             return new MemberAddResponse(properties);
         };
 
-        /**
-         * Encodes the specified MemberAddResponse message. Does not implicitly {@link etcdserverpb.MemberAddResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {etcdserverpb.MemberAddResponse.$Properties} message MemberAddResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberAddResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -13391,17 +8733,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberAddResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberAddResponse & etcdserverpb.MemberAddResponse.$Shape} MemberAddResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberAddResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -13466,14 +8797,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberAddResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberAddResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -13503,14 +8826,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberAddResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberAddResponse} MemberAddResponse
-         */
         MemberAddResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberAddResponse)
                 return object;
@@ -13544,15 +8859,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberAddResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberAddResponse
-         * @static
-         * @param {etcdserverpb.MemberAddResponse} message MemberAddResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberAddResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -13579,13 +8885,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberAddResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberAddResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberAddResponse.prototype.toJSON = function() {
             return MemberAddResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -13595,34 +8894,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberRemoveRequest = (function() {
 
-        /**
-         * Properties of a MemberRemoveRequest.
-         * @typedef {Object} etcdserverpb.MemberRemoveRequest.$Properties
-         * @property {Long|null} [ID] MemberRemoveRequest ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberRemoveRequest.
-         * @memberof etcdserverpb
-         * @interface IMemberRemoveRequest
-         * @augments etcdserverpb.MemberRemoveRequest.$Properties
-         * @deprecated Use etcdserverpb.MemberRemoveRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberRemoveRequest.
-         * @typedef {etcdserverpb.MemberRemoveRequest.$Properties} etcdserverpb.MemberRemoveRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MemberRemoveRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberRemoveRequest.
-         * @constructor
-         * @param {etcdserverpb.MemberRemoveRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberRemoveRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -13630,39 +8904,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberRemoveRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @instance
-         */
         MemberRemoveRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new MemberRemoveRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {etcdserverpb.MemberRemoveRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberRemoveRequest} MemberRemoveRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberRemoveRequest.$Shape): etcdserverpb.MemberRemoveRequest & etcdserverpb.MemberRemoveRequest.$Shape;
-         *   (properties?: etcdserverpb.MemberRemoveRequest.$Properties): etcdserverpb.MemberRemoveRequest;
-         * }}
-         */
         MemberRemoveRequest.create = function(properties) {
             return new MemberRemoveRequest(properties);
         };
 
-        /**
-         * Encodes the specified MemberRemoveRequest message. Does not implicitly {@link etcdserverpb.MemberRemoveRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {etcdserverpb.MemberRemoveRequest.$Properties} message MemberRemoveRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberRemoveRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -13678,17 +8925,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberRemoveRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberRemoveRequest & etcdserverpb.MemberRemoveRequest.$Shape} MemberRemoveRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberRemoveRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -13742,14 +8978,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberRemoveRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberRemoveRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -13763,14 +8991,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberRemoveRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberRemoveRequest} MemberRemoveRequest
-         */
         MemberRemoveRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberRemoveRequest)
                 return object;
@@ -13794,15 +9014,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberRemoveRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @static
-         * @param {etcdserverpb.MemberRemoveRequest} message MemberRemoveRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberRemoveRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -13827,13 +9038,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberRemoveRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberRemoveRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberRemoveRequest.prototype.toJSON = function() {
             return MemberRemoveRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -13843,35 +9047,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberRemoveResponse = (function() {
 
-        /**
-         * Properties of a MemberRemoveResponse.
-         * @typedef {Object} etcdserverpb.MemberRemoveResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MemberRemoveResponse header
-         * @property {Array.<etcdserverpb.Member.$Properties>|null} [members] MemberRemoveResponse members
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberRemoveResponse.
-         * @memberof etcdserverpb
-         * @interface IMemberRemoveResponse
-         * @augments etcdserverpb.MemberRemoveResponse.$Properties
-         * @deprecated Use etcdserverpb.MemberRemoveResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberRemoveResponse.
-         * @typedef {etcdserverpb.MemberRemoveResponse.$Properties} etcdserverpb.MemberRemoveResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MemberRemoveResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberRemoveResponse.
-         * @constructor
-         * @param {etcdserverpb.MemberRemoveResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberRemoveResponse = function (properties) {
             this.members = [];
             if (properties)
@@ -13880,47 +9058,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberRemoveResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @instance
-         */
         MemberRemoveResponse.prototype.header = null;
 
-        /**
-         * MemberRemoveResponse members.
-         * @member {Array.<etcdserverpb.Member.$Properties>} members
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @instance
-         */
         MemberRemoveResponse.prototype.members = $util.emptyArray;
 
-        /**
-         * Creates a new MemberRemoveResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {etcdserverpb.MemberRemoveResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberRemoveResponse} MemberRemoveResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberRemoveResponse.$Shape): etcdserverpb.MemberRemoveResponse & etcdserverpb.MemberRemoveResponse.$Shape;
-         *   (properties?: etcdserverpb.MemberRemoveResponse.$Properties): etcdserverpb.MemberRemoveResponse;
-         * }}
-         */
         MemberRemoveResponse.create = function(properties) {
             return new MemberRemoveResponse(properties);
         };
 
-        /**
-         * Encodes the specified MemberRemoveResponse message. Does not implicitly {@link etcdserverpb.MemberRemoveResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {etcdserverpb.MemberRemoveResponse.$Properties} message MemberRemoveResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberRemoveResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -13939,17 +9084,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberRemoveResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberRemoveResponse & etcdserverpb.MemberRemoveResponse.$Shape} MemberRemoveResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberRemoveResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -14008,14 +9142,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberRemoveResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberRemoveResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -14040,14 +9166,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberRemoveResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberRemoveResponse} MemberRemoveResponse
-         */
         MemberRemoveResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberRemoveResponse)
                 return object;
@@ -14076,15 +9194,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberRemoveResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @static
-         * @param {etcdserverpb.MemberRemoveResponse} message MemberRemoveResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberRemoveResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -14107,13 +9216,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberRemoveResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberRemoveResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberRemoveResponse.prototype.toJSON = function() {
             return MemberRemoveResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -14123,35 +9225,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberUpdateRequest = (function() {
 
-        /**
-         * Properties of a MemberUpdateRequest.
-         * @typedef {Object} etcdserverpb.MemberUpdateRequest.$Properties
-         * @property {Long|null} [ID] MemberUpdateRequest ID
-         * @property {Array.<string>|null} [peerURLs] MemberUpdateRequest peerURLs
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberUpdateRequest.
-         * @memberof etcdserverpb
-         * @interface IMemberUpdateRequest
-         * @augments etcdserverpb.MemberUpdateRequest.$Properties
-         * @deprecated Use etcdserverpb.MemberUpdateRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberUpdateRequest.
-         * @typedef {etcdserverpb.MemberUpdateRequest.$Properties} etcdserverpb.MemberUpdateRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MemberUpdateRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberUpdateRequest.
-         * @constructor
-         * @param {etcdserverpb.MemberUpdateRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberUpdateRequest = function (properties) {
             this.peerURLs = [];
             if (properties)
@@ -14160,47 +9236,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberUpdateRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @instance
-         */
         MemberUpdateRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * MemberUpdateRequest peerURLs.
-         * @member {Array.<string>} peerURLs
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @instance
-         */
         MemberUpdateRequest.prototype.peerURLs = $util.emptyArray;
 
-        /**
-         * Creates a new MemberUpdateRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {etcdserverpb.MemberUpdateRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberUpdateRequest} MemberUpdateRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberUpdateRequest.$Shape): etcdserverpb.MemberUpdateRequest & etcdserverpb.MemberUpdateRequest.$Shape;
-         *   (properties?: etcdserverpb.MemberUpdateRequest.$Properties): etcdserverpb.MemberUpdateRequest;
-         * }}
-         */
         MemberUpdateRequest.create = function(properties) {
             return new MemberUpdateRequest(properties);
         };
 
-        /**
-         * Encodes the specified MemberUpdateRequest message. Does not implicitly {@link etcdserverpb.MemberUpdateRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {etcdserverpb.MemberUpdateRequest.$Properties} message MemberUpdateRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberUpdateRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -14219,17 +9262,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberUpdateRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberUpdateRequest & etcdserverpb.MemberUpdateRequest.$Shape} MemberUpdateRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberUpdateRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -14291,14 +9323,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberUpdateRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberUpdateRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -14319,14 +9343,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberUpdateRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberUpdateRequest} MemberUpdateRequest
-         */
         MemberUpdateRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberUpdateRequest)
                 return object;
@@ -14357,15 +9373,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberUpdateRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @static
-         * @param {etcdserverpb.MemberUpdateRequest} message MemberUpdateRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberUpdateRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -14397,13 +9404,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberUpdateRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberUpdateRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberUpdateRequest.prototype.toJSON = function() {
             return MemberUpdateRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -14413,35 +9413,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberUpdateResponse = (function() {
 
-        /**
-         * Properties of a MemberUpdateResponse.
-         * @typedef {Object} etcdserverpb.MemberUpdateResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MemberUpdateResponse header
-         * @property {Array.<etcdserverpb.Member.$Properties>|null} [members] MemberUpdateResponse members
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberUpdateResponse.
-         * @memberof etcdserverpb
-         * @interface IMemberUpdateResponse
-         * @augments etcdserverpb.MemberUpdateResponse.$Properties
-         * @deprecated Use etcdserverpb.MemberUpdateResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberUpdateResponse.
-         * @typedef {etcdserverpb.MemberUpdateResponse.$Properties} etcdserverpb.MemberUpdateResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MemberUpdateResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberUpdateResponse.
-         * @constructor
-         * @param {etcdserverpb.MemberUpdateResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberUpdateResponse = function (properties) {
             this.members = [];
             if (properties)
@@ -14450,47 +9424,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberUpdateResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @instance
-         */
         MemberUpdateResponse.prototype.header = null;
 
-        /**
-         * MemberUpdateResponse members.
-         * @member {Array.<etcdserverpb.Member.$Properties>} members
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @instance
-         */
         MemberUpdateResponse.prototype.members = $util.emptyArray;
 
-        /**
-         * Creates a new MemberUpdateResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {etcdserverpb.MemberUpdateResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberUpdateResponse} MemberUpdateResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberUpdateResponse.$Shape): etcdserverpb.MemberUpdateResponse & etcdserverpb.MemberUpdateResponse.$Shape;
-         *   (properties?: etcdserverpb.MemberUpdateResponse.$Properties): etcdserverpb.MemberUpdateResponse;
-         * }}
-         */
         MemberUpdateResponse.create = function(properties) {
             return new MemberUpdateResponse(properties);
         };
 
-        /**
-         * Encodes the specified MemberUpdateResponse message. Does not implicitly {@link etcdserverpb.MemberUpdateResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {etcdserverpb.MemberUpdateResponse.$Properties} message MemberUpdateResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberUpdateResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -14509,17 +9450,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberUpdateResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberUpdateResponse & etcdserverpb.MemberUpdateResponse.$Shape} MemberUpdateResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberUpdateResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -14578,14 +9508,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberUpdateResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberUpdateResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -14610,14 +9532,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberUpdateResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberUpdateResponse} MemberUpdateResponse
-         */
         MemberUpdateResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberUpdateResponse)
                 return object;
@@ -14646,15 +9560,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberUpdateResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @static
-         * @param {etcdserverpb.MemberUpdateResponse} message MemberUpdateResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberUpdateResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -14677,13 +9582,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberUpdateResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberUpdateResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberUpdateResponse.prototype.toJSON = function() {
             return MemberUpdateResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -14693,33 +9591,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberListRequest = (function() {
 
-        /**
-         * Properties of a MemberListRequest.
-         * @typedef {Object} etcdserverpb.MemberListRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberListRequest.
-         * @memberof etcdserverpb
-         * @interface IMemberListRequest
-         * @augments etcdserverpb.MemberListRequest.$Properties
-         * @deprecated Use etcdserverpb.MemberListRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberListRequest.
-         * @typedef {etcdserverpb.MemberListRequest.$Properties} etcdserverpb.MemberListRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MemberListRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberListRequest.
-         * @constructor
-         * @param {etcdserverpb.MemberListRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberListRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -14727,31 +9601,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new MemberListRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {etcdserverpb.MemberListRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberListRequest} MemberListRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberListRequest.$Shape): etcdserverpb.MemberListRequest & etcdserverpb.MemberListRequest.$Shape;
-         *   (properties?: etcdserverpb.MemberListRequest.$Properties): etcdserverpb.MemberListRequest;
-         * }}
-         */
         MemberListRequest.create = function(properties) {
             return new MemberListRequest(properties);
         };
 
-        /**
-         * Encodes the specified MemberListRequest message. Does not implicitly {@link etcdserverpb.MemberListRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {etcdserverpb.MemberListRequest.$Properties} message MemberListRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberListRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -14765,17 +9618,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberListRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberListRequest & etcdserverpb.MemberListRequest.$Shape} MemberListRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberListRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -14817,14 +9659,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberListRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberListRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -14835,14 +9669,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberListRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberListRequest} MemberListRequest
-         */
         MemberListRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberListRequest)
                 return object;
@@ -14855,26 +9681,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.MemberListRequest();
         };
 
-        /**
-         * Creates a plain object from a MemberListRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberListRequest
-         * @static
-         * @param {etcdserverpb.MemberListRequest} message MemberListRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberListRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this MemberListRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberListRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberListRequest.prototype.toJSON = function() {
             return MemberListRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -14884,35 +9694,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberListResponse = (function() {
 
-        /**
-         * Properties of a MemberListResponse.
-         * @typedef {Object} etcdserverpb.MemberListResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MemberListResponse header
-         * @property {Array.<etcdserverpb.Member.$Properties>|null} [members] MemberListResponse members
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberListResponse.
-         * @memberof etcdserverpb
-         * @interface IMemberListResponse
-         * @augments etcdserverpb.MemberListResponse.$Properties
-         * @deprecated Use etcdserverpb.MemberListResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberListResponse.
-         * @typedef {etcdserverpb.MemberListResponse.$Properties} etcdserverpb.MemberListResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MemberListResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberListResponse.
-         * @constructor
-         * @param {etcdserverpb.MemberListResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberListResponse = function (properties) {
             this.members = [];
             if (properties)
@@ -14921,47 +9705,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberListResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MemberListResponse
-         * @instance
-         */
         MemberListResponse.prototype.header = null;
 
-        /**
-         * MemberListResponse members.
-         * @member {Array.<etcdserverpb.Member.$Properties>} members
-         * @memberof etcdserverpb.MemberListResponse
-         * @instance
-         */
         MemberListResponse.prototype.members = $util.emptyArray;
 
-        /**
-         * Creates a new MemberListResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {etcdserverpb.MemberListResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberListResponse} MemberListResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberListResponse.$Shape): etcdserverpb.MemberListResponse & etcdserverpb.MemberListResponse.$Shape;
-         *   (properties?: etcdserverpb.MemberListResponse.$Properties): etcdserverpb.MemberListResponse;
-         * }}
-         */
         MemberListResponse.create = function(properties) {
             return new MemberListResponse(properties);
         };
 
-        /**
-         * Encodes the specified MemberListResponse message. Does not implicitly {@link etcdserverpb.MemberListResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {etcdserverpb.MemberListResponse.$Properties} message MemberListResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberListResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -14980,17 +9731,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberListResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberListResponse & etcdserverpb.MemberListResponse.$Shape} MemberListResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberListResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -15049,14 +9789,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberListResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberListResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -15081,14 +9813,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberListResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberListResponse} MemberListResponse
-         */
         MemberListResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberListResponse)
                 return object;
@@ -15117,15 +9841,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberListResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberListResponse
-         * @static
-         * @param {etcdserverpb.MemberListResponse} message MemberListResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberListResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -15148,13 +9863,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberListResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberListResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberListResponse.prototype.toJSON = function() {
             return MemberListResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -15164,34 +9872,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberPromoteRequest = (function() {
 
-        /**
-         * Properties of a MemberPromoteRequest.
-         * @typedef {Object} etcdserverpb.MemberPromoteRequest.$Properties
-         * @property {Long|null} [ID] MemberPromoteRequest ID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberPromoteRequest.
-         * @memberof etcdserverpb
-         * @interface IMemberPromoteRequest
-         * @augments etcdserverpb.MemberPromoteRequest.$Properties
-         * @deprecated Use etcdserverpb.MemberPromoteRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberPromoteRequest.
-         * @typedef {etcdserverpb.MemberPromoteRequest.$Properties} etcdserverpb.MemberPromoteRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MemberPromoteRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberPromoteRequest.
-         * @constructor
-         * @param {etcdserverpb.MemberPromoteRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberPromoteRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -15199,39 +9882,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberPromoteRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @instance
-         */
         MemberPromoteRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new MemberPromoteRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {etcdserverpb.MemberPromoteRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberPromoteRequest} MemberPromoteRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberPromoteRequest.$Shape): etcdserverpb.MemberPromoteRequest & etcdserverpb.MemberPromoteRequest.$Shape;
-         *   (properties?: etcdserverpb.MemberPromoteRequest.$Properties): etcdserverpb.MemberPromoteRequest;
-         * }}
-         */
         MemberPromoteRequest.create = function(properties) {
             return new MemberPromoteRequest(properties);
         };
 
-        /**
-         * Encodes the specified MemberPromoteRequest message. Does not implicitly {@link etcdserverpb.MemberPromoteRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {etcdserverpb.MemberPromoteRequest.$Properties} message MemberPromoteRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberPromoteRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -15247,17 +9903,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberPromoteRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberPromoteRequest & etcdserverpb.MemberPromoteRequest.$Shape} MemberPromoteRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberPromoteRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -15311,14 +9956,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberPromoteRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberPromoteRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -15332,14 +9969,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberPromoteRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberPromoteRequest} MemberPromoteRequest
-         */
         MemberPromoteRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberPromoteRequest)
                 return object;
@@ -15363,15 +9992,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberPromoteRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @static
-         * @param {etcdserverpb.MemberPromoteRequest} message MemberPromoteRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberPromoteRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -15396,13 +10016,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberPromoteRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberPromoteRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberPromoteRequest.prototype.toJSON = function() {
             return MemberPromoteRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -15412,35 +10025,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MemberPromoteResponse = (function() {
 
-        /**
-         * Properties of a MemberPromoteResponse.
-         * @typedef {Object} etcdserverpb.MemberPromoteResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MemberPromoteResponse header
-         * @property {Array.<etcdserverpb.Member.$Properties>|null} [members] MemberPromoteResponse members
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MemberPromoteResponse.
-         * @memberof etcdserverpb
-         * @interface IMemberPromoteResponse
-         * @augments etcdserverpb.MemberPromoteResponse.$Properties
-         * @deprecated Use etcdserverpb.MemberPromoteResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MemberPromoteResponse.
-         * @typedef {etcdserverpb.MemberPromoteResponse.$Properties} etcdserverpb.MemberPromoteResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MemberPromoteResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MemberPromoteResponse.
-         * @constructor
-         * @param {etcdserverpb.MemberPromoteResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MemberPromoteResponse = function (properties) {
             this.members = [];
             if (properties)
@@ -15449,47 +10036,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MemberPromoteResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @instance
-         */
         MemberPromoteResponse.prototype.header = null;
 
-        /**
-         * MemberPromoteResponse members.
-         * @member {Array.<etcdserverpb.Member.$Properties>} members
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @instance
-         */
         MemberPromoteResponse.prototype.members = $util.emptyArray;
 
-        /**
-         * Creates a new MemberPromoteResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {etcdserverpb.MemberPromoteResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MemberPromoteResponse} MemberPromoteResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MemberPromoteResponse.$Shape): etcdserverpb.MemberPromoteResponse & etcdserverpb.MemberPromoteResponse.$Shape;
-         *   (properties?: etcdserverpb.MemberPromoteResponse.$Properties): etcdserverpb.MemberPromoteResponse;
-         * }}
-         */
         MemberPromoteResponse.create = function(properties) {
             return new MemberPromoteResponse(properties);
         };
 
-        /**
-         * Encodes the specified MemberPromoteResponse message. Does not implicitly {@link etcdserverpb.MemberPromoteResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {etcdserverpb.MemberPromoteResponse.$Properties} message MemberPromoteResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MemberPromoteResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -15508,17 +10062,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MemberPromoteResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MemberPromoteResponse & etcdserverpb.MemberPromoteResponse.$Shape} MemberPromoteResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MemberPromoteResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -15577,14 +10120,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MemberPromoteResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MemberPromoteResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -15609,14 +10144,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MemberPromoteResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MemberPromoteResponse} MemberPromoteResponse
-         */
         MemberPromoteResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MemberPromoteResponse)
                 return object;
@@ -15645,15 +10172,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MemberPromoteResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @static
-         * @param {etcdserverpb.MemberPromoteResponse} message MemberPromoteResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MemberPromoteResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -15676,13 +10194,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MemberPromoteResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MemberPromoteResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MemberPromoteResponse.prototype.toJSON = function() {
             return MemberPromoteResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -15692,33 +10203,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.DefragmentRequest = (function() {
 
-        /**
-         * Properties of a DefragmentRequest.
-         * @typedef {Object} etcdserverpb.DefragmentRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a DefragmentRequest.
-         * @memberof etcdserverpb
-         * @interface IDefragmentRequest
-         * @augments etcdserverpb.DefragmentRequest.$Properties
-         * @deprecated Use etcdserverpb.DefragmentRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a DefragmentRequest.
-         * @typedef {etcdserverpb.DefragmentRequest.$Properties} etcdserverpb.DefragmentRequest.$Shape
-         */
 
-        /**
-         * Constructs a new DefragmentRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a DefragmentRequest.
-         * @constructor
-         * @param {etcdserverpb.DefragmentRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const DefragmentRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -15726,31 +10213,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new DefragmentRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {etcdserverpb.DefragmentRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.DefragmentRequest} DefragmentRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.DefragmentRequest.$Shape): etcdserverpb.DefragmentRequest & etcdserverpb.DefragmentRequest.$Shape;
-         *   (properties?: etcdserverpb.DefragmentRequest.$Properties): etcdserverpb.DefragmentRequest;
-         * }}
-         */
         DefragmentRequest.create = function(properties) {
             return new DefragmentRequest(properties);
         };
 
-        /**
-         * Encodes the specified DefragmentRequest message. Does not implicitly {@link etcdserverpb.DefragmentRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {etcdserverpb.DefragmentRequest.$Properties} message DefragmentRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         DefragmentRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -15764,17 +10230,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a DefragmentRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.DefragmentRequest & etcdserverpb.DefragmentRequest.$Shape} DefragmentRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         DefragmentRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -15816,14 +10271,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a DefragmentRequest message.
-         * @function verify
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         DefragmentRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -15834,14 +10281,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a DefragmentRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.DefragmentRequest} DefragmentRequest
-         */
         DefragmentRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.DefragmentRequest)
                 return object;
@@ -15854,26 +10293,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.DefragmentRequest();
         };
 
-        /**
-         * Creates a plain object from a DefragmentRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.DefragmentRequest
-         * @static
-         * @param {etcdserverpb.DefragmentRequest} message DefragmentRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         DefragmentRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this DefragmentRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.DefragmentRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         DefragmentRequest.prototype.toJSON = function() {
             return DefragmentRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -15883,34 +10306,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.DefragmentResponse = (function() {
 
-        /**
-         * Properties of a DefragmentResponse.
-         * @typedef {Object} etcdserverpb.DefragmentResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] DefragmentResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a DefragmentResponse.
-         * @memberof etcdserverpb
-         * @interface IDefragmentResponse
-         * @augments etcdserverpb.DefragmentResponse.$Properties
-         * @deprecated Use etcdserverpb.DefragmentResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a DefragmentResponse.
-         * @typedef {etcdserverpb.DefragmentResponse.$Properties} etcdserverpb.DefragmentResponse.$Shape
-         */
 
-        /**
-         * Constructs a new DefragmentResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a DefragmentResponse.
-         * @constructor
-         * @param {etcdserverpb.DefragmentResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const DefragmentResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -15918,39 +10316,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * DefragmentResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.DefragmentResponse
-         * @instance
-         */
         DefragmentResponse.prototype.header = null;
 
-        /**
-         * Creates a new DefragmentResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {etcdserverpb.DefragmentResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.DefragmentResponse} DefragmentResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.DefragmentResponse.$Shape): etcdserverpb.DefragmentResponse & etcdserverpb.DefragmentResponse.$Shape;
-         *   (properties?: etcdserverpb.DefragmentResponse.$Properties): etcdserverpb.DefragmentResponse;
-         * }}
-         */
         DefragmentResponse.create = function(properties) {
             return new DefragmentResponse(properties);
         };
 
-        /**
-         * Encodes the specified DefragmentResponse message. Does not implicitly {@link etcdserverpb.DefragmentResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {etcdserverpb.DefragmentResponse.$Properties} message DefragmentResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         DefragmentResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -15966,17 +10337,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a DefragmentResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.DefragmentResponse & etcdserverpb.DefragmentResponse.$Shape} DefragmentResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         DefragmentResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -16027,14 +10387,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a DefragmentResponse message.
-         * @function verify
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         DefragmentResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -16050,14 +10402,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a DefragmentResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.DefragmentResponse} DefragmentResponse
-         */
         DefragmentResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.DefragmentResponse)
                 return object;
@@ -16076,15 +10420,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a DefragmentResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.DefragmentResponse
-         * @static
-         * @param {etcdserverpb.DefragmentResponse} message DefragmentResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         DefragmentResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -16100,13 +10435,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this DefragmentResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.DefragmentResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         DefragmentResponse.prototype.toJSON = function() {
             return DefragmentResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -16116,34 +10444,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MoveLeaderRequest = (function() {
 
-        /**
-         * Properties of a MoveLeaderRequest.
-         * @typedef {Object} etcdserverpb.MoveLeaderRequest.$Properties
-         * @property {Long|null} [targetID] MoveLeaderRequest targetID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MoveLeaderRequest.
-         * @memberof etcdserverpb
-         * @interface IMoveLeaderRequest
-         * @augments etcdserverpb.MoveLeaderRequest.$Properties
-         * @deprecated Use etcdserverpb.MoveLeaderRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a MoveLeaderRequest.
-         * @typedef {etcdserverpb.MoveLeaderRequest.$Properties} etcdserverpb.MoveLeaderRequest.$Shape
-         */
 
-        /**
-         * Constructs a new MoveLeaderRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MoveLeaderRequest.
-         * @constructor
-         * @param {etcdserverpb.MoveLeaderRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MoveLeaderRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -16151,39 +10454,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MoveLeaderRequest targetID.
-         * @member {Long} targetID
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @instance
-         */
         MoveLeaderRequest.prototype.targetID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new MoveLeaderRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {etcdserverpb.MoveLeaderRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MoveLeaderRequest} MoveLeaderRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.MoveLeaderRequest.$Shape): etcdserverpb.MoveLeaderRequest & etcdserverpb.MoveLeaderRequest.$Shape;
-         *   (properties?: etcdserverpb.MoveLeaderRequest.$Properties): etcdserverpb.MoveLeaderRequest;
-         * }}
-         */
         MoveLeaderRequest.create = function(properties) {
             return new MoveLeaderRequest(properties);
         };
 
-        /**
-         * Encodes the specified MoveLeaderRequest message. Does not implicitly {@link etcdserverpb.MoveLeaderRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {etcdserverpb.MoveLeaderRequest.$Properties} message MoveLeaderRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MoveLeaderRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -16199,17 +10475,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MoveLeaderRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MoveLeaderRequest & etcdserverpb.MoveLeaderRequest.$Shape} MoveLeaderRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MoveLeaderRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -16263,14 +10528,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MoveLeaderRequest message.
-         * @function verify
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MoveLeaderRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -16284,14 +10541,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MoveLeaderRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MoveLeaderRequest} MoveLeaderRequest
-         */
         MoveLeaderRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MoveLeaderRequest)
                 return object;
@@ -16315,15 +10564,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MoveLeaderRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @static
-         * @param {etcdserverpb.MoveLeaderRequest} message MoveLeaderRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MoveLeaderRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -16348,13 +10588,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MoveLeaderRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MoveLeaderRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MoveLeaderRequest.prototype.toJSON = function() {
             return MoveLeaderRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -16364,34 +10597,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.MoveLeaderResponse = (function() {
 
-        /**
-         * Properties of a MoveLeaderResponse.
-         * @typedef {Object} etcdserverpb.MoveLeaderResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] MoveLeaderResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a MoveLeaderResponse.
-         * @memberof etcdserverpb
-         * @interface IMoveLeaderResponse
-         * @augments etcdserverpb.MoveLeaderResponse.$Properties
-         * @deprecated Use etcdserverpb.MoveLeaderResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a MoveLeaderResponse.
-         * @typedef {etcdserverpb.MoveLeaderResponse.$Properties} etcdserverpb.MoveLeaderResponse.$Shape
-         */
 
-        /**
-         * Constructs a new MoveLeaderResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a MoveLeaderResponse.
-         * @constructor
-         * @param {etcdserverpb.MoveLeaderResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const MoveLeaderResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -16399,39 +10607,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * MoveLeaderResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @instance
-         */
         MoveLeaderResponse.prototype.header = null;
 
-        /**
-         * Creates a new MoveLeaderResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {etcdserverpb.MoveLeaderResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.MoveLeaderResponse} MoveLeaderResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.MoveLeaderResponse.$Shape): etcdserverpb.MoveLeaderResponse & etcdserverpb.MoveLeaderResponse.$Shape;
-         *   (properties?: etcdserverpb.MoveLeaderResponse.$Properties): etcdserverpb.MoveLeaderResponse;
-         * }}
-         */
         MoveLeaderResponse.create = function(properties) {
             return new MoveLeaderResponse(properties);
         };
 
-        /**
-         * Encodes the specified MoveLeaderResponse message. Does not implicitly {@link etcdserverpb.MoveLeaderResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {etcdserverpb.MoveLeaderResponse.$Properties} message MoveLeaderResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         MoveLeaderResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -16447,17 +10628,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a MoveLeaderResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.MoveLeaderResponse & etcdserverpb.MoveLeaderResponse.$Shape} MoveLeaderResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         MoveLeaderResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -16508,14 +10678,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a MoveLeaderResponse message.
-         * @function verify
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         MoveLeaderResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -16531,14 +10693,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a MoveLeaderResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.MoveLeaderResponse} MoveLeaderResponse
-         */
         MoveLeaderResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.MoveLeaderResponse)
                 return object;
@@ -16557,15 +10711,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a MoveLeaderResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @static
-         * @param {etcdserverpb.MoveLeaderResponse} message MoveLeaderResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         MoveLeaderResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -16581,13 +10726,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this MoveLeaderResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.MoveLeaderResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         MoveLeaderResponse.prototype.toJSON = function() {
             return MoveLeaderResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -16595,14 +10733,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
         return MoveLeaderResponse;
     })();
 
-    /**
-     * AlarmType enum.
-     * @name etcdserverpb.AlarmType
-     * @enum {number}
-     * @property {number} NONE=0 NONE value
-     * @property {number} NOSPACE=1 NOSPACE value
-     * @property {number} CORRUPT=2 CORRUPT value
-     */
     etcdserverpb.AlarmType = (function() {
         const valuesById = $Object.create(null), values = $Object.create(valuesById);
         values[valuesById[0] = "NONE"] = 0;
@@ -16613,36 +10743,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AlarmRequest = (function() {
 
-        /**
-         * Properties of an AlarmRequest.
-         * @typedef {Object} etcdserverpb.AlarmRequest.$Properties
-         * @property {etcdserverpb.AlarmRequest.AlarmAction|null} [action] AlarmRequest action
-         * @property {Long|null} [memberID] AlarmRequest memberID
-         * @property {etcdserverpb.AlarmType|null} [alarm] AlarmRequest alarm
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AlarmRequest.
-         * @memberof etcdserverpb
-         * @interface IAlarmRequest
-         * @augments etcdserverpb.AlarmRequest.$Properties
-         * @deprecated Use etcdserverpb.AlarmRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AlarmRequest.
-         * @typedef {etcdserverpb.AlarmRequest.$Properties} etcdserverpb.AlarmRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AlarmRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AlarmRequest.
-         * @constructor
-         * @param {etcdserverpb.AlarmRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AlarmRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -16650,55 +10753,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AlarmRequest action.
-         * @member {etcdserverpb.AlarmRequest.AlarmAction} action
-         * @memberof etcdserverpb.AlarmRequest
-         * @instance
-         */
         AlarmRequest.prototype.action = 0;
 
-        /**
-         * AlarmRequest memberID.
-         * @member {Long} memberID
-         * @memberof etcdserverpb.AlarmRequest
-         * @instance
-         */
         AlarmRequest.prototype.memberID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * AlarmRequest alarm.
-         * @member {etcdserverpb.AlarmType} alarm
-         * @memberof etcdserverpb.AlarmRequest
-         * @instance
-         */
         AlarmRequest.prototype.alarm = 0;
 
-        /**
-         * Creates a new AlarmRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {etcdserverpb.AlarmRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AlarmRequest} AlarmRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AlarmRequest.$Shape): etcdserverpb.AlarmRequest & etcdserverpb.AlarmRequest.$Shape;
-         *   (properties?: etcdserverpb.AlarmRequest.$Properties): etcdserverpb.AlarmRequest;
-         * }}
-         */
         AlarmRequest.create = function(properties) {
             return new AlarmRequest(properties);
         };
 
-        /**
-         * Encodes the specified AlarmRequest message. Does not implicitly {@link etcdserverpb.AlarmRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {etcdserverpb.AlarmRequest.$Properties} message AlarmRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AlarmRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -16718,17 +10782,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AlarmRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AlarmRequest & etcdserverpb.AlarmRequest.$Shape} AlarmRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AlarmRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -16800,14 +10853,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AlarmRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AlarmRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -16827,14 +10872,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AlarmRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AlarmRequest} AlarmRequest
-         */
         AlarmRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AlarmRequest)
                 return object;
@@ -16894,15 +10931,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AlarmRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AlarmRequest
-         * @static
-         * @param {etcdserverpb.AlarmRequest} message AlarmRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AlarmRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -16934,25 +10962,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AlarmRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AlarmRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AlarmRequest.prototype.toJSON = function() {
             return AlarmRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * AlarmAction enum.
-         * @name etcdserverpb.AlarmRequest.AlarmAction
-         * @enum {number}
-         * @property {number} GET=0 GET value
-         * @property {number} ACTIVATE=1 ACTIVATE value
-         * @property {number} DEACTIVATE=2 DEACTIVATE value
-         */
         AlarmRequest.AlarmAction = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "GET"] = 0;
@@ -16966,35 +10979,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AlarmMember = (function() {
 
-        /**
-         * Properties of an AlarmMember.
-         * @typedef {Object} etcdserverpb.AlarmMember.$Properties
-         * @property {Long|null} [memberID] AlarmMember memberID
-         * @property {etcdserverpb.AlarmType|null} [alarm] AlarmMember alarm
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AlarmMember.
-         * @memberof etcdserverpb
-         * @interface IAlarmMember
-         * @augments etcdserverpb.AlarmMember.$Properties
-         * @deprecated Use etcdserverpb.AlarmMember.$Properties instead.
-         */
 
-        /**
-         * Shape of an AlarmMember.
-         * @typedef {etcdserverpb.AlarmMember.$Properties} etcdserverpb.AlarmMember.$Shape
-         */
 
-        /**
-         * Constructs a new AlarmMember.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AlarmMember.
-         * @constructor
-         * @param {etcdserverpb.AlarmMember.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AlarmMember = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -17002,47 +10989,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AlarmMember memberID.
-         * @member {Long} memberID
-         * @memberof etcdserverpb.AlarmMember
-         * @instance
-         */
         AlarmMember.prototype.memberID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * AlarmMember alarm.
-         * @member {etcdserverpb.AlarmType} alarm
-         * @memberof etcdserverpb.AlarmMember
-         * @instance
-         */
         AlarmMember.prototype.alarm = 0;
 
-        /**
-         * Creates a new AlarmMember instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {etcdserverpb.AlarmMember.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AlarmMember} AlarmMember instance
-         * @type {{
-         *   (properties: etcdserverpb.AlarmMember.$Shape): etcdserverpb.AlarmMember & etcdserverpb.AlarmMember.$Shape;
-         *   (properties?: etcdserverpb.AlarmMember.$Properties): etcdserverpb.AlarmMember;
-         * }}
-         */
         AlarmMember.create = function(properties) {
             return new AlarmMember(properties);
         };
 
-        /**
-         * Encodes the specified AlarmMember message. Does not implicitly {@link etcdserverpb.AlarmMember.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {etcdserverpb.AlarmMember.$Properties} message AlarmMember message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AlarmMember.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -17060,17 +11014,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AlarmMember message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AlarmMember & etcdserverpb.AlarmMember.$Shape} AlarmMember
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AlarmMember.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -17133,14 +11076,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AlarmMember message.
-         * @function verify
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AlarmMember.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -17157,14 +11092,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AlarmMember message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AlarmMember} AlarmMember
-         */
         AlarmMember.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AlarmMember)
                 return object;
@@ -17206,15 +11133,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AlarmMember message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AlarmMember
-         * @static
-         * @param {etcdserverpb.AlarmMember} message AlarmMember
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AlarmMember.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -17243,13 +11161,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AlarmMember to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AlarmMember
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AlarmMember.prototype.toJSON = function() {
             return AlarmMember.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -17259,35 +11170,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AlarmResponse = (function() {
 
-        /**
-         * Properties of an AlarmResponse.
-         * @typedef {Object} etcdserverpb.AlarmResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AlarmResponse header
-         * @property {Array.<etcdserverpb.AlarmMember.$Properties>|null} [alarms] AlarmResponse alarms
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AlarmResponse.
-         * @memberof etcdserverpb
-         * @interface IAlarmResponse
-         * @augments etcdserverpb.AlarmResponse.$Properties
-         * @deprecated Use etcdserverpb.AlarmResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AlarmResponse.
-         * @typedef {etcdserverpb.AlarmResponse.$Properties} etcdserverpb.AlarmResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AlarmResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AlarmResponse.
-         * @constructor
-         * @param {etcdserverpb.AlarmResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AlarmResponse = function (properties) {
             this.alarms = [];
             if (properties)
@@ -17296,47 +11181,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AlarmResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AlarmResponse
-         * @instance
-         */
         AlarmResponse.prototype.header = null;
 
-        /**
-         * AlarmResponse alarms.
-         * @member {Array.<etcdserverpb.AlarmMember.$Properties>} alarms
-         * @memberof etcdserverpb.AlarmResponse
-         * @instance
-         */
         AlarmResponse.prototype.alarms = $util.emptyArray;
 
-        /**
-         * Creates a new AlarmResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {etcdserverpb.AlarmResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AlarmResponse} AlarmResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AlarmResponse.$Shape): etcdserverpb.AlarmResponse & etcdserverpb.AlarmResponse.$Shape;
-         *   (properties?: etcdserverpb.AlarmResponse.$Properties): etcdserverpb.AlarmResponse;
-         * }}
-         */
         AlarmResponse.create = function(properties) {
             return new AlarmResponse(properties);
         };
 
-        /**
-         * Encodes the specified AlarmResponse message. Does not implicitly {@link etcdserverpb.AlarmResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {etcdserverpb.AlarmResponse.$Properties} message AlarmResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AlarmResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -17355,17 +11207,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AlarmResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AlarmResponse & etcdserverpb.AlarmResponse.$Shape} AlarmResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AlarmResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -17424,14 +11265,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AlarmResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AlarmResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -17456,14 +11289,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AlarmResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AlarmResponse} AlarmResponse
-         */
         AlarmResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AlarmResponse)
                 return object;
@@ -17492,15 +11317,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AlarmResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AlarmResponse
-         * @static
-         * @param {etcdserverpb.AlarmResponse} message AlarmResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AlarmResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -17523,13 +11339,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AlarmResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AlarmResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AlarmResponse.prototype.toJSON = function() {
             return AlarmResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -17539,33 +11348,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.StatusRequest = (function() {
 
-        /**
-         * Properties of a StatusRequest.
-         * @typedef {Object} etcdserverpb.StatusRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a StatusRequest.
-         * @memberof etcdserverpb
-         * @interface IStatusRequest
-         * @augments etcdserverpb.StatusRequest.$Properties
-         * @deprecated Use etcdserverpb.StatusRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a StatusRequest.
-         * @typedef {etcdserverpb.StatusRequest.$Properties} etcdserverpb.StatusRequest.$Shape
-         */
 
-        /**
-         * Constructs a new StatusRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents a StatusRequest.
-         * @constructor
-         * @param {etcdserverpb.StatusRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const StatusRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -17573,31 +11358,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new StatusRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {etcdserverpb.StatusRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.StatusRequest} StatusRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.StatusRequest.$Shape): etcdserverpb.StatusRequest & etcdserverpb.StatusRequest.$Shape;
-         *   (properties?: etcdserverpb.StatusRequest.$Properties): etcdserverpb.StatusRequest;
-         * }}
-         */
         StatusRequest.create = function(properties) {
             return new StatusRequest(properties);
         };
 
-        /**
-         * Encodes the specified StatusRequest message. Does not implicitly {@link etcdserverpb.StatusRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {etcdserverpb.StatusRequest.$Properties} message StatusRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         StatusRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -17611,17 +11375,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a StatusRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.StatusRequest & etcdserverpb.StatusRequest.$Shape} StatusRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         StatusRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -17663,14 +11416,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a StatusRequest message.
-         * @function verify
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         StatusRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -17681,14 +11426,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a StatusRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.StatusRequest} StatusRequest
-         */
         StatusRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.StatusRequest)
                 return object;
@@ -17701,26 +11438,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.StatusRequest();
         };
 
-        /**
-         * Creates a plain object from a StatusRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.StatusRequest
-         * @static
-         * @param {etcdserverpb.StatusRequest} message StatusRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         StatusRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this StatusRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.StatusRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         StatusRequest.prototype.toJSON = function() {
             return StatusRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -17730,43 +11451,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.StatusResponse = (function() {
 
-        /**
-         * Properties of a StatusResponse.
-         * @typedef {Object} etcdserverpb.StatusResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] StatusResponse header
-         * @property {string|null} [version] StatusResponse version
-         * @property {Long|null} [dbSize] StatusResponse dbSize
-         * @property {Long|null} [leader] StatusResponse leader
-         * @property {Long|null} [raftIndex] StatusResponse raftIndex
-         * @property {Long|null} [raftTerm] StatusResponse raftTerm
-         * @property {Long|null} [raftAppliedIndex] StatusResponse raftAppliedIndex
-         * @property {Array.<string>|null} [errors] StatusResponse errors
-         * @property {Long|null} [dbSizeInUse] StatusResponse dbSizeInUse
-         * @property {boolean|null} [isLearner] StatusResponse isLearner
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a StatusResponse.
-         * @memberof etcdserverpb
-         * @interface IStatusResponse
-         * @augments etcdserverpb.StatusResponse.$Properties
-         * @deprecated Use etcdserverpb.StatusResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a StatusResponse.
-         * @typedef {etcdserverpb.StatusResponse.$Properties} etcdserverpb.StatusResponse.$Shape
-         */
 
-        /**
-         * Constructs a new StatusResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents a StatusResponse.
-         * @constructor
-         * @param {etcdserverpb.StatusResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const StatusResponse = function (properties) {
             this.errors = [];
             if (properties)
@@ -17775,111 +11462,30 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * StatusResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.header = null;
 
-        /**
-         * StatusResponse version.
-         * @member {string} version
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.version = "";
 
-        /**
-         * StatusResponse dbSize.
-         * @member {Long} dbSize
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.dbSize = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * StatusResponse leader.
-         * @member {Long} leader
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.leader = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * StatusResponse raftIndex.
-         * @member {Long} raftIndex
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.raftIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * StatusResponse raftTerm.
-         * @member {Long} raftTerm
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.raftTerm = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * StatusResponse raftAppliedIndex.
-         * @member {Long} raftAppliedIndex
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.raftAppliedIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * StatusResponse errors.
-         * @member {Array.<string>} errors
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.errors = $util.emptyArray;
 
-        /**
-         * StatusResponse dbSizeInUse.
-         * @member {Long} dbSizeInUse
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.dbSizeInUse = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * StatusResponse isLearner.
-         * @member {boolean} isLearner
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         */
         StatusResponse.prototype.isLearner = false;
 
-        /**
-         * Creates a new StatusResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {etcdserverpb.StatusResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.StatusResponse} StatusResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.StatusResponse.$Shape): etcdserverpb.StatusResponse & etcdserverpb.StatusResponse.$Shape;
-         *   (properties?: etcdserverpb.StatusResponse.$Properties): etcdserverpb.StatusResponse;
-         * }}
-         */
         StatusResponse.create = function(properties) {
             return new StatusResponse(properties);
         };
 
-        /**
-         * Encodes the specified StatusResponse message. Does not implicitly {@link etcdserverpb.StatusResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {etcdserverpb.StatusResponse.$Properties} message StatusResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         StatusResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -17914,17 +11520,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a StatusResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.StatusResponse & etcdserverpb.StatusResponse.$Shape} StatusResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         StatusResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -18055,14 +11650,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a StatusResponse message.
-         * @function verify
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         StatusResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -18109,14 +11696,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a StatusResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.StatusResponse} StatusResponse
-         */
         StatusResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.StatusResponse)
                 return object;
@@ -18208,15 +11787,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a StatusResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.StatusResponse
-         * @static
-         * @param {etcdserverpb.StatusResponse} message StatusResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         StatusResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -18318,13 +11888,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this StatusResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.StatusResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         StatusResponse.prototype.toJSON = function() {
             return StatusResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -18334,33 +11897,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthEnableRequest = (function() {
 
-        /**
-         * Properties of an AuthEnableRequest.
-         * @typedef {Object} etcdserverpb.AuthEnableRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthEnableRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthEnableRequest
-         * @augments etcdserverpb.AuthEnableRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthEnableRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthEnableRequest.
-         * @typedef {etcdserverpb.AuthEnableRequest.$Properties} etcdserverpb.AuthEnableRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthEnableRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthEnableRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthEnableRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthEnableRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -18368,31 +11907,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new AuthEnableRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {etcdserverpb.AuthEnableRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthEnableRequest} AuthEnableRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthEnableRequest.$Shape): etcdserverpb.AuthEnableRequest & etcdserverpb.AuthEnableRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthEnableRequest.$Properties): etcdserverpb.AuthEnableRequest;
-         * }}
-         */
         AuthEnableRequest.create = function(properties) {
             return new AuthEnableRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthEnableRequest message. Does not implicitly {@link etcdserverpb.AuthEnableRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {etcdserverpb.AuthEnableRequest.$Properties} message AuthEnableRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthEnableRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -18406,17 +11924,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthEnableRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthEnableRequest & etcdserverpb.AuthEnableRequest.$Shape} AuthEnableRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthEnableRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -18458,14 +11965,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthEnableRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthEnableRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -18476,14 +11975,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthEnableRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthEnableRequest} AuthEnableRequest
-         */
         AuthEnableRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthEnableRequest)
                 return object;
@@ -18496,26 +11987,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.AuthEnableRequest();
         };
 
-        /**
-         * Creates a plain object from an AuthEnableRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @static
-         * @param {etcdserverpb.AuthEnableRequest} message AuthEnableRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthEnableRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this AuthEnableRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthEnableRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthEnableRequest.prototype.toJSON = function() {
             return AuthEnableRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -18525,33 +12000,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthDisableRequest = (function() {
 
-        /**
-         * Properties of an AuthDisableRequest.
-         * @typedef {Object} etcdserverpb.AuthDisableRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthDisableRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthDisableRequest
-         * @augments etcdserverpb.AuthDisableRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthDisableRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthDisableRequest.
-         * @typedef {etcdserverpb.AuthDisableRequest.$Properties} etcdserverpb.AuthDisableRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthDisableRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthDisableRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthDisableRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthDisableRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -18559,31 +12010,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new AuthDisableRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {etcdserverpb.AuthDisableRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthDisableRequest} AuthDisableRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthDisableRequest.$Shape): etcdserverpb.AuthDisableRequest & etcdserverpb.AuthDisableRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthDisableRequest.$Properties): etcdserverpb.AuthDisableRequest;
-         * }}
-         */
         AuthDisableRequest.create = function(properties) {
             return new AuthDisableRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthDisableRequest message. Does not implicitly {@link etcdserverpb.AuthDisableRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {etcdserverpb.AuthDisableRequest.$Properties} message AuthDisableRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthDisableRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -18597,17 +12027,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthDisableRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthDisableRequest & etcdserverpb.AuthDisableRequest.$Shape} AuthDisableRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthDisableRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -18649,14 +12068,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthDisableRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthDisableRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -18667,14 +12078,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthDisableRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthDisableRequest} AuthDisableRequest
-         */
         AuthDisableRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthDisableRequest)
                 return object;
@@ -18687,26 +12090,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.AuthDisableRequest();
         };
 
-        /**
-         * Creates a plain object from an AuthDisableRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @static
-         * @param {etcdserverpb.AuthDisableRequest} message AuthDisableRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthDisableRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this AuthDisableRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthDisableRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthDisableRequest.prototype.toJSON = function() {
             return AuthDisableRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -18716,35 +12103,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthenticateRequest = (function() {
 
-        /**
-         * Properties of an AuthenticateRequest.
-         * @typedef {Object} etcdserverpb.AuthenticateRequest.$Properties
-         * @property {string|null} [name] AuthenticateRequest name
-         * @property {string|null} [password] AuthenticateRequest password
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthenticateRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthenticateRequest
-         * @augments etcdserverpb.AuthenticateRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthenticateRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthenticateRequest.
-         * @typedef {etcdserverpb.AuthenticateRequest.$Properties} etcdserverpb.AuthenticateRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthenticateRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthenticateRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthenticateRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthenticateRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -18752,47 +12113,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthenticateRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @instance
-         */
         AuthenticateRequest.prototype.name = "";
 
-        /**
-         * AuthenticateRequest password.
-         * @member {string} password
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @instance
-         */
         AuthenticateRequest.prototype.password = "";
 
-        /**
-         * Creates a new AuthenticateRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {etcdserverpb.AuthenticateRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthenticateRequest} AuthenticateRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthenticateRequest.$Shape): etcdserverpb.AuthenticateRequest & etcdserverpb.AuthenticateRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthenticateRequest.$Properties): etcdserverpb.AuthenticateRequest;
-         * }}
-         */
         AuthenticateRequest.create = function(properties) {
             return new AuthenticateRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthenticateRequest message. Does not implicitly {@link etcdserverpb.AuthenticateRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {etcdserverpb.AuthenticateRequest.$Properties} message AuthenticateRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthenticateRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -18810,17 +12138,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthenticateRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthenticateRequest & etcdserverpb.AuthenticateRequest.$Shape} AuthenticateRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthenticateRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -18883,14 +12200,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthenticateRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthenticateRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -18907,14 +12216,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthenticateRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthenticateRequest} AuthenticateRequest
-         */
         AuthenticateRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthenticateRequest)
                 return object;
@@ -18934,15 +12235,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthenticateRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @static
-         * @param {etcdserverpb.AuthenticateRequest} message AuthenticateRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthenticateRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -18962,13 +12254,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthenticateRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthenticateRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthenticateRequest.prototype.toJSON = function() {
             return AuthenticateRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -18978,37 +12263,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserAddRequest = (function() {
 
-        /**
-         * Properties of an AuthUserAddRequest.
-         * @typedef {Object} etcdserverpb.AuthUserAddRequest.$Properties
-         * @property {string|null} [name] AuthUserAddRequest name
-         * @property {string|null} [password] AuthUserAddRequest password
-         * @property {authpb.UserAddOptions.$Properties|null} [options] AuthUserAddRequest options
-         * @property {string|null} [hashedPassword] AuthUserAddRequest hashedPassword
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserAddRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserAddRequest
-         * @augments etcdserverpb.AuthUserAddRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserAddRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserAddRequest.
-         * @typedef {etcdserverpb.AuthUserAddRequest.$Properties} etcdserverpb.AuthUserAddRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserAddRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserAddRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserAddRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserAddRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -19016,63 +12273,18 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserAddRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @instance
-         */
         AuthUserAddRequest.prototype.name = "";
 
-        /**
-         * AuthUserAddRequest password.
-         * @member {string} password
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @instance
-         */
         AuthUserAddRequest.prototype.password = "";
 
-        /**
-         * AuthUserAddRequest options.
-         * @member {authpb.UserAddOptions.$Properties|null|undefined} options
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @instance
-         */
         AuthUserAddRequest.prototype.options = null;
 
-        /**
-         * AuthUserAddRequest hashedPassword.
-         * @member {string} hashedPassword
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @instance
-         */
         AuthUserAddRequest.prototype.hashedPassword = "";
 
-        /**
-         * Creates a new AuthUserAddRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {etcdserverpb.AuthUserAddRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserAddRequest} AuthUserAddRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserAddRequest.$Shape): etcdserverpb.AuthUserAddRequest & etcdserverpb.AuthUserAddRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserAddRequest.$Properties): etcdserverpb.AuthUserAddRequest;
-         * }}
-         */
         AuthUserAddRequest.create = function(properties) {
             return new AuthUserAddRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserAddRequest message. Does not implicitly {@link etcdserverpb.AuthUserAddRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {etcdserverpb.AuthUserAddRequest.$Properties} message AuthUserAddRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserAddRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -19094,17 +12306,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserAddRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserAddRequest & etcdserverpb.AuthUserAddRequest.$Shape} AuthUserAddRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserAddRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -19182,14 +12383,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserAddRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserAddRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -19214,14 +12407,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserAddRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserAddRequest} AuthUserAddRequest
-         */
         AuthUserAddRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserAddRequest)
                 return object;
@@ -19249,15 +12434,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserAddRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @static
-         * @param {etcdserverpb.AuthUserAddRequest} message AuthUserAddRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserAddRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -19283,13 +12459,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserAddRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserAddRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserAddRequest.prototype.toJSON = function() {
             return AuthUserAddRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -19299,34 +12468,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserGetRequest = (function() {
 
-        /**
-         * Properties of an AuthUserGetRequest.
-         * @typedef {Object} etcdserverpb.AuthUserGetRequest.$Properties
-         * @property {string|null} [name] AuthUserGetRequest name
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserGetRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserGetRequest
-         * @augments etcdserverpb.AuthUserGetRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserGetRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserGetRequest.
-         * @typedef {etcdserverpb.AuthUserGetRequest.$Properties} etcdserverpb.AuthUserGetRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserGetRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserGetRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserGetRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserGetRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -19334,39 +12478,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserGetRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @instance
-         */
         AuthUserGetRequest.prototype.name = "";
 
-        /**
-         * Creates a new AuthUserGetRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGetRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserGetRequest} AuthUserGetRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserGetRequest.$Shape): etcdserverpb.AuthUserGetRequest & etcdserverpb.AuthUserGetRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserGetRequest.$Properties): etcdserverpb.AuthUserGetRequest;
-         * }}
-         */
         AuthUserGetRequest.create = function(properties) {
             return new AuthUserGetRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserGetRequest message. Does not implicitly {@link etcdserverpb.AuthUserGetRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGetRequest.$Properties} message AuthUserGetRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserGetRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -19382,17 +12499,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserGetRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserGetRequest & etcdserverpb.AuthUserGetRequest.$Shape} AuthUserGetRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserGetRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -19446,14 +12552,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserGetRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserGetRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -19467,14 +12565,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserGetRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserGetRequest} AuthUserGetRequest
-         */
         AuthUserGetRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserGetRequest)
                 return object;
@@ -19491,15 +12581,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserGetRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGetRequest} message AuthUserGetRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserGetRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -19515,13 +12596,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserGetRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserGetRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserGetRequest.prototype.toJSON = function() {
             return AuthUserGetRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -19531,34 +12605,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserDeleteRequest = (function() {
 
-        /**
-         * Properties of an AuthUserDeleteRequest.
-         * @typedef {Object} etcdserverpb.AuthUserDeleteRequest.$Properties
-         * @property {string|null} [name] AuthUserDeleteRequest name
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserDeleteRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserDeleteRequest
-         * @augments etcdserverpb.AuthUserDeleteRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserDeleteRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserDeleteRequest.
-         * @typedef {etcdserverpb.AuthUserDeleteRequest.$Properties} etcdserverpb.AuthUserDeleteRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserDeleteRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserDeleteRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserDeleteRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserDeleteRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -19566,39 +12615,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserDeleteRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @instance
-         */
         AuthUserDeleteRequest.prototype.name = "";
 
-        /**
-         * Creates a new AuthUserDeleteRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserDeleteRequest} AuthUserDeleteRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserDeleteRequest.$Shape): etcdserverpb.AuthUserDeleteRequest & etcdserverpb.AuthUserDeleteRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserDeleteRequest.$Properties): etcdserverpb.AuthUserDeleteRequest;
-         * }}
-         */
         AuthUserDeleteRequest.create = function(properties) {
             return new AuthUserDeleteRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserDeleteRequest message. Does not implicitly {@link etcdserverpb.AuthUserDeleteRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteRequest.$Properties} message AuthUserDeleteRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserDeleteRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -19614,17 +12636,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserDeleteRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserDeleteRequest & etcdserverpb.AuthUserDeleteRequest.$Shape} AuthUserDeleteRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserDeleteRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -19678,14 +12689,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserDeleteRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserDeleteRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -19699,14 +12702,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserDeleteRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserDeleteRequest} AuthUserDeleteRequest
-         */
         AuthUserDeleteRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserDeleteRequest)
                 return object;
@@ -19723,15 +12718,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserDeleteRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteRequest} message AuthUserDeleteRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserDeleteRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -19747,13 +12733,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserDeleteRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserDeleteRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserDeleteRequest.prototype.toJSON = function() {
             return AuthUserDeleteRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -19763,36 +12742,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserChangePasswordRequest = (function() {
 
-        /**
-         * Properties of an AuthUserChangePasswordRequest.
-         * @typedef {Object} etcdserverpb.AuthUserChangePasswordRequest.$Properties
-         * @property {string|null} [name] AuthUserChangePasswordRequest name
-         * @property {string|null} [password] AuthUserChangePasswordRequest password
-         * @property {string|null} [hashedPassword] AuthUserChangePasswordRequest hashedPassword
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserChangePasswordRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserChangePasswordRequest
-         * @augments etcdserverpb.AuthUserChangePasswordRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserChangePasswordRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserChangePasswordRequest.
-         * @typedef {etcdserverpb.AuthUserChangePasswordRequest.$Properties} etcdserverpb.AuthUserChangePasswordRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserChangePasswordRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserChangePasswordRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserChangePasswordRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserChangePasswordRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -19800,55 +12752,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserChangePasswordRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @instance
-         */
         AuthUserChangePasswordRequest.prototype.name = "";
 
-        /**
-         * AuthUserChangePasswordRequest password.
-         * @member {string} password
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @instance
-         */
         AuthUserChangePasswordRequest.prototype.password = "";
 
-        /**
-         * AuthUserChangePasswordRequest hashedPassword.
-         * @member {string} hashedPassword
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @instance
-         */
         AuthUserChangePasswordRequest.prototype.hashedPassword = "";
 
-        /**
-         * Creates a new AuthUserChangePasswordRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserChangePasswordRequest} AuthUserChangePasswordRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserChangePasswordRequest.$Shape): etcdserverpb.AuthUserChangePasswordRequest & etcdserverpb.AuthUserChangePasswordRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserChangePasswordRequest.$Properties): etcdserverpb.AuthUserChangePasswordRequest;
-         * }}
-         */
         AuthUserChangePasswordRequest.create = function(properties) {
             return new AuthUserChangePasswordRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserChangePasswordRequest message. Does not implicitly {@link etcdserverpb.AuthUserChangePasswordRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordRequest.$Properties} message AuthUserChangePasswordRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserChangePasswordRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -19868,17 +12781,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserChangePasswordRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserChangePasswordRequest & etcdserverpb.AuthUserChangePasswordRequest.$Shape} AuthUserChangePasswordRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserChangePasswordRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -19950,14 +12852,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserChangePasswordRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserChangePasswordRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -19977,14 +12871,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserChangePasswordRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserChangePasswordRequest} AuthUserChangePasswordRequest
-         */
         AuthUserChangePasswordRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserChangePasswordRequest)
                 return object;
@@ -20007,15 +12893,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserChangePasswordRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordRequest} message AuthUserChangePasswordRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserChangePasswordRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -20038,13 +12915,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserChangePasswordRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserChangePasswordRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserChangePasswordRequest.prototype.toJSON = function() {
             return AuthUserChangePasswordRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -20054,35 +12924,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserGrantRoleRequest = (function() {
 
-        /**
-         * Properties of an AuthUserGrantRoleRequest.
-         * @typedef {Object} etcdserverpb.AuthUserGrantRoleRequest.$Properties
-         * @property {string|null} [user] AuthUserGrantRoleRequest user
-         * @property {string|null} [role] AuthUserGrantRoleRequest role
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserGrantRoleRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserGrantRoleRequest
-         * @augments etcdserverpb.AuthUserGrantRoleRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserGrantRoleRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserGrantRoleRequest.
-         * @typedef {etcdserverpb.AuthUserGrantRoleRequest.$Properties} etcdserverpb.AuthUserGrantRoleRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserGrantRoleRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserGrantRoleRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserGrantRoleRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserGrantRoleRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -20090,47 +12934,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserGrantRoleRequest user.
-         * @member {string} user
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @instance
-         */
         AuthUserGrantRoleRequest.prototype.user = "";
 
-        /**
-         * AuthUserGrantRoleRequest role.
-         * @member {string} role
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @instance
-         */
         AuthUserGrantRoleRequest.prototype.role = "";
 
-        /**
-         * Creates a new AuthUserGrantRoleRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserGrantRoleRequest} AuthUserGrantRoleRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserGrantRoleRequest.$Shape): etcdserverpb.AuthUserGrantRoleRequest & etcdserverpb.AuthUserGrantRoleRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserGrantRoleRequest.$Properties): etcdserverpb.AuthUserGrantRoleRequest;
-         * }}
-         */
         AuthUserGrantRoleRequest.create = function(properties) {
             return new AuthUserGrantRoleRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserGrantRoleRequest message. Does not implicitly {@link etcdserverpb.AuthUserGrantRoleRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleRequest.$Properties} message AuthUserGrantRoleRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserGrantRoleRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -20148,17 +12959,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserGrantRoleRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserGrantRoleRequest & etcdserverpb.AuthUserGrantRoleRequest.$Shape} AuthUserGrantRoleRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserGrantRoleRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -20221,14 +13021,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserGrantRoleRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserGrantRoleRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -20245,14 +13037,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserGrantRoleRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserGrantRoleRequest} AuthUserGrantRoleRequest
-         */
         AuthUserGrantRoleRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserGrantRoleRequest)
                 return object;
@@ -20272,15 +13056,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserGrantRoleRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleRequest} message AuthUserGrantRoleRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserGrantRoleRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -20300,13 +13075,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserGrantRoleRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserGrantRoleRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserGrantRoleRequest.prototype.toJSON = function() {
             return AuthUserGrantRoleRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -20316,35 +13084,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserRevokeRoleRequest = (function() {
 
-        /**
-         * Properties of an AuthUserRevokeRoleRequest.
-         * @typedef {Object} etcdserverpb.AuthUserRevokeRoleRequest.$Properties
-         * @property {string|null} [name] AuthUserRevokeRoleRequest name
-         * @property {string|null} [role] AuthUserRevokeRoleRequest role
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserRevokeRoleRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserRevokeRoleRequest
-         * @augments etcdserverpb.AuthUserRevokeRoleRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserRevokeRoleRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserRevokeRoleRequest.
-         * @typedef {etcdserverpb.AuthUserRevokeRoleRequest.$Properties} etcdserverpb.AuthUserRevokeRoleRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserRevokeRoleRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserRevokeRoleRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserRevokeRoleRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserRevokeRoleRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -20352,47 +13094,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserRevokeRoleRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @instance
-         */
         AuthUserRevokeRoleRequest.prototype.name = "";
 
-        /**
-         * AuthUserRevokeRoleRequest role.
-         * @member {string} role
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @instance
-         */
         AuthUserRevokeRoleRequest.prototype.role = "";
 
-        /**
-         * Creates a new AuthUserRevokeRoleRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserRevokeRoleRequest} AuthUserRevokeRoleRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserRevokeRoleRequest.$Shape): etcdserverpb.AuthUserRevokeRoleRequest & etcdserverpb.AuthUserRevokeRoleRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserRevokeRoleRequest.$Properties): etcdserverpb.AuthUserRevokeRoleRequest;
-         * }}
-         */
         AuthUserRevokeRoleRequest.create = function(properties) {
             return new AuthUserRevokeRoleRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserRevokeRoleRequest message. Does not implicitly {@link etcdserverpb.AuthUserRevokeRoleRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleRequest.$Properties} message AuthUserRevokeRoleRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserRevokeRoleRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -20410,17 +13119,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserRevokeRoleRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserRevokeRoleRequest & etcdserverpb.AuthUserRevokeRoleRequest.$Shape} AuthUserRevokeRoleRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserRevokeRoleRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -20483,14 +13181,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserRevokeRoleRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserRevokeRoleRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -20507,14 +13197,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserRevokeRoleRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserRevokeRoleRequest} AuthUserRevokeRoleRequest
-         */
         AuthUserRevokeRoleRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserRevokeRoleRequest)
                 return object;
@@ -20534,15 +13216,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserRevokeRoleRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleRequest} message AuthUserRevokeRoleRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserRevokeRoleRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -20562,13 +13235,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserRevokeRoleRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserRevokeRoleRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserRevokeRoleRequest.prototype.toJSON = function() {
             return AuthUserRevokeRoleRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -20578,34 +13244,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleAddRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleAddRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleAddRequest.$Properties
-         * @property {string|null} [name] AuthRoleAddRequest name
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleAddRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleAddRequest
-         * @augments etcdserverpb.AuthRoleAddRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleAddRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleAddRequest.
-         * @typedef {etcdserverpb.AuthRoleAddRequest.$Properties} etcdserverpb.AuthRoleAddRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleAddRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleAddRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleAddRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleAddRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -20613,39 +13254,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleAddRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @instance
-         */
         AuthRoleAddRequest.prototype.name = "";
 
-        /**
-         * Creates a new AuthRoleAddRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleAddRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleAddRequest} AuthRoleAddRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleAddRequest.$Shape): etcdserverpb.AuthRoleAddRequest & etcdserverpb.AuthRoleAddRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleAddRequest.$Properties): etcdserverpb.AuthRoleAddRequest;
-         * }}
-         */
         AuthRoleAddRequest.create = function(properties) {
             return new AuthRoleAddRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleAddRequest message. Does not implicitly {@link etcdserverpb.AuthRoleAddRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleAddRequest.$Properties} message AuthRoleAddRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleAddRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -20661,17 +13275,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleAddRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleAddRequest & etcdserverpb.AuthRoleAddRequest.$Shape} AuthRoleAddRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleAddRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -20725,14 +13328,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleAddRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleAddRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -20746,14 +13341,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleAddRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleAddRequest} AuthRoleAddRequest
-         */
         AuthRoleAddRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleAddRequest)
                 return object;
@@ -20770,15 +13357,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleAddRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleAddRequest} message AuthRoleAddRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleAddRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -20794,13 +13372,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleAddRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleAddRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleAddRequest.prototype.toJSON = function() {
             return AuthRoleAddRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -20810,34 +13381,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleGetRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleGetRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleGetRequest.$Properties
-         * @property {string|null} [role] AuthRoleGetRequest role
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleGetRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleGetRequest
-         * @augments etcdserverpb.AuthRoleGetRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleGetRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleGetRequest.
-         * @typedef {etcdserverpb.AuthRoleGetRequest.$Properties} etcdserverpb.AuthRoleGetRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleGetRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleGetRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleGetRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleGetRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -20845,39 +13391,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleGetRequest role.
-         * @member {string} role
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @instance
-         */
         AuthRoleGetRequest.prototype.role = "";
 
-        /**
-         * Creates a new AuthRoleGetRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGetRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleGetRequest} AuthRoleGetRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleGetRequest.$Shape): etcdserverpb.AuthRoleGetRequest & etcdserverpb.AuthRoleGetRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleGetRequest.$Properties): etcdserverpb.AuthRoleGetRequest;
-         * }}
-         */
         AuthRoleGetRequest.create = function(properties) {
             return new AuthRoleGetRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleGetRequest message. Does not implicitly {@link etcdserverpb.AuthRoleGetRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGetRequest.$Properties} message AuthRoleGetRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleGetRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -20893,17 +13412,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleGetRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleGetRequest & etcdserverpb.AuthRoleGetRequest.$Shape} AuthRoleGetRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleGetRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -20957,14 +13465,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleGetRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleGetRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -20978,14 +13478,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleGetRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleGetRequest} AuthRoleGetRequest
-         */
         AuthRoleGetRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleGetRequest)
                 return object;
@@ -21002,15 +13494,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleGetRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGetRequest} message AuthRoleGetRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleGetRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -21026,13 +13509,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleGetRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleGetRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleGetRequest.prototype.toJSON = function() {
             return AuthRoleGetRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -21042,33 +13518,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserListRequest = (function() {
 
-        /**
-         * Properties of an AuthUserListRequest.
-         * @typedef {Object} etcdserverpb.AuthUserListRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserListRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthUserListRequest
-         * @augments etcdserverpb.AuthUserListRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthUserListRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserListRequest.
-         * @typedef {etcdserverpb.AuthUserListRequest.$Properties} etcdserverpb.AuthUserListRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserListRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserListRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthUserListRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserListRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -21076,31 +13528,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new AuthUserListRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {etcdserverpb.AuthUserListRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserListRequest} AuthUserListRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserListRequest.$Shape): etcdserverpb.AuthUserListRequest & etcdserverpb.AuthUserListRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthUserListRequest.$Properties): etcdserverpb.AuthUserListRequest;
-         * }}
-         */
         AuthUserListRequest.create = function(properties) {
             return new AuthUserListRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserListRequest message. Does not implicitly {@link etcdserverpb.AuthUserListRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {etcdserverpb.AuthUserListRequest.$Properties} message AuthUserListRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserListRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -21114,17 +13545,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserListRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserListRequest & etcdserverpb.AuthUserListRequest.$Shape} AuthUserListRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserListRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -21166,14 +13586,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserListRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserListRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -21184,14 +13596,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserListRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserListRequest} AuthUserListRequest
-         */
         AuthUserListRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserListRequest)
                 return object;
@@ -21204,26 +13608,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.AuthUserListRequest();
         };
 
-        /**
-         * Creates a plain object from an AuthUserListRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @static
-         * @param {etcdserverpb.AuthUserListRequest} message AuthUserListRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserListRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this AuthUserListRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserListRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserListRequest.prototype.toJSON = function() {
             return AuthUserListRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -21233,33 +13621,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleListRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleListRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleListRequest.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleListRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleListRequest
-         * @augments etcdserverpb.AuthRoleListRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleListRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleListRequest.
-         * @typedef {etcdserverpb.AuthRoleListRequest.$Properties} etcdserverpb.AuthRoleListRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleListRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleListRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleListRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleListRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -21267,31 +13631,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new AuthRoleListRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleListRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleListRequest} AuthRoleListRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleListRequest.$Shape): etcdserverpb.AuthRoleListRequest & etcdserverpb.AuthRoleListRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleListRequest.$Properties): etcdserverpb.AuthRoleListRequest;
-         * }}
-         */
         AuthRoleListRequest.create = function(properties) {
             return new AuthRoleListRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleListRequest message. Does not implicitly {@link etcdserverpb.AuthRoleListRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleListRequest.$Properties} message AuthRoleListRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleListRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -21305,17 +13648,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleListRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleListRequest & etcdserverpb.AuthRoleListRequest.$Shape} AuthRoleListRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleListRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -21357,14 +13689,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleListRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleListRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -21375,14 +13699,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleListRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleListRequest} AuthRoleListRequest
-         */
         AuthRoleListRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleListRequest)
                 return object;
@@ -21395,26 +13711,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.AuthRoleListRequest();
         };
 
-        /**
-         * Creates a plain object from an AuthRoleListRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleListRequest} message AuthRoleListRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleListRequest.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this AuthRoleListRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleListRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleListRequest.prototype.toJSON = function() {
             return AuthRoleListRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -21424,34 +13724,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleDeleteRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleDeleteRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleDeleteRequest.$Properties
-         * @property {string|null} [role] AuthRoleDeleteRequest role
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleDeleteRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleDeleteRequest
-         * @augments etcdserverpb.AuthRoleDeleteRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleDeleteRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleDeleteRequest.
-         * @typedef {etcdserverpb.AuthRoleDeleteRequest.$Properties} etcdserverpb.AuthRoleDeleteRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleDeleteRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleDeleteRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleDeleteRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleDeleteRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -21459,39 +13734,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleDeleteRequest role.
-         * @member {string} role
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @instance
-         */
         AuthRoleDeleteRequest.prototype.role = "";
 
-        /**
-         * Creates a new AuthRoleDeleteRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleDeleteRequest} AuthRoleDeleteRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleDeleteRequest.$Shape): etcdserverpb.AuthRoleDeleteRequest & etcdserverpb.AuthRoleDeleteRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleDeleteRequest.$Properties): etcdserverpb.AuthRoleDeleteRequest;
-         * }}
-         */
         AuthRoleDeleteRequest.create = function(properties) {
             return new AuthRoleDeleteRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleDeleteRequest message. Does not implicitly {@link etcdserverpb.AuthRoleDeleteRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteRequest.$Properties} message AuthRoleDeleteRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleDeleteRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -21507,17 +13755,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleDeleteRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleDeleteRequest & etcdserverpb.AuthRoleDeleteRequest.$Shape} AuthRoleDeleteRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleDeleteRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -21571,14 +13808,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleDeleteRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleDeleteRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -21592,14 +13821,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleDeleteRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleDeleteRequest} AuthRoleDeleteRequest
-         */
         AuthRoleDeleteRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleDeleteRequest)
                 return object;
@@ -21616,15 +13837,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleDeleteRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteRequest} message AuthRoleDeleteRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleDeleteRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -21640,13 +13852,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleDeleteRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleDeleteRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleDeleteRequest.prototype.toJSON = function() {
             return AuthRoleDeleteRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -21656,35 +13861,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleGrantPermissionRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleGrantPermissionRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleGrantPermissionRequest.$Properties
-         * @property {string|null} [name] AuthRoleGrantPermissionRequest name
-         * @property {authpb.Permission.$Properties|null} [perm] AuthRoleGrantPermissionRequest perm
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleGrantPermissionRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleGrantPermissionRequest
-         * @augments etcdserverpb.AuthRoleGrantPermissionRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleGrantPermissionRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleGrantPermissionRequest.
-         * @typedef {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties} etcdserverpb.AuthRoleGrantPermissionRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleGrantPermissionRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleGrantPermissionRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleGrantPermissionRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -21692,47 +13871,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleGrantPermissionRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @instance
-         */
         AuthRoleGrantPermissionRequest.prototype.name = "";
 
-        /**
-         * AuthRoleGrantPermissionRequest perm.
-         * @member {authpb.Permission.$Properties|null|undefined} perm
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @instance
-         */
         AuthRoleGrantPermissionRequest.prototype.perm = null;
 
-        /**
-         * Creates a new AuthRoleGrantPermissionRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleGrantPermissionRequest} AuthRoleGrantPermissionRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleGrantPermissionRequest.$Shape): etcdserverpb.AuthRoleGrantPermissionRequest & etcdserverpb.AuthRoleGrantPermissionRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleGrantPermissionRequest.$Properties): etcdserverpb.AuthRoleGrantPermissionRequest;
-         * }}
-         */
         AuthRoleGrantPermissionRequest.create = function(properties) {
             return new AuthRoleGrantPermissionRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleGrantPermissionRequest message. Does not implicitly {@link etcdserverpb.AuthRoleGrantPermissionRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties} message AuthRoleGrantPermissionRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleGrantPermissionRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -21750,17 +13896,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleGrantPermissionRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleGrantPermissionRequest & etcdserverpb.AuthRoleGrantPermissionRequest.$Shape} AuthRoleGrantPermissionRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleGrantPermissionRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -21820,14 +13955,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleGrantPermissionRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleGrantPermissionRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -21846,14 +13973,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleGrantPermissionRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleGrantPermissionRequest} AuthRoleGrantPermissionRequest
-         */
         AuthRoleGrantPermissionRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleGrantPermissionRequest)
                 return object;
@@ -21875,15 +13994,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleGrantPermissionRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionRequest} message AuthRoleGrantPermissionRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleGrantPermissionRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -21903,13 +14013,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleGrantPermissionRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleGrantPermissionRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleGrantPermissionRequest.prototype.toJSON = function() {
             return AuthRoleGrantPermissionRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -21919,36 +14022,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleRevokePermissionRequest = (function() {
 
-        /**
-         * Properties of an AuthRoleRevokePermissionRequest.
-         * @typedef {Object} etcdserverpb.AuthRoleRevokePermissionRequest.$Properties
-         * @property {string|null} [role] AuthRoleRevokePermissionRequest role
-         * @property {Uint8Array|null} [key] AuthRoleRevokePermissionRequest key
-         * @property {Uint8Array|null} [rangeEnd] AuthRoleRevokePermissionRequest rangeEnd
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleRevokePermissionRequest.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleRevokePermissionRequest
-         * @augments etcdserverpb.AuthRoleRevokePermissionRequest.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleRevokePermissionRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleRevokePermissionRequest.
-         * @typedef {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties} etcdserverpb.AuthRoleRevokePermissionRequest.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleRevokePermissionRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleRevokePermissionRequest.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleRevokePermissionRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -21956,55 +14032,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleRevokePermissionRequest role.
-         * @member {string} role
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @instance
-         */
         AuthRoleRevokePermissionRequest.prototype.role = "";
 
-        /**
-         * AuthRoleRevokePermissionRequest key.
-         * @member {Uint8Array} key
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @instance
-         */
         AuthRoleRevokePermissionRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * AuthRoleRevokePermissionRequest rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @instance
-         */
         AuthRoleRevokePermissionRequest.prototype.rangeEnd = $util.newBuffer([]);
 
-        /**
-         * Creates a new AuthRoleRevokePermissionRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleRevokePermissionRequest} AuthRoleRevokePermissionRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleRevokePermissionRequest.$Shape): etcdserverpb.AuthRoleRevokePermissionRequest & etcdserverpb.AuthRoleRevokePermissionRequest.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleRevokePermissionRequest.$Properties): etcdserverpb.AuthRoleRevokePermissionRequest;
-         * }}
-         */
         AuthRoleRevokePermissionRequest.create = function(properties) {
             return new AuthRoleRevokePermissionRequest(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleRevokePermissionRequest message. Does not implicitly {@link etcdserverpb.AuthRoleRevokePermissionRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties} message AuthRoleRevokePermissionRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleRevokePermissionRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -22024,17 +14061,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleRevokePermissionRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleRevokePermissionRequest & etcdserverpb.AuthRoleRevokePermissionRequest.$Shape} AuthRoleRevokePermissionRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleRevokePermissionRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -22106,14 +14132,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleRevokePermissionRequest message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleRevokePermissionRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -22133,14 +14151,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleRevokePermissionRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleRevokePermissionRequest} AuthRoleRevokePermissionRequest
-         */
         AuthRoleRevokePermissionRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleRevokePermissionRequest)
                 return object;
@@ -22169,15 +14179,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleRevokePermissionRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionRequest} message AuthRoleRevokePermissionRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleRevokePermissionRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -22212,13 +14213,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleRevokePermissionRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleRevokePermissionRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleRevokePermissionRequest.prototype.toJSON = function() {
             return AuthRoleRevokePermissionRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -22228,34 +14222,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthEnableResponse = (function() {
 
-        /**
-         * Properties of an AuthEnableResponse.
-         * @typedef {Object} etcdserverpb.AuthEnableResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthEnableResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthEnableResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthEnableResponse
-         * @augments etcdserverpb.AuthEnableResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthEnableResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthEnableResponse.
-         * @typedef {etcdserverpb.AuthEnableResponse.$Properties} etcdserverpb.AuthEnableResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthEnableResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthEnableResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthEnableResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthEnableResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -22263,39 +14232,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthEnableResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @instance
-         */
         AuthEnableResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthEnableResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {etcdserverpb.AuthEnableResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthEnableResponse} AuthEnableResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthEnableResponse.$Shape): etcdserverpb.AuthEnableResponse & etcdserverpb.AuthEnableResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthEnableResponse.$Properties): etcdserverpb.AuthEnableResponse;
-         * }}
-         */
         AuthEnableResponse.create = function(properties) {
             return new AuthEnableResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthEnableResponse message. Does not implicitly {@link etcdserverpb.AuthEnableResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {etcdserverpb.AuthEnableResponse.$Properties} message AuthEnableResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthEnableResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -22311,17 +14253,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthEnableResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthEnableResponse & etcdserverpb.AuthEnableResponse.$Shape} AuthEnableResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthEnableResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -22372,14 +14303,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthEnableResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthEnableResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -22395,14 +14318,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthEnableResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthEnableResponse} AuthEnableResponse
-         */
         AuthEnableResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthEnableResponse)
                 return object;
@@ -22421,15 +14336,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthEnableResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @static
-         * @param {etcdserverpb.AuthEnableResponse} message AuthEnableResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthEnableResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -22445,13 +14351,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthEnableResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthEnableResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthEnableResponse.prototype.toJSON = function() {
             return AuthEnableResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -22461,34 +14360,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthDisableResponse = (function() {
 
-        /**
-         * Properties of an AuthDisableResponse.
-         * @typedef {Object} etcdserverpb.AuthDisableResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthDisableResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthDisableResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthDisableResponse
-         * @augments etcdserverpb.AuthDisableResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthDisableResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthDisableResponse.
-         * @typedef {etcdserverpb.AuthDisableResponse.$Properties} etcdserverpb.AuthDisableResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthDisableResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthDisableResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthDisableResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthDisableResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -22496,39 +14370,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthDisableResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @instance
-         */
         AuthDisableResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthDisableResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {etcdserverpb.AuthDisableResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthDisableResponse} AuthDisableResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthDisableResponse.$Shape): etcdserverpb.AuthDisableResponse & etcdserverpb.AuthDisableResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthDisableResponse.$Properties): etcdserverpb.AuthDisableResponse;
-         * }}
-         */
         AuthDisableResponse.create = function(properties) {
             return new AuthDisableResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthDisableResponse message. Does not implicitly {@link etcdserverpb.AuthDisableResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {etcdserverpb.AuthDisableResponse.$Properties} message AuthDisableResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthDisableResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -22544,17 +14391,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthDisableResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthDisableResponse & etcdserverpb.AuthDisableResponse.$Shape} AuthDisableResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthDisableResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -22605,14 +14441,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthDisableResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthDisableResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -22628,14 +14456,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthDisableResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthDisableResponse} AuthDisableResponse
-         */
         AuthDisableResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthDisableResponse)
                 return object;
@@ -22654,15 +14474,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthDisableResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @static
-         * @param {etcdserverpb.AuthDisableResponse} message AuthDisableResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthDisableResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -22678,13 +14489,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthDisableResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthDisableResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthDisableResponse.prototype.toJSON = function() {
             return AuthDisableResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -22694,35 +14498,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthenticateResponse = (function() {
 
-        /**
-         * Properties of an AuthenticateResponse.
-         * @typedef {Object} etcdserverpb.AuthenticateResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthenticateResponse header
-         * @property {string|null} [token] AuthenticateResponse token
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthenticateResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthenticateResponse
-         * @augments etcdserverpb.AuthenticateResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthenticateResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthenticateResponse.
-         * @typedef {etcdserverpb.AuthenticateResponse.$Properties} etcdserverpb.AuthenticateResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthenticateResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthenticateResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthenticateResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthenticateResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -22730,47 +14508,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthenticateResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @instance
-         */
         AuthenticateResponse.prototype.header = null;
 
-        /**
-         * AuthenticateResponse token.
-         * @member {string} token
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @instance
-         */
         AuthenticateResponse.prototype.token = "";
 
-        /**
-         * Creates a new AuthenticateResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {etcdserverpb.AuthenticateResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthenticateResponse} AuthenticateResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthenticateResponse.$Shape): etcdserverpb.AuthenticateResponse & etcdserverpb.AuthenticateResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthenticateResponse.$Properties): etcdserverpb.AuthenticateResponse;
-         * }}
-         */
         AuthenticateResponse.create = function(properties) {
             return new AuthenticateResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthenticateResponse message. Does not implicitly {@link etcdserverpb.AuthenticateResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {etcdserverpb.AuthenticateResponse.$Properties} message AuthenticateResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthenticateResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -22788,17 +14533,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthenticateResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthenticateResponse & etcdserverpb.AuthenticateResponse.$Shape} AuthenticateResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthenticateResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -22858,14 +14592,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthenticateResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthenticateResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -22884,14 +14610,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthenticateResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthenticateResponse} AuthenticateResponse
-         */
         AuthenticateResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthenticateResponse)
                 return object;
@@ -22913,15 +14631,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthenticateResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @static
-         * @param {etcdserverpb.AuthenticateResponse} message AuthenticateResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthenticateResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -22941,13 +14650,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthenticateResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthenticateResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthenticateResponse.prototype.toJSON = function() {
             return AuthenticateResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -22957,34 +14659,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserAddResponse = (function() {
 
-        /**
-         * Properties of an AuthUserAddResponse.
-         * @typedef {Object} etcdserverpb.AuthUserAddResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserAddResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserAddResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserAddResponse
-         * @augments etcdserverpb.AuthUserAddResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserAddResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserAddResponse.
-         * @typedef {etcdserverpb.AuthUserAddResponse.$Properties} etcdserverpb.AuthUserAddResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserAddResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserAddResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserAddResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserAddResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -22992,39 +14669,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserAddResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @instance
-         */
         AuthUserAddResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthUserAddResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {etcdserverpb.AuthUserAddResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserAddResponse} AuthUserAddResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserAddResponse.$Shape): etcdserverpb.AuthUserAddResponse & etcdserverpb.AuthUserAddResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserAddResponse.$Properties): etcdserverpb.AuthUserAddResponse;
-         * }}
-         */
         AuthUserAddResponse.create = function(properties) {
             return new AuthUserAddResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserAddResponse message. Does not implicitly {@link etcdserverpb.AuthUserAddResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {etcdserverpb.AuthUserAddResponse.$Properties} message AuthUserAddResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserAddResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -23040,17 +14690,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserAddResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserAddResponse & etcdserverpb.AuthUserAddResponse.$Shape} AuthUserAddResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserAddResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -23101,14 +14740,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserAddResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserAddResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -23124,14 +14755,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserAddResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserAddResponse} AuthUserAddResponse
-         */
         AuthUserAddResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserAddResponse)
                 return object;
@@ -23150,15 +14773,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserAddResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @static
-         * @param {etcdserverpb.AuthUserAddResponse} message AuthUserAddResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserAddResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -23174,13 +14788,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserAddResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserAddResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserAddResponse.prototype.toJSON = function() {
             return AuthUserAddResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -23190,35 +14797,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserGetResponse = (function() {
 
-        /**
-         * Properties of an AuthUserGetResponse.
-         * @typedef {Object} etcdserverpb.AuthUserGetResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserGetResponse header
-         * @property {Array.<string>|null} [roles] AuthUserGetResponse roles
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserGetResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserGetResponse
-         * @augments etcdserverpb.AuthUserGetResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserGetResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserGetResponse.
-         * @typedef {etcdserverpb.AuthUserGetResponse.$Properties} etcdserverpb.AuthUserGetResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserGetResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserGetResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserGetResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserGetResponse = function (properties) {
             this.roles = [];
             if (properties)
@@ -23227,47 +14808,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserGetResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @instance
-         */
         AuthUserGetResponse.prototype.header = null;
 
-        /**
-         * AuthUserGetResponse roles.
-         * @member {Array.<string>} roles
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @instance
-         */
         AuthUserGetResponse.prototype.roles = $util.emptyArray;
 
-        /**
-         * Creates a new AuthUserGetResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGetResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserGetResponse} AuthUserGetResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserGetResponse.$Shape): etcdserverpb.AuthUserGetResponse & etcdserverpb.AuthUserGetResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserGetResponse.$Properties): etcdserverpb.AuthUserGetResponse;
-         * }}
-         */
         AuthUserGetResponse.create = function(properties) {
             return new AuthUserGetResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserGetResponse message. Does not implicitly {@link etcdserverpb.AuthUserGetResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGetResponse.$Properties} message AuthUserGetResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserGetResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -23286,17 +14834,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserGetResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserGetResponse & etcdserverpb.AuthUserGetResponse.$Shape} AuthUserGetResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserGetResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -23355,14 +14892,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserGetResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserGetResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -23385,14 +14914,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserGetResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserGetResponse} AuthUserGetResponse
-         */
         AuthUserGetResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserGetResponse)
                 return object;
@@ -23418,15 +14939,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserGetResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGetResponse} message AuthUserGetResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserGetResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -23449,13 +14961,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserGetResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserGetResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserGetResponse.prototype.toJSON = function() {
             return AuthUserGetResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -23465,34 +14970,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserDeleteResponse = (function() {
 
-        /**
-         * Properties of an AuthUserDeleteResponse.
-         * @typedef {Object} etcdserverpb.AuthUserDeleteResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserDeleteResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserDeleteResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserDeleteResponse
-         * @augments etcdserverpb.AuthUserDeleteResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserDeleteResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserDeleteResponse.
-         * @typedef {etcdserverpb.AuthUserDeleteResponse.$Properties} etcdserverpb.AuthUserDeleteResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserDeleteResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserDeleteResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserDeleteResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserDeleteResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -23500,39 +14980,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserDeleteResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @instance
-         */
         AuthUserDeleteResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthUserDeleteResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserDeleteResponse} AuthUserDeleteResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserDeleteResponse.$Shape): etcdserverpb.AuthUserDeleteResponse & etcdserverpb.AuthUserDeleteResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserDeleteResponse.$Properties): etcdserverpb.AuthUserDeleteResponse;
-         * }}
-         */
         AuthUserDeleteResponse.create = function(properties) {
             return new AuthUserDeleteResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserDeleteResponse message. Does not implicitly {@link etcdserverpb.AuthUserDeleteResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteResponse.$Properties} message AuthUserDeleteResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserDeleteResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -23548,17 +15001,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserDeleteResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserDeleteResponse & etcdserverpb.AuthUserDeleteResponse.$Shape} AuthUserDeleteResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserDeleteResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -23609,14 +15051,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserDeleteResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserDeleteResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -23632,14 +15066,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserDeleteResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserDeleteResponse} AuthUserDeleteResponse
-         */
         AuthUserDeleteResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserDeleteResponse)
                 return object;
@@ -23658,15 +15084,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserDeleteResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthUserDeleteResponse} message AuthUserDeleteResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserDeleteResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -23682,13 +15099,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserDeleteResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserDeleteResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserDeleteResponse.prototype.toJSON = function() {
             return AuthUserDeleteResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -23698,34 +15108,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserChangePasswordResponse = (function() {
 
-        /**
-         * Properties of an AuthUserChangePasswordResponse.
-         * @typedef {Object} etcdserverpb.AuthUserChangePasswordResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserChangePasswordResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserChangePasswordResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserChangePasswordResponse
-         * @augments etcdserverpb.AuthUserChangePasswordResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserChangePasswordResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserChangePasswordResponse.
-         * @typedef {etcdserverpb.AuthUserChangePasswordResponse.$Properties} etcdserverpb.AuthUserChangePasswordResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserChangePasswordResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserChangePasswordResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserChangePasswordResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserChangePasswordResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -23733,39 +15118,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserChangePasswordResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @instance
-         */
         AuthUserChangePasswordResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthUserChangePasswordResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserChangePasswordResponse} AuthUserChangePasswordResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserChangePasswordResponse.$Shape): etcdserverpb.AuthUserChangePasswordResponse & etcdserverpb.AuthUserChangePasswordResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserChangePasswordResponse.$Properties): etcdserverpb.AuthUserChangePasswordResponse;
-         * }}
-         */
         AuthUserChangePasswordResponse.create = function(properties) {
             return new AuthUserChangePasswordResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserChangePasswordResponse message. Does not implicitly {@link etcdserverpb.AuthUserChangePasswordResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordResponse.$Properties} message AuthUserChangePasswordResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserChangePasswordResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -23781,17 +15139,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserChangePasswordResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserChangePasswordResponse & etcdserverpb.AuthUserChangePasswordResponse.$Shape} AuthUserChangePasswordResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserChangePasswordResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -23842,14 +15189,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserChangePasswordResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserChangePasswordResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -23865,14 +15204,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserChangePasswordResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserChangePasswordResponse} AuthUserChangePasswordResponse
-         */
         AuthUserChangePasswordResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserChangePasswordResponse)
                 return object;
@@ -23891,15 +15222,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserChangePasswordResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @static
-         * @param {etcdserverpb.AuthUserChangePasswordResponse} message AuthUserChangePasswordResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserChangePasswordResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -23915,13 +15237,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserChangePasswordResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserChangePasswordResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserChangePasswordResponse.prototype.toJSON = function() {
             return AuthUserChangePasswordResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -23931,34 +15246,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserGrantRoleResponse = (function() {
 
-        /**
-         * Properties of an AuthUserGrantRoleResponse.
-         * @typedef {Object} etcdserverpb.AuthUserGrantRoleResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserGrantRoleResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserGrantRoleResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserGrantRoleResponse
-         * @augments etcdserverpb.AuthUserGrantRoleResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserGrantRoleResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserGrantRoleResponse.
-         * @typedef {etcdserverpb.AuthUserGrantRoleResponse.$Properties} etcdserverpb.AuthUserGrantRoleResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserGrantRoleResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserGrantRoleResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserGrantRoleResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserGrantRoleResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -23966,39 +15256,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserGrantRoleResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @instance
-         */
         AuthUserGrantRoleResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthUserGrantRoleResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserGrantRoleResponse} AuthUserGrantRoleResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserGrantRoleResponse.$Shape): etcdserverpb.AuthUserGrantRoleResponse & etcdserverpb.AuthUserGrantRoleResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserGrantRoleResponse.$Properties): etcdserverpb.AuthUserGrantRoleResponse;
-         * }}
-         */
         AuthUserGrantRoleResponse.create = function(properties) {
             return new AuthUserGrantRoleResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserGrantRoleResponse message. Does not implicitly {@link etcdserverpb.AuthUserGrantRoleResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleResponse.$Properties} message AuthUserGrantRoleResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserGrantRoleResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -24014,17 +15277,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserGrantRoleResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserGrantRoleResponse & etcdserverpb.AuthUserGrantRoleResponse.$Shape} AuthUserGrantRoleResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserGrantRoleResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -24075,14 +15327,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserGrantRoleResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserGrantRoleResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -24098,14 +15342,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserGrantRoleResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserGrantRoleResponse} AuthUserGrantRoleResponse
-         */
         AuthUserGrantRoleResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserGrantRoleResponse)
                 return object;
@@ -24124,15 +15360,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserGrantRoleResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserGrantRoleResponse} message AuthUserGrantRoleResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserGrantRoleResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -24148,13 +15375,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserGrantRoleResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserGrantRoleResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserGrantRoleResponse.prototype.toJSON = function() {
             return AuthUserGrantRoleResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -24164,34 +15384,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserRevokeRoleResponse = (function() {
 
-        /**
-         * Properties of an AuthUserRevokeRoleResponse.
-         * @typedef {Object} etcdserverpb.AuthUserRevokeRoleResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserRevokeRoleResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserRevokeRoleResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserRevokeRoleResponse
-         * @augments etcdserverpb.AuthUserRevokeRoleResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserRevokeRoleResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserRevokeRoleResponse.
-         * @typedef {etcdserverpb.AuthUserRevokeRoleResponse.$Properties} etcdserverpb.AuthUserRevokeRoleResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserRevokeRoleResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserRevokeRoleResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserRevokeRoleResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserRevokeRoleResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -24199,39 +15394,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserRevokeRoleResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @instance
-         */
         AuthUserRevokeRoleResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthUserRevokeRoleResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserRevokeRoleResponse} AuthUserRevokeRoleResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserRevokeRoleResponse.$Shape): etcdserverpb.AuthUserRevokeRoleResponse & etcdserverpb.AuthUserRevokeRoleResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserRevokeRoleResponse.$Properties): etcdserverpb.AuthUserRevokeRoleResponse;
-         * }}
-         */
         AuthUserRevokeRoleResponse.create = function(properties) {
             return new AuthUserRevokeRoleResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserRevokeRoleResponse message. Does not implicitly {@link etcdserverpb.AuthUserRevokeRoleResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleResponse.$Properties} message AuthUserRevokeRoleResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserRevokeRoleResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -24247,17 +15415,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserRevokeRoleResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserRevokeRoleResponse & etcdserverpb.AuthUserRevokeRoleResponse.$Shape} AuthUserRevokeRoleResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserRevokeRoleResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -24308,14 +15465,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserRevokeRoleResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserRevokeRoleResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -24331,14 +15480,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserRevokeRoleResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserRevokeRoleResponse} AuthUserRevokeRoleResponse
-         */
         AuthUserRevokeRoleResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserRevokeRoleResponse)
                 return object;
@@ -24357,15 +15498,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserRevokeRoleResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @static
-         * @param {etcdserverpb.AuthUserRevokeRoleResponse} message AuthUserRevokeRoleResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserRevokeRoleResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -24381,13 +15513,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserRevokeRoleResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserRevokeRoleResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserRevokeRoleResponse.prototype.toJSON = function() {
             return AuthUserRevokeRoleResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -24397,34 +15522,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleAddResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleAddResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleAddResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleAddResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleAddResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleAddResponse
-         * @augments etcdserverpb.AuthRoleAddResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleAddResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleAddResponse.
-         * @typedef {etcdserverpb.AuthRoleAddResponse.$Properties} etcdserverpb.AuthRoleAddResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleAddResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleAddResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleAddResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleAddResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -24432,39 +15532,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleAddResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @instance
-         */
         AuthRoleAddResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthRoleAddResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleAddResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleAddResponse} AuthRoleAddResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleAddResponse.$Shape): etcdserverpb.AuthRoleAddResponse & etcdserverpb.AuthRoleAddResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleAddResponse.$Properties): etcdserverpb.AuthRoleAddResponse;
-         * }}
-         */
         AuthRoleAddResponse.create = function(properties) {
             return new AuthRoleAddResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleAddResponse message. Does not implicitly {@link etcdserverpb.AuthRoleAddResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleAddResponse.$Properties} message AuthRoleAddResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleAddResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -24480,17 +15553,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleAddResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleAddResponse & etcdserverpb.AuthRoleAddResponse.$Shape} AuthRoleAddResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleAddResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -24541,14 +15603,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleAddResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleAddResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -24564,14 +15618,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleAddResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleAddResponse} AuthRoleAddResponse
-         */
         AuthRoleAddResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleAddResponse)
                 return object;
@@ -24590,15 +15636,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleAddResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleAddResponse} message AuthRoleAddResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleAddResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -24614,13 +15651,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleAddResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleAddResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleAddResponse.prototype.toJSON = function() {
             return AuthRoleAddResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -24630,35 +15660,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleGetResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleGetResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleGetResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleGetResponse header
-         * @property {Array.<authpb.Permission.$Properties>|null} [perm] AuthRoleGetResponse perm
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleGetResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleGetResponse
-         * @augments etcdserverpb.AuthRoleGetResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleGetResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleGetResponse.
-         * @typedef {etcdserverpb.AuthRoleGetResponse.$Properties} etcdserverpb.AuthRoleGetResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleGetResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleGetResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleGetResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleGetResponse = function (properties) {
             this.perm = [];
             if (properties)
@@ -24667,47 +15671,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleGetResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @instance
-         */
         AuthRoleGetResponse.prototype.header = null;
 
-        /**
-         * AuthRoleGetResponse perm.
-         * @member {Array.<authpb.Permission.$Properties>} perm
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @instance
-         */
         AuthRoleGetResponse.prototype.perm = $util.emptyArray;
 
-        /**
-         * Creates a new AuthRoleGetResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGetResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleGetResponse} AuthRoleGetResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleGetResponse.$Shape): etcdserverpb.AuthRoleGetResponse & etcdserverpb.AuthRoleGetResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleGetResponse.$Properties): etcdserverpb.AuthRoleGetResponse;
-         * }}
-         */
         AuthRoleGetResponse.create = function(properties) {
             return new AuthRoleGetResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleGetResponse message. Does not implicitly {@link etcdserverpb.AuthRoleGetResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGetResponse.$Properties} message AuthRoleGetResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleGetResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -24726,17 +15697,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleGetResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleGetResponse & etcdserverpb.AuthRoleGetResponse.$Shape} AuthRoleGetResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleGetResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -24795,14 +15755,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleGetResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleGetResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -24827,14 +15779,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleGetResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleGetResponse} AuthRoleGetResponse
-         */
         AuthRoleGetResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleGetResponse)
                 return object;
@@ -24863,15 +15807,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleGetResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGetResponse} message AuthRoleGetResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleGetResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -24894,13 +15829,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleGetResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleGetResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleGetResponse.prototype.toJSON = function() {
             return AuthRoleGetResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -24910,35 +15838,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleListResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleListResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleListResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleListResponse header
-         * @property {Array.<string>|null} [roles] AuthRoleListResponse roles
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleListResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleListResponse
-         * @augments etcdserverpb.AuthRoleListResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleListResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleListResponse.
-         * @typedef {etcdserverpb.AuthRoleListResponse.$Properties} etcdserverpb.AuthRoleListResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleListResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleListResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleListResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleListResponse = function (properties) {
             this.roles = [];
             if (properties)
@@ -24947,47 +15849,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleListResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @instance
-         */
         AuthRoleListResponse.prototype.header = null;
 
-        /**
-         * AuthRoleListResponse roles.
-         * @member {Array.<string>} roles
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @instance
-         */
         AuthRoleListResponse.prototype.roles = $util.emptyArray;
 
-        /**
-         * Creates a new AuthRoleListResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleListResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleListResponse} AuthRoleListResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleListResponse.$Shape): etcdserverpb.AuthRoleListResponse & etcdserverpb.AuthRoleListResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleListResponse.$Properties): etcdserverpb.AuthRoleListResponse;
-         * }}
-         */
         AuthRoleListResponse.create = function(properties) {
             return new AuthRoleListResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleListResponse message. Does not implicitly {@link etcdserverpb.AuthRoleListResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleListResponse.$Properties} message AuthRoleListResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleListResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -25006,17 +15875,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleListResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleListResponse & etcdserverpb.AuthRoleListResponse.$Shape} AuthRoleListResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleListResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -25075,14 +15933,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleListResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleListResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -25105,14 +15955,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleListResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleListResponse} AuthRoleListResponse
-         */
         AuthRoleListResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleListResponse)
                 return object;
@@ -25138,15 +15980,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleListResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleListResponse} message AuthRoleListResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleListResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -25169,13 +16002,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleListResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleListResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleListResponse.prototype.toJSON = function() {
             return AuthRoleListResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -25185,35 +16011,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthUserListResponse = (function() {
 
-        /**
-         * Properties of an AuthUserListResponse.
-         * @typedef {Object} etcdserverpb.AuthUserListResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthUserListResponse header
-         * @property {Array.<string>|null} [users] AuthUserListResponse users
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthUserListResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthUserListResponse
-         * @augments etcdserverpb.AuthUserListResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthUserListResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthUserListResponse.
-         * @typedef {etcdserverpb.AuthUserListResponse.$Properties} etcdserverpb.AuthUserListResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthUserListResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthUserListResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthUserListResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthUserListResponse = function (properties) {
             this.users = [];
             if (properties)
@@ -25222,47 +16022,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthUserListResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @instance
-         */
         AuthUserListResponse.prototype.header = null;
 
-        /**
-         * AuthUserListResponse users.
-         * @member {Array.<string>} users
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @instance
-         */
         AuthUserListResponse.prototype.users = $util.emptyArray;
 
-        /**
-         * Creates a new AuthUserListResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {etcdserverpb.AuthUserListResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthUserListResponse} AuthUserListResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthUserListResponse.$Shape): etcdserverpb.AuthUserListResponse & etcdserverpb.AuthUserListResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthUserListResponse.$Properties): etcdserverpb.AuthUserListResponse;
-         * }}
-         */
         AuthUserListResponse.create = function(properties) {
             return new AuthUserListResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthUserListResponse message. Does not implicitly {@link etcdserverpb.AuthUserListResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {etcdserverpb.AuthUserListResponse.$Properties} message AuthUserListResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthUserListResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -25281,17 +16048,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthUserListResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthUserListResponse & etcdserverpb.AuthUserListResponse.$Shape} AuthUserListResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthUserListResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -25350,14 +16106,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthUserListResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthUserListResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -25380,14 +16128,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthUserListResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthUserListResponse} AuthUserListResponse
-         */
         AuthUserListResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthUserListResponse)
                 return object;
@@ -25413,15 +16153,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthUserListResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @static
-         * @param {etcdserverpb.AuthUserListResponse} message AuthUserListResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthUserListResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -25444,13 +16175,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthUserListResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthUserListResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthUserListResponse.prototype.toJSON = function() {
             return AuthUserListResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -25460,34 +16184,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleDeleteResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleDeleteResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleDeleteResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleDeleteResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleDeleteResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleDeleteResponse
-         * @augments etcdserverpb.AuthRoleDeleteResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleDeleteResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleDeleteResponse.
-         * @typedef {etcdserverpb.AuthRoleDeleteResponse.$Properties} etcdserverpb.AuthRoleDeleteResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleDeleteResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleDeleteResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleDeleteResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleDeleteResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -25495,39 +16194,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleDeleteResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @instance
-         */
         AuthRoleDeleteResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthRoleDeleteResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleDeleteResponse} AuthRoleDeleteResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleDeleteResponse.$Shape): etcdserverpb.AuthRoleDeleteResponse & etcdserverpb.AuthRoleDeleteResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleDeleteResponse.$Properties): etcdserverpb.AuthRoleDeleteResponse;
-         * }}
-         */
         AuthRoleDeleteResponse.create = function(properties) {
             return new AuthRoleDeleteResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleDeleteResponse message. Does not implicitly {@link etcdserverpb.AuthRoleDeleteResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteResponse.$Properties} message AuthRoleDeleteResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleDeleteResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -25543,17 +16215,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleDeleteResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleDeleteResponse & etcdserverpb.AuthRoleDeleteResponse.$Shape} AuthRoleDeleteResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleDeleteResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -25604,14 +16265,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleDeleteResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleDeleteResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -25627,14 +16280,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleDeleteResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleDeleteResponse} AuthRoleDeleteResponse
-         */
         AuthRoleDeleteResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleDeleteResponse)
                 return object;
@@ -25653,15 +16298,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleDeleteResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleDeleteResponse} message AuthRoleDeleteResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleDeleteResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -25677,13 +16313,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleDeleteResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleDeleteResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleDeleteResponse.prototype.toJSON = function() {
             return AuthRoleDeleteResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -25693,34 +16322,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleGrantPermissionResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleGrantPermissionResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleGrantPermissionResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleGrantPermissionResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleGrantPermissionResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleGrantPermissionResponse
-         * @augments etcdserverpb.AuthRoleGrantPermissionResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleGrantPermissionResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleGrantPermissionResponse.
-         * @typedef {etcdserverpb.AuthRoleGrantPermissionResponse.$Properties} etcdserverpb.AuthRoleGrantPermissionResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleGrantPermissionResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleGrantPermissionResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleGrantPermissionResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleGrantPermissionResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -25728,39 +16332,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleGrantPermissionResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @instance
-         */
         AuthRoleGrantPermissionResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthRoleGrantPermissionResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleGrantPermissionResponse} AuthRoleGrantPermissionResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleGrantPermissionResponse.$Shape): etcdserverpb.AuthRoleGrantPermissionResponse & etcdserverpb.AuthRoleGrantPermissionResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleGrantPermissionResponse.$Properties): etcdserverpb.AuthRoleGrantPermissionResponse;
-         * }}
-         */
         AuthRoleGrantPermissionResponse.create = function(properties) {
             return new AuthRoleGrantPermissionResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleGrantPermissionResponse message. Does not implicitly {@link etcdserverpb.AuthRoleGrantPermissionResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionResponse.$Properties} message AuthRoleGrantPermissionResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleGrantPermissionResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -25776,17 +16353,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleGrantPermissionResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleGrantPermissionResponse & etcdserverpb.AuthRoleGrantPermissionResponse.$Shape} AuthRoleGrantPermissionResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleGrantPermissionResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -25837,14 +16403,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleGrantPermissionResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleGrantPermissionResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -25860,14 +16418,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleGrantPermissionResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleGrantPermissionResponse} AuthRoleGrantPermissionResponse
-         */
         AuthRoleGrantPermissionResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleGrantPermissionResponse)
                 return object;
@@ -25886,15 +16436,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleGrantPermissionResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleGrantPermissionResponse} message AuthRoleGrantPermissionResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleGrantPermissionResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -25910,13 +16451,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleGrantPermissionResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleGrantPermissionResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleGrantPermissionResponse.prototype.toJSON = function() {
             return AuthRoleGrantPermissionResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -25926,34 +16460,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.AuthRoleRevokePermissionResponse = (function() {
 
-        /**
-         * Properties of an AuthRoleRevokePermissionResponse.
-         * @typedef {Object} etcdserverpb.AuthRoleRevokePermissionResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] AuthRoleRevokePermissionResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an AuthRoleRevokePermissionResponse.
-         * @memberof etcdserverpb
-         * @interface IAuthRoleRevokePermissionResponse
-         * @augments etcdserverpb.AuthRoleRevokePermissionResponse.$Properties
-         * @deprecated Use etcdserverpb.AuthRoleRevokePermissionResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an AuthRoleRevokePermissionResponse.
-         * @typedef {etcdserverpb.AuthRoleRevokePermissionResponse.$Properties} etcdserverpb.AuthRoleRevokePermissionResponse.$Shape
-         */
 
-        /**
-         * Constructs a new AuthRoleRevokePermissionResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an AuthRoleRevokePermissionResponse.
-         * @constructor
-         * @param {etcdserverpb.AuthRoleRevokePermissionResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const AuthRoleRevokePermissionResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -25961,39 +16470,12 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * AuthRoleRevokePermissionResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @instance
-         */
         AuthRoleRevokePermissionResponse.prototype.header = null;
 
-        /**
-         * Creates a new AuthRoleRevokePermissionResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.AuthRoleRevokePermissionResponse} AuthRoleRevokePermissionResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.AuthRoleRevokePermissionResponse.$Shape): etcdserverpb.AuthRoleRevokePermissionResponse & etcdserverpb.AuthRoleRevokePermissionResponse.$Shape;
-         *   (properties?: etcdserverpb.AuthRoleRevokePermissionResponse.$Properties): etcdserverpb.AuthRoleRevokePermissionResponse;
-         * }}
-         */
         AuthRoleRevokePermissionResponse.create = function(properties) {
             return new AuthRoleRevokePermissionResponse(properties);
         };
 
-        /**
-         * Encodes the specified AuthRoleRevokePermissionResponse message. Does not implicitly {@link etcdserverpb.AuthRoleRevokePermissionResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionResponse.$Properties} message AuthRoleRevokePermissionResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         AuthRoleRevokePermissionResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -26009,17 +16491,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an AuthRoleRevokePermissionResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.AuthRoleRevokePermissionResponse & etcdserverpb.AuthRoleRevokePermissionResponse.$Shape} AuthRoleRevokePermissionResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         AuthRoleRevokePermissionResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -26070,14 +16541,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an AuthRoleRevokePermissionResponse message.
-         * @function verify
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         AuthRoleRevokePermissionResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -26093,14 +16556,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an AuthRoleRevokePermissionResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.AuthRoleRevokePermissionResponse} AuthRoleRevokePermissionResponse
-         */
         AuthRoleRevokePermissionResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.AuthRoleRevokePermissionResponse)
                 return object;
@@ -26119,15 +16574,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an AuthRoleRevokePermissionResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @static
-         * @param {etcdserverpb.AuthRoleRevokePermissionResponse} message AuthRoleRevokePermissionResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         AuthRoleRevokePermissionResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -26143,13 +16589,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this AuthRoleRevokePermissionResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.AuthRoleRevokePermissionResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         AuthRoleRevokePermissionResponse.prototype.toJSON = function() {
             return AuthRoleRevokePermissionResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -26159,36 +16598,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.RequestHeader = (function() {
 
-        /**
-         * Properties of a RequestHeader.
-         * @typedef {Object} etcdserverpb.RequestHeader.$Properties
-         * @property {Long|null} [ID] RequestHeader ID
-         * @property {string|null} [username] RequestHeader username
-         * @property {Long|null} [authRevision] RequestHeader authRevision
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a RequestHeader.
-         * @memberof etcdserverpb
-         * @interface IRequestHeader
-         * @augments etcdserverpb.RequestHeader.$Properties
-         * @deprecated Use etcdserverpb.RequestHeader.$Properties instead.
-         */
 
-        /**
-         * Shape of a RequestHeader.
-         * @typedef {etcdserverpb.RequestHeader.$Properties} etcdserverpb.RequestHeader.$Shape
-         */
 
-        /**
-         * Constructs a new RequestHeader.
-         * @memberof etcdserverpb
-         * @classdesc Represents a RequestHeader.
-         * @constructor
-         * @param {etcdserverpb.RequestHeader.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const RequestHeader = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -26196,55 +16608,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * RequestHeader ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.RequestHeader
-         * @instance
-         */
         RequestHeader.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * RequestHeader username.
-         * @member {string} username
-         * @memberof etcdserverpb.RequestHeader
-         * @instance
-         */
         RequestHeader.prototype.username = "";
 
-        /**
-         * RequestHeader authRevision.
-         * @member {Long} authRevision
-         * @memberof etcdserverpb.RequestHeader
-         * @instance
-         */
         RequestHeader.prototype.authRevision = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new RequestHeader instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {etcdserverpb.RequestHeader.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.RequestHeader} RequestHeader instance
-         * @type {{
-         *   (properties: etcdserverpb.RequestHeader.$Shape): etcdserverpb.RequestHeader & etcdserverpb.RequestHeader.$Shape;
-         *   (properties?: etcdserverpb.RequestHeader.$Properties): etcdserverpb.RequestHeader;
-         * }}
-         */
         RequestHeader.create = function(properties) {
             return new RequestHeader(properties);
         };
 
-        /**
-         * Encodes the specified RequestHeader message. Does not implicitly {@link etcdserverpb.RequestHeader.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {etcdserverpb.RequestHeader.$Properties} message RequestHeader message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         RequestHeader.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -26264,17 +16637,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a RequestHeader message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.RequestHeader & etcdserverpb.RequestHeader.$Shape} RequestHeader
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         RequestHeader.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -26346,14 +16708,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a RequestHeader message.
-         * @function verify
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         RequestHeader.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -26373,14 +16727,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a RequestHeader message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.RequestHeader} RequestHeader
-         */
         RequestHeader.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.RequestHeader)
                 return object;
@@ -26417,15 +16763,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a RequestHeader message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.RequestHeader
-         * @static
-         * @param {etcdserverpb.RequestHeader} message RequestHeader
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         RequestHeader.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -26466,13 +16803,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this RequestHeader to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.RequestHeader
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         RequestHeader.prototype.toJSON = function() {
             return RequestHeader.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -26482,91 +16812,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.InternalRaftRequest = (function() {
 
-        /**
-         * Properties of an InternalRaftRequest.
-         * @typedef {Object} etcdserverpb.InternalRaftRequest.$Properties
-         * @property {etcdserverpb.RequestHeader.$Properties|null} [header] InternalRaftRequest header
-         * @property {Long|null} [ID] InternalRaftRequest ID
-         * @property {etcdserverpb.Request.$Properties|null} [v2] InternalRaftRequest v2
-         * @property {etcdserverpb.RangeRequest.$Properties|null} [range] InternalRaftRequest range
-         * @property {etcdserverpb.PutRequest.$Properties|null} [put] InternalRaftRequest put
-         * @property {etcdserverpb.DeleteRangeRequest.$Properties|null} [deleteRange] InternalRaftRequest deleteRange
-         * @property {etcdserverpb.TxnRequest.$Properties|null} [txn] InternalRaftRequest txn
-         * @property {etcdserverpb.CompactionRequest.$Properties|null} [compaction] InternalRaftRequest compaction
-         * @property {etcdserverpb.LeaseGrantRequest.$Properties|null} [leaseGrant] InternalRaftRequest leaseGrant
-         * @property {etcdserverpb.LeaseRevokeRequest.$Properties|null} [leaseRevoke] InternalRaftRequest leaseRevoke
-         * @property {etcdserverpb.AlarmRequest.$Properties|null} [alarm] InternalRaftRequest alarm
-         * @property {etcdserverpb.LeaseCheckpointRequest.$Properties|null} [leaseCheckpoint] InternalRaftRequest leaseCheckpoint
-         * @property {etcdserverpb.AuthEnableRequest.$Properties|null} [authEnable] InternalRaftRequest authEnable
-         * @property {etcdserverpb.AuthDisableRequest.$Properties|null} [authDisable] InternalRaftRequest authDisable
-         * @property {etcdserverpb.InternalAuthenticateRequest.$Properties|null} [authenticate] InternalRaftRequest authenticate
-         * @property {etcdserverpb.AuthUserAddRequest.$Properties|null} [authUserAdd] InternalRaftRequest authUserAdd
-         * @property {etcdserverpb.AuthUserDeleteRequest.$Properties|null} [authUserDelete] InternalRaftRequest authUserDelete
-         * @property {etcdserverpb.AuthUserGetRequest.$Properties|null} [authUserGet] InternalRaftRequest authUserGet
-         * @property {etcdserverpb.AuthUserChangePasswordRequest.$Properties|null} [authUserChangePassword] InternalRaftRequest authUserChangePassword
-         * @property {etcdserverpb.AuthUserGrantRoleRequest.$Properties|null} [authUserGrantRole] InternalRaftRequest authUserGrantRole
-         * @property {etcdserverpb.AuthUserRevokeRoleRequest.$Properties|null} [authUserRevokeRole] InternalRaftRequest authUserRevokeRole
-         * @property {etcdserverpb.AuthUserListRequest.$Properties|null} [authUserList] InternalRaftRequest authUserList
-         * @property {etcdserverpb.AuthRoleListRequest.$Properties|null} [authRoleList] InternalRaftRequest authRoleList
-         * @property {etcdserverpb.AuthRoleAddRequest.$Properties|null} [authRoleAdd] InternalRaftRequest authRoleAdd
-         * @property {etcdserverpb.AuthRoleDeleteRequest.$Properties|null} [authRoleDelete] InternalRaftRequest authRoleDelete
-         * @property {etcdserverpb.AuthRoleGetRequest.$Properties|null} [authRoleGet] InternalRaftRequest authRoleGet
-         * @property {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties|null} [authRoleGrantPermission] InternalRaftRequest authRoleGrantPermission
-         * @property {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties|null} [authRoleRevokePermission] InternalRaftRequest authRoleRevokePermission
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an InternalRaftRequest.
-         * @memberof etcdserverpb
-         * @interface IInternalRaftRequest
-         * @augments etcdserverpb.InternalRaftRequest.$Properties
-         * @deprecated Use etcdserverpb.InternalRaftRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an InternalRaftRequest.
-         * @typedef {{
-         *   header?: etcdserverpb.RequestHeader.$Shape|null;
-         *   ID?: Long|null;
-         *   v2?: etcdserverpb.Request.$Shape|null;
-         *   range?: etcdserverpb.RangeRequest.$Shape|null;
-         *   put?: etcdserverpb.PutRequest.$Shape|null;
-         *   deleteRange?: etcdserverpb.DeleteRangeRequest.$Shape|null;
-         *   txn?: etcdserverpb.TxnRequest.$Shape|null;
-         *   compaction?: etcdserverpb.CompactionRequest.$Shape|null;
-         *   leaseGrant?: etcdserverpb.LeaseGrantRequest.$Shape|null;
-         *   leaseRevoke?: etcdserverpb.LeaseRevokeRequest.$Shape|null;
-         *   alarm?: etcdserverpb.AlarmRequest.$Shape|null;
-         *   leaseCheckpoint?: etcdserverpb.LeaseCheckpointRequest.$Shape|null;
-         *   authEnable?: etcdserverpb.AuthEnableRequest.$Shape|null;
-         *   authDisable?: etcdserverpb.AuthDisableRequest.$Shape|null;
-         *   authenticate?: etcdserverpb.InternalAuthenticateRequest.$Shape|null;
-         *   authUserAdd?: etcdserverpb.AuthUserAddRequest.$Shape|null;
-         *   authUserDelete?: etcdserverpb.AuthUserDeleteRequest.$Shape|null;
-         *   authUserGet?: etcdserverpb.AuthUserGetRequest.$Shape|null;
-         *   authUserChangePassword?: etcdserverpb.AuthUserChangePasswordRequest.$Shape|null;
-         *   authUserGrantRole?: etcdserverpb.AuthUserGrantRoleRequest.$Shape|null;
-         *   authUserRevokeRole?: etcdserverpb.AuthUserRevokeRoleRequest.$Shape|null;
-         *   authUserList?: etcdserverpb.AuthUserListRequest.$Shape|null;
-         *   authRoleList?: etcdserverpb.AuthRoleListRequest.$Shape|null;
-         *   authRoleAdd?: etcdserverpb.AuthRoleAddRequest.$Shape|null;
-         *   authRoleDelete?: etcdserverpb.AuthRoleDeleteRequest.$Shape|null;
-         *   authRoleGet?: etcdserverpb.AuthRoleGetRequest.$Shape|null;
-         *   authRoleGrantPermission?: etcdserverpb.AuthRoleGrantPermissionRequest.$Shape|null;
-         *   authRoleRevokePermission?: etcdserverpb.AuthRoleRevokePermissionRequest.$Shape|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} etcdserverpb.InternalRaftRequest.$Shape
-         */
 
-        /**
-         * Constructs a new InternalRaftRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an InternalRaftRequest.
-         * @constructor
-         * @param {etcdserverpb.InternalRaftRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const InternalRaftRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -26574,255 +16822,66 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * InternalRaftRequest header.
-         * @member {etcdserverpb.RequestHeader.$Properties|null|undefined} header
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.header = null;
 
-        /**
-         * InternalRaftRequest ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * InternalRaftRequest v2.
-         * @member {etcdserverpb.Request.$Properties|null|undefined} v2
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.v2 = null;
 
-        /**
-         * InternalRaftRequest range.
-         * @member {etcdserverpb.RangeRequest.$Properties|null|undefined} range
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.range = null;
 
-        /**
-         * InternalRaftRequest put.
-         * @member {etcdserverpb.PutRequest.$Properties|null|undefined} put
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.put = null;
 
-        /**
-         * InternalRaftRequest deleteRange.
-         * @member {etcdserverpb.DeleteRangeRequest.$Properties|null|undefined} deleteRange
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.deleteRange = null;
 
-        /**
-         * InternalRaftRequest txn.
-         * @member {etcdserverpb.TxnRequest.$Properties|null|undefined} txn
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.txn = null;
 
-        /**
-         * InternalRaftRequest compaction.
-         * @member {etcdserverpb.CompactionRequest.$Properties|null|undefined} compaction
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.compaction = null;
 
-        /**
-         * InternalRaftRequest leaseGrant.
-         * @member {etcdserverpb.LeaseGrantRequest.$Properties|null|undefined} leaseGrant
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.leaseGrant = null;
 
-        /**
-         * InternalRaftRequest leaseRevoke.
-         * @member {etcdserverpb.LeaseRevokeRequest.$Properties|null|undefined} leaseRevoke
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.leaseRevoke = null;
 
-        /**
-         * InternalRaftRequest alarm.
-         * @member {etcdserverpb.AlarmRequest.$Properties|null|undefined} alarm
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.alarm = null;
 
-        /**
-         * InternalRaftRequest leaseCheckpoint.
-         * @member {etcdserverpb.LeaseCheckpointRequest.$Properties|null|undefined} leaseCheckpoint
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.leaseCheckpoint = null;
 
-        /**
-         * InternalRaftRequest authEnable.
-         * @member {etcdserverpb.AuthEnableRequest.$Properties|null|undefined} authEnable
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authEnable = null;
 
-        /**
-         * InternalRaftRequest authDisable.
-         * @member {etcdserverpb.AuthDisableRequest.$Properties|null|undefined} authDisable
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authDisable = null;
 
-        /**
-         * InternalRaftRequest authenticate.
-         * @member {etcdserverpb.InternalAuthenticateRequest.$Properties|null|undefined} authenticate
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authenticate = null;
 
-        /**
-         * InternalRaftRequest authUserAdd.
-         * @member {etcdserverpb.AuthUserAddRequest.$Properties|null|undefined} authUserAdd
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserAdd = null;
 
-        /**
-         * InternalRaftRequest authUserDelete.
-         * @member {etcdserverpb.AuthUserDeleteRequest.$Properties|null|undefined} authUserDelete
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserDelete = null;
 
-        /**
-         * InternalRaftRequest authUserGet.
-         * @member {etcdserverpb.AuthUserGetRequest.$Properties|null|undefined} authUserGet
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserGet = null;
 
-        /**
-         * InternalRaftRequest authUserChangePassword.
-         * @member {etcdserverpb.AuthUserChangePasswordRequest.$Properties|null|undefined} authUserChangePassword
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserChangePassword = null;
 
-        /**
-         * InternalRaftRequest authUserGrantRole.
-         * @member {etcdserverpb.AuthUserGrantRoleRequest.$Properties|null|undefined} authUserGrantRole
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserGrantRole = null;
 
-        /**
-         * InternalRaftRequest authUserRevokeRole.
-         * @member {etcdserverpb.AuthUserRevokeRoleRequest.$Properties|null|undefined} authUserRevokeRole
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserRevokeRole = null;
 
-        /**
-         * InternalRaftRequest authUserList.
-         * @member {etcdserverpb.AuthUserListRequest.$Properties|null|undefined} authUserList
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authUserList = null;
 
-        /**
-         * InternalRaftRequest authRoleList.
-         * @member {etcdserverpb.AuthRoleListRequest.$Properties|null|undefined} authRoleList
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleList = null;
 
-        /**
-         * InternalRaftRequest authRoleAdd.
-         * @member {etcdserverpb.AuthRoleAddRequest.$Properties|null|undefined} authRoleAdd
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleAdd = null;
 
-        /**
-         * InternalRaftRequest authRoleDelete.
-         * @member {etcdserverpb.AuthRoleDeleteRequest.$Properties|null|undefined} authRoleDelete
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleDelete = null;
 
-        /**
-         * InternalRaftRequest authRoleGet.
-         * @member {etcdserverpb.AuthRoleGetRequest.$Properties|null|undefined} authRoleGet
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleGet = null;
 
-        /**
-         * InternalRaftRequest authRoleGrantPermission.
-         * @member {etcdserverpb.AuthRoleGrantPermissionRequest.$Properties|null|undefined} authRoleGrantPermission
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleGrantPermission = null;
 
-        /**
-         * InternalRaftRequest authRoleRevokePermission.
-         * @member {etcdserverpb.AuthRoleRevokePermissionRequest.$Properties|null|undefined} authRoleRevokePermission
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         */
         InternalRaftRequest.prototype.authRoleRevokePermission = null;
 
-        /**
-         * Creates a new InternalRaftRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {etcdserverpb.InternalRaftRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.InternalRaftRequest} InternalRaftRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.InternalRaftRequest.$Shape): etcdserverpb.InternalRaftRequest & etcdserverpb.InternalRaftRequest.$Shape;
-         *   (properties?: etcdserverpb.InternalRaftRequest.$Properties): etcdserverpb.InternalRaftRequest;
-         * }}
-         */
         InternalRaftRequest.create = function(properties) {
             return new InternalRaftRequest(properties);
         };
 
-        /**
-         * Encodes the specified InternalRaftRequest message. Does not implicitly {@link etcdserverpb.InternalRaftRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {etcdserverpb.InternalRaftRequest.$Properties} message InternalRaftRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         InternalRaftRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -26892,17 +16951,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an InternalRaftRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.InternalRaftRequest & etcdserverpb.InternalRaftRequest.$Shape} InternalRaftRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         InternalRaftRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -27118,14 +17166,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an InternalRaftRequest message.
-         * @function verify
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         InternalRaftRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -27274,14 +17314,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an InternalRaftRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.InternalRaftRequest} InternalRaftRequest
-         */
         InternalRaftRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.InternalRaftRequest)
                 return object;
@@ -27440,15 +17472,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an InternalRaftRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @static
-         * @param {etcdserverpb.InternalRaftRequest} message InternalRaftRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         InternalRaftRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -27555,13 +17578,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this InternalRaftRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.InternalRaftRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         InternalRaftRequest.prototype.toJSON = function() {
             return InternalRaftRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -27571,33 +17587,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.EmptyResponse = (function() {
 
-        /**
-         * Properties of an EmptyResponse.
-         * @typedef {Object} etcdserverpb.EmptyResponse.$Properties
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an EmptyResponse.
-         * @memberof etcdserverpb
-         * @interface IEmptyResponse
-         * @augments etcdserverpb.EmptyResponse.$Properties
-         * @deprecated Use etcdserverpb.EmptyResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an EmptyResponse.
-         * @typedef {etcdserverpb.EmptyResponse.$Properties} etcdserverpb.EmptyResponse.$Shape
-         */
 
-        /**
-         * Constructs a new EmptyResponse.
-         * @memberof etcdserverpb
-         * @classdesc Represents an EmptyResponse.
-         * @constructor
-         * @param {etcdserverpb.EmptyResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const EmptyResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -27605,31 +17597,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Creates a new EmptyResponse instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {etcdserverpb.EmptyResponse.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.EmptyResponse} EmptyResponse instance
-         * @type {{
-         *   (properties: etcdserverpb.EmptyResponse.$Shape): etcdserverpb.EmptyResponse & etcdserverpb.EmptyResponse.$Shape;
-         *   (properties?: etcdserverpb.EmptyResponse.$Properties): etcdserverpb.EmptyResponse;
-         * }}
-         */
         EmptyResponse.create = function(properties) {
             return new EmptyResponse(properties);
         };
 
-        /**
-         * Encodes the specified EmptyResponse message. Does not implicitly {@link etcdserverpb.EmptyResponse.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {etcdserverpb.EmptyResponse.$Properties} message EmptyResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         EmptyResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -27643,17 +17614,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an EmptyResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.EmptyResponse & etcdserverpb.EmptyResponse.$Shape} EmptyResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         EmptyResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -27695,14 +17655,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an EmptyResponse message.
-         * @function verify
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         EmptyResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -27713,14 +17665,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an EmptyResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.EmptyResponse} EmptyResponse
-         */
         EmptyResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.EmptyResponse)
                 return object;
@@ -27733,26 +17677,10 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return new $root.etcdserverpb.EmptyResponse();
         };
 
-        /**
-         * Creates a plain object from an EmptyResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.EmptyResponse
-         * @static
-         * @param {etcdserverpb.EmptyResponse} message EmptyResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         EmptyResponse.toObject = function () {
             return {};
         };
 
-        /**
-         * Converts this EmptyResponse to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.EmptyResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         EmptyResponse.prototype.toJSON = function() {
             return EmptyResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -27762,36 +17690,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.InternalAuthenticateRequest = (function() {
 
-        /**
-         * Properties of an InternalAuthenticateRequest.
-         * @typedef {Object} etcdserverpb.InternalAuthenticateRequest.$Properties
-         * @property {string|null} [name] InternalAuthenticateRequest name
-         * @property {string|null} [password] InternalAuthenticateRequest password
-         * @property {string|null} [simpleToken] InternalAuthenticateRequest simpleToken
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an InternalAuthenticateRequest.
-         * @memberof etcdserverpb
-         * @interface IInternalAuthenticateRequest
-         * @augments etcdserverpb.InternalAuthenticateRequest.$Properties
-         * @deprecated Use etcdserverpb.InternalAuthenticateRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an InternalAuthenticateRequest.
-         * @typedef {etcdserverpb.InternalAuthenticateRequest.$Properties} etcdserverpb.InternalAuthenticateRequest.$Shape
-         */
 
-        /**
-         * Constructs a new InternalAuthenticateRequest.
-         * @memberof etcdserverpb
-         * @classdesc Represents an InternalAuthenticateRequest.
-         * @constructor
-         * @param {etcdserverpb.InternalAuthenticateRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const InternalAuthenticateRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -27799,55 +17700,16 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * InternalAuthenticateRequest name.
-         * @member {string} name
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @instance
-         */
         InternalAuthenticateRequest.prototype.name = "";
 
-        /**
-         * InternalAuthenticateRequest password.
-         * @member {string} password
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @instance
-         */
         InternalAuthenticateRequest.prototype.password = "";
 
-        /**
-         * InternalAuthenticateRequest simpleToken.
-         * @member {string} simpleToken
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @instance
-         */
         InternalAuthenticateRequest.prototype.simpleToken = "";
 
-        /**
-         * Creates a new InternalAuthenticateRequest instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {etcdserverpb.InternalAuthenticateRequest.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.InternalAuthenticateRequest} InternalAuthenticateRequest instance
-         * @type {{
-         *   (properties: etcdserverpb.InternalAuthenticateRequest.$Shape): etcdserverpb.InternalAuthenticateRequest & etcdserverpb.InternalAuthenticateRequest.$Shape;
-         *   (properties?: etcdserverpb.InternalAuthenticateRequest.$Properties): etcdserverpb.InternalAuthenticateRequest;
-         * }}
-         */
         InternalAuthenticateRequest.create = function(properties) {
             return new InternalAuthenticateRequest(properties);
         };
 
-        /**
-         * Encodes the specified InternalAuthenticateRequest message. Does not implicitly {@link etcdserverpb.InternalAuthenticateRequest.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {etcdserverpb.InternalAuthenticateRequest.$Properties} message InternalAuthenticateRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         InternalAuthenticateRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -27867,17 +17729,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an InternalAuthenticateRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.InternalAuthenticateRequest & etcdserverpb.InternalAuthenticateRequest.$Shape} InternalAuthenticateRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         InternalAuthenticateRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -27949,14 +17800,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an InternalAuthenticateRequest message.
-         * @function verify
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         InternalAuthenticateRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -27976,14 +17819,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an InternalAuthenticateRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.InternalAuthenticateRequest} InternalAuthenticateRequest
-         */
         InternalAuthenticateRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.InternalAuthenticateRequest)
                 return object;
@@ -28006,15 +17841,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an InternalAuthenticateRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @static
-         * @param {etcdserverpb.InternalAuthenticateRequest} message InternalAuthenticateRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         InternalAuthenticateRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -28037,13 +17863,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this InternalAuthenticateRequest to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.InternalAuthenticateRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         InternalAuthenticateRequest.prototype.toJSON = function() {
             return InternalAuthenticateRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -28053,50 +17872,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.Request = (function() {
 
-        /**
-         * Properties of a Request.
-         * @typedef {Object} etcdserverpb.Request.$Properties
-         * @property {Long|null} [ID] Request ID
-         * @property {string|null} [Method] Request Method
-         * @property {string|null} [Path] Request Path
-         * @property {string|null} [Val] Request Val
-         * @property {boolean|null} [Dir] Request Dir
-         * @property {string|null} [PrevValue] Request PrevValue
-         * @property {Long|null} [PrevIndex] Request PrevIndex
-         * @property {boolean|null} [PrevExist] Request PrevExist
-         * @property {Long|null} [Expiration] Request Expiration
-         * @property {boolean|null} [Wait] Request Wait
-         * @property {Long|null} [Since] Request Since
-         * @property {boolean|null} [Recursive] Request Recursive
-         * @property {boolean|null} [Sorted] Request Sorted
-         * @property {boolean|null} [Quorum] Request Quorum
-         * @property {Long|null} [Time] Request Time
-         * @property {boolean|null} [Stream] Request Stream
-         * @property {boolean|null} [Refresh] Request Refresh
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Request.
-         * @memberof etcdserverpb
-         * @interface IRequest
-         * @augments etcdserverpb.Request.$Properties
-         * @deprecated Use etcdserverpb.Request.$Properties instead.
-         */
 
-        /**
-         * Shape of a Request.
-         * @typedef {etcdserverpb.Request.$Properties} etcdserverpb.Request.$Shape
-         */
 
-        /**
-         * Constructs a new Request.
-         * @memberof etcdserverpb
-         * @classdesc Represents a Request.
-         * @constructor
-         * @param {etcdserverpb.Request.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Request = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -28104,167 +17882,44 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Request ID.
-         * @member {Long} ID
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Request Method.
-         * @member {string} Method
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Method = "";
 
-        /**
-         * Request Path.
-         * @member {string} Path
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Path = "";
 
-        /**
-         * Request Val.
-         * @member {string} Val
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Val = "";
 
-        /**
-         * Request Dir.
-         * @member {boolean} Dir
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Dir = false;
 
-        /**
-         * Request PrevValue.
-         * @member {string} PrevValue
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.PrevValue = "";
 
-        /**
-         * Request PrevIndex.
-         * @member {Long} PrevIndex
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.PrevIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Request PrevExist.
-         * @member {boolean} PrevExist
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.PrevExist = false;
 
-        /**
-         * Request Expiration.
-         * @member {Long} Expiration
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Expiration = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Request Wait.
-         * @member {boolean} Wait
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Wait = false;
 
-        /**
-         * Request Since.
-         * @member {Long} Since
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Since = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Request Recursive.
-         * @member {boolean} Recursive
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Recursive = false;
 
-        /**
-         * Request Sorted.
-         * @member {boolean} Sorted
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Sorted = false;
 
-        /**
-         * Request Quorum.
-         * @member {boolean} Quorum
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Quorum = false;
 
-        /**
-         * Request Time.
-         * @member {Long} Time
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Time = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Request Stream.
-         * @member {boolean} Stream
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Stream = false;
 
-        /**
-         * Request Refresh.
-         * @member {boolean} Refresh
-         * @memberof etcdserverpb.Request
-         * @instance
-         */
         Request.prototype.Refresh = false;
 
-        /**
-         * Creates a new Request instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {etcdserverpb.Request.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.Request} Request instance
-         * @type {{
-         *   (properties: etcdserverpb.Request.$Shape): etcdserverpb.Request & etcdserverpb.Request.$Shape;
-         *   (properties?: etcdserverpb.Request.$Properties): etcdserverpb.Request;
-         * }}
-         */
         Request.create = function(properties) {
             return new Request(properties);
         };
 
-        /**
-         * Encodes the specified Request message. Does not implicitly {@link etcdserverpb.Request.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {etcdserverpb.Request.$Properties} message Request message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Request.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -28312,17 +17967,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Request message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.Request & etcdserverpb.Request.$Shape} Request
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Request.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -28469,14 +18113,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Request message.
-         * @function verify
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Request.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -28538,14 +18174,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Request message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.Request} Request
-         */
         Request.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.Request)
                 return object;
@@ -28628,15 +18256,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Request message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.Request
-         * @static
-         * @param {etcdserverpb.Request} message Request
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Request.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -28746,13 +18365,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Request to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.Request
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Request.prototype.toJSON = function() {
             return Request.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -28762,35 +18374,9 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
     etcdserverpb.Metadata = (function() {
 
-        /**
-         * Properties of a Metadata.
-         * @typedef {Object} etcdserverpb.Metadata.$Properties
-         * @property {Long|null} [NodeID] Metadata NodeID
-         * @property {Long|null} [ClusterID] Metadata ClusterID
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Metadata.
-         * @memberof etcdserverpb
-         * @interface IMetadata
-         * @augments etcdserverpb.Metadata.$Properties
-         * @deprecated Use etcdserverpb.Metadata.$Properties instead.
-         */
 
-        /**
-         * Shape of a Metadata.
-         * @typedef {etcdserverpb.Metadata.$Properties} etcdserverpb.Metadata.$Shape
-         */
 
-        /**
-         * Constructs a new Metadata.
-         * @memberof etcdserverpb
-         * @classdesc Represents a Metadata.
-         * @constructor
-         * @param {etcdserverpb.Metadata.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Metadata = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -28798,47 +18384,14 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Metadata NodeID.
-         * @member {Long} NodeID
-         * @memberof etcdserverpb.Metadata
-         * @instance
-         */
         Metadata.prototype.NodeID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Metadata ClusterID.
-         * @member {Long} ClusterID
-         * @memberof etcdserverpb.Metadata
-         * @instance
-         */
         Metadata.prototype.ClusterID = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-        /**
-         * Creates a new Metadata instance using the specified properties.
-         * @function create
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {etcdserverpb.Metadata.$Properties=} [properties] Properties to set
-         * @returns {etcdserverpb.Metadata} Metadata instance
-         * @type {{
-         *   (properties: etcdserverpb.Metadata.$Shape): etcdserverpb.Metadata & etcdserverpb.Metadata.$Shape;
-         *   (properties?: etcdserverpb.Metadata.$Properties): etcdserverpb.Metadata;
-         * }}
-         */
         Metadata.create = function(properties) {
             return new Metadata(properties);
         };
 
-        /**
-         * Encodes the specified Metadata message. Does not implicitly {@link etcdserverpb.Metadata.verify|verify} messages.
-         * @function encode
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {etcdserverpb.Metadata.$Properties} message Metadata message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Metadata.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -28856,17 +18409,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Metadata message from the specified reader or buffer.
-         * @function decode
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {etcdserverpb.Metadata & etcdserverpb.Metadata.$Shape} Metadata
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Metadata.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -28923,14 +18465,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Metadata message.
-         * @function verify
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Metadata.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -28947,14 +18481,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Metadata message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {etcdserverpb.Metadata} Metadata
-         */
         Metadata.fromObject = function (object, _depth) {
             if (object instanceof $root.etcdserverpb.Metadata)
                 return object;
@@ -28986,15 +18512,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Metadata message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof etcdserverpb.Metadata
-         * @static
-         * @param {etcdserverpb.Metadata} message Metadata
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Metadata.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -29032,13 +18549,6 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Metadata to JSON.
-         * @function toJSON
-         * @memberof etcdserverpb.Metadata
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Metadata.prototype.toJSON = function() {
             return Metadata.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -29051,48 +18561,13 @@ export const etcdserverpb = $root.etcdserverpb = (() => {
 
 export const mvccpb = $root.mvccpb = (() => {
 
-    /**
-     * Namespace mvccpb.
-     * @exports mvccpb
-     * @namespace
-     */
     const mvccpb = {};
 
     mvccpb.KeyValue = (function() {
 
-        /**
-         * Properties of a KeyValue.
-         * @typedef {Object} mvccpb.KeyValue.$Properties
-         * @property {Uint8Array|null} [key] KeyValue key
-         * @property {Long|null} [createRevision] KeyValue createRevision
-         * @property {Long|null} [modRevision] KeyValue modRevision
-         * @property {Long|null} [version] KeyValue version
-         * @property {Uint8Array|null} [value] KeyValue value
-         * @property {Long|null} [lease] KeyValue lease
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a KeyValue.
-         * @memberof mvccpb
-         * @interface IKeyValue
-         * @augments mvccpb.KeyValue.$Properties
-         * @deprecated Use mvccpb.KeyValue.$Properties instead.
-         */
 
-        /**
-         * Shape of a KeyValue.
-         * @typedef {mvccpb.KeyValue.$Properties} mvccpb.KeyValue.$Shape
-         */
 
-        /**
-         * Constructs a new KeyValue.
-         * @memberof mvccpb
-         * @classdesc Represents a KeyValue.
-         * @constructor
-         * @param {mvccpb.KeyValue.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const KeyValue = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -29100,79 +18575,22 @@ export const mvccpb = $root.mvccpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * KeyValue key.
-         * @member {Uint8Array} key
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.key = $util.newBuffer([]);
 
-        /**
-         * KeyValue createRevision.
-         * @member {Long} createRevision
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.createRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * KeyValue modRevision.
-         * @member {Long} modRevision
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.modRevision = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * KeyValue version.
-         * @member {Long} version
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.version = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * KeyValue value.
-         * @member {Uint8Array} value
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.value = $util.newBuffer([]);
 
-        /**
-         * KeyValue lease.
-         * @member {Long} lease
-         * @memberof mvccpb.KeyValue
-         * @instance
-         */
         KeyValue.prototype.lease = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new KeyValue instance using the specified properties.
-         * @function create
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {mvccpb.KeyValue.$Properties=} [properties] Properties to set
-         * @returns {mvccpb.KeyValue} KeyValue instance
-         * @type {{
-         *   (properties: mvccpb.KeyValue.$Shape): mvccpb.KeyValue & mvccpb.KeyValue.$Shape;
-         *   (properties?: mvccpb.KeyValue.$Properties): mvccpb.KeyValue;
-         * }}
-         */
         KeyValue.create = function(properties) {
             return new KeyValue(properties);
         };
 
-        /**
-         * Encodes the specified KeyValue message. Does not implicitly {@link mvccpb.KeyValue.verify|verify} messages.
-         * @function encode
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {mvccpb.KeyValue.$Properties} message KeyValue message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         KeyValue.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -29198,17 +18616,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a KeyValue message from the specified reader or buffer.
-         * @function decode
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {mvccpb.KeyValue & mvccpb.KeyValue.$Shape} KeyValue
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         KeyValue.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -29307,14 +18714,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a KeyValue message.
-         * @function verify
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         KeyValue.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -29343,14 +18742,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a KeyValue message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {mvccpb.KeyValue} KeyValue
-         */
         KeyValue.fromObject = function (object, _depth) {
             if (object instanceof $root.mvccpb.KeyValue)
                 return object;
@@ -29416,15 +18807,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a KeyValue message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof mvccpb.KeyValue
-         * @static
-         * @param {mvccpb.KeyValue} message KeyValue
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         KeyValue.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -29504,13 +18886,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this KeyValue to JSON.
-         * @function toJSON
-         * @memberof mvccpb.KeyValue
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         KeyValue.prototype.toJSON = function() {
             return KeyValue.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -29520,36 +18895,9 @@ export const mvccpb = $root.mvccpb = (() => {
 
     mvccpb.Event = (function() {
 
-        /**
-         * Properties of an Event.
-         * @typedef {Object} mvccpb.Event.$Properties
-         * @property {mvccpb.Event.EventType|null} [type] Event type
-         * @property {mvccpb.KeyValue.$Properties|null} [kv] Event kv
-         * @property {mvccpb.KeyValue.$Properties|null} [prevKv] Event prevKv
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an Event.
-         * @memberof mvccpb
-         * @interface IEvent
-         * @augments mvccpb.Event.$Properties
-         * @deprecated Use mvccpb.Event.$Properties instead.
-         */
 
-        /**
-         * Shape of an Event.
-         * @typedef {mvccpb.Event.$Properties} mvccpb.Event.$Shape
-         */
 
-        /**
-         * Constructs a new Event.
-         * @memberof mvccpb
-         * @classdesc Represents an Event.
-         * @constructor
-         * @param {mvccpb.Event.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Event = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -29557,55 +18905,16 @@ export const mvccpb = $root.mvccpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Event type.
-         * @member {mvccpb.Event.EventType} type
-         * @memberof mvccpb.Event
-         * @instance
-         */
         Event.prototype.type = 0;
 
-        /**
-         * Event kv.
-         * @member {mvccpb.KeyValue.$Properties|null|undefined} kv
-         * @memberof mvccpb.Event
-         * @instance
-         */
         Event.prototype.kv = null;
 
-        /**
-         * Event prevKv.
-         * @member {mvccpb.KeyValue.$Properties|null|undefined} prevKv
-         * @memberof mvccpb.Event
-         * @instance
-         */
         Event.prototype.prevKv = null;
 
-        /**
-         * Creates a new Event instance using the specified properties.
-         * @function create
-         * @memberof mvccpb.Event
-         * @static
-         * @param {mvccpb.Event.$Properties=} [properties] Properties to set
-         * @returns {mvccpb.Event} Event instance
-         * @type {{
-         *   (properties: mvccpb.Event.$Shape): mvccpb.Event & mvccpb.Event.$Shape;
-         *   (properties?: mvccpb.Event.$Properties): mvccpb.Event;
-         * }}
-         */
         Event.create = function(properties) {
             return new Event(properties);
         };
 
-        /**
-         * Encodes the specified Event message. Does not implicitly {@link mvccpb.Event.verify|verify} messages.
-         * @function encode
-         * @memberof mvccpb.Event
-         * @static
-         * @param {mvccpb.Event.$Properties} message Event message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Event.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -29625,17 +18934,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an Event message from the specified reader or buffer.
-         * @function decode
-         * @memberof mvccpb.Event
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {mvccpb.Event & mvccpb.Event.$Shape} Event
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Event.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -29701,14 +18999,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an Event message.
-         * @function verify
-         * @memberof mvccpb.Event
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Event.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -29732,14 +19022,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an Event message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof mvccpb.Event
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {mvccpb.Event} Event
-         */
         Event.fromObject = function (object, _depth) {
             if (object instanceof $root.mvccpb.Event)
                 return object;
@@ -29777,15 +19059,6 @@ export const mvccpb = $root.mvccpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an Event message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof mvccpb.Event
-         * @static
-         * @param {mvccpb.Event} message Event
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Event.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -29808,24 +19081,10 @@ export const mvccpb = $root.mvccpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Event to JSON.
-         * @function toJSON
-         * @memberof mvccpb.Event
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Event.prototype.toJSON = function() {
             return Event.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * EventType enum.
-         * @name mvccpb.Event.EventType
-         * @enum {number}
-         * @property {number} PUT=0 PUT value
-         * @property {number} DELETE=1 DELETE value
-         */
         Event.EventType = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "PUT"] = 0;
@@ -29841,43 +19100,13 @@ export const mvccpb = $root.mvccpb = (() => {
 
 export const authpb = $root.authpb = (() => {
 
-    /**
-     * Namespace authpb.
-     * @exports authpb
-     * @namespace
-     */
     const authpb = {};
 
     authpb.UserAddOptions = (function() {
 
-        /**
-         * Properties of a UserAddOptions.
-         * @typedef {Object} authpb.UserAddOptions.$Properties
-         * @property {boolean|null} [noPassword] UserAddOptions noPassword
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a UserAddOptions.
-         * @memberof authpb
-         * @interface IUserAddOptions
-         * @augments authpb.UserAddOptions.$Properties
-         * @deprecated Use authpb.UserAddOptions.$Properties instead.
-         */
 
-        /**
-         * Shape of a UserAddOptions.
-         * @typedef {authpb.UserAddOptions.$Properties} authpb.UserAddOptions.$Shape
-         */
 
-        /**
-         * Constructs a new UserAddOptions.
-         * @memberof authpb
-         * @classdesc Represents a UserAddOptions.
-         * @constructor
-         * @param {authpb.UserAddOptions.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const UserAddOptions = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -29885,39 +19114,12 @@ export const authpb = $root.authpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * UserAddOptions noPassword.
-         * @member {boolean} noPassword
-         * @memberof authpb.UserAddOptions
-         * @instance
-         */
         UserAddOptions.prototype.noPassword = false;
 
-        /**
-         * Creates a new UserAddOptions instance using the specified properties.
-         * @function create
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {authpb.UserAddOptions.$Properties=} [properties] Properties to set
-         * @returns {authpb.UserAddOptions} UserAddOptions instance
-         * @type {{
-         *   (properties: authpb.UserAddOptions.$Shape): authpb.UserAddOptions & authpb.UserAddOptions.$Shape;
-         *   (properties?: authpb.UserAddOptions.$Properties): authpb.UserAddOptions;
-         * }}
-         */
         UserAddOptions.create = function(properties) {
             return new UserAddOptions(properties);
         };
 
-        /**
-         * Encodes the specified UserAddOptions message. Does not implicitly {@link authpb.UserAddOptions.verify|verify} messages.
-         * @function encode
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {authpb.UserAddOptions.$Properties} message UserAddOptions message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         UserAddOptions.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -29933,17 +19135,6 @@ export const authpb = $root.authpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a UserAddOptions message from the specified reader or buffer.
-         * @function decode
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {authpb.UserAddOptions & authpb.UserAddOptions.$Shape} UserAddOptions
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         UserAddOptions.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -29997,14 +19188,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a UserAddOptions message.
-         * @function verify
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         UserAddOptions.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -30018,14 +19201,6 @@ export const authpb = $root.authpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a UserAddOptions message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {authpb.UserAddOptions} UserAddOptions
-         */
         UserAddOptions.fromObject = function (object, _depth) {
             if (object instanceof $root.authpb.UserAddOptions)
                 return object;
@@ -30042,15 +19217,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a UserAddOptions message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof authpb.UserAddOptions
-         * @static
-         * @param {authpb.UserAddOptions} message UserAddOptions
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         UserAddOptions.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -30066,13 +19232,6 @@ export const authpb = $root.authpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this UserAddOptions to JSON.
-         * @function toJSON
-         * @memberof authpb.UserAddOptions
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         UserAddOptions.prototype.toJSON = function() {
             return UserAddOptions.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -30082,37 +19241,9 @@ export const authpb = $root.authpb = (() => {
 
     authpb.User = (function() {
 
-        /**
-         * Properties of a User.
-         * @typedef {Object} authpb.User.$Properties
-         * @property {Uint8Array|null} [name] User name
-         * @property {Uint8Array|null} [password] User password
-         * @property {Array.<string>|null} [roles] User roles
-         * @property {authpb.UserAddOptions.$Properties|null} [options] User options
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a User.
-         * @memberof authpb
-         * @interface IUser
-         * @augments authpb.User.$Properties
-         * @deprecated Use authpb.User.$Properties instead.
-         */
 
-        /**
-         * Shape of a User.
-         * @typedef {authpb.User.$Properties} authpb.User.$Shape
-         */
 
-        /**
-         * Constructs a new User.
-         * @memberof authpb
-         * @classdesc Represents a User.
-         * @constructor
-         * @param {authpb.User.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const User = function (properties) {
             this.roles = [];
             if (properties)
@@ -30121,63 +19252,18 @@ export const authpb = $root.authpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * User name.
-         * @member {Uint8Array} name
-         * @memberof authpb.User
-         * @instance
-         */
         User.prototype.name = $util.newBuffer([]);
 
-        /**
-         * User password.
-         * @member {Uint8Array} password
-         * @memberof authpb.User
-         * @instance
-         */
         User.prototype.password = $util.newBuffer([]);
 
-        /**
-         * User roles.
-         * @member {Array.<string>} roles
-         * @memberof authpb.User
-         * @instance
-         */
         User.prototype.roles = $util.emptyArray;
 
-        /**
-         * User options.
-         * @member {authpb.UserAddOptions.$Properties|null|undefined} options
-         * @memberof authpb.User
-         * @instance
-         */
         User.prototype.options = null;
 
-        /**
-         * Creates a new User instance using the specified properties.
-         * @function create
-         * @memberof authpb.User
-         * @static
-         * @param {authpb.User.$Properties=} [properties] Properties to set
-         * @returns {authpb.User} User instance
-         * @type {{
-         *   (properties: authpb.User.$Shape): authpb.User & authpb.User.$Shape;
-         *   (properties?: authpb.User.$Properties): authpb.User;
-         * }}
-         */
         User.create = function(properties) {
             return new User(properties);
         };
 
-        /**
-         * Encodes the specified User message. Does not implicitly {@link authpb.User.verify|verify} messages.
-         * @function encode
-         * @memberof authpb.User
-         * @static
-         * @param {authpb.User.$Properties} message User message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         User.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -30200,17 +19286,6 @@ export const authpb = $root.authpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a User message from the specified reader or buffer.
-         * @function decode
-         * @memberof authpb.User
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {authpb.User & authpb.User.$Shape} User
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         User.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -30287,14 +19362,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a User message.
-         * @function verify
-         * @memberof authpb.User
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         User.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -30323,14 +19390,6 @@ export const authpb = $root.authpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a User message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof authpb.User
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {authpb.User} User
-         */
         User.fromObject = function (object, _depth) {
             if (object instanceof $root.authpb.User)
                 return object;
@@ -30368,15 +19427,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a User message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof authpb.User
-         * @static
-         * @param {authpb.User} message User
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         User.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -30418,13 +19468,6 @@ export const authpb = $root.authpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this User to JSON.
-         * @function toJSON
-         * @memberof authpb.User
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         User.prototype.toJSON = function() {
             return User.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -30434,36 +19477,9 @@ export const authpb = $root.authpb = (() => {
 
     authpb.Permission = (function() {
 
-        /**
-         * Properties of a Permission.
-         * @typedef {Object} authpb.Permission.$Properties
-         * @property {authpb.Permission.Type|null} [permType] Permission permType
-         * @property {Uint8Array|null} [key] Permission key
-         * @property {Uint8Array|null} [rangeEnd] Permission rangeEnd
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Permission.
-         * @memberof authpb
-         * @interface IPermission
-         * @augments authpb.Permission.$Properties
-         * @deprecated Use authpb.Permission.$Properties instead.
-         */
 
-        /**
-         * Shape of a Permission.
-         * @typedef {authpb.Permission.$Properties} authpb.Permission.$Shape
-         */
 
-        /**
-         * Constructs a new Permission.
-         * @memberof authpb
-         * @classdesc Represents a Permission.
-         * @constructor
-         * @param {authpb.Permission.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Permission = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -30471,55 +19487,16 @@ export const authpb = $root.authpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Permission permType.
-         * @member {authpb.Permission.Type} permType
-         * @memberof authpb.Permission
-         * @instance
-         */
         Permission.prototype.permType = 0;
 
-        /**
-         * Permission key.
-         * @member {Uint8Array} key
-         * @memberof authpb.Permission
-         * @instance
-         */
         Permission.prototype.key = $util.newBuffer([]);
 
-        /**
-         * Permission rangeEnd.
-         * @member {Uint8Array} rangeEnd
-         * @memberof authpb.Permission
-         * @instance
-         */
         Permission.prototype.rangeEnd = $util.newBuffer([]);
 
-        /**
-         * Creates a new Permission instance using the specified properties.
-         * @function create
-         * @memberof authpb.Permission
-         * @static
-         * @param {authpb.Permission.$Properties=} [properties] Properties to set
-         * @returns {authpb.Permission} Permission instance
-         * @type {{
-         *   (properties: authpb.Permission.$Shape): authpb.Permission & authpb.Permission.$Shape;
-         *   (properties?: authpb.Permission.$Properties): authpb.Permission;
-         * }}
-         */
         Permission.create = function(properties) {
             return new Permission(properties);
         };
 
-        /**
-         * Encodes the specified Permission message. Does not implicitly {@link authpb.Permission.verify|verify} messages.
-         * @function encode
-         * @memberof authpb.Permission
-         * @static
-         * @param {authpb.Permission.$Properties} message Permission message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Permission.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -30539,17 +19516,6 @@ export const authpb = $root.authpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Permission message from the specified reader or buffer.
-         * @function decode
-         * @memberof authpb.Permission
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {authpb.Permission & authpb.Permission.$Shape} Permission
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Permission.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -30621,14 +19587,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Permission message.
-         * @function verify
-         * @memberof authpb.Permission
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Permission.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -30648,14 +19606,6 @@ export const authpb = $root.authpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Permission message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof authpb.Permission
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {authpb.Permission} Permission
-         */
         Permission.fromObject = function (object, _depth) {
             if (object instanceof $root.authpb.Permission)
                 return object;
@@ -30699,15 +19649,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Permission message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof authpb.Permission
-         * @static
-         * @param {authpb.Permission} message Permission
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Permission.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -30742,25 +19683,10 @@ export const authpb = $root.authpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Permission to JSON.
-         * @function toJSON
-         * @memberof authpb.Permission
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Permission.prototype.toJSON = function() {
             return Permission.toObject(this, $protobuf.util.toJSONOptions);
         };
 
-        /**
-         * Type enum.
-         * @name authpb.Permission.Type
-         * @enum {number}
-         * @property {number} READ=0 READ value
-         * @property {number} WRITE=1 WRITE value
-         * @property {number} READWRITE=2 READWRITE value
-         */
         Permission.Type = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "READ"] = 0;
@@ -30774,35 +19700,9 @@ export const authpb = $root.authpb = (() => {
 
     authpb.Role = (function() {
 
-        /**
-         * Properties of a Role.
-         * @typedef {Object} authpb.Role.$Properties
-         * @property {Uint8Array|null} [name] Role name
-         * @property {Array.<authpb.Permission.$Properties>|null} [keyPermission] Role keyPermission
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Role.
-         * @memberof authpb
-         * @interface IRole
-         * @augments authpb.Role.$Properties
-         * @deprecated Use authpb.Role.$Properties instead.
-         */
 
-        /**
-         * Shape of a Role.
-         * @typedef {authpb.Role.$Properties} authpb.Role.$Shape
-         */
 
-        /**
-         * Constructs a new Role.
-         * @memberof authpb
-         * @classdesc Represents a Role.
-         * @constructor
-         * @param {authpb.Role.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Role = function (properties) {
             this.keyPermission = [];
             if (properties)
@@ -30811,47 +19711,14 @@ export const authpb = $root.authpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Role name.
-         * @member {Uint8Array} name
-         * @memberof authpb.Role
-         * @instance
-         */
         Role.prototype.name = $util.newBuffer([]);
 
-        /**
-         * Role keyPermission.
-         * @member {Array.<authpb.Permission.$Properties>} keyPermission
-         * @memberof authpb.Role
-         * @instance
-         */
         Role.prototype.keyPermission = $util.emptyArray;
 
-        /**
-         * Creates a new Role instance using the specified properties.
-         * @function create
-         * @memberof authpb.Role
-         * @static
-         * @param {authpb.Role.$Properties=} [properties] Properties to set
-         * @returns {authpb.Role} Role instance
-         * @type {{
-         *   (properties: authpb.Role.$Shape): authpb.Role & authpb.Role.$Shape;
-         *   (properties?: authpb.Role.$Properties): authpb.Role;
-         * }}
-         */
         Role.create = function(properties) {
             return new Role(properties);
         };
 
-        /**
-         * Encodes the specified Role message. Does not implicitly {@link authpb.Role.verify|verify} messages.
-         * @function encode
-         * @memberof authpb.Role
-         * @static
-         * @param {authpb.Role.$Properties} message Role message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Role.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -30870,17 +19737,6 @@ export const authpb = $root.authpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Role message from the specified reader or buffer.
-         * @function decode
-         * @memberof authpb.Role
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {authpb.Role & authpb.Role.$Shape} Role
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Role.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -30942,14 +19798,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Role message.
-         * @function verify
-         * @memberof authpb.Role
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Role.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -30972,14 +19820,6 @@ export const authpb = $root.authpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Role message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof authpb.Role
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {authpb.Role} Role
-         */
         Role.fromObject = function (object, _depth) {
             if (object instanceof $root.authpb.Role)
                 return object;
@@ -31009,15 +19849,6 @@ export const authpb = $root.authpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Role message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof authpb.Role
-         * @static
-         * @param {authpb.Role} message Role
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Role.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -31046,13 +19877,6 @@ export const authpb = $root.authpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Role to JSON.
-         * @function toJSON
-         * @memberof authpb.Role
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Role.prototype.toJSON = function() {
             return Role.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -31065,45 +19889,13 @@ export const authpb = $root.authpb = (() => {
 
 export const leasepb = $root.leasepb = (() => {
 
-    /**
-     * Namespace leasepb.
-     * @exports leasepb
-     * @namespace
-     */
     const leasepb = {};
 
     leasepb.Lease = (function() {
 
-        /**
-         * Properties of a Lease.
-         * @typedef {Object} leasepb.Lease.$Properties
-         * @property {Long|null} [ID] Lease ID
-         * @property {Long|null} [TTL] Lease TTL
-         * @property {Long|null} [RemainingTTL] Lease RemainingTTL
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a Lease.
-         * @memberof leasepb
-         * @interface ILease
-         * @augments leasepb.Lease.$Properties
-         * @deprecated Use leasepb.Lease.$Properties instead.
-         */
 
-        /**
-         * Shape of a Lease.
-         * @typedef {leasepb.Lease.$Properties} leasepb.Lease.$Shape
-         */
 
-        /**
-         * Constructs a new Lease.
-         * @memberof leasepb
-         * @classdesc Represents a Lease.
-         * @constructor
-         * @param {leasepb.Lease.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const Lease = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -31111,55 +19903,16 @@ export const leasepb = $root.leasepb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * Lease ID.
-         * @member {Long} ID
-         * @memberof leasepb.Lease
-         * @instance
-         */
         Lease.prototype.ID = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Lease TTL.
-         * @member {Long} TTL
-         * @memberof leasepb.Lease
-         * @instance
-         */
         Lease.prototype.TTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Lease RemainingTTL.
-         * @member {Long} RemainingTTL
-         * @memberof leasepb.Lease
-         * @instance
-         */
         Lease.prototype.RemainingTTL = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new Lease instance using the specified properties.
-         * @function create
-         * @memberof leasepb.Lease
-         * @static
-         * @param {leasepb.Lease.$Properties=} [properties] Properties to set
-         * @returns {leasepb.Lease} Lease instance
-         * @type {{
-         *   (properties: leasepb.Lease.$Shape): leasepb.Lease & leasepb.Lease.$Shape;
-         *   (properties?: leasepb.Lease.$Properties): leasepb.Lease;
-         * }}
-         */
         Lease.create = function(properties) {
             return new Lease(properties);
         };
 
-        /**
-         * Encodes the specified Lease message. Does not implicitly {@link leasepb.Lease.verify|verify} messages.
-         * @function encode
-         * @memberof leasepb.Lease
-         * @static
-         * @param {leasepb.Lease.$Properties} message Lease message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         Lease.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -31179,17 +19932,6 @@ export const leasepb = $root.leasepb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a Lease message from the specified reader or buffer.
-         * @function decode
-         * @memberof leasepb.Lease
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {leasepb.Lease & leasepb.Lease.$Shape} Lease
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         Lease.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -31261,14 +20003,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a Lease message.
-         * @function verify
-         * @memberof leasepb.Lease
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         Lease.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -31288,14 +20022,6 @@ export const leasepb = $root.leasepb = (() => {
             return null;
         };
 
-        /**
-         * Creates a Lease message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof leasepb.Lease
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {leasepb.Lease} Lease
-         */
         Lease.fromObject = function (object, _depth) {
             if (object instanceof $root.leasepb.Lease)
                 return object;
@@ -31339,15 +20065,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a Lease message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof leasepb.Lease
-         * @static
-         * @param {leasepb.Lease} message Lease
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         Lease.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -31397,13 +20114,6 @@ export const leasepb = $root.leasepb = (() => {
             return object;
         };
 
-        /**
-         * Converts this Lease to JSON.
-         * @function toJSON
-         * @memberof leasepb.Lease
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         Lease.prototype.toJSON = function() {
             return Lease.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -31413,34 +20123,9 @@ export const leasepb = $root.leasepb = (() => {
 
     leasepb.LeaseInternalRequest = (function() {
 
-        /**
-         * Properties of a LeaseInternalRequest.
-         * @typedef {Object} leasepb.LeaseInternalRequest.$Properties
-         * @property {etcdserverpb.LeaseTimeToLiveRequest.$Properties|null} [LeaseTimeToLiveRequest] LeaseInternalRequest LeaseTimeToLiveRequest
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseInternalRequest.
-         * @memberof leasepb
-         * @interface ILeaseInternalRequest
-         * @augments leasepb.LeaseInternalRequest.$Properties
-         * @deprecated Use leasepb.LeaseInternalRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseInternalRequest.
-         * @typedef {leasepb.LeaseInternalRequest.$Properties} leasepb.LeaseInternalRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseInternalRequest.
-         * @memberof leasepb
-         * @classdesc Represents a LeaseInternalRequest.
-         * @constructor
-         * @param {leasepb.LeaseInternalRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseInternalRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -31448,39 +20133,12 @@ export const leasepb = $root.leasepb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseInternalRequest LeaseTimeToLiveRequest.
-         * @member {etcdserverpb.LeaseTimeToLiveRequest.$Properties|null|undefined} LeaseTimeToLiveRequest
-         * @memberof leasepb.LeaseInternalRequest
-         * @instance
-         */
         LeaseInternalRequest.prototype.LeaseTimeToLiveRequest = null;
 
-        /**
-         * Creates a new LeaseInternalRequest instance using the specified properties.
-         * @function create
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {leasepb.LeaseInternalRequest.$Properties=} [properties] Properties to set
-         * @returns {leasepb.LeaseInternalRequest} LeaseInternalRequest instance
-         * @type {{
-         *   (properties: leasepb.LeaseInternalRequest.$Shape): leasepb.LeaseInternalRequest & leasepb.LeaseInternalRequest.$Shape;
-         *   (properties?: leasepb.LeaseInternalRequest.$Properties): leasepb.LeaseInternalRequest;
-         * }}
-         */
         LeaseInternalRequest.create = function(properties) {
             return new LeaseInternalRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaseInternalRequest message. Does not implicitly {@link leasepb.LeaseInternalRequest.verify|verify} messages.
-         * @function encode
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {leasepb.LeaseInternalRequest.$Properties} message LeaseInternalRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseInternalRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -31496,17 +20154,6 @@ export const leasepb = $root.leasepb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseInternalRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {leasepb.LeaseInternalRequest & leasepb.LeaseInternalRequest.$Shape} LeaseInternalRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseInternalRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -31557,14 +20204,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseInternalRequest message.
-         * @function verify
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseInternalRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -31580,14 +20219,6 @@ export const leasepb = $root.leasepb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseInternalRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {leasepb.LeaseInternalRequest} LeaseInternalRequest
-         */
         LeaseInternalRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.leasepb.LeaseInternalRequest)
                 return object;
@@ -31606,15 +20237,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseInternalRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof leasepb.LeaseInternalRequest
-         * @static
-         * @param {leasepb.LeaseInternalRequest} message LeaseInternalRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseInternalRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -31630,13 +20252,6 @@ export const leasepb = $root.leasepb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseInternalRequest to JSON.
-         * @function toJSON
-         * @memberof leasepb.LeaseInternalRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseInternalRequest.prototype.toJSON = function() {
             return LeaseInternalRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -31646,34 +20261,9 @@ export const leasepb = $root.leasepb = (() => {
 
     leasepb.LeaseInternalResponse = (function() {
 
-        /**
-         * Properties of a LeaseInternalResponse.
-         * @typedef {Object} leasepb.LeaseInternalResponse.$Properties
-         * @property {etcdserverpb.LeaseTimeToLiveResponse.$Properties|null} [LeaseTimeToLiveResponse] LeaseInternalResponse LeaseTimeToLiveResponse
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaseInternalResponse.
-         * @memberof leasepb
-         * @interface ILeaseInternalResponse
-         * @augments leasepb.LeaseInternalResponse.$Properties
-         * @deprecated Use leasepb.LeaseInternalResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaseInternalResponse.
-         * @typedef {leasepb.LeaseInternalResponse.$Properties} leasepb.LeaseInternalResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaseInternalResponse.
-         * @memberof leasepb
-         * @classdesc Represents a LeaseInternalResponse.
-         * @constructor
-         * @param {leasepb.LeaseInternalResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaseInternalResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -31681,39 +20271,12 @@ export const leasepb = $root.leasepb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaseInternalResponse LeaseTimeToLiveResponse.
-         * @member {etcdserverpb.LeaseTimeToLiveResponse.$Properties|null|undefined} LeaseTimeToLiveResponse
-         * @memberof leasepb.LeaseInternalResponse
-         * @instance
-         */
         LeaseInternalResponse.prototype.LeaseTimeToLiveResponse = null;
 
-        /**
-         * Creates a new LeaseInternalResponse instance using the specified properties.
-         * @function create
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {leasepb.LeaseInternalResponse.$Properties=} [properties] Properties to set
-         * @returns {leasepb.LeaseInternalResponse} LeaseInternalResponse instance
-         * @type {{
-         *   (properties: leasepb.LeaseInternalResponse.$Shape): leasepb.LeaseInternalResponse & leasepb.LeaseInternalResponse.$Shape;
-         *   (properties?: leasepb.LeaseInternalResponse.$Properties): leasepb.LeaseInternalResponse;
-         * }}
-         */
         LeaseInternalResponse.create = function(properties) {
             return new LeaseInternalResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaseInternalResponse message. Does not implicitly {@link leasepb.LeaseInternalResponse.verify|verify} messages.
-         * @function encode
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {leasepb.LeaseInternalResponse.$Properties} message LeaseInternalResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaseInternalResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -31729,17 +20292,6 @@ export const leasepb = $root.leasepb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaseInternalResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {leasepb.LeaseInternalResponse & leasepb.LeaseInternalResponse.$Shape} LeaseInternalResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaseInternalResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -31790,14 +20342,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaseInternalResponse message.
-         * @function verify
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaseInternalResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -31813,14 +20357,6 @@ export const leasepb = $root.leasepb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaseInternalResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {leasepb.LeaseInternalResponse} LeaseInternalResponse
-         */
         LeaseInternalResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.leasepb.LeaseInternalResponse)
                 return object;
@@ -31839,15 +20375,6 @@ export const leasepb = $root.leasepb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaseInternalResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof leasepb.LeaseInternalResponse
-         * @static
-         * @param {leasepb.LeaseInternalResponse} message LeaseInternalResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaseInternalResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -31863,13 +20390,6 @@ export const leasepb = $root.leasepb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaseInternalResponse to JSON.
-         * @function toJSON
-         * @memberof leasepb.LeaseInternalResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaseInternalResponse.prototype.toJSON = function() {
             return LeaseInternalResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -31882,45 +20402,13 @@ export const leasepb = $root.leasepb = (() => {
 
 export const v3electionpb = $root.v3electionpb = (() => {
 
-    /**
-     * Namespace v3electionpb.
-     * @exports v3electionpb
-     * @namespace
-     */
     const v3electionpb = {};
 
     v3electionpb.CampaignRequest = (function() {
 
-        /**
-         * Properties of a CampaignRequest.
-         * @typedef {Object} v3electionpb.CampaignRequest.$Properties
-         * @property {Uint8Array|null} [name] CampaignRequest name
-         * @property {Long|null} [lease] CampaignRequest lease
-         * @property {Uint8Array|null} [value] CampaignRequest value
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a CampaignRequest.
-         * @memberof v3electionpb
-         * @interface ICampaignRequest
-         * @augments v3electionpb.CampaignRequest.$Properties
-         * @deprecated Use v3electionpb.CampaignRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a CampaignRequest.
-         * @typedef {v3electionpb.CampaignRequest.$Properties} v3electionpb.CampaignRequest.$Shape
-         */
 
-        /**
-         * Constructs a new CampaignRequest.
-         * @memberof v3electionpb
-         * @classdesc Represents a CampaignRequest.
-         * @constructor
-         * @param {v3electionpb.CampaignRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const CampaignRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -31928,55 +20416,16 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * CampaignRequest name.
-         * @member {Uint8Array} name
-         * @memberof v3electionpb.CampaignRequest
-         * @instance
-         */
         CampaignRequest.prototype.name = $util.newBuffer([]);
 
-        /**
-         * CampaignRequest lease.
-         * @member {Long} lease
-         * @memberof v3electionpb.CampaignRequest
-         * @instance
-         */
         CampaignRequest.prototype.lease = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * CampaignRequest value.
-         * @member {Uint8Array} value
-         * @memberof v3electionpb.CampaignRequest
-         * @instance
-         */
         CampaignRequest.prototype.value = $util.newBuffer([]);
 
-        /**
-         * Creates a new CampaignRequest instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {v3electionpb.CampaignRequest.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.CampaignRequest} CampaignRequest instance
-         * @type {{
-         *   (properties: v3electionpb.CampaignRequest.$Shape): v3electionpb.CampaignRequest & v3electionpb.CampaignRequest.$Shape;
-         *   (properties?: v3electionpb.CampaignRequest.$Properties): v3electionpb.CampaignRequest;
-         * }}
-         */
         CampaignRequest.create = function(properties) {
             return new CampaignRequest(properties);
         };
 
-        /**
-         * Encodes the specified CampaignRequest message. Does not implicitly {@link v3electionpb.CampaignRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {v3electionpb.CampaignRequest.$Properties} message CampaignRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         CampaignRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -31996,17 +20445,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a CampaignRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.CampaignRequest & v3electionpb.CampaignRequest.$Shape} CampaignRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         CampaignRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -32078,14 +20516,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a CampaignRequest message.
-         * @function verify
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         CampaignRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -32105,14 +20535,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a CampaignRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.CampaignRequest} CampaignRequest
-         */
         CampaignRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.CampaignRequest)
                 return object;
@@ -32148,15 +20570,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a CampaignRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.CampaignRequest
-         * @static
-         * @param {v3electionpb.CampaignRequest} message CampaignRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         CampaignRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -32200,13 +20613,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this CampaignRequest to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.CampaignRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         CampaignRequest.prototype.toJSON = function() {
             return CampaignRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -32216,35 +20622,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.CampaignResponse = (function() {
 
-        /**
-         * Properties of a CampaignResponse.
-         * @typedef {Object} v3electionpb.CampaignResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] CampaignResponse header
-         * @property {v3electionpb.LeaderKey.$Properties|null} [leader] CampaignResponse leader
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a CampaignResponse.
-         * @memberof v3electionpb
-         * @interface ICampaignResponse
-         * @augments v3electionpb.CampaignResponse.$Properties
-         * @deprecated Use v3electionpb.CampaignResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a CampaignResponse.
-         * @typedef {v3electionpb.CampaignResponse.$Properties} v3electionpb.CampaignResponse.$Shape
-         */
 
-        /**
-         * Constructs a new CampaignResponse.
-         * @memberof v3electionpb
-         * @classdesc Represents a CampaignResponse.
-         * @constructor
-         * @param {v3electionpb.CampaignResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const CampaignResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -32252,47 +20632,14 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * CampaignResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3electionpb.CampaignResponse
-         * @instance
-         */
         CampaignResponse.prototype.header = null;
 
-        /**
-         * CampaignResponse leader.
-         * @member {v3electionpb.LeaderKey.$Properties|null|undefined} leader
-         * @memberof v3electionpb.CampaignResponse
-         * @instance
-         */
         CampaignResponse.prototype.leader = null;
 
-        /**
-         * Creates a new CampaignResponse instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {v3electionpb.CampaignResponse.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.CampaignResponse} CampaignResponse instance
-         * @type {{
-         *   (properties: v3electionpb.CampaignResponse.$Shape): v3electionpb.CampaignResponse & v3electionpb.CampaignResponse.$Shape;
-         *   (properties?: v3electionpb.CampaignResponse.$Properties): v3electionpb.CampaignResponse;
-         * }}
-         */
         CampaignResponse.create = function(properties) {
             return new CampaignResponse(properties);
         };
 
-        /**
-         * Encodes the specified CampaignResponse message. Does not implicitly {@link v3electionpb.CampaignResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {v3electionpb.CampaignResponse.$Properties} message CampaignResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         CampaignResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -32310,17 +20657,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a CampaignResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.CampaignResponse & v3electionpb.CampaignResponse.$Shape} CampaignResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         CampaignResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -32377,14 +20713,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a CampaignResponse message.
-         * @function verify
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         CampaignResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -32405,14 +20733,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a CampaignResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.CampaignResponse} CampaignResponse
-         */
         CampaignResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.CampaignResponse)
                 return object;
@@ -32436,15 +20756,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a CampaignResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.CampaignResponse
-         * @static
-         * @param {v3electionpb.CampaignResponse} message CampaignResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         CampaignResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -32464,13 +20775,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this CampaignResponse to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.CampaignResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         CampaignResponse.prototype.toJSON = function() {
             return CampaignResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -32480,37 +20784,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.LeaderKey = (function() {
 
-        /**
-         * Properties of a LeaderKey.
-         * @typedef {Object} v3electionpb.LeaderKey.$Properties
-         * @property {Uint8Array|null} [name] LeaderKey name
-         * @property {Uint8Array|null} [key] LeaderKey key
-         * @property {Long|null} [rev] LeaderKey rev
-         * @property {Long|null} [lease] LeaderKey lease
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaderKey.
-         * @memberof v3electionpb
-         * @interface ILeaderKey
-         * @augments v3electionpb.LeaderKey.$Properties
-         * @deprecated Use v3electionpb.LeaderKey.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaderKey.
-         * @typedef {v3electionpb.LeaderKey.$Properties} v3electionpb.LeaderKey.$Shape
-         */
 
-        /**
-         * Constructs a new LeaderKey.
-         * @memberof v3electionpb
-         * @classdesc Represents a LeaderKey.
-         * @constructor
-         * @param {v3electionpb.LeaderKey.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaderKey = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -32518,63 +20794,18 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaderKey name.
-         * @member {Uint8Array} name
-         * @memberof v3electionpb.LeaderKey
-         * @instance
-         */
         LeaderKey.prototype.name = $util.newBuffer([]);
 
-        /**
-         * LeaderKey key.
-         * @member {Uint8Array} key
-         * @memberof v3electionpb.LeaderKey
-         * @instance
-         */
         LeaderKey.prototype.key = $util.newBuffer([]);
 
-        /**
-         * LeaderKey rev.
-         * @member {Long} rev
-         * @memberof v3electionpb.LeaderKey
-         * @instance
-         */
         LeaderKey.prototype.rev = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * LeaderKey lease.
-         * @member {Long} lease
-         * @memberof v3electionpb.LeaderKey
-         * @instance
-         */
         LeaderKey.prototype.lease = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LeaderKey instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {v3electionpb.LeaderKey.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.LeaderKey} LeaderKey instance
-         * @type {{
-         *   (properties: v3electionpb.LeaderKey.$Shape): v3electionpb.LeaderKey & v3electionpb.LeaderKey.$Shape;
-         *   (properties?: v3electionpb.LeaderKey.$Properties): v3electionpb.LeaderKey;
-         * }}
-         */
         LeaderKey.create = function(properties) {
             return new LeaderKey(properties);
         };
 
-        /**
-         * Encodes the specified LeaderKey message. Does not implicitly {@link v3electionpb.LeaderKey.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {v3electionpb.LeaderKey.$Properties} message LeaderKey message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaderKey.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -32596,17 +20827,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaderKey message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.LeaderKey & v3electionpb.LeaderKey.$Shape} LeaderKey
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaderKey.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -32687,14 +20907,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaderKey message.
-         * @function verify
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaderKey.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -32717,14 +20929,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaderKey message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.LeaderKey} LeaderKey
-         */
         LeaderKey.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.LeaderKey)
                 return object;
@@ -32770,15 +20974,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaderKey message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.LeaderKey
-         * @static
-         * @param {v3electionpb.LeaderKey} message LeaderKey
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaderKey.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -32834,13 +21029,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaderKey to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.LeaderKey
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaderKey.prototype.toJSON = function() {
             return LeaderKey.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -32850,34 +21038,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.LeaderRequest = (function() {
 
-        /**
-         * Properties of a LeaderRequest.
-         * @typedef {Object} v3electionpb.LeaderRequest.$Properties
-         * @property {Uint8Array|null} [name] LeaderRequest name
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaderRequest.
-         * @memberof v3electionpb
-         * @interface ILeaderRequest
-         * @augments v3electionpb.LeaderRequest.$Properties
-         * @deprecated Use v3electionpb.LeaderRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaderRequest.
-         * @typedef {v3electionpb.LeaderRequest.$Properties} v3electionpb.LeaderRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LeaderRequest.
-         * @memberof v3electionpb
-         * @classdesc Represents a LeaderRequest.
-         * @constructor
-         * @param {v3electionpb.LeaderRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaderRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -32885,39 +21048,12 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaderRequest name.
-         * @member {Uint8Array} name
-         * @memberof v3electionpb.LeaderRequest
-         * @instance
-         */
         LeaderRequest.prototype.name = $util.newBuffer([]);
 
-        /**
-         * Creates a new LeaderRequest instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {v3electionpb.LeaderRequest.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.LeaderRequest} LeaderRequest instance
-         * @type {{
-         *   (properties: v3electionpb.LeaderRequest.$Shape): v3electionpb.LeaderRequest & v3electionpb.LeaderRequest.$Shape;
-         *   (properties?: v3electionpb.LeaderRequest.$Properties): v3electionpb.LeaderRequest;
-         * }}
-         */
         LeaderRequest.create = function(properties) {
             return new LeaderRequest(properties);
         };
 
-        /**
-         * Encodes the specified LeaderRequest message. Does not implicitly {@link v3electionpb.LeaderRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {v3electionpb.LeaderRequest.$Properties} message LeaderRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaderRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -32933,17 +21069,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaderRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.LeaderRequest & v3electionpb.LeaderRequest.$Shape} LeaderRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaderRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -32997,14 +21122,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaderRequest message.
-         * @function verify
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaderRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -33018,14 +21135,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaderRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.LeaderRequest} LeaderRequest
-         */
         LeaderRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.LeaderRequest)
                 return object;
@@ -33045,15 +21154,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaderRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.LeaderRequest
-         * @static
-         * @param {v3electionpb.LeaderRequest} message LeaderRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaderRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -33075,13 +21175,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaderRequest to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.LeaderRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaderRequest.prototype.toJSON = function() {
             return LeaderRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -33091,35 +21184,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.LeaderResponse = (function() {
 
-        /**
-         * Properties of a LeaderResponse.
-         * @typedef {Object} v3electionpb.LeaderResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LeaderResponse header
-         * @property {mvccpb.KeyValue.$Properties|null} [kv] LeaderResponse kv
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LeaderResponse.
-         * @memberof v3electionpb
-         * @interface ILeaderResponse
-         * @augments v3electionpb.LeaderResponse.$Properties
-         * @deprecated Use v3electionpb.LeaderResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LeaderResponse.
-         * @typedef {v3electionpb.LeaderResponse.$Properties} v3electionpb.LeaderResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LeaderResponse.
-         * @memberof v3electionpb
-         * @classdesc Represents a LeaderResponse.
-         * @constructor
-         * @param {v3electionpb.LeaderResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LeaderResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33127,47 +21194,14 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LeaderResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3electionpb.LeaderResponse
-         * @instance
-         */
         LeaderResponse.prototype.header = null;
 
-        /**
-         * LeaderResponse kv.
-         * @member {mvccpb.KeyValue.$Properties|null|undefined} kv
-         * @memberof v3electionpb.LeaderResponse
-         * @instance
-         */
         LeaderResponse.prototype.kv = null;
 
-        /**
-         * Creates a new LeaderResponse instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {v3electionpb.LeaderResponse.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.LeaderResponse} LeaderResponse instance
-         * @type {{
-         *   (properties: v3electionpb.LeaderResponse.$Shape): v3electionpb.LeaderResponse & v3electionpb.LeaderResponse.$Shape;
-         *   (properties?: v3electionpb.LeaderResponse.$Properties): v3electionpb.LeaderResponse;
-         * }}
-         */
         LeaderResponse.create = function(properties) {
             return new LeaderResponse(properties);
         };
 
-        /**
-         * Encodes the specified LeaderResponse message. Does not implicitly {@link v3electionpb.LeaderResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {v3electionpb.LeaderResponse.$Properties} message LeaderResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LeaderResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -33185,17 +21219,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LeaderResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.LeaderResponse & v3electionpb.LeaderResponse.$Shape} LeaderResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LeaderResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -33252,14 +21275,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LeaderResponse message.
-         * @function verify
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LeaderResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -33280,14 +21295,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LeaderResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.LeaderResponse} LeaderResponse
-         */
         LeaderResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.LeaderResponse)
                 return object;
@@ -33311,15 +21318,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LeaderResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.LeaderResponse
-         * @static
-         * @param {v3electionpb.LeaderResponse} message LeaderResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LeaderResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -33339,13 +21337,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LeaderResponse to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.LeaderResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LeaderResponse.prototype.toJSON = function() {
             return LeaderResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -33355,34 +21346,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.ResignRequest = (function() {
 
-        /**
-         * Properties of a ResignRequest.
-         * @typedef {Object} v3electionpb.ResignRequest.$Properties
-         * @property {v3electionpb.LeaderKey.$Properties|null} [leader] ResignRequest leader
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ResignRequest.
-         * @memberof v3electionpb
-         * @interface IResignRequest
-         * @augments v3electionpb.ResignRequest.$Properties
-         * @deprecated Use v3electionpb.ResignRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a ResignRequest.
-         * @typedef {v3electionpb.ResignRequest.$Properties} v3electionpb.ResignRequest.$Shape
-         */
 
-        /**
-         * Constructs a new ResignRequest.
-         * @memberof v3electionpb
-         * @classdesc Represents a ResignRequest.
-         * @constructor
-         * @param {v3electionpb.ResignRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ResignRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33390,39 +21356,12 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ResignRequest leader.
-         * @member {v3electionpb.LeaderKey.$Properties|null|undefined} leader
-         * @memberof v3electionpb.ResignRequest
-         * @instance
-         */
         ResignRequest.prototype.leader = null;
 
-        /**
-         * Creates a new ResignRequest instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {v3electionpb.ResignRequest.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.ResignRequest} ResignRequest instance
-         * @type {{
-         *   (properties: v3electionpb.ResignRequest.$Shape): v3electionpb.ResignRequest & v3electionpb.ResignRequest.$Shape;
-         *   (properties?: v3electionpb.ResignRequest.$Properties): v3electionpb.ResignRequest;
-         * }}
-         */
         ResignRequest.create = function(properties) {
             return new ResignRequest(properties);
         };
 
-        /**
-         * Encodes the specified ResignRequest message. Does not implicitly {@link v3electionpb.ResignRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {v3electionpb.ResignRequest.$Properties} message ResignRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ResignRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -33438,17 +21377,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ResignRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.ResignRequest & v3electionpb.ResignRequest.$Shape} ResignRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ResignRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -33499,14 +21427,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ResignRequest message.
-         * @function verify
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ResignRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -33522,14 +21442,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ResignRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.ResignRequest} ResignRequest
-         */
         ResignRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.ResignRequest)
                 return object;
@@ -33548,15 +21460,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ResignRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.ResignRequest
-         * @static
-         * @param {v3electionpb.ResignRequest} message ResignRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ResignRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -33572,13 +21475,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ResignRequest to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.ResignRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ResignRequest.prototype.toJSON = function() {
             return ResignRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -33588,34 +21484,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.ResignResponse = (function() {
 
-        /**
-         * Properties of a ResignResponse.
-         * @typedef {Object} v3electionpb.ResignResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] ResignResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ResignResponse.
-         * @memberof v3electionpb
-         * @interface IResignResponse
-         * @augments v3electionpb.ResignResponse.$Properties
-         * @deprecated Use v3electionpb.ResignResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a ResignResponse.
-         * @typedef {v3electionpb.ResignResponse.$Properties} v3electionpb.ResignResponse.$Shape
-         */
 
-        /**
-         * Constructs a new ResignResponse.
-         * @memberof v3electionpb
-         * @classdesc Represents a ResignResponse.
-         * @constructor
-         * @param {v3electionpb.ResignResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ResignResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33623,39 +21494,12 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ResignResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3electionpb.ResignResponse
-         * @instance
-         */
         ResignResponse.prototype.header = null;
 
-        /**
-         * Creates a new ResignResponse instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {v3electionpb.ResignResponse.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.ResignResponse} ResignResponse instance
-         * @type {{
-         *   (properties: v3electionpb.ResignResponse.$Shape): v3electionpb.ResignResponse & v3electionpb.ResignResponse.$Shape;
-         *   (properties?: v3electionpb.ResignResponse.$Properties): v3electionpb.ResignResponse;
-         * }}
-         */
         ResignResponse.create = function(properties) {
             return new ResignResponse(properties);
         };
 
-        /**
-         * Encodes the specified ResignResponse message. Does not implicitly {@link v3electionpb.ResignResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {v3electionpb.ResignResponse.$Properties} message ResignResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ResignResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -33671,17 +21515,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ResignResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.ResignResponse & v3electionpb.ResignResponse.$Shape} ResignResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ResignResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -33732,14 +21565,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ResignResponse message.
-         * @function verify
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ResignResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -33755,14 +21580,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ResignResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.ResignResponse} ResignResponse
-         */
         ResignResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.ResignResponse)
                 return object;
@@ -33781,15 +21598,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ResignResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.ResignResponse
-         * @static
-         * @param {v3electionpb.ResignResponse} message ResignResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ResignResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -33805,13 +21613,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ResignResponse to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.ResignResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ResignResponse.prototype.toJSON = function() {
             return ResignResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -33821,35 +21622,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.ProclaimRequest = (function() {
 
-        /**
-         * Properties of a ProclaimRequest.
-         * @typedef {Object} v3electionpb.ProclaimRequest.$Properties
-         * @property {v3electionpb.LeaderKey.$Properties|null} [leader] ProclaimRequest leader
-         * @property {Uint8Array|null} [value] ProclaimRequest value
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ProclaimRequest.
-         * @memberof v3electionpb
-         * @interface IProclaimRequest
-         * @augments v3electionpb.ProclaimRequest.$Properties
-         * @deprecated Use v3electionpb.ProclaimRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a ProclaimRequest.
-         * @typedef {v3electionpb.ProclaimRequest.$Properties} v3electionpb.ProclaimRequest.$Shape
-         */
 
-        /**
-         * Constructs a new ProclaimRequest.
-         * @memberof v3electionpb
-         * @classdesc Represents a ProclaimRequest.
-         * @constructor
-         * @param {v3electionpb.ProclaimRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ProclaimRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33857,47 +21632,14 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ProclaimRequest leader.
-         * @member {v3electionpb.LeaderKey.$Properties|null|undefined} leader
-         * @memberof v3electionpb.ProclaimRequest
-         * @instance
-         */
         ProclaimRequest.prototype.leader = null;
 
-        /**
-         * ProclaimRequest value.
-         * @member {Uint8Array} value
-         * @memberof v3electionpb.ProclaimRequest
-         * @instance
-         */
         ProclaimRequest.prototype.value = $util.newBuffer([]);
 
-        /**
-         * Creates a new ProclaimRequest instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {v3electionpb.ProclaimRequest.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.ProclaimRequest} ProclaimRequest instance
-         * @type {{
-         *   (properties: v3electionpb.ProclaimRequest.$Shape): v3electionpb.ProclaimRequest & v3electionpb.ProclaimRequest.$Shape;
-         *   (properties?: v3electionpb.ProclaimRequest.$Properties): v3electionpb.ProclaimRequest;
-         * }}
-         */
         ProclaimRequest.create = function(properties) {
             return new ProclaimRequest(properties);
         };
 
-        /**
-         * Encodes the specified ProclaimRequest message. Does not implicitly {@link v3electionpb.ProclaimRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {v3electionpb.ProclaimRequest.$Properties} message ProclaimRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ProclaimRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -33915,17 +21657,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ProclaimRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.ProclaimRequest & v3electionpb.ProclaimRequest.$Shape} ProclaimRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ProclaimRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -33985,14 +21716,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ProclaimRequest message.
-         * @function verify
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ProclaimRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -34011,14 +21734,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ProclaimRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.ProclaimRequest} ProclaimRequest
-         */
         ProclaimRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.ProclaimRequest)
                 return object;
@@ -34043,15 +21758,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ProclaimRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.ProclaimRequest
-         * @static
-         * @param {v3electionpb.ProclaimRequest} message ProclaimRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ProclaimRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -34077,13 +21783,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ProclaimRequest to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.ProclaimRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ProclaimRequest.prototype.toJSON = function() {
             return ProclaimRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -34093,34 +21792,9 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
     v3electionpb.ProclaimResponse = (function() {
 
-        /**
-         * Properties of a ProclaimResponse.
-         * @typedef {Object} v3electionpb.ProclaimResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] ProclaimResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a ProclaimResponse.
-         * @memberof v3electionpb
-         * @interface IProclaimResponse
-         * @augments v3electionpb.ProclaimResponse.$Properties
-         * @deprecated Use v3electionpb.ProclaimResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a ProclaimResponse.
-         * @typedef {v3electionpb.ProclaimResponse.$Properties} v3electionpb.ProclaimResponse.$Shape
-         */
 
-        /**
-         * Constructs a new ProclaimResponse.
-         * @memberof v3electionpb
-         * @classdesc Represents a ProclaimResponse.
-         * @constructor
-         * @param {v3electionpb.ProclaimResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const ProclaimResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34128,39 +21802,12 @@ export const v3electionpb = $root.v3electionpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * ProclaimResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3electionpb.ProclaimResponse
-         * @instance
-         */
         ProclaimResponse.prototype.header = null;
 
-        /**
-         * Creates a new ProclaimResponse instance using the specified properties.
-         * @function create
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {v3electionpb.ProclaimResponse.$Properties=} [properties] Properties to set
-         * @returns {v3electionpb.ProclaimResponse} ProclaimResponse instance
-         * @type {{
-         *   (properties: v3electionpb.ProclaimResponse.$Shape): v3electionpb.ProclaimResponse & v3electionpb.ProclaimResponse.$Shape;
-         *   (properties?: v3electionpb.ProclaimResponse.$Properties): v3electionpb.ProclaimResponse;
-         * }}
-         */
         ProclaimResponse.create = function(properties) {
             return new ProclaimResponse(properties);
         };
 
-        /**
-         * Encodes the specified ProclaimResponse message. Does not implicitly {@link v3electionpb.ProclaimResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {v3electionpb.ProclaimResponse.$Properties} message ProclaimResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         ProclaimResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -34176,17 +21823,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a ProclaimResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3electionpb.ProclaimResponse & v3electionpb.ProclaimResponse.$Shape} ProclaimResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         ProclaimResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -34237,14 +21873,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a ProclaimResponse message.
-         * @function verify
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         ProclaimResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -34260,14 +21888,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a ProclaimResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3electionpb.ProclaimResponse} ProclaimResponse
-         */
         ProclaimResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3electionpb.ProclaimResponse)
                 return object;
@@ -34286,15 +21906,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a ProclaimResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3electionpb.ProclaimResponse
-         * @static
-         * @param {v3electionpb.ProclaimResponse} message ProclaimResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         ProclaimResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -34310,13 +21921,6 @@ export const v3electionpb = $root.v3electionpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this ProclaimResponse to JSON.
-         * @function toJSON
-         * @memberof v3electionpb.ProclaimResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         ProclaimResponse.prototype.toJSON = function() {
             return ProclaimResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -34329,44 +21933,13 @@ export const v3electionpb = $root.v3electionpb = (() => {
 
 export const v3lockpb = $root.v3lockpb = (() => {
 
-    /**
-     * Namespace v3lockpb.
-     * @exports v3lockpb
-     * @namespace
-     */
     const v3lockpb = {};
 
     v3lockpb.LockRequest = (function() {
 
-        /**
-         * Properties of a LockRequest.
-         * @typedef {Object} v3lockpb.LockRequest.$Properties
-         * @property {Uint8Array|null} [name] LockRequest name
-         * @property {Long|null} [lease] LockRequest lease
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LockRequest.
-         * @memberof v3lockpb
-         * @interface ILockRequest
-         * @augments v3lockpb.LockRequest.$Properties
-         * @deprecated Use v3lockpb.LockRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of a LockRequest.
-         * @typedef {v3lockpb.LockRequest.$Properties} v3lockpb.LockRequest.$Shape
-         */
 
-        /**
-         * Constructs a new LockRequest.
-         * @memberof v3lockpb
-         * @classdesc Represents a LockRequest.
-         * @constructor
-         * @param {v3lockpb.LockRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LockRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34374,47 +21947,14 @@ export const v3lockpb = $root.v3lockpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LockRequest name.
-         * @member {Uint8Array} name
-         * @memberof v3lockpb.LockRequest
-         * @instance
-         */
         LockRequest.prototype.name = $util.newBuffer([]);
 
-        /**
-         * LockRequest lease.
-         * @member {Long} lease
-         * @memberof v3lockpb.LockRequest
-         * @instance
-         */
         LockRequest.prototype.lease = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
-        /**
-         * Creates a new LockRequest instance using the specified properties.
-         * @function create
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {v3lockpb.LockRequest.$Properties=} [properties] Properties to set
-         * @returns {v3lockpb.LockRequest} LockRequest instance
-         * @type {{
-         *   (properties: v3lockpb.LockRequest.$Shape): v3lockpb.LockRequest & v3lockpb.LockRequest.$Shape;
-         *   (properties?: v3lockpb.LockRequest.$Properties): v3lockpb.LockRequest;
-         * }}
-         */
         LockRequest.create = function(properties) {
             return new LockRequest(properties);
         };
 
-        /**
-         * Encodes the specified LockRequest message. Does not implicitly {@link v3lockpb.LockRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {v3lockpb.LockRequest.$Properties} message LockRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LockRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -34432,17 +21972,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LockRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3lockpb.LockRequest & v3lockpb.LockRequest.$Shape} LockRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LockRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -34505,14 +22034,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LockRequest message.
-         * @function verify
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LockRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -34529,14 +22050,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LockRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3lockpb.LockRequest} LockRequest
-         */
         LockRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3lockpb.LockRequest)
                 return object;
@@ -34566,15 +22079,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LockRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3lockpb.LockRequest
-         * @static
-         * @param {v3lockpb.LockRequest} message LockRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LockRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -34609,13 +22113,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LockRequest to JSON.
-         * @function toJSON
-         * @memberof v3lockpb.LockRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LockRequest.prototype.toJSON = function() {
             return LockRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -34625,35 +22122,9 @@ export const v3lockpb = $root.v3lockpb = (() => {
 
     v3lockpb.LockResponse = (function() {
 
-        /**
-         * Properties of a LockResponse.
-         * @typedef {Object} v3lockpb.LockResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] LockResponse header
-         * @property {Uint8Array|null} [key] LockResponse key
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of a LockResponse.
-         * @memberof v3lockpb
-         * @interface ILockResponse
-         * @augments v3lockpb.LockResponse.$Properties
-         * @deprecated Use v3lockpb.LockResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of a LockResponse.
-         * @typedef {v3lockpb.LockResponse.$Properties} v3lockpb.LockResponse.$Shape
-         */
 
-        /**
-         * Constructs a new LockResponse.
-         * @memberof v3lockpb
-         * @classdesc Represents a LockResponse.
-         * @constructor
-         * @param {v3lockpb.LockResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const LockResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34661,47 +22132,14 @@ export const v3lockpb = $root.v3lockpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * LockResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3lockpb.LockResponse
-         * @instance
-         */
         LockResponse.prototype.header = null;
 
-        /**
-         * LockResponse key.
-         * @member {Uint8Array} key
-         * @memberof v3lockpb.LockResponse
-         * @instance
-         */
         LockResponse.prototype.key = $util.newBuffer([]);
 
-        /**
-         * Creates a new LockResponse instance using the specified properties.
-         * @function create
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {v3lockpb.LockResponse.$Properties=} [properties] Properties to set
-         * @returns {v3lockpb.LockResponse} LockResponse instance
-         * @type {{
-         *   (properties: v3lockpb.LockResponse.$Shape): v3lockpb.LockResponse & v3lockpb.LockResponse.$Shape;
-         *   (properties?: v3lockpb.LockResponse.$Properties): v3lockpb.LockResponse;
-         * }}
-         */
         LockResponse.create = function(properties) {
             return new LockResponse(properties);
         };
 
-        /**
-         * Encodes the specified LockResponse message. Does not implicitly {@link v3lockpb.LockResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {v3lockpb.LockResponse.$Properties} message LockResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         LockResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -34719,17 +22157,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes a LockResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3lockpb.LockResponse & v3lockpb.LockResponse.$Shape} LockResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         LockResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -34789,14 +22216,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies a LockResponse message.
-         * @function verify
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         LockResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -34815,14 +22234,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return null;
         };
 
-        /**
-         * Creates a LockResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3lockpb.LockResponse} LockResponse
-         */
         LockResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3lockpb.LockResponse)
                 return object;
@@ -34847,15 +22258,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from a LockResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3lockpb.LockResponse
-         * @static
-         * @param {v3lockpb.LockResponse} message LockResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         LockResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -34881,13 +22283,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this LockResponse to JSON.
-         * @function toJSON
-         * @memberof v3lockpb.LockResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         LockResponse.prototype.toJSON = function() {
             return LockResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -34897,34 +22292,9 @@ export const v3lockpb = $root.v3lockpb = (() => {
 
     v3lockpb.UnlockRequest = (function() {
 
-        /**
-         * Properties of an UnlockRequest.
-         * @typedef {Object} v3lockpb.UnlockRequest.$Properties
-         * @property {Uint8Array|null} [key] UnlockRequest key
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an UnlockRequest.
-         * @memberof v3lockpb
-         * @interface IUnlockRequest
-         * @augments v3lockpb.UnlockRequest.$Properties
-         * @deprecated Use v3lockpb.UnlockRequest.$Properties instead.
-         */
 
-        /**
-         * Shape of an UnlockRequest.
-         * @typedef {v3lockpb.UnlockRequest.$Properties} v3lockpb.UnlockRequest.$Shape
-         */
 
-        /**
-         * Constructs a new UnlockRequest.
-         * @memberof v3lockpb
-         * @classdesc Represents an UnlockRequest.
-         * @constructor
-         * @param {v3lockpb.UnlockRequest.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const UnlockRequest = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34932,39 +22302,12 @@ export const v3lockpb = $root.v3lockpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * UnlockRequest key.
-         * @member {Uint8Array} key
-         * @memberof v3lockpb.UnlockRequest
-         * @instance
-         */
         UnlockRequest.prototype.key = $util.newBuffer([]);
 
-        /**
-         * Creates a new UnlockRequest instance using the specified properties.
-         * @function create
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {v3lockpb.UnlockRequest.$Properties=} [properties] Properties to set
-         * @returns {v3lockpb.UnlockRequest} UnlockRequest instance
-         * @type {{
-         *   (properties: v3lockpb.UnlockRequest.$Shape): v3lockpb.UnlockRequest & v3lockpb.UnlockRequest.$Shape;
-         *   (properties?: v3lockpb.UnlockRequest.$Properties): v3lockpb.UnlockRequest;
-         * }}
-         */
         UnlockRequest.create = function(properties) {
             return new UnlockRequest(properties);
         };
 
-        /**
-         * Encodes the specified UnlockRequest message. Does not implicitly {@link v3lockpb.UnlockRequest.verify|verify} messages.
-         * @function encode
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {v3lockpb.UnlockRequest.$Properties} message UnlockRequest message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         UnlockRequest.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -34980,17 +22323,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an UnlockRequest message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3lockpb.UnlockRequest & v3lockpb.UnlockRequest.$Shape} UnlockRequest
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         UnlockRequest.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -35044,14 +22376,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an UnlockRequest message.
-         * @function verify
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         UnlockRequest.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -35065,14 +22389,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an UnlockRequest message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3lockpb.UnlockRequest} UnlockRequest
-         */
         UnlockRequest.fromObject = function (object, _depth) {
             if (object instanceof $root.v3lockpb.UnlockRequest)
                 return object;
@@ -35092,15 +22408,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an UnlockRequest message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3lockpb.UnlockRequest
-         * @static
-         * @param {v3lockpb.UnlockRequest} message UnlockRequest
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         UnlockRequest.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -35122,13 +22429,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this UnlockRequest to JSON.
-         * @function toJSON
-         * @memberof v3lockpb.UnlockRequest
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         UnlockRequest.prototype.toJSON = function() {
             return UnlockRequest.toObject(this, $protobuf.util.toJSONOptions);
         };
@@ -35138,34 +22438,9 @@ export const v3lockpb = $root.v3lockpb = (() => {
 
     v3lockpb.UnlockResponse = (function() {
 
-        /**
-         * Properties of an UnlockResponse.
-         * @typedef {Object} v3lockpb.UnlockResponse.$Properties
-         * @property {etcdserverpb.ResponseHeader.$Properties|null} [header] UnlockResponse header
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
 
-        /**
-         * Properties of an UnlockResponse.
-         * @memberof v3lockpb
-         * @interface IUnlockResponse
-         * @augments v3lockpb.UnlockResponse.$Properties
-         * @deprecated Use v3lockpb.UnlockResponse.$Properties instead.
-         */
 
-        /**
-         * Shape of an UnlockResponse.
-         * @typedef {v3lockpb.UnlockResponse.$Properties} v3lockpb.UnlockResponse.$Shape
-         */
 
-        /**
-         * Constructs a new UnlockResponse.
-         * @memberof v3lockpb
-         * @classdesc Represents an UnlockResponse.
-         * @constructor
-         * @param {v3lockpb.UnlockResponse.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
         const UnlockResponse = function (properties) {
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -35173,39 +22448,12 @@ export const v3lockpb = $root.v3lockpb = (() => {
                         this[keys[i]] = properties[keys[i]];
         };
 
-        /**
-         * UnlockResponse header.
-         * @member {etcdserverpb.ResponseHeader.$Properties|null|undefined} header
-         * @memberof v3lockpb.UnlockResponse
-         * @instance
-         */
         UnlockResponse.prototype.header = null;
 
-        /**
-         * Creates a new UnlockResponse instance using the specified properties.
-         * @function create
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {v3lockpb.UnlockResponse.$Properties=} [properties] Properties to set
-         * @returns {v3lockpb.UnlockResponse} UnlockResponse instance
-         * @type {{
-         *   (properties: v3lockpb.UnlockResponse.$Shape): v3lockpb.UnlockResponse & v3lockpb.UnlockResponse.$Shape;
-         *   (properties?: v3lockpb.UnlockResponse.$Properties): v3lockpb.UnlockResponse;
-         * }}
-         */
         UnlockResponse.create = function(properties) {
             return new UnlockResponse(properties);
         };
 
-        /**
-         * Encodes the specified UnlockResponse message. Does not implicitly {@link v3lockpb.UnlockResponse.verify|verify} messages.
-         * @function encode
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {v3lockpb.UnlockResponse.$Properties} message UnlockResponse message or plain object to encode
-         * @param {$protobuf.Writer} [writer] Writer to encode to
-         * @returns {$protobuf.Writer} Writer
-         */
         UnlockResponse.encode = function (message, writer, _depth) {
             if (!writer)
                 writer = $Writer.create();
@@ -35221,17 +22469,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return writer;
         };
 
-        /**
-         * Decodes an UnlockResponse message from the specified reader or buffer.
-         * @function decode
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {v3lockpb.UnlockResponse & v3lockpb.UnlockResponse.$Shape} UnlockResponse
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
         UnlockResponse.decode = function (reader, length, _end, _depth, _target) {
             if (!(reader instanceof $Reader))
                 reader = $Reader.create(reader);
@@ -35282,14 +22519,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Verifies an UnlockResponse message.
-         * @function verify
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {Object.<string,*>} message Plain object to verify
-         * @returns {string|null} `null` if valid, otherwise the reason why it is not
-         */
         UnlockResponse.verify = function (message, _depth) {
             if (typeof message !== "object" || message === null)
                 return "object expected";
@@ -35305,14 +22534,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return null;
         };
 
-        /**
-         * Creates an UnlockResponse message from a plain object. Also converts values to their respective internal types.
-         * @function fromObject
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {Object.<string,*>} object Plain object
-         * @returns {v3lockpb.UnlockResponse} UnlockResponse
-         */
         UnlockResponse.fromObject = function (object, _depth) {
             if (object instanceof $root.v3lockpb.UnlockResponse)
                 return object;
@@ -35331,15 +22552,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return message;
         };
 
-        /**
-         * Creates a plain object from an UnlockResponse message. Also converts values to other types if specified.
-         * @function toObject
-         * @memberof v3lockpb.UnlockResponse
-         * @static
-         * @param {v3lockpb.UnlockResponse} message UnlockResponse
-         * @param {$protobuf.IConversionOptions} [options] Conversion options
-         * @returns {Object.<string,*>} Plain object
-         */
         UnlockResponse.toObject = function (message, options, _depth) {
             if (!options)
                 options = {};
@@ -35355,13 +22567,6 @@ export const v3lockpb = $root.v3lockpb = (() => {
             return object;
         };
 
-        /**
-         * Converts this UnlockResponse to JSON.
-         * @function toJSON
-         * @memberof v3lockpb.UnlockResponse
-         * @instance
-         * @returns {Object.<string,*>} JSON object
-         */
         UnlockResponse.prototype.toJSON = function() {
             return UnlockResponse.toObject(this, $protobuf.util.toJSONOptions);
         };
