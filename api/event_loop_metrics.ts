@@ -8,10 +8,11 @@
  * distribution from the difference of the bucket counts (`bench/loadgen_compare.sh` does).
  *
  * Each sample is the wait of a callback due at an instant that has nothing to do with the load,
- * so the distribution does not depend on how often it is taken; the interval only sets how
- * many samples a run gets (20 per second) and the shortest stall that is always seen (one
- * longer than the interval plus the bucket's bound). It was 10 ms: 100 wake-ups a second of
- * every member, ~8 ms of CPU a second each, a large part of an idle member's work (issue #14).
+ * so the distribution does not depend on how often it is taken; the interval sets how many
+ * samples a run gets (20 a second) and which stalls are sure to be seen: one of the interval
+ * plus X ms always leaves a sample above X ms, a shorter one only sometimes. It was 10 ms:
+ * 100 timer wake-ups a second of every member, ~8-13 ms of CPU a second each, a third of an
+ * idle member's work (issue #14, docs/performance.md).
  *
  * (`node:perf_hooks`' `monitorEventLoopDelay` exists under Deno but reported a 50 ms block as
  * 17 ms when checked here, so the sampler is our own.) Deno-specific and not an etcd series:
