@@ -165,8 +165,16 @@ class _ResponseReader implements RawStreamResponse {
   #state = _State.size;
   /** Bytes left of the current chunk (data state) or body (length state). */
   #remaining = 0;
-  /** The chunk-size or trailer line read so far (lines split across reads). */
+  /** The trailer line read so far (lines split across reads). */
   #line = "";
+  /** The chunk-size line being read: its value so far, digits, bytes, and where it is. */
+  #size = 0;
+  #sizeDigits = 0;
+  #sizeLineBytes = 0;
+  #inExtension = false;
+  #sawCr = false;
+  /** Bytes of the CRLF after a chunk's data seen so far (0-1). */
+  #dataEndBytes = 0;
   #closed = false;
 
   constructor(conn: ByteSource, onDone: () => void) {
@@ -310,22 +318,19 @@ class _ResponseReader implements RawStreamResponse {
     while (at < end && this.#state !== _State.done) {
       switch (this.#state) {
         case _State.size:
+          at = this.#parseSizeLine(buffer, at, end);
+          break;
         case _State.trailer: {
-          const lineEnd = buffer.indexOf(0x0a, at);
+          const lineEnd = buffer.indexOf(_LF, at);
           const stop = lineEnd === -1 || lineEnd >= end ? end : lineEnd + 1;
           if (this.#line.length + (stop - at) > _SIZE_LINE_BYTES_MAX) {
-            throw new HttpParseError("chunk-size or trailer line too long");
+            throw new HttpParseError("trailer line too long");
           }
-          this.#line += String.fromCharCode(...buffer.subarray(at, stop));
-          at = stop;
-          if (!this.#line.endsWith("\r\n")) break;
-          const line = this.#line.slice(0, -2);
-          this.#line = "";
-          if (this.#state === _State.trailer) {
-            if (line === "") this.#finish();
-            break;
+          for (; at < stop; at++) this.#line += String.fromCharCode(buffer[at]!);
+          if (this.#line.endsWith("\r\n")) {
+            if (this.#line === "\r\n") this.#finish();
+            this.#line = "";
           }
-          this.#startChunk(line);
           break;
         }
         case _State.data:
@@ -345,12 +350,12 @@ class _ResponseReader implements RawStreamResponse {
           break;
         }
         case _State.dataEnd: {
-          // The CRLF may be split across reads: `#line` holds what came of it.
-          this.#line += String.fromCharCode(buffer[at]!);
+          // The CRLF may be split across reads.
+          const expected = this.#dataEndBytes === 0 ? _CR : _LF;
+          if (buffer[at] !== expected) throw new HttpParseError("chunk data not followed by CRLF");
           at++;
-          if (this.#line.length < 2) break;
-          if (this.#line !== "\r\n") throw new HttpParseError("chunk data not followed by CRLF");
-          this.#line = "";
+          if (++this.#dataEndBytes < 2) break;
+          this.#dataEndBytes = 0;
           this.#state = _State.size;
           break;
         }
@@ -367,13 +372,51 @@ class _ResponseReader implements RawStreamResponse {
     return payload;
   }
 
-  /** A chunk-size line: the size in hex, maybe extensions after `;` (ignored). */
-  #startChunk(line: string): void {
-    const hex = line.split(";", 1)[0]!.trim();
-    if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) {
-      throw new HttpParseError(`bad chunk size ${JSON.stringify(line)}`);
+  /**
+   * Reads a chunk-size line (the size in hex, maybe extensions after `;`, ignored) from
+   * `buffer[at, end)`, byte by byte so that a line cut across reads needs no string; returns
+   * where it stopped. At the line's end the chunk starts.
+   */
+  #parseSizeLine(buffer: Uint8Array, at: number, end: number): number {
+    while (at < end) {
+      const byte = buffer[at++]!;
+      if (++this.#sizeLineBytes > _SIZE_LINE_BYTES_MAX) {
+        throw new HttpParseError("chunk-size line too long");
+      }
+      if (this.#sawCr) {
+        if (byte !== _LF) throw new HttpParseError("chunk-size line: CR without LF");
+        this.#startChunk();
+        return at;
+      }
+      if (byte === _CR) {
+        this.#sawCr = true;
+      } else if (!this.#inExtension) {
+        const digit = _hexValue(byte);
+        if (digit >= 0) {
+          // Eight hex digits bound a chunk to 4 GiB; the size check below is tighter.
+          if (this.#sizeDigits === 8) throw new HttpParseError("chunk size too large");
+          this.#size = this.#size * 16 + digit;
+          this.#sizeDigits++;
+        } else if (byte === 0x3b || byte === 0x20 || byte === 0x09) {
+          this.#inExtension = true; // `;name=value`, or whitespace before it
+        } else {
+          throw new HttpParseError(`bad byte ${byte} in a chunk-size line`);
+        }
+      }
     }
-    const size = parseInt(hex, 16);
+    return at;
+  }
+
+  /** The chunk-size line ended: a data chunk, or the last chunk (then trailers). */
+  #startChunk(): void {
+    const size = this.#size;
+    const digits = this.#sizeDigits;
+    this.#size = 0;
+    this.#sizeDigits = 0;
+    this.#sizeLineBytes = 0;
+    this.#inExtension = false;
+    this.#sawCr = false;
+    if (digits === 0) throw new HttpParseError("chunk-size line without a size");
     if (size > _CHUNK_BYTES_MAX) throw new HttpParseError(`chunk of ${size} bytes`);
     if (size === 0) {
       this.#state = _State.trailer;
@@ -382,4 +425,15 @@ class _ResponseReader implements RawStreamResponse {
     this.#remaining = size;
     this.#state = _State.data;
   }
+}
+
+const _CR = 0x0d;
+const _LF = 0x0a;
+
+/** The value of an ASCII hex digit, or -1. */
+function _hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x41 + 10;
+  return -1;
 }

@@ -54,7 +54,7 @@ function cuts(bytes: Uint8Array): Uint8Array[][] {
 
 const CHUNKED = "HTTP/1.1 200 OK\r\nX-Server-Version: 3.4.23\r\nTransfer-Encoding: chunked\r\n" +
   "X-Etcd-Cluster-Id: cdf818194e3a8c32\r\n\r\n" +
-  "5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n";
+  "5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n000 ; last\r\nTrailer: x\r\n\r\n";
 
 Deno.test("a chunked response reads the same however the bytes are cut", async () => {
   for (const pieces of cuts(bytesOf(CHUNKED))) {
@@ -95,6 +95,9 @@ Deno.test("the reader refuses what is not HTTP/1.1 and a body cut short", async 
   }
   const badBodies = [
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\rx",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;" + "x".repeat(5000),
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY",
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
