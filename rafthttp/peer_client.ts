@@ -97,6 +97,13 @@ export interface PeerStreamResponse {
   close(): void;
 }
 
+/** True when an HTTP proxy is configured for this process (then stream GETs go by `fetch`). */
+const _HTTP_PROXY_SET = ["HTTP_PROXY", "http_proxy"].some((variable) =>
+  // Asked only with permission (no prompt): a member runs with every permission.
+  Deno.permissions.querySync({ name: "env", variable }).state === "granted" &&
+  (Deno.env.get(variable) ?? "") !== ""
+);
+
 /** Idle keep-alive connections kept per peer host. */
 const _IDLE_SOCKETS_PER_HOST_MAX = 8;
 /** Unix socket files dialled at most (one per peer URL; a cluster has a handful). */
@@ -147,14 +154,15 @@ export class PeerClient {
    * Sends a stream GET (etcd's `/raft/stream/...`, a body that never ends). An `http://` peer
    * is read over a connection of its own with our HTTP/1.1 parser (raw_stream_client.ts);
    * `https://` and `unix://` peers take {@link request}'s way, their body read through its
-   * `ReadableStream`.
+   * `ReadableStream`, and so do `http://` peers when `HTTP_PROXY` is set (etcd's peer transport
+   * honours it, Go's ProxyFromEnvironment; `fetch` does too, our parser does not dial proxies).
    */
   openStream(
     url: string,
     init: { headers: Record<string, string>; signal: AbortSignal },
   ): Promise<PeerStreamResponse> {
     if (this.#closed) return Promise.reject(new Error("peer client closed"));
-    if (url.startsWith("http:")) return requestRawStream(new URL(url), init);
+    if (url.startsWith("http:") && !_HTTP_PROXY_SET) return requestRawStream(new URL(url), init);
     return this.request(url, { ...init, pool: "stream" }).then((response) =>
       _streamOfResponse(response, init.signal)
     );
