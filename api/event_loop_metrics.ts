@@ -7,6 +7,13 @@
  * cumulative, so a load tool that scrapes `/metrics` before and after a run gets that run's
  * distribution from the difference of the bucket counts (`bench/loadgen_compare.sh` does).
  *
+ * Each sample is the wait of a callback due at an instant that has nothing to do with the load,
+ * so the distribution does not depend on how often it is taken; the interval sets how many
+ * samples a run gets (20 a second) and which stalls are sure to be seen: one of the interval
+ * plus X ms always leaves a sample above X ms, a shorter one only sometimes. It was 10 ms:
+ * 100 timer wake-ups a second of every member, ~8-13 ms of CPU a second each, a third of an
+ * idle member's work (issue #14, docs/performance.md).
+ *
  * (`node:perf_hooks`' `monitorEventLoopDelay` exists under Deno but reported a 50 ms block as
  * 17 ms when checked here, so the sampler is our own.) Deno-specific and not an etcd series:
  * hence the `nodejs_` prefix, beside `nodejs_heap_size_*`.
@@ -17,7 +24,7 @@
 import { Histogram } from "prom-client";
 
 /** How often the sampler's timer is due (ms). */
-export const SAMPLE_INTERVAL_MS = 10;
+export const SAMPLE_INTERVAL_MS = 50;
 
 /** Upper bounds (s): fine below 10 ms, where a healthy loop lives, coarse above. */
 const _BUCKETS = [
@@ -44,7 +51,7 @@ const _BUCKETS = [
 /** `nodejs_eventloop_delay_seconds`. */
 export const eventLoopDelaySeconds = new Histogram({
   name: "nodejs_eventloop_delay_seconds",
-  help: "How late a timer due every 10 ms ran: the wait of a ready callback for the event loop.",
+  help: "How late a timer due every 50 ms ran: the wait of a ready callback for the event loop.",
   buckets: _BUCKETS,
 });
 

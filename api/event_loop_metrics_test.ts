@@ -1,8 +1,13 @@
 // Goal: the event-loop sampler records how long the loop was held. Method: the loop is held
-// for 80 ms while the monitor runs; a sample lands above 50 ms (more than one only if the machine
-// itself stalled the process), and none after stop.
+// for the sampling interval plus 60 ms while the monitor runs, so that the timer due during the
+// hold runs more than 50 ms late whenever it was due: a sample lands above 50 ms (more than one
+// only if the machine itself stalled the process), and none after stop.
 import { equal as assertEquals, ok as assert } from "node:assert/strict";
-import { eventLoopDelaySeconds, startEventLoopMonitor } from "./event_loop_metrics.ts";
+import {
+  eventLoopDelaySeconds,
+  SAMPLE_INTERVAL_MS,
+  startEventLoopMonitor,
+} from "./event_loop_metrics.ts";
 
 async function counts(): Promise<{ count: number; over50ms: number }> {
   const { values } = await eventLoopDelaySeconds.get();
@@ -14,14 +19,14 @@ async function counts(): Promise<{ count: number; over50ms: number }> {
   return { count, over50ms: count - upTo50 };
 }
 
-Deno.test("event-loop delay: a 80 ms block shows up above the 50 ms bucket", async () => {
+Deno.test("event-loop delay: a block of the interval + 60 ms shows up above the 50 ms bucket", async () => {
   const before = await counts();
   const stop = startEventLoopMonitor();
   try {
-    await new Promise((resolve) => setTimeout(resolve, 35));
+    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 1.5));
     const start = performance.now();
-    while (performance.now() - start < 80) { /* hold the loop */ }
-    await new Promise((resolve) => setTimeout(resolve, 35));
+    while (performance.now() - start < SAMPLE_INTERVAL_MS + 60) { /* hold the loop */ }
+    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2.5));
   } finally {
     stop();
   }
@@ -36,6 +41,6 @@ Deno.test("event-loop delay: stopped monitor takes no samples", async () => {
   stop();
   stop(); // a second call is harmless
   const before = await counts();
-  await new Promise((resolve) => setTimeout(resolve, 40));
+  await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 3));
   assertEquals((await counts()).count, before.count);
 });

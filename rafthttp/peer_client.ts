@@ -3,8 +3,9 @@
  * pkg/transport TLSInfo.ClientConfig): a fetch-like `request(url, init)` that answers a
  * `Response` with a streamed body.
  *
- * - `http://` peers go through Deno's `fetch` with its own connection pools (one for the
- *   long-lived stream GETs, one for pipeline and snapshot POSTs), as before.
+ * - `http://` peers go through Deno's `fetch` (its pool for pipeline and snapshot POSTs), but
+ *   the long-lived stream GETs ({@link PeerClient.openStream}) have a connection each, read
+ *   by our own HTTP/1.1 parser.
  * - `unix://` peers go through `fetch` with a client whose proxy is the socket file (etcd's
  *   unix transport dials the URL's host as a file name).
  * - A GET with a body (etcd's `GET /members/hashkv`) to an `http://` peer goes through
@@ -31,6 +32,7 @@ import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:
 import { connect } from "node:net";
 import { drained } from "../bytes/mod.ts";
 import { TlsContext, type TlsContextOptions, TlsSocket } from "../tls/mod.ts";
+import { requestRawStream } from "./raw_stream_client.ts";
 
 /** The TLS side of a peer client (etcd transport.TLSInfo as a client). */
 export interface PeerTlsOptions {
@@ -83,6 +85,25 @@ export interface PeerRequestInit {
   pool?: "stream" | "pipeline";
 }
 
+/** The answer to a stream GET ({@link PeerClient.openStream}), its body read piece by piece. */
+export interface PeerStreamResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The next body bytes, or null at its end; rejects once the request's signal fired. */
+  read(): Promise<Uint8Array | null>;
+  /** The body as text (error answers). */
+  text(): Promise<string>;
+  /** Gives the body up and closes its connection. */
+  close(): void;
+}
+
+/** True when an HTTP proxy is configured for this process (then stream GETs go by `fetch`). */
+const _HTTP_PROXY_SET = ["HTTP_PROXY", "http_proxy"].some((variable) =>
+  // Asked only with permission (no prompt): a member runs with every permission.
+  Deno.permissions.querySync({ name: "env", variable }).state === "granted" &&
+  (Deno.env.get(variable) ?? "") !== ""
+);
+
 /** Idle keep-alive connections kept per peer host. */
 const _IDLE_SOCKETS_PER_HOST_MAX = 8;
 /** Unix socket files dialled at most (one per peer URL; a cluster has a handful). */
@@ -127,6 +148,24 @@ export class PeerClient {
     if (init.body !== undefined) request.body = init.body;
     if (init.signal !== undefined) request.signal = init.signal;
     return fetch(url, request);
+  }
+
+  /**
+   * Sends a stream GET (etcd's `/raft/stream/...`, a body that never ends). An `http://` peer
+   * is read over a connection of its own with our HTTP/1.1 parser (raw_stream_client.ts);
+   * `https://` and `unix://` peers take {@link request}'s way, their body read through its
+   * `ReadableStream`, and so do `http://` peers when `HTTP_PROXY` is set (etcd's peer transport
+   * honours it, Go's ProxyFromEnvironment; `fetch` does too, our parser does not dial proxies).
+   */
+  openStream(
+    url: string,
+    init: { headers: Record<string, string>; signal: AbortSignal },
+  ): Promise<PeerStreamResponse> {
+    if (this.#closed) return Promise.reject(new Error("peer client closed"));
+    if (url.startsWith("http:") && !_HTTP_PROXY_SET) return requestRawStream(new URL(url), init);
+    return this.request(url, { ...init, pool: "stream" }).then((response) =>
+      _streamOfResponse(response, init.signal)
+    );
   }
 
   /**
@@ -285,6 +324,39 @@ export class PeerClient {
       _writeBody(request, payload).catch((error) => request.destroy(error));
     });
   }
+}
+
+/**
+ * A fetch-like response as a {@link PeerStreamResponse}. Deno's fetch body does not always settle
+ * a pending read when the request is aborted while the connection carries no bytes (a frozen
+ * link), so each read also ends when `signal` fires: one listener, each read swapping the
+ * reject it calls.
+ */
+function _streamOfResponse(response: Response, signal: AbortSignal): PeerStreamResponse {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let rejectRead: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectRead?.(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  const close = () => {
+    signal.removeEventListener("abort", onAbort);
+    rejectRead = undefined;
+    if (reader !== undefined) reader.cancel().catch(() => {});
+    else response.body?.cancel().catch(() => {});
+  };
+  return {
+    status: response.status,
+    headers: response.headers,
+    read: () =>
+      new Promise<Uint8Array | null>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        if (response.body === null) return resolve(null);
+        reader ??= response.body.getReader();
+        rejectRead = reject;
+        reader.read().then(({ done, value }) => resolve(done ? null : value), reject);
+      }),
+    text: () => response.text().finally(close),
+    close,
+  };
 }
 
 /** The client context of an OpenSSL peer client. */

@@ -21,6 +21,7 @@ import {
 } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { drained } from "../bytes/mod.ts";
+import { type ChunkedSink, type DirectBody, directBodyOf } from "./direct_body.ts";
 import { type TlsContext, type TlsHandshakeError, TlsSocket } from "../tls/mod.ts";
 
 /** How to open a client-verifying TLS listener. */
@@ -257,7 +258,55 @@ async function _serve(
     outgoing.end();
     return;
   }
+  const direct = directBodyOf(response.body);
+  if (direct !== undefined && outgoing.socket !== null) {
+    if (_writeDirect(direct, outgoing, outgoing.socket)) return;
+  }
   await _pipeBody(response.body, outgoing);
+}
+
+/**
+ * Sends the headers and hands the socket to a direct body (direct_body.ts), which writes its
+ * chunks onto it framed and whole; `ServerResponse` writes only the headers and, when the body
+ * ends, the last chunk, so the connection's HTTP state stays its own. False (nothing handed
+ * over) when the response is not chunked.
+ */
+function _writeDirect(direct: DirectBody, outgoing: ServerResponse, socket: Socket): boolean {
+  // Without a length, node:http sends `Transfer-Encoding: chunked` (and would frame what it
+  // writes itself); the body's chunks follow the headers on the socket, in order. A response
+  // that is not chunked (a Content-Length) is piped as any other.
+  outgoing.flushHeaders();
+  if ((outgoing as { chunkedEncoding?: boolean }).chunkedEncoding !== true) return false;
+  let ended = false;
+  // Hoisted: the sink's end may run inside `direct`, before `events` exists; the listener itself
+  // is added only after.
+  function onDrain(): void {
+    events.onDrain();
+  }
+  const sink: ChunkedSink = {
+    write: (bytes) => socket.write(bytes),
+    end: () => {
+      if (ended) return;
+      ended = true;
+      socket.off("drain", onDrain);
+      outgoing.end();
+    },
+    destroy: () => {
+      ended = true;
+      socket.off("drain", onDrain);
+      socket.destroy();
+    },
+  };
+  const events = direct(sink);
+  if (ended) return true;
+  socket.on("drain", onDrain);
+  outgoing.once("close", () => {
+    socket.off("drain", onDrain);
+    if (ended) return;
+    ended = true;
+    events.onClose();
+  });
+  return true;
 }
 
 /** The node request as a fetch Request whose body streams from the socket. */

@@ -13,6 +13,7 @@ import { decodeMessageFrame } from "./msg_codec.ts";
 import { isLinkHeartbeat, MsgAppV2Decoder } from "./msgappv2_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";
 import { streamEndpoint, type StreamType, streamTypeName } from "./stream_type.ts";
+import type { PeerStreamResponse } from "./peer_client.ts";
 import type { UrlPicker } from "./url_picker.ts";
 import { ERROR_MEMBER_REMOVED, type TransportContext } from "./transport_types.ts";
 import {
@@ -95,7 +96,7 @@ export class StreamReader {
     while (!this.#stopped) {
       const abort = new AbortController();
       this.#abort = abort;
-      let body: ReadableStream<Uint8Array> | undefined;
+      let body: PeerStreamResponse | undefined;
       try {
         body = await this.#dial(abort.signal);
       } catch (error) {
@@ -140,7 +141,7 @@ export class StreamReader {
     });
   }
 
-  async #dial(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async #dial(signal: AbortSignal): Promise<PeerStreamResponse> {
     const base = this.#picker.pick();
     const url = `${base}${streamEndpoint(this.#type)}/${idToHex(this.#context.id)}`;
     const headers = {
@@ -156,16 +157,16 @@ export class StreamReader {
       () => this.#abort?.abort(),
       this.#context.timings.connReadTimeoutMs,
     );
-    let response: Response;
+    let response: PeerStreamResponse;
     try {
-      response = await this.#context.peerClient.request(url, { headers, signal, pool: "stream" });
+      response = await this.#context.peerClient.openStream(url, { headers, signal });
     } catch (error) {
       this.#picker.unreachable(base);
       throw error;
     } finally {
       clearTimeout(dialTimer);
     }
-    if (response.status === 200 && response.body !== null) return response.body;
+    if (response.status === 200) return response;
     const text = await response.text().catch(() => "");
     this.#picker.unreachable(base);
     switch (response.status) {
@@ -201,11 +202,7 @@ export class StreamReader {
   }
 
   /** Reads and delivers messages until the body ends or fails; returns the failure. */
-  async #decodeLoop(
-    body: ReadableStream<Uint8Array>,
-    abort: AbortController,
-  ): Promise<unknown> {
-    const reader = body.getReader();
+  async #decodeLoop(body: PeerStreamResponse, abort: AbortController): Promise<unknown> {
     const queue = new ByteQueue();
     const v2 = this.#type === "msgappv2"
       ? new MsgAppV2Decoder(this.#context.id, this.#peerId)
@@ -216,7 +213,8 @@ export class StreamReader {
     // chunk only records when it came, and one timer, due when the deadline of the last chunk
     // it knows of would pass, checks that time and re-arms itself for the rest. A timer per
     // chunk (clear, then set again) cost two timer-heap updates and a timer op on every read of
-    // the busiest path of a cluster put (issue #14's profile of the 1-client row).
+    // the busiest path of a cluster put (issue #14's profile of the 1-client row). The abort
+    // closes the connection (or ends the pending read), which ends the loop.
     const timeoutMs = this.#context.timings.connReadTimeoutMs;
     let timedOut = false;
     let lastReadMs = performance.now();
@@ -231,24 +229,12 @@ export class StreamReader {
       }
       timer = setTimeout(watch, timeoutMs - silentMs);
     };
-    // Deno's fetch body does not always settle a pending read when the request is aborted while
-    // the connection carries no bytes (a frozen link): seen as a reader that neither timed out
-    // nor stopped. So each read also ends when the abort signal fires. One listener for the
-    // whole loop; each read only swaps the reject it calls.
-    let rejectRead: ((reason: unknown) => void) | undefined;
-    const onAbort = () => rejectRead?.(abort.signal.reason);
-    abort.signal.addEventListener("abort", onAbort, { once: true });
-    const read = () =>
-      new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
-        if (abort.signal.aborted) return reject(abort.signal.reason);
-        rejectRead = reject;
-        reader.read().then(resolve, reject);
-      });
     try {
       timer = setTimeout(watch, timeoutMs);
       while (true) {
-        const { done, value } = await read();
-        if (done) return undefined;
+        const value = await body.read();
+        if (value === null) return undefined;
+        if (abort.signal.aborted) throw abort.signal.reason;
         lastReadMs = performance.now();
         peerReceivedBytesTotal.inc(from, value.length);
         queue.push(value);
@@ -263,9 +249,7 @@ export class StreamReader {
       return timedOut ? new Error("read timeout: no data for connReadTimeoutMs") : error;
     } finally {
       clearTimeout(timer);
-      rejectRead = undefined;
-      abort.signal.removeEventListener("abort", onAbort);
-      reader.cancel().catch(() => {});
+      body.close();
     }
   }
 }

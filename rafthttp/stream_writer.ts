@@ -2,20 +2,34 @@
  * The sending half of a stream (etcd stream.go streamWriter). The peer dials us with a GET and
  * we answer with a body that never ends: every message queued for that peer is written into it.
  *
- * The body is a pull-driven `ReadableStream`: the HTTP server asks for the next chunk only when
- * the socket took the previous one, and each pull takes every queued message at once, so a burst
- * becomes one write (etcd flushes when its channel runs empty). A peer that stops reading stops
- * the pulls; messages then pile up to the bound of {@link STREAM_BUFFER_MESSAGES} and further
- * sends are refused (the caller drops them and reports the peer unreachable), and after
- * `connWriteTimeoutMs` of a stalled stream with data waiting the connection is dropped. Link
- * heartbeats go out every `connReadTimeoutMs / 3` so that the reader can tell a live idle stream
- * from a dead one.
+ * Messages queued in one turn of the event loop leave as one HTTP chunk: the first `send` of a
+ * turn schedules a flush (a microtask, so it runs once the raft round that sent them yields),
+ * and the flush takes every queued message at once (etcd flushes when its channel runs empty).
+ * The chunk goes one of two ways:
+ *
+ * - straight onto the socket, framing and payload in one buffer, when the server took the
+ *   direct body offered beside the response (`direct_body.ts`; the `node:http` listeners of
+ *   `peer_tls_server.ts`, which carry a running member's peer traffic, plain and TLS);
+ * - otherwise as the next chunk of the response's `ReadableStream` (`Deno.serve`), which the
+ *   server asks for only when it wrote the previous one.
+ *
+ * A peer that stops reading stops the flushes (the socket stays above its mark, or the server
+ * stops asking); messages then pile up to the bound of {@link STREAM_BUFFER_MESSAGES} and
+ * further sends are refused (the caller drops them and reports the peer unreachable), and after
+ * `connWriteTimeoutMs` of a stalled stream the connection is dropped. Link heartbeats go out
+ * every `connReadTimeoutMs / 3` so that the reader can tell a live idle stream from a dead one.
  *
  * @module
  */
 
 import { concatBytes } from "../bytes/mod.ts";
 import type { Message } from "../raft/mod.ts";
+import {
+  type ChunkedSink,
+  type ChunkedSinkEvents,
+  frameChunk,
+  offerDirectBody,
+} from "./direct_body.ts";
 import { encodeMessageFrame } from "./msg_codec.ts";
 import { linkHeartbeatMessage, MsgAppV2Encoder } from "./msgappv2_codec.ts";
 import type { PeerStatus } from "./peer_status.ts";
@@ -31,13 +45,22 @@ const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
 interface _Connection {
   readonly type: StreamType;
   readonly encode: (message: Message) => Uint8Array[];
+  /** The log fields naming this stream. */
+  readonly fields: Record<string, string>;
+  /** The response body's controller (the `ReadableStream` way). */
   controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  /** Resolves the pull that is waiting for a message, if one is. */
+  /** Resolves the server's pull that is waiting for a chunk, if one is (`ReadableStream` way). */
   wake: (() => void) | undefined;
-  /** When the HTTP server last took a chunk (ms, performance.now). */
-  lastPullMs: number;
-  /** When the last chunk (data or heartbeat) was handed over. */
-  lastWriteMs: number;
+  /** Chunks handed to the `ReadableStream`; a direct body can be taken only before the first. */
+  streamChunks: number;
+  /** The socket, once the server took the direct body. */
+  sink: ChunkedSink | undefined;
+  /** True while the socket's buffer is above its mark (a write returned false). */
+  blocked: boolean;
+  /** When the output last took bytes or asked for more (ms, performance.now). */
+  lastProgressMs: number;
+  /** A flush is due in a microtask. */
+  flushScheduled: boolean;
   closed: boolean;
 }
 
@@ -79,19 +102,21 @@ export class StreamWriter {
    */
   send(message: Message): boolean {
     if (message.to !== this.#peerId) throw new Error("stream writer given another peer's message");
-    if (!this.working || this.queued >= STREAM_BUFFER_MESSAGES) return false;
+    const connection = this.#connection;
+    if (connection === undefined || connection.closed) return false;
+    if (this.queued >= STREAM_BUFFER_MESSAGES) return false;
     this.#queue.push(message);
-    const wake = this.#connection!.wake;
-    if (wake !== undefined) {
-      this.#connection!.wake = undefined;
-      wake();
+    if (!connection.flushScheduled && _free(connection)) {
+      connection.flushScheduled = true;
+      queueMicrotask(() => this.#flush(connection));
     }
     return true;
   }
 
   /**
    * Attaches a new connection of `type` (the peer's GET arrived) and returns the body to answer
-   * it with. A connection already attached is closed first, as etcd does.
+   * it with, with a direct writer offered beside it. A connection already attached is closed
+   * first, as etcd does.
    */
   attach(type: StreamType): ReadableStream<Uint8Array> {
     if (this.#stopped) throw new Error("stream writer stopped");
@@ -100,49 +125,58 @@ export class StreamWriter {
     const connection: _Connection = {
       type,
       encode: encoder !== undefined ? (m) => encoder.encode(m) : (m) => [encodeMessageFrame(m)],
+      fields: {
+        "stream-writer-type": streamTypeName(type),
+        "local-member-id": idToHex(this.#context.id),
+        "remote-peer-id": idToHex(this.#peerId),
+      },
       controller: undefined,
       wake: undefined,
-      lastPullMs: performance.now(),
-      lastWriteMs: performance.now(),
+      streamChunks: 0,
+      sink: undefined,
+      blocked: false,
+      lastProgressMs: performance.now(),
+      flushScheduled: false,
       closed: false,
     };
     this.#connection = connection;
     this.#status.activate();
-    const fields = {
-      "stream-writer-type": streamTypeName(type),
-      "local-member-id": idToHex(this.#context.id),
-      "remote-peer-id": idToHex(this.#peerId),
-    };
     if (replaced) {
-      this.#context.logger.warn("closed TCP streaming connection with remote peer", fields);
+      this.#context.logger.warn(
+        "closed TCP streaming connection with remote peer",
+        connection.fields,
+      );
     }
-    this.#context.logger.info("established TCP streaming connection with remote peer", fields);
+    this.#context.logger.info(
+      "established TCP streaming connection with remote peer",
+      connection.fields,
+    );
     this.#startTimer();
-    return new ReadableStream<Uint8Array>({
+    // No chunk is made ahead of the server's read (highWaterMark 0): until a server reads this
+    // body, it may still take the direct one instead and nothing has gone into the stream.
+    const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         connection.controller = controller;
       },
-      pull: (controller) => this.#pull(connection, controller),
-      cancel: () => {
-        // The peer went away (or the server is closing the connection).
-        if (connection.closed) return;
-        this.#context.logger.warn("lost TCP streaming connection with remote peer", fields);
-        peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
-        this.#context.reportSend(this.#peerId, undefined);
-        this.#status.deactivate(streamTypeName(type), "write", "connection closed by the peer");
-        this.#detach(connection);
-      },
-    }, { highWaterMark: 1 });
+      pull: () => this.#pull(connection),
+      cancel: () => this.#lost(connection),
+    }, { highWaterMark: 0 });
+    offerDirectBody(body, (sink) => this.#takeDirect(connection, sink));
+    return body;
   }
 
   /** Closes the attached connection, if any; true when there was one. */
   closeConnection(reason: string): boolean {
     const connection = this.#connection;
     if (connection === undefined || connection.closed) return false;
-    try {
-      connection.controller?.close();
-    } catch {
-      // Already errored or closed by the stream machinery.
+    if (connection.sink !== undefined) {
+      connection.sink.end();
+    } else {
+      try {
+        connection.controller?.close();
+      } catch {
+        // Already errored or closed by the stream machinery.
+      }
     }
     this.#context.logger.debug("closing stream connection", { reason });
     this.#detach(connection);
@@ -155,6 +189,44 @@ export class StreamWriter {
     this.closeConnection("writer stopped");
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** The server writes this connection's body onto its socket from now on. */
+  #takeDirect(connection: _Connection, sink: ChunkedSink): ChunkedSinkEvents {
+    if (connection.sink !== undefined || connection.streamChunks > 0) {
+      throw new Error("stream body taken twice");
+    }
+    connection.sink = sink;
+    connection.lastProgressMs = performance.now();
+    if (connection.closed) {
+      // Replaced or stopped while the server was writing the headers.
+      sink.end();
+    } else if (this.queued > 0 && !connection.flushScheduled) {
+      connection.flushScheduled = true;
+      queueMicrotask(() => this.#flush(connection));
+    }
+    return {
+      onDrain: () => {
+        connection.blocked = false;
+        connection.lastProgressMs = performance.now();
+        if (!connection.flushScheduled) this.#flush(connection);
+      },
+      onClose: () => this.#lost(connection),
+    };
+  }
+
+  /** The peer went away (or the server is closing the connection). */
+  #lost(connection: _Connection): void {
+    if (connection.closed) return;
+    this.#context.logger.warn("lost TCP streaming connection with remote peer", connection.fields);
+    peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
+    this.#context.reportSend(this.#peerId, undefined);
+    this.#status.deactivate(
+      streamTypeName(connection.type),
+      "write",
+      "connection closed by the peer",
+    );
+    this.#detach(connection);
   }
 
   #detach(connection: _Connection): void {
@@ -170,28 +242,20 @@ export class StreamWriter {
     this.#queueHead = 0;
   }
 
-  #pull(
-    connection: _Connection,
-    controller: ReadableStreamDefaultController<Uint8Array>,
-  ): Promise<void> | void {
-    connection.lastPullMs = performance.now();
+  /** The server asks for the next chunk of the `ReadableStream`. */
+  #pull(connection: _Connection): Promise<void> | void {
+    connection.lastProgressMs = performance.now();
     if (connection.closed) return;
-    if (this.queued > 0) {
-      this.#writeQueued(connection, controller);
-      return;
-    }
     return new Promise<void>((resolve) => {
-      connection.wake = () => {
-        if (!connection.closed && this.queued > 0) this.#writeQueued(connection, controller);
-        resolve();
-      };
+      connection.wake = resolve;
+      if (this.queued > 0) this.#flush(connection);
     });
   }
 
-  #writeQueued(
-    connection: _Connection,
-    controller: ReadableStreamDefaultController<Uint8Array>,
-  ): void {
+  /** Writes every queued message (up to a chunk's bound) if the output is free. */
+  #flush(connection: _Connection): void {
+    connection.flushScheduled = false;
+    if (connection.closed || this.queued === 0 || !_free(connection)) return;
     const pieces: Uint8Array[] = [];
     let bytes = 0;
     while (this.#queueHead < this.#queue.length && bytes < CHUNK_BYTES_MAX) {
@@ -213,9 +277,23 @@ export class StreamWriter {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-    controller.enqueue(pieces.length === 1 ? pieces[0]! : concatBytes(pieces));
-    connection.lastWriteMs = performance.now();
+    this.#output(connection, pieces, bytes);
     peerSentBytesTotal.inc({ To: idToHex(this.#peerId) }, bytes);
+  }
+
+  /** Hands one chunk's pieces to the socket or to the waiting pull. */
+  #output(connection: _Connection, pieces: Uint8Array[], bytes: number): void {
+    const sink = connection.sink;
+    if (sink !== undefined) {
+      connection.lastProgressMs = performance.now();
+      if (!sink.write(frameChunk(pieces, bytes))) connection.blocked = true;
+      return;
+    }
+    const wake = connection.wake!;
+    connection.wake = undefined;
+    connection.streamChunks++;
+    connection.controller!.enqueue(pieces.length === 1 ? pieces[0]! : concatBytes(pieces));
+    wake();
   }
 
   #startTimer(): void {
@@ -230,38 +308,47 @@ export class StreamWriter {
     const connection = this.#connection;
     if (connection === undefined || connection.closed) return;
     const now = performance.now();
-    const waiting = connection.wake === undefined;
-    if (waiting && now - connection.lastPullMs > this.#context.timings.connWriteTimeoutMs) {
-      // The server has not taken a chunk for a write timeout: the peer is not reading.
-      this.#context.logger.warn("lost TCP streaming connection with remote peer", {
-        "stream-writer-type": streamTypeName(connection.type),
-        "local-member-id": idToHex(this.#context.id),
-        "remote-peer-id": idToHex(this.#peerId),
-        error: "write timeout",
-      });
-      peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
-      this.#context.reportSend(this.#peerId, undefined);
-      this.#status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
+    const free = _free(connection);
+    if (!free && now - connection.lastProgressMs > this.#context.timings.connWriteTimeoutMs) {
+      this.#writeTimedOut(connection);
+      return;
+    }
+    if (free && this.queued === 0) {
+      // Idle and the output is free: a heartbeat keeps the reader's timeout at bay.
+      const startMs = performance.now();
+      const pieces = connection.encode(linkHeartbeatMessage());
+      if (connection.type === "msgappv2") {
+        this.#context.reportSend(this.#peerId, performance.now() - startMs);
+      }
+      let bytes = 0;
+      for (const piece of pieces) bytes += piece.length;
+      this.#output(connection, pieces, bytes);
+    }
+  }
+
+  /** The output has not taken bytes for a write timeout: the peer is not reading. */
+  #writeTimedOut(connection: _Connection): void {
+    this.#context.logger.warn("lost TCP streaming connection with remote peer", {
+      ...connection.fields,
+      error: "write timeout",
+    });
+    peerSentFailuresTotal.inc({ To: idToHex(this.#peerId) });
+    this.#context.reportSend(this.#peerId, undefined);
+    this.#status.deactivate(streamTypeName(connection.type), "write", "i/o timeout");
+    if (connection.sink !== undefined) {
+      connection.sink.destroy();
+    } else {
       try {
         connection.controller?.error(new Error("stream write timeout"));
       } catch {
         // Already closed.
       }
-      this.#detach(connection);
-      return;
     }
-    if (connection.wake !== undefined) {
-      // Idle and the socket is free: a heartbeat keeps the reader's timeout at bay.
-      const wake = connection.wake;
-      connection.wake = undefined;
-      const controller = connection.controller!;
-      const startMs = performance.now();
-      for (const piece of connection.encode(linkHeartbeatMessage())) controller.enqueue(piece);
-      if (connection.type === "msgappv2") {
-        this.#context.reportSend(this.#peerId, performance.now() - startMs);
-      }
-      connection.lastWriteMs = now;
-      wake();
-    }
+    this.#detach(connection);
   }
+}
+
+/** True when a chunk written now goes out without waiting behind an earlier one. */
+function _free(connection: _Connection): boolean {
+  return connection.sink !== undefined ? !connection.blocked : connection.wake !== undefined;
 }

@@ -10,7 +10,13 @@ import { ok, strictEqual } from "node:assert/strict";
 import { EtcdGrpcClient } from "../rpc/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { type Message, MessageType, messageTypeName, newMessage } from "../raft/mod.ts";
-import { MemoryLogger, startPeerServer, Transport } from "../rafthttp/mod.ts";
+import {
+  handlePeerRequest,
+  MemoryLogger,
+  servePlainHttp,
+  startPeerServer,
+  Transport,
+} from "../rafthttp/mod.ts";
 import { computeClusterId, computeMemberId } from "../ids/mod.ts";
 
 const ETCD = "/usr/bin/etcd";
@@ -110,7 +116,14 @@ Deno.test({
     });
     follower.transport = transport;
     transport.start();
-    const server = startPeerServer({ hostname: "127.0.0.1", port: 23971, transport });
+    // The listener a member runs (node:http, whose streams write straight onto the socket);
+    // the second test below keeps Deno.serve's.
+    const listener = servePlainHttp(
+      { hostname: "127.0.0.1", port: 23971 },
+      (request) => handlePeerRequest(transport, {}, request),
+    );
+    await listener.listening;
+    const server = { close: () => listener.shutdown() };
     transport.addPeer(etcdId, [ETCD_PEER]);
     const dataDir = await Deno.makeTempDir({ prefix: "detcd-interop-" });
     const etcd = new Deno.Command(ETCD, {

@@ -1,6 +1,8 @@
 // Goal: detcd's peer transport carries raft messages between members as etcd's rafthttp does.
 // Method: three transports in this process, each behind its own peer listener on 127.0.0.1
-// (ports 23950-23959), exchanging messages over real HTTP; the raft side is a recorder.
+// (ports 23950-23969, 33010-33019), exchanging messages over real HTTP; the raft side is a
+// recorder. The listener is Deno.serve's (streams as ReadableStream bodies) or, in the tests
+// named "(node:http)", the one a member runs (streams written straight onto the socket).
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
   encodeMessage,
@@ -12,9 +14,11 @@ import {
 } from "../raft/mod.ts";
 import {
   ERROR_MEMBER_REMOVED,
+  handlePeerRequest,
   MemoryLogger,
   PeerHttpError,
   type PeerServer,
+  servePlainHttp,
   SnapshotStatus,
   startPeerServer,
   Transport,
@@ -45,7 +49,7 @@ function startNode(
   id: bigint,
   port: number,
   clusterId = CLUSTER,
-  options: { removed?: Set<bigint>; critical?: Error[] } = {},
+  options: { removed?: Set<bigint>; critical?: Error[]; listener?: "deno" | "node" } = {},
 ): Node {
   const url = `http://127.0.0.1:${port}`;
   const node = {
@@ -84,7 +88,15 @@ function startNode(
     },
   });
   node.transport.start();
-  node.server = startPeerServer({ hostname: "127.0.0.1", port, transport: node.transport });
+  if (options.listener === "node") {
+    const server = servePlainHttp(
+      { hostname: "127.0.0.1", port },
+      (request) => handlePeerRequest(node.transport, {}, request),
+    );
+    node.server = { port, close: () => server.shutdown() };
+  } else {
+    node.server = startPeerServer({ hostname: "127.0.0.1", port, transport: node.transport });
+  }
   return node;
 }
 
@@ -143,8 +155,14 @@ function append(from: bigint, to: bigint, term: number, index: number, count: nu
   });
 }
 
-Deno.test("three transports connect both streams and deliver appends and votes in order", async () => {
-  const nodes = [startNode(1n, 23950), startNode(2n, 23951), startNode(3n, 23952)];
+for (const [listener, port] of [["deno", 23950], ["node", 33010]] as const) {
+  const name = "three transports connect both streams and deliver appends and votes in order" +
+    (listener === "node" ? " (node:http)" : "");
+  Deno.test(name, () => threeTransports(listener, port));
+}
+
+async function threeTransports(listener: "deno" | "node", port: number): Promise<void> {
+  const nodes = [1n, 2n, 3n].map((id, i) => startNode(id, port + i, CLUSTER, { listener }));
   try {
     connect(nodes);
     await waitFor("all streams", () => streamsUp(nodes));
@@ -177,7 +195,7 @@ Deno.test("three transports connect both streams and deliver appends and votes i
   } finally {
     await Promise.all(nodes.map(stopNode));
   }
-});
+}
 
 Deno.test("the pipeline carries messages before streams connect and reports MsgSnap done", async () => {
   const nodes = [startNode(1n, 23953), startNode(2n, 23954)];
@@ -332,9 +350,15 @@ Deno.test("streams refuse a wrong X-Raft-To, a removed member, and a wrong metho
   }
 });
 
-Deno.test("a dead peer never holds up sending to a live one", async () => {
+for (const [listener, port] of [["deno", 23960], ["node", 33016]] as const) {
+  const name = "a dead peer never holds up sending to a live one" +
+    (listener === "node" ? " (node:http)" : "");
+  Deno.test(name, () => deadPeer(listener, port));
+}
+
+async function deadPeer(listener: "deno" | "node", port: number): Promise<void> {
   // A black hole: accepts connections and never answers (a frozen machine).
-  const hole = Deno.listen({ hostname: "127.0.0.1", port: 23960 });
+  const hole = Deno.listen({ hostname: "127.0.0.1", port });
   const held: Deno.Conn[] = [];
   const accepting = (async () => {
     try {
@@ -343,11 +367,14 @@ Deno.test("a dead peer never holds up sending to a live one", async () => {
       // Closed.
     }
   })();
-  const nodes = [startNode(1n, 23961), startNode(2n, 23962)];
+  const nodes = [
+    startNode(1n, port + 1, CLUSTER, { listener }),
+    startNode(2n, port + 2, CLUSTER, { listener }),
+  ];
   try {
     const [a, b] = nodes as [Node, Node];
     connect(nodes);
-    a.transport.addPeer(9n, ["http://127.0.0.1:23960"]);
+    a.transport.addPeer(9n, [`http://127.0.0.1:${port}`]);
     await waitFor("streams to the live peer", () => streamsUp(nodes));
     const started = performance.now();
     const live: Message[] = [];
@@ -371,17 +398,26 @@ Deno.test("a dead peer never holds up sending to a live one", async () => {
     for (const conn of held) conn.close();
     await accepting;
   }
-});
+}
 
-Deno.test("streams notice a frozen link, then reconnect when it heals", async () => {
+for (const [listener, port] of [["deno", 23963], ["node", 33013]] as const) {
+  const name = "streams notice a frozen link, then reconnect when it heals" +
+    (listener === "node" ? " (node:http)" : "");
+  Deno.test(name, () => frozenLink(listener, port));
+}
+
+async function frozenLink(listener: "deno" | "node", port: number): Promise<void> {
   const { TcpProxy } = await import("./rafthttp_tcp_proxy.ts");
-  const nodes = [startNode(1n, 23963), startNode(2n, 23964)];
+  const nodes = [
+    startNode(1n, port, CLUSTER, { listener }),
+    startNode(2n, port + 1, CLUSTER, { listener }),
+  ];
   // Member 2 reaches member 1 only through the proxy, so 1's writers to 2 cross it.
-  const proxy = new TcpProxy(23965, 23963);
+  const proxy = new TcpProxy(port + 2, port);
   try {
     const [a, b] = nodes as [Node, Node];
     a.transport.addPeer(2n, [b.url]);
-    b.transport.addPeer(1n, ["http://127.0.0.1:23965"]);
+    b.transport.addPeer(1n, [`http://127.0.0.1:${port + 2}`]);
     await waitFor("streams", () => streamsUp(nodes));
     a.transport.send([append(1n, 2n, 1, 0, 1)]);
     await waitFor("first append", () => b.received.length === 1);
@@ -413,7 +449,7 @@ Deno.test("streams notice a frozen link, then reconnect when it heals", async ()
     await Promise.all(nodes.map(stopNode));
     await proxy.close();
   }
-});
+}
 
 Deno.test("a removed member hears it from streams (410) and pipeline (403) as a critical error", async () => {
   const removed = new Set([2n]);
