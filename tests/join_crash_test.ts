@@ -46,8 +46,17 @@ Deno.test({
       });
       await cluster.put(added, "after", "join");
       strictEqual(await cluster.get(0, "after"), "join");
-      const list = await etcdctlOk(cluster.endpoint(0), ["member", "list"]);
-      strictEqual(list.trim().split("\n").filter((l) => l.includes(", started, ")).length, 2, list);
+      // detcd serves clients before the member's attributes are published (etcd holds its client
+      // listeners until then: ReadyNotify), so the put above can precede the publish; the
+      // member counts as started once its publish is applied.
+      await retry("both members started", 10_000, async () => {
+        const list = await etcdctlOk(cluster.endpoint(0), ["member", "list"]);
+        strictEqual(
+          list.trim().split("\n").filter((l) => l.includes(", started, ")).length,
+          2,
+          list,
+        );
+      });
       ok(slot.process!.log.includes(`restarting local member`), "restarted from its WAL");
     } catch (error) {
       console.error(cluster.logs());
