@@ -39,14 +39,21 @@ export interface KeyAtRevision {
 }
 
 /**
- * A key's history as the tree holds it. Most keys have been put once and never deleted: their
- * history is one number, the packed revision of that put (see {@link _pack}); the generation is
- * then {ver 1, created = that revision, revs [that revision]}. Every other history is a plain
- * array of integers, `[ver, createdMain, createdSub, count, main0, sub0, ...]` per generation,
- * the live one last. Neither form carries the key or an object of its own: at 1,000,000 keys the
- * per-key `KeyIndex` object and its array were most of the index's 213 bytes a key.
+ * A key's history as the tree holds it, in one of three forms, none with the key or an object of
+ * its own (at 1,000,000 keys the per-key `KeyIndex` object and its array were most of the
+ * index's 213 bytes a key):
+ *
+ * - a number: the key was put once and never deleted. The number is the packed revision of that
+ *   put (see {@link _pack}); the generation is {ver 1, created = that revision, revs [it]}.
+ * - a string: any other short history, the numbers of its array form as varints, one byte a
+ *   character (see {@link _encode}). V8 keeps such a string in 16 bytes plus its length.
+ * - an array: a long history (more than {@link _STRING_NUMBERS_MAX} numbers), kept as numbers
+ *   so that a put appends without re-encoding.
+ *
+ * The array form is `[ver, createdMain, createdSub, count, main0, sub0, ...]` per generation, the
+ * live one last; every operation on a history is defined on it.
  */
-type _History = number | number[];
+type _History = number | string | number[];
 
 // Layout of a generation inside the array form: a header of four numbers, then `count` pairs
 // (main, sub) in ascending order.
@@ -61,11 +68,18 @@ const _HEADER = 4;
  * amortize the growth of keys with a long history.
  */
 const _EXACT_SIZE_MAX = 64;
+/**
+ * Histories of up to this many numbers (a generation of 14 revisions, or two of 6) are stored as
+ * strings: each change re-encodes the whole history, which stays cheap at this size.
+ */
+const _STRING_NUMBERS_MAX = 32;
 
 /**
- * The packed form of a revision is `main * 2^20 + sub`, exact in a double while sub < 2^20 and
- * main < 2^33 (2^53 in all). A revision outside those bounds (a transaction of a million
- * operations, or 8.6 billion revisions) keeps the array form, which holds any safe integer.
+ * The packed form of a revision is `sub * 2^33 + main`, exact in a double while sub < 2^20 and
+ * main < 2^33 (2^53 in all). A put outside a transaction has sub 0: its packed form is `main`,
+ * which V8 stores as a small integer (below 2^31), in the tree's slot and without a heap number
+ * (16 bytes). A key put once at a revision outside those bounds (a transaction of a million
+ * operations, or 8.6 billion revisions) is stored as a string instead.
  */
 const _SUB_LIMIT = 2 ** 20;
 const _MAIN_LIMIT = 2 ** 33;
@@ -75,36 +89,81 @@ function _packs(main: number, sub: number): boolean {
 }
 
 function _pack(main: number, sub: number): number {
-  return main * _SUB_LIMIT + sub;
+  return sub === 0 ? main : sub * _MAIN_LIMIT + main;
 }
 
 function _packedMain(packed: number): number {
-  return Math.floor(packed / _SUB_LIMIT);
-}
-
-function _packedSub(packed: number): number {
-  return packed % _SUB_LIMIT;
+  return packed % _MAIN_LIMIT;
 }
 
 function _unpack(packed: number): Revision {
-  return { main: _packedMain(packed), sub: _packedSub(packed) };
+  return { main: packed % _MAIN_LIMIT, sub: Math.floor(packed / _MAIN_LIMIT) };
 }
 
-/** The array form of `h`: `h` itself, or a fresh array for a packed revision. */
+// Varints in a string: seven bits of the number per character, low first; a character at or
+// above 0x80 says that more follow. The numbers are safe integers, so the arithmetic is in
+// doubles (bit operators would cut them to 32 bits).
+const _VARINT_MORE = 0x80;
+/** Character codes of the string being encoded (reused: {@link _encode} is not re-entered). */
+const _codes: number[] = [];
+/** The array form of the last string read by {@link _view} (valid until the next call). */
+const _scratch: number[] = [];
+
+function _encode(a: number[]): string {
+  _codes.length = 0;
+  for (let n of a) {
+    while (n >= _VARINT_MORE) {
+      _codes.push(_VARINT_MORE | (n % _VARINT_MORE));
+      n = Math.floor(n / _VARINT_MORE);
+    }
+    _codes.push(n);
+  }
+  // One call builds a flat one-byte string; appending characters would leave cons strings.
+  return String.fromCharCode.apply(null, _codes);
+}
+
+function _decode(s: string, into: number[]): number[] {
+  into.length = 0;
+  let n = 0;
+  let scale = 1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < _VARINT_MORE) {
+      into.push(n + c * scale);
+      n = 0;
+      scale = 1;
+    } else {
+      n += (c - _VARINT_MORE) * scale;
+      scale *= _VARINT_MORE;
+    }
+  }
+  return into;
+}
+
+/** The array form of `h` for reading only: valid until the next call. */
+function _view(h: _History): number[] {
+  if (typeof h === "string") return _decode(h, _scratch);
+  return _arrayOf(h);
+}
+
+/** The array form of `h` to change: the stored array itself, or a fresh one. */
 function _arrayOf(h: _History): number[] {
+  if (typeof h === "string") return _decode(h, []);
   if (typeof h !== "number") return h;
-  const main = _packedMain(h);
-  const sub = _packedSub(h);
+  const { main, sub } = _unpack(h);
   return [1, main, sub, 1, main, sub];
 }
 
-/** The packed form of `h` when it is one generation of one put with version 1, else `h`. */
-function _compactForm(h: number[]): _History {
-  if (h.length !== _HEADER + 2 || h[_VER] !== 1 || h[_COUNT] !== 1) return h;
-  const main = h[_HEADER]!;
-  const sub = h[_HEADER + 1]!;
-  if (h[_CREATED_MAIN] !== main || h[_CREATED_SUB] !== sub || !_packs(main, sub)) return h;
-  return _pack(main, sub);
+/** The form to store the history `a` in (see {@link _History}). */
+function _stored(a: number[]): _History {
+  if (
+    a.length === _HEADER + 2 && a[_VER] === 1 && a[_COUNT] === 1 &&
+    a[_CREATED_MAIN] === a[_HEADER] && a[_CREATED_SUB] === a[_HEADER + 1] &&
+    _packs(a[_HEADER]!, a[_HEADER + 1]!)
+  ) {
+    return _pack(a[_HEADER]!, a[_HEADER + 1]!);
+  }
+  return a.length <= _STRING_NUMBERS_MAX ? _encode(a) : a;
 }
 
 function _nextGeneration(h: number[], off: number): number {
@@ -120,7 +179,7 @@ function _lastGeneration(h: number[]): number {
   return off;
 }
 
-/** `h` with (main, sub) appended: a new exact-size array while short, else `h` grown. */
+/** `h` with `numbers` appended: a new exact-size array while short, else `h` grown. */
 function _append(h: number[], numbers: number[]): number[] {
   if (h.length + numbers.length <= _EXACT_SIZE_MAX) return h.concat(numbers);
   for (const n of numbers) h.push(n);
@@ -130,34 +189,39 @@ function _append(h: number[], numbers: number[]): number[] {
 function _modified(h: _History | undefined): Revision {
   if (h === undefined) return { main: 0, sub: 0 };
   if (typeof h === "number") return _unpack(h);
-  const last = _lastGeneration(h);
+  const a = _view(h);
+  const last = _lastGeneration(a);
   // The live generation ends the array; when it is empty, the tombstone that closed the
   // previous one sits right before its header.
-  if (h[last + _COUNT]! > 0) return { main: h[h.length - 2]!, sub: h[h.length - 1]! };
-  if (last > 0) return { main: h[last - 2]!, sub: h[last - 1]! };
+  if (a[last + _COUNT]! > 0) return { main: a[a.length - 2]!, sub: a[a.length - 1]! };
+  if (last > 0) return { main: a[last - 2]!, sub: a[last - 1]! };
   return { main: 0, sub: 0 };
 }
 
 function _isEmpty(h: _History): boolean {
-  return typeof h !== "number" && h.length === _HEADER && h[_COUNT] === 0;
+  if (typeof h === "number") return false;
+  const a = _view(h);
+  return a.length === _HEADER && a[_COUNT] === 0;
 }
 
 function _live(h: _History | undefined): boolean {
   if (h === undefined) return false;
   if (typeof h === "number") return true;
-  return h[_lastGeneration(h) + _COUNT]! > 0;
+  const a = _view(h);
+  return a[_lastGeneration(a) + _COUNT]! > 0;
 }
 
-/** The history after a put at {main, sub}, which must be later than every revision in it. */
-function _put(h: _History | undefined, main: number, sub: number): _History {
+function _assertAfter(h: _History | undefined, main: number, sub: number): void {
   const modified = _modified(h);
   if (main < modified.main || (main === modified.main && sub <= modified.sub)) {
     throw new Error(
       `keyIndex.put: revision ${main}.${sub} is not after ${modified.main}.${modified.sub}`,
     );
   }
-  if (h === undefined) return _packs(main, sub) ? _pack(main, sub) : [1, main, sub, 1, main, sub];
-  const a = _arrayOf(h);
+}
+
+/** `a` (changed in place, or copied) with a put at {main, sub} in its last generation. */
+function _putArray(a: number[], main: number, sub: number): number[] {
   const off = _lastGeneration(a);
   if (a[off + _COUNT] === 0) {
     a[off + _CREATED_MAIN] = main;
@@ -168,20 +232,27 @@ function _put(h: _History | undefined, main: number, sub: number): _History {
   return _append(a, [main, sub]);
 }
 
+/** The history after a put at {main, sub}, which must be later than every revision in it. */
+function _put(h: _History | undefined, main: number, sub: number): _History {
+  _assertAfter(h, main, sub);
+  if (h === undefined) return _stored([1, main, sub, 1, main, sub]);
+  return _stored(_putArray(_arrayOf(h), main, sub));
+}
+
 /** A history seeded with the newest live version found on disk (restore). */
 function _restored(created: Revision, modified: Revision, version: number): _History {
-  return _compactForm([version, created.main, created.sub, 1, modified.main, modified.sub]);
+  return _stored([version, created.main, created.sub, 1, modified.main, modified.sub]);
 }
 
 /**
  * The history after a tombstone at {main, sub}, which opens a new empty generation; undefined
  * (nothing changes) when the key is not live, as etcd's ErrRevisionNotFound.
  */
-function _tombstone(h: _History, main: number, sub: number): number[] | undefined {
+function _tombstone(h: _History, main: number, sub: number): _History | undefined {
   if (_isEmpty(h)) throw new Error("keyIndex.tombstone on an empty index");
   if (!_live(h)) return undefined;
-  // A put on a live history always leaves the array form.
-  return _append(_put(h, main, sub) as number[], [0, 0, 0, 0]);
+  _assertAfter(h, main, sub);
+  return _stored(_append(_putArray(_arrayOf(h), main, sub), [0, 0, 0, 0]));
 }
 
 /** The version of the key visible at main revision `atRev`, or undefined if none. */
@@ -190,17 +261,20 @@ function _get(h: _History, atRev: number): KeyAtRevision | undefined {
     if (_packedMain(h) > atRev) return undefined;
     return { modified: _unpack(h), created: _unpack(h), version: 1 };
   }
-  if (_isEmpty(h)) throw new Error("keyIndex.get on an empty index");
-  const off = _findGeneration(h, atRev);
+  const a = _view(h);
+  if (a.length === _HEADER && a[_COUNT] === 0) {
+    throw new Error("keyIndex.get on an empty index");
+  }
+  const off = _findGeneration(a, atRev);
   if (off === -1) return undefined;
-  const count = h[off + _COUNT]!;
+  const count = a[off + _COUNT]!;
   for (let i = count - 1; i >= 0; i--) {
     const at = off + _HEADER + 2 * i;
-    if (h[at]! <= atRev) {
+    if (a[at]! <= atRev) {
       return {
-        modified: { main: h[at]!, sub: h[at + 1]! },
-        created: { main: h[off + _CREATED_MAIN]!, sub: h[off + _CREATED_SUB]! },
-        version: h[off + _VER]! - (count - i - 1),
+        modified: { main: a[at]!, sub: a[at + 1]! },
+        created: { main: a[off + _CREATED_MAIN]!, sub: a[off + _CREATED_SUB]! },
+        version: a[off + _VER]! - (count - i - 1),
       };
     }
   }
@@ -214,16 +288,17 @@ function _get(h: _History, atRev: number): KeyAtRevision | undefined {
 function _since(h: _History, rev: number): Revision[] {
   if (typeof h === "number") return _packedMain(h) >= rev ? [_unpack(h)] : [];
   if (_isEmpty(h)) throw new Error("keyIndex.since on an empty index");
+  const a = _view(h);
   // Generations are in revision order, so filtering every revision equals etcd's walk from the
   // last generation created before `rev`.
   const revs: Revision[] = [];
   let last = 0;
-  for (let off = 0; off < h.length; off = _nextGeneration(h, off)) {
-    const end = off + _HEADER + 2 * h[off + _COUNT]!;
+  for (let off = 0; off < a.length; off = _nextGeneration(a, off)) {
+    const end = off + _HEADER + 2 * a[off + _COUNT]!;
     for (let at = off + _HEADER; at < end; at += 2) {
-      const main = h[at]!;
+      const main = a[at]!;
       if (main < rev) continue;
-      const r = { main, sub: h[at + 1]! };
+      const r = { main, sub: a[at + 1]! };
       if (main === last) revs[revs.length - 1] = r;
       else revs.push(r);
       last = main;
@@ -240,24 +315,25 @@ function _compact(h: _History, atRev: number, available: RevisionSet): _History 
     return h;
   }
   if (_isEmpty(h)) throw new Error("keyIndex.compact on an empty index");
-  let [off, revIdx] = _doCompact(h, atRev, available);
+  const a = _view(h);
+  let [off, revIdx] = _doCompact(a, atRev, available);
   let dropPairs = 0;
-  const count = h[off + _COUNT]!;
+  const count = a[off + _COUNT]!;
   if (count > 0) {
     if (revIdx !== -1) dropPairs = revIdx;
     // A generation left with only its tombstone is over: drop it and its tombstone.
-    if (count - dropPairs === 1 && off !== _lastGeneration(h)) {
+    if (count - dropPairs === 1 && off !== _lastGeneration(a)) {
       const at = off + _HEADER + 2 * dropPairs;
-      available.delete(revisionId({ main: h[at]!, sub: h[at + 1]! }));
-      off = _nextGeneration(h, off);
+      available.delete(revisionId({ main: a[at]!, sub: a[at + 1]! }));
+      off = _nextGeneration(a, off);
       dropPairs = 0;
     }
   }
   if (off === 0 && dropPairs === 0) return h;
   // Rebuild at the exact size: the header of the first kept generation, its kept pairs, the rest.
-  const first = h.slice(off, off + _HEADER);
-  first[_COUNT] = h[off + _COUNT]! - dropPairs;
-  return _compactForm(first.concat(h.slice(off + _HEADER + 2 * dropPairs)));
+  const first = a.slice(off, off + _HEADER);
+  first[_COUNT] = a[off + _COUNT]! - dropPairs;
+  return _stored(first.concat(a.slice(off + _HEADER + 2 * dropPairs)));
 }
 
 /** Adds to `available` the revisions a compaction at `atRev` would keep, changing nothing. */
@@ -267,11 +343,12 @@ function _keep(h: _History, atRev: number, available: RevisionSet): void {
     return;
   }
   if (_isEmpty(h)) return;
-  const [off, revIdx] = _doCompact(h, atRev, available);
-  const count = h[off + _COUNT]!;
-  if (count > 0 && revIdx === count - 1 && off !== _lastGeneration(h)) {
+  const a = _view(h);
+  const [off, revIdx] = _doCompact(a, atRev, available);
+  const count = a[off + _COUNT]!;
+  if (count > 0 && revIdx === count - 1 && off !== _lastGeneration(a)) {
     const at = off + _HEADER + 2 * revIdx;
-    available.delete(revisionId({ main: h[at]!, sub: h[at + 1]! }));
+    available.delete(revisionId({ main: a[at]!, sub: a[at + 1]! }));
   }
 }
 
@@ -325,7 +402,7 @@ function _findGeneration(h: number[], rev: number): number {
 
 function _generations(h: _History | undefined): Generation[] {
   if (h === undefined) return [];
-  const a = _arrayOf(h);
+  const a = _view(h);
   const generations: Generation[] = [];
   for (let off = 0; off < a.length; off = _nextGeneration(a, off)) {
     const revs: Revision[] = [];
@@ -340,6 +417,9 @@ function _generations(h: _History | undefined): Generation[] {
   }
   return generations;
 }
+
+/** Which of the forms of {@link _History} a key index is in (tests and diagnostics). */
+export type KeyIndexForm = "packed" | "string" | "array";
 
 /**
  * The history of one key outside the tree: {@link TreeIndex.all} returns copies of the tree's
@@ -367,9 +447,11 @@ export class KeyIndex {
     return _generations(this.#h);
   }
 
-  /** True while the history is one packed revision rather than an array (tests). */
-  get packed(): boolean {
-    return typeof this.#h === "number";
+  /** The form the history is stored in; undefined while it has no revision. */
+  get form(): KeyIndexForm | undefined {
+    const h = this.#h;
+    if (h === undefined) return undefined;
+    return typeof h === "number" ? "packed" : typeof h === "string" ? "string" : "array";
   }
 
   /** Records a put at {main, sub}, which must be later than every revision recorded so far. */
@@ -426,6 +508,8 @@ export class KeyIndex {
   }
 }
 
+const _NODE_ENTRIES_MAX = 64;
+
 function _compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -456,7 +540,12 @@ export interface RestoredRevision {
  * an empty end means every key from `key` on, otherwise `[key, end)`.
  */
 export class TreeIndex {
-  readonly #tree = new BTree<string, _History>(undefined, _compareStrings);
+  /**
+   * Nodes of up to 64 entries: per key, the leaves' two slots and their spare capacity cost
+   * about 27 bytes at this size against 35 at the library's default of 32 (200,000 random
+   * 32-byte keys, `bench/key_index_memory.ts`); 128 saves nothing more.
+   */
+  readonly #tree = new BTree<string, _History>(undefined, _compareStrings, _NODE_ENTRIES_MAX);
 
   /** Number of keys in the index (live or with history). */
   get size(): number {
