@@ -14,8 +14,8 @@
  * @module
  */
 
-import { BTree } from "./_btree.ts";
 import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
+import { KeyTree } from "./key_tree.ts";
 import { type Revision, revisionId } from "./revision.ts";
 
 /** Revisions kept by a compaction, keyed by {@link revisionId}. */
@@ -508,12 +508,6 @@ export class KeyIndex {
   }
 }
 
-const _NODE_ENTRIES_MAX = 64;
-
-function _compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** The result of {@link TreeIndex.revisions}. */
 export interface IndexRangeResult {
   /** Up to `limit` keys that exist at the revision, in key order, as key strings. */
@@ -535,17 +529,12 @@ export interface RestoredRevision {
 }
 
 /**
- * The index of all keys, ordered bytewise, over `sorted-btree`: the tree maps each key's latin1
- * string to its history (see {@link _History}). A range end of `undefined` means the single key,
+ * The index of all keys, ordered bytewise, over a {@link KeyTree} from each key's latin1 string
+ * to its history (see {@link _History}). A range end of `undefined` means the single key,
  * an empty end means every key from `key` on, otherwise `[key, end)`.
  */
 export class TreeIndex {
-  /**
-   * Nodes of up to 64 entries: per key, the leaves' two slots and their spare capacity cost
-   * about 27 bytes at this size against 35 at the library's default of 32 (200,000 random
-   * 32-byte keys, `bench/key_index_memory.ts`); 128 saves nothing more.
-   */
-  readonly #tree = new BTree<string, _History>(undefined, _compareStrings, _NODE_ENTRIES_MAX);
+  readonly #tree = new KeyTree<_History>();
 
   /** Number of keys in the index (live or with history). */
   get size(): number {
@@ -555,9 +544,10 @@ export class TreeIndex {
   /** Records a put of `key` at `rev`. */
   put(key: Uint8Array, rev: Revision): void {
     const keyString = bytesToKeyString(key);
-    const h = this.#tree.get(keyString);
+    const h = this.#tree.find(keyString);
     const next = _put(h, rev.main, rev.sub);
-    if (next !== h) this.#tree.set(keyString, next);
+    if (h === undefined) this.#tree.set(keyString, next);
+    else if (next !== h) this.#tree.replaceFound(keyString, next);
   }
 
   /** Records a tombstone of `key` at `rev`; false when the key is not live. */
@@ -567,17 +557,17 @@ export class TreeIndex {
 
   /** {@link tombstone} of the key whose latin1 string is `keyString`. */
   tombstoneKeyString(keyString: string, rev: Revision): boolean {
-    const h = this.#tree.get(keyString);
+    const h = this.#tree.find(keyString);
     if (h === undefined) return false;
     const next = _tombstone(h, rev.main, rev.sub);
     if (next === undefined) return false;
-    if (next !== h) this.#tree.set(keyString, next);
+    if (next !== h) this.#tree.replaceFound(keyString, next);
     return true;
   }
 
   /** The state of `key` at main revision `atRev`, or undefined when it does not exist then. */
   get(key: Uint8Array, atRev: number): KeyAtRevision | undefined {
-    const h = this.#tree.get(bytesToKeyString(key));
+    const h = this.#tree.find(bytesToKeyString(key));
     if (h === undefined) return undefined;
     return _get(h, atRev);
   }
@@ -589,17 +579,15 @@ export class TreeIndex {
    */
   restore(keyString: string, found: RestoredRevision): void {
     const { rev } = found;
-    const h = this.#tree.get(keyString);
-    let next: _History | undefined;
+    const h = this.#tree.find(keyString);
     if (h === undefined) {
       if (found.tombstone) return;
-      next = _restored({ main: found.createRevision, sub: 0 }, rev, found.version);
-    } else if (found.tombstone) {
-      next = _tombstone(h, rev.main, rev.sub);
-    } else {
-      next = _put(h, rev.main, rev.sub);
+      const seeded = _restored({ main: found.createRevision, sub: 0 }, rev, found.version);
+      this.#tree.set(keyString, seeded);
+      return;
     }
-    if (next !== undefined && next !== h) this.#tree.set(keyString, next);
+    const next = found.tombstone ? _tombstone(h, rev.main, rev.sub) : _put(h, rev.main, rev.sub);
+    if (next !== undefined && next !== h) this.#tree.replaceFound(keyString, next);
   }
 
   /** Keys of the range that exist at `atRev` with their revisions; `limit <= 0` is no limit. */
@@ -639,14 +627,12 @@ export class TreeIndex {
   ): void {
     const low = bytesToKeyString(key);
     if (end === undefined) {
-      const h = this.#tree.get(low);
+      const h = this.#tree.find(low);
       if (h !== undefined) visitor(low, h);
       return;
     }
     if (end.length === 0) {
-      const max = this.#tree.maxKey();
-      if (max === undefined || max < low) return;
-      this.#tree.forRange(low, max, true, visitor);
+      this.#tree.forRange(low, undefined, false, visitor);
       return;
     }
     const high = bytesToKeyString(end);
@@ -657,13 +643,10 @@ export class TreeIndex {
   /** Compacts every key at `rev`; returns the revisions that must stay in the backend. */
   compact(rev: number): RevisionSet {
     const available: RevisionSet = new Map();
-    if (this.#tree.size === 0) return available;
-    const remove = { delete: true };
     // One walk: a changed history is written back in place, an emptied key leaves the tree.
     this.#tree.editAll((_keyString, h) => {
       const next = _compact(h, rev, available);
-      if (_isEmpty(next)) return remove;
-      return next === h ? undefined : { value: next };
+      return _isEmpty(next) ? undefined : next;
     });
     return available;
   }
@@ -671,14 +654,14 @@ export class TreeIndex {
   /** The revisions a compaction at `rev` would keep (for HashKV), changing nothing. */
   keep(rev: number): RevisionSet {
     const available: RevisionSet = new Map();
-    this.#tree.forEach((h) => _keep(h, rev, available));
+    this.#tree.forEach((_keyString, h) => _keep(h, rev, available));
     return available;
   }
 
   /** How many keys exist now (restore). */
   countLive(): number {
     let live = 0;
-    this.#tree.forEach((h) => {
+    this.#tree.forEach((_keyString, h) => {
       if (_live(h)) live++;
     });
     return live;
@@ -687,7 +670,7 @@ export class TreeIndex {
   /** Copies of every key's history, in key order (tests and diagnostics). */
   all(): KeyIndex[] {
     const all: KeyIndex[] = [];
-    this.#tree.forEach((h, keyString) => {
+    this.#tree.forEach((keyString, h) => {
       all.push(new KeyIndex(keyString, h));
     });
     return all;
