@@ -552,17 +552,35 @@ export class TreeIndex {
 
   /** Records a tombstone of `key` at `rev`; false when the key is not live. */
   tombstone(key: Uint8Array, rev: Revision): boolean {
-    return this.tombstoneKeyString(bytesToKeyString(key), rev);
-  }
-
-  /** {@link tombstone} of the key whose latin1 string is `keyString`. */
-  tombstoneKeyString(keyString: string, rev: Revision): boolean {
+    const keyString = bytesToKeyString(key);
     const h = this.#tree.find(keyString);
     if (h === undefined) return false;
     const next = _tombstone(h, rev.main, rev.sub);
     if (next === undefined) return false;
     if (next !== h) this.#tree.replaceFound(keyString, next);
     return true;
+  }
+
+  /**
+   * Tombstones, in key order, every key of the range that exists at main revision `at.atRev`:
+   * the first at {at.main, at.sub}, the next at {at.main, at.sub + 1}, and so on. Returns their
+   * key strings. This is etcd's delete of a range (the keys at the transaction's revision, then a
+   * tombstone each) in one walk of the tree.
+   */
+  tombstoneRange(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    at: { atRev: number; main: number; sub: number },
+  ): string[] {
+    const keys: string[] = [];
+    this.#visit(key, end, (keyString, h) => {
+      if (_get(h, at.atRev) === undefined) return h;
+      const next = _tombstone(h, at.main, at.sub + keys.length);
+      if (next === undefined) throw new Error(`mvcc: cannot tombstone the live key ${keyString}`);
+      keys.push(keyString);
+      return next;
+    }, true);
+    return keys;
   }
 
   /** The state of `key` at main revision `atRev`, or undefined when it does not exist then. */
@@ -619,25 +637,34 @@ export class TreeIndex {
     return revs;
   }
 
-  /** Calls `visitor` for every key in the range, in key order. */
+  /**
+   * Calls `visitor` for every key in the range, in key order; with `replace`, each key's history
+   * becomes what `visitor` returns for it.
+   */
   #visit(
     key: Uint8Array,
     end: Uint8Array | undefined,
-    visitor: (keyString: string, h: _History) => void,
+    visitor: (keyString: string, h: _History) => _History | void,
+    replace = false,
   ): void {
     const low = bytesToKeyString(key);
     if (end === undefined) {
       const h = this.#tree.find(low);
-      if (h !== undefined) visitor(low, h);
+      if (h === undefined) return;
+      const next = visitor(low, h);
+      if (replace && next !== h) this.#tree.replaceFound(low, next as _History);
       return;
     }
-    if (end.length === 0) {
-      this.#tree.forRange(low, undefined, false, visitor);
-      return;
+    let high: string | undefined;
+    if (end.length !== 0) {
+      high = bytesToKeyString(end);
+      if (high <= low) return;
     }
-    const high = bytesToKeyString(end);
-    if (high <= low) return;
-    this.#tree.forRange(low, high, false, visitor);
+    if (replace) {
+      this.#tree.editRange(low, high, false, visitor as (k: string, h: _History) => _History);
+    } else {
+      this.#tree.forRange(low, high, false, visitor);
+    }
   }
 
   /** Compacts every key at `rev`; returns the revisions that must stay in the backend. */

@@ -116,12 +116,25 @@ export class KeyTree<V> {
     includeHigh: boolean,
     visit: (key: string, value: V) => void,
   ): void {
-    this.#walk(this.#root, { low, high, includeHigh, visit });
+    this.#walk(this.#root, { low, high, includeHigh, visit, replace: false });
+  }
+
+  /**
+   * Replaces the value of each entry of the range (as in {@link forRange}) by what `edit`
+   * returns for it. `edit` must not change the tree.
+   */
+  editRange(
+    low: string,
+    high: string | undefined,
+    includeHigh: boolean,
+    edit: (key: string, value: V) => V,
+  ): void {
+    this.#walk(this.#root, { low, high, includeHigh, visit: edit, replace: true });
   }
 
   /** Calls `visit` for every entry, in key order. `visit` must not change the tree. */
   forEach(visit: (key: string, value: V) => void): void {
-    this.#walk(this.#root, { low: "", high: undefined, includeHigh: false, visit });
+    this.#walk(this.#root, { low: "", high: undefined, includeHigh: false, visit, replace: false });
   }
 
   /**
@@ -210,12 +223,13 @@ export class KeyTree<V> {
       }
       return true;
     }
-    const { high, includeHigh, visit } = range;
-    const keys = node.keys;
+    const { high, includeHigh, visit, replace } = range;
+    const { keys, values } = node;
     for (let i = _lowerBound(keys, range.low); i < keys.length; i++) {
       const key = keys[i]!;
       if (high !== undefined && (key > high || (key === high && !includeHigh))) return false;
-      visit(key, node.values[i]!);
+      const result = visit(key, values[i]!);
+      if (replace) values[i] = result as V;
     }
     return true;
   }
@@ -279,5 +293,7 @@ interface _Range<V> {
   low: string;
   high: string | undefined;
   includeHigh: boolean;
-  visit: (key: string, value: V) => void;
+  /** Called per entry; returns the entry's new value when `replace`. */
+  visit: (key: string, value: V) => V | void;
+  replace: boolean;
 }

@@ -484,11 +484,17 @@ export class KvStore {
     end: Uint8Array | undefined,
   ): number {
     const rrev = changes.length > 0 ? beginRev + 1 : beginRev;
-    const { keys } = this.index.revisions(key, end, rrev);
+    // The index tombstones the keys in one walk, at the revisions #delete writes them under.
+    const keys = this.index.tombstoneRange(key, end, {
+      atRev: rrev,
+      main: beginRev + 1,
+      sub: changes.length,
+    });
     for (const keyString of keys) this.#delete(tx, beginRev, changes, keyString);
     return keys.length;
   }
 
+  /** Writes the tombstone of a key the index has tombstoned at {beginRev + 1, changes.length}. */
   #delete(tx: BatchTx, beginRev: number, changes: KeyValue[], keyString: string): void {
     const idxRev: Revision = { main: beginRev + 1, sub: changes.length };
     const key = keyStringToBytes(keyString);
@@ -501,9 +507,6 @@ export class KvStore {
       lease: _NO_LEASE,
     };
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeTombstoneKeyValue(key));
-    if (!this.index.tombstoneKeyString(keyString, idxRev)) {
-      throw new Error(`mvcc: cannot tombstone the live key ${keyString}`);
-    }
     this.#liveKeys--;
     changes.push(kv);
     if (this.#lessor !== undefined) {
