@@ -189,7 +189,10 @@ function _append(h: number[], numbers: number[]): number[] {
 function _modified(h: _History | undefined): Revision {
   if (h === undefined) return { main: 0, sub: 0 };
   if (typeof h === "number") return _unpack(h);
-  const a = _view(h);
+  return _modifiedOf(_view(h));
+}
+
+function _modifiedOf(a: number[]): Revision {
   const last = _lastGeneration(a);
   // The live generation ends the array; when it is empty, the tombstone that closed the
   // previous one sits right before its header.
@@ -211,8 +214,7 @@ function _live(h: _History | undefined): boolean {
   return a[_lastGeneration(a) + _COUNT]! > 0;
 }
 
-function _assertAfter(h: _History | undefined, main: number, sub: number): void {
-  const modified = _modified(h);
+function _assertAfter(modified: Revision, main: number, sub: number): void {
   if (main < modified.main || (main === modified.main && sub <= modified.sub)) {
     throw new Error(
       `keyIndex.put: revision ${main}.${sub} is not after ${modified.main}.${modified.sub}`,
@@ -220,8 +222,18 @@ function _assertAfter(h: _History | undefined, main: number, sub: number): void 
   }
 }
 
+/**
+ * `a` with `numbers` appended. An array decoded for this change (`owned`) grows in place: it is
+ * about to be encoded, so its spare capacity does not last; a stored array goes by {@link _append}.
+ */
+function _appendTo(a: number[], numbers: number[], owned: boolean): number[] {
+  if (!owned) return _append(a, numbers);
+  for (const n of numbers) a.push(n);
+  return a;
+}
+
 /** `a` (changed in place, or copied) with a put at {main, sub} in its last generation. */
-function _putArray(a: number[], main: number, sub: number): number[] {
+function _putArray(a: number[], main: number, sub: number, owned: boolean): number[] {
   const off = _lastGeneration(a);
   if (a[off + _COUNT] === 0) {
     a[off + _CREATED_MAIN] = main;
@@ -229,14 +241,19 @@ function _putArray(a: number[], main: number, sub: number): number[] {
   }
   a[off + _VER]!++;
   a[off + _COUNT]!++;
-  return _append(a, [main, sub]);
+  return _appendTo(a, [main, sub], owned);
 }
 
 /** The history after a put at {main, sub}, which must be later than every revision in it. */
 function _put(h: _History | undefined, main: number, sub: number): _History {
-  _assertAfter(h, main, sub);
-  if (h === undefined) return _stored([1, main, sub, 1, main, sub]);
-  return _stored(_putArray(_arrayOf(h), main, sub));
+  if (h === undefined) {
+    _assertAfter({ main: 0, sub: 0 }, main, sub);
+    return _stored([1, main, sub, 1, main, sub]);
+  }
+  // One decoding serves the check and the change.
+  const a = _arrayOf(h);
+  _assertAfter(_modifiedOf(a), main, sub);
+  return _stored(_putArray(a, main, sub, a !== h));
 }
 
 /** A history seeded with the newest live version found on disk (restore). */
@@ -249,10 +266,14 @@ function _restored(created: Revision, modified: Revision, version: number): _His
  * (nothing changes) when the key is not live, as etcd's ErrRevisionNotFound.
  */
 function _tombstone(h: _History, main: number, sub: number): _History | undefined {
-  if (_isEmpty(h)) throw new Error("keyIndex.tombstone on an empty index");
-  if (!_live(h)) return undefined;
-  _assertAfter(h, main, sub);
-  return _stored(_append(_putArray(_arrayOf(h), main, sub), [0, 0, 0, 0]));
+  const a = _arrayOf(h);
+  if (a.length === _HEADER && a[_COUNT] === 0) {
+    throw new Error("keyIndex.tombstone on an empty index");
+  }
+  if (a[_lastGeneration(a) + _COUNT] === 0) return undefined;
+  _assertAfter(_modifiedOf(a), main, sub);
+  const owned = a !== h;
+  return _stored(_appendTo(_putArray(a, main, sub, owned), [0, 0, 0, 0], owned));
 }
 
 /** The version of the key visible at main revision `atRev`, or undefined if none. */
