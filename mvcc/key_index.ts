@@ -43,8 +43,8 @@ export interface KeyAtRevision {
  * its own (at 1,000,000 keys the per-key `KeyIndex` object and its array were most of the
  * index's 213 bytes a key):
  *
- * - a number: the key was put once and never deleted. The number is the packed revision of that
- *   put (see {@link _pack}); the generation is {ver 1, created = that revision, revs [it]}.
+ * - a number: the history is one generation of one put that created the key (version 1), as
+ *   after the first put of a key. The number is that put's packed revision (see {@link _pack}).
  * - a string: any other short history, the numbers of its array form as varints, one byte a
  *   character (see {@link _encode}). V8 keeps such a string in 16 bytes plus its length.
  * - an array: a long history (more than {@link _STRING_NUMBERS_MAX} numbers), kept as numbers
