@@ -61,7 +61,10 @@ function _route(keys: string[], key: string): number {
 export class KeyTree<V> {
   #root: _Node<V> = new _Leaf<V>([], []);
   #size = 0;
-  /** Where the last successful {@link find} found its key; undefined after any change. */
+  /**
+   * Where the last successful {@link find} found its key; undefined after a change to the tree's
+   * shape (set, editAll), so that while it is set the slot still holds that key.
+   */
   #foundLeaf: _Leaf<V> | undefined;
   #foundAt = 0;
 
@@ -72,6 +75,9 @@ export class KeyTree<V> {
 
   /** The value of `key`, or undefined; remembers where it is for {@link replaceFound}. */
   find(key: string): V | undefined {
+    // The store reads a key, then writes it: the second find is the first one's slot again.
+    const leaf = this.#foundLeaf;
+    if (leaf !== undefined && leaf.keys[this.#foundAt] === key) return leaf.values[this.#foundAt];
     let node = this.#root;
     while (node instanceof _Branch) node = node.children[_route(node.keys, key)]!;
     const at = _lowerBound(node.keys, key);
