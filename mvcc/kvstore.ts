@@ -21,8 +21,8 @@ import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from ".
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
 import { compareBytes, equalBytes } from "../bytes/mod.ts";
-import { bytesToKeyString } from "./key_bytes.ts";
-import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
+import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
+import { type RevisionSet, TreeIndex } from "./key_index.ts";
 import {
   decodeKeyValue,
   decodeKeyValueIndexFields,
@@ -481,14 +481,20 @@ export class KvStore {
     end: Uint8Array | undefined,
   ): number {
     const rrev = changes.length > 0 ? beginRev + 1 : beginRev;
-    const { keys } = this.index.revisions(key, end, rrev);
-    for (const ki of keys) this.#delete(tx, beginRev, changes, ki);
+    // The index tombstones the keys in one walk, at the revisions #delete writes them under.
+    const keys = this.index.tombstoneRange(key, end, {
+      atRev: rrev,
+      main: beginRev + 1,
+      sub: changes.length,
+    });
+    for (const keyString of keys) this.#delete(tx, beginRev, changes, keyString);
     return keys.length;
   }
 
-  #delete(tx: BatchTx, beginRev: number, changes: KeyValue[], ki: KeyIndex): void {
+  /** Writes the tombstone of a key the index has tombstoned at {beginRev + 1, changes.length}. */
+  #delete(tx: BatchTx, beginRev: number, changes: KeyValue[], keyString: string): void {
     const idxRev: Revision = { main: beginRev + 1, sub: changes.length };
-    const key = ki.key;
+    const key = keyStringToBytes(keyString);
     const kv: KeyValue = {
       key,
       value: _NO_VALUE,
@@ -498,15 +504,11 @@ export class KvStore {
       lease: _NO_LEASE,
     };
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev, true), encodeTombstoneKeyValue(key));
-    // `ki` is the index's own entry for the key: tombstone it there rather than look it up again.
-    if (!ki.tombstone(idxRev.main, idxRev.sub)) {
-      throw new Error(`mvcc: cannot tombstone the live key ${ki.keyString}`);
-    }
     this.#liveKeys--;
     changes.push(kv);
     if (this.#lessor !== undefined) {
-      const lease = this.#lessor.getLease(ki.keyString);
-      if (lease !== _NO_LEASE) this.#lessor.detach(lease, ki.keyString);
+      const lease = this.#lessor.getLease(keyString);
+      if (lease !== _NO_LEASE) this.#lessor.detach(lease, keyString);
     }
   }
 
@@ -637,10 +639,7 @@ export class KvStore {
       const scheduled = tx.unsafeRange(META_BUCKET, SCHEDULED_COMPACT_KEY, undefined, 0).values[0];
       if (scheduled !== undefined) scheduledCompact = bytesToRevision(scheduled).main;
       this.#currentRev = this.#restoreIndex(tx, keyToLease);
-      this.#liveKeys = 0;
-      for (const ki of this.index.all()) {
-        if (ki.live()) this.#liveKeys++;
-      }
+      this.#liveKeys = this.index.countLive();
       // Revisions up to the compaction may all be gone; the store is at least there.
       if (this.#currentRev < this.#compactMainRev) this.#currentRev = this.#compactMainRev;
       if (scheduledCompact <= this.#compactMainRev) scheduledCompact = 0;
@@ -690,15 +689,12 @@ export class KvStore {
     // The map is usually empty (no leases): skip the lookups then.
     if (kv.lease !== _NO_LEASE && !tombstone) keyToLease.set(keyString, kv.lease);
     else if (keyToLease.size !== 0) keyToLease.delete(keyString);
-    const ki = this.index.keyIndex(keyString);
-    if (ki !== undefined) {
-      if (tombstone) ki.tombstone(rev.main, rev.sub);
-      else ki.put(rev.main, rev.sub);
-    } else if (!tombstone) {
-      const fresh = new KeyIndex(keyString);
-      fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version);
-      this.index.insert(fresh);
-    }
+    this.index.restore(keyString, {
+      rev,
+      tombstone,
+      createRevision: kv.createRevision,
+      version: kv.version,
+    });
     return rev.main;
   }
 
