@@ -116,6 +116,13 @@ export interface GrpcServerOptions {
    * environment variable if set, else `native`.
    */
   transport?: "grpc-js" | "native" | undefined;
+  /**
+   * Connections accepted before this resolves wait, unread, until it does: etcd's client
+   * listeners start serving only once the member has published its attributes (`serve()` waits
+   * for ReadyNotify), while their sockets are already bound. Without it, connections are served
+   * at once (proxies, tests).
+   */
+  gate?: Promise<void> | undefined;
 }
 
 /** Streams per connection when `maxConcurrentStreams` is not given (etcd: unlimited). */
@@ -239,7 +246,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
   const verify = options.tls?.verifyConnection;
   const certificateRequested = options.tls?.clientCertAuth ?? false;
-  const onConnection = (socket: net.Socket, initial?: Buffer): void => {
+  const serveConnection = (socket: net.Socket, initial?: Buffer): void => {
     if (verify !== undefined && socket instanceof tls.TLSSocket) {
       const refused = verify(socket, certificateRequested);
       if (refused !== undefined) {
@@ -273,6 +280,22 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         serveHttp1(socket, first, plain ? options.plainHttp! : http);
       }
     }, initial);
+  };
+  let gateOpen = options.gate === undefined;
+  options.gate?.then(() => gateOpen = true, () => {});
+  const onConnection = (socket: net.Socket, initial?: Buffer): void => {
+    if (gateOpen) {
+      serveConnection(socket, initial);
+      return;
+    }
+    // Held unread: the kernel keeps what the client sends, and its timeouts run as against an
+    // etcd member that has not published yet.
+    socket.pause();
+    options.gate!.then(() => {
+      if (socket.destroyed) return;
+      serveConnection(socket, initial);
+      socket.resume();
+    }, () => socket.destroy());
   };
   const track = (server: net.Server): void => {
     // Every accepted TCP connection, TLS or not, so that close() can end them all.

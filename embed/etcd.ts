@@ -172,6 +172,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           // http:// and https:// on one address: etcd's cmux serves both on one port.
           ...(both ? { plainToo: true, plainHttp: httpHandler(false) } : {}),
           tls: secure ? _clientTls(cfg, log, clientPortAlpn) : undefined,
+          // As etcd's serve(): bound now, served once the member has published itself.
+          gate: core.ready,
         } as Parameters<typeof startGrpcServer>[0],
       );
       grpcServers.push(grpc);
@@ -219,7 +221,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
     await core.stop();
     throw error;
   }
-  log.named("embed").info("ready to serve client requests");
+  // etcd logs this once its client listeners start serving, after the member has published.
+  void core.ready.then(() => log.named("embed").info("ready to serve client requests"));
   const stopEventLoopMonitor = startEventLoopMonitor();
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
