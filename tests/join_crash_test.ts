@@ -46,9 +46,9 @@ Deno.test({
       });
       await cluster.put(added, "after", "join");
       strictEqual(await cluster.get(0, "after"), "join");
-      // detcd serves clients before the member's attributes are published (etcd holds its client
-      // listeners until then: ReadyNotify), so the put above can precede the publish; the
-      // member counts as started once its publish is applied.
+      // The joined member serves clients only once its attributes are published (as etcd's
+      // serve() waits for ReadyNotify); the leader's view of that publish may still be a commit
+      // behind when the list is read, so the count is retried.
       await retry("both members started", 10_000, async () => {
         const list = await etcdctlOk(cluster.endpoint(0), ["member", "list"]);
         strictEqual(
