@@ -54,6 +54,8 @@ def parse(side, p):
     rss = [int(r[4]) for r in rows]
     cpu = [int(r[11].split("/")[1]) for r in rows]
     rate = [int(x) for x in re.findall(r"puts: (\d+) req/s", open(f"{out}/{side}-{p}.err").read())]
+    if len(rss) < 2 or len(rate) < 2:
+        raise ValueError(f"{side} has no result")
     return rss, cpu, rate
 print("side  pair  RSS fill/overwrite MiB  CPU us/put fill/overwrite  puts/s fill/overwrite  load")
 ratios = {"RSS fill": [], "RSS overwrite": [], "CPU fill": [], "CPU overwrite": []}
