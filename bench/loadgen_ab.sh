@@ -6,7 +6,11 @@
 #        single-put-1x1 | single-put-1000 | single-watch-1000
 #   RUNS: pairs (default 3); each run starts fresh members from that checkout.
 # Env: TOTAL (requests, default the row's), PORT_BASE (default 27400), SERVER_FLAGS (more flags
-#      for every member), IDLE_S (seconds of idle CPU measured before the load, default 3).
+#      for every member), IDLE_S (seconds of idle CPU measured before the load, default 3),
+#      DETCD_V8_FLAGS (given to deno as --v8-flags=..., as in bench/memory.ts; both sides),
+#      BEFORE_V8_FLAGS / AFTER_V8_FLAGS (the same for one side only, default DETCD_V8_FLAGS: with
+#      the same checkout on both sides, an A/B of one V8 flag, e.g.
+#      AFTER_V8_FLAGS=--heap-growing-percent=50 bench/loadgen_ab.sh . . single-put-1000 3).
 #      A checkout named "etcd" runs the real etcd instead (ETCD_BIN).
 # Run it in a private network namespace:
 #   unshare -n bash -c 'ip link set lo up; bench/loadgen_ab.sh /tmp/base . cluster-put-1000-leader 3'
@@ -43,12 +47,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-one() { # dir -> prints "req/s p50 p99"
-  local dir=$1 ic="" eps="" i ep leader args
+one() { # dir v8flags -> prints "req/s p50 p99"
+  local dir=$1 v8=$2 ic="" eps="" i ep leader args
   DATA=$(mktemp -d /tmp/loadgen-ab.XXXXXX)
   for i in $(seq 0 $((N - 1))); do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
   for i in $(seq 0 $((N - 1))); do
-    local cmd=(deno run -A --quiet main.ts)
+    local cmd=(deno run -A --quiet ${v8:+"--v8-flags=$v8"} main.ts)
     [ "$dir" = etcd ] && cmd=("${ETCD_BIN:-/usr/bin/etcd}")
     (cd "${dir/#etcd//tmp}" && exec "${cmd[@]}" ${SERVER_FLAGS:-} --name m$i --data-dir "$DATA/m$i" \
       --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
@@ -97,13 +101,15 @@ cpu_ticks() { # utime + stime of every member, in clock ticks (1/100 s)
   echo "$total"
 }
 
+echo "before: $BEFORE ${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
+echo "after: $AFTER ${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
 printf '%-7s %-4s %9s %9s %9s %6s %12s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req above_idle
 declare -A Q
 for run in $(seq 1 "$RUNS"); do
   for side in before after; do
-    dir=$BEFORE
-    [ "$side" = after ] && dir=$AFTER
-    read -r q p50 p99 errs cpu busy <<<"$(one "$dir")"
+    dir=$BEFORE v8=${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}}
+    [ "$side" = after ] && dir=$AFTER v8=${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}}
+    read -r q p50 p99 errs cpu busy <<<"$(one "$dir" "$v8")"
     printf '%-7s %-4s %9s %9s %9s %6s %12s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu" "$busy"
     Q[$side]="${Q[$side]:-} $q/$p99/$cpu/$busy"
   done
