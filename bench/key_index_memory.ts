@@ -21,6 +21,8 @@
  * @module
  */
 
+import { mulberry32 } from "../testing/mod.ts";
+
 const keyCount = Number(Deno.args[0] ?? 1_000_000);
 const root = Deno.args[1] ?? new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const keyBytes = Number(Deno.env.get("KEY_BYTES") ?? 32);
@@ -51,23 +53,11 @@ const { TreeIndex } = await import(`${root}/mvcc/key_index.ts`) as {
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
 
-/** mulberry32: a seeded PRNG, so every run puts the keys in the same order. */
-function _prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** All keys in one buffer (views are made per operation), in put order. */
 function _buildKeys(): Uint8Array {
   const all = new Uint8Array(keyCount * keyBytes);
   const order = Array.from({ length: keyCount }, (_, i) => i);
-  const random = _prng(7);
+  const random = mulberry32(7);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
@@ -161,7 +151,7 @@ _measure(shapes[1]!);
 const { index, rev: lastRev } = _measure(shapes[2]!);
 
 // Timings on the last index (two generations, the live one with one revision).
-const random = _prng(11);
+const random = mulberry32(11);
 let started = performance.now();
 let found = 0;
 for (let i = 0; i < _GET_OPS; i++) {

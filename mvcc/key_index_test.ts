@@ -8,18 +8,7 @@ import assert from "node:assert/strict";
 import { KeyIndex, type RevisionSet, TreeIndex } from "./key_index.ts";
 import { ReferenceKeyIndex } from "./_key_index_reference_test_util.ts";
 import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
-
-/** A small seeded PRNG (mulberry32), so a failing seed replays. */
-function _prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../testing/mod.ts";
 
 /** Mostly 0, sometimes small, rarely at or past the largest sub a packed revision holds. */
 function _randomSub(random: () => number): number {
@@ -57,7 +46,7 @@ function _compareReads(
 Deno.test("KeyIndex answers as the reference index over random puts, tombstones, compactions", () => {
   const seeds = Number(Deno.env.get("KEY_INDEX_SEEDS") ?? "100");
   for (let seed = 1; seed <= seeds; seed++) {
-    const random = _prng(seed);
+    const random = mulberry32(seed);
     const packed = new KeyIndex("k");
     const reference = new ReferenceKeyIndex(new Uint8Array([107]), "k");
     // Every fourth seed crosses the largest main revision a packed revision holds (2^33).
@@ -257,7 +246,7 @@ Deno.test("TreeIndex answers as reference key indexes over random writes, ranges
   const forms = new Set<string>();
   const space = _keySpace();
   for (let seed = 1; seed <= seeds; seed++) {
-    const random = _prng(1000 + seed);
+    const random = mulberry32(1000 + seed);
     // Every third seed writes two keys and never compacts: their histories grow long.
     const keys = seed % 3 === 0 ? space.slice(0, 2) : space;
     const compactions = seed % 3 === 0 ? 0 : 0.1;
@@ -325,7 +314,7 @@ Deno.test("TreeIndex answers as reference key indexes over random writes, ranges
 Deno.test("TreeIndex.restore rebuilds the index a replay of puts and tombstones gives", () => {
   const space = _keySpace();
   for (let seed = 1; seed <= 20; seed++) {
-    const random = _prng(2000 + seed);
+    const random = mulberry32(2000 + seed);
     const live = new TreeIndex();
     const restored = new TreeIndex();
     const reference = new _ReferenceTree();

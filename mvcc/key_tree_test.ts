@@ -6,18 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { KeyTree } from "./key_tree.ts";
-
-/** mulberry32, so a failing seed replays. */
-function _prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../testing/mod.ts";
 
 /** A key of 1 to 5 characters from a few latin1 code units, so that keys repeat and nest. */
 function _randomKey(random: () => number): string {
@@ -49,7 +38,7 @@ function _compareRange(
 
 Deno.test("KeyTree answers as a sorted map over inserts, overwrites, ranges and removals", () => {
   for (const [seed, rounds, insertsPerRound] of [[1, 30, 50], [2, 10, 4000], [3, 4, 12000]]) {
-    const random = _prng(seed!);
+    const random = mulberry32(seed!);
     const tree = new KeyTree<number>();
     const model = new Map<string, number>();
     let value = 0;
