@@ -333,16 +333,14 @@ class _BatchTx extends _ReadTx implements BatchTx {
   }
   unsafePut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).put(key, value);
-    this.#owner.defragJournal?.add({
-      op: "put",
-      bucket: bucket.slice(),
-      key: key.slice(),
-      value: value.slice(),
-    });
-    this.pending++;
+    this.#journalPut(bucket, key, value);
   }
   unsafePutOwned(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#bucket(bucket).putOwned(key, value);
+    this.#journalPut(bucket, key, value);
+  }
+  /** Counts a put, and copies it to a running defragmentation's journal. */
+  #journalPut(bucket: Uint8Array, key: Uint8Array, value: Uint8Array): void {
     this.#owner.defragJournal?.add({
       op: "put",
       bucket: bucket.slice(),
