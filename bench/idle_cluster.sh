@@ -26,18 +26,7 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
-ic=""
-for i in 0 1 2; do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
-for i in 0 1 2; do
-  cmd=(deno run -A --quiet main.ts)
-  dir=$SIDE
-  if [ "$SIDE" = etcd ]; then cmd=("${ETCD_BIN:-/usr/bin/etcd}"); dir=/tmp; fi
-  (cd "$dir" && exec "${cmd[@]}" --name m$i --data-dir "$DATA/m$i" \
-    --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
-    --listen-peer-urls http://127.0.0.1:$((P + 20 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 20 + i)) \
-    --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token idle) > "$DATA/m$i.log" 2>&1 &
-  PIDS+=("$!")
-done
+start_cluster3 "$SIDE" "$P" "$DATA" idle
 wait_cluster $((P + 10)) 3
 sleep 3 # start-up work (compilation, the first snapshot of the members list) settles
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

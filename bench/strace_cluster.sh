@@ -27,18 +27,7 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
-ic=""
-for i in 0 1 2; do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
-for i in 0 1 2; do
-  cmd=(deno run -A --quiet main.ts)
-  dir=$SIDE
-  if [ "$SIDE" = etcd ]; then cmd=("${ETCD_BIN:-/usr/bin/etcd}"); dir=/tmp; fi
-  (cd "$dir" && exec "${cmd[@]}" --name m$i --data-dir "$DATA/m$i" \
-    --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
-    --listen-peer-urls http://127.0.0.1:$((P + 20 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 20 + i)) \
-    --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token st) > "$DATA/m$i.log" 2>&1 &
-  PIDS+=("$!")
-done
+start_cluster3 "$SIDE" "$P" "$DATA" st
 wait_cluster $((P + 10)) 3
 put="put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys --endpoints $leader --conns 1 --clients 1"
 # shellcheck disable=SC2086 # the flags are meant to split
