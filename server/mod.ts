@@ -17,6 +17,7 @@ export {
   type Member,
   memberJson,
   parseMemberJson,
+  peerUrlsProblem,
   RaftCluster,
 } from "./membership.ts";
 export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
@@ -140,28 +141,10 @@ export {
   type LogLevel,
 } from "./log.ts";
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
-export {
-  discoverInitialCluster,
-  type DiscoveryHooks,
-  fallsBackToProxy,
-  reportDiscoveryFailure,
-} from "./discovery_bootstrap.ts";
-export {
-  dnsResolver,
-  nameServerFromEnv,
-  type Resolver,
-  type SrvClients,
-  srvClients,
-  type SrvRecord,
-  srvService,
-} from "./discovery_srv.ts";
-export {
-  discoveryCluster,
-  DiscoveryError,
-  DiscoveryProtocolError,
-  joinCluster,
-  peerUrlsProblem,
-} from "./discovery.ts";
+// Discovery loads on demand (server/lazy.ts): only its types are exported statically.
+export type { DiscoveryHooks } from "./discovery_bootstrap.ts";
+export type { Resolver, SrvClients, SrvRecord } from "./discovery_srv.ts";
+export { type Discovery, loadDiscovery } from "./lazy.ts";
 export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { peerClientFor } from "./cluster_peer_client.ts";
