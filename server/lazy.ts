@@ -6,6 +6,7 @@
  *
  * - Discovery (`--discovery`, `--discovery-srv`, and the v2 proxy's `--discovery`): about
  *   40 KB of source, and Deno's `node:dns/promises` beneath the SRV lookups.
+ * - v2 auth (`/v2/auth` and the access checks of `/v2/keys`, with `--enable-v2`): 17 KB.
  *
  * @module
  */
@@ -17,6 +18,14 @@ import type {
 } from "./discovery_bootstrap.ts";
 import type { dnsResolver, nameServerFromEnv, srvClients } from "./discovery_srv.ts";
 import type { discoveryCluster } from "./discovery.ts";
+
+/** Everything `v2_auth.ts` exports, as `loadV2Auth` returns it. */
+export type V2AuthModule = typeof import("./v2_auth.ts");
+
+/** Loads v2 auth: `V2Auth`, `V2AuthError` and the user and role helpers of the v2 HTTP API. */
+export function loadV2Auth(): Promise<V2AuthModule> {
+  return import("./v2_auth.ts");
+}
 
 /** Discovery by a discovery URL and by DNS SRV records, as `loadDiscovery` returns it. */
 export interface Discovery {
