@@ -4,7 +4,8 @@
  * gateway) on the same port, as etcd does with cmux.
  *
  * Two HTTP/2 transports behind one API: `native` (default; our own HTTP/2 in `h2/`) and
- * `grpc-js` (@grpc/grpc-js over Deno's node:http2). See `_transportFromEnv` for why native.
+ * `grpc-js` (@grpc/grpc-js over Deno's node:http2, in `_grpc_js.ts`, imported only when chosen).
+ * See `_transportFromEnv` for why native.
  *
  * Port sharing: a `node:net` (or `node:tls`) server accepts each connection and reads its
  * first bytes. A connection that opens with the HTTP/2 client preface (`PRI * HTTP/2.0...`)
@@ -199,7 +200,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const maxSendBytes = options.maxSendBytes ?? MAX_SEND_BYTES_DEFAULT;
   if (!(maxRecvBytes > 0 && maxSendBytes > 0)) throw new RangeError("message limits must be > 0");
   const native = (options.transport ?? _transportFromEnv()) === "native";
-  // grpc-js, and node:http2 beneath it, load only for their transport (about 4 MiB of RSS).
+  // grpc-js, and node:http2 beneath it, load only for their transport (2 MiB of idle RSS).
   const grpcJs: GrpcJsTransport | undefined = native
     ? undefined
     : (await import("./_grpc_js.ts")).newGrpcJsTransport(options.services, {
