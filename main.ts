@@ -34,14 +34,12 @@ import {
 import {
   ConfigError,
   createLogger,
-  discoverInitialCluster,
   ETCD_VERSION,
-  fallsBackToProxy,
   goUrlString,
   helpText,
+  loadDiscovery,
   type Logger,
   parseCommandLine,
-  reportDiscoveryFailure,
   requireHandshakeTls,
   type ServerConfig,
   usageText,
@@ -169,11 +167,15 @@ async function _serve(cfg: ServerConfig, warnings: string[]): Promise<number> {
     log.named("etcdmain").error(problem);
     return 1;
   }
-  try {
-    cfg = await discoverInitialCluster(cfg, log);
-  } catch (error) {
-    if (fallsBackToProxy(cfg, log, error as Error)) return await _serveProxy(cfg, log);
-    return reportDiscoveryFailure(cfg, log, error as Error);
+  // Discovery's code loads only when a flag asks for it (it changes nothing without one).
+  if (cfg.discovery !== "" || cfg.discoverySrv !== "") {
+    const discovery = await loadDiscovery();
+    try {
+      cfg = await discovery.discoverInitialCluster(cfg, log);
+    } catch (error) {
+      if (discovery.fallsBackToProxy(cfg, log, error as Error)) return await _serveProxy(cfg, log);
+      return discovery.reportDiscoveryFailure(cfg, log, error as Error);
+    }
   }
   try {
     // A peer restriction acting inside the handshake needs OpenSSL: refused now if absent.

@@ -4,6 +4,9 @@
  * `/metrics`; with etcd's access controller (Host whitelist, CORS) and detcd's refusal of
  * cross-site writes in front.
  *
+ * The gateway's code loads at the first request under `/v3/` or `/v3beta/`, and the v2 API's
+ * (`--enable-v2`) when the handler is made: a member that serves neither does not hold them.
+ *
  * @module
  */
 
@@ -12,11 +15,10 @@ import type { ServerApi } from "../server/mod.ts";
 import { uiHandler } from "../ui/mod.ts";
 import { crossSiteGuarded } from "./access.ts";
 import { accessController } from "./access_control.ts";
-import { gatewayErrorResponse, gatewayHandler } from "./gateway.ts";
+import type { GatewayOptions } from "./gateway.ts";
 import { togRPCError } from "./services/mod.ts";
-import { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
+import type { V2ClusterSource } from "./v2_cluster.ts";
 import type { V2Server } from "../server/mod.ts";
-import { v2ApiHandler } from "./v2_keys.ts";
 
 /** Options of {@link clientHttpHandler}. */
 export interface ClientHttpOptions {
@@ -43,13 +45,16 @@ export interface ClientHttpOptions {
 }
 
 /** The HTTP handler of a client listener. */
-export function clientHttpHandler(
+export async function clientHttpHandler(
   server: ServerApi,
   services: EtcdServices,
   options: ClientHttpOptions,
-): HttpHandler {
+): Promise<HttpHandler> {
   let plain: HttpHandler = options.endpoints;
-  if (options.v2Cluster !== undefined) plain = v2ClusterHandler(server, options.v2Cluster, plain);
+  if (options.v2Cluster !== undefined) {
+    const { v2ClusterHandler } = await import("./v2_cluster.ts");
+    plain = v2ClusterHandler(server, options.v2Cluster, plain);
+  }
   if (options.enableUi) {
     plain = uiHandler({
       storage: () => server.storage({ signal: new AbortController().signal, user: undefined }),
@@ -69,6 +74,7 @@ export function clientHttpHandler(
           await server.authorizeStorage({ signal: request.signal, user: undefined, token });
           return undefined;
         } catch (error) {
+          const { gatewayErrorResponse } = await import("./gateway.ts");
           return gatewayErrorResponse(togRPCError(error));
         }
       },
@@ -79,10 +85,11 @@ export function clientHttpHandler(
     }, plain);
   }
   if (options.v2 !== undefined) {
+    const { v2ApiHandler } = await import("./v2_keys.ts");
     plain = v2ApiHandler(options.v2.server, plain, { timeoutMs: options.v2.timeoutMs });
   }
   const served = options.enableGateway
-    ? gatewayHandler(services, plain, { maxConcurrentStreams: options.gatewayStreams })
+    ? _lazyGateway(services, plain, { maxConcurrentStreams: options.gatewayStreams })
     : plain;
   return accessController(crossSiteGuarded(served, { cors: options.cors }), {
     cors: options.cors,
@@ -90,4 +97,31 @@ export function clientHttpHandler(
     secure: options.secure,
     onRejectedHost: options.onRejectedHost,
   });
+}
+
+/**
+ * `gatewayHandler`, loaded at the first request for a gateway path. Every path it serves starts
+ * with `/v3/` or `/v3beta/` (it answers 404 for the unknown ones there); it hands any other to
+ * `fallback`, and so does this without loading it. Its options are checked now, as it would.
+ */
+function _lazyGateway(
+  services: EtcdServices,
+  fallback: HttpHandler,
+  options: GatewayOptions,
+): HttpHandler {
+  const limit = options.maxConcurrentStreams;
+  if (limit !== undefined && !(limit >= 1)) {
+    throw new RangeError(`max concurrent streams must be >= 1, not ${limit}`);
+  }
+  let loading: Promise<HttpHandler> | undefined;
+  let gateway: HttpHandler | undefined;
+  return (request) => {
+    if (gateway !== undefined) return gateway(request);
+    const path = new URL(request.url).pathname;
+    if (!path.startsWith("/v3/") && !path.startsWith("/v3beta/")) return fallback(request);
+    loading ??= import("./gateway.ts").then((loaded) =>
+      gateway = loaded.gatewayHandler(services, fallback, options)
+    );
+    return loading.then((handler) => handler(request));
+  };
 }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { startGrpcServer } from "./grpc_server.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { ErrCompacted, ErrNoSpace, EtcdError, Status } from "../rpc/mod.ts";

@@ -21,23 +21,17 @@ export {
   startGrpcServer,
 } from "./grpc_server.ts";
 export { eventLoopDelaySeconds, startEventLoopMonitor } from "./event_loop_metrics.ts";
-export { gatewayHandler } from "./gateway.ts";
+// The gateway and the v2 API load when first used (client_http.ts), the proxies when started.
 export { clientHttpHandler, type ClientHttpOptions } from "./client_http.ts";
-export { KEYS_PREFIX, parseKeyRequest, v2ApiHandler, v2KeysHandler } from "./v2_keys.ts";
-export { AUTH_PREFIX, hasKeyPrefixAccess, hasRootAccess, v2AuthHandler } from "./v2_auth.ts";
-export { v2ClusterHandler, type V2ClusterSource } from "./v2_cluster.ts";
+export type { V2ClusterSource } from "./v2_cluster.ts";
 export { CROSS_SITE_MESSAGE, crossSiteGuarded, crossSiteRefusal } from "./access.ts";
 export { accessController, type AccessControlOptions } from "./access_control.ts";
 export { etcdHttpHandler, healthResponse, metricsHealthHandler } from "./etcdhttp.ts";
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./http_server.ts";
 export { PPROF_PREFIX, pprofHandler } from "./pprof.ts";
-export { V2Proxy, type V2ProxyOptions } from "./v2_proxy.ts";
-export {
-  consoleForwarded,
-  type ConsoleProxy,
-  type ConsoleProxyOptions,
-  startConsoleProxy,
-} from "./ui_proxy.ts";
+export type { V2Proxy, V2ProxyOptions } from "./v2_proxy.ts";
+export type { ConsoleProxy, ConsoleProxyOptions } from "./ui_proxy.ts";
+export { startConsoleProxy, startV2Proxy } from "./lazy.ts";
 export {
   countClientRequest,
   countGrpcReceivedBytes,

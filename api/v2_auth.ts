@@ -8,21 +8,21 @@
  */
 
 import type { HttpHandler } from "../rpc/mod.ts";
-import {
+import { loadV2Auth, type V2Auth, V2Error, type V2Role, type V2User } from "../server/mod.ts";
+
+// The server's v2 auth loads with this file, which api/client_http.ts imports only for
+// --enable-v2.
+const {
   parseV2Role,
   parseV2User,
   roleHasKeyAccess,
   roleHasNoChanges,
   roleHasRecursiveAccess,
   rolePermissionsEmpty,
-  type V2Auth,
   V2AuthError,
-  V2Error,
-  type V2Role,
   v2RoleJson,
-  type V2User,
   v2UserJson,
-} from "../server/mod.ts";
+} = await loadV2Auth();
 
 /** The path prefix of v2 auth. */
 export const AUTH_PREFIX = "/v2/auth";

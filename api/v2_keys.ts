@@ -22,8 +22,9 @@ import {
   EcodeUnauthorized,
   eventJson,
   isCreated,
+  loadV2Auth,
   requestError,
-  V2Auth,
+  type V2Auth,
   V2Error,
   type V2Event,
   type V2Response,
@@ -33,6 +34,9 @@ import {
 import { hasKeyPrefixAccess, v2AuthHandler } from "./v2_auth.ts";
 import type { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { bigintToLong, bigintToULong } from "../etcdserverpb/mod.ts";
+
+// The server's v2 auth, loaded with ./v2_auth.ts (this file is imported only for --enable-v2).
+const v2AuthModule = await loadV2Auth();
 
 /** The path prefix etcd serves the keys under. */
 export const KEYS_PREFIX = "/v2/keys";
@@ -56,7 +60,7 @@ export function v2ApiHandler(
   next: HttpHandler,
   options: { timeoutMs: number },
 ): HttpHandler {
-  const auth = new V2Auth(v2);
+  const auth = new v2AuthModule.V2Auth(v2);
   return v2AuthHandler(
     auth,
     v2.clusterIdHex,

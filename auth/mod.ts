@@ -36,5 +36,10 @@ export {
 export type { AssignParams, AuthInfo, TokenOptions, TokenProvider } from "./token.ts";
 export { parseTokenOptions } from "./token.ts";
 export { type SimpleTokenOptions, SimpleTokenProvider } from "./simple_token.ts";
-export { JwtTokenProvider, newJwtProvider, parseGoDuration } from "./jwt.ts";
-export { newTokenProvider, type NewTokenProviderOptions, NopTokenProvider } from "./provider.ts";
+export type { JwtOptions, JwtTokenProvider } from "./jwt.ts";
+export {
+  newJwtProvider,
+  newTokenProvider,
+  type NewTokenProviderOptions,
+  NopTokenProvider,
+} from "./provider.ts";

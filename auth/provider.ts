@@ -7,7 +7,7 @@
  */
 
 import { ErrAuthFailed, ErrInvalidAuthOpts } from "./errors.ts";
-import { newJwtProvider } from "./jwt.ts";
+import type { JwtOptions, JwtTokenProvider } from "./jwt.ts";
 import { SimpleTokenProvider } from "./simple_token.ts";
 import { type AuthInfo, parseTokenOptions, type TokenProvider } from "./token.ts";
 
@@ -40,6 +40,15 @@ export class NopTokenProvider implements TokenProvider {
   info(): Promise<AuthInfo | undefined> {
     return Promise.resolve(undefined);
   }
+}
+
+/**
+ * `newJwtProvider` of `jwt.ts`, loaded when called: a member without `--auth-token jwt` does not
+ * hold the JWT provider's code (nor jose, which it loads in turn).
+ */
+export async function newJwtProvider(options: JwtOptions): Promise<JwtTokenProvider> {
+  const jwt = await import("./jwt.ts");
+  return await jwt.newJwtProvider(options);
 }
 
 /** Builds the provider `--auth-token` names; rejects as etcd refuses to start. */

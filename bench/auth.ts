@@ -23,7 +23,8 @@
 
 import { parseArgs } from "node:util";
 import { generateKeyPairSync } from "node:crypto";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 
 const _MAIN = new URL("../main.ts", import.meta.url).pathname;
 const _enc = (text: string) => new TextEncoder().encode(text);

@@ -19,7 +19,8 @@
 import bcrypt from "bcryptjs";
 import { startEtcd } from "../embed/mod.ts";
 import { createLogger, defaultConfig } from "../server/mod.ts";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 
 const CLIENT_PORT = 31040;
 const PEER_PORT = 31041;

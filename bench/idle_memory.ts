@@ -48,6 +48,7 @@ const MODULES = [
   "server/mod.ts",
   "api/mod.ts",
   "rpc/mod.ts",
+  "client/mod.ts",
   "etcdserverpb/mod.ts",
   "mvcc/mod.ts",
   "backend/mod.ts",

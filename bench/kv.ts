@@ -16,7 +16,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import type { LoadOptions, Operation } from "./kv_load.ts";
 import { runLoadInWorkers } from "./kv_parallel.ts";
 import { formatRun, histogramSvg, type RunResult, summarize } from "./kv_report.ts";

@@ -15,7 +15,8 @@
  */
 
 import { H2GrpcClient } from "../api/mod.ts";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import type { RunResult } from "./kv_report.ts";

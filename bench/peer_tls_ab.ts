@@ -18,7 +18,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import type { LoadOptions } from "./kv_load.ts";
 import { runLoad } from "./kv_load.ts";
 import { summarize } from "./kv_report.ts";

@@ -138,8 +138,8 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
       const secure = url.protocol === "https:" || url.protocol === "unixs:";
       const { host, port } = _hostPort(url);
       const unixPath = _unixSocketPath(url);
-      const httpHandler = (secure: boolean) =>
-        clientHttpHandler(api, services, {
+      const httpHandler = async (secure: boolean) =>
+        await clientHttpHandler(api, services, {
           endpoints: plainHttp,
           cors: cfg.cors,
           hostWhitelist: cfg.hostWhitelist,
@@ -168,9 +168,9 @@ export async function startEtcd(cfg: ServerConfig, log: Logger): Promise<Etcd> {
           // etcd's grpc-gateway: the JSON API under /v3/ beside /health, /version, /metrics,
           // detcd's console under /ui/; etcd's access controller (--host-whitelist on plain
           // listeners, --cors everywhere) and detcd's cross-site refusal in front.
-          http: httpHandler(secure),
+          http: await httpHandler(secure),
           // http:// and https:// on one address: etcd's cmux serves both on one port.
-          ...(both ? { plainToo: true, plainHttp: httpHandler(false) } : {}),
+          ...(both ? { plainToo: true, plainHttp: await httpHandler(false) } : {}),
           tls: secure ? _clientTls(cfg, log, clientPortAlpn) : undefined,
           // As etcd's serve(): bound now, served once the member has published itself.
           gate: core.ready,

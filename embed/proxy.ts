@@ -13,11 +13,11 @@
  * @module
  */
 
-import { type HttpServer, startHttpServer, V2Proxy } from "../api/mod.ts";
+import { type HttpServer, startHttpServer, startV2Proxy, type V2Proxy } from "../api/mod.ts";
 import {
-  discoveryCluster,
   fetchRemoteCluster,
   goUrlString,
+  loadDiscovery,
   type Logger,
   parseInitialCluster,
   peerClientFor,
@@ -87,6 +87,7 @@ export async function startProxy(cfg: ServerConfig, log: Logger): Promise<Proxy>
   } else {
     let cluster = cfg.initialCluster;
     if (cfg.discovery !== "") {
+      const { discoveryCluster } = await loadDiscovery();
       const text = await discoveryCluster({ url: cfg.discovery, proxy: cfg.discoveryProxy, log });
       cluster = parseInitialCluster(text);
     }
@@ -137,7 +138,7 @@ export async function startProxy(cfg: ServerConfig, log: Logger): Promise<Proxy>
     certPem: clientTls.certFile === "" ? undefined : Deno.readTextFileSync(clientTls.certFile),
     keyPem: clientTls.keyFile === "" ? undefined : Deno.readTextFileSync(clientTls.keyFile),
   };
-  const proxy = await V2Proxy.start({
+  const proxy = await startV2Proxy({
     refresh,
     failureWaitMs: cfg.proxyFailureWaitMs,
     refreshIntervalMs: cfg.proxyRefreshIntervalMs,

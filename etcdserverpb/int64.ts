@@ -10,7 +10,24 @@
  * @module
  */
 
-import Long from "long";
+import type LongClass from "long";
+import $protobuf from "protobufjs/minimal.js";
+
+/**
+ * long.js's `Long`, as protobufjs loaded it (`util.Long`, through `require("long")`: long.js's
+ * CommonJS build). Importing "long" here would load long.js a second time, as its ES module
+ * build: 44 KB of source, held twice for the life of the process, for a class that only
+ * duplicates this one.
+ */
+const Long: typeof LongClass = _protobufLong();
+/** A long.js value. */
+type Long = LongClass;
+
+function _protobufLong(): typeof LongClass {
+  const found = $protobuf.util.Long as unknown as typeof LongClass | null | undefined;
+  if (typeof found?.fromBits !== "function") throw new Error("protobufjs did not load long.js");
+  return found;
+}
 
 /** The value of a decoded 64-bit field: a Long, or a number where protobufjs left one. */
 export type Int64Like = Long | number;

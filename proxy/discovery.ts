@@ -27,14 +27,7 @@
 
 import { X509Certificate } from "node:crypto";
 import { lookup } from "node:dns/promises";
-import {
-  dnsResolver,
-  type Logger,
-  nameServerFromEnv,
-  type Resolver,
-  srvClients,
-  type SrvRecord,
-} from "../server/mod.ts";
+import { loadDiscovery, type Logger, type Resolver, type SrvRecord } from "../server/mod.ts";
 
 /** etcd's ValidateSecureEndpoints dial timeout. */
 const VALIDATE_DIAL_TIMEOUT_MS = 5000;
@@ -78,6 +71,7 @@ export class DiscoveryLookupError extends Error {
 export async function discoverEndpoints(options: DiscoverOptions): Promise<DiscoveredEndpoints> {
   if (options.domain === "") return { endpoints: [], records: [] };
   let found: DiscoveredEndpoints;
+  const { dnsResolver, nameServerFromEnv, srvClients } = await loadDiscovery();
   try {
     const resolver = options.resolver ??
       dnsResolver(nameServerFromEnv(Deno.env.get("DETCD_DNS_RESOLVER")));

@@ -15,7 +15,8 @@
 
 import { bigintToLong, longToBigint } from "../etcdserverpb/mod.ts";
 import type { etcdserverpb } from "../etcdserverpb/mod.ts";
-import { type BidiCall, type LeaseService, METHODS } from "../rpc/mod.ts";
+import { type LeaseService, METHODS } from "../rpc/mod.ts";
+import type { BidiCall } from "../client/mod.ts";
 import { callOptions } from "./forward.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Upstream } from "./upstream.ts";

@@ -17,13 +17,8 @@ import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { checkServerIdentity } from "node:tls";
-import {
-  type BidiCall,
-  EtcdError,
-  type MethodDescriptor,
-  Status,
-  toClientError,
-} from "../rpc/mod.ts";
+import { EtcdError, type MethodDescriptor, Status } from "../rpc/mod.ts";
+import { type BidiCall, toClientError } from "../client/mod.ts";
 import { stripSchema } from "./gateway.ts";
 
 /** TLS towards the cluster (`--cert`, `--key`, `--cacert`, `--insecure-skip-tls-verify`). */

@@ -14,7 +14,8 @@
 
 import { bigintToLong, longToBigint } from "../etcdserverpb/mod.ts";
 import type { etcdserverpb } from "../etcdserverpb/mod.ts";
-import { type BidiCall, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import type { BidiCall } from "../client/mod.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** Delay before reopening a broken stream, so a dead cluster is not hammered. */

@@ -1,7 +1,7 @@
 /**
  * The table of etcd's v3 gRPC methods: full path, streaming kind and codecs for each; the
  * handler type of each service is derived from it. The adapter (`grpc_server.ts`) and the client
- * (`grpc_client.ts`) both read this table, so a path or codec is written down only here.
+ * (`client/grpc_client.ts`) both read this table, so a path or codec is written down only here.
  *
  * Every method path is exactly etcd 3.4's: `/etcdserverpb.<Service>/<Method>` for the six
  * services of `rpc.proto`, `/v3electionpb.Election/<Method>` and `/v3lockpb.Lock/<Method>`.

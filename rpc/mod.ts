@@ -1,7 +1,8 @@
 /**
  * The etcd v3 RPC surface that servers and clients share (as etcd's `v3rpc/rpctypes` beside
  * `clientv3`): the method table with its codecs, transport-independent handler types, etcd's
- * gRPC errors with their codes and messages, the proto3 JSON mapping, and a grpc-js client.
+ * gRPC errors with their codes and messages and the proto3 JSON mapping. The grpc-js client is
+ * in `client/`, a module above this one.
  *
  * It imports only the protocol floor, so that a client (the load tool, the cluster tests) can
  * load it without loading the server.
@@ -39,10 +40,3 @@ export {
   type WatchService,
 } from "./methods.ts";
 export { parseJsonExact } from "./json.ts";
-export {
-  type BidiCall,
-  type CallOptions,
-  EtcdGrpcClient,
-  type EtcdGrpcClientOptions,
-  toClientError,
-} from "./grpc_client.ts";

@@ -304,3 +304,25 @@ function _saveMember(be: Backend, member: Member): void {
     tx.unlock();
   }
 }
+
+/**
+ * etcd's types.NewURLs checks: a non-empty list of `scheme://host:port` URLs with an http(s)
+ * or unix(s) scheme and no path. Returns etcd's error text, or undefined when valid.
+ */
+export function peerUrlsProblem(texts: readonly string[]): string | undefined {
+  if (texts.length === 0) return "no valid URLs given";
+  for (const raw of texts) {
+    const text = raw.trim();
+    const parts = /^([A-Za-z][A-Za-z0-9+.-]*):(?:\/\/([^/?#]*))?([^?#]*)/.exec(text);
+    const scheme = parts?.[1]?.toLowerCase() ?? "";
+    if (!["http", "https", "unix", "unixs"].includes(scheme)) {
+      return `URL scheme must be http, https, unix, or unixs: ${text}`;
+    }
+    const host = parts?.[2] ?? "";
+    if (!/^(\[[^\]]*\]|[^:\[\]]*):[^:]*$/.test(host)) {
+      return `URL address does not have the form "host:port": ${text}`;
+    }
+    if ((parts?.[3] ?? "") !== "") return `URL must not contain a path: ${text}`;
+  }
+  return undefined;
+}

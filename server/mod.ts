@@ -17,25 +17,14 @@ export {
   type Member,
   memberJson,
   parseMemberJson,
+  peerUrlsProblem,
   RaftCluster,
 } from "./membership.ts";
 export { alarmName, AlarmStore, BackendQuota, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 export { applyRequest, type ApplyResult } from "./apply.ts";
 export { type V2Response, V2Server } from "./v2_server.ts";
-export {
-  parseV2Role,
-  parseV2User,
-  roleHasKeyAccess,
-  roleHasNoChanges,
-  roleHasRecursiveAccess,
-  rolePermissionsEmpty,
-  V2Auth,
-  V2AuthError,
-  type V2Role,
-  v2RoleJson,
-  type V2User,
-  v2UserJson,
-} from "./v2_auth.ts";
+// v2 auth loads on demand (server/lazy.ts): only its types are exported statically.
+export type { V2Auth, V2AuthError, V2Role, V2User } from "./v2_auth.ts";
 export { UnknownMethodError } from "./apply_v2.ts";
 // The v2 store's wire helpers, for the v2 HTTP layer.
 export {
@@ -140,28 +129,10 @@ export {
   type LogLevel,
 } from "./log.ts";
 export { computeClusterId, computeMemberId, goUrlString, idToHex } from "../ids/mod.ts";
-export {
-  discoverInitialCluster,
-  type DiscoveryHooks,
-  fallsBackToProxy,
-  reportDiscoveryFailure,
-} from "./discovery_bootstrap.ts";
-export {
-  dnsResolver,
-  nameServerFromEnv,
-  type Resolver,
-  type SrvClients,
-  srvClients,
-  type SrvRecord,
-  srvService,
-} from "./discovery_srv.ts";
-export {
-  discoveryCluster,
-  DiscoveryError,
-  DiscoveryProtocolError,
-  joinCluster,
-  peerUrlsProblem,
-} from "./discovery.ts";
+// Discovery loads on demand (server/lazy.ts): only its types are exported statically.
+export type { DiscoveryHooks } from "./discovery_bootstrap.ts";
+export type { Resolver, SrvClients, SrvRecord } from "./discovery_srv.ts";
+export { type Discovery, loadDiscovery, loadV2Auth, type V2AuthModule } from "./lazy.ts";
 export { goDurationText, goTimeJson, messageSize, V2Stats } from "./v2_stats.ts";
 export { type CertFiles, createSelfSignedCertPem, selfSignedCert } from "./tls.ts";
 export { peerClientFor } from "./cluster_peer_client.ts";

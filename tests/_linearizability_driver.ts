@@ -12,7 +12,8 @@
  */
 
 import { ok, strictEqual } from "node:assert/strict";
-import { type EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { type EtcdGrpcClient } from "../client/mod.ts";
 import { numberToLong } from "../etcdserverpb/mod.ts";
 import {
   casInput,

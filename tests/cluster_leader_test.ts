@@ -7,7 +7,7 @@
 // the repo's gRPC client sends the metadata (etcdctl has no flag for it). Ports 24100-24108.
 import { ok, rejects, strictEqual } from "node:assert/strict";
 import { ErrNoLeader } from "../rpc/mod.ts";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { ELECTION_MS, withCluster } from "./cluster_util.ts";
 

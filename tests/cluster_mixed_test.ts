@@ -5,7 +5,7 @@
 // Method: 2 detcd processes and 1 /usr/bin/etcd on 127.0.0.1 (ports 24080-24085), small
 // --snapshot-count, the real etcdctl and a gRPC client. Skipped when etcd is not installed.
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { DetcdProcess, etcdctlOk } from "./_server_process.ts";
 import { retry } from "./cluster_util.ts";

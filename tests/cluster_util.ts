@@ -7,7 +7,8 @@
  * @module
  */
 
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 // IDs come from the ground-floor ids/ module: this helper must not load the server into the
 // test runner (the gRPC client here shares the process with killed members).
 import { computeMemberId } from "../ids/mod.ts";

@@ -13,7 +13,8 @@
 
 import { equal } from "node:assert/strict";
 import { type Impl, startMember } from "./_harness.ts";
-import { EtcdError, EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { EtcdError, METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { longToBigint, longToNumber, numberToLong } from "../etcdserverpb/mod.ts";
 
 const text = (bytes: Uint8Array | null | undefined) => new TextDecoder().decode(bytes ?? undefined);

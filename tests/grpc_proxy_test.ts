@@ -14,7 +14,8 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Etcd3 } from "etcd3";
 import Long from "long";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { etcdctl, run, type ServerProcess, spawnServer } from "./_harness.ts";
 import { scrape, sumOf } from "./_prom_text.ts";
 import { retryCtl, startCluster, until } from "./_proxy_cluster.ts";

@@ -33,9 +33,12 @@
  *   `etcdserver/api/rafthttp` imports `raft` and `raftpb`, never the server).
  * - `server`: one member (etcd's `etcdserver`): the glue over everything below, with a
  *   request-level API (range, put, txn, leases, members, maintenance) and plain errors.
- * - `rpc`: the v3 method table, etcd's gRPC errors, the JSON mapping and a grpc-js client
- *   (etcd's `v3rpc/rpctypes`, which `clientv3` imports too): over the protocol only, so that
- *   clients load it without the server.
+ * - `rpc`: the v3 method table, etcd's gRPC errors and the JSON mapping (etcd's
+ *   `v3rpc/rpctypes`, which `clientv3` imports too): over the protocol only, so that clients
+ *   load it without the server.
+ * - `client`: a grpc-js client over `rpc` (etcd's `clientv3`). No member module imports it, so
+ *   that a member does not load @grpc/grpc-js; the grpc-proxy's upstream, the tests and the
+ *   benchmarks do.
  * - `api`: the gRPC services and the HTTP gateway (etcd's `etcdserver/api/v3rpc`). It sees
  *   `server` and the protocol, and nothing under `server`: not `mvcc`, `backend` or `raft`.
  *   The server's request API is the one place where request semantics live (quota checks, the
@@ -49,8 +52,8 @@
  * - `embed`: starts a member (etcd's `embed`): wires `server`, the `api` listeners and the
  *   `rafthttp` transport.
  * - `proxy`: etcd's grpc-proxy and gateway (etcd's `proxy/grpcproxy`, `proxy/tcpproxy`): a
- *   client of the cluster over `rpc` that serves clients with `api`'s transport; it borrows the
- *   logger, TLS policy and flag helpers of `server` but never runs a member.
+ *   client of the cluster over `rpc` and `client` that serves clients with `api`'s transport; it
+ *   borrows the logger, TLS policy and flag helpers of `server` but never runs a member.
  * - `root` (`main.ts`): parses flags and calls `embed`; its inspect subcommands read `backend`,
  *   `snap` and `wal` files, and it shares the flag parser and logger of `server`.
  * - Beside the building, not in it: `bench`, `scripts` and `tests` may use any module above,
@@ -67,6 +70,7 @@ const BUILDING = [
   ...GROUND,
   "pb",
   "rpc",
+  "client",
   "raft",
   "backend",
   "wal",
@@ -121,10 +125,11 @@ export const MODULE_GRAPH: Readonly<Record<string, readonly string[]>> = {
     "tls",
   ],
   rpc: ["etcdserverpb"],
+  client: ["rpc"],
   ui: [],
   api: ["server", "rpc", "ui", "etcdserverpb", "bytes", "tls"],
   embed: ["api", "rpc", "server", "rafthttp", "etcdserverpb", "bytes", "tls"],
-  proxy: ["api", "rpc", "server", "etcdserverpb"],
+  proxy: ["api", "rpc", "client", "server", "etcdserverpb"],
   root: ["embed", "proxy", "server", "backend", "snap", "wal"],
   bench: BUILDING,
   scripts: BUILDING,

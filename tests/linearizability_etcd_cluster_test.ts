@@ -9,7 +9,7 @@
 // drive detcd clusters: LIN_COMMAND="deno run -A main.ts". LIN_SEEDS and LIN_DURATION_MS run
 // longer (`deno task lin:cluster`).
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import {
   checkOperations,
   describeResult,

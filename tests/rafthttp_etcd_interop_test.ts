@@ -7,7 +7,7 @@
 // accept our snapshot POST body; and when we fall behind its compacted log it must send us its
 // db on /raft/snapshot, which etcdctl then opens.
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { type Message, MessageType, messageTypeName, newMessage } from "../raft/mod.ts";
 import {

@@ -11,7 +11,7 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { bigintToLong, longToBigint, longToNumber } from "../etcdserverpb/mod.ts";
 import type { ServerConfig } from "../server/config.ts";

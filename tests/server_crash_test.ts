@@ -13,7 +13,7 @@
  */
 
 import { ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { longToNumber } from "../etcdserverpb/mod.ts";
 import { type DetcdProcess, startDetcd } from "./_server_process.ts";

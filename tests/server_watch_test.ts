@@ -12,7 +12,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { EtcdGrpcClient } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { METHODS } from "../rpc/mod.ts";
 import { etcdserverpb } from "../etcdserverpb/mod.ts";
 import { longToNumber, numberToLong } from "../etcdserverpb/mod.ts";

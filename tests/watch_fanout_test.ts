@@ -13,7 +13,8 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { EtcdGrpcClient, METHODS } from "../rpc/mod.ts";
+import { METHODS } from "../rpc/mod.ts";
+import { EtcdGrpcClient } from "../client/mod.ts";
 import { type etcdserverpb, longToNumber } from "../etcdserverpb/mod.ts";
 import { createLogger } from "../server/log.ts";
 import { startEtcd } from "../embed/mod.ts";

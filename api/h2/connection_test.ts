@@ -8,7 +8,7 @@
 // a real gRPC call must still succeed.
 import assert from "node:assert/strict";
 import { startGrpcServer } from "../grpc_server.ts";
-import { EtcdGrpcClient } from "../../rpc/mod.ts";
+import { EtcdGrpcClient } from "../../client/mod.ts";
 import { METHODS } from "../../rpc/mod.ts";
 import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 

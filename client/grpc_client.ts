@@ -8,8 +8,8 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { errorFromMessage, EtcdError, type StatusCode } from "./errors.ts";
-import type { MethodDescriptor } from "./methods.ts";
+import { errorFromMessage, EtcdError, type StatusCode } from "../rpc/mod.ts";
+import type { MethodDescriptor } from "../rpc/mod.ts";
 
 /** Options of `EtcdGrpcClient`. */
 export interface EtcdGrpcClientOptions {
