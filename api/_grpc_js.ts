@@ -37,6 +37,8 @@ export interface GrpcJsLimits {
   maxRecvBytes: number;
   maxSendBytes: number;
   maxConcurrentStreams: number | undefined;
+  /** Server pings on idle connections; grpc-js reads these only in its constructor. */
+  keepAlive: { intervalMs: number; timeoutMs: number } | undefined;
 }
 
 /** A grpc-js server that serves the HTTP/2 connections handed to it. */
@@ -48,9 +50,9 @@ export interface GrpcJsTransport {
 }
 
 /**
- * A grpc-js server with `services` registered. Keepalive is not set: grpc-js reads its
- * keepalive options when the Server is constructed, and `startGrpcServer` never gave them
- * by then, so this transport has never sent keepalive pings.
+ * A grpc-js server with `services` registered. The keepalive interval and timeout are server
+ * options, read once when the Server is constructed; grpc-js has no ping enforcement, which is
+ * why `startGrpcServer` refuses a client ping policy for this transport.
  */
 export function newGrpcJsTransport(services: EtcdServices, limits: GrpcJsLimits): GrpcJsTransport {
   const serverOptions: grpc.ServerOptions = {
@@ -59,6 +61,10 @@ export function newGrpcJsTransport(services: EtcdServices, limits: GrpcJsLimits)
   };
   if (limits.maxConcurrentStreams !== undefined) {
     serverOptions["grpc.max_concurrent_streams"] = limits.maxConcurrentStreams;
+  }
+  if (limits.keepAlive !== undefined) {
+    serverOptions["grpc.keepalive_time_ms"] = limits.keepAlive.intervalMs;
+    serverOptions["grpc.keepalive_timeout_ms"] = limits.keepAlive.timeoutMs;
   }
   const server = new grpc.Server(serverOptions);
   _registerServices(server, services);

@@ -80,7 +80,8 @@ export interface GrpcServerOptions {
   /**
    * gRPC keepalive (`--grpc-keepalive-interval`, `-timeout`, `-min-time`): server pings on
    * idle connections and the client ping policy. The native transport applies all three;
-   * grpc-js none (see `newGrpcJsTransport`).
+   * grpc-js the first two, and it refuses a minimum ping interval other than etcd's default
+   * (grpc-js enforces none).
    */
   keepAlive?: KeepAlivePolicy | undefined;
   /** Served for HTTP/1.1 connections on the same port; without it they get 404. */
@@ -194,6 +195,12 @@ export interface GrpcServer {
   close(): Promise<void>;
 }
 
+/**
+ * etcd's default `--grpc-keepalive-min-time` (5 s): the only client ping policy the grpc-js
+ * transport accepts, since it cannot enforce one.
+ */
+const GRPC_JS_PING_MIN_TIME_MS = 5000;
+
 /** Starts serving etcd's gRPC services (and plain HTTP) on one port. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const maxRecvBytes = options.maxRecvBytes ?? MAX_REQUEST_BYTES_DEFAULT + GRPC_OVERHEAD_BYTES;
@@ -201,12 +208,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   if (!(maxRecvBytes > 0 && maxSendBytes > 0)) throw new RangeError("message limits must be > 0");
   const native = (options.transport ?? _transportFromEnv()) === "native";
   // grpc-js, and node:http2 beneath it, load only for their transport (2 MiB of idle RSS).
+  const keepAlive = options.keepAlive;
+  if (!native && keepAlive !== undefined && keepAlive.minTimeMs !== GRPC_JS_PING_MIN_TIME_MS) {
+    throw new Error(
+      `--grpc-keepalive-min-time=${keepAlive.minTimeMs}ms: the grpc-js transport ` +
+        "(DETCD_GRPC_TRANSPORT=grpc-js) cannot enforce a client ping policy; use the native one",
+    );
+  }
   const grpcJs: GrpcJsTransport | undefined = native
     ? undefined
     : (await import("./_grpc_js.ts")).newGrpcJsTransport(options.services, {
       maxRecvBytes,
       maxSendBytes,
       maxConcurrentStreams: options.maxConcurrentStreams,
+      keepAlive,
     });
 
   const http = options.http ?? (() => new Response("404 page not found\n", { status: 404 }));

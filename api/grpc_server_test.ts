@@ -278,3 +278,59 @@ for (const transport of ["grpc-js", "native"] as const) {
     });
   });
 }
+
+Deno.test("grpc-js transport: an idle connection gets the keepalive PING and is closed when it goes unanswered", async () => {
+  const server = await startGrpcServer({
+    transport: "grpc-js",
+    host: "127.0.0.1",
+    port: PORT,
+    services: {},
+    keepAlive: { intervalMs: 200, timeoutMs: 200, minTimeMs: 5000 },
+  });
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
+  try {
+    const started = Date.now();
+    await connection.write(new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    await connection.write(new Uint8Array([0, 0, 0, 0x4, 0, 0, 0, 0, 0])); // empty SETTINGS
+    // Frame headers as they arrive; the server's PING (type 6, no ACK flag) is what we wait for.
+    let pingAt = 0;
+    let buffered = new Uint8Array(0);
+    const chunk = new Uint8Array(65536);
+    for (;;) {
+      const count = await connection.read(chunk).catch(() => null);
+      if (count === null) break;
+      const joined = new Uint8Array(buffered.length + count);
+      joined.set(buffered);
+      joined.set(chunk.subarray(0, count), buffered.length);
+      buffered = joined;
+      while (buffered.length >= 9) {
+        const length = (buffered[0]! << 16) | (buffered[1]! << 8) | buffered[2]!;
+        if (buffered.length < 9 + length) break;
+        if (buffered[3] === 0x6 && (buffered[4]! & 0x1) === 0 && pingAt === 0) pingAt = Date.now();
+        buffered = buffered.slice(9 + length);
+      }
+      assert.ok(Date.now() - started < 10_000, "closed within bounds");
+    }
+    const closedAt = Date.now();
+    assert.ok(pingAt > 0, "the server pinged the idle connection");
+    assert.ok(pingAt - started >= 150, `pinged after the interval (${pingAt - started} ms)`);
+    assert.ok(closedAt - pingAt >= 150, `closed after the timeout (${closedAt - pingAt} ms)`);
+  } finally {
+    connection.close();
+    await server.close();
+  }
+});
+
+Deno.test("grpc-js transport: a client ping policy it cannot enforce is refused at start", async () => {
+  await assert.rejects(
+    () =>
+      startGrpcServer({
+        transport: "grpc-js",
+        host: "127.0.0.1",
+        port: PORT,
+        services: {},
+        keepAlive: { intervalMs: 7_200_000, timeoutMs: 20_000, minTimeMs: 10_000 },
+      }),
+    /--grpc-keepalive-min-time=10000ms: the grpc-js transport/,
+  );
+});
