@@ -2,8 +2,8 @@
 # loadgen_ab.sh - one load generator row against two detcd checkouts, interleaved (A/B).
 #
 # Usage: bench/loadgen_ab.sh BEFORE_DIR AFTER_DIR ROW [RUNS]
-#   ROW: cluster-put-1x1-leader | cluster-put-1000-leader | cluster-put-1000-all |
-#        single-put-1x1 | single-put-1000 | single-watch-1000
+#   ROW: cluster-put-1x1-leader | cluster-put-1x1-all | cluster-put-1000-leader |
+#        cluster-put-1000-all | single-put-1x1 | single-put-1000 | single-watch-1000
 #   RUNS: pairs (default 3); each run starts fresh members from that checkout.
 # Env: TOTAL (requests, default the row's), PORT_BASE (default 27400), SERVER_FLAGS (more flags
 #      for every member), IDLE_S (seconds of idle CPU measured before the load, default 3),
@@ -64,6 +64,7 @@ one() { # dir v8flags -> prints "req/s p50 p99"
   local put="put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
   case $ROW in
     cluster-put-1x1-leader) args="$put --endpoints $leader --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;
+    cluster-put-1x1-all) args="$put --endpoints $eps --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;
     cluster-put-1000-leader) args="$put --endpoints $leader --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
     cluster-put-1000-all) args="$put --endpoints $eps --conns 100 --clients 1000 --total ${TOTAL:-30000}" ;;
     single-put-1x1) args="$put --endpoints $eps --conns 1 --clients 1 --total ${TOTAL:-3000}" ;;

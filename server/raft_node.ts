@@ -6,9 +6,9 @@
  * 1. a snapshot in the Ready is saved (`.snap`, then the WAL snapshot record) and applied to
  *    the MemoryStorage;
  * 2. hard state and entries are appended to the WAL with one fdatasync (group commit: every
- *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage; on
- *    a single-voter member serving a lone writer the fdatasync blocks instead of being awaited
- *    on the thread pool (see `#lone`);
+ *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage; when
+ *    rounds carry one entry at a time (a lone writer) the fdatasync blocks instead of being
+ *    awaited on the thread pool (see `#lone`);
  * 3. messages go to the transport (a leader's go first, in parallel with its write);
  * 4. committed entries are handed to the applier, in log order;
  * 5. `advance()`.
@@ -173,17 +173,27 @@ export class RaftNode {
 
   /**
    * Whether this round's fdatasync should block the event loop rather than be awaited on the
-   * thread pool (`Wal.save`'s `blockingSync`): on a member that is the only voter, with no
-   * learner to send to, when this round and the one before each appended at most one entry.
-   * Then the save is all a lone writer waits for, nothing is in flight to overlap with the
-   * disk's wait, and the pool's hand-off is two thread wake-ups on its path. Under concurrent
-   * load, rounds carry many entries and the sync is awaited, so requests keep being read.
+   * thread pool (`Wal.save`'s `blockingSync`): on a leader or a follower, when this round and
+   * the one before each appended at most one entry and the round installs no snapshot. Then the
+   * member serves a lone writer: the save is all that writer waits for here, nothing else is in
+   * flight to overlap with the disk's wait, and the pool's hand-off is two thread wake-ups on
+   * its path. Under concurrent load rounds carry many entries and the sync is awaited, so
+   * requests and peer messages keep being read during it.
+   *
+   * What may leave during the wait has left before it. A leader's messages (its MsgApps, to
+   * voters and learners alike) were handed to the transport before the save, and the stream
+   * writers flush in a microtask queued then, ahead of the WAL's own turn: they are on the
+   * sockets when the fdatasync starts. A follower sends only after its save in any case, and
+   * what it does not read meanwhile (a heartbeat, the next MsgApp) waits one fdatasync in the
+   * socket's buffer; its election clock does not tick meanwhile either. Candidates block on
+   * nothing: an election's rounds append no entries but change the vote, and their replies
+   * should be read as they come.
    */
-  #lone(entries: number): boolean {
+  #lone(entries: number, snapshot: Snapshot | undefined): boolean {
     if (entries > 1 || this.#lastRoundEntries > 1) return false;
-    const raft = this.#rawNode.raft;
-    return raft.state === StateType.StateLeader && raft.prs.isSingleton() &&
-      raft.prs.learners.length === 0;
+    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) return false;
+    const state = this.#rawNode.raft.state;
+    return state === StateType.StateLeader || state === StateType.StateFollower;
   }
 
   /** What raft checks before it takes a MsgProp (stepLeader, stepFollower, stepCandidate). */
@@ -360,7 +370,7 @@ export class RaftNode {
     // 2. Hard state and entries: one write, one fdatasync (with the durable part of the
     //    committed entries applied meanwhile).
     if (rd.hardState !== undefined) this.#hardState = rd.hardState;
-    const lone = this.#lone(rd.entries.length);
+    const lone = this.#lone(rd.entries.length, snapshot);
     this.#lastRoundEntries = rd.entries.length;
     if (rd.hardState !== undefined || rd.entries.length > 0) {
       await this.#wal.save(this.#hardState, rd.entries, overlap, lone);
