@@ -37,7 +37,7 @@ const libc = (() => {
 
 function rssBytes(): number {
   gc!();
-  libc?.symbols.malloc_trim(0);
+  libc?.symbols.malloc_trim(0n);
   const status = Deno.readTextFileSync("/proc/self/status");
   const rss = Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
   // V8 keeps the heap pages it committed after a collection (its young generation grows with the
