@@ -325,7 +325,14 @@ export class DB {
     const head = this.#walkBuffer(depth, ps);
     _readFully(this.#fd, head, id * ps);
     const page = new Page(head);
-    if (page.overflow === 0 || !page.isLeaf() || !_flagsInHead(page, ps)) {
+    if (page.overflow === 0) {
+      // The first page is the whole page: no second read.
+      if (page.id !== id) {
+        throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
+      }
+      return page;
+    }
+    if (!page.isLeaf() || !_flagsInHead(page, ps)) {
       return this.#readPageInto(id, (n) => this.#walkBuffer(depth, n));
     }
     for (let i = 0; i < page.count; i++) {
