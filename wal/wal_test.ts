@@ -338,3 +338,57 @@ Deno.test("readAll() returns each entry's data as bytes of its own, small and la
     ok(equalBytes(next.data ?? new Uint8Array(0), saved[i + 1]!.data!), `entry ${i + 2} changed`);
   }
 });
+
+Deno.test("readAll() reads a segment of many read windows, a record longer than a window, and a tail cut past them", async () => {
+  // Goal: the decoder reads a segment in windows (1 MiB first, up to 8 MiB) that start at the
+  // next frame; records across window ends, a record longer than the largest window and a torn
+  // tail far into the segment must read as before. Method: save about 20 MB of entries of
+  // random sizes with one of 9 MB into one 64 MB segment, read back and compare; then cut the
+  // segment inside its last record and check that exactly that record is repaired away.
+  const dir = await tempWalDir();
+  const wal = await Wal.create(dir, METADATA);
+  const rand = (() => {
+    let state = 12345;
+    return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  })();
+  const saved: Entry[] = [];
+  let total = 0;
+  for (let i = 1; total < 20_000_000; i++) {
+    const bytes = i === 40 ? 9_000_000 : Math.floor(rand() * 300_000);
+    saved.push(entry(i, 1, bytes));
+    total += bytes;
+  }
+  for (let at = 0; at < saved.length; at += 10) {
+    const batch = saved.slice(at, at + 10);
+    await wal.save(hs(1, batch[batch.length - 1]!.index), batch);
+  }
+  await wal.close();
+  const check = async (expected: Entry[]) => {
+    const reopened = await Wal.open(dir, { index: 0, term: 0 });
+    const contents = await reopened.readAll();
+    await reopened.close();
+    strictEqual(contents.entries.length, expected.length);
+    for (let i = 0; i < expected.length; i++) {
+      const got = contents.entries[i]!.data ?? new Uint8Array(0);
+      ok(equalBytes(got, expected[i]!.data!), `entry ${i + 1}`);
+    }
+    return contents;
+  };
+  strictEqual((await check(saved)).repaired, undefined);
+  // The last record holds the last entry: cut the file 10 bytes before the end of its data.
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".wal"));
+  strictEqual(names.length, 1);
+  const path = join(dir, names[0]!);
+  const bytes = Deno.readFileSync(path);
+  const last = saved[saved.length - 1]!.data!;
+  let cut = -1;
+  for (let at = bytes.length - last.length; at >= 0 && cut < 0; at--) {
+    if (bytes[at] === last[0] && equalBytes(bytes.subarray(at, at + last.length), last)) {
+      cut = at + last.length - 10;
+    }
+  }
+  ok(cut > 8 << 20, `the last record lies at ${cut}, inside the first window`);
+  Deno.truncateSync(path, cut);
+  const repaired = await check(saved.slice(0, -1));
+  ok(repaired.repaired !== undefined, "the cut record was repaired away");
+});
