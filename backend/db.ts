@@ -85,6 +85,11 @@ const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 const GROW_AHEAD_BYTES = 16 * 1024 * 1024;
 /** Linux's limit of buffers per writev. */
 const IOV_MAX = 1024;
+/**
+ * Bytes `forEachPart` reads at once past a leaf's first page: a KeyValue's header fields (key,
+ * revisions, version, the value's length) fit in one read.
+ */
+const PART_WINDOW_BYTES = 512;
 
 /** Where a commit stands between its page writes and its durable meta. */
 interface _PendingCommit {
@@ -320,7 +325,14 @@ export class DB {
     const head = this.#walkBuffer(depth, ps);
     _readFully(this.#fd, head, id * ps);
     const page = new Page(head);
-    if (page.overflow === 0 || !page.isLeaf() || !_flagsInHead(page, ps)) {
+    if (page.overflow === 0) {
+      // The first page is the whole page: no second read.
+      if (page.id !== id) {
+        throw new BoltError(`${this.path}: page ${id} has id ${page.id} in its header`);
+      }
+      return page;
+    }
+    if (!page.isLeaf() || !_flagsInHead(page, ps)) {
       return this.#readPageInto(id, (n) => this.#walkBuffer(depth, n));
     }
     for (let i = 0; i < page.count; i++) {
@@ -368,17 +380,29 @@ export class DB {
       }
       return buf.subarray(0, bytes);
     };
-    let scratch = new Uint8Array(64);
+    // Parts past a leaf's first page are read through a window: the file bytes [windowAt,
+    // windowAt + windowLength) held in `scratch`. A KeyValue's fields come as several small parts
+    // (a tag and a varint at a time), so one read serves them all instead of one read each.
+    let scratch = new Uint8Array(PART_WINDOW_BYTES);
+    let windowAt = -1;
+    let windowLength = 0;
     /** `length` bytes at byte `at` of the page that starts at file offset `base`. */
     const read = (page: Page, base: number, extent: number, at: number, length: number) => {
       if (at + length <= page.buf.length) return page.buf.subarray(at, at + length);
       if (at + length > extent) {
         throw new BoltError(`${this.path}: element runs past its page at offset ${base}`);
       }
-      if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 * scratch.length));
-      const out = scratch.subarray(0, length);
-      _readFully(this.#fd, out, base + at);
-      return out;
+      const from = base + at;
+      if (from >= windowAt && from + length <= windowAt + windowLength) {
+        return scratch.subarray(from - windowAt, from - windowAt + length);
+      }
+      // The window never runs past the leaf's last overflow page, which is inside the file.
+      const bytes = Math.max(length, Math.min(PART_WINDOW_BYTES, extent - at));
+      if (scratch.length < bytes) scratch = new Uint8Array(Math.max(bytes, 2 * scratch.length));
+      _readFully(this.#fd, scratch.subarray(0, bytes), from);
+      windowAt = from;
+      windowLength = bytes;
+      return scratch.subarray(0, length);
     };
     const walk = (id: number, depth: number): void => {
       if (id < 2 || id >= highWater) {

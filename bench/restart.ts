@@ -17,7 +17,9 @@
  * `/proc/PID/stat`; steadier than the wall time on a shared machine) and VmRSS, stop it.
  *
  * Knobs (environment): RESTART_DB_MB (1024), RESTART_WAL_ENTRIES (100000), RESTART_RUNS (3),
- * RESTART_CACHE (/tmp/restart-data), BENCH_ONLY (etcd|detcd), RESTART_BASE_MAIN (the main.ts of
+ * RESTART_CACHE (/tmp/restart-data), RESTART_SETTLE_S (0: also reads VmRSS after that many seconds
+ * of idle following the first read, when a restarted server has collected its start-up garbage),
+ * BENCH_ONLY (etcd|detcd), RESTART_BASE_MAIN (the main.ts of
  * another detcd checkout: also restarts it, as `detcd-base`, on detcd's data, for before/after
  * runs interleaved with the others), DETCD_DENO_FLAGS (extra deno flags,
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), RESTART_KEEP_LOGS (1: keep each run's server log
@@ -58,6 +60,7 @@ const ONLY = Deno.env.get("BENCH_ONLY");
 const DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) => s !== "");
 const KEEP_LOGS = Deno.env.get("RESTART_KEEP_LOGS") === "1";
 const BASE_MAIN = Deno.env.get("RESTART_BASE_MAIN");
+const SETTLE_S = envNumber("RESTART_SETTLE_S", 0);
 const WAL_FLAGS = ["--snapshot-count", String(WAL_ENTRIES + 10_000)];
 
 function _log(message: string): void {
@@ -176,6 +179,8 @@ interface Run {
   servingMs: number;
   cpuMs: number;
   rssBytes: number;
+  /** VmRSS after RESTART_SETTLE_S seconds of idle; undefined without a settle. */
+  settledRssBytes: number | undefined;
 }
 
 async function _restart(kind: ServerKind, cached: string, run: number): Promise<Run> {
@@ -193,13 +198,19 @@ async function _restart(kind: ServerKind, cached: string, run: number): Promise<
     const servingMs = await server.waitServing(startedAt);
     const cpuMs = server.cpuMs();
     const rssBytes = server.rssBytes();
+    let settledRssBytes: number | undefined;
+    if (SETTLE_S > 0) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_S * 1000));
+      settledRssBytes = server.rssBytes();
+      _log(`${kind} run ${run}: RSS ${settledRssBytes / MIB | 0} MiB after ${SETTLE_S} s idle`);
+    }
     _log(
       `${kind} run ${run}: serving after ${servingMs.toFixed(0)} ms, CPU ${cpuMs} ms, RSS ${
         rssBytes / MIB | 0
       } MiB`,
     );
     if (KEEP_LOGS) _log(`  log: ${logPath}`);
-    return { kind, servingMs, cpuMs, rssBytes };
+    return { kind, servingMs, cpuMs, rssBytes, settledRssBytes };
   } finally {
     await server.stop();
     Deno.removeSync(work, { recursive: true });
@@ -231,10 +242,11 @@ async function main(): Promise<void> {
   console.log(
     `\n## Restart: ${DB_MB} MiB db, ${WAL_ENTRIES} WAL entries after the last snapshot, ${RUNS} runs each (interleaved)\n`,
   );
+  const settled = SETTLE_S > 0 ? ` RSS after ${SETTLE_S} s idle MiB |` : "";
   console.log(
-    "| server | db MB | time to serving ms (each run) | median ms | CPU ms to serving (each run) | median CPU ms | RSS after start MiB |",
+    `| server | db MB | time to serving ms (each run) | median ms | CPU ms to serving (each run) | median CPU ms | RSS after start MiB |${settled}`,
   );
-  console.log("|---|---:|---|---:|---|---:|---:|");
+  console.log(`|---|---:|---|---:|---|---:|---:|${SETTLE_S > 0 ? "---:|" : ""}`);
   const medians: Partial<Record<ServerKind, number>> = {};
   for (const kind of kinds) {
     const mine = runs.filter((r) => r.kind === kind);
@@ -244,7 +256,9 @@ async function main(): Promise<void> {
         mine.map((r) => r.servingMs.toFixed(0)).join(", ")
       } | ${medians[kind]!.toFixed(0)} | ${mine.map((r) => r.cpuMs).join(", ")} | ${
         _median(mine.map((r) => r.cpuMs)).toFixed(0)
-      } | ${(_median(mine.map((r) => r.rssBytes)) / MIB).toFixed(0)} |`,
+      } | ${(_median(mine.map((r) => r.rssBytes)) / MIB).toFixed(0)} |${
+        SETTLE_S > 0 ? ` ${(_median(mine.map((r) => r.settledRssBytes!)) / MIB).toFixed(0)} |` : ""
+      }`,
     );
   }
   if (medians.etcd !== undefined && medians.detcd !== undefined) {

@@ -73,6 +73,8 @@ const _EXACT_SIZE_MAX = 64;
  * strings: each change re-encodes the whole history, which stays cheap at this size.
  */
 const _STRING_NUMBERS_MAX = 32;
+/** Histories a restore holds as arrays at most before it stores them compactly. */
+const RESTORED_ARRAYS_MAX = 32_768;
 
 /**
  * The packed form of a revision is `sub * 2^33 + main`, exact in a double while sub < 2^20 and
@@ -556,6 +558,8 @@ export interface RestoredRevision {
  */
 export class TreeIndex {
   readonly #tree = new KeyTree<_History>();
+  /** Keys whose history {@link restore} holds as an array until {@link finishRestore}. */
+  #restoredArrays: string[] = [];
 
   /** Number of keys in the index (live or with history). */
   get size(): number {
@@ -625,8 +629,39 @@ export class TreeIndex {
       this.#tree.set(keyString, seeded);
       return;
     }
-    const next = found.tombstone ? _tombstone(h, rev.main, rev.sub) : _put(h, rev.main, rev.sub);
-    if (next !== undefined && next !== h) this.#tree.replaceFound(keyString, next);
+    if (found.tombstone) {
+      const next = _tombstone(h, rev.main, rev.sub);
+      if (next !== undefined && next !== h) this.#tree.replaceFound(keyString, next);
+      return;
+    }
+    // A put: the history becomes an array that later puts extend in place, stored compactly
+    // once by finishRestore(); as a string it would be decoded and encoded again at every one
+    // of the key's revisions.
+    const a = _arrayOf(h);
+    _assertAfter(_modifiedOf(a), rev.main, rev.sub);
+    _putArray(a, rev.main, rev.sub, true);
+    if (a === h) return;
+    this.#tree.replaceFound(keyString, a);
+    this.#restoredArrays.push(keyString);
+    // A bound on the arrays held (each up to about 300 bytes): past it, store them compactly.
+    if (this.#restoredArrays.length >= RESTORED_ARRAYS_MAX) this.finishRestore();
+  }
+
+  /**
+   * Stores the histories that {@link restore} left as arrays in their compact form (as a put
+   * outside a restore stores them). Call it once the restore has replayed every revision; the
+   * index reads and changes the same either way, this only gives back the memory.
+   */
+  finishRestore(): void {
+    for (const keyString of this.#restoredArrays) {
+      const h = this.#tree.find(keyString);
+      // A tombstone since may have stored it already.
+      if (!Array.isArray(h)) continue;
+      // Short arrays are kept at their exact size, as _append keeps them.
+      const stored = _stored(h.length <= _EXACT_SIZE_MAX ? h.slice() : h);
+      if (stored !== h) this.#tree.replaceFound(keyString, stored);
+    }
+    this.#restoredArrays = [];
   }
 
   /** Keys of the range that exist at `atRev` with their revisions; `limit <= 0` is no limit. */

@@ -639,6 +639,7 @@ export class KvStore {
       const scheduled = tx.unsafeRange(META_BUCKET, SCHEDULED_COMPACT_KEY, undefined, 0).values[0];
       if (scheduled !== undefined) scheduledCompact = bytesToRevision(scheduled).main;
       this.#currentRev = this.#restoreIndex(tx, keyToLease);
+      this.index.finishRestore();
       this.#liveKeys = this.index.countLive();
       // Revisions up to the compaction may all be gone; the store is at least there.
       if (this.#currentRev < this.#compactMainRev) this.#currentRev = this.#compactMainRev;

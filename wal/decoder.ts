@@ -31,37 +31,34 @@ export const RECORD_BYTES_MAX = 10 * 1024 * 1024;
 const PAD_FLAG = 0x80;
 
 /**
- * One segment to decode: its name (for messages) and a way to read the first `length` bytes
- * of it (fewer when the file is shorter). The decoder reads a growing prefix, so that a 64 MB
- * preallocated segment holding a few records costs a small read.
+ * One segment to decode: its name (for messages) and a way to read a stretch of its bytes.
+ * The decoder reads a segment front to back in windows that start at the next frame, the first
+ * small (a 64 MB preallocated segment holding a few records costs a small read), each next one
+ * twice as long up to a bound. Every window is a buffer of its own, never written again, so the
+ * records decoded from it (views of it) stay valid; nothing is copied from window to window.
  */
 export interface DecoderSegment {
   name: string;
-  /**
-   * The first `length` bytes (fewer at the end of the file). `previous`, when given, is a prefix
-   * of the segment read before: its bytes may be copied instead of read again.
-   */
-  read(length: number, previous?: Uint8Array): Uint8Array;
+  /** The bytes from `offset` on, `length` of them (fewer, down to none, at the end of the file). */
+  read(offset: number, length: number): Uint8Array;
 }
 
-/** Bytes of a segment read at first; doubled as the decoder needs more. */
+/** Bytes of a segment's first read window. */
 const READ_BYTES_INITIAL = 1 << 20;
+/** Bytes of a read window at most, unless one record needs more. */
+const READ_BYTES_MAX = 8 << 20;
 
 /** A DecoderSegment over the file `dir/name`. */
 export function fileSegment(dir: string, name: string): DecoderSegment {
   return {
     name,
-    read(length: number, previous?: Uint8Array): Uint8Array {
+    read(offset: number, length: number): Uint8Array {
       const file = Deno.openSync(join(dir, name), { read: true });
       try {
-        const size = Math.min(length, file.statSync().size);
+        const size = Math.max(0, Math.min(length, file.statSync().size - offset));
         const bytes = new Uint8Array(size);
         let at = 0;
-        if (previous !== undefined && previous.length <= size) {
-          bytes.set(previous);
-          at = previous.length;
-          file.seekSync(at, Deno.SeekMode.Start);
-        }
+        file.seekSync(offset, Deno.SeekMode.Start);
         while (at < size) {
           const n = file.readSync(bytes.subarray(at));
           if (n === null) break;
@@ -118,10 +115,14 @@ export class WalDecoder {
   /** The end of the last whole record in the current segment. */
   lastValidOffset = 0;
   #segmentIndex = 0;
+  /** The read window: the current segment's bytes from offset `#windowAt` on. */
   #bytes: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(new ArrayBuffer(0));
-  /** How many bytes were asked of the current segment; fewer came back at its end. */
+  #windowAt = 0;
+  /** Bytes asked of the last read. */
   #requested = 0;
+  /** The last read came back short: the window runs to the end of the file. */
+  #atEnd = false;
 
   readonly #segments: readonly DecoderSegment[];
 
@@ -149,21 +150,35 @@ export class WalDecoder {
       if (this.#segmentIndex === this.#segments.length - 1) return undefined;
       this.#segmentIndex++;
       this.#bytes = new Uint8Array(0);
+      this.#windowAt = 0;
       this.#requested = 0;
+      this.#atEnd = false;
       this.lastValidOffset = 0;
     }
     return undefined;
   }
 
-  /** Makes the segment's bytes up to `end` available; false when the file is shorter. */
-  #ensure(end: number): boolean {
-    if (end <= this.#bytes.length) return true;
-    // A short read already reached the end of the file.
-    if (this.#requested > this.#bytes.length) return false;
-    this.#requested = Math.max(end, this.#requested * 2, READ_BYTES_INITIAL);
-    this.#bytes = this.#segments[this.#segmentIndex]!.read(this.#requested, this.#bytes);
+  /**
+   * Makes the segment's bytes [start, end) available in the window; false when the file ends
+   * before `end` (the window then holds every byte from `start` to the end of the file). The
+   * decoder asks for bytes at or after the last start it asked for.
+   */
+  #ensure(start: number, end: number): boolean {
+    assert(
+      start >= this.#windowAt,
+      () => `a read at ${start} before the window at ${this.#windowAt}`,
+    );
+    const windowEnd = this.#windowAt + this.#bytes.length;
+    if (end <= windowEnd) return true;
+    // The window already runs to the end of the file.
+    if (this.#atEnd) return false;
+    const grown = Math.min(READ_BYTES_MAX, Math.max(READ_BYTES_INITIAL, this.#requested * 2));
+    this.#requested = Math.max(end - start, grown);
+    this.#bytes = this.#segments[this.#segmentIndex]!.read(start, this.#requested);
+    this.#windowAt = start;
+    this.#atEnd = this.#bytes.length < this.#requested;
     this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
-    return end <= this.#bytes.length;
+    return end <= start + this.#bytes.length;
   }
 
   get #isLast(): boolean {
@@ -187,8 +202,8 @@ export class WalDecoder {
 
   #nextInSegment(): DecodedRecord | undefined {
     const offset = this.lastValidOffset;
-    if (!this.#ensure(offset + FRAME_HEADER_BYTES)) {
-      const remaining = this.#bytes.length - offset;
+    if (!this.#ensure(offset, offset + FRAME_HEADER_BYTES)) {
+      const remaining = this.#windowAt + this.#bytes.length - offset;
       if (remaining === 0) return undefined;
       return this.#damaged(
         `the file ends inside a length word (${remaining} bytes)`,
@@ -197,8 +212,8 @@ export class WalDecoder {
       );
     }
     const view = this.#view;
-    const low = view.getUint32(offset, true);
-    const high = view.getUint32(offset + 4, true);
+    const low = view.getUint32(offset - this.#windowAt, true);
+    const high = view.getUint32(offset - this.#windowAt + 4, true);
     // A zero length word is the preallocated tail: the end of this segment.
     if (low === 0 && high === 0) return undefined;
     const { recordBytes, padBytes } = decodeFrameSize(low, high);
@@ -211,14 +226,15 @@ export class WalDecoder {
     }
     const start = offset + FRAME_HEADER_BYTES;
     const end = start + recordBytes + padBytes;
-    if (!this.#ensure(end)) {
+    if (!this.#ensure(offset, end)) {
       return this.#damaged(
         `the file ends inside a record of ${recordBytes} bytes`,
         true,
         "corrupt",
       );
     }
-    const body = this.#bytes.subarray(start, start + recordBytes);
+    const at = start - this.#windowAt;
+    const body = this.#bytes.subarray(at, at + recordBytes);
     let record: WalRecord;
     try {
       record = decodeRecord(body);
@@ -239,7 +255,10 @@ export class WalDecoder {
     // Checked right after reading: the record's data lies inside its frame, and the frame
     // inside the bytes read.
     assert((record.data?.length ?? 0) < recordBytes, "a record's data overruns its frame");
-    assert(end <= this.#bytes.length, () => `a frame ends at ${end}, past the bytes read`);
+    assert(
+      end <= this.#windowAt + this.#bytes.length,
+      () => `a frame ends at ${end}, past the bytes read`,
+    );
     this.lastValidOffset = end;
     return { record, segment: this.segmentName, offset, frameBytes: end - offset };
   }
