@@ -54,7 +54,7 @@ export interface BackendOptions {
   initialMmapSize?: number;
   /** Run check() after every commit (tests). */
   strictMode?: boolean;
-  /** Byte budget of the page cache (detcd's --experimental-backend-cache-bytes). Default 64 MiB. */
+  /** Byte budget of the page cache (detcd's --experimental-backend-cache-bytes). Default 16 MiB. */
   pageCacheBytes?: number;
   /** Where a snapshot that takes long is warned about (etcd's backend logger). */
   logger?: BackendLogger;

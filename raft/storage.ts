@@ -20,7 +20,7 @@ import {
   type Snapshot,
 } from "./raftpb.ts";
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, raftAssert } from "./errors.ts";
-import { limitSize } from "./util.ts";
+import { entrySize, NO_LIMIT } from "./util.ts";
 
 /** The persisted state raft starts from. */
 export interface InitialState {
@@ -62,25 +62,54 @@ class _EntryDataArena {
   #slab = new Uint8Array(0);
   #used = 0;
 
+  /**
+   * Copies `data` and returns the buffer that holds the copy; the copy starts at
+   * {@link copiedAt} in it.
+   */
   copy(data: Uint8Array): Uint8Array {
-    if (data.length === 0) return new Uint8Array(0);
-    if (data.length > _EntryDataArena.ownCopyBytes) return data.slice();
+    if (data.length > _EntryDataArena.ownCopyBytes) {
+      this.copiedAt = 0;
+      return data.slice();
+    }
     if (this.#used + data.length > this.#slab.length) {
       this.#slab = new Uint8Array(_EntryDataArena.slabBytes);
       this.#used = 0;
     }
-    const view = this.#slab.subarray(this.#used, this.#used + data.length);
-    view.set(data);
+    this.#slab.set(data, this.#used);
+    this.copiedAt = this.#used;
     this.#used += data.length;
-    return view;
+    return this.#slab;
   }
+
+  /** Where the last {@link copy} put its bytes in the buffer it returned. */
+  copiedAt = 0;
 }
 
-/** An in-memory Storage, written by the driver after each Ready. */
+/** `#dataLengths` of an entry without data (`data` undefined, not an empty array). */
+const _NO_DATA = -1;
+
+/**
+ * An in-memory Storage, written by the driver after each Ready.
+ *
+ * The log is kept in columns, one array per field, rather than as one Entry object per entry:
+ * between two snapshots it holds up to `--snapshot-count` entries (100,000 by default), and an
+ * Entry object with a view of its data costs about 190 bytes of JavaScript heap on top of the
+ * data (measured: 48 bytes the object, about 105 the Uint8Array view), against about 25 bytes
+ * in columns. `entries()` builds the Entry objects of what it returns; they are short-lived.
+ * Column position p holds log index `#entryIndexes0 + p`; position 0 is the dummy entry.
+ */
 export class MemoryStorage implements Storage {
   #hardState: HardState = emptyHardState();
   #snapshot: Snapshot = emptySnapshot();
-  #entries: Entry[] = [{ term: 0, index: 0, type: EntryType.EntryNormal }];
+  /** The index of the dummy entry at position 0 (the last compacted entry's). */
+  #offset = 0;
+  #terms: number[] = [0];
+  #types: EntryType[] = [EntryType.EntryNormal];
+  /** The buffer holding each entry's data (a slab of the arena or an own copy). */
+  #dataBuffers: (Uint8Array | undefined)[] = [undefined];
+  #dataOffsets: number[] = [0];
+  /** Length of each entry's data, or {@link _NO_DATA}. */
+  #dataLengths: number[] = [_NO_DATA];
   readonly #arena = new _EntryDataArena();
 
   /** The saved HardState and the ConfState of the saved snapshot. */
@@ -93,36 +122,62 @@ export class MemoryStorage implements Storage {
     this.#hardState = { ...hs };
   }
 
-  /** Entries in [lo, hi), limited by `maxSize` bytes. */
+  /** Entries in [lo, hi), limited by `maxSize` bytes (at least one entry). */
   entries(lo: number, hi: number, maxSize: number): Entry[] {
-    const offset = this.#entries[0]!.index;
+    const offset = this.#offset;
     if (lo <= offset) throw new ErrCompacted();
     raftAssert(
       hi <= this.lastIndex() + 1,
       () => `entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`,
     );
     // Only the dummy entry is left: nothing can be read.
-    if (this.#entries.length === 1) throw new ErrUnavailable();
-    return limitSize(this.#entries.slice(lo - offset, hi - offset), maxSize);
+    if (this.#terms.length === 1) throw new ErrUnavailable();
+    const out: Entry[] = [];
+    let size = 0;
+    for (let index = lo; index < hi; index++) {
+      const entry = this.#entryAt(index - offset);
+      // The first entry is returned whatever its size, as etcd's limitSize does.
+      if (maxSize < NO_LIMIT) {
+        size += entrySize(entry);
+        if (size > maxSize && out.length > 0) break;
+      }
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** The entry at column position `at`, with a view of its data. */
+  #entryAt(at: number): Entry {
+    const entry: Entry = {
+      term: this.#terms[at]!,
+      index: this.#offset + at,
+      type: this.#types[at]!,
+    };
+    const length = this.#dataLengths[at]!;
+    if (length !== _NO_DATA) {
+      const start = this.#dataOffsets[at]!;
+      entry.data = this.#dataBuffers[at]!.subarray(start, start + length);
+    }
+    return entry;
   }
 
   /** The term of entry i. */
   term(i: number): number {
-    const offset = this.#entries[0]!.index;
+    const offset = this.#offset;
     if (i < offset) throw new ErrCompacted();
-    const entry = this.#entries[i - offset];
-    if (entry === undefined) throw new ErrUnavailable();
-    return entry.term;
+    const term = this.#terms[i - offset];
+    if (term === undefined) throw new ErrUnavailable();
+    return term;
   }
 
   /** The index of the last entry. */
   lastIndex(): number {
-    return this.#entries[0]!.index + this.#entries.length - 1;
+    return this.#offset + this.#terms.length - 1;
   }
 
   /** The index of the first readable entry. */
   firstIndex(): number {
-    return this.#entries[0]!.index + 1;
+    return this.#offset + 1;
   }
 
   /** The current snapshot. */
@@ -134,11 +189,12 @@ export class MemoryStorage implements Storage {
   applySnapshot(snapshot: Snapshot): void {
     if (this.#snapshot.metadata.index >= snapshot.metadata.index) throw new ErrSnapOutOfDate();
     this.#snapshot = snapshot;
-    this.#entries = [{
-      term: snapshot.metadata.term,
-      index: snapshot.metadata.index,
-      type: EntryType.EntryNormal,
-    }];
+    this.#offset = snapshot.metadata.index;
+    this.#terms = [snapshot.metadata.term];
+    this.#types = [EntryType.EntryNormal];
+    this.#dataBuffers = [undefined];
+    this.#dataOffsets = [0];
+    this.#dataLengths = [_NO_DATA];
   }
 
   /**
@@ -147,7 +203,6 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: number, confState: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= this.#snapshot.metadata.index) throw new ErrSnapOutOfDate();
-    const offset = this.#entries[0]!.index;
     raftAssert(
       i <= this.lastIndex(),
       () => `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`,
@@ -156,7 +211,7 @@ export class MemoryStorage implements Storage {
       data,
       metadata: {
         index: i,
-        term: this.#entries[i - offset]!.term,
+        term: this.#terms[i - this.#offset]!,
         confState: confState ?? this.#snapshot.metadata.confState ?? emptyConfState(),
       },
     };
@@ -166,16 +221,24 @@ export class MemoryStorage implements Storage {
   /** Discards entries up to and including `compactIndex`; the caller must not compact past the
    * applied index. */
   compact(compactIndex: number): void {
-    const offset = this.#entries[0]!.index;
+    const offset = this.#offset;
     if (compactIndex <= offset) throw new ErrCompacted();
     raftAssert(
       compactIndex <= this.lastIndex(),
       () => `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`,
     );
     const at = compactIndex - offset;
-    const kept = this.#entries.slice(at);
-    kept[0] = { term: kept[0]!.term, index: kept[0]!.index, type: EntryType.EntryNormal };
-    this.#entries = kept;
+    // The compacted entry becomes the dummy: its term stays, its type and data go.
+    this.#offset = compactIndex;
+    this.#terms = this.#terms.slice(at);
+    this.#types = this.#types.slice(at);
+    this.#types[0] = EntryType.EntryNormal;
+    this.#dataBuffers = this.#dataBuffers.slice(at);
+    this.#dataBuffers[0] = undefined;
+    this.#dataOffsets = this.#dataOffsets.slice(at);
+    this.#dataOffsets[0] = 0;
+    this.#dataLengths = this.#dataLengths.slice(at);
+    this.#dataLengths[0] = _NO_DATA;
   }
 
   /** Appends entries, truncating any conflicting suffix; entries must be contiguous with the
@@ -187,17 +250,38 @@ export class MemoryStorage implements Storage {
     // Entries wholly before the compacted point are already in the snapshot.
     if (last < first) return;
     if (first > entries[0]!.index) entries = entries.slice(first - entries[0]!.index);
-    const offset = entries[0]!.index - this.#entries[0]!.index;
+    const at = entries[0]!.index - this.#offset;
     raftAssert(
-      this.#entries.length >= offset,
+      this.#terms.length >= at,
       () => `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0]!.index}]`,
     );
-    if (this.#entries.length > offset) this.#entries.length = offset;
-    // Stored entries are copies whose data lives in the arena (see _EntryDataArena).
+    if (this.#terms.length > at) this.#truncate(at);
+    // The data is copied into the arena (see _EntryDataArena), never kept as given.
     for (const e of entries) {
-      const stored: Entry = { term: e.term, index: e.index, type: e.type };
-      if (e.data !== undefined) stored.data = this.#arena.copy(e.data);
-      this.#entries.push(stored);
+      raftAssert(
+        e.index === this.#offset + this.#terms.length,
+        () => `entry ${e.index} is not contiguous with last index ${this.lastIndex()}`,
+      );
+      this.#terms.push(e.term);
+      this.#types.push(e.type);
+      if (e.data === undefined) {
+        this.#dataBuffers.push(undefined);
+        this.#dataOffsets.push(0);
+        this.#dataLengths.push(_NO_DATA);
+      } else {
+        this.#dataBuffers.push(this.#arena.copy(e.data));
+        this.#dataOffsets.push(this.#arena.copiedAt);
+        this.#dataLengths.push(e.data.length);
+      }
     }
+  }
+
+  /** Drops the entries from column position `at` on. */
+  #truncate(at: number): void {
+    this.#terms.length = at;
+    this.#types.length = at;
+    this.#dataBuffers.length = at;
+    this.#dataOffsets.length = at;
+    this.#dataLengths.length = at;
   }
 }

@@ -80,3 +80,50 @@ Deno.test("MemoryStorage.initialState() returns the saved hard state and the sna
   deepStrictEqual(st.hardState, { term: 5, vote: 2n, commit: 4 });
   deepStrictEqual(st.confState.voters, [1n]);
 });
+
+Deno.test("MemoryStorage keeps each entry's data as a copy: absent, empty, small and large", () => {
+  // Goal: the columns give back exactly what was appended, independent of the caller's buffer.
+  // Method: append entries without data, with empty data, with small data (arena slabs) and with
+  // data above the slab's own-copy bound, overwrite the source buffer, then read them back.
+  const s = storage345();
+  const source = new Uint8Array(100_000).fill(1);
+  const large = source.subarray(0, 40_000);
+  s.append([
+    e(6, 5),
+    { index: 7, term: 5, type: EntryType.EntryConfChange, data: new Uint8Array(0) },
+    { index: 8, term: 6, type: EntryType.EntryNormal, data: source.subarray(10, 13) },
+    { index: 9, term: 6, type: EntryType.EntryNormal, data: large },
+  ]);
+  source.fill(9);
+  const got = s.entries(6, 10, 1e9);
+  deepStrictEqual(got.map((x) => [x.index, x.term, x.type]), [
+    [6, 5, EntryType.EntryNormal],
+    [7, 5, EntryType.EntryConfChange],
+    [8, 6, EntryType.EntryNormal],
+    [9, 6, EntryType.EntryNormal],
+  ]);
+  strictEqual(got[0]!.data, undefined);
+  deepStrictEqual(got[1]!.data, new Uint8Array(0));
+  deepStrictEqual(got[2]!.data, new Uint8Array([1, 1, 1]));
+  strictEqual(got[3]!.data!.length, 40_000);
+  strictEqual(got[3]!.data!.every((b) => b === 1), true);
+  // After a compaction and a truncating append the remaining entries read the same.
+  s.compact(7);
+  s.append([{ index: 9, term: 7, type: EntryType.EntryNormal, data: new Uint8Array([4]) }]);
+  deepStrictEqual(s.entries(8, 10, 1e9).map((x) => [x.term, Array.from(x.data ?? [])]), [
+    [6, [1, 1, 1]],
+    [7, [4]],
+  ]);
+  strictEqual(s.term(7), 5);
+  strictEqual(s.lastIndex(), 9);
+});
+
+Deno.test("MemoryStorage.entries() stops at the size limit", () => {
+  // Goal: the size limit counts encoded entry sizes as etcd's limitSize does. Each entry below
+  // encodes to 3 + 1 + 1 + 1 (type, term, index) + 1 + 1 + 10 (data) = 18 bytes.
+  const s = storage345();
+  s.append([e(6, 5, "0123456789"), e(7, 5, "0123456789"), e(8, 5, "0123456789")]);
+  deepStrictEqual(s.entries(6, 9, 36).map((x) => x.index), [6, 7]);
+  deepStrictEqual(s.entries(6, 9, 35).map((x) => x.index), [6]);
+  deepStrictEqual(s.entries(6, 9, 54).map((x) => x.index), [6, 7, 8]);
+});

@@ -184,7 +184,7 @@ export function defaultConfig(): ServerConfig {
     enablePprof: false,
     enableGrpcGateway: true,
     enableUi: true,
-    backendCacheBytes: 64 * 1024 * 1024,
+    backendCacheBytes: 16 * 1024 * 1024,
     logger: "capnslog",
     logOutputs: ["default"],
     logLevel: "info",

@@ -224,7 +224,7 @@ const _FLAGS: _FlagDef[] = [
     "detcd",
     "experimental-backend-cache-bytes",
     "int",
-    "67108864",
+    "16777216",
     "detcd: byte budget of the db page cache (etcd maps the file instead).",
   ),
   ...[

@@ -55,8 +55,8 @@ Deno.test("parseCommandLine() with no arguments gives etcd's defaults", () => {
   strictEqual(config.backendFreelistType, "map");
 });
 
-Deno.test("parseCommandLine() takes detcd's page-cache budget, 64 MiB by default", () => {
-  strictEqual(_serve([]).config.backendCacheBytes, 64 * 1024 * 1024);
+Deno.test("parseCommandLine() takes detcd's page-cache budget, 16 MiB by default", () => {
+  strictEqual(_serve([]).config.backendCacheBytes, 16 * 1024 * 1024);
   const { config } = _serve(["--experimental-backend-cache-bytes", "1048576"]);
   strictEqual(config.backendCacheBytes, 1048576);
 });
