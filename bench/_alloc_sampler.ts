@@ -8,6 +8,11 @@
  *     kill -USR1 PID; <load>; kill -USR2 PID
  *     deno run -A bench/alloc_summary.ts /tmp/a.heapprofile PUTS
  *
+ * With `ALLOC_SURVIVORS_ONLY=1` the objects that minor collections free are left out: the profile
+ * then holds what survived a scavenge (promoted, or still in the young generation at the end) or
+ * was allocated in the old generation directly, whether a later major collection freed it or
+ * not: where the old generation's growth comes from.
+ *
  * Only the JavaScript heap is sampled: the backing stores of ArrayBuffers (malloc'd) are not,
  * but each typed array's and ArrayBuffer's object is. Benchmark-only; detcd never loads it.
  *
@@ -19,6 +24,8 @@ import { Session } from "node:inspector";
 const FILE = Deno.env.get("ALLOC_PROFILE_FILE");
 /** Mean bytes between samples (V8's default is 32 KiB). */
 const INTERVAL_BYTES = 4096;
+/** Leave out the objects that scavenges free (see above). */
+const SURVIVORS_ONLY = Deno.env.get("ALLOC_SURVIVORS_ONLY") === "1";
 
 function post<T>(session: Session, method: string, params: object = {}): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -37,7 +44,7 @@ if (FILE !== undefined) {
       post(session, "HeapProfiler.startSampling", {
         samplingInterval: INTERVAL_BYTES,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !SURVIVORS_ONLY,
       })
     ).catch((error) => console.error("alloc sampler:", error));
   });
