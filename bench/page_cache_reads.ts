@@ -17,7 +17,7 @@
 
 import process from "node:process";
 import { openBackend } from "../backend/mod.ts";
-import { WatchableStore } from "../mvcc/watchable_store.ts";
+import { WatchableStore } from "../mvcc/mod.ts";
 import { mulberry32 } from "../testing/mod.ts";
 
 function _envNumber(name: string, fallback: number): number {
