@@ -414,7 +414,11 @@ export class H2Connection {
         }
         return;
       case TYPE_GOAWAY:
-        return this.close(false);
+        // A client's GOAWAY concerns streams the server would open (none here): grpc-go's
+        // server reads it and does nothing, and the client closes the connection itself. No
+        // GOAWAY goes back: Deno's node:http2 client (nghttp2) can abort on a GOAWAY that meets
+        // its own closing streams (denoland/deno#36788), which etcd never sends it either.
+        return;
       case TYPE_WINDOW_UPDATE:
         return this.#onWindowUpdate(streamId, payload);
       case TYPE_PUSH_PROMISE:

@@ -121,6 +121,29 @@ Deno.test("a bad header block gets GOAWAY(COMPRESSION_ERROR); the server lives o
   });
 });
 
+Deno.test("a client's GOAWAY gets no GOAWAY back; the connection serves until the client closes it", async () => {
+  await withServer(async () => {
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
+    try {
+      await connection.write(PREFACE);
+      await connection.write(frame(0x4, 0, 0, new Uint8Array()));
+      // GOAWAY: last stream 0, NO_ERROR; then a PING, which an open connection acknowledges.
+      await connection.write(frame(0x7, 0, 0, new Uint8Array(8)));
+      await connection.write(frame(0x6, 0, 0, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8])));
+      const seen = await readUntil(
+        connection,
+        (type, flags) => type === 0x7 || (type === 0x6 && (flags & 0x1) !== 0),
+      );
+      assert.ok(seen !== undefined, "the connection ended");
+      assert.equal(seen.type, 0x6, "a GOAWAY came back before the PING's ACK");
+      assert.deepEqual([...seen.payload], [1, 2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      connection.close();
+    }
+    await assertStillServing();
+  });
+});
+
 Deno.test("random frames after the preface never take the server down (seeded)", async () => {
   await withServer(async () => {
     // Mulberry32: a small seeded PRNG, so that a failure replays.
