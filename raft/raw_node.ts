@@ -197,6 +197,23 @@ export class RawNode {
     throw new ErrStepPeerNotFound();
   }
 
+  /**
+   * Removes the proposals this node forwards to its leader (MsgProp, stepFollower) from the
+   * messages not yet handed out in a Ready, and returns them in order. A forwarded proposal
+   * promises nothing about this node's hard state or log, so unlike the rest of a Ready's
+   * messages it need not wait for the driver to persist anything: the driver may send it
+   * while the Ready in hand is still being written.
+   */
+  takeForwardedProposals(): Message[] {
+    const r = this.raft;
+    if (!r.msgs.some((m) => m.type === MessageType.MsgProp)) return [];
+    const forwarded: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of r.msgs) (m.type === MessageType.MsgProp ? forwarded : rest).push(m);
+    r.msgs = rest;
+    return forwarded;
+  }
+
   /** True if there is anything in a Ready. */
   hasReady(): boolean {
     const r = this.raft;

@@ -168,7 +168,20 @@ export class RaftNode {
     assert(data.length > 0, "propose: empty proposal");
     if (this.#stopped || !this.#acceptsProposals()) throw new ErrProposalDropped();
     this.#pending.push({ data, onDropped, tag });
-    if (this.#pending.length === 1) queueMicrotask(() => this.#kick());
+    if (this.#pending.length === 1) queueMicrotask(() => this.#endOfTurn());
+  }
+
+  /**
+   * The end of a turn in which proposals were made. A follower steps them at once, even while
+   * a round is writing to the WAL, so that the MsgProp carrying them to the leader leaves now
+   * (`#stepProposals`) rather than after the round in progress and the next one's fdatasync.
+   * A leader keeps them for its next round: they join that round's log append.
+   */
+  #endOfTurn(): void {
+    if (!this.#stopped && this.#rawNode.raft.state === StateType.StateFollower) {
+      this.#stepProposals();
+    }
+    this.#kick();
   }
 
   /**
@@ -206,6 +219,20 @@ export class RaftNode {
       return raft.lead !== NONE && !raft.disableProposalForwarding;
     }
     return false;
+  }
+
+  /**
+   * Steps this turn's proposals into raft; on a follower, sends the MsgProps that forward them
+   * to the leader at once. Raft's contract holds back a Ready's messages until its hard state
+   * and entries are durable, because a vote or an append response promises what is on disk; a
+   * forwarded proposal promises nothing about this member's disk, so it need not wait for a
+   * write (etcd 3.4 sends it after one; it is the same message, sent earlier).
+   */
+  #stepProposals(): void {
+    this.#flushProposals();
+    if (this.#rawNode.raft.state !== StateType.StateFollower) return;
+    const forwarded = this.#rawNode.takeForwardedProposals();
+    if (forwarded.length > 0) this.#transport.send(forwarded);
   }
 
   /** Steps this turn's proposals into raft, in order, at most ~1 MiB per MsgProp. */
@@ -315,7 +342,7 @@ export class RaftNode {
     try {
       do {
         this.#again = false;
-        this.#flushProposals();
+        this.#stepProposals();
         while (!this.#stopped && this.#rawNode.hasReady()) {
           await this.#round();
         }
@@ -331,7 +358,7 @@ export class RaftNode {
 
   async #round(): Promise<void> {
     this.#loops++;
-    this.#flushProposals();
+    this.#stepProposals();
     const rd = this.#rawNode.ready();
     if (rd.softState !== undefined) this.#handler.onSoftState(rd.softState);
     if (rd.readStates.length > 0) this.#handler.onReadStates(rd.readStates);
