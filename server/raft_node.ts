@@ -9,7 +9,9 @@
  *    proposal that arrived since the last Ready shares it) and then to the MemoryStorage; when
  *    rounds carry one entry at a time (a lone writer) the fdatasync blocks instead of being
  *    awaited on the thread pool (see `#lone`);
- * 3. messages go to the transport (a leader's go first, in parallel with its write);
+ * 3. messages go to the transport (a leader's go first, in parallel with its write, with its
+ *    appends to each follower joined into one where they continue each other:
+ *    `coalesceAppends`);
  * 4. committed entries are handed to the applier, in log order;
  * 5. `advance()`.
  *
@@ -40,6 +42,7 @@ import type {
   Status,
 } from "../raft/mod.ts";
 import {
+  coalesceAppends,
   ErrProposalDropped,
   isEmptySnapshot,
   NONE,
@@ -366,7 +369,7 @@ export class RaftNode {
     // them first): followers persist before they acknowledge, and this member applies only
     // after its own write below. Everyone else sends only once the write is done.
     const sendFirst = this.#rawNode.raft.state === StateType.StateLeader;
-    if (sendFirst && rd.messages.length > 0) this.#transport.send(rd.messages);
+    if (sendFirst && rd.messages.length > 0) this.#transport.send(coalesceAppends(rd.messages));
     // 1. A snapshot file is durable before the WAL records it (etcd 3.4.23's order: an orphan
     //    snap is possible and skipped on restart; a WAL record without its snap is not).
     const snapshot = rd.snapshot;
