@@ -214,6 +214,24 @@ export class RawNode {
     return forwarded;
   }
 
+  /**
+   * Removes a leader's appends of its current term (MsgApp) from the messages not yet handed
+   * out in a Ready, and returns them in order; none unless this node leads. A leader's Ready
+   * messages may leave in parallel with its own write (Raft thesis §10.2.1; etcd's raft.go
+   * sends them first), so these, which would head the next Ready, may leave before it too.
+   */
+  takeLeaderAppends(): Message[] {
+    const r = this.raft;
+    if (r.state !== StateType.StateLeader) return [];
+    const isAppend = (m: Message) => m.type === MessageType.MsgApp && m.term === r.term;
+    if (!r.msgs.some(isAppend)) return [];
+    const appends: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of r.msgs) (isAppend(m) ? appends : rest).push(m);
+    r.msgs = rest;
+    return appends;
+  }
+
   /** True if there is anything in a Ready. */
   hasReady(): boolean {
     const r = this.raft;

@@ -11,7 +11,9 @@
  *    awaited on the thread pool (see `#lone`);
  * 3. messages go to the transport (a leader's go first, in parallel with its write, with its
  *    appends to each follower joined into one where they continue each other:
- *    `coalesceAppends`);
+ *    `coalesceAppends`; appends that peers' messages produce during that write leave at the
+ *    end of their turn, `#sendLeaderAppends`; a follower's forwarded proposals leave at the end
+ *    of the turn that made them, `#stepProposals`);
  * 4. committed entries are handed to the applier, in log order;
  * 5. `advance()`.
  *
@@ -113,6 +115,10 @@ export class RaftNode {
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
   #loops = 0;
+  /** Whether the round in progress is a leader's (its messages left before its write). */
+  #leaderRound = false;
+  /** Whether a microtask will send the appends stepped during a leader's round. */
+  #appendsScheduled = false;
   /** Entries the previous round appended (see `#lone`). */
   #lastRoundEntries = 0;
   /** Proposals of the current turn, not yet stepped into raft. */
@@ -300,7 +306,25 @@ export class RaftNode {
   /** Steps a message from a peer. */
   step(message: Message): void {
     this.#rawNode.step(message);
+    if (this.#running && this.#leaderRound && !this.#appendsScheduled) {
+      this.#appendsScheduled = true;
+      queueMicrotask(() => this.#sendLeaderAppends());
+    }
     this.#kick();
+  }
+
+  /**
+   * During a leader's round (its messages already sent, its WAL write in flight), sends the
+   * appends that the messages stepped in this turn produced: the entries of forwarded
+   * proposals, a commit index moved by append responses. They would otherwise wait for the
+   * round's fdatasync and apply to end, and followers would learn of a commit one round late;
+   * they head the next Ready, whose messages a leader sends before its write anyway.
+   */
+  #sendLeaderAppends(): void {
+    this.#appendsScheduled = false;
+    if (this.#stopped || !this.#running || !this.#leaderRound) return;
+    const appends = this.#rawNode.takeLeaderAppends();
+    if (appends.length > 0) this.#transport.send(coalesceAppends(appends));
   }
 
   /** The transport could not reach `id`: the leader stops pipelining to it. */
@@ -369,6 +393,7 @@ export class RaftNode {
     // them first): followers persist before they acknowledge, and this member applies only
     // after its own write below. Everyone else sends only once the write is done.
     const sendFirst = this.#rawNode.raft.state === StateType.StateLeader;
+    this.#leaderRound = sendFirst;
     if (sendFirst && rd.messages.length > 0) this.#transport.send(coalesceAppends(rd.messages));
     // 1. A snapshot file is durable before the WAL records it (etcd 3.4.23's order: an orphan
     //    snap is possible and skipped on restart; a WAL record without its snap is not).

@@ -1,9 +1,10 @@
 // Goal: a follower forwards its proposals to the leader (MsgProp) as soon as the turn that made
 // them ends, even while one of its rounds is still writing to the WAL, and still holds back
 // every message that promises something about its disk (the MsgAppResp) until that write is
-// done. Method: member 2 of a three-voter raft over a real WAL whose save() waits on a gate the
-// test opens; the leader's messages are stepped in by hand and the transport records what
-// leaves, and when.
+// done; a leader sends the appends that messages stepped during its write produce (forwarded
+// entries, a moved commit index) at once. Method: one member of a three-voter raft over a real
+// WAL whose save() waits on a gate the test opens; the peers' messages are stepped in by hand
+// and the transport records what leaves, and when.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -22,8 +23,8 @@ import { Snapshotter } from "../snap/mod.ts";
 import { Wal } from "../wal/mod.ts";
 import { RaftNode } from "./raft_node.ts";
 
-async function follower(root: string) {
-  const wal = await Wal.create(join(root, "wal"), new Uint8Array([2]));
+async function member(root: string, id: bigint) {
+  const wal = await Wal.create(join(root, "wal"), new Uint8Array([Number(id)]));
   const save = wal.save.bind(wal);
   const gate = { open: Promise.resolve(), release: () => {} };
   let saving = 0;
@@ -43,7 +44,7 @@ async function follower(root: string) {
   };
   const storage = new MemoryStorage();
   const rawNode = new RawNode({
-    id: 2n,
+    id,
     electionTick: 10,
     heartbeatTick: 1,
     storage,
@@ -94,7 +95,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 Deno.test("raft node: a follower's MsgProp leaves while its WAL write is in flight", async () => {
   const root = await Deno.makeTempDir({ prefix: "raft_node_forward_test_" });
-  const { node, wal, rawNode, sent, close, release, saving } = await follower(root);
+  const { node, wal, rawNode, sent, close, release, saving } = await member(root, 2n);
   try {
     node.start();
     // Member 1 leads term 1 and commits the three bootstrap entries.
@@ -135,6 +136,62 @@ Deno.test("raft node: a follower's MsgProp leaves while its WAL write is in flig
     );
     strictEqual(resp!.whileSaving, false, "MsgAppResp sent before its entries were durable");
     strictEqual(sent.filter((s) => s.message.type === MessageType.MsgProp).length, 1);
+  } finally {
+    release();
+    await node.stop();
+    await wal.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("raft node: a leader sends appends stepped during its WAL write at once", async () => {
+  const root = await Deno.makeTempDir({ prefix: "raft_node_forward_test_" });
+  const { node, wal, rawNode, sent, close, release, saving } = await member(root, 1n);
+  try {
+    node.start();
+    await until(() => rawNode.raft.raftLog.applied >= 3, "bootstrap configuration applied");
+    node.advanceTicks(30);
+    await until(() => rawNode.raft.state === StateType.StateCandidate, "campaigning");
+    await until(() => sent.some((s) => s.message.type === MessageType.MsgVote), "votes asked");
+    const term = rawNode.raft.term;
+    node.step(newMessage({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term }));
+    await until(() => rawNode.raft.state === StateType.StateLeader, "became leader");
+    // The new term's empty entry (index 4) is acknowledged by both followers and committed.
+    for (const from of [2n, 3n]) {
+      node.step(newMessage({ type: MessageType.MsgAppResp, from, to: 1n, term, index: 4 }));
+    }
+    await until(() => rawNode.raft.raftLog.applied >= 4 && saving() === 0, "settled");
+    // A proposal of the leader's own starts a round whose write waits on the gate; its
+    // appends (index 5) leave first, as before.
+    close();
+    node.propose(new TextEncoder().encode("x"), () => {});
+    await until(() => saving() > 0, "the round's save started");
+    const before = sent.length;
+    // Member 2 forwards a proposal (index 6) and acknowledges index 5 (commit moves to 5).
+    node.step(newMessage({
+      type: MessageType.MsgProp,
+      from: 2n,
+      to: 1n,
+      entries: [{ term: 0, index: 0, type: EntryType.EntryNormal, data: new Uint8Array([7]) }],
+    }));
+    node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term, index: 5 }));
+    // The appends of this turn's steps leave once it ends, joined per follower.
+    await new Promise((r) => setTimeout(r, 0));
+    ok(saving() > 0, "the save is still waiting");
+    const early = sent.slice(before).map((s) => s.message);
+    ok(early.every((m) => m.type === MessageType.MsgApp && m.term === term), "only appends");
+    deepStrictEqual(early.map((m) => m.to).sort(), [2n, 3n], "one joined append per follower");
+    // Both followers got index 6 without waiting for the write...
+    for (const to of [2n, 3n]) {
+      ok(
+        early.some((m) => m.to === to && m.entries.some((e) => e.index === 6)),
+        `index 6 to ${to}: ${early.map((m) => `${m.to}@${m.index}+${m.entries.length}`).join(" ")}`,
+      );
+    }
+    // ...and member 3 learnt the commit of index 5 in the same way.
+    ok(early.some((m) => m.to === 3n && m.commit === 5), "commit 5 to member 3");
+    release();
+    await until(() => rawNode.raft.raftLog.applied >= 5, "index 5 applied after the write");
   } finally {
     release();
     await node.stop();
