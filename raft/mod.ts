@@ -70,3 +70,4 @@ export {
   RaftInvariantError,
 } from "./errors.ts";
 export { isLocalMsg, isResponseMsg, limitSize, NONE } from "./util.ts";
+export { coalesceAppends, mergeAppends } from "./append_merge.ts";

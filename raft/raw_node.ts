@@ -197,6 +197,41 @@ export class RawNode {
     throw new ErrStepPeerNotFound();
   }
 
+  /**
+   * Removes the proposals this node forwards to its leader (MsgProp, stepFollower) from the
+   * messages not yet handed out in a Ready, and returns them in order. A forwarded proposal
+   * promises nothing about this node's hard state or log, so unlike the rest of a Ready's
+   * messages it need not wait for the driver to persist anything: the driver may send it
+   * while the Ready in hand is still being written.
+   */
+  takeForwardedProposals(): Message[] {
+    const r = this.raft;
+    if (!r.msgs.some((m) => m.type === MessageType.MsgProp)) return [];
+    const forwarded: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of r.msgs) (m.type === MessageType.MsgProp ? forwarded : rest).push(m);
+    r.msgs = rest;
+    return forwarded;
+  }
+
+  /**
+   * Removes a leader's appends of its current term (MsgApp) from the messages not yet handed
+   * out in a Ready, and returns them in order; none unless this node leads. A leader's Ready
+   * messages may leave in parallel with its own write (Raft thesis §10.2.1; etcd's raft.go
+   * sends them first), so these, which would head the next Ready, may leave before it too.
+   */
+  takeLeaderAppends(): Message[] {
+    const r = this.raft;
+    if (r.state !== StateType.StateLeader) return [];
+    const isAppend = (m: Message) => m.type === MessageType.MsgApp && m.term === r.term;
+    if (!r.msgs.some(isAppend)) return [];
+    const appends: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of r.msgs) (isAppend(m) ? appends : rest).push(m);
+    r.msgs = rest;
+    return appends;
+  }
+
   /** True if there is anything in a Ready. */
   hasReady(): boolean {
     const r = this.raft;
