@@ -1,5 +1,17 @@
-# _cluster_wait.sh - sourced by bench/loadgen_ab.sh, bench/cluster_rows.sh, bench/idle_cluster.sh
-# and bench/strace_cluster.sh.
+# _cluster_wait.sh - sourced by bench/loadgen_ab.sh, bench/cluster_rows.sh, bench/idle_cluster.sh,
+# bench/strace_cluster.sh, bench/p99_trace.sh and bench/disk_metrics_1x1.sh.
+#
+# single_member_args PORT DATA: sets the caller's MEMBER_ARGS to the flags of a new one-member
+# cluster m0 with client port PORT and peer port PORT+1, its data in DATA/m0.
+single_member_args() {
+  local port=$1 data=$2
+  MEMBER_ARGS=(--name m0 --data-dir "$data/m0"
+    --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port"
+    --listen-peer-urls "http://127.0.0.1:$((port + 1))"
+    --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))"
+    --initial-cluster "m0=http://127.0.0.1:$((port + 1))")
+}
+
 #
 # start_cluster3 SIDE PORT DATA TOKEN: starts a new 3-member cluster from SIDE (a detcd checkout,
 # or "etcd" for ETCD_BIN, default /usr/bin/etcd), member i with client port PORT+10+i and peer

@@ -17,6 +17,8 @@ RUNS=${1:?RUNS}
 shift
 [ $# -ge 1 ] || { echo "disk_metrics_1x1: no SIDE" >&2; exit 2; }
 LG=$("${LOADGEN_DIR:-/work/shared/tools/loadgen}/build.sh") || exit 1
+# shellcheck source=bench/_cluster_wait.sh
+. "$(dirname "$0")/_cluster_wait.sh"
 P=${PORT_BASE:-34200}
 SP=""
 DATA=""
@@ -32,15 +34,10 @@ one() { # side
   DATA=$(mktemp -d /tmp/disk-metrics.XXXXXX)
   cmd=(env ${SERVER_ENV:-} deno run -A --quiet main.ts)
   [ "$side" = etcd ] && cmd=("${ETCD_BIN:-/usr/bin/etcd}")
-  (cd "${side/#etcd//tmp}" && exec "${cmd[@]}" --name m0 --data-dir "$DATA/m0" \
-    --listen-client-urls http://127.0.0.1:$P --advertise-client-urls http://127.0.0.1:$P \
-    --listen-peer-urls http://127.0.0.1:$((P + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 1)) \
-    --initial-cluster m0=http://127.0.0.1:$((P + 1))) > "$DATA/log" 2>&1 &
+  single_member_args "$P" "$DATA"
+  (cd "${side/#etcd//tmp}" && exec "${cmd[@]}" "${MEMBER_ARGS[@]}") > "$DATA/log" 2>&1 &
   SP=$!
-  for _ in $(seq 1 100); do
-    ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$P endpoint health >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  wait_cluster "$P" 1
   sleep "${IDLE_S:-4}"
   curl -s "127.0.0.1:$P/metrics" > "$DATA/before"
   "$LG" put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys \

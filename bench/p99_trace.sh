@@ -16,6 +16,8 @@
 # --trace-gc lines); bench/p99_trace.py reads them and prints the attribution of the slow puts.
 set -u
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/_cluster_wait.sh
+. "$HERE/bench/_cluster_wait.sh"
 SRC=$(cd "${1:-$HERE}" && pwd)
 RUNS=${2:-2}
 OUT=${3:-$(mktemp -d /tmp/p99trace.XXXXXX)}
@@ -47,16 +49,11 @@ for run in $(seq 1 "$RUNS"); do
   dir=$OUT/run$run
   mkdir -p "$dir"
   data=$(mktemp -d /tmp/p99trace-data.XXXXXX)
+  single_member_args "$P" "$data"
   (cd "$WORK/src" && P99TRACE=$dir/trace.txt exec deno run -A --quiet --v8-flags=--trace-gc,--expose-gc \
-    main.ts --name m0 --data-dir "$data/m0" \
-    --listen-client-urls http://127.0.0.1:$P --advertise-client-urls http://127.0.0.1:$P \
-    --listen-peer-urls http://127.0.0.1:$((P + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 1)) \
-    --initial-cluster m0=http://127.0.0.1:$((P + 1))) > "$dir/server.log" 2>&1 &
+    main.ts "${MEMBER_ARGS[@]}") > "$dir/server.log" 2>&1 &
   SP=$!
-  for _ in $(seq 1 100); do
-    ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$P endpoint health >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  wait_cluster "$P" 1
   sleep "${IDLE_S:-4}"
   LATDUMP=$dir/lat.txt "$WORK/loadgen" put --key-size 8 --val-size 256 --key-space-size 100000 \
     --sequential-keys --endpoints 127.0.0.1:$P --conns 1 --clients 1 --total "${TOTAL:-5000}" \
