@@ -597,6 +597,14 @@ export function parseCommandLine(args: string[], options: ParseOptions = {}): Co
     }
   }
   const config = _buildConfig(values, configFile !== "", warnings);
+  // The grpc-js transport (a detcd test switch) has no ping enforcement: refuse, before anything
+  // is written, a client ping policy it would ignore (api/grpc_server.ts checks it again).
+  if (env["DETCD_GRPC_TRANSPORT"] === "grpc-js" && config.grpcKeepAliveMinTimeMs !== 5000) {
+    throw new ConfigError(
+      `--grpc-keepalive-min-time=${values.get("grpc-keepalive-min-time")}: the grpc-js ` +
+        "transport (DETCD_GRPC_TRANSPORT=grpc-js) cannot enforce a client ping policy",
+    );
+  }
   return { kind: "serve", config, warnings, configFile };
 }
 

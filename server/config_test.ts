@@ -324,3 +324,13 @@ Deno.test("--enable-v2 and ETCD_ENABLE_V2 turn the v2 API on", () => {
     ok(command.kind === "serve" && command.config.enableV2, JSON.stringify({ args, env }));
   }
 });
+
+Deno.test("parseCommandLine() refuses --grpc-keepalive-min-time under the grpc-js transport, exit 2", () => {
+  const env = { DETCD_GRPC_TRANSPORT: "grpc-js" };
+  const error = _configError(["--grpc-keepalive-min-time=10s"], env);
+  strictEqual(error.exitCode, 2);
+  ok(error.message.includes("--grpc-keepalive-min-time=10s: the grpc-js transport"), error.message);
+  // etcd's default is accepted there, and any value with the native transport.
+  strictEqual(parseCommandLine([], { env }).kind, "serve");
+  strictEqual(parseCommandLine(["--grpc-keepalive-min-time=10s"]).kind, "serve");
+});
