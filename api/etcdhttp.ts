@@ -7,7 +7,7 @@
  * @module
  */
 
-import { register } from "prom-client";
+import { register } from "../metrics/mod.ts";
 import type { HttpHandler } from "../rpc/mod.ts";
 import {
   etcdServerHealthFailures,

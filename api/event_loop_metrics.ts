@@ -21,7 +21,7 @@
  * @module
  */
 
-import { Histogram } from "prom-client";
+import { Histogram } from "../metrics/mod.ts";
 
 /** How often the sampler's timer is due (ms). */
 export const SAMPLE_INTERVAL_MS = 50;

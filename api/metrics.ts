@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Counter, Gauge, Histogram, register } from "prom-client";
+import { Counter, Gauge, Histogram, register } from "../metrics/mod.ts";
 
 /** `etcd_server_health_failures`. */
 export const etcdServerHealthFailures = new Counter({

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Counter, Gauge } from "prom-client";
+import { Counter, Gauge } from "../metrics/mod.ts";
 import * as fs from "node:fs";
 
 /** Linux's USER_HZ (clock ticks per second of /proc/self/stat's times). */

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { Counter, Histogram, register, Registry } from "prom-client";
+import { Counter, Histogram, register, Registry } from "../metrics/mod.ts";
 import type { HttpHandler } from "../rpc/mod.ts";
 import type { Logger } from "../server/mod.ts";
 import { remoteAddress } from "./_http1.ts";

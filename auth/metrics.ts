@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Gauge } from "prom-client";
+import { Gauge } from "../metrics/mod.ts";
 
 /** `etcd_debugging_auth_revision`. */
 export const authRevision = new Gauge({

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { exponentialBuckets, Gauge, Histogram } from "prom-client";
+import { exponentialBuckets, Gauge, Histogram } from "../metrics/mod.ts";
 
 /** `etcd_debugging_disk_backend_commit_rebalance_duration_seconds`. */
 export const debuggingDiskBackendCommitRebalanceDurationSeconds = new Histogram({

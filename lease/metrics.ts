@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Counter, exponentialBuckets, Histogram } from "prom-client";
+import { Counter, exponentialBuckets, Histogram } from "../metrics/mod.ts";
 
 /** `etcd_debugging_lease_granted_total`. */
 export const leaseGrantedTotal = new Counter({

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Counter, exponentialBuckets, Gauge, Histogram } from "prom-client";
+import { Counter, exponentialBuckets, Gauge, Histogram } from "../metrics/mod.ts";
 
 /**
  * The transaction counts of `reportTxn` not yet added to their metrics, one slot each. Adding

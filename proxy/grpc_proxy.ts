@@ -16,7 +16,7 @@
  * @module
  */
 
-import { register as defaultRegistry } from "prom-client";
+import { register as defaultRegistry } from "../metrics/mod.ts";
 import {
   type ConsoleProxy,
   type GrpcServer,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Counter, Gauge } from "prom-client";
+import { Counter, Gauge } from "../metrics/mod.ts";
 
 /** `etcd_grpc_proxy_watchers_coalescing_total`. */
 export const watchersCoalescing = new Gauge({

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Counter, exponentialBuckets, Gauge, Histogram } from "prom-client";
+import { Counter, exponentialBuckets, Gauge, Histogram } from "../metrics/mod.ts";
 
 /** `etcd_network_active_peers`. */
 export const activePeers = new Gauge({

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Counter, Gauge } from "prom-client";
+import { Counter, Gauge } from "../metrics/mod.ts";
 
 /** `etcd_cluster_version`. */
 export const clusterVersion = new Gauge({

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { exponentialBuckets, Histogram } from "prom-client";
+import { exponentialBuckets, Histogram } from "../metrics/mod.ts";
 
 /** `etcd_debugging_snap_save_marshalling_duration_seconds`. */
 export const debuggingSnapSaveMarshallingDurationSeconds = new Histogram({

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { exponentialBuckets, Gauge, Histogram } from "prom-client";
+import { exponentialBuckets, Gauge, Histogram } from "../metrics/mod.ts";
 
 /** `etcd_disk_wal_fsync_duration_seconds`. */
 export const walFsyncDurationSeconds = new Histogram({
