@@ -51,6 +51,8 @@ async function main(): Promise<void> {
       "--no-service",
       "--no-delimited",
       "--no-typeurl",
+      // Nothing calls a message type's `verify`: without it the code is 12% smaller.
+      "--no-verify",
       "--dts",
       `--path=${protoDir}`,
       `--out=${outJs}`,

@@ -63,13 +63,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.ResponseHeader & etcdserverpb.ResponseHeader.$Shape;
 
         /**
-         * Verifies a ResponseHeader message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a ResponseHeader message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns ResponseHeader
@@ -199,13 +192,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.RangeRequest & etcdserverpb.RangeRequest.$Shape;
-
-        /**
-         * Verifies a RangeRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a RangeRequest message from a plain object. Also converts values to their respective internal types.
@@ -371,13 +357,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.RangeResponse & etcdserverpb.RangeResponse.$Shape;
 
         /**
-         * Verifies a RangeResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a RangeResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns RangeResponse
@@ -488,13 +467,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.PutRequest & etcdserverpb.PutRequest.$Shape;
 
         /**
-         * Verifies a PutRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a PutRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns PutRequest
@@ -599,13 +571,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.PutResponse & etcdserverpb.PutResponse.$Shape;
 
         /**
-         * Verifies a PutResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a PutResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns PutResponse
@@ -699,13 +664,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.DeleteRangeRequest & etcdserverpb.DeleteRangeRequest.$Shape;
-
-        /**
-         * Verifies a DeleteRangeRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a DeleteRangeRequest message from a plain object. Also converts values to their respective internal types.
@@ -804,13 +762,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.DeleteRangeResponse & etcdserverpb.DeleteRangeResponse.$Shape;
-
-        /**
-         * Verifies a DeleteRangeResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a DeleteRangeResponse message from a plain object. Also converts values to their respective internal types.
@@ -915,13 +866,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.RequestOp & etcdserverpb.RequestOp.$Shape;
-
-        /**
-         * Verifies a RequestOp message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a RequestOp message from a plain object. Also converts values to their respective internal types.
@@ -1040,13 +984,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.ResponseOp & etcdserverpb.ResponseOp.$Shape;
-
-        /**
-         * Verifies a ResponseOp message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a ResponseOp message from a plain object. Also converts values to their respective internal types.
@@ -1180,13 +1117,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.Compare & etcdserverpb.Compare.$Shape;
-
-        /**
-         * Verifies a Compare message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a Compare message from a plain object. Also converts values to their respective internal types.
@@ -1356,13 +1286,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.TxnRequest & etcdserverpb.TxnRequest.$Shape;
 
         /**
-         * Verifies a TxnRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a TxnRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns TxnRequest
@@ -1466,13 +1389,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.TxnResponse & etcdserverpb.TxnResponse.$Shape;
 
         /**
-         * Verifies a TxnResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a TxnResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns TxnResponse
@@ -1573,13 +1489,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.CompactionRequest & etcdserverpb.CompactionRequest.$Shape;
 
         /**
-         * Verifies a CompactionRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a CompactionRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns CompactionRequest
@@ -1669,13 +1578,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.CompactionResponse & etcdserverpb.CompactionResponse.$Shape;
 
         /**
-         * Verifies a CompactionResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a CompactionResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns CompactionResponse
@@ -1759,13 +1661,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.HashRequest & etcdserverpb.HashRequest.$Shape;
 
         /**
-         * Verifies a HashRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a HashRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns HashRequest
@@ -1847,13 +1742,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.HashKVRequest & etcdserverpb.HashKVRequest.$Shape;
-
-        /**
-         * Verifies a HashKVRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a HashKVRequest message from a plain object. Also converts values to their respective internal types.
@@ -1946,13 +1834,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.HashKVResponse & etcdserverpb.HashKVResponse.$Shape;
-
-        /**
-         * Verifies a HashKVResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a HashKVResponse message from a plain object. Also converts values to their respective internal types.
@@ -2050,13 +1931,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.HashResponse & etcdserverpb.HashResponse.$Shape;
 
         /**
-         * Verifies a HashResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a HashResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns HashResponse
@@ -2141,13 +2015,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.SnapshotRequest & etcdserverpb.SnapshotRequest.$Shape;
-
-        /**
-         * Verifies a SnapshotRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a SnapshotRequest message from a plain object. Also converts values to their respective internal types.
@@ -2237,13 +2104,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.SnapshotResponse & etcdserverpb.SnapshotResponse.$Shape;
-
-        /**
-         * Verifies a SnapshotResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a SnapshotResponse message from a plain object. Also converts values to their respective internal types.
@@ -2345,13 +2205,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.WatchRequest & etcdserverpb.WatchRequest.$Shape;
-
-        /**
-         * Verifies a WatchRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a WatchRequest message from a plain object. Also converts values to their respective internal types.
@@ -2477,13 +2330,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.WatchCreateRequest & etcdserverpb.WatchCreateRequest.$Shape;
 
         /**
-         * Verifies a WatchCreateRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a WatchCreateRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns WatchCreateRequest
@@ -2601,13 +2447,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.WatchCancelRequest & etcdserverpb.WatchCancelRequest.$Shape;
 
         /**
-         * Verifies a WatchCancelRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a WatchCancelRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns WatchCancelRequest
@@ -2689,13 +2528,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.WatchProgressRequest & etcdserverpb.WatchProgressRequest.$Shape;
-
-        /**
-         * Verifies a WatchProgressRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a WatchProgressRequest message from a plain object. Also converts values to their respective internal types.
@@ -2800,13 +2632,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.WatchResponse & etcdserverpb.WatchResponse.$Shape;
-
-        /**
-         * Verifies a WatchResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a WatchResponse message from a plain object. Also converts values to their respective internal types.
@@ -2919,13 +2744,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseGrantRequest & etcdserverpb.LeaseGrantRequest.$Shape;
 
         /**
-         * Verifies a LeaseGrantRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseGrantRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseGrantRequest
@@ -3024,13 +2842,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseGrantResponse & etcdserverpb.LeaseGrantResponse.$Shape;
 
         /**
-         * Verifies a LeaseGrantResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseGrantResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseGrantResponse
@@ -3126,13 +2937,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseRevokeRequest & etcdserverpb.LeaseRevokeRequest.$Shape;
 
         /**
-         * Verifies a LeaseRevokeRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseRevokeRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseRevokeRequest
@@ -3217,13 +3021,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseRevokeResponse & etcdserverpb.LeaseRevokeResponse.$Shape;
-
-        /**
-         * Verifies a LeaseRevokeResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseRevokeResponse message from a plain object. Also converts values to their respective internal types.
@@ -3315,13 +3112,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseCheckpoint & etcdserverpb.LeaseCheckpoint.$Shape;
 
         /**
-         * Verifies a LeaseCheckpoint message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseCheckpoint message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseCheckpoint
@@ -3411,13 +3201,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseCheckpointRequest & etcdserverpb.LeaseCheckpointRequest.$Shape;
 
         /**
-         * Verifies a LeaseCheckpointRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseCheckpointRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseCheckpointRequest
@@ -3504,13 +3287,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseCheckpointResponse & etcdserverpb.LeaseCheckpointResponse.$Shape;
 
         /**
-         * Verifies a LeaseCheckpointResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseCheckpointResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseCheckpointResponse
@@ -3595,13 +3371,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseKeepAliveRequest & etcdserverpb.LeaseKeepAliveRequest.$Shape;
-
-        /**
-         * Verifies a LeaseKeepAliveRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseKeepAliveRequest message from a plain object. Also converts values to their respective internal types.
@@ -3694,13 +3463,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseKeepAliveResponse & etcdserverpb.LeaseKeepAliveResponse.$Shape;
-
-        /**
-         * Verifies a LeaseKeepAliveResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseKeepAliveResponse message from a plain object. Also converts values to their respective internal types.
@@ -3796,13 +3558,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseTimeToLiveRequest & etcdserverpb.LeaseTimeToLiveRequest.$Shape;
-
-        /**
-         * Verifies a LeaseTimeToLiveRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseTimeToLiveRequest message from a plain object. Also converts values to their respective internal types.
@@ -3906,13 +3661,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseTimeToLiveResponse & etcdserverpb.LeaseTimeToLiveResponse.$Shape;
 
         /**
-         * Verifies a LeaseTimeToLiveResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseTimeToLiveResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseTimeToLiveResponse
@@ -4008,13 +3756,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseLeasesRequest & etcdserverpb.LeaseLeasesRequest.$Shape;
 
         /**
-         * Verifies a LeaseLeasesRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseLeasesRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseLeasesRequest
@@ -4096,13 +3837,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseStatus & etcdserverpb.LeaseStatus.$Shape;
-
-        /**
-         * Verifies a LeaseStatus message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseStatus message from a plain object. Also converts values to their respective internal types.
@@ -4192,13 +3926,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.LeaseLeasesResponse & etcdserverpb.LeaseLeasesResponse.$Shape;
-
-        /**
-         * Verifies a LeaseLeasesResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseLeasesResponse message from a plain object. Also converts values to their respective internal types.
@@ -4302,13 +4029,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.Member & etcdserverpb.Member.$Shape;
 
         /**
-         * Verifies a Member message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a Member message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Member
@@ -4410,13 +4130,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberAddRequest & etcdserverpb.MemberAddRequest.$Shape;
 
         /**
-         * Verifies a MemberAddRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberAddRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberAddRequest
@@ -4512,13 +4225,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberAddResponse & etcdserverpb.MemberAddResponse.$Shape;
 
         /**
-         * Verifies a MemberAddResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberAddResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberAddResponse
@@ -4611,13 +4317,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberRemoveRequest & etcdserverpb.MemberRemoveRequest.$Shape;
 
         /**
-         * Verifies a MemberRemoveRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberRemoveRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberRemoveRequest
@@ -4705,13 +4404,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberRemoveResponse & etcdserverpb.MemberRemoveResponse.$Shape;
-
-        /**
-         * Verifies a MemberRemoveResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a MemberRemoveResponse message from a plain object. Also converts values to their respective internal types.
@@ -4806,13 +4498,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberUpdateRequest & etcdserverpb.MemberUpdateRequest.$Shape;
 
         /**
-         * Verifies a MemberUpdateRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberUpdateRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberUpdateRequest
@@ -4905,13 +4590,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberUpdateResponse & etcdserverpb.MemberUpdateResponse.$Shape;
 
         /**
-         * Verifies a MemberUpdateResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberUpdateResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberUpdateResponse
@@ -4998,13 +4676,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberListRequest & etcdserverpb.MemberListRequest.$Shape;
 
         /**
-         * Verifies a MemberListRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberListRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberListRequest
@@ -5089,13 +4760,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberListResponse & etcdserverpb.MemberListResponse.$Shape;
-
-        /**
-         * Verifies a MemberListResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a MemberListResponse message from a plain object. Also converts values to their respective internal types.
@@ -5187,13 +4851,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberPromoteRequest & etcdserverpb.MemberPromoteRequest.$Shape;
 
         /**
-         * Verifies a MemberPromoteRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberPromoteRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberPromoteRequest
@@ -5283,13 +4940,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MemberPromoteResponse & etcdserverpb.MemberPromoteResponse.$Shape;
 
         /**
-         * Verifies a MemberPromoteResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MemberPromoteResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MemberPromoteResponse
@@ -5376,13 +5026,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.DefragmentRequest & etcdserverpb.DefragmentRequest.$Shape;
 
         /**
-         * Verifies a DefragmentRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a DefragmentRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns DefragmentRequest
@@ -5464,13 +5107,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.DefragmentResponse & etcdserverpb.DefragmentResponse.$Shape;
-
-        /**
-         * Verifies a DefragmentResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a DefragmentResponse message from a plain object. Also converts values to their respective internal types.
@@ -5559,13 +5195,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MoveLeaderRequest & etcdserverpb.MoveLeaderRequest.$Shape;
 
         /**
-         * Verifies a MoveLeaderRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a MoveLeaderRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns MoveLeaderRequest
@@ -5650,13 +5279,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.MoveLeaderResponse & etcdserverpb.MoveLeaderResponse.$Shape;
-
-        /**
-         * Verifies a MoveLeaderResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a MoveLeaderResponse message from a plain object. Also converts values to their respective internal types.
@@ -5762,13 +5384,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AlarmRequest & etcdserverpb.AlarmRequest.$Shape;
-
-        /**
-         * Verifies an AlarmRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AlarmRequest message from a plain object. Also converts values to their respective internal types.
@@ -5879,13 +5494,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AlarmMember & etcdserverpb.AlarmMember.$Shape;
 
         /**
-         * Verifies an AlarmMember message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AlarmMember message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AlarmMember
@@ -5978,13 +5586,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AlarmResponse & etcdserverpb.AlarmResponse.$Shape;
 
         /**
-         * Verifies an AlarmResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AlarmResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AlarmResponse
@@ -6069,13 +5670,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.StatusRequest & etcdserverpb.StatusRequest.$Shape;
-
-        /**
-         * Verifies a StatusRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a StatusRequest message from a plain object. Also converts values to their respective internal types.
@@ -6188,13 +5782,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.StatusResponse & etcdserverpb.StatusResponse.$Shape;
 
         /**
-         * Verifies a StatusResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a StatusResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns StatusResponse
@@ -6305,13 +5892,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthEnableRequest & etcdserverpb.AuthEnableRequest.$Shape;
 
         /**
-         * Verifies an AuthEnableRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthEnableRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthEnableRequest
@@ -6390,13 +5970,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthDisableRequest & etcdserverpb.AuthDisableRequest.$Shape;
-
-        /**
-         * Verifies an AuthDisableRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthDisableRequest message from a plain object. Also converts values to their respective internal types.
@@ -6483,13 +6056,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthenticateRequest & etcdserverpb.AuthenticateRequest.$Shape;
-
-        /**
-         * Verifies an AuthenticateRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthenticateRequest message from a plain object. Also converts values to their respective internal types.
@@ -6590,13 +6156,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserAddRequest & etcdserverpb.AuthUserAddRequest.$Shape;
 
         /**
-         * Verifies an AuthUserAddRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserAddRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserAddRequest
@@ -6692,13 +6251,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserGetRequest & etcdserverpb.AuthUserGetRequest.$Shape;
 
         /**
-         * Verifies an AuthUserGetRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserGetRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserGetRequest
@@ -6783,13 +6335,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserDeleteRequest & etcdserverpb.AuthUserDeleteRequest.$Shape;
-
-        /**
-         * Verifies an AuthUserDeleteRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthUserDeleteRequest message from a plain object. Also converts values to their respective internal types.
@@ -6882,13 +6427,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserChangePasswordRequest & etcdserverpb.AuthUserChangePasswordRequest.$Shape;
-
-        /**
-         * Verifies an AuthUserChangePasswordRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthUserChangePasswordRequest message from a plain object. Also converts values to their respective internal types.
@@ -6986,13 +6524,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserGrantRoleRequest & etcdserverpb.AuthUserGrantRoleRequest.$Shape;
 
         /**
-         * Verifies an AuthUserGrantRoleRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserGrantRoleRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserGrantRoleRequest
@@ -7085,13 +6616,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserRevokeRoleRequest & etcdserverpb.AuthUserRevokeRoleRequest.$Shape;
 
         /**
-         * Verifies an AuthUserRevokeRoleRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserRevokeRoleRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserRevokeRoleRequest
@@ -7181,13 +6705,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleAddRequest & etcdserverpb.AuthRoleAddRequest.$Shape;
 
         /**
-         * Verifies an AuthRoleAddRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleAddRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleAddRequest
@@ -7274,13 +6791,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleGetRequest & etcdserverpb.AuthRoleGetRequest.$Shape;
 
         /**
-         * Verifies an AuthRoleGetRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleGetRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleGetRequest
@@ -7364,13 +6874,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserListRequest & etcdserverpb.AuthUserListRequest.$Shape;
 
         /**
-         * Verifies an AuthUserListRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserListRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserListRequest
@@ -7449,13 +6952,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleListRequest & etcdserverpb.AuthRoleListRequest.$Shape;
-
-        /**
-         * Verifies an AuthRoleListRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleListRequest message from a plain object. Also converts values to their respective internal types.
@@ -7539,13 +7035,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleDeleteRequest & etcdserverpb.AuthRoleDeleteRequest.$Shape;
-
-        /**
-         * Verifies an AuthRoleDeleteRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleDeleteRequest message from a plain object. Also converts values to their respective internal types.
@@ -7635,13 +7124,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleGrantPermissionRequest & etcdserverpb.AuthRoleGrantPermissionRequest.$Shape;
-
-        /**
-         * Verifies an AuthRoleGrantPermissionRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleGrantPermissionRequest message from a plain object. Also converts values to their respective internal types.
@@ -7739,13 +7221,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleRevokePermissionRequest & etcdserverpb.AuthRoleRevokePermissionRequest.$Shape;
 
         /**
-         * Verifies an AuthRoleRevokePermissionRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleRevokePermissionRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleRevokePermissionRequest
@@ -7838,13 +7313,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthEnableResponse & etcdserverpb.AuthEnableResponse.$Shape;
 
         /**
-         * Verifies an AuthEnableResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthEnableResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthEnableResponse
@@ -7929,13 +7397,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthDisableResponse & etcdserverpb.AuthDisableResponse.$Shape;
-
-        /**
-         * Verifies an AuthDisableResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthDisableResponse message from a plain object. Also converts values to their respective internal types.
@@ -8027,13 +7488,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthenticateResponse & etcdserverpb.AuthenticateResponse.$Shape;
 
         /**
-         * Verifies an AuthenticateResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthenticateResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthenticateResponse
@@ -8121,13 +7575,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserAddResponse & etcdserverpb.AuthUserAddResponse.$Shape;
-
-        /**
-         * Verifies an AuthUserAddResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthUserAddResponse message from a plain object. Also converts values to their respective internal types.
@@ -8219,13 +7666,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserGetResponse & etcdserverpb.AuthUserGetResponse.$Shape;
 
         /**
-         * Verifies an AuthUserGetResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserGetResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserGetResponse
@@ -8315,13 +7755,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserDeleteResponse & etcdserverpb.AuthUserDeleteResponse.$Shape;
 
         /**
-         * Verifies an AuthUserDeleteResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserDeleteResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserDeleteResponse
@@ -8406,13 +7839,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserChangePasswordResponse & etcdserverpb.AuthUserChangePasswordResponse.$Shape;
-
-        /**
-         * Verifies an AuthUserChangePasswordResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthUserChangePasswordResponse message from a plain object. Also converts values to their respective internal types.
@@ -8501,13 +7927,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserGrantRoleResponse & etcdserverpb.AuthUserGrantRoleResponse.$Shape;
 
         /**
-         * Verifies an AuthUserGrantRoleResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserGrantRoleResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserGrantRoleResponse
@@ -8594,13 +8013,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserRevokeRoleResponse & etcdserverpb.AuthUserRevokeRoleResponse.$Shape;
 
         /**
-         * Verifies an AuthUserRevokeRoleResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserRevokeRoleResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserRevokeRoleResponse
@@ -8685,13 +8097,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleAddResponse & etcdserverpb.AuthRoleAddResponse.$Shape;
-
-        /**
-         * Verifies an AuthRoleAddResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleAddResponse message from a plain object. Also converts values to their respective internal types.
@@ -8781,13 +8186,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleGetResponse & etcdserverpb.AuthRoleGetResponse.$Shape;
-
-        /**
-         * Verifies an AuthRoleGetResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleGetResponse message from a plain object. Also converts values to their respective internal types.
@@ -8882,13 +8280,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleListResponse & etcdserverpb.AuthRoleListResponse.$Shape;
 
         /**
-         * Verifies an AuthRoleListResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleListResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleListResponse
@@ -8981,13 +8372,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthUserListResponse & etcdserverpb.AuthUserListResponse.$Shape;
 
         /**
-         * Verifies an AuthUserListResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthUserListResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthUserListResponse
@@ -9077,13 +8461,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleDeleteResponse & etcdserverpb.AuthRoleDeleteResponse.$Shape;
 
         /**
-         * Verifies an AuthRoleDeleteResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleDeleteResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleDeleteResponse
@@ -9170,13 +8547,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleGrantPermissionResponse & etcdserverpb.AuthRoleGrantPermissionResponse.$Shape;
 
         /**
-         * Verifies an AuthRoleGrantPermissionResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an AuthRoleGrantPermissionResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns AuthRoleGrantPermissionResponse
@@ -9261,13 +8631,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.AuthRoleRevokePermissionResponse & etcdserverpb.AuthRoleRevokePermissionResponse.$Shape;
-
-        /**
-         * Verifies an AuthRoleRevokePermissionResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an AuthRoleRevokePermissionResponse message from a plain object. Also converts values to their respective internal types.
@@ -9360,13 +8723,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.RequestHeader & etcdserverpb.RequestHeader.$Shape;
-
-        /**
-         * Verifies a RequestHeader message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a RequestHeader message from a plain object. Also converts values to their respective internal types.
@@ -9540,13 +8896,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.InternalRaftRequest & etcdserverpb.InternalRaftRequest.$Shape;
-
-        /**
-         * Verifies an InternalRaftRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an InternalRaftRequest message from a plain object. Also converts values to their respective internal types.
@@ -9743,13 +9092,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.EmptyResponse & etcdserverpb.EmptyResponse.$Shape;
 
         /**
-         * Verifies an EmptyResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an EmptyResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns EmptyResponse
@@ -9837,13 +9179,6 @@ export namespace etcdserverpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.InternalAuthenticateRequest & etcdserverpb.InternalAuthenticateRequest.$Shape;
-
-        /**
-         * Verifies an InternalAuthenticateRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an InternalAuthenticateRequest message from a plain object. Also converts values to their respective internal types.
@@ -9986,13 +9321,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.Request & etcdserverpb.Request.$Shape;
 
         /**
-         * Verifies a Request message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a Request message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Request
@@ -10130,13 +9458,6 @@ export namespace etcdserverpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): etcdserverpb.Metadata & etcdserverpb.Metadata.$Shape;
 
         /**
-         * Verifies a Metadata message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a Metadata message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Metadata
@@ -10243,13 +9564,6 @@ export namespace mvccpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): mvccpb.KeyValue & mvccpb.KeyValue.$Shape;
-
-        /**
-         * Verifies a KeyValue message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a KeyValue message from a plain object. Also converts values to their respective internal types.
@@ -10359,13 +9673,6 @@ export namespace mvccpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): mvccpb.Event & mvccpb.Event.$Shape;
 
         /**
-         * Verifies an Event message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an Event message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Event
@@ -10472,13 +9779,6 @@ export namespace authpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): authpb.UserAddOptions & authpb.UserAddOptions.$Shape;
 
         /**
-         * Verifies a UserAddOptions message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a UserAddOptions message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns UserAddOptions
@@ -10572,13 +9872,6 @@ export namespace authpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): authpb.User & authpb.User.$Shape;
-
-        /**
-         * Verifies a User message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a User message from a plain object. Also converts values to their respective internal types.
@@ -10680,13 +9973,6 @@ export namespace authpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): authpb.Permission & authpb.Permission.$Shape;
-
-        /**
-         * Verifies a Permission message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a Permission message from a plain object. Also converts values to their respective internal types.
@@ -10797,13 +10083,6 @@ export namespace authpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): authpb.Role & authpb.Role.$Shape;
 
         /**
-         * Verifies a Role message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a Role message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Role
@@ -10903,13 +10182,6 @@ export namespace leasepb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): leasepb.Lease & leasepb.Lease.$Shape;
 
         /**
-         * Verifies a Lease message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a Lease message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns Lease
@@ -11002,13 +10274,6 @@ export namespace leasepb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): leasepb.LeaseInternalRequest & leasepb.LeaseInternalRequest.$Shape;
 
         /**
-         * Verifies a LeaseInternalRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaseInternalRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaseInternalRequest
@@ -11093,13 +10358,6 @@ export namespace leasepb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): leasepb.LeaseInternalResponse & leasepb.LeaseInternalResponse.$Shape;
-
-        /**
-         * Verifies a LeaseInternalResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaseInternalResponse message from a plain object. Also converts values to their respective internal types.
@@ -11198,13 +10456,6 @@ export namespace v3electionpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.CampaignRequest & v3electionpb.CampaignRequest.$Shape;
 
         /**
-         * Verifies a CampaignRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a CampaignRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns CampaignRequest
@@ -11298,13 +10549,6 @@ export namespace v3electionpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.CampaignResponse & v3electionpb.CampaignResponse.$Shape;
-
-        /**
-         * Verifies a CampaignResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a CampaignResponse message from a plain object. Also converts values to their respective internal types.
@@ -11405,13 +10649,6 @@ export namespace v3electionpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.LeaderKey & v3electionpb.LeaderKey.$Shape;
 
         /**
-         * Verifies a LeaderKey message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaderKey message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaderKey
@@ -11507,13 +10744,6 @@ export namespace v3electionpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.LeaderRequest & v3electionpb.LeaderRequest.$Shape;
 
         /**
-         * Verifies a LeaderRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LeaderRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LeaderRequest
@@ -11601,13 +10831,6 @@ export namespace v3electionpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.LeaderResponse & v3electionpb.LeaderResponse.$Shape;
-
-        /**
-         * Verifies a LeaderResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a LeaderResponse message from a plain object. Also converts values to their respective internal types.
@@ -11699,13 +10922,6 @@ export namespace v3electionpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.ResignRequest & v3electionpb.ResignRequest.$Shape;
 
         /**
-         * Verifies a ResignRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a ResignRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns ResignRequest
@@ -11790,13 +11006,6 @@ export namespace v3electionpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.ResignResponse & v3electionpb.ResignResponse.$Shape;
-
-        /**
-         * Verifies a ResignResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a ResignResponse message from a plain object. Also converts values to their respective internal types.
@@ -11888,13 +11097,6 @@ export namespace v3electionpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.ProclaimRequest & v3electionpb.ProclaimRequest.$Shape;
 
         /**
-         * Verifies a ProclaimRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a ProclaimRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns ProclaimRequest
@@ -11982,13 +11184,6 @@ export namespace v3electionpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3electionpb.ProclaimResponse & v3electionpb.ProclaimResponse.$Shape;
-
-        /**
-         * Verifies a ProclaimResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates a ProclaimResponse message from a plain object. Also converts values to their respective internal types.
@@ -12084,13 +11279,6 @@ export namespace v3lockpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3lockpb.LockRequest & v3lockpb.LockRequest.$Shape;
 
         /**
-         * Verifies a LockRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LockRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LockRequest
@@ -12183,13 +11371,6 @@ export namespace v3lockpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3lockpb.LockResponse & v3lockpb.LockResponse.$Shape;
 
         /**
-         * Verifies a LockResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates a LockResponse message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns LockResponse
@@ -12279,13 +11460,6 @@ export namespace v3lockpb {
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3lockpb.UnlockRequest & v3lockpb.UnlockRequest.$Shape;
 
         /**
-         * Verifies an UnlockRequest message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
-
-        /**
          * Creates an UnlockRequest message from a plain object. Also converts values to their respective internal types.
          * @param object Plain object
          * @returns UnlockRequest
@@ -12370,13 +11544,6 @@ export namespace v3lockpb {
          * @throws {$protobuf.util.ProtocolError} If required fields are missing
          */
         static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): v3lockpb.UnlockResponse & v3lockpb.UnlockResponse.$Shape;
-
-        /**
-         * Verifies an UnlockResponse message.
-         * @param message Plain object to verify
-         * @returns `null` if valid, otherwise the reason why it is not
-         */
-        static verify(message: { [k: string]: any }): (string|null);
 
         /**
          * Creates an UnlockResponse message from a plain object. Also converts values to their respective internal types.

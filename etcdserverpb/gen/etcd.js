@@ -139,28 +139,6 @@ throw $Error("missing end group");
 return message;
 };
 
-ResponseHeader.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.clusterId != null && $Object.hasOwnProperty.call(message, "clusterId"))
-if (!$util.isInteger(message.clusterId) && !(message.clusterId && $util.isInteger(message.clusterId.low) && $util.isInteger(message.clusterId.high)))
-return "clusterId: integer|Long expected";
-if (message.memberId != null && $Object.hasOwnProperty.call(message, "memberId"))
-if (!$util.isInteger(message.memberId) && !(message.memberId && $util.isInteger(message.memberId.low) && $util.isInteger(message.memberId.high)))
-return "memberId: integer|Long expected";
-if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
-if (!$util.isInteger(message.revision) && !(message.revision && $util.isInteger(message.revision.low) && $util.isInteger(message.revision.high)))
-return "revision: integer|Long expected";
-if (message.raftTerm != null && $Object.hasOwnProperty.call(message, "raftTerm"))
-if (!$util.isInteger(message.raftTerm) && !(message.raftTerm && $util.isInteger(message.raftTerm.low) && $util.isInteger(message.raftTerm.high)))
-return "raftTerm: integer|Long expected";
-return null;
-};
-
 ResponseHeader.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.ResponseHeader)
 return object;
@@ -522,55 +500,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-RangeRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
-if (!$util.isInteger(message.limit) && !(message.limit && $util.isInteger(message.limit.low) && $util.isInteger(message.limit.high)))
-return "limit: integer|Long expected";
-if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
-if (!$util.isInteger(message.revision) && !(message.revision && $util.isInteger(message.revision.low) && $util.isInteger(message.revision.high)))
-return "revision: integer|Long expected";
-if (message.sortOrder != null && $Object.hasOwnProperty.call(message, "sortOrder"))
-if (typeof message.sortOrder !== "number" || (message.sortOrder | 0) !== message.sortOrder)
-return "sortOrder: enum value expected";
-if (message.sortTarget != null && $Object.hasOwnProperty.call(message, "sortTarget"))
-if (typeof message.sortTarget !== "number" || (message.sortTarget | 0) !== message.sortTarget)
-return "sortTarget: enum value expected";
-if (message.serializable != null && $Object.hasOwnProperty.call(message, "serializable"))
-if (typeof message.serializable !== "boolean")
-return "serializable: boolean expected";
-if (message.keysOnly != null && $Object.hasOwnProperty.call(message, "keysOnly"))
-if (typeof message.keysOnly !== "boolean")
-return "keysOnly: boolean expected";
-if (message.countOnly != null && $Object.hasOwnProperty.call(message, "countOnly"))
-if (typeof message.countOnly !== "boolean")
-return "countOnly: boolean expected";
-if (message.minModRevision != null && $Object.hasOwnProperty.call(message, "minModRevision"))
-if (!$util.isInteger(message.minModRevision) && !(message.minModRevision && $util.isInteger(message.minModRevision.low) && $util.isInteger(message.minModRevision.high)))
-return "minModRevision: integer|Long expected";
-if (message.maxModRevision != null && $Object.hasOwnProperty.call(message, "maxModRevision"))
-if (!$util.isInteger(message.maxModRevision) && !(message.maxModRevision && $util.isInteger(message.maxModRevision.low) && $util.isInteger(message.maxModRevision.high)))
-return "maxModRevision: integer|Long expected";
-if (message.minCreateRevision != null && $Object.hasOwnProperty.call(message, "minCreateRevision"))
-if (!$util.isInteger(message.minCreateRevision) && !(message.minCreateRevision && $util.isInteger(message.minCreateRevision.low) && $util.isInteger(message.minCreateRevision.high)))
-return "minCreateRevision: integer|Long expected";
-if (message.maxCreateRevision != null && $Object.hasOwnProperty.call(message, "maxCreateRevision"))
-if (!$util.isInteger(message.maxCreateRevision) && !(message.maxCreateRevision && $util.isInteger(message.maxCreateRevision.low) && $util.isInteger(message.maxCreateRevision.high)))
-return "maxCreateRevision: integer|Long expected";
-return null;
 };
 
 RangeRequest.fromObject = function (object, _depth) {
@@ -977,36 +906,6 @@ throw $Error("missing end group");
 return message;
 };
 
-RangeResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.kvs != null && $Object.hasOwnProperty.call(message, "kvs")) {
-if (!$Array.isArray(message.kvs))
-return "kvs: array expected";
-for (let i = 0; i < message.kvs.length; ++i) {
-let error = $root.mvccpb.KeyValue.verify(message.kvs[i], _depth + 1);
-if (error)
-return "kvs." + error;
-}
-}
-if (message.more != null && $Object.hasOwnProperty.call(message, "more"))
-if (typeof message.more !== "boolean")
-return "more: boolean expected";
-if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
-if (!$util.isInteger(message.count) && !(message.count && $util.isInteger(message.count.low) && $util.isInteger(message.count.high)))
-return "count: integer|Long expected";
-return null;
-};
-
 RangeResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.RangeResponse)
 return object;
@@ -1244,34 +1143,6 @@ throw $Error("missing end group");
 return message;
 };
 
-PutRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-if (!(message.value && typeof message.value.length === "number" || $util.isString(message.value)))
-return "value: buffer expected";
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease"))
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-if (message.prevKv != null && $Object.hasOwnProperty.call(message, "prevKv"))
-if (typeof message.prevKv !== "boolean")
-return "prevKv: boolean expected";
-if (message.ignoreValue != null && $Object.hasOwnProperty.call(message, "ignoreValue"))
-if (typeof message.ignoreValue !== "boolean")
-return "ignoreValue: boolean expected";
-if (message.ignoreLease != null && $Object.hasOwnProperty.call(message, "ignoreLease"))
-if (typeof message.ignoreLease !== "boolean")
-return "ignoreLease: boolean expected";
-return null;
-};
-
 PutRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.PutRequest)
 return object;
@@ -1468,26 +1339,6 @@ throw $Error("missing end group");
 return message;
 };
 
-PutResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.prevKv != null && $Object.hasOwnProperty.call(message, "prevKv")) {
-let error = $root.mvccpb.KeyValue.verify(message.prevKv, _depth + 1);
-if (error)
-return "prevKv." + error;
-}
-return null;
-};
-
 PutResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.PutResponse)
 return object;
@@ -1647,25 +1498,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-DeleteRangeRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-if (message.prevKv != null && $Object.hasOwnProperty.call(message, "prevKv"))
-if (typeof message.prevKv !== "boolean")
-return "prevKv: boolean expected";
-return null;
 };
 
 DeleteRangeRequest.fromObject = function (object, _depth) {
@@ -1845,33 +1677,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-DeleteRangeResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.deleted != null && $Object.hasOwnProperty.call(message, "deleted"))
-if (!$util.isInteger(message.deleted) && !(message.deleted && $util.isInteger(message.deleted.low) && $util.isInteger(message.deleted.high)))
-return "deleted: integer|Long expected";
-if (message.prevKvs != null && $Object.hasOwnProperty.call(message, "prevKvs")) {
-if (!$Array.isArray(message.prevKvs))
-return "prevKvs: array expected";
-for (let i = 0; i < message.prevKvs.length; ++i) {
-let error = $root.mvccpb.KeyValue.verify(message.prevKvs[i], _depth + 1);
-if (error)
-return "prevKvs." + error;
-}
-}
-return null;
 };
 
 DeleteRangeResponse.fromObject = function (object, _depth) {
@@ -2079,55 +1884,6 @@ throw $Error("missing end group");
 return message;
 };
 
-RequestOp.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-let properties = {};
-if (message.requestRange != null && $Object.hasOwnProperty.call(message, "requestRange")) {
-properties.request = 1;
-{
-let error = $root.etcdserverpb.RangeRequest.verify(message.requestRange, _depth + 1);
-if (error)
-return "requestRange." + error;
-}
-}
-if (message.requestPut != null && $Object.hasOwnProperty.call(message, "requestPut")) {
-if (properties.request === 1)
-return "request: multiple values";
-properties.request = 1;
-{
-let error = $root.etcdserverpb.PutRequest.verify(message.requestPut, _depth + 1);
-if (error)
-return "requestPut." + error;
-}
-}
-if (message.requestDeleteRange != null && $Object.hasOwnProperty.call(message, "requestDeleteRange")) {
-if (properties.request === 1)
-return "request: multiple values";
-properties.request = 1;
-{
-let error = $root.etcdserverpb.DeleteRangeRequest.verify(message.requestDeleteRange, _depth + 1);
-if (error)
-return "requestDeleteRange." + error;
-}
-}
-if (message.requestTxn != null && $Object.hasOwnProperty.call(message, "requestTxn")) {
-if (properties.request === 1)
-return "request: multiple values";
-properties.request = 1;
-{
-let error = $root.etcdserverpb.TxnRequest.verify(message.requestTxn, _depth + 1);
-if (error)
-return "requestTxn." + error;
-}
-}
-return null;
-};
-
 RequestOp.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.RequestOp)
 return object;
@@ -2322,55 +2078,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-ResponseOp.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-let properties = {};
-if (message.responseRange != null && $Object.hasOwnProperty.call(message, "responseRange")) {
-properties.response = 1;
-{
-let error = $root.etcdserverpb.RangeResponse.verify(message.responseRange, _depth + 1);
-if (error)
-return "responseRange." + error;
-}
-}
-if (message.responsePut != null && $Object.hasOwnProperty.call(message, "responsePut")) {
-if (properties.response === 1)
-return "response: multiple values";
-properties.response = 1;
-{
-let error = $root.etcdserverpb.PutResponse.verify(message.responsePut, _depth + 1);
-if (error)
-return "responsePut." + error;
-}
-}
-if (message.responseDeleteRange != null && $Object.hasOwnProperty.call(message, "responseDeleteRange")) {
-if (properties.response === 1)
-return "response: multiple values";
-properties.response = 1;
-{
-let error = $root.etcdserverpb.DeleteRangeResponse.verify(message.responseDeleteRange, _depth + 1);
-if (error)
-return "responseDeleteRange." + error;
-}
-}
-if (message.responseTxn != null && $Object.hasOwnProperty.call(message, "responseTxn")) {
-if (properties.response === 1)
-return "response: multiple values";
-properties.response = 1;
-{
-let error = $root.etcdserverpb.TxnResponse.verify(message.responseTxn, _depth + 1);
-if (error)
-return "responseTxn." + error;
-}
-}
-return null;
 };
 
 ResponseOp.fromObject = function (object, _depth) {
@@ -2630,62 +2337,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-Compare.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-let properties = {};
-if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
-if (typeof message.result !== "number" || (message.result | 0) !== message.result)
-return "result: enum value expected";
-if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
-if (typeof message.target !== "number" || (message.target | 0) !== message.target)
-return "target: enum value expected";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.version != null && $Object.hasOwnProperty.call(message, "version")) {
-properties.targetUnion = 1;
-if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
-return "version: integer|Long expected";
-}
-if (message.createRevision != null && $Object.hasOwnProperty.call(message, "createRevision")) {
-if (properties.targetUnion === 1)
-return "targetUnion: multiple values";
-properties.targetUnion = 1;
-if (!$util.isInteger(message.createRevision) && !(message.createRevision && $util.isInteger(message.createRevision.low) && $util.isInteger(message.createRevision.high)))
-return "createRevision: integer|Long expected";
-}
-if (message.modRevision != null && $Object.hasOwnProperty.call(message, "modRevision")) {
-if (properties.targetUnion === 1)
-return "targetUnion: multiple values";
-properties.targetUnion = 1;
-if (!$util.isInteger(message.modRevision) && !(message.modRevision && $util.isInteger(message.modRevision.low) && $util.isInteger(message.modRevision.high)))
-return "modRevision: integer|Long expected";
-}
-if (message.value != null && $Object.hasOwnProperty.call(message, "value")) {
-if (properties.targetUnion === 1)
-return "targetUnion: multiple values";
-properties.targetUnion = 1;
-if (!(message.value && typeof message.value.length === "number" || $util.isString(message.value)))
-return "value: buffer expected";
-}
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease")) {
-if (properties.targetUnion === 1)
-return "targetUnion: multiple values";
-properties.targetUnion = 1;
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-}
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-return null;
 };
 
 Compare.fromObject = function (object, _depth) {
@@ -3025,43 +2676,6 @@ throw $Error("missing end group");
 return message;
 };
 
-TxnRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.compare != null && $Object.hasOwnProperty.call(message, "compare")) {
-if (!$Array.isArray(message.compare))
-return "compare: array expected";
-for (let i = 0; i < message.compare.length; ++i) {
-let error = $root.etcdserverpb.Compare.verify(message.compare[i], _depth + 1);
-if (error)
-return "compare." + error;
-}
-}
-if (message.success != null && $Object.hasOwnProperty.call(message, "success")) {
-if (!$Array.isArray(message.success))
-return "success: array expected";
-for (let i = 0; i < message.success.length; ++i) {
-let error = $root.etcdserverpb.RequestOp.verify(message.success[i], _depth + 1);
-if (error)
-return "success." + error;
-}
-}
-if (message.failure != null && $Object.hasOwnProperty.call(message, "failure")) {
-if (!$Array.isArray(message.failure))
-return "failure: array expected";
-for (let i = 0; i < message.failure.length; ++i) {
-let error = $root.etcdserverpb.RequestOp.verify(message.failure[i], _depth + 1);
-if (error)
-return "failure." + error;
-}
-}
-return null;
-};
-
 TxnRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.TxnRequest)
 return object;
@@ -3253,33 +2867,6 @@ throw $Error("missing end group");
 return message;
 };
 
-TxnResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.succeeded != null && $Object.hasOwnProperty.call(message, "succeeded"))
-if (typeof message.succeeded !== "boolean")
-return "succeeded: boolean expected";
-if (message.responses != null && $Object.hasOwnProperty.call(message, "responses")) {
-if (!$Array.isArray(message.responses))
-return "responses: array expected";
-for (let i = 0; i < message.responses.length; ++i) {
-let error = $root.etcdserverpb.ResponseOp.verify(message.responses[i], _depth + 1);
-if (error)
-return "responses." + error;
-}
-}
-return null;
-};
-
 TxnResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.TxnResponse)
 return object;
@@ -3443,22 +3030,6 @@ throw $Error("missing end group");
 return message;
 };
 
-CompactionRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
-if (!$util.isInteger(message.revision) && !(message.revision && $util.isInteger(message.revision.low) && $util.isInteger(message.revision.high)))
-return "revision: integer|Long expected";
-if (message.physical != null && $Object.hasOwnProperty.call(message, "physical"))
-if (typeof message.physical !== "boolean")
-return "physical: boolean expected";
-return null;
-};
-
 CompactionRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.CompactionRequest)
 return object;
@@ -3603,21 +3174,6 @@ throw $Error("missing end group");
 return message;
 };
 
-CompactionResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 CompactionResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.CompactionResponse)
 return object;
@@ -3728,16 +3284,6 @@ throw $Error("missing end group");
 return message;
 };
 
-HashRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 HashRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.HashRequest)
 return object;
@@ -3845,19 +3391,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-HashKVRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
-if (!$util.isInteger(message.revision) && !(message.revision && $util.isInteger(message.revision.low) && $util.isInteger(message.revision.high)))
-return "revision: integer|Long expected";
-return null;
 };
 
 HashKVRequest.fromObject = function (object, _depth) {
@@ -4021,27 +3554,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-HashKVResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.hash != null && $Object.hasOwnProperty.call(message, "hash"))
-if (!$util.isInteger(message.hash))
-return "hash: integer expected";
-if (message.compactRevision != null && $Object.hasOwnProperty.call(message, "compactRevision"))
-if (!$util.isInteger(message.compactRevision) && !(message.compactRevision && $util.isInteger(message.compactRevision.low) && $util.isInteger(message.compactRevision.high)))
-return "compactRevision: integer|Long expected";
-return null;
 };
 
 HashKVResponse.fromObject = function (object, _depth) {
@@ -4209,24 +3721,6 @@ throw $Error("missing end group");
 return message;
 };
 
-HashResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.hash != null && $Object.hasOwnProperty.call(message, "hash"))
-if (!$util.isInteger(message.hash))
-return "hash: integer expected";
-return null;
-};
-
 HashResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.HashResponse)
 return object;
@@ -4342,16 +3836,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-SnapshotRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
 };
 
 SnapshotRequest.fromObject = function (object, _depth) {
@@ -4484,27 +3968,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-SnapshotResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.remainingBytes != null && $Object.hasOwnProperty.call(message, "remainingBytes"))
-if (!$util.isInteger(message.remainingBytes) && !(message.remainingBytes && $util.isInteger(message.remainingBytes.low) && $util.isInteger(message.remainingBytes.high)))
-return "remainingBytes: integer|Long expected";
-if (message.blob != null && $Object.hasOwnProperty.call(message, "blob"))
-if (!(message.blob && typeof message.blob.length === "number" || $util.isString(message.blob)))
-return "blob: buffer expected";
-return null;
 };
 
 SnapshotResponse.fromObject = function (object, _depth) {
@@ -4697,45 +4160,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-WatchRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-let properties = {};
-if (message.createRequest != null && $Object.hasOwnProperty.call(message, "createRequest")) {
-properties.requestUnion = 1;
-{
-let error = $root.etcdserverpb.WatchCreateRequest.verify(message.createRequest, _depth + 1);
-if (error)
-return "createRequest." + error;
-}
-}
-if (message.cancelRequest != null && $Object.hasOwnProperty.call(message, "cancelRequest")) {
-if (properties.requestUnion === 1)
-return "requestUnion: multiple values";
-properties.requestUnion = 1;
-{
-let error = $root.etcdserverpb.WatchCancelRequest.verify(message.cancelRequest, _depth + 1);
-if (error)
-return "cancelRequest." + error;
-}
-}
-if (message.progressRequest != null && $Object.hasOwnProperty.call(message, "progressRequest")) {
-if (properties.requestUnion === 1)
-return "requestUnion: multiple values";
-properties.requestUnion = 1;
-{
-let error = $root.etcdserverpb.WatchProgressRequest.verify(message.progressRequest, _depth + 1);
-if (error)
-return "progressRequest." + error;
-}
-}
-return null;
 };
 
 WatchRequest.fromObject = function (object, _depth) {
@@ -4982,44 +4406,6 @@ throw $Error("missing end group");
 return message;
 };
 
-WatchCreateRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-if (message.startRevision != null && $Object.hasOwnProperty.call(message, "startRevision"))
-if (!$util.isInteger(message.startRevision) && !(message.startRevision && $util.isInteger(message.startRevision.low) && $util.isInteger(message.startRevision.high)))
-return "startRevision: integer|Long expected";
-if (message.progressNotify != null && $Object.hasOwnProperty.call(message, "progressNotify"))
-if (typeof message.progressNotify !== "boolean")
-return "progressNotify: boolean expected";
-if (message.filters != null && $Object.hasOwnProperty.call(message, "filters")) {
-if (!$Array.isArray(message.filters))
-return "filters: array expected";
-for (let i = 0; i < message.filters.length; ++i)
-if (typeof message.filters[i] !== "number" || (message.filters[i] | 0) !== message.filters[i])
-return "filters: enum value[] expected";
-}
-if (message.prevKv != null && $Object.hasOwnProperty.call(message, "prevKv"))
-if (typeof message.prevKv !== "boolean")
-return "prevKv: boolean expected";
-if (message.watchId != null && $Object.hasOwnProperty.call(message, "watchId"))
-if (!$util.isInteger(message.watchId) && !(message.watchId && $util.isInteger(message.watchId.low) && $util.isInteger(message.watchId.high)))
-return "watchId: integer|Long expected";
-if (message.fragment != null && $Object.hasOwnProperty.call(message, "fragment"))
-if (typeof message.fragment !== "boolean")
-return "fragment: boolean expected";
-return null;
-};
-
 WatchCreateRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.WatchCreateRequest)
 return object;
@@ -5264,19 +4650,6 @@ throw $Error("missing end group");
 return message;
 };
 
-WatchCancelRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.watchId != null && $Object.hasOwnProperty.call(message, "watchId"))
-if (!$util.isInteger(message.watchId) && !(message.watchId && $util.isInteger(message.watchId.low) && $util.isInteger(message.watchId.high)))
-return "watchId: integer|Long expected";
-return null;
-};
-
 WatchCancelRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.WatchCancelRequest)
 return object;
@@ -5399,16 +4772,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-WatchProgressRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
 };
 
 WatchProgressRequest.fromObject = function (object, _depth) {
@@ -5607,48 +4970,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-WatchResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.watchId != null && $Object.hasOwnProperty.call(message, "watchId"))
-if (!$util.isInteger(message.watchId) && !(message.watchId && $util.isInteger(message.watchId.low) && $util.isInteger(message.watchId.high)))
-return "watchId: integer|Long expected";
-if (message.created != null && $Object.hasOwnProperty.call(message, "created"))
-if (typeof message.created !== "boolean")
-return "created: boolean expected";
-if (message.canceled != null && $Object.hasOwnProperty.call(message, "canceled"))
-if (typeof message.canceled !== "boolean")
-return "canceled: boolean expected";
-if (message.compactRevision != null && $Object.hasOwnProperty.call(message, "compactRevision"))
-if (!$util.isInteger(message.compactRevision) && !(message.compactRevision && $util.isInteger(message.compactRevision.low) && $util.isInteger(message.compactRevision.high)))
-return "compactRevision: integer|Long expected";
-if (message.cancelReason != null && $Object.hasOwnProperty.call(message, "cancelReason"))
-if (!$util.isString(message.cancelReason))
-return "cancelReason: string expected";
-if (message.fragment != null && $Object.hasOwnProperty.call(message, "fragment"))
-if (typeof message.fragment !== "boolean")
-return "fragment: boolean expected";
-if (message.events != null && $Object.hasOwnProperty.call(message, "events")) {
-if (!$Array.isArray(message.events))
-return "events: array expected";
-for (let i = 0; i < message.events.length; ++i) {
-let error = $root.mvccpb.Event.verify(message.events[i], _depth + 1);
-if (error)
-return "events." + error;
-}
-}
-return null;
 };
 
 WatchResponse.fromObject = function (object, _depth) {
@@ -5876,22 +5197,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseGrantRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL"))
-if (!$util.isInteger(message.TTL) && !(message.TTL && $util.isInteger(message.TTL.low) && $util.isInteger(message.TTL.high)))
-return "TTL: integer|Long expected";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
-};
-
 LeaseGrantRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseGrantRequest)
 return object;
@@ -6091,30 +5396,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseGrantResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL"))
-if (!$util.isInteger(message.TTL) && !(message.TTL && $util.isInteger(message.TTL.low) && $util.isInteger(message.TTL.high)))
-return "TTL: integer|Long expected";
-if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
-if (!$util.isString(message.error))
-return "error: string expected";
-return null;
-};
-
 LeaseGrantResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseGrantResponse)
 return object;
@@ -6292,19 +5573,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseRevokeRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
-};
-
 LeaseRevokeRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseRevokeRequest)
 return object;
@@ -6440,21 +5708,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseRevokeResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 LeaseRevokeResponse.fromObject = function (object, _depth) {
@@ -6594,22 +5847,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseCheckpoint.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.remaining_TTL != null && $Object.hasOwnProperty.call(message, "remaining_TTL"))
-if (!$util.isInteger(message.remaining_TTL) && !(message.remaining_TTL && $util.isInteger(message.remaining_TTL.low) && $util.isInteger(message.remaining_TTL.high)))
-return "remaining_TTL: integer|Long expected";
-return null;
 };
 
 LeaseCheckpoint.fromObject = function (object, _depth) {
@@ -6776,25 +6013,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseCheckpointRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.checkpoints != null && $Object.hasOwnProperty.call(message, "checkpoints")) {
-if (!$Array.isArray(message.checkpoints))
-return "checkpoints: array expected";
-for (let i = 0; i < message.checkpoints.length; ++i) {
-let error = $root.etcdserverpb.LeaseCheckpoint.verify(message.checkpoints[i], _depth + 1);
-if (error)
-return "checkpoints." + error;
-}
-}
-return null;
-};
-
 LeaseCheckpointRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseCheckpointRequest)
 return object;
@@ -6926,21 +6144,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseCheckpointResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 LeaseCheckpointResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseCheckpointResponse)
 return object;
@@ -7065,19 +6268,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseKeepAliveRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
 };
 
 LeaseKeepAliveRequest.fromObject = function (object, _depth) {
@@ -7241,27 +6431,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseKeepAliveResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL"))
-if (!$util.isInteger(message.TTL) && !(message.TTL && $util.isInteger(message.TTL.low) && $util.isInteger(message.TTL.high)))
-return "TTL: integer|Long expected";
-return null;
 };
 
 LeaseKeepAliveResponse.fromObject = function (object, _depth) {
@@ -7446,22 +6615,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseTimeToLiveRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
-if (typeof message.keys !== "boolean")
-return "keys: boolean expected";
-return null;
 };
 
 LeaseTimeToLiveRequest.fromObject = function (object, _depth) {
@@ -7661,37 +6814,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseTimeToLiveResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL"))
-if (!$util.isInteger(message.TTL) && !(message.TTL && $util.isInteger(message.TTL.low) && $util.isInteger(message.TTL.high)))
-return "TTL: integer|Long expected";
-if (message.grantedTTL != null && $Object.hasOwnProperty.call(message, "grantedTTL"))
-if (!$util.isInteger(message.grantedTTL) && !(message.grantedTTL && $util.isInteger(message.grantedTTL.low) && $util.isInteger(message.grantedTTL.high)))
-return "grantedTTL: integer|Long expected";
-if (message.keys != null && $Object.hasOwnProperty.call(message, "keys")) {
-if (!$Array.isArray(message.keys))
-return "keys: array expected";
-for (let i = 0; i < message.keys.length; ++i)
-if (!(message.keys[i] && typeof message.keys[i].length === "number" || $util.isString(message.keys[i])))
-return "keys: buffer[] expected";
-}
-return null;
-};
-
 LeaseTimeToLiveResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseTimeToLiveResponse)
 return object;
@@ -7886,16 +7008,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseLeasesRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 LeaseLeasesRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.LeaseLeasesRequest)
 return object;
@@ -8003,19 +7115,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseStatus.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
 };
 
 LeaseStatus.fromObject = function (object, _depth) {
@@ -8167,30 +7266,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseLeasesResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.leases != null && $Object.hasOwnProperty.call(message, "leases")) {
-if (!$Array.isArray(message.leases))
-return "leases: array expected";
-for (let i = 0; i < message.leases.length; ++i) {
-let error = $root.etcdserverpb.LeaseStatus.verify(message.leases[i], _depth + 1);
-if (error)
-return "leases." + error;
-}
-}
-return null;
 };
 
 LeaseLeasesResponse.fromObject = function (object, _depth) {
@@ -8390,39 +7465,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Member.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.peerURLs != null && $Object.hasOwnProperty.call(message, "peerURLs")) {
-if (!$Array.isArray(message.peerURLs))
-return "peerURLs: array expected";
-for (let i = 0; i < message.peerURLs.length; ++i)
-if (!$util.isString(message.peerURLs[i]))
-return "peerURLs: string[] expected";
-}
-if (message.clientURLs != null && $Object.hasOwnProperty.call(message, "clientURLs")) {
-if (!$Array.isArray(message.clientURLs))
-return "clientURLs: array expected";
-for (let i = 0; i < message.clientURLs.length; ++i)
-if (!$util.isString(message.clientURLs[i]))
-return "clientURLs: string[] expected";
-}
-if (message.isLearner != null && $Object.hasOwnProperty.call(message, "isLearner"))
-if (typeof message.isLearner !== "boolean")
-return "isLearner: boolean expected";
-return null;
-};
-
 Member.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.Member)
 return object;
@@ -8618,26 +7660,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberAddRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.peerURLs != null && $Object.hasOwnProperty.call(message, "peerURLs")) {
-if (!$Array.isArray(message.peerURLs))
-return "peerURLs: array expected";
-for (let i = 0; i < message.peerURLs.length; ++i)
-if (!$util.isString(message.peerURLs[i]))
-return "peerURLs: string[] expected";
-}
-if (message.isLearner != null && $Object.hasOwnProperty.call(message, "isLearner"))
-if (typeof message.isLearner !== "boolean")
-return "isLearner: boolean expected";
-return null;
-};
-
 MemberAddRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberAddRequest)
 return object;
@@ -8797,35 +7819,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberAddResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.member != null && $Object.hasOwnProperty.call(message, "member")) {
-let error = $root.etcdserverpb.Member.verify(message.member, _depth + 1);
-if (error)
-return "member." + error;
-}
-if (message.members != null && $Object.hasOwnProperty.call(message, "members")) {
-if (!$Array.isArray(message.members))
-return "members: array expected";
-for (let i = 0; i < message.members.length; ++i) {
-let error = $root.etcdserverpb.Member.verify(message.members[i], _depth + 1);
-if (error)
-return "members." + error;
-}
-}
-return null;
-};
-
 MemberAddResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberAddResponse)
 return object;
@@ -8978,19 +7971,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberRemoveRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
-};
-
 MemberRemoveRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberRemoveRequest)
 return object;
@@ -9140,30 +8120,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MemberRemoveResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.members != null && $Object.hasOwnProperty.call(message, "members")) {
-if (!$Array.isArray(message.members))
-return "members: array expected";
-for (let i = 0; i < message.members.length; ++i) {
-let error = $root.etcdserverpb.Member.verify(message.members[i], _depth + 1);
-if (error)
-return "members." + error;
-}
-}
-return null;
 };
 
 MemberRemoveResponse.fromObject = function (object, _depth) {
@@ -9321,26 +8277,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MemberUpdateRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.peerURLs != null && $Object.hasOwnProperty.call(message, "peerURLs")) {
-if (!$Array.isArray(message.peerURLs))
-return "peerURLs: array expected";
-for (let i = 0; i < message.peerURLs.length; ++i)
-if (!$util.isString(message.peerURLs[i]))
-return "peerURLs: string[] expected";
-}
-return null;
 };
 
 MemberUpdateRequest.fromObject = function (object, _depth) {
@@ -9508,30 +8444,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberUpdateResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.members != null && $Object.hasOwnProperty.call(message, "members")) {
-if (!$Array.isArray(message.members))
-return "members: array expected";
-for (let i = 0; i < message.members.length; ++i) {
-let error = $root.etcdserverpb.Member.verify(message.members[i], _depth + 1);
-if (error)
-return "members." + error;
-}
-}
-return null;
-};
-
 MemberUpdateResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberUpdateResponse)
 return object;
@@ -9659,16 +8571,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberListRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 MemberListRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberListRequest)
 return object;
@@ -9787,30 +8689,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MemberListResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.members != null && $Object.hasOwnProperty.call(message, "members")) {
-if (!$Array.isArray(message.members))
-return "members: array expected";
-for (let i = 0; i < message.members.length; ++i) {
-let error = $root.etcdserverpb.Member.verify(message.members[i], _depth + 1);
-if (error)
-return "members." + error;
-}
-}
-return null;
 };
 
 MemberListResponse.fromObject = function (object, _depth) {
@@ -9954,19 +8832,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MemberPromoteRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-return null;
 };
 
 MemberPromoteRequest.fromObject = function (object, _depth) {
@@ -10120,30 +8985,6 @@ throw $Error("missing end group");
 return message;
 };
 
-MemberPromoteResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.members != null && $Object.hasOwnProperty.call(message, "members")) {
-if (!$Array.isArray(message.members))
-return "members: array expected";
-for (let i = 0; i < message.members.length; ++i) {
-let error = $root.etcdserverpb.Member.verify(message.members[i], _depth + 1);
-if (error)
-return "members." + error;
-}
-}
-return null;
-};
-
 MemberPromoteResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.MemberPromoteResponse)
 return object;
@@ -10271,16 +9112,6 @@ throw $Error("missing end group");
 return message;
 };
 
-DefragmentRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 DefragmentRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.DefragmentRequest)
 return object;
@@ -10385,21 +9216,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-DefragmentResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 DefragmentResponse.fromObject = function (object, _depth) {
@@ -10526,19 +9342,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MoveLeaderRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.targetID != null && $Object.hasOwnProperty.call(message, "targetID"))
-if (!$util.isInteger(message.targetID) && !(message.targetID && $util.isInteger(message.targetID.low) && $util.isInteger(message.targetID.high)))
-return "targetID: integer|Long expected";
-return null;
 };
 
 MoveLeaderRequest.fromObject = function (object, _depth) {
@@ -10676,21 +9479,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-MoveLeaderResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 MoveLeaderResponse.fromObject = function (object, _depth) {
@@ -10851,25 +9639,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AlarmRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
-if (typeof message.action !== "number" || (message.action | 0) !== message.action)
-return "action: enum value expected";
-if (message.memberID != null && $Object.hasOwnProperty.call(message, "memberID"))
-if (!$util.isInteger(message.memberID) && !(message.memberID && $util.isInteger(message.memberID.low) && $util.isInteger(message.memberID.high)))
-return "memberID: integer|Long expected";
-if (message.alarm != null && $Object.hasOwnProperty.call(message, "alarm"))
-if (typeof message.alarm !== "number" || (message.alarm | 0) !== message.alarm)
-return "alarm: enum value expected";
-return null;
 };
 
 AlarmRequest.fromObject = function (object, _depth) {
@@ -11076,22 +9845,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AlarmMember.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.memberID != null && $Object.hasOwnProperty.call(message, "memberID"))
-if (!$util.isInteger(message.memberID) && !(message.memberID && $util.isInteger(message.memberID.low) && $util.isInteger(message.memberID.high)))
-return "memberID: integer|Long expected";
-if (message.alarm != null && $Object.hasOwnProperty.call(message, "alarm"))
-if (typeof message.alarm !== "number" || (message.alarm | 0) !== message.alarm)
-return "alarm: enum value expected";
-return null;
-};
-
 AlarmMember.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AlarmMember)
 return object;
@@ -11265,30 +10018,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AlarmResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.alarms != null && $Object.hasOwnProperty.call(message, "alarms")) {
-if (!$Array.isArray(message.alarms))
-return "alarms: array expected";
-for (let i = 0; i < message.alarms.length; ++i) {
-let error = $root.etcdserverpb.AlarmMember.verify(message.alarms[i], _depth + 1);
-if (error)
-return "alarms." + error;
-}
-}
-return null;
-};
-
 AlarmResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AlarmResponse)
 return object;
@@ -11414,16 +10143,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-StatusRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
 };
 
 StatusRequest.fromObject = function (object, _depth) {
@@ -11648,52 +10367,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-StatusResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-if (!$util.isString(message.version))
-return "version: string expected";
-if (message.dbSize != null && $Object.hasOwnProperty.call(message, "dbSize"))
-if (!$util.isInteger(message.dbSize) && !(message.dbSize && $util.isInteger(message.dbSize.low) && $util.isInteger(message.dbSize.high)))
-return "dbSize: integer|Long expected";
-if (message.leader != null && $Object.hasOwnProperty.call(message, "leader"))
-if (!$util.isInteger(message.leader) && !(message.leader && $util.isInteger(message.leader.low) && $util.isInteger(message.leader.high)))
-return "leader: integer|Long expected";
-if (message.raftIndex != null && $Object.hasOwnProperty.call(message, "raftIndex"))
-if (!$util.isInteger(message.raftIndex) && !(message.raftIndex && $util.isInteger(message.raftIndex.low) && $util.isInteger(message.raftIndex.high)))
-return "raftIndex: integer|Long expected";
-if (message.raftTerm != null && $Object.hasOwnProperty.call(message, "raftTerm"))
-if (!$util.isInteger(message.raftTerm) && !(message.raftTerm && $util.isInteger(message.raftTerm.low) && $util.isInteger(message.raftTerm.high)))
-return "raftTerm: integer|Long expected";
-if (message.raftAppliedIndex != null && $Object.hasOwnProperty.call(message, "raftAppliedIndex"))
-if (!$util.isInteger(message.raftAppliedIndex) && !(message.raftAppliedIndex && $util.isInteger(message.raftAppliedIndex.low) && $util.isInteger(message.raftAppliedIndex.high)))
-return "raftAppliedIndex: integer|Long expected";
-if (message.errors != null && $Object.hasOwnProperty.call(message, "errors")) {
-if (!$Array.isArray(message.errors))
-return "errors: array expected";
-for (let i = 0; i < message.errors.length; ++i)
-if (!$util.isString(message.errors[i]))
-return "errors: string[] expected";
-}
-if (message.dbSizeInUse != null && $Object.hasOwnProperty.call(message, "dbSizeInUse"))
-if (!$util.isInteger(message.dbSizeInUse) && !(message.dbSizeInUse && $util.isInteger(message.dbSizeInUse.low) && $util.isInteger(message.dbSizeInUse.high)))
-return "dbSizeInUse: integer|Long expected";
-if (message.isLearner != null && $Object.hasOwnProperty.call(message, "isLearner"))
-if (typeof message.isLearner !== "boolean")
-return "isLearner: boolean expected";
-return null;
 };
 
 StatusResponse.fromObject = function (object, _depth) {
@@ -11965,16 +10638,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthEnableRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 AuthEnableRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthEnableRequest)
 return object;
@@ -12066,16 +10729,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthDisableRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
 };
 
 AuthDisableRequest.fromObject = function (object, _depth) {
@@ -12198,22 +10851,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthenticateRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
-if (!$util.isString(message.password))
-return "password: string expected";
-return null;
 };
 
 AuthenticateRequest.fromObject = function (object, _depth) {
@@ -12383,30 +11020,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserAddRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
-if (!$util.isString(message.password))
-return "password: string expected";
-if (message.options != null && $Object.hasOwnProperty.call(message, "options")) {
-let error = $root.authpb.UserAddOptions.verify(message.options, _depth + 1);
-if (error)
-return "options." + error;
-}
-if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
-if (!$util.isString(message.hashedPassword))
-return "hashedPassword: string expected";
-return null;
-};
-
 AuthUserAddRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserAddRequest)
 return object;
@@ -12552,19 +11165,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserGetRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-return null;
-};
-
 AuthUserGetRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserGetRequest)
 return object;
@@ -12687,19 +11287,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthUserDeleteRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-return null;
 };
 
 AuthUserDeleteRequest.fromObject = function (object, _depth) {
@@ -12852,25 +11439,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserChangePasswordRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
-if (!$util.isString(message.password))
-return "password: string expected";
-if (message.hashedPassword != null && $Object.hasOwnProperty.call(message, "hashedPassword"))
-if (!$util.isString(message.hashedPassword))
-return "hashedPassword: string expected";
-return null;
-};
-
 AuthUserChangePasswordRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserChangePasswordRequest)
 return object;
@@ -13021,22 +11589,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserGrantRoleRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.user != null && $Object.hasOwnProperty.call(message, "user"))
-if (!$util.isString(message.user))
-return "user: string expected";
-if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
-if (!$util.isString(message.role))
-return "role: string expected";
-return null;
-};
-
 AuthUserGrantRoleRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserGrantRoleRequest)
 return object;
@@ -13181,22 +11733,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserRevokeRoleRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
-if (!$util.isString(message.role))
-return "role: string expected";
-return null;
-};
-
 AuthUserRevokeRoleRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserRevokeRoleRequest)
 return object;
@@ -13328,19 +11864,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleAddRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-return null;
-};
-
 AuthRoleAddRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleAddRequest)
 return object;
@@ -13465,19 +11988,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleGetRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
-if (!$util.isString(message.role))
-return "role: string expected";
-return null;
-};
-
 AuthRoleGetRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleGetRequest)
 return object;
@@ -13586,16 +12096,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserListRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 AuthUserListRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserListRequest)
 return object;
@@ -13687,16 +12187,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleListRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
 };
 
 AuthRoleListRequest.fromObject = function (object, _depth) {
@@ -13806,19 +12296,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleDeleteRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
-if (!$util.isString(message.role))
-return "role: string expected";
-return null;
 };
 
 AuthRoleDeleteRequest.fromObject = function (object, _depth) {
@@ -13953,24 +12430,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleGrantPermissionRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.perm != null && $Object.hasOwnProperty.call(message, "perm")) {
-let error = $root.authpb.Permission.verify(message.perm, _depth + 1);
-if (error)
-return "perm." + error;
-}
-return null;
 };
 
 AuthRoleGrantPermissionRequest.fromObject = function (object, _depth) {
@@ -14132,25 +12591,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleRevokePermissionRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
-if (!$util.isString(message.role))
-return "role: string expected";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-return null;
-};
-
 AuthRoleRevokePermissionRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleRevokePermissionRequest)
 return object;
@@ -14303,21 +12743,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthEnableResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthEnableResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthEnableResponse)
 return object;
@@ -14439,21 +12864,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthDisableResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 AuthDisableResponse.fromObject = function (object, _depth) {
@@ -14592,24 +13002,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthenticateResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
-if (!$util.isString(message.token))
-return "token: string expected";
-return null;
-};
-
 AuthenticateResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthenticateResponse)
 return object;
@@ -14738,21 +13130,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthUserAddResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 AuthUserAddResponse.fromObject = function (object, _depth) {
@@ -14892,28 +13269,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserGetResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.roles != null && $Object.hasOwnProperty.call(message, "roles")) {
-if (!$Array.isArray(message.roles))
-return "roles: array expected";
-for (let i = 0; i < message.roles.length; ++i)
-if (!$util.isString(message.roles[i]))
-return "roles: string[] expected";
-}
-return null;
-};
-
 AuthUserGetResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserGetResponse)
 return object;
@@ -15051,21 +13406,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserDeleteResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthUserDeleteResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserDeleteResponse)
 return object;
@@ -15187,21 +13527,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthUserChangePasswordResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 AuthUserChangePasswordResponse.fromObject = function (object, _depth) {
@@ -15327,21 +13652,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserGrantRoleResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthUserGrantRoleResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserGrantRoleResponse)
 return object;
@@ -15465,21 +13775,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserRevokeRoleResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthUserRevokeRoleResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserRevokeRoleResponse)
 return object;
@@ -15601,21 +13896,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleAddResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 AuthRoleAddResponse.fromObject = function (object, _depth) {
@@ -15753,30 +14033,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleGetResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.perm != null && $Object.hasOwnProperty.call(message, "perm")) {
-if (!$Array.isArray(message.perm))
-return "perm: array expected";
-for (let i = 0; i < message.perm.length; ++i) {
-let error = $root.authpb.Permission.verify(message.perm[i], _depth + 1);
-if (error)
-return "perm." + error;
-}
-}
-return null;
 };
 
 AuthRoleGetResponse.fromObject = function (object, _depth) {
@@ -15933,28 +14189,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleListResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.roles != null && $Object.hasOwnProperty.call(message, "roles")) {
-if (!$Array.isArray(message.roles))
-return "roles: array expected";
-for (let i = 0; i < message.roles.length; ++i)
-if (!$util.isString(message.roles[i]))
-return "roles: string[] expected";
-}
-return null;
-};
-
 AuthRoleListResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleListResponse)
 return object;
@@ -16106,28 +14340,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthUserListResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.users != null && $Object.hasOwnProperty.call(message, "users")) {
-if (!$Array.isArray(message.users))
-return "users: array expected";
-for (let i = 0; i < message.users.length; ++i)
-if (!$util.isString(message.users[i]))
-return "users: string[] expected";
-}
-return null;
-};
-
 AuthUserListResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthUserListResponse)
 return object;
@@ -16265,21 +14477,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleDeleteResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthRoleDeleteResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleDeleteResponse)
 return object;
@@ -16403,21 +14600,6 @@ throw $Error("missing end group");
 return message;
 };
 
-AuthRoleGrantPermissionResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
-};
-
 AuthRoleGrantPermissionResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.AuthRoleGrantPermissionResponse)
 return object;
@@ -16539,21 +14721,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-AuthRoleRevokePermissionResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 AuthRoleRevokePermissionResponse.fromObject = function (object, _depth) {
@@ -16706,25 +14873,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-RequestHeader.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.username != null && $Object.hasOwnProperty.call(message, "username"))
-if (!$util.isString(message.username))
-return "username: string expected";
-if (message.authRevision != null && $Object.hasOwnProperty.call(message, "authRevision"))
-if (!$util.isInteger(message.authRevision) && !(message.authRevision && $util.isInteger(message.authRevision.low) && $util.isInteger(message.authRevision.high)))
-return "authRevision: integer|Long expected";
-return null;
 };
 
 RequestHeader.fromObject = function (object, _depth) {
@@ -17166,154 +15314,6 @@ throw $Error("missing end group");
 return message;
 };
 
-InternalRaftRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.RequestHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.v2 != null && $Object.hasOwnProperty.call(message, "v2")) {
-let error = $root.etcdserverpb.Request.verify(message.v2, _depth + 1);
-if (error)
-return "v2." + error;
-}
-if (message.range != null && $Object.hasOwnProperty.call(message, "range")) {
-let error = $root.etcdserverpb.RangeRequest.verify(message.range, _depth + 1);
-if (error)
-return "range." + error;
-}
-if (message.put != null && $Object.hasOwnProperty.call(message, "put")) {
-let error = $root.etcdserverpb.PutRequest.verify(message.put, _depth + 1);
-if (error)
-return "put." + error;
-}
-if (message.deleteRange != null && $Object.hasOwnProperty.call(message, "deleteRange")) {
-let error = $root.etcdserverpb.DeleteRangeRequest.verify(message.deleteRange, _depth + 1);
-if (error)
-return "deleteRange." + error;
-}
-if (message.txn != null && $Object.hasOwnProperty.call(message, "txn")) {
-let error = $root.etcdserverpb.TxnRequest.verify(message.txn, _depth + 1);
-if (error)
-return "txn." + error;
-}
-if (message.compaction != null && $Object.hasOwnProperty.call(message, "compaction")) {
-let error = $root.etcdserverpb.CompactionRequest.verify(message.compaction, _depth + 1);
-if (error)
-return "compaction." + error;
-}
-if (message.leaseGrant != null && $Object.hasOwnProperty.call(message, "leaseGrant")) {
-let error = $root.etcdserverpb.LeaseGrantRequest.verify(message.leaseGrant, _depth + 1);
-if (error)
-return "leaseGrant." + error;
-}
-if (message.leaseRevoke != null && $Object.hasOwnProperty.call(message, "leaseRevoke")) {
-let error = $root.etcdserverpb.LeaseRevokeRequest.verify(message.leaseRevoke, _depth + 1);
-if (error)
-return "leaseRevoke." + error;
-}
-if (message.alarm != null && $Object.hasOwnProperty.call(message, "alarm")) {
-let error = $root.etcdserverpb.AlarmRequest.verify(message.alarm, _depth + 1);
-if (error)
-return "alarm." + error;
-}
-if (message.leaseCheckpoint != null && $Object.hasOwnProperty.call(message, "leaseCheckpoint")) {
-let error = $root.etcdserverpb.LeaseCheckpointRequest.verify(message.leaseCheckpoint, _depth + 1);
-if (error)
-return "leaseCheckpoint." + error;
-}
-if (message.authEnable != null && $Object.hasOwnProperty.call(message, "authEnable")) {
-let error = $root.etcdserverpb.AuthEnableRequest.verify(message.authEnable, _depth + 1);
-if (error)
-return "authEnable." + error;
-}
-if (message.authDisable != null && $Object.hasOwnProperty.call(message, "authDisable")) {
-let error = $root.etcdserverpb.AuthDisableRequest.verify(message.authDisable, _depth + 1);
-if (error)
-return "authDisable." + error;
-}
-if (message.authenticate != null && $Object.hasOwnProperty.call(message, "authenticate")) {
-let error = $root.etcdserverpb.InternalAuthenticateRequest.verify(message.authenticate, _depth + 1);
-if (error)
-return "authenticate." + error;
-}
-if (message.authUserAdd != null && $Object.hasOwnProperty.call(message, "authUserAdd")) {
-let error = $root.etcdserverpb.AuthUserAddRequest.verify(message.authUserAdd, _depth + 1);
-if (error)
-return "authUserAdd." + error;
-}
-if (message.authUserDelete != null && $Object.hasOwnProperty.call(message, "authUserDelete")) {
-let error = $root.etcdserverpb.AuthUserDeleteRequest.verify(message.authUserDelete, _depth + 1);
-if (error)
-return "authUserDelete." + error;
-}
-if (message.authUserGet != null && $Object.hasOwnProperty.call(message, "authUserGet")) {
-let error = $root.etcdserverpb.AuthUserGetRequest.verify(message.authUserGet, _depth + 1);
-if (error)
-return "authUserGet." + error;
-}
-if (message.authUserChangePassword != null && $Object.hasOwnProperty.call(message, "authUserChangePassword")) {
-let error = $root.etcdserverpb.AuthUserChangePasswordRequest.verify(message.authUserChangePassword, _depth + 1);
-if (error)
-return "authUserChangePassword." + error;
-}
-if (message.authUserGrantRole != null && $Object.hasOwnProperty.call(message, "authUserGrantRole")) {
-let error = $root.etcdserverpb.AuthUserGrantRoleRequest.verify(message.authUserGrantRole, _depth + 1);
-if (error)
-return "authUserGrantRole." + error;
-}
-if (message.authUserRevokeRole != null && $Object.hasOwnProperty.call(message, "authUserRevokeRole")) {
-let error = $root.etcdserverpb.AuthUserRevokeRoleRequest.verify(message.authUserRevokeRole, _depth + 1);
-if (error)
-return "authUserRevokeRole." + error;
-}
-if (message.authUserList != null && $Object.hasOwnProperty.call(message, "authUserList")) {
-let error = $root.etcdserverpb.AuthUserListRequest.verify(message.authUserList, _depth + 1);
-if (error)
-return "authUserList." + error;
-}
-if (message.authRoleList != null && $Object.hasOwnProperty.call(message, "authRoleList")) {
-let error = $root.etcdserverpb.AuthRoleListRequest.verify(message.authRoleList, _depth + 1);
-if (error)
-return "authRoleList." + error;
-}
-if (message.authRoleAdd != null && $Object.hasOwnProperty.call(message, "authRoleAdd")) {
-let error = $root.etcdserverpb.AuthRoleAddRequest.verify(message.authRoleAdd, _depth + 1);
-if (error)
-return "authRoleAdd." + error;
-}
-if (message.authRoleDelete != null && $Object.hasOwnProperty.call(message, "authRoleDelete")) {
-let error = $root.etcdserverpb.AuthRoleDeleteRequest.verify(message.authRoleDelete, _depth + 1);
-if (error)
-return "authRoleDelete." + error;
-}
-if (message.authRoleGet != null && $Object.hasOwnProperty.call(message, "authRoleGet")) {
-let error = $root.etcdserverpb.AuthRoleGetRequest.verify(message.authRoleGet, _depth + 1);
-if (error)
-return "authRoleGet." + error;
-}
-if (message.authRoleGrantPermission != null && $Object.hasOwnProperty.call(message, "authRoleGrantPermission")) {
-let error = $root.etcdserverpb.AuthRoleGrantPermissionRequest.verify(message.authRoleGrantPermission, _depth + 1);
-if (error)
-return "authRoleGrantPermission." + error;
-}
-if (message.authRoleRevokePermission != null && $Object.hasOwnProperty.call(message, "authRoleRevokePermission")) {
-let error = $root.etcdserverpb.AuthRoleRevokePermissionRequest.verify(message.authRoleRevokePermission, _depth + 1);
-if (error)
-return "authRoleRevokePermission." + error;
-}
-return null;
-};
-
 InternalRaftRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.InternalRaftRequest)
 return object;
@@ -17655,16 +15655,6 @@ throw $Error("missing end group");
 return message;
 };
 
-EmptyResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-return null;
-};
-
 EmptyResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.EmptyResponse)
 return object;
@@ -17798,25 +15788,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-InternalAuthenticateRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!$util.isString(message.name))
-return "name: string expected";
-if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
-if (!$util.isString(message.password))
-return "password: string expected";
-if (message.simpleToken != null && $Object.hasOwnProperty.call(message, "simpleToken"))
-if (!$util.isString(message.simpleToken))
-return "simpleToken: string expected";
-return null;
 };
 
 InternalAuthenticateRequest.fromObject = function (object, _depth) {
@@ -18113,67 +16084,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Request.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.Method != null && $Object.hasOwnProperty.call(message, "Method"))
-if (!$util.isString(message.Method))
-return "Method: string expected";
-if (message.Path != null && $Object.hasOwnProperty.call(message, "Path"))
-if (!$util.isString(message.Path))
-return "Path: string expected";
-if (message.Val != null && $Object.hasOwnProperty.call(message, "Val"))
-if (!$util.isString(message.Val))
-return "Val: string expected";
-if (message.Dir != null && $Object.hasOwnProperty.call(message, "Dir"))
-if (typeof message.Dir !== "boolean")
-return "Dir: boolean expected";
-if (message.PrevValue != null && $Object.hasOwnProperty.call(message, "PrevValue"))
-if (!$util.isString(message.PrevValue))
-return "PrevValue: string expected";
-if (message.PrevIndex != null && $Object.hasOwnProperty.call(message, "PrevIndex"))
-if (!$util.isInteger(message.PrevIndex) && !(message.PrevIndex && $util.isInteger(message.PrevIndex.low) && $util.isInteger(message.PrevIndex.high)))
-return "PrevIndex: integer|Long expected";
-if (message.PrevExist != null && $Object.hasOwnProperty.call(message, "PrevExist"))
-if (typeof message.PrevExist !== "boolean")
-return "PrevExist: boolean expected";
-if (message.Expiration != null && $Object.hasOwnProperty.call(message, "Expiration"))
-if (!$util.isInteger(message.Expiration) && !(message.Expiration && $util.isInteger(message.Expiration.low) && $util.isInteger(message.Expiration.high)))
-return "Expiration: integer|Long expected";
-if (message.Wait != null && $Object.hasOwnProperty.call(message, "Wait"))
-if (typeof message.Wait !== "boolean")
-return "Wait: boolean expected";
-if (message.Since != null && $Object.hasOwnProperty.call(message, "Since"))
-if (!$util.isInteger(message.Since) && !(message.Since && $util.isInteger(message.Since.low) && $util.isInteger(message.Since.high)))
-return "Since: integer|Long expected";
-if (message.Recursive != null && $Object.hasOwnProperty.call(message, "Recursive"))
-if (typeof message.Recursive !== "boolean")
-return "Recursive: boolean expected";
-if (message.Sorted != null && $Object.hasOwnProperty.call(message, "Sorted"))
-if (typeof message.Sorted !== "boolean")
-return "Sorted: boolean expected";
-if (message.Quorum != null && $Object.hasOwnProperty.call(message, "Quorum"))
-if (typeof message.Quorum !== "boolean")
-return "Quorum: boolean expected";
-if (message.Time != null && $Object.hasOwnProperty.call(message, "Time"))
-if (!$util.isInteger(message.Time) && !(message.Time && $util.isInteger(message.Time.low) && $util.isInteger(message.Time.high)))
-return "Time: integer|Long expected";
-if (message.Stream != null && $Object.hasOwnProperty.call(message, "Stream"))
-if (typeof message.Stream !== "boolean")
-return "Stream: boolean expected";
-if (message.Refresh != null && $Object.hasOwnProperty.call(message, "Refresh"))
-if (typeof message.Refresh !== "boolean")
-return "Refresh: boolean expected";
-return null;
-};
-
 Request.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.Request)
 return object;
@@ -18465,22 +16375,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Metadata.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.NodeID != null && $Object.hasOwnProperty.call(message, "NodeID"))
-if (!$util.isInteger(message.NodeID) && !(message.NodeID && $util.isInteger(message.NodeID.low) && $util.isInteger(message.NodeID.high)))
-return "NodeID: integer|Long expected";
-if (message.ClusterID != null && $Object.hasOwnProperty.call(message, "ClusterID"))
-if (!$util.isInteger(message.ClusterID) && !(message.ClusterID && $util.isInteger(message.ClusterID.low) && $util.isInteger(message.ClusterID.high)))
-return "ClusterID: integer|Long expected";
-return null;
-};
-
 Metadata.fromObject = function (object, _depth) {
 if (object instanceof $root.etcdserverpb.Metadata)
 return object;
@@ -18712,34 +16606,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-KeyValue.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.createRevision != null && $Object.hasOwnProperty.call(message, "createRevision"))
-if (!$util.isInteger(message.createRevision) && !(message.createRevision && $util.isInteger(message.createRevision.low) && $util.isInteger(message.createRevision.high)))
-return "createRevision: integer|Long expected";
-if (message.modRevision != null && $Object.hasOwnProperty.call(message, "modRevision"))
-if (!$util.isInteger(message.modRevision) && !(message.modRevision && $util.isInteger(message.modRevision.low) && $util.isInteger(message.modRevision.high)))
-return "modRevision: integer|Long expected";
-if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
-return "version: integer|Long expected";
-if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-if (!(message.value && typeof message.value.length === "number" || $util.isString(message.value)))
-return "value: buffer expected";
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease"))
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-return null;
 };
 
 KeyValue.fromObject = function (object, _depth) {
@@ -18999,29 +16865,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Event.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
-if (typeof message.type !== "number" || (message.type | 0) !== message.type)
-return "type: enum value expected";
-if (message.kv != null && $Object.hasOwnProperty.call(message, "kv")) {
-let error = $root.mvccpb.KeyValue.verify(message.kv, _depth + 1);
-if (error)
-return "kv." + error;
-}
-if (message.prevKv != null && $Object.hasOwnProperty.call(message, "prevKv")) {
-let error = $root.mvccpb.KeyValue.verify(message.prevKv, _depth + 1);
-if (error)
-return "prevKv." + error;
-}
-return null;
-};
-
 Event.fromObject = function (object, _depth) {
 if (object instanceof $root.mvccpb.Event)
 return object;
@@ -19188,19 +17031,6 @@ throw $Error("missing end group");
 return message;
 };
 
-UserAddOptions.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.noPassword != null && $Object.hasOwnProperty.call(message, "noPassword"))
-if (typeof message.noPassword !== "boolean")
-return "noPassword: boolean expected";
-return null;
-};
-
 UserAddOptions.fromObject = function (object, _depth) {
 if (object instanceof $root.authpb.UserAddOptions)
 return object;
@@ -19360,34 +17190,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-User.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-if (message.password != null && $Object.hasOwnProperty.call(message, "password"))
-if (!(message.password && typeof message.password.length === "number" || $util.isString(message.password)))
-return "password: buffer expected";
-if (message.roles != null && $Object.hasOwnProperty.call(message, "roles")) {
-if (!$Array.isArray(message.roles))
-return "roles: array expected";
-for (let i = 0; i < message.roles.length; ++i)
-if (!$util.isString(message.roles[i]))
-return "roles: string[] expected";
-}
-if (message.options != null && $Object.hasOwnProperty.call(message, "options")) {
-let error = $root.authpb.UserAddOptions.verify(message.options, _depth + 1);
-if (error)
-return "options." + error;
-}
-return null;
 };
 
 User.fromObject = function (object, _depth) {
@@ -19587,25 +17389,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Permission.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.permType != null && $Object.hasOwnProperty.call(message, "permType"))
-if (typeof message.permType !== "number" || (message.permType | 0) !== message.permType)
-return "permType: enum value expected";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rangeEnd != null && $Object.hasOwnProperty.call(message, "rangeEnd"))
-if (!(message.rangeEnd && typeof message.rangeEnd.length === "number" || $util.isString(message.rangeEnd)))
-return "rangeEnd: buffer expected";
-return null;
-};
-
 Permission.fromObject = function (object, _depth) {
 if (object instanceof $root.authpb.Permission)
 return object;
@@ -19798,28 +17581,6 @@ throw $Error("missing end group");
 return message;
 };
 
-Role.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-if (message.keyPermission != null && $Object.hasOwnProperty.call(message, "keyPermission")) {
-if (!$Array.isArray(message.keyPermission))
-return "keyPermission: array expected";
-for (let i = 0; i < message.keyPermission.length; ++i) {
-let error = $root.authpb.Permission.verify(message.keyPermission[i], _depth + 1);
-if (error)
-return "keyPermission." + error;
-}
-}
-return null;
-};
-
 Role.fromObject = function (object, _depth) {
 if (object instanceof $root.authpb.Role)
 return object;
@@ -20001,25 +17762,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-Lease.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.ID != null && $Object.hasOwnProperty.call(message, "ID"))
-if (!$util.isInteger(message.ID) && !(message.ID && $util.isInteger(message.ID.low) && $util.isInteger(message.ID.high)))
-return "ID: integer|Long expected";
-if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL"))
-if (!$util.isInteger(message.TTL) && !(message.TTL && $util.isInteger(message.TTL.low) && $util.isInteger(message.TTL.high)))
-return "TTL: integer|Long expected";
-if (message.RemainingTTL != null && $Object.hasOwnProperty.call(message, "RemainingTTL"))
-if (!$util.isInteger(message.RemainingTTL) && !(message.RemainingTTL && $util.isInteger(message.RemainingTTL.low) && $util.isInteger(message.RemainingTTL.high)))
-return "RemainingTTL: integer|Long expected";
-return null;
 };
 
 Lease.fromObject = function (object, _depth) {
@@ -20204,21 +17946,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaseInternalRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.LeaseTimeToLiveRequest != null && $Object.hasOwnProperty.call(message, "LeaseTimeToLiveRequest")) {
-let error = $root.etcdserverpb.LeaseTimeToLiveRequest.verify(message.LeaseTimeToLiveRequest, _depth + 1);
-if (error)
-return "LeaseTimeToLiveRequest." + error;
-}
-return null;
-};
-
 LeaseInternalRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.leasepb.LeaseInternalRequest)
 return object;
@@ -20340,21 +18067,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaseInternalResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.LeaseTimeToLiveResponse != null && $Object.hasOwnProperty.call(message, "LeaseTimeToLiveResponse")) {
-let error = $root.etcdserverpb.LeaseTimeToLiveResponse.verify(message.LeaseTimeToLiveResponse, _depth + 1);
-if (error)
-return "LeaseTimeToLiveResponse." + error;
-}
-return null;
 };
 
 LeaseInternalResponse.fromObject = function (object, _depth) {
@@ -20514,25 +18226,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-CampaignRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease"))
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-if (!(message.value && typeof message.value.length === "number" || $util.isString(message.value)))
-return "value: buffer expected";
-return null;
 };
 
 CampaignRequest.fromObject = function (object, _depth) {
@@ -20713,26 +18406,6 @@ throw $Error("missing end group");
 return message;
 };
 
-CampaignResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.leader != null && $Object.hasOwnProperty.call(message, "leader")) {
-let error = $root.v3electionpb.LeaderKey.verify(message.leader, _depth + 1);
-if (error)
-return "leader." + error;
-}
-return null;
-};
-
 CampaignResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.v3electionpb.CampaignResponse)
 return object;
@@ -20905,28 +18578,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LeaderKey.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-if (message.rev != null && $Object.hasOwnProperty.call(message, "rev"))
-if (!$util.isInteger(message.rev) && !(message.rev && $util.isInteger(message.rev.low) && $util.isInteger(message.rev.high)))
-return "rev: integer|Long expected";
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease"))
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-return null;
 };
 
 LeaderKey.fromObject = function (object, _depth) {
@@ -21122,19 +18773,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaderRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-return null;
-};
-
 LeaderRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.v3electionpb.LeaderRequest)
 return object;
@@ -21275,26 +18913,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LeaderResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.kv != null && $Object.hasOwnProperty.call(message, "kv")) {
-let error = $root.mvccpb.KeyValue.verify(message.kv, _depth + 1);
-if (error)
-return "kv." + error;
-}
-return null;
-};
-
 LeaderResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.v3electionpb.LeaderResponse)
 return object;
@@ -21427,21 +19045,6 @@ throw $Error("missing end group");
 return message;
 };
 
-ResignRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.leader != null && $Object.hasOwnProperty.call(message, "leader")) {
-let error = $root.v3electionpb.LeaderKey.verify(message.leader, _depth + 1);
-if (error)
-return "leader." + error;
-}
-return null;
-};
-
 ResignRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.v3electionpb.ResignRequest)
 return object;
@@ -21563,21 +19166,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-ResignResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 ResignResponse.fromObject = function (object, _depth) {
@@ -21714,24 +19302,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-ProclaimRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.leader != null && $Object.hasOwnProperty.call(message, "leader")) {
-let error = $root.v3electionpb.LeaderKey.verify(message.leader, _depth + 1);
-if (error)
-return "leader." + error;
-}
-if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-if (!(message.value && typeof message.value.length === "number" || $util.isString(message.value)))
-return "value: buffer expected";
-return null;
 };
 
 ProclaimRequest.fromObject = function (object, _depth) {
@@ -21871,21 +19441,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-ProclaimResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 ProclaimResponse.fromObject = function (object, _depth) {
@@ -22032,22 +19587,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-LockRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-return "name: buffer expected";
-if (message.lease != null && $Object.hasOwnProperty.call(message, "lease"))
-if (!$util.isInteger(message.lease) && !(message.lease && $util.isInteger(message.lease.low) && $util.isInteger(message.lease.high)))
-return "lease: integer|Long expected";
-return null;
 };
 
 LockRequest.fromObject = function (object, _depth) {
@@ -22216,24 +19755,6 @@ throw $Error("missing end group");
 return message;
 };
 
-LockResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-return null;
-};
-
 LockResponse.fromObject = function (object, _depth) {
 if (object instanceof $root.v3lockpb.LockResponse)
 return object;
@@ -22376,19 +19897,6 @@ throw $Error("missing end group");
 return message;
 };
 
-UnlockRequest.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
-return "key: buffer expected";
-return null;
-};
-
 UnlockRequest.fromObject = function (object, _depth) {
 if (object instanceof $root.v3lockpb.UnlockRequest)
 return object;
@@ -22517,21 +20025,6 @@ reader.len = length;
 if (_end !== $undefined)
 throw $Error("missing end group");
 return message;
-};
-
-UnlockResponse.verify = function (message, _depth) {
-if (typeof message !== "object" || message === null)
-return "object expected";
-if (_depth === $undefined)
-_depth = 0;
-if (_depth > $util.recursionLimit)
-return "max depth exceeded";
-if (message.header != null && $Object.hasOwnProperty.call(message, "header")) {
-let error = $root.etcdserverpb.ResponseHeader.verify(message.header, _depth + 1);
-if (error)
-return "header." + error;
-}
-return null;
 };
 
 UnlockResponse.fromObject = function (object, _depth) {
