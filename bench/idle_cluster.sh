@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # idle_cluster.sh - what an idle 3-member cluster costs: CPU per second of each member (from
-# /proc/PID/stat over IDLE_S seconds), then its system calls and event-loop wake-ups
-# (epoll_wait) per second (`strace -c -f` over another IDLE_S seconds; strace slows the calls
-# it sees, so its window is not the CPU window).
+# /proc/PID/stat over IDLE_S seconds) and its RSS at the end of that window, then its system
+# calls and event-loop wake-ups (epoll_wait) per second (`strace -c -f` over another IDLE_S
+# seconds; strace slows the calls it sees, so its window is not the CPU window).
 #
 # Usage: bench/idle_cluster.sh CHECKOUT|etcd
 #   CHECKOUT: a detcd checkout (runs `deno run -A main.ts` there), or "etcd" for /usr/bin/etcd
@@ -37,6 +37,12 @@ hz=$(getconf CLK_TCK)
 for i in 0 1 2; do
   after=$(ticks "${PIDS[$i]}")
   python3 -c "print('m$i: %.1f ms of CPU per second' % (($after - ${before[$i]}) * 1000 / $hz / $IDLE_S))"
+done
+# Memory once idle: VmRSS, and its anonymous and file-backed parts, of each member.
+for i in 0 1 2; do
+  awk -v m="m$i" '/^(VmRSS|RssAnon|RssFile):/ {v[$1] = $2 / 1024}
+    END {printf "%s: RSS %.1f MiB (anon %.1f, file %.1f)\n", m, v["VmRSS:"], v["RssAnon:"], v["RssFile:"]}' \
+    "/proc/${PIDS[$i]}/status"
 done
 for i in 0 1 2; do
   strace -c -f -q -o "$DATA/strace.m$i" -p "${PIDS[$i]}" &
