@@ -4,7 +4,8 @@
 #
 # Usage: bench/profile_cluster.sh ROW OUT_DIR
 #   ROW: put-1x1-leader | put-1x1-all | put-1000-all | put-1000-leader | single-put-1x1 |
-#        single-put-1000 | single-watch-1000
+#        single-put-1000 | single-watch-1000 | single-watch-1000-lockstep (--put-rate 0: each put
+#        waits for every watcher's event of the one before) | single-watch-10k-lockstep
 # Env: MEMBERS (3, or 1 for the single-* rows; set by the row), PORT_BASE (default 27300),
 #      TOTAL (requests; default the row's), TOP (rows per summary table, default 20).
 # Run it inside a private network namespace:
@@ -65,6 +66,8 @@ case $ROW in
   single-put-1x1) ARGS="$PUT --endpoints $EPS --conns 1 --clients 1 --total ${TOTAL:-5000}" ;;
   single-put-1000) ARGS="$PUT --endpoints $EPS --conns 100 --clients 1000 --total ${TOTAL:-50000}" ;;
   single-watch-1000) ARGS="watch-latency --endpoints $EPS --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-500} --put-rate 100 --val-size 256" ;;
+  single-watch-10k-lockstep) ARGS="watch-latency --endpoints $EPS --conns 10 --streams 10 --watchers 10000 --total ${TOTAL:-100} --put-rate 0 --val-size 256" ;;
+  single-watch-1000-lockstep) ARGS="watch-latency --endpoints $EPS --conns 10 --streams 10 --watchers 1000 --total ${TOTAL:-1000} --put-rate 0 --val-size 256" ;;
 esac
 # The summaries give milliseconds per request (or per event-producing put of the watch row).
 COUNT=$(sed -n 's/.*--total \([0-9]*\).*/\1/p' <<<"$ARGS")

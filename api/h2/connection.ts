@@ -244,6 +244,9 @@ export class H2Connection {
   #out = new Uint8Array(OUT_BUFFER_BYTES);
   #outBytes = 0;
   #flushScheduled = false;
+  /** Where in `#out` the last frame queued starts if it is a flagless DATA frame, else -1. */
+  #lastDataAt = -1;
+  #lastDataStream = 0;
   /** Frames queued since the connection opened (tells a waiting flush that more came). */
   #writes = 0;
   /** What `#settleTurn` saw: the write count, and the microtask turns it stayed the same. */
@@ -607,6 +610,9 @@ export class H2Connection {
     out.set(payload, at + FRAME_HEADER_BYTES);
     this.#outBytes = at + frameBytes;
     this.#writes++;
+    // Only a flagless DATA frame may take more bytes (see #extendData).
+    this.#lastDataAt = type === TYPE_DATA && flags === 0 ? at : -1;
+    this.#lastDataStream = streamId;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       this.#settleSeen = this.#writes;
@@ -691,12 +697,37 @@ export class H2Connection {
       if (size <= 0) break;
       // Nearly always all of it in one frame: then no view of it.
       const part = size === bytes.length ? bytes : bytes.subarray(sent, sent + size);
-      this.writeFrame(TYPE_DATA, 0, stream.id, part);
+      if (!this.#extendData(stream.id, part)) this.writeFrame(TYPE_DATA, 0, stream.id, part);
       stream.sendWindowBytes -= size;
       this.#connectionSendWindowBytes -= size;
       sent += size;
     }
     return sent;
+  }
+
+  /**
+   * Appends `part` to the DATA frame queued last when that frame is this stream's, has no
+   * flags and has room under the peer's frame size: the messages a stream sends in one turn
+   * (a watch stream's responses, one per watcher) leave in a few frames instead of one each,
+   * so the peer parses fewer frames. Frame boundaries mean nothing to gRPC (a stream of
+   * length-prefixed messages), and the flow-control count is per byte either way.
+   */
+  #extendData(streamId: number, part: Uint8Array): boolean {
+    const at = this.#lastDataAt;
+    if (at < 0 || this.#lastDataStream !== streamId || this.#closed) return false;
+    const out = this.#out;
+    const length = (out[at]! << 16) | (out[at + 1]! << 8) | out[at + 2]!;
+    if (length + part.length > this.#peerMaxFrameBytes) return false;
+    this.#reserve(part.length);
+    const grown = this.#out; // #reserve may have replaced the buffer
+    const newLength = length + part.length;
+    grown[at] = (newLength >>> 16) & 0xff;
+    grown[at + 1] = (newLength >>> 8) & 0xff;
+    grown[at + 2] = newLength & 0xff;
+    grown.set(part, this.#outBytes);
+    this.#outBytes += part.length;
+    this.#writes++;
+    return true;
   }
 
   /** Drops a finished stream. */
@@ -714,6 +745,7 @@ export class H2Connection {
     // every 8 KiB.
     this.#socket.write(this.#out.slice(0, this.#outBytes));
     this.#outBytes = 0;
+    this.#lastDataAt = -1;
     // A buffer grown by a large response does not stay large.
     if (this.#out.length > OUT_BUFFER_BYTES * 16) this.#out = new Uint8Array(OUT_BUFFER_BYTES);
   }

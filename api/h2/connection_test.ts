@@ -2,7 +2,8 @@
 // hostile input: a bad header block ends only that connection (GOAWAY COMPRESSION_ERROR),
 // random frames after the preface never take the server down, PING is acknowledged, and a
 // stream's window is refilled as grpc-go refills it (a quarter window at a time; never for a
-// stream the client ended, so a unary call costs no WINDOW_UPDATE).
+// stream the client ended, so a unary call costs no WINDOW_UPDATE), and the messages a stream
+// sends in one turn share DATA frames up to the peer's frame size, in order, none lost.
 // Method: raw TCP clients against startGrpcServer({transport: "native"}) on 127.0.0.1:23805,
 // frames written by hand; a seeded PRNG makes the random frames repeatable; after each abuse
 // a real gRPC call must still succeed.
@@ -10,7 +11,7 @@ import assert from "node:assert/strict";
 import { startGrpcServer } from "../grpc_server.ts";
 import { EtcdGrpcClient } from "../../client/mod.ts";
 import { METHODS } from "../../rpc/mod.ts";
-import { longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
+import { etcdserverpb, longToNumber, numberToLong } from "../../etcdserverpb/mod.ts";
 
 const PORT = 23805;
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -241,4 +242,57 @@ Deno.test("WINDOW_UPDATE: none for a unary call, one per quarter window of a lon
     }
     await assertStillServing();
   });
+});
+
+Deno.test("messages sent in one turn share DATA frames of at most the peer's frame size, in order", async () => {
+  const count = 300;
+  const server = await startGrpcServer({
+    transport: "native",
+    host: "127.0.0.1",
+    port: PORT,
+    services: {
+      watch: {
+        watch: async (input, sink) => {
+          for await (const _request of input) {
+            // All in one turn, as a watch stream's pump hands over one revision's responses.
+            for (let id = 0; id < count; id++) {
+              void sink.send({ watchId: numberToLong(id), header: { revision: numberToLong(7) } });
+            }
+          }
+        },
+      },
+    },
+  });
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
+  try {
+    await connection.write(PREFACE);
+    await connection.write(frame(0x4, 0, 0, new Uint8Array()));
+    await connection.write(frame(0x1, 0x4, 1, requestHeaders("/etcdserverpb.Watch/Watch")));
+    await connection.write(frame(0x0, 0, 1, new Uint8Array(5))); // one empty WatchRequest
+    const frameSizes: number[] = [];
+    let body = new Uint8Array(0);
+    const ids: number[] = [];
+    await readUntil(connection, (type, _flags, payload, streamId) => {
+      if (type !== 0x0 || streamId !== 1) return false;
+      frameSizes.push(payload.length);
+      const joined = new Uint8Array(body.length + payload.length);
+      joined.set(body);
+      joined.set(payload, body.length);
+      body = joined;
+      while (body.length >= 5) {
+        const length = new DataView(body.buffer, body.byteOffset).getUint32(1);
+        if (body.length < 5 + length) break;
+        const message = etcdserverpb.WatchResponse.decode(body.subarray(5, 5 + length));
+        ids.push(longToNumber(message.watchId));
+        body = body.slice(5 + length);
+      }
+      return ids.length >= count;
+    });
+    assert.deepEqual(ids, Array.from({ length: count }, (_, id) => id));
+    assert.ok(frameSizes.every((size) => size <= 16384), `frames ${frameSizes}`);
+    assert.ok(frameSizes.length < count / 10, `${frameSizes.length} DATA frames for ${count}`);
+  } finally {
+    connection.close();
+    await server.close();
+  }
 });
