@@ -22,6 +22,7 @@ import type Long from "long";
 import {
   bigintToLong,
   bigintToULong,
+  decodePutProposal,
   encodeMessage,
   encodePutProposal,
   encodeV2Request,
@@ -158,6 +159,10 @@ function _describeApplyResponse(req: etcdserverpb.InternalRaftRequest, result: A
 }
 
 function _decodeRequest(data: Uint8Array): etcdserverpb.InternalRaftRequest {
+  // The entry of a put as `encodePutProposal` writes it, the bulk of entries, is read by hand
+  // (protobufjs' result, without its reader and per-field objects); anything else by protobufjs.
+  const put = decodePutProposal(data);
+  if (put !== undefined) return put;
   try {
     const req = etcdserverpb.InternalRaftRequest.decode(data);
     // Every InternalRaftRequest etcd 3.x proposes has its header; a bare v2 Request (field 1
