@@ -26,7 +26,7 @@ import type {
 } from "../../rpc/mod.ts";
 import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
-import { encodeLiteral } from "./hpack.ts";
+import { encodeLiteral, type HeaderField } from "./hpack.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { countGrpcReceivedBytes, countGrpcSentBytes } from "../metrics.ts";
 
@@ -79,7 +79,7 @@ const _RESPONSE_HEADERS = (() => {
 /** Starts serving a new stream; answers at once when the method is unknown. */
 export function acceptGrpcStream(
   stream: H2Stream,
-  headers: [string, string][],
+  headers: HeaderField[],
   lookup: (path: string) => RegisteredMethod | undefined,
   limits: CallLimits,
   peer: PeerInfo,
@@ -471,9 +471,9 @@ class _GrpcCall implements StreamEvents, CallContext {
  * four, which costs less than building a Map per call.
  */
 class _RequestHeaders {
-  readonly #list: [string, string][];
+  readonly #list: HeaderField[];
 
-  constructor(list: [string, string][]) {
+  constructor(list: HeaderField[]) {
     this.#list = list;
   }
 
