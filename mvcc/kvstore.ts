@@ -443,8 +443,9 @@ export class KvStore {
   /** @internal */
   _put(tx: BatchTx, beginRev: number, changes: KeyValue[], put: _PutArgs): void {
     const rev = beginRev + 1;
-    const prev = this.index.get(put.key, rev);
+    // One key string per put, for the index's lookup and update and the lessor.
     const keyString = bytesToKeyString(put.key);
+    const prev = this.index.getKeyString(keyString, rev);
     let oldLease = _NO_LEASE;
     if (prev !== undefined && this.#lessor !== undefined) {
       oldLease = this.#lessor.getLease(keyString);
@@ -462,7 +463,7 @@ export class KvStore {
     // The change keeps a view of the value inside the encoding rather than the caller's array.
     kv.value = encoded.value;
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
-    this.index.put(put.key, idxRev);
+    this.index.putKeyString(keyString, idxRev);
     if (prev === undefined) this.#liveKeys++;
     changes.push(kv);
     if (oldLease !== _NO_LEASE) this.#lessor!.detach(oldLease, keyString);
