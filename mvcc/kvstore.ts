@@ -20,7 +20,7 @@
 import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
-import { compareBytes, equalBytes } from "../bytes/mod.ts";
+import { compareBytes, equalBytes, Slab } from "../bytes/mod.ts";
 import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
 import { type RevisionSet, TreeIndex } from "./key_index.ts";
 import {
@@ -378,8 +378,10 @@ export class KvStore {
     assertRevisionNumber(index, "consistent index");
     if (index === this.#savedConsistentIndex) return;
     // Written on every write transaction: the batch takes the constant key and this 8-byte
-    // value over (no copies), and the index goes in as two 32-bit halves, not a BigInt.
-    const bytes = new Uint8Array(8);
+    // value over (no copies), and the index goes in as two 32-bit halves, not a BigInt. The
+    // value is a view of a shared slab (one heap object, where an array of its own is three:
+    // view, buffer, store); only the latest one stays referenced once the batch commits.
+    const bytes = _CONSISTENT_INDEX_SLAB.alloc(8);
     _putUint32(bytes, 0, Math.floor(index / 2 ** 32));
     _putUint32(bytes, 4, index >>> 0);
     tx.unsafePutOwned(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
@@ -776,6 +778,9 @@ class _StoreTxnWrite implements TxnWrite {
 }
 
 /** Writes `value` (0 <= value < 2^32) big-endian at `offset`. */
+/** Where the consistent index's values are carved (512 per slab). */
+const _CONSISTENT_INDEX_SLAB = new Slab(4096);
+
 function _putUint32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value >>> 24;
   bytes[offset + 1] = (value >>> 16) & 0xff;
