@@ -35,6 +35,9 @@ export type HeaderField = readonly [name: string, value: string];
  */
 const _cursor = { offset: 0 };
 
+/** The reused field list of a decoder is emptied after a block of more fields than this. */
+const _FIELDS_KEPT_MAX = 64;
+
 /** Decodes header blocks of one connection, in order (the dynamic table is shared). */
 export class HpackDecoder {
   /** Newest entry first. */
@@ -42,6 +45,11 @@ export class HpackDecoder {
   #tableBytes = 0;
   #tableBytesMax: number;
   readonly #tableBytesLimit: number;
+  /**
+   * The fields of the block being decoded, reused; the block's list is copied out of it at its
+   * exact size (a list grown by `push` from empty has room for 16, twice a gRPC request's).
+   */
+  readonly #fields: HeaderField[] = [];
 
   /** `tableBytesLimit` is our SETTINGS_HEADER_TABLE_SIZE (the encoder may not exceed it). */
   constructor(tableBytesLimit = 4096) {
@@ -51,7 +59,8 @@ export class HpackDecoder {
 
   /** Decodes one complete header block into [name, value] pairs, in order. */
   decode(block: Uint8Array): HeaderField[] {
-    const headers: HeaderField[] = [];
+    const fields = this.#fields;
+    let count = 0;
     const cursor = _cursor;
     cursor.offset = 0;
     let sizeUpdateAllowed = true;
@@ -60,12 +69,12 @@ export class HpackDecoder {
       if (first & 0x80) {
         // Indexed header field (§6.1).
         const index = _readInteger(block, cursor, 7);
-        headers.push(this.#entry(index));
+        fields[count++] = this.#entry(index);
       } else if ((first & 0xc0) === 0x40) {
         // Literal with incremental indexing (§6.2.1).
         const header = this.#literal(block, cursor, 6);
         this.#insert(header);
-        headers.push(header);
+        fields[count++] = header;
       } else if ((first & 0xe0) === 0x20) {
         // Dynamic table size update (§6.3): only at the start of a block.
         if (!sizeUpdateAllowed) throw new HpackError("table size update after a field");
@@ -76,10 +85,13 @@ export class HpackDecoder {
         continue;
       } else {
         // Literal without indexing (0000) or never indexed (0001) (§6.2.2, §6.2.3).
-        headers.push(this.#literal(block, cursor, 4));
+        fields[count++] = this.#literal(block, cursor, 4);
       }
       sizeUpdateAllowed = false;
     }
+    const headers = fields.slice(0, count);
+    // A block of unusually many fields does not leave a long list (and its strings) behind.
+    if (fields.length > _FIELDS_KEPT_MAX) fields.length = 0;
     return headers;
   }
 

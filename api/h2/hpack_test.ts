@@ -120,3 +120,21 @@ Deno.test("indexed static fields are the static table's own entries, unchanged",
   assert.equal(second[0], first[0]);
   assert.deepEqual(second, [[":method", "GET"], [":scheme", "http"]]);
 });
+
+Deno.test("a block's list holds its own fields only, after a longer block and a failed one", () => {
+  // Goal: the decoder's reused field list never leaks fields of an earlier block into a later
+  // one's result. Method: a block of five fields, a malformed block, then a block of two on
+  // the same decoder; the lists are compared whole, and the first is unchanged afterwards.
+  const decoder = new HpackDecoder();
+  const five = decoder.decode(hex("8286848487"));
+  assert.throws(() => decoder.decode(hex("8286ff00")), HpackError);
+  const two = decoder.decode(hex("8387"));
+  assert.deepEqual(two, [[":method", "POST"], [":scheme", "https"]]);
+  assert.deepEqual(five, [
+    [":method", "GET"],
+    [":scheme", "http"],
+    [":path", "/"],
+    [":path", "/"],
+    [":scheme", "https"],
+  ]);
+});
