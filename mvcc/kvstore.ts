@@ -462,7 +462,9 @@ export class KvStore {
       lease: put.lease,
     };
     const encoded = encodeKeyValueWithView(kv);
-    // The change keeps a view of the value inside the encoding rather than the caller's array.
+    // The change keeps views of the key and value inside the encoding (their one copy), never
+    // the caller's arrays (views of a request or a raft entry, kept whole by a view).
+    kv.key = encoded.key;
     kv.value = encoded.value;
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
     this.index.putKeyString(keyString, idxRev);
@@ -752,8 +754,9 @@ class _StoreTxnWrite implements TxnWrite {
     if (key.length === 0) throw new RangeError("mvcc: key is not provided");
     this.#puts++;
     this.#putBytes += key.length + value.length;
-    // The key is copied (the index keeps it); the value is copied once, by the encoding.
-    this.#store._put(this.#tx, this.rev, this.#changes, { key: key.slice(), value, lease });
+    // The key and value are copied once, into the encoding (`_put`); the index keeps the key
+    // as its string.
+    this.#store._put(this.#tx, this.rev, this.#changes, { key, value, lease });
     return this.rev + 1;
   }
 
