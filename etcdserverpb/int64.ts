@@ -98,6 +98,14 @@ export function bigintToULong(value: bigint): Long {
   return _fromBigint(value, true);
 }
 
+/**
+ * The Long of two 32-bit words (either signedness; `| 0` is applied), as protobufjs makes
+ * it for a decoded int64 (`unsigned` false) or uint64 (true) field.
+ */
+export function longFromBits(low: number, high: number, unsigned: boolean): Long {
+  return Long.fromBits(low | 0, high | 0, unsigned);
+}
+
 /** An unsigned 64-bit ID in etcd's hex form (member IDs print as `8e9e05c52164694d`). */
 export function idToHex(value: Int64Like | bigint): string {
   const id = typeof value === "bigint" ? value : longToBigint(value);

@@ -15,6 +15,6 @@ export * from "./int64.ts";
 export { encodeV2Request } from "./v2_request.ts";
 export { type EncodableType, encodeMessage } from "./writer.ts";
 export { encodeHeaderOnly } from "./header_response.ts";
-export { encodePutProposal } from "./put_proposal.ts";
+export { decodePutProposal, encodePutProposal } from "./put_proposal.ts";
 export { default as jsonFieldNames } from "./gen/json_names.json" with { type: "json" };
 export type * from "./types.ts";

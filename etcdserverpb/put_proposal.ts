@@ -22,10 +22,20 @@
  * Anything else (a user name or auth revision in the header, unknown fields, values of other
  * types than protobufjs' usual ones) is left to protobufjs: the function returns undefined.
  *
+ * `decodePutProposal` reads such an entry back at apply time as protobufjs' `decode` would
+ * (the same message classes, own fields only where set, `Long`s for the 64-bit fields, the
+ * key and value as views of the entry), without its reader, `LongBits` and per-field calls.
+ * It takes the entry in exactly the layout above, in any member's encoding of it (whatever
+ * writes these bytes: varints need not be minimal; a false flag, a zero lease or ID, an empty
+ * key or value may be written or left out, as protobufjs reads both the same); anything else
+ * (other fields, a field twice or out of order, a user name in the header, trailing bytes,
+ * anything malformed) returns undefined, for protobufjs to decode or refuse.
+ *
  * @module
  */
 
-import type { etcdserverpb } from "./gen/etcd.js";
+import { etcdserverpb } from "./gen/etcd.js";
+import { longFromBits } from "./int64.ts";
 import { varint64Bytes, writeVarint64 } from "./_varint.ts";
 import { carveBytes } from "./writer.ts";
 
@@ -153,4 +163,140 @@ function _writeBytes(out: Uint8Array, at: number, tag: number, bytes: Uint8Array
   at = writeVarint64(out, at, bytes.length, 0);
   out.set(bytes, at);
   return at + bytes.length;
+}
+
+/** Where the varint readers below stopped (the offset after the varint read). */
+let _readAt = 0;
+/** The low and high 32 bits of the last 64-bit varint read (by `_readVarint64`). */
+let _varintLo = 0;
+let _varintHi = 0;
+
+/** PutRequest's field numbers 1-6 and the wire type of each (2: length-delimited, 0: varint). */
+const _PUT_WIRE_TYPES = [-1, 2, 2, 0, 0, 0, 0];
+
+/**
+ * The put entry `data` as protobufjs' `InternalRaftRequest.decode` reads it, or undefined when
+ * `data` is not in the layout of the table above (then protobufjs decodes it, or refuses it).
+ */
+export function decodePutProposal(
+  data: Uint8Array,
+): etcdserverpb.InternalRaftRequest | undefined {
+  const end = data.length;
+  if (end < 4 || data[0] !== 0x22) return undefined;
+  const putBytes = _readLength(data, 1, end);
+  if (putBytes < 0) return undefined;
+  const putStart = _readAt;
+  const putEnd = putStart + putBytes;
+  // The header's tag (two bytes) and its length must follow the PutRequest.
+  if (putEnd + 3 > end || data[putEnd] !== 0xa2 || data[putEnd + 1] !== 0x06) return undefined;
+  const headerBytes = _readLength(data, putEnd + 2, end);
+  if (headerBytes < 0 || _readAt + headerBytes !== end) return undefined;
+  let idLo = 0;
+  let idHi = 0;
+  if (headerBytes > 0) {
+    // Only the ID (field 1, varint): a user name or auth revision is protobufjs' to decode.
+    if (data[_readAt] !== 0x08 || !_readVarint64(data, _readAt + 1, end) || _readAt !== end) {
+      return undefined;
+    }
+    idLo = _varintLo;
+    idHi = _varintHi;
+  }
+  const put = _decodePut(data, putStart, putEnd);
+  if (put === undefined) return undefined;
+  const header = new etcdserverpb.RequestHeader();
+  if (idLo !== 0 || idHi !== 0) header.ID = longFromBits(idLo, idHi, true);
+  // protobufjs sets the fields in the order it reads them: the put (4) before the header (100).
+  const request = new etcdserverpb.InternalRaftRequest();
+  request.put = put;
+  request.header = header;
+  return request;
+}
+
+/** The PutRequest in `data[start, end)`: fields 1-6 each at most once, in number order. */
+function _decodePut(
+  data: Uint8Array,
+  start: number,
+  end: number,
+): etcdserverpb.PutRequest | undefined {
+  const put = new etcdserverpb.PutRequest();
+  let lastField = 0;
+  let at = start;
+  while (at < end) {
+    const tag = data[at++]!;
+    const field = tag >>> 3;
+    // A field of another number (or a tag of two bytes), a repeat, an unusual wire type.
+    if (field <= lastField || field > 6 || (tag & 7) !== _PUT_WIRE_TYPES[field]) return undefined;
+    lastField = field;
+    if (field <= 2) {
+      const length = _readLength(data, at, end);
+      if (length < 0) return undefined;
+      at = _readAt;
+      // protobufjs leaves an empty key or value unset (the prototype's empty default).
+      if (length > 0) {
+        const bytes = data.subarray(at, at + length);
+        if (field === 1) put.key = bytes;
+        else put.value = bytes;
+      }
+      at += length;
+    } else if (field === 3) {
+      if (!_readVarint64(data, at, end)) return undefined;
+      at = _readAt;
+      if (_varintLo !== 0 || _varintHi !== 0) put.lease = longFromBits(_varintLo, _varintHi, false);
+    } else {
+      // A bool: one byte, 0 or 1 (protobufjs reads any varint; other forms are left to it).
+      const flag = data[at++];
+      if (flag !== 0 && flag !== 1) return undefined;
+      if (flag === 0) continue;
+      if (field === 4) put.prevKv = true;
+      else if (field === 5) put.ignoreValue = true;
+      else put.ignoreLease = true;
+    }
+  }
+  return at === end ? put : undefined;
+}
+
+/**
+ * A length varint at `at` of at most 4 bytes (lengths below 2^28), whose bytes fit before
+ * `end`: the length, with `_readAt` after the varint; -1 when it is not one or the bytes it
+ * counts run past `end`.
+ */
+function _readLength(data: Uint8Array, at: number, end: number): number {
+  let length = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (at >= end) return -1;
+    const byte = data[at++]!;
+    length |= (byte & 127) << shift;
+    if (byte < 128) {
+      _readAt = at;
+      return at + length <= end ? length : -1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * A 64-bit varint at `at` that ends before `end`, at most 10 bytes, into `_varintLo` and
+ * `_varintHi` (the bits protobufjs' `readLongVarint` keeps: of the tenth byte only its lowest
+ * bit), with `_readAt` after it; false when there is none.
+ */
+function _readVarint64(data: Uint8Array, at: number, end: number): boolean {
+  let lo = 0;
+  let hi = 0;
+  for (let index = 0; index < 10; index++) {
+    if (at >= end) return false;
+    const byte = data[at++]!;
+    const bits = byte & 127;
+    if (index < 4) lo |= bits << (7 * index);
+    else if (index === 4) {
+      lo |= bits << 28;
+      hi = bits >>> 4;
+    } else hi |= bits << (7 * (index - 5) + 3);
+    if (byte < 128) {
+      _varintLo = lo >>> 0;
+      _varintHi = hi >>> 0;
+      _readAt = at;
+      return true;
+    }
+  }
+  return false;
 }

@@ -568,7 +568,14 @@ export class TreeIndex {
 
   /** Records a put of `key` at `rev`. */
   put(key: Uint8Array, rev: Revision): void {
-    const keyString = bytesToKeyString(key);
+    this.putKeyString(bytesToKeyString(key), rev);
+  }
+
+  /**
+   * {@link put} of a key given as its key string (`bytesToKeyString`), for a caller that
+   * has it already: the string is made once per put, not once per lookup.
+   */
+  putKeyString(keyString: string, rev: Revision): void {
     const h = this.#tree.find(keyString);
     const next = _put(h, rev.main, rev.sub);
     if (h === undefined) this.#tree.set(keyString, next);
@@ -610,7 +617,12 @@ export class TreeIndex {
 
   /** The state of `key` at main revision `atRev`, or undefined when it does not exist then. */
   get(key: Uint8Array, atRev: number): KeyAtRevision | undefined {
-    const h = this.#tree.find(bytesToKeyString(key));
+    return this.getKeyString(bytesToKeyString(key), atRev);
+  }
+
+  /** {@link get} of a key given as its key string (`bytesToKeyString`). */
+  getKeyString(keyString: string, atRev: number): KeyAtRevision | undefined {
+    const h = this.#tree.find(keyString);
     if (h === undefined) return undefined;
     return _get(h, atRev);
   }

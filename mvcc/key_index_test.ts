@@ -122,6 +122,21 @@ Deno.test("KeyIndex.get follows generations (etcd TestKeyIndexGet)", () => {
   assert.deepStrictEqual(ki.get(15)?.version, 2);
 });
 
+Deno.test("TreeIndex.putKeyString and getKeyString act on the key whose string they get", () => {
+  // Goal: the key-string forms (one string per put in the store) index the same key as put
+  // and get with its bytes. Method: writes through either form, reads through the other.
+  const index = new TreeIndex();
+  const key = Uint8Array.of(0, 0x7f, 0x80, 0xff);
+  const keyString = bytesToKeyString(key);
+  index.putKeyString(keyString, { main: 2, sub: 0 });
+  index.put(key, { main: 3, sub: 1 });
+  assert.deepStrictEqual(index.get(key, 2)?.modified, { main: 2, sub: 0 });
+  assert.deepStrictEqual(index.getKeyString(keyString, 3)?.modified, { main: 3, sub: 1 });
+  assert.deepStrictEqual(index.getKeyString(keyString, 3)?.version, 2);
+  assert.deepStrictEqual(index.getKeyString(bytesToKeyString(Uint8Array.of(0)), 3), undefined);
+  assert.deepStrictEqual(index.all().length, 1);
+});
+
 Deno.test("TreeIndex keeps no reference to the caller's key bytes", () => {
   const index = new TreeIndex();
   const request = new Uint8Array(4096);

@@ -20,7 +20,7 @@
 import { type Backend, type BatchTx, openReadTransactions, type ReadTx } from "../backend/mod.ts";
 import { crc32c } from "../checksum/mod.ts";
 import { CompactedError, FutureRevisionError, StoreClosedError } from "./errors.ts";
-import { compareBytes, equalBytes } from "../bytes/mod.ts";
+import { compareBytes, equalBytes, Slab } from "../bytes/mod.ts";
 import { bytesToKeyString, keyStringToBytes } from "./key_bytes.ts";
 import { type RevisionSet, TreeIndex } from "./key_index.ts";
 import {
@@ -378,8 +378,10 @@ export class KvStore {
     assertRevisionNumber(index, "consistent index");
     if (index === this.#savedConsistentIndex) return;
     // Written on every write transaction: the batch takes the constant key and this 8-byte
-    // value over (no copies), and the index goes in as two 32-bit halves, not a BigInt.
-    const bytes = new Uint8Array(8);
+    // value over (no copies), and the index goes in as two 32-bit halves, not a BigInt. The
+    // value is a view of a shared slab (one heap object, where an array of its own is three:
+    // view, buffer, store); only the latest one stays referenced once the batch commits.
+    const bytes = _CONSISTENT_INDEX_SLAB.alloc(8);
     _putUint32(bytes, 0, Math.floor(index / 2 ** 32));
     _putUint32(bytes, 4, index >>> 0);
     tx.unsafePutOwned(META_BUCKET, CONSISTENT_INDEX_KEY, bytes);
@@ -443,8 +445,9 @@ export class KvStore {
   /** @internal */
   _put(tx: BatchTx, beginRev: number, changes: KeyValue[], put: _PutArgs): void {
     const rev = beginRev + 1;
-    const prev = this.index.get(put.key, rev);
+    // One key string per put, for the index's lookup and update and the lessor.
     const keyString = bytesToKeyString(put.key);
+    const prev = this.index.getKeyString(keyString, rev);
     let oldLease = _NO_LEASE;
     if (prev !== undefined && this.#lessor !== undefined) {
       oldLease = this.#lessor.getLease(keyString);
@@ -459,10 +462,12 @@ export class KvStore {
       lease: put.lease,
     };
     const encoded = encodeKeyValueWithView(kv);
-    // The change keeps a view of the value inside the encoding rather than the caller's array.
+    // The change keeps views of the key and value inside the encoding (their one copy), never
+    // the caller's arrays (views of a request or a raft entry, kept whole by a view).
+    kv.key = encoded.key;
     kv.value = encoded.value;
     tx.unsafeSeqPut(KEY_BUCKET, revisionToBytes(idxRev), encoded.bytes);
-    this.index.put(put.key, idxRev);
+    this.index.putKeyString(keyString, idxRev);
     if (prev === undefined) this.#liveKeys++;
     changes.push(kv);
     if (oldLease !== _NO_LEASE) this.#lessor!.detach(oldLease, keyString);
@@ -749,8 +754,9 @@ class _StoreTxnWrite implements TxnWrite {
     if (key.length === 0) throw new RangeError("mvcc: key is not provided");
     this.#puts++;
     this.#putBytes += key.length + value.length;
-    // The key is copied (the index keeps it); the value is copied once, by the encoding.
-    this.#store._put(this.#tx, this.rev, this.#changes, { key: key.slice(), value, lease });
+    // The key and value are copied once, into the encoding (`_put`); the index keeps the key
+    // as its string.
+    this.#store._put(this.#tx, this.rev, this.#changes, { key, value, lease });
     return this.rev + 1;
   }
 
@@ -775,6 +781,9 @@ class _StoreTxnWrite implements TxnWrite {
 }
 
 /** Writes `value` (0 <= value < 2^32) big-endian at `offset`. */
+/** Where the consistent index's values are carved (512 per slab). */
+const _CONSISTENT_INDEX_SLAB = new Slab(4096);
+
 function _putUint32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value >>> 24;
   bytes[offset + 1] = (value >>> 16) & 0xff;

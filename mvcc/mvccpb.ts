@@ -177,15 +177,21 @@ export function encodeTombstoneKeyValue(key: Uint8Array): Uint8Array {
 }
 
 /**
- * Encodes a KeyValue and also returns a view of the value inside the encoding, so that a caller
- * who needs both (the store: bytes for the backend, the value for watchers) copies it once.
+ * Encodes a KeyValue and also returns views of the key and the value inside the encoding, so
+ * that a caller who needs all three (the store: bytes for the backend, key and value for
+ * watchers) copies each once, into the encoding.
  */
-export function encodeKeyValueWithView(kv: KeyValue): { bytes: Uint8Array; value: Uint8Array } {
+export function encodeKeyValueWithView(
+  kv: KeyValue,
+): { bytes: Uint8Array; key: Uint8Array; value: Uint8Array } {
   const bytes = encodeKeyValue(kv);
+  // The key is the first field (tag, length, bytes) when set; the value is before the lease.
+  const keyStart = kv.key.length === 0 ? 0 : 1 + _uvarintSize(kv.key.length);
+  const key = bytes.subarray(keyStart, keyStart + kv.key.length);
   const leaseBytes = kv.lease === 0n ? 0 : 1 + _int64SizeBig(kv.lease);
   const end = bytes.length - leaseBytes;
   const value = bytes.subarray(end - kv.value.length, end);
-  return { bytes, value };
+  return { bytes, key, value };
 }
 
 /** Size in bytes of the encoded Event. */

@@ -44,8 +44,23 @@ Deno.test("KeyValue and Event encode byte-exact with gogoproto", () => {
     const withView = encodeKeyValueWithView({ ...kv, lease });
     assert.equal(dec(withView.value), "bar");
     assert.equal(withView.value.buffer, withView.bytes.buffer);
+    assert.equal(dec(withView.key), "foo");
+    assert.equal(withView.key.buffer, withView.bytes.buffer);
   }
   assert.deepEqual(decodeEvent(encodeEvent(ev)), ev);
+  // Keys and values of every length class, empty ones too: the views are the fields' bytes.
+  const lengths: [number, number][] = [[0, 0], [1, 0], [0, 1], [127, 128], [300, 16_384]];
+  for (const [keyLength, valueLength] of lengths) {
+    const long = {
+      ...kv,
+      key: new Uint8Array(keyLength).fill(7),
+      value: new Uint8Array(valueLength).fill(9),
+    };
+    const withView = encodeKeyValueWithView(long);
+    assert.deepEqual(withView.key, long.key);
+    assert.deepEqual(withView.value, long.value);
+    assert.deepEqual(decodeKeyValue(withView.bytes), long);
+  }
 });
 
 Deno.test("negative and large int64 values round-trip", () => {

@@ -51,7 +51,7 @@ import {
   type ServerError,
   toServerError,
 } from "./errors.ts";
-import { type ApplyResult, checkTxnPermissions } from "./apply.ts";
+import { checkTxnPermissions } from "./apply.ts";
 import type { AuthInfo } from "../auth/mod.ts";
 import { alarmName, costLeaseGrant, costPut, costTxn } from "./quota.ts";
 import { applyRange, applyTxn, big, int64, isTxnReadOnly, num } from "./kv_ops.ts";
@@ -378,16 +378,6 @@ function _alarmString(memberId: bigint, alarm: number): string {
 /** The request API over one member (`EtcdServer`). */
 export class V3Server implements ServerApi {
   readonly #core: EtcdServer;
-  /**
-   * An applied write's response with its header filled: made once, so that a put, a delete
-   * or a txn waits for raft through one `then` instead of an async frame of its own.
-   */
-  readonly #filledResponse = (result: ApplyResult): unknown => {
-    const response = (result.response ?? {}) as { header?: ResponseHeader | null };
-    response.header = this.#fill(response.header);
-    return response;
-  };
-
   /** Serves requests on `core`. */
   constructor(core: EtcdServer) {
     this.#core = core;
@@ -479,9 +469,7 @@ export class V3Server implements ServerApi {
   /** A Put through raft, after the quota check. */
   put(request: PutRequest, context: RequestContext): Promise<PutResponse> {
     if (!this.#core.quota.available(costPut(request))) return this.#noSpace(context);
-    return this.#propose({ put: request }, context).then(this.#filledResponse) as Promise<
-      PutResponse
-    >;
+    return this.#proposeForResponse({ put: request }, context) as Promise<PutResponse>;
   }
 
   /** A DeleteRange through raft. */
@@ -489,18 +477,16 @@ export class V3Server implements ServerApi {
     request: DeleteRangeRequest,
     context: RequestContext,
   ): Promise<DeleteRangeResponse> {
-    return this.#propose({ deleteRange: request }, context).then(
-      this.#filledResponse,
-    ) as Promise<DeleteRangeResponse>;
+    return this.#proposeForResponse({ deleteRange: request }, context) as Promise<
+      DeleteRangeResponse
+    >;
   }
 
   /** A Txn: read-only ones are served locally, others go through raft after the quota check. */
   async txn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
     if (isTxnReadOnly(request)) return await this.#readOnlyTxn(request, context);
     if (!this.#core.quota.available(costTxn(request))) await this.#noSpace(context);
-    return await (this.#propose({ txn: request }, context).then(
-      this.#filledResponse,
-    ) as Promise<TxnResponse>);
+    return await (this.#proposeForResponse({ txn: request }, context) as Promise<TxnResponse>);
   }
 
   async #readOnlyTxn(request: TxnRequest, context: RequestContext): Promise<TxnResponse> {
@@ -843,10 +829,29 @@ export class V3Server implements ServerApi {
     context: RequestContext,
     info: AuthInfo | undefined,
   ): ReturnType<EtcdServer["propose"]> {
-    // The signal only matters while there is no leader to propose to (and asking a gRPC call
-    // for it makes an AbortController).
-    const signal = this.#core.leader === 0n ? context.signal : undefined;
-    return this.#core.propose(req, signal, info);
+    return this.#core.propose(req, this.#leaderlessSignal(context), info);
+  }
+
+  /** `#propose` resolving with the applied response, its header filled (put, delete, txn). */
+  #proposeForResponse(
+    req: etcdserverpb.InternalRaftRequest.$Properties,
+    context: RequestContext,
+  ): ReturnType<EtcdServer["proposeForResponse"]> {
+    if (context.token !== undefined) {
+      return this.#authInfo(context).then((info) =>
+        this.#core.proposeForResponse(req, this.#leaderlessSignal(context), info)
+      );
+    }
+    const info = this.#authInfoWithoutToken(context);
+    return this.#core.proposeForResponse(req, this.#leaderlessSignal(context), info);
+  }
+
+  /**
+   * The call's signal while there is no leader to propose to, else undefined (only waiting
+   * for a leader needs it, and asking a gRPC call for it makes an AbortController).
+   */
+  #leaderlessSignal(context: RequestContext): AbortSignal | undefined {
+    return this.#core.leader === 0n ? context.signal : undefined;
   }
 
   /**

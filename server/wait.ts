@@ -17,9 +17,20 @@ interface _Waiter {
   deadlineMs: number;
 }
 
+/**
+ * The ID of the entry that keeps `#waiters` from emptying: no request has it (IDs are
+ * unsigned). A `Map` that empties is given a new hash table by V8, and a long-lived map's
+ * tables are allocated in the old generation: with one client the map emptied on every
+ * request (docs/performance.md, "GC pauses in the 1-client rows"). Kept non-empty, it
+ * reallocates its table only when deleted entries fill it, about every other request then.
+ */
+const _KEEPER_ID = -1n;
+const _KEEPER: _Waiter = { resolve() {}, reject() {}, deadlineMs: Infinity };
+
 /** Request ID -> waiter; triggered at most once per ID. */
 export class Wait {
-  readonly #waiters = new Map<bigint, _Waiter>();
+  /** The keeper first (it is never removed), then the waiters in the order registered. */
+  readonly #waiters = new Map<bigint, _Waiter>([[_KEEPER_ID, _KEEPER]]);
   readonly #maxPending: number;
 
   /** Makes an empty registry that holds at most `maxPending` waiters at once. */
@@ -30,7 +41,7 @@ export class Wait {
 
   /** The number of waiters not yet triggered. */
   get size(): number {
-    return this.#waiters.size;
+    return this.#waiters.size - 1;
   }
 
   /**
@@ -40,8 +51,9 @@ export class Wait {
    * first live one.
    */
   register<T>(id: bigint, deadlineMs = Infinity): Promise<T> {
+    if (id < 0n) throw new RangeError(`wait: negative request ID ${id}`);
     if (this.#waiters.has(id)) throw new Error(`wait: duplicate request ID ${id.toString(16)}`);
-    if (this.#waiters.size >= this.#maxPending) throw new Error("wait: too many pending requests");
+    if (this.size >= this.#maxPending) throw new Error("wait: too many pending requests");
     // No executor closure (and its context) per request, as `new Promise` would make.
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     this.#waiters.set(id, { resolve: resolve as (value: unknown) => void, reject, deadlineMs });
@@ -52,6 +64,7 @@ export class Wait {
   sweep(nowMs: number, reason: unknown): number {
     const expired: _Waiter[] = [];
     for (const [id, waiter] of this.#waiters) {
+      if (waiter === _KEEPER) continue;
       if (waiter.deadlineMs > nowMs) break;
       this.#waiters.delete(id);
       expired.push(waiter);
@@ -62,13 +75,13 @@ export class Wait {
 
   /** Whether `id` is registered and not yet triggered. */
   isRegistered(id: bigint): boolean {
-    return this.#waiters.has(id);
+    return id !== _KEEPER_ID && this.#waiters.has(id);
   }
 
   /** Resolves the waiter of `id` (if any) with `value`; returns whether one was waiting. */
   trigger(id: bigint, value: unknown): boolean {
     const waiter = this.#waiters.get(id);
-    if (waiter === undefined) return false;
+    if (waiter === undefined || waiter === _KEEPER) return false;
     this.#waiters.delete(id);
     waiter.resolve(value);
     return true;
@@ -77,7 +90,7 @@ export class Wait {
   /** Rejects the waiter of `id` (if any); used when a proposal is dropped or times out. */
   fail(id: bigint, reason: unknown): boolean {
     const waiter = this.#waiters.get(id);
-    if (waiter === undefined) return false;
+    if (waiter === undefined || waiter === _KEEPER) return false;
     this.#waiters.delete(id);
     waiter.reject(reason);
     return true;
@@ -85,8 +98,9 @@ export class Wait {
 
   /** Rejects every waiter, e.g. when the server stops. */
   cancelAll(reason: unknown): void {
-    const waiters = [...this.#waiters.values()];
+    const waiters = [...this.#waiters.values()].filter((waiter) => waiter !== _KEEPER);
     this.#waiters.clear();
+    this.#waiters.set(_KEEPER_ID, _KEEPER);
     for (const waiter of waiters) waiter.reject(reason);
   }
 }

@@ -55,3 +55,28 @@ Deno.test("Wait: sweep() rejects the waiters past their deadline, oldest first",
   wait.trigger(3n, "done");
   strictEqual(await never, "done");
 });
+
+Deno.test("Wait: the entry that keeps the map from emptying is invisible to every caller", async () => {
+  // Goal: the registry's permanent entry (ID -1) changes no answer: not counted, not
+  // triggerable, not swept, not cancelled, and it survives cancelAll. Method: every method
+  // called on an empty registry, around one real waiter, and with the keeper's ID.
+  const wait = new Wait(1);
+  strictEqual(wait.size, 0);
+  strictEqual(wait.isRegistered(-1n), false);
+  strictEqual(wait.trigger(-1n, "x"), false);
+  strictEqual(wait.fail(-1n, new Error("x")), false);
+  throws(() => wait.register(-1n), RangeError);
+  strictEqual(wait.sweep(Infinity, new Error("late")), 0);
+  const a = wait.register<string>(5n, 10);
+  throws(() => wait.register(6n), /too many pending/);
+  strictEqual(wait.sweep(Infinity, new Error("late")), 1);
+  await rejects(a, /late/);
+  const b = wait.register<string>(7n);
+  wait.cancelAll(new Error("stopped"));
+  await rejects(b, /stopped/);
+  strictEqual(wait.size, 0);
+  const c = wait.register<string>(8n);
+  strictEqual(wait.trigger(8n, "eight"), true);
+  strictEqual(await c, "eight");
+  strictEqual(wait.size, 0);
+});

@@ -12,7 +12,7 @@
 
 import { errorFromMessage, EtcdError, Status, type StatusCode } from "../../rpc/mod.ts";
 import type { MethodDescriptor } from "../../rpc/mod.ts";
-import { encodeLiteral, HpackDecoder } from "./hpack.ts";
+import { encodeLiteral, type HeaderField, HpackDecoder } from "./hpack.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FRAME_HEADER_BYTES = 9;
@@ -24,7 +24,7 @@ const STREAMS_MAX = 1000;
 
 interface _Call {
   data: Uint8Array[];
-  headers: [string, string][];
+  headers: HeaderField[];
   resolve: (message: Uint8Array) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout> | undefined;

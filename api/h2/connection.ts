@@ -21,7 +21,7 @@
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { concatBytes, Slab } from "../../bytes/mod.ts";
-import { HpackDecoder, HpackError } from "./hpack.ts";
+import { type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
 export const FRAME_HEADER_BYTES = 9;
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -127,7 +127,7 @@ export interface StreamEvents {
 }
 
 /** Creates the handler of a new stream from its request headers. */
-export type StreamAcceptor = (stream: H2Stream, headers: [string, string][]) => StreamEvents;
+export type StreamAcceptor = (stream: H2Stream, headers: HeaderField[]) => StreamEvents;
 
 /** One stream, as the layer above sees it. */
 export class H2Stream {

@@ -8,13 +8,20 @@
  *
  * How: deadlines are grouped by their timeout. Within a group they come in the order they
  * were added, which is deadline order because the clock is monotonic and the timeout the same,
- * so a group is an insertion-ordered Set: adding and cancelling are O(1), and the group's first
- * entry is its earliest deadline. One timer is armed for the earliest first entry of all
- * groups; when it fires it expires every due entry and re-arms for the next. A cancelled
+ * so a group is a list linked through its entries: adding and cancelling are O(1), and the
+ * group's first entry is its earliest deadline. One timer is armed for the earliest first entry
+ * of all groups; when it fires it expires every due entry and re-arms for the next. A cancelled
  * deadline leaves its group at once, so nothing builds up. Groups are bounded: past
- * {@link GROUPS_MAX} distinct timeouts a deadline gets a timer of its own. When the last
- * pending deadline is cancelled the timer is cleared too: a lone client's calls cost what a
- * timer per call cost, many concurrent calls share one.
+ * {@link GROUPS_MAX} distinct timeouts, groups left empty are dropped to make room, and if
+ * none is, a deadline gets a timer of its own. When the last pending deadline is cancelled the
+ * timer is cleared too: a lone client's calls cost what a timer per call cost, many concurrent
+ * calls share one.
+ *
+ * Why a linked list and groups kept while empty: a `Set` per group and a `Map` entry dropped
+ * with the group's last deadline made V8 reallocate both hash tables whenever a group emptied,
+ * on every call of a lone client; the tables of long-lived collections are allocated in the
+ * old generation, garbage that only a full collection frees (docs/performance.md, "GC pauses
+ * in the 1-client rows").
  *
  * @module
  */
@@ -35,23 +42,31 @@ export interface Deadline {
 export type DeadlineExpiry = (() => void) | { onDeadline(): void };
 
 /**
- * A pending deadline. A class rather than an object literal with a `cancel` closure: a deadline
- * is made for nearly every gRPC call, and its methods need not be allocated with it.
+ * A pending deadline, linked into its group's list. A class rather than an object literal with
+ * a `cancel` closure: a deadline is made for nearly every gRPC call, and its methods need not
+ * be allocated with it.
  */
 class _Entry implements Deadline {
-  readonly #group: _Group;
+  /** The group whose list holds it; undefined once it expired or was cancelled. */
+  group: _Group | undefined;
   readonly dueMs: number;
   readonly #expiry: DeadlineExpiry;
+  /** The entry added before it to the same group, still pending. */
+  previous: _Entry | undefined = undefined;
+  /** The entry added after it to the same group, still pending. */
+  next: _Entry | undefined = undefined;
 
   constructor(group: _Group, dueMs: number, expiry: DeadlineExpiry) {
-    this.#group = group;
+    this.group = group;
     this.dueMs = dueMs;
     this.#expiry = expiry;
   }
 
   cancel(): void {
-    const group = this.#group;
-    if (group.entries.delete(this) && group.entries.size === 0) group.onEmpty(group);
+    const group = this.group;
+    if (group === undefined) return;
+    group.remove(this);
+    group.onCancel();
   }
 
   expire(): void {
@@ -61,20 +76,55 @@ class _Entry implements Deadline {
   }
 }
 
-/** The pending deadlines of one timeout, earliest first, and who drops the group when empty. */
-interface _Group {
+/** The pending deadlines of one timeout, earliest first: a list linked through the entries. */
+class _Group {
   readonly timeoutMs: number;
-  readonly entries: Set<_Entry>;
-  readonly onEmpty: (group: _Group) => void;
+  /** Called after an entry of the group is cancelled (the queue's count and timer). */
+  readonly onCancel: () => void;
+  first: _Entry | undefined = undefined;
+  last: _Entry | undefined = undefined;
+  size = 0;
+
+  constructor(timeoutMs: number, onCancel: () => void) {
+    this.timeoutMs = timeoutMs;
+    this.onCancel = onCancel;
+  }
+
+  /** Appends `entry` (due no earlier than the last: same timeout, monotonic clock). */
+  append(entry: _Entry): void {
+    const last = this.last;
+    entry.previous = last;
+    if (last === undefined) this.first = entry;
+    else last.next = entry;
+    this.last = entry;
+    this.size++;
+  }
+
+  /** Unlinks `entry`, which is in this group's list. */
+  remove(entry: _Entry): void {
+    if (entry.group !== this) throw new Error("deadline: removed from a group it is not in");
+    const { previous, next } = entry;
+    if (previous === undefined) this.first = next;
+    else previous.next = next;
+    if (next === undefined) this.last = previous;
+    else next.previous = previous;
+    entry.previous = undefined;
+    entry.next = undefined;
+    entry.group = undefined;
+    this.size--;
+    if (this.size < 0) throw new Error("deadline: a group's size fell below zero");
+  }
 }
 
 /** Deadlines of many calls on one timer (see the module comment). */
 export class DeadlineQueue {
-  /** Timeout (ms) -> its pending entries, earliest first. */
+  /** Timeout (ms) -> its pending entries, earliest first; kept while empty (see above). */
   readonly #groups = new Map<number, _Group>();
-  /** Made once: every group calls it when its last entry is cancelled. */
-  readonly #dropGroup = (group: _Group) => this.#drop(group);
+  /** Made once: every group calls it when one of its entries is cancelled. */
+  readonly #onCancel = () => this.#cancelled();
   readonly #now: () => number;
+  /** Deadlines pending in all groups. */
+  #pending = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer is due (ms on `#now`'s clock); Infinity when none is armed. */
   #armedDueMs = Infinity;
@@ -87,7 +137,8 @@ export class DeadlineQueue {
   /** Pending deadlines, for tests and assertions. */
   get size(): number {
     let size = 0;
-    for (const group of this.#groups.values()) size += group.entries.size;
+    for (const group of this.#groups.values()) size += group.size;
+    if (size !== this.#pending) throw new Error("deadline: the pending count is off");
     return size;
   }
 
@@ -101,28 +152,36 @@ export class DeadlineQueue {
     if (!(timeoutMs >= 0)) throw new RangeError(`deadline: bad timeout ${timeoutMs}`);
     let group = this.#groups.get(timeoutMs);
     if (group === undefined) {
+      if (this.#groups.size >= GROUPS_MAX) this.#dropEmptyGroups();
       if (this.#groups.size >= GROUPS_MAX) return _ownTimer(timeoutMs, expire);
-      group = { timeoutMs, entries: new Set(), onEmpty: this.#dropGroup };
+      group = new _Group(timeoutMs, this.#onCancel);
       this.#groups.set(timeoutMs, group);
     }
     const entry = new _Entry(group, this.#now() + timeoutMs, expire);
-    group.entries.add(entry);
+    group.append(entry);
+    this.#pending++;
     if (entry.dueMs < this.#armedDueMs) this.#arm(entry.dueMs);
     return entry;
   }
 
   /**
-   * Forgets an empty group; with no group left the timer is cleared, so that an idle server
-   * holds no timer (a test's sanitizer, a process exiting).
+   * One deadline fewer; with none left the timer is cleared, so that an idle server holds no
+   * timer (a test's sanitizer, a process exiting).
    */
-  #drop(group: _Group): void {
-    const timeoutMs = group.timeoutMs;
-    if (this.#groups.get(timeoutMs) !== group) return;
-    this.#groups.delete(timeoutMs);
-    if (this.#groups.size > 0 || this.#timer === undefined) return;
+  #cancelled(): void {
+    this.#pending--;
+    if (this.#pending < 0) throw new Error("deadline: more cancelled than added");
+    if (this.#pending > 0 || this.#timer === undefined) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedDueMs = Infinity;
+  }
+
+  /** Forgets the groups that hold no deadline, to make room for other timeouts. */
+  #dropEmptyGroups(): void {
+    for (const [timeoutMs, group] of this.#groups) {
+      if (group.size === 0) this.#groups.delete(timeoutMs);
+    }
   }
 
   /** Arms the one timer for `dueMs`, replacing a later one. */
@@ -141,17 +200,16 @@ export class DeadlineQueue {
     const nowMs = this.#now();
     const due: _Entry[] = [];
     let nextDueMs = Infinity;
-    for (const [timeoutMs, group] of this.#groups) {
-      for (const entry of group.entries) {
-        if (entry.dueMs > nowMs) {
-          nextDueMs = Math.min(nextDueMs, entry.dueMs);
-          break;
-        }
-        group.entries.delete(entry);
+    for (const group of this.#groups.values()) {
+      let entry = group.first;
+      while (entry !== undefined && entry.dueMs <= nowMs) {
+        group.remove(entry);
         due.push(entry);
+        entry = group.first;
       }
-      if (group.entries.size === 0) this.#groups.delete(timeoutMs);
+      if (entry !== undefined) nextDueMs = Math.min(nextDueMs, entry.dueMs);
     }
+    this.#pending -= due.length;
     if (nextDueMs !== Infinity) this.#arm(nextDueMs);
     // Groups are visited in creation order; entries due together expire earliest first.
     if (due.length > 1) due.sort((left, right) => left.dueMs - right.dueMs);

@@ -92,3 +92,41 @@ Deno.test("DeadlineQueue accepts a deadline added while it expires others", asyn
   assert.deepEqual(fired, ["first", "second"]);
   assert.throws(() => queue.add(-1, () => {}), RangeError);
 });
+
+Deno.test("DeadlineQueue unlinks a cancelled deadline from anywhere in its group", async () => {
+  // Goal: the linked list of a group keeps its order when an entry is cancelled at its head,
+  // middle or tail, and a deadline cancelled after it expired changes nothing. Method: five
+  // deadlines of one timeout, three cancelled; the two left fire in order; the count stays
+  // right through a late cancel.
+  const queue = new DeadlineQueue();
+  const fired: number[] = [];
+  const handles = [0, 1, 2, 3, 4].map((i) => queue.add(5, () => fired.push(i)));
+  handles[0]!.cancel();
+  handles[2]!.cancel();
+  handles[4]!.cancel();
+  assert.equal(queue.size, 2);
+  await until(() => fired.length >= 2);
+  assert.deepEqual(fired, [1, 3]);
+  handles[1]!.cancel();
+  assert.equal(queue.size, 0);
+  assert.equal(queue.armed, false);
+  const later = queue.add(30_000, () => fired.push(9));
+  assert.equal(queue.size, 1);
+  later.cancel();
+  assert.equal(queue.armed, false);
+});
+
+Deno.test("DeadlineQueue drops groups left empty to make room for new timeouts", () => {
+  // Goal: groups stay while empty (no hash tables made and dropped per call of a lone
+  // client), yet never keep a new timeout off the shared timer. Method: GROUPS_MAX timeouts
+  // added and cancelled, then a new one: it is on the shared timer (armed), not a timer of
+  // its own.
+  const queue = new DeadlineQueue();
+  for (let i = 0; i < GROUPS_MAX; i++) queue.add(30_000 + i, () => {}).cancel();
+  assert.equal(queue.armed, false);
+  const fresh = queue.add(60_000, () => {});
+  assert.equal(queue.armed, true);
+  assert.equal(queue.size, 1);
+  fresh.cancel();
+  assert.equal(queue.armed, false);
+});

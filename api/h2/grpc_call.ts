@@ -26,7 +26,7 @@ import type {
 } from "../../rpc/mod.ts";
 import type { AnyMethodDescriptor } from "../../rpc/mod.ts";
 import { CANCEL, type H2Stream, type StreamEvents } from "./connection.ts";
-import { encodeLiteral } from "./hpack.ts";
+import { encodeLiteral, type HeaderField } from "./hpack.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { countGrpcReceivedBytes, countGrpcSentBytes } from "../metrics.ts";
 
@@ -79,7 +79,7 @@ const _RESPONSE_HEADERS = (() => {
 /** Starts serving a new stream; answers at once when the method is unknown. */
 export function acceptGrpcStream(
   stream: H2Stream,
-  headers: [string, string][],
+  headers: HeaderField[],
   lookup: (path: string) => RegisteredMethod | undefined,
   limits: CallLimits,
   peer: PeerInfo,
@@ -148,8 +148,13 @@ class _GrpcCall implements StreamEvents, CallContext {
   /** Why the call was cancelled, once it was. */
   #cancelReason: EtcdError | undefined;
   #buffer: Uint8Array = _EMPTY;
-  #messages: Uint8Array[] = [];
-  /** Bytes in `#messages`. */
+  /** The oldest unread request message: a unary call's only one needs no array. */
+  #firstMessage: Uint8Array | undefined;
+  /** Unread messages after the first, once a second one is queued (streams). */
+  #laterMessages: Uint8Array[] | undefined;
+  /** Unread messages (`#firstMessage`, then `#laterMessages`). */
+  #messageCount = 0;
+  /** Bytes of the unread messages. */
   #queuedBytes = 0;
   #ended = false;
   #wake: (() => void) | undefined;
@@ -228,12 +233,11 @@ class _GrpcCall implements StreamEvents, CallContext {
     this.#unaryScheduled = false;
     this.#unary = undefined;
     if (registered === undefined || this.#cancelReason !== undefined) return;
-    const bytes = this.#messages.shift();
+    const bytes = this.#shiftMessage();
     if (bytes === undefined) {
       this.finish(new EtcdError(Status.INTERNAL, "grpc: no request message received"));
       return;
     }
-    this.#queuedBytes -= bytes.length;
     const method = registered.method;
     let response: Promise<unknown>;
     try {
@@ -281,21 +285,19 @@ class _GrpcCall implements StreamEvents, CallContext {
 
   /** The single request of a unary or server-streaming call. */
   async #readOnly(method: AnyMethodDescriptor): Promise<unknown> {
-    while (!this.#ended && this.#messages.length === 0) await this.#waitInput();
+    while (!this.#ended && this.#messageCount === 0) await this.#waitInput();
     this.#throwIfCancelled();
-    const bytes = this.#messages.shift();
+    const bytes = this.#shiftMessage();
     if (bytes === undefined) {
       throw new EtcdError(Status.INTERNAL, "grpc: no request message received");
     }
-    this.#queuedBytes -= bytes.length;
     return _decode(method, bytes);
   }
 
   async *#input(method: AnyMethodDescriptor): AsyncGenerator<unknown> {
     while (true) {
-      const bytes = this.#messages.shift();
+      const bytes = this.#shiftMessage();
       if (bytes !== undefined) {
-        this.#queuedBytes -= bytes.length;
         yield _decode(method, bytes);
         continue;
       }
@@ -381,11 +383,10 @@ class _GrpcCall implements StreamEvents, CallContext {
       }
       const end = MESSAGE_PREFIX_BYTES + length;
       if (buffer.length < end) break;
-      this.#messages.push(buffer.subarray(MESSAGE_PREFIX_BYTES, end));
+      this.#pushMessage(buffer.subarray(MESSAGE_PREFIX_BYTES, end));
       // A DATA frame usually holds exactly one message: no view of nothing for the rest.
       this.#buffer = buffer.length === end ? _EMPTY : buffer.subarray(end);
-      this.#queuedBytes += length;
-      if (this.#messages.length > INPUT_QUEUE_MAX || this.#queuedBytes > INPUT_QUEUE_BYTES_MAX) {
+      if (this.#messageCount > INPUT_QUEUE_MAX || this.#queuedBytes > INPUT_QUEUE_BYTES_MAX) {
         return this.#fail(Status.RESOURCE_EXHAUSTED, "grpc: too many unread requests");
       }
     }
@@ -438,13 +439,34 @@ class _GrpcCall implements StreamEvents, CallContext {
     return new Promise((resolve) => this.#wake = resolve);
   }
 
+  /** Queues a request message read off the stream. */
+  #pushMessage(message: Uint8Array): void {
+    if (this.#messageCount === 0) this.#firstMessage = message;
+    else (this.#laterMessages ??= []).push(message);
+    this.#messageCount++;
+    this.#queuedBytes += message.length;
+  }
+
+  /** The oldest unread request message, taken off the queue; undefined when there is none. */
+  #shiftMessage(): Uint8Array | undefined {
+    const message = this.#firstMessage;
+    if (message === undefined) return undefined;
+    this.#messageCount--;
+    this.#firstMessage = this.#messageCount > 0 ? this.#laterMessages!.shift() : undefined;
+    if (this.#messageCount > 0 && this.#firstMessage === undefined) {
+      throw new Error("grpc call: the message queue lost a message");
+    }
+    this.#queuedBytes -= message.length;
+    return message;
+  }
+
   #notify(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
     if (
       this.#unary !== undefined && !this.#unaryScheduled &&
-      (this.#ended || this.#messages.length > 0 || this.#cancelReason !== undefined)
+      (this.#ended || this.#messageCount > 0 || this.#cancelReason !== undefined)
     ) {
       this.#unaryScheduled = true;
       _scheduleUnary(this);
@@ -471,9 +493,9 @@ class _GrpcCall implements StreamEvents, CallContext {
  * four, which costs less than building a Map per call.
  */
 class _RequestHeaders {
-  readonly #list: [string, string][];
+  readonly #list: HeaderField[];
 
-  constructor(list: [string, string][]) {
+  constructor(list: HeaderField[]) {
     this.#list = list;
   }
 

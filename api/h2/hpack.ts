@@ -23,13 +23,33 @@ const STRING_BYTES_MAX = 64 * 1024;
 
 const _latin1 = new TextDecoder("latin1");
 
+/**
+ * A decoded header field, [name, value]. Shared, so never changed: the static table's entries
+ * and the dynamic table's are handed out as they are, not copied per block.
+ */
+export type HeaderField = readonly [name: string, value: string];
+
+/**
+ * Where the block being decoded is read next. Decoding is synchronous and never re-entered,
+ * so one position serves every decoder (no cursor object per block).
+ */
+const _cursor = { offset: 0 };
+
+/** The reused field list of a decoder is emptied after a block of more fields than this. */
+const _FIELDS_KEPT_MAX = 64;
+
 /** Decodes header blocks of one connection, in order (the dynamic table is shared). */
 export class HpackDecoder {
   /** Newest entry first. */
-  #table: [string, string][] = [];
+  #table: HeaderField[] = [];
   #tableBytes = 0;
   #tableBytesMax: number;
   readonly #tableBytesLimit: number;
+  /**
+   * The fields of the block being decoded, reused; the block's list is copied out of it at its
+   * exact size (a list grown by `push` from empty has room for 16, twice a gRPC request's).
+   */
+  readonly #fields: HeaderField[] = [];
 
   /** `tableBytesLimit` is our SETTINGS_HEADER_TABLE_SIZE (the encoder may not exceed it). */
   constructor(tableBytesLimit = 4096) {
@@ -38,21 +58,23 @@ export class HpackDecoder {
   }
 
   /** Decodes one complete header block into [name, value] pairs, in order. */
-  decode(block: Uint8Array): [string, string][] {
-    const headers: [string, string][] = [];
-    const cursor = { offset: 0 };
+  decode(block: Uint8Array): HeaderField[] {
+    const fields = this.#fields;
+    let count = 0;
+    const cursor = _cursor;
+    cursor.offset = 0;
     let sizeUpdateAllowed = true;
     while (cursor.offset < block.length) {
       const first = block[cursor.offset] ?? 0;
       if (first & 0x80) {
         // Indexed header field (§6.1).
         const index = _readInteger(block, cursor, 7);
-        headers.push(this.#entry(index));
+        fields[count++] = this.#entry(index);
       } else if ((first & 0xc0) === 0x40) {
         // Literal with incremental indexing (§6.2.1).
         const header = this.#literal(block, cursor, 6);
         this.#insert(header);
-        headers.push(header);
+        fields[count++] = header;
       } else if ((first & 0xe0) === 0x20) {
         // Dynamic table size update (§6.3): only at the start of a block.
         if (!sizeUpdateAllowed) throw new HpackError("table size update after a field");
@@ -63,33 +85,36 @@ export class HpackDecoder {
         continue;
       } else {
         // Literal without indexing (0000) or never indexed (0001) (§6.2.2, §6.2.3).
-        headers.push(this.#literal(block, cursor, 4));
+        fields[count++] = this.#literal(block, cursor, 4);
       }
       sizeUpdateAllowed = false;
     }
+    const headers = fields.slice(0, count);
+    // A block of unusually many fields does not leave a long list (and its strings) behind.
+    if (fields.length > _FIELDS_KEPT_MAX) fields.length = 0;
     return headers;
   }
 
-  #entry(index: number): [string, string] {
+  #entry(index: number): HeaderField {
     if (index === 0) throw new HpackError("index 0");
     if (index < STATIC_TABLE.length) {
       const entry = STATIC_TABLE[index];
       if (entry === undefined) throw new HpackError(`bad static index ${index}`);
-      return [entry[0], entry[1]];
+      return entry;
     }
     const entry = this.#table[index - STATIC_TABLE.length];
     if (entry === undefined) throw new HpackError(`index ${index} beyond the dynamic table`);
     return entry;
   }
 
-  #literal(block: Uint8Array, cursor: { offset: number }, prefixBits: number): [string, string] {
+  #literal(block: Uint8Array, cursor: { offset: number }, prefixBits: number): HeaderField {
     const nameIndex = _readInteger(block, cursor, prefixBits);
     const name = nameIndex === 0 ? _readString(block, cursor) : this.#entry(nameIndex)[0];
     const value = _readString(block, cursor);
     return [name, value];
   }
 
-  #insert(header: [string, string]): void {
+  #insert(header: HeaderField): void {
     const bytes = header[0].length + header[1].length + ENTRY_OVERHEAD_BYTES;
     // An entry larger than the table empties it and is not added (§4.4).
     this.#evict(bytes);
@@ -169,9 +194,18 @@ const _TREE = (() => {
   return { zero: Int32Array.from(zero), one: Int32Array.from(one) };
 })();
 
+/**
+ * The character codes of the string being Huffman-decoded, reused: the string is made in one
+ * call at the end, not by a concatenation (and an intermediate string) per character.
+ */
+const _codes: number[] = [];
+/** Codes handed to one `String.fromCharCode` call at most (its arguments go on the stack). */
+const _CODES_PER_CALL_MAX = 4096;
+
 /** Decodes a Huffman-coded string (§5.2); the padding must be at most 7 one-bits. */
 export function huffmanDecode(bytes: Uint8Array): string {
-  let out = "";
+  const codes = _codes;
+  let count = 0;
   let node = 0;
   let depth = 0;
   let allOnes = true;
@@ -183,7 +217,7 @@ export function huffmanDecode(bytes: Uint8Array): string {
       depth++;
       allOnes &&= isOne;
       if (next < 0) {
-        out += String.fromCharCode(-next - 1);
+        codes[count++] = -next - 1;
         node = 0;
         depth = 0;
         allOnes = true;
@@ -193,6 +227,12 @@ export function huffmanDecode(bytes: Uint8Array): string {
     }
   }
   if (depth > 7 || !allOnes) throw new HpackError("invalid Huffman padding");
+  codes.length = count;
+  if (count <= _CODES_PER_CALL_MAX) return String.fromCharCode.apply(null, codes);
+  let out = "";
+  for (let at = 0; at < count; at += _CODES_PER_CALL_MAX) {
+    out += String.fromCharCode.apply(null, codes.slice(at, at + _CODES_PER_CALL_MAX));
+  }
   return out;
 }
 

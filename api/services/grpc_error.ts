@@ -133,15 +133,30 @@ type _AnyServerStream = ServerStreamHandler<any, any>;
 // deno-lint-ignore no-explicit-any
 type _AnyBidi = BidiHandler<any, any>;
 
+/** Options of {@link withgRPCErrors}. */
+export interface GrpcErrorOptions {
+  /**
+   * Whether unary handlers are wrapped too (default true). False when the caller maps their
+   * errors itself (`instrumentServices`' `mapUnaryError`): they are then returned unwrapped.
+   */
+  readonly unary?: boolean;
+}
+
 /** Wraps every handler of `services` so that what it throws goes through `togRPCError`. */
-export function withgRPCErrors(services: EtcdServices): EtcdServices {
+export function withgRPCErrors(
+  services: EtcdServices,
+  options: GrpcErrorOptions = {},
+): EtcdServices {
+  const wrapUnary = options.unary ?? true;
   const out: Record<string, Record<string, unknown>> = {};
   for (const method of allMethods()) {
     const key = SERVICE_KEYS[method.service];
     const handler = (services[key] as Record<string, unknown> | undefined)?.[method.handlerKey];
     if (handler === undefined) continue;
     out[key] ??= {};
-    out[key][method.handlerKey] = _wrap(method.kind, handler);
+    out[key][method.handlerKey] = method.kind === "unary" && !wrapUnary
+      ? handler
+      : _wrap(method.kind, handler);
   }
   return out as EtcdServices;
 }

@@ -128,3 +128,21 @@ Deno.test("withgRPCErrors() maps what unary and streaming handlers throw or reje
   await rejects(wrapped.watch!.watch!([] as never, _sink, _context), TypeError);
   equal(wrapped.kv!.txn, undefined, "a missing handler stays missing (UNIMPLEMENTED)");
 });
+
+Deno.test("withgRPCErrors(unary: false) leaves unary handlers as they are, streams wrapped", async () => {
+  // Goal: with the unary mapping left to the metrics wrapper, a unary handler is passed
+  // through untouched (no second promise per call) while streams are still mapped. Method: the
+  // same handler object before and after, and a stream's server error mapped.
+  const [timeout] = allServerErrors().filter((e) => e.code === ServerErrorCode.Timeout);
+  const range = () => Promise.reject(timeout);
+  const services: EtcdServices = {
+    kv: { range },
+    maintenance: { snapshot: () => Promise.reject(timeout) },
+  };
+  const wrapped = withgRPCErrors(services, { unary: false });
+  equal(wrapped.kv!.range, range);
+  await rejects(
+    wrapped.maintenance!.snapshot!({} as never, _sink, _context),
+    (error: unknown) => error instanceof EtcdError && error.code === Status.UNAVAILABLE,
+  );
+});

@@ -105,3 +105,40 @@ Deno.test("grpc metrics: a stream counts each message; a cancelled one ends Canc
   strictEqual(await count("grpc_server_msg_sent_total", watch), sent + 2);
   strictEqual(await count("grpc_server_handled_total", canceled), before + 1);
 });
+
+Deno.test("grpc metrics: mapUnaryError maps a unary handler's throw and rejection before counting", async () => {
+  // Goal: the fused error mapping (togRPCError in the counters' `then`) counts and passes on
+  // the mapped error, for a rejection and for a synchronous throw alike. Method: a handler
+  // that fails with a plain server-side error mapped to a gRPC one; the code counted is the
+  // mapped error's, and the caller receives the very object the map returned.
+  const serverError = new Error("not a gRPC error");
+  const mapped = Object.assign(new Error("mapped"), { code: Status.FAILED_PRECONDITION });
+  const seen: unknown[] = [];
+  const mapUnaryError = (error: unknown) => {
+    seen.push(error);
+    return error === serverError ? mapped : error;
+  };
+  const failing = {
+    kv: {
+      put: (request: { sync?: boolean }) => {
+        if (request.sync) throw serverError;
+        return Promise.reject(serverError);
+      },
+    },
+  } as unknown as EtcdServices;
+  const wrapped = instrumentServices(failing, { mapUnaryError });
+  const precondition = { ...put, grpc_code: "FailedPrecondition" };
+  const unknown = { ...put, grpc_code: "Unknown" };
+  const before = await count("grpc_server_handled_total", precondition);
+  const unknownBefore = await count("grpc_server_handled_total", unknown);
+  // deno-lint-ignore no-explicit-any
+  const handler = (wrapped.kv as any).put;
+  for (const request of [{}, { sync: true }]) {
+    let caught: unknown;
+    await handler(request, context()).catch((error: unknown) => caught = error);
+    strictEqual(caught, mapped);
+  }
+  strictEqual(seen.length, 2);
+  strictEqual(await count("grpc_server_handled_total", precondition), before + 2);
+  strictEqual(await count("grpc_server_handled_total", unknown), unknownBefore);
+});

@@ -16,7 +16,7 @@ import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
 import { watchService } from "./watch.ts";
-import { withgRPCErrors } from "./grpc_error.ts";
+import { togRPCError, withgRPCErrors } from "./grpc_error.ts";
 import { instrumentServices } from "./grpc_metrics.ts";
 
 export { checkIntervals, checkPutRequest, checkRangeRequest, checkTxnRequest } from "./kv.ts";
@@ -57,5 +57,7 @@ export function etcdServices(server: ServerApi): EtcdServices {
   // The member's leader and learner state are read live on every call.
   // etcd chains the Prometheus interceptor after its own checks: calls they refuse are not
   // counted.
-  return interceptServices(instrumentServices(withgRPCErrors(services)), server);
+  // Unary errors are mapped in the counters' `then` (one promise per call, not two).
+  const mapped = withgRPCErrors(services, { unary: false });
+  return interceptServices(instrumentServices(mapped, { mapUnaryError: togRPCError }), server);
 }
