@@ -645,7 +645,10 @@ export class EtcdServer implements ApplyTarget {
     this.#resolveDone();
   }
 
-  /** Fills a response header as etcd's `header.fill` does. */
+  /**
+   * Fills a response header as etcd's `header.fill` does, and checks that it claims no
+   * revision the store has not reached.
+   */
   fillHeader(header: etcdserverpb.ResponseHeader.$Properties | null | undefined) {
     const h = header ?? {};
     h.clusterId = this.#clusterIdLong;
@@ -653,6 +656,8 @@ export class EtcdServer implements ApplyTarget {
     h.raftTerm = int64(this.#term);
     if (h.revision === undefined || h.revision === null || Number(h.revision) === 0) {
       h.revision = int64(this.kv.rev);
+    } else {
+      assert(longToNumber(h.revision) <= this.kv.rev, "response header: revision past the store's");
     }
     return h;
   }
@@ -696,13 +701,7 @@ export class EtcdServer implements ApplyTarget {
     result: ApplyResult,
   ): { header?: etcdserverpb.ResponseHeader.$Properties | null } => {
     const response = _appliedOrThrow(result).response ?? {};
-    const header = this.fillHeader(response.header);
-    // A response never claims a revision the store has not reached.
-    assert(
-      longToNumber(header.revision ?? 0) <= this.kv.rev,
-      "response header: revision past the store's",
-    );
-    response.header = header;
+    response.header = this.fillHeader(response.header);
     return response;
   };
 
