@@ -53,6 +53,11 @@ export class ProtoWriter {
     this.#out.reset();
   }
 
+  /** The bytes written so far, not copied: a view valid until the next write or reset. */
+  view(): Uint8Array {
+    return this.#out.bytes.subarray(0, this.#out.length);
+  }
+
   /** A copy of the bytes written so far. */
   finish(): Uint8Array {
     return this.#out.bytes.slice(0, this.#out.length);

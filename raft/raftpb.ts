@@ -195,6 +195,12 @@ function encodeWith(write: (w: ProtoWriter) => void): Uint8Array {
 
 /** Writes an Entry's fields (without a length prefix). */
 export function writeEntry(w: ProtoWriter, e: Entry): void {
+  _writeEntryHead(w, e);
+  if (e.data !== undefined) w.raw(e.data);
+}
+
+/** An Entry's fields up to its Data bytes: Type, Term, Index, and Data's key and length. */
+function _writeEntryHead(w: ProtoWriter, e: Entry): void {
   w.tag(1, 0);
   w.uint32(e.type);
   w.tag(2, 0);
@@ -203,7 +209,7 @@ export function writeEntry(w: ProtoWriter, e: Entry): void {
   w.uint64(e.index);
   if (e.data !== undefined) {
     w.tag(4, 2);
-    w.bytes(e.data);
+    w.uint32(e.data.length);
   }
 }
 
@@ -287,16 +293,38 @@ export function encodeEntry(e: Entry): Uint8Array {
   return encodeWith((w) => writeEntry(w, e));
 }
 
+/**
+ * An Entry's encoding less its Data bytes: `encodeEntry(e)` is these bytes followed by `e.data`.
+ * A framer that appends the two parts copies the data once, where `encodeEntry` copies it twice.
+ * Not copied: the view is valid only until the next encode of this module.
+ */
+export function encodeEntryHead(e: Entry): Uint8Array {
+  shared.reset();
+  _writeEntryHead(shared, e);
+  return shared.view();
+}
+
 /** Encodes a HardState as etcd does. */
 export function encodeHardState(hs: HardState): Uint8Array {
-  return encodeWith((w) => {
-    w.tag(1, 0);
-    w.uint64(hs.term);
-    w.tag(2, 0);
-    w.uint64Big(hs.vote);
-    w.tag(3, 0);
-    w.uint64(hs.commit);
-  });
+  shared.reset();
+  _writeHardState(shared, hs);
+  return shared.finish();
+}
+
+/** `encodeHardState`'s bytes, not copied: valid only until the next encode of this module. */
+export function encodeHardStateView(hs: HardState): Uint8Array {
+  shared.reset();
+  _writeHardState(shared, hs);
+  return shared.view();
+}
+
+function _writeHardState(w: ProtoWriter, hs: HardState): void {
+  w.tag(1, 0);
+  w.uint64(hs.term);
+  w.tag(2, 0);
+  w.uint64Big(hs.vote);
+  w.tag(3, 0);
+  w.uint64(hs.commit);
 }
 
 /** Encodes a ConfState as etcd does. */

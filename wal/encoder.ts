@@ -51,14 +51,31 @@ export class RecordEncoder {
 
   /** Frames one record. A crc record carries the chain value and no data. */
   append(type: number, data: Uint8Array | undefined): void {
-    if (type === RecordType.crc) {
-      if (data !== undefined) throw new Error("wal: a crc record carries no data");
-    } else {
-      this.crc = crc32c(data ?? EMPTY, this.crc);
+    if (type === RecordType.crc && data !== undefined) {
+      throw new Error("wal: a crc record carries no data");
     }
-    const dataBytes = data?.length ?? 0;
+    this.#frame(type, data, undefined);
+  }
+
+  /**
+   * Frames one record whose data is `head` followed by `tail`, without joining them first: the
+   * bytes are those of `append(type, concat(head, tail))`, and `tail` is copied once, into the
+   * output. The caller may reuse `head`'s memory once this returns.
+   */
+  appendJoined(type: number, head: Uint8Array, tail: Uint8Array | undefined): void {
+    if (type === RecordType.crc) throw new Error("wal: a crc record carries no data");
+    this.#frame(type, head, tail);
+  }
+
+  #frame(type: number, head: Uint8Array | undefined, tail: Uint8Array | undefined): void {
+    if (type !== RecordType.crc) {
+      this.crc = crc32c(head ?? EMPTY, this.crc);
+      if (tail !== undefined) this.crc = crc32c(tail, this.crc);
+    }
+    const hasData = head !== undefined;
+    const dataBytes = (head?.length ?? 0) + (tail?.length ?? 0);
     const recordBytes = 1 + _varintBytes(type) + 1 + _varintBytes(this.crc) +
-      (data === undefined ? 0 : 1 + _varintBytes(dataBytes) + dataBytes);
+      (hasData ? 1 + _varintBytes(dataBytes) + dataBytes : 0);
     if (recordBytes >= RECORD_BYTES_MAX) {
       throw new RangeError(`wal: record of ${recordBytes} bytes exceeds the 10 MiB limit`);
     }
@@ -74,11 +91,15 @@ export class RecordEncoder {
     _writeVarint(out, type);
     out.bytes[out.length++] = 0x10;
     _writeVarint(out, this.crc);
-    if (data !== undefined) {
+    if (hasData) {
       out.bytes[out.length++] = 0x1a;
       _writeVarint(out, dataBytes);
-      out.bytes.set(data, out.length);
-      out.length += dataBytes;
+      out.bytes.set(head, out.length);
+      out.length += head.length;
+      if (tail !== undefined) {
+        out.bytes.set(tail, out.length);
+        out.length += tail.length;
+      }
     }
     if (out.length - start !== recordBytes) throw new Error("wal: record size miscounted");
     out.bytes.fill(0, out.length, out.length + padBytes);

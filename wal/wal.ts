@@ -20,7 +20,13 @@
 import { basename, dirname, join } from "node:path";
 import { equalBytes } from "../bytes/mod.ts";
 import type { Entry, HardState } from "../raft/mod.ts";
-import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../raft/mod.ts";
+import {
+  decodeEntry,
+  decodeHardState,
+  encodeEntryHead,
+  encodeHardState,
+  encodeHardStateView,
+} from "../raft/mod.ts";
 import { type DecodedRecord, fileSegment, type TornTail, WalDecoder } from "./decoder.ts";
 import { RecordEncoder } from "./encoder.ts";
 import { assert, WalError } from "./errors.ts";
@@ -345,12 +351,13 @@ export class Wal {
       hardState.vote !== this.#state.vote;
     _assertContiguous(entries);
     for (const entry of entries) {
-      encoder.append(RecordType.entry, encodeEntry(entry));
+      // The entry's fields up to Data, then Data itself: one copy of the data, into the buffer.
+      encoder.appendJoined(RecordType.entry, encodeEntryHead(entry), entry.data);
       this.#lastIndex = entry.index;
     }
     if (!_isEmptyHardState(hardState)) {
       this.#state = { ...hardState };
-      encoder.append(RecordType.state, encodeHardState(hardState));
+      encoder.append(RecordType.state, encodeHardStateView(hardState));
     }
     await this.#writeTail(encoder.take());
     if (this.#tailOffset < this.#segmentBytes) {
