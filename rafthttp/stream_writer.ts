@@ -75,6 +75,8 @@ export class StreamWriter {
   readonly #context: TransportContext;
   readonly #peerId: bigint;
   readonly #status: PeerStatus;
+  /** `etcd_network_peer_sent_bytes_total`'s labels for this peer, built once. */
+  readonly #sentLabels: { To: string };
 
   constructor(
     context: TransportContext,
@@ -84,6 +86,7 @@ export class StreamWriter {
     this.#context = context;
     this.#peerId = peerId;
     this.#status = status;
+    this.#sentLabels = { To: idToHex(peerId) };
   }
 
   /** True while a connection is attached (messages can go this way). */
@@ -258,16 +261,20 @@ export class StreamWriter {
     if (connection.closed || this.queued === 0 || !_free(connection)) return;
     const pieces: Uint8Array[] = [];
     let bytes = 0;
+    // etcd times each MsgApp its msgappv2 encoder writes (FollowerStats.Succ). One clock read
+    // ends a message's encoding and starts the next one's; the last is the output's progress.
+    const timed = connection.type === "msgappv2";
+    let nowMs = performance.now();
     while (this.#queueHead < this.#queue.length && bytes < CHUNK_BYTES_MAX) {
       const message = this.#queue[this.#queueHead++]!;
-      const startMs = performance.now();
       for (const piece of connection.encode(message)) {
         pieces.push(piece);
         bytes += piece.length;
       }
-      // etcd times each MsgApp its msgappv2 encoder writes (FollowerStats.Succ).
-      if (connection.type === "msgappv2") {
-        this.#context.reportSend(this.#peerId, performance.now() - startMs);
+      if (timed) {
+        const encodedMs = performance.now();
+        this.#context.reportSend(this.#peerId, encodedMs - nowMs);
+        nowMs = encodedMs;
       }
     }
     if (this.#queueHead === this.#queue.length) {
@@ -277,15 +284,15 @@ export class StreamWriter {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-    this.#output(connection, pieces, bytes);
-    peerSentBytesTotal.inc({ To: idToHex(this.#peerId) }, bytes);
+    this.#output(connection, pieces, bytes, nowMs);
+    peerSentBytesTotal.inc(this.#sentLabels, bytes);
   }
 
-  /** Hands one chunk's pieces to the socket or to the waiting pull. */
-  #output(connection: _Connection, pieces: Uint8Array[], bytes: number): void {
+  /** Hands one chunk's pieces (ready at `nowMs`) to the socket or to the waiting pull. */
+  #output(connection: _Connection, pieces: Uint8Array[], bytes: number, nowMs: number): void {
     const sink = connection.sink;
     if (sink !== undefined) {
-      connection.lastProgressMs = performance.now();
+      connection.lastProgressMs = nowMs;
       if (!sink.write(frameChunk(pieces, bytes))) connection.blocked = true;
       return;
     }
@@ -322,7 +329,7 @@ export class StreamWriter {
       }
       let bytes = 0;
       for (const piece of pieces) bytes += piece.length;
-      this.#output(connection, pieces, bytes);
+      this.#output(connection, pieces, bytes, performance.now());
     }
   }
 
