@@ -12,6 +12,10 @@
 # Env: TOTAL (requests, default the row's), PORT_BASE (default 27400), SERVER_FLAGS (more flags
 #      for every member), IDLE_S (seconds of idle CPU measured before the load, default 3),
 #      DETCD_V8_FLAGS (given to deno as --v8-flags=..., as in bench/memory.ts; both sides),
+#      after the V8 flags the side's checkout ships with (its embed/v8_flags.ts, printed by
+#      `deno run embed/v8_flags.ts`; none for a checkout without that file), so that each side
+#      runs as `deno task start` and the compiled binary of that checkout do and a flag given
+#      here overrides the shipped one (e.g. --no-efficiency-mode turns the shipped flag off),
 #      BEFORE_V8_FLAGS / AFTER_V8_FLAGS (the same for one side only, default DETCD_V8_FLAGS: with
 #      the same checkout on both sides, an A/B of one V8 flag, e.g.
 #      AFTER_V8_FLAGS=--heap-growing-percent=50 bench/loadgen_ab.sh . . single-put-1000 3).
@@ -53,12 +57,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-one() { # dir v8flags -> prints "req/s p50 p99"
-  local dir=$1 v8=$2 ic="" eps="" i ep leader args
+# The shipped V8 flags of a checkout (its embed/v8_flags.ts), as one deno argument or nothing.
+shipped_v8() { # dir
+  if [ "$1" != etcd ] && [ -f "$1/embed/v8_flags.ts" ]; then
+    (cd "$1" && deno run --quiet embed/v8_flags.ts) || echo "loadgen_ab: $1/embed/v8_flags.ts failed" >&2
+  fi
+}
+SHIPPED_BEFORE=$(shipped_v8 "$BEFORE")
+SHIPPED_AFTER=$(shipped_v8 "$AFTER")
+
+one() { # dir v8flags shipped -> prints "req/s p50 p99"
+  local dir=$1 v8=$2 shipped=$3 ic="" eps="" i ep leader args
   DATA=$(mktemp -d /tmp/loadgen-ab.XXXXXX)
   for i in $(seq 0 $((N - 1))); do ic="$ic${ic:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
   for i in $(seq 0 $((N - 1))); do
-    local cmd=(deno run -A --quiet ${v8:+"--v8-flags=$v8"} main.ts)
+    local cmd=(deno run -A --quiet ${shipped:+"$shipped"} ${v8:+"--v8-flags=$v8"} main.ts)
     [ "$dir" = etcd ] && cmd=("${ETCD_BIN:-/usr/bin/etcd}")
     (cd "${dir/#etcd//tmp}" && exec "${cmd[@]}" ${SERVER_FLAGS:-} --name m$i --data-dir "$DATA/m$i" \
       --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
@@ -112,15 +125,15 @@ cpu_ticks() { # utime + stime of every member, in clock ticks (1/100 s)
   echo "$total"
 }
 
-echo "before: $BEFORE ${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
-echo "after: $AFTER ${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
+echo "before: $BEFORE $SHIPPED_BEFORE ${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
+echo "after: $AFTER $SHIPPED_AFTER ${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}}"
 printf '%-7s %-4s %9s %9s %9s %6s %12s %12s %12s\n' checkout run req/s p50_ms p99_ms errors cpu_ms/req above_idle lg_cpu_ms/req
 declare -A Q
 for run in $(seq 1 "$RUNS"); do
   for side in before after; do
-    dir=$BEFORE v8=${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}}
-    [ "$side" = after ] && dir=$AFTER v8=${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}}
-    read -r q p50 p99 errs cpu busy lg <<<"$(one "$dir" "$v8")"
+    dir=$BEFORE v8=${BEFORE_V8_FLAGS-${DETCD_V8_FLAGS:-}} shipped=$SHIPPED_BEFORE
+    [ "$side" = after ] && dir=$AFTER v8=${AFTER_V8_FLAGS-${DETCD_V8_FLAGS:-}} shipped=$SHIPPED_AFTER
+    read -r q p50 p99 errs cpu busy lg <<<"$(one "$dir" "$v8" "$shipped")"
     printf '%-7s %-4s %9s %9s %9s %6s %12s %12s %12s\n' "$side" "$run" "$q" "$p50" "$p99" "$errs" "$cpu" "$busy" "$lg"
     Q[$side]="${Q[$side]:-} $q/$p99/$cpu/$busy/$lg"
   done

@@ -62,6 +62,18 @@ EOF
 chmod +x "$WRAP"
 touch "$WRAP"
 
+# detcd as baseline.sh starts it, with the V8 flags this checkout ships with (embed/v8_flags.ts,
+# as `deno task start` and the compiled binary run them); the shared tools' detcd-etcd wrapper
+# would start it without them.
+SHIPPED_V8=$(cd "$ROOT" && deno run --quiet embed/v8_flags.ts) || exit 1
+DETCD_WRAP=$OUT/.bin/detcd-etcd
+cat > "$DETCD_WRAP" <<EOF
+#!/usr/bin/env bash
+cd "$ROOT" || exit 2
+exec deno run -A --quiet $SHIPPED_V8 main.ts "\$@"
+EOF
+chmod +x "$DETCD_WRAP"
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
@@ -121,7 +133,7 @@ for i in $(seq 1 "$PAIRS"); do
     DIRS+=("$dir")
     mkdir -p "$dir"
     bin=$ETCD_REAL
-    [ "$kind" = detcd ] && bin=$LGDIR/detcd-etcd
+    [ "$kind" = detcd ] && bin=$DETCD_WRAP
     echo "== [$(date -u +%H:%M:%S), $(($(date +%s) - START)) s] pair $i/$PAIRS: $kind -> $dir"
     (cd "$ROOT" && ETCD_BIN=$bin LOADGEN_BIN=$WRAP "$LGDIR/baseline.sh" "$dir") ||
       echo "   baseline.sh exited $? for $kind (rows missing from the table)"

@@ -19,7 +19,9 @@
  * Knobs (environment): MEM_KEYS (100000), MEM_BIG_KEYS (1000000; 0 skips), RESTART_DB_MB (1024;
  * 0 skips the restart part), RESTART_WAL_ENTRIES (100000), BENCH_ONLY (etcd|detcd), DETCD_FLAGS
  * (extra flags for detcd, e.g. `--experimental-backend-cache-bytes 16777216`), DETCD_V8_FLAGS (given
- * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`), DETCD_DENO_FLAGS (more flags for
+ * to deno as `--v8-flags=...`, e.g. `--max-semi-space-size=4`, after the V8 flags detcd ships
+ * with (embed/v8_flags.ts), so that it overrides them: `--no-efficiency-mode` turns the shipped
+ * flag off), DETCD_DENO_FLAGS (more flags for
  * `deno run`, e.g. `--preload FILE`), MEM_HEAP_SNAPSHOT
  * (a path prefix: writes detcd's heap snapshot after each step, `PREFIX-N.heapsnapshot`, through
  * `--enable-pprof`; summarize one with `bench/heap_summary.ts`), MEM_SETTLE_S (also sample each
@@ -32,6 +34,7 @@
  * @module
  */
 
+import { v8FlagsArgument } from "../embed/mod.ts";
 import {
   envNumber,
   loadgenPath,
@@ -81,6 +84,8 @@ const DETCD_FLAGS = (Deno.env.get("DETCD_FLAGS") ?? "").split(/\s+/).filter((s) 
 const HEAP_SNAPSHOT = Deno.env.get("MEM_HEAP_SNAPSHOT");
 const SETTLE_S = envNumber("MEM_SETTLE_S", 0);
 const DETCD_V8_FLAGS = Deno.env.get("DETCD_V8_FLAGS") ?? "";
+/** The V8 flags detcd ships with (embed/v8_flags.ts), before DETCD_V8_FLAGS. */
+const SHIPPED_V8_FLAGS = v8FlagsArgument();
 const DETCD_DENO_FLAGS = (Deno.env.get("DETCD_DENO_FLAGS") ?? "").split(/\s+/).filter((s) =>
   s !== ""
 );
@@ -110,6 +115,7 @@ class Server {
       "run",
       "-A",
       "--quiet",
+      ...(SHIPPED_V8_FLAGS === undefined ? [] : [SHIPPED_V8_FLAGS]),
       ...(DETCD_V8_FLAGS === "" ? [] : [`--v8-flags=${DETCD_V8_FLAGS}`]),
       ...DETCD_DENO_FLAGS,
       `${ROOT}main.ts`,

@@ -6,7 +6,9 @@
 #
 # Usage: bench/memory_flag_ab.sh V8_FLAGS [PAIRS]
 #   V8_FLAGS: given to deno as --v8-flags=... on the flag side (bench/memory.ts's DETCD_V8_FLAGS),
-#             e.g. --heap-growing-percent=50
+#             e.g. --heap-growing-percent=50. Both sides run with the V8 flags detcd ships
+#             with (embed/v8_flags.ts); these come after them and override them, so the base is
+#             what operators run (--no-efficiency-mode on the flag side turns the shipped flag off).
 #   PAIRS: default 3.
 # Env: OUT (directory for each run's output and the log, default a new /tmp/memory-flag-ab.*),
 #      MEM_KEYS and LOADGEN_DIR as bench/memory.ts reads them.

@@ -9,3 +9,4 @@ export { type Etcd, startEtcd } from "./etcd.ts";
 export { type Proxy, proxyDir, startProxy } from "./proxy.ts";
 export { sdNotify, sockaddrUnix } from "./sd_notify.ts";
 export { type IdleTrimmer, startIdleMallocTrim } from "./malloc_trim.ts";
+export { V8_FLAGS, v8FlagsArgument } from "./v8_flags.ts";

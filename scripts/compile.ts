@@ -11,10 +11,15 @@
  * Workers are separate entry points that `deno compile` cannot find by itself: each is named
  * with `--include` (the auth store hashes passwords on worker threads).
  *
+ * The V8 flags detcd ships with (embed/v8_flags.ts) are baked in with `--v8-flags`: a compiled
+ * binary applies them at every start and does not read `DENO_V8_FLAGS`.
+ *
  * Usage: deno task compile [extra deno compile flags]
  *
  * @module
  */
+
+import { v8FlagsArgument } from "../embed/mod.ts";
 
 /** Files of npm packages that `deno compile` must not embed, relative to the npm cache. */
 const EXCLUDED = ["registry.npmjs.org/bintrees/1.0.2/test"];
@@ -22,21 +27,37 @@ const EXCLUDED = ["registry.npmjs.org/bintrees/1.0.2/test"];
 /** Worker entry points, embedded beside main.ts. */
 const WORKERS = ["auth/bcrypt_worker.ts"];
 
-const info = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "inherit" });
-const { stdout, success } = await info.output();
-if (!success) throw new Error("deno info --json failed");
-const npmCache: string = JSON.parse(new TextDecoder().decode(stdout)).npmCache;
+/**
+ * The arguments of `deno compile`: `npmCache` is Deno's npm cache directory, `extra` the caller's
+ * own flags (after the shipped V8 flags, so that a `--v8-flags=...` of theirs is applied later
+ * and wins for the same flag).
+ */
+export function compileArgs(npmCache: string, extra: readonly string[]): string[] {
+  const v8 = v8FlagsArgument();
+  return [
+    "compile",
+    "--allow-all",
+    "--output",
+    "detcd",
+    ...(v8 === undefined ? [] : [v8]),
+    ...EXCLUDED.flatMap((path) => ["--exclude", `${npmCache}/${path}`]),
+    ...WORKERS.flatMap((path) => ["--include", path]),
+    ...extra,
+    "main.ts",
+  ];
+}
 
-const args = [
-  "compile",
-  "--allow-all",
-  "--output",
-  "detcd",
-  ...EXCLUDED.flatMap((path) => ["--exclude", `${npmCache}/${path}`]),
-  ...WORKERS.flatMap((path) => ["--include", path]),
-  ...Deno.args,
-  "main.ts",
-];
-const compile = new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" });
-const { code } = await compile.output();
-Deno.exit(code);
+if (import.meta.main) {
+  const info = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "inherit" });
+  const { stdout, success } = await info.output();
+  if (!success) throw new Error("deno info --json failed");
+  const npmCache: string = JSON.parse(new TextDecoder().decode(stdout)).npmCache;
+  const args = compileArgs(npmCache, Deno.args);
+  const compile = new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const { code } = await compile.output();
+  Deno.exit(code);
+}
