@@ -49,3 +49,10 @@ Deno.test("the benchmark launchers start detcd with the shipped V8 flags", () =>
   ok(/exec deno run -A --quiet \$SHIPPED_V8 main\.ts/.test(compare), "loadgen_compare.sh");
   ok(compare.includes("bin=$DETCD_WRAP"), "loadgen_compare.sh starts detcd through it");
 });
+
+Deno.test("the container image builds its binary with deno task compile", () => {
+  // A bare `deno compile` there would leave the shipped V8 flags out of the image's binary.
+  const dockerfile = read("deploy/Dockerfile");
+  ok(/^RUN deno task compile && mv detcd \/detcd$/m.test(dockerfile), dockerfile);
+  ok(!/^RUN deno compile/m.test(dockerfile), "no second compile command");
+});
