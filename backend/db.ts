@@ -215,7 +215,9 @@ export class DB {
     // Pages freed by transactions that no open reader predates can be reused now.
     let minReader = Infinity;
     for (const reader of this.#readers) minReader = Math.min(minReader, reader.meta.txid);
-    this.freelist.release(minReader === Infinity ? this.meta.txid : minReader - 1);
+    // Their cached buffers go with them: nothing can read them again, and dropped now they are
+    // still young for the collector instead of ageing in the cache until CLOCK reaches them.
+    this.freelist.release(minReader === Infinity ? this.meta.txid : minReader - 1, this.#forget);
     const tx = new Tx(this, true, this.meta);
     this.#rwtx = tx;
     return tx;
@@ -486,6 +488,14 @@ export class DB {
     }
     return buf.subarray(0, bytes);
   }
+
+  /** Drops page `id` from the cache, if it is there (a page id the freelist released). */
+  readonly #forget = (id: number): void => {
+    const cached = this.#cache.get(id);
+    if (cached === undefined) return;
+    this.#cache.delete(id);
+    this.#cacheBytes -= cached.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
+  };
 
   #cachePut(id: number, page: Page): void {
     const old = this.#cache.get(id);

@@ -379,3 +379,62 @@ Deno.test("forEachPart() serves small consecutive parts past a leaf's first page
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+/** The id of the first leaf under bucket `name`'s root branch page. */
+function firstLeaf(db: DB, name: string): number {
+  return db.view((tx) => {
+    const root = db.page(tx.bucket(b(name))!.root);
+    assert(root.isBranch(), `bucket ${name} must span several leaves`);
+    return root.branchPgid(0);
+  });
+}
+
+/** Cache misses while `fn` runs. */
+function missesOf(db: DB, fn: () => void): number {
+  const before = db.stats.cacheMisses;
+  fn();
+  return db.stats.cacheMisses - before;
+}
+
+Deno.test("a page the freelist releases leaves the page cache", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 500; i++) x.put(b("k" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const old = firstLeaf(db, "x");
+    assertEquals(missesOf(db, () => db.page(old)), 0, "misses reading the committed leaf");
+    db.update((tx) => tx.bucket(b("x"))!.put(b("k0"), new Uint8Array(10)));
+    // The next write transaction releases the old leaf: no reader can see it. (Rolled back, so
+    // that no page of its own reuses the leaf's id.)
+    db.begin(true).rollback();
+    assertEquals(missesOf(db, () => db.page(old)), 1, "misses reading the released leaf");
+    assertEquals(check(db), []);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a released page stays cached while a reader that can see it is open", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 500; i++) x.put(b("k" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const old = firstLeaf(db, "x");
+    const reader = db.begin(false);
+    db.update((tx) => tx.bucket(b("x"))!.put(b("k0"), new Uint8Array(10)));
+    db.begin(true).rollback();
+    assertEquals(missesOf(db, () => db.page(old)), 0, "misses while the reader is open");
+    assertEquals(reader.bucket(b("x"))!.get(b("k0")), new Uint8Array(200).fill(0));
+    reader.rollback();
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
