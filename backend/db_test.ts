@@ -13,7 +13,7 @@
  * after the pages, and no page the durable meta still points at was overwritten.
  */
 
-import { DB } from "./db.ts";
+import { DB, PAGE_CACHE_OVERHEAD_BYTES } from "./db.ts";
 import type { Tx } from "./tx.ts";
 import type { FreelistType } from "./free_spans.ts";
 import { check } from "./mod.ts";
@@ -437,4 +437,115 @@ Deno.test("a released page stays cached while a reader that can see it is open",
     db.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+/** Commits `commits` transactions that each append `perCommit` 200-byte values to bucket "cold". */
+function appendCold(db: DB, commits: number, perCommit: number, from = 0): number {
+  let n = from;
+  for (let c = 0; c < commits; c++) {
+    db.update((tx) => {
+      const cold = tx.createBucketIfNotExists(b("cold"));
+      for (let i = 0; i < perCommit; i++, n++) {
+        cold.put(b("c" + String(n).padStart(8, "0")), new Uint8Array(200).fill(n & 255));
+      }
+    });
+  }
+  return n;
+}
+
+Deno.test("leaves a commit writes and no one reads again do not push read-hot pages out of the cache", () => {
+  const dir = tempDir();
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  const db = DB.open(`${dir}/db`, { pageSize: 4096, pageCacheBytes: 64 * pageCost });
+  try {
+    db.update((tx) => {
+      const hot = tx.createBucket(b("hot"));
+      for (let i = 0; i < 300; i++) hot.put(b("h" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const readHot = () =>
+      db.view((tx) => {
+        const hot = tx.bucket(b("hot"))!;
+        for (let i = 0; i < 300; i++) assertEquals(hot.get(b("h" + i))![0], i & 255);
+      });
+    readHot();
+    readHot();
+    // About 150 leaves, more than twice the whole budget, written and never read again.
+    appendCold(db, 50, 50);
+    assertEquals(missesOf(db, readHot), 0, "misses reading the hot bucket after the writes");
+    assert(db.pageCacheBytes <= 64 * pageCost, `cache holds ${db.pageCacheBytes} bytes`);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a leaf a commit wrote is served from the cache when read again, and then stays", () => {
+  const dir = tempDir();
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  // Probation holds 8 pages: all of the first commit's.
+  const db = DB.open(`${dir}/db`, { pageSize: 4096, pageCacheBytes: 256 * pageCost });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 10; i++) x.put(b("x" + i), new Uint8Array(200).fill(i));
+    });
+    const readX = () =>
+      db.view((tx) => {
+        for (let i = 0; i < 10; i++) assertEquals(tx.bucket(b("x"))!.get(b("x" + i))![0], i);
+      });
+    assertEquals(missesOf(db, readX), 0, "misses reading the leaf just written");
+    // Read once, it is in the main part: later writes do not push it out.
+    appendCold(db, 50, 50);
+    assertEquals(missesOf(db, readX), 0, "misses reading it after more writes");
+    // A written leaf that is not read before the writes is pushed out by them.
+    db.update((tx) => {
+      const y = tx.createBucket(b("y"));
+      for (let i = 0; i < 10; i++) y.put(b("y" + i), new Uint8Array(200));
+    });
+    appendCold(db, 50, 50, 2500);
+    assertEquals(
+      missesOf(db, () => db.view((tx) => tx.bucket(b("y"))!.get(b("y0")))),
+      1,
+      "misses reading a written leaf after the writes",
+    );
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the page cache holds no more than its budget under mixed reads and writes", () => {
+  const dir = tempDir();
+  const rand = prng(15);
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  for (const pages of [0, 1, 5, 40]) {
+    const budget = pages * pageCost;
+    const db = DB.open(`${dir}/db-${pages}`, { pageSize: 4096, pageCacheBytes: budget });
+    try {
+      let n = 0;
+      for (let round = 0; round < 60; round++) {
+        if (rand() < 0.5) {
+          n = appendCold(db, 1, 1 + Math.floor(rand() * 80), n);
+        } else if (n > 0) {
+          db.view((tx) => {
+            const cold = tx.bucket(b("cold"))!;
+            for (let i = 0; i < 50; i++) {
+              const k = Math.floor(rand() * n);
+              assertEquals(cold.get(b("c" + String(k).padStart(8, "0")))![0], k & 255);
+            }
+          });
+        }
+        // One page over the budget is allowed: the cache keeps the page in use at budget 0.
+        assert(
+          db.pageCacheBytes <= Math.max(budget, pageCost),
+          `budget ${budget}: cache holds ${db.pageCacheBytes} bytes`,
+        );
+        if (round === 30) db.setPageCacheBudget(Math.floor(budget / 2));
+      }
+      assertEquals(check(db), []);
+    } finally {
+      db.close();
+    }
+  }
+  Deno.removeSync(dir, { recursive: true });
 });
