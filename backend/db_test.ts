@@ -13,7 +13,7 @@
  * after the pages, and no page the durable meta still points at was overwritten.
  */
 
-import { DB } from "./db.ts";
+import { DB, PAGE_CACHE_OVERHEAD_BYTES } from "./db.ts";
 import type { Tx } from "./tx.ts";
 import type { FreelistType } from "./free_spans.ts";
 import { check } from "./mod.ts";
@@ -378,4 +378,176 @@ Deno.test("forEachPart() serves small consecutive parts past a leaf's first page
     db.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+/** The id of the first leaf under bucket `name`'s root branch page. */
+function firstLeaf(db: DB, name: string): number {
+  return db.view((tx) => {
+    const root = db.page(tx.bucket(b(name))!.root);
+    assert(root.isBranch(), `bucket ${name} must span several leaves`);
+    return root.branchPgid(0);
+  });
+}
+
+/** Cache misses while `fn` runs. */
+function missesOf(db: DB, fn: () => void): number {
+  const before = db.stats.cacheMisses;
+  fn();
+  return db.stats.cacheMisses - before;
+}
+
+Deno.test("a page the freelist releases leaves the page cache", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 500; i++) x.put(b("k" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const old = firstLeaf(db, "x");
+    db.page(old);
+    assertEquals(missesOf(db, () => db.page(old)), 0, "misses reading the leaf once read");
+    db.update((tx) => tx.bucket(b("x"))!.put(b("k0"), new Uint8Array(10)));
+    // The next write transaction releases the old leaf: no reader can see it. (Rolled back, so
+    // that no page of its own reuses the leaf's id.)
+    db.begin(true).rollback();
+    assertEquals(missesOf(db, () => db.page(old)), 1, "misses reading the released leaf");
+    assertEquals(check(db), []);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a released page stays cached while a reader that can see it is open", () => {
+  const dir = tempDir();
+  const db = DB.open(`${dir}/db`, { strictMode: true });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 500; i++) x.put(b("k" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const old = firstLeaf(db, "x");
+    const reader = db.begin(false);
+    db.update((tx) => tx.bucket(b("x"))!.put(b("k0"), new Uint8Array(10)));
+    db.begin(true).rollback();
+    assertEquals(missesOf(db, () => db.page(old)), 0, "misses while the reader is open");
+    assertEquals(reader.bucket(b("x"))!.get(b("k0")), new Uint8Array(200).fill(0));
+    reader.rollback();
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** Commits `commits` transactions that each append `perCommit` 200-byte values to bucket "cold". */
+function appendCold(db: DB, commits: number, perCommit: number, from = 0): number {
+  let n = from;
+  for (let c = 0; c < commits; c++) {
+    db.update((tx) => {
+      const cold = tx.createBucketIfNotExists(b("cold"));
+      for (let i = 0; i < perCommit; i++, n++) {
+        cold.put(b("c" + String(n).padStart(8, "0")), new Uint8Array(200).fill(n & 255));
+      }
+    });
+  }
+  return n;
+}
+
+Deno.test("leaves a commit writes and no one reads again do not push read-hot pages out of the cache", () => {
+  const dir = tempDir();
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  // The probation part holds 4 pages, the main part 508.
+  const db = DB.open(`${dir}/db`, { pageSize: 4096, pageCacheBytes: 512 * pageCost });
+  try {
+    db.update((tx) => {
+      const hot = tx.createBucket(b("hot"));
+      for (let i = 0; i < 300; i++) hot.put(b("h" + i), new Uint8Array(200).fill(i & 255));
+    });
+    const readHot = () =>
+      db.view((tx) => {
+        const hot = tx.bucket(b("hot"))!;
+        for (let i = 0; i < 300; i++) assertEquals(hot.get(b("h" + i))![0], i & 255);
+      });
+    readHot();
+    readHot();
+    // About 600 leaves, more than the whole budget, written and never read again.
+    appendCold(db, 200, 50);
+    assertEquals(missesOf(db, readHot), 0, "misses reading the hot bucket after the writes");
+    assert(db.pageCacheBytes <= 512 * pageCost, `cache holds ${db.pageCacheBytes} bytes`);
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a leaf a commit wrote is served from the cache when read again, and then stays", () => {
+  const dir = tempDir();
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  // Probation holds 8 pages: all of the first commit's.
+  const db = DB.open(`${dir}/db`, { pageSize: 4096, pageCacheBytes: 1024 * pageCost });
+  try {
+    db.update((tx) => {
+      const x = tx.createBucket(b("x"));
+      for (let i = 0; i < 10; i++) x.put(b("x" + i), new Uint8Array(200).fill(i));
+    });
+    const readX = () =>
+      db.view((tx) => {
+        for (let i = 0; i < 10; i++) assertEquals(tx.bucket(b("x"))!.get(b("x" + i))![0], i);
+      });
+    assertEquals(missesOf(db, readX), 0, "misses reading the leaf just written");
+    // Read once, it is in the main part: later writes do not push it out.
+    appendCold(db, 50, 50);
+    assertEquals(missesOf(db, readX), 0, "misses reading it after more writes");
+    // A written leaf that is not read before the writes is pushed out by them.
+    db.update((tx) => {
+      const y = tx.createBucket(b("y"));
+      for (let i = 0; i < 10; i++) y.put(b("y" + i), new Uint8Array(200));
+    });
+    appendCold(db, 50, 50, 2500);
+    assertEquals(
+      missesOf(db, () => db.view((tx) => tx.bucket(b("y"))!.get(b("y0")))),
+      1,
+      "misses reading a written leaf after the writes",
+    );
+  } finally {
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the page cache holds no more than its budget under mixed reads and writes", () => {
+  const dir = tempDir();
+  const rand = prng(15);
+  const pageCost = 4096 + PAGE_CACHE_OVERHEAD_BYTES;
+  for (const pages of [0, 1, 5, 40]) {
+    const budget = pages * pageCost;
+    const db = DB.open(`${dir}/db-${pages}`, { pageSize: 4096, pageCacheBytes: budget });
+    try {
+      let n = 0;
+      for (let round = 0; round < 60; round++) {
+        if (rand() < 0.5) {
+          n = appendCold(db, 1, 1 + Math.floor(rand() * 80), n);
+        } else if (n > 0) {
+          db.view((tx) => {
+            const cold = tx.bucket(b("cold"))!;
+            for (let i = 0; i < 50; i++) {
+              const k = Math.floor(rand() * n);
+              assertEquals(cold.get(b("c" + String(k).padStart(8, "0")))![0], k & 255);
+            }
+          });
+        }
+        // One page over the budget is allowed: the cache keeps the page in use at budget 0.
+        assert(
+          db.pageCacheBytes <= Math.max(budget, pageCost),
+          `budget ${budget}: cache holds ${db.pageCacheBytes} bytes`,
+        );
+        if (round === 30) db.setPageCacheBudget(Math.floor(budget / 2));
+      }
+      assertEquals(check(db), []);
+    } finally {
+      db.close();
+    }
+  }
+  Deno.removeSync(dir, { recursive: true });
 });

@@ -81,11 +81,15 @@ export class Freelist {
     this.#pendingCount += overflow + 1;
   }
 
-  /** Moves the pages freed by transactions with txid <= `txid` into the free set. */
-  release(txid: number): void {
+  /**
+   * Moves the pages freed by transactions with txid <= `txid` into the free set, calling
+   * `released` with each such page id (no transaction can see those pages any more).
+   */
+  release(txid: number, released?: (id: number) => void): void {
     for (const [freedBy, ids] of this.#pending) {
       if (freedBy > txid) continue;
       ids.sort((a, b) => a - b);
+      if (released !== undefined) { for (const id of ids) released(id); }
       this.spans.releaseSorted(ids);
       this.#pendingCount -= ids.length;
       this.#pending.delete(freedBy);
