@@ -21,6 +21,8 @@ const _enc = (text: string) => new TextEncoder().encode(text);
 
 /** The callers; `anon` never sends a token. */
 const IDENTITIES = ["anon", "alice", "bob", "root"] as const;
+/** Ports of the learners added, one new per add (see the MemberAdd call). */
+let _learnerPorts = 0;
 type Identity = typeof IDENTITIES[number];
 /** alice's role covers [k, l); bob's covers [o, p) only. Passwords are the names reversed. */
 const _PASSWORD: Record<Identity, string> = { anon: "x", alice: "ecila", bob: "bob", root: "toor" };
@@ -143,8 +145,11 @@ const _CALLS: _Call[] = [
     rpc: "Cluster.MemberAdd(learner)",
     group: "member",
     method: METHODS.Cluster.MemberAdd,
-    request: (ctx) => ({
-      peerURLs: [`http://127.0.0.1:${32230 + IDENTITIES.indexOf(ctx.who)}`],
+    request: () => ({
+      // A new URL for every add: a member's ID is a hash of its URLs and the second it was added,
+      // so re-adding the URL of a learner removed within the same second gets the removed ID
+      // back ("member ID already exist", on etcd as well).
+      peerURLs: [`http://127.0.0.1:${32230 + (_learnerPorts++ % 200)}`],
       isLearner: true,
     }),
     after: (ctx, response) => ctx.scratch.set("learner", response.member?.ID),
