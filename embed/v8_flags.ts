@@ -16,17 +16,14 @@
  */
 
 /**
- * `--efficiency-mode`: V8's efficiency mode, forced on (V8: "optimized for situations with no
- * latency requirements and uses fewer threads"; it also delays TurboFan's tier-up 3x). On this
- * 2-core machine, where members and clients compete for the cores, it measured 0.81x CPU per put
- * on the 1000-client put rows (8 of 8 interleaved pairs lower, both orders, single member and
- * 3 members), and was neutral on the 1-client rows (median 0.985 / 0.98 / 1.08 over 10 / 4 / 5
- * pairs, inside the noise of those rows) and on RSS (idle 76.5-78.9 MiB against 81.0-81.8,
- * under load within the runs' spread). docs/performance.md, "V8 and Deno flags for CPU per put:
- * round 7". The memory balancer of round 6 (docs/memory.md) is not in the list: it cost 8-22%
- * CPU on some put rows.
+ * None. Round 7 tried `--efficiency-mode` here (V8: "optimized for situations with no latency
+ * requirements and uses fewer threads"): 0.80-0.83x CPU per put on the 1000-client put rows, but
+ * on a quiet machine, in both orders, 1-client puts ran at 0.91-0.95x the rate with a p99 up to
+ * 1.34x, the rows where detcd trails etcd; round 6's memory balancer costs 8-22% CPU on some put
+ * rows (docs/performance.md "V8 and Deno flags for CPU per put: round 7", docs/memory.md "RSS
+ * under load: a shipped default, round 6"). The list stays the one place a flag would go.
  */
-export const V8_FLAGS: readonly string[] = ["--efficiency-mode"];
+export const V8_FLAGS: readonly string[] = [];
 
 /**
  * deno's argument that carries `flags`: `--v8-flags=a,b` (V8's own separator), or undefined
