@@ -297,9 +297,7 @@ export class DB {
     if (written !== undefined) {
       // Read again after its commit wrote it: it earns a place in the main part.
       this.stats.cacheHits++;
-      this.#probation.delete(id);
-      this.#probationBytes -= written.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
-      this.#cacheBytes -= written.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
+      this.#leaveProbation(id, written);
       this.#cachePut(id, written);
       return written;
     }
@@ -526,12 +524,16 @@ export class DB {
       this.#cacheBytes -= cached.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
     }
     const written = this.#probation.get(id);
-    if (written !== undefined) {
-      this.#probation.delete(id);
-      this.#probationBytes -= written.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
-      this.#cacheBytes -= written.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
-    }
+    if (written !== undefined) this.#leaveProbation(id, written);
   };
+
+  /** Takes page `id` out of the probation part and out of the cache's byte count. */
+  #leaveProbation(id: number, page: Page): void {
+    this.#probation.delete(id);
+    const bytes = page.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
+    this.#probationBytes -= bytes;
+    this.#cacheBytes -= bytes;
+  }
 
   /** Puts `page` in the main part of the cache (replacing any cached page `id`). */
   #cachePut(id: number, page: Page): void {
@@ -562,10 +564,7 @@ export class DB {
     const limit = Math.floor(this.#cacheLimit * PROBATION_SHARE);
     while (this.#probationBytes > limit) {
       const [oldestId, oldest] = this.#probation.entries().next().value!;
-      this.#probation.delete(oldestId);
-      const freed = oldest.buf.length + PAGE_CACHE_OVERHEAD_BYTES;
-      this.#probationBytes -= freed;
-      this.#cacheBytes -= freed;
+      this.#leaveProbation(oldestId, oldest);
     }
   }
 
