@@ -168,17 +168,24 @@ export function isEmptyHardState(hs: HardState): boolean {
 
 /** A message with every field at its zero value except those given. */
 export function newMessage(fields: Partial<Message> & { type: MessageType }): Message {
+  // Every field present, in one order, whatever `fields` holds: all messages then share one
+  // hidden class. Spreading `fields` over the defaults appended `type`, `snapshot` and `context`
+  // in each caller's order, and the decoder added `snapshot`/`context` when set, so the raft
+  // core's reads of a message (`send`, `step`) went polymorphic (docs/performance.md, "V8 tiers,
+  // deopts and inline caches on the put path, round 8").
   return {
-    to: 0n,
-    from: 0n,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    ...fields,
+    type: fields.type,
+    to: fields.to ?? 0n,
+    from: fields.from ?? 0n,
+    term: fields.term ?? 0,
+    logTerm: fields.logTerm ?? 0,
+    index: fields.index ?? 0,
+    entries: fields.entries ?? [],
+    commit: fields.commit ?? 0,
+    snapshot: fields.snapshot,
+    reject: fields.reject ?? false,
+    rejectHint: fields.rejectHint ?? 0,
+    context: fields.context,
   };
 }
 
