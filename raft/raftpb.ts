@@ -168,24 +168,30 @@ export function isEmptyHardState(hs: HardState): boolean {
 
 /** A message with every field at its zero value except those given. */
 export function newMessage(fields: Partial<Message> & { type: MessageType }): Message {
-  // Every field present, in one order, whatever `fields` holds: all messages then share one
-  // hidden class. Spreading `fields` over the defaults appended `type`, `snapshot` and `context`
-  // in each caller's order, and the decoder added `snapshot`/`context` when set, so the raft
-  // core's reads of a message (`send`, `step`) went polymorphic (docs/performance.md, "V8 tiers,
-  // deopts and inline caches on the put path, round 8").
+  // The given fields are copied onto a message that already has every field, so the result has
+  // the zero message's hidden class whatever `fields` holds. Spreading `fields` over defaults
+  // appended `type`, `snapshot` and `context` in each caller's order, so the raft core's reads
+  // of messages went polymorphic; reading `fields.x` for each field instead made those twelve
+  // reads megamorphic, as every caller's literal has a shape of its own (docs/performance.md,
+  // "V8 tiers, deopts and inline caches on the put path, round 8").
+  return Object.assign(_zeroMessage(), fields);
+}
+
+/** A MsgHup with every field at its zero value: all twelve, in the declaration order. */
+function _zeroMessage(): Message {
   return {
-    type: fields.type,
-    to: fields.to ?? 0n,
-    from: fields.from ?? 0n,
-    term: fields.term ?? 0,
-    logTerm: fields.logTerm ?? 0,
-    index: fields.index ?? 0,
-    entries: fields.entries ?? [],
-    commit: fields.commit ?? 0,
-    snapshot: fields.snapshot,
-    reject: fields.reject ?? false,
-    rejectHint: fields.rejectHint ?? 0,
-    context: fields.context,
+    type: MessageType.MsgHup,
+    to: 0n,
+    from: 0n,
+    term: 0,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: undefined,
   };
 }
 
@@ -449,7 +455,7 @@ export function readSnapshot(r: ProtoReader): Snapshot {
 
 /** Reads a Message from a reader positioned on its fields. */
 export function readMessage(r: ProtoReader): Message {
-  const m = newMessage({ type: MessageType.MsgHup });
+  const m = _zeroMessage();
   while (r.more()) {
     const tag = r.tag();
     switch (tag) {
