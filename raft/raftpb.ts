@@ -390,7 +390,8 @@ function readEnum<T extends number>(r: ProtoReader): T {
 
 /** Reads an Entry from a reader positioned on its fields. */
 export function readEntry(r: ProtoReader): Entry {
-  const e: Entry = { term: 0, index: 0, type: EntryType.EntryNormal };
+  // `data` present even when nil, so that every entry has one hidden class (see newMessage).
+  const e: Entry = { term: 0, index: 0, type: EntryType.EntryNormal, data: undefined };
   while (r.more()) {
     const tag = r.tag();
     switch (tag) {

@@ -130,3 +130,15 @@ Deno.test("newMessage() and decodeMessage() give every message the same fields i
   assertEquals(messages[3]!.snapshot, snapshot);
   assertEquals(messages[6]!.context, context);
 });
+
+// Goal: a decoded entry has `data` as an own property whether or not it is nil, so that nil and
+// non-nil entries share one hidden class (see the message test above). Method: compare keys.
+Deno.test("decodeEntry() gives nil and non-nil entries the same fields in one order", () => {
+  const nil = decodeEntry(encodeEntry({ term: 1, index: 2, type: EntryType.EntryNormal }));
+  const some = decodeEntry(
+    encodeEntry({ term: 1, index: 3, type: EntryType.EntryNormal, data: new Uint8Array([7]) }),
+  );
+  assertEquals(Object.keys(nil), ["term", "index", "type", "data"]);
+  assertEquals(Object.keys(some), Object.keys(nil));
+  assertEquals(nil.data, undefined);
+});

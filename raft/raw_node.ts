@@ -131,7 +131,7 @@ export class RawNode {
     const entries = peers.map((peer, i): Entry => {
       const cc: ConfChange = { id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: peer.id };
       if (peer.context !== undefined) cc.context = peer.context;
-      return { type: EntryType.EntryConfChange, term: 1, index: i + 1, data: encodeConfChange(cc) };
+      return { term: 1, index: i + 1, type: EntryType.EntryConfChange, data: encodeConfChange(cc) };
     });
     this.raft.raftLog.append(entries);
     this.raft.raftLog.committed = entries.length;
