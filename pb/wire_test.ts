@@ -36,3 +36,53 @@ Deno.test("int64 refuses a truncated varint and one outside the safe range", () 
   const big = new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
   assert.throws(() => new ProtoReader(big).int64(), ProtoDecodeError);
 });
+
+/** The BigInt-per-group decoder uint64Big replaced: the reference for the test below. */
+function _uint64BigReference(bytes: Uint8Array): bigint {
+  let result = 0n;
+  let shift = 0n;
+  for (let i = 0; i < 10; i++) {
+    if (i >= bytes.length) throw new ProtoDecodeError("unexpected end of varint");
+    const b = bytes[i]!;
+    result |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) return BigInt.asUintN(64, result);
+    shift += 7n;
+  }
+  throw new ProtoDecodeError("varint longer than 10 bytes");
+}
+
+// Goal: uint64Big, which sums 7-bit groups as numbers, reads every varint as the BigInt-per-group
+// decoder did: the same value (bits past 64 dropped), the same bytes consumed, the same errors.
+// Method: edge values written by uint64Big, then seeded random varints of 1-10 bytes (the last
+// byte of a 10-byte one carrying bits past 64), truncated ones and an 11-byte one.
+Deno.test("uint64Big reads every varint as the BigInt-per-group decoder did", () => {
+  const edges = [0n, 1n, 127n, 128n, 2n ** 28n - 1n, 2n ** 28n, 2n ** 53n - 1n, 2n ** 53n];
+  edges.push(2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n, 0x8e9e05c52164694dn);
+  for (const value of edges) {
+    const w = new ProtoWriter();
+    w.uint64Big(value);
+    w.uint32(5);
+    const r = new ProtoReader(w.finish());
+    assert.equal(r.uint64Big(), value);
+    assert.equal(r.uint32(), 5);
+  }
+  let seed = 99;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) & 0xff;
+  for (let n = 0; n < 5000; n++) {
+    const length = 1 + (n % 10);
+    const bytes = new Uint8Array(length + 1);
+    // Continuation bytes have their top bit set, the last one not (a 10-byte varint's last
+    // byte then carries bits 63-69, of which uint64 keeps bit 63).
+    for (let i = 0; i < length; i++) bytes[i] = i < length - 1 ? next() | 0x80 : next() & 0x7f;
+    bytes[length] = 7;
+    const r = new ProtoReader(bytes);
+    assert.equal(r.uint64Big(), _uint64BigReference(bytes));
+    assert.equal(r.uint32(), 7);
+  }
+  const truncated = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff]);
+  assert.throws(() => _uint64BigReference(truncated), ProtoDecodeError);
+  assert.throws(() => new ProtoReader(truncated).uint64Big(), ProtoDecodeError);
+  const eleven = new Uint8Array(11).fill(0xff);
+  assert.throws(() => _uint64BigReference(eleven), /longer than 10 bytes/);
+  assert.throws(() => new ProtoReader(eleven).uint64Big(), /longer than 10 bytes/);
+});
