@@ -118,16 +118,21 @@ export class ProtoWriter {
     if (value < 0n || value > UINT64_MAX) {
       throw new RangeError(`uint64 field value ${value} is out of range`);
     }
+    // Split once into two 32-bit numbers and shift those: a BigInt mask, conversion and shift
+    // per 7-bit group made about 27 BigInt operations for a member ID, written in every raft
+    // message sent and in every WAL hard state (its vote).
+    let low = Number(value & 0xffffffffn);
+    let high = Number(value >> 32n);
     const out = this.#out;
     out.ensure(10);
     const bytes = out.bytes;
     let pos = out.length;
-    let v = value;
-    while (v > 0x7fn) {
-      bytes[pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
+    while (high > 0 || low > 0x7f) {
+      bytes[pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
     }
-    bytes[pos++] = Number(v);
+    bytes[pos++] = low;
     out.length = pos;
   }
 

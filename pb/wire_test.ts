@@ -86,3 +86,39 @@ Deno.test("uint64Big reads every varint as the BigInt-per-group decoder did", ()
   assert.throws(() => _uint64BigReference(eleven), /longer than 10 bytes/);
   assert.throws(() => new ProtoReader(eleven).uint64Big(), /longer than 10 bytes/);
 });
+
+/** The BigInt-per-group encoder ProtoWriter.uint64Big replaced: the reference for the test below. */
+function _uint64BigBytesReference(value: bigint): number[] {
+  const out: number[] = [];
+  let v = value;
+  while (v > 0x7fn) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return out;
+}
+
+// Goal: ProtoWriter.uint64Big, which shifts two 32-bit numbers, writes the bytes the
+// BigInt-per-group encoder wrote, and still refuses values outside [0, 2^64). Method: edge values
+// around every 7-bit and 32-bit boundary and seeded random 64-bit values, compared byte for byte.
+Deno.test("ProtoWriter.uint64Big writes the bytes of the BigInt-per-group encoder", () => {
+  const values = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 64n - 1n];
+  for (let bit = 0n; bit < 64n; bit++) values.push(2n ** bit, 2n ** bit - 1n, 2n ** bit + 1n);
+  let seed = 7;
+  for (let n = 0; n < 2000; n++) {
+    let v = 0n;
+    for (let b = 0; b < 8; b++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      v = (v << 8n) | BigInt((seed >> 8) & 0xff);
+    }
+    values.push(v >> BigInt(n % 64));
+  }
+  for (const value of values) {
+    const w = new ProtoWriter();
+    w.uint64Big(value);
+    assert.deepEqual([...w.finish()], _uint64BigBytesReference(value), `${value}`);
+  }
+  assert.throws(() => new ProtoWriter().uint64Big(-1n), RangeError);
+  assert.throws(() => new ProtoWriter().uint64Big(2n ** 64n), RangeError);
+});
