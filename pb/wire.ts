@@ -27,6 +27,31 @@ const _TWO_POW_28 = 2 ** 28;
 const _HIGH_SAFE = 2 ** 25;
 const UINT64_MAX = (1n << 64n) - 1n;
 
+/**
+ * The last few values of 2^53 and above that `uint64Big` read, by their two parts: in practice
+ * member and cluster IDs, of which a raft message carries two and a member sees only a handful, so
+ * that reading one again makes no BigInt at all (four BigInt operations otherwise). A BigInt is an
+ * immutable value, so handing out the same one again is indistinguishable from making a new one.
+ */
+const _RECENT = 4;
+const _recentHigh = new Float64Array(_RECENT);
+const _recentLow = new Float64Array(_RECENT);
+const _recentValue: bigint[] = new Array<bigint>(_RECENT).fill(0n);
+let _recentNext = 0;
+
+/** `uint64Big`'s value from its parts, bits 28-69 in `high` (>= 2^25) and 0-27 in `low`. */
+function _largeUint64(high: number, low: number): bigint {
+  for (let i = 0; i < _RECENT; i++) {
+    if (_recentHigh[i] === high && _recentLow[i] === low) return _recentValue[i]!;
+  }
+  const value = BigInt.asUintN(64, (BigInt(high) << 28n) | BigInt(low));
+  _recentHigh[_recentNext] = high;
+  _recentLow[_recentNext] = low;
+  _recentValue[_recentNext] = value;
+  _recentNext = (_recentNext + 1) % _RECENT;
+  return value;
+}
+
 /** Thrown when bytes are not a well-formed protobuf message. */
 export class ProtoDecodeError extends Error {
   constructor(message: string) {
@@ -283,7 +308,7 @@ export class ProtoReader {
       scale = i === 3 ? 1 : scale * 128;
       if (b < 0x80) {
         if (high < _HIGH_SAFE) return BigInt(high * _TWO_POW_28 + low);
-        return BigInt.asUintN(64, (BigInt(high) << 28n) | BigInt(low));
+        return _largeUint64(high, low);
       }
     }
     throw new ProtoDecodeError("varint longer than 10 bytes");

@@ -122,3 +122,32 @@ Deno.test("ProtoWriter.uint64Big writes the bytes of the BigInt-per-group encode
   assert.throws(() => new ProtoWriter().uint64Big(-1n), RangeError);
   assert.throws(() => new ProtoWriter().uint64Big(2n ** 64n), RangeError);
 });
+
+// Goal: uint64Big's cache of recent large values (IDs) never returns a stale value. Method: six
+// distinct values of 2^53 and above, more than the cache holds, each also with bits past 64 set
+// (which Go drops), read round-robin several times, against the BigInt-per-group decoder.
+Deno.test("uint64Big reads repeated and alternating large values exactly", () => {
+  const values = [0x8e9e05c52164694dn, 0x91bc3c398fb3c146n, 2n ** 53n, 2n ** 64n - 1n];
+  values.push(0xfd422379fda50e48n, 0x8e9e05c52164694cn);
+  const encodings = values.map((value) => {
+    const w = new ProtoWriter();
+    w.uint64Big(value);
+    return w.finish();
+  });
+  // The same value as a 10-byte varint whose last byte also carries bits 64-69.
+  encodings.push(
+    ...encodings.filter((e) => e.length === 10).map((e) => {
+      const wide = e.slice();
+      wide[9] = wide[9]! | 0x7e;
+      return wide;
+    }),
+  );
+  for (let round = 0; round < 5; round++) {
+    for (const bytes of encodings) {
+      assert.equal(new ProtoReader(bytes).uint64Big(), _uint64BigReference(bytes));
+    }
+    for (const bytes of encodings.toReversed()) {
+      assert.equal(new ProtoReader(bytes).uint64Big(), _uint64BigReference(bytes));
+    }
+  }
+});
