@@ -7,7 +7,14 @@
 #        single-put-1000 | single-watch-1000 | single-watch-1000-lockstep (--put-rate 0: each put
 #        waits for every watcher's event of the one before) | single-watch-10k-lockstep
 # Env: MEMBERS (3, or 1 for the single-* rows; set by the row), PORT_BASE (default 27300),
-#      TOTAL (requests; default the row's), TOP (rows per summary table, default 20).
+#      TOTAL (requests; default the row's), TOP (rows per summary table, default 20),
+#      V8_FLAGS (comma-separated V8 flags for every member, e.g. --prof,--log-deopt or --log-ic;
+#      each member's isolate log goes to OUT_DIR/m<i>/isolate-*-v8.log, its stdout and stderr,
+#      where --trace-opt/--trace-deopt print, to OUT_DIR/m<i>.log), CPU_PROF (1, the default:
+#      --cpu-prof; 0: none, for runs that only want the V8 logs), WARMUP (requests run first with
+#      the same arguments; then OUT_DIR/m<i>/mark.txt records the byte sizes of the member's
+#      stdout log and isolate log, so that bench/v8log_summary.ts counts only the TOTAL requests
+#      after it: the steady state).
 # Run it inside a private network namespace:
 #   unshare -n bash -c 'ip link set lo up; bench/profile_cluster.sh put-1x1-leader /tmp/prof'
 # Each member writes OUT_DIR/m<i>/*.cpuprofile on its graceful stop (SIGTERM); the summary
@@ -36,7 +43,11 @@ IC=""
 for i in $(seq 0 $((N - 1))); do IC="$IC${IC:+,}m$i=http://127.0.0.1:$((P + 20 + i))"; done
 for i in $(seq 0 $((N - 1))); do
   mkdir -p "$OUT/m$i"
-  (cd "$ROOT" && exec deno run -A --quiet --cpu-prof --cpu-prof-dir="$OUT/m$i" main.ts \
+  PROF=(--cpu-prof --cpu-prof-dir="$OUT/m$i")
+  [ "${CPU_PROF:-1}" = 0 ] && PROF=()
+  V8=()
+  [ -n "${V8_FLAGS:-}" ] && V8=("--v8-flags=$V8_FLAGS,--logfile=$OUT/m$i/v8.log")
+  (cd "$ROOT" && exec deno run -A --quiet "${PROF[@]}" "${V8[@]}" main.ts \
     --name m$i --data-dir "$DATA/m$i" \
     --listen-client-urls http://127.0.0.1:$((P + 10 + i)) --advertise-client-urls http://127.0.0.1:$((P + 10 + i)) \
     --listen-peer-urls http://127.0.0.1:$((P + 20 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((P + 20 + i)) \
@@ -71,12 +82,25 @@ case $ROW in
 esac
 # The summaries give milliseconds per request (or per event-producing put of the watch row).
 COUNT=$(sed -n 's/.*--total \([0-9]*\).*/\1/p' <<<"$ARGS")
+if [ "${WARMUP:-0}" -gt 0 ]; then
+  echo "\$ loadgen (warm-up) ${ARGS/--total $COUNT/--total $WARMUP}" | tee "$OUT/warmup.txt"
+  # shellcheck disable=SC2086 # the flags are meant to split
+  "$LG" ${ARGS/--total $COUNT/--total $WARMUP} >>"$OUT/warmup.txt"
+  sleep 1
+  for i in $(seq 0 $((N - 1))); do
+    # The isolate log is written line by line (a flush per line), so its size marks the boundary.
+    { echo "log $(stat -c %s "$OUT/m$i.log")"
+      for f in "$OUT"/m$i/isolate-*-v8.log; do [ -f "$f" ] && echo "isolate $(stat -c %s "$f") $f"; done
+      echo "requests $COUNT"; } >"$OUT/m$i/mark.txt"
+  done
+fi
 echo "\$ loadgen $ARGS" | tee "$OUT/row.txt"
 # shellcheck disable=SC2086 # the flags are meant to split
 "$LG" $ARGS | tee -a "$OUT/row.txt"
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 PIDS=()
+[ "${CPU_PROF:-1}" = 0 ] && exit 0
 for i in $(seq 0 $((N - 1))); do
   role=follower
   [ "127.0.0.1:$((P + 10 + i))" = "$LEADER" ] && role=leader

@@ -27,8 +27,6 @@
 import { varint64Bytes, writeVarint64 } from "./_varint.ts";
 import { carveBytes } from "./writer.ts";
 
-/** The header's field names, in field-number order (1-4). */
-const _HEADER_FIELDS = ["clusterId", "memberId", "revision", "raftTerm"] as const;
 /** Tag of the header: field 1, wire type 2. */
 const _HEADER_TAG = 0x0a;
 const _TWO_POW_32 = 2 ** 32;
@@ -70,32 +68,47 @@ export function encodeHeaderOnly(
 /** Fills `_lo`/`_hi` from `header`; returns its encoded size, or undefined to fall back. */
 function _readHeader(header: Record<string, unknown>): number | undefined {
   if (header["$unknowns"] != null) return undefined;
-  let bytes = 0;
-  for (let field = 0; field < 4; field++) {
-    const name = _HEADER_FIELDS[field]!;
-    const value = header[name];
-    _set[field] = 0;
-    if (value == null || !Object.hasOwn(header, name)) continue;
-    let lo: number;
-    let hi: number;
-    if (typeof value === "number") {
-      if (!Number.isSafeInteger(value) || value < 0) return undefined;
-      if (value === 0) continue;
-      lo = value >>> 0;
-      hi = ((value - lo) / _TWO_POW_32) >>> 0;
-    } else if (typeof value === "object" && _isLong(value)) {
-      if (value.low === 0 && value.high === 0) continue;
-      lo = value.low >>> 0;
-      hi = value.high >>> 0;
-    } else {
-      return undefined;
-    }
-    _set[field] = 1;
-    _lo[field] = lo;
-    _hi[field] = hi;
-    bytes += 1 + varint64Bytes(lo, hi);
+  // One named read per field rather than `header[name]` in a loop over the four names: a keyed
+  // read that sees four names goes megamorphic (a stub-cache probe on every response;
+  // docs/performance.md, "V8 tiers, deopts and inline caches on the put path, round 8").
+  const clusterId = _readField(header, 0, "clusterId", header["clusterId"]);
+  const memberId = _readField(header, 1, "memberId", header["memberId"]);
+  const revision = _readField(header, 2, "revision", header["revision"]);
+  const raftTerm = _readField(header, 3, "raftTerm", header["raftTerm"]);
+  if (clusterId < 0 || memberId < 0 || revision < 0 || raftTerm < 0) return undefined;
+  return clusterId + memberId + revision + raftTerm;
+}
+
+/**
+ * Fills `_set`/`_lo`/`_hi` at `field` from `value` (the header's `name`); returns the field's
+ * encoded size (0 when it is not written), or -1 to fall back to protobufjs.
+ */
+function _readField(
+  header: Record<string, unknown>,
+  field: number,
+  name: string,
+  value: unknown,
+): number {
+  _set[field] = 0;
+  if (value == null || !Object.hasOwn(header, name)) return 0;
+  let lo: number;
+  let hi: number;
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) || value < 0) return -1;
+    if (value === 0) return 0;
+    lo = value >>> 0;
+    hi = ((value - lo) / _TWO_POW_32) >>> 0;
+  } else if (typeof value === "object" && _isLong(value)) {
+    if (value.low === 0 && value.high === 0) return 0;
+    lo = value.low >>> 0;
+    hi = value.high >>> 0;
+  } else {
+    return -1;
   }
-  return bytes;
+  _set[field] = 1;
+  _lo[field] = lo;
+  _hi[field] = hi;
+  return 1 + varint64Bytes(lo, hi);
 }
 
 function _isLong(value: object): value is { low: number; high: number } {

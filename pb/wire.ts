@@ -22,7 +22,35 @@ export const WIRE_BYTES = 2;
 export const WIRE_FIXED32 = 5;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const _TWO_POW_28 = 2 ** 28;
+/** `high` below this keeps `high * 2^28 + low` under 2^53, exact as a number. */
+const _HIGH_SAFE = 2 ** 25;
 const UINT64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The last few values of 2^53 and above that `uint64Big` read, by their two parts: in practice
+ * member and cluster IDs, of which a raft message carries two and a member sees only a handful, so
+ * that reading one again makes no BigInt at all (four BigInt operations otherwise). A BigInt is an
+ * immutable value, so handing out the same one again is indistinguishable from making a new one.
+ */
+const _RECENT = 4;
+const _recentHigh = new Float64Array(_RECENT);
+const _recentLow = new Float64Array(_RECENT);
+const _recentValue: bigint[] = new Array<bigint>(_RECENT).fill(0n);
+let _recentNext = 0;
+
+/** `uint64Big`'s value from its parts, bits 28-69 in `high` (>= 2^25) and 0-27 in `low`. */
+function _largeUint64(high: number, low: number): bigint {
+  for (let i = 0; i < _RECENT; i++) {
+    if (_recentHigh[i] === high && _recentLow[i] === low) return _recentValue[i]!;
+  }
+  const value = BigInt.asUintN(64, (BigInt(high) << 28n) | BigInt(low));
+  _recentHigh[_recentNext] = high;
+  _recentLow[_recentNext] = low;
+  _recentValue[_recentNext] = value;
+  _recentNext = (_recentNext + 1) % _RECENT;
+  return value;
+}
 
 /** Thrown when bytes are not a well-formed protobuf message. */
 export class ProtoDecodeError extends Error {
@@ -115,16 +143,21 @@ export class ProtoWriter {
     if (value < 0n || value > UINT64_MAX) {
       throw new RangeError(`uint64 field value ${value} is out of range`);
     }
+    // Split once into two 32-bit numbers and shift those: a BigInt mask, conversion and shift
+    // per 7-bit group made about 27 BigInt operations for a member ID, written in every raft
+    // message sent and in every WAL hard state (its vote).
+    let low = Number(value & 0xffffffffn);
+    let high = Number(value >> 32n);
     const out = this.#out;
     out.ensure(10);
     const bytes = out.bytes;
     let pos = out.length;
-    let v = value;
-    while (v > 0x7fn) {
-      bytes[pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
+    while (high > 0 || low > 0x7f) {
+      bytes[pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
     }
-    bytes[pos++] = Number(v);
+    bytes[pos++] = low;
     out.length = pos;
   }
 
@@ -254,16 +287,29 @@ export class ProtoReader {
     throw new ProtoDecodeError("varint longer than 10 bytes");
   }
 
-  /** Reads a varint as an unsigned 64-bit bigint. */
+  /**
+   * Reads a varint as an unsigned 64-bit bigint (bits past 64 dropped, as Go's decoder does).
+   *
+   * The 7-bit groups are summed as numbers, groups 0-3 into `low` (bits 0-27) and groups 4-9 into
+   * `high` (bits 28-69, at most 42 bits: exact), and only the result becomes a BigInt: one BigInt
+   * below 2^53, four above. A BigInt per group (three operations each) made about 35 BigInts for
+   * a 10-byte member ID, two IDs in every raft message received (docs/performance.md, "V8 tiers,
+   * deopts and inline caches on the put path, round 8").
+   */
   uint64Big(): bigint {
-    let result = 0n;
-    let shift = 0n;
+    let low = 0;
+    let high = 0;
+    let scale = 1;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new ProtoDecodeError("unexpected end of varint");
       const b = this.buf[this.pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asUintN(64, result);
-      shift += 7n;
+      if (i < 4) low += (b & 0x7f) * scale;
+      else high += (b & 0x7f) * scale;
+      scale = i === 3 ? 1 : scale * 128;
+      if (b < 0x80) {
+        if (high < _HIGH_SAFE) return BigInt(high * _TWO_POW_28 + low);
+        return _largeUint64(high, low);
+      }
     }
     throw new ProtoDecodeError("varint longer than 10 bytes");
   }

@@ -336,11 +336,12 @@ export class Raft {
   appendEntry(entries: Entry[]): boolean {
     let lastIndex = this.raftLog.lastIndex();
     // New objects: the proposal's entries may be shared with a message the driver still holds.
-    const stamped = entries.map((e, i): Entry => {
-      const entry: Entry = { term: this.term, index: lastIndex + 1 + i, type: e.type };
-      if (e.data !== undefined) entry.data = e.data;
-      return entry;
-    });
+    const stamped = entries.map((e, i): Entry => ({
+      term: this.term,
+      index: lastIndex + 1 + i,
+      type: e.type,
+      data: e.data,
+    }));
     if (!this.increaseUncommittedSize(stamped)) return false;
     lastIndex = this.raftLog.append(stamped);
     this.prs.progress.get(this.id)?.maybeUpdate(lastIndex);
@@ -393,7 +394,7 @@ export class Raft {
     this.prs.progress.get(this.id)?.becomeReplicate();
     // Conservatively, a conf change may be pending in the uncommitted tail: wait for it.
     this.pendingConfIndex = this.raftLog.lastIndex();
-    const empty: Entry = { term: 0, index: 0, type: EntryType.EntryNormal };
+    const empty: Entry = { term: 0, index: 0, type: EntryType.EntryNormal, data: undefined };
     raftAssert(this.appendEntry([empty]), "empty entry was dropped");
     // The empty entry does not count against the uncommitted size limit.
     this.reduceUncommittedSize([empty]);
@@ -852,7 +853,7 @@ function _leaderPropose(r: Raft, m: Message): void {
     // One change at a time: a second change while one is unapplied becomes an empty entry
     // (etcd keeps the slot so that the proposer's index bookkeeping still holds).
     if (r.pendingConfIndex > r.raftLog.applied) {
-      m.entries[i] = { term: 0, index: 0, type: EntryType.EntryNormal };
+      m.entries[i] = { term: 0, index: 0, type: EntryType.EntryNormal, data: undefined };
     } else {
       r.pendingConfIndex = r.raftLog.lastIndex() + i + 1;
     }

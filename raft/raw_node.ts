@@ -42,13 +42,13 @@ import { isLocalMsg, isResponseMsg } from "./util.ts";
 /** What the driver must persist, send and apply next. */
 export interface Ready {
   /** Set when the leader or role changed; not persisted. */
-  softState?: SoftState;
+  softState?: SoftState | undefined;
   /** Set when term, vote or commit changed: persist before sending messages. */
-  hardState?: HardState;
+  hardState?: HardState | undefined;
   /** Entries to append to stable storage before sending messages. */
   entries: Entry[];
   /** A snapshot to persist (and apply) — set when a leader sent one. */
-  snapshot?: Snapshot;
+  snapshot?: Snapshot | undefined;
   /** Committed entries to apply, in order (they were persisted in this or an earlier Ready). */
   committedEntries: Entry[];
   /** Messages to send once the above is persisted (a leader's may go out during its write). */
@@ -131,7 +131,7 @@ export class RawNode {
     const entries = peers.map((peer, i): Entry => {
       const cc: ConfChange = { id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: peer.id };
       if (peer.context !== undefined) cc.context = peer.context;
-      return { type: EntryType.EntryConfChange, term: 1, index: i + 1, data: encodeConfChange(cc) };
+      return { term: 1, index: i + 1, type: EntryType.EntryConfChange, data: encodeConfChange(cc) };
     });
     this.raft.raftLog.append(entries);
     this.raft.raftLog.committed = entries.length;
@@ -252,23 +252,27 @@ export class RawNode {
   /** The next Ready; the node assumes the driver handles it (messages are handed over). */
   ready(): Ready {
     const r = this.raft;
+    const ss = r.softState();
+    const softChanged = ss.lead !== this.#prevSoftState.lead ||
+      ss.raftState !== this.#prevSoftState.raftState;
+    if (softChanged) this.#prevSoftState = ss;
+    const hs = r.hardState();
+    const entries = r.raftLog.unstableEntries();
+    // Every Ready is built by this one literal, every field present and in the same order, so
+    // that all Readys share one hidden class: the driver's reads of them (`RaftNode#round`,
+    // `advance` below) stay monomorphic. Adding the optional fields only when set gave up to
+    // four shapes, and those sites went polymorphic on every member (docs/performance.md,
+    // "V8 tiers, deopts and inline caches on the put path, round 8").
     const rd: Ready = {
-      entries: r.raftLog.unstableEntries(),
+      softState: softChanged ? ss : undefined,
+      hardState: _hardStateEqual(hs, this.#prevHardState) ? undefined : hs,
+      entries,
+      snapshot: r.raftLog.unstable.snapshot,
       committedEntries: r.raftLog.nextEnts(),
       messages: r.msgs,
       readStates: r.readStates,
-      mustSync: false,
+      mustSync: mustSync(hs, this.#prevHardState, entries.length),
     };
-    const ss = r.softState();
-    if (ss.lead !== this.#prevSoftState.lead || ss.raftState !== this.#prevSoftState.raftState) {
-      rd.softState = ss;
-      this.#prevSoftState = ss;
-    }
-    const hs = r.hardState();
-    if (!_hardStateEqual(hs, this.#prevHardState)) rd.hardState = hs;
-    const snapshot = r.raftLog.unstable.snapshot;
-    if (snapshot !== undefined) rd.snapshot = snapshot;
-    rd.mustSync = mustSync(hs, this.#prevHardState, rd.entries.length);
     r.msgs = [];
     r.readStates = [];
     return rd;
@@ -285,9 +289,12 @@ export class RawNode {
     else if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       applied = rd.snapshot.metadata.index;
     }
+    // No read at index -1 of an empty array: that is a keyed property lookup of "-1", which
+    // turned this site megamorphic on every member.
+    const entries = rd.entries;
     this.raft.advance(
       applied,
-      rd.entries[rd.entries.length - 1],
+      entries.length > 0 ? entries[entries.length - 1] : undefined,
       rd.snapshot?.metadata.index ?? 0,
       committed,
     );

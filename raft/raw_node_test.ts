@@ -65,6 +65,40 @@ Deno.test("RawNode: bootstrap, campaign, propose, and each Ready's fields", () =
 });
 
 // Goal: a restarted node resumes from storage: term, vote, log, and the applied index.
+// Goal: every Ready has the same own properties in the same order, whichever of the optional
+// fields it carries, so that V8 gives all of them one hidden class and the driver's reads stay
+// monomorphic (docs/performance.md, "V8 tiers, deopts and inline caches on the put path,
+// round 8"). Method: the keys of a Ready with a hard state (bootstrap), with a soft state too
+// (election), with neither (a read index answered later) and with a proposal, compared.
+Deno.test("RawNode.ready() builds every Ready with the same fields in the same order", () => {
+  const storage = new MemoryStorage();
+  const node = newNode(1n, storage);
+  node.bootstrap([{ id: 1n }]);
+  const applied: string[] = [];
+  const readys = [handle(node, storage, applied)];
+  node.campaign();
+  readys.push(handle(node, storage, applied));
+  node.propose(enc.encode("shape"));
+  readys.push(handle(node, storage, applied));
+  node.readIndex(enc.encode("ctx"));
+  readys.push(handle(node, storage, applied));
+  ok(readys[0]!.softState === undefined && readys[0]!.hardState !== undefined);
+  ok(readys[1]!.softState !== undefined);
+  ok(readys[3]!.hardState === undefined && readys[3]!.readStates.length === 1);
+  const keys = Object.keys(readys[0]!);
+  deepStrictEqual(keys, [
+    "softState",
+    "hardState",
+    "entries",
+    "snapshot",
+    "committedEntries",
+    "messages",
+    "readStates",
+    "mustSync",
+  ]);
+  for (const rd of readys) deepStrictEqual(Object.keys(rd), keys);
+});
+
 Deno.test("RawNode restarts from MemoryStorage without re-delivering applied entries", () => {
   const storage = new MemoryStorage();
   let node = newNode(1n, storage);

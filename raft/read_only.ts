@@ -96,7 +96,9 @@ export class ReadOnly {
 
   /** The context of the newest pending request ("" if none). */
   lastPendingRequestCtx(): string {
-    return this.#queue[this.#queue.length - 1] ?? "";
+    // Not `queue[length - 1]` on an empty queue: a lookup of the property "-1" (megamorphic).
+    const length = this.#queue.length;
+    return length > 0 ? this.#queue[length - 1]! : "";
   }
 
   /** The number of pending requests. */

@@ -148,17 +148,17 @@ export class MemoryStorage implements Storage {
 
   /** The entry at column position `at`, with a view of its data. */
   #entryAt(at: number): Entry {
-    const entry: Entry = {
+    const length = this.#dataLengths[at]!;
+    const start = this.#dataOffsets[at]!;
+    // Every field present, `data` too when nil: one hidden class for all entries.
+    return {
       term: this.#terms[at]!,
       index: this.#offset + at,
       type: this.#types[at]!,
+      data: length === _NO_DATA
+        ? undefined
+        : this.#dataBuffers[at]!.subarray(start, start + length),
     };
-    const length = this.#dataLengths[at]!;
-    if (length !== _NO_DATA) {
-      const start = this.#dataOffsets[at]!;
-      entry.data = this.#dataBuffers[at]!.subarray(start, start + length);
-    }
-    return entry;
   }
 
   /** The term of entry i. */

@@ -8,6 +8,8 @@
  * @module
  */
 
+const _TWO_POW_32 = 2 ** 32;
+
 /** Received bytes not yet consumed, as a list of chunks. */
 export class ByteQueue {
   #chunks: Uint8Array[] = [];
@@ -50,6 +52,36 @@ export class ByteQueue {
     return value;
   }
 
+  /**
+   * `Number(peekUint64(offset))` without BigInt arithmetic (which made 16 BigInts per call, for
+   * every frame length on the peer streams): exact below 2^53 and, above, rounded to nearest as
+   * `Number()` of the BigInt is, since the high word times 2^32 is exact and the one addition
+   * rounds once.
+   */
+  peekUint64Number(offset: number): number {
+    if (offset + 8 > this.#size) {
+      throw new RangeError(`peek of 8 bytes at ${offset} of ${this.#size}`);
+    }
+    let at = offset + this.#head;
+    for (const chunk of this.#chunks) {
+      if (at >= chunk.length) {
+        at -= chunk.length;
+        continue;
+      }
+      if (at + 8 > chunk.length) break; // split across chunks: byte by byte below
+      const high = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) |
+        chunk[at + 3]!) >>> 0;
+      const low = ((chunk[at + 4]! << 24) | (chunk[at + 5]! << 16) | (chunk[at + 6]! << 8) |
+        chunk[at + 7]!) >>> 0;
+      return high * _TWO_POW_32 + low;
+    }
+    let high = 0;
+    let low = 0;
+    for (let i = 0; i < 4; i++) high = high * 256 + this.peekUint8(offset + i);
+    for (let i = 4; i < 8; i++) low = low * 256 + this.peekUint8(offset + i);
+    return high * _TWO_POW_32 + low;
+  }
+
   /** Removes and returns the first `count` bytes (a view when they lie in one chunk). */
   take(count: number): Uint8Array {
     if (count < 0 || count > this.#size) throw new RangeError(`take ${count} of ${this.#size}`);
@@ -75,6 +107,13 @@ export class ByteQueue {
   /** Removes and returns the big-endian unsigned 64-bit integer at the front. */
   takeUint64(): bigint {
     const value = this.peekUint64(0);
+    this.#consume(8);
+    return value;
+  }
+
+  /** Removes and returns the big-endian u64 at the front as `peekUint64Number` reads it. */
+  takeUint64Number(): number {
+    const value = this.peekUint64Number(0);
     this.#consume(8);
     return value;
   }

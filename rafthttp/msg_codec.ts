@@ -44,11 +44,13 @@ export function decodeMessageFrame(
   messageBytesMax: number = MESSAGE_BYTES_MAX,
 ): Message | undefined {
   if (queue.length < FRAME_LENGTH_BYTES) return undefined;
-  const length = queue.peekUint64(0);
-  if (length > BigInt(messageBytesMax)) {
-    throw new FrameError(`rafthttp: error limit exceeded (frame of ${length} bytes)`);
+  // The length as a number (no BigInt per frame); the exact value only in the error.
+  const bodyBytes = queue.peekUint64Number(0);
+  if (bodyBytes > messageBytesMax) {
+    throw new FrameError(
+      `rafthttp: error limit exceeded (frame of ${queue.peekUint64(0)} bytes)`,
+    );
   }
-  const bodyBytes = Number(length);
   if (queue.length < FRAME_LENGTH_BYTES + bodyBytes) return undefined;
   queue.take(FRAME_LENGTH_BYTES);
   return decodeMessage(queue.take(bodyBytes));

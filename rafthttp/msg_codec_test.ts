@@ -48,9 +48,11 @@ Deno.test("decodeMessageFrame refuses a frame over the size limit", () => {
   throws(() => decodeMessageFrame(queue, 4), FrameError);
 });
 
-/** The decoder fills in the empty snapshot that is always on the wire; drop it to compare. */
+/**
+ * The decoder fills in the empty snapshot that is always on the wire; compare it as the absent
+ * one (`newMessage` leaves `snapshot` undefined).
+ */
 function _plain(m: Message): Message {
   if (!isEmptySnapshot(m.snapshot)) return m;
-  const { snapshot: _snapshot, ...rest } = m;
-  return rest;
+  return { ...m, snapshot: undefined };
 }

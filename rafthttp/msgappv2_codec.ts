@@ -147,11 +147,14 @@ export class MsgAppV2Decoder {
 
   #decodeApp(queue: ByteQueue): Message | undefined {
     if (queue.length < 9) return undefined;
-    const size = queue.peekUint64(1);
-    if (size > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 message of ${size} bytes`);
-    if (queue.length < 9 + Number(size)) return undefined;
+    // Lengths and counts as numbers (no BigInt per record); the exact value only in an error.
+    const size = queue.peekUint64Number(1);
+    if (size > MESSAGE_BYTES_MAX) {
+      throw new FrameError(`msgappv2 message of ${queue.peekUint64(1)} bytes`);
+    }
+    if (queue.length < 9 + size) return undefined;
     queue.take(9);
-    const message = decodeMessage(queue.take(Number(size)));
+    const message = decodeMessage(queue.take(size));
     this.#term = message.term;
     this.#index = message.index;
     const last = message.entries[message.entries.length - 1];
@@ -162,16 +165,20 @@ export class MsgAppV2Decoder {
   #decodeAppEntries(queue: ByteQueue): Message | undefined {
     // Measure the whole record first so that a partial one consumes nothing.
     if (queue.length < 9) return undefined;
-    const count = queue.peekUint64(1);
-    if (count > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 with ${count} entries`);
+    const count = queue.peekUint64Number(1);
+    if (count > MESSAGE_BYTES_MAX) {
+      throw new FrameError(`msgappv2 with ${queue.peekUint64(1)} entries`);
+    }
     let at = 9;
     const sizes: number[] = [];
-    for (let i = 0n; i < count; i++) {
+    for (let i = 0; i < count; i++) {
       if (queue.length < at + 8) return undefined;
-      const size = queue.peekUint64(at);
-      if (size > BigInt(MESSAGE_BYTES_MAX)) throw new FrameError(`msgappv2 entry of ${size} bytes`);
-      sizes.push(Number(size));
-      at += 8 + Number(size);
+      const size = queue.peekUint64Number(at);
+      if (size > MESSAGE_BYTES_MAX) {
+        throw new FrameError(`msgappv2 entry of ${queue.peekUint64(at)} bytes`);
+      }
+      sizes.push(size);
+      at += 8 + size;
     }
     if (queue.length < at + 8) return undefined;
     queue.take(9);
@@ -180,17 +187,16 @@ export class MsgAppV2Decoder {
       queue.take(8);
       entries.push(decodeEntry(queue.take(size)));
     }
-    const commit = Number(queue.takeUint64());
-    const message = newMessage({
-      type: MessageType.MsgApp,
-      from: this.#remote,
-      to: this.#local,
-      term: this.#term,
-      logTerm: this.#term,
-      index: this.#index,
-      entries,
-      commit,
-    });
+    // The fields are stored one by one on a zero MsgApp: `newMessage` copies a literal of them
+    // with Object.assign, a generic store per field (about 0.1 µs more per record, two per put).
+    const message = newMessage({ type: MessageType.MsgApp });
+    message.from = this.#remote;
+    message.to = this.#local;
+    message.term = this.#term;
+    message.logTerm = this.#term;
+    message.index = this.#index;
+    message.entries = entries;
+    message.commit = queue.takeUint64Number();
     this.#index += entries.length;
     return message;
   }

@@ -113,8 +113,7 @@ function decodeFrames(payload: Uint8Array): Message[] {
 
 function _plain(m: Message): Message {
   if (!isEmptySnapshot(m.snapshot)) return m;
-  const { snapshot: _snapshot, ...rest } = m;
-  return rest;
+  return { ...m, snapshot: undefined };
 }
 
 function attachDirect(

@@ -129,11 +129,13 @@ function streamsUp(nodes: Node[]): boolean {
   );
 }
 
-/** Drops the empty snapshot the decoder fills in, so that messages compare by value. */
+/**
+ * Turns the empty snapshot the decoder fills in back into the absent one (`newMessage` leaves
+ * `snapshot` undefined), so that messages compare by value.
+ */
 function plain(m: Message): Message {
   if (!isEmptySnapshot(m.snapshot)) return m;
-  const { snapshot: _snapshot, ...rest } = m;
-  return rest;
+  return { ...m, snapshot: undefined };
 }
 
 function append(from: bigint, to: bigint, term: number, index: number, count: number): Message {
