@@ -21,7 +21,11 @@
  * on a quiet machine, in both orders, 1-client puts ran at 0.91-0.95x the rate with a p99 up to
  * 1.34x, the rows where detcd trails etcd; round 6's memory balancer costs 8-22% CPU on some put
  * rows (docs/performance.md "V8 and Deno flags for CPU per put: round 7", docs/memory.md "RSS
- * under load: a shipped default, round 6"). The list stays the one place a flag would go.
+ * under load: a shipped default, round 6"). Round 8 brought RSS under load near etcd's with
+ * `--heap-growing-percent=30` and `--max-semi-space-size=4` (the two heap-sizing parts of
+ * `--memory-saver-mode` as plain flags), at 1.2-1.3x CPU per request on the 1000-client put rows:
+ * an operator's trade, not a default (docs/memory.md "RSS under load and V8's memory-saver mode,
+ * round 8"). The list stays the one place a flag would go.
  */
 export const V8_FLAGS: readonly string[] = [];
 
