@@ -16,18 +16,19 @@
  */
 
 /**
- * `--max-semi-space-size=4`: V8's young generation is capped at 4 MiB per semi-space instead of
- * growing to 32 MiB under load. Round 8 (docs/memory.md "RSS under load and V8's memory-saver
- * mode, round 8"): RSS under load 0.85x at 100,000 keys and 0.87x at 300,000 revisions, with CPU
- * per request 0.92-1.01x on the four put rows in both orders (3 pairs each), then on a quiet
- * machine CPU per request above idle x1.11, x1.04 and x0.99 on single-put-1x1 (three sets of 3
- * pairs, both orders) and x0.94 on single-watch-1000
- * (docs/memory.md, the lead's check). What was tried and not shipped: round 7's
- * `--efficiency-mode` (the 1-client put rows lost 5-9% of their rate, docs/performance.md "V8 and
- * Deno flags for CPU per put: round 7"); round 6's memory balancer and growing caps, and round 8's
- * `--heap-growing-percent=30` with this flag (V8's memory-saver mode in plain flags, RSS under load
- * at etcd's level), each 8-30% more CPU per request on some put row: an operator's trade, which
- * `DENO_V8_FLAGS` or `deno compile --v8-flags` can make, not a default.
+ * `--max-semi-space-size=4`: V8's young generation stops growing at 4 MiB per semi-space instead
+ * of V8's default maximum, which a put load reaches. Round 8 (docs/memory.md "RSS under load and
+ * V8's memory-saver mode, round 8"): RSS under load 0.85x at 100,000 keys and 0.87x at 300,000
+ * revisions, CPU per request 0.92-1.01x on the four put rows in both orders (3 pairs each); on a
+ * quiet machine CPU per request above idle x1.11, x1.04 and x0.99 on single-put-1x1 (three sets
+ * of 3 pairs, both orders) and x0.94 on single-watch-1000 (that section, the lead's check).
+ *
+ * Tried and not shipped: round 7's `--efficiency-mode` (the 1-client put rows lost 5-9% of their
+ * rate, docs/performance.md "V8 and Deno flags for CPU per put: round 7"); round 6's memory
+ * balancer and growing caps, and round 8's `--heap-growing-percent=30` with this flag (V8's
+ * memory-saver mode in plain flags, RSS under load at etcd's level), each 8-30% more CPU per
+ * request on some put row: an operator's trade, which `DENO_V8_FLAGS` (deno run) or
+ * `deno task compile --v8-flags=...` can make, not a default.
  */
 export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
